@@ -1,0 +1,1 @@
+"""pumpguard host tool: Python API, CLI and emulator for the pumpguard firmware."""
