@@ -1,0 +1,106 @@
+# Raspberry Pi Pico (RP2040) driving two syringe pumps through step/dir drivers.
+#
+# The protocol runs on hardware UART0 (GP0 TX, GP1 RX, 115200 8N1, through a USB-serial
+# adapter or the host's own UART), so the Pico's USB stays the MicroPython REPL:
+# mpremote can always reach it to reflash, even while the pump loop runs.
+#
+#   channel  STEP  DIR  EN(low)  occlusion  air-in-line  end-of-travel (empty)
+#      1     GP2   GP3  GP4      GP10       GP11         GP12
+#      2     GP6   GP7  GP8      GP13       GP14         GP15
+#   alarm buzzer GP16, status LED GP25 (on-board)
+#
+# Safe boot: GP22 held to GND at power-on skips the pump loop and its watchdog, so a
+# firmware that resets in a loop can still be reached and reflashed over USB.
+try:
+    from micropython import const
+except ImportError:  # CPython: host tools list and inspect boards
+
+    def const(x):
+        return x
+
+
+NAME = "pico"
+MACHINE = "Raspberry Pi Pico"  # os.uname().machine: "Raspberry Pi Pico with RP2040"
+CHANNELS = const(2)
+LINK_UART = const(0)
+LINK_TX = const(0)
+LINK_RX = const(1)
+LINK_BAUD = const(115200)
+LINK_TIMEOUT_MS = const(10_000)
+NEAR_EMPTY_S = const(900)
+WATCHDOG_MS = const(8_000)  # RP2040 watchdog maximum is 8388 ms
+STATE_DIR = "/state"
+
+# Calibration: 200 full steps/rev x 16 microsteps over an 8 mm lead screw (T8) = 400
+# steps per mm of plunger travel; a BD Plastipak 50 mL syringe (bore 26.6 mm, 555.7 mm2)
+# moves 1.7995 mm per mL: 400 x 1.7995 = 719.8, truncated to whole steps per mL.
+STEPS_PER_REV = const(200)
+MICROSTEPS = const(16)
+LEAD_UM = const(8000)
+SYRINGE_AREA_MM2_X10 = const(5557)
+STEPS_PER_ML = const(
+    STEPS_PER_REV * MICROSTEPS * 1000 * 1000 * 10 // (LEAD_UM * SYRINGE_AREA_MM2_X10)
+)
+SYRINGE_ML = const(50_000000)
+# Lead-screw limit of about 1.5 rev/s (200 steps/s here): 1000 mL/h is ~200 steps/s.
+MAX_RATE = const(1000_000000)
+
+# (STEP, DIR, EN, occlusion, air-in-line, end-of-travel) per channel.
+_PINS = ((2, 3, 4, 10, 11, 12), (6, 7, 8, 13, 14, 15))
+_BUZZER = const(16)
+_LED = const(25)
+_SAFE_BOOT = const(22)
+
+
+class _Alarm:
+    # Alarm output: LED on for any alarm, buzzer for high priority (level 3).
+    def __init__(self, led, buzzer):
+        self._led = led
+        self._buzzer = buzzer
+
+    def set(self, level):
+        self._led.value(1 if level else 0)
+        self._buzzer.value(1 if level >= 3 else 0)
+
+
+def safe_boot():
+    """True when GP22 is held low: firmware/main.py then leaves the REPL alone."""
+    from machine import Pin
+
+    return Pin(_SAFE_BOOT, Pin.IN, Pin.PULL_UP).value() == 0
+
+
+def make_ports():
+    """Bind the pins and peripherals; called by firmware/main.py, never at import."""
+    import time
+
+    from machine import UART, WDT, Pin
+
+    from firmware.filestore import FileStore
+    from firmware.stepper import StepDirMotor
+
+    motors = []
+    for step, dirn, en, occl, air, end in _PINS:
+        sensors = (
+            ("occlusion", Pin(occl, Pin.IN, Pin.PULL_DOWN)),
+            ("air_in_line", Pin(air, Pin.IN, Pin.PULL_DOWN)),
+            ("syringe_empty", Pin(end, Pin.IN, Pin.PULL_DOWN)),
+        )
+        motors.append(
+            StepDirMotor(
+                Pin(step, Pin.OUT, value=0),
+                Pin(dirn, Pin.OUT),
+                Pin(en, Pin.OUT, value=1),
+                STEPS_PER_ML,
+                time,
+                sensors,
+            )
+        )
+    return {
+        "link": UART(LINK_UART, LINK_BAUD, tx=Pin(LINK_TX), rx=Pin(LINK_RX), rxbuf=1024),
+        "motors": motors,
+        "clock": time,
+        "store": FileStore(STATE_DIR),
+        "alarm": _Alarm(Pin(_LED, Pin.OUT), Pin(_BUZZER, Pin.OUT)),
+        "watchdog": WDT(timeout=WATCHDOG_MS),
+    }

@@ -1,0 +1,100 @@
+# Alarms: at most one per (channel, code), raised by the core, acknowledged by a clinician.
+#
+# An alarm is "active" while its condition lasts (link silent, syringe near empty) and
+# stays listed until it is both acknowledged and no longer active: acknowledging silences
+# it but never hides a condition that is still there, and a condition that ends by itself
+# stays listed until someone has seen it. Advisories and stop events are raised inactive
+# (nothing to clear), so acknowledging them removes them.
+
+HIGH = "high"
+MEDIUM = "medium"
+LOW = "low"
+
+
+class Alarm:
+    """id, ch (0: whole device), code (reason name), priority, message, at_ms, acked, active."""
+
+    def __init__(self, id, ch, code, priority, message, at_ms, active):
+        self.id = id
+        self.ch = ch
+        self.code = code
+        self.priority = priority
+        self.message = message
+        self.at_ms = at_ms
+        self.acked = False
+        self.active = active
+
+    def as_dict(self):
+        return {
+            "id": self.id,
+            "ch": self.ch,
+            "code": self.code,
+            "priority": self.priority,
+            "message": self.message,
+            "at_ms": self.at_ms,
+            "acked": self.acked,
+            "active": self.active,
+        }
+
+    @classmethod
+    def from_dict(cls, d):
+        alarm = cls(
+            d["id"], d["ch"], d["code"], d["priority"], d["message"], d["at_ms"], d["active"]
+        )
+        alarm.acked = d["acked"]
+        return alarm
+
+    def __repr__(self):
+        return "Alarm(%d, ch%d %s %s: %s)" % (
+            self.id,
+            self.ch,
+            self.priority,
+            self.code,
+            self.message,
+        )
+
+
+class Alarms:
+    def __init__(self):
+        self.items = []
+        self.next_id = 1
+
+    def find(self, ch, code):
+        for alarm in self.items:
+            if alarm.ch == ch and alarm.code == code:
+                return alarm
+        return None
+
+    def raise_(self, ch, code, priority, message, at_ms, active=True):
+        """Raise (or re-raise) the alarm (ch, code); returns it, or None when an unacked
+        one is already listed (so a lasting condition alarms once, not every tick)."""
+        alarm = self.find(ch, code)
+        if alarm is not None:
+            if not alarm.acked:
+                alarm.active = alarm.active or active
+                return None
+            self.items.remove(alarm)
+        alarm = Alarm(self.next_id, ch, code, priority, message, at_ms, active)
+        self.next_id += 1
+        self.items.append(alarm)
+        return alarm
+
+    def clear(self, ch, code):
+        """The condition behind (ch, code) is over."""
+        alarm = self.find(ch, code)
+        if alarm is not None:
+            alarm.active = False
+            if alarm.acked:
+                self.items.remove(alarm)
+
+    def ack(self, alarm_id):
+        for alarm in self.items:
+            if alarm.id == alarm_id:
+                alarm.acked = True
+                if not alarm.active:
+                    self.items.remove(alarm)
+                return alarm
+        return None
+
+    def on_channel(self, ch):
+        return [alarm.code for alarm in self.items if alarm.ch == ch]

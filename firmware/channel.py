@@ -1,0 +1,197 @@
+# One pump channel: its state machine (a table, in one place) and its infusion data.
+#
+# The table is the whole life of a channel; anything not in it is illegal and fire()
+# raises, the way h11's _state.py does. The core asks allows() first, so a command in
+# the wrong state is a refusal, never an exception. Alarm conditions (link silent,
+# near empty, faults) sit on top of these states in core.py; they do not add states.
+from firmware import units
+
+try:
+    from micropython import const
+except ImportError:  # CPython: the emulator and host tests import the core too
+
+    def const(x):
+        return x
+
+
+# States
+IDLE = "idle"  # never started since power-on
+RUNNING = "running"  # delivering the verified dose
+TAPERING = "tapering"  # delivering, stepping down by the library's taper towards 0
+STOPPED = "stopped"  # not delivering (stop, end of taper, emergency stop or fault)
+STATES = (IDLE, RUNNING, TAPERING, STOPPED)
+
+# Events
+START = "start"
+TITRATE = "titrate"
+STOP = "stop"  # immediate stop: drugs without taper, or at/below the taper's stop dose
+TAPER = "taper"  # stop of a taper drug: the taper begins
+TAPER_STEP = "taper_step"
+TAPER_END = "taper_end"  # the taper's last step reached 0
+EMERGENCY = "emergency"  # the one way to stop a taper drug at once
+FAULT = "fault"  # hardware fault: flow stops
+
+_TRANSITIONS = {
+    IDLE: {START: RUNNING, EMERGENCY: STOPPED, FAULT: IDLE},
+    RUNNING: {TITRATE: RUNNING, STOP: STOPPED, TAPER: TAPERING, EMERGENCY: STOPPED, FAULT: STOPPED},
+    # A titration during a taper cancels the taper (the clinician takes over again).
+    TAPERING: {
+        TITRATE: RUNNING,
+        TAPER_STEP: TAPERING,
+        TAPER_END: STOPPED,
+        EMERGENCY: STOPPED,
+        FAULT: STOPPED,
+    },
+    STOPPED: {START: RUNNING, EMERGENCY: STOPPED, FAULT: STOPPED},
+}
+
+_S_PER_H = const(3600)
+
+
+class Channel:
+    """State and infusion data of one channel. Doses are micro-scaled in the drug's
+    dose_unit, volumes micro-scaled mL, rates micro-scaled mL/h, times ms of uptime."""
+
+    def __init__(self, ch):
+        self.ch = ch
+        self.state = IDLE
+        self.drug = None
+        self.dose = 0
+        self.weight = None
+        self.conc = 0
+        self.volume_left = 0
+        self.volume_infused = 0
+        self.rate = 0
+        self.override = False  # the current dose was set past a soft limit by override
+        self.last_up_ms = None  # last increase (or start): titration-up interval
+        self.last_down_ms = None  # last decrease (titration or taper step)
+        self.taper_next_ms = 0  # TAPERING: when the next step is due
+        self.near_empty_volume = 0  # volume_left at which the near-empty alarm rises
+        self.near_empty_raised = False
+
+    def allows(self, event):
+        return event in _TRANSITIONS[self.state]
+
+    def fire(self, event):
+        try:
+            self.state = _TRANSITIONS[self.state][event]
+        except KeyError:
+            raise ValueError(
+                "channel %d: %s is illegal in state %s" % (self.ch, event, self.state)
+            ) from None
+
+    @property
+    def delivering(self):
+        return self.state == RUNNING or self.state == TAPERING
+
+    def begin(self, drug, weight, conc, volume, now_ms):
+        self.drug = drug
+        self.weight = weight
+        self.conc = conc
+        self.volume_left = volume
+        self.volume_infused = 0
+        self.last_up_ms = now_ms
+        self.last_down_ms = None
+        self.near_empty_raised = False
+
+    def set_dose(self, dose, near_empty_s):
+        """Set dose and its rate; the near-empty volume is computed here, at rate-change
+        time, so the tick only compares two integers. Returns the previous rate."""
+        old = self.rate
+        self.dose = dose
+        drug = self.drug
+        self.rate = units.rate_for(dose, drug.dose_unit, self.weight, self.conc, drug.conc_unit)
+        self.near_empty_volume = self.rate * near_empty_s // _S_PER_H
+        return old
+
+    def time_to_empty_s(self):
+        if not self.rate:
+            return None
+        return self.volume_left * _S_PER_H // self.rate
+
+    def next_taper_dose(self):
+        """The dose after one taper step: down by the step, or 0 once at/below stop_at."""
+        drug = self.drug
+        if self.dose <= drug.taper_stop_at:
+            return 0
+        return max(self.dose - drug.taper_step, 0)
+
+    def taper_plan(self, first_ms):
+        """[(at_ms, dose), ...] from first_ms, one step per taper interval, ending at 0."""
+        plan = []
+        dose = self.dose
+        at = first_ms
+        drug = self.drug
+        while dose:
+            dose = 0 if dose <= drug.taper_stop_at else max(dose - drug.taper_step, 0)
+            plan.append((at, dose))
+            at += drug.taper_interval_ms
+        return plan
+
+    def snapshot(self):
+        return {
+            "ch": self.ch,
+            "state": self.state,
+            "drug": self.drug.name if self.drug else None,
+            "dose": self.dose,
+            "weight": self.weight,
+            "conc": self.conc,
+            "volume_left": self.volume_left,
+            "volume_infused": self.volume_infused,
+            "rate": self.rate,
+            "override": self.override,
+            "last_up_ms": self.last_up_ms,
+            "last_down_ms": self.last_down_ms,
+            "taper_next_ms": self.taper_next_ms,
+            "near_empty_raised": self.near_empty_raised,
+        }
+
+
+_STATUS_FIELDS = (
+    "ch",
+    "state",
+    "drug",
+    "dose",
+    "dose_unit",
+    "rate",
+    "volume_infused",
+    "volume_left",
+    "time_to_empty_s",
+    "alarms",
+    "weight",
+    "conc",
+    "conc_unit",
+    "taper_next_ms",
+    "override",
+)
+
+
+class ChannelStatus:
+    """What status(ch) reports: ch, state, drug, dose, dose_unit, rate, volume_infused,
+    volume_left, time_to_empty_s, alarms (codes), weight, conc, conc_unit,
+    taper_next_ms (TAPERING only, else None), override (the dose was set past a soft
+    limit by an override)."""
+
+    def __init__(self, c, alarm_codes):
+        drug = c.drug
+        self.ch = c.ch
+        self.state = c.state
+        self.drug = drug.name if drug else None
+        self.dose = c.dose
+        self.dose_unit = drug.dose_unit if drug else None
+        self.rate = c.rate
+        self.volume_infused = c.volume_infused
+        self.volume_left = c.volume_left
+        self.time_to_empty_s = c.time_to_empty_s()
+        self.alarms = alarm_codes
+        self.weight = c.weight
+        self.conc = c.conc if drug else None
+        self.conc_unit = drug.conc_unit if drug else None
+        self.taper_next_ms = c.taper_next_ms if c.state == TAPERING else None
+        self.override = c.override
+
+    def as_dict(self):
+        return {name: getattr(self, name) for name in _STATUS_FIELDS}
+
+    def __repr__(self):
+        return "ChannelStatus(%r)" % (self.as_dict(),)

@@ -1,0 +1,415 @@
+"""The drug library: load, validate and identify firmware/druglib.json.
+
+The file is data a pharmacist reviews. Every figure is an object
+``{"value": ..., "source": "..."}``: doses and concentrations as decimal TEXT ("0.04",
+never the JSON number 0.04, which a float parser would make inexact), intervals in whole
+seconds, percentages as integers; ``"value": null`` means "no limit" where a limit is
+optional. Dose figures are in the drug's ``dose_unit``; concentrations in its
+``concentrations.unit``.
+
+Loading never stops at the first problem: ``load`` returns a Library whose ``problems``
+lists every one, each as ``"<drug>.<field>: <what is wrong>"``. A library with problems
+runs no infusion (the core refuses every start with ``library_invalid`` and says why).
+
+Integrity: ``crc32`` in the file is ``"0x%08x"`` of CRC-32 (binascii.crc32, the zlib
+polynomial) over the UTF-8 bytes of the document's CANONICAL FORM, defined as:
+
+- the whole document with its top-level ``"crc32"`` member removed;
+- objects written as ``{`` members ``}``, members sorted by key (code point order),
+  each ``"key":value``, separated by ``,``; arrays as ``[`` items ``]`` separated by
+  ``,``; no whitespace anywhere outside strings;
+- strings in double quotes, escaping only ``"`` as ``\\"``, ``\\`` as ``\\\\`` and
+  characters below U+0020 as ``\\u00xx`` (lower-case hex); everything else literal UTF-8;
+- integers in decimal without leading zeros; ``true``, ``false``, ``null``;
+- floats are not allowed anywhere (a problem, not a canonical form).
+
+So whitespace, member order and indentation can change without changing the CRC; any
+change of a figure, unit, name or source changes it. To reseal after a reviewed edit:
+``python -m firmware.druglib --seal firmware/druglib.json`` prints the new value.
+"""
+
+import binascii
+import json
+
+from firmware import units
+
+try:
+    from micropython import const
+except ImportError:  # CPython: the emulator and host tests import the core too
+
+    def const(x):
+        return x
+
+
+_TOP = ("name", "version", "crc32", "weight_kg", "volume_ml", "drugs")
+_LIMITS = ("hard_min", "soft_min", "soft_max", "hard_max")
+_ADVISORY_KINDS = ("needs_any", "note")
+_MAX_FIGURE = const(0x3FFFFFFF)  # figures stay small ints on the device (MicroPython: 2^30)
+
+
+def canonical(doc):
+    """The canonical form (see module docstring) of a JSON value, as a str."""
+    out = []
+    _write(doc, out)
+    return "".join(out)
+
+
+def _write(value, out):
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, str):
+        out.append('"')
+        for ch in value:
+            if ch == '"' or ch == "\\":
+                out.append("\\" + ch)
+            elif ord(ch) < 0x20:
+                out.append("\\u%04x" % ord(ch))
+            else:
+                out.append(ch)
+        out.append('"')
+    elif isinstance(value, list):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    elif isinstance(value, dict):
+        out.append("{")
+        for i, key in enumerate(sorted(value)):
+            if i:
+                out.append(",")
+            _write(key, out)
+            out.append(":")
+            _write(value[key], out)
+        out.append("}")
+    else:
+        raise ValueError("%r has no canonical form (floats are not allowed)" % (value,))
+
+
+def crc_of(doc):
+    """CRC-32 of the canonical form of doc without its top-level "crc32" member."""
+    body = dict(doc)
+    body.pop("crc32", None)
+    return binascii.crc32(canonical(body).encode()) & 0xFFFFFFFF
+
+
+class Drug:
+    """One drug's rules, as micro-scaled integers in its dose_unit (None: no limit)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dose_unit = None
+        self.conc_unit = None
+        self.concs = ()
+        self.hard_min = self.soft_min = self.soft_max = self.hard_max = 0
+        self.start_max = None
+        self.step_up = None
+        self.up_percent = None
+        self.up_interval_ms = 0
+        self.step_down = None
+        self.down_interval_ms = 0
+        self.taper = False
+        self.taper_step = 0
+        self.taper_interval_ms = 0
+        self.taper_stop_at = 0
+        self.needs_any = ()  # second-line: advisory unless one of these runs alongside
+        self.advisory = None  # text of that advisory
+        self.notes = ()
+
+    @property
+    def weight_based(self):
+        return units.DOSE_UNITS[self.dose_unit][2]
+
+    @property
+    def family(self):
+        return units.DOSE_UNITS[self.dose_unit][0]
+
+
+class Library:
+    """name, version, crc (computed), drugs {name: Drug}, weight and volume ranges, problems."""
+
+    def __init__(self):
+        self.name = None
+        self.version = None
+        self.crc = None
+        self.drugs = {}
+        self.weight_min = self.weight_max = 0
+        self.volume_min = self.volume_max = 0
+        self.problems = []
+
+    @property
+    def ok(self):
+        return not self.problems
+
+    def identity(self):
+        return "%s %s (crc32 0x%08x)" % (self.name, self.version, self.crc or 0)
+
+    def why_invalid(self, limit=5):
+        shown = "; ".join(self.problems[:limit])
+        more = len(self.problems) - limit
+        return shown + ("; and %d more" % more if more > 0 else "")
+
+
+class _Checker:
+    """Reads figures out of the parsed JSON, noting every problem by path."""
+
+    def __init__(self, problems):
+        self.problems = problems
+
+    def problem(self, path, what):
+        self.problems.append("%s: %s" % (path, what))
+
+    def obj(self, parent, key, path):
+        value = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(value, dict):
+            self.problem(path + "." + key if path else key, "missing or not an object")
+            return {}
+        return value
+
+    def text(self, parent, key, path):
+        value = parent.get(key)
+        if not isinstance(value, str) or not value:
+            self.problem(path + "." + key, "missing or not a non-empty text")
+            return None
+        return value
+
+    def figure(self, parent, key, path, kind, optional=False):
+        """kind: "dose" (decimal text -> micro-scaled int), "seconds" or "percent" (int)."""
+        return self.figure_of(parent.get(key), path + "." + key, kind, optional)
+
+    def figure_of(self, fig, where, kind, optional=False):
+        if fig is None and optional:
+            return None
+        if not isinstance(fig, dict):
+            self.problem(where, 'missing; expected {"value": ..., "source": ...}')
+            return None
+        source = fig.get("source")
+        if not isinstance(source, str) or not source.strip():
+            self.problem(where, "missing source")
+        value = fig.get("value")
+        if value is None:
+            if not optional:
+                self.problem(where, "value is required")
+            return None
+        if kind == "dose":
+            try:
+                number = units.parse_decimal(value)
+            except ValueError as exc:
+                self.problem(where, str(exc))
+                return None
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            self.problem(where, "%r is not a whole number of %s" % (value, kind))
+            return None
+        if number < 0 or number > _MAX_FIGURE:
+            self.problem(where, "%r is out of range" % (value,))
+            return None
+        return number
+
+
+def load(text):
+    """Parse and validate the library JSON text; never raises for content problems."""
+    lib = Library()
+    check = _Checker(lib.problems)
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        check.problem("library", "not valid JSON (%s)" % (exc,))
+        return lib
+    if not isinstance(doc, dict):
+        check.problem("library", "not a JSON object")
+        return lib
+    for key in doc:
+        if key not in _TOP and key != "about":
+            check.problem(key, "unknown top-level field")
+    lib.name = check.text(doc, "name", "library")
+    lib.version = check.text(doc, "version", "library")
+    try:
+        lib.crc = crc_of(doc)
+    except ValueError as exc:
+        check.problem("library", str(exc))
+    declared = doc.get("crc32")
+    if not isinstance(declared, str) or declared.lower() != "0x%08x" % (lib.crc or 0):
+        check.problem(
+            "library.crc32",
+            "bad CRC: file says %r, content is 0x%08x (edited without resealing?)"
+            % (declared, lib.crc or 0),
+        )
+    _load_ranges(check, doc, lib)
+    drugs = check.obj(doc, "drugs", "library")
+    if not drugs:
+        check.problem("library.drugs", "no drugs")
+    for name in sorted(drugs):
+        lib.drugs[name] = _load_drug(check, name, drugs[name])
+    for drug in lib.drugs.values():
+        for partner in drug.needs_any:
+            if partner not in lib.drugs:
+                check.problem(drug.name + ".advisories", "names unknown drug %r" % (partner,))
+    return lib
+
+
+def _load_ranges(check, doc, lib):
+    weight = check.obj(doc, "weight_kg", "library")
+    lib.weight_min = check.figure(weight, "min", "weight_kg", "dose") or 0
+    lib.weight_max = check.figure(weight, "max", "weight_kg", "dose") or 0
+    if not 0 < lib.weight_min <= lib.weight_max:
+        check.problem("weight_kg", "need 0 < min <= max")
+    volume = check.obj(doc, "volume_ml", "library")
+    lib.volume_min = check.figure(volume, "min", "volume_ml", "dose") or 0
+    lib.volume_max = check.figure(volume, "max", "volume_ml", "dose") or 0
+    if not 0 < lib.volume_min <= lib.volume_max:
+        check.problem("volume_ml", "need 0 < min <= max")
+
+
+def _load_drug(check, name, spec):
+    drug = Drug(name)
+    if not isinstance(spec, dict):
+        check.problem(name, "not an object")
+        return drug
+    unit = spec.get("dose_unit")
+    if unit not in units.DOSE_UNITS:
+        check.problem(
+            name + ".dose_unit",
+            "unknown dose unit %r (known: %s)" % (unit, ", ".join(sorted(units.DOSE_UNITS))),
+        )
+        unit = "mcg/min"  # keep checking the rest against some unit
+    elif spec.get("weight_based") is not units.DOSE_UNITS[unit][2]:
+        check.problem(
+            name + ".weight_based", "must be %s for %s" % (units.DOSE_UNITS[unit][2], unit)
+        )
+    drug.dose_unit = unit
+    _load_concs(check, name, spec, drug)
+    _load_limits(check, name, spec, drug)
+    _load_titration(check, name, spec, drug)
+    _load_taper(check, name, spec, drug)
+    _load_advisories(check, name, spec, drug)
+    return drug
+
+
+def _load_concs(check, name, spec, drug):
+    path = name + ".concentrations"
+    concs = check.obj(spec, "concentrations", name)
+    unit = concs.get("unit")
+    if unit not in units.CONC_UNITS or units.CONC_UNITS[unit][0] != drug.family:
+        check.problem(path + ".unit", "%r is not a %s concentration unit" % (unit, drug.family))
+        return
+    drug.conc_unit = unit
+    allowed = concs.get("allowed")
+    if not isinstance(allowed, list) or not allowed:
+        check.problem(path + ".allowed", "missing or empty list")
+        return
+    values = []
+    for i in range(len(allowed)):
+        value = check.figure_of(allowed[i], "%s.allowed.%d" % (path, i), "dose")
+        if value == 0:
+            check.problem("%s.allowed.%d" % (path, i), "must be above 0")
+        elif value is not None:
+            values.append(value)
+    drug.concs = tuple(values)
+
+
+def _load_limits(check, name, spec, drug):
+    path = name + ".limits"
+    limits = check.obj(spec, "limits", name)
+    got = [check.figure(limits, key, path, "dose") for key in _LIMITS]
+    drug.start_max = check.figure(limits, "start_max", path, "dose", optional=True)
+    if None in got:
+        return
+    drug.hard_min, drug.soft_min, drug.soft_max, drug.hard_max = got
+    if drug.hard_min == 0:
+        check.problem(path + ".hard_min", "must be above 0 (a zero dose is a stop)")
+    if not drug.hard_min <= drug.soft_min <= drug.soft_max <= drug.hard_max:
+        check.problem(
+            path,
+            "need hard_min <= soft_min <= soft_max <= hard_max (hard limit inside soft limit?)",
+        )
+    if drug.start_max is not None and not drug.hard_min <= drug.start_max <= drug.hard_max:
+        check.problem(path + ".start_max", "must lie within the hard limits")
+
+
+def _load_titration(check, name, spec, drug):
+    path = name + ".titration"
+    tit = check.obj(spec, "titration", name)
+    drug.step_up = check.figure(tit, "max_step_up", path, "dose", optional=True)
+    drug.up_percent = check.figure(tit, "max_up_percent", path, "percent", optional=True)
+    drug.up_interval_ms = (check.figure(tit, "up_interval_s", path, "seconds") or 0) * 1000
+    drug.step_down = check.figure(tit, "max_step_down", path, "dose", optional=True)
+    drug.down_interval_ms = (check.figure(tit, "down_interval_s", path, "seconds") or 0) * 1000
+    if drug.up_percent is not None and drug.up_percent <= 100:
+        check.problem(path + ".max_up_percent", "must be above 100 (100 allows no increase)")
+    if drug.step_up == 0 or drug.step_down == 0:
+        check.problem(path, "a step of 0 forbids every change: use null for no limit")
+
+
+def _load_taper(check, name, spec, drug):
+    path = name + ".taper"
+    taper = check.obj(spec, "taper", name)
+    required = taper.get("required")
+    if not isinstance(required, bool):
+        check.problem(path + ".required", "must be true or false")
+        return
+    if not required:
+        if not isinstance(taper.get("source"), str):
+            check.problem(path, "missing source")
+        return
+    drug.taper = True
+    drug.taper_step = check.figure(taper, "step", path, "dose") or 0
+    drug.taper_interval_ms = (check.figure(taper, "interval_s", path, "seconds") or 0) * 1000
+    drug.taper_stop_at = check.figure(taper, "stop_at", path, "dose") or 0
+    if not drug.taper_step or not drug.taper_interval_ms:
+        check.problem(path, "a taper needs a step and an interval above 0")
+    # Every decrease of a taper drug (titration, taper step, final stop) stays within
+    # max_step_down: that is what makes "never cut short" checkable.
+    if drug.step_down is None:
+        check.problem(name + ".titration.max_step_down", "required for a taper drug")
+    elif drug.taper_step > drug.step_down or drug.taper_stop_at > drug.step_down:
+        check.problem(path, "step and stop_at must not exceed titration.max_step_down")
+
+
+def _load_advisories(check, name, spec, drug):
+    path = name + ".advisories"
+    items = spec.get("advisories", [])
+    if not isinstance(items, list):
+        check.problem(path, "must be a list")
+        return
+    notes = []
+    for i, item in enumerate(items):
+        where = "%s.%d" % (path, i)
+        if not isinstance(item, dict) or item.get("kind") not in _ADVISORY_KINDS:
+            check.problem(where, "needs kind, one of %s" % (", ".join(_ADVISORY_KINDS),))
+            continue
+        text = check.text(item, "text", where)
+        check.text(item, "source", where)
+        if item["kind"] == "note":
+            notes.append(text)
+            continue
+        partners = item.get("drugs")
+        if not isinstance(partners, list) or not partners:
+            check.problem(where + ".drugs", "needs_any needs a list of drug names")
+            continue
+        drug.needs_any = tuple(partners)
+        drug.advisory = text
+    drug.notes = tuple(notes)
+
+
+def _seal(path):
+    with open(path) as f:
+        doc = json.loads(f.read())
+    print("0x%08x" % crc_of(doc))
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "--seal":
+        print("usage: python -m firmware.druglib --seal PATH   (prints the crc32 to store)")
+        sys.exit(2)
+    _seal(sys.argv[2])

@@ -1,0 +1,44 @@
+# Bounded ring of events: every command, decision, rate change and alarm, with its time.
+#
+# The ring is allocated once; when full, the oldest entry is overwritten. seq numbers
+# keep counting, so a reader (the shell streaming events to the host) asks for entries
+# since the last seq it saw and can tell from a gap that some were overwritten.
+
+
+class EventLog:
+    """Entries are tuples (seq, at_ms, ch, kind, code, text).
+
+    kind: "command" (as received), "decision" (its Result), "rate" (motor rate change),
+    "alarm" (raised), "ack", "input" (fault, link, restore). ch 0 means the whole device.
+    """
+
+    def __init__(self, size):
+        if size < 1:
+            raise ValueError("log size must be at least 1, not %r" % (size,))
+        self._ring = [None] * size
+        self._next = 0  # seq of the next entry; its slot is _next % size
+        self.size = size
+
+    def add(self, at_ms, ch, kind, code, text):
+        seq = self._next
+        self._ring[seq % self.size] = (seq, at_ms, ch, kind, code, text)
+        self._next = seq + 1
+        return seq
+
+    def __len__(self):
+        return min(self._next, self.size)
+
+    @property
+    def next_seq(self):
+        return self._next
+
+    def since(self, seq):
+        """Entries with seq >= seq still held, oldest first."""
+        first = max(seq, self._next - self.size, 0)
+        return [self._ring[s % self.size] for s in range(first, self._next)]
+
+    def entries(self):
+        return self.since(0)
+
+    def last(self):
+        return self._ring[(self._next - 1) % self.size] if self._next else None

@@ -1,0 +1,353 @@
+"""The ``pumpguard`` command line: a table of commands over the pump API.
+
+Each command is ``name -> (handler, parser)``, as mpremote's ``_COMMANDS``; ``main()``
+parses the global options, connects when the command needs a pump, runs the handler,
+and is the one place that turns a ``PumpguardError`` into a message and an exit code.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+
+from firmware.reasons import NAME as REASON_NAMES
+
+from .client import connect
+from .errors import LinkError, ProtocolMismatch, PumpguardError, RefusedError
+from .quantity import from_micro, to_micro
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+EXIT_LINK = 4
+
+_EPILOG = """\
+exit codes:
+  0  done
+  2  usage error (bad option or value; nothing was sent)
+  3  refused by the safety layer (the reason and the allowed range are printed)
+  4  link failure (no answer, or a device that speaks another protocol)
+  1  anything else
+
+The port comes from --port or the PUMPGUARD_PORT environment variable: a device path
+(/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, or a pyserial URL (socket://...).
+Quantities are exact decimals (at most 6 decimals); nothing is rounded.
+"""
+
+
+class UsageError(Exception):
+    """Bad command-line input found after parsing (exit code 2)."""
+
+
+def _quantity(what):
+    def parse(text):
+        try:
+            to_micro(text, what)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+def _parser(name, help_text):
+    return argparse.ArgumentParser(prog="pumpguard " + name, description=help_text)
+
+
+# -- commands that need no pump --------------------------------------------------------
+
+
+def argparse_ports():
+    return _parser("ports", "List the serial ports pyserial finds.")
+
+
+def do_ports(pump, args, out):
+    from serial.tools import list_ports
+
+    for port in sorted(list_ports.comports(), key=lambda p: p.device):
+        print(f"{port.device}\t{port.description}", file=out)
+
+
+def argparse_emulate():
+    p = _parser(
+        "emulate",
+        "Run the firmware on an emulated board. The first line printed is the port to "
+        "open; fault commands are read from stdin (see pumpguard.emulator).",
+    )
+    p.add_argument("--board", default="emulator", help="board definition (default: emulator)")
+    p.add_argument(
+        "--time-scale",
+        type=int,
+        default=1,
+        metavar="N",
+        help="virtual clock runs N times real time (default 1)",
+    )
+    p.add_argument(
+        "--state-dir", metavar="DIR", help="the store; reuse it to restore after power loss"
+    )
+    p.add_argument("--tcp", type=int, metavar="PORT", help="serve socket://127.0.0.1:PORT")
+    return p
+
+
+def do_emulate(pump, args, out):
+    import boards
+
+    from .emulator import serve
+
+    if args.board not in boards.names():
+        raise UsageError(f"unknown board {args.board!r} (known: {', '.join(boards.names())})")
+    if args.time_scale < 1:
+        raise UsageError("--time-scale must be at least 1")
+    serve(args.board, args.time_scale, args.state_dir, args.tcp, out)
+
+
+# -- commands on a pump ----------------------------------------------------------------
+
+
+def argparse_info():
+    return _parser("info", "Firmware, board, drug library and link counters.")
+
+
+def do_info(pump, args, out):
+    info = pump.info()
+    print(f"firmware  {info.firmware}", file=out)
+    print(f"board     {info.board}, {info.channels} channels", file=out)
+    print(
+        f"library   {info.library} {info.library_version} (crc {info.library_crc:08x})",
+        file=out,
+    )
+    print(f"uptime    {info.uptime_ms // 1000} s (boot {info.boot_id:08x})", file=out)
+    print(
+        "link      " + ", ".join(f"{k} {v}" for k, v in info.counters.items()),
+        file=out,
+    )
+
+
+def argparse_status():
+    p = _parser("status", "The channel's state, dose, rate, volumes and alarms.")
+    p.add_argument("--json", action="store_true", help="one JSON object per channel")
+    p.add_argument("--all", action="store_true", help="every channel, not only --channel")
+    return p
+
+
+def do_status(pump, args, out):
+    channels = range(1, pump.channels + 1) if args.all else [args.channel]
+    for ch in channels:
+        s = pump.status(ch)
+        if args.json:
+            print(json.dumps(s.as_json()), file=out)
+            continue
+        what = f"{s.drug} {s.dose} {s.dose_unit}" if s.drug else "-"
+        left = "" if s.volume_left_ml is None else f", {s.volume_left_ml} mL left"
+        empty = "" if s.time_to_empty_s is None else f", empty in {_span(s.time_to_empty_s)}"
+        print(
+            f"channel {ch}: {s.state}, {what}, {s.rate_ml_h} mL/h, "
+            f"{s.volume_infused_ml} mL infused{left}{empty}, alarms {list(s.alarms) or 'none'}",
+            file=out,
+        )
+
+
+def argparse_start():
+    p = _parser("start", "Start DRUG at DOSE UNIT on --channel.")
+    p.add_argument("drug")
+    p.add_argument("dose", type=_quantity("dose"))
+    p.add_argument("unit", help="dose unit, e.g. mcg/min, mcg/kg/min, units/min")
+    p.add_argument("--weight", type=_quantity("weight"), metavar="KG")
+    p.add_argument("--concentration", nargs=2, metavar=("VALUE", "UNIT"), help="e.g. 16 mcg/mL")
+    p.add_argument("--volume", type=_quantity("volume"), metavar="ML", help="syringe volume")
+    p.add_argument("--override", action="store_true", help="accept a soft-limit excess (logged)")
+    return p
+
+
+def do_start(pump, args, out):
+    if args.concentration:
+        try:
+            to_micro(args.concentration[0], "concentration")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    d = pump.start(
+        args.channel,
+        args.drug,
+        args.dose,
+        args.unit,
+        weight_kg=args.weight,
+        concentration=args.concentration,
+        volume_ml=args.volume,
+        override=args.override,
+    )
+    print(
+        f"channel {d.channel}: {args.drug} running at {d.dose} {d.dose_unit} = {d.rate_ml_h} mL/h",
+        file=out,
+    )
+
+
+def argparse_titrate():
+    p = _parser("titrate", "Change the running dose on --channel.")
+    p.add_argument("dose", type=_quantity("dose"))
+    p.add_argument("unit")
+    p.add_argument("--override", action="store_true", help="accept a soft-limit excess (logged)")
+    return p
+
+
+def do_titrate(pump, args, out):
+    d = pump.titrate(args.channel, args.dose, args.unit, override=args.override)
+    print(f"channel {d.channel}: now {d.dose} {d.dose_unit} = {d.rate_ml_h} mL/h", file=out)
+
+
+def argparse_stop():
+    p = _parser("stop", "Stop --channel (taper drugs taper; --emergency stops at once).")
+    p.add_argument(
+        "--emergency",
+        metavar="REASON",
+        choices=("occlusion", "air_in_line", "extravasation", "clinician"),
+        help="occlusion, air_in_line, extravasation or clinician",
+    )
+    return p
+
+
+def do_stop(pump, args, out):
+    if args.emergency:
+        pump.emergency_stop(args.channel, args.emergency)
+        print(f"channel {args.channel}: emergency stop ({args.emergency})", file=out)
+        return
+    r = pump.stop(args.channel)
+    if not r.plan:
+        print(f"channel {r.channel}: stopped", file=out)
+        return
+    print(f"channel {r.channel}: tapering, {len(r.plan)} steps:", file=out)
+    for i, step in enumerate(r.plan, 1):
+        print(
+            f"  step {i:2d}  in {_span(round(step.in_s))}  {step.dose} {r.dose_unit}",
+            file=out,
+        )
+
+
+def argparse_alarms():
+    p = _parser("alarms", "List the device's alarms, or acknowledge one.")
+    p.add_argument("--ack", type=int, metavar="ID", help="acknowledge alarm ID")
+    return p
+
+
+def do_alarms(pump, args, out):
+    if args.ack is not None:
+        pump.ack(args.ack)
+        print(f"alarm {args.ack} acknowledged", file=out)
+        return
+    alarms = pump.alarms()
+    if not alarms:
+        print("no alarms", file=out)
+    for a in alarms:
+        print(
+            f"{a.id:3d}  ch{a.channel}  {a.priority:<6} {a.code:<18} {a.message}"
+            + ("  (acked)" if a.acked else ""),
+            file=out,
+        )
+
+
+def argparse_log():
+    p = _parser("log", "Print the device's event log.")
+    p.add_argument("--csv", action="store_true", help="CSV with a header row")
+    return p
+
+
+def do_log(pump, args, out):
+    entries = pump.log()
+    if args.csv:
+        w = csv.writer(out)
+        w.writerow(("seq", "at_ms", "channel", "kind", "code", "text"))
+        for e in entries:
+            w.writerow((e.seq, e.at_ms, e.channel, e.kind, e.code, e.text))
+        return
+    for e in entries:
+        print(
+            f"{e.seq:5d} {_span(e.at_ms // 1000):>10}  ch{e.channel}  {e.kind:<8} {e.code:<18} "
+            + e.text,
+            file=out,
+        )
+
+
+# name -> (handler, parser, needs a pump)
+_COMMANDS = {
+    "ports": (do_ports, argparse_ports, False),
+    "emulate": (do_emulate, argparse_emulate, False),
+    "info": (do_info, argparse_info, True),
+    "status": (do_status, argparse_status, True),
+    "start": (do_start, argparse_start, True),
+    "titrate": (do_titrate, argparse_titrate, True),
+    "stop": (do_stop, argparse_stop, True),
+    "alarms": (do_alarms, argparse_alarms, True),
+    "log": (do_log, argparse_log, True),
+}
+
+
+def _span(seconds):
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+def _refusal(exc):
+    name = REASON_NAMES.get(exc.code, f"reason {exc.code}")
+    text = f"refused ({name}): {exc.message}"
+    if exc.allowed:
+        lo, hi, unit = exc.allowed
+        lo = "-" if lo is None else from_micro(lo)
+        hi = "-" if hi is None else from_micro(hi)
+        text += f" [allowed {lo} to {hi} {unit}]"
+    return text
+
+
+def _global_parser():
+    p = argparse.ArgumentParser(
+        prog="pumpguard",
+        description="Drive a pumpguard infusion-pump safety module, or emulate one.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", default=os.environ.get("PUMPGUARD_PORT"), help="the pump's port")
+    p.add_argument("--channel", type=int, default=1, metavar="N", help="channel (default 1)")
+    p.add_argument(
+        "command", choices=sorted(_COMMANDS), metavar="COMMAND", help="one of: %(choices)s"
+    )
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments (COMMAND -h)")
+    return p
+
+
+def main(argv=None, out=None):
+    """Run one command; returns the exit code (the console script exits with it)."""
+    out = out or sys.stdout
+    try:
+        g = _global_parser().parse_args(argv)
+        handler, make_parser, needs_pump = _COMMANDS[g.command]
+        args = make_parser().parse_args(g.args)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code
+    args.channel = g.channel
+    pump = None
+    try:
+        if needs_pump:
+            if not g.port:
+                raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
+            pump = connect(g.port)
+        handler(pump, args, out)
+        return EXIT_OK
+    except UsageError as exc:
+        print(f"pumpguard: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RefusedError as exc:
+        print(f"pumpguard: {_refusal(exc)}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (LinkError, ProtocolMismatch) as exc:
+        print(f"pumpguard: link failure: {exc}", file=sys.stderr)
+        return EXIT_LINK
+    except PumpguardError as exc:
+        print(f"pumpguard: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if pump is not None:
+            pump.close()

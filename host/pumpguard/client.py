@@ -1,0 +1,329 @@
+"""The pump API: one object per connected pumpguard device.
+
+::
+
+    import pumpguard
+
+    with pumpguard.connect("/dev/ttyUSB0") as pump:        # or a PTY, or socket://...
+        pump.start(1, "norepinephrine", "0.1", "mcg/kg/min",
+                   weight_kg="70", concentration="16 mcg/mL", volume_ml="50")
+        print(pump.status(1).rate_ml_h)                   # Decimal('26.25')
+
+Quantities go in as ``str``, ``Decimal`` or ``int`` and come back as ``Decimal``:
+exact, never ``float`` (a float is refused with ``TypeError``). A command the safety
+layer refuses raises ``RefusedError`` (reason, message, allowed range); a link that
+fails raises ``LinkError``, which says whether the command may have run. Both derive
+from ``PumpguardError``.
+"""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from firmware.reasons import NAME as REASON_NAMES
+from protocol.catalog import PRIORITY_NAMES
+
+from .errors import DeviceReset
+from .link import Link
+from .quantity import micro_to_decimal, to_micro
+
+
+def _dec(value):
+    return None if value is None else micro_to_decimal(value)
+
+
+@dataclass(frozen=True)
+class Info:
+    """What the device said about itself at HELLO, and its link counters now."""
+
+    firmware: str
+    board: str
+    channels: int
+    library: str
+    library_version: str
+    library_crc: int
+    boot_id: int
+    uptime_ms: int
+    counters: dict
+
+
+@dataclass(frozen=True)
+class Status:
+    """One channel's state; quantities are exact ``Decimal`` in the unit named."""
+
+    channel: int
+    state: str  # idle | running | tapering | stopped | ... (firmware/core.py)
+    drug: str | None
+    dose: Decimal | None
+    dose_unit: str | None
+    rate_ml_h: Decimal
+    volume_infused_ml: Decimal
+    volume_left_ml: Decimal | None
+    time_to_empty_s: int | None
+    alarms: tuple  # ids of the alarms listed on this channel
+
+    def as_json(self):
+        """A dict for ``json.dumps``: Decimals as JSON numbers, exact to 6 decimals."""
+        out = {}
+        for key, value in self.__dict__.items():
+            if isinstance(value, Decimal):
+                # Shortest float repr of text with <= 6 decimals is that same text.
+                value = int(value) if value == value.to_integral_value() else float(value)
+            out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An accepted start or titrate: the dose now set and the rate the motor runs."""
+
+    channel: int
+    dose: Decimal
+    dose_unit: str
+    rate_ml_h: Decimal
+
+
+@dataclass(frozen=True)
+class TaperStep:
+    at_ms: int  # device uptime of the step
+    in_s: Decimal  # seconds from the stop command to the step
+    dose: Decimal
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The answer to stop(): ``plan`` is empty when the channel stopped at once, else the
+    taper the device now runs by itself, the last step at dose 0."""
+
+    channel: int
+    dose_unit: str
+    plan: tuple
+
+
+@dataclass(frozen=True)
+class Alarm:
+    id: int
+    channel: int  # 0: the whole device
+    code: str  # reason name, e.g. "occlusion" (firmware/reasons.py)
+    priority: str  # low | medium | high
+    message: str
+    at_ms: int
+    acked: bool
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    seq: int
+    at_ms: int
+    channel: int
+    kind: str
+    code: str
+    text: str
+
+
+def _alarm(fields):
+    return Alarm(
+        fields["id"],
+        fields["ch"],
+        REASON_NAMES.get(fields["code"], str(fields["code"])),
+        PRIORITY_NAMES.get(fields["priority"], str(fields["priority"])),
+        fields["message"],
+        fields["at_ms"],
+        fields["acked"],
+    )
+
+
+def _concentration(value):
+    # "16 mcg/mL" or ("16", "mcg/mL") -> (micro-scaled value, unit)
+    if value is None:
+        return None, ""
+    if isinstance(value, str):
+        parts = value.split()
+        if len(parts) != 2:
+            raise ValueError(f"concentration {value!r} must be 'VALUE UNIT', e.g. '16 mcg/mL'")
+        value = parts
+    number, unit = value
+    return to_micro(number, "concentration"), unit
+
+
+class Pump:
+    """A connected device; build it with ``pumpguard.connect(port)``.
+
+    Channels are numbered from 1. Every method is one request to the device, retried
+    over the link without ever running twice (the device's replay cache).
+    """
+
+    def __init__(self, port, timeout=0.5, attempts=3):
+        self.port = port
+        self._link = Link(port, timeout=timeout, attempts=attempts)
+        try:
+            self._link._port.reset_input_buffer()  # events queued before we came
+            self.device = self._link.hello()
+        except BaseException:
+            self._link.close()
+            raise
+
+    def close(self):
+        self._link.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, name, fields, rerun=False):
+        # rerun: a read with no effect, which may be asked again after the device
+        # reset; a command is never repeated behind the caller's back.
+        try:
+            return self._link.request(name, fields)
+        except DeviceReset:
+            self.device = self._link.hello()
+            if not rerun:
+                raise
+            return self._link.request(name, fields)
+
+    def info(self):
+        """Firmware, board, channels, drug library and link counters (``Info``)."""
+        info = self._call("INFO", {}, rerun=True)
+        d = self.device
+        counters = {k[3:]: v for k, v in info.items() if k.startswith("rx_")}
+        return Info(
+            d["firmware"],
+            d["board"],
+            d["channels"],
+            d["library"],
+            d["library_version"],
+            d["library_crc"],
+            info["boot_id"],
+            info["uptime_ms"],
+            counters,
+        )
+
+    @property
+    def channels(self):
+        return self.device["channels"]
+
+    def uptime_ms(self):
+        return self._call("HEARTBEAT", {}, rerun=True)["uptime_ms"]
+
+    def status(self, channel=1):
+        """The channel's ``Status``."""
+        s = self._call("STATUS", {"ch": channel}, rerun=True)
+        return Status(
+            s["ch"],
+            s["state"],
+            s["drug"] or None,
+            _dec(s["dose"]) if s["drug"] else None,
+            s["dose_unit"] or None,
+            _dec(s["rate"]),
+            _dec(s["volume_infused"]),
+            _dec(s["volume_left"]),
+            s["time_to_empty_s"],
+            tuple(a["id"] for a in s["alarms"]),
+        )
+
+    def start(
+        self,
+        channel,
+        drug,
+        dose,
+        unit,
+        weight_kg=None,
+        concentration=None,
+        volume_ml=None,
+        override=False,
+    ):
+        """Start ``drug`` at ``dose`` ``unit`` on ``channel``; returns a ``Decision``.
+
+        ``concentration`` is ``"16 mcg/mL"`` or ``("16", "mcg/mL")``; ``override``
+        accepts a dose past a soft limit (never a hard one), and is logged.
+        """
+        conc, conc_unit = _concentration(concentration)
+        r = self._call(
+            "START",
+            {
+                "ch": channel,
+                "drug": drug,
+                "dose": to_micro(dose, "dose"),
+                "unit": unit,
+                "weight": None if weight_kg is None else to_micro(weight_kg, "weight"),
+                "conc": conc,
+                "conc_unit": conc_unit,
+                "volume": None if volume_ml is None else to_micro(volume_ml, "volume"),
+                "override": bool(override),
+            },
+        )
+        return Decision(r["ch"], _dec(r["dose"]), r["unit"], _dec(r["rate"]))
+
+    def titrate(self, channel, dose, unit, override=False):
+        """Change the running dose; the library's step and interval limits apply."""
+        r = self._call(
+            "TITRATE",
+            {"ch": channel, "dose": to_micro(dose, "dose"), "unit": unit, "override": override},
+        )
+        return Decision(r["ch"], _dec(r["dose"]), r["unit"], _dec(r["rate"]))
+
+    def stop(self, channel):
+        """Stop the channel: at once, or by the library's taper for a taper drug."""
+        r = self._call("STOP", {"ch": channel})
+        plan = ()
+        if r["plan"]:
+            now = self.uptime_ms()
+            plan = tuple(
+                TaperStep(s["at_ms"], Decimal(max(0, s["at_ms"] - now)) / 1000, _dec(s["dose"]))
+                for s in r["plan"]
+            )
+        return Stopped(r["ch"], r["unit"], plan)
+
+    def emergency_stop(self, channel, reason):
+        """Stop flow at once: reason is occlusion, air_in_line, extravasation or
+        clinician. The one way to stop a taper drug abruptly; always alarmed and logged."""
+        self._call("ESTOP", {"ch": channel, "reason": reason})
+
+    def alarms(self):
+        """Every alarm the device lists, oldest first (a list of ``Alarm``)."""
+        out = []
+        while True:
+            r = self._call("ALARMS", {"first": len(out)}, rerun=True)
+            out.extend(_alarm(a) for a in r["alarms"])
+            if not r["alarms"] or len(out) >= r["total"]:
+                return out
+
+    def ack(self, alarm_id):
+        """Acknowledge alarm ``alarm_id`` (silences it; a lasting condition stays listed)."""
+        self._call("ACK", {"alarm_id": alarm_id})
+
+    def log(self, since=0):
+        """The device's event log from entry ``since`` on (a list of ``LogEntry``)."""
+        out = []
+        first = since
+        while True:
+            r = self._call("LOG", {"first": first}, rerun=True)
+            for e in r["entries"]:
+                out.append(
+                    LogEntry(
+                        e["seq"],
+                        e["at_ms"],
+                        e["ch"],
+                        e["kind"],
+                        REASON_NAMES.get(e["code"], str(e["code"])),
+                        e["text"],
+                    )
+                )
+            if r["next"] == first:
+                return out
+            first = r["next"]
+
+    def events(self, timeout=0.0):
+        """Unsolicited events (alarms, state changes) received so far, or within
+        ``timeout`` seconds: a list of (name, fields)."""
+        return [(name, fields) for name, _seq, fields in self._link.poll(timeout)]
+
+
+def connect(port, timeout=0.5, attempts=3):
+    """Open ``port`` (device path, PTY or pyserial URL), say HELLO, return a ``Pump``.
+
+    Raises ``LinkError`` when nothing answers and ``ProtocolMismatch`` when the device
+    speaks another protocol version or message schema.
+    """
+    return Pump(port, timeout=timeout, attempts=attempts)

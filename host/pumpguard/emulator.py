@@ -1,0 +1,290 @@
+"""The emulator: the unchanged firmware shell on emulated hardware, in its own process.
+
+``pumpguard emulate`` (or ``pumpguard.Emulator`` from Python) runs ``firmware/main.py``
+with the ports of ``pumpguard.emuports``: a PTY (or a TCP server) for the protocol link,
+a virtual clock running ``--time-scale`` times real time, one syringe model per channel
+and a directory as the store. The first line on stdout is the port to open: a PTY path
+such as ``/dev/pts/5``, or ``socket://127.0.0.1:PORT`` with ``--tcp``.
+
+Fault injection, while it runs: one command per line on the emulator's stdin (type it
+in the terminal running ``pumpguard emulate``, or call ``Emulator.command()``); each
+gets one line back on stdout, ``ok ...`` or ``error ...``::
+
+    occlusion CH      occlusion on channel CH (flow stops, the firmware alarms)
+    air CH            air in line on channel CH
+    empty CH          the syringe on channel CH pushed to its end
+    clear CH          clear an occlusion or air in line
+    refill CH         a full syringe on channel CH again
+    silence on|off    the link carries nothing either way (host-link loss)
+    advance SECONDS   fast-forward the virtual clock, stepping the firmware one virtual
+                      second per loop turn; the reply comes once the time has passed
+    pumps             the syringe models as one JSON line
+    quit              stop the emulator
+
+Power loss: kill the process with SIGKILL and start it again with the same
+``--state-dir``; the firmware restores its channels from the store
+(``Emulator.power_cycle()`` does both). A watchdog the firmware stops feeding resets
+the emulated board the same way, without killing the process.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+
+from pumpguard import emuports
+
+_FAULTS = {"occlusion": "occlusion", "air": "air_in_line", "empty": "syringe_empty"}
+# Virtual ticks start this far before MicroPython's 2**30 wrap, so every emulated run
+# crosses it within seconds and the firmware's non-wrapping uptime is always exercised.
+_START_BEFORE_WRAP_MS = 5_000
+
+
+class EmulatorError(Exception):
+    """The emulator process did not start, or a control command failed."""
+
+
+class _Control:
+    """Reads control commands from stdin and applies them to the emulated hardware."""
+
+    def __init__(self, clock, link, pumps, out):
+        self._clock = clock
+        self._link = link
+        self._pumps = pumps
+        self._out = out
+        self._buf = b""
+        self.fd = 0
+        self.quit = False
+        self._deferred = None  # reply to send once a fast-forward is done
+
+    def poll(self):
+        """Send the reply of a finished fast-forward."""
+        if self._deferred and not self._clock.fast_forwarding():
+            self._reply(self._deferred)
+            self._deferred = None
+
+    def read(self):
+        data = os.read(self.fd, 4096)
+        if not data:
+            self.fd = None  # stdin closed (run in the background): no more commands
+            return
+        self._buf += data
+        while b"\n" in self._buf:
+            line, self._buf = self._buf.split(b"\n", 1)
+            if line.strip():
+                reply = self._apply(line.decode(errors="replace").split())
+                if self._clock.fast_forwarding() and reply.startswith("ok advance"):
+                    self._deferred = reply
+                else:
+                    self._reply(reply)
+
+    def _reply(self, text):
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    def _pump(self, arg):
+        try:
+            return self._pumps[int(arg) - 1]
+        except (ValueError, IndexError):
+            raise EmulatorError(f"no channel {arg!r} (1..{len(self._pumps)})") from None
+
+    def _apply(self, words):
+        cmd, args = words[0], words[1:]
+        try:
+            if cmd in _FAULTS and len(args) == 1:
+                self._pump(args[0]).inject(_FAULTS[cmd])
+            elif cmd == "clear" and len(args) == 1:
+                self._pump(args[0]).clear()
+            elif cmd == "refill" and len(args) == 1:
+                self._pump(args[0]).refill()
+            elif cmd == "silence" and args in (["on"], ["off"]):
+                self._link.silent = args[0] == "on"
+            elif cmd == "advance" and len(args) == 1:
+                self._clock.advance(int(float(args[0]) * 1000))
+            elif cmd == "pumps" and not args:
+                return json.dumps(
+                    [
+                        {"rate": p.rate, "left": p.left, "pumped": p.pumped, "fault": p.fault_kind}
+                        for p in self._pumps
+                    ]
+                )
+            elif cmd == "quit" and not args:
+                self.quit = True
+            else:
+                raise EmulatorError(f"unknown command {' '.join(words)!r}")
+        except (EmulatorError, ValueError) as exc:
+            return f"error {exc}"
+        return "ok " + " ".join(words)
+
+
+class _Quit(Exception):
+    pass
+
+
+def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None):
+    """Run the firmware on emulated ports until ``quit`` (blocking).
+
+    Prints the port to open as the first line on ``out`` (stdout). ``state_dir`` is
+    the store (a fresh temporary directory when None); ``tcp`` a TCP port number to
+    serve ``socket://`` on instead of a PTY (0 picks a free one).
+    """
+    import boards
+    from firmware import main as firmware_main
+    from firmware.filestore import FileStore
+
+    out = out or sys.stdout
+    spec = boards.get(board)
+    clock = emuports.VirtualClock(time_scale, start=(1 << 30) - _START_BEFORE_WRAP_MS)
+    link = emuports.PtyLink() if tcp is None else emuports.TcpLink(tcp)
+    pumps = [emuports.SyringePump(clock, spec.SYRINGE_ML) for _ in range(spec.CHANNELS)]
+    control = _Control(clock, link, pumps, out)
+    state_dir = state_dir or tempfile.mkdtemp(prefix="pumpguard-emulator-")
+    watchdog = None
+
+    def idle(timeout):
+        fds = [link] if control.fd is None else [link, control.fd]
+        if control.fd in emuports.wait_readable(fds, timeout):
+            control.read()
+        control.poll()
+        if control.quit:
+            raise _Quit
+        watchdog.check()
+
+    clock.idle = idle
+    out.write(link.url + "\n")
+    out.flush()
+    print(
+        f"emulator: board {spec.NAME}, {spec.CHANNELS} channels, time x{time_scale}, "
+        f"state in {state_dir}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        while True:
+            watchdog = emuports.Watchdog(clock, spec.WATCHDOG_MS)
+            ports = {
+                "link": link,
+                "motors": pumps,
+                "clock": clock,
+                "store": FileStore(state_dir),
+                "alarm": emuports.AlarmOutput(),
+                "watchdog": watchdog,
+            }
+            try:
+                firmware_main.run(spec, ports)
+            except emuports.WatchdogReset as exc:
+                # A board reset: pins fall back to their reset state, the motors stop
+                # until the restarted firmware restores them from the store.
+                print(f"emulator: {exc}: board reset", file=sys.stderr, flush=True)
+                for pump in pumps:
+                    pump.set_rate(0)
+    except _Quit:
+        pass
+    finally:
+        link.close()
+
+
+class Emulator:
+    """The emulator in a subprocess, as a context manager with the ``.port`` to open.
+
+    >>> with pumpguard.Emulator(time_scale=60) as emu, pumpguard.connect(emu.port) as pump:
+    ...     pump.info()
+
+    ``state_dir`` defaults to a temporary directory removed on exit; pass one to keep
+    the store across ``power_cycle()`` or between runs. ``log`` is where the emulator's
+    stderr goes (the file ``emulator.log`` in the state directory by default).
+    """
+
+    def __init__(self, board="emulator", time_scale=1, state_dir=None, tcp=None):
+        self.board = board
+        self.time_scale = time_scale
+        self.tcp = tcp
+        self._tmp = None
+        if state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="pumpguard-emulator-")
+            state_dir = self._tmp.name
+        self.state_dir = os.fspath(state_dir)
+        self.port = None
+        self._proc = None
+
+    def start(self):
+        argv = [sys.executable, "-m", "pumpguard", "emulate", "--board", self.board]
+        argv += ["--time-scale", str(self.time_scale), "--state-dir", self.state_dir]
+        if self.tcp is not None:
+            argv += ["--tcp", str(self.tcp)]
+        os.makedirs(self.state_dir, exist_ok=True)
+        with open(os.path.join(self.state_dir, "emulator.log"), "ab") as log:
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
+            )
+        self.port = self._proc.stdout.readline().strip()
+        if not self.port:
+            self._proc.wait()
+            raise EmulatorError(
+                f"emulator exited with {self._proc.returncode} before printing its port; "
+                f"see {self.state_dir}/emulator.log"
+            )
+        return self
+
+    def command(self, line):
+        """Send one control command (see the module docstring); returns its reply."""
+        self._proc.stdin.write(line + "\n")
+        self._proc.stdin.flush()
+        reply = self._proc.stdout.readline().strip()
+        if not reply.startswith("ok") and not reply.startswith("["):
+            raise EmulatorError(f"emulator: {line!r}: {reply or 'no reply'}")
+        return reply
+
+    def inject(self, fault, channel=1):
+        """Inject ``occlusion``, ``air`` or ``empty`` on a channel."""
+        return self.command(f"{fault} {channel}")
+
+    def advance(self, seconds, keepalive=None, step=5):
+        """Fast-forward the virtual clock by ``seconds``; returns once they passed.
+
+        ``keepalive``, when given, is called every ``step`` virtual seconds (for
+        example ``pump.uptime_ms``) so the firmware hears its host the whole time, as
+        a host polling its pump would; without it the link goes silent and the
+        firmware raises its link-loss alarm after the board's timeout.
+        """
+        done = 0
+        while done < seconds:
+            chunk = min(step, seconds - done) if keepalive else seconds
+            self.command(f"advance {chunk}")
+            done += chunk
+            if keepalive:
+                keepalive()
+
+    def pumps(self):
+        """The syringe models: rate, volume left and pumped (millionths), fault."""
+        return json.loads(self.command("pumps"))
+
+    def power_cycle(self):
+        """SIGKILL (power loss) and start again on the same state dir; new ``.port``."""
+        self._proc.send_signal(signal.SIGKILL)
+        self._proc.wait()
+        return self.start()
+
+    def close(self):
+        if self._proc and self._proc.poll() is None:
+            try:
+                self._proc.stdin.write("quit\n")
+                self._proc.stdin.flush()
+                self._proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc:
+            self._proc.stdin.close()
+            self._proc.stdout.close()
+        if self._tmp:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,192 @@
+"""Host side of the wire protocol: one request at a time, retried, matched by seq.
+
+    with Link("socket://localhost:7000") as link:   # or /dev/ttyACM0, a PTY, loop://
+        info = link.hello()
+        status = link.request("STATUS", {"ch": 1})
+
+Every port is opened with serial.serial_for_url(). A request is sent with a fresh seq;
+when no answer with that seq arrives within `timeout` seconds it is sent again, byte
+for byte (same seq, so the device answers a retry from its replay cache instead of
+executing it twice), up to `attempts` times in all. Frames are checked with crcmod's
+predefined 'crc-32', the device's binascii.crc32 on the other side.
+"""
+
+import time
+from collections import deque
+
+import crcmod.predefined
+import serial
+
+from protocol import catalog, messages
+from protocol.decoder import Decoder
+
+from .errors import DeviceError, DeviceReset, LinkError, ProtocolMismatch, RefusedError
+
+CRC32 = crcmod.predefined.mkCrcFun("crc-32")
+
+
+class Link:
+    def __init__(self, url, baudrate=115200, timeout=0.5, attempts=3, host="pumpguard-host"):
+        self.timeout = timeout
+        self.attempts = attempts
+        self.host = host
+        self.decoder = Decoder(crc=CRC32)
+        self.events = deque(maxlen=256)  # (name, seq, fields) of unsolicited events
+        self.device = None  # HELLO_R fields of the last matching HELLO
+        self.resets = 0  # HELLOs that found a boot_id other than the one before
+        self.boot_id = None  # the device's boot_id at the last matching HELLO
+        self._seq = 0
+        try:
+            self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout)
+        except (serial.SerialException, ValueError) as exc:
+            raise LinkError(f"cannot open {url}: {exc}", may_have_run=False) from exc
+
+    def close(self):
+        self._port.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def hello(self, library=None):
+        """Say HELLO and check the device speaks this catalog; returns HELLO_R's fields.
+        With `library` = (name, version, crc), the device's drug library must be that
+        one too. Raises ProtocolMismatch saying what differs."""
+        fields = {
+            "protocol": catalog.PROTOCOL_VERSION,
+            "schema": catalog.SCHEMA_HASH,
+            "host": self.host,
+        }
+        try:
+            reply = self._exchange("HELLO", fields)
+        except DeviceError as exc:
+            if exc.code != catalog.ERR_MISMATCH:
+                raise
+            ours = f"protocol {catalog.PROTOCOL_VERSION} schema 0x{catalog.SCHEMA_HASH:08x}"
+            raise ProtocolMismatch([("protocol/schema", ours, exc.message)]) from exc
+        # The device checked protocol and schema already; checking again here costs
+        # nothing and names both values.
+        ours = [
+            ("protocol version", catalog.PROTOCOL_VERSION, reply["protocol"]),
+            ("schema hash", f"0x{catalog.SCHEMA_HASH:08x}", f"0x{reply['schema']:08x}"),
+        ]
+        if library is not None:
+            name, version, crc = library
+            ours.append(("drug library", name, reply["library"]))
+            ours.append(("drug library version", version, reply["library_version"]))
+            ours.append(("drug library crc", f"0x{crc:08x}", f"0x{reply['library_crc']:08x}"))
+        differences = [d for d in ours if d[1] != d[2]]
+        if differences:
+            self.device = None
+            raise ProtocolMismatch(differences)
+        if self.boot_id is not None and self.boot_id != reply["boot_id"]:
+            self.resets += 1
+        self.boot_id = reply["boot_id"]
+        self.device = reply
+        return reply
+
+    def request(self, name, fields=None):
+        """Send request `name` with `fields` and return its response's fields.
+        Raises RefusedError (the safety core said no), DeviceError (ERROR answer),
+        DeviceReset or LinkError."""
+        return self._exchange(name, fields or {})
+
+    def poll(self, timeout=0.0):
+        """Read what arrives within `timeout` s; returns and clears the queued events."""
+        self._read_until(time.monotonic() + timeout, None, None)
+        out = list(self.events)
+        self.events.clear()
+        return out
+
+    def _exchange(self, name, fields):
+        msg_id = catalog.ID[name]
+        self._seq = (self._seq + 1) & 0xFFFF
+        seq = self._seq
+        wire = messages.to_wire(msg_id, seq, fields, crc=CRC32)
+        sent = False
+        for attempt in range(1, self.attempts + 1):
+            try:
+                self._port.write(wire)
+                self._port.flush()
+            except serial.SerialException as exc:
+                raise LinkError(
+                    f"{name} seq {seq}: write failed: {exc}; {_ran(sent)}",
+                    may_have_run=sent,
+                ) from exc
+            sent = True
+            frame = self._read_until(time.monotonic() + self.timeout, msg_id, seq)
+            if frame is not None:
+                return self._answer(name, seq, frame, attempt)
+        raise LinkError(
+            f"{name} seq {seq}: no answer after {self.attempts} attempts of "
+            f"{self.timeout:.2f} s; {_ran(sent)}",
+            may_have_run=sent,
+        )
+
+    def _read_until(self, deadline, msg_id, seq):
+        """Feed the decoder until the answer to request (msg_id, seq) arrives (returned)
+        or the deadline passes (None). Events are queued; stale answers dropped."""
+        answers = (
+            ()
+            if msg_id is None
+            else (msg_id | catalog.RESPONSE_BIT, catalog.REFUSED, catalog.ERROR)
+        )
+        answer = None
+        while answer is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._port.timeout = left
+            try:
+                data = self._port.read(self._port.in_waiting or 1)
+            except serial.SerialException as exc:
+                raise LinkError(f"read failed: {exc}", may_have_run=msg_id is not None) from exc
+            # Every frame in this chunk: an event after the answer must not be lost.
+            for frame in self.decoder.decode(data):
+                if catalog.is_event(frame.msg_id):
+                    self._event(frame)
+                elif frame.seq == seq and frame.msg_id in answers and answer is None:
+                    answer = frame
+        return answer
+
+    def _event(self, frame):
+        try:
+            fields = messages.decode(frame.msg_id, frame.payload)
+        except ValueError:
+            return  # a schema-matched device sent a payload we cannot read: drop it
+        self.events.append((catalog.NAME[frame.msg_id], frame.seq, fields))
+
+    def _answer(self, name, seq, frame, attempt):
+        try:
+            fields = messages.decode(frame.msg_id, frame.payload)
+        except ValueError as exc:
+            raise LinkError(
+                f"{name} seq {seq}: unreadable answer ({exc}); {_ran(True)}",
+                may_have_run=True,
+            ) from exc
+        if frame.msg_id == catalog.REFUSED:
+            allowed = None
+            if fields["lo"] is not None or fields["hi"] is not None:
+                allowed = (fields["lo"], fields["hi"], fields["unit"])
+            raise RefusedError(fields["code"], fields["message"], allowed, fields["next_at_ms"])
+        if frame.msg_id == catalog.ERROR:
+            code = fields["code"]
+            if code == catalog.ERR_HELLO_REQUIRED:
+                self.device = None
+                # On the first attempt the device had no session: it did not run.
+                # Later, an earlier attempt may have run before the device reset.
+                raise DeviceReset(
+                    f"{name} seq {seq}: the device asks for HELLO (it reset, or no HELLO "
+                    f"yet); {_ran(attempt > 1)}",
+                    may_have_run=attempt > 1,
+                )
+            raise DeviceError(code, catalog.ERROR_NAMES.get(code, "unknown"), fields["message"])
+        return fields
+
+
+def _ran(may_have_run):
+    if may_have_run:
+        return "the command MAY HAVE RUN on the device: check its status before repeating it"
+    return "the command did NOT run"

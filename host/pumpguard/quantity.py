@@ -1,0 +1,65 @@
+"""Exact decimal quantities: what a user types, turned into the wire's integers.
+
+Every dose, weight, concentration, volume and rate travels as an integer count of
+millionths of its named unit ("micro-scaled", see ARCHITECTURE.md): ``"0.04"`` units/min
+is ``40000``, ``"70"`` kg is ``70000000``. The conversion is exact (``decimal``, never
+``float``); text with more than six decimals is refused instead of being rounded, since
+silently rounding a user's dose is exactly the kind of slip the pump exists to catch.
+"""
+
+from decimal import Decimal, InvalidOperation
+
+SCALE = 1_000_000
+_DECIMALS = 6
+
+
+def to_micro(value, what="quantity"):
+    """Return ``value`` (str, Decimal or int) as an integer count of millionths.
+
+    ``what`` names the quantity in error messages ("dose", "weight"...). Raises
+    ``TypeError`` for a float or a bool (a float may already be inexact: 0.1 is not
+    0.1) and ``ValueError`` for text that is not a plain decimal number, is negative,
+    or carries more than six decimals.
+
+    >>> to_micro("0.04"), to_micro(8), to_micro(Decimal("2.5"))
+    (40000, 8000000, 2500000)
+    """
+    if isinstance(value, float):
+        raise TypeError(
+            f"{what} must be given exactly as a str, Decimal or int, not the float {value!r} "
+            f"(a float may already be inexact: write it as text, '{value}')"
+        )
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a number, not {value!r}")
+    if isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{what} {value!r} is not a decimal number") from None
+    else:
+        raise TypeError(f"{what} must be a str, Decimal or int, not {type(value).__name__}")
+    if not number.is_finite():
+        raise ValueError(f"{what} {value!r} is not a finite number")
+    if number < 0:
+        raise ValueError(f"{what} {value} is negative")
+    if number.as_tuple().exponent < -_DECIMALS:
+        raise ValueError(f"{what} {value} has more than {_DECIMALS} decimals")
+    return int(number.scaleb(_DECIMALS))
+
+
+def from_micro(value):
+    """Format a micro-scaled integer as the shortest exact decimal text ("0.04", "8")."""
+    text = str(Decimal(value).scaleb(-_DECIMALS).normalize())
+    # normalize() writes 100 as 1E+2; quantize to an integer spells it out.
+    if "E" in text:
+        text = str(Decimal(value).scaleb(-_DECIMALS).quantize(Decimal(1)))
+    return text
+
+
+def micro_to_decimal(value):
+    """A micro-scaled integer as an exact ``Decimal`` (for JSON and API results)."""
+    return Decimal(from_micro(value))

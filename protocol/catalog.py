@@ -1,0 +1,302 @@
+"""The message catalog: the one source of every message id, field, type and unit.
+
+Both sides import this table; SPEC.md renders it and the schema hash is computed from
+it, so a field added here changes the hash and a host built against the old table
+gets a clear HELLO mismatch instead of payloads it would misread.
+
+A field is a tuple, by type:
+    (name, U8 | U16 | U32 | U64 | BOOL)           unsigned little-endian integer
+    (name, Q, unit)    i32 count of millionths of `unit`; "@f" means "of the unit
+                       named by field f" (so 0.04 units/min is 40000 with "units/min")
+    (name, OQ, unit)   as Q, but absent is allowed: -2**31 on the wire, None in Python
+    (name, MS)         u64 milliseconds of device uptime (never wraps)
+    (name, OMS)        as MS, absent is 2**64-1 on the wire, None in Python
+    (name, OS)         u32 whole seconds, absent is 2**32-1 on the wire, None in Python
+    (name, STR, max)   identifier: u8 byte count + UTF-8; longer is an encode error
+    (name, TEXT, max)  human text: u8 byte count + UTF-8; longer is cut at a character
+    (name, LIST, max, fields)  u8 count + that many records of `fields`
+"""
+
+import binascii
+
+try:
+    from micropython import const
+except ImportError:  # CPython: const() only marks compile-time constants on the device
+
+    def const(x):
+        return x
+
+
+PROTOCOL_VERSION = const(1)
+
+U8 = "u8"
+U16 = "u16"
+U32 = "u32"
+U64 = "u64"
+BOOL = "bool"
+Q = "q"
+OQ = "q?"
+MS = "ms"
+OMS = "ms?"
+OS = "s?"
+STR = "str"
+TEXT = "text"
+LIST = "list"
+
+# Wire sizes of the fixed-size types.
+SIZE = {U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1, Q: 4, OQ: 4, MS: 8, OMS: 8, OS: 4}
+
+# Message id ranges: requests 0x01-0x3F (host -> device), their responses at
+# request | 0x80, unsolicited events 0x40-0x7F (device -> host), and the two
+# responses any request may get instead of its own: REFUSED and ERROR.
+RESPONSE_BIT = const(0x80)
+REFUSED = const(0xFE)
+ERROR = const(0xFF)
+
+# ERROR codes: the request never reached the safety core.
+ERR_UNKNOWN_MESSAGE = const(1)  # a valid frame whose request this device does not serve
+ERR_BAD_PAYLOAD = const(2)  # the payload does not decode as its message's fields
+ERR_HELLO_REQUIRED = const(3)  # no matching HELLO since this boot (or since a mismatch)
+ERR_MISMATCH = const(4)  # HELLO protocol version or schema hash differ
+ERR_INTERNAL = const(5)  # the device failed to serve it; nothing was changed
+ERROR_NAMES = {
+    ERR_UNKNOWN_MESSAGE: "unknown_message",
+    ERR_BAD_PAYLOAD: "bad_payload",
+    ERR_HELLO_REQUIRED: "hello_required",
+    ERR_MISMATCH: "mismatch",
+    ERR_INTERNAL: "internal",
+}
+
+# Alarm priorities (IEC 60601-1-8 levels).
+PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high"}
+
+_ALARM = (
+    ("id", U16),
+    ("ch", U8),
+    ("code", U8),  # wire number of the alarm's reason (firmware/reasons.py)
+    ("priority", U8),  # PRIORITY_NAMES
+    ("acked", BOOL),
+    ("at_ms", MS),
+    ("message", TEXT, 48),
+)
+
+# (id, name, fields)
+MESSAGES = (
+    # HELLO and HELLO_R are frozen: every protocol version keeps their layout, so a
+    # mismatch can always be read and reported.
+    (0x01, "HELLO", (("protocol", U8), ("schema", U32), ("host", STR, 24))),
+    (
+        0x81,
+        "HELLO_R",
+        (
+            ("protocol", U8),
+            ("schema", U32),
+            ("firmware", STR, 24),
+            ("board", STR, 24),
+            ("channels", U8),
+            ("library", STR, 24),
+            ("library_version", STR, 16),
+            ("library_crc", U32),
+            ("boot_id", U32),  # random per boot: a new value means the device reset
+            ("replay_window", U8),  # responses the device keeps for retries
+            ("max_payload", U16),
+        ),
+    ),
+    (0x02, "INFO", ()),
+    (
+        0x82,
+        "INFO_R",
+        (
+            ("uptime_ms", MS),
+            ("boot_id", U32),
+            ("rx_frames", U32),  # the device decoder's counters since boot
+            ("rx_bad_crc", U32),
+            ("rx_oversize", U32),
+            ("rx_bad_cobs", U32),
+            ("rx_unknown", U32),
+            ("rx_bad_length", U32),
+        ),
+    ),
+    (0x03, "STATUS", (("ch", U8),)),
+    (
+        0x83,
+        "STATUS_R",
+        (
+            ("ch", U8),
+            ("state", STR, 16),
+            ("drug", STR, 24),  # "" when idle
+            ("dose", Q, "@dose_unit"),
+            ("dose_unit", STR, 16),
+            ("rate", Q, "mL/h"),
+            ("volume_infused", Q, "mL"),
+            ("volume_left", OQ, "mL"),  # None: no volume was given
+            ("time_to_empty_s", OS),  # None: unknown (no volume, or not running)
+            ("alarms", LIST, 16, (("id", U16),)),
+        ),
+    ),
+    (
+        0x04,
+        "START",
+        (
+            ("ch", U8),
+            ("drug", STR, 24),
+            ("dose", Q, "@unit"),
+            ("unit", STR, 16),
+            ("weight", OQ, "kg"),
+            ("conc", OQ, "@conc_unit"),
+            ("conc_unit", STR, 16),  # "" when conc is None
+            ("volume", OQ, "mL"),
+            ("override", BOOL),
+        ),
+    ),
+    (0x84, "START_R", (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("rate", Q, "mL/h"))),
+    (
+        0x05,
+        "TITRATE",
+        (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("override", BOOL)),
+    ),
+    (0x85, "TITRATE_R", (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("rate", Q, "mL/h"))),
+    (0x06, "STOP", (("ch", U8),)),
+    (
+        0x86,
+        "STOP_R",
+        (
+            ("ch", U8),
+            ("unit", STR, 16),
+            # Empty for drugs stopped at once; for taper drugs the steps the device
+            # will apply on its own, the last one with dose 0.
+            ("plan", LIST, 12, (("at_ms", MS), ("dose", Q, "@unit"))),
+        ),
+    ),
+    # reason: occlusion | air_in_line | extravasation | clinician
+    (0x07, "ESTOP", (("ch", U8), ("reason", STR, 16))),
+    (0x87, "ESTOP_R", (("ch", U8),)),
+    (0x08, "ALARMS", (("first", U8),)),
+    # Active alarms from index `first` on; ask again from first + len(alarms) while
+    # that is below total.
+    (0x88, "ALARMS_R", (("total", U8), ("alarms", LIST, 3, _ALARM))),
+    (0x09, "ACK", (("alarm_id", U16),)),
+    (0x89, "ACK_R", (("alarm_id", U16),)),
+    (0x0A, "LOG", (("first", U32),)),
+    # Event log entries with seq >= first, oldest first; `next` is the seq to ask
+    # for next (equal to `first` when there is nothing newer), `oldest` the oldest
+    # seq the ring still holds (entries before it were overwritten).
+    (
+        0x8A,
+        "LOG_R",
+        (
+            ("oldest", U32),
+            ("next", U32),
+            (
+                "entries",
+                LIST,
+                3,
+                (
+                    ("seq", U32),
+                    ("at_ms", MS),
+                    ("ch", U8),  # 0: not about one channel
+                    ("kind", STR, 16),
+                    ("code", U8),
+                    ("text", TEXT, 40),
+                ),
+            ),
+        ),
+    ),
+    (0x0B, "HEARTBEAT", ()),
+    (0x8B, "HEARTBEAT_R", (("uptime_ms", MS), ("boot_id", U32), ("active_alarms", U8))),
+    # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
+    # a lost event. The host does not answer them.
+    (0x40, "EV_ALARM", _ALARM),
+    (
+        0x41,
+        "EV_STATE",
+        (
+            ("ch", U8),
+            ("state", STR, 16),
+            ("drug", STR, 24),
+            ("dose", Q, "@unit"),
+            ("unit", STR, 16),
+            ("rate", Q, "mL/h"),
+            ("at_ms", MS),
+        ),
+    ),
+    # The safety core refused the request; nothing changed.
+    (
+        REFUSED,
+        "REFUSED",
+        (
+            ("code", U8),  # wire number of the reason (firmware/reasons.py)
+            ("message", TEXT, 96),
+            ("lo", OQ, "@unit"),  # allowed range, None when the refusal has none
+            ("hi", OQ, "@unit"),
+            ("unit", STR, 16),
+            ("next_at_ms", OMS),  # earliest time it would be allowed, or None
+        ),
+    ),
+    # The request never reached the safety core (ERR_* codes above).
+    (ERROR, "ERROR", (("code", U8), ("message", TEXT, 96))),
+)
+
+ID = {}
+NAME = {}
+FIELDS = {}
+for _id, _name, _fields in MESSAGES:
+    ID[_name] = _id
+    NAME[_id] = _name
+    FIELDS[_id] = _fields
+
+
+def is_request(msg_id):
+    return 0 < msg_id < 0x40
+
+
+def is_event(msg_id):
+    return 0x40 <= msg_id < 0x80
+
+
+def _bounds(fields):
+    # (smallest, largest) payload size of a record of these fields
+    lo = hi = 0
+    for f in fields:
+        t = f[1]
+        if t in SIZE:
+            lo += SIZE[t]
+            hi += SIZE[t]
+        elif t == LIST:
+            sub = _bounds(f[3])[1]
+            lo += 1
+            hi += 1 + f[2] * sub
+        else:
+            lo += 1
+            hi += 1 + f[2]
+    return lo, hi
+
+
+# Per message id: smallest and largest payload; the decoder rejects other lengths.
+BOUNDS = {}
+for _id, _fields in FIELDS.items():
+    BOUNDS[_id] = _bounds(_fields)
+
+
+def _describe(fields):
+    out = []
+    for f in fields:
+        if f[1] == LIST:
+            out.append("%s:list%d[%s]" % (f[0], f[2], _describe(f[3])))
+        elif len(f) > 2:
+            out.append("%s:%s:%s" % (f[0], f[1], f[2]))
+        else:
+            out.append("%s:%s" % (f[0], f[1]))
+    return ",".join(out)
+
+
+def schema_text():
+    """The canonical text the schema hash is the CRC-32 of (one line per message)."""
+    lines = ["pumpguard %d" % PROTOCOL_VERSION]
+    for msg_id, name, fields in MESSAGES:
+        lines.append("%02x %s %s" % (msg_id, name, _describe(fields)))
+    return "\n".join(lines)
+
+
+# CRC-32 of schema_text(): HELLO compares it, so two builds agree on every layout.
+SCHEMA_HASH = binascii.crc32(schema_text().encode())

@@ -1,0 +1,168 @@
+"""Sans-IO frame decoder: fed bytes in any chunking, it hands out whole verified frames.
+
+It never reads a port; each side's loop feeds it what arrived::
+
+    pos = 0
+    while pos < n:
+        pos = dec.feed(chunk, pos, n)
+        if dec.ready:
+            handle(dec.take())
+
+COBS is undone byte by byte into one preallocated buffer of MAX_FRAME bytes, so the
+per-byte loop allocates nothing and a frame longer than the limit is dropped before
+any byte beyond it is stored (counted `oversize` when the limit is hit). At each 0x00
+the buffered frame is checked in this order and counted under the first check it fails:
+
+    bad_cobs    the last COBS block was cut short
+    bad_length  shorter than header + CRC
+    bad_crc     CRC-32 over frame + CRC is not the residue
+    bad_length  len disagrees with the bytes received
+    unknown     version/flags byte or message id not in the catalog
+    bad_length  len is outside the bounds of that message's fields
+
+A frame that passes is counted in `frames`; take() copies it out before the next feed.
+
+Two delimiters in a row are idle fill and count as nothing.
+"""
+
+from protocol import catalog
+from protocol.crc import RESIDUE, crc32
+from protocol.frame import HEADER, MAX_FRAME, TRAILER, VERSION_FLAGS
+
+
+class Frame:
+    """A verified frame; `crc` identifies a byte-identical retry (see replay.py)."""
+
+    def __init__(self, msg_id, seq, payload, crc):
+        self.msg_id = msg_id
+        self.seq = seq
+        self.payload = payload
+        self.crc = crc
+
+    def __repr__(self):
+        return "Frame(0x%02x, seq=%d, %d bytes)" % (self.msg_id, self.seq, len(self.payload))
+
+
+class Decoder:
+    def __init__(self, crc=crc32, bounds=catalog.BOUNDS):
+        self._crc = crc
+        self._bounds = bounds
+        self._buf = bytearray(MAX_FRAME)
+        self._mv = memoryview(self._buf)
+        self._n = 0  # unstuffed bytes buffered for the current frame
+        self._left = 0  # data bytes still due in this COBS block; 0: next is a code byte
+        self._zero = False  # this block stands for its bytes plus a 0x00
+        self._empty = True  # nothing since the last delimiter
+        self._skip = False  # frame over MAX_FRAME: drop bytes until the next delimiter
+        self.ready = False  # a verified frame waits in the buffer for take()
+        self._end = 0  # its length, CRC included
+        self.frames = 0
+        self.bad_crc = 0
+        self.oversize = 0
+        self.bad_cobs = 0
+        self.unknown = 0
+        self.bad_length = 0
+
+    def feed(self, data, start=0, end=-1):
+        """Consume data[start:end] up to and including the delimiter that completes a
+        verified frame (then `ready` is true). Returns the index to continue from."""
+        if end < 0:
+            end = len(data)
+        self.ready = False
+        buf = self._buf
+        n = self._n
+        left = self._left
+        zero = self._zero
+        empty = self._empty
+        skip = self._skip
+        i = start
+        while i < end:
+            b = data[i]
+            i += 1
+            if b == 0:
+                if not empty and not skip:
+                    self.ready = self._check(n, left)
+                n = 0
+                left = 0
+                zero = False
+                empty = True
+                skip = False
+                if self.ready:
+                    break
+                continue
+            empty = False
+            if skip:
+                continue
+            if left:
+                left -= 1
+            else:
+                # A code byte: the previous block's implied 0x00 is data after all.
+                if zero:
+                    if n == MAX_FRAME:
+                        skip = True
+                        self.oversize += 1
+                        continue
+                    buf[n] = 0
+                    n += 1
+                left = b - 1
+                zero = b != 0xFF
+                continue
+            if n == MAX_FRAME:
+                skip = True
+                self.oversize += 1
+                continue
+            buf[n] = b
+            n += 1
+        self._n = n
+        self._left = left
+        self._zero = zero
+        self._empty = empty
+        self._skip = skip
+        return i
+
+    def _check(self, n, left):
+        buf = self._buf
+        if left:
+            self.bad_cobs += 1
+        elif n < HEADER + TRAILER:
+            self.bad_length += 1
+        elif self._crc(self._mv[:n]) != RESIDUE:
+            self.bad_crc += 1
+        elif buf[4] != n - HEADER - TRAILER:
+            self.bad_length += 1
+        elif buf[0] != VERSION_FLAGS or buf[1] not in self._bounds:
+            self.unknown += 1
+        elif not self._bounds[buf[1]][0] <= buf[4] <= self._bounds[buf[1]][1]:
+            self.bad_length += 1
+        else:
+            self._end = n
+            self.frames += 1
+            return True
+        return False
+
+    def take(self):
+        """The frame `feed` just completed (a copy: the buffer is reused)."""
+        buf = self._buf
+        n = self._end
+        crc = buf[n - 4] | buf[n - 3] << 8 | buf[n - 2] << 16 | buf[n - 1] << 24
+        return Frame(buf[1], buf[2] | buf[3] << 8, bytes(self._mv[HEADER : n - TRAILER]), crc)
+
+    def decode(self, data):
+        """Every verified frame in `data` (allocates a list: host side convenience)."""
+        out = []
+        pos = 0
+        while pos < len(data):
+            pos = self.feed(data, pos)
+            if self.ready:
+                out.append(self.take())
+        return out
+
+    def counters(self):
+        return {
+            "frames": self.frames,
+            "bad_crc": self.bad_crc,
+            "oversize": self.oversize,
+            "bad_cobs": self.bad_cobs,
+            "unknown": self.unknown,
+            "bad_length": self.bad_length,
+        }

@@ -1,0 +1,100 @@
+"""System-test fixtures: the emulator by default, a real board with ``--pump-port``.
+
+    pytest -m system                                   # each test gets a fresh emulator
+    pytest -m system --pump-port /dev/ttyUSB0 --board pico     # the same tests on a board
+    pytest -m system -n 2 --pump-port /dev/ttyUSB0 --pump-port /dev/ttyUSB1 --board pico
+
+Several boards at once: give --pump-port once per board and run pytest-xdist with as
+many workers (-n) as ports; worker gwN drives the N-th port only, so no two tests ever
+share a board.
+
+With a board, tests that need the emulator's hands on the hardware (fault injection,
+fast-forwarding the clock, power cycling) are skipped; the rest run as they are and
+leave every channel emergency-stopped and every alarm acknowledged when done.
+"""
+
+import os
+import subprocess
+import sys
+
+import pumpguard
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("pumpguard")
+    group.addoption(
+        "--pump-port",
+        metavar="PORT",
+        action="append",
+        help="run the system tests against the board on PORT instead of the emulator "
+        "(repeat for several boards, with pytest-xdist -n <number of ports>)",
+    )
+    group.addoption(
+        "--board",
+        metavar="NAME",
+        default="emulator",
+        help="board definition of --pump-port (default: emulator)",
+    )
+
+
+@pytest.fixture
+def board_port(request):
+    """This worker's board port, or None (emulator)."""
+    ports = request.config.getoption("--pump-port")
+    if not ports:
+        return None
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "gw0")
+    return ports[int(worker[2:]) % len(ports)]
+
+
+@pytest.fixture
+def emu(request, tmp_path, board_port):
+    """A fresh emulator at real-time speed (tests fast-forward with emu.advance())."""
+    if board_port:
+        pytest.skip("needs the emulator (fault injection, virtual clock, power cycle)")
+    with pumpguard.Emulator(
+        board=request.config.getoption("--board"), state_dir=tmp_path / "state"
+    ) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def port(request, board_port):
+    """The port under test: --pump-port, or a fresh emulator's PTY."""
+    if board_port:
+        yield board_port
+        _clean_board(board_port)
+    else:
+        yield request.getfixturevalue("emu").port
+
+
+@pytest.fixture
+def pump(port):
+    with pumpguard.connect(port) as p:
+        yield p
+
+
+@pytest.fixture
+def cli(port):
+    """Run the real ``pumpguard`` command (a subprocess) on the port under test."""
+
+    def run(*args, channel=1):
+        argv = [sys.executable, "-m", "pumpguard", "--port", port, "--channel", str(channel)]
+        env = dict(os.environ, PUMPGUARD_PORT="")
+        return subprocess.run(
+            argv + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=60
+        )
+
+    return run
+
+
+def _clean_board(port):
+    # A real board keeps its state between tests: stop everything, clear the alarms.
+    with pumpguard.connect(port) as p:
+        for ch in range(1, p.channels + 1):
+            if p.status(ch).state not in ("idle", "stopped"):
+                p.emergency_stop(ch, "clinician")
+        for alarm in p.alarms():
+            if not alarm.acked:
+                p.ack(alarm.id)

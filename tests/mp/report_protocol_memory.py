@@ -1,0 +1,131 @@
+# Memory of the protocol codec on real MicroPython: the decoder's per-byte loop
+# allocates nothing (proved under heap_lock), and a whole frame costs a bounded,
+# printed number of bytes. Fails (EXIT_CODE 1) if either stops being true.
+import gc
+import sys
+
+import micropython
+
+from protocol import messages
+from protocol.decoder import Decoder
+from protocol.replay import ReplayCache
+
+EXIT_CODE = 0
+FIELDS = {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}
+wire = messages.to_wire("TITRATE", 7, FIELDS)
+big = messages.to_wire(
+    "LOG_R",
+    9,
+    {
+        "oldest": 0,
+        "next": 3,
+        "entries": [
+            {"seq": i, "at_ms": 5000, "ch": 1, "kind": "k" * 16, "code": 1, "text": "t" * 40}
+            for i in range(3)
+        ],
+    },
+)
+dec = Decoder()
+cache = ReplayCache()
+
+# 1. Every byte but the closing delimiter, with the heap locked: any allocation
+#    raises MemoryError.
+for w in (wire, big):
+    body = bytearray(w)
+    gc.collect()
+    micropython.heap_lock()
+    try:
+        dec.feed(body, 0, len(body) - 1)
+        locked_ok = True
+    except MemoryError:
+        locked_ok = False
+    micropython.heap_unlock()
+    result = "0 bytes" if locked_ok else "ALLOCATED"
+    print("per-byte loop, %d bytes under heap_lock: %s" % (len(body) - 1, result))
+    if not locked_ok:
+        EXIT_CODE = 1
+    dec.feed(body, len(body) - 1)
+    assert dec.ready
+    dec.take()
+
+
+def measure(label, fn, limit):
+    global EXIT_CODE
+    fn()
+    gc.collect()
+    before = gc.mem_alloc()
+    fn()
+    used = gc.mem_alloc() - before
+    print("%s: %d bytes (limit %d)" % (label, used, limit))
+    if used > limit:
+        EXIT_CODE = 1
+
+
+def verify_only():
+    dec.feed(wire)
+    assert dec.ready
+
+
+def verify_and_take():
+    dec.feed(wire)
+    dec.take()
+
+
+def verify_take_decode():
+    dec.feed(wire)
+    f = dec.take()
+    messages.decode(f.msg_id, f.payload)
+
+
+def verify_big():
+    dec.feed(big)
+    dec.take()
+
+
+def replay_hit():
+    cache.lookup(7, 12345)
+
+
+cache.store(7, 12345, wire)
+measure("frame verified (CRC residue check)", verify_only, 64)
+measure("frame verified + take()", verify_and_take, 256)
+measure("frame verified + take() + messages.decode (TITRATE)", verify_take_decode, 1024)
+measure("236-byte frame verified + take()", verify_big, 512)
+measure("replay cache hit", replay_hit, 64)
+measure("encode TITRATE to wire", lambda: messages.to_wire("TITRATE", 7, FIELDS), 1024)
+
+
+# With --bench (bench/protocol_bench.py passes it): frames per second on this
+# interpreter, for the same three frames the CPython side of the benchmark times.
+def encode(name, fields, w):
+    messages.to_wire(name, 1, fields)
+
+
+def decode(name, fields, w):
+    dec.feed(w)
+    f = dec.take()
+    messages.decode(f.msg_id, f.payload)
+
+
+if "--bench" in sys.argv:
+    import time
+
+    frames = (
+        ("HEARTBEAT", {}),
+        ("TITRATE", FIELDS),
+        ("LOG_R", messages.decode(0x8A, Decoder().decode(big)[0].payload)),
+    )
+    for name, fields in frames:
+        w = messages.to_wire(name, 1, fields)
+        for fn in (encode, decode):
+            n = 0
+            t0 = time.ticks_ms()
+            while time.ticks_diff(time.ticks_ms(), t0) < 1000:
+                fn(name, fields, w)
+                n += 1
+            ms = time.ticks_diff(time.ticks_ms(), t0)
+            gc.collect()
+            before = gc.mem_alloc()
+            fn(name, fields, w)
+            alloc = gc.mem_alloc() - before
+            print("BENCH %s %s %d %d %d" % (fn.__name__, name, len(w), n * 1000 // ms, alloc))

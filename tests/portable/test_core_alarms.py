@@ -1,0 +1,152 @@
+# Alarms: host link silence, near empty, hardware faults, acknowledgement, advisories.
+from tests.portable.corekit import (
+    MIN,
+    M,
+    alarm,
+    codes,
+    make_core,
+    start_dobutamine,
+    start_norepinephrine,
+    start_vasopressin,
+)
+
+
+def test_link_silence_holds_the_rate_and_alarms_never_stopping_a_vasopressor():
+    core = make_core(link_timeout_ms=10000)
+    start_norepinephrine(core)
+    start_vasopressin(core)
+    core.host_seen(1000)
+    core.tick(10999)
+    assert "link_lost" not in codes(core)
+    core.tick(11000)
+    a = alarm(core, "link_lost")
+    assert a.priority == "high" and a.active and "norepinephrine" in a.message
+    for t in range(11000, 24 * 3600 * 1000, 10 * MIN):
+        core.tick(t)
+    assert core.rate(1) == 30 * M and core.rate(2) == 18 * M
+    assert core.status(1).state == "running" and core.status(2).state == "running"
+
+
+def test_link_alarm_rises_once_and_clears_when_the_host_is_back():
+    core = make_core(link_timeout_ms=10000)
+    start_norepinephrine(core)
+    for t in range(10000, 20000, 100):
+        core.tick(t)
+    assert len([e for e in core.log.entries() if e[4] == "link_lost" and e[3] == "alarm"]) == 1
+    core.host_seen(20000)
+    a = alarm(core, "link_lost")
+    assert not a.active and not a.acked  # stays listed until seen
+    assert core.ack(a.id, 21000).code == "acked"
+    assert alarm(core, "link_lost") is None
+
+
+def test_near_empty_alarm_with_time_to_empty_well_before_empty():
+    core = make_core(near_empty_s=900)
+    start_norepinephrine(core)  # 30 mL/h from 50 mL: threshold 7.5 mL
+    core.delivered(1, 42 * M)
+    core.tick(MIN)
+    assert "near_empty" not in codes(core)
+    core.delivered(1, M // 2)
+    core.tick(2 * MIN)
+    a = alarm(core, "near_empty")
+    assert a.priority == "high"  # taper drug: running out is a stop
+    assert "15 min to empty" in a.message and "7.5 mL left" in a.message
+    assert core.status(1).time_to_empty_s == 900
+
+
+def test_near_empty_threshold_is_configurable_and_medium_for_other_drugs():
+    core = make_core(near_empty_s=1800)
+    start_dobutamine(core)  # 12 mL/h: 30 min is 6 mL
+    core.delivered(1, 44 * M)
+    core.tick(MIN)
+    a = alarm(core, "near_empty")
+    assert a is not None and a.priority == "medium"
+
+
+def test_running_empty_stops_flow_with_a_high_alarm():
+    core = make_core()
+    start_norepinephrine(core)
+    core.delivered(1, 50 * M)
+    assert core.rate(1) == 0 and core.status(1).state == "stopped"
+    assert alarm(core, "syringe_empty").priority == "high"
+
+
+def test_hardware_fault_stops_flow_with_a_high_alarm():
+    core = make_core()
+    start_norepinephrine(core)
+    result = core.fault(1, "occlusion", MIN)
+    assert result.code == "occlusion" and core.rate(1) == 0
+    assert core.status(1).state == "stopped"
+    assert alarm(core, "occlusion").priority == "high"
+    core.fault(2, "motor", MIN)
+    assert alarm(core, "motor_fault").ch == 2
+
+
+def test_unknown_fault_kind_is_a_programming_error():
+    core = make_core()
+    try:
+        core.fault(1, "gremlins", 0)
+    except ValueError as exc:
+        assert "occlusion" in str(exc)
+    else:
+        raise AssertionError("unknown fault accepted")
+
+
+def test_ack_of_an_unknown_alarm_is_refused():
+    core = make_core()
+    assert core.ack(99, 0).code == "unknown_alarm"
+
+
+def test_active_alarm_stays_listed_after_ack():
+    core = make_core(link_timeout_ms=1000)
+    start_norepinephrine(core)
+    core.tick(2000)
+    a = alarm(core, "link_lost")
+    core.ack(a.id, 2100)
+    assert alarm(core, "link_lost").acked
+    assert "link_lost" in codes(core)
+
+
+def test_vasopressin_alone_raises_the_monotherapy_advisory():
+    core = make_core()
+    result = start_vasopressin(core)
+    assert result.ok and result.code == "ok_advisory" and "monotherapy" in result.message
+    assert alarm(core, "second_line_alone").ch == 2
+
+
+def test_vasopressin_with_norepinephrine_running_raises_no_advisory():
+    core = make_core()
+    start_norepinephrine(core)
+    assert start_vasopressin(core).code == "ok"
+    assert "second_line_alone" not in codes(core)
+
+
+def test_advisory_rises_when_the_catecholamine_stops_under_vasopressin():
+    core = make_core()
+    start_norepinephrine(core)
+    start_vasopressin(core)
+    core.emergency_stop(1, "occlusion", MIN)
+    assert alarm(core, "second_line_alone").ch == 2
+
+
+def test_dopamine_and_phenylephrine_alone_are_advised_against():
+    core = make_core()
+    args = {"weight": 70 * M, "conc": 1600000, "conc_unit": "mg/mL", "volume": 50 * M}
+    assert core.start(1, "dopamine", 5 * M, "mcg/kg/min", 0, **args).code == "ok_advisory"
+    args = {"conc": 40 * M, "conc_unit": "mcg/mL", "volume": 50 * M}
+    assert core.start(2, "phenylephrine", 50 * M, "mcg/min", 0, **args).code == "ok_advisory"
+
+
+def test_alarms_are_logged():
+    core = make_core()
+    start_norepinephrine(core)
+    core.fault(1, "air_in_line", MIN)
+    assert [e for e in core.log.entries() if e[3] == "alarm" and e[4] == "air_in_line"]
+
+
+def test_advisory_is_reported_again_on_a_restart_while_its_alarm_is_still_listed():
+    core = make_core()
+    start_vasopressin(core)
+    core.emergency_stop(2, "clinician", MIN)
+    assert alarm(core, "second_line_alone") is not None  # listed until acknowledged
+    assert start_vasopressin(core, now=2 * MIN).code == "ok_advisory"

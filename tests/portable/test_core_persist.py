@@ -1,0 +1,114 @@
+# Persistence (snapshot/restore across a reset) and the bounded event log.
+import json
+
+from firmware import druglib
+from firmware.core import SafetyCore
+from firmware.eventlog import EventLog
+from tests.portable.corekit import (
+    HOUR,
+    MIN,
+    M,
+    alarm,
+    library,
+    library_text,
+    make_core,
+    start_norepinephrine,
+    start_vasopressin,
+)
+
+
+def _raises_value_error(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _through_json(snapshot):
+    return json.loads(json.dumps(snapshot))
+
+
+def test_a_reset_mid_infusion_resumes_the_verified_rates():
+    core = make_core()
+    start_norepinephrine(core)
+    start_vasopressin(core)
+    core.delivered(1, 10 * M)
+    core.tick(30 * MIN)
+    snap = _through_json(core.snapshot())
+    back = SafetyCore.restore(library(), snap, now_ms=0)
+    assert back.rate(1) == 30 * M and back.rate(2) == 18 * M
+    assert back.status(1).volume_left == 40 * M and back.status(1).state == "running"
+    assert alarm(back, "resumed_after_reset").priority == "medium"
+
+
+def test_a_taper_resumes_after_a_reset_never_sooner():
+    core = make_core()
+    start_norepinephrine(core)
+    start_vasopressin(core)
+    core.stop(2, 10 * MIN)  # next step at 70 min
+    core.tick(40 * MIN)
+    back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=5000)
+    assert back.status(2).state == "tapering" and back.status(2).dose == 25000
+    back.tick(5000 + 30 * MIN - 1)
+    assert back.status(2).dose == 25000
+    back.tick(5000 + 30 * MIN)
+    assert back.status(2).dose == 20000
+
+
+def test_restore_keeps_alarms_and_titration_intervals():
+    core = make_core()
+    start_vasopressin(core)
+    core.titrate(2, 25000, "units/min", MIN)
+    back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=0)
+    assert alarm(back, "second_line_alone") is not None
+    assert back.titrate(2, 20000, "units/min", 10 * MIN).code == "too_soon"
+    assert back.titrate(2, 20000, "units/min", HOUR).ok
+
+
+def test_restore_refuses_a_snapshot_of_another_library():
+    core = make_core()
+    start_norepinephrine(core)
+    snap = core.snapshot()
+    doc = json.loads(library_text())
+    doc["version"] = "0.2.0"
+    doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+    other = druglib.load(json.dumps(doc))
+    assert other.ok
+    message = _raises_value_error(SafetyCore.restore, other, snap, 0)
+    assert message and "0.1.0" in message
+
+
+def test_restore_refuses_a_corrupted_rate():
+    core = make_core()
+    start_norepinephrine(core)
+    snap = _through_json(core.snapshot())
+    snap["channels"][0]["rate"] = 300 * M
+    assert "rate" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
+
+
+def test_snapshot_is_plain_json():
+    core = make_core()
+    start_norepinephrine(core)
+    snap = core.snapshot()
+    assert _through_json(snap) == snap
+
+
+def test_log_is_a_bounded_ring_with_continuing_sequence_numbers():
+    log = EventLog(4)
+    for i in range(10):
+        log.add(i, 0, "input", "ok", "event %d" % i)
+    assert len(log) == 4
+    assert [e[0] for e in log.entries()] == [6, 7, 8, 9]
+    assert [e[0] for e in log.since(8)] == [8, 9]
+    assert [e[0] for e in log.since(0)] == [6, 7, 8, 9]  # the gap shows what was lost
+    assert log.last()[5] == "event 9"
+
+
+def test_core_log_stays_bounded():
+    core = make_core(log_size=16)
+    start_norepinephrine(core)
+    for i in range(50):
+        core.titrate(1, 100000 + (i % 2) * 50000, "mcg/kg/min", (i + 1) * 10 * MIN)
+    assert len(core.log) == 16
+    assert core.log.next_seq > 100

@@ -1,0 +1,138 @@
+# stop, taper-not-stop and emergency stop.
+from tests.portable.corekit import (
+    HOUR,
+    MIN,
+    M,
+    alarm,
+    make_core,
+    start_dobutamine,
+    start_norepinephrine,
+    start_vasopressin,
+)
+
+
+def test_stop_of_a_drug_without_taper_is_immediate():
+    core = make_core()
+    start_dobutamine(core)
+    result = core.stop(1, MIN)
+    assert result.ok and result.code == "stopped" and result.rate == 0
+    assert core.status(1).state == "stopped" and core.rate(1) == 0
+
+
+def test_stop_of_vasopressin_starts_the_label_taper():
+    core = make_core()
+    start_norepinephrine(core, ch=1)
+    start_vasopressin(core, ch=2)
+    t = 10 * MIN
+    result = core.stop(2, t)
+    assert result.ok and result.code == "taper_started"
+    doses = [25000, 20000, 15000, 10000, 5000, 0]
+    assert result.plan == [(t + i * HOUR, d) for i, d in enumerate(doses)]
+    # the first step is taken at once; the channel is still delivering
+    assert result.dose == 25000 and core.rate(2) == 15 * M
+    assert core.status(2).state == "tapering"
+
+
+def test_taper_runs_on_ticks_step_by_step_then_stops():
+    core = make_core()
+    start_norepinephrine(core, ch=1)
+    start_vasopressin(core, ch=2)
+    core.stop(2, 0)
+    seen = [core.status(2).dose]
+    for minute in range(1, 6 * 60 + 2):
+        core.host_seen(minute * MIN)
+        core.tick(minute * MIN)
+        if core.status(2).dose != seen[-1]:
+            seen.append(core.status(2).dose)
+    assert seen == [25000, 20000, 15000, 10000, 5000, 0]
+    assert core.status(2).state == "stopped" and core.rate(2) == 0
+
+
+def test_tick_before_the_next_step_changes_nothing():
+    core = make_core()
+    start_vasopressin(core)
+    core.stop(2, 0)
+    core.tick(HOUR - 1)
+    assert core.status(2).dose == 25000
+
+
+def test_first_taper_step_waits_for_the_interval_after_a_titration_down():
+    core = make_core()
+    start_vasopressin(core)
+    core.titrate(2, 25000, "units/min", 0)
+    result = core.stop(2, 10 * MIN)
+    assert result.plan[0] == (HOUR, 20000)
+    assert core.status(2).dose == 25000
+
+
+def test_stop_at_or_below_the_stop_dose_is_immediate():
+    core = make_core()
+    start_vasopressin(core, dose=5000, override=True)
+    result = core.stop(2, MIN)
+    assert result.code == "stopped" and core.rate(2) == 0
+
+
+def test_stop_during_a_taper_is_refused_with_the_plan():
+    core = make_core()
+    start_vasopressin(core)
+    core.stop(2, 0)
+    result = core.stop(2, MIN)
+    assert not result.ok and result.code == "invalid_state"
+    assert result.plan[-1][1] == 0
+    assert core.status(2).state == "tapering"
+
+
+def test_titration_during_a_taper_takes_the_channel_back():
+    core = make_core()
+    start_vasopressin(core)
+    core.stop(2, 0)
+    result = core.titrate(2, 30000, "units/min", 20 * MIN)
+    assert result.ok and "taper cancelled" in result.message
+    assert core.status(2).state == "running"
+    core.tick(2 * HOUR)
+    assert core.status(2).dose == 30000
+
+
+def test_emergency_stop_stops_a_taper_drug_at_once_with_reason_alarm_and_log():
+    core = make_core()
+    start_norepinephrine(core)
+    result = core.emergency_stop(1, "extravasation", MIN)
+    assert result.ok and result.code == "emergency_stopped" and core.rate(1) == 0
+    assert core.status(1).state == "stopped"
+    a = alarm(core, "extravasation")
+    assert a.priority == "high" and a.ch == 1
+    texts = [e[5] for e in core.log.entries()]
+    assert [t for t in texts if "EMERGENCY STOP" in t and "extravasation" in t]
+
+
+def test_emergency_stop_during_a_taper():
+    core = make_core()
+    start_vasopressin(core)
+    core.stop(2, 0)
+    assert core.emergency_stop(2, "air_in_line", MIN).ok
+    assert core.rate(2) == 0
+    core.tick(5 * HOUR)
+    assert core.status(2).state == "stopped"
+
+
+def test_emergency_stop_needs_a_known_reason():
+    core = make_core()
+    start_norepinephrine(core)
+    result = core.emergency_stop(1, "bored", MIN)
+    assert result.code == "unknown_reason" and "clinician" in result.message
+    assert core.rate(1) == 30 * M
+
+
+def test_every_emergency_reason_is_accepted():
+    for reason in ("occlusion", "air_in_line", "extravasation", "clinician"):
+        core = make_core()
+        start_norepinephrine(core)
+        assert core.emergency_stop(1, reason, MIN).ok
+        assert alarm(core, reason).priority == "high"
+
+
+def test_restart_after_stop():
+    core = make_core()
+    start_dobutamine(core)
+    core.stop(1, MIN)
+    assert start_dobutamine(core, now=2 * MIN).ok

@@ -1,0 +1,115 @@
+# titrate: limits, step sizes and intervals from the library.
+from tests.portable.corekit import (
+    MIN,
+    M,
+    make_core,
+    start_dobutamine,
+    start_norepinephrine,
+    start_vasopressin,
+)
+
+
+def test_titration_within_the_rules_changes_dose_and_rate():
+    core = make_core()
+    start_norepinephrine(core)
+    result = core.titrate(1, 200000, "mcg/kg/min", 2 * MIN)
+    assert result.ok and result.dose == 200000 and result.rate == 60 * M
+    assert core.rate(1) == 60 * M
+
+
+def test_titration_in_another_unit_uses_the_weight_given_at_start():
+    core = make_core()
+    start_norepinephrine(core)
+    result = core.titrate(1, 16 * M, "mcg/min", 2 * MIN)  # 16 mcg/min at 80 kg
+    assert result.ok and result.dose == 200000
+
+
+def test_titration_is_refused_above_the_hard_max_even_with_override():
+    core = make_core()
+    start_vasopressin(core)
+    result = core.titrate(2, 45000, "units/min", 20 * MIN, override=True)
+    assert result.code == "above_hard_max"
+    assert core.status(2).dose == 30000
+
+
+def test_titration_past_the_soft_max_needs_override():
+    core = make_core()
+    start_vasopressin(core)
+    assert core.titrate(2, 35000, "units/min", 20 * MIN).code == "above_soft_max"
+    result = core.titrate(2, 35000, "units/min", 20 * MIN, override=True)
+    assert result.code == "ok_override" and core.status(2).dose == 35000
+
+
+def test_dobutamine_at_most_doubles_every_15_minutes():
+    core = make_core()
+    start_dobutamine(core)  # 2.5 mcg/kg/min at t=0
+    result = core.titrate(1, 5 * M, "mcg/kg/min", 10 * MIN)
+    assert result.code == "too_soon" and result.next_at_ms == 15 * MIN
+    assert core.titrate(1, 5 * M, "mcg/kg/min", 15 * MIN).ok
+    result = core.titrate(1, 12 * M, "mcg/kg/min", 30 * MIN)
+    assert result.code == "step_up_too_large" and result.allowed == (5 * M, 10 * M, "mcg/kg/min")
+    assert core.titrate(1, 10 * M, "mcg/kg/min", 30 * MIN).ok
+
+
+def test_step_up_limits_are_soft():
+    core = make_core()
+    start_dobutamine(core)
+    result = core.titrate(1, 10 * M, "mcg/kg/min", MIN, override=True)
+    assert result.code == "ok_override" and "override" in result.message
+
+
+def test_taper_drug_step_down_larger_than_allowed_is_refused_even_with_override():
+    core = make_core()
+    start_vasopressin(core)
+    for override in (False, True):
+        result = core.titrate(2, 20000, "units/min", MIN, override=override)
+        assert result.code == "step_down_too_large"
+        assert result.allowed == (25000, 30000, "units/min")
+    assert core.status(2).dose == 30000
+
+
+def test_taper_drug_steps_down_no_faster_than_its_interval():
+    core = make_core()
+    start_vasopressin(core)
+    assert core.titrate(2, 25000, "units/min", MIN).ok
+    result = core.titrate(2, 20000, "units/min", 30 * MIN, override=True)
+    assert result.code == "too_soon" and result.next_at_ms == 61 * MIN
+    assert core.titrate(2, 20000, "units/min", 61 * MIN).ok
+
+
+def test_non_taper_drug_may_come_down_at_once():
+    core = make_core()
+    start_dobutamine(core)
+    core.titrate(1, 5 * M, "mcg/kg/min", 15 * MIN)
+    assert core.titrate(1, 2500000, "mcg/kg/min", 16 * MIN).ok
+
+
+def test_repeating_a_titration_changes_nothing():
+    core = make_core()
+    start_norepinephrine(core)
+    core.titrate(1, 200000, "mcg/kg/min", 2 * MIN)
+    before = len(core.log)
+    result = core.titrate(1, 200000, "mcg/kg/min", 2 * MIN + 5)
+    assert result.ok and result.dose == 200000
+    assert not [e for e in core.log.since(before) if e[3] == "rate"]
+
+
+def test_titration_to_zero_is_not_a_stop():
+    core = make_core()
+    start_norepinephrine(core)
+    assert core.titrate(1, 0, "mcg/kg/min", MIN).code == "below_hard_min"
+    assert core.status(1).state == "running"
+
+
+def test_titration_of_an_idle_channel_is_refused():
+    core = make_core()
+    assert core.titrate(1, 100000, "mcg/kg/min", 0).code == "invalid_state"
+    assert core.titrate(9, 100000, "mcg/kg/min", 0).code == "unknown_channel"
+
+
+def test_titration_unit_checks_apply():
+    core = make_core()
+    start_norepinephrine(core)
+    assert core.titrate(1, 20000, "mg/kg/min", MIN).code == "likely_unit_slip"
+    assert core.titrate(1, 12 * M, "mL/h", MIN).code == "rate_not_dose"
+    assert core.titrate(1, 6 * M, "mcg/h", MIN).code == "per_hour_unit"

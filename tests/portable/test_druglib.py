@@ -1,0 +1,153 @@
+# The drug library: DESIGN.md's figures, validation that reports every problem, CRC.
+import json
+
+from firmware import druglib
+from tests.portable.corekit import HOUR, MIN, M, library, library_text, make_core
+
+
+def _doc():
+    return json.loads(library_text())
+
+
+def _load(doc, reseal=True):
+    if reseal:
+        doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+    return druglib.load(json.dumps(doc))
+
+
+def test_shipped_library_is_valid_and_identified():
+    lib = library()
+    assert lib.ok, lib.problems
+    assert lib.name == "pumpguard-adult-icu-vasoactive"
+    assert lib.version
+    assert _doc()["crc32"] == "0x%08x" % lib.crc
+
+
+def test_library_holds_the_six_seed_drugs():
+    names = sorted(library().drugs)
+    assert names == [
+        "dobutamine",
+        "dopamine",
+        "epinephrine",
+        "norepinephrine",
+        "phenylephrine",
+        "vasopressin",
+    ]
+
+
+def test_vasopressin_figures():
+    v = library().drugs["vasopressin"]
+    assert v.dose_unit == "units/min"
+    assert v.hard_max == 40000 and v.soft_max == 30000  # 0.04 hard, 0.03 usual
+    assert v.taper and v.taper_step == 5000 and v.taper_interval_ms == HOUR
+    assert "norepinephrine" in v.needs_any
+
+
+def test_norepinephrine_figures():
+    n = library().drugs["norepinephrine"]
+    assert n.dose_unit == "mcg/kg/min" and n.weight_based
+    assert n.concs == (4 * M, 16 * M)
+    assert n.taper and n.soft_max == M
+
+
+def test_dobutamine_figures():
+    d = library().drugs["dobutamine"]
+    assert d.start_max == 2500000 and d.soft_max == 20 * M and d.soft_min == 2500000
+    assert d.up_percent == 200 and d.up_interval_ms == 15 * MIN
+    assert not d.taper
+
+
+def test_second_line_drugs_carry_advisories():
+    lib = library()
+    assert lib.drugs["phenylephrine"].needs_any and lib.drugs["phenylephrine"].advisory
+    assert lib.drugs["dopamine"].needs_any and "first line" in lib.drugs["dopamine"].advisory
+
+
+def test_every_figure_in_the_file_has_a_source():
+    def walk(value, path, found):
+        if isinstance(value, dict):
+            if "value" in value:
+                found.append((path, value.get("source")))
+            for key in value:
+                walk(value[key], path + "." + key, found)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, path + "." + str(i), found)
+
+    found = []
+    walk(_doc()["drugs"], "drugs", found)
+    assert len(found) > 60
+    for path, source in found:
+        assert isinstance(source, str) and len(source) > 5, path
+
+
+def test_canonical_form_is_sorted_compact_and_escaped():
+    text = druglib.canonical({"b": 1, "a": [True, None, 'x"y\\z\n'], "c": {}})
+    assert text == '{"a":[true,null,"x\\"y\\\\z\\u000a"],"b":1,"c":{}}'
+
+
+def test_crc_ignores_layout_but_not_content():
+    doc = _doc()
+    assert druglib.crc_of(json.loads(json.dumps(doc))) == library().crc
+    doc["drugs"]["vasopressin"]["limits"]["hard_max"]["value"] = "0.4"
+    assert druglib.crc_of(doc) != library().crc
+
+
+def test_edit_without_reseal_is_a_bad_crc():
+    doc = _doc()
+    doc["drugs"]["vasopressin"]["limits"]["hard_max"]["value"] = "0.4"
+    lib = _load(doc, reseal=False)
+    assert not lib.ok
+    assert [p for p in lib.problems if p.startswith("library.crc32: bad CRC")]
+
+
+def test_every_problem_is_reported_at_once_by_drug_and_field():
+    doc = _doc()
+    drugs = doc["drugs"]
+    drugs["vasopressin"]["limits"]["hard_max"]["value"] = "0.02"  # inside the soft max
+    drugs["dobutamine"]["dose_unit"] = "mcg/kg/fortnight"
+    del drugs["epinephrine"]["limits"]["soft_max"]["source"]
+    drugs["norepinephrine"]["concentrations"]["allowed"][0]["value"] = 4  # a number, not text
+    drugs["phenylephrine"]["titration"]["up_interval_s"]["value"] = "2 min"
+    lib = _load(doc)
+    text = "\n".join(lib.problems)
+    assert "vasopressin.limits: need hard_min <= soft_min <= soft_max <= hard_max" in text
+    assert "dobutamine.dose_unit: unknown dose unit" in text
+    assert "epinephrine.limits.soft_max: missing source" in text
+    assert "norepinephrine.concentrations.allowed.0:" in text
+    assert "phenylephrine.titration.up_interval_s:" in text
+    assert len(lib.problems) == 5, lib.problems
+
+
+def test_float_figures_are_refused():
+    doc = _doc()
+    doc["drugs"]["vasopressin"]["limits"]["hard_max"]["value"] = 0.04
+    lib = druglib.load(json.dumps(doc))
+    assert not lib.ok
+    assert [p for p in lib.problems if p.startswith("vasopressin.limits.hard_max")]
+
+
+def test_taper_drug_needs_a_step_down_limit_covering_its_taper():
+    doc = _doc()
+    doc["drugs"]["norepinephrine"]["taper"]["step"]["value"] = "0.5"
+    lib = _load(doc)
+    assert [p for p in lib.problems if p.startswith("norepinephrine.taper:")]
+
+
+def test_not_json_is_a_problem_not_a_crash():
+    lib = druglib.load("{not json")
+    assert not lib.ok and "not valid JSON" in lib.problems[0]
+
+
+def test_invalid_library_runs_no_infusion_and_says_why():
+    doc = _doc()
+    del doc["drugs"]["vasopressin"]["limits"]["hard_max"]
+    lib = _load(doc)
+    core = make_core()
+    core.library = lib  # the same core API, fed the broken library
+    result = core.start(
+        2, "vasopressin", 30000, "units/min", 0, conc=100000, conc_unit="units/mL", volume=50 * M
+    )
+    assert not result.ok and result.code == "library_invalid"
+    assert "vasopressin.limits.hard_max" in result.message
+    assert core.rate(2) == 0

@@ -1,0 +1,121 @@
+# The sans-IO decoder on both interpreters: resync after garbage, limits, counters.
+from protocol import cobs, frame, messages
+from protocol.crc import crc32
+from protocol.decoder import Decoder
+
+
+def _hb(seq):
+    return messages.to_wire("HEARTBEAT", seq, {})
+
+
+def _stuffed(body):
+    return b"\x00" + cobs.encode(body) + b"\x00"
+
+
+def _with_crc(body):
+    c = crc32(body)
+    return bytes(body) + bytes((c & 0xFF, c >> 8 & 0xFF, c >> 16 & 0xFF, c >> 24 & 0xFF))
+
+
+def _seqs(dec, data):
+    return [f.seq for f in dec.decode(data)]
+
+
+def test_garbage_and_abandoned_partial_frames_do_not_block_the_next():
+    dec = Decoder()
+    good = _hb(7)
+    stream = b"\x13\x37\xff" + good[:6] + good[: len(good) - 3] + good + b"\x00\x00" + _hb(8)
+    assert _seqs(dec, stream) == [7, 8]
+    # Each partial frame was ended by the next frame's leading 0x00 and counted once.
+    assert dec.frames == 2
+    assert dec.bad_cobs + dec.bad_length + dec.bad_crc >= 2
+
+
+def test_any_chunking_gives_the_same_frames():
+    stream = _hb(1) + b"noise" + _hb(2) + _hb(3)
+    for size in (1, 2, 3, 7, 64):
+        dec = Decoder()
+        got = []
+        for i in range(0, len(stream), size):
+            got += _seqs(dec, stream[i : i + size])
+        assert got == [1, 2, 3], size
+
+
+def test_feed_stops_after_each_frame_and_resumes_mid_buffer():
+    stream = _hb(1) + _hb(2)
+    dec = Decoder()
+    pos = dec.feed(stream)
+    assert dec.ready and pos == len(_hb(1))
+    assert dec.take().seq == 1
+    pos = dec.feed(stream, pos)
+    assert dec.ready and pos == len(stream) and dec.take().seq == 2
+
+
+def test_oversize_is_dropped_at_the_limit_and_counted_once():
+    dec = Decoder()
+    assert _seqs(dec, b"\x00" + b"\x01" * 1000 + b"\x00" + _hb(5)) == [5]
+    assert dec.oversize == 1 and dec.frames == 1
+
+
+def test_the_largest_frame_fits_and_one_more_byte_does_not():
+    body = bytearray(frame.MAX_FRAME - frame.TRAILER)
+    body[0:5] = bytes((0x10, 0x8A, 1, 0, frame.MAX_PAYLOAD))
+    dec = Decoder(bounds={0x8A: (0, frame.MAX_PAYLOAD)})
+    assert _seqs(dec, _stuffed(_with_crc(body))) == [1]
+    body[4] = frame.MAX_PAYLOAD + 1
+    assert _seqs(dec, _stuffed(_with_crc(body + b"\x00"))) == []
+    assert dec.oversize == 1
+
+
+def test_cut_cobs_block_is_bad_cobs():
+    dec = Decoder()
+    assert _seqs(dec, b"\x00\x05\x01\x02\x00") == []
+    assert dec.bad_cobs == 1
+
+
+def test_short_frame_is_bad_length():
+    dec = Decoder()
+    assert _seqs(dec, _stuffed(_with_crc(b"\x10\x0b"))) == []
+    assert dec.bad_length == 1
+
+
+def test_len_field_must_match_the_bytes_received():
+    dec = Decoder()
+    assert _seqs(dec, _stuffed(_with_crc(b"\x10\x03\x01\x00\x02\x01"))) == []
+    assert dec.bad_length == 1
+
+
+def test_payload_length_must_fit_the_message():
+    # STATUS carries exactly one byte (ch): two bytes pass the CRC, not the bounds.
+    dec = Decoder()
+    assert _seqs(dec, _stuffed(_with_crc(b"\x10\x03\x01\x00\x02\x01\x01"))) == []
+    assert dec.bad_length == 1
+
+
+def test_unknown_message_id_and_version_are_counted():
+    dec = Decoder()
+    assert _seqs(dec, _stuffed(_with_crc(b"\x10\x3f\x01\x00\x00"))) == []
+    assert _seqs(dec, _stuffed(_with_crc(b"\x20\x0b\x01\x00\x00"))) == []
+    assert dec.unknown == 2
+
+
+def test_bad_crc_is_counted():
+    dec = Decoder()
+    body = bytearray(_with_crc(b"\x10\x0b\x01\x00\x00"))
+    body[-1] ^= 0x80
+    assert _seqs(dec, _stuffed(body)) == []
+    assert dec.bad_crc == 1
+
+
+def test_idle_delimiters_count_as_nothing():
+    dec = Decoder()
+    assert _seqs(dec, b"\x00" * 50) == []
+    c = dec.counters()
+    assert c["frames"] + c["bad_crc"] + c["bad_cobs"] + c["bad_length"] == 0
+
+
+def test_frame_crc_identifies_the_request():
+    f = Decoder().decode(_hb(9))[0]
+    wire = _hb(9)
+    assert f.crc == crc32(bytes((0x10, 0x0B, 9, 0, 0)))
+    assert f.payload == b"" and len(wire) == 12  # 9 bytes: 1 COBS + 2 delimiters

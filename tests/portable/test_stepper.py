@@ -1,0 +1,67 @@
+# The step/dir motor port with dummy pins and a dummy microsecond clock.
+from firmware.stepper import StepDirMotor
+
+_US_MASK = (1 << 30) - 1
+
+
+class Pin:
+    def __init__(self):
+        self.v = 0
+        self.rises = 0
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        if v and not self.v:
+            self.rises += 1
+        self.v = v
+
+
+class Clock:
+    def __init__(self):
+        self.us = _US_MASK - 1000  # about to wrap
+
+    def ticks_us(self):
+        return self.us
+
+    def ticks_add(self, a, b):
+        return (a + b) & _US_MASK
+
+    def ticks_diff(self, a, b):
+        d = (a - b) & _US_MASK
+        return d - _US_MASK - 1 if d >= (1 << 29) else d
+
+
+def _motor(sensors=()):
+    step, direction, enable, clock = Pin(), Pin(), Pin(), Clock()
+    return StepDirMotor(step, direction, enable, 720, clock, sensors), step, enable, clock
+
+
+def test_rate_becomes_steps_and_steps_become_volume():
+    motor, step, enable, clock = _motor()
+    assert enable.value() == 1  # driver off until a rate is set
+    motor.set_rate(36_000000)  # 36 mL/h = 7.2 steps/s at 720 steps/mL: one per 138888 us
+    assert enable.value() == 0
+    total = 0
+    for _ in range(1000):  # 10 s in 10 ms turns, across the us wrap
+        clock.us = clock.ticks_add(clock.us, 10000)
+        total += motor.delivered()
+    assert step.rises == 72
+    assert total == 72 * 1000000 // 720  # 0.1 mL, exactly what the steps pushed
+
+
+def test_zero_rate_stops_and_releases_the_driver():
+    motor, step, enable, clock = _motor()
+    motor.set_rate(36_000000)
+    motor.set_rate(0)
+    clock.us = clock.ticks_add(clock.us, 1000000)
+    assert motor.delivered() == 0 and step.rises == 0
+    assert enable.value() == 1
+
+
+def test_sensors_report_their_fault():
+    occlusion = Pin()
+    motor = _motor((("occlusion", occlusion),))[0]
+    assert motor.fault() is None
+    occlusion.value(1)
+    assert motor.fault() == "occlusion"

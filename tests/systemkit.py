@@ -1,0 +1,51 @@
+"""Shared helpers of the system tests: the doses they use and a raw-frame client."""
+
+import serial
+
+from protocol import catalog, messages
+from protocol.decoder import Decoder
+
+NOREPI = {"weight_kg": "70", "concentration": "16 mcg/mL", "volume_ml": "50"}
+VASO = {"concentration": "1 units/mL", "volume_ml": "20"}
+
+
+def start_norepinephrine(pump, dose="0.1", channel=1, **extra):
+    return pump.start(channel, "norepinephrine", dose, "mcg/kg/min", **{**NOREPI, **extra})
+
+
+def alarm_codes(pump):
+    return [a.code for a in pump.alarms()]
+
+
+class RawPort:
+    """Frames by hand on a port: for what the API never does (retries, garbage)."""
+
+    def __init__(self, port):
+        self.serial = serial.serial_for_url(port, timeout=2)
+        self.serial.reset_input_buffer()
+        self.decoder = Decoder()
+
+    def send(self, name, seq, fields):
+        wire = messages.to_wire(name, seq, fields)
+        self.serial.write(wire)
+        return wire
+
+    def answer(self, seq):
+        """Fields of the next response (not event) with this seq."""
+        while True:
+            data = self.serial.read(self.serial.in_waiting or 1)
+            assert data, "no answer from the device"
+            for frame in self.decoder.decode(data):
+                if not catalog.is_event(frame.msg_id) and frame.seq == seq:
+                    return catalog.NAME[frame.msg_id], messages.decode(frame.msg_id, frame.payload)
+
+    def hello(self):
+        self.send(
+            "HELLO",
+            1,
+            {"protocol": catalog.PROTOCOL_VERSION, "schema": catalog.SCHEMA_HASH, "host": "t"},
+        )
+        return self.answer(1)
+
+    def close(self):
+        self.serial.close()

@@ -1,0 +1,85 @@
+"""CPython-side checks of the drug library and the unit arithmetic (hypothesis)."""
+
+import json
+import subprocess
+import sys
+import zlib
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from firmware import druglib, units
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = ROOT / "firmware" / "druglib.json"
+
+
+def test_canonical_form_is_sorted_compact_json_and_crc_is_zlib_crc32():
+    doc = json.loads(LIBRARY.read_text())
+    body = {k: v for k, v in doc.items() if k != "crc32"}
+    expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert druglib.canonical(body) == expected
+    assert doc["crc32"] == f"0x{zlib.crc32(expected.encode()):08x}"
+
+
+def test_seal_command_prints_the_stored_crc():
+    out = subprocess.run(
+        [sys.executable, "-m", "firmware.druglib", "--seal", str(LIBRARY)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert out.stdout.strip() == json.loads(LIBRARY.read_text())["crc32"]
+
+
+@given(st.text(alphabet='"\\\n\t abcé€', max_size=20))
+def test_canonical_strings_round_trip_through_json(text):
+    assert json.loads(druglib.canonical(text)) == text
+
+
+@given(st.decimals(min_value=0, max_value=10**6, places=6, allow_nan=False))
+def test_parse_decimal_and_fmt_are_exact_inverses(value):
+    text = format(value, "f")
+    micro = units.parse_decimal(text)
+    assert micro == int(value * 10**6)
+    assert Decimal(units.fmt(micro)) == value
+
+
+dose_units = st.sampled_from(sorted(units.DOSE_UNITS))
+
+
+@given(
+    dose=st.integers(0, 10**9),
+    unit_from=dose_units,
+    unit_to=dose_units,
+    weight=st.integers(20 * 10**6, 300 * 10**6),
+)
+def test_dose_conversion_is_exact(dose, unit_from, unit_to, weight):
+    if units.DOSE_UNITS[unit_from][0] != units.DOSE_UNITS[unit_to][0]:
+        return
+    num, den = units.convert_dose(dose, unit_from, unit_to, weight)
+    # back again, exactly, as fractions
+    _, size_from, kg_from = units.DOSE_UNITS[unit_from]
+    _, size_to, kg_to = units.DOSE_UNITS[unit_to]
+    amount = Fraction(dose * size_from) * (Fraction(weight, 10**6) if kg_from else 1)
+    back = Fraction(num, den) * size_to * (Fraction(weight, 10**6) if kg_to else 1)
+    assert back == amount
+    assert abs(units.round_div(num, den) - Fraction(num, den)) <= Fraction(1, 2)
+
+
+@given(
+    dose=st.integers(1, 10**8),
+    weight=st.integers(20 * 10**6, 300 * 10**6),
+    conc=st.integers(1, 10**8),
+    conc_unit=st.sampled_from(["mcg/mL", "mg/mL"]),
+)
+def test_rate_is_the_exact_rate_rounded_down_and_dose_for_inverts_it(dose, weight, conc, conc_unit):
+    rate = units.rate_for(dose, "mcg/kg/min", weight, conc, conc_unit)
+    per_ml = Fraction(conc * units.CONC_UNITS[conc_unit][1], 10**6)  # ng per mL
+    exact = Fraction(dose * 1000, 10**6) * Fraction(weight, 10**6) / per_ml * 60 * 10**6
+    assert rate <= exact < rate + 1
+    assert units.dose_for(rate, "mcg/kg/min", weight, conc, conc_unit) <= dose

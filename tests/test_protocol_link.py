@@ -1,0 +1,250 @@
+"""host/pumpguard/link.py against a scripted device over a real socket:// port."""
+
+import socket
+import threading
+
+import pytest
+from pumpguard.errors import (
+    DeviceError,
+    DeviceReset,
+    LinkError,
+    ProtocolMismatch,
+    RefusedError,
+)
+from pumpguard.link import Link
+
+from protocol import catalog, messages
+from protocol.decoder import Decoder
+from protocol.replay import ReplayCache
+
+HELLO_R = {
+    "protocol": catalog.PROTOCOL_VERSION,
+    "schema": catalog.SCHEMA_HASH,
+    "firmware": "0.1.0",
+    "board": "test",
+    "channels": 2,
+    "library": "lib",
+    "library_version": "1",
+    "library_crc": 0xCAFE,
+    "boot_id": 1,
+    "replay_window": 4,
+    "max_payload": 240,
+}
+
+
+class FakeDevice:
+    """Serves requests the way SPEC.md says a device must: HELLO first, replay cache,
+    one answer per request. `drop` answers to leave unsent, `refuse` to send REFUSED."""
+
+    def __init__(self):
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(1)
+        self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
+        self.runs = []  # (name, seq) of every request executed
+        self.drop = 0
+        self.refuse = False
+        self.schema = catalog.SCHEMA_HASH
+        self.checks_schema = True  # False: a device that answers HELLO_R regardless
+        self.boot_id = 1
+        self.events = []  # wire frames to send before the next answer
+        self.after = b""  # bytes to send right behind the next answer, in one write
+        self.reboot()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def reboot(self):
+        self.hello = False
+        self.cache = ReplayCache()
+        self.boot_id += 1
+
+    def _serve(self):
+        conn, _ = self.server.accept()
+        dec = Decoder()
+        while data := conn.recv(4096):
+            for f in dec.decode(data):
+                for ev in self.events:
+                    conn.sendall(ev)
+                self.events = []
+                wire = self._answer(f)
+                if self.drop:
+                    self.drop -= 1
+                    continue
+                conn.sendall(b"\x00garbage" + wire + self.after)
+                self.after = b""
+        conn.close()
+
+    def _answer(self, f):
+        name = catalog.NAME[f.msg_id]
+        cached = self.cache.lookup(f.seq, f.crc)
+        if cached is not None:
+            return bytes(cached)
+        if name != "HELLO" and not self.hello:
+            fields = {"code": catalog.ERR_HELLO_REQUIRED, "message": "send HELLO first"}
+            return messages.to_wire("ERROR", f.seq, fields)
+        self.runs.append((name, f.seq))
+        fields = messages.decode(f.msg_id, f.payload)
+        if name == "HELLO":
+            self.hello = fields["schema"] == self.schema
+            self.cache.clear()
+            if self.checks_schema and not self.hello:
+                message = f"device speaks protocol 1 schema {self.schema:08x}"
+                return messages.to_wire("ERROR", f.seq, {"code": 4, "message": message})
+            reply = ("HELLO_R", dict(HELLO_R, schema=self.schema, boot_id=self.boot_id))
+        elif self.refuse:
+            reply = (
+                "REFUSED",
+                {
+                    "code": 24,
+                    "message": "above the hard maximum",
+                    "lo": 10000,
+                    "hi": 40000,
+                    "unit": "units/min",
+                    "next_at_ms": None,
+                },
+            )
+        elif name == "STOP":
+            reply = ("STOP_R", {"ch": fields["ch"], "unit": "mcg/min", "plan": [(60000, 0)]})
+        else:
+            reply = ("HEARTBEAT_R", {"uptime_ms": 5, "boot_id": self.boot_id, "active_alarms": 0})
+        wire = messages.to_wire(reply[0], f.seq, reply[1])
+        self.cache.store(f.seq, f.crc, wire)
+        return wire
+
+
+@pytest.fixture
+def device():
+    dev = FakeDevice()
+    yield dev
+    dev.server.close()
+
+
+@pytest.fixture
+def link(device):
+    with Link(device.url, timeout=0.2, attempts=3) as lk:
+        yield lk
+
+
+def test_hello_then_request(device, link):
+    assert link.hello()["board"] == "test"
+    assert link.request("STOP", {"ch": 1}) == {
+        "ch": 1,
+        "unit": "mcg/min",
+        "plan": [{"at_ms": 60000, "dose": 0}],
+    }
+    assert device.runs == [("HELLO", 1), ("STOP", 2)]
+
+
+def test_lost_answers_are_retried_with_the_same_seq_and_run_once(device, link):
+    link.hello()
+    device.drop = 2
+    assert link.request("STOP", {"ch": 2})["ch"] == 2
+    assert device.runs == [("HELLO", 1), ("STOP", 2)]
+
+
+def test_no_answer_after_the_last_attempt_says_it_may_have_run(device, link):
+    link.hello()
+    device.drop = 3
+    with pytest.raises(LinkError, match="MAY HAVE RUN") as exc:
+        link.request("STOP", {"ch": 1})
+    assert exc.value.may_have_run is True
+    assert device.runs == [("HELLO", 1), ("STOP", 2)]
+
+
+def test_hello_required_on_the_first_attempt_did_not_run(link):
+    with pytest.raises(DeviceReset, match="did NOT run") as exc:
+        link.request("HEARTBEAT")
+    assert exc.value.may_have_run is False
+
+
+def test_reset_between_attempts_may_have_run_and_hello_counts_it(device, link):
+    link.hello()
+    device.drop = 1
+    orig = device._answer
+
+    def answer_then_reboot(f):
+        wire = orig(f)
+        if catalog.NAME[f.msg_id] == "STOP":
+            device.reboot()
+        return wire
+
+    device._answer = answer_then_reboot
+    with pytest.raises(DeviceReset, match="MAY HAVE RUN") as exc:
+        link.request("STOP", {"ch": 1})
+    assert exc.value.may_have_run is True
+    link.hello()
+    assert link.resets == 1
+
+
+def test_schema_mismatch_refuses_to_talk_and_says_why(device, link):
+    device.schema = 0x1234
+    with pytest.raises(ProtocolMismatch, match="host protocol 1 schema 0x.*schema 00001234"):
+        link.hello()
+    with pytest.raises(DeviceReset):  # and the device will not serve this host either
+        link.request("HEARTBEAT")
+
+
+def test_host_checks_hello_r_too(device, link):
+    device.schema = 0x1234
+    device.checks_schema = False
+    with pytest.raises(ProtocolMismatch, match="schema hash: host 0x.*device 0x00001234"):
+        link.hello()
+
+
+def test_library_mismatch(link):
+    with pytest.raises(ProtocolMismatch, match="drug library version: host 2, device 1"):
+        link.hello(library=("lib", "2", 0xCAFE))
+
+
+def test_refusal_carries_code_message_and_range(device, link):
+    link.hello()
+    device.refuse = True
+    with pytest.raises(RefusedError) as exc:
+        link.request("TITRATE", {"ch": 1, "dose": 50000, "unit": "units/min", "override": True})
+    assert exc.value.code == 24
+    assert exc.value.allowed == (10000, 40000, "units/min")
+    assert exc.value.next_at_ms is None
+
+
+def test_events_are_queued_while_waiting(device, link):
+    link.hello()
+    alarm = {
+        "id": 1,
+        "ch": 1,
+        "code": 43,
+        "priority": 3,
+        "acked": False,
+        "at_ms": 9,
+        "message": "occlusion",
+    }
+    device.events = [messages.to_wire("EV_ALARM", 1, alarm)]
+    link.request("HEARTBEAT")
+    assert link.poll() == [("EV_ALARM", 1, alarm)]
+
+
+def test_an_event_behind_the_answer_in_the_same_chunk_is_kept(device, link):
+    link.hello()
+    state = {
+        "ch": 1,
+        "state": "running",
+        "drug": "norepinephrine",
+        "dose": 8000000,
+        "unit": "mcg/min",
+        "rate": 30000000,
+        "at_ms": 100,
+    }
+    device.after = messages.to_wire("EV_STATE", 7, state)
+    link.request("HEARTBEAT")
+    assert link.poll(timeout=0.2) == [("EV_STATE", 7, state)]
+
+
+def test_error_answer_is_a_device_error(device, link):
+    link.hello()
+    device._answer = lambda f: messages.to_wire("ERROR", f.seq, {"code": 2, "message": "bad"})
+    with pytest.raises(DeviceError, match="bad_payload"):
+        link.request("HEARTBEAT")
+
+
+def test_cannot_open_is_a_link_error():
+    with pytest.raises(LinkError, match="cannot open") as exc:
+        Link("socket://127.0.0.1:1", timeout=0.1)
+    assert exc.value.may_have_run is False

@@ -1,0 +1,145 @@
+"""Hypothesis round-trips of every message in the catalog, through payload and frame,
+with the host's crcmod CRC on one side and the device's binascii.crc32 on the other."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pumpguard.link import CRC32
+
+from protocol import catalog, frame, messages
+from protocol.catalog import BOOL, LIST, MS, OMS, OQ, OS, STR, TEXT, U8, U16, U32, U64, Q
+from protocol.decoder import Decoder
+
+_INT = {U8: 8, U16: 16, U32: 32, U64: 64}
+
+
+def _text(max_bytes):
+    return st.text(max_size=max_bytes).filter(lambda s: len(s.encode()) <= max_bytes)
+
+
+def _field(f):
+    t = f[1]
+    if t in _INT:
+        return st.integers(0, 2 ** _INT[t] - 1)
+    if t == BOOL:
+        return st.booleans()
+    if t == Q:
+        return st.integers(-(2**31) + 1, 2**31 - 1)
+    if t == OQ:
+        return st.none() | st.integers(-(2**31) + 1, 2**31 - 1)
+    if t == MS:
+        return st.integers(0, 2**64 - 2)
+    if t == OS:
+        return st.none() | st.integers(0, 2**32 - 2)
+    if t == OMS:
+        return st.none() | st.integers(0, 2**64 - 2)
+    if t in (STR, TEXT):
+        return _text(f[2])
+    assert t == LIST
+    return st.lists(_record(f[3]), max_size=f[2])
+
+
+def _record(fields):
+    return st.fixed_dictionaries({f[0]: _field(f) for f in fields})
+
+
+@pytest.mark.parametrize("msg_id", sorted(catalog.FIELDS), ids=lambda i: catalog.NAME[i])
+def test_every_message_round_trips(msg_id):
+    @given(fields=_record(catalog.FIELDS[msg_id]), seq=st.integers(0, 0xFFFF))
+    def check(fields, seq):
+        payload = messages.encode(msg_id, fields)
+        lo, hi = catalog.BOUNDS[msg_id]
+        assert lo <= len(payload) <= hi <= frame.MAX_PAYLOAD
+        assert messages.decode(msg_id, payload) == fields
+        wire = messages.to_wire(msg_id, seq, fields, crc=CRC32)
+        assert wire == messages.to_wire(msg_id, seq, fields)  # crcmod == binascii
+        assert len(wire) <= frame.MAX_WIRE
+        (got,) = Decoder(crc=CRC32).decode(wire)
+        assert (got.msg_id, got.seq, got.payload) == (msg_id, seq, payload)
+
+    check()
+
+
+@given(st.data())
+def test_any_stream_of_frames_in_any_chunks_decodes_in_order(data):
+    ids = data.draw(st.lists(st.sampled_from(sorted(catalog.FIELDS)), min_size=1, max_size=6))
+    sent = [(i, data.draw(_record(catalog.FIELDS[i])), n) for n, i in enumerate(ids)]
+    stream = b"".join(messages.to_wire(i, n, f) for i, f, n in sent)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
+    dec = Decoder()
+    got = []
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        got += [
+            (f.msg_id, messages.decode(f.msg_id, f.payload), f.seq) for f in dec.decode(stream[a:b])
+        ]
+    assert got == sent
+
+
+def test_catalog_is_consistent():
+    for msg_id, name, _ in catalog.MESSAGES:
+        if catalog.is_request(msg_id):
+            assert msg_id | catalog.RESPONSE_BIT in catalog.NAME, name
+            assert catalog.NAME[msg_id | catalog.RESPONSE_BIT] == name + "_R"
+        assert catalog.BOUNDS[msg_id][1] <= frame.MAX_PAYLOAD, name
+    assert len(catalog.ID) == len(catalog.MESSAGES)
+    assert __import__("zlib").crc32(catalog.schema_text().encode()) == catalog.SCHEMA_HASH
+
+
+@pytest.mark.parametrize(
+    ("msg", "fields", "error"),
+    [
+        ("STATUS", {}, "missing fields \\['ch'\\]"),
+        ("STATUS", {"ch": 1, "chan": 2}, "unknown \\['chan'\\]"),
+        ("STATUS", {"ch": 256}, "out of u8 range"),
+        ("STATUS", {"ch": True}, "not a u8"),
+        ("STATUS", {"ch": 1.0}, "not a u8"),
+        ("ACK_R", {"alarm_id": -1}, "out of u16 range"),
+        ("TITRATE", {"ch": 1, "dose": 2**31, "unit": "x", "override": False}, "i32"),
+        ("TITRATE", {"ch": 1, "dose": None, "unit": "x", "override": False}, "not a q"),
+        ("TITRATE", {"ch": 1, "dose": 1, "unit": "x", "override": 1}, "not a bool"),
+        ("TITRATE", {"ch": 1, "dose": 1, "unit": "u" * 17, "override": False}, "at most 16"),
+        ("STATUS_R_ALARMS", None, "17 records, at most 16"),
+    ],
+)
+def test_encode_refuses_what_does_not_fit_and_never_clamps(msg, fields, error):
+    if msg == "STATUS_R_ALARMS":
+        msg = "STATUS_R"
+        fields = {
+            "ch": 1,
+            "state": "",
+            "drug": "",
+            "dose": 0,
+            "dose_unit": "",
+            "rate": 0,
+            "volume_infused": 0,
+            "volume_left": None,
+            "time_to_empty_s": None,
+            "alarms": [{"id": i} for i in range(17)],
+        }
+    with pytest.raises(ValueError, match=error):
+        messages.encode(msg, fields)
+
+
+def test_text_is_cut_at_a_character_boundary():
+    fields = {"code": 1, "message": "é" * 60}  # 120 bytes, 96 allowed
+    got = messages.decode(catalog.ERROR, messages.encode("ERROR", fields))
+    assert got["message"] == "é" * 48
+
+
+@pytest.mark.parametrize(
+    ("msg_id", "payload", "error"),
+    [
+        (catalog.ID["STATUS"], b"", "ends inside ch"),
+        (catalog.ID["STATUS"], b"\x01\x02", "1 bytes left over"),
+        (catalog.ID["ESTOP"], b"\x01\x05ab", "bad string length"),
+        (catalog.ID["ESTOP"], b"\x01\x02\xff\xfe", "not UTF-8"),
+        (catalog.ID["ESTOP"], b"\x01", "ends before reason"),
+        (catalog.ID["TITRATE"], b"\x01\x01\x00\x00\x00\x00\x02", "bool is 2"),
+        (catalog.ID["TITRATE"], b"\x01\x00\x00\x00\x80\x00\x00", "absent value"),
+        (catalog.ID["STATUS_R"], b"\x01" + b"\x00" * 23 + b"\x11", "17 records"),
+        (0x3F, b"", "unknown message id"),
+    ],
+)
+def test_decode_refuses_malformed_payloads(msg_id, payload, error):
+    with pytest.raises(ValueError, match=error):
+        messages.decode(msg_id, payload)

@@ -1,0 +1,319 @@
+"""The golden vectors: their definitions, and a check that protocol/vectors.json is
+exactly what they encode to, with crcmod's predefined 'crc-32' as the frame CRC.
+
+Regenerate the file after a catalog change (the schema hash changes with it):
+
+    .venv/bin/python tests/test_protocol_vectors.py
+"""
+
+import json
+import pathlib
+
+import crcmod.predefined
+
+from protocol import catalog, frame, messages
+
+PATH = pathlib.Path(__file__).resolve().parent.parent / "protocol" / "vectors.json"
+CRC = "crc-32"
+
+_ALARM = {
+    "id": 3,
+    "ch": 1,
+    "code": 41,
+    "priority": 2,
+    "acked": False,
+    "at_ms": 5_400_000,
+    "message": "syringe near empty: 14 min left",
+}
+
+# (name, message, seq, fields)
+VECTORS = [
+    ("hello", "HELLO", 1, {"protocol": 1, "schema": catalog.SCHEMA_HASH, "host": "pumpguard 0.1"}),
+    (
+        "hello_r",
+        "HELLO_R",
+        1,
+        {
+            "protocol": 1,
+            "schema": catalog.SCHEMA_HASH,
+            "firmware": "0.1.0",
+            "board": "pico",
+            "channels": 2,
+            "library": "ICU vasopressors",
+            "library_version": "2026-11",
+            "library_crc": 0xDEADBEEF,
+            "boot_id": 0x12345678,
+            "replay_window": 4,
+            "max_payload": 240,
+        },
+    ),
+    ("info", "INFO", 2, {}),
+    (
+        "info_r",
+        "INFO_R",
+        2,
+        {
+            "uptime_ms": 1_234_567_890_123,
+            "boot_id": 0x12345678,
+            "rx_frames": 1000,
+            "rx_bad_crc": 3,
+            "rx_oversize": 0,
+            "rx_bad_cobs": 1,
+            "rx_unknown": 0,
+            "rx_bad_length": 2,
+        },
+    ),
+    ("status", "STATUS", 3, {"ch": 1}),
+    (
+        "status_r_running",
+        "STATUS_R",
+        3,
+        {
+            "ch": 1,
+            "state": "running",
+            "drug": "norepinephrine",
+            "dose": 8_000000,
+            "dose_unit": "mcg/min",
+            "rate": 30_000000,
+            "volume_infused": 12_500000,
+            "volume_left": 37_500000,
+            "time_to_empty_s": 4500,
+            "alarms": [{"id": 3}],
+        },
+    ),
+    (
+        "status_r_idle",
+        "STATUS_R",
+        4,
+        {
+            "ch": 2,
+            "state": "idle",
+            "drug": "",
+            "dose": 0,
+            "dose_unit": "",
+            "rate": 0,
+            "volume_infused": 0,
+            "volume_left": None,
+            "time_to_empty_s": None,
+            "alarms": [],
+        },
+    ),
+    (
+        "start_norepinephrine",
+        "START",
+        5,
+        {
+            "ch": 1,
+            "drug": "norepinephrine",
+            "dose": 8_000000,
+            "unit": "mcg/min",
+            "weight": None,
+            "conc": 16_000000,
+            "conc_unit": "mcg/mL",
+            "volume": 50_000000,
+            "override": False,
+        },
+    ),
+    (
+        "start_weight_override",
+        "START",
+        6,
+        {
+            "ch": 2,
+            "drug": "epinephrine",
+            "dose": 100000,
+            "unit": "mcg/kg/min",
+            "weight": 70_000000,
+            "conc": 20_000000,
+            "conc_unit": "mcg/mL",
+            "volume": None,
+            "override": True,
+        },
+    ),
+    ("start_r", "START_R", 5, {"ch": 1, "dose": 8_000000, "unit": "mcg/min", "rate": 30_000000}),
+    ("titrate", "TITRATE", 7, {"ch": 1, "dose": 12_000000, "unit": "mcg/min", "override": False}),
+    (
+        "titrate_r",
+        "TITRATE_R",
+        7,
+        {"ch": 1, "dose": 12_000000, "unit": "mcg/min", "rate": 45_000000},
+    ),
+    ("stop", "STOP", 8, {"ch": 1}),
+    (
+        "stop_r_taper",
+        "STOP_R",
+        8,
+        {
+            "ch": 1,
+            "unit": "units/min",
+            "plan": [{"at_ms": 3_600_000 * k, "dose": 30000 - 5000 * k} for k in range(1, 7)],
+        },
+    ),
+    ("stop_r_now", "STOP_R", 9, {"ch": 2, "unit": "mcg/kg/min", "plan": []}),
+    ("estop", "ESTOP", 10, {"ch": 1, "reason": "occlusion"}),
+    ("estop_r", "ESTOP_R", 10, {"ch": 1}),
+    ("alarms", "ALARMS", 11, {"first": 0}),
+    (
+        "alarms_r",
+        "ALARMS_R",
+        11,
+        {
+            "total": 2,
+            "alarms": [
+                _ALARM,
+                {
+                    "id": 4,
+                    "ch": 0,
+                    "code": 40,
+                    "priority": 3,
+                    "acked": True,
+                    "at_ms": 5_410_000,
+                    "message": "host link lost: holding 8 mcg/min",
+                },
+            ],
+        },
+    ),
+    ("ack", "ACK", 12, {"alarm_id": 3}),
+    ("ack_r", "ACK_R", 12, {"alarm_id": 3}),
+    ("log", "LOG", 13, {"first": 0}),
+    (
+        "log_r",
+        "LOG_R",
+        13,
+        {
+            "oldest": 0,
+            "next": 2,
+            "entries": [
+                {
+                    "seq": 0,
+                    "at_ms": 1000,
+                    "ch": 1,
+                    "kind": "start",
+                    "code": 0,
+                    "text": "norepinephrine 8 mcg/min",
+                },
+                {
+                    "seq": 1,
+                    "at_ms": 2000,
+                    "ch": 1,
+                    "kind": "refuse",
+                    "code": 24,
+                    "text": "vasopressin 0.05 units/min > 0.04",
+                },
+            ],
+        },
+    ),
+    ("heartbeat", "HEARTBEAT", 14, {}),
+    (
+        "heartbeat_r",
+        "HEARTBEAT_R",
+        14,
+        {"uptime_ms": 86_400_000, "boot_id": 0x12345678, "active_alarms": 1},
+    ),
+    ("ev_alarm", "EV_ALARM", 1, _ALARM),
+    (
+        "ev_state",
+        "EV_STATE",
+        2,
+        {
+            "ch": 1,
+            "state": "tapering",
+            "drug": "vasopressin",
+            "dose": 25000,
+            "unit": "units/min",
+            "rate": 1_500000,
+            "at_ms": 3_600_000,
+        },
+    ),
+    (
+        "refused_hard_max",
+        "REFUSED",
+        15,
+        {
+            "code": 24,
+            "message": "vasopressin 0.05 units/min is above the hard maximum 0.04 units/min",
+            "lo": 10000,
+            "hi": 40000,
+            "unit": "units/min",
+            "next_at_ms": None,
+        },
+    ),
+    (
+        "refused_too_soon",
+        "REFUSED",
+        16,
+        {
+            "code": 31,
+            "message": "dobutamine may double at most every 15 min",
+            "lo": None,
+            "hi": None,
+            "unit": "",
+            "next_at_ms": 900_000,
+        },
+    ),
+    ("error_hello_required", "ERROR", 17, {"code": 3, "message": "send HELLO first"}),
+    # Largest payload the catalog allows: LOG_R with three full entries.
+    (
+        "log_r_max",
+        "LOG_R",
+        0xFFFF,
+        {
+            "oldest": 0xFFFFFFFF,
+            "next": 0xFFFFFFFF,
+            "entries": [
+                {
+                    "seq": 0xFFFFFFFF,
+                    "at_ms": 0xFFFFFFFFFFFFFFFE,
+                    "ch": 255,
+                    "kind": "k" * 16,
+                    "code": 255,
+                    "text": "t" * 40,
+                }
+            ]
+            * 3,
+        },
+    ),
+]
+
+
+def build():
+    crc = crcmod.predefined.mkCrcFun(CRC)
+    out = []
+    for name, msg, seq, fields in VECTORS:
+        wire = messages.to_wire(msg, seq, fields, crc=crc)
+        out.append(
+            {
+                "name": name,
+                "message": msg,
+                "msg_id": catalog.ID[msg],
+                "seq": seq,
+                "fields": fields,
+                "wire": wire.hex(),
+            }
+        )
+    return {
+        "crc": CRC,
+        "protocol_version": catalog.PROTOCOL_VERSION,
+        "schema_hash": catalog.SCHEMA_HASH,
+        "max_payload": frame.MAX_PAYLOAD,
+        "vectors": out,
+    }
+
+
+def test_vectors_file_is_current():
+    assert json.loads(PATH.read_text()) == build(), "run: python tests/test_protocol_vectors.py"
+
+
+def test_vectors_cover_every_message():
+    assert {v[1] for v in VECTORS} == set(catalog.ID)
+
+
+def test_largest_vector_is_max_payload_and_max_wire():
+    wire = bytes.fromhex(build()["vectors"][-1]["wire"])
+    assert len(messages.encode("LOG_R", VECTORS[-1][3])) == catalog.BOUNDS[catalog.ID["LOG_R"]][1]
+    assert len(wire) <= frame.MAX_WIRE
+
+
+if __name__ == "__main__":
+    PATH.write_text(json.dumps(build(), indent=1) + "\n")
+    print("wrote", PATH)

@@ -1,0 +1,164 @@
+"""Every rule of the safety core, seen from the host through the real API and PTY."""
+
+from decimal import Decimal
+
+import pumpguard
+import pytest
+
+from firmware.reasons import NUMBER
+from tests.systemkit import NOREPI, VASO, alarm_codes, start_norepinephrine
+
+pytestmark = pytest.mark.system
+
+
+def refused(call, code):
+    with pytest.raises(pumpguard.RefusedError) as info:
+        call()
+    assert info.value.code == NUMBER[code], info.value.message
+    return info.value
+
+
+def test_hello_reports_the_device(pump):
+    info = pump.info()
+    assert info.channels >= 2
+    assert info.library.startswith("pumpguard")
+    assert info.counters["bad_crc"] == 0
+
+
+def test_start_sets_the_rate_from_dose_weight_and_concentration(pump):
+    d = start_norepinephrine(pump, "0.1")
+    # 0.1 mcg/kg/min x 70 kg x 60 min/h / 16 mcg/mL = 26.25 mL/h, exactly
+    assert (d.dose, d.dose_unit, d.rate_ml_h) == (Decimal("0.1"), "mcg/kg/min", Decimal("26.25"))
+    s = pump.status(1)
+    assert (s.state, s.drug, s.rate_ml_h) == ("running", "norepinephrine", Decimal("26.25"))
+    assert s.volume_left_ml <= Decimal(50)
+
+
+def test_hard_maximum_is_refused_with_its_range(pump):
+    exc = refused(
+        lambda: pump.start(2, "vasopressin", "0.05", "units/min", **VASO), "above_hard_max"
+    )
+    assert exc.allowed == (5000, 40000, "units/min")
+    assert pump.status(2).rate_ml_h == 0
+
+
+def test_soft_maximum_needs_an_override_which_is_logged(pump):
+    start_norepinephrine(pump)
+    refused(lambda: pump.start(2, "vasopressin", "0.035", "units/min", **VASO), "above_soft_max")
+    d = pump.start(2, "vasopressin", "0.035", "units/min", override=True, **VASO)
+    assert d.dose == Decimal("0.035")
+    assert any(e.code == "ok_override" for e in pump.log())
+
+
+def test_thousandfold_unit_slip_is_refused_and_says_so(pump):
+    exc = refused(
+        lambda: pump.start(1, "norepinephrine", "0.02", "mg/kg/min", **NOREPI), "likely_unit_slip"
+    )
+    assert "1000" in exc.message
+    assert pump.status(1).rate_ml_h == 0
+
+
+@pytest.mark.parametrize(
+    "unit, code",
+    [("units/min", "wrong_unit_family"), ("mcg/kg/h", "per_hour_unit"), ("mL/h", "rate_not_dose")],
+)
+def test_dose_in_a_wrong_unit_is_refused(pump, unit, code):
+    refused(lambda: pump.start(1, "norepinephrine", "0.1", unit, **NOREPI), code)
+
+
+def test_mcg_per_min_converts_exactly_with_the_weight(pump):
+    d = pump.start(1, "norepinephrine", "7", "mcg/min", **NOREPI)
+    assert (d.dose, d.dose_unit) == (Decimal("0.1"), "mcg/kg/min")
+
+
+def test_missing_weight_and_wrong_concentration_are_refused(pump):
+    refused(
+        lambda: pump.start(
+            1, "norepinephrine", "0.1", "mcg/kg/min", concentration="16 mcg/mL", volume_ml="50"
+        ),
+        "weight_required",
+    )
+    refused(
+        lambda: pump.start(
+            1, "norepinephrine", "0.1", "mcg/kg/min", **{**NOREPI, "concentration": "17 mcg/mL"}
+        ),
+        "conc_not_allowed",
+    )
+    refused(lambda: pump.start(1, "propofol", "1", "mcg/kg/min", **NOREPI), "unknown_drug")
+
+
+def test_a_float_dose_never_leaves_the_host(pump):
+    entries = len(pump.log())
+    with pytest.raises(TypeError, match="float"):
+        pump.start(1, "norepinephrine", 0.1, "mcg/kg/min", **NOREPI)
+    assert len(pump.log()) == entries
+
+
+def test_titration_step_and_interval(emu, pump):
+    start_norepinephrine(pump, "0.1")
+    refused(lambda: pump.titrate(1, "0.2", "mcg/kg/min"), "too_soon")  # a start is a rise
+    emu.advance(120, keepalive=pump.uptime_ms)
+    refused(lambda: pump.titrate(1, "0.3", "mcg/kg/min"), "step_up_too_large")
+    pump.titrate(1, "0.2", "mcg/kg/min")
+    exc = refused(lambda: pump.titrate(1, "0.25", "mcg/kg/min"), "too_soon")
+    assert exc.next_at_ms is not None
+    emu.advance(120, keepalive=pump.uptime_ms)
+    assert pump.titrate(1, "0.25", "mcg/kg/min").rate_ml_h == Decimal("65.625")
+    refused(lambda: pump.titrate(1, "0.1", "mcg/kg/min"), "step_down_too_large")
+
+
+def test_stop_of_a_taper_drug_tapers_to_zero_under_a_fast_clock(emu, pump):
+    start_norepinephrine(pump, "0.1")
+    stopped = pump.stop(1)
+    assert [s.dose for s in stopped.plan] == [
+        Decimal(x) for x in ("0.08", "0.06", "0.04", "0.02", "0")
+    ]
+    assert pump.status(1).state == "tapering"
+    seen = set()
+    for _ in range(5):
+        emu.advance(900, keepalive=pump.uptime_ms)
+        seen.add(pump.status(1).dose)
+    s = pump.status(1)
+    assert (s.state, s.rate_ml_h) == ("stopped", 0)
+    assert seen >= {Decimal("0.02"), Decimal("0")} or s.dose in (None, 0)
+    assert sum(1 for e in pump.log() if e.code == "taper_step") == 4
+    assert emu.pumps()[0]["rate"] == 0
+
+
+def test_stop_of_a_drug_without_taper_is_immediate(pump):
+    pump.start(
+        1,
+        "dobutamine",
+        "2.5",
+        "mcg/kg/min",
+        weight_kg="70",
+        concentration="1 mg/mL",
+        volume_ml="50",
+    )
+    assert pump.stop(1).plan == ()
+    assert pump.status(1).state == "stopped"
+
+
+def test_emergency_stop_stops_a_taper_drug_at_once_with_a_high_alarm(pump):
+    start_norepinephrine(pump)
+    pump.emergency_stop(1, "extravasation")
+    assert (pump.status(1).state, pump.status(1).rate_ml_h) == ("stopped", 0)
+    alarm = next(a for a in pump.alarms() if a.code == "extravasation")
+    assert alarm.priority == "high"
+    assert any("extravasation" in e.text for e in pump.log() if e.kind == "command")
+    refused(lambda: pump.emergency_stop(1, "bored"), "unknown_reason")
+
+
+def test_vasopressin_alone_raises_an_advisory_that_can_be_acked(pump):
+    pump.start(2, "vasopressin", "0.03", "units/min", **VASO)
+    alarm = next(a for a in pump.alarms() if a.code == "second_line_alone")
+    assert alarm.channel == 2
+    start_norepinephrine(pump)  # the partner runs: the condition is over
+    pump.ack(alarm.id)
+    assert "second_line_alone" not in alarm_codes(pump)
+    refused(lambda: pump.ack(999), "unknown_alarm")
+
+
+def test_unknown_channel_is_refused(pump):
+    refused(lambda: pump.status(9), "unknown_channel")
+    refused(lambda: start_norepinephrine(pump, channel=9), "unknown_channel")
