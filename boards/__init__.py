@@ -12,8 +12,10 @@
 #   LINK_TIMEOUT_MS  host silence before the link-loss alarm
 #   NEAR_EMPTY_S     time-to-empty at which the near-empty alarm rises
 #   WATCHDOG_MS      watchdog timeout (fed only while the loop is healthy)
+#   MPY_ARCH         mpy-cross -march for its CPU, or None for portable bytecode
 # and real boards also:
 #   make_ports()     {"link", "motors", "clock", "store", "alarm", "watchdog"} (shell.py)
+#   STATE_DIR        the store's directory (pumpguard flash --repl writes safeboot there)
 #   safe_boot()      True when the board is held in safe boot (loop and watchdog off)
 
 _BOARDS = {

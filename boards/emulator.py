@@ -5,12 +5,13 @@ try:
     from micropython import const
 except ImportError:  # CPython: the emulator and host tests import boards too
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 NAME = "emulator"
 MACHINE = None  # never auto-detected: the emulator names its board explicitly
+MPY_ARCH = None  # mpy-cross emits portable bytecode: the WebAssembly MicroPython runs it
 CHANNELS = const(2)
 MAX_RATE = const(1000_000000)  # 1000 mL/h
 SYRINGE_ML = const(50_000000)  # 50 mL syringe, full at power-on

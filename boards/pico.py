@@ -10,18 +10,21 @@
 #   alarm buzzer GP16, status LED GP25 (on-board)
 #
 # Safe boot: GP22 held to GND at power-on skips the pump loop and its watchdog, so a
-# firmware that resets in a loop can still be reached and reflashed over USB.
+# firmware that resets in a loop can still be reached and reflashed over USB. Without
+# touching the board, `pumpguard flash --repl` does the same for one boot (the
+# "safeboot" file in STATE_DIR, firmware/main.py).
 try:
     from micropython import const
 except ImportError:  # CPython: host tools list and inspect boards
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 NAME = "pico"
 MACHINE = "Raspberry Pi Pico"  # os.uname().machine: "Raspberry Pi Pico with RP2040"
 CHANNELS = const(2)
+MPY_ARCH = "armv6m"  # mpy-cross -march: the RP2040's Cortex-M0+
 LINK_UART = const(0)
 LINK_TX = const(0)
 LINK_RX = const(1)
@@ -29,7 +32,7 @@ LINK_BAUD = const(115200)
 LINK_TIMEOUT_MS = const(10_000)
 NEAR_EMPTY_S = const(900)
 WATCHDOG_MS = const(8_000)  # RP2040 watchdog maximum is 8388 ms
-STATE_DIR = "/state"
+STATE_DIR = "/state"  # the store (firmware/filestore.py); also holds the safeboot file
 
 # Calibration: 200 full steps/rev x 16 microsteps over an 8 mm lead screw (T8) = 400
 # steps per mm of plunger travel; a BD Plastipak 50 mL syringe (bore 26.6 mm, 555.7 mm2)
@@ -63,6 +66,21 @@ class _Alarm:
         self._buzzer.value(1 if level >= 3 else 0)
 
 
+class _Watchdog:
+    # Started by the first feed(), not by make_ports(): the RP2040 watchdog cannot be
+    # stopped once running, and a safe boot (firmware/main.py) must leave none behind.
+    def __init__(self, timeout_ms):
+        self._timeout = timeout_ms
+        self._wdt = None
+
+    def feed(self):
+        if self._wdt is None:
+            from machine import WDT
+
+            self._wdt = WDT(timeout=self._timeout)
+        self._wdt.feed()
+
+
 def safe_boot():
     """True when GP22 is held low: firmware/main.py then leaves the REPL alone."""
     from machine import Pin
@@ -74,7 +92,7 @@ def make_ports():
     """Bind the pins and peripherals; called by firmware/main.py, never at import."""
     import time
 
-    from machine import UART, WDT, Pin
+    from machine import UART, Pin
 
     from firmware.filestore import FileStore
     from firmware.stepper import StepDirMotor
@@ -102,5 +120,5 @@ def make_ports():
         "clock": time,
         "store": FileStore(STATE_DIR),
         "alarm": _Alarm(Pin(_LED, Pin.OUT), Pin(_BUZZER, Pin.OUT)),
-        "watchdog": WDT(timeout=WATCHDOG_MS),
+        "watchdog": _Watchdog(WATCHDOG_MS),
     }

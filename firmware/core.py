@@ -25,6 +25,14 @@ from firmware.channel import (
 from firmware.eventlog import EventLog
 from firmware.reasons import Result, refuse
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the emulator and host tests import the core too
+
+    def const(x):
+        return x
+
+
 EMERGENCY_REASONS = ("occlusion", "air_in_line", "extravasation", "clinician")
 # fault kind (from the shell) -> alarm code
 FAULTS = {
@@ -33,7 +41,7 @@ FAULTS = {
     "syringe_empty": "syringe_empty",
     "motor": "motor_fault",
 }
-_SNAPSHOT_VERSION = 1
+_SNAPSHOT_VERSION = const(1)
 
 
 def _is_quantity(value):
@@ -142,7 +150,7 @@ class SafetyCore:
 
     def delivered(self, ch, volume):
         """volume (micro-scaled mL) pumped on channel ch since the last call."""
-        c = self._channels[ch - 1]
+        c = self._get(ch)
         c.volume_infused += volume
         c.volume_left -= volume
         if c.volume_left <= 0 and c.rate:
@@ -155,7 +163,7 @@ class SafetyCore:
         if code is None:
             raise ValueError("unknown fault %r (known: %s)" % (kind, ", ".join(sorted(FAULTS))))
         self._now = now_ms
-        c = self._channels[ch - 1]
+        c = self._get(ch)
         was = self._describe(c)
         c.fire(FAULT)
         if c.rate:
@@ -168,10 +176,10 @@ class SafetyCore:
     # -- queries ----------------------------------------------------------------------
 
     def rate(self, ch):
-        return self._channels[ch - 1].rate
+        return self._get(ch).rate
 
     def status(self, ch):
-        return ChannelStatus(self._channels[ch - 1], self._alarms.on_channel(ch))
+        return ChannelStatus(self._get(ch), self._alarms.on_channel(ch))
 
     def alarms(self):
         return list(self._alarms.items)
@@ -270,9 +278,16 @@ class SafetyCore:
     # -- decisions --------------------------------------------------------------------
 
     def _channel(self, ch):
+        """The channel a command names, or None (a refusal, not an error)."""
         if type(ch) is int and 1 <= ch <= len(self._channels):
             return self._channels[ch - 1]
         return None
+
+    def _get(self, ch):
+        """The channel a shell input or query names: a bad number is a programming error."""
+        if 1 <= ch <= len(self._channels):
+            return self._channels[ch - 1]
+        raise ValueError("no channel %r: this pump has channels 1-%d" % (ch, len(self._channels)))
 
     def _unknown_channel(self, ch):
         return refuse(

@@ -1,9 +1,17 @@
 # Board entry point: pick the board, build its ports, restore the core, run the shell.
 #
-# On a board, the root /main.py that MicroPython runs at boot is two lines:
+# On a board, the root /main.py that MicroPython runs at boot is two lines (written by
+# `pumpguard flash`, pumpguard/bundle.py):
 #     import firmware.main
-#     firmware.main.main()
+#     firmware.main.main("pico")
 # The emulator calls run() with its own ports: from here on the code is the same.
+#
+# The way back to the REPL: a file named "safeboot" in the board's store makes the next
+# boot skip the pump loop (and never start the watchdog), once: start() renames it away
+# as it reads it, so the boot after that runs the pump again. `pumpguard flash --repl`
+# writes it over mpremote and resets the board; a board without USB access uses its
+# safe-boot pin instead (boards/pico.py: GP22).
+import json
 import os
 
 import boards
@@ -13,6 +21,10 @@ from firmware.shell import Shell
 
 # The library sits beside this module, on the board as on the host.
 _LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
+# Written by pumpguard flash at the filesystem root: the bundle this firmware came from.
+_MANIFEST = "/manifest.json"
+_SAFE_BOOT = "safeboot"
+_SAFE_BOOT_USED = "safeboot.used"
 
 
 def _core_options(board):
@@ -24,7 +36,7 @@ def _core_options(board):
     }
 
 
-def build(board, ports, boot_id):
+def build(board, ports, boot_id, bundle=""):
     """The shell for this board and ports, with every channel restored from the store.
 
     A good record: each channel resumes at its last verified rate and the core raises
@@ -52,12 +64,52 @@ def build(board, ports, boot_id):
         core = SafetyCore(library, **_core_options(board))
         if problem:
             core.log.add(uptime, 0, "input", "store", problem)
-    return Shell(core, board, boot_id=boot_id, uptime_ms=uptime, **ports)
+    return Shell(core, board, boot_id=boot_id, uptime_ms=uptime, bundle=bundle, **ports)
 
 
-def run(board, ports):
-    boot_id = int.from_bytes(os.urandom(4), "little")
-    build(board, ports, boot_id).run()
+def bundle_hash(path=_MANIFEST):
+    """The short hash of the bundle this firmware was flashed from; "" when run from
+    source (the CPython emulator, the host tests)."""
+    try:
+        with open(path) as f:
+            return json.load(f)["bundle"][:8]
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
+def safe_boot_requested(store):
+    """True once after the safeboot file was put in the store; consumes it."""
+    if store.read(_SAFE_BOOT) is None:
+        return False
+    store.rename(_SAFE_BOOT, _SAFE_BOOT_USED)
+    return True
+
+
+def start(board, ports, boot_id=None, bundle=None):
+    """The shell, begun (motors at their restored rates), or None on a safe boot.
+
+    boot_id: a random 32-bit number (os.urandom when None; an emulator whose port
+    has no urandom hands in one from the host). bundle: the bundle hash to report
+    (read from the manifest when None).
+    """
+    if safe_boot_requested(ports["store"]):
+        print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
+        return None
+    if boot_id is None:
+        boot_id = int.from_bytes(os.urandom(4), "little")
+    if bundle is None:
+        bundle = bundle_hash()
+    shell = build(board, ports, boot_id, bundle)
+    shell.begin()
+    return shell
+
+
+def run(board, ports, boot_id=None, bundle=None):
+    """Run the pump loop on these ports (see start()); returns only on a safe boot."""
+    shell = start(board, ports, boot_id, bundle)
+    if shell is not None:
+        while True:
+            shell.turn()
 
 
 def main(name=None):

@@ -33,8 +33,8 @@ try:
     from micropython import const
 except ImportError:  # CPython: the emulator runs this very module
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 FIRMWARE_VERSION = "pumpguard 0.1.0"
@@ -48,9 +48,24 @@ _PRIORITY = {"low": 1, "medium": 2, "high": 3}
 
 class Shell:
     def __init__(
-        self, core, board, link, motors, clock, store, alarm, watchdog, boot_id, uptime_ms=0
+        self,
+        core,
+        board,
+        link,
+        motors,
+        clock,
+        store,
+        alarm,
+        watchdog,
+        boot_id,
+        uptime_ms=0,
+        bundle="",
     ):
         self.core = core
+        # HELLO_R's firmware text: the version, plus "+<bundle hash>" (semver build
+        # metadata) when flashed from a bundle, so `pumpguard flash` can check that
+        # what runs is what it wrote: "pumpguard 0.1.0+1a2b3c4d" fills its 24 bytes.
+        self.firmware = FIRMWARE_VERSION + "+" + bundle if bundle else FIRMWARE_VERSION
         self._board = board
         self._link = link
         self._motors = motors
@@ -73,7 +88,8 @@ class Shell:
         self._faults = [None] * self._channels  # last fault each motor reported
         self._logged = core.log.next_seq  # log entries already acted on
         self._saved_at = uptime_ms
-        self._sent = [None] * self._channels  # (state, dose, rate) last sent per channel
+        # (state, dose, rate) last sent per channel
+        self._sent = [None] * self._channels  # type: list[tuple | None]
         self._alarm_ids = ()  # alarm ids already sent as events
         self._serve = {
             catalog.ID["HELLO"]: self._on_hello,
@@ -89,13 +105,17 @@ class Shell:
             catalog.ID["HEARTBEAT"]: self._on_heartbeat,
         }
 
-    def run(self):
+    def begin(self):
         # Start the motors at the rates a restored core holds before anything else.
         self._apply_rates()
         self._changed(self.uptime)
-        while True:
-            self.step()
-            self._clock.sleep_ms(_IDLE_MS)
+
+    def turn(self):
+        # One turn of the loop (firmware/main.py run()). The MicroPython emulator calls it
+        # from outside, once per turn: its WebAssembly interpreter collects garbage only
+        # between calls from JavaScript.
+        self.step()
+        self._clock.sleep_ms(_IDLE_MS)
 
     def step(self):
         now = self._now()
@@ -228,7 +248,7 @@ class Shell:
         return "HELLO_R", {
             "protocol": catalog.PROTOCOL_VERSION,
             "schema": catalog.SCHEMA_HASH,
-            "firmware": FIRMWARE_VERSION,
+            "firmware": self.firmware,
             "board": self._board.NAME,
             "channels": self._channels,
             # HELLO_R carries at most 24 bytes of the name; the CRC identifies it fully.

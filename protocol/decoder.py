@@ -75,6 +75,7 @@ class Decoder:
         zero = self._zero
         empty = self._empty
         skip = self._skip
+        limit = MAX_FRAME  # a local: a module global is a dict lookup per byte
         i = start
         while i < end:
             b = data[i]
@@ -98,7 +99,7 @@ class Decoder:
             else:
                 # A code byte: the previous block's implied 0x00 is data after all.
                 if zero:
-                    if n == MAX_FRAME:
+                    if n == limit:
                         skip = True
                         self.oversize += 1
                         continue
@@ -107,7 +108,7 @@ class Decoder:
                 left = b - 1
                 zero = b != 0xFF
                 continue
-            if n == MAX_FRAME:
+            if n == limit:
                 skip = True
                 self.oversize += 1
                 continue

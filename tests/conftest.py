@@ -11,6 +11,11 @@ share a board.
 With a board, tests that need the emulator's hands on the hardware (fault injection,
 fast-forwarding the clock, power cycling) are skipped; the rest run as they are and
 leave every channel emergency-stopped and every alarm acknowledged when done.
+
+On the emulator every system test runs twice, once per runtime: ``cpython`` (the
+firmware's sources in the emulator process) and ``micropython`` (its compiled bundle
+on the real MicroPython interpreter, WebAssembly under Node): the test ids end in
+``[cpython]`` or ``[micropython]``. ``-m system --runtime cpython`` keeps one.
 """
 
 import os
@@ -19,6 +24,7 @@ import sys
 
 import pumpguard
 import pytest
+from pumpguard.emulator import RUNTIMES
 
 
 def pytest_addoption(parser):
@@ -36,6 +42,18 @@ def pytest_addoption(parser):
         default="emulator",
         help="board definition of --pump-port (default: emulator)",
     )
+    group.addoption(
+        "--runtime",
+        choices=RUNTIMES,
+        action="append",
+        help="emulator runtime(s) the system tests run on (default: both)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "runtime" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--runtime") or RUNTIMES
+        metafunc.parametrize("runtime", [r for r in RUNTIMES if r in chosen], scope="function")
 
 
 @pytest.fixture
@@ -49,20 +67,24 @@ def board_port(request):
 
 
 @pytest.fixture
-def emu(request, tmp_path, board_port):
+def emu(request, tmp_path, board_port, runtime):
     """A fresh emulator at real-time speed (tests fast-forward with emu.advance())."""
     if board_port:
         pytest.skip("needs the emulator (fault injection, virtual clock, power cycle)")
     with pumpguard.Emulator(
-        board=request.config.getoption("--board"), state_dir=tmp_path / "state"
+        board=request.config.getoption("--board"),
+        state_dir=tmp_path / "state",
+        runtime=runtime,
     ) as emulator:
         yield emulator
 
 
 @pytest.fixture
-def port(request, board_port):
+def port(request, board_port, runtime):
     """The port under test: --pump-port, or a fresh emulator's PTY."""
     if board_port:
+        if runtime != RUNTIMES[0]:
+            pytest.skip("a board has one runtime: its tests run once")
         yield board_port
         _clean_board(board_port)
     else:

@@ -1,6 +1,8 @@
 """Decoder fuzzing: random and mutated streams. No exception escapes the decoder (or
-messages.decode on what it accepts), and no frame that was not sent is accepted."""
+messages.decode on what it accepts), and no frame that was not sent is accepted.
+PUMPGUARD_EXHAUSTIVE=1 runs 40 times as many examples."""
 
+import os
 import random
 
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 
+EXAMPLES = 20_000 if os.environ.get("PUMPGUARD_EXHAUSTIVE") == "1" else 500
 _REQUESTS = [
     ("STATUS", {"ch": 1}),
     ("STOP", {"ch": 2}),
@@ -39,7 +42,7 @@ _mutation = st.one_of(
 )
 
 
-@settings(max_examples=500)
+@settings(max_examples=EXAMPLES)
 @given(
     frames=st.lists(st.integers(0, len(SENT) - 1), min_size=1, max_size=8),
     mutations=st.lists(_mutation, max_size=6),
@@ -65,6 +68,7 @@ def test_mutated_streams(frames, mutations, chunk):
     assert [f.seq for f in dec.decode(SENT[3])][-1:] == [3]
 
 
+@settings(max_examples=EXAMPLES)
 @given(st.binary(max_size=2000))
 def test_random_bytes(data):
     dec = Decoder()

@@ -2,6 +2,7 @@
 
 import socket
 import threading
+import time
 
 import pytest
 from pumpguard.errors import (
@@ -59,6 +60,7 @@ class FakeDevice:
 
     def _serve(self):
         conn, _ = self.server.accept()
+        self.conn = conn
         dec = Decoder()
         while data := conn.recv(4096):
             for f in dec.decode(data):
@@ -248,3 +250,12 @@ def test_cannot_open_is_a_link_error():
     with pytest.raises(LinkError, match="cannot open") as exc:
         Link("socket://127.0.0.1:1", timeout=0.1)
     assert exc.value.may_have_run is False
+
+
+def test_discard_input_drops_what_came_before(device, link):
+    link.hello()
+    alarm = {"id": 1, "ch": 1, "code": 41, "priority": 2, "acked": False, "at_ms": 1, "message": ""}
+    device.conn.sendall(messages.to_wire("EV_ALARM", 1, alarm))
+    time.sleep(0.2)
+    link.discard_input()
+    assert link.poll(0.1) == []

@@ -59,6 +59,23 @@ def test_thousandfold_unit_slip_is_refused_and_says_so(pump):
 
 
 @pytest.mark.parametrize(
+    "channel, drug, dose, unit, extra",
+    [
+        (2, "vasopressin", "0.3", "units/min", VASO),
+        (1, "norepinephrine", "10", "mcg/kg/min", NOREPI),
+    ],
+)
+def test_tenfold_entry_error_is_refused_as_such(pump, channel, drug, dose, unit, extra):
+    exc = refused(lambda: pump.start(channel, drug, dose, unit, **extra), "likely_unit_slip")
+    assert "tenfold" in exc.message
+
+
+def test_start_above_the_starting_maximum_needs_an_override(pump):
+    refused(lambda: start_norepinephrine(pump, "0.3"), "above_start_max")
+    assert start_norepinephrine(pump, "0.3", override=True).dose == Decimal("0.3")
+
+
+@pytest.mark.parametrize(
     "unit, code",
     [("units/min", "wrong_unit_family"), ("mcg/kg/h", "per_hour_unit"), ("mL/h", "rate_not_dose")],
 )
@@ -88,10 +105,10 @@ def test_missing_weight_and_wrong_concentration_are_refused(pump):
 
 
 def test_a_float_dose_never_leaves_the_host(pump):
-    entries = len(pump.log())
+    last = max((e.seq for e in pump.log()), default=-1)
     with pytest.raises(TypeError, match="float"):
         pump.start(1, "norepinephrine", 0.1, "mcg/kg/min", **NOREPI)
-    assert len(pump.log()) == entries
+    assert pump.log(last + 1) == []
 
 
 def test_titration_step_and_interval(emu, pump):

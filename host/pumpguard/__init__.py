@@ -4,9 +4,10 @@ Five lines to script a pump (the emulator stands in for a board here)::
 
     import pumpguard
 
-    with pumpguard.Emulator(time_scale=60) as emu, pumpguard.connect(emu.port) as pump:
-        pump.start(1, "norepinephrine", "8", "mcg/min", concentration="16 mcg/mL")
-        print(pump.status(1))
+    with pumpguard.Emulator() as emu, pumpguard.connect(emu.port) as pump:
+        pump.start(1, "norepinephrine", "0.1", "mcg/kg/min",
+                   weight_kg="70", concentration="16 mcg/mL", volume_ml="50")
+        print(pump.status(1))                  # running at 26.25 mL/h
 """
 
 from .client import Pump, connect

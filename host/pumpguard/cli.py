@@ -72,10 +72,14 @@ def do_ports(pump, args, out):
 
 
 def argparse_emulate():
-    p = _parser(
-        "emulate",
-        "Run the firmware on an emulated board. The first line printed is the port to "
-        "open; fault commands are read from stdin (see pumpguard.emulator).",
+    from .emulator import CONTROL_HELP, RUNTIMES
+
+    p = argparse.ArgumentParser(
+        prog="pumpguard emulate",
+        description="Run the firmware on an emulated board. The first line printed is "
+        "the port to open.",
+        epilog=CONTROL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--board", default="emulator", help="board definition (default: emulator)")
     p.add_argument(
@@ -89,6 +93,13 @@ def argparse_emulate():
         "--state-dir", metavar="DIR", help="the store; reuse it to restore after power loss"
     )
     p.add_argument("--tcp", type=int, metavar="PORT", help="serve socket://127.0.0.1:PORT")
+    p.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="cpython",
+        help="cpython: the firmware's sources in this process (default); micropython: "
+        "its compiled bundle on the real MicroPython interpreter (WebAssembly, Node)",
+    )
     return p
 
 
@@ -101,7 +112,62 @@ def do_emulate(pump, args, out):
         raise UsageError(f"unknown board {args.board!r} (known: {', '.join(boards.names())})")
     if args.time_scale < 1:
         raise UsageError("--time-scale must be at least 1")
-    serve(args.board, args.time_scale, args.state_dir, args.tcp, out)
+    serve(args.board, args.time_scale, args.state_dir, args.tcp, out, args.runtime)
+
+
+def argparse_flash():
+    p = argparse.ArgumentParser(
+        prog="pumpguard flash",
+        description="Compile the firmware for a board, deploy it with mpremote and check "
+        "over the protocol that it runs; or write the bundle only (--bundle).",
+        epilog="Back to a board's REPL: `pumpguard flash --board NAME --port PORT --repl`, "
+        "then `mpremote connect PORT repl`; the next reset runs the pump loop again.",
+    )
+    p.add_argument("--board", required=True, help="board definition, e.g. pico")
+    p.add_argument("--port", help="the board's USB (REPL) port, or auto: the first one found")
+    p.add_argument("--bundle", metavar="DIR", help="write the bundle to DIR; no device needed")
+    p.add_argument(
+        "--link", metavar="PORT", help="the board's protocol port, when not its USB port"
+    )
+    p.add_argument(
+        "--repl",
+        action="store_true",
+        help="only stop the pump loop: the board is left at its REPL until its next reset",
+    )
+    return p
+
+
+def do_flash(pump, args, out):
+    import boards
+
+    from . import bundle
+    from .flash import Flasher
+
+    if args.board not in boards.names():
+        raise UsageError(f"unknown board {args.board!r} (known: {', '.join(boards.names())})")
+    if args.bundle:
+        try:
+            manifest = bundle.build(args.board, args.bundle)
+        except bundle.BundleError as exc:
+            raise UsageError(str(exc)) from None
+        sizes = bundle.sizes(args.bundle)
+        print(
+            f"bundle {manifest['bundle']} for {manifest['board']} in {args.bundle}: "
+            f"{len(manifest['files'])} files, {sizes['total']} bytes (compiled modules "
+            f"{sizes['.mpy']}, drug library {sizes['.json'] - sizes['manifest']}, "
+            f"main.py {sizes['.py']}, manifest {sizes['manifest']})",
+            file=out,
+        )
+        return
+    port = args.port or args.global_port
+    if not port:
+        raise UsageError("no port: give --port PORT (or auto), or --bundle DIR")
+    flasher = Flasher(args.board, port, link=args.link)
+    if args.repl:
+        flasher.enter_repl()
+        print(f"{args.board} on {port} is at its REPL: mpremote connect {port} repl", file=out)
+        return
+    flasher.flash()
 
 
 # -- commands on a pump ----------------------------------------------------------------
@@ -273,6 +339,7 @@ def do_log(pump, args, out):
 _COMMANDS = {
     "ports": (do_ports, argparse_ports, False),
     "emulate": (do_emulate, argparse_emulate, False),
+    "flash": (do_flash, argparse_flash, False),
     "info": (do_info, argparse_info, True),
     "status": (do_status, argparse_status, True),
     "start": (do_start, argparse_start, True),
@@ -326,6 +393,7 @@ def main(argv=None, out=None):
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code
     args.channel = g.channel
+    args.global_port = g.port
     pump = None
     try:
         if needs_pump:

@@ -306,7 +306,10 @@ class Pump:
                         e["at_ms"],
                         e["ch"],
                         e["kind"],
-                        REASON_NAMES.get(e["code"], str(e["code"])),
+                        # A command entry carries no reason yet (its decision follows).
+                        ""
+                        if e["kind"] == "command"
+                        else REASON_NAMES.get(e["code"], str(e["code"])),
                         e["text"],
                     )
                 )

@@ -8,25 +8,23 @@ such as ``/dev/pts/5``, or ``socket://127.0.0.1:PORT`` with ``--tcp``.
 
 Fault injection, while it runs: one command per line on the emulator's stdin (type it
 in the terminal running ``pumpguard emulate``, or call ``Emulator.command()``); each
-gets one line back on stdout, ``ok ...`` or ``error ...``::
-
-    occlusion CH      occlusion on channel CH (flow stops, the firmware alarms)
-    air CH            air in line on channel CH
-    empty CH          the syringe on channel CH pushed to its end
-    clear CH          clear an occlusion or air in line
-    refill CH         a full syringe on channel CH again
-    silence on|off    the link carries nothing either way (host-link loss)
-    advance SECONDS   fast-forward the virtual clock, stepping the firmware one virtual
-                      second per loop turn; the reply comes once the time has passed
-    pumps             the syringe models as one JSON line
-    quit              stop the emulator
+gets one line back on stdout, ``ok ...`` or ``error ...``. ``CONTROL_HELP`` lists them.
 
 Power loss: kill the process with SIGKILL and start it again with the same
 ``--state-dir``; the firmware restores its channels from the store
 (``Emulator.power_cycle()`` does both). A watchdog the firmware stops feeding resets
 the emulated board the same way, without killing the process.
+
+Runtimes: ``cpython`` (default) imports the firmware's sources into this process;
+``micropython`` runs the board's compiled bundle on the real MicroPython interpreter
+(``pumpguard.mpruntime``). The ports, and so everything the host sees, are the same.
+
+Safe boot: a file named ``safeboot`` in the state directory makes the next boot leave
+the pump loop unstarted, as on a board (``firmware/main.py``): the emulated board then
+sits at its REPL, answering nothing on the link, until quit or power loss.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -34,9 +32,24 @@ import subprocess
 import sys
 import tempfile
 
-from pumpguard import emuports
+from . import emuports
 
+CONTROL_HELP = """\
+control commands on stdin (one per line; each answers "ok ..." or "error ..."):
+  occlusion CH      occlusion on channel CH (flow stops, the firmware alarms)
+  air CH            air in line on channel CH
+  empty CH          the syringe on channel CH pushed to its end
+  clear CH          clear an occlusion or air in line
+  refill CH         a full syringe on channel CH again
+  silence on|off    the link carries nothing either way (host-link loss)
+  advance SECONDS   fast-forward the virtual clock, stepping the firmware one virtual
+                    second per loop turn; the reply comes once the time has passed
+  pumps             the syringe models as one JSON line
+  quit              stop the emulator
+power loss: SIGKILL the emulator, start it again with the same --state-dir
+"""
 _FAULTS = {"occlusion": "occlusion", "air": "air_in_line", "empty": "syringe_empty"}
+RUNTIMES = ("cpython", "micropython")
 # Virtual ticks start this far before MicroPython's 2**30 wrap, so every emulated run
 # crosses it within seconds and the firmware's non-wrapping uptime is always exercised.
 _START_BEFORE_WRAP_MS = 5_000
@@ -66,6 +79,8 @@ class _Control:
             self._deferred = None
 
     def read(self):
+        if self.fd is None:
+            return
         data = os.read(self.fd, 4096)
         if not data:
             self.fd = None  # stdin closed (run in the background): no more commands
@@ -123,15 +138,26 @@ class _Quit(Exception):
     pass
 
 
-def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None):
+def _runner(runtime):
+    """run(board, ports, boot_id) for the runtime: returns only on a safe boot."""
+    if runtime == "micropython":
+        from .mpruntime import run
+
+        return run
+    from firmware import main as firmware_main
+
+    return firmware_main.run
+
+
+def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, runtime="cpython"):
     """Run the firmware on emulated ports until ``quit`` (blocking).
 
     Prints the port to open as the first line on ``out`` (stdout). ``state_dir`` is
     the store (a fresh temporary directory when None); ``tcp`` a TCP port number to
-    serve ``socket://`` on instead of a PTY (0 picks a free one).
+    serve ``socket://`` on instead of a PTY (0 picks a free one); ``runtime`` one of
+    ``RUNTIMES``.
     """
     import boards
-    from firmware import main as firmware_main
     from firmware.filestore import FileStore
 
     out = out or sys.stdout
@@ -141,6 +167,7 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None):
     pumps = [emuports.SyringePump(clock, spec.SYRINGE_ML) for _ in range(spec.CHANNELS)]
     control = _Control(clock, link, pumps, out)
     state_dir = state_dir or tempfile.mkdtemp(prefix="pumpguard-emulator-")
+    run = _runner(runtime)
     watchdog = None
 
     def idle(timeout):
@@ -150,14 +177,15 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None):
         control.poll()
         if control.quit:
             raise _Quit
-        watchdog.check()
+        if watchdog:
+            watchdog.check()
 
     clock.idle = idle
     out.write(link.url + "\n")
     out.flush()
     print(
         f"emulator: board {spec.NAME}, {spec.CHANNELS} channels, time x{time_scale}, "
-        f"state in {state_dir}",
+        f"{runtime} runtime, state in {state_dir}",
         file=sys.stderr,
         flush=True,
     )
@@ -173,13 +201,24 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None):
                 "watchdog": watchdog,
             }
             try:
-                firmware_main.run(spec, ports)
+                # What the firmware prints (a board's REPL output) goes to the log, as
+                # on the micropython runtime: stdout carries the control replies only.
+                with contextlib.redirect_stdout(sys.stderr):
+                    run(spec, ports, int.from_bytes(os.urandom(4), "little"))
             except emuports.WatchdogReset as exc:
                 # A board reset: pins fall back to their reset state, the motors stop
                 # until the restarted firmware restores them from the store.
                 print(f"emulator: {exc}: board reset", file=sys.stderr, flush=True)
                 for pump in pumps:
                     pump.set_rate(0)
+                continue
+            # The firmware returned: a safe boot. The board sits at its REPL with no
+            # watchdog running and nothing served on the link.
+            print("emulator: pump loop not started (safe boot)", file=sys.stderr, flush=True)
+            watchdog = None
+            while True:
+                clock.ticks_ms()  # its clock runs on: a fast-forward completes
+                idle(0.1)
     except _Quit:
         pass
     finally:
@@ -197,8 +236,9 @@ class Emulator:
     stderr goes (the file ``emulator.log`` in the state directory by default).
     """
 
-    def __init__(self, board="emulator", time_scale=1, state_dir=None, tcp=None):
+    def __init__(self, board="emulator", time_scale=1, state_dir=None, tcp=None, runtime="cpython"):
         self.board = board
+        self.runtime = runtime
         self.time_scale = time_scale
         self.tcp = tcp
         self._tmp = None
@@ -212,6 +252,7 @@ class Emulator:
     def start(self):
         argv = [sys.executable, "-m", "pumpguard", "emulate", "--board", self.board]
         argv += ["--time-scale", str(self.time_scale), "--state-dir", self.state_dir]
+        argv += ["--runtime", self.runtime]
         if self.tcp is not None:
             argv += ["--tcp", str(self.tcp)]
         os.makedirs(self.state_dir, exist_ok=True)
@@ -219,20 +260,29 @@ class Emulator:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
             )
-        self.port = self._proc.stdout.readline().strip()
+        proc, _stdin, stdout = self._process()
+        self.port = stdout.readline().strip()
         if not self.port:
-            self._proc.wait()
+            proc.wait()
             raise EmulatorError(
-                f"emulator exited with {self._proc.returncode} before printing its port; "
+                f"emulator exited with {proc.returncode} before printing its port; "
                 f"see {self.state_dir}/emulator.log"
             )
         return self
 
+    def _process(self):
+        """The emulator's process and its stdin and stdout pipes."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise EmulatorError("the emulator is not started: call start() or use `with`")
+        return proc, proc.stdin, proc.stdout
+
     def command(self, line):
         """Send one control command (see the module docstring); returns its reply."""
-        self._proc.stdin.write(line + "\n")
-        self._proc.stdin.flush()
-        reply = self._proc.stdout.readline().strip()
+        _proc, stdin, stdout = self._process()
+        stdin.write(line + "\n")
+        stdin.flush()
+        reply = stdout.readline().strip()
         if not reply.startswith("ok") and not reply.startswith("["):
             raise EmulatorError(f"emulator: {line!r}: {reply or 'no reply'}")
         return reply
@@ -263,22 +313,24 @@ class Emulator:
 
     def power_cycle(self):
         """SIGKILL (power loss) and start again on the same state dir; new ``.port``."""
-        self._proc.send_signal(signal.SIGKILL)
-        self._proc.wait()
+        proc, _stdin, _stdout = self._process()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
         return self.start()
 
     def close(self):
-        if self._proc and self._proc.poll() is None:
-            try:
-                self._proc.stdin.write("quit\n")
-                self._proc.stdin.flush()
-                self._proc.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
-                self._proc.kill()
-                self._proc.wait()
         if self._proc:
-            self._proc.stdin.close()
-            self._proc.stdout.close()
+            proc, stdin, stdout = self._process()
+            if proc.poll() is None:
+                try:
+                    stdin.write("quit\n")
+                    stdin.flush()
+                    proc.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    proc.kill()
+                    proc.wait()
+            stdin.close()
+            stdout.close()
         if self._tmp:
             self._tmp.cleanup()
             self._tmp = None

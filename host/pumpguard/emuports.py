@@ -34,7 +34,9 @@ class VirtualClock:
         self._t0 = time.monotonic()
         self._offset = start
         self._pending = 0
-        self.idle = None  # set by the emulator: waits for input during sleep_ms()
+        # What sleep_ms() waits with (seconds): the emulator sets one that serves the
+        # link and its control commands meanwhile.
+        self.idle = time.sleep
 
     def now(self):
         """Non-wrapping virtual milliseconds (the emulator's own view of time)."""

@@ -44,6 +44,12 @@ class Link:
     def close(self):
         self._port.close()
 
+    def discard_input(self):
+        """Drop bytes received and not yet read (e.g. events sent before this host came)
+        and any partial frame the decoder holds."""
+        self._port.reset_input_buffer()
+        self.decoder.feed(b"\x00")
+
     def __enter__(self):
         return self
 

@@ -150,3 +150,19 @@ def test_advisory_is_reported_again_on_a_restart_while_its_alarm_is_still_listed
     core.emergency_stop(2, "clinician", MIN)
     assert alarm(core, "second_line_alone") is not None  # listed until acknowledged
     assert start_vasopressin(core, now=2 * MIN).code == "ok_advisory"
+
+
+def test_shell_inputs_for_a_channel_that_does_not_exist_are_errors():
+    core = make_core()
+    for call in (
+        lambda: core.delivered(0, M),
+        lambda: core.fault(3, "motor", 0),
+        lambda: core.rate(0),
+        lambda: core.status(3),
+    ):
+        try:
+            call()
+        except ValueError as exc:
+            assert "channels 1-2" in str(exc)
+        else:
+            raise AssertionError("channel accepted")

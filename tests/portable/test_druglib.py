@@ -2,7 +2,8 @@
 import json
 
 from firmware import druglib
-from tests.portable.corekit import HOUR, MIN, M, library, library_text, make_core
+from firmware.core import SafetyCore
+from tests.portable.corekit import HOUR, MIN, M, library, library_text
 
 
 def _doc():
@@ -143,8 +144,8 @@ def test_invalid_library_runs_no_infusion_and_says_why():
     doc = _doc()
     del doc["drugs"]["vasopressin"]["limits"]["hard_max"]
     lib = _load(doc)
-    core = make_core()
-    core.library = lib  # the same core API, fed the broken library
+    core = SafetyCore(lib)
+    assert "vasopressin.limits.hard_max" in core.log.last()[5]  # said at power-on
     result = core.start(
         2, "vasopressin", 30000, "units/min", 0, conc=100000, conc_unit="units/mL", volume=50 * M
     )

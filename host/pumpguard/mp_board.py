@@ -1,0 +1,148 @@
+# The emulated board's ports inside the real MicroPython (WebAssembly, under Node), in
+# the MicroPython subset: this file runs there, not on CPython.
+#
+# The hardware stays on the host: pumpguard/mpruntime.py owns the PTY, the virtual
+# clock, the syringe models and the state directory, exactly the ports the CPython
+# runtime hands the firmware. These ports relay to them, one JSON line per message
+# over the Node process's stdout (mp_emulator.mjs's bridge.send/bridge.call):
+#
+#   ["turn", fed, ms]        end of a loop turn (the shell's sleep_ms): the watchdog was
+#                            fed, the host may idle ms; the answer is the next turn's
+#                            inputs: [ticks_ms, link bytes (hex), volumes, faults]
+#   ["tx", hex]              bytes the firmware wrote to the link
+#   ["rate", i, rate]        motor i set to rate
+#   ["alarm", level]         alarm output level
+#   ["read", name]           store read; the answer is hex, or null for no file
+#   ["write", name, hex]     store write
+#   ["rename", src, dst]     store rename
+#
+# Lockstep: the firmware runs one turn on the inputs of the last answer, so time moves
+# only when the host says so, and the host sees every effect in the order it happened.
+import json
+import time
+from binascii import hexlify, unhexlify
+
+import js  # pyright: ignore[reportMissingImports]  (the WebAssembly port's JS bridge)
+
+import boards
+from firmware import main as firmware_main
+
+
+class _Bridge:
+    def __init__(self, channels):
+        self.ticks = 0
+        self.rx = b""
+        self.volumes = [0] * channels
+        self.faults = [None] * channels
+        self.fed = False
+
+    def send(self, msg):
+        js.bridge.send(json.dumps(msg))
+
+    def call(self, msg):
+        return json.loads(js.bridge.call(json.dumps(msg)))
+
+    def turn(self, ms):
+        self.ticks, rx, self.volumes, self.faults = self.call(["turn", self.fed, ms])
+        self.fed = False
+        self.rx = unhexlify(rx)
+
+
+class _Clock:
+    def __init__(self, bridge):
+        self._bridge = bridge
+
+    def ticks_ms(self):
+        return self._bridge.ticks
+
+    def ticks_diff(self, a, b):
+        return time.ticks_diff(a, b)  # the port's own, as on a board
+
+    def sleep_ms(self, ms):
+        self._bridge.turn(ms)
+
+
+class _Link:
+    def __init__(self, bridge):
+        self._bridge = bridge
+
+    def readinto(self, buf):
+        rx = self._bridge.rx
+        if not rx:
+            return None  # as machine.UART does when nothing arrived
+        n = min(len(buf), len(rx))
+        buf[:n] = rx[:n]
+        self._bridge.rx = rx[n:]
+        return n
+
+    def write(self, data):
+        self._bridge.send(["tx", hexlify(data).decode()])
+
+
+class _Motor:
+    def __init__(self, bridge, index):
+        self._bridge = bridge
+        self._i = index
+
+    def set_rate(self, rate):
+        self._bridge.send(["rate", self._i, rate])
+
+    def delivered(self):
+        volumes = self._bridge.volumes
+        volume = volumes[self._i]
+        volumes[self._i] = 0
+        return volume
+
+    def fault(self):
+        return self._bridge.faults[self._i]
+
+
+class _Store:
+    def __init__(self, bridge):
+        self._bridge = bridge
+
+    def read(self, name):
+        data = self._bridge.call(["read", name])
+        return None if data is None else unhexlify(data)
+
+    def write(self, name, data):
+        self._bridge.send(["write", name, hexlify(data).decode()])
+
+    def rename(self, src, dst):
+        self._bridge.send(["rename", src, dst])
+
+
+class _Alarm:
+    def __init__(self, bridge):
+        self._bridge = bridge
+
+    def set(self, level):
+        self._bridge.send(["alarm", level])
+
+
+class _Watchdog:
+    def __init__(self, bridge):
+        self._bridge = bridge
+
+    def feed(self):
+        self._bridge.fed = True
+
+
+def boot(board_name, boot_id_text):
+    """Build the ports and start the firmware: its shell, or None on a safe boot.
+
+    mp_emulator.mjs then calls the shell's turn() once per loop turn: firmware.main.run()'s
+    loop, driven from outside so the interpreter can collect garbage between turns.
+    """
+    board = boards.get(board_name)
+    bridge = _Bridge(board.CHANNELS)
+    ports = {
+        "link": _Link(bridge),
+        "motors": [_Motor(bridge, i) for i in range(board.CHANNELS)],
+        "clock": _Clock(bridge),
+        "store": _Store(bridge),
+        "alarm": _Alarm(bridge),
+        "watchdog": _Watchdog(bridge),
+    }
+    bridge.turn(0)  # the inputs of the first turn
+    return firmware_main.start(board, ports, boot_id=int(boot_id_text))

@@ -1,0 +1,162 @@
+# Memory of the whole firmware on MicroPython, measured by firmware_memory.mjs (which
+# see): the shell with the full library, a channel infusing, fed commands over a link.
+#
+# The ports here allocate nothing themselves (the link copies byte by byte and keeps
+# only references, the store keeps the firmware's own bytes), so every byte counted
+# is the firmware's. Each phase is a separate call from Node: this WebAssembly build
+# collects garbage only between calls, never inside one.
+import gc
+
+from boards import emulator as board
+from firmware import main as firmware_main
+from protocol import catalog, messages
+from protocol.decoder import Decoder
+from tests.portable.shellkit import NOREPI, Clock, Motor
+
+_TURNS = 1000
+_MAX_FRAMES = 8
+
+
+class _Link:
+    def __init__(self):
+        self.rx = bytearray(512)
+        self.rx_len = 0
+        self.rx_pos = 0
+        self.frames = [None] * _MAX_FRAMES
+        self.sent = 0
+
+    def load(self, wire):
+        self.rx[: len(wire)] = wire
+        self.rx_len = len(wire)
+        self.rx_pos = 0
+
+    def readinto(self, buf):
+        n = min(len(buf), self.rx_len - self.rx_pos)
+        if n <= 0:
+            return None
+        rx = self.rx
+        pos = self.rx_pos
+        for i in range(n):
+            buf[i] = rx[pos + i]
+        self.rx_pos = pos + n
+        return n
+
+    def write(self, data):
+        if self.sent < _MAX_FRAMES:
+            self.frames[self.sent] = data
+        self.sent += 1
+
+
+class _Store:
+    def __init__(self):
+        self.files = {"state.json": None, "state.tmp": None}
+
+    def read(self, name):
+        return self.files.get(name)
+
+    def write(self, name, data):
+        self.files[name] = data
+
+    def rename(self, src, dst):
+        self.files[dst] = self.files[src]
+        self.files[src] = None
+
+
+class _Null:
+    def set(self, level):
+        pass
+
+    def feed(self):
+        pass
+
+
+_link = _Link()
+_clock = Clock(0)
+_ports = {
+    "link": _link,
+    "motors": [Motor() for _ in range(board.CHANNELS)],
+    "clock": _clock,
+    "store": _Store(),
+    "alarm": _Null(),
+    "watchdog": _Null(),
+}
+_shell = None
+_seq = 0
+_wires = {}
+_marks = {}
+
+
+def boot():
+    global _shell
+    _shell = firmware_main.start(board, _ports, boot_id=1, bundle="")
+
+
+def request(name, fields):
+    """The name of the answer to one command, run through the shell's own loop."""
+    global _seq
+    _seq += 1
+    _feed(messages.to_wire(name, _seq, fields))
+    return _answer_name()
+
+
+def _feed(wire):
+    _link.load(wire)
+    _link.sent = 0
+    while _link.rx_pos < _link.rx_len:
+        _clock.advance(1)
+        _shell.step()
+
+
+def _answer_name():
+    for i in range(min(_link.sent, _MAX_FRAMES)):
+        for frame in Decoder().decode(bytes(_link.frames[i])):
+            if not catalog.is_event(frame.msg_id):
+                return catalog.NAME[frame.msg_id]
+    return None
+
+
+def hello():
+    fields = {"protocol": catalog.PROTOCOL_VERSION, "schema": catalog.SCHEMA_HASH, "host": "m"}
+    return request("HELLO", fields)
+
+
+def prepare():
+    """Wire frames of the commands measured, made before the measurement."""
+    global _seq
+    commands = (
+        ("HEARTBEAT", {}),
+        ("STATUS", {"ch": 1}),
+        ("START", dict(NOREPI, ch=2)),
+        ("TITRATE", {"ch": 2, "dose": 110000, "unit": "mcg/kg/min", "override": False}),
+        ("STOP", {"ch": 2}),
+    )
+    for name, fields in commands:
+        _seq += 1
+        _wires[name] = messages.to_wire(name, _seq, fields)
+    return [name for name, _ in commands]
+
+
+def mark(key):
+    _marks[key] = gc.mem_alloc()
+
+
+def since(key):
+    return gc.mem_alloc() - _marks[key]
+
+
+def idle_turns():
+    mark("idle")
+    for _ in range(_TURNS):
+        _clock.advance(1)
+        _shell.step()
+    return since("idle") // _TURNS
+
+
+def command(name):
+    """(bytes the firmware allocated serving the prepared command, name of its answer)."""
+    if name == "TITRATE":
+        _clock.advance(16 * 60 * 1000)  # past the titration interval
+        _shell.step()
+    mark("command")
+    _feed(_wires[name])
+    return since("command"), _answer_name()

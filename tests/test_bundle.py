@@ -1,0 +1,104 @@
+"""The bundle `pumpguard flash` writes: complete, described by its manifest, reproducible."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from pumpguard import bundle
+
+
+def _tree(root):
+    out = {}
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = f.read()
+    return out
+
+
+@pytest.fixture(scope="module")
+def pico(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bundle") / "pico"
+    return out, bundle.build("pico", out)
+
+
+def test_two_runs_on_the_same_sources_are_byte_identical(tmp_path):
+    # Through the real command, from two different working directories.
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        r = subprocess.run(
+            [sys.executable, "-m", "pumpguard", "flash", "--board", "pico", "--bundle", "out"],
+            cwd=tmp_path / name,
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        assert "bytes" in r.stdout
+    assert _tree(tmp_path / "a" / "out") == _tree(tmp_path / "b" / "out")
+
+
+def test_every_module_is_compiled_and_the_entry_point_stays_source(pico):
+    out, manifest = pico
+    compiled = sorted(p for p in manifest["files"] if p.endswith(".mpy"))
+    assert compiled == sorted(p[:-3] + ".mpy" for p in bundle.sources())
+    assert not [p for p in manifest["files"] if p.endswith(".py") and p != "main.py"]
+    assert (out / "main.py").read_text() == "import firmware.main\n\nfirmware.main.main('pico')\n"
+    assert (out / "firmware" / "core.mpy").read_bytes()[:2] == b"M\x06"  # mpy v6
+
+
+def test_the_manifest_describes_every_file(pico):
+    out, manifest = pico
+    assert json.loads((out / bundle.MANIFEST).read_text()) == manifest
+    on_disk = {p.replace(os.sep, "/"): data for p, data in _tree(out).items()}
+    del on_disk[bundle.MANIFEST]
+    assert manifest["files"] == {p: hashlib.sha256(d).hexdigest() for p, d in on_disk.items()}
+    assert manifest["bundle"] == bundle.bundle_hash(manifest["files"])
+    assert manifest["board"] == "pico" and manifest["arch"] == "armv6m"
+    assert manifest["firmware"].startswith("pumpguard ")
+    assert "mpy-cross" in manifest["mpy_cross"]
+    assert "druglib.json" in " ".join(manifest["files"])
+    assert isinstance(manifest["library"]["crc"], int)
+
+
+def test_the_emulator_runs_the_very_modules_a_pico_gets(pico, tmp_path):
+    # No module has native code, so mpy-cross emits the same portable bytecode for
+    # either arch: the MicroPython runtime's tests run exactly what is flashed.
+    _out, manifest = pico
+    emulated = bundle.build("emulator", tmp_path / "emu")
+    modules = {p: h for p, h in manifest["files"].items() if p.endswith(".mpy")}
+    assert modules == {p: h for p, h in emulated["files"].items() if p.endswith(".mpy")}
+
+
+def test_a_directory_holding_something_else_is_never_overwritten(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(bundle.BundleError, match="not empty"):
+        bundle.build("pico", tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_an_earlier_bundle_is_replaced_whole(tmp_path):
+    bundle.build("pico", tmp_path)
+    (tmp_path / "firmware" / "stale.mpy").write_bytes(b"old")
+    bundle.build("pico", tmp_path)
+    assert not (tmp_path / "firmware" / "stale.mpy").exists()
+
+
+def test_unknown_board_is_a_usage_error(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "pumpguard", "flash", "--board", "toaster", "--bundle", "x"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2
+    assert "unknown board 'toaster'" in r.stderr
+
+
+def test_a_version_too_long_for_hello_with_the_hash_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle, "FIRMWARE_VERSION", "pumpguard 10.20.30-rc1")
+    with pytest.raises(bundle.BundleError, match="24-byte firmware field"):
+        bundle.build("pico", tmp_path / "out")

