@@ -80,6 +80,12 @@ bundle: $(VENV_STAMP)
 	@echo "== bundle (what pumpguard flash writes to a board's filesystem)"
 	@$(PY) -m pumpguard flash --board pico --bundle build/bundle/pico
 
+# Long runs, not part of `make test`: every 2- and 3-bit flip of every golden vector and
+# 40 times the decoder fuzzing (hours of CPU), and the safety core's long property profile.
+fuzz: $(VENV_STAMP)
+	PUMPGUARD_EXHAUSTIVE=1 $(PY) -m pytest -n auto tests/test_protocol_flips.py tests/test_protocol_fuzz.py
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -n auto tests/test_core_properties.py
+
 bench: $(VENV_STAMP) mpy $(NODE_STAMP)
 	@for b in $(sort $(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done
 

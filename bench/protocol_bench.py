@@ -26,14 +26,12 @@ FRAMES = (
     ("HEARTBEAT", {}),
     ("TITRATE", {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}),
     (
-        "LOG_R",
+        "TAPER_R",
         {
-            "oldest": 0,
-            "next": 3,
-            "entries": [
-                {"seq": i, "at_ms": 5000, "ch": 1, "kind": "k" * 16, "code": 1, "text": "t" * 40}
-                for i in range(3)
-            ],
+            "ch": 1,
+            "unit": "mcg/kg/min",
+            "total": 50,
+            "plan": [{"at_ms": 900000 * i, "dose": 1000000 - 20000 * i} for i in range(18)],
         },
     ),
 )

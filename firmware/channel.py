@@ -10,8 +10,8 @@ try:
     from micropython import const
 except ImportError:  # CPython: the emulator and host tests import the core too
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 # States
@@ -80,6 +80,14 @@ class Channel:
                 "channel %d: %s is illegal in state %s" % (self.ch, event, self.state)
             ) from None
 
+    def started_drug(self):
+        """The drug of a channel that has been started. Rates and tapers exist only then,
+        so calling this on a channel never started is a programming error."""
+        drug = self.drug
+        if drug is None:
+            raise ValueError("channel %d has no drug: it was never started" % (self.ch,))
+        return drug
+
     @property
     def delivering(self):
         return self.state == RUNNING or self.state == TAPERING
@@ -98,8 +106,8 @@ class Channel:
         """Set dose and its rate; the near-empty volume is computed here, at rate-change
         time, so the tick only compares two integers. Returns the previous rate."""
         old = self.rate
+        drug = self.started_drug()
         self.dose = dose
-        drug = self.drug
         self.rate = units.rate_for(dose, drug.dose_unit, self.weight, self.conc, drug.conc_unit)
         self.near_empty_volume = self.rate * near_empty_s // _S_PER_H
         return old
@@ -111,7 +119,7 @@ class Channel:
 
     def next_taper_dose(self):
         """The dose after one taper step: down by the step, or 0 once at/below stop_at."""
-        drug = self.drug
+        drug = self.started_drug()
         if self.dose <= drug.taper_stop_at:
             return 0
         return max(self.dose - drug.taper_step, 0)
@@ -121,7 +129,7 @@ class Channel:
         plan = []
         dose = self.dose
         at = first_ms
-        drug = self.drug
+        drug = self.started_drug()
         while dose:
             dose = 0 if dose <= drug.taper_stop_at else max(dose - drug.taper_step, 0)
             plan.append((at, dose))

@@ -23,14 +23,15 @@ from firmware.channel import (
     ChannelStatus,
 )
 from firmware.eventlog import EventLog
-from firmware.reasons import Result, refuse
+from firmware.reasons import TEXT_MAX, Result, clip, listing, refuse, shown
+from firmware.rules import wait_text
 
 try:
     from micropython import const
 except ImportError:  # CPython: the emulator and host tests import the core too
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 EMERGENCY_REASONS = ("occlusion", "air_in_line", "extravasation", "clinician")
@@ -42,10 +43,21 @@ FAULTS = {
     "motor": "motor_fault",
 }
 _SNAPSHOT_VERSION = const(1)
+# The wire's largest quantity (protocol Q, i32): anything larger cannot come from the
+# host, and bounding it keeps every message that echoes a quantity short.
+_QUANTITY_MAX = const(0x7FFFFFFF)
 
 
 def _is_quantity(value):
-    return type(value) is int and value >= 0
+    return type(value) is int and 0 <= value <= _QUANTITY_MAX
+
+
+def _said(value, room=11):
+    """A command's argument as the log shows it: a quantity as its decimal, a text as
+    itself, anything else as its repr; clipped (the longest quantity is 11 characters)."""
+    if _is_quantity(value):
+        return units.fmt(value)
+    return clip(value, room) if isinstance(value, str) else shown(value, room)
 
 
 class SafetyCore:
@@ -69,7 +81,7 @@ class SafetyCore:
         self._link_alarmed = False
         self._now = 0  # latest now_ms seen: the time of delivered() and of snapshots
         if not library.ok:
-            self.log.add(0, 0, "input", "library_invalid", library.why_invalid())
+            self.log.add(0, 0, "input", "library_invalid", self._library_problem())
 
     # -- commands ---------------------------------------------------------------------
 
@@ -90,8 +102,17 @@ class SafetyCore:
             now_ms,
             ch,
             "start",
-            "start %s %r %s weight=%r conc=%r %s volume=%r%s"
-            % (drug, dose, unit, weight, conc, conc_unit, volume, " override" if override else ""),
+            "start %s %s %s, %s kg, %s %s, %s mL%s"
+            % (
+                _said(drug, 16),
+                _said(dose),
+                _said(unit, 14),
+                _said(weight),
+                _said(conc),
+                _said(conc_unit, 14),
+                _said(volume),
+                ", override" if override else "",
+            ),
         )
         return self._decided(
             now_ms,
@@ -104,7 +125,7 @@ class SafetyCore:
             now_ms,
             ch,
             "titrate",
-            "titrate %r %s%s" % (dose, unit, " override" if override else ""),
+            "titrate %s %s%s" % (_said(dose), _said(unit, 14), ", override" if override else ""),
         )
         return self._decided(now_ms, ch, self._titrate(ch, dose, unit, now_ms, override))
 
@@ -113,16 +134,27 @@ class SafetyCore:
         return self._decided(now_ms, ch, self._stop(ch, now_ms))
 
     def emergency_stop(self, ch, reason, now_ms):
-        self._command(now_ms, ch, "emergency_stop", "emergency stop: %s" % (reason,))
+        self._command(now_ms, ch, "emergency_stop", "emergency stop: %s" % (shown(reason),))
         return self._decided(now_ms, ch, self._emergency(ch, reason, now_ms))
 
     def ack(self, alarm_id, now_ms):
-        self._command(now_ms, 0, "ack", "ack alarm %r" % (alarm_id,))
+        self._command(now_ms, 0, "ack", "ack alarm %s" % (shown(alarm_id),))
         alarm = self._alarms.ack(alarm_id)
         if alarm is None:
-            result = refuse("unknown_alarm", "no alarm %r is listed" % (alarm_id,))
+            result = refuse(
+                "unknown_alarm",
+                "no alarm %s is listed (listed: %s)"
+                % (
+                    shown(alarm_id),
+                    listing([str(a.id) for a in self._alarms.items], 60) or "none",
+                ),
+            )
         else:
-            result = Result(True, "acked", "acknowledged: %s" % (alarm.message,))
+            result = Result(
+                True,
+                "acked",
+                "acknowledged alarm %d (%s, channel %d)" % (alarm.id, alarm.code, alarm.ch),
+            )
         return self._decided(now_ms, 0, result)
 
     # -- shell inputs -----------------------------------------------------------------
@@ -146,7 +178,7 @@ class SafetyCore:
         if self._link_alarmed:
             self._link_alarmed = False
             self._alarms.clear(0, "link_lost")
-            self.log.add(now_ms, 0, "input", "link_lost", "host link back")
+            self.log.add(now_ms, 0, "input", "link_back", "host link back")
 
     def delivered(self, ch, volume):
         """volume (micro-scaled mL) pumped on channel ch since the last call."""
@@ -172,6 +204,20 @@ class SafetyCore:
         self._alarm(ch, code, HIGH, message, now_ms, False)
         self._check_advisories(now_ms)
         return self._decided(now_ms, ch, Result(True, code, message, dose=0, rate=0))
+
+    def store_lost(self, message, now_ms):
+        """The shell found its saved state missing or corrupt (message says which) and
+        built this core afresh, so every channel started idle: a high-priority alarm
+        tells the clinician that whatever ran before the reset is not running now."""
+        self._now = now_ms
+        return self._alarm(
+            0,
+            "store_lost",
+            HIGH,
+            "saved state lost (%s): every channel started idle" % (clip(message, 50),),
+            now_ms,
+            False,
+        )
 
     # -- queries ----------------------------------------------------------------------
 
@@ -292,7 +338,7 @@ class SafetyCore:
     def _unknown_channel(self, ch):
         return refuse(
             "unknown_channel",
-            "no channel %r: this pump has channels 1-%d" % (ch, len(self._channels)),
+            "no channel %s: this pump has channels 1-%d" % (shown(ch), len(self._channels)),
         )
 
     def _not_now(self, c, what):
@@ -304,25 +350,19 @@ class SafetyCore:
         if c is None:
             return self._unknown_channel(ch)
         if not lib.ok:
-            return refuse(
-                "library_invalid",
-                "drug library %s is invalid, no infusion runs: %s"
-                % (lib.identity(), lib.why_invalid()),
-            )
+            return refuse("library_invalid", self._library_problem())
         drug = lib.drugs.get(name)
         if drug is None:
             return refuse(
                 "unknown_drug",
-                "%r is not in the drug library (known: %s)" % (name, ", ".join(sorted(lib.drugs))),
+                "%s is not in the drug library; known: %s"
+                % (shown(name), listing(sorted(lib.drugs), 70)),
             )
         if not c.allows(START):
             return self._not_now(c, "start")
         for what, value in (("dose", dose), ("volume", volume), ("conc", conc), ("weight", weight)):
             if value is not None and not _is_quantity(value):
-                return refuse(
-                    "bad_value",
-                    "%s must be a non-negative integer (millionths), not %r" % (what, value),
-                )
+                return self._bad_value(what, value)
         problem = units.unit_problem(unit, drug.dose_unit)
         if problem:
             return refuse(problem[0], problem[1])
@@ -379,13 +419,30 @@ class SafetyCore:
         )
         return self._accepted(c, message, notes, advisory)
 
+    def _bad_value(self, what, value):
+        return refuse(
+            "bad_value",
+            "%s must be a whole number of millionths, 0-%d, not %s"
+            % (what, _QUANTITY_MAX, shown(value)),
+        )
+
+    def _library_problem(self):
+        problems = self.library.problems
+        return "drug library invalid, nothing runs; %d problem(s), first: %s" % (
+            len(problems),
+            clip(problems[0], 60),
+        )
+
     def _check_conc(self, drug, conc, conc_unit):
-        allowed = "allowed: %s %s" % (", ".join(units.fmt(a) for a in drug.concs), drug.conc_unit)
+        allowed = "allowed: %s %s" % (
+            listing([units.fmt(a) for a in drug.concs], 40),
+            drug.conc_unit,
+        )
         if conc is None or conc_unit is None:
             return refuse("conc_required", "the concentration is required (%s)" % (allowed,))
         if conc_unit not in units.CONC_UNITS:
             return refuse(
-                "unknown_unit", "unknown concentration unit %r (%s)" % (conc_unit, allowed)
+                "unknown_unit", "unknown concentration unit %s (%s)" % (shown(conc_unit), allowed)
             )
         exact = units.convert_conc(conc, conc_unit, drug.conc_unit)
         if exact is not None:
@@ -394,7 +451,7 @@ class SafetyCore:
                     return value
         return refuse(
             "conc_not_allowed",
-            "%s %s is not a concentration of %s in the library (%s)"
+            "%s %s is not a library concentration of %s (%s)"
             % (units.fmt(conc), conc_unit, drug.name, allowed),
         )
 
@@ -405,8 +462,14 @@ class SafetyCore:
             top = units.dose_for(self.max_rate, drug.dose_unit, weight, conc, drug.conc_unit)
             return refuse(
                 "above_max_rate",
-                "%s %s needs %s mL/h, above this pump's maximum %s mL/h"
-                % (units.fmt(dose), drug.dose_unit, units.fmt(rate), units.fmt(self.max_rate)),
+                "%s %s needs %s mL/h, above this pump's max %s mL/h (%s at most)"
+                % (
+                    units.fmt(dose),
+                    drug.dose_unit,
+                    units.fmt(rate),
+                    units.fmt(self.max_rate),
+                    units.fmt(min(top, drug.hard_max)),
+                ),
                 (drug.hard_min, min(top, drug.hard_max), drug.dose_unit),
             )
         return None
@@ -418,10 +481,8 @@ class SafetyCore:
         if not c.allows(TITRATE):
             return self._not_now(c, "titrate")
         if not _is_quantity(dose):
-            return refuse(
-                "bad_value", "dose must be a non-negative integer (millionths), not %r" % (dose,)
-            )
-        drug = c.drug
+            return self._bad_value("dose", dose)
+        drug = c.started_drug()
         problem = units.unit_problem(unit, drug.dose_unit)
         if problem:
             return refuse(problem[0], problem[1])
@@ -442,7 +503,7 @@ class SafetyCore:
             return Result(
                 True,
                 "ok",
-                "already at %s" % (self._dose_text(c, value),),
+                "%s already at %s" % (drug.name, self._dose_text(c, value)),
                 dose=value,
                 rate=c.rate,
                 unit=drug.dose_unit,
@@ -455,7 +516,7 @@ class SafetyCore:
         refusal = self._check_rate(drug, c.weight, c.conc, value)
         if refusal:
             return refusal
-        was = self._describe(c)
+        was = c.dose
         cancelled = c.state == TAPERING
         c.fire(TITRATE)
         if value > c.dose:
@@ -464,8 +525,9 @@ class SafetyCore:
             c.last_down_ms = now_ms
         c.override = bool(notes)
         self._set_dose(c, value, now_ms)
-        message = "%s -> %s (%s mL/h)%s" % (
-            was,
+        message = "%s %s -> %s (%s mL/h)%s" % (
+            drug.name,
+            units.fmt(was),
             self._dose_text(c, value),
             units.fmt(c.rate),
             "; taper cancelled" if cancelled else "",
@@ -479,12 +541,14 @@ class SafetyCore:
         if c.state == TAPERING:
             plan = c.taper_plan(c.taper_next_ms)
             result = self._not_now(c, "stop")
-            result.message += " (taper already running, next step at %d ms)" % (c.taper_next_ms,)
+            result.message += " (taper running, next step in %s)" % (
+                wait_text(c.taper_next_ms - now_ms),
+            )
             result.plan = plan
             return result
         if not c.allows(STOP):
             return self._not_now(c, "stop")
-        drug = c.drug
+        drug = c.started_drug()
         was = self._describe(c)
         if drug.taper and c.dose > drug.taper_stop_at:
             first = now_ms
@@ -498,15 +562,13 @@ class SafetyCore:
             return Result(
                 True,
                 "taper_started",
-                "taper started, %s is never stopped abruptly: from %s down by %s every %d min,"
-                " %d steps, stopped at %d ms"
+                "%s is tapered, never stopped abruptly: %d steps of %s every %s, off in %s"
                 % (
                     drug.name,
-                    was,
-                    self._dose_text(c, drug.taper_step),
-                    drug.taper_interval_ms // 60000,
                     len(plan),
-                    plan[-1][0],
+                    self._dose_text(c, drug.taper_step),
+                    wait_text(drug.taper_interval_ms),
+                    wait_text(plan[-1][0] - now_ms),
                 ),
                 plan=plan,
                 dose=c.dose,
@@ -530,8 +592,8 @@ class SafetyCore:
         if reason not in EMERGENCY_REASONS:
             return refuse(
                 "unknown_reason",
-                "emergency stop needs a reason, one of: %s (not %r)"
-                % (", ".join(EMERGENCY_REASONS), reason),
+                "emergency stop needs a reason, one of: %s (not %s)"
+                % (", ".join(EMERGENCY_REASONS), shown(reason)),
             )
         c = self._channel(ch)
         if c is None:
@@ -585,13 +647,12 @@ class SafetyCore:
             c.ch,
             "near_empty",
             HIGH if c.drug.taper else MEDIUM,
-            "channel %d (%s) near empty: %s mL left, about %d min to empty at %s mL/h"
+            "channel %d (%s) near empty: %s mL left, empty in about %s"
             % (
                 c.ch,
                 c.drug.name,
                 units.fmt(c.volume_left),
-                c.time_to_empty_s() // 60,
-                units.fmt(c.rate),
+                wait_text(c.time_to_empty_s() * 1000),
             ),
             now_ms,
             True,
@@ -604,8 +665,8 @@ class SafetyCore:
             0,
             "link_lost",
             HIGH if held else MEDIUM,
-            "host link silent for over %d s: rates held (%s)"
-            % (self.link_timeout_ms // 1000, "; ".join(held) if held else "nothing running"),
+            "host link silent for over %d s; rates held: %s"
+            % (self.link_timeout_ms // 1000, listing(held, 60) if held else "nothing running"),
             now_ms,
             True,
         )
@@ -613,21 +674,24 @@ class SafetyCore:
     def _alarm(self, ch, code, priority, message, now_ms, active):
         alarm = self._alarms.raise_(ch, code, priority, message, now_ms, active)
         if alarm is not None:
-            self.log.add(
-                now_ms, ch, "alarm", code, "%s alarm %d: %s" % (priority, alarm.id, message)
-            )
+            self.log.add(now_ms, ch, "alarm", code, "%s #%d: %s" % (priority, alarm.id, message))
         return alarm
 
     def _check_advisories(self, now_ms):
         """Cross-channel: a second-line drug (vasopressin, phenylephrine, dopamine) with
         none of its partners delivering. Returns {ch: advisory text} for every channel
         the advisory applies to now (raised now or already listed)."""
-        running = [c.drug.name for c in self._channels if c.delivering]
+        running = [c.started_drug().name for c in self._channels if c.delivering]
         alone = {}
         for c in self._channels:
-            drug = c.drug
-            if c.delivering and drug.needs_any and not any(p in running for p in drug.needs_any):
-                text = "%s (none of %s running)" % (drug.advisory, ", ".join(drug.needs_any))
+            drug = c.started_drug() if c.delivering else None
+            if (
+                drug is not None
+                and drug.needs_any
+                and not any(p in running for p in drug.needs_any)
+            ):
+                # the library's advisory text (druglib keeps it short enough to send)
+                text = drug.advisory or ""
                 self._alarm(c.ch, "second_line_alone", MEDIUM, text, now_ms, True)
                 alone[c.ch] = text
             else:
@@ -648,15 +712,19 @@ class SafetyCore:
         code = "ok"
         if notes:
             code = "ok_override"
-            message += "; " + "; ".join(notes)
+            message += "; override: " + ", ".join(notes)
         if advisory:
             code = "ok_advisory" if code == "ok" else code
-            message += "; advisory: " + advisory
+            # the advisory's text is its alarm's; repeated here when the message has room
+            more = "; advisory: " + advisory
+            message += more if len(message) + len(more) <= TEXT_MAX else "; advisory alarm"
         return Result(True, code, message, dose=c.dose, rate=c.rate, unit=c.drug.dose_unit)
 
     def _command(self, now_ms, ch, name, text):
+        # kind is the command's name; every log code is a reason (the shell sends its
+        # number), and a command's reason is only that it was received
         self._now = now_ms
-        self.log.add(now_ms, ch, "command", name, text)
+        self.log.add(now_ms, ch, name, "received", text)
 
     def _decided(self, now_ms, ch, result):
         self.log.add(now_ms, ch, "decision", result.code, result.message)

@@ -37,76 +37,132 @@ try:
     from micropython import const
 except ImportError:  # CPython: the emulator and host tests import the core too
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 _TOP = ("name", "version", "crc32", "weight_kg", "volume_ml", "drugs")
 _LIMITS = ("hard_min", "soft_min", "soft_max", "hard_max")
 _ADVISORY_KINDS = ("needs_any", "note")
+# A drug whose dose unit is unknown is checked on against this one, so that every other
+# problem is still reported (a library with problems runs nothing anyway).
+_FALLBACK_UNIT = "mcg/min"
 _MAX_FIGURE = const(0x3FFFFFFF)  # figures stay small ints on the device (MicroPython: 2^30)
+_CRC_CHUNK = const(1024)  # bytes of canonical form per binascii.crc32() call
+# Drug names and advisory texts go into the core's messages whole, which must fit the
+# wire (reasons.TEXT_MAX): these bounds leave room for the rest of each message.
+_NAME_MAX = const(16)
+_ADVISORY_MAX = const(80)
+# The library's identity travels whole in HELLO (protocol/SPEC.md, HELLO_R library and
+# library_version): a longer one could not be reported, so it is refused here.
+_LIBRARY_NAME_MAX = const(32)
+_LIBRARY_VERSION_MAX = const(16)
 
 
 def canonical(doc):
     """The canonical form (see module docstring) of a JSON value, as a str."""
     out = []
-    _write(doc, out)
-    return "".join(out)
+    _write(doc, out.append)
+    return b"".join(out).decode()
 
 
-def _write(value, out):
+def crc_of(doc):
+    """CRC-32 of the canonical form of doc without its top-level "crc32" member.
+
+    The form is fed to the CRC in chunks as it is written, never built whole: on a board
+    the whole form (a list of ~11000 pieces, then their join) would hold ~77 KB at once,
+    several times the library itself.
+    """
+    body = dict(doc)
+    body.pop("crc32", None)
+    crc = _Crc()
+    _write(body, crc.add)
+    crc.flush()
+    return crc.value & 0xFFFFFFFF
+
+
+class _Crc:
+    """CRC-32 of the pieces given to add(), computed per _CRC_CHUNK bytes: every
+    binascii.crc32() call returns a 32-bit value, a long int on MicroPython (one more
+    allocation), so it is called a few times per library rather than per piece."""
+
+    def __init__(self):
+        self.value = 0
+        self._pieces = []
+        self._size = 0
+
+    def add(self, data):
+        self._pieces.append(data)
+        self._size += len(data)
+        if self._size >= _CRC_CHUNK:
+            self.flush()
+
+    def flush(self):
+        self.value = binascii.crc32(b"".join(self._pieces), self.value)
+        del self._pieces[:]
+        self._size = 0
+
+
+def _write(value, emit):
+    """Emit the canonical form of value, as UTF-8 bytes in pieces, to emit(bytes)."""
     if value is None:
-        out.append("null")
+        emit(b"null")
     elif value is True:
-        out.append("true")
+        emit(b"true")
     elif value is False:
-        out.append("false")
+        emit(b"false")
     elif isinstance(value, int):
-        out.append(str(value))
+        emit(str(value).encode())
     elif isinstance(value, str):
-        out.append('"')
-        for ch in value:
-            if ch == '"' or ch == "\\":
-                out.append("\\" + ch)
-            elif ord(ch) < 0x20:
-                out.append("\\u%04x" % ord(ch))
-            else:
-                out.append(ch)
-        out.append('"')
+        data = value.encode()
+        emit(b'"')
+        emit(data if _plain(data) else _escaped(value).encode())
+        emit(b'"')
     elif isinstance(value, list):
-        out.append("[")
+        emit(b"[")
         for i, item in enumerate(value):
             if i:
-                out.append(",")
-            _write(item, out)
-        out.append("]")
+                emit(b",")
+            _write(item, emit)
+        emit(b"]")
     elif isinstance(value, dict):
-        out.append("{")
+        emit(b"{")
         for i, key in enumerate(sorted(value)):
             if i:
-                out.append(",")
-            _write(key, out)
-            out.append(":")
-            _write(value[key], out)
-        out.append("}")
+                emit(b",")
+            _write(key, emit)
+            emit(b":")
+            _write(value[key], emit)
+        emit(b"}")
     else:
         raise ValueError("%r has no canonical form (floats are not allowed)" % (value,))
 
 
-def crc_of(doc):
-    """CRC-32 of the canonical form of doc without its top-level "crc32" member."""
-    body = dict(doc)
-    body.pop("crc32", None)
-    return binascii.crc32(canonical(body).encode()) & 0xFFFFFFFF
+def _plain(data):
+    """True when UTF-8 data needs no escape (the usual case: one piece, no copy)."""
+    # min() and `in` scan the bytes without allocating (a generator would, per string)
+    return not data or (min(data) >= 0x20 and b'"' not in data and b"\\" not in data)
+
+
+def _escaped(text):
+    out = []
+    for ch in text:
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20:
+            out.append("\\u%04x" % ord(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class Drug:
     """One drug's rules, as micro-scaled integers in its dose_unit (None: no limit)."""
 
-    def __init__(self, name):
+    def __init__(self, name, dose_unit):
         self.name = name
-        self.dose_unit = None
-        self.conc_unit = None
+        self.dose_unit = dose_unit
+        self.conc_unit = None  # type: str | None
         self.concs = ()
         self.hard_min = self.soft_min = self.soft_max = self.hard_max = 0
         self.start_max = None
@@ -120,7 +176,8 @@ class Drug:
         self.taper_interval_ms = 0
         self.taper_stop_at = 0
         self.needs_any = ()  # second-line: advisory unless one of these runs alongside
-        self.advisory = None  # text of that advisory
+        # text of that advisory
+        self.advisory = None  # type: str | None
         self.notes = ()
 
     @property
@@ -136,9 +193,9 @@ class Library:
     """name, version, crc (computed), drugs {name: Drug}, weight and volume ranges, problems."""
 
     def __init__(self):
-        self.name = None
-        self.version = None
-        self.crc = None
+        self.name = None  # type: str | None
+        self.version = None  # type: str | None
+        self.crc = None  # type: int | None
         self.drugs = {}
         self.weight_min = self.weight_max = 0
         self.volume_min = self.volume_max = 0
@@ -173,10 +230,14 @@ class _Checker:
             return {}
         return value
 
-    def text(self, parent, key, path):
+    def text(self, parent, key, path, most=None):
+        """A non-empty text; with most, also printable ASCII of at most that length."""
         value = parent.get(key)
         if not isinstance(value, str) or not value:
             self.problem(path + "." + key, "missing or not a non-empty text")
+            return None
+        if most is not None and (len(value) > most or not _printable(value)):
+            self.problem(path + "." + key, "must be 1-%d printable ASCII characters" % (most,))
             return None
         return value
 
@@ -230,8 +291,8 @@ def load(text):
     for key in doc:
         if key not in _TOP and key != "about":
             check.problem(key, "unknown top-level field")
-    lib.name = check.text(doc, "name", "library")
-    lib.version = check.text(doc, "version", "library")
+    lib.name = check.text(doc, "name", "library", _LIBRARY_NAME_MAX)
+    lib.version = check.text(doc, "version", "library", _LIBRARY_VERSION_MAX)
     try:
         lib.crc = crc_of(doc)
     except ValueError as exc:
@@ -248,6 +309,8 @@ def load(text):
     if not drugs:
         check.problem("library.drugs", "no drugs")
     for name in sorted(drugs):
+        if not 0 < len(name) <= _NAME_MAX or not _printable(name):
+            check.problem(name, "a drug name is 1-%d printable ASCII characters" % (_NAME_MAX,))
         lib.drugs[name] = _load_drug(check, name, drugs[name])
     for drug in lib.drugs.values():
         for partner in drug.needs_any:
@@ -270,22 +333,21 @@ def _load_ranges(check, doc, lib):
 
 
 def _load_drug(check, name, spec):
-    drug = Drug(name)
     if not isinstance(spec, dict):
         check.problem(name, "not an object")
-        return drug
+        return Drug(name, _FALLBACK_UNIT)
     unit = spec.get("dose_unit")
     if unit not in units.DOSE_UNITS:
         check.problem(
             name + ".dose_unit",
             "unknown dose unit %r (known: %s)" % (unit, ", ".join(sorted(units.DOSE_UNITS))),
         )
-        unit = "mcg/min"  # keep checking the rest against some unit
+        unit = _FALLBACK_UNIT
     elif spec.get("weight_based") is not units.DOSE_UNITS[unit][2]:
         check.problem(
             name + ".weight_based", "must be %s for %s" % (units.DOSE_UNITS[unit][2], unit)
         )
-    drug.dose_unit = unit
+    drug = Drug(name, unit)
     _load_concs(check, name, spec, drug)
     _load_limits(check, name, spec, drug)
     _load_titration(check, name, spec, drug)
@@ -391,6 +453,10 @@ def _load_advisories(check, name, spec, drug):
         if item["kind"] == "note":
             notes.append(text)
             continue
+        if text is not None and (len(text) > _ADVISORY_MAX or not _printable(text)):
+            check.problem(
+                where + ".text", "at most %d printable ASCII characters" % (_ADVISORY_MAX,)
+            )
         partners = item.get("drugs")
         if not isinstance(partners, list) or not partners:
             check.problem(where + ".drugs", "needs_any needs a list of drug names")
@@ -398,6 +464,10 @@ def _load_advisories(check, name, spec, drug):
         drug.needs_any = tuple(partners)
         drug.advisory = text
     drug.notes = tuple(notes)
+
+
+def _printable(text):
+    return all(" " <= ch <= "~" for ch in text)
 
 
 def _seal(path):

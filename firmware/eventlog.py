@@ -8,14 +8,16 @@
 class EventLog:
     """Entries are tuples (seq, at_ms, ch, kind, code, text).
 
-    kind: "command" (as received), "decision" (its Result), "rate" (motor rate change),
-    "alarm" (raised), "ack", "input" (fault, link, restore). ch 0 means the whole device.
+    kind: the command's name (start, titrate, stop, emergency_stop, ack: as received,
+    code "received"), "decision" (its Result), "rate" (motor rate change), "alarm"
+    (raised), "input" (library, link, restore). code is always a reason name
+    (firmware/reasons.py). ch 0 means the whole device.
     """
 
     def __init__(self, size):
         if size < 1:
             raise ValueError("log size must be at least 1, not %r" % (size,))
-        self._ring = [None] * size
+        self._ring = [None] * size  # type: list[tuple | None]
         self._next = 0  # seq of the next entry; its slot is _next % size
         self.size = size
 

@@ -40,8 +40,9 @@ def build(board, ports, boot_id, bundle=""):
     """The shell for this board and ports, with every channel restored from the store.
 
     A good record: each channel resumes at its last verified rate and the core raises
-    its reset alarm. No record: a first boot, every channel idle. A bad record: every
-    channel idle and an alarm saying why; never an infusion guessed from damaged data.
+    its reset alarm. No record: a first boot, every channel idle, no alarm. A bad record:
+    every channel idle and a high-priority store_lost alarm saying why; never an
+    infusion guessed from damaged data.
     """
     with open(_LIBRARY) as f:
         library = druglib.load(f.read())
@@ -56,23 +57,25 @@ def build(board, ports, boot_id, bundle=""):
             # The snapshot names its channels itself; the rest comes from the board.
             del options["channels"]
             core = SafetyCore.restore(library, snapshot, uptime, **options)
-    except (persist.StoreError, ValueError, KeyError, TypeError) as exc:
-        # StoreError: the record is damaged. The others: a record that passes its CRC
-        # but that the core will not resume (another library, an older format).
-        problem = "state not restored, every channel idle: %r" % (exc,)
+    except persist.StoreError as exc:  # the record is damaged
+        problem = str(exc)
+    except (ValueError, KeyError, TypeError) as exc:
+        # A record that passes its CRC but that the core will not resume (another
+        # library, an older format).
+        problem = "not resumable: %s" % (exc,)
     if core is None:
         core = SafetyCore(library, **_core_options(board))
         if problem:
-            core.log.add(uptime, 0, "input", "store", problem)
+            core.store_lost(problem, uptime)
     return Shell(core, board, boot_id=boot_id, uptime_ms=uptime, bundle=bundle, **ports)
 
 
 def bundle_hash(path=_MANIFEST):
-    """The short hash of the bundle this firmware was flashed from; "" when run from
+    """The SHA-256 (hex) of the bundle this firmware was flashed from; "" when run from
     source (the CPython emulator, the host tests)."""
     try:
         with open(path) as f:
-            return json.load(f)["bundle"][:8]
+            return json.load(f)["bundle"]
     except (OSError, ValueError, KeyError):
         return ""
 

@@ -2,7 +2,12 @@
 #
 # A reason is a lower_snake name with a fixed wire number. The table is APPEND-ONLY: a
 # number is never reused or renumbered, since hosts, logs and stored snapshots keep it.
-# Ranges: 0-9 accepted, 10-39 refused, 40-59 alarms and advisories.
+# Ranges: 0-9 accepted, 10-39 refused, 40-59 alarms and advisories, 60-79 log entries
+# that record an input rather than decide anything.
+#
+# Every human text built here or in the core (Result.message, Alarm.message, log text)
+# is printable ASCII of at most TEXT_MAX bytes, so the wire carries it whole
+# (protocol/catalog.py's TEXT_MAX; tests/test_core_messages.py holds the two equal).
 
 _CODES = (
     # accepted
@@ -55,7 +60,13 @@ _CODES = (
     ("clinician", 47),  # emergency stop by the clinician
     ("second_line_alone", 48),  # a second-line drug runs with none of its partners
     ("resumed_after_reset", 49),  # a channel delivers again after a reset, from a snapshot
+    ("store_lost", 50),  # the saved state was missing or corrupt: every channel starts idle
+    # log entries of inputs (EventLog.code)
+    ("received", 60),  # a command as received (kind: its name); its decision follows
+    ("link_back", 61),  # the host is heard again after link_lost
 )
+
+TEXT_MAX = 120  # bytes of any human text (protocol/catalog.py TEXT_MAX)
 
 NUMBER = dict(_CODES)
 NAME = dict((number, name) for name, number in _CODES)
@@ -121,3 +132,28 @@ class Result:
 
 def refuse(code, message, allowed=None, next_at_ms=None):
     return Result(False, code, message, allowed, next_at_ms)
+
+
+def clip(text, room):
+    """text in printable ASCII (others as ?), shortened to room characters with "...",
+    so that no input or library text can push a message past TEXT_MAX."""
+    text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    return text if len(text) <= room else text[: room - 3] + "..."
+
+
+def shown(value, room=16):
+    """A value taken from a command, for a message: its repr, clipped to room."""
+    return clip(repr(value), room)
+
+
+def listing(items, room):
+    """items joined by ", " in at most room characters, the rest counted ("+3 more")."""
+    out = ""
+    for i, item in enumerate(items):
+        more = "+%d more" % (len(items) - i)
+        part = (", " if out else "") + item
+        # keep room for the "+N more" that may still have to follow
+        if len(out) + len(part) > room - (len(more) + 2 if i < len(items) - 1 else 0):
+            return out + (", " if out else "") + more
+        out += part
+    return out

@@ -1,15 +1,15 @@
 # The library's dose rules, as checks that return a refusal (a Result) or None.
 #
 # Hard rules refuse whatever the command says. Soft rules refuse unless the command
-# carries override; an overridden soft rule is appended to notes, which the core puts
-# in the decision and the log. Doses arrive as the exact rational num/den of the drug's
-# dose_unit (units.convert_dose), and are compared by cross-multiplying.
+# carries override; what an override passed is appended to notes, which the core names
+# in the decision and the log. Doses arrive as the exact rational num/den of the
+# drug's dose_unit (units.convert_dose), and are compared by cross-multiplying.
 from firmware import units
 from firmware.reasons import refuse
 
 # Entry slips a dose above the hard maximum is checked against, most likely first:
 # (factor, what the slip probably was). A thousandfold one is usually mg for mcg.
-_SLIPS = ((1000, "a thousandfold unit slip (mg written for mcg?)"), (10, "a tenfold entry error"))
+_SLIPS = ((1000, "thousandfold: mg for mcg?"), (10, "tenfold entry error?"))
 
 
 def _dose_text(drug, value):
@@ -20,67 +20,79 @@ def _range(drug, lo, hi):
     return (lo, hi, drug.dose_unit)
 
 
+def wait_text(ms):
+    """A wait in ms as a person reads it: "1 min 58 s", "2 h 5 min", "40 s" (rounded up,
+    so it never says a step is allowed before it is)."""
+    s = (ms + 999) // 1000
+    if s >= 3600:
+        h, m = divmod((s + 59) // 60, 60)
+        return "%d h %d min" % (h, m) if m else "%d h" % (h,)
+    if s >= 60:
+        m, s = divmod(s, 60)
+        return "%d min %d s" % (m, s) if s else "%d min" % (m,)
+    return "%d s" % (s,)
+
+
+# What an override passed, as the accepted message names it (short: it must fit the wire
+# after the dose, the rate and a cancelled taper).
+_PASSED = {
+    "above_soft_max": "soft max",
+    "below_soft_min": "soft min",
+    "above_start_max": "start max",
+    "step_up_too_large": "step",
+    "step_down_too_large": "step",
+    "too_soon": "interval",
+}
+
+
 def _soft(code, message, allowed, override, notes, next_at_ms=None):
     if override:
-        notes.append("override: " + message)
+        notes.append(_PASSED[code])
         return None
-    return refuse(code, message + "; an override is needed", allowed, next_at_ms)
+    return refuse(code, message + "; needs override", allowed, next_at_ms)
 
 
 def check_dose(drug, num, den, given, unit, override, notes):
     """Limits of the dose num/den (drug.dose_unit) that the command gave as given unit."""
-    value = units.round_div(num, den)
-    said = "%s %s" % (units.fmt(given), unit)
-    if unit != drug.dose_unit:
-        said += " (= %s)" % _dose_text(drug, value)
+    given_text = "%s %s" % (units.fmt(given), unit)
     if num > drug.hard_max * den:
         for factor, slip in _SLIPS:
             if drug.soft_min * den * factor <= num <= drug.soft_max * den * factor:
                 return refuse(
                     "likely_unit_slip",
-                    "%s for %s is %d times its usual %s-%s: %s. Refused; did you mean %s?"
+                    "%s for %s is %dx usual (%s); did you mean %s?"
                     % (
-                        said,
+                        given_text,
                         drug.name,
                         factor,
-                        units.fmt(drug.soft_min),
-                        _dose_text(drug, drug.soft_max),
                         slip,
                         _dose_text(drug, units.round_div(num, den * factor)),
                     ),
                     _range(drug, drug.hard_min, drug.hard_max),
                 )
-        return refuse(
-            "above_hard_max",
-            "%s is above the hard maximum %s for %s"
-            % (said, _dose_text(drug, drug.hard_max), drug.name),
-            _range(drug, drug.hard_min, drug.hard_max),
-        )
-    if num < drug.hard_min * den:
-        return refuse(
-            "below_hard_min",
-            "%s is below the hard minimum %s for %s (to end the infusion use stop)"
-            % (said, _dose_text(drug, drug.hard_min), drug.name),
-            _range(drug, drug.hard_min, drug.hard_max),
-        )
-    if num > drug.soft_max * den:
-        return _soft(
-            "above_soft_max",
-            "%s is above the soft maximum %s for %s"
-            % (said, _dose_text(drug, drug.soft_max), drug.name),
-            _range(drug, drug.soft_min, drug.soft_max),
-            override,
-            notes,
-        )
-    if num < drug.soft_min * den:
-        return _soft(
-            "below_soft_min",
-            "%s is below the soft minimum %s for %s"
-            % (said, _dose_text(drug, drug.soft_min), drug.name),
-            _range(drug, drug.soft_min, drug.soft_max),
-            override,
-            notes,
-        )
+    said = given_text
+    if unit != drug.dose_unit:
+        said += " (%s)" % _dose_text(drug, units.round_div(num, den))
+    # the hard limits first: they refuse whatever the override says
+    for code, above, limit in (
+        ("above_hard_max", True, drug.hard_max),
+        ("below_hard_min", False, drug.hard_min),
+        ("above_soft_max", True, drug.soft_max),
+        ("below_soft_min", False, drug.soft_min),
+    ):
+        if num > limit * den if above else num < limit * den:
+            hard = code.endswith("hard_max") or code.endswith("hard_min")
+            message = "%s for %s is %s its %s %s %s" % (
+                said,
+                drug.name,
+                "above" if above else "below",
+                "hard" if hard else "soft",
+                "max" if above else "min",
+                _dose_text(drug, limit),
+            )
+            if hard:
+                return refuse(code, message, _range(drug, drug.hard_min, drug.hard_max))
+            return _soft(code, message, _range(drug, drug.soft_min, drug.soft_max), override, notes)
     return None
 
 
@@ -89,13 +101,22 @@ def check_start(drug, dose, override, notes):
     if drug.start_max is not None and dose > drug.start_max:
         return _soft(
             "above_start_max",
-            "%s starts at most at %s; %s asked"
-            % (drug.name, _dose_text(drug, drug.start_max), _dose_text(drug, dose)),
+            "%s starts at most at %s, not %s"
+            % (drug.name, _dose_text(drug, drug.start_max), units.fmt(dose)),
             _range(drug, drug.hard_min, drug.start_max),
             override,
             notes,
         )
     return None
+
+
+def _too_soon(drug, way, every_ms, due, now_ms):
+    return "%s may %s again in %s (once every %s)" % (
+        drug.name,
+        way,
+        wait_text(due - now_ms),
+        wait_text(every_ms),
+    )
 
 
 def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes):
@@ -112,8 +133,8 @@ def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes
         if new > hi:
             refusal = _soft(
                 "step_up_too_large",
-                "%s can rise at most to %s from %s in one step"
-                % (drug.name, _dose_text(drug, hi), _dose_text(drug, old)),
+                "%s may rise to at most %s from %s in one step"
+                % (drug.name, _dose_text(drug, hi), units.fmt(old)),
                 _range(drug, old, hi),
                 override,
                 notes,
@@ -124,8 +145,7 @@ def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes
         if now_ms < due:
             return _soft(
                 "too_soon",
-                "%s may rise again %d s after its last increase; next at %d ms"
-                % (drug.name, drug.up_interval_ms // 1000, due),
+                _too_soon(drug, "rise", drug.up_interval_ms, due, now_ms),
                 _range(drug, drug.hard_min, old),
                 override,
                 notes,
@@ -134,15 +154,15 @@ def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes
         return None
     lo = old - drug.step_down if drug.step_down is not None else drug.hard_min
     if new < lo:
-        message = "%s can fall at most to %s from %s in one step" % (
+        message = "%s may fall to at least %s from %s in one step" % (
             drug.name,
             _dose_text(drug, lo),
-            _dose_text(drug, old),
+            units.fmt(old),
         )
         if drug.taper:
             return refuse(
                 "step_down_too_large",
-                message + " (a taper drug is never cut short: stop starts its taper)",
+                message + " (taper drug: stop starts its taper)",
                 _range(drug, lo, old),
             )
         refusal = _soft("step_down_too_large", message, _range(drug, lo, old), override, notes)
@@ -150,11 +170,7 @@ def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes
             return refusal
     if last_down_ms is not None and now_ms < last_down_ms + drug.down_interval_ms:
         due = last_down_ms + drug.down_interval_ms
-        message = "%s may fall again %d s after its last decrease; next at %d ms" % (
-            drug.name,
-            drug.down_interval_ms // 1000,
-            due,
-        )
+        message = _too_soon(drug, "fall", drug.down_interval_ms, due, now_ms)
         if drug.taper:
             return refuse("too_soon", message, _range(drug, old, drug.hard_max), due)
         return _soft("too_soon", message, _range(drug, old, drug.hard_max), override, notes, due)

@@ -23,6 +23,7 @@
 #   watchdog  feed()
 # Rates are millionths of mL/h and volumes millionths of mL, as in the core.
 from firmware import persist
+from firmware.channel import TAPERING
 from firmware.reasons import NUMBER, refuse
 from protocol import catalog, messages
 from protocol.decoder import Decoder
@@ -42,8 +43,10 @@ _IDLE_MS = const(1)  # sleep between loop turns when there is nothing to do
 _RX_CHUNK = const(64)  # link bytes read per loop turn
 _SAVE_EVERY_MS = const(60_000)  # volume infused is saved at least this often
 _HELLO = const(0x01)  # catalog.ID["HELLO"], frozen across protocol versions
-_PLAN_MAX = const(12)  # taper steps a STOP_R carries (protocol/catalog.py)
 _PRIORITY = {"low": 1, "medium": 2, "high": 3}
+# A taper plan is held from the STOP that started it until the taper ends; a reset
+# loses it (the core resumes the taper, and STATUS still shows when its next step is).
+_NO_TAPER = "channel %d has no taper plan: none runs, or it began before the last reset"
 
 
 class Shell:
@@ -62,10 +65,9 @@ class Shell:
         bundle="",
     ):
         self.core = core
-        # HELLO_R's firmware text: the version, plus "+<bundle hash>" (semver build
-        # metadata) when flashed from a bundle, so `pumpguard flash` can check that
-        # what runs is what it wrote: "pumpguard 0.1.0+1a2b3c4d" fills its 24 bytes.
-        self.firmware = FIRMWARE_VERSION + "+" + bundle if bundle else FIRMWARE_VERSION
+        # The SHA-256 of the bundle this firmware came from ("" when run from source),
+        # reported in HELLO_R so `pumpguard flash` can check what runs is what it wrote.
+        self.bundle = bundle
         self._board = board
         self._link = link
         self._motors = motors
@@ -86,6 +88,9 @@ class Shell:
         self._events = 0  # event sequence number (a gap tells the host one was lost)
         self._rates = [0] * self._channels  # rate each motor was last set to
         self._faults = [None] * self._channels  # last fault each motor reported
+        # (unit, plan) of each channel's last taper, for TAPER to page through: the
+        # core hands the plan out once, with the STOP that started it.
+        self._tapers = [None] * self._channels  # type: list[tuple | None]
         self._logged = core.log.next_seq  # log entries already acted on
         self._saved_at = uptime_ms
         # (state, dose, rate) last sent per channel
@@ -103,6 +108,7 @@ class Shell:
             catalog.ID["ACK"]: self._on_ack,
             catalog.ID["LOG"]: self._on_log,
             catalog.ID["HEARTBEAT"]: self._on_heartbeat,
+            catalog.ID["TAPER"]: self._on_taper,
         }
 
     def begin(self):
@@ -248,16 +254,16 @@ class Shell:
         return "HELLO_R", {
             "protocol": catalog.PROTOCOL_VERSION,
             "schema": catalog.SCHEMA_HASH,
-            "firmware": self.firmware,
+            "firmware": FIRMWARE_VERSION,
             "board": self._board.NAME,
             "channels": self._channels,
-            # HELLO_R carries at most 24 bytes of the name; the CRC identifies it fully.
-            "library": (lib.name or "invalid")[:24],
+            "library": lib.name or "invalid",
             "library_version": lib.version or "",
             "library_crc": lib.crc,
             "boot_id": self._boot_id,
             "replay_window": self._replay.size,
             "max_payload": MAX_PAYLOAD,
+            "bundle": self.bundle,
         }
 
     def _on_info(self, f, now):
@@ -283,9 +289,7 @@ class Shell:
     def _on_status(self, f, now):
         ch = f["ch"]
         if not 1 <= ch <= self._channels:
-            return _refused(
-                refuse("unknown_channel", "no channel %d (1..%d)" % (ch, self._channels))
-            )
+            return self._no_channel(ch, now)
         st = self.core.status(ch)
         return "STATUS_R", {
             "ch": ch,
@@ -298,7 +302,13 @@ class Shell:
             "volume_left": st.volume_left,
             "time_to_empty_s": st.time_to_empty_s,
             "alarms": [{"id": a.id} for a in self.core.alarms() if a.ch == ch],
+            "taper_next_ms": st.taper_next_ms,
         }
+
+    def _no_channel(self, ch, now):
+        return _refused(
+            refuse("unknown_channel", "no channel %d (1..%d)" % (ch, self._channels)), now
+        )
 
     def _on_start(self, f, now):
         r = self.core.start(
@@ -314,47 +324,64 @@ class Shell:
             override=f["override"],
         )
         if not r.ok:
-            return _refused(r)
+            return _refused(r, now)
         return "START_R", {"ch": f["ch"], "dose": r.dose, "unit": r.unit, "rate": r.rate}
 
     def _on_titrate(self, f, now):
         r = self.core.titrate(f["ch"], f["dose"], f["unit"], now, override=f["override"])
         if not r.ok:
-            return _refused(r)
+            return _refused(r, now)
         return "TITRATE_R", {"ch": f["ch"], "dose": r.dose, "unit": r.unit, "rate": r.rate}
 
     def _on_stop(self, f, now):
-        r = self.core.stop(f["ch"], now)
+        ch = f["ch"]
+        r = self.core.stop(ch, now)
         if not r.ok:
-            return _refused(r)
+            return _refused(r, now)
+        unit = r.unit or ""
         plan = r.plan if r.code == "taper_started" else []
-        if len(plan) > _PLAN_MAX:
-            # The last step (dose 0: stopped) always goes; the steps between are the
-            # library's regular ones, which the host can tell from the first few.
-            plan = plan[: _PLAN_MAX - 1] + plan[-1:]
-        return "STOP_R", {"ch": f["ch"], "unit": r.unit or "", "plan": plan}
+        self._tapers[ch - 1] = (unit, plan) if plan else None
+        return "STOP_R", {
+            "ch": ch,
+            "unit": unit,
+            "total": len(plan),
+            "plan": plan[: catalog.TAPER_PAGE],
+        }
+
+    def _on_taper(self, f, now):
+        ch = f["ch"]
+        if not 1 <= ch <= self._channels:
+            return self._no_channel(ch, now)
+        taper = self._tapers[ch - 1]
+        if taper is None or self.core.status(ch).state != TAPERING:
+            self._tapers[ch - 1] = None  # over, or cut short by an emergency stop
+            return _refused(refuse("invalid_state", _NO_TAPER % ch), now)
+        unit, plan = taper
+        first = f["first"]
+        page = plan[first : first + catalog.TAPER_PAGE]
+        return "TAPER_R", {"ch": ch, "unit": unit, "total": len(plan), "plan": page}
 
     def _on_estop(self, f, now):
         r = self.core.emergency_stop(f["ch"], f["reason"], now)
         if not r.ok:
-            return _refused(r)
+            return _refused(r, now)
         return "ESTOP_R", {"ch": f["ch"]}
 
     def _on_alarms(self, f, now):
         alarms = self.core.alarms()
         first = f["first"]
-        page = [_alarm_fields(a) for a in alarms[first : first + 3]]
+        page = [_alarm_fields(a) for a in alarms[first : first + catalog.ALARMS_PAGE]]
         return "ALARMS_R", {"total": len(alarms), "alarms": page}
 
     def _on_ack(self, f, now):
         r = self.core.ack(f["alarm_id"], now)
         if not r.ok:
-            return _refused(r)
+            return _refused(r, now)
         return "ACK_R", {"alarm_id": f["alarm_id"]}
 
     def _on_log(self, f, now):
         log = self.core.log
-        entries = log.since(f["first"])[:3]
+        entries = log.since(f["first"])[: catalog.LOG_PAGE]
         nxt = entries[-1][0] + 1 if entries else max(f["first"], log.next_seq - len(log))
         return "LOG_R", {
             "oldest": log.next_seq - len(log),
@@ -365,7 +392,7 @@ class Shell:
                     "at_ms": e[1],
                     "ch": e[2],
                     "kind": e[3],
-                    "code": NUMBER.get(e[4], 0),
+                    "code": wire_number(e[4]),
                     "text": e[5],
                 }
                 for e in entries
@@ -377,7 +404,7 @@ def _alarm_fields(alarm):
     return {
         "id": alarm.id,
         "ch": alarm.ch,
-        "code": NUMBER.get(alarm.code, 0),
+        "code": wire_number(alarm.code),
         "priority": _PRIORITY[alarm.priority],
         "acked": alarm.acked,
         "at_ms": alarm.at_ms,
@@ -385,7 +412,15 @@ def _alarm_fields(alarm):
     }
 
 
-def _refused(r):
+def wire_number(code):
+    """The wire number of a reason the core logged or alarmed with. A name missing from
+    reasons.py is a firmware bug (tests/portable/test_shell.py looks for any): it goes
+    out as catalog.REASON_UNKNOWN, never as the number of another reason."""
+    number = NUMBER.get(code)
+    return catalog.REASON_UNKNOWN if number is None else number
+
+
+def _refused(r, now):
     lo = hi = None
     unit = ""
     if r.allowed:
@@ -397,4 +432,5 @@ def _refused(r):
         "hi": hi,
         "unit": unit,
         "next_at_ms": r.next_at_ms,
+        "uptime_ms": now,
     }

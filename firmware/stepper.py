@@ -9,8 +9,8 @@ try:
     from micropython import const
 except ImportError:  # CPython: imported by host-side tests with dummy pins
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 _US_PER_HOUR_MICRO = const(3_600_000_000)  # us per hour; times 10^6 below for micro-mL

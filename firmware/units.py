@@ -4,12 +4,14 @@
 # (0.04 units/min is 40000 in "units/min", 70 kg is 70000000). Conversions are exact
 # rationals (num, den) of the target unit's micro-scaled value; limits are compared by
 # cross-multiplying, so no division or float ever takes part in a limit decision.
+from firmware.reasons import shown
+
 try:
     from micropython import const
 except ImportError:  # CPython: the emulator and host tests import the core too
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 SCALE = const(1000000)  # micro-scaling: 1 unit = SCALE sub-units
@@ -57,24 +59,23 @@ def unit_problem(unit, drug_unit):
     Returns None when it can (same family, per minute), else (code, message).
     """
     family = DOSE_UNITS[drug_unit][0]
-    allowed = "allowed: " + ", ".join(dose_units_of(family))
+    allowed = ", ".join(dose_units_of(family))
     if unit == RATE:
-        return (
-            "rate_not_dose",
-            "mL/h is a pump rate, not a dose: give the dose in %s (%s)" % (drug_unit, allowed),
-        )
+        return ("rate_not_dose", "mL/h is a pump rate, not a dose; give a dose in: " + allowed)
     if unit in PER_HOUR_UNITS:
         return (
             "per_hour_unit",
-            "%s is per hour; this drug is dosed per minute in %s (%s)" % (unit, drug_unit, allowed),
+            "%s is per hour; this drug is dosed per minute, in: %s" % (unit, allowed),
         )
     if unit not in DOSE_UNITS:
-        return ("unknown_unit", "unknown dose unit %r (%s)" % (unit, allowed))
+        return (
+            "unknown_unit",
+            "unknown dose unit %s; this drug is dosed in: %s" % (shown(unit), allowed),
+        )
     if DOSE_UNITS[unit][0] != family:
         return (
             "wrong_unit_family",
-            "%s is a %s dose but this drug is dosed in %s (%s)"
-            % (unit, DOSE_UNITS[unit][0], drug_unit, allowed),
+            "%s is a %s dose; this drug is dosed in: %s" % (unit, DOSE_UNITS[unit][0], allowed),
         )
     return None
 

@@ -14,6 +14,7 @@ A field is a tuple, by type:
     (name, OS)         u32 whole seconds, absent is 2**32-1 on the wire, None in Python
     (name, STR, max)   identifier: u8 byte count + UTF-8; longer is an encode error
     (name, TEXT, max)  human text: u8 byte count + UTF-8; longer is cut at a character
+                       and ends in "..." (never cut silently)
     (name, LIST, max, fields)  u8 count + that many records of `fields`
 """
 
@@ -23,11 +24,21 @@ try:
     from micropython import const
 except ImportError:  # CPython: const() only marks compile-time constants on the device
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 PROTOCOL_VERSION = const(1)
+
+# Largest human text (refusal, alarm and log messages) the wire carries whole. The
+# safety core keeps every message it writes within it (its tests check the bound), so
+# the sender's cut of longer TEXT (messages.py: it ends in "...") never has to happen.
+TEXT_MAX = const(120)
+# Records per page of the paged answers: as many as fit MAX_PAYLOAD (240 bytes) with
+# every text field at TEXT_MAX (test_protocol_roundtrip.py checks that one more would not).
+ALARMS_PAGE = const(1)
+LOG_PAGE = const(1)
+TAPER_PAGE = const(18)
 
 U8 = "u8"
 U16 = "u16"
@@ -67,6 +78,10 @@ ERROR_NAMES = {
     ERR_INTERNAL: "internal",
 }
 
+# The wire number sent for a reason firmware/reasons.py does not list: a firmware bug,
+# never the number of another reason (SPEC.md section 9).
+REASON_UNKNOWN = const(255)
+
 # Alarm priorities (IEC 60601-1-8 levels).
 PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high"}
 
@@ -77,8 +92,11 @@ _ALARM = (
     ("priority", U8),  # PRIORITY_NAMES
     ("acked", BOOL),
     ("at_ms", MS),
-    ("message", TEXT, 48),
+    ("message", TEXT, TEXT_MAX),
 )
+
+# One step of a taper plan: at device uptime at_ms the dose becomes `dose`.
+_STEP = (("at_ms", MS), ("dose", Q, "@unit"))
 
 # (id, name, fields)
 MESSAGES = (
@@ -94,12 +112,15 @@ MESSAGES = (
             ("firmware", STR, 24),
             ("board", STR, 24),
             ("channels", U8),
-            ("library", STR, 24),
+            ("library", STR, 32),
             ("library_version", STR, 16),
             ("library_crc", U32),
             ("boot_id", U32),  # random per boot: a new value means the device reset
             ("replay_window", U8),  # responses the device keeps for retries
             ("max_payload", U16),
+            # SHA-256 (64 hex digits) of the bundle the firmware was flashed from
+            # (manifest.json); "" when it runs from source (the CPython emulator).
+            ("bundle", STR, 64),
         ),
     ),
     (0x02, "INFO", ()),
@@ -132,6 +153,7 @@ MESSAGES = (
             ("volume_left", OQ, "mL"),  # None: no volume was given
             ("time_to_empty_s", OS),  # None: unknown (no volume, or not running)
             ("alarms", LIST, 16, (("id", U16),)),
+            ("taper_next_ms", OMS),  # tapering: when the next step is due, else None
         ),
     ),
     (
@@ -164,8 +186,10 @@ MESSAGES = (
             ("ch", U8),
             ("unit", STR, 16),
             # Empty for drugs stopped at once; for taper drugs the steps the device
-            # will apply on its own, the last one with dose 0.
-            ("plan", LIST, 12, (("at_ms", MS), ("dose", Q, "@unit"))),
+            # will apply on its own, the last one with dose 0: `total` of them, the
+            # first page here, the rest from TAPER.
+            ("total", U16),
+            ("plan", LIST, TAPER_PAGE, _STEP),
         ),
     ),
     # reason: occlusion | air_in_line | extravasation | clinician
@@ -174,7 +198,7 @@ MESSAGES = (
     (0x08, "ALARMS", (("first", U8),)),
     # Active alarms from index `first` on; ask again from first + len(alarms) while
     # that is below total.
-    (0x88, "ALARMS_R", (("total", U8), ("alarms", LIST, 3, _ALARM))),
+    (0x88, "ALARMS_R", (("total", U8), ("alarms", LIST, ALARMS_PAGE, _ALARM))),
     (0x09, "ACK", (("alarm_id", U16),)),
     (0x89, "ACK_R", (("alarm_id", U16),)),
     (0x0A, "LOG", (("first", U32),)),
@@ -190,20 +214,28 @@ MESSAGES = (
             (
                 "entries",
                 LIST,
-                3,
+                LOG_PAGE,
                 (
                     ("seq", U32),
                     ("at_ms", MS),
                     ("ch", U8),  # 0: not about one channel
                     ("kind", STR, 16),
                     ("code", U8),
-                    ("text", TEXT, 40),
+                    ("text", TEXT, TEXT_MAX),
                 ),
             ),
         ),
     ),
     (0x0B, "HEARTBEAT", ()),
     (0x8B, "HEARTBEAT_R", (("uptime_ms", MS), ("boot_id", U32), ("active_alarms", U8))),
+    # The taper plan of the last STOP of channel `ch`, from step `first` on; ask again
+    # from first + len(plan) while that is below total.
+    (0x0C, "TAPER", (("ch", U8), ("first", U16))),
+    (
+        0x8C,
+        "TAPER_R",
+        (("ch", U8), ("unit", STR, 16), ("total", U16), ("plan", LIST, TAPER_PAGE, _STEP)),
+    ),
     # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
     # a lost event. The host does not answer them.
     (0x40, "EV_ALARM", _ALARM),
@@ -226,15 +258,17 @@ MESSAGES = (
         "REFUSED",
         (
             ("code", U8),  # wire number of the reason (firmware/reasons.py)
-            ("message", TEXT, 96),
+            ("message", TEXT, TEXT_MAX),
             ("lo", OQ, "@unit"),  # allowed range, None when the refusal has none
             ("hi", OQ, "@unit"),
             ("unit", STR, 16),
             ("next_at_ms", OMS),  # earliest time it would be allowed, or None
+            ("uptime_ms", MS),  # the device's uptime when it refused: next_at_ms - uptime_ms
+            # is the wait, which a host shows instead of a raw uptime
         ),
     ),
     # The request never reached the safety core (ERR_* codes above).
-    (ERROR, "ERROR", (("code", U8), ("message", TEXT, 96))),
+    (ERROR, "ERROR", (("code", U8), ("message", TEXT, TEXT_MAX))),
 )
 
 ID = {}

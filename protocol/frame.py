@@ -22,8 +22,8 @@ try:
     from micropython import const
 except ImportError:  # CPython: const() only marks compile-time constants on the device
 
-    def const(x):
-        return x
+    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
+        return __x
 
 
 from protocol import cobs

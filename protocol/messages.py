@@ -23,6 +23,7 @@ _FMT[MS] = _FMT[OMS] = "<Q"
 _MAX = {U8: 0xFF, BOOL: 1, U16: 0xFFFF, U32: 0xFFFFFFFF, U64: NONE_MS, MS: NONE_MS - 1}
 _MAX[OMS] = _MAX[MS]
 _MAX[OS] = NONE_S - 1
+_CUT = b"..."  # the end of a TEXT the sender had to cut
 
 
 def encode(msg, fields):
@@ -75,9 +76,14 @@ def _put(fields, values, buf, o, where):
             for rec in v:
                 o = _put(f[3], rec, buf, o, where + "." + f[0])
         else:
+            # bool is an int subclass on CPython, not on MicroPython: each is checked
+            # as itself, so a bool is never taken for a number nor the reverse.
             if v is None and t in _NONE:
                 v = _NONE[t]
-            elif not (isinstance(v, bool) if t == BOOL else _is_int(v)):
+            elif t == BOOL:
+                if not isinstance(v, bool):
+                    raise ValueError("%s.%s: %r is not a %s" % (where, f[0], v, t))
+            elif not isinstance(v, int) or isinstance(v, bool):
                 raise ValueError("%s.%s: %r is not a %s" % (where, f[0], v, t))
             elif t in (Q, OQ):
                 if not NONE_Q < v <= 0x7FFFFFFF:
@@ -98,11 +104,6 @@ def _mismatch(fields, values, where):
     raise ValueError("%s: %d values for %d fields" % (where, len(values), len(fields)))
 
 
-def _is_int(v):
-    # bool is an int subclass on CPython, not on MicroPython: refuse it on both.
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 def _put_str(f, v, buf, o, where):
     if not isinstance(v, str):
         raise ValueError("%s.%s: %r is not a str" % (where, f[0], v))
@@ -112,10 +113,13 @@ def _put_str(f, v, buf, o, where):
         if f[1] == STR:
             raise ValueError("%s.%s: %d bytes, at most %d" % (where, f[0], n, f[2]))
         # Human text is cut, never refused: a refusal must reach the host even when
-        # its message is long. Back up to the first byte of a UTF-8 character.
-        n = f[2]
+        # its message is long. The cut is never silent: the text ends in "...". Back
+        # up to the first byte of a UTF-8 character to make room for it.
+        n = f[2] - len(_CUT)
         while b[n] & 0xC0 == 0x80:
             n -= 1
+        b = b[:n] + _CUT
+        n += len(_CUT)
     buf[o] = n
     buf[o + 1 : o + 1 + n] = memoryview(b)[:n]
     return o + 1 + n

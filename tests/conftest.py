@@ -24,7 +24,13 @@ import sys
 
 import pumpguard
 import pytest
+from hypothesis import settings
 from pumpguard.emulator import RUNTIMES
+
+# Hypothesis examples are judged on what they do, never on how long they take: a
+# deadline only turns a loaded machine (pytest -n, CI) into a flaky failure.
+settings.register_profile("pumpguard", deadline=None)
+settings.load_profile("pumpguard")
 
 
 def pytest_addoption(parser):

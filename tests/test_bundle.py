@@ -98,7 +98,16 @@ def test_unknown_board_is_a_usage_error(tmp_path):
     assert "unknown board 'toaster'" in r.stderr
 
 
-def test_a_version_too_long_for_hello_with_the_hash_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(bundle, "FIRMWARE_VERSION", "pumpguard 10.20.30-rc1")
+def test_a_version_too_long_for_hello_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle, "FIRMWARE_VERSION", "pumpguard 10.20.30-rc1.build7")
     with pytest.raises(bundle.BundleError, match="24-byte firmware field"):
+        bundle.build("pico", tmp_path / "out")
+
+
+def test_the_library_name_fits_hello_whole_and_a_longer_one_is_refused(tmp_path, monkeypatch):
+    name = bundle._library()["name"]
+    assert name == "pumpguard-adult-icu-vasoactive"  # 30 bytes: HELLO_R once held 24
+    long = {"name": "x" * 33, "version": "1", "crc": 0}
+    monkeypatch.setattr(bundle, "_library", lambda: long)
+    with pytest.raises(bundle.BundleError, match="32-byte library field"):
         bundle.build("pico", tmp_path / "out")

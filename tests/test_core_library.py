@@ -83,3 +83,27 @@ def test_rate_is_the_exact_rate_rounded_down_and_dose_for_inverts_it(dose, weigh
     exact = Fraction(dose * 1000, 10**6) * Fraction(weight, 10**6) / per_ml * 60 * 10**6
     assert rate <= exact < rate + 1
     assert units.dose_for(rate, "mcg/kg/min", weight, conc, conc_unit) <= dose
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='"\\\n\t\x01 abcé€'),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(st.sampled_from(["crc32", "a", "b", "é"]), _JSON))
+def test_incremental_crc_is_the_crc_of_the_whole_canonical_form(doc):
+    body = {k: v for k, v in doc.items() if k != "crc32"}
+    assert druglib.crc_of(doc) == zlib.crc32(druglib.canonical(body).encode())
+
+
+def test_library_identity_bounds_are_the_hello_field_widths():
+    # druglib refuses a name or version HELLO_R could not carry whole; the two
+    # numbers live in different layers, so this pins them together.
+    from firmware import druglib
+    from protocol import catalog
+
+    widths = {f[0]: f[2] for f in catalog.FIELDS[catalog.ID["HELLO_R"]] if len(f) > 2}
+    assert widths["library"] == druglib._LIBRARY_NAME_MAX
+    assert widths["library_version"] == druglib._LIBRARY_VERSION_MAX

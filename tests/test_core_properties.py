@@ -5,7 +5,9 @@ clock steps, faults, deliveries and resets, checking after every step that
   pump's mechanical maximum), and the rate is the one its dose and solution give;
 - no dose above a soft maximum was set without an override;
 - a taper drug never drops by more than its step, outside an emergency stop or a fault;
-- a delivering taper drug never stops except through its taper or an emergency/fault.
+- a delivering taper drug never stops except through its taper or an emergency/fault;
+- every text the core makes fits the wire whole and every log code is a reason
+  (tests/test_core_messages.py).
 
 HYPOTHESIS_PROFILE=long runs many more and longer sequences.
 """
@@ -20,6 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from firmware import units
 from firmware.core import EMERGENCY_REASONS, FAULTS, SafetyCore
 from tests.portable.corekit import HOUR, M, library
+from tests.test_core_messages import assert_core_texts_fit
 
 _PROFILES = {
     "default": settings(max_examples=200, stateful_step_count=30, deadline=None),
@@ -101,22 +104,8 @@ class CoreMachine(RuleBasedStateMachine):
         )
         unit = data.draw(st.sampled_from(units.dose_units_of(drug.family)))
         dose = units.round_div(*units.convert_dose(target, drug.dose_unit, unit, weight))
-        before = self._before()
-        result = self.core.start(
-            ch,
-            name,
-            dose,
-            unit,
-            self.now,
-            weight=weight,
-            conc=data.draw(st.sampled_from(drug.concs)),
-            conc_unit=drug.conc_unit,
-            volume=volume,
-            override=override,
-        )
-        if result.ok:
-            self.overridden[ch] = override
-        self._check_transitions(before)
+        conc = data.draw(st.sampled_from(drug.concs))
+        self._start(ch, name, dose, unit, weight, conc, drug.conc_unit, volume, override)
 
     @rule(
         ch=channel,
@@ -136,6 +125,9 @@ class CoreMachine(RuleBasedStateMachine):
         conc_unit = data.draw(
             st.sampled_from([drug.conc_unit, drug.conc_unit, "mg/mL", "units/mL"])
         )
+        self._start(ch, name, dose, unit, weight, conc, conc_unit, volume, override)
+
+    def _start(self, ch, name, dose, unit, weight, conc, conc_unit, volume, override):
         before = self._before()
         result = self.core.start(
             ch,
@@ -266,6 +258,10 @@ class CoreMachine(RuleBasedStateMachine):
                 )
             else:
                 assert status.rate == 0
+
+    @invariant()
+    def every_text_fits_the_wire_and_every_log_code_is_a_reason(self):
+        assert_core_texts_fit(self.core)
 
     @invariant()
     def no_soft_excess_without_override(self):

@@ -36,7 +36,8 @@ class FakePump:
 
 def _device(manifest, **changes):
     device = {
-        "firmware": manifest["firmware"] + "+" + manifest["bundle"][:8],
+        "firmware": manifest["firmware"],
+        "bundle": manifest["bundle"],
         "library_crc": manifest["library"]["crc"],
         "board": manifest["board"],
     }
@@ -114,13 +115,16 @@ def test_an_unreachable_board_fails_at_the_repl_step():
 @pytest.mark.parametrize(
     "change, said",
     [
-        ({"firmware": "pumpguard 0.1.0+00000000"}, "firmware"),
-        ({"library_crc": 1}, "library crc"),
-        ({"board": "emulator"}, "board"),
+        (lambda m: {"firmware": "pumpguard 0.0.9"}, "firmware"),
+        (lambda m: {"bundle": ""}, r"bundle \(none\)"),
+        # The whole hash is compared: one equal in its first 16 digits still fails.
+        (lambda m: {"bundle": m["bundle"][:16] + "0" * 48}, "bundle"),
+        (lambda m: {"library_crc": 1}, "library crc"),
+        (lambda m: {"board": "emulator"}, "board"),
     ],
 )
 def test_a_board_running_something_else_fails_the_check(change, said):
-    f, _seen = _flasher(FakeMpremote(), device=lambda m: _device(m, **change))
+    f, _seen = _flasher(FakeMpremote(), device=lambda m: _device(m, **change(m)))
     with pytest.raises(FlashError, match=rf"step 5/5 \(verify\).*{said}"):
         f.flash()
 

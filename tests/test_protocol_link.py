@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+from pumpguard.client import Pump
 from pumpguard.errors import (
     DeviceError,
     DeviceReset,
@@ -30,12 +31,23 @@ HELLO_R = {
     "boot_id": 1,
     "replay_window": 4,
     "max_payload": 240,
+    "bundle": "",
+}
+REFUSAL = {
+    "code": 24,
+    "message": "above the hard maximum",
+    "lo": 10000,
+    "hi": 40000,
+    "unit": "units/min",
+    "next_at_ms": None,
+    "uptime_ms": 600_000,
 }
 
 
 class FakeDevice:
     """Serves requests the way SPEC.md says a device must: HELLO first, replay cache,
-    one answer per request. `drop` answers to leave unsent, `refuse` to send REFUSED."""
+    one answer per request. `drop` answers to leave unsent, `refuse` the REFUSED fields
+    to answer with (None: serve)."""
 
     def __init__(self):
         self.server = socket.socket()
@@ -44,7 +56,7 @@ class FakeDevice:
         self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
         self.runs = []  # (name, seq) of every request executed
         self.drop = 0
-        self.refuse = False
+        self.refuse = None
         self.schema = catalog.SCHEMA_HASH
         self.checks_schema = True  # False: a device that answers HELLO_R regardless
         self.boot_id = 1
@@ -93,19 +105,12 @@ class FakeDevice:
                 return messages.to_wire("ERROR", f.seq, {"code": 4, "message": message})
             reply = ("HELLO_R", dict(HELLO_R, schema=self.schema, boot_id=self.boot_id))
         elif self.refuse:
-            reply = (
-                "REFUSED",
-                {
-                    "code": 24,
-                    "message": "above the hard maximum",
-                    "lo": 10000,
-                    "hi": 40000,
-                    "unit": "units/min",
-                    "next_at_ms": None,
-                },
-            )
+            reply = ("REFUSED", self.refuse)
         elif name == "STOP":
-            reply = ("STOP_R", {"ch": fields["ch"], "unit": "mcg/min", "plan": [(60000, 0)]})
+            reply = (
+                "STOP_R",
+                {"ch": fields["ch"], "unit": "mcg/min", "total": 1, "plan": [(60000, 0)]},
+            )
         else:
             reply = ("HEARTBEAT_R", {"uptime_ms": 5, "boot_id": self.boot_id, "active_alarms": 0})
         wire = messages.to_wire(reply[0], f.seq, reply[1])
@@ -131,6 +136,7 @@ def test_hello_then_request(device, link):
     assert link.request("STOP", {"ch": 1}) == {
         "ch": 1,
         "unit": "mcg/min",
+        "total": 1,
         "plan": [{"at_ms": 60000, "dose": 0}],
     }
     assert device.runs == [("HELLO", 1), ("STOP", 2)]
@@ -199,12 +205,23 @@ def test_library_mismatch(link):
 
 def test_refusal_carries_code_message_and_range(device, link):
     link.hello()
-    device.refuse = True
+    device.refuse = REFUSAL
     with pytest.raises(RefusedError) as exc:
         link.request("TITRATE", {"ch": 1, "dose": 50000, "unit": "units/min", "override": True})
     assert exc.value.code == 24
     assert exc.value.allowed == (10000, 40000, "units/min")
-    assert exc.value.next_at_ms is None
+    assert exc.value.next_at_ms is None and exc.value.wait_ms is None
+    assert "next allowed" not in str(exc.value)
+
+
+def test_a_refusal_about_time_says_how_long_to_wait_never_the_raw_uptime(device, link):
+    link.hello()
+    device.refuse = dict(REFUSAL, code=31, lo=None, hi=None, next_at_ms=240_238, uptime_ms=122_000)
+    with pytest.raises(RefusedError) as exc:
+        link.request("TITRATE", {"ch": 1, "dose": 50000, "unit": "units/min", "override": True})
+    assert exc.value.wait_ms == 118_238
+    assert str(exc.value).endswith("(next allowed in 1 min 59 s)")  # rounded up, never down
+    assert "240238" not in str(exc.value)
 
 
 def test_events_are_queued_while_waiting(device, link):
@@ -259,3 +276,14 @@ def test_discard_input_drops_what_came_before(device, link):
     time.sleep(0.2)
     link.discard_input()
     assert link.poll(0.1) == []
+
+
+def test_connect_drops_stale_input_through_the_link_s_public_call(device, monkeypatch):
+    # Pump never reaches into the link's port: discard_input() also drops the decoder's
+    # partial frame, which resetting the port's buffer alone would leave behind.
+    calls = []
+    discard = Link.discard_input
+    monkeypatch.setattr(Link, "discard_input", lambda self: calls.append(discard(self)))
+    with Pump(device.url, timeout=0.2) as pump:
+        assert pump.device["board"] == "test"
+    assert len(calls) == 1

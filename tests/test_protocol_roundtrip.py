@@ -2,7 +2,7 @@
 with the host's crcmod CRC on one side and the device's binascii.crc32 on the other."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pumpguard.link import CRC32
 
@@ -115,15 +115,55 @@ def test_encode_refuses_what_does_not_fit_and_never_clamps(msg, fields, error):
             "volume_left": None,
             "time_to_empty_s": None,
             "alarms": [{"id": i} for i in range(17)],
+            "taper_next_ms": None,
         }
     with pytest.raises(ValueError, match=error):
         messages.encode(msg, fields)
 
 
-def test_text_is_cut_at_a_character_boundary():
-    fields = {"code": 1, "message": "é" * 60}  # 120 bytes, 96 allowed
-    got = messages.decode(catalog.ERROR, messages.encode("ERROR", fields))
-    assert got["message"] == "é" * 48
+def test_hypothesis_enforces_no_deadline():
+    # conftest.py's profile: these round-trips once failed with DeadlineExceeded under load.
+    assert settings.default.deadline is None
+
+
+def test_every_text_field_carries_text_max():
+    texts = []
+    for fields in catalog.FIELDS.values():
+        for f in fields:
+            texts += [g[2] for g in (f[3] if f[1] == LIST else ()) if g[1] == TEXT]
+            if f[1] == TEXT:
+                texts.append(f[2])
+    assert catalog.TEXT_MAX == 120
+    assert texts and set(texts) == {catalog.TEXT_MAX}
+
+
+@pytest.mark.parametrize(
+    ("msg", "records", "page"),
+    [
+        ("ALARMS_R", "alarms", catalog.ALARMS_PAGE),
+        ("LOG_R", "entries", catalog.LOG_PAGE),
+        ("STOP_R", "plan", catalog.TAPER_PAGE),
+        ("TAPER_R", "plan", catalog.TAPER_PAGE),
+    ],
+)
+def test_pages_are_as_long_as_max_payload_allows(msg, records, page):
+    fields = catalog.FIELDS[catalog.ID[msg]]
+    (rec,) = [f[3] for f in fields if f[0] == records]
+    largest = catalog.BOUNDS[catalog.ID[msg]][1]
+    assert page >= 1 and largest <= frame.MAX_PAYLOAD
+    assert largest + catalog._bounds(rec)[1] > frame.MAX_PAYLOAD  # one record more would not fit
+
+
+def test_text_fits_whole_up_to_text_max():
+    fields = {"code": 1, "message": "x" * catalog.TEXT_MAX}
+    assert messages.decode(catalog.ERROR, messages.encode("ERROR", fields)) == fields
+
+
+def test_longer_text_is_cut_at_a_character_boundary_and_says_so():
+    fields = {"code": 1, "message": "é" * 61}  # 122 bytes, 120 allowed
+    got = messages.decode(catalog.ERROR, messages.encode("ERROR", fields))["message"]
+    assert got == "é" * 58 + "..."  # 116 + 3 bytes: a whole "é" does not fit the last one
+    assert len(got.encode()) <= catalog.TEXT_MAX
 
 
 @pytest.mark.parametrize(

@@ -39,12 +39,13 @@ VECTORS = [
             "firmware": "0.1.0",
             "board": "pico",
             "channels": 2,
-            "library": "ICU vasopressors",
+            "library": "pumpguard-adult-icu-vasoactive",
             "library_version": "2026-11",
             "library_crc": 0xDEADBEEF,
             "boot_id": 0x12345678,
             "replay_window": 4,
             "max_payload": 240,
+            "bundle": "5f0c" * 16,
         },
     ),
     ("info", "INFO", 2, {}),
@@ -79,6 +80,25 @@ VECTORS = [
             "volume_left": 37_500000,
             "time_to_empty_s": 4500,
             "alarms": [{"id": 3}],
+            "taper_next_ms": None,
+        },
+    ),
+    (
+        "status_r_tapering",
+        "STATUS_R",
+        5,
+        {
+            "ch": 1,
+            "state": "tapering",
+            "drug": "vasopressin",
+            "dose": 25000,
+            "dose_unit": "units/min",
+            "rate": 1_500000,
+            "volume_infused": 2_000000,
+            "volume_left": 18_000000,
+            "time_to_empty_s": 43200,
+            "alarms": [],
+            "taper_next_ms": 7_200_000,
         },
     ),
     (
@@ -96,6 +116,7 @@ VECTORS = [
             "volume_left": None,
             "time_to_empty_s": None,
             "alarms": [],
+            "taper_next_ms": None,
         },
     ),
     (
@@ -146,10 +167,35 @@ VECTORS = [
         {
             "ch": 1,
             "unit": "units/min",
+            "total": 6,
             "plan": [{"at_ms": 3_600_000 * k, "dose": 30000 - 5000 * k} for k in range(1, 7)],
         },
     ),
-    ("stop_r_now", "STOP_R", 9, {"ch": 2, "unit": "mcg/kg/min", "plan": []}),
+    # A taper longer than a page: the first TAPER_PAGE steps here, the rest from TAPER.
+    (
+        "stop_r_long_taper",
+        "STOP_R",
+        8,
+        {
+            "ch": 1,
+            "unit": "mcg/kg/min",
+            "total": 20,
+            "plan": [{"at_ms": 900_000 * k, "dose": 1_000000 - 50000 * (k + 1)} for k in range(18)],
+        },
+    ),
+    ("taper", "TAPER", 18, {"ch": 1, "first": 18}),
+    (
+        "taper_r",
+        "TAPER_R",
+        18,
+        {
+            "ch": 1,
+            "unit": "mcg/kg/min",
+            "total": 20,
+            "plan": [{"at_ms": 16_200_000, "dose": 50000}, {"at_ms": 17_100_000, "dose": 0}],
+        },
+    ),
+    ("stop_r_now", "STOP_R", 9, {"ch": 2, "unit": "mcg/kg/min", "total": 0, "plan": []}),
     ("estop", "ESTOP", 10, {"ch": 1, "reason": "occlusion"}),
     ("estop_r", "ESTOP_R", 10, {"ch": 1}),
     ("alarms", "ALARMS", 11, {"first": 0}),
@@ -160,7 +206,6 @@ VECTORS = [
         {
             "total": 2,
             "alarms": [
-                _ALARM,
                 {
                     "id": 4,
                     "ch": 0,
@@ -185,20 +230,12 @@ VECTORS = [
             "next": 2,
             "entries": [
                 {
-                    "seq": 0,
-                    "at_ms": 1000,
-                    "ch": 1,
-                    "kind": "start",
-                    "code": 0,
-                    "text": "norepinephrine 8 mcg/min",
-                },
-                {
                     "seq": 1,
                     "at_ms": 2000,
                     "ch": 1,
-                    "kind": "refuse",
+                    "kind": "decision",
                     "code": 24,
-                    "text": "vasopressin 0.05 units/min > 0.04",
+                    "text": "vasopressin 0.05 units/min is above the hard maximum 0.04 units/min",
                 },
             ],
         },
@@ -236,6 +273,7 @@ VECTORS = [
             "hi": 40000,
             "unit": "units/min",
             "next_at_ms": None,
+            "uptime_ms": 600_000,
         },
     ),
     (
@@ -249,28 +287,20 @@ VECTORS = [
             "hi": None,
             "unit": "",
             "next_at_ms": 900_000,
+            "uptime_ms": 782_000,
         },
     ),
     ("error_hello_required", "ERROR", 17, {"code": 3, "message": "send HELLO first"}),
-    # Largest payload the catalog allows: LOG_R with three full entries.
+    # Largest payload the catalog allows: a full page of taper steps.
     (
-        "log_r_max",
-        "LOG_R",
+        "taper_r_max",
+        "TAPER_R",
         0xFFFF,
         {
-            "oldest": 0xFFFFFFFF,
-            "next": 0xFFFFFFFF,
-            "entries": [
-                {
-                    "seq": 0xFFFFFFFF,
-                    "at_ms": 0xFFFFFFFFFFFFFFFE,
-                    "ch": 255,
-                    "kind": "k" * 16,
-                    "code": 255,
-                    "text": "t" * 40,
-                }
-            ]
-            * 3,
+            "ch": 255,
+            "unit": "u" * 16,
+            "total": 0xFFFF,
+            "plan": [{"at_ms": 0xFFFFFFFFFFFFFFFE, "dose": 0x7FFFFFFF}] * catalog.TAPER_PAGE,
         },
     ),
 ]
@@ -310,7 +340,9 @@ def test_vectors_cover_every_message():
 
 def test_largest_vector_is_max_payload_and_max_wire():
     wire = bytes.fromhex(build()["vectors"][-1]["wire"])
-    assert len(messages.encode("LOG_R", VECTORS[-1][3])) == catalog.BOUNDS[catalog.ID["LOG_R"]][1]
+    _name, msg, _seq, fields = VECTORS[-1]
+    largest = max(hi for _lo, hi in catalog.BOUNDS.values())
+    assert len(messages.encode(msg, fields)) == catalog.BOUNDS[catalog.ID[msg]][1] == largest
     assert len(wire) <= frame.MAX_WIRE
 
 

@@ -1,11 +1,18 @@
 """The real ``pumpguard`` command, run as a subprocess against the emulator's PTY."""
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 
+import pumpguard
 import pytest
+from pumpguard import cli as pumpguard_cli
+from pumpguard import errors
+
+from tests.systemkit import start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -152,3 +159,76 @@ def test_titrate_on_channel_2(cli):
     r = cli("titrate", "0.035", "units/min", "--override", channel=2)
     assert r.returncode == 0, r.stderr
     assert "now 0.035 units/min" in r.stdout
+
+
+def test_a_refusal_about_time_says_when_in_human_terms(cli):
+    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    r = cli("titrate", "0.15", "mcg/kg/min")
+    assert r.returncode == 3, r.stderr
+    assert "refused (too_soon)" in r.stderr
+    # 2 min between steps up, a second or so of it gone: never a raw device uptime.
+    assert re.search(r"\(next allowed in (1 min \d+ s|2 min 0 s)\)$", r.stderr.strip())
+    assert not re.search(r"\d{4,} ?ms", r.stderr)
+
+
+def test_stop_of_a_long_taper_prints_every_step_and_status_the_next_one(emu, cli):
+    # From 1 mcg/kg/min norepinephrine tapers by 0.02 every 15 min: 50 steps, more than
+    # STOP_R carries; the rest come from TAPER, none dropped.
+    with pumpguard.connect(emu.port) as pump:
+        start_norepinephrine(pump, "0.2", weight_kg="40")
+        for dose in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
+            emu.advance(120, keepalive=pump.uptime_ms)
+            pump.titrate(1, dose, "mcg/kg/min")
+    r = cli("stop")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "channel 1: tapering, 50 steps:"
+    steps = [line.split() for line in lines[1:]]
+    assert [int(s[1]) for s in steps] == list(range(1, 51))
+    assert [s[4] for s in steps[:3]] == ["0.98", "0.96", "0.94"]
+    assert steps[-2][4:] == ["0.02", "mcg/kg/min"] and steps[-1][4:] == ["0", "mcg/kg/min"]
+    r = cli("status")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"tapering, .* next taper step in (14 min \d+ s|15 min 0 s),", r.stdout)
+
+
+class _Raises:
+    def __init__(self, exc):
+        self.exc = exc
+
+    def __call__(self, pump, args, out):
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "said"),
+    [
+        (errors.RefusedError(24, "above the hard maximum"), 3, "refused (above_hard_max)"),
+        (errors.LinkError("no answer", may_have_run=True), 4, "link failure: no answer"),
+        (errors.DeviceReset("it reset", may_have_run=False), 4, "link failure: it reset"),
+        (errors.ProtocolMismatch([("schema hash", "1", "2")]), 4, "link failure: protocol"),
+        (errors.DeviceError(5, "internal", "boom"), 1, "device error internal"),
+        (errors.DeviceAlarm({"id": 1, "ch": 1, "priority": 3, "message": "air"}), 1, "alarm 1"),
+        (errors.UsageError("bad value"), 2, "bad value"),
+    ],
+)
+def test_each_error_exits_with_the_code_its_class_carries(monkeypatch, capsys, exc, code, said):
+    monkeypatch.setitem(
+        pumpguard_cli._COMMANDS, "ports", (_Raises(exc), pumpguard_cli.argparse_ports, False)
+    )
+    assert exc.exit_code == code
+    assert pumpguard_cli.main(["ports"], out=io.StringIO()) == code
+    assert capsys.readouterr().err.startswith("pumpguard: " + said)
+
+
+def test_the_documented_exit_codes_are_the_classes_codes():
+    r = subprocess.run(
+        [sys.executable, "-m", "pumpguard", "--help"], capture_output=True, text=True
+    )
+    documented = dict(re.findall(r"^  (\d)  (\w+)", r.stdout, re.M))
+    assert documented == {"0": "done", "2": "usage", "3": "refused", "4": "link", "1": "anything"}
+    assert errors.RefusedError.exit_code == 3
+    assert errors.LinkError.exit_code == errors.DeviceReset.exit_code == 4
+    assert errors.ProtocolMismatch.exit_code == 4
+    assert errors.PumpguardError.exit_code == errors.DeviceError.exit_code == 1
+    assert errors.DeviceAlarm.exit_code == 1

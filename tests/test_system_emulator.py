@@ -1,5 +1,6 @@
 """The emulator itself: TCP instead of a PTY, the control commands, and `make run`."""
 
+import re
 import subprocess
 import sys
 
@@ -49,8 +50,11 @@ def test_make_run_scenario_plays_to_the_end():
     )
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    assert "above the hard maximum 0.04 units/min" in out  # vasopressin 0.05
-    assert "1000 times" in out  # "0.02 mg/kg/min"
+    # The refusals, by what the host prints of them (the core words their messages):
+    assert "next allowed in 2 min" in out  # norepinephrine 0.2 straight away: too soon
+    assert "allowed range: 0.005 to 0.04 units/min" in out  # vasopressin 0.05
+    assert "allowed range: 0.01 to 3 mcg/kg/min" in out  # "0.02 mg/kg/min"
+    assert not re.search(r"\d{4,} ?ms", out)  # device uptimes are never shown raw
     assert "tapering in 5 steps" in out
     assert "channel 1: stopped" in out
     assert out.rstrip().endswith("scenario done")

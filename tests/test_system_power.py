@@ -61,7 +61,11 @@ def test_a_corrupt_store_never_starts_an_infusion(emu):
     with pumpguard.connect(emu.port) as pump:
         assert pump.status(1).state == "idle"
         assert pump.status(1).rate_ml_h == 0
-        assert any("not restored" in e.text for e in pump.log())
+        # The clinician is told, loudly: what ran before the reset is not running now.
+        (lost,) = [a for a in pump.alarms() if a.code == "store_lost"]
+        assert (lost.priority, lost.channel, lost.acked) == ("high", 0, False)
+        assert "fails its CRC" in lost.message and "every channel started idle" in lost.message
+        assert any(e.code == "store_lost" for e in pump.log())
     assert emu.pumps()[0]["rate"] == 0
 
 

@@ -162,7 +162,7 @@ def test_emergency_stop_stops_a_taper_drug_at_once_with_a_high_alarm(pump):
     assert (pump.status(1).state, pump.status(1).rate_ml_h) == ("stopped", 0)
     alarm = next(a for a in pump.alarms() if a.code == "extravasation")
     assert alarm.priority == "high"
-    assert any("extravasation" in e.text for e in pump.log() if e.kind == "command")
+    assert any("extravasation" in e.text for e in pump.log() if e.kind == "emergency_stop")
     refused(lambda: pump.emergency_stop(1, "bored"), "unknown_reason")
 
 

@@ -19,7 +19,7 @@ def test_micropython_runs_the_bundle_and_passes_the_flash_check(tmp_path):
     manifest = bundle.load_manifest(bundle.cached("emulator"))
     with pumpguard.Emulator(state_dir=tmp_path, runtime="micropython") as emu:
         device = flash.verify(emu.port, manifest)
-    assert device["firmware"] == manifest["firmware"] + "+" + manifest["bundle"][:8]
+    assert (device["firmware"], device["bundle"]) == (manifest["firmware"], manifest["bundle"])
 
 
 def test_cpython_runs_sources_which_fail_the_flash_check(tmp_path):

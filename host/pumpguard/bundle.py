@@ -11,11 +11,11 @@
                              SHA-256 of each file above, and the bundle hash
 
 The bundle hash is the SHA-256 of the sorted ``path sha256`` lines of every file but the
-manifest; the firmware reports its first 8 hex digits after its version in HELLO_R
-(``pumpguard 0.1.0+1a2b3c4d``), which is how ``pumpguard flash`` tells that what runs
-is what it wrote. Two builds from the same sources are byte-identical: files are
-written in sorted order, mpy-cross is given each module's relative path as its source
-name (never the checkout's absolute path), and the manifest holds no time stamp.
+manifest; the firmware reports it whole in HELLO_R's ``bundle`` field, which is how
+``pumpguard flash`` tells that what runs is what it wrote. Two builds from the same
+sources are byte-identical: files are written in sorted order, mpy-cross is given each
+module's relative path as its source name (never the checkout's absolute path), and the
+manifest holds no time stamp.
 """
 
 import hashlib
@@ -95,15 +95,19 @@ def bundle_hash(files):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _firmware_text_fits():
-    # HELLO_R carries "<version>+<8 hex digits>" in a fixed-size text field: a longer
-    # version would make the firmware fail its own HELLO, so refuse it here instead.
-    size = next(f[2] for f in catalog.FIELDS[catalog.ID["HELLO_R"]] if f[0] == "firmware")
-    if len(FIRMWARE_VERSION) + 9 > size:
-        raise BundleError(
-            f"firmware version {FIRMWARE_VERSION!r} plus the bundle hash exceeds HELLO_R's "
-            f"{size}-byte firmware field; shorten the version"
-        )
+def _fits_hello(library):
+    # HELLO_R carries these identifiers in fixed-size fields and never cuts one: a
+    # longer one would make the firmware fail its own HELLO, so refuse it here instead.
+    sizes = {f[0]: f[2] for f in catalog.FIELDS[catalog.ID["HELLO_R"]] if len(f) > 2}
+    for field, what, text in (
+        ("firmware", "firmware version", FIRMWARE_VERSION),
+        ("library", "drug library name", library["name"]),
+        ("library_version", "drug library version", library["version"]),
+    ):
+        if len(text.encode()) > sizes[field]:
+            raise BundleError(
+                f"{what} {text!r} exceeds HELLO_R's {sizes[field]}-byte {field} field; shorten it"
+            )
 
 
 def build(board_name, out_dir):
@@ -122,8 +126,8 @@ def build(board_name, out_dir):
                 f"{out_dir} is not empty and holds no bundle; give an empty or new directory"
             )
         shutil.rmtree(out_dir)
-    _firmware_text_fits()
     library = _library()
+    _fits_hello(library)
     os.makedirs(out_dir, exist_ok=True)
     for rel in sources():
         dest = os.path.join(out_dir, rel[:-3] + ".mpy")

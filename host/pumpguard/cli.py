@@ -14,31 +14,33 @@ import sys
 from firmware.reasons import NAME as REASON_NAMES
 
 from .client import connect
-from .errors import LinkError, ProtocolMismatch, PumpguardError, RefusedError
-from .quantity import from_micro, to_micro
+from .errors import (
+    EXIT_ERROR,
+    EXIT_LINK,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    LinkError,
+    ProtocolMismatch,
+    PumpguardError,
+    RefusedError,
+    UsageError,
+)
+from .quantity import duration_text, from_micro, to_micro
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_REFUSED = 3
-EXIT_LINK = 4
-
-_EPILOG = """\
+# The codes come from the error classes (errors.py), which carry them.
+_EPILOG = f"""\
 exit codes:
-  0  done
-  2  usage error (bad option or value; nothing was sent)
-  3  refused by the safety layer (the reason and the allowed range are printed)
-  4  link failure (no answer, or a device that speaks another protocol)
-  1  anything else
+  {EXIT_OK}  done
+  {EXIT_USAGE}  usage error (bad option or value; nothing was sent)
+  {EXIT_REFUSED}  refused by the safety layer (the reason and the allowed range are printed)
+  {EXIT_LINK}  link failure (no answer, or a device that speaks another protocol)
+  {EXIT_ERROR}  anything else
 
 The port comes from --port or the PUMPGUARD_PORT environment variable: a device path
 (/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, or a pyserial URL (socket://...).
 Quantities are exact decimals (at most 6 decimals); nothing is rounded.
 """
-
-
-class UsageError(Exception):
-    """Bad command-line input found after parsing (exit code 2)."""
 
 
 def _quantity(what):
@@ -180,6 +182,7 @@ def argparse_info():
 def do_info(pump, args, out):
     info = pump.info()
     print(f"firmware  {info.firmware}", file=out)
+    print(f"bundle    {info.bundle or '- (runs from source)'}", file=out)
     print(f"board     {info.board}, {info.channels} channels", file=out)
     print(
         f"library   {info.library} {info.library_version} (crc {info.library_crc:08x})",
@@ -209,9 +212,13 @@ def do_status(pump, args, out):
         what = f"{s.drug} {s.dose} {s.dose_unit}" if s.drug else "-"
         left = "" if s.volume_left_ml is None else f", {s.volume_left_ml} mL left"
         empty = "" if s.time_to_empty_s is None else f", empty in {_span(s.time_to_empty_s)}"
+        step = ""
+        if s.taper_next_in_s is not None:
+            step = f", next taper step in {duration_text(int(s.taper_next_in_s * 1000))}"
         print(
             f"channel {ch}: {s.state}, {what}, {s.rate_ml_h} mL/h, "
-            f"{s.volume_infused_ml} mL infused{left}{empty}, alarms {list(s.alarms) or 'none'}",
+            f"{s.volume_infused_ml} mL infused{left}{empty}{step}, "
+            f"alarms {list(s.alarms) or 'none'}",
             file=out,
         )
 
@@ -364,7 +371,15 @@ def _refusal(exc):
         lo = "-" if lo is None else from_micro(lo)
         hi = "-" if hi is None else from_micro(hi)
         text += f" [allowed {lo} to {hi} {unit}]"
-    return text
+    return text + exc.when()
+
+
+def _describe(exc):
+    if isinstance(exc, RefusedError):
+        return _refusal(exc)
+    if isinstance(exc, (LinkError, ProtocolMismatch)):
+        return f"link failure: {exc}"
+    return str(exc)
 
 
 def _global_parser():
@@ -402,18 +417,9 @@ def main(argv=None, out=None):
             pump = connect(g.port)
         handler(pump, args, out)
         return EXIT_OK
-    except UsageError as exc:
-        print(f"pumpguard: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except RefusedError as exc:
-        print(f"pumpguard: {_refusal(exc)}", file=sys.stderr)
-        return EXIT_REFUSED
-    except (LinkError, ProtocolMismatch) as exc:
-        print(f"pumpguard: link failure: {exc}", file=sys.stderr)
-        return EXIT_LINK
     except PumpguardError as exc:
-        print(f"pumpguard: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        print(f"pumpguard: {_describe(exc)}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     finally:

@@ -20,15 +20,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from firmware.reasons import NAME as REASON_NAMES
-from protocol.catalog import PRIORITY_NAMES
+from protocol.catalog import PRIORITY_NAMES, REASON_UNKNOWN
 
-from .errors import DeviceReset
+from .errors import DeviceReset, PumpguardError, RefusedError
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
 
 
-def _dec(value):
-    return None if value is None else micro_to_decimal(value)
+def _reason(number):
+    # REASON_UNKNOWN: the device logged a reason its own table lacks (a firmware bug).
+    if number == REASON_UNKNOWN:
+        return "unknown"
+    return REASON_NAMES.get(number, str(number))
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Info:
     library: str
     library_version: str
     library_crc: int
+    bundle: str  # SHA-256 of the bundle flashed, "" when the firmware runs from source
     boot_id: int
     uptime_ms: int
     counters: dict
@@ -60,6 +64,7 @@ class Status:
     volume_left_ml: Decimal | None
     time_to_empty_s: int | None
     alarms: tuple  # ids of the alarms listed on this channel
+    taper_next_in_s: Decimal | None  # tapering: seconds until the next step, else None
 
     def as_json(self):
         """A dict for ``json.dumps``: Decimals as JSON numbers, exact to 6 decimals."""
@@ -92,7 +97,7 @@ class TaperStep:
 @dataclass(frozen=True)
 class Stopped:
     """The answer to stop(): ``plan`` is empty when the channel stopped at once, else the
-    taper the device now runs by itself, the last step at dose 0."""
+    whole taper the device now runs by itself (every step), the last at dose 0."""
 
     channel: int
     dose_unit: str
@@ -124,7 +129,7 @@ def _alarm(fields):
     return Alarm(
         fields["id"],
         fields["ch"],
-        REASON_NAMES.get(fields["code"], str(fields["code"])),
+        _reason(fields["code"]),
         PRIORITY_NAMES.get(fields["priority"], str(fields["priority"])),
         fields["message"],
         fields["at_ms"],
@@ -156,7 +161,7 @@ class Pump:
         self.port = port
         self._link = Link(port, timeout=timeout, attempts=attempts)
         try:
-            self._link._port.reset_input_buffer()  # events queued before we came
+            self._link.discard_input()  # events queued before we came
             self.device = self._link.hello()
         except BaseException:
             self._link.close()
@@ -194,6 +199,7 @@ class Pump:
             d["library"],
             d["library_version"],
             d["library_crc"],
+            d["bundle"],
             info["boot_id"],
             info["uptime_ms"],
             counters,
@@ -209,18 +215,26 @@ class Pump:
     def status(self, channel=1):
         """The channel's ``Status``."""
         s = self._call("STATUS", {"ch": channel}, rerun=True)
+        left = s["volume_left"]
         return Status(
             s["ch"],
             s["state"],
             s["drug"] or None,
-            _dec(s["dose"]) if s["drug"] else None,
+            micro_to_decimal(s["dose"]) if s["drug"] else None,
             s["dose_unit"] or None,
-            _dec(s["rate"]),
-            _dec(s["volume_infused"]),
-            _dec(s["volume_left"]),
+            micro_to_decimal(s["rate"]),
+            micro_to_decimal(s["volume_infused"]),
+            None if left is None else micro_to_decimal(left),
             s["time_to_empty_s"],
             tuple(a["id"] for a in s["alarms"]),
+            None if s["taper_next_ms"] is None else self._in_s(s["taper_next_ms"]),
         )
+
+    def _in_s(self, at_ms, now_ms=None):
+        # Seconds from the device's uptime now to its uptime at_ms (0 if already past).
+        if now_ms is None:
+            now_ms = self.uptime_ms()
+        return Decimal(max(0, at_ms - now_ms)) / 1000
 
     def start(
         self,
@@ -253,7 +267,9 @@ class Pump:
                 "override": bool(override),
             },
         )
-        return Decision(r["ch"], _dec(r["dose"]), r["unit"], _dec(r["rate"]))
+        return Decision(
+            r["ch"], micro_to_decimal(r["dose"]), r["unit"], micro_to_decimal(r["rate"])
+        )
 
     def titrate(self, channel, dose, unit, override=False):
         """Change the running dose; the library's step and interval limits apply."""
@@ -261,19 +277,40 @@ class Pump:
             "TITRATE",
             {"ch": channel, "dose": to_micro(dose, "dose"), "unit": unit, "override": override},
         )
-        return Decision(r["ch"], _dec(r["dose"]), r["unit"], _dec(r["rate"]))
+        return Decision(
+            r["ch"], micro_to_decimal(r["dose"]), r["unit"], micro_to_decimal(r["rate"])
+        )
 
     def stop(self, channel):
-        """Stop the channel: at once, or by the library's taper for a taper drug."""
+        """Stop the channel: at once, or by the library's taper for a taper drug (the
+        whole plan, every step, fetched page by page)."""
         r = self._call("STOP", {"ch": channel})
+        steps = list(r["plan"])
+        while len(steps) < r["total"]:
+            steps.extend(self._taper_page(channel, len(steps), r["total"]))
         plan = ()
-        if r["plan"]:
+        if steps:
             now = self.uptime_ms()
             plan = tuple(
-                TaperStep(s["at_ms"], Decimal(max(0, s["at_ms"] - now)) / 1000, _dec(s["dose"]))
-                for s in r["plan"]
+                TaperStep(s["at_ms"], self._in_s(s["at_ms"], now), micro_to_decimal(s["dose"]))
+                for s in steps
             )
         return Stopped(r["ch"], r["unit"], plan)
+
+    def _taper_page(self, channel, first, total):
+        # The steps of the taper STOP announced (total of them) from step `first` on.
+        try:
+            page = self._call("TAPER", {"ch": channel, "first": first}, rerun=True)
+        except RefusedError as exc:  # the taper ended meanwhile (an emergency stop)
+            why = exc.message
+        else:
+            if page["total"] == total and page["plan"]:
+                return page["plan"]
+            why = f"the device now lists {page['total']}"
+        raise PumpguardError(
+            f"channel {channel} accepted the stop and tapers in {total} steps, but only "
+            f"{first} could be read ({why}); check its status"
+        )
 
     def emergency_stop(self, channel, reason):
         """Stop flow at once: reason is occlusion, air_in_line, extravasation or
@@ -306,10 +343,7 @@ class Pump:
                         e["at_ms"],
                         e["ch"],
                         e["kind"],
-                        # A command entry carries no reason yet (its decision follows).
-                        ""
-                        if e["kind"] == "command"
-                        else REASON_NAMES.get(e["code"], str(e["code"])),
+                        _reason(e["code"]),
                         e["text"],
                     )
                 )

@@ -10,7 +10,9 @@ between steps, with the host polling the pump meanwhile as a central station wou
 import sys
 
 import pumpguard
-from pumpguard.cli import EXIT_OK
+from pumpguard.client import Decision, Stopped
+from pumpguard.errors import EXIT_OK
+from pumpguard.quantity import from_micro
 
 NOREPINEPHRINE = {"weight_kg": "70", "concentration": "16 mcg/mL", "volume_ml": "50"}
 VASOPRESSIN = {"concentration": "1 units/mL", "volume_ml": "20"}
@@ -45,14 +47,14 @@ class Timeline:
         try:
             result = action()
         except pumpguard.RefusedError as exc:
-            self.note(f"REFUSED: {exc.message}")
+            self.note(f"REFUSED: {exc.message}{exc.when()}")
             if exc.allowed:
                 lo, hi, unit = exc.allowed
                 self.note(f"allowed range: {_q(lo)} to {_q(hi)} {unit}")
             return None
-        if isinstance(result, pumpguard.client.Decision):
+        if isinstance(result, Decision):
             self.note(f"accepted: {result.dose} {result.dose_unit}, motor {result.rate_ml_h} mL/h")
-        elif isinstance(result, pumpguard.client.Stopped):
+        elif isinstance(result, Stopped):
             self.note(f"accepted: tapering in {len(result.plan)} steps, never an abrupt stop")
         return result
 
@@ -73,8 +75,8 @@ class Timeline:
             if name == "EV_ALARM":
                 self.note(f"ALARM ({_PRIORITY[f['priority']]}): {f['message']}")
             elif name == "EV_STATE" and f["drug"]:
-                dose = pumpguard.quantity.from_micro(f["dose"])
-                rate = pumpguard.quantity.from_micro(f["rate"])
+                dose = from_micro(f["dose"])
+                rate = from_micro(f["rate"])
                 self.note(
                     f"channel {f['ch']}: {f['state']}, {f['drug']} {dose} {f['unit']} = {rate} mL/h"
                 )
@@ -84,7 +86,7 @@ _PRIORITY = {1: "low", 2: "medium", 3: "high"}
 
 
 def _q(micro):
-    return "-" if micro is None else pumpguard.quantity.from_micro(micro)
+    return "-" if micro is None else from_micro(micro)
 
 
 def play(emu, pump):
@@ -131,6 +133,10 @@ def play(emu, pump):
     )
     t.wait(5, "stable")
     stopped = t.command("stop channel 1 (norepinephrine)", lambda: pump.stop(1))
+    if not isinstance(stopped, Stopped) or not stopped.plan:
+        # Refused (printed above) or stopped at once: no taper to wait for.
+        t.say("norepinephrine did not taper; scenario ends here")
+        return
     for step in stopped.plan:
         t.note(f"taper step in {round(step.in_s) // 60:3d} min: {step.dose} {stopped.dose_unit}")
     last = stopped.plan[-1]

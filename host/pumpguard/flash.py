@@ -12,8 +12,8 @@ what to do next::
                board file the manifest does not list is removed, so a stale module can
                never shadow the new one, and the safeboot file is cleared
     4 reset    mpremote ``reset``: the board boots the new firmware
-    5 verify   over the protocol link: HELLO_R reports the bundle hash after the version
-               ("pumpguard 0.1.0+1a2b3c4d"), the library CRC and the board name
+    5 verify   over the protocol link: HELLO_R reports the firmware version, the whole
+               bundle hash (SHA-256), the library CRC and the board name
 
 mpremote runs as a subprocess (``python -m mpremote``): its own raw-REPL and
 filesystem commands, nothing hand-written here. ``--repl`` stops after step 2 and
@@ -214,10 +214,11 @@ def verify(link, manifest, connect=connect, wait_s=0):
                     "what the board printed at boot.",
                 ) from None
             time.sleep(_RETRY_S)
-    wanted = f"{manifest['firmware']}+{manifest['bundle'][:8]}"
     problems = []
-    if device["firmware"] != wanted:
-        problems.append(f"firmware {device['firmware']!r}, expected {wanted!r}")
+    if device["bundle"] != manifest["bundle"]:
+        problems.append(f"bundle {device['bundle'] or '(none)'}, expected {manifest['bundle']}")
+    if device["firmware"] != manifest["firmware"]:
+        problems.append(f"firmware {device['firmware']!r}, expected {manifest['firmware']!r}")
     if device["library_crc"] != manifest["library"]["crc"]:
         problems.append(
             f"library crc {device['library_crc']:08x}, expected {manifest['library']['crc']:08x}"

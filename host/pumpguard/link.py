@@ -176,7 +176,13 @@ class Link:
             allowed = None
             if fields["lo"] is not None or fields["hi"] is not None:
                 allowed = (fields["lo"], fields["hi"], fields["unit"])
-            raise RefusedError(fields["code"], fields["message"], allowed, fields["next_at_ms"])
+            raise RefusedError(
+                fields["code"],
+                fields["message"],
+                allowed,
+                fields["next_at_ms"],
+                fields["uptime_ms"],
+            )
         if frame.msg_id == catalog.ERROR:
             code = fields["code"]
             if code == catalog.ERR_HELLO_REQUIRED:

@@ -42,11 +42,12 @@ def to_micro(value, what="quantity"):
             raise ValueError(f"{what} {value!r} is not a decimal number") from None
     else:
         raise TypeError(f"{what} must be a str, Decimal or int, not {type(value).__name__}")
-    if not number.is_finite():
+    exponent = number.as_tuple().exponent
+    if not isinstance(exponent, int):  # "n", "N", "F": NaN, signalling NaN, Infinity
         raise ValueError(f"{what} {value!r} is not a finite number")
     if number < 0:
         raise ValueError(f"{what} {value} is negative")
-    if number.as_tuple().exponent < -_DECIMALS:
+    if exponent < -_DECIMALS:
         raise ValueError(f"{what} {value} has more than {_DECIMALS} decimals")
     return int(number.scaleb(_DECIMALS))
 
@@ -63,3 +64,15 @@ def from_micro(value):
 def micro_to_decimal(value):
     """A micro-scaled integer as an exact ``Decimal`` (for JSON and API results)."""
     return Decimal(from_micro(value))
+
+
+def duration_text(ms):
+    """A span of device time for a human: "1 min 58 s", "2 h 0 min 5 s", "0 s".
+
+    Rounded up to whole seconds, so a wait is never shown shorter than it is.
+    """
+    h, rest = divmod(-(-ms // 1000), 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h} h {m} min {s} s"
+    return f"{m} min {s} s" if m else f"{s} s"

@@ -13,23 +13,21 @@ from protocol.replay import ReplayCache
 EXIT_CODE = 0
 FIELDS = {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}
 wire = messages.to_wire("TITRATE", 7, FIELDS)
-big = messages.to_wire(
-    "LOG_R",
-    9,
-    {
-        "oldest": 0,
-        "next": 3,
-        "entries": [
-            {"seq": i, "at_ms": 5000, "ch": 1, "kind": "k" * 16, "code": 1, "text": "t" * 40}
-            for i in range(3)
-        ],
-    },
-)
+# The largest frame: a full page of taper steps (MAX_PAYLOAD, 240 bytes, nearly).
+BIG_FIELDS = {
+    "ch": 1,
+    "unit": "mcg/kg/min",
+    "total": 50,
+    "plan": [{"at_ms": 900000 * i, "dose": 1000000 - 20000 * i} for i in range(18)],
+}
+big = messages.to_wire("TAPER_R", 9, BIG_FIELDS)
 dec = Decoder()
 cache = ReplayCache()
 
 # 1. Every byte but the closing delimiter, with the heap locked: any allocation
-#    raises MemoryError.
+#    raises MemoryError. locked_ok exists before the lock: a new module global
+#    assigned under it could grow the globals dict, an allocation of the report's own.
+locked_ok = False
 for w in (wire, big):
     body = bytearray(w)
     gc.collect()
@@ -90,7 +88,7 @@ cache.store(7, 12345, wire)
 measure("frame verified (CRC residue check)", verify_only, 64)
 measure("frame verified + take()", verify_and_take, 256)
 measure("frame verified + take() + messages.decode (TITRATE)", verify_take_decode, 1024)
-measure("236-byte frame verified + take()", verify_big, 512)
+measure("%d-byte frame verified + take()" % len(big), verify_big, 512)
 measure("replay cache hit", replay_hit, 64)
 measure("encode TITRATE to wire", lambda: messages.to_wire("TITRATE", 7, FIELDS), 1024)
 
@@ -113,7 +111,7 @@ if "--bench" in sys.argv:
     frames = (
         ("HEARTBEAT", {}),
         ("TITRATE", FIELDS),
-        ("LOG_R", messages.decode(0x8A, Decoder().decode(big)[0].payload)),
+        ("TAPER_R", BIG_FIELDS),
     )
     for name, fields in frames:
         w = messages.to_wire(name, 1, fields)

@@ -50,7 +50,7 @@ def test_near_empty_alarm_with_time_to_empty_well_before_empty():
     core.tick(2 * MIN)
     a = alarm(core, "near_empty")
     assert a.priority == "high"  # taper drug: running out is a stop
-    assert "15 min to empty" in a.message and "7.5 mL left" in a.message
+    assert "empty in about 15 min" in a.message and "7.5 mL left" in a.message
     assert core.status(1).time_to_empty_s == 900
 
 
@@ -166,3 +166,13 @@ def test_shell_inputs_for_a_channel_that_does_not_exist_are_errors():
             assert "channels 1-2" in str(exc)
         else:
             raise AssertionError("channel accepted")
+
+
+def test_a_lost_store_raises_a_high_alarm_saying_every_channel_started_idle():
+    core = make_core()
+    a = core.store_lost("corrupt: not JSON", 1234)
+    assert (a.code, a.priority, a.ch, a.at_ms) == ("store_lost", "high", 0, 1234)
+    assert "corrupt: not JSON" in a.message and "every channel started idle" in a.message
+    assert alarm(core, "store_lost") is a
+    assert core.log.last()[1:5] == (1234, 0, "alarm", "store_lost")
+    assert core.ack(a.id, 2000).ok and alarm(core, "store_lost") is None

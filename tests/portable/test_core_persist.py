@@ -2,6 +2,7 @@
 import json
 
 from firmware import druglib
+from firmware.channel import Channel
 from firmware.core import SafetyCore
 from firmware.eventlog import EventLog
 from tests.portable.corekit import (
@@ -112,3 +113,9 @@ def test_core_log_stays_bounded():
         core.titrate(1, 100000 + (i % 2) * 50000, "mcg/kg/min", (i + 1) * 10 * MIN)
     assert len(core.log) == 16
     assert core.log.next_seq > 100
+
+
+def test_rates_and_tapers_need_a_started_channel():
+    c = Channel(1)
+    assert "never started" in _raises_value_error(c.set_dose, 1000, 900)
+    assert "never started" in _raises_value_error(c.taper_plan, 0)

@@ -28,7 +28,7 @@ def test_start_is_logged_as_command_decision_and_rate_change():
     core = make_core()
     start_norepinephrine(core, now=5000)
     kinds = [(e[3], e[4]) for e in core.log.entries()]
-    assert kinds == [("command", "start"), ("rate", "rate_changed"), ("decision", "ok")]
+    assert kinds == [("start", "received"), ("rate", "rate_changed"), ("decision", "ok")]
     assert all(e[1] == 5000 and e[2] == 1 for e in core.log.entries())
 
 

@@ -1,4 +1,5 @@
 # titrate: limits, step sizes and intervals from the library.
+from firmware.rules import wait_text
 from tests.portable.corekit import (
     MIN,
     M,
@@ -113,3 +114,23 @@ def test_titration_unit_checks_apply():
     assert core.titrate(1, 20000, "mg/kg/min", MIN).code == "likely_unit_slip"
     assert core.titrate(1, 12 * M, "mL/h", MIN).code == "rate_not_dose"
     assert core.titrate(1, 6 * M, "mcg/h", MIN).code == "per_hour_unit"
+
+
+def test_waits_are_said_the_way_a_person_reads_them():
+    assert [wait_text(ms) for ms in (1, 40000, 60000, 118000, 118001, 3600000, 3660001)] == [
+        "1 s",
+        "40 s",
+        "1 min",
+        "1 min 58 s",
+        "1 min 59 s",
+        "1 h",
+        "1 h 2 min",
+    ]
+
+
+def test_too_soon_says_when_relative_to_now_not_as_an_uptime():
+    core = make_core()
+    start_norepinephrine(core, now=10 * MIN)
+    result = core.titrate(1, 120000, "mcg/kg/min", 10 * MIN + 2000)
+    assert result.code == "too_soon" and result.next_at_ms == 12 * MIN
+    assert "again in 1 min 58 s" in result.message and str(12 * MIN) not in result.message

@@ -152,3 +152,35 @@ def test_invalid_library_runs_no_infusion_and_says_why():
     assert not result.ok and result.code == "library_invalid"
     assert "vasopressin.limits.hard_max" in result.message
     assert core.rate(2) == 0
+
+
+def test_names_and_advisories_are_bounded_to_fit_the_core_messages():
+    doc = _doc()
+    drugs = doc["drugs"]
+    drugs["norepinephrine bitartrate"] = drugs.pop("dobutamine")
+    drugs["vasopressin"]["advisories"][0]["text"] = "vasopressin " + "is not alone " * 6
+    drugs["phenylephrine"]["advisories"][0]["text"] = "phenyl\u00e9phrine salvage only"
+    assert _load(doc).problems == [
+        "norepinephrine bitartrate: a drug name is 1-16 printable ASCII characters",
+        "phenylephrine.advisories.0.text: at most 80 printable ASCII characters",
+        "vasopressin.advisories.0.text: at most 80 printable ASCII characters",
+    ]
+
+
+def test_a_drug_that_is_not_an_object_is_one_problem():
+    doc = _doc()
+    doc["drugs"]["dobutamine"] = "2-20 mcg/kg/min"
+    lib = _load(doc)
+    assert lib.problems == ["dobutamine: not an object"]
+
+
+def test_library_identity_is_bounded_to_what_hello_reports():
+    doc = _doc()
+    doc["name"] = "pumpguard-adult-icu-vasoactive-2026"  # 35 characters
+    doc["version"] = "2026.11.21-review-3"  # 19 characters
+    lib = _load(doc)
+    assert not lib.ok
+    assert lib.problems == [
+        "library.name: must be 1-32 printable ASCII characters",
+        "library.version: must be 1-16 printable ASCII characters",
+    ], lib.problems

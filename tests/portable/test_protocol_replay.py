@@ -19,7 +19,9 @@ class _Device:
         wire = self.cache.lookup(req.seq, req.crc)
         if wire is None:
             self.runs += 1
-            wire = messages.to_wire("STOP_R", req.seq, {"ch": self.runs, "unit": "", "plan": []})
+            wire = messages.to_wire(
+                "STOP_R", req.seq, {"ch": self.runs, "unit": "", "total": 0, "plan": []}
+            )
             self.cache.store(req.seq, req.crc, wire)
         return bytes(wire)
 

@@ -1,6 +1,8 @@
 # The firmware shell with dummy ports, on CPython and on MicroPython alike.
 from firmware import persist
-from protocol import messages
+from firmware.reasons import NAME, NUMBER
+from firmware.shell import FIRMWARE_VERSION, wire_number
+from protocol import catalog, messages
 from tests.portable.shellkit import NOREPI, PERIOD, Host, ports, shell
 
 
@@ -59,7 +61,7 @@ def test_a_retry_is_answered_from_the_cache_and_runs_once():
     host.send_wire(wire)
     second = [f for f in host.frames() if f[0] == "STOP_R"]
     assert first == second and len(first) == 1
-    stops = [e for e in sh.core.log.entries() if e[3] == "command" and e[4] == "stop"]
+    stops = [e for e in sh.core.log.entries() if e[3] == "stop"]
     assert len(stops) == 1
 
 
@@ -103,6 +105,156 @@ def test_a_corrupt_store_starts_nothing():
     p["store"].files["state.json"] = bytes(record)
     again = ports(store=p["store"])
     sh2 = shell(again)
+    sh2.begin()  # as firmware/main.py start() does
     sh2.step()
     assert sh2.core.rate(1) == 0 and again["motors"][0].rate == 0
-    assert "not restored" in sh2.core.log.entries()[-1][5]
+    (lost,) = sh2.core.alarms()
+    assert (lost.code, lost.priority) == ("store_lost", "high")
+    assert "fails its CRC" in lost.message
+    assert again["alarm"].level == 3
+
+
+def test_a_first_boot_with_no_store_raises_no_alarm():
+    p = ports()
+    sh = shell(p)
+    sh.begin()
+    sh.step()
+    assert sh.core.alarms() == [] and p["alarm"].level == 0
+
+
+def _at_one_mcg_kg_min():
+    # Norepinephrine starts at 0.2 at most and rises by 0.1 every 2 min: 1 mcg/kg/min
+    # takes eight steps. Its taper from there is 0.02 every 15 min: 50 steps.
+    p = ports()
+    sh = shell(p)
+    host = Host(sh, p)
+    host.hello()
+    start = dict(NOREPI)
+    start["dose"] = 200000
+    assert host.request("START", start)[0] == "START_R"
+    for dose in range(300000, 1000001, 100000):
+        p["clock"].advance(120000)
+        sh.step()
+        name, r = host.request(
+            "TITRATE", {"ch": 1, "dose": dose, "unit": "mcg/kg/min", "override": dose > 1000000}
+        )
+        assert name == "TITRATE_R", r
+    return sh, p, host
+
+
+def test_a_long_taper_is_reachable_whole_page_by_page():
+    sh, p, host = _at_one_mcg_kg_min()
+    name, stop = host.request("STOP", {"ch": 1})
+    assert name == "STOP_R", stop
+    total = stop["total"]
+    assert total == 50 and len(stop["plan"]) == catalog.TAPER_PAGE
+    plan = stop["plan"]
+    while len(plan) < total:
+        name, page = host.request("TAPER", {"ch": 1, "first": len(plan)})
+        assert name == "TAPER_R" and page["total"] == total and page["unit"] == stop["unit"]
+        plan += page["plan"]
+    assert len(plan) == total
+    doses = [s["dose"] for s in plan]
+    assert doses[0] == 980000 and doses[-2] == 20000 and doses[-1] == 0
+    for i in range(1, total):
+        assert plan[i]["at_ms"] == plan[i - 1]["at_ms"] + 900000
+    # STATUS tells when the next of those steps is due.
+    name, status = host.request("STATUS", {"ch": 1})
+    assert status["state"] == "tapering" and status["taper_next_ms"] == plan[1]["at_ms"]
+
+
+def test_taper_of_a_channel_not_tapering_is_refused():
+    sh, p, host = _running()
+    name, r = host.request("TAPER", {"ch": 1, "first": 0})
+    assert (name, NAME[r["code"]]) == ("REFUSED", "invalid_state")
+    assert "no taper plan" in r["message"]
+    name, r = host.request("TAPER", {"ch": 9, "first": 0})
+    assert (name, NAME[r["code"]]) == ("REFUSED", "unknown_channel")
+
+
+def test_a_refusal_about_time_carries_the_device_uptime():
+    sh, p, host = _running()
+    name, r = host.request(
+        "TITRATE", {"ch": 1, "dose": 150000, "unit": "mcg/kg/min", "override": False}
+    )
+    assert (name, NAME[r["code"]]) == ("REFUSED", "too_soon")
+    assert r["uptime_ms"] == sh.uptime and r["next_at_ms"] > r["uptime_ms"]
+
+
+def test_hello_names_the_library_whole_and_the_bundle():
+    p = ports()
+    name, r = Host(shell(p), p).hello()
+    assert r["library"] == "pumpguard-adult-icu-vasoactive"
+    assert r["bundle"] == ""  # run from source
+    assert r["firmware"] == FIRMWARE_VERSION
+
+
+def test_an_unknown_reason_is_sent_as_such_never_as_another():
+    assert wire_number("ok") == 0
+    assert wire_number("no_such_reason") == catalog.REASON_UNKNOWN
+    assert catalog.REASON_UNKNOWN not in NAME
+
+
+def test_every_reason_the_core_logs_or_alarms_goes_out_whole():
+    # Every command, decision, rate change, taper step, fault, alarm, ack, link loss,
+    # restore and lost store, read back over the wire: each code has its own wire
+    # number (never REASON_UNKNOWN) and each text arrives uncut.
+    sh, p, host = _at_one_mcg_kg_min()
+    vasopressin = {
+        "ch": 2,
+        "drug": "vasopressin",
+        "unit": "units/min",
+        "weight": None,
+        "conc": 1000000,
+        "conc_unit": "units/mL",
+        "volume": 20000000,
+        "override": False,
+    }
+    for dose in (50000, 30000):  # above the hard max, then a dose that runs
+        vasopressin["dose"] = dose
+        host.request("START", vasopressin)
+    host.request("TITRATE", {"ch": 1, "dose": 5000000, "unit": "mcg/kg/min", "override": False})
+    host.request("STOP", {"ch": 1})
+    p["clock"].advance(1800000)  # two taper steps; the host is silent: link lost
+    sh.step()
+    p["motors"][1].fault_kind = "occlusion"
+    sh.step()
+    host.request("ESTOP", {"ch": 1, "reason": "clinician"})
+    for alarm in sh.core.alarms():
+        host.request("ACK", {"alarm_id": alarm.id})
+    host.request("ACK", {"alarm_id": 999})
+    codes = set()
+    for core_log in (sh.core.log, _after_lost_store(p).core.log):
+        for e in core_log.entries():
+            codes.add(e[4])
+    assert "store_lost" in codes and "taper_step" in codes and "received" in codes
+    for code in codes:
+        assert code in NUMBER, code
+    first = 0
+    entries = []
+    while True:
+        name, r = host.request("LOG", {"first": first})
+        entries += r["entries"]
+        if r["next"] == first:
+            break
+        first = r["next"]
+    held = sh.core.log.entries()
+    assert [(e["seq"], e["code"], e["text"]) for e in entries] == [
+        (e[0], NUMBER[e[4]], e[5]) for e in held
+    ]
+    alarms = []
+    while True:
+        name, r = host.request("ALARMS", {"first": len(alarms)})
+        alarms += r["alarms"]
+        if len(alarms) >= r["total"]:
+            break
+    assert [(a["code"], a["message"]) for a in alarms] == [
+        (NUMBER[a.code], a.message) for a in sh.core.alarms()
+    ]
+
+
+def _after_lost_store(p):
+    record = bytearray(p["store"].files["state.json"])
+    record[-3] ^= 1
+    p["store"].files["state.json"] = bytes(record)
+    return shell(ports(store=p["store"]))
