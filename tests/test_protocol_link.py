@@ -3,6 +3,7 @@
 import socket
 import threading
 import time
+from decimal import Decimal
 
 import pytest
 from pumpguard.client import Pump
@@ -76,15 +77,18 @@ class FakeDevice:
         dec = Decoder()
         while data := conn.recv(4096):
             for f in dec.decode(data):
-                for ev in self.events:
+                # Take what the test queued BEFORE sending: once the answer is out, the
+                # test thread may already queue bytes for the next request, which a
+                # clear after the send would wipe.
+                events, self.events = self.events, []
+                for ev in events:
                     conn.sendall(ev)
-                self.events = []
                 wire = self._answer(f)
                 if self.drop:
                     self.drop -= 1
                     continue
-                conn.sendall(b"\x00garbage" + wire + self.after)
-                self.after = b""
+                after, self.after = self.after, b""
+                conn.sendall(b"\x00garbage" + wire + after)
         conn.close()
 
     def _answer(self, f):
@@ -208,10 +212,24 @@ def test_refusal_carries_code_message_and_range(device, link):
     device.refuse = REFUSAL
     with pytest.raises(RefusedError) as exc:
         link.request("TITRATE", {"ch": 1, "dose": 50000, "unit": "units/min", "override": True})
-    assert exc.value.code == 24
-    assert exc.value.allowed == (10000, 40000, "units/min")
+    assert (exc.value.code, exc.value.number) == ("above_hard_max", 24)
+    assert exc.value.allowed == (Decimal("0.01"), Decimal("0.04"), "units/min")
     assert exc.value.next_at_ms is None and exc.value.wait_ms is None
-    assert "next allowed" not in str(exc.value)
+    assert str(exc.value) == (
+        "refused (above_hard_max): above the hard maximum [allowed 0.01 to 0.04 units/min]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "code"), [(catalog.REASON_UNKNOWN, "unknown"), (200, "reason 200")]
+)
+def test_a_refusal_whose_number_is_not_in_the_table_still_has_a_name(device, link, number, code):
+    link.hello()
+    device.refuse = dict(REFUSAL, code=number, lo=None, hi=None)
+    with pytest.raises(RefusedError) as exc:
+        link.request("TITRATE", {"ch": 1, "dose": 50000, "unit": "units/min", "override": True})
+    assert (exc.value.code, exc.value.number, exc.value.allowed) == (code, number, None)
+    assert str(exc.value) == f"refused ({code}): above the hard maximum"
 
 
 def test_a_refusal_about_time_says_how_long_to_wait_never_the_raw_uptime(device, link):
@@ -253,7 +271,13 @@ def test_an_event_behind_the_answer_in_the_same_chunk_is_kept(device, link):
     }
     device.after = messages.to_wire("EV_STATE", 7, state)
     link.request("HEARTBEAT")
-    assert link.poll(timeout=0.2) == [("EV_STATE", 7, state)]
+    # One sendall() can still reach the host as two TCP reads: wait for the event
+    # rather than for a fixed time. A link that dropped it fails at the deadline.
+    events = []
+    deadline = time.monotonic() + 5
+    while not events and time.monotonic() < deadline:
+        events = link.poll(timeout=0.05)
+    assert events == [("EV_STATE", 7, state)]
 
 
 def test_error_answer_is_a_device_error(device, link):

@@ -6,12 +6,15 @@ import os
 import re
 import subprocess
 import sys
+from decimal import Decimal
 
 import pumpguard
 import pytest
 from pumpguard import cli as pumpguard_cli
 from pumpguard import errors
 
+from firmware.reasons import NAME, NUMBER
+from protocol import catalog
 from tests.systemkit import start_norepinephrine
 
 pytestmark = pytest.mark.system
@@ -61,7 +64,7 @@ def test_refusal_exits_3_and_prints_the_reason_and_range(cli):
     )
     assert r.returncode == 3
     assert r.stderr.startswith("pumpguard: refused (above_hard_max)")
-    assert "0.005 to 0.04 units/min" in r.stderr
+    assert r.stderr.rstrip().endswith("[allowed 0.005 to 0.04 units/min]")
 
 
 @pytest.mark.parametrize(
@@ -203,7 +206,11 @@ class _Raises:
 @pytest.mark.parametrize(
     ("exc", "code", "said"),
     [
-        (errors.RefusedError(24, "above the hard maximum"), 3, "refused (above_hard_max)"),
+        (
+            errors.RefusedError("above_hard_max", 24, "above the hard maximum"),
+            3,
+            "refused (above_hard_max): above the hard maximum",
+        ),
         (errors.LinkError("no answer", may_have_run=True), 4, "link failure: no answer"),
         (errors.DeviceReset("it reset", may_have_run=False), 4, "link failure: it reset"),
         (errors.ProtocolMismatch([("schema hash", "1", "2")]), 4, "link failure: protocol"),
@@ -219,6 +226,18 @@ def test_each_error_exits_with_the_code_its_class_carries(monkeypatch, capsys, e
     assert exc.exit_code == code
     assert pumpguard_cli.main(["ports"], out=io.StringIO()) == code
     assert capsys.readouterr().err.startswith("pumpguard: " + said)
+
+
+def test_reason_names_come_from_the_firmware_table_with_a_name_for_the_rest():
+    missing = next(n for n in range(256) if n not in NAME and n != catalog.REASON_UNKNOWN)
+    assert errors.reason_name(NUMBER["likely_unit_slip"]) == "likely_unit_slip"
+    assert errors.reason_name(catalog.REASON_UNKNOWN) == "unknown"
+    assert errors.reason_name(missing) == f"reason {missing}"
+
+
+def test_a_refusal_shows_an_open_side_of_its_range_as_a_dash():
+    exc = errors.RefusedError("above_max_rate", 32, "too fast", (None, Decimal("120"), "mL/h"))
+    assert str(exc) == "refused (above_max_rate): too fast [allowed - to 120 mL/h]"
 
 
 def test_the_documented_exit_codes_are_the_classes_codes():

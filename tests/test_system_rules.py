@@ -14,7 +14,7 @@ pytestmark = pytest.mark.system
 def refused(call, code):
     with pytest.raises(pumpguard.RefusedError) as info:
         call()
-    assert info.value.code == NUMBER[code], info.value.message
+    assert (info.value.code, info.value.number) == (code, NUMBER[code]), info.value.message
     return info.value
 
 
@@ -38,8 +38,23 @@ def test_hard_maximum_is_refused_with_its_range(pump):
     exc = refused(
         lambda: pump.start(2, "vasopressin", "0.05", "units/min", **VASO), "above_hard_max"
     )
-    assert exc.allowed == (5000, 40000, "units/min")
+    assert exc.allowed == (Decimal("0.005"), Decimal("0.04"), "units/min")
     assert pump.status(2).rate_ml_h == 0
+
+
+def test_a_refusal_names_its_reason_and_gives_its_range_in_decimals(pump):
+    with pytest.raises(pumpguard.RefusedError) as info:
+        pump.start(2, "vasopressin", "0.05", "units/min", **VASO)
+    e = info.value
+    assert e.code == "above_hard_max"
+    assert e.number == NUMBER["above_hard_max"]
+    assert e.allowed == (Decimal("0.005"), Decimal("0.04"), "units/min")
+    assert str(e) == f"refused (above_hard_max): {e.message} [allowed 0.005 to 0.04 units/min]"
+    with pytest.raises(pumpguard.RefusedError) as info:
+        pump.start(1, "norepinephrine", "0.02", "mg/kg/min", **NOREPI)
+    assert info.value.code == "likely_unit_slip"
+    assert info.value.number == NUMBER["likely_unit_slip"]
+    assert str(info.value).startswith("refused (likely_unit_slip): ")
 
 
 def test_soft_maximum_needs_an_override_which_is_logged(pump):

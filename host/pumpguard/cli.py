@@ -11,8 +11,6 @@ import json
 import os
 import sys
 
-from firmware.reasons import NAME as REASON_NAMES
-
 from .client import connect
 from .errors import (
     EXIT_ERROR,
@@ -23,10 +21,9 @@ from .errors import (
     LinkError,
     ProtocolMismatch,
     PumpguardError,
-    RefusedError,
     UsageError,
 )
-from .quantity import duration_text, from_micro, to_micro
+from .quantity import duration_text, to_micro
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
@@ -363,20 +360,8 @@ def _span(seconds):
     return f"{h}:{m:02d}:{s:02d}"
 
 
-def _refusal(exc):
-    name = REASON_NAMES.get(exc.code, f"reason {exc.code}")
-    text = f"refused ({name}): {exc.message}"
-    if exc.allowed:
-        lo, hi, unit = exc.allowed
-        lo = "-" if lo is None else from_micro(lo)
-        hi = "-" if hi is None else from_micro(hi)
-        text += f" [allowed {lo} to {hi} {unit}]"
-    return text + exc.when()
-
-
 def _describe(exc):
-    if isinstance(exc, RefusedError):
-        return _refusal(exc)
+    # A refusal's str() names its reason and range (errors.RefusedError).
     if isinstance(exc, (LinkError, ProtocolMismatch)):
         return f"link failure: {exc}"
     return str(exc)

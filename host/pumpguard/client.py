@@ -11,7 +11,9 @@
 
 Quantities go in as ``str``, ``Decimal`` or ``int`` and come back as ``Decimal``:
 exact, never ``float`` (a float is refused with ``TypeError``). A command the safety
-layer refuses raises ``RefusedError`` (reason, message, allowed range); a link that
+layer refuses raises ``RefusedError``: its reason's name (``code``, e.g.
+``"above_hard_max"``) and wire ``number``, message, and allowed range (``allowed``,
+``Decimal``s as above); ``str()`` of it is the whole line the CLI prints. A link that
 fails raises ``LinkError``, which says whether the command may have run. Both derive
 from ``PumpguardError``.
 """
@@ -19,19 +21,11 @@ from ``PumpguardError``.
 from dataclasses import dataclass
 from decimal import Decimal
 
-from firmware.reasons import NAME as REASON_NAMES
-from protocol.catalog import PRIORITY_NAMES, REASON_UNKNOWN
+from protocol.catalog import PRIORITY_NAMES
 
-from .errors import DeviceReset, PumpguardError, RefusedError
+from .errors import DeviceReset, PumpguardError, RefusedError, reason_name
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
-
-
-def _reason(number):
-    # REASON_UNKNOWN: the device logged a reason its own table lacks (a firmware bug).
-    if number == REASON_UNKNOWN:
-        return "unknown"
-    return REASON_NAMES.get(number, str(number))
 
 
 @dataclass(frozen=True)
@@ -129,7 +123,7 @@ def _alarm(fields):
     return Alarm(
         fields["id"],
         fields["ch"],
-        _reason(fields["code"]),
+        reason_name(fields["code"]),
         PRIORITY_NAMES.get(fields["priority"], str(fields["priority"])),
         fields["message"],
         fields["at_ms"],
@@ -343,7 +337,7 @@ class Pump:
                         e["at_ms"],
                         e["ch"],
                         e["kind"],
-                        _reason(e["code"]),
+                        reason_name(e["code"]),
                         e["text"],
                     )
                 )

@@ -85,8 +85,8 @@ class Timeline:
 _PRIORITY = {1: "low", 2: "medium", 3: "high"}
 
 
-def _q(micro):
-    return "-" if micro is None else from_micro(micro)
+def _q(value):
+    return "-" if value is None else str(value)
 
 
 def play(emu, pump):

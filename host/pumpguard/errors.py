@@ -5,6 +5,9 @@ with the class's exit code: each class carries its documented code (``pumpguard
 --help``), the one source of them.
 """
 
+from firmware.reasons import NAME as _REASON_NAMES
+from protocol.catalog import REASON_UNKNOWN
+
 from .quantity import duration_text
 
 EXIT_OK = 0  # done
@@ -12,6 +15,16 @@ EXIT_ERROR = 1  # anything else
 EXIT_USAGE = 2  # bad option or value; nothing was sent
 EXIT_REFUSED = 3  # refused by the safety layer
 EXIT_LINK = 4  # no answer, or a device that speaks another protocol
+
+
+def reason_name(number):
+    """The stable name of a reason's wire number (firmware/reasons.py), the one place
+    the host turns one into the other: "above_hard_max" for 24, "unknown" for
+    REASON_UNKNOWN (the device logged a reason its own table lacks: a firmware bug),
+    "reason N" for a number this host's table lacks (a newer firmware)."""
+    if number == REASON_UNKNOWN:
+        return "unknown"
+    return _REASON_NAMES.get(number, f"reason {number}")
 
 
 class PumpguardError(Exception):
@@ -56,30 +69,44 @@ class ProtocolMismatch(PumpguardError):
 
 
 class DeviceError(PumpguardError):
-    """The device answered ERROR: the request never reached the safety core."""
+    """The device answered ERROR: the request never reached the safety core.
+    As with RefusedError, `code` is the error's name (protocol/SPEC.md) and `number`
+    its wire number."""
 
-    def __init__(self, code, name, message):
-        super().__init__(f"device error {name} ({code}): {message}")
+    def __init__(self, number, code, message):
+        super().__init__(f"device error {code} ({number}): {message}")
+        self.number = number
         self.code = code
-        self.name = name
         self.message = message
 
 
 class RefusedError(PumpguardError):
     """The safety core refused the command; nothing changed on the device.
-    `code` is the reason's wire number (firmware/reasons.py), `allowed` is
-    (lo, hi, unit) in micro-units or None, `next_at_ms` the earliest device uptime the
-    command would be allowed or None, `uptime_ms` the device's uptime when it refused."""
+
+    `code` is the reason's stable name ("above_hard_max", see reason_name()), `number`
+    its wire number (firmware/reasons.py), `message` the device's text, `allowed`
+    (lo, hi, unit) with lo and hi exact ``Decimal`` in unit, as doses are everywhere in
+    the API (either may be None), or None when the refusal has no range; `next_at_ms`
+    the earliest device uptime the command would be allowed or None, `uptime_ms` the
+    device's uptime when it refused. ``str()`` says it all::
+
+        refused (above_hard_max): ... [allowed 0.005 to 0.04 units/min]
+    """
 
     exit_code = EXIT_REFUSED
 
-    def __init__(self, code, message, allowed=None, next_at_ms=None, uptime_ms=None):
+    def __init__(self, code, number, message, allowed=None, next_at_ms=None, uptime_ms=None):
         self.code = code
+        self.number = number
         self.message = message
         self.allowed = allowed
         self.next_at_ms = next_at_ms
         self.uptime_ms = uptime_ms
-        super().__init__(f"refused (reason {code}): {message}{self.when()}")
+        text = f"refused ({code}): {message}"
+        if allowed is not None:
+            lo, hi, unit = allowed
+            text += f" [allowed {'-' if lo is None else lo} to {'-' if hi is None else hi} {unit}]"
+        super().__init__(text + self.when())
 
     @property
     def wait_ms(self):

@@ -20,7 +20,15 @@ import serial
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 
-from .errors import DeviceError, DeviceReset, LinkError, ProtocolMismatch, RefusedError
+from .errors import (
+    DeviceError,
+    DeviceReset,
+    LinkError,
+    ProtocolMismatch,
+    RefusedError,
+    reason_name,
+)
+from .quantity import micro_to_decimal
 
 CRC32 = crcmod.predefined.mkCrcFun("crc-32")
 
@@ -68,7 +76,7 @@ class Link:
         try:
             reply = self._exchange("HELLO", fields)
         except DeviceError as exc:
-            if exc.code != catalog.ERR_MISMATCH:
+            if exc.number != catalog.ERR_MISMATCH:
                 raise
             ours = f"protocol {catalog.PROTOCOL_VERSION} schema 0x{catalog.SCHEMA_HASH:08x}"
             raise ProtocolMismatch([("protocol/schema", ours, exc.message)]) from exc
@@ -95,8 +103,8 @@ class Link:
 
     def request(self, name, fields=None):
         """Send request `name` with `fields` and return its response's fields.
-        Raises RefusedError (the safety core said no), DeviceError (ERROR answer),
-        DeviceReset or LinkError."""
+        Raises RefusedError (the safety core said no: its reason named, its range in
+        Decimals), DeviceError (ERROR answer), DeviceReset or LinkError."""
         return self._exchange(name, fields or {})
 
     def poll(self, timeout=0.0):
@@ -173,10 +181,16 @@ class Link:
                 may_have_run=True,
             ) from exc
         if frame.msg_id == catalog.REFUSED:
+            # The one place a refusal's wire fields become the API's: the reason's name,
+            # the allowed range as exact Decimals of its unit (as every dose the API returns).
             allowed = None
             if fields["lo"] is not None or fields["hi"] is not None:
-                allowed = (fields["lo"], fields["hi"], fields["unit"])
+                lo, hi = (
+                    None if q is None else micro_to_decimal(q) for q in (fields["lo"], fields["hi"])
+                )
+                allowed = (lo, hi, fields["unit"])
             raise RefusedError(
+                reason_name(fields["code"]),
                 fields["code"],
                 fields["message"],
                 allowed,
