@@ -97,9 +97,16 @@ def port(request, board_port, runtime):
         yield request.getfixturevalue("emu").port
 
 
+# Per-attempt answer timeout of the tests' own connections: generous, so a loaded CI
+# machine (two xdist workers, emulators, Node) never turns a slow answer into a
+# failure. The retry and timeout behaviour itself is tested with short timeouts on
+# purpose (tests/test_protocol_link.py, tests/test_system_link.py).
+ANSWER_TIMEOUT_S = 2.0
+
+
 @pytest.fixture
 def pump(port):
-    with pumpguard.connect(port) as p:
+    with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as p:
         yield p
 
 
@@ -119,7 +126,7 @@ def cli(port):
 
 def _clean_board(port):
     # A real board keeps its state between tests: stop everything, clear the alarms.
-    with pumpguard.connect(port) as p:
+    with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as p:
         for ch in range(1, p.channels + 1):
             if p.status(ch).state not in ("idle", "stopped"):
                 p.emergency_stop(ch, "clinician")
