@@ -66,12 +66,23 @@ class Alarms:
         return None
 
     def raise_(self, ch, code, priority, message, at_ms, active=True):
-        """Raise (or re-raise) the alarm (ch, code); returns it, or None when an unacked
-        one is already listed (so a lasting condition alarms once, not every tick)."""
+        """Raise (or re-raise) the alarm (ch, code); returns it, or None when nothing is
+        new: an unacked one is listed with this priority and message, and it is active
+        or this raise is not (a lasting condition alarms once, not every tick).
+
+        The one rule for every code. Anything else replaces the listed alarm with a new
+        one (new id, so the shell sends it and the core logs it): an acked one raised
+        again, a condition back after it ended, or another priority or message (what
+        it is about changed, e.g. a link lost while idle, then lost again with a
+        vasopressor running): a stale alarm must never mask the current one."""
         alarm = self.find(ch, code)
         if alarm is not None:
-            if not alarm.acked:
-                alarm.active = alarm.active or active
+            if (
+                not alarm.acked
+                and (alarm.active or not active)
+                and alarm.priority == priority
+                and alarm.message == message
+            ):
                 return None
             self.items.remove(alarm)
         alarm = Alarm(self.next_id, ch, code, priority, message, at_ms, active)

@@ -48,6 +48,21 @@ _TRANSITIONS = {
 _S_PER_H = const(3600)
 
 
+def taper_after(drug, dose):
+    """The dose one taper step after dose: 0 once at or below stop_at, else down by the
+    step but never below hard_min.
+
+    So a taper never runs a dose the library forbids (between 0 and hard_min) and never
+    drops by more than its step: a step is at most the step, the clamp only shortens it,
+    and the final drop to 0 is from at most stop_at, which the library keeps within one
+    step (druglib checks hard_min <= stop_at <= step). Every step also goes down (above
+    stop_at the dose is above hard_min), so the plan ends.
+    """
+    if dose <= drug.taper_stop_at:
+        return 0
+    return max(dose - drug.taper_step, drug.hard_min)
+
+
 class Channel:
     """State and infusion data of one channel. Doses are micro-scaled in the drug's
     dose_unit, volumes micro-scaled mL, rates micro-scaled mL/h, times ms of uptime."""
@@ -118,11 +133,8 @@ class Channel:
         return self.volume_left * _S_PER_H // self.rate
 
     def next_taper_dose(self):
-        """The dose after one taper step: down by the step, or 0 once at/below stop_at."""
-        drug = self.started_drug()
-        if self.dose <= drug.taper_stop_at:
-            return 0
-        return max(self.dose - drug.taper_step, 0)
+        """The dose after one taper step (see taper_after)."""
+        return taper_after(self.started_drug(), self.dose)
 
     def taper_plan(self, first_ms):
         """[(at_ms, dose), ...] from first_ms, one step per taper interval, ending at 0."""
@@ -131,7 +143,7 @@ class Channel:
         at = first_ms
         drug = self.started_drug()
         while dose:
-            dose = 0 if dose <= drug.taper_stop_at else max(dose - drug.taper_step, 0)
+            dose = taper_after(drug, dose)
             plan.append((at, dose))
             at += drug.taper_interval_ms
         return plan

@@ -98,22 +98,20 @@ class SafetyCore:
         volume=None,
         override=False,
     ):
-        self._command(
-            now_ms,
-            ch,
-            "start",
-            "start %s %s %s, %s kg, %s %s, %s mL%s"
-            % (
-                _said(drug, 16),
-                _said(dose),
-                _said(unit, 14),
-                _said(weight),
-                _said(conc),
-                _said(conc_unit, 14),
-                _said(volume),
-                ", override" if override else "",
-            ),
-        )
+        # An argument the command left out (a weight a drug dosed per minute does not
+        # need) is left out of the log too, never shown as "None".
+        text = "start %s %s %s" % (_said(drug, 16), _said(dose), _said(unit, 14))
+        if weight is not None:
+            text += ", %s kg" % (_said(weight),)
+        if conc is not None or conc_unit is not None:
+            text += ", " + " ".join(
+                _said(v, room) for v, room in ((conc, 11), (conc_unit, 14)) if v is not None
+            )
+        if volume is not None:
+            text += ", %s mL" % (_said(volume),)
+        if override:
+            text += ", override"
+        self._command(now_ms, ch, "start", text)
         return self._decided(
             now_ms,
             ch,
@@ -175,9 +173,11 @@ class SafetyCore:
         """Any valid frame from the host: restart the link-silence timer."""
         self._now = now_ms
         self._link_deadline = now_ms + self.link_timeout_ms
+        # Cleared even when this core did not raise it: one restored from a snapshot
+        # taken while the link was silent lists it active, and the host is back now.
+        self._alarms.clear(0, "link_lost")
         if self._link_alarmed:
             self._link_alarmed = False
-            self._alarms.clear(0, "link_lost")
             self.log.add(now_ms, 0, "input", "link_back", "host link back")
 
     def delivered(self, ch, volume):

@@ -428,6 +428,13 @@ def _load_taper(check, name, spec, drug):
     drug.taper_stop_at = check.figure(taper, "stop_at", path, "dose") or 0
     if not drug.taper_step or not drug.taper_interval_ms:
         check.problem(path, "a taper needs a step and an interval above 0")
+    # The taper stops from stop_at or below (channel.taper_after): at or above hard_min,
+    # so the steps before it never run a dose below hard_min and the taper ends; within
+    # one step, so the drop to 0 is never larger than a step.
+    if drug.taper_stop_at < drug.hard_min:
+        check.problem(path + ".stop_at", "must not be below limits.hard_min")
+    if drug.taper_stop_at > drug.taper_step:
+        check.problem(path + ".stop_at", "must not exceed the taper step")
     # Every decrease of a taper drug (titration, taper step, final stop) stays within
     # max_step_down: that is what makes "never cut short" checkable.
     if drug.step_down is None:

@@ -7,9 +7,15 @@
 from firmware import units
 from firmware.reasons import refuse
 
-# Entry slips a dose above the hard maximum is checked against, most likely first:
-# (factor, what the slip probably was). A thousandfold one is usually mg for mcg.
-_SLIPS = ((1000, "thousandfold: mg for mcg?"), (10, "tenfold entry error?"))
+# Entry slips a dose above the hard maximum is checked against, per dose-unit family,
+# most likely first: (factor, what the slip probably was). A thousandfold one is usually
+# the family's unit a thousand times larger written for the drug's own; a tenfold one
+# has no unit between, so it is a decimal point in the wrong place.
+_TENFOLD = (10, "tenfold: a misplaced decimal point?")
+_SLIPS = {
+    units.MASS: ((1000, "thousandfold: mg for mcg?"), _TENFOLD),
+    units.UNITS: ((1000, "thousandfold: units for milliunits?"), _TENFOLD),
+}
 
 
 def _dose_text(drug, value):
@@ -56,11 +62,11 @@ def check_dose(drug, num, den, given, unit, override, notes):
     """Limits of the dose num/den (drug.dose_unit) that the command gave as given unit."""
     given_text = "%s %s" % (units.fmt(given), unit)
     if num > drug.hard_max * den:
-        for factor, slip in _SLIPS:
+        for factor, slip in _SLIPS[drug.family]:
             if drug.soft_min * den * factor <= num <= drug.soft_max * den * factor:
                 return refuse(
                     "likely_unit_slip",
-                    "%s for %s is %dx usual (%s); did you mean %s?"
+                    "%s for %s is %dx usual (%s); meant %s?"
                     % (
                         given_text,
                         drug.name,
@@ -126,6 +132,10 @@ def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes
     Decreases of a taper drug are hard: a titration must never do what the taper
     forbids, so a larger or earlier step down is refused, never shortened silently.
     """
+    if new == old:
+        # a hold, neither a rise nor a fall: no step and no interval applies (during a
+        # taper it is how the clinician keeps the current dose, cancelling the taper)
+        return None
     if new > old:
         hi = old + drug.step_up if drug.step_up is not None else drug.hard_max
         if drug.up_percent is not None:

@@ -217,13 +217,20 @@ class Shell:
     def _respond(self, frame, now):
         # A retry (same seq, byte-identical frame) gets the response it already had:
         # the request is never run twice. Only responses to served requests are kept.
-        cached = self._replay.lookup(frame.seq, frame.crc)
-        if cached is not None:
-            return cached
+        # HELLO is neither looked up nor kept: every host opens with the same HELLO at
+        # seq 1 and may ask the same questions after it, so a cached answer would give
+        # a new session the last one's (its uptime, volumes, refusals). HELLO runs
+        # nothing on the safety core, so answering a retry of it anew is harmless; it
+        # starts a new session and empties the cache (_on_hello).
+        hello = frame.msg_id == _HELLO
+        if not hello:
+            cached = self._replay.lookup(frame.seq, frame.crc)
+            if cached is not None:
+                return cached
         handler = self._serve.get(frame.msg_id)
         if handler is None:
             return self._error(frame, catalog.ERR_UNKNOWN_MESSAGE, "not served by this device")
-        if not self._hello and frame.msg_id != _HELLO:
+        if not (self._hello or hello):
             return self._error(frame, catalog.ERR_HELLO_REQUIRED, "send HELLO first")
         try:
             fields = messages.decode(frame.msg_id, frame.payload)
@@ -231,7 +238,8 @@ class Shell:
             return self._error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
         name, reply = handler(fields, now)
         wire = messages.to_wire(name, frame.seq, reply)
-        self._replay.store(frame.seq, frame.crc, wire)
+        if not hello:
+            self._replay.store(frame.seq, frame.crc, wire)
         if self.core.log.next_seq != self._logged:
             self._apply_rates()
             self._changed(now)
@@ -249,7 +257,7 @@ class Shell:
                 % (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH, f["protocol"], f["schema"]),
             }
         self._hello = True
-        self._replay.clear()  # a new session: older seqs must not match a cached answer
+        self._replay.clear()  # a new session: no earlier request is a retry any more
         lib = self.core.library
         return "HELLO_R", {
             "protocol": catalog.PROTOCOL_VERSION,

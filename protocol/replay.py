@@ -13,7 +13,9 @@ CRC; a new request that happens to reuse a seq (a restarted host, seq wrap) has 
 different CRC and executes. The window is the last `size` requests. The cache lives
 in RAM and starts empty at boot; HELLO clears it, and every request other than HELLO
 is refused with ERR_HELLO_REQUIRED until a HELLO matched, so a retry that crosses a
-device reset is answered "hello required", never executed a second time.
+device reset is answered "hello required", never executed a second time. HELLO itself
+is neither looked up nor stored: every session opens with the same HELLO frame, whose
+cached answer would carry the session before into the new one (protocol/SPEC.md §3).
 """
 
 from protocol.frame import MAX_WIRE

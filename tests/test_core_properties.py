@@ -2,8 +2,12 @@
 clock steps, faults, deliveries and resets, checking after every step that
 
 - no channel ever runs above its drug's hard maximum, in dose or in mL/h (nor above the
-  pump's mechanical maximum), and the rate is the one its dose and solution give;
-- no dose above a soft maximum was set without an override;
+  pump's mechanical maximum), and the rate is the one its dose and solution give
+  (computed here with exact fractions, not with firmware.units);
+- a delivering channel's dose is 0 or at least its drug's hard minimum;
+- no dose above a soft maximum, nor one below a soft minimum while running, was set
+  without an override;
+- a refused command changes nothing: the snapshot and every rate are as they were;
 - a taper drug never drops by more than its step, outside an emergency stop or a fault;
 - a delivering taper drug never stops except through its taper or an emergency/fault;
 - every text the core makes fits the wire whole and every log code is a reason
@@ -13,7 +17,9 @@ HYPOTHESIS_PROFILE=long runs many more and longer sequences.
 """
 
 import json
+import math
 import os
+from fractions import Fraction
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -35,6 +41,40 @@ DRUGS = sorted(LIB.drugs)
 CHANNELS = 2
 MAX_RATE = 500 * M
 ALL_UNITS = sorted(units.DOSE_UNITS) + list(units.PER_HOUR_UNITS) + ["mL/h", "drops/min"]
+HEAVY = LIB.weight_max  # the heaviest patient: the highest rate per dose
+
+# What one unit of dose or concentration holds, in mcg (mass) or units, and whether a
+# dose is per kg: written out here so that the rate invariant does not check
+# firmware.units against itself.
+_DOSE_AMOUNT = {
+    "ng/kg/min": (Fraction(1, 1000), True),
+    "mcg/min": (1, False),
+    "mcg/kg/min": (1, True),
+    "mg/min": (1000, False),
+    "mg/kg/min": (1000, True),
+    "milliunits/min": (Fraction(1, 1000), False),
+    "units/min": (1, False),
+}
+_CONC_AMOUNT = {"mcg/mL": 1, "mg/mL": 1000, "milliunits/mL": Fraction(1, 1000), "units/mL": 1}
+
+
+def exact_rate(drug, dose, weight, conc):
+    """The micro-scaled mL/h that delivers dose from conc, exactly (a Fraction)."""
+    amount, per_kg = _DOSE_AMOUNT[drug.dose_unit]
+    per_min = Fraction(dose, M) * amount * (Fraction(weight, M) if per_kg else 1)
+    per_ml = Fraction(conc, M) * _CONC_AMOUNT[drug.conc_unit]
+    return per_min * 60 / per_ml * M
+
+
+TAPER_DRUGS = [name for name in DRUGS if LIB.drugs[name].taper]
+# Drugs whose hard maximum, for the heaviest patient on the most dilute solution, needs
+# more than the pump's max rate: start_near_max_rate takes them to that edge.
+FAST_DRUGS = [
+    name
+    for name in DRUGS
+    if exact_rate(LIB.drugs[name], LIB.drugs[name].hard_max, HEAVY, min(LIB.drugs[name].concs))
+    > MAX_RATE
+]
 
 
 def _interesting_doses(drug):
@@ -69,6 +109,18 @@ class CoreMachine(RuleBasedStateMachine):
 
     def _before(self):
         return [self.core.status(ch) for ch in range(1, CHANNELS + 1)]
+
+    def _state(self):
+        return self.core.snapshot(), [self.core.rate(ch) for ch in range(1, CHANNELS + 1)]
+
+    def _decide(self, command):
+        """command() (a core command), checking that a refusal changed nothing: not the
+        snapshot (channels, alarms) nor any rate. Only the log records a refusal."""
+        before = self._state()
+        result = command()
+        if not result.ok:
+            assert self._state() == before, result
+        return result
 
     def _check_transitions(self, before, exempt=()):
         """Drop and stop rules, comparing each channel before and after one step.
@@ -127,19 +179,44 @@ class CoreMachine(RuleBasedStateMachine):
         )
         self._start(ch, name, dose, unit, weight, conc, conc_unit, volume, override)
 
+    @rule(ch=channel, data=st.data())
+    def start_near_max_rate(self, ch, data):
+        """The heaviest patient on the most dilute solution, at a dose near the one the
+        pump's max rate allows: starts and titrations up meet that limit."""
+        name = data.draw(st.sampled_from(FAST_DRUGS))
+        drug = LIB.drugs[name]
+        conc = min(drug.concs)
+        top = units.dose_for(MAX_RATE, drug.dose_unit, HEAVY, conc, drug.conc_unit)
+        dose = data.draw(
+            st.integers(max(drug.hard_min, top * 9 // 10), min(top + top // 10, drug.hard_max))
+        )
+        self._start(ch, name, dose, drug.dose_unit, HEAVY, conc, drug.conc_unit, 1000 * M, True)
+
+    @rule(ch=channel, name=st.sampled_from(TAPER_DRUGS), data=st.data())
+    def start_near_taper_end(self, ch, name, data):
+        """A taper drug at a low dose, up to one step above the taper's stop dose: from
+        below hard_min + step a step would fall under the hard minimum, were it not held
+        there."""
+        drug = LIB.drugs[name]
+        dose = data.draw(st.integers(drug.hard_min, drug.taper_stop_at + drug.taper_step))
+        conc = drug.concs[0]
+        self._start(ch, name, dose, drug.dose_unit, HEAVY, conc, drug.conc_unit, 50 * M, True)
+
     def _start(self, ch, name, dose, unit, weight, conc, conc_unit, volume, override):
         before = self._before()
-        result = self.core.start(
-            ch,
-            name,
-            dose,
-            unit,
-            self.now,
-            weight=weight,
-            conc=conc,
-            conc_unit=conc_unit,
-            volume=volume,
-            override=override,
+        result = self._decide(
+            lambda: self.core.start(
+                ch,
+                name,
+                dose,
+                unit,
+                self.now,
+                weight=weight,
+                conc=conc,
+                conc_unit=conc_unit,
+                volume=volume,
+                override=override,
+            )
         )
         if result.ok:
             self.overridden[ch] = override
@@ -151,7 +228,8 @@ class CoreMachine(RuleBasedStateMachine):
         name = status.drug or data.draw(st.sampled_from(DRUGS))
         drug = LIB.drugs[name]
         step = drug.step_down or drug.hard_min
-        near = [status.dose + k * step for k in (-2, -1, 1, 2)] + [status.dose * 2, status.dose * 3]
+        near = [status.dose + k * step for k in (-2, -1, 0, 1, 2)]  # 0: a hold
+        near += [status.dose * 2, status.dose * 3]
         dose = data.draw(
             st.one_of(
                 st.sampled_from([d for d in near if d >= 0] or [0]),
@@ -160,16 +238,41 @@ class CoreMachine(RuleBasedStateMachine):
             )
         )
         unit = drug.dose_unit if unit_choice < 7 else data.draw(st.sampled_from(ALL_UNITS))
+        self._titrate(ch, status, dose, unit, override)
+
+    def _delivering(self):
+        return [
+            ch
+            for ch in range(1, CHANNELS + 1)
+            if self.core.status(ch).state in ("running", "tapering")
+        ]
+
+    @precondition(lambda self: self._delivering())
+    @rule(data=st.data(), past=st.booleans())
+    def titrate_to_the_max_rate(self, data, past):
+        """With override, to the dose the pump's max rate allows for the channel's patient
+        and solution, or just past it (refused above_max_rate, if within the drug's limits)."""
+        ch = data.draw(st.sampled_from(self._delivering()))
+        status = self.core.status(ch)
+        drug = LIB.drugs[status.drug]
+        edge = units.dose_for(MAX_RATE, drug.dose_unit, status.weight, status.conc, drug.conc_unit)
+        self._titrate(ch, status, edge + 1 if past else edge, drug.dose_unit, True)
+
+    def _titrate(self, ch, status, dose, unit, override):
         before = self._before()
-        result = self.core.titrate(ch, dose, unit, self.now, override=override)
-        if result.ok and result.dose != status.dose:
+        result = self._decide(
+            lambda: self.core.titrate(ch, dose, unit, self.now, override=override)
+        )
+        # the dose was set anew unless a running channel was already at it (a hold during
+        # a taper sets it anew: the channel runs again)
+        if result.ok and (result.dose != status.dose or status.state == "tapering"):
             self.overridden[ch] = override
         self._check_transitions(before)
 
     @rule(ch=channel)
     def stop(self, ch):
         before = self._before()
-        result = self.core.stop(ch, self.now)
+        result = self._decide(lambda: self.core.stop(ch, self.now))
         if result.ok and result.plan:
             doses = [before[ch - 1].dose] + [d for _, d in result.plan]
             drug = LIB.drugs[before[ch - 1].drug]
@@ -181,7 +284,7 @@ class CoreMachine(RuleBasedStateMachine):
     @rule(ch=channel, reason=st.sampled_from(EMERGENCY_REASONS + ("bogus",)))
     def emergency_stop(self, ch, reason):
         before = self._before()
-        result = self.core.emergency_stop(ch, reason, self.now)
+        result = self._decide(lambda: self.core.emergency_stop(ch, reason, self.now))
         if result.ok:
             assert self.core.rate(ch) == 0
         self._check_transitions(before, exempt=(ch,) if result.ok else ())
@@ -248,16 +351,21 @@ class CoreMachine(RuleBasedStateMachine):
                 continue
             drug = LIB.drugs[status.drug]
             assert status.dose <= drug.hard_max
-            top = units.rate_for(
-                drug.hard_max, drug.dose_unit, status.weight, status.conc, drug.conc_unit
-            )
-            assert status.rate <= top
+            assert status.rate <= exact_rate(drug, drug.hard_max, status.weight, status.conc)
             if status.state in ("running", "tapering"):
-                assert status.rate == units.rate_for(
-                    status.dose, drug.dose_unit, status.weight, status.conc, drug.conc_unit
-                )
+                # rounded down to the sub-unit: never more than the verified dose
+                exact = exact_rate(drug, status.dose, status.weight, status.conc)
+                assert status.rate == math.floor(exact), (status, exact)
             else:
                 assert status.rate == 0
+
+    @invariant()
+    def never_a_dose_below_the_hard_minimum(self):
+        for ch in range(1, CHANNELS + 1):
+            status = self.core.status(ch)
+            if status.state in ("running", "tapering"):
+                dose = status.dose
+                assert dose == 0 or dose >= LIB.drugs[status.drug].hard_min, status
 
     @invariant()
     def every_text_fits_the_wire_and_every_log_code_is_a_reason(self):
@@ -269,6 +377,9 @@ class CoreMachine(RuleBasedStateMachine):
             status = self.core.status(ch)
             delivering = status.drug and status.state in ("running", "tapering")
             if delivering and status.dose > LIB.drugs[status.drug].soft_max:
+                assert self.overridden[ch], status
+            # a taper goes below the soft minimum by design; a running dose only by override
+            if status.state == "running" and status.dose < LIB.drugs[status.drug].soft_min:
                 assert self.overridden[ch], status
 
 

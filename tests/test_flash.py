@@ -5,10 +5,15 @@ the MicroPython emulator in test_system_runtime.py."""
 import io
 import os
 import subprocess
+import sys
 
+import pumpguard
 import pytest
 from pumpguard import bundle, flash
-from pumpguard.flash import Flasher, FlashError
+from pumpguard.errors import UsageError
+from pumpguard.flash import Flasher, FlashError, FlashRefused
+
+from tests.systemkit import start_norepinephrine
 
 
 class FakeMpremote:
@@ -24,6 +29,8 @@ class FakeMpremote:
 
 
 class FakePump:
+    channels = 0  # nothing infuses
+
     def __init__(self, device):
         self.device = device
 
@@ -130,8 +137,20 @@ def test_a_board_running_something_else_fails_the_check(change, said):
 
 
 def test_a_board_with_its_protocol_on_a_uart_needs_link():
-    with pytest.raises(FlashError, match="UART0.*--link"):
+    with pytest.raises(UsageError, match="UART0.*--link"):
         Flasher("pico", "/dev/ttyACM0", run=FakeMpremote())
+
+
+def test_flash_without_link_is_a_usage_error_before_any_build(tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "pumpguard", "flash", "--board", "pico", "--port", "/dev/x"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("pumpguard: ") and "--link" in r.stderr
+    assert "[1/5]" not in r.stderr
 
 
 def test_the_emulator_is_not_flashed():
@@ -199,3 +218,70 @@ def test_the_cleanup_removes_what_the_manifest_does_not_list(tmp_path):
     assert "removed stale firmware/core.py" in r.stdout
     assert "removed stale protocol/old.mpy" in r.stdout
     assert r.stdout.splitlines()[-1] == "['core.mpy', 'pico.mpy', 'state.json']"
+
+
+# -- never while a channel infuses: the channels' state asked over --link, on the emulator
+
+
+def _infusing(emu):
+    with pumpguard.connect(emu.port) as pump:
+        start_norepinephrine(pump, channel=2)
+
+
+@pytest.mark.parametrize("repl_only", [False, True])
+def test_a_flash_is_refused_while_a_channel_infuses(emu, repl_only):
+    _infusing(emu)
+    run = FakeMpremote()
+    f = Flasher("pico", "/dev/ttyACM0", link=emu.port, run=run, out=io.StringIO())
+    with pytest.raises(FlashRefused, match=r"channel 2 \(running norepinephrine\).*stop") as e:
+        f.enter_repl() if repl_only else f.flash()
+    assert e.value.exit_code == 3
+    assert run.calls == []  # no safe boot, no reset: nothing reached mpremote
+    with pumpguard.connect(emu.port) as pump:
+        assert pump.status(2).state == "running"
+
+
+def test_the_cli_refuses_a_flash_while_a_channel_infuses(emu):
+    _infusing(emu)
+    r = subprocess.run(
+        [sys.executable, "-m", "pumpguard", "flash", "--board", "pico", "--repl"]
+        + ["--port", "/dev/nonexistent-usb", "--link", emu.port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 3, r.stderr
+    assert r.stderr.startswith("pumpguard: refused") and "channel 2" in r.stderr
+    assert "--force" in r.stderr
+
+
+def test_force_flashes_an_infusing_board_and_says_so(emu):
+    _infusing(emu)
+    run = FakeMpremote()
+    out = io.StringIO()
+    Flasher("pico", "/dev/ttyACM0", link=emu.port, run=run, out=out, force=True).enter_repl()
+    assert [args[:2] for _p, args, _c in run.calls][:2] == [
+        ("exec", "pass"),
+        ("exec", "--no-follow"),
+    ]
+    assert "--force" in out.getvalue() and "channel 2" in out.getvalue()
+
+
+def test_idle_or_stopped_channels_let_the_flash_go_on(emu):
+    with pumpguard.connect(emu.port) as pump:
+        start_norepinephrine(pump, channel=1)
+        pump.emergency_stop(1, "clinician")
+    run = FakeMpremote()
+    Flasher("pico", "/dev/ttyACM0", link=emu.port, run=run, out=io.StringIO()).enter_repl()
+    assert len(run.calls) == 3
+
+
+def test_nothing_answering_on_the_link_is_refused_without_force():
+    def connect(port, **kw):
+        raise flash.PumpguardError("no answer")
+
+    run = FakeMpremote()
+    f = Flasher("pico", "/dev/ttyACM0", link="/dev/x", run=run, connect=connect, out=io.StringIO())
+    with pytest.raises(FlashRefused, match="cannot check.*--force"):
+        f.enter_repl()
+    assert run.calls == []

@@ -164,6 +164,14 @@ def test_no_answer_after_the_last_attempt_says_it_may_have_run(device, link):
     assert device.runs == [("HELLO", 1), ("STOP", 2)]
 
 
+def test_no_answer_to_hello_says_nothing_ran(device, link):
+    # HELLO only opens a session: it runs nothing on the safety core, answered or not.
+    device.drop = 3
+    with pytest.raises(LinkError, match="did NOT run") as exc:
+        link.hello()
+    assert exc.value.may_have_run is False
+
+
 def test_hello_required_on_the_first_attempt_did_not_run(link):
     with pytest.raises(DeviceReset, match="did NOT run") as exc:
         link.request("HEARTBEAT")

@@ -1,5 +1,6 @@
 """The real ``pumpguard`` command, run as a subprocess against the emulator's PTY."""
 
+import argparse
 import io
 import json
 import os
@@ -75,12 +76,64 @@ def test_refusal_exits_3_and_prints_the_reason_and_range(cli):
         ["titrate"],
         ["frobnicate"],
         ["stop", "--emergency", "bored"],
+        ["start", "norepinephrine", "0.1", "mcg/kg/min", "--concentration", "x", "mcg/mL"],
+        ["titrate", "1e9", "mcg/kg/min"],
+        ["start", "norepinephrine", "0.1", "mcg/kg/min", "--weight", "2147.483648"],
+        ["start", "norepinephrine", "0.1", "mcg/kg/min", "--concentration", "9e9", "mcg/mL"],
+        ["start", "norepinephrine", "0.1", "mcg/kg/min", "--volume", "1e400"],
     ],
 )
-def test_usage_errors_exit_2_and_send_nothing(cli, args):
+def test_usage_errors_exit_2_and_send_nothing(pump, cli, args):
+    def frames():
+        return pump.info().counters["frames"]
+
+    before = frames()
+    one_info = frames() - before  # what asking costs: the INFO request itself
     r = cli(*args)
     assert r.returncode == 2, r.stderr
     assert "usage" in r.stderr or "pumpguard:" in r.stderr
+    assert "Traceback" not in r.stderr
+    # Not a frame reached the device: no HELLO, no command.
+    assert frames() - before == 2 * one_info
+
+
+def test_a_dose_beyond_the_wire_says_the_range(cli):
+    r = cli("titrate", "1e9", "mcg/kg/min")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "pumpguard: dose 1e9 is out of range: allowed 0 to 2147.483647 (the wire's 32 bits)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "what"),
+    [
+        (lambda p: p.titrate(1, "1e9", "mcg/kg/min"), "dose"),
+        (lambda p: start_norepinephrine(p, weight_kg="3000"), "weight"),
+        (lambda p: start_norepinephrine(p, concentration="2147.5 mcg/mL"), "concentration"),
+        (lambda p: start_norepinephrine(p, volume_ml=10**10), "volume"),
+    ],
+)
+def test_the_api_refuses_quantities_beyond_the_wire(pump, call, what):
+    with pytest.raises(errors.UsageError, match=rf"^{what} .* out of range: allowed 0 to 2147"):
+        call(pump)
+    assert pump.status(1).state == "idle"
+
+
+def test_alarm_columns_fit_the_longest_code():
+    from pumpguard.client import Alarm
+
+    class Pump:
+        def alarms(self):
+            return [
+                Alarm(1, 1, "occlusion", "high", "flow stopped", 0, False),
+                Alarm(2, 2, "resumed_after_reset", "medium", "resumed at 5 mL/h", 0, True),
+            ]
+
+    out = io.StringIO()
+    pumpguard_cli.do_alarms(Pump(), argparse.Namespace(ack=None), out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].index("flow stopped") == lines[1].index("resumed at 5 mL/h")
 
 
 def test_link_failure_exits_4():
@@ -251,3 +304,54 @@ def test_the_documented_exit_codes_are_the_classes_codes():
     assert errors.ProtocolMismatch.exit_code == 4
     assert errors.PumpguardError.exit_code == errors.DeviceError.exit_code == 1
     assert errors.DeviceAlarm.exit_code == 1
+
+
+def _uptime_s(result):
+    assert result.returncode == 0, result.stderr
+    return int(re.search(r"^uptime +(\d+) s", result.stdout, re.M).group(1))
+
+
+def test_each_run_is_a_new_session_answered_now_never_from_the_last_one(emu, cli):
+    # Every run sends the same HELLO at seq 1 and the same INFO after it: byte for byte
+    # the last run's frames, which the device must answer anew.
+    first = _uptime_s(cli("info"))
+    emu.advance(30)
+    assert _uptime_s(cli("info")) >= first + 30
+
+
+def test_a_titrate_refused_too_soon_runs_once_the_interval_passed(emu, cli):
+    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    r = cli("titrate", "0.15", "mcg/kg/min")
+    assert r.returncode == 3 and "too_soon" in r.stderr, r.stderr
+    emu.advance(125)
+    r = cli("titrate", "0.15", "mcg/kg/min")
+    assert r.returncode == 0, r.stderr
+    assert "now 0.15 mcg/kg/min" in r.stdout
+
+
+def test_a_link_loss_with_a_drug_running_alarms_high_after_an_idle_one(emu, cli):
+    emu.advance(15)  # silent while idle: link_lost, medium, "nothing running"
+    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    emu.advance(15)  # silent again, norepinephrine held this time
+    r = cli("alarms")
+    lost = [line for line in r.stdout.splitlines() if "link_lost" in line]
+    assert len(lost) == 1 and "high" in lost[0] and "norepinephrine" in lost[0], r.stdout
+
+
+def test_the_log_shows_no_field_the_command_left_out(cli):
+    r = cli(
+        "start",
+        "vasopressin",
+        "0.03",
+        "units/min",
+        "--concentration",
+        "1",
+        "units/mL",
+        "--volume",
+        "20",
+        channel=2,
+    )
+    assert r.returncode == 0, r.stderr
+    r = cli("log", "--csv")
+    assert "start vasopressin 0.03 units/min, 1 units/mL, 20 mL" in r.stdout, r.stdout
+    assert "None" not in r.stdout

@@ -1,8 +1,12 @@
 """The emulator itself: TCP instead of a PTY, the control commands, and `make run`."""
 
+import os
+import pty
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import pumpguard
 import pytest
@@ -58,3 +62,89 @@ def test_make_run_scenario_plays_to_the_end():
     assert "tapering in 5 steps" in out
     assert "channel 1: stopped" in out
     assert out.rstrip().endswith("scenario done")
+
+
+def _emulate(*args, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "pumpguard", "emulate", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_tcp_port_out_of_range_is_a_usage_error(port):
+    r = _emulate("--tcp", port)
+    assert r.returncode == 2
+    assert "--tcp" in r.stderr and "0 to 65535" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_help_says_what_the_emulated_syringe_holds():
+    r = _emulate("--help")
+    assert "holds 50 mL" in r.stdout and "refill CH" in r.stdout
+    assert "--volume" in r.stdout  # the firmware's volume left is the one entered
+
+
+def test_sigterm_removes_the_temporary_state_dir_it_made(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pumpguard", "emulate"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert proc.stdout and proc.stderr
+    proc.stdout.readline()
+    state = re.search(r"state in (\S+)", proc.stderr.readline()).group(1)
+    assert os.path.isdir(state) and state.startswith(str(tmp_path))
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+    assert not os.path.exists(state)
+
+
+def test_sigterm_keeps_a_given_state_dir(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pumpguard", "emulate", "--state-dir", str(tmp_path / "s")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout
+    proc.stdout.readline()
+    proc.terminate()
+    assert proc.wait(timeout=10) == 0
+    assert os.path.isdir(tmp_path / "s")
+
+
+def test_a_background_job_in_a_terminal_keeps_answering(tmp_path):
+    # `pumpguard emulate &` in an interactive shell: a job-control shell on a PTY starts
+    # the emulator in a background process group, then input arrives on the terminal
+    # (the user typing the next command). A background read of the terminal would stop
+    # the emulator (SIGTTIN); it must go on serving.
+    script = (
+        f"set -m; {sys.executable} -m pumpguard emulate --state-dir {tmp_path}/s "
+        f"> {tmp_path}/port 2>/dev/null & echo $! > {tmp_path}/pid; wait"
+    )
+    shell, terminal = pty.fork()
+    if shell == 0:
+        os.execv("/bin/bash", ["bash", "-c", script])
+    try:
+        port_file = tmp_path / "port"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the emulator printed no port"
+            time.sleep(0.1)
+        os.write(terminal, b"status\n")  # typed at the shell's prompt
+        time.sleep(1)
+        port = port_file.read_text().split()[0]
+        with pumpguard.connect(port, timeout=2) as pump:
+            assert pump.info().board == "emulator"
+    finally:
+        if (tmp_path / "pid").exists():
+            os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)
+        os.waitpid(shell, 0)
+        os.close(terminal)

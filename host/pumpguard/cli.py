@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import sys
+from typing import cast
 
 from .client import connect
 from .errors import (
@@ -30,13 +31,15 @@ _EPILOG = f"""\
 exit codes:
   {EXIT_OK}  done
   {EXIT_USAGE}  usage error (bad option or value; nothing was sent)
-  {EXIT_REFUSED}  refused by the safety layer (the reason and the allowed range are printed)
+  {EXIT_REFUSED}  refused by the safety layer (the reason and the allowed range are printed),
+     or a flash refused while a channel infuses (the channels are named)
   {EXIT_LINK}  link failure (no answer, or a device that speaks another protocol)
   {EXIT_ERROR}  anything else
 
 The port comes from --port or the PUMPGUARD_PORT environment variable: a device path
 (/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, or a pyserial URL (socket://...).
-Quantities are exact decimals (at most 6 decimals); nothing is rounded.
+Quantities are exact decimals (at most 6 decimals, at most 2147.483647: the wire's
+32 bits); nothing is rounded.
 """
 
 
@@ -50,6 +53,30 @@ def _quantity(what):
 
     parse.__name__ = what  # argparse names the type in its messages
     return parse
+
+
+class _Concentration(argparse.Action):
+    """--concentration VALUE UNIT: VALUE checked as a quantity while parsing, so a bad
+    one is a usage error before anything is sent."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            to_micro(cast(list, values)[0], "concentration")  # nargs=2: [VALUE, UNIT]
+        except ValueError as exc:
+            parser.error(f"argument {option_string}: {exc}")
+        setattr(namespace, self.dest, values)
+
+
+def _tcp_port(text):
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a TCP port: give 0 to 65535 (0 picks a free one)"
+        )
+    return port
 
 
 def _parser(name, help_text):
@@ -71,13 +98,15 @@ def do_ports(pump, args, out):
 
 
 def argparse_emulate():
-    from .emulator import CONTROL_HELP, RUNTIMES
+    import boards
+
+    from .emulator import CONTROL_HELP, RUNTIMES, syringe_help
 
     p = argparse.ArgumentParser(
         prog="pumpguard emulate",
         description="Run the firmware on an emulated board. The first line printed is "
         "the port to open.",
-        epilog=CONTROL_HELP,
+        epilog=CONTROL_HELP + syringe_help(boards.get("emulator")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--board", default="emulator", help="board definition (default: emulator)")
@@ -91,7 +120,12 @@ def argparse_emulate():
     p.add_argument(
         "--state-dir", metavar="DIR", help="the store; reuse it to restore after power loss"
     )
-    p.add_argument("--tcp", type=int, metavar="PORT", help="serve socket://127.0.0.1:PORT")
+    p.add_argument(
+        "--tcp",
+        type=_tcp_port,
+        metavar="PORT",
+        help="serve socket://127.0.0.1:PORT (0 to 65535; 0 picks a free one)",
+    )
     p.add_argument(
         "--runtime",
         choices=RUNTIMES,
@@ -133,6 +167,12 @@ def argparse_flash():
         action="store_true",
         help="only stop the pump loop: the board is left at its REPL until its next reset",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="flash even while a channel infuses, or when its state cannot be read over "
+        "--link: the safe boot stops every motor at once, with no taper and no alarm",
+    )
     return p
 
 
@@ -161,7 +201,7 @@ def do_flash(pump, args, out):
     port = args.port or args.global_port
     if not port:
         raise UsageError("no port: give --port PORT (or auto), or --bundle DIR")
-    flasher = Flasher(args.board, port, link=args.link)
+    flasher = Flasher(args.board, port, link=args.link, force=args.force)
     if args.repl:
         flasher.enter_repl()
         print(f"{args.board} on {port} is at its REPL: mpremote connect {port} repl", file=out)
@@ -226,18 +266,19 @@ def argparse_start():
     p.add_argument("dose", type=_quantity("dose"))
     p.add_argument("unit", help="dose unit, e.g. mcg/min, mcg/kg/min, units/min")
     p.add_argument("--weight", type=_quantity("weight"), metavar="KG")
-    p.add_argument("--concentration", nargs=2, metavar=("VALUE", "UNIT"), help="e.g. 16 mcg/mL")
+    p.add_argument(
+        "--concentration",
+        nargs=2,
+        action=_Concentration,
+        metavar=("VALUE", "UNIT"),
+        help="e.g. 16 mcg/mL",
+    )
     p.add_argument("--volume", type=_quantity("volume"), metavar="ML", help="syringe volume")
     p.add_argument("--override", action="store_true", help="accept a soft-limit excess (logged)")
     return p
 
 
 def do_start(pump, args, out):
-    if args.concentration:
-        try:
-            to_micro(args.concentration[0], "concentration")
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     d = pump.start(
         args.channel,
         args.drug,
@@ -309,9 +350,10 @@ def do_alarms(pump, args, out):
     alarms = pump.alarms()
     if not alarms:
         print("no alarms", file=out)
+    width = max((len(a.code) for a in alarms), default=0)
     for a in alarms:
         print(
-            f"{a.id:3d}  ch{a.channel}  {a.priority:<6} {a.code:<18} {a.message}"
+            f"{a.id:3d}  ch{a.channel}  {a.priority:<6} {a.code:<{width}} {a.message}"
             + ("  (acked)" if a.acked else ""),
             file=out,
         )
@@ -331,10 +373,11 @@ def do_log(pump, args, out):
         for e in entries:
             w.writerow((e.seq, e.at_ms, e.channel, e.kind, e.code, e.text))
         return
+    width = max((len(e.code) for e in entries), default=0)
     for e in entries:
         print(
-            f"{e.seq:5d} {_span(e.at_ms // 1000):>10}  ch{e.channel}  {e.kind:<8} {e.code:<18} "
-            + e.text,
+            f"{e.seq:5d} {_span(e.at_ms // 1000):>10}  ch{e.channel}  {e.kind:<8} "
+            f"{e.code:<{width}} {e.text}",
             file=out,
         )
 
@@ -386,22 +429,22 @@ def _global_parser():
 def main(argv=None, out=None):
     """Run one command; returns the exit code (the console script exits with it)."""
     out = out or sys.stdout
+    pump = None
     try:
+        # A quantity the wire cannot carry raises UsageError while parsing (quantity.py).
         g = _global_parser().parse_args(argv)
         handler, make_parser, needs_pump = _COMMANDS[g.command]
         args = make_parser().parse_args(g.args)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return exc.code
-    args.channel = g.channel
-    args.global_port = g.port
-    pump = None
-    try:
+        args.channel = g.channel
+        args.global_port = g.port
         if needs_pump:
             if not g.port:
                 raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
             pump = connect(g.port)
         handler(pump, args, out)
         return EXIT_OK
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code
     except PumpguardError as exc:
         print(f"pumpguard: {_describe(exc)}", file=sys.stderr)
         return exc.exit_code

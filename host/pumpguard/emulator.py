@@ -9,11 +9,21 @@ such as ``/dev/pts/5``, or ``socket://127.0.0.1:PORT`` with ``--tcp``.
 Fault injection, while it runs: one command per line on the emulator's stdin (type it
 in the terminal running ``pumpguard emulate``, or call ``Emulator.command()``); each
 gets one line back on stdout, ``ok ...`` or ``error ...``. ``CONTROL_HELP`` lists them.
+Run as a background job (``pumpguard emulate &``), it leaves the terminal to the
+shell: it reads the terminal only while in the foreground (``fg``) and never stops
+for it (SIGTTIN ignored), so it goes on serving the link.
+
+The emulated syringe: each channel's holds the board's ``SYRINGE_ML`` (50 mL on
+``emulator``) at power-on and after ``refill CH``, whatever volume the start command
+entered: like a real pump, the firmware cannot measure the syringe; its volume left is
+computed from the volume the clinician entered. ``pumps`` shows the emulated one.
 
 Power loss: kill the process with SIGKILL and start it again with the same
 ``--state-dir``; the firmware restores its channels from the store
 (``Emulator.power_cycle()`` does both). A watchdog the firmware stops feeding resets
-the emulated board the same way, without killing the process.
+the emulated board the same way, without killing the process. SIGTERM stops it as
+``quit`` does; either removes the state directory it made itself (never one given
+with ``--state-dir``).
 
 Runtimes: ``cpython`` (default) imports the firmware's sources into this process;
 ``micropython`` runs the board's compiled bundle on the real MicroPython interpreter
@@ -25,8 +35,10 @@ sits at its REPL, answering nothing on the link, until quit or power loss.
 """
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,9 +57,23 @@ control commands on stdin (one per line; each answers "ok ..." or "error ..."):
   advance SECONDS   fast-forward the virtual clock, stepping the firmware one virtual
                     second per loop turn; the reply comes once the time has passed
   pumps             the syringe models as one JSON line
-  quit              stop the emulator
+  quit              stop the emulator (SIGTERM too)
 power loss: SIGKILL the emulator, start it again with the same --state-dir
+in the background (`pumpguard emulate &`) the terminal is read only once in the
+foreground again (`fg`); the emulator goes on serving its port meanwhile
 """
+
+
+def syringe_help(spec):
+    """What `emulate --help` says about the board's emulated syringe."""
+    return (
+        f"the emulated syringe holds {spec.SYRINGE_ML // 1_000_000} mL (board {spec.NAME}'s "
+        "SYRINGE_ML) at power-on and after\n`refill CH`, whatever --volume the start "
+        "command entered; the firmware's volume left\nis computed from that entered "
+        "--volume\n"
+    )
+
+
 _FAULTS = {"occlusion": "occlusion", "air": "air_in_line", "empty": "syringe_empty"}
 RUNTIMES = ("cpython", "micropython")
 # Virtual ticks start this far before MicroPython's 2**30 wrap, so every emulated run
@@ -78,12 +104,29 @@ class _Control:
             self._reply(self._deferred)
             self._deferred = None
 
-    def read(self):
+    def listening(self):
+        """Whether to read stdin now: not once closed, nor from a terminal whose
+        foreground is another process group (a background job: the shell's input)."""
         if self.fd is None:
-            return
-        data = os.read(self.fd, 4096)
+            return False
+        if not os.isatty(self.fd):
+            return True
+        try:
+            return os.tcgetpgrp(self.fd) == os.getpgrp()
+        except OSError:  # no controlling terminal any more
+            return False
+
+    def read(self, fd):
+        try:
+            data = os.read(fd, 4096)
+        except OSError as exc:
+            # EIO: sent to the background between select() and read(); SIGTTIN is
+            # ignored (serve()), so the read fails instead of stopping the emulator.
+            if exc.errno == errno.EIO:
+                return
+            raise
         if not data:
-            self.fd = None  # stdin closed (run in the background): no more commands
+            self.fd = None  # stdin closed (</dev/null): no more commands
             return
         self._buf += data
         while b"\n" in self._buf:
@@ -166,14 +209,25 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
     link = emuports.PtyLink() if tcp is None else emuports.TcpLink(tcp)
     pumps = [emuports.SyringePump(clock, spec.SYRINGE_ML) for _ in range(spec.CHANNELS)]
     control = _Control(clock, link, pumps, out)
+    made_dir = state_dir is None
     state_dir = state_dir or tempfile.mkdtemp(prefix="pumpguard-emulator-")
     run = _runner(runtime)
     watchdog = None
 
+    def terminate(_signum, _frame):
+        control.quit = True  # handled at the next idle(), outside the firmware's code
+
+    signal.signal(signal.SIGTERM, terminate)
+    # A background job using its terminal is stopped by SIGTTIN (reading it) or, with
+    # `stty tostop`, SIGTTOU (writing the port line): never stop for either.
+    signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+
     def idle(timeout):
-        fds = [link] if control.fd is None else [link, control.fd]
-        if control.fd in emuports.wait_readable(fds, timeout):
-            control.read()
+        fd = control.fd if control.listening() else None
+        ready = emuports.wait_readable([link] if fd is None else [link, fd], timeout)
+        if fd is not None and fd in ready:
+            control.read(fd)
         control.poll()
         if control.quit:
             raise _Quit
@@ -223,6 +277,8 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
         pass
     finally:
         link.close()
+        if made_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 class Emulator:
@@ -288,7 +344,7 @@ class Emulator:
         return reply
 
     def inject(self, fault, channel=1):
-        """Inject ``occlusion``, ``air`` or ``empty`` on a channel."""
+        """Inject ``fault`` (``"occlusion"``, ``"air"`` or ``"empty"``) on ``channel``."""
         return self.command(f"{fault} {channel}")
 
     def advance(self, seconds, keepalive=None, step=5):

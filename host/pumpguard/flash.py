@@ -1,5 +1,10 @@
 """``pumpguard flash``: build a board's bundle, deploy it with mpremote, check it runs.
 
+Never while a pump runs: before the safe boot (step 2, which stops every motor at
+once, with no taper and no alarm) every channel's state is read over the protocol link
+and the flash is refused (``FlashRefused``, exit 3) unless each is idle or stopped, or
+when the link does not answer; ``--force`` overrides that, with a warning.
+
 Steps, each shown on the terminal as it starts; a failure names its step and says
 what to do next::
 
@@ -31,11 +36,12 @@ import boards
 
 from . import bundle
 from .client import connect
-from .errors import PumpguardError
+from .errors import EXIT_REFUSED, PumpguardError, UsageError
 
 _STEPS = ("build", "repl", "copy", "reset", "verify")
 _BOOT_WAIT_S = 15  # a board re-enumerating on USB, then booting, takes a few seconds
 _RETRY_S = 0.5
+_SAFE_STATES = ("idle", "stopped")  # a channel whose motor the safe boot may stop
 
 
 class FlashError(PumpguardError):
@@ -45,6 +51,12 @@ class FlashError(PumpguardError):
         n = _STEPS.index(step) + 1
         super().__init__(f"flash failed at step {n}/{len(_STEPS)} ({step}): {what}. {todo}")
         self.step = step
+
+
+class FlashRefused(PumpguardError):
+    """The board may be infusing: no safe boot without ``--force``; nothing was sent."""
+
+    exit_code = EXIT_REFUSED
 
 
 def _safe_boot_script(state_dir):
@@ -87,7 +99,9 @@ class Flasher:
     """The steps above for one board; ``run`` (mpremote) and ``connect`` can be replaced
     by tests, ``out`` is where progress goes."""
 
-    def __init__(self, board_name, port, link=None, run=mpremote, connect=connect, out=None):
+    def __init__(
+        self, board_name, port, link=None, run=mpremote, connect=connect, out=None, force=False
+    ):
         try:
             self.board = boards.get(board_name)
         except ValueError as exc:
@@ -99,15 +113,14 @@ class Flasher:
                 "Use `pumpguard emulate` for it, or --bundle DIR to inspect its bundle.",
             )
         if link is None and hasattr(self.board, "LINK_UART"):
-            raise FlashError(
-                "build",
+            raise UsageError(
                 f"{board_name} speaks the protocol on UART{self.board.LINK_UART}, not on "
-                f"its USB port {port}",
-                "Give --link with the serial adapter wired to that UART, to check the "
-                "running firmware.",
+                f"its USB port {port}: give --link with the serial adapter wired to that "
+                "UART (it is how the channels are checked before, and the firmware after)"
             )
         self.port = port
         self.link = link or port
+        self.force = force
         self._run = run
         self._connect = connect
         self._out = out or sys.stderr
@@ -127,7 +140,50 @@ class Flasher:
         except bundle.BundleError as exc:
             raise FlashError("build", str(exc), "Nothing was sent to the board.") from None
 
+    def _infusing(self):
+        """The channels the safe boot would stop mid-infusion, as "channel N (state
+        drug)"; raises FlashRefused when the firmware does not answer on the link."""
+        try:
+            with self._connect(self.link) as pump:
+                statuses = [pump.status(ch) for ch in range(1, pump.channels + 1)]
+        except PumpguardError as exc:
+            raise FlashRefused(
+                f"refused: cannot check over {self.link} that no channel infuses ({exc}). "
+                "Check --link; if the board is not connected to a patient (new, or at "
+                "its REPL), flash it with --force"
+            ) from None
+        return [
+            f"channel {s.channel} ({s.state} {s.drug})"
+            for s in statuses
+            if s.state not in _SAFE_STATES
+        ]
+
+    def check_idle(self):
+        """Refuse (FlashRefused) unless every channel is idle or stopped; with --force,
+        warn about the ones that are not, or that could not be read."""
+        try:
+            busy = self._infusing()
+        except FlashRefused:
+            if not self.force:
+                raise
+            busy = [f"channels not readable over {self.link}"]
+        if not busy:
+            return
+        if not self.force:
+            raise FlashRefused(
+                f"refused: {', '.join(busy)} on {self.link}: a safe boot would stop "
+                "it at once, with no taper and no alarm. Stop or taper it first "
+                "(`pumpguard stop`), or flash with --force"
+            )
+        print(
+            f"WARNING --force: {', '.join(busy)}: the safe boot stops every motor at "
+            "once, with no taper and no alarm",
+            file=self._out,
+            flush=True,
+        )
+
     def enter_repl(self):
+        self.check_idle()
         self._step("repl", f"safe boot of {self.port}: pump loop and watchdog off")
         self._mpremote(
             "repl",

@@ -119,7 +119,10 @@ class Link:
         self._seq = (self._seq + 1) & 0xFFFF
         seq = self._seq
         wire = messages.to_wire(msg_id, seq, fields, crc=CRC32)
+        # Whether an unanswered attempt may have run a command: HELLO never does (it
+        # opens a session and runs nothing on the safety core), anything else once sent.
         sent = False
+        runs = msg_id != catalog.ID["HELLO"]
         for attempt in range(1, self.attempts + 1):
             try:
                 self._port.write(wire)
@@ -129,8 +132,8 @@ class Link:
                     f"{name} seq {seq}: write failed: {exc}; {_ran(sent)}",
                     may_have_run=sent,
                 ) from exc
-            sent = True
-            frame = self._read_until(time.monotonic() + self.timeout, msg_id, seq)
+            sent = runs
+            frame = self._read_until(time.monotonic() + self.timeout, msg_id, seq, runs)
             if frame is not None:
                 return self._answer(name, seq, frame, attempt)
         raise LinkError(
@@ -139,9 +142,10 @@ class Link:
             may_have_run=sent,
         )
 
-    def _read_until(self, deadline, msg_id, seq):
+    def _read_until(self, deadline, msg_id, seq, runs=False):
         """Feed the decoder until the answer to request (msg_id, seq) arrives (returned)
-        or the deadline passes (None). Events are queued; stale answers dropped."""
+        or the deadline passes (None). Events are queued; stale answers dropped. `runs`:
+        the request may run a command, so a failed read leaves it maybe run."""
         answers = (
             ()
             if msg_id is None
@@ -156,7 +160,7 @@ class Link:
             try:
                 data = self._port.read(self._port.in_waiting or 1)
             except serial.SerialException as exc:
-                raise LinkError(f"read failed: {exc}", may_have_run=msg_id is not None) from exc
+                raise LinkError(f"read failed: {exc}", may_have_run=runs) from exc
             # Every frame in this chunk: an event after the answer must not be lost.
             for frame in self.decoder.decode(data):
                 if catalog.is_event(frame.msg_id):

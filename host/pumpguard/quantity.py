@@ -5,12 +5,16 @@ millionths of its named unit ("micro-scaled", see ARCHITECTURE.md): ``"0.04"`` u
 is ``40000``, ``"70"`` kg is ``70000000``. The conversion is exact (``decimal``, never
 ``float``); text with more than six decimals is refused instead of being rounded, since
 silently rounding a user's dose is exactly the kind of slip the pump exists to catch.
+A value the wire cannot carry (its quantities are i32, protocol/catalog.py) is refused
+with ``UsageError``, a ``PumpguardError``: the CLI says so and exits 2.
 """
 
 from decimal import Decimal, InvalidOperation
 
 SCALE = 1_000_000
 _DECIMALS = 6
+# The largest quantity the wire carries: i32 millionths (protocol/catalog.py, type Q).
+WIRE_MAX = Decimal(2**31 - 1).scaleb(-_DECIMALS)
 
 
 def to_micro(value, what="quantity"):
@@ -18,8 +22,9 @@ def to_micro(value, what="quantity"):
 
     ``what`` names the quantity in error messages ("dose", "weight"...). Raises
     ``TypeError`` for a float or a bool (a float may already be inexact: 0.1 is not
-    0.1) and ``ValueError`` for text that is not a plain decimal number, is negative,
-    or carries more than six decimals.
+    0.1), ``ValueError`` for text that is not a plain decimal number, is negative,
+    or carries more than six decimals, and ``UsageError`` for a value above
+    ``WIRE_MAX`` (2147.483647).
 
     >>> to_micro("0.04"), to_micro(8), to_micro(Decimal("2.5"))
     (40000, 8000000, 2500000)
@@ -49,6 +54,13 @@ def to_micro(value, what="quantity"):
         raise ValueError(f"{what} {value} is negative")
     if exponent < -_DECIMALS:
         raise ValueError(f"{what} {value} has more than {_DECIMALS} decimals")
+    if number > WIRE_MAX:
+        # Imported here: errors.py imports this module (duration_text).
+        from .errors import UsageError
+
+        raise UsageError(
+            f"{what} {value} is out of range: allowed 0 to {WIRE_MAX} (the wire's 32 bits)"
+        )
     return int(number.scaleb(_DECIMALS))
 
 

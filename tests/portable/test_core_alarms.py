@@ -1,9 +1,11 @@
 # Alarms: host link silence, near empty, hardware faults, acknowledgement, advisories.
+from firmware.core import SafetyCore
 from tests.portable.corekit import (
     MIN,
     M,
     alarm,
     codes,
+    library,
     make_core,
     start_dobutamine,
     start_norepinephrine,
@@ -176,3 +178,41 @@ def test_a_lost_store_raises_a_high_alarm_saying_every_channel_started_idle():
     assert alarm(core, "store_lost") is a
     assert core.log.last()[1:5] == (1234, 0, "alarm", "store_lost")
     assert core.ack(a.id, 2000).ok and alarm(core, "store_lost") is None
+
+
+def test_a_link_loss_after_an_idle_one_alarms_anew_with_what_now_runs():
+    # An unacknowledged idle link_lost (medium, "nothing running") must not mask a
+    # later loss with a vasopressor running: that one is high and names the drug.
+    core = make_core(link_timeout_ms=10000)
+    core.tick(10000)
+    idle = alarm(core, "link_lost")
+    assert idle.priority == "medium" and "nothing running" in idle.message
+    core.host_seen(11000)
+    assert not alarm(core, "link_lost").active
+    start_norepinephrine(core, now=12000)
+    core.tick(22000)
+    a = alarm(core, "link_lost")
+    assert a.active and a.priority == "high" and "norepinephrine" in a.message
+    assert a.id != idle.id and codes(core).count("link_lost") == 1
+    raised = [e for e in core.log.entries() if e[3] == "alarm" and e[4] == "link_lost"]
+    assert len(raised) == 2 and "high" in raised[1][5]
+
+
+def test_a_listed_alarm_raised_again_worse_is_replaced_never_kept_stale():
+    # The rule for every code, in Alarms.raise_: an unacked alarm that is the same
+    # (priority, text, and still active) is not raised twice; anything new replaces it.
+    core = make_core()
+    first = core._alarms.raise_(0, "link_lost", "medium", "quiet", 0)
+    assert core._alarms.raise_(0, "link_lost", "medium", "quiet", 5) is None
+    worse = core._alarms.raise_(0, "link_lost", "high", "quiet, norepinephrine held", 9)
+    assert worse is not None and worse.id != first.id
+    assert [a.priority for a in core.alarms()] == ["high"]
+
+
+def test_a_link_alarm_restored_active_clears_when_the_host_is_back():
+    core = make_core(link_timeout_ms=10000)
+    core.tick(10000)
+    restored = SafetyCore.restore(library(), core.snapshot(), 0, link_timeout_ms=10000)
+    assert alarm(restored, "link_lost").active
+    restored.host_seen(1000)
+    assert not alarm(restored, "link_lost").active

@@ -184,3 +184,11 @@ def test_every_decision_carries_a_wire_number():
         assert NAME[NUMBER[result.code]] == result.code
     assert len(NAME) == len(NUMBER)
     assert library().ok
+
+
+def test_the_logged_command_leaves_out_what_was_not_given():
+    # vasopressin needs no weight: the log says nothing about one, never "None kg"
+    core = make_core()
+    start_vasopressin(core, now=5000)
+    text = core.log.entries()[0][5]
+    assert text == "start vasopressin 0.03 units/min, 0.1 units/mL, 50 mL", text

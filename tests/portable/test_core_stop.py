@@ -1,9 +1,11 @@
 # stop, taper-not-stop and emergency stop.
+from firmware.channel import Channel
 from tests.portable.corekit import (
     HOUR,
     MIN,
     M,
     alarm,
+    library,
     make_core,
     start_dobutamine,
     start_norepinephrine,
@@ -136,3 +138,58 @@ def test_restart_after_stop():
     start_dobutamine(core)
     core.stop(1, MIN)
     assert start_dobutamine(core, now=2 * MIN).ok
+
+
+def _assert_taper_keeps_its_rules(drug, was, plan):
+    doses = [was] + [d for _, d in plan]
+    for i in range(1, len(doses)):  # not zip(): MicroPython's has no strict=
+        a, b = doses[i - 1], doses[i]
+        assert b == 0 or b >= drug.hard_min, (b, doses)
+        assert 0 < a - b <= drug.taper_step, (a, b, doses)
+
+
+def test_a_taper_never_runs_a_dose_below_the_hard_minimum():
+    # norepinephrine 0.025 - 0.02 would be 0.005 (hard_min 0.01); vasopressin 0.0075 -
+    # 0.005 would be 0.0025 (hard_min 0.005): the step stops at hard_min, then 0
+    core = make_core()
+    start_norepinephrine(core, ch=1, dose=25000)
+    start_vasopressin(core, ch=2, dose=7500, override=True)
+    t = 10 * MIN
+    nor = core.stop(1, t)
+    vaso = core.stop(2, t)
+    assert nor.plan == [(t, 10000), (t + 15 * MIN, 0)]
+    assert vaso.plan == [(t, 5000), (t + HOUR, 0)]
+    lib = library()
+    _assert_taper_keeps_its_rules(lib.drugs["norepinephrine"], 25000, nor.plan)
+    _assert_taper_keeps_its_rules(lib.drugs["vasopressin"], 7500, vaso.plan)
+    # and the running taper takes exactly those steps
+    assert core.status(1).dose == 10000 and core.status(2).dose == 5000
+    core.host_seen(t + HOUR)
+    core.tick(t + HOUR)
+    assert core.status(1).state == "stopped" and core.status(2).state == "stopped"
+
+
+def test_every_taper_from_every_dose_keeps_its_rules():
+    lib = library()
+    for name in sorted(lib.drugs):
+        drug = lib.drugs[name]
+        if not drug.taper:
+            continue
+        for dose in range(drug.taper_stop_at + 1, drug.taper_stop_at + 3 * drug.taper_step, 500):
+            c = Channel(1)
+            c.begin(drug, 80 * M, drug.concs[0], 50 * M, 0)
+            c.set_dose(dose, 900)
+            _assert_taper_keeps_its_rules(drug, dose, c.taper_plan(0))
+
+
+def test_titrating_to_the_current_dose_during_a_taper_holds_it():
+    # a hold is neither a rise nor a fall: it cancels the taper at the current dose and
+    # waits for no interval
+    core = make_core()
+    start_vasopressin(core)
+    core.stop(2, 0)  # first step at once: 0.025
+    result = core.titrate(2, 25000, "units/min", 4 * MIN)
+    assert result.ok and "taper cancelled" in result.message, result.message
+    assert core.status(2).state == "running" and core.status(2).dose == 25000
+    core.tick(2 * HOUR)
+    assert core.status(2).dose == 25000

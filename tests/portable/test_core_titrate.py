@@ -134,3 +134,35 @@ def test_too_soon_says_when_relative_to_now_not_as_an_uptime():
     result = core.titrate(1, 120000, "mcg/kg/min", 10 * MIN + 2000)
     assert result.code == "too_soon" and result.next_at_ms == 12 * MIN
     assert "again in 1 min 58 s" in result.message and str(12 * MIN) not in result.message
+
+
+def test_titration_above_the_pumps_max_rate_is_refused_naming_the_dose_it_allows():
+    # dobutamine at 300 kg from 1 mg/mL: 18 mL/h per mcg/kg/min, so a 500 mL/h pump
+    # delivers at most 27.777777 mcg/kg/min, inside the drug's limits (hard max 40)
+    core = make_core(max_rate=500 * M)
+    assert start_dobutamine(core, weight=300 * M).ok  # 2.5: 45 mL/h
+    for i, dose in enumerate((5 * M, 10 * M, 20 * M)):  # doubling every 15 min
+        assert core.titrate(1, dose, "mcg/kg/min", (i + 1) * 15 * MIN).ok
+    assert core.rate(1) == 360 * M
+    result = core.titrate(1, 40 * M, "mcg/kg/min", 60 * MIN, override=True)  # 720 mL/h
+    assert result.code == "above_max_rate", result.message
+    assert result.allowed == (2 * M, 27777777, "mcg/kg/min")
+    assert "27.777777" in result.message
+    assert core.rate(1) == 360 * M and core.status(1).dose == 20 * M
+    assert core.titrate(1, 27777777, "mcg/kg/min", 60 * MIN, override=True).ok
+    assert core.rate(1) <= 500 * M
+
+
+def test_a_unit_slip_is_named_in_the_drugs_own_unit_family():
+    core = make_core()
+    start_vasopressin(core)  # 0.03 units/min
+    start_norepinephrine(core, ch=1)  # 0.1 mcg/kg/min
+    for ch, dose, unit, says in (
+        (2, 30 * M, "units/min", "thousandfold: units for milliunits?"),
+        (2, 300000, "units/min", "tenfold: a misplaced decimal point?"),
+        (1, 100000, "mg/kg/min", "thousandfold: mg for mcg?"),
+        (1, 5 * M, "mcg/kg/min", "tenfold: a misplaced decimal point?"),
+    ):
+        result = core.titrate(ch, dose, unit, 20 * MIN)
+        assert result.code == "likely_unit_slip" and says in result.message, result.message
+    assert core.rate(1) == 30 * M and core.rate(2) == 18 * M

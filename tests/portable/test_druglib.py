@@ -184,3 +184,21 @@ def test_library_identity_is_bounded_to_what_hello_reports():
         "library.name: must be 1-32 printable ASCII characters",
         "library.version: must be 1-16 printable ASCII characters",
     ], lib.problems
+
+
+def test_taper_stop_dose_must_lie_between_the_hard_min_and_the_taper_step():
+    # the taper stops from stop_at: below hard_min a step could run a forbidden dose,
+    # above the step the final drop to 0 would be larger than a step
+    doc = _doc()
+    drugs = doc["drugs"]
+    drugs["norepinephrine"]["taper"]["stop_at"]["value"] = "0.005"  # hard_min 0.01
+    drugs["epinephrine"]["taper"]["stop_at"]["value"] = "0.06"  # step 0.05
+    # both at once: hard_min 0.005
+    drugs["vasopressin"]["taper"]["step"]["value"] = "0.0025"
+    drugs["vasopressin"]["taper"]["stop_at"]["value"] = "0.004"
+    assert _load(doc).problems == [
+        "epinephrine.taper.stop_at: must not exceed the taper step",
+        "norepinephrine.taper.stop_at: must not be below limits.hard_min",
+        "vasopressin.taper.stop_at: must not be below limits.hard_min",
+        "vasopressin.taper.stop_at: must not exceed the taper step",
+    ]

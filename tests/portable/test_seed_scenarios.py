@@ -74,4 +74,4 @@ def test_seed_004_d16707d6a8fcc8f8_norepinephrine_in_mg_per_kg_min_is_a_1000_fol
         assert "thousandfold" in result.message and "mg for mcg" in result.message
         assert core.rate(1) == 0
     result = start_norepinephrine(core, dose=20000, unit="mg/kg/min")
-    assert "did you mean 0.02 mcg/kg/min" in result.message
+    assert "meant 0.02 mcg/kg/min?" in result.message

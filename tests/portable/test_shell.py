@@ -258,3 +258,32 @@ def _after_lost_store(p):
     record[-3] ^= 1
     p["store"].files["state.json"] = bytes(record)
     return shell(ports(store=p["store"]))
+
+
+def test_a_new_session_is_never_answered_from_the_old_one():
+    # Every host opens with the same HELLO at seq 1, then asks the same INFO at seq 2:
+    # byte-identical frames. The second session must get answers of now, not replays.
+    p = ports()
+    sh = shell(p)
+    answers = []
+    for _ in range(2):
+        host = Host(sh, p)
+        assert host.hello()[0] == "HELLO_R"
+        answers.append(host.request("INFO", {})[1]["uptime_ms"])
+        p["clock"].advance(2000)
+    assert answers[1] >= answers[0] + 2000, answers
+
+
+def test_a_retried_hello_is_answered_anew_and_runs_nothing_twice():
+    # HELLO is never cached: a retry of it opens the session again (it runs nothing on
+    # the safety core), and the request before it is no longer a retry.
+    sh, p, host = _running()
+    wire = messages.to_wire("STOP", 9, {"ch": 1})
+    host.send_wire(wire)
+    assert [f[0] for f in host.frames() if f[1] == 9] == ["STOP_R"]
+    host.seq = 0
+    host.hello()
+    host.seq = 0
+    assert host.hello()[0] == "HELLO_R"
+    host.send_wire(wire)
+    assert [f[0] for f in host.frames() if f[1] == 9] == ["REFUSED"]
