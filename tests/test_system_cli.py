@@ -21,6 +21,7 @@ from tests.systemkit import start_norepinephrine
 pytestmark = pytest.mark.system
 
 NOREPI = ["--weight", "70", "--concentration", "16", "mcg/mL", "--volume", "50"]
+VASO = ["--concentration", "1", "units/mL", "--volume", "20"]
 
 
 def test_start_status_json_and_exit_0(cli):
@@ -196,18 +197,7 @@ def test_emergency_stop_alarms_ack_and_log_csv(cli):
 
 def test_titrate_on_channel_2(cli):
     assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
-    r = cli(
-        "start",
-        "vasopressin",
-        "0.03",
-        "units/min",
-        "--concentration",
-        "1",
-        "units/mL",
-        "--volume",
-        "20",
-        channel=2,
-    )
+    r = cli("start", "vasopressin", "0.03", "units/min", *VASO, channel=2)
     assert r.returncode == 0, r.stderr
     r = cli("titrate", "0.035", "units/min", channel=2)
     assert r.returncode == 3
@@ -339,18 +329,7 @@ def test_a_link_loss_with_a_drug_running_alarms_high_after_an_idle_one(emu, cli)
 
 
 def test_the_log_shows_no_field_the_command_left_out(cli):
-    r = cli(
-        "start",
-        "vasopressin",
-        "0.03",
-        "units/min",
-        "--concentration",
-        "1",
-        "units/mL",
-        "--volume",
-        "20",
-        channel=2,
-    )
+    r = cli("start", "vasopressin", "0.03", "units/min", *VASO, channel=2)
     assert r.returncode == 0, r.stderr
     r = cli("log", "--csv")
     assert "start vasopressin 0.03 units/min, 1 units/mL, 20 mL" in r.stdout, r.stdout
