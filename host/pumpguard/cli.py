@@ -136,13 +136,17 @@ def argparse_emulate():
     return p
 
 
-def do_emulate(pump, args, out):
+def _check_board(name):
     import boards
 
+    if name not in boards.names():
+        raise UsageError(f"unknown board {name!r} (known: {', '.join(boards.names())})")
+
+
+def do_emulate(pump, args, out):
     from .emulator import serve
 
-    if args.board not in boards.names():
-        raise UsageError(f"unknown board {args.board!r} (known: {', '.join(boards.names())})")
+    _check_board(args.board)
     if args.time_scale < 1:
         raise UsageError("--time-scale must be at least 1")
     serve(args.board, args.time_scale, args.state_dir, args.tcp, out, args.runtime)
@@ -177,13 +181,10 @@ def argparse_flash():
 
 
 def do_flash(pump, args, out):
-    import boards
-
     from . import bundle
     from .flash import Flasher
 
-    if args.board not in boards.names():
-        raise UsageError(f"unknown board {args.board!r} (known: {', '.join(boards.names())})")
+    _check_board(args.board)
     if args.bundle:
         try:
             manifest = bundle.build(args.board, args.bundle)
