@@ -164,8 +164,7 @@ class SafetyCore:
         for c in self._channels:
             if c.state == TAPERING and now_ms >= c.taper_next_ms:
                 self._taper_step(c, now_ms)
-            if c.rate and not c.near_empty_raised and c.volume_left <= c.near_empty_volume:
-                self._near_empty(c, now_ms)
+            self._check_near_empty(c, now_ms)
         if not self._link_alarmed and now_ms >= self._link_deadline:
             self._link_lost(now_ms)
 
@@ -185,8 +184,13 @@ class SafetyCore:
         c = self._get(ch)
         c.volume_infused += volume
         c.volume_left -= volume
+        if c.volume_left < 0:
+            c.volume_left = 0  # an overshoot past empty: nothing is left, not less
+        # Near empty is checked here too, not only on the tick: a delivery that crosses
+        # the threshold and empties the syringe in one report must still raise the
+        # near-empty alarm before the empty fault (the clinician sees both, in order).
+        self._check_near_empty(c, self._now)
         if c.volume_left <= 0 and c.rate:
-            c.volume_left = 0
             self.fault(ch, "syringe_empty", self._now)
 
     def fault(self, ch, kind, now_ms):
@@ -360,7 +364,11 @@ class SafetyCore:
             )
         if not c.allows(START):
             return self._not_now(c, "start")
-        for what, value in (("dose", dose), ("volume", volume), ("conc", conc), ("weight", weight)):
+        # The dose is never optional (a missing one is a bad value, not an exception);
+        # the others may be left out, and each has its own refusal when it is needed.
+        if not _is_quantity(dose):
+            return self._bad_value("dose", dose)
+        for what, value in (("volume", volume), ("conc", conc), ("weight", weight)):
             if value is not None and not _is_quantity(value):
                 return self._bad_value(what, value)
         problem = units.unit_problem(unit, drug.dose_unit)
@@ -401,6 +409,9 @@ class SafetyCore:
             return refusal
         value = units.round_div(num, den)
         refusal = rules.check_start(drug, value, override, notes)
+        if refusal:
+            return refusal
+        refusal = self._check_combined(c, drug, value)
         if refusal:
             return refusal
         refusal = self._check_rate(drug, weight, conc_value, value)
@@ -453,6 +464,32 @@ class SafetyCore:
             "conc_not_allowed",
             "%s %s is not a library concentration of %s (%s)"
             % (units.fmt(conc), conc_unit, drug.name, allowed),
+        )
+
+    def _check_combined(self, c, drug, dose):
+        """The hard max is the patient's, not a channel's: the same drug delivering on
+        other channels counts too, so two channels at 0.03 units/min of vasopressin are
+        refused (0.06 > 0.04). Clinical judgement, the safe side: a syringe changeover
+        that runs old and new together must fit under the hard max (else let the old one
+        run out: near empty warns well before). Doses add in the drug's dose_unit."""
+        others = 0
+        for o in self._channels:
+            if o is not c and o.delivering and o.started_drug().name == drug.name:
+                others += o.dose
+        if not others or dose + others <= drug.hard_max:
+            return None
+        room = drug.hard_max - others
+        return refuse(
+            "above_hard_max",
+            "%s + %s on other channels is above the hard max %s %s for %s"
+            % (
+                units.fmt(dose),
+                units.fmt(others),
+                units.fmt(drug.hard_max),
+                drug.dose_unit,
+                drug.name,
+            ),
+            (drug.hard_min, room, drug.dose_unit) if room >= drug.hard_min else None,
         )
 
     def _check_rate(self, drug, weight, conc, dose):
@@ -513,6 +550,10 @@ class SafetyCore:
         )
         if refusal:
             return refusal
+        if value > c.dose:  # a fall never needs it: it only lowers the patient's total
+            refusal = self._check_combined(c, drug, value)
+            if refusal:
+                return refusal
         refusal = self._check_rate(drug, c.weight, c.conc, value)
         if refusal:
             return refusal
@@ -623,7 +664,12 @@ class SafetyCore:
     def _taper_step(self, c, now_ms):
         dose = c.next_taper_dose()
         c.last_down_ms = now_ms
-        c.taper_next_ms += c.drug.taper_interval_ms
+        # The next step is a full taper interval after this one, whenever this one ran:
+        # after a late tick (stalled loop, clock jump, restore far ahead) the missed
+        # steps are not taken in a burst on the following ticks, and two steps are never
+        # closer than the interval. A tick late by a few ms shifts the rest of the plan
+        # by as much: a slower taper is the safe side.
+        c.taper_next_ms = now_ms + c.drug.taper_interval_ms
         if dose:
             c.fire(TAPER_STEP)
         else:
@@ -640,6 +686,11 @@ class SafetyCore:
         )
         if not dose:
             self._check_advisories(now_ms)
+
+    def _check_near_empty(self, c, now_ms):
+        # hot path: two compares, and the alarm only once per start
+        if c.rate and not c.near_empty_raised and c.volume_left <= c.near_empty_volume:
+            self._near_empty(c, now_ms)
 
     def _near_empty(self, c, now_ms):
         c.near_empty_raised = True

@@ -8,11 +8,17 @@
 # damaged anyway (flash wear, a hand edit). load() tells three cases apart: no record
 # (first boot: nothing to restore), a good record, and a bad one (StoreError: the shell
 # starts with every channel idle and raises an alarm; it never guesses an infusion).
+#
+#   state.used:  empty; written at the first boot, before the first record. Without it
+#                a missing record looks like a first boot: a record deleted while a
+#                vasopressor ran would bring the pump back idle and silent. With it, a
+#                missing record in a store that once held one is a StoreError too.
 import json
 from binascii import crc32
 
 _NAME = "state.json"
 _TMP = "state.tmp"
+_USED = "state.used"
 _MAGIC = b"pumpguard-state 1 "
 
 
@@ -27,9 +33,16 @@ def save(store, snapshot, uptime_ms):
 
 
 def load(store):
-    """(snapshot, uptime_ms) from the store, None when there is no record at all."""
+    """(snapshot, uptime_ms) from the store, None on a first boot (no record ever)."""
     record = store.read(_NAME)
+    used = store.read(_USED) is not None
+    if not used:
+        # Marked before the first record is written (the shell saves one as it begins),
+        # so a store ever written to is never taken for a new one again.
+        store.write(_USED, b"")
     if record is None:
+        if used:
+            raise StoreError("state record missing from a store that held one")
         return None
     head = len(_MAGIC)
     if record[:head] != _MAGIC or record[head + 8 : head + 9] != b"\n":

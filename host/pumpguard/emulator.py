@@ -21,7 +21,9 @@ computed from the volume the clinician entered. ``pumps`` shows the emulated one
 Power loss: kill the process with SIGKILL and start it again with the same
 ``--state-dir``; the firmware restores its channels from the store
 (``Emulator.power_cycle()`` does both). A watchdog the firmware stops feeding resets
-the emulated board the same way, without killing the process. SIGTERM stops it as
+the emulated board the same way, without killing the process; firmware that dies (a
+store it cannot write) leaves it unfed, so it resets the board too. One emulator per
+state directory: a second one on it refuses to start (``emulator.lock``). SIGTERM stops it as
 ``quit`` does; either removes the state directory it made itself (never one given
 with ``--state-dir``).
 
@@ -36,6 +38,7 @@ sits at its REPL, answering nothing on the link, until quit or power loss.
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -43,8 +46,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+import traceback
 
 from . import emuports
+from .errors import UsageError
 
 CONTROL_HELP = """\
 control commands on stdin (one per line; each answers "ok ..." or "error ..."):
@@ -192,6 +197,21 @@ def _runner(runtime):
     return firmware_main.run
 
 
+def _lock_store(state_dir):
+    """An exclusive lock on the state dir, held while the returned file stays open."""
+    os.makedirs(state_dir, exist_ok=True)
+    lock = open(os.path.join(state_dir, "emulator.lock"), "w")  # noqa: SIM115 (held open: the lock)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        # A PumpguardError: `pumpguard emulate` prints it as one line and exits.
+        raise UsageError(
+            f"state dir {state_dir} is in use by another emulator (one board per store)"
+        ) from None
+    return lock
+
+
 def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, runtime="cpython"):
     """Run the firmware on emulated ports until ``quit`` (blocking).
 
@@ -211,6 +231,11 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
     control = _Control(clock, link, pumps, out)
     made_dir = state_dir is None
     state_dir = state_dir or tempfile.mkdtemp(prefix="pumpguard-emulator-")
+    # One board per store: a second emulator on the same state dir would resume the
+    # first one's infusions as its own and the two would overwrite each other's record
+    # (a stop on one undone by the other's next save). The lock dies with the process,
+    # so a power cycle (SIGKILL, then start again) finds it free.
+    lock = _lock_store(state_dir)
     run = _runner(runtime)
     watchdog = None
 
@@ -260,11 +285,24 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
                 with contextlib.redirect_stdout(sys.stderr):
                     run(spec, ports, int.from_bytes(os.urandom(4), "little"))
             except emuports.WatchdogReset as exc:
-                # A board reset: pins fall back to their reset state, the motors stop
-                # until the restarted firmware restores them from the store.
-                print(f"emulator: {exc}: board reset", file=sys.stderr, flush=True)
-                for pump in pumps:
-                    pump.set_rate(0)
+                _board_reset(exc, pumps)
+                continue
+            except _Quit:
+                raise
+            except Exception:
+                # The firmware died (a store it cannot write, a bug): on a board the loop
+                # stops, nothing feeds the watchdog, and after WATCHDOG_MS it resets the
+                # board, which restores every channel from the store (shell.py, step 7).
+                # The emulator process dying instead would be a pump that never powers
+                # up again, and would hide what the reset does.
+                traceback.print_exc(file=sys.stderr)
+                print("emulator: firmware died: waiting for the watchdog", file=sys.stderr)
+                try:
+                    while True:
+                        clock.ticks_ms()  # virtual time runs on (advance completes)
+                        idle(0.1)
+                except emuports.WatchdogReset as exc:
+                    _board_reset(exc, pumps)
                 continue
             # The firmware returned: a safe boot. The board sits at its REPL with no
             # watchdog running and nothing served on the link.
@@ -277,8 +315,17 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
         pass
     finally:
         link.close()
+        lock.close()
         if made_dir:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _board_reset(why, pumps):
+    """A board reset: pins fall back to their reset state, the motors stop until the
+    restarted firmware restores them from the store."""
+    print(f"emulator: {why}: board reset", file=sys.stderr, flush=True)
+    for pump in pumps:
+        pump.set_rate(0)
 
 
 class Emulator:
