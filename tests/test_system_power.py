@@ -49,8 +49,7 @@ def test_a_taper_survives_power_loss_and_completes(emu):
 def test_a_corrupt_store_never_starts_an_infusion(emu):
     with pumpguard.connect(emu.port) as pump:
         start_norepinephrine(pump)
-    emu._proc.kill()
-    emu._proc.wait()
+    emu.power_off()
     state = emu.state_dir + "/state.json"
     with open(state, "rb") as f:
         record = bytearray(f.read())
@@ -70,8 +69,7 @@ def test_a_corrupt_store_never_starts_an_infusion(emu):
 
 
 def test_a_missing_store_is_a_first_boot(emu):
-    emu._proc.kill()
-    emu._proc.wait()
+    emu.power_off()
     emu.start()
     with pumpguard.connect(emu.port) as pump:
         assert [pump.status(ch).state for ch in (1, 2)] == ["idle", "idle"]

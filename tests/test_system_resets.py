@@ -98,8 +98,7 @@ def test_a_titrate_retried_across_a_power_cycle_is_not_run_again(emu):
 def test_a_record_from_another_library_starts_nothing_and_says_why(emu):
     with pumpguard.connect(emu.port) as pump:
         start_norepinephrine(pump)
-    emu._proc.kill()
-    emu._proc.wait()
+    emu.power_off()
     state = emu.state_dir + "/state.json"
     with open(state, "rb") as f:
         record = f.read()

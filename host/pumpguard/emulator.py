@@ -414,11 +414,17 @@ class Emulator:
         """The syringe models: rate, volume left and pumped (millionths), fault."""
         return json.loads(self.command("pumps"))
 
-    def power_cycle(self):
-        """SIGKILL (power loss) and start again on the same state dir; new ``.port``."""
+    def power_off(self):
+        """SIGKILL: power lost at once, the store left as the firmware last wrote it.
+        ``start()`` powers it on again on the same state dir (a new ``.port``); between
+        the two, a test may damage the store as a failing flash would."""
         proc, _stdin, _stdout = self._process()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+    def power_cycle(self):
+        """Power loss and power on again on the same state dir; new ``.port``."""
+        self.power_off()
         return self.start()
 
     def close(self):
