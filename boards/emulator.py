@@ -1,13 +1,7 @@
 # The emulated board: two channels of virtual hardware. Its ports (PTY or TCP link,
 # virtual clock, syringe model, directory store) are built on the host by
 # pumpguard.emuports; this module is only the data they are built from.
-try:
-    from micropython import const
-except ImportError:  # CPython: the emulator and host tests import boards too
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
+from micropython import const
 
 NAME = "emulator"
 MACHINE = None  # never auto-detected: the emulator names its board explicitly

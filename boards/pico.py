@@ -13,13 +13,7 @@
 # firmware that resets in a loop can still be reached and reflashed over USB. Without
 # touching the board, `pumpguard flash --repl` does the same for one boot (the
 # "safeboot" file in STATE_DIR, firmware/main.py).
-try:
-    from micropython import const
-except ImportError:  # CPython: host tools list and inspect boards
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
+from micropython import const
 
 NAME = "pico"
 MACHINE = "Raspberry Pi Pico"  # os.uname().machine: "Raspberry Pi Pico with RP2040"

@@ -4,15 +4,9 @@
 # raises, the way h11's _state.py does. The core asks allows() first, so a command in
 # the wrong state is a refusal, never an exception. Alarm conditions (link silent,
 # near empty, faults) sit on top of these states in core.py; they do not add states.
+from micropython import const
+
 from firmware import units
-
-try:
-    from micropython import const
-except ImportError:  # CPython: the emulator and host tests import the core too
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
 
 # States
 IDLE = "idle"  # never started since power-on

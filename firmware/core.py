@@ -5,6 +5,8 @@
 # every rate change and alarm is logged too. tick(), delivered() and host_seen() are the
 # shell's hot path: in steady state they only compare and add small integers, and
 # allocate nothing (tests/mp/report_core_memory.py proves it with heap_lock).
+from micropython import const
+
 from firmware import rules, units
 from firmware.alarms import HIGH, MEDIUM, Alarm, Alarms
 from firmware.channel import (
@@ -23,16 +25,8 @@ from firmware.channel import (
     ChannelStatus,
 )
 from firmware.eventlog import EventLog
-from firmware.reasons import TEXT_MAX, Result, clip, listing, refuse, shown
-from firmware.rules import wait_text
-
-try:
-    from micropython import const
-except ImportError:  # CPython: the emulator and host tests import the core too
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
+from firmware.result import Result, refuse
+from protocol.text import TEXT_MAX, clip, duration, listing, shown
 
 EMERGENCY_REASONS = ("occlusion", "air_in_line", "extravasation", "clinician")
 # fault kind (from the shell) -> alarm code
@@ -583,7 +577,7 @@ class SafetyCore:
             plan = c.taper_plan(c.taper_next_ms)
             result = self._not_now(c, "stop")
             result.message += " (taper running, next step in %s)" % (
-                wait_text(c.taper_next_ms - now_ms),
+                duration(c.taper_next_ms - now_ms),
             )
             result.plan = plan
             return result
@@ -608,8 +602,8 @@ class SafetyCore:
                     drug.name,
                     len(plan),
                     self._dose_text(c, drug.taper_step),
-                    wait_text(drug.taper_interval_ms),
-                    wait_text(plan[-1][0] - now_ms),
+                    duration(drug.taper_interval_ms),
+                    duration(plan[-1][0] - now_ms),
                 ),
                 plan=plan,
                 dose=c.dose,
@@ -703,7 +697,7 @@ class SafetyCore:
                 c.ch,
                 c.drug.name,
                 units.fmt(c.volume_left),
-                wait_text(c.time_to_empty_s() * 1000),
+                duration(c.time_to_empty_s() * 1000),
             ),
             now_ms,
             True,

@@ -31,15 +31,9 @@ change of a figure, unit, name or source changes it. To reseal after a reviewed 
 import binascii
 import json
 
+from micropython import const
+
 from firmware import units
-
-try:
-    from micropython import const
-except ImportError:  # CPython: the emulator and host tests import the core too
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
 
 _TOP = ("name", "version", "crc32", "weight_kg", "volume_ml", "drugs")
 _LIMITS = ("hard_min", "soft_min", "soft_max", "hard_max")
@@ -50,7 +44,7 @@ _FALLBACK_UNIT = "mcg/min"
 _MAX_FIGURE = const(0x3FFFFFFF)  # figures stay small ints on the device (MicroPython: 2^30)
 _CRC_CHUNK = const(1024)  # bytes of canonical form per binascii.crc32() call
 # Drug names and advisory texts go into the core's messages whole, which must fit the
-# wire (reasons.TEXT_MAX): these bounds leave room for the rest of each message.
+# wire (protocol/text.py TEXT_MAX): these bounds leave room for the rest of each message.
 _NAME_MAX = const(16)
 _ADVISORY_MAX = const(80)
 # The library's identity travels whole in HELLO (protocol/SPEC.md, HELLO_R library and

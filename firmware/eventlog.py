@@ -11,7 +11,7 @@ class EventLog:
     kind: the command's name (start, titrate, stop, emergency_stop, ack: as received,
     code "received"), "decision" (its Result), "rate" (motor rate change), "alarm"
     (raised), "input" (library, link, restore). code is always a reason name
-    (firmware/reasons.py). ch 0 means the whole device.
+    (protocol/reasons.py lists them). ch 0 means the whole device.
     """
 
     def __init__(self, size):

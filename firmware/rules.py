@@ -5,7 +5,8 @@
 # in the decision and the log. Doses arrive as the exact rational num/den of the
 # drug's dose_unit (units.convert_dose), and are compared by cross-multiplying.
 from firmware import units
-from firmware.reasons import refuse
+from firmware.result import refuse
+from protocol.text import duration
 
 # Entry slips a dose above the hard maximum is checked against, per dose-unit family,
 # most likely first: (factor, what the slip probably was). A thousandfold one is usually
@@ -24,19 +25,6 @@ def _dose_text(drug, value):
 
 def _range(drug, lo, hi):
     return (lo, hi, drug.dose_unit)
-
-
-def wait_text(ms):
-    """A wait in ms as a person reads it: "1 min 58 s", "2 h 5 min", "40 s" (rounded up,
-    so it never says a step is allowed before it is)."""
-    s = (ms + 999) // 1000
-    if s >= 3600:
-        h, m = divmod((s + 59) // 60, 60)
-        return "%d h %d min" % (h, m) if m else "%d h" % (h,)
-    if s >= 60:
-        m, s = divmod(s, 60)
-        return "%d min %d s" % (m, s) if s else "%d min" % (m,)
-    return "%d s" % (s,)
 
 
 # What an override passed, as the accepted message names it (short: it must fit the wire
@@ -120,8 +108,8 @@ def _too_soon(drug, way, every_ms, due, now_ms):
     return "%s may %s again in %s (once every %s)" % (
         drug.name,
         way,
-        wait_text(due - now_ms),
-        wait_text(every_ms),
+        duration(due - now_ms),
+        duration(every_ms),
     )
 
 

@@ -22,28 +22,21 @@
 #   alarm     set(level): 0 none, 1 low, 2 medium, 3 high priority
 #   watchdog  feed()
 # Rates are millionths of mL/h and volumes millionths of mL, as in the core.
+from micropython import const
+
 from firmware import persist
 from firmware.channel import TAPERING
-from firmware.reasons import NUMBER, refuse
-from protocol import catalog, messages
+from firmware.result import refuse
+from protocol import catalog, messages, reasons
 from protocol.decoder import Decoder
 from protocol.frame import MAX_PAYLOAD
 from protocol.replay import ReplayCache
-
-try:
-    from micropython import const
-except ImportError:  # CPython: the emulator runs this very module
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
 
 FIRMWARE_VERSION = "pumpguard 0.1.0"
 _IDLE_MS = const(1)  # sleep between loop turns when there is nothing to do
 _RX_CHUNK = const(64)  # link bytes read per loop turn
 _SAVE_EVERY_MS = const(60_000)  # volume infused is saved at least this often
 _HELLO = const(0x01)  # catalog.ID["HELLO"], frozen across protocol versions
-_PRIORITY = {"low": 1, "medium": 2, "high": 3}
 # A taper plan is held from the STOP that started it until the taper ends; a reset
 # loses it (the core resumes the taper, and STATUS still shows when its next step is).
 _NO_TAPER = "channel %d has no taper plan: none runs, or it began before the last reset"
@@ -189,7 +182,7 @@ class Shell:
             if alarm.id not in self._alarm_ids:
                 self._event("EV_ALARM", _alarm_fields(alarm))
             if not alarm.acked:
-                level = max(level, _PRIORITY[alarm.priority])
+                level = max(level, catalog.PRIORITY[alarm.priority])
         self._alarm_ids = ids
         self._alarm.set(level)
 
@@ -400,7 +393,7 @@ class Shell:
                     "at_ms": e[1],
                     "ch": e[2],
                     "kind": e[3],
-                    "code": wire_number(e[4]),
+                    "code": reasons.number(e[4]),
                     "text": e[5],
                 }
                 for e in entries
@@ -412,20 +405,12 @@ def _alarm_fields(alarm):
     return {
         "id": alarm.id,
         "ch": alarm.ch,
-        "code": wire_number(alarm.code),
-        "priority": _PRIORITY[alarm.priority],
+        "code": reasons.number(alarm.code),
+        "priority": catalog.PRIORITY[alarm.priority],
         "acked": alarm.acked,
         "at_ms": alarm.at_ms,
         "message": alarm.message,
     }
-
-
-def wire_number(code):
-    """The wire number of a reason the core logged or alarmed with. A name missing from
-    reasons.py is a firmware bug (tests/portable/test_shell.py looks for any): it goes
-    out as catalog.REASON_UNKNOWN, never as the number of another reason."""
-    number = NUMBER.get(code)
-    return catalog.REASON_UNKNOWN if number is None else number
 
 
 def _refused(r, now):
@@ -434,7 +419,7 @@ def _refused(r, now):
     if r.allowed:
         lo, hi, unit = r.allowed
     return "REFUSED", {
-        "code": NUMBER[r.code],
+        "code": reasons.number(r.code),
         "message": r.message,
         "lo": lo,
         "hi": hi,

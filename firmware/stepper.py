@@ -5,13 +5,7 @@
 # typical board (about 200 steps/s) is far below the loop's rate, and every step the
 # driver really took is counted, so delivered() reports what moved, never what was
 # wished for. A loop that fell behind catches up a few steps at a time.
-try:
-    from micropython import const
-except ImportError:  # CPython: imported by host-side tests with dummy pins
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
+from micropython import const
 
 _US_PER_HOUR_MICRO = const(3_600_000_000)  # us per hour; times 10^6 below for micro-mL
 _CATCH_UP = const(4)  # most steps issued in one service call

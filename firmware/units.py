@@ -4,15 +4,9 @@
 # (0.04 units/min is 40000 in "units/min", 70 kg is 70000000). Conversions are exact
 # rationals (num, den) of the target unit's micro-scaled value; limits are compared by
 # cross-multiplying, so no division or float ever takes part in a limit decision.
-from firmware.reasons import shown
+from micropython import const
 
-try:
-    from micropython import const
-except ImportError:  # CPython: the emulator and host tests import the core too
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
+from protocol.text import shown
 
 SCALE = const(1000000)  # micro-scaling: 1 unit = SCALE sub-units
 _MAX_DECIMALS = const(6)

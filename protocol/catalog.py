@@ -20,20 +20,12 @@ A field is a tuple, by type:
 
 import binascii
 
-try:
-    from micropython import const
-except ImportError:  # CPython: const() only marks compile-time constants on the device
+from micropython import const
 
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
+from protocol.text import TEXT_MAX
 
 PROTOCOL_VERSION = const(1)
 
-# Largest human text (refusal, alarm and log messages) the wire carries whole. The
-# safety core keeps every message it writes within it (its tests check the bound), so
-# the sender's cut of longer TEXT (messages.py: it ends in "...") never has to happen.
-TEXT_MAX = const(120)
 # Records per page of the paged answers: as many as fit MAX_PAYLOAD (240 bytes) with
 # every text field at TEXT_MAX (test_protocol_roundtrip.py checks that one more would not).
 ALARMS_PAGE = const(1)
@@ -78,17 +70,15 @@ ERROR_NAMES = {
     ERR_INTERNAL: "internal",
 }
 
-# The wire number sent for a reason firmware/reasons.py does not list: a firmware bug,
-# never the number of another reason (SPEC.md section 9).
-REASON_UNKNOWN = const(255)
-
-# Alarm priorities (IEC 60601-1-8 levels).
-PRIORITY_NAMES = {1: "low", 2: "medium", 3: "high"}
+# Alarm priorities (IEC 60601-1-8 levels): the core's names, the wire's numbers. The
+# device's alarm output is set to the highest level unacknowledged (0: no alarm).
+PRIORITY = {"low": 1, "medium": 2, "high": 3}
+PRIORITY_NAMES = dict((level, name) for name, level in PRIORITY.items())
 
 _ALARM = (
     ("id", U16),
     ("ch", U8),
-    ("code", U8),  # wire number of the alarm's reason (firmware/reasons.py)
+    ("code", U8),  # wire number of the alarm's reason (protocol/reasons.py)
     ("priority", U8),  # PRIORITY_NAMES
     ("acked", BOOL),
     ("at_ms", MS),
@@ -257,7 +247,7 @@ MESSAGES = (
         REFUSED,
         "REFUSED",
         (
-            ("code", U8),  # wire number of the reason (firmware/reasons.py)
+            ("code", U8),  # wire number of the reason (protocol/reasons.py)
             ("message", TEXT, TEXT_MAX),
             ("lo", OQ, "@unit"),  # allowed range, None when the refusal has none
             ("hi", OQ, "@unit"),

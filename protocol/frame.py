@@ -18,13 +18,7 @@ The leading 0x00 ends whatever noise came before, so a frame never fuses with it
 
 import struct
 
-try:
-    from micropython import const
-except ImportError:  # CPython: const() only marks compile-time constants on the device
-
-    def const(__x):  # "__x": positional-only, as the stub's const(expr, /)
-        return __x
-
+from micropython import const
 
 from protocol import cobs
 from protocol.crc import crc32

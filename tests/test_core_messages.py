@@ -12,9 +12,10 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import druglib, reasons, units
+from firmware import druglib, units
 from firmware.core import EMERGENCY_REASONS, FAULTS, SafetyCore
-from protocol.catalog import TEXT_MAX
+from protocol import catalog, reasons
+from protocol.text import TEXT_MAX
 from tests.portable.corekit import (
     HOUR,
     MIN,
@@ -178,8 +179,18 @@ def test_the_tour_reaches_every_reason():
     assert seen == set(reasons.NUMBER), set(reasons.NUMBER) - seen
 
 
-def test_the_core_text_bound_is_the_wire_bound():
-    assert reasons.TEXT_MAX == TEXT_MAX
+def test_the_core_text_bound_is_every_text_field_of_the_wire():
+    # The core keeps its texts within protocol/text.py's TEXT_MAX: every TEXT field a
+    # message of the core travels in must hold that many bytes.
+    def text_fields(fields):
+        for f in fields:
+            if f[1] == catalog.TEXT:
+                yield f
+            elif f[1] == catalog.LIST:
+                yield from text_fields(f[3])
+
+    sizes = {f[2] for fields in catalog.FIELDS.values() for f in text_fields(fields)}
+    assert sizes == {TEXT_MAX}
 
 
 def test_every_log_code_is_a_reason_and_commands_keep_their_name_as_kind():

@@ -16,7 +16,7 @@ from pumpguard.errors import (
 )
 from pumpguard.link import Link
 
-from protocol import catalog, messages
+from protocol import catalog, messages, reasons
 from protocol.decoder import Decoder
 from protocol.replay import ReplayCache
 
@@ -230,9 +230,7 @@ def test_refusal_carries_code_message_and_range(device, link):
     )
 
 
-@pytest.mark.parametrize(
-    ("number", "code"), [(catalog.REASON_UNKNOWN, "unknown"), (200, "reason 200")]
-)
+@pytest.mark.parametrize(("number", "code"), [(reasons.UNKNOWN, "unknown"), (200, "reason 200")])
 def test_a_refusal_whose_number_is_not_in_the_table_still_has_a_name(device, link, number, code):
     link.hello()
     device.refuse = dict(REFUSAL, code=number, lo=None, hi=None)

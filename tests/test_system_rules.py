@@ -5,7 +5,7 @@ from decimal import Decimal
 import pumpguard
 import pytest
 
-from firmware.reasons import NUMBER
+from protocol.reasons import NUMBER
 from tests.systemkit import NOREPI, VASO, alarm_codes, start_norepinephrine
 
 pytestmark = pytest.mark.system

@@ -12,6 +12,8 @@ import os
 import sys
 from typing import cast
 
+from protocol.text import duration
+
 from .client import connect
 from .errors import (
     EXIT_ERROR,
@@ -24,7 +26,7 @@ from .errors import (
     PumpguardError,
     UsageError,
 )
-from .quantity import duration_text, to_micro
+from .quantity import to_micro
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
@@ -249,10 +251,12 @@ def do_status(pump, args, out):
             continue
         what = f"{s.drug} {s.dose} {s.dose_unit}" if s.drug else "-"
         left = "" if s.volume_left_ml is None else f", {s.volume_left_ml} mL left"
-        empty = "" if s.time_to_empty_s is None else f", empty in {_span(s.time_to_empty_s)}"
+        empty = (
+            "" if s.time_to_empty_s is None else f", empty in {duration(s.time_to_empty_s * 1000)}"
+        )
         step = ""
         if s.taper_next_in_s is not None:
-            step = f", next taper step in {duration_text(int(s.taper_next_in_s * 1000))}"
+            step = f", next taper step in {duration(int(s.taper_next_in_s * 1000))}"
         print(
             f"channel {ch}: {s.state}, {what}, {s.rate_ml_h} mL/h, "
             f"{s.volume_infused_ml} mL infused{left}{empty}{step}, "
@@ -332,7 +336,7 @@ def do_stop(pump, args, out):
     print(f"channel {r.channel}: tapering, {len(r.plan)} steps:", file=out)
     for i, step in enumerate(r.plan, 1):
         print(
-            f"  step {i:2d}  in {_span(round(step.in_s))}  {step.dose} {r.dose_unit}",
+            f"  step {i:2d}  in {duration(int(step.in_s * 1000)):<14} {step.dose} {r.dose_unit}",
             file=out,
         )
 
@@ -377,7 +381,7 @@ def do_log(pump, args, out):
     width = max((len(e.code) for e in entries), default=0)
     for e in entries:
         print(
-            f"{e.seq:5d} {_span(e.at_ms // 1000):>10}  ch{e.channel}  {e.kind:<8} "
+            f"{e.seq:5d} {duration(e.at_ms):>16}  ch{e.channel}  {e.kind:<8} "
             f"{e.code:<{width}} {e.text}",
             file=out,
         )
@@ -396,12 +400,6 @@ _COMMANDS = {
     "alarms": (do_alarms, argparse_alarms, True),
     "log": (do_log, argparse_log, True),
 }
-
-
-def _span(seconds):
-    h, rest = divmod(int(seconds), 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}"
 
 
 def _describe(exc):

@@ -102,7 +102,7 @@ class Stopped:
 class Alarm:
     id: int
     channel: int  # 0: the whole device
-    code: str  # reason name, e.g. "occlusion" (firmware/reasons.py)
+    code: str  # reason name, e.g. "occlusion" (protocol/reasons.py)
     priority: str  # low | medium | high
     message: str
     at_ms: int

@@ -5,10 +5,8 @@ with the class's exit code: each class carries its documented code (``pumpguard
 --help``), the one source of them.
 """
 
-from firmware.reasons import NAME as _REASON_NAMES
-from protocol.catalog import REASON_UNKNOWN
-
-from .quantity import duration_text
+from protocol import reasons
+from protocol.text import duration
 
 EXIT_OK = 0  # done
 EXIT_ERROR = 1  # anything else
@@ -18,13 +16,13 @@ EXIT_LINK = 4  # no answer, or a device that speaks another protocol
 
 
 def reason_name(number):
-    """The stable name of a reason's wire number (firmware/reasons.py), the one place
+    """The stable name of a reason's wire number (protocol/reasons.py), the one place
     the host turns one into the other: "above_hard_max" for 24, "unknown" for
-    REASON_UNKNOWN (the device logged a reason its own table lacks: a firmware bug),
+    reasons.UNKNOWN (the device logged a reason its own table lacks: a firmware bug),
     "reason N" for a number this host's table lacks (a newer firmware)."""
-    if number == REASON_UNKNOWN:
+    if number == reasons.UNKNOWN:
         return "unknown"
-    return _REASON_NAMES.get(number, f"reason {number}")
+    return reasons.NAME.get(number, f"reason {number}")
 
 
 class PumpguardError(Exception):
@@ -84,7 +82,7 @@ class RefusedError(PumpguardError):
     """The safety core refused the command; nothing changed on the device.
 
     `code` is the reason's stable name ("above_hard_max", see reason_name()), `number`
-    its wire number (firmware/reasons.py), `message` the device's text, `allowed`
+    its wire number (protocol/reasons.py), `message` the device's text, `allowed`
     (lo, hi, unit) with lo and hi exact ``Decimal`` in unit, as doses are everywhere in
     the API (either may be None), or None when the refusal has no range; `next_at_ms`
     the earliest device uptime the command would be allowed or None, `uptime_ms` the
@@ -118,7 +116,7 @@ class RefusedError(PumpguardError):
     def when(self):
         """ " (next allowed in 1 min 58 s)", or "" when the refusal is not about time."""
         wait = self.wait_ms
-        return "" if wait is None else f" (next allowed in {duration_text(wait)})"
+        return "" if wait is None else f" (next allowed in {duration(wait)})"
 
 
 class DeviceAlarm(PumpguardError):

@@ -11,6 +11,8 @@ with ``UsageError``, a ``PumpguardError``: the CLI says so and exits 2.
 
 from decimal import Decimal, InvalidOperation
 
+from .errors import UsageError
+
 SCALE = 1_000_000
 _DECIMALS = 6
 # The largest quantity the wire carries: i32 millionths (protocol/catalog.py, type Q).
@@ -55,9 +57,6 @@ def to_micro(value, what="quantity"):
     if exponent < -_DECIMALS:
         raise ValueError(f"{what} {value} has more than {_DECIMALS} decimals")
     if number > WIRE_MAX:
-        # Imported here: errors.py imports this module (duration_text).
-        from .errors import UsageError
-
         raise UsageError(
             f"{what} {value} is out of range: allowed 0 to {WIRE_MAX} (the wire's 32 bits)"
         )
@@ -76,15 +75,3 @@ def from_micro(value):
 def micro_to_decimal(value):
     """A micro-scaled integer as an exact ``Decimal`` (for JSON and API results)."""
     return Decimal(from_micro(value))
-
-
-def duration_text(ms):
-    """A span of device time for a human: "1 min 58 s", "2 h 0 min 5 s", "0 s".
-
-    Rounded up to whole seconds, so a wait is never shown shorter than it is.
-    """
-    h, rest = divmod(-(-ms // 1000), 3600)
-    m, s = divmod(rest, 60)
-    if h:
-        return f"{h} h {m} min {s} s"
-    return f"{m} min {s} s" if m else f"{s} s"

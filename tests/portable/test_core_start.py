@@ -177,7 +177,7 @@ def test_unknown_drug_channel_state_and_values_are_refused():
 
 
 def test_every_decision_carries_a_wire_number():
-    from firmware.reasons import NAME, NUMBER
+    from protocol.reasons import NAME, NUMBER
 
     core = make_core()
     for result in (start_norepinephrine(core, weight=None), start_norepinephrine(core)):

@@ -1,5 +1,4 @@
 # titrate: limits, step sizes and intervals from the library.
-from firmware.rules import wait_text
 from tests.portable.corekit import (
     MIN,
     M,
@@ -114,18 +113,6 @@ def test_titration_unit_checks_apply():
     assert core.titrate(1, 20000, "mg/kg/min", MIN).code == "likely_unit_slip"
     assert core.titrate(1, 12 * M, "mL/h", MIN).code == "rate_not_dose"
     assert core.titrate(1, 6 * M, "mcg/h", MIN).code == "per_hour_unit"
-
-
-def test_waits_are_said_the_way_a_person_reads_them():
-    assert [wait_text(ms) for ms in (1, 40000, 60000, 118000, 118001, 3600000, 3660001)] == [
-        "1 s",
-        "40 s",
-        "1 min",
-        "1 min 58 s",
-        "1 min 59 s",
-        "1 h",
-        "1 h 2 min",
-    ]
 
 
 def test_too_soon_says_when_relative_to_now_not_as_an_uptime():

@@ -1,8 +1,8 @@
 # The firmware shell with dummy ports, on CPython and on MicroPython alike.
 from firmware import persist
-from firmware.reasons import NAME, NUMBER
-from firmware.shell import FIRMWARE_VERSION, wire_number
+from firmware.shell import FIRMWARE_VERSION
 from protocol import catalog, messages
+from protocol.reasons import NAME, NUMBER, UNKNOWN, number
 from tests.portable.shellkit import NOREPI, PERIOD, Host, ports, shell
 
 
@@ -190,9 +190,9 @@ def test_hello_names_the_library_whole_and_the_bundle():
 
 
 def test_an_unknown_reason_is_sent_as_such_never_as_another():
-    assert wire_number("ok") == 0
-    assert wire_number("no_such_reason") == catalog.REASON_UNKNOWN
-    assert catalog.REASON_UNKNOWN not in NAME
+    assert number("ok") == 0
+    assert number("no_such_reason") == UNKNOWN
+    assert UNKNOWN not in NAME
 
 
 def test_every_reason_the_core_logs_or_alarms_goes_out_whole():

@@ -1,0 +1,55 @@
+# Human text on the wire: how long it may be, how values and lists are shortened to
+# fit, and how a span of time is written.
+#
+# Every human text either side makes (refusal, alarm and log messages on the device;
+# the CLI's and the API's texts on the host) is printable ASCII of at most TEXT_MAX
+# bytes, so the wire carries it whole: the sender's cut of a longer TEXT field
+# (messages.py, ending in "...") never has to happen. One duration style for the
+# device's messages and the host's output alike: "1 h 5 s", "1 min 58 s", "40 s".
+
+TEXT_MAX = 120  # bytes of any human text: every TEXT field of the catalog holds this many
+
+
+def clip(text, room):
+    """text in printable ASCII (others as ?), shortened to room characters with "...",
+    so that no input or library text can push a message past TEXT_MAX."""
+    text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    return text if len(text) <= room else text[: room - 3] + "..."
+
+
+def shown(value, room=16):
+    """A value taken from a command, for a message: its repr, clipped to room."""
+    return clip(repr(value), room)
+
+
+def listing(items, room):
+    """items joined by ", " in at most room characters, the rest counted ("+3 more")."""
+    out = ""
+    for i, item in enumerate(items):
+        more = "+%d more" % (len(items) - i)
+        part = (", " if out else "") + item
+        # keep room for the "+N more" that may still have to follow
+        if len(out) + len(part) > room - (len(more) + 2 if i < len(items) - 1 else 0):
+            return out + (", " if out else "") + more
+        out += part
+    return out
+
+
+def duration(ms):
+    """A span of ms as a person reads it: "40 s", "1 min 58 s", "2 h 5 s", "1 h 2 min".
+
+    Rounded up to whole seconds, so a wait is never said to be shorter than it is (a
+    step said to be allowed "in 1 min 58 s" is allowed then); parts that are zero are
+    left out, and no time at all (or a time already past) is "0 s".
+    """
+    s = max(0, (ms + 999) // 1000)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    parts = []
+    if h:
+        parts.append("%d h" % (h,))
+    if m:
+        parts.append("%d min" % (m,))
+    if s or not parts:
+        parts.append("%d s" % (s,))
+    return " ".join(parts)
