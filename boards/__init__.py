@@ -1,22 +1,48 @@
-# Board registry: name -> module holding that board's definition, the way esptool
-# keeps CHIP_DEFS. A board module is data (channels, pins, calibration, limits) plus,
-# for real hardware, a make_ports() that binds the pins when it is called: importing a
-# board touches no hardware, so the registry can be listed and searched freely.
+# Board registry and the board contract.
 #
-# Fields every board module defines:
-#   NAME             registry name
-#   MACHINE          text found in os.uname().machine on that board (None: emulator)
-#   CHANNELS         pump channels (numbered from 1)
-#   MAX_RATE         mechanical maximum rate, millionths of mL/h
-#   SYRINGE_ML       syringe capacity, millionths of mL
-#   LINK_TIMEOUT_MS  host silence before the link-loss alarm
-#   NEAR_EMPTY_S     time-to-empty at which the near-empty alarm rises
-#   WATCHDOG_MS      watchdog timeout (fed only while the loop is healthy)
-#   MPY_ARCH         mpy-cross -march for its CPU, or None for portable bytecode
-# and real boards also:
-#   make_ports()     {"link", "motors", "clock", "store", "alarm", "watchdog"} (shell.py)
-#   STATE_DIR        the store's directory (pumpguard flash --repl writes safeboot there)
-#   safe_boot()      True when the board is held in safe boot (loop and watchdog off)
+# The registry maps a board name to the module holding that board's definition, the way
+# esptool keeps CHIP_DEFS. A board module is data (channels, pins, calibration, limits)
+# and two functions; importing it touches no hardware, so the registry can be listed
+# and searched freely, and only make_ports() binds pins, on the board, when called.
+#
+# The contract: every board module defines each of FIELDS (None where the board has no
+# such thing) and returns from make_ports() a dict with each of PORTS, each object
+# offering the methods listed (firmware/shell.py is what calls them).
+# tests/test_boards.py checks every registered board against it.
+#
+# Drivers that more than one board may use live in boards/drivers/ (a step/dir syringe
+# driver, a store over a filesystem); a board's own models live with it
+# (boards/emulator/: the emulated hardware and the MicroPython-side relay to it).
+
+# (name, what it is): "int", "str", or "int?"/"str?" where None is allowed
+FIELDS = (
+    ("NAME", "str"),  # registry name
+    ("MACHINE", "str?"),  # text in os.uname().machine on that board; None: emulated
+    ("MPY_ARCH", "str?"),  # mpy-cross -march for its CPU; None: portable bytecode
+    ("CHANNELS", "int"),  # pump channels, numbered from 1
+    ("MAX_RATE", "int"),  # mechanical maximum rate, millionths of mL/h
+    ("SYRINGE_ML", "int"),  # syringe capacity, millionths of mL
+    ("LINK_UART", "int?"),  # hardware UART carrying the protocol; None: not a UART
+    ("LINK_TIMEOUT_MS", "int"),  # host silence before the link-loss alarm
+    ("NEAR_EMPTY_S", "int"),  # time-to-empty at which the near-empty alarm rises
+    ("WATCHDOG_MS", "int"),  # watchdog timeout (fed only while the loop is healthy)
+    ("STATE_DIR", "str?"),  # the store's directory (flash --repl writes safeboot there)
+)
+# Functions every board module defines:
+#   make_ports()  the ports below, pins bound now (firmware/main.py calls it at boot)
+#   safe_boot()   True when the board is held in safe boot: pump loop and watchdog off
+FUNCTIONS = ("make_ports", "safe_boot")
+
+# port -> the methods firmware/shell.py calls on it ("motors": one object per channel)
+PORTS = (
+    ("link", ("readinto", "write")),  # readinto(buf) -> count or None; write(bytes)
+    ("clock", ("ticks_ms", "ticks_diff", "sleep_ms")),  # MicroPython's time module
+    # set_rate(rate); delivered() -> volume since last call; fault() -> None | kind
+    ("motors", ("set_rate", "delivered", "fault")),
+    ("store", ("read", "write", "rename")),  # see firmware/persist.py
+    ("alarm", ("set",)),  # set(level): 0 none, 1 low, 2 medium, 3 high priority
+    ("watchdog", ("feed",)),
+)
 
 _BOARDS = {
     "emulator": "boards.emulator",

@@ -15,6 +15,9 @@
 # "safeboot" file in STATE_DIR, firmware/main.py).
 from micropython import const
 
+from boards.drivers.filestore import FileStore
+from boards.drivers.stepper import StepDirMotor
+
 NAME = "pico"
 MACHINE = "Raspberry Pi Pico"  # os.uname().machine: "Raspberry Pi Pico with RP2040"
 CHANNELS = const(2)
@@ -82,37 +85,41 @@ def safe_boot():
     return Pin(_SAFE_BOOT, Pin.IN, Pin.PULL_UP).value() == 0
 
 
-def make_ports():
-    """Bind the pins and peripherals; called by firmware/main.py, never at import."""
-    import time
+def make_ports(pin=None, uart=None, clock=None):
+    """Bind the pins and peripherals; called by firmware/main.py, never at import.
 
-    from machine import UART, Pin
+    pin, uart, clock: machine.Pin, machine.UART and the time module unless given, so a
+    test builds the real ports of this board with dummies in their place."""
+    if pin is None or uart is None:
+        from machine import UART, Pin
 
-    from firmware.filestore import FileStore
-    from firmware.stepper import StepDirMotor
+        pin = pin or Pin
+        uart = uart or UART
+    if clock is None:
+        import time as clock
 
     motors = []
     for step, dirn, en, occl, air, end in _PINS:
         sensors = (
-            ("occlusion", Pin(occl, Pin.IN, Pin.PULL_DOWN)),
-            ("air_in_line", Pin(air, Pin.IN, Pin.PULL_DOWN)),
-            ("syringe_empty", Pin(end, Pin.IN, Pin.PULL_DOWN)),
+            ("occlusion", pin(occl, pin.IN, pin.PULL_DOWN)),
+            ("air_in_line", pin(air, pin.IN, pin.PULL_DOWN)),
+            ("syringe_empty", pin(end, pin.IN, pin.PULL_DOWN)),
         )
         motors.append(
             StepDirMotor(
-                Pin(step, Pin.OUT, value=0),
-                Pin(dirn, Pin.OUT),
-                Pin(en, Pin.OUT, value=1),
+                pin(step, pin.OUT, value=0),
+                pin(dirn, pin.OUT),
+                pin(en, pin.OUT, value=1),
                 STEPS_PER_ML,
-                time,
+                clock,
                 sensors,
             )
         )
     return {
-        "link": UART(LINK_UART, LINK_BAUD, tx=Pin(LINK_TX), rx=Pin(LINK_RX), rxbuf=1024),
+        "link": uart(LINK_UART, LINK_BAUD, tx=pin(LINK_TX), rx=pin(LINK_RX), rxbuf=1024),
         "motors": motors,
-        "clock": time,
+        "clock": clock,
         "store": FileStore(STATE_DIR),
-        "alarm": _Alarm(Pin(_LED, Pin.OUT), Pin(_BUZZER, Pin.OUT)),
+        "alarm": _Alarm(pin(_LED, pin.OUT), pin(_BUZZER, pin.OUT)),
         "watchdog": _Watchdog(WATCHDOG_MS),
     }

@@ -1,10 +1,15 @@
-# Board entry point: pick the board, build its ports, restore the core, run the shell.
+# The composition root: pick the board, build its ports, restore the core, run the shell.
+#
+# The one module that puts the parts together, and so the one that imports both the
+# firmware and boards/ (nothing else in either does: tests/test_layout.py checks).
 #
 # On a board, the root /main.py that MicroPython runs at boot is two lines (written by
-# `pumpguard flash`, pumpguard/bundle.py):
+# `pumpguard flash`, pumpguard/deploy/bundle.py):
 #     import firmware.main
 #     firmware.main.main("pico")
-# The emulator calls run() with its own ports: from here on the code is the same.
+# The emulator's cpython runtime calls run() with the ports it models on the host; its
+# micropython runtime calls boot("emulator", boot_id) and turns the loop itself. From
+# here on the code is the same.
 #
 # The way back to the REPL: a file named "safeboot" in the board's store makes the next
 # boot skip the pump loop (and never start the watchdog), once: start() renames it away
@@ -109,10 +114,17 @@ def start(board, ports, boot_id=None, bundle=None):
 
 def run(board, ports, boot_id=None, bundle=None):
     """Run the pump loop on these ports (see start()); returns only on a safe boot."""
-    shell = start(board, ports, boot_id, bundle)
-    if shell is not None:
-        while True:
-            shell.turn()
+    _loop(start(board, ports, boot_id, bundle))
+
+
+def boot(name, boot_id=None):
+    """The shell of board name on the ports its make_ports() binds, begun; None when the
+    board is held in safe boot or a safe boot was requested (see start())."""
+    board = boards.get(name)
+    if board.safe_boot():
+        print("pumpguard: safe boot, pump loop not started")
+        return None
+    return start(board, board.make_ports(), boot_id)
 
 
 def main(name=None):
@@ -122,8 +134,10 @@ def main(name=None):
         if name is None:
             print("pumpguard: no board definition matches %r" % os.uname().machine)
             return
-    board = boards.get(name)
-    if board.safe_boot():
-        print("pumpguard: safe boot, pump loop not started")
-        return
-    run(board, board.make_ports())
+    _loop(boot(name))
+
+
+def _loop(shell):
+    if shell is not None:  # None: a safe boot, the REPL is left to the engineer
+        while True:
+            shell.turn()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from pumpguard import bundle
+from pumpguard.deploy import bundle
 
 
 def _tree(root):

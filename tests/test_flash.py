@@ -9,9 +9,9 @@ import sys
 
 import pumpguard
 import pytest
-from pumpguard import bundle, flash
+from pumpguard.deploy import bundle, flash
+from pumpguard.deploy.flash import Flasher, FlashError, FlashRefused
 from pumpguard.errors import UsageError
-from pumpguard.flash import Flasher, FlashError, FlashRefused
 
 from tests.systemkit import start_norepinephrine
 
@@ -193,20 +193,22 @@ def test_the_safe_boot_script_compiles_for_micropython(tmp_path):
 _RUN_ON_MICROPYTHON = """
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 const mp = await loadMicroPython({ stdout: (l) => console.log(l) });
-for (const d of ["/firmware", "/protocol", "/boards", "/state"]) mp.FS.mkdir(d);
+for (const d of ["/firmware", "/protocol", "/boards", "/boards/drivers", "/firmware/gone",
+                 "/state"]) mp.FS.mkdir(d);
 for (const f of ["/firmware/core.mpy", "/firmware/core.py", "/protocol/old.mpy",
-                 "/boards/pico.mpy", "/state/safeboot", "/state/state.json"]) {
+                 "/boards/pico.mpy", "/boards/drivers/stepper.mpy", "/boards/drivers/old.mpy",
+                 "/firmware/gone/rules.mpy", "/state/safeboot", "/state/state.json"]) {
   mp.FS.writeFile(f, "x");
 }
 mp.runPython(process.env.SCRIPT);
 mp.runPython("import os; print(sorted(os.listdir('/firmware') + os.listdir('/protocol') "
-  + "+ os.listdir('/boards') + os.listdir('/state')))");
+  + "+ os.listdir('/boards') + os.listdir('/boards/drivers') + os.listdir('/state')))");
 """
 
 
 def test_the_cleanup_removes_what_the_manifest_does_not_list(tmp_path):
     # On the real MicroPython interpreter, over a filesystem laid out like a board's.
-    keep = {"firmware/core.mpy": "ab", "boards/pico.mpy": "cd"}
+    keep = {"firmware/core.mpy": "ab", "boards/pico.mpy": "cd", "boards/drivers/stepper.mpy": "e"}
     r = subprocess.run(
         ["node", "--input-type=module", "-e", _RUN_ON_MICROPYTHON],
         capture_output=True,
@@ -217,7 +219,12 @@ def test_the_cleanup_removes_what_the_manifest_does_not_list(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "removed stale firmware/core.py" in r.stdout
     assert "removed stale protocol/old.mpy" in r.stdout
-    assert r.stdout.splitlines()[-1] == "['core.mpy', 'pico.mpy', 'state.json']"
+    assert "removed stale boards/drivers/old.mpy" in r.stdout
+    # a subpackage the new bundle no longer has goes, with its files
+    assert "removed stale firmware/gone/rules.mpy" in r.stdout
+    assert r.stdout.splitlines()[-1] == (
+        "['core.mpy', 'drivers', 'pico.mpy', 'state.json', 'stepper.mpy']"
+    )
 
 
 # -- never while a channel infuses: the channels' state asked over --link, on the emulator

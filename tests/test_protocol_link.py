@@ -6,7 +6,8 @@ import time
 from decimal import Decimal
 
 import pytest
-from pumpguard.client import Pump
+from pumpguard.api.client import Pump
+from pumpguard.api.link import Link
 from pumpguard.errors import (
     DeviceError,
     DeviceReset,
@@ -14,7 +15,6 @@ from pumpguard.errors import (
     ProtocolMismatch,
     RefusedError,
 )
-from pumpguard.link import Link
 
 from protocol import catalog, messages, reasons
 from protocol.decoder import Decoder

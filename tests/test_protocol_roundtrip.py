@@ -4,7 +4,7 @@ with the host's crcmod CRC on one side and the device's binascii.crc32 on the ot
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pumpguard.link import CRC32
+from pumpguard.api.link import CRC32
 
 from protocol import catalog, frame, messages
 from protocol.catalog import BOOL, LIST, MS, OMS, OQ, OS, STR, TEXT, U8, U16, U32, U64, Q

@@ -11,8 +11,9 @@ from decimal import Decimal
 
 import pumpguard
 import pytest
-from pumpguard import cli as pumpguard_cli
 from pumpguard import errors
+from pumpguard.cli import commands as cli_commands
+from pumpguard.cli import main as cli_main
 
 from protocol import reasons
 from protocol.reasons import NAME, NUMBER
@@ -122,7 +123,7 @@ def test_the_api_refuses_quantities_beyond_the_wire(pump, call, what):
 
 
 def test_alarm_columns_fit_the_longest_code():
-    from pumpguard.client import Alarm
+    from pumpguard.api.client import Alarm
 
     class Pump:
         def alarms(self):
@@ -132,7 +133,7 @@ def test_alarm_columns_fit_the_longest_code():
             ]
 
     out = io.StringIO()
-    pumpguard_cli.do_alarms(Pump(), argparse.Namespace(ack=None), out)
+    cli_commands.do_alarms(Pump(), argparse.Namespace(ack=None), out)
     lines = out.getvalue().splitlines()
     assert lines[0].index("flow stopped") == lines[1].index("resumed at 5 mL/h")
 
@@ -265,10 +266,10 @@ class _Raises:
 )
 def test_each_error_exits_with_the_code_its_class_carries(monkeypatch, capsys, exc, code, said):
     monkeypatch.setitem(
-        pumpguard_cli._COMMANDS, "ports", (_Raises(exc), pumpguard_cli.argparse_ports, False)
+        cli_main._COMMANDS, "ports", (_Raises(exc), cli_commands.argparse_ports, False)
     )
     assert exc.exit_code == code
-    assert pumpguard_cli.main(["ports"], out=io.StringIO()) == code
+    assert cli_main.main(["ports"], out=io.StringIO()) == code
     assert capsys.readouterr().err.startswith("pumpguard: " + said)
 
 

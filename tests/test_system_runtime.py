@@ -10,7 +10,7 @@ import sys
 
 import pumpguard
 import pytest
-from pumpguard import bundle, flash
+from pumpguard.deploy import bundle, flash
 
 pytestmark = pytest.mark.system
 

@@ -10,7 +10,7 @@ Five lines to script a pump (the emulator stands in for a board here)::
         print(pump.status(1))                  # running at 26.25 mL/h
 """
 
-from .client import Pump, connect
+from .api.client import Pump, connect
 from .emulator import Emulator, EmulatorError
 from .errors import (
     DeviceAlarm,

@@ -10,9 +10,10 @@ between steps, with the host polling the pump meanwhile as a central station wou
 import sys
 
 import pumpguard
-from pumpguard.client import Decision, Stopped
+from protocol.catalog import PRIORITY_NAMES
+from pumpguard.api.client import Decision, Stopped
+from pumpguard.api.quantity import from_micro
 from pumpguard.errors import EXIT_OK
-from pumpguard.quantity import from_micro
 
 NOREPINEPHRINE = {"weight_kg": "70", "concentration": "16 mcg/mL", "volume_ml": "50"}
 VASOPRESSIN = {"concentration": "1 units/mL", "volume_ml": "20"}
@@ -73,16 +74,13 @@ class Timeline:
     def events(self):
         for name, f in self.pump.events():
             if name == "EV_ALARM":
-                self.note(f"ALARM ({_PRIORITY[f['priority']]}): {f['message']}")
+                self.note(f"ALARM ({PRIORITY_NAMES[f['priority']]}): {f['message']}")
             elif name == "EV_STATE" and f["drug"]:
                 dose = from_micro(f["dose"])
                 rate = from_micro(f["rate"])
                 self.note(
                     f"channel {f['ch']}: {f['state']}, {f['drug']} {dose} {f['unit']} = {rate} mL/h"
                 )
-
-
-_PRIORITY = {1: "low", 2: "medium", 3: "high"}
 
 
 def _q(value):

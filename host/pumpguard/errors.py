@@ -119,6 +119,16 @@ class RefusedError(PumpguardError):
         return "" if wait is None else f" (next allowed in {duration(wait)})"
 
 
+class EmulatorError(PumpguardError):
+    """The emulator cannot start (a runtime missing what it needs, a store in use), or
+    one of its control commands failed; the message says which and what to do."""
+
+
+class FirmwareDied(EmulatorError):
+    """The firmware stopped running on the emulated board (it died on the MicroPython
+    interpreter): as on a board, the watchdog then resets it."""
+
+
 class DeviceAlarm(PumpguardError):
     """An alarm the device raised; `alarm` holds its fields (id, ch, code, priority,
     acked, at_ms, message) as decoded from EV_ALARM or ALARMS_R."""

@@ -3,9 +3,9 @@
 //   node tests/mp/run.mjs [--heap BYTES] ENTRY.py [ARGS...]
 //
 // The board's filesystem is rebuilt in the interpreter's memory filesystem the way
-// a flashed board holds it: firmware/, protocol/ and boards/ as the .mpy files that
-// mpy-cross produced under build/mpy/ (so what runs is what compiles for a board),
-// their .json data files beside them, and tests/ as source.  The exit code is 0
+// a flashed board holds it: the emulator board's bundle (`make mpy`: firmware/,
+// protocol/ and boards/ compiled by mpy-cross, the drug library beside them), so what
+// runs is what compiles for a board, and tests/ as source.  The exit code is 0
 // only when the entry ran to its end and left EXIT_CODE unset or 0.
 //
 // gc.collect() in this WebAssembly build only collects once control has returned
@@ -51,14 +51,13 @@ function copyTree(srcDir, dstDir, keep) {
   }
 }
 
-const mpyDir = path.join(root, "build", "mpy");
+const bundleDir = path.join(root, "build", "bundle", "emulator");
+if (!fs.existsSync(path.join(bundleDir, "manifest.json"))) {
+  process.stderr.write(`run.mjs: no bundle in ${bundleDir}: run 'make mpy' first\n`);
+  process.exit(2);
+}
 for (const pkg of ["firmware", "protocol", "boards"]) {
-  if (!fs.existsSync(path.join(mpyDir, pkg))) {
-    process.stderr.write(`run.mjs: ${path.join(mpyDir, pkg)} is missing: run 'make mpy' first\n`);
-    process.exit(2);
-  }
-  copyTree(path.join(mpyDir, pkg), "/" + pkg, (n) => n.endsWith(".mpy"));
-  copyTree(path.join(root, pkg), "/" + pkg, (n) => n.endsWith(".json"));
+  copyTree(path.join(bundleDir, pkg), "/" + pkg, (n) => n.endsWith(".mpy") || n.endsWith(".json"));
 }
 copyTree(path.join(root, "tests"), "/tests", (n) => n.endsWith(".py") || n.endsWith(".json"));
 

@@ -1,6 +1,6 @@
 # The firmware shell with dummy ports, on CPython and on MicroPython alike.
 from firmware import persist
-from firmware.shell import FIRMWARE_VERSION
+from firmware.handlers import FIRMWARE_VERSION
 from protocol import catalog, messages
 from protocol.reasons import NAME, NUMBER, UNKNOWN, number
 from tests.portable.shellkit import NOREPI, PERIOD, Host, ports, shell

@@ -1,5 +1,5 @@
 # The step/dir motor port with dummy pins and a dummy microsecond clock.
-from firmware.stepper import StepDirMotor
+from boards.drivers.stepper import StepDirMotor
 
 _US_MASK = (1 << 30) - 1
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 
 from protocol.catalog import PRIORITY_NAMES
 
-from .errors import DeviceReset, PumpguardError, RefusedError, reason_name
+from ..errors import DeviceReset, PumpguardError, RefusedError, reason_name
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
 

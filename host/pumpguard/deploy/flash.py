@@ -34,9 +34,9 @@ import time
 
 import boards
 
+from ..api.client import connect
+from ..errors import EXIT_REFUSED, PumpguardError, UsageError
 from . import bundle
-from .client import connect
-from .errors import EXIT_REFUSED, PumpguardError, UsageError
 
 _STEPS = ("build", "repl", "copy", "reset", "verify")
 _BOOT_WAIT_S = 15  # a board re-enumerating on USB, then booting, takes a few seconds
@@ -71,16 +71,24 @@ def _safe_boot_script(state_dir):
 
 def _cleanup_script(files, state_dir):
     # Runs on the board after the copy: remove what the manifest does not list in the
-    # bundle's packages, and the safeboot file (it was consumed, or never read by an
-    # older firmware), so the reset that follows runs the pump loop.
+    # bundle's packages, subpackages included (and a subpackage left empty), and the
+    # safeboot file (it was consumed, or never read by an older firmware), so the reset
+    # that follows runs the pump loop.
     return (
         "import os\n"
         f"keep = set({sorted(files)!r})\n"
+        "def clean(d):\n"
+        "    for entry in os.ilistdir('/' + d):\n"
+        "        path = d + '/' + entry[0]\n"
+        "        if entry[1] == 0x4000:\n"
+        "            clean(path)\n"
+        "            if not os.listdir('/' + path):\n"
+        "                os.rmdir('/' + path)\n"
+        "        elif path not in keep:\n"
+        "            os.remove('/' + path)\n"
+        "            print('removed stale', path)\n"
         f"for pkg in {list(bundle.PACKAGES)!r}:\n"
-        "    for name in os.listdir('/' + pkg):\n"
-        "        if pkg + '/' + name not in keep:\n"
-        "            os.remove('/' + pkg + '/' + name)\n"
-        "            print('removed stale', pkg + '/' + name)\n"
+        "    clean(pkg)\n"
         f"for name in ('safeboot', 'safeboot.used'):\n"
         "    try:\n"
         f"        os.remove({state_dir!r} + '/' + name)\n"
@@ -106,7 +114,7 @@ class Flasher:
             self.board = boards.get(board_name)
         except ValueError as exc:
             raise FlashError("build", str(exc), "Give --board with one of those.") from None
-        if not hasattr(self.board, "make_ports"):
+        if self.board.MACHINE is None:  # boards/__init__.py: None is an emulated board
             raise FlashError(
                 "build",
                 f"board {board_name!r} is not real hardware",

@@ -20,7 +20,7 @@ import serial
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 
-from .errors import (
+from ..errors import (
     DeviceError,
     DeviceReset,
     LinkError,

@@ -1,10 +1,10 @@
-"""The emulated board's ports: the hardware the unchanged firmware shell talks to.
+"""The emulated board's hardware, modelled on the host (CPython only: never in a bundle).
 
-Each class offers exactly the primitives the shell uses on a real board (see
-``firmware/shell.py``): a link with ``readinto``/``write``, a clock with MicroPython's
-``ticks_ms``/``ticks_diff``/``sleep_ms``, one motor per channel with
+Each class offers exactly the primitives the shell uses on a real board (the board
+contract, ``boards/__init__.py``): a link with ``readinto``/``write``, a clock with
+MicroPython's ``ticks_ms``/``ticks_diff``/``sleep_ms``, one motor per channel with
 ``set_rate``/``delivered``/``fault``, an alarm output and a watchdog. The store is the
-firmware's own ``FileStore`` over the state directory.
+``FileStore`` over the state directory (``boards/drivers/filestore.py``), as on a Pico.
 """
 
 import errno
@@ -14,6 +14,8 @@ import socket
 import sys
 import time
 import tty
+
+from protocol.catalog import PRIORITY_NAMES
 
 _PERIOD = 1 << 30  # MicroPython's ticks wrap here (about 12.4 days of milliseconds)
 _ADVANCE_STEP_MS = 1000  # how far one shell step may jump while fast-forwarding
@@ -248,8 +250,6 @@ class Watchdog:
 class AlarmOutput:
     """The buzzer and LED: reports each change of alarm level on stderr."""
 
-    _NAMES = ("off", "low", "medium", "high")
-
     def __init__(self, log=sys.stderr):
         self.level = 0
         self._log = log
@@ -257,7 +257,11 @@ class AlarmOutput:
     def set(self, level):
         if level != self.level:
             self.level = level
-            print(f"emulator: alarm output {self._NAMES[level]}", file=self._log, flush=True)
+            print(
+                f"emulator: alarm output {PRIORITY_NAMES.get(level, 'off')}",
+                file=self._log,
+                flush=True,
+            )
 
 
 def wait_readable(fds, timeout):

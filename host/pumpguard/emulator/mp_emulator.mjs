@@ -1,20 +1,19 @@
 // The emulated board on the real MicroPython (WebAssembly build): one interpreter,
-// the whole firmware, run by pumpguard/mpruntime.py (never by hand).
+// the whole firmware, run by pumpguard/emulator/micropython.py (never by hand).
 //
 //   node mp_emulator.mjs BUNDLE_DIR BOARD BOOT_ID
 //
 // The interpreter's filesystem is the bundle, laid out as a flashed board holds it
 // (main.py, firmware/*.mpy, druglib.json, manifest.json...): what runs is what
-// `pumpguard flash` would write. mp_board.py then starts firmware.main with ports
-// that relay to the host over this process's stdin/stdout, one JSON line per message
-// (the protocol is described in mp_board.py). The relay is synchronous: the
+// `pumpguard flash` would write. firmware.main.boot() then starts the firmware on the
+// emulator board's ports, which relay to the host over this process's stdin/stdout,
+// one JSON line per message (the protocol is described in boards/emulator/relay.py). The relay is synchronous: the
 // interpreter blocks in readSync() until the host answers, so a loop turn runs as on
 // a board, blocking in its clock's sleep_ms(). MicroPython's own output goes to stderr.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
 import path from "node:path";
 
-const here = path.dirname(new URL(import.meta.url).pathname);
 const [bundleDir, board, bootId] = process.argv.slice(2);
 if (!bundleDir || !board || !bootId) {
   process.stderr.write("usage: node mp_emulator.mjs BUNDLE_DIR BOARD BOOT_ID\n");
@@ -71,10 +70,12 @@ globalThis.bridge = {
 };
 
 try {
-  mp.runPython(fs.readFileSync(path.join(here, "mp_board.py"), "utf8"));
   // bootId stays a string: JS would clip it to 31 bits on its way into Python.
-  const shell = mp.globals.get("boot")(board, bootId);
-  if (shell === null) process.exit(0); // a safe boot: the board sits at its REPL
+  mp.globals.set("_BOARD", board);
+  mp.globals.set("_BOOT_ID", bootId);
+  mp.runPython("import firmware.main\n_SHELL = firmware.main.boot(_BOARD, int(_BOOT_ID))");
+  const shell = mp.globals.get("_SHELL");
+  if (shell === null || shell === undefined) process.exit(0); // a safe boot: the board sits at its REPL
   // firmware.main.run()'s loop, one call per turn: this WebAssembly build collects
   // garbage only when no Python code is running, so a loop inside one call would grow
   // the heap for ever.

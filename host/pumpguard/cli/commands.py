@@ -1,48 +1,19 @@
-"""The ``pumpguard`` command line: a table of commands over the pump API.
+"""The commands of the ``pumpguard`` command line: for each, ``argparse_NAME()`` builds
+its parser and ``do_NAME(pump, args, out)`` runs it (mpremote's ``commands.py``).
 
-Each command is ``name -> (handler, parser)``, as mpremote's ``_COMMANDS``; ``main()``
-parses the global options, connects when the command needs a pump, runs the handler,
-and is the one place that turns a ``PumpguardError`` into a message and an exit code.
+A handler prints its result to ``out`` and raises a ``PumpguardError`` for anything
+that went wrong; ``main.py`` turns that into a message and an exit code.
 """
 
 import argparse
 import csv
 import json
-import os
-import sys
 from typing import cast
 
 from protocol.text import duration
 
-from .client import connect
-from .errors import (
-    EXIT_ERROR,
-    EXIT_LINK,
-    EXIT_OK,
-    EXIT_REFUSED,
-    EXIT_USAGE,
-    LinkError,
-    ProtocolMismatch,
-    PumpguardError,
-    UsageError,
-)
-from .quantity import to_micro
-
-# The codes come from the error classes (errors.py), which carry them.
-_EPILOG = f"""\
-exit codes:
-  {EXIT_OK}  done
-  {EXIT_USAGE}  usage error (bad option or value; nothing was sent)
-  {EXIT_REFUSED}  refused by the safety layer (the reason and the allowed range are printed),
-     or a flash refused while a channel infuses (the channels are named)
-  {EXIT_LINK}  link failure (no answer, or a device that speaks another protocol)
-  {EXIT_ERROR}  anything else
-
-The port comes from --port or the PUMPGUARD_PORT environment variable: a device path
-(/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, or a pyserial URL (socket://...).
-Quantities are exact decimals (at most 6 decimals, at most 2147.483647: the wire's
-32 bits); nothing is rounded.
-"""
+from ..api.quantity import to_micro
+from ..errors import UsageError
 
 
 def _quantity(what):
@@ -102,7 +73,7 @@ def do_ports(pump, args, out):
 def argparse_emulate():
     import boards
 
-    from .emulator import CONTROL_HELP, RUNTIMES, syringe_help
+    from ..emulator import CONTROL_HELP, RUNTIMES, syringe_help
 
     p = argparse.ArgumentParser(
         prog="pumpguard emulate",
@@ -146,7 +117,7 @@ def _check_board(name):
 
 
 def do_emulate(pump, args, out):
-    from .emulator import serve
+    from ..emulator import serve
 
     _check_board(args.board)
     if args.time_scale < 1:
@@ -183,8 +154,8 @@ def argparse_flash():
 
 
 def do_flash(pump, args, out):
-    from . import bundle
-    from .flash import Flasher
+    from ..deploy import bundle
+    from ..deploy.flash import Flasher
 
     _check_board(args.board)
     if args.bundle:
@@ -385,70 +356,3 @@ def do_log(pump, args, out):
             f"{e.code:<{width}} {e.text}",
             file=out,
         )
-
-
-# name -> (handler, parser, needs a pump)
-_COMMANDS = {
-    "ports": (do_ports, argparse_ports, False),
-    "emulate": (do_emulate, argparse_emulate, False),
-    "flash": (do_flash, argparse_flash, False),
-    "info": (do_info, argparse_info, True),
-    "status": (do_status, argparse_status, True),
-    "start": (do_start, argparse_start, True),
-    "titrate": (do_titrate, argparse_titrate, True),
-    "stop": (do_stop, argparse_stop, True),
-    "alarms": (do_alarms, argparse_alarms, True),
-    "log": (do_log, argparse_log, True),
-}
-
-
-def _describe(exc):
-    # A refusal's str() names its reason and range (errors.RefusedError).
-    if isinstance(exc, (LinkError, ProtocolMismatch)):
-        return f"link failure: {exc}"
-    return str(exc)
-
-
-def _global_parser():
-    p = argparse.ArgumentParser(
-        prog="pumpguard",
-        description="Drive a pumpguard infusion-pump safety module, or emulate one.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--port", default=os.environ.get("PUMPGUARD_PORT"), help="the pump's port")
-    p.add_argument("--channel", type=int, default=1, metavar="N", help="channel (default 1)")
-    p.add_argument(
-        "command", choices=sorted(_COMMANDS), metavar="COMMAND", help="one of: %(choices)s"
-    )
-    p.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments (COMMAND -h)")
-    return p
-
-
-def main(argv=None, out=None):
-    """Run one command; returns the exit code (the console script exits with it)."""
-    out = out or sys.stdout
-    pump = None
-    try:
-        # A quantity the wire cannot carry raises UsageError while parsing (quantity.py).
-        g = _global_parser().parse_args(argv)
-        handler, make_parser, needs_pump = _COMMANDS[g.command]
-        args = make_parser().parse_args(g.args)
-        args.channel = g.channel
-        args.global_port = g.port
-        if needs_pump:
-            if not g.port:
-                raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
-            pump = connect(g.port)
-        handler(pump, args, out)
-        return EXIT_OK
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return exc.code
-    except PumpguardError as exc:
-        print(f"pumpguard: {_describe(exc)}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        if pump is not None:
-            pump.close()

@@ -1,0 +1,129 @@
+"""``main()``: parse the global options, connect when the command needs a pump, run the
+command's handler (``commands.py``), and turn a ``PumpguardError`` into a message and
+an exit code: the one place that does.
+
+Each command is ``name -> (handler, parser, needs a pump)`` in ``_COMMANDS``, as
+mpremote's ``main.py`` keeps its ``_COMMANDS``.
+"""
+
+import argparse
+import os
+import sys
+
+from ..api.client import connect
+from ..errors import (
+    EXIT_ERROR,
+    EXIT_LINK,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    LinkError,
+    ProtocolMismatch,
+    PumpguardError,
+    UsageError,
+)
+from .commands import (
+    argparse_alarms,
+    argparse_emulate,
+    argparse_flash,
+    argparse_info,
+    argparse_log,
+    argparse_ports,
+    argparse_start,
+    argparse_status,
+    argparse_stop,
+    argparse_titrate,
+    do_alarms,
+    do_emulate,
+    do_flash,
+    do_info,
+    do_log,
+    do_ports,
+    do_start,
+    do_status,
+    do_stop,
+    do_titrate,
+)
+
+# The codes come from the error classes (errors.py), which carry them.
+_EPILOG = f"""\
+exit codes:
+  {EXIT_OK}  done
+  {EXIT_USAGE}  usage error (bad option or value; nothing was sent)
+  {EXIT_REFUSED}  refused by the safety layer (the reason and the allowed range are printed),
+     or a flash refused while a channel infuses (the channels are named)
+  {EXIT_LINK}  link failure (no answer, or a device that speaks another protocol)
+  {EXIT_ERROR}  anything else
+
+The port comes from --port or the PUMPGUARD_PORT environment variable: a device path
+(/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, or a pyserial URL (socket://...).
+Quantities are exact decimals (at most 6 decimals, at most 2147.483647: the wire's
+32 bits); nothing is rounded.
+"""
+
+
+# name -> (handler, parser, needs a pump)
+_COMMANDS = {
+    "ports": (do_ports, argparse_ports, False),
+    "emulate": (do_emulate, argparse_emulate, False),
+    "flash": (do_flash, argparse_flash, False),
+    "info": (do_info, argparse_info, True),
+    "status": (do_status, argparse_status, True),
+    "start": (do_start, argparse_start, True),
+    "titrate": (do_titrate, argparse_titrate, True),
+    "stop": (do_stop, argparse_stop, True),
+    "alarms": (do_alarms, argparse_alarms, True),
+    "log": (do_log, argparse_log, True),
+}
+
+
+def _describe(exc):
+    # A refusal's str() names its reason and range (errors.RefusedError).
+    if isinstance(exc, (LinkError, ProtocolMismatch)):
+        return f"link failure: {exc}"
+    return str(exc)
+
+
+def _global_parser():
+    p = argparse.ArgumentParser(
+        prog="pumpguard",
+        description="Drive a pumpguard infusion-pump safety module, or emulate one.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--port", default=os.environ.get("PUMPGUARD_PORT"), help="the pump's port")
+    p.add_argument("--channel", type=int, default=1, metavar="N", help="channel (default 1)")
+    p.add_argument(
+        "command", choices=sorted(_COMMANDS), metavar="COMMAND", help="one of: %(choices)s"
+    )
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments (COMMAND -h)")
+    return p
+
+
+def main(argv=None, out=None):
+    """Run one command; returns the exit code (the console script exits with it)."""
+    out = out or sys.stdout
+    pump = None
+    try:
+        # A quantity the wire cannot carry raises UsageError while parsing (quantity.py).
+        g = _global_parser().parse_args(argv)
+        handler, make_parser, needs_pump = _COMMANDS[g.command]
+        args = make_parser().parse_args(g.args)
+        args.channel = g.channel
+        args.global_port = g.port
+        if needs_pump:
+            if not g.port:
+                raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
+            pump = connect(g.port)
+        handler(pump, args, out)
+        return EXIT_OK
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code
+    except PumpguardError as exc:
+        print(f"pumpguard: {_describe(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if pump is not None:
+            pump.close()

@@ -1,0 +1,129 @@
+"""The MicroPython runtime of the emulator: the whole firmware on the real interpreter.
+
+``pumpguard emulate --runtime micropython`` runs the board's bundle (``deploy/bundle.py``:
+every module compiled by mpy-cross, as flashed) in the WebAssembly MicroPython under
+Node, one interpreter per process (``mp_emulator.mjs``). The ports stay here: the same
+PTY or TCP link, virtual clock, syringe models, store and watchdog the CPython runtime
+hands the firmware (``serve.py``). ``run()`` relays between them and the interpreter
+one loop turn at a time (the messages are listed in ``boards/emulator/relay.py``), so
+the host sees the same bytes, at the same virtual times, from either runtime.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+from ..deploy import bundle
+from ..errors import EmulatorError, FirmwareDied
+
+_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp_emulator.mjs")
+_RX_CHUNK = 64  # link bytes handed over per turn: what the firmware reads per turn
+
+
+_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+
+
+def _node():
+    node = shutil.which("node")
+    if node is None:
+        raise EmulatorError(
+            "the micropython runtime needs Node 20+ on PATH (and `npm ci` for its "
+            "interpreter); or use --runtime cpython"
+        )
+    here = os.path.dirname(_SCRIPT)
+    while not os.path.isdir(os.path.join(here, "node_modules", _PACKAGE)):
+        parent = os.path.dirname(here)
+        if parent == here:  # where node would look for it, from the script up
+            raise EmulatorError(
+                f"the micropython runtime needs the npm package {_PACKAGE}: run `npm ci` "
+                "in the checkout (make does it); or use --runtime cpython"
+            )
+        here = parent
+    return node
+
+
+def runner(board):
+    """run(board, ports, boot_id) on MicroPython, once everything it needs is there:
+    Node, the interpreter package and the board's bundle (built now, once per source
+    state). Raises EmulatorError saying what is missing."""
+    node = _node()
+    try:
+        bundle_dir = bundle.cached(board.NAME)
+    except bundle.BundleError as exc:
+        raise EmulatorError(f"the micropython runtime cannot build its bundle: {exc}") from None
+
+    def run(board, ports, boot_id):
+        """Run the firmware on MicroPython with ``ports``; blocks. Returns when the
+        firmware returns (a safe boot); raises ``FirmwareDied`` when it dies. Whatever
+        stops the relay (quit, a watchdog reset) stops the interpreter."""
+        proc = subprocess.Popen(
+            [node, _SCRIPT, bundle_dir, board.NAME, str(boot_id)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        stdin, stdout = proc.stdin, proc.stdout
+        if stdin is None or stdout is None:  # never: both are pipes (for the type checker)
+            raise EmulatorError("node started without its pipes")
+        try:
+            _relay(stdin, stdout, ports)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            stdin.close()
+            stdout.close()
+        if proc.returncode:
+            raise FirmwareDied(
+                f"the firmware stopped on MicroPython (node exited with {proc.returncode}); "
+                "its traceback is in the emulator's log"
+            )
+
+    return run
+
+
+def _relay(stdin, stdout, ports):
+    link, motors, clock = ports["link"], ports["motors"], ports["clock"]
+    store, alarm, watchdog = ports["store"], ports["alarm"], ports["watchdog"]
+    rx = bytearray(_RX_CHUNK)
+    first = True
+
+    def answer(value):
+        stdin.write(json.dumps(value) + "\n")
+        stdin.flush()
+
+    for line in stdout:
+        msg = json.loads(line)
+        kind = msg[0]
+        if kind == "turn":
+            if msg[1]:
+                watchdog.feed()
+            if not first:
+                clock.sleep_ms(msg[2])
+            first = False
+            ticks = clock.ticks_ms()
+            n = link.readinto(rx)
+            answer(
+                [
+                    ticks,
+                    bytes(rx[:n]).hex() if n else "",
+                    [m.delivered() for m in motors],
+                    [m.fault() for m in motors],
+                ]
+            )
+        elif kind == "tx":
+            link.write(bytes.fromhex(msg[1]))
+        elif kind == "rate":
+            motors[msg[1]].set_rate(msg[2])
+        elif kind == "alarm":
+            alarm.set(msg[1])
+        elif kind == "read":
+            data = store.read(msg[1])
+            answer(None if data is None else data.hex())
+        elif kind == "write":
+            store.write(msg[1], bytes.fromhex(msg[2]))
+        elif kind == "rename":
+            store.rename(msg[1], msg[2])
+        else:
+            raise EmulatorError(f"unknown message from the interpreter: {line.strip()!r}")

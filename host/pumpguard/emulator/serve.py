@@ -1,0 +1,216 @@
+"""``pumpguard emulate``: the unchanged firmware on the emulated board, until ``quit``.
+
+``serve()`` builds the board's hardware models (``boards/emulator/hardware.py``), prints
+the port to open, and powers the board on: the firmware runs on those ports (in this
+process, or on MicroPython: ``micropython.py``) until its watchdog resets the board, and
+then boots again from the store, as a board does, until ``quit`` or SIGTERM.
+"""
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import traceback
+
+import boards
+from boards.drivers.filestore import FileStore
+from boards.emulator import hardware
+
+from ..errors import FirmwareDied, UsageError
+from .control import Control
+
+RUNTIMES = ("cpython", "micropython")
+# Virtual ticks start this far before MicroPython's 2**30 wrap, so every emulated run
+# crosses it within seconds and the firmware's non-wrapping uptime is always exercised.
+_START_BEFORE_WRAP_MS = 5_000
+
+
+def syringe_help(spec):
+    """What `emulate --help` says about the board's emulated syringe."""
+    return (
+        f"the emulated syringe holds {spec.SYRINGE_ML // 1_000_000} mL (board {spec.NAME}'s "
+        "SYRINGE_ML) at power-on and after\n`refill CH`, whatever --volume the start "
+        "command entered; the firmware's volume left\nis computed from that entered "
+        "--volume\n"
+    )
+
+
+class _Quit(Exception):
+    """``quit`` or SIGTERM: raised out of the firmware's idle wait, handled in serve()."""
+
+
+def _runner(runtime, spec):
+    """run(board, ports, boot_id) for the runtime, which returns only on a safe boot.
+
+    Everything the runtime needs is checked here, before the port is printed: a
+    runtime that cannot start is an EmulatorError that `pumpguard emulate` reports
+    and exits with, never a board that seems to run and answers nothing."""
+    if runtime == "micropython":
+        from . import micropython
+
+        return micropython.runner(spec)
+    if runtime != "cpython":
+        raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+    from firmware import main as firmware_main
+
+    return firmware_main.run
+
+
+def _lock_store(state_dir):
+    """An exclusive lock on the state dir, held while the returned file stays open."""
+    os.makedirs(state_dir, exist_ok=True)
+    lock = open(os.path.join(state_dir, "emulator.lock"), "w")  # noqa: SIM115 (held open: the lock)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        # A PumpguardError: `pumpguard emulate` prints it as one line and exits.
+        raise UsageError(
+            f"state dir {state_dir} is in use by another emulator (one board per store)"
+        ) from None
+    return lock
+
+
+class _Board:
+    """The emulated board from power-on to power loss: its hardware models, the control
+    commands acting on them, and the firmware booted on them after every reset."""
+
+    def __init__(self, spec, time_scale, tcp, state_dir, run, out):
+        self.spec = spec
+        self.state_dir = state_dir
+        self.clock = hardware.VirtualClock(time_scale, start=(1 << 30) - _START_BEFORE_WRAP_MS)
+        self.link = hardware.PtyLink() if tcp is None else hardware.TcpLink(tcp)
+        self.pumps = [
+            hardware.SyringePump(self.clock, spec.SYRINGE_ML) for _ in range(spec.CHANNELS)
+        ]
+        self.control = Control(self.clock, self.link, self.pumps, out)
+        self.watchdog = None  # None while no firmware runs that could feed it
+        self._run = run
+        self.clock.idle = self.idle
+
+    def idle(self, timeout):
+        """Wait up to timeout s for the link or a control command (the firmware's
+        sleep); raises _Quit on quit and WatchdogReset once the watchdog starved."""
+        control = self.control
+        fd = control.fd if control.listening() else None
+        ready = hardware.wait_readable([self.link] if fd is None else [self.link, fd], timeout)
+        if fd is not None and fd in ready:
+            control.read(fd)
+        control.poll()
+        if control.quit:
+            raise _Quit
+        if self.watchdog:
+            self.watchdog.check()
+
+    def _ports(self):
+        return {
+            "link": self.link,
+            "motors": self.pumps,
+            "clock": self.clock,
+            "store": FileStore(self.state_dir),
+            "alarm": hardware.AlarmOutput(),
+            "watchdog": self.watchdog,
+        }
+
+    def boot(self):
+        """Power on (or come out of a reset) and run the firmware; returns when the
+        watchdog has reset the board. A safe boot never returns (quit ends it)."""
+        self.watchdog = hardware.Watchdog(self.clock, self.spec.WATCHDOG_MS)
+        try:
+            # What the firmware prints (a board's REPL output) goes to the log, as
+            # on the micropython runtime: stdout carries the control replies only.
+            with contextlib.redirect_stdout(sys.stderr):
+                self._run(self.spec, self._ports(), int.from_bytes(os.urandom(4), "little"))
+        except hardware.WatchdogReset as exc:
+            self._reset(exc)
+            return
+        except (OSError, FirmwareDied) as exc:
+            # The firmware stopped: a port failed under it (a store it cannot write),
+            # or it died on the MicroPython interpreter. On a board the loop stops,
+            # nothing feeds the watchdog, and after WATCHDOG_MS it resets the board,
+            # which restores every channel from the store (firmware/shell.py, step 7):
+            # the emulator waits for that too, instead of dying (a pump that never
+            # powers up again) or hiding what the reset does.
+            traceback.print_exception(exc, file=sys.stderr)
+            print("emulator: firmware died: waiting for the watchdog", file=sys.stderr)
+            try:
+                self._run_clock()
+            except hardware.WatchdogReset as reset:
+                self._reset(reset)
+            return
+        # The firmware returned: a safe boot. The board sits at its REPL with no
+        # watchdog running and nothing served on the link.
+        print("emulator: pump loop not started (safe boot)", file=sys.stderr, flush=True)
+        self.watchdog = None
+        self._run_clock()
+
+    def _run_clock(self):
+        # No firmware turns the loop: the clock runs on (a fast-forward completes) and
+        # control commands are served, until the watchdog or quit raises.
+        while True:
+            self.clock.ticks_ms()
+            self.idle(0.1)
+
+    def _reset(self, why):
+        """A board reset: pins fall back to their reset state, the motors stop until the
+        restarted firmware restores them from the store."""
+        print(f"emulator: {why}: board reset", file=sys.stderr, flush=True)
+        for pump in self.pumps:
+            pump.set_rate(0)
+
+
+def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, runtime="cpython"):
+    """Run the firmware on emulated ports until ``quit`` (blocking).
+
+    Prints the port to open as the first line on ``out`` (stdout). ``state_dir`` is
+    the store (a fresh temporary directory when None); ``tcp`` a TCP port number to
+    serve ``socket://`` on instead of a PTY (0 picks a free one); ``runtime`` one of
+    ``RUNTIMES``. Raises EmulatorError (before printing anything) when the runtime
+    cannot start (errors.py).
+    """
+    out = out or sys.stdout
+    spec = boards.get(board)
+    run = _runner(runtime, spec)
+    made_dir = state_dir is None
+    state_dir = state_dir or tempfile.mkdtemp(prefix="pumpguard-emulator-")
+    # One board per store: a second emulator on the same state dir would resume the
+    # first one's infusions as its own and the two would overwrite each other's record
+    # (a stop on one undone by the other's next save). The lock dies with the process,
+    # so a power cycle (SIGKILL, then start again) finds it free.
+    lock = _lock_store(state_dir)
+    emulated = None
+    try:
+        emulated = _Board(spec, time_scale, tcp, state_dir, run, out)
+        _handle_signals(emulated.control)
+        out.write(emulated.link.url + "\n")
+        out.flush()
+        print(
+            f"emulator: board {spec.NAME}, {spec.CHANNELS} channels, time x{time_scale}, "
+            f"{runtime} runtime, state in {state_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+        while True:
+            emulated.boot()
+    except _Quit:
+        pass
+    finally:
+        if emulated is not None:
+            emulated.link.close()
+        lock.close()
+        if made_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _handle_signals(control):
+    def terminate(_signum, _frame):
+        control.quit = True  # handled at the next idle(), outside the firmware's code
+
+    signal.signal(signal.SIGTERM, terminate)
+    # A background job using its terminal is stopped by SIGTTIN (reading it) or, with
+    # `stty tostop`, SIGTTOU (writing the port line): never stop for either.
+    signal.signal(signal.SIGTTIN, signal.SIG_IGN)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
