@@ -3,7 +3,8 @@
 # The table is the whole life of a channel; anything not in it is illegal and fire()
 # raises, the way h11's _state.py does. The core asks allows() first, so a command in
 # the wrong state is a refusal, never an exception. Alarm conditions (link silent,
-# near empty, faults) sit on top of these states in core.py; they do not add states.
+# near empty, faults) sit on top of these states (core.py, watchers.py); they add none.
+# fire() is the only writer of state: restore() too reaches a saved state by firing.
 from micropython import const
 
 from firmware import units
@@ -13,7 +14,6 @@ IDLE = "idle"  # never started since power-on
 RUNNING = "running"  # delivering the verified dose
 TAPERING = "tapering"  # delivering, stepping down by the library's taper towards 0
 STOPPED = "stopped"  # not delivering (stop, end of taper, emergency stop or fault)
-STATES = (IDLE, RUNNING, TAPERING, STOPPED)
 
 # Events
 START = "start"
@@ -39,7 +39,43 @@ _TRANSITIONS = {
     STOPPED: {START: RUNNING, EMERGENCY: STOPPED, FAULT: STOPPED},
 }
 
+
+def _path_to(state):
+    """The fewest events that take a new channel (IDLE) to state through the table, or
+    None when the table never gets there. A restore fires them, so the table stays the
+    only writer of a channel's state: a state it cannot reach, no snapshot can make up.
+    state is compared with ==, never hashed: a corrupt record may hold anything."""
+    paths = [(IDLE, [])]  # breadth first: the loop walks it as it grows
+    seen = [IDLE]
+    for at, path in paths:
+        if at == state:
+            return path
+        for event in sorted(_TRANSITIONS[at]):  # sorted: the same path on every port
+            to = _TRANSITIONS[at][event]
+            if to not in seen:
+                seen.append(to)
+                paths.append((to, path + [event]))
+    return None
+
+
 _S_PER_H = const(3600)
+
+
+def _later(ms, shift):
+    return None if ms is None else ms + shift
+
+
+def dose_text(drug, dose):
+    """A dose as every message shows it: "0.1 mcg/kg/min"."""
+    return "%s %s" % (units.fmt(dose), drug.dose_unit)
+
+
+def describe(c):
+    """Channel c as a message names it: its drug and dose while delivering, else its
+    number and state."""
+    if not c.delivering:
+        return "channel %d %s" % (c.ch, c.state)
+    return "%s %s" % (c.drug.name, dose_text(c.drug, c.dose))
 
 
 def taper_after(drug, dose):
@@ -159,6 +195,37 @@ class Channel:
             "taper_next_ms": self.taper_next_ms,
             "near_empty_raised": self.near_empty_raised,
         }
+
+    @classmethod
+    def restore(cls, ch, saved, drugs, shift, near_empty_s):
+        """Channel ch as snapshot() saved it, its times moved by shift ms; drugs is the
+        library's (name -> Drug). Raises ValueError for a record that is not channel ch,
+        names a state the table never reaches, or holds a rate its dose does not give
+        (a corrupted store)."""
+        if saved["ch"] != ch:
+            raise ValueError("snapshot channel %r out of order" % (saved["ch"],))
+        path = _path_to(saved["state"])
+        if path is None:
+            raise ValueError("snapshot channel %d: unknown state %r" % (ch, saved["state"]))
+        c = cls(ch)
+        for event in path:
+            c.fire(event)
+        if saved["drug"] is None:
+            return c
+        c.begin(drugs[saved["drug"]], saved["weight"], saved["conc"], saved["volume_left"], 0)
+        c.volume_infused = saved["volume_infused"]
+        c.override = saved["override"]
+        c.last_up_ms = _later(saved["last_up_ms"], shift)
+        c.last_down_ms = _later(saved["last_down_ms"], shift)
+        c.taper_next_ms = saved["taper_next_ms"] + shift
+        c.near_empty_raised = saved["near_empty_raised"]
+        c.set_dose(saved["dose"] if c.delivering else 0, near_empty_s)
+        if c.rate != saved["rate"]:
+            raise ValueError(
+                "snapshot channel %d: rate %r does not follow from its dose (%r)"
+                % (ch, saved["rate"], c.rate)
+            )
+        return c
 
 
 _STATUS_FIELDS = (

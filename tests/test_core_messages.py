@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware import druglib, units
-from firmware.core import EMERGENCY_REASONS, FAULTS, SafetyCore
+from firmware.core import FAULTS, SafetyCore
+from firmware.rules import EMERGENCY_REASONS
 from protocol import catalog, reasons
 from protocol.text import TEXT_MAX
 from tests.portable.corekit import (

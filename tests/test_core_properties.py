@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from firmware import units
-from firmware.core import EMERGENCY_REASONS, FAULTS, SafetyCore
+from firmware.core import FAULTS, SafetyCore
+from firmware.rules import EMERGENCY_REASONS
 from tests.portable.corekit import HOUR, M, library
 from tests.test_core_messages import assert_core_texts_fit
 

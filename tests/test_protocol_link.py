@@ -322,3 +322,9 @@ def test_connect_drops_stale_input_through_the_link_s_public_call(device, monkey
     with Pump(device.url, timeout=0.2) as pump:
         assert pump.device["board"] == "test"
     assert len(calls) == 1
+
+
+def test_the_host_says_a_wait_in_the_device_s_one_style():
+    # protocol/text.py's duration(), on both sides: "2 h 5 s", never "2 h 0 min 5 s"
+    exc = RefusedError("too_soon", 31, "norepinephrine may rise again", None, 7_205_000, 0)
+    assert exc.when() == " (next allowed in 2 h 5 s)"

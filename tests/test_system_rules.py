@@ -126,6 +126,27 @@ def test_a_float_dose_never_leaves_the_host(pump):
     assert pump.log(last + 1) == []
 
 
+def test_a_bad_argument_is_a_usage_error_of_the_api_and_nothing_is_sent(pump):
+    # Every error the API raises on purpose is a PumpguardError: a script catches one
+    # class. A float is still a TypeError and a bad value a ValueError, as Python's are.
+    last = max((e.seq for e in pump.log()), default=-1)
+    for call, builtin in (
+        (lambda: pump.status("1"), ValueError),  # STATUS.ch is a u8
+        (lambda: pump.ack(-1), ValueError),
+        (lambda: pump.start(1, "norepinephrine", 0.1, "mcg/kg/min", **NOREPI), TypeError),
+        (lambda: pump.titrate(1, "0.1234567", "mcg/kg/min"), ValueError),
+        (
+            lambda: pump.start(1, "norepinephrine", "0.1", "mcg/kg/min", concentration=("16",)),
+            ValueError,
+        ),
+    ):
+        with pytest.raises(pumpguard.UsageError) as info:
+            call()
+        assert isinstance(info.value, builtin), info.value
+    assert pump.log(last + 1) == []
+    assert pump.status(1).state == "idle"  # the link is as good as before
+
+
 def test_titration_step_and_interval(emu, pump):
     start_norepinephrine(pump, "0.1")
     refused(lambda: pump.titrate(1, "0.2", "mcg/kg/min"), "too_soon")  # a start is a rise

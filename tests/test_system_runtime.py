@@ -71,3 +71,18 @@ def test_a_board_at_its_repl_still_obeys_the_emulator(emu):
     emu.power_cycle()
     emu.advance(30)  # the clock runs on without the firmware
     assert emu.command("occlusion 1").startswith("ok")
+
+
+def test_the_micropython_runtime_without_node_exits_saying_what_is_missing(tmp_path):
+    # Before anything is served: no port printed for a board that would never answer.
+    r = subprocess.run(
+        [sys.executable, "-m", "pumpguard", "emulate", "--runtime", "micropython"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": str(tmp_path), "HOME": str(tmp_path)},  # an empty PATH: no node
+        timeout=120,
+    )
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr.startswith("pumpguard: the micropython runtime needs Node 20+ on PATH")
+    assert "--runtime cpython" in r.stderr

@@ -227,8 +227,12 @@ class TcpLink:
         self._server.close()
 
 
-class WatchdogReset(Exception):
-    """Raised out of the shell's loop when the virtual watchdog was not fed in time."""
+class WatchdogReset(BaseException):
+    """Raised out of the shell's loop when the virtual watchdog was not fed in time.
+
+    Not an error but the board's reset, unwinding the firmware's call stack: so, as
+    SystemExit, not an Exception, which no ``except Exception`` in the firmware could
+    swallow (the emulator's serve.py catches it by name)."""
 
 
 class Watchdog:

@@ -11,18 +11,23 @@ Five lines to script a pump (the emulator stands in for a board here)::
 """
 
 from .api.client import Pump, connect
-from .emulator import Emulator, EmulatorError
+from .emulator import Emulator
 from .errors import (
+    BadValue,
     DeviceAlarm,
     DeviceError,
     DeviceReset,
+    EmulatorError,
     LinkError,
     ProtocolMismatch,
     PumpguardError,
     RefusedError,
+    UsageError,
+    WrongType,
 )
 
 __all__ = [
+    "BadValue",
     "DeviceAlarm",
     "DeviceError",
     "DeviceReset",
@@ -33,5 +38,7 @@ __all__ = [
     "Pump",
     "PumpguardError",
     "RefusedError",
+    "UsageError",
+    "WrongType",
     "connect",
 ]

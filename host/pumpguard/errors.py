@@ -1,4 +1,6 @@
-"""The errors of the pumpguard host tool, one class per layer.
+"""The errors of the pumpguard host tool, one class per layer: one tree, under
+``PumpguardError``, for everything the package raises on purpose (the API, the CLI,
+the emulator, the bundle and the flash).
 
 The CLI catches PumpguardError in one place, prints "pumpguard: <message>" and exits
 with the class's exit code: each class carries its documented code (``pumpguard
@@ -32,9 +34,20 @@ class PumpguardError(Exception):
 
 
 class UsageError(PumpguardError):
-    """Bad command-line input found after parsing; nothing was sent."""
+    """A bad option, argument or value, on the command line or given to the API;
+    nothing was sent."""
 
     exit_code = EXIT_USAGE
+
+
+class BadValue(UsageError, ValueError):
+    """An argument the API was given has the right type but a value it cannot send
+    (a dose with seven decimals, channel 300); also a ValueError, as Python's own are."""
+
+
+class WrongType(UsageError, TypeError):
+    """An argument of a type the API does not take (a float for a dose: a float may
+    already be inexact); also a TypeError, as Python's own are."""
 
 
 class LinkError(PumpguardError):

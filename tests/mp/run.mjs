@@ -3,9 +3,10 @@
 //   node tests/mp/run.mjs [--heap BYTES] ENTRY.py [ARGS...]
 //
 // The board's filesystem is rebuilt in the interpreter's memory filesystem the way
-// a flashed board holds it: the emulator board's bundle (`make mpy`: firmware/,
-// protocol/ and boards/ compiled by mpy-cross, the drug library beside them), so what
-// runs is what compiles for a board, and tests/ as source.  The exit code is 0
+// a flashed board holds it: the modules of the emulator board's bundle (`make mpy`:
+// firmware/, protocol/ and boards/ compiled by mpy-cross), so what runs is what
+// compiles for a board, the packages' .json data beside them (the drug library, and
+// the golden vectors the tests read), and tests/ as source.  The exit code is 0
 // only when the entry ran to its end and left EXIT_CODE unset or 0.
 //
 // gc.collect() in this WebAssembly build only collects once control has returned
@@ -57,7 +58,9 @@ if (!fs.existsSync(path.join(bundleDir, "manifest.json"))) {
   process.exit(2);
 }
 for (const pkg of ["firmware", "protocol", "boards"]) {
-  copyTree(path.join(bundleDir, pkg), "/" + pkg, (n) => n.endsWith(".mpy") || n.endsWith(".json"));
+  copyTree(path.join(bundleDir, pkg), "/" + pkg, (n) => n.endsWith(".mpy"));
+  // data files beside the modules, the tests' own included (protocol/vectors.json)
+  copyTree(path.join(root, pkg), "/" + pkg, (n) => n.endsWith(".json"));
 }
 copyTree(path.join(root, "tests"), "/tests", (n) => n.endsWith(".py") || n.endsWith(".json"));
 

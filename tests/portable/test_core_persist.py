@@ -13,6 +13,7 @@ from tests.portable.corekit import (
     library,
     library_text,
     make_core,
+    start_dobutamine,
     start_norepinephrine,
     start_vasopressin,
 )
@@ -86,6 +87,38 @@ def test_restore_refuses_a_corrupted_rate():
     snap = _through_json(core.snapshot())
     snap["channels"][0]["rate"] = 300 * M
     assert "rate" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
+
+
+def test_restore_refuses_a_state_the_transition_table_never_reaches():
+    core = make_core()
+    start_norepinephrine(core)
+    for bad in ("paused", ["running"], None):
+        snap = _through_json(core.snapshot())
+        snap["channels"][0]["state"] = bad
+        message = _raises_value_error(SafetyCore.restore, library(), snap, 0)
+        assert message and "channel 1: unknown state" in message, (bad, message)
+
+
+def test_restore_refuses_channels_out_of_order():
+    snap = _through_json(make_core().snapshot())
+    snap["channels"].reverse()
+    assert "out of order" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
+
+
+def test_every_state_restores_through_the_transition_table():
+    core = make_core(channels=4)
+    start_norepinephrine(core, ch=1)
+    start_vasopressin(core, ch=2)
+    core.stop(2, MIN)  # tapering
+    start_vasopressin(core, ch=3, dose=10000)
+    core.emergency_stop(3, "clinician", MIN)  # stopped
+    back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=0)
+    states = [back.status(ch).state for ch in (1, 2, 3, 4)]
+    assert states == ["running", "tapering", "stopped", "idle"]
+    # each restored channel takes the table's next events from there
+    assert back.stop(2, MIN).code == "invalid_state"
+    assert start_vasopressin(back, ch=3, dose=10000, now=MIN).ok
+    assert start_dobutamine(back, ch=4, now=MIN).ok
 
 
 def test_snapshot_is_plain_json():

@@ -10,7 +10,8 @@
         print(pump.status(1).rate_ml_h)                   # Decimal('26.25')
 
 Quantities go in as ``str``, ``Decimal`` or ``int`` and come back as ``Decimal``:
-exact, never ``float`` (a float is refused with ``TypeError``). A command the safety
+exact, never ``float`` (a float is refused with ``WrongType``, a ``TypeError``; every
+bad argument raises a ``UsageError`` before anything is sent). A command the safety
 layer refuses raises ``RefusedError``: its reason's name (``code``, e.g.
 ``"above_hard_max"``) and wire ``number``, message, and allowed range (``allowed``,
 ``Decimal``s as above); ``str()`` of it is the whole line the CLI prints. A link that
@@ -23,7 +24,7 @@ from decimal import Decimal
 
 from protocol.catalog import PRIORITY_NAMES
 
-from ..errors import DeviceReset, PumpguardError, RefusedError, reason_name
+from ..errors import BadValue, DeviceReset, PumpguardError, RefusedError, reason_name
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
 
@@ -137,10 +138,13 @@ def _concentration(value):
         return None, ""
     if isinstance(value, str):
         parts = value.split()
-        if len(parts) != 2:
-            raise ValueError(f"concentration {value!r} must be 'VALUE UNIT', e.g. '16 mcg/mL'")
         value = parts
-    number, unit = value
+    try:
+        number, unit = value
+    except (TypeError, ValueError):
+        raise BadValue(
+            f"concentration {value!r} must be 'VALUE UNIT' or (VALUE, UNIT), e.g. '16 mcg/mL'"
+        ) from None
     return to_micro(number, "concentration"), unit
 
 

@@ -21,6 +21,7 @@ from protocol import catalog, messages
 from protocol.decoder import Decoder
 
 from ..errors import (
+    BadValue,
     DeviceError,
     DeviceReset,
     LinkError,
@@ -118,7 +119,10 @@ class Link:
         msg_id = catalog.ID[name]
         self._seq = (self._seq + 1) & 0xFFFF
         seq = self._seq
-        wire = messages.to_wire(msg_id, seq, fields, crc=CRC32)
+        try:
+            wire = messages.to_wire(msg_id, seq, fields, crc=CRC32)
+        except (TypeError, ValueError) as exc:  # a field the catalog cannot carry
+            raise BadValue(f"{name}: {exc}; nothing was sent") from None
         # Whether an unanswered attempt may have run a command: HELLO never does (it
         # opens a session and runs nothing on the safety core), anything else once sent.
         sent = False

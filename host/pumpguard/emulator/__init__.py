@@ -32,7 +32,7 @@ Runtimes: ``cpython`` (default) imports the firmware's sources into this process
 (``micropython.py``). The ports, and so everything the host sees, are the same. A
 runtime that cannot start (no ``node`` on PATH) is an error before any port is printed.
 
-Modules: ``serve.py`` (the board's life: boot, watchdog reset, safe boot), ``control.py``
+Modules: ``server.py`` (the board's life: boot, watchdog reset, safe boot), ``control.py``
 (the stdin commands), ``micropython.py`` and ``mp_emulator.mjs`` (the MicroPython
 runtime), ``process.py`` (``Emulator``, the subprocess for scripts and tests).
 
@@ -44,7 +44,7 @@ sits at its REPL, answering nothing on the link, until quit or power loss.
 from ..errors import EmulatorError, FirmwareDied
 from .control import CONTROL_HELP
 from .process import Emulator
-from .serve import RUNTIMES, serve, syringe_help
+from .server import RUNTIMES, serve, syringe_help
 
 __all__ = [
     "CONTROL_HELP",

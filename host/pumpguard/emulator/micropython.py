@@ -4,7 +4,7 @@
 every module compiled by mpy-cross, as flashed) in the WebAssembly MicroPython under
 Node, one interpreter per process (``mp_emulator.mjs``). The ports stay here: the same
 PTY or TCP link, virtual clock, syringe models, store and watchdog the CPython runtime
-hands the firmware (``serve.py``). ``run()`` relays between them and the interpreter
+hands the firmware (``server.py``). ``run()`` relays between them and the interpreter
 one loop turn at a time (the messages are listed in ``boards/emulator/relay.py``), so
 the host sees the same bytes, at the same virtual times, from either runtime.
 """

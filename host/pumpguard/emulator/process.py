@@ -1,4 +1,4 @@
-"""``pumpguard.Emulator``: the emulator (``serve.py``) in a subprocess, for scripts and tests."""
+"""``pumpguard.Emulator``: the emulator (``server.py``) in a subprocess, for scripts and tests."""
 
 import json
 import os

@@ -38,8 +38,10 @@ def syringe_help(spec):
     )
 
 
-class _Quit(Exception):
-    """``quit`` or SIGTERM: raised out of the firmware's idle wait, handled in serve()."""
+class _Quit(BaseException):
+    """``quit`` or SIGTERM: raised out of the firmware's idle wait, handled in serve().
+    Not an error (so not a PumpguardError) but the end of the emulator's run: like
+    SystemExit, no ``except Exception`` in the firmware may swallow it."""
 
 
 def _runner(runtime, spec):

@@ -1,0 +1,68 @@
+# Every check the safety core makes of a command, as small pure functions.
+#
+# Each check returns a refusal (a Result from firmware.result.refuse: the reason, a
+# message for a human, and where one exists the range the command could have used) or
+# None when the command passes it. Two checks are also the lookup of what the command
+# names, and return what they found instead of None: check_conc the library's
+# concentration (an int) equal to the command's, check_alarm the listed Alarm. core.py
+# only says, per command, which checks apply and in which order; the first refusal is
+# the decision.
+#
+# Hard rules refuse whatever the command says. Soft rules refuse unless the command
+# carries override; what an override passed is appended to notes, which the core names
+# in the decision and the log. Doses arrive as the exact rational num/den of the
+# drug's dose_unit (units.convert_dose), and are compared by cross-multiplying.
+#
+# The modules, and their checks in the order start applies them (__all__ below): inputs
+# (what the command names and says), dose (the library's limits of one dose), patient
+# (the same drug on other channels), pump (its maximum rate); then what only the other
+# commands check, steps (a titration's change of dose) among them.
+from firmware.rules.dose import check_dose, check_start
+from firmware.rules.inputs import (
+    EMERGENCY_REASONS,
+    check_alarm,
+    check_channel,
+    check_conc,
+    check_drug,
+    check_library,
+    check_reason,
+    check_state,
+    check_stop,
+    check_unit,
+    check_values,
+    check_volume,
+    check_weight,
+    check_weight_known,
+    is_quantity,
+    library_problem,
+)
+from firmware.rules.patient import check_combined
+from firmware.rules.pump import check_rate
+from firmware.rules.steps import check_step
+
+__all__ = [
+    # start
+    "check_channel",
+    "check_library",
+    "check_drug",
+    "check_state",
+    "check_values",
+    "check_unit",
+    "check_weight",
+    "check_conc",
+    "check_volume",
+    "check_dose",
+    "check_start",
+    "check_combined",
+    "check_rate",
+    # titrate, stop, emergency stop, ack (titrate also: check_dose, check_combined...)
+    "check_weight_known",
+    "check_step",
+    "check_stop",
+    "check_reason",
+    "check_alarm",
+    # what the core says and logs with them
+    "EMERGENCY_REASONS",
+    "is_quantity",
+    "library_problem",
+]

@@ -1,0 +1,102 @@
+# The library's limits of one dose, as the command gives it: an entry slip (a dose a
+# thousand or ten times usual), the hard limits, the soft limits, the usual starting
+# dose; and the override that a soft rule needs (soft(), which steps.py uses too).
+# (Conventions: firmware/rules/__init__.py.)
+from firmware import units
+from firmware.channel import dose_text
+from firmware.result import refuse
+
+# Entry slips a dose above the hard maximum is checked against, per dose-unit family,
+# most likely first: (factor, what the slip probably was). A thousandfold one is usually
+# the family's unit a thousand times larger written for the drug's own; a tenfold one
+# has no unit between, so it is a decimal point in the wrong place.
+_TENFOLD = (10, "tenfold: a misplaced decimal point?")
+_SLIPS = {
+    units.MASS: ((1000, "thousandfold: mg for mcg?"), _TENFOLD),
+    units.UNITS: ((1000, "thousandfold: units for milliunits?"), _TENFOLD),
+}
+
+
+def dose_range(drug, lo, hi):
+    """An allowed range of doses in the drug's own unit, as a refusal carries it."""
+    return (lo, hi, drug.dose_unit)
+
+
+# What an override passed, as the accepted message names it (short: it must fit the wire
+# after the dose, the rate and a cancelled taper).
+_PASSED = {
+    "above_soft_max": "soft max",
+    "below_soft_min": "soft min",
+    "above_start_max": "start max",
+    "step_up_too_large": "step",
+    "step_down_too_large": "step",
+    "too_soon": "interval",
+}
+
+
+def soft(code, message, allowed, override, notes, next_at_ms=None):
+    """A soft rule broken: passed by an override (and noted), else refused."""
+    if override:
+        notes.append(_PASSED[code])
+        return None
+    return refuse(code, message + "; needs override", allowed, next_at_ms)
+
+
+def check_dose(drug, num, den, given, unit, override, notes):
+    """Limits of the dose num/den (drug.dose_unit) that the command gave as given unit."""
+    given_text = "%s %s" % (units.fmt(given), unit)
+    if num > drug.hard_max * den:
+        for factor, slip in _SLIPS[drug.family]:
+            if drug.soft_min * den * factor <= num <= drug.soft_max * den * factor:
+                return refuse(
+                    "likely_unit_slip",
+                    "%s for %s is %dx usual (%s); meant %s?"
+                    % (
+                        given_text,
+                        drug.name,
+                        factor,
+                        slip,
+                        dose_text(drug, units.round_div(num, den * factor)),
+                    ),
+                    dose_range(drug, drug.hard_min, drug.hard_max),
+                )
+    said = given_text
+    if unit != drug.dose_unit:
+        said += " (%s)" % dose_text(drug, units.round_div(num, den))
+    # the hard limits first: they refuse whatever the override says
+    for code, above, limit in (
+        ("above_hard_max", True, drug.hard_max),
+        ("below_hard_min", False, drug.hard_min),
+        ("above_soft_max", True, drug.soft_max),
+        ("below_soft_min", False, drug.soft_min),
+    ):
+        if num > limit * den if above else num < limit * den:
+            hard = code.endswith("hard_max") or code.endswith("hard_min")
+            message = "%s for %s is %s its %s %s %s" % (
+                said,
+                drug.name,
+                "above" if above else "below",
+                "hard" if hard else "soft",
+                "max" if above else "min",
+                dose_text(drug, limit),
+            )
+            if hard:
+                return refuse(code, message, dose_range(drug, drug.hard_min, drug.hard_max))
+            return soft(
+                code, message, dose_range(drug, drug.soft_min, drug.soft_max), override, notes
+            )
+    return None
+
+
+def check_start(drug, dose, override, notes):
+    """The library's usual starting dose (soft)."""
+    if drug.start_max is not None and dose > drug.start_max:
+        return soft(
+            "above_start_max",
+            "%s starts at most at %s, not %s"
+            % (drug.name, dose_text(drug, drug.start_max), units.fmt(dose)),
+            dose_range(drug, drug.hard_min, drug.start_max),
+            override,
+            notes,
+        )
+    return None

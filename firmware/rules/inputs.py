@@ -1,0 +1,201 @@
+# What a command names and says, before any dose is weighed: the channel, the library
+# and the drug it names, the channel's state, the quantities and units it gives, the
+# patient's weight, the concentration and the volume; the reason of an emergency stop
+# and the alarm an acknowledgement names. (Conventions: firmware/rules/__init__.py.)
+from micropython import const
+
+from firmware import units
+from firmware.channel import STOP, TAPERING
+from firmware.result import refuse
+from protocol.text import clip, duration, listing, shown
+
+EMERGENCY_REASONS = ("occlusion", "air_in_line", "extravasation", "clinician")
+# The wire's largest quantity (protocol Q, i32): anything larger cannot come from the
+# host, and bounding it keeps every message that echoes a quantity short.
+_QUANTITY_MAX = const(0x7FFFFFFF)
+
+
+def is_quantity(value):
+    """A value the wire can carry: a whole number of millionths, 0 to _QUANTITY_MAX."""
+    return type(value) is int and 0 <= value <= _QUANTITY_MAX
+
+
+# -- what the command names: the channel, the library, the drug, the channel's state ---
+
+
+def check_channel(ch, count):
+    """A channel number of this pump (1 to count). Bools and other types are refused."""
+    if type(ch) is int and 1 <= ch <= count:
+        return None
+    return refuse(
+        "unknown_channel", "no channel %s: this pump has channels 1-%d" % (shown(ch), count)
+    )
+
+
+def library_problem(lib):
+    """Why an invalid library runs nothing: the core logs it at power-on, refuses with it."""
+    return "drug library invalid, nothing runs; %d problem(s), first: %s" % (
+        len(lib.problems),
+        clip(lib.problems[0], 60),
+    )
+
+
+def check_library(lib):
+    return None if lib.ok else refuse("library_invalid", library_problem(lib))
+
+
+def check_drug(lib, name):
+    if name in lib.drugs:
+        return None
+    return refuse(
+        "unknown_drug",
+        "%s is not in the drug library; known: %s" % (shown(name), listing(sorted(lib.drugs), 70)),
+    )
+
+
+def _not_now(c, what):
+    return refuse("invalid_state", "cannot %s: channel %d is %s" % (what, c.ch, c.state))
+
+
+def check_state(c, event, what):
+    """The channel's transition table has event in its state (what: the command, said)."""
+    return None if c.allows(event) else _not_now(c, what)
+
+
+# -- what the command says: values, units, weight, concentration, volume ---------------
+
+
+def _bad_value(what, value):
+    return refuse(
+        "bad_value",
+        "%s must be a whole number of millionths, 0-%d, not %s"
+        % (what, _QUANTITY_MAX, shown(value)),
+    )
+
+
+def check_values(dose, volume=None, conc=None, weight=None):
+    """Every quantity the command carries is one the wire could carry. The dose is never
+    optional (a missing one is a bad value, not an exception); the others may be left
+    out, and each has its own refusal where it is needed."""
+    if not is_quantity(dose):
+        return _bad_value("dose", dose)
+    for what, value in (("volume", volume), ("conc", conc), ("weight", weight)):
+        if value is not None and not is_quantity(value):
+            return _bad_value(what, value)
+    return None
+
+
+def check_unit(unit, drug):
+    """A per-minute dose unit of the drug's family (units.unit_problem says why not)."""
+    problem = units.unit_problem(unit, drug.dose_unit)
+    return refuse(problem[0], problem[1]) if problem else None
+
+
+def check_weight(lib, drug, unit, weight):
+    """Required by a weight-based drug or a per-kg dose; in the library's range if given."""
+    if weight is None:
+        if drug.weight_based or units.needs_weight(unit, drug.dose_unit):
+            return refuse(
+                "weight_required",
+                "%s in %s needs the patient's weight (kg)" % (drug.name, unit),
+                (lib.weight_min, lib.weight_max, units.WEIGHT),
+            )
+    elif not lib.weight_min <= weight <= lib.weight_max:
+        return refuse(
+            "weight_out_of_range",
+            "weight %s kg is outside %s-%s kg"
+            % (units.fmt(weight), units.fmt(lib.weight_min), units.fmt(lib.weight_max)),
+            (lib.weight_min, lib.weight_max, units.WEIGHT),
+        )
+    return None
+
+
+def check_conc(drug, conc, conc_unit):
+    """The library concentration (in drug.conc_unit) equal to conc conc_unit, exactly;
+    a refusal when there is none (or none was given)."""
+    allowed = "allowed: %s %s" % (
+        listing([units.fmt(a) for a in drug.concs], 40),
+        drug.conc_unit,
+    )
+    if conc is None or conc_unit is None:
+        return refuse("conc_required", "the concentration is required (%s)" % (allowed,))
+    if conc_unit not in units.CONC_UNITS:
+        return refuse(
+            "unknown_unit", "unknown concentration unit %s (%s)" % (shown(conc_unit), allowed)
+        )
+    exact = units.convert_conc(conc, conc_unit, drug.conc_unit)
+    if exact is not None:
+        for value in drug.concs:
+            if exact[0] == value * exact[1]:
+                return value
+    return refuse(
+        "conc_not_allowed",
+        "%s %s is not a library concentration of %s (%s)"
+        % (units.fmt(conc), conc_unit, drug.name, allowed),
+    )
+
+
+def check_volume(lib, volume):
+    if volume is not None and lib.volume_min <= volume <= lib.volume_max:
+        return None
+    return refuse(
+        "volume_required" if volume is None else "volume_out_of_range",
+        "the syringe or bag volume must be %s-%s mL, not %s"
+        % (
+            units.fmt(lib.volume_min),
+            units.fmt(lib.volume_max),
+            "missing" if volume is None else units.fmt(volume) + " mL",
+        ),
+        (lib.volume_min, lib.volume_max, units.VOLUME),
+    )
+
+
+# -- what only the other commands check: titrate, stop, emergency stop, ack -----------
+
+
+def check_weight_known(c, unit):
+    """A per-kg titration of a channel started without a weight cannot be converted."""
+    drug = c.drug
+    if c.weight is None and units.needs_weight(unit, drug.dose_unit):
+        return refuse(
+            "weight_required",
+            "%s needs the patient's weight, which was not given at start: use %s"
+            % (unit, drug.dose_unit),
+        )
+    return None
+
+
+def check_stop(c, now_ms):
+    """Stop where the table has it. A running taper is not stopped again: the refusal
+    says when it steps next and carries its plan (only an emergency stop cuts it)."""
+    if c.state == TAPERING:
+        refusal = _not_now(c, "stop")
+        refusal.message += " (taper running, next step in %s)" % (
+            duration(c.taper_next_ms - now_ms),
+        )
+        refusal.plan = c.taper_plan(c.taper_next_ms)
+        return refusal
+    return check_state(c, STOP, "stop")
+
+
+def check_reason(reason):
+    if reason in EMERGENCY_REASONS:
+        return None
+    return refuse(
+        "unknown_reason",
+        "emergency stop needs a reason, one of: %s (not %s)"
+        % (", ".join(EMERGENCY_REASONS), shown(reason)),
+    )
+
+
+def check_alarm(alarm_id, alarms):
+    """The listed alarm (of alarms, the Alarm objects listed) an acknowledgement names,
+    or a refusal naming those listed."""
+    for a in alarms:
+        if a.id == alarm_id:
+            return a
+    return refuse(
+        "unknown_alarm",
+        "no alarm %s is listed (listed: %s)"
+        % (shown(alarm_id), listing([str(a.id) for a in alarms], 60) or "none"),
+    )

@@ -1,0 +1,78 @@
+# A titration's change of dose: how far one step may rise or fall, and how soon after
+# the last rise or fall. (Conventions: firmware/rules/__init__.py.)
+from firmware import units
+from firmware.channel import dose_text
+from firmware.result import refuse
+from firmware.rules.dose import dose_range, soft
+from protocol.text import duration
+
+
+def _too_soon(drug, way, every_ms, due, now_ms):
+    return "%s may %s again in %s (once every %s)" % (
+        drug.name,
+        way,
+        duration(due - now_ms),
+        duration(every_ms),
+    )
+
+
+def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes):
+    """Titration from old to new at now_ms: step sizes and intervals.
+
+    Increases are soft (an emergency may need a faster climb, with override).
+    Decreases of a taper drug are hard: a titration must never do what the taper
+    forbids, so a larger or earlier step down is refused, never shortened silently.
+    """
+    if new == old:
+        # a hold, neither a rise nor a fall: no step and no interval applies (during a
+        # taper it is how the clinician keeps the current dose, cancelling the taper)
+        return None
+    if new > old:
+        hi = old + drug.step_up if drug.step_up is not None else drug.hard_max
+        if drug.up_percent is not None:
+            hi = min(hi, old * drug.up_percent // 100)
+        if new > hi:
+            refusal = soft(
+                "step_up_too_large",
+                "%s may rise to at most %s from %s in one step"
+                % (drug.name, dose_text(drug, hi), units.fmt(old)),
+                dose_range(drug, old, hi),
+                override,
+                notes,
+            )
+            if refusal:
+                return refusal
+        due = last_up_ms + drug.up_interval_ms
+        if now_ms < due:
+            return soft(
+                "too_soon",
+                _too_soon(drug, "rise", drug.up_interval_ms, due, now_ms),
+                dose_range(drug, drug.hard_min, old),
+                override,
+                notes,
+                due,
+            )
+        return None
+    lo = old - drug.step_down if drug.step_down is not None else drug.hard_min
+    if new < lo:
+        message = "%s may fall to at least %s from %s in one step" % (
+            drug.name,
+            dose_text(drug, lo),
+            units.fmt(old),
+        )
+        if drug.taper:
+            return refuse(
+                "step_down_too_large",
+                message + " (taper drug: stop starts its taper)",
+                dose_range(drug, lo, old),
+            )
+        refusal = soft("step_down_too_large", message, dose_range(drug, lo, old), override, notes)
+        if refusal:
+            return refusal
+    if last_down_ms is not None and now_ms < last_down_ms + drug.down_interval_ms:
+        due = last_down_ms + drug.down_interval_ms
+        message = _too_soon(drug, "fall", drug.down_interval_ms, due, now_ms)
+        if drug.taper:
+            return refuse("too_soon", message, dose_range(drug, old, drug.hard_max), due)
+        return soft("too_soon", message, dose_range(drug, old, drug.hard_max), override, notes, due)
+    return None

@@ -1,0 +1,107 @@
+# The alarms the safety core raises on its own, from what it watches rather than from a
+# command: a syringe near empty, the host link silent, a second-line drug delivering
+# without any of its partners. alarm() is the one way the core raises any alarm (these,
+# and those of an emergency stop, a fault or a reset), so every alarm is logged.
+#
+# near_empty(), link() and host_seen() are on the shell's hot path (tick, delivered,
+# host_seen): in the steady state they compare and add small integers and allocate
+# nothing, every threshold having been computed when a rate or the link last changed.
+from firmware import units
+from firmware.alarms import HIGH, MEDIUM
+from firmware.channel import describe
+from protocol.text import duration, listing
+
+
+class Watchers:
+    def __init__(self, alarms, log, channels, link_timeout_ms):
+        self._alarms = alarms
+        self._log = log
+        self._channels = channels  # the core's own list of channels
+        self._link_timeout_ms = link_timeout_ms
+        self._link_deadline = link_timeout_ms  # the host has until then to be heard
+        self._link_alarmed = False
+
+    def alarm(self, ch, code, priority, message, now_ms, active):
+        alarm = self._alarms.raise_(ch, code, priority, message, now_ms, active)
+        if alarm is not None:
+            self._log.add(now_ms, ch, "alarm", code, "%s #%d: %s" % (priority, alarm.id, message))
+        return alarm
+
+    # -- a syringe near empty -------------------------------------------------------------
+
+    def near_empty(self, c, now_ms):
+        # hot path: two compares, and the alarm only once per start
+        if c.rate and not c.near_empty_raised and c.volume_left <= c.near_empty_volume:
+            self._near_empty(c, now_ms)
+
+    def _near_empty(self, c, now_ms):
+        c.near_empty_raised = True
+        self.alarm(
+            c.ch,
+            "near_empty",
+            HIGH if c.drug.taper else MEDIUM,
+            "channel %d (%s) near empty: %s mL left, empty in about %s"
+            % (
+                c.ch,
+                c.drug.name,
+                units.fmt(c.volume_left),
+                duration(c.time_to_empty_s() * 1000),
+            ),
+            now_ms,
+            True,
+        )
+
+    # -- the host link --------------------------------------------------------------------
+
+    def expect_host(self, now_ms):
+        """The host has the link timeout from now_ms to be heard."""
+        self._link_deadline = now_ms + self._link_timeout_ms
+
+    def host_seen(self, now_ms):
+        self.expect_host(now_ms)
+        # Cleared even when this core did not raise it: one restored from a snapshot
+        # taken while the link was silent lists it active, and the host is back now.
+        self._alarms.clear(0, "link_lost")
+        if self._link_alarmed:
+            self._link_alarmed = False
+            self._log.add(now_ms, 0, "input", "link_back", "host link back")
+
+    def link(self, now_ms):
+        if not self._link_alarmed and now_ms >= self._link_deadline:
+            self._link_lost(now_ms)
+
+    def _link_lost(self, now_ms):
+        self._link_alarmed = True
+        held = [describe(c) for c in self._channels if c.delivering]
+        self.alarm(
+            0,
+            "link_lost",
+            HIGH if held else MEDIUM,
+            "host link silent for over %d s; rates held: %s"
+            % (self._link_timeout_ms // 1000, listing(held, 60) if held else "nothing running"),
+            now_ms,
+            True,
+        )
+
+    # -- drugs that need a partner ------------------------------------------------------
+
+    def advisories(self, now_ms):
+        """Cross-channel: a second-line drug (vasopressin, phenylephrine, dopamine) with
+        none of its partners delivering. Returns {ch: advisory text} for every channel
+        the advisory applies to now (raised now or already listed)."""
+        running = [c.started_drug().name for c in self._channels if c.delivering]
+        alone = {}
+        for c in self._channels:
+            drug = c.started_drug() if c.delivering else None
+            if (
+                drug is not None
+                and drug.needs_any
+                and not any(p in running for p in drug.needs_any)
+            ):
+                # the library's advisory text (druglib keeps it short enough to send)
+                text = drug.advisory or ""
+                self.alarm(c.ch, "second_line_alone", MEDIUM, text, now_ms, True)
+                alone[c.ch] = text
+            else:
+                self._alarms.clear(c.ch, "second_line_alone")
+        return alone

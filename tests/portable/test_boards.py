@@ -1,0 +1,164 @@
+# The board contract (boards/__init__.py) held by every registered board, and the Pico's
+# real ports built with dummy pins, UART and clock passed in, the way micropython-lib's
+# lora driver is built as SX1262(spi=DummySPI(), cs=DummyPin(), busy=DummyPin()).
+# Portable: the same tests run on MicroPython (tests/mp/runner.py).
+import os
+
+import boards
+from boards import pico
+from firmware import main as firmware_main
+from protocol import catalog, messages
+from protocol.decoder import Decoder
+
+_KINDS = {"int": (int,), "str": (str,)}
+_STATE = "pico-ports-test-state"  # the FileStore's directory while a test runs
+
+
+class DummyPin:
+    IN = 0
+    OUT = 1
+    PULL_UP = 1
+    PULL_DOWN = 2
+    made = {}  # GPIO number -> the pin made for it
+
+    def __init__(self, gpio, mode=-1, pull=-1, value=None):
+        self.gpio = gpio
+        self.mode = mode
+        self.pull = pull
+        self.v = 0 if value is None else value
+        DummyPin.made[gpio] = self
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        self.v = v
+        return None
+
+
+class DummyUART:
+    def __init__(self, uart_id, baudrate, tx=None, rx=None, rxbuf=0):
+        self.uart_id = uart_id
+        self.baudrate = baudrate
+        self.tx = tx
+        self.rx = rx
+        self.rxbuf = rxbuf
+        self.written = b""
+
+    def readinto(self, buf):
+        return None  # nothing arrived, as machine.UART says it
+
+    def write(self, data):
+        self.written += data
+        return len(data)
+
+
+class DummyClock:
+    # the time module: ms and us ticks over one counter, wrapping at 2**30 as on a board
+    def __init__(self):
+        self.us = 0
+
+    def ticks_us(self):
+        return self.us & 0x3FFFFFFF
+
+    def ticks_ms(self):
+        return (self.us // 1000) & 0x3FFFFFFF
+
+    def ticks_add(self, a, b):
+        return (a + b) & 0x3FFFFFFF
+
+    def ticks_diff(self, a, b):
+        d = (a - b) & 0x3FFFFFFF
+        return d - 0x40000000 if d >= 0x20000000 else d
+
+    def sleep_ms(self, ms):
+        self.us += ms * 1000
+
+
+class DummyWatchdog:
+    def __init__(self):
+        self.fed = 0
+
+    def feed(self):
+        self.fed += 1
+
+
+def _pico_ports():
+    DummyPin.made = {}
+    pico.STATE_DIR = _STATE
+    return pico.make_ports(pin=DummyPin, uart=DummyUART, clock=DummyClock())
+
+
+def _remove_state():
+    for name in os.listdir(_STATE):
+        os.remove(_STATE + "/" + name)
+    os.rmdir(_STATE)
+
+
+def test_every_registered_board_holds_the_contract():
+    for name in boards.names():
+        board = boards.get(name)
+        assert name == board.NAME, name
+        for field, kind in boards.FIELDS:
+            assert hasattr(board, field), (name, field)
+            value = getattr(board, field)
+            if kind.endswith("?") and value is None:
+                continue
+            assert isinstance(value, _KINDS[kind.rstrip("?")]), (name, field, value)
+        for function in boards.FUNCTIONS:
+            assert callable(getattr(board, function, None)), (name, function)
+        assert board.CHANNELS >= 1 and board.MAX_RATE > 0 and board.SYRINGE_ML > 0, name
+
+
+def test_the_pico_ports_are_built_with_dummy_pins_and_uart():
+    try:
+        ports = _pico_ports()
+        assert sorted(ports) == sorted(port for port, _ in boards.PORTS)
+        for port, methods in boards.PORTS:
+            for obj in ports[port] if port == "motors" else (ports[port],):
+                for method in methods:
+                    assert callable(getattr(obj, method, None)), (port, method)
+        assert len(ports["motors"]) == pico.CHANNELS
+        link = ports["link"]
+        assert (link.uart_id, link.baudrate) == (pico.LINK_UART, pico.LINK_BAUD)
+        assert (link.tx.gpio, link.rx.gpio) == (pico.LINK_TX, pico.LINK_RX)
+        # channel 1 as wired in boards/pico.py: STEP GP2, DIR GP3, EN GP4 (active low),
+        # occlusion GP10, air-in-line GP11, end of travel GP12
+        pins = DummyPin.made
+        motor = ports["motors"][0]
+        assert pins[4].v == 1  # driver off until a rate is set
+        motor.set_rate(26_250000)
+        assert pins[4].v == 0 and pins[3].v == 1  # enabled, plunger forward
+        assert motor.fault() is None
+        pins[11].v = 1
+        assert motor.fault() == "air_in_line"
+        assert ports["motors"][1].fault() is None  # channel 2's sensors are its own
+        alarm = ports["alarm"]  # LED GP25 for any alarm, buzzer GP16 for high priority
+        alarm.set(2)
+        assert (pins[25].v, pins[16].v) == (1, 0)
+        alarm.set(3)
+        assert (pins[25].v, pins[16].v) == (1, 1)
+        alarm.set(0)
+        assert (pins[25].v, pins[16].v) == (0, 0)
+    finally:
+        _remove_state()
+
+
+def test_the_firmware_runs_on_the_pico_ports():
+    # The composition root on the board's own ports (its watchdog needs machine.WDT,
+    # which only a board has: a dummy stands in for that one).
+    try:
+        ports = _pico_ports()
+        ports["watchdog"] = DummyWatchdog()
+        shell = firmware_main.start(pico, ports, boot_id=7, bundle="")
+        for _ in range(3):
+            shell.turn()
+        assert ports["watchdog"].fed == 3
+        assert "state.json" in os.listdir(_STATE)  # the store on the board's directory
+        # no host has spoken: the UART carries only the events of the boot, a state
+        # event per channel, each idle
+        frames = Decoder().decode(ports["link"].written)
+        states = [messages.decode(f.msg_id, f.payload) for f in frames]
+        assert [f.msg_id for f in frames] == [catalog.ID["EV_STATE"]] * pico.CHANNELS
+        assert [(st["ch"], st["state"]) for st in states] == [(1, "idle"), (2, "idle")]
+    finally:
+        _remove_state()

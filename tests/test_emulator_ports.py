@@ -1,0 +1,91 @@
+"""The emulated board's ports, both runtimes', against the board contract
+(boards/__init__.py): the hardware models the cpython runtime hands the firmware
+(boards/emulator/hardware.py), and the relay the micropython runtime boots on
+(boards/emulator/relay.py), here with a dummy in place of the WebAssembly port's
+``js`` bridge, as the board tests put dummy pins in place of machine.Pin."""
+
+import importlib
+import io
+import json
+import sys
+import types
+
+from pumpguard.emulator import server
+
+import boards
+from boards import emulator
+from boards.emulator import hardware
+
+
+def _holds_the_contract(ports, channels):
+    assert sorted(ports) == sorted(port for port, _ in boards.PORTS)
+    assert len(ports["motors"]) == channels
+    for port, methods in boards.PORTS:
+        for obj in ports[port] if port == "motors" else (ports[port],):
+            for method in methods:
+                assert callable(getattr(obj, method, None)), (port, method)
+
+
+def test_the_cpython_runtime_ports_hold_the_contract(tmp_path):
+    board = server._Board(emulator, 1, None, str(tmp_path), run=None, out=io.StringIO())
+    try:
+        board.watchdog = hardware.Watchdog(board.clock, emulator.WATCHDOG_MS)  # as boot()
+        ports = board._ports()
+        _holds_the_contract(ports, emulator.CHANNELS)
+        assert ports["link"].url.startswith("/dev/")  # a PTY the host opens
+    finally:
+        board.link.close()
+
+
+class _Bridge:
+    """The JavaScript side of mp_emulator.mjs: answers each call with the next turn."""
+
+    def __init__(self, channels):
+        self.sent = []
+        self.turns = [[100, "0102", [5] * channels, [None] * channels]]
+        self.channels = channels
+
+    def send(self, line):
+        self.sent.append(json.loads(line))
+
+    def call(self, line):
+        self.sent.append(json.loads(line))
+        if self.sent[-1][0] == "read":
+            return json.dumps(None)
+        answer = (
+            self.turns.pop(0)
+            if self.turns
+            else [200, "", [0] * self.channels, [None] * self.channels]
+        )
+        return json.dumps(answer)
+
+
+def test_the_micropython_runtime_ports_relay_every_call_to_the_host(monkeypatch):
+    bridge = _Bridge(emulator.CHANNELS)
+    monkeypatch.setitem(sys.modules, "js", types.SimpleNamespace(bridge=bridge))
+    monkeypatch.delitem(sys.modules, "boards.emulator.relay", raising=False)
+    importlib.import_module("boards.emulator.relay")  # with the dummy js bridge
+    ports = emulator.make_ports()  # what firmware.main.boot("emulator") binds
+    _holds_the_contract(ports, emulator.CHANNELS)
+    assert bridge.sent == [["turn", False, 0]]  # the first turn's inputs, fetched once
+    buf = bytearray(8)
+    assert ports["link"].readinto(buf) == 2 and buf[:2] == b"\x01\x02"
+    assert ports["link"].readinto(buf) is None  # as machine.UART says "nothing"
+    assert ports["clock"].ticks_ms() == 100
+    assert [m.delivered() for m in ports["motors"]] == [5, 5]
+    assert [m.delivered() for m in ports["motors"]] == [0, 0]  # reported once
+    ports["motors"][1].set_rate(7)
+    ports["alarm"].set(3)
+    ports["store"].write("state.tmp", b"ab")
+    ports["store"].rename("state.tmp", "state.json")
+    assert ports["store"].read("state.json") is None  # as the host answered
+    ports["watchdog"].feed()
+    ports["clock"].sleep_ms(1)  # the end of the turn: the host hears the watchdog fed
+    assert bridge.sent[1:] == [
+        ["rate", 1, 7],
+        ["alarm", 3],
+        ["write", "state.tmp", "6162"],
+        ["rename", "state.tmp", "state.json"],
+        ["read", "state.json"],
+        ["turn", True, 1],
+    ]

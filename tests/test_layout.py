@@ -1,0 +1,156 @@
+"""The tree's own rules (issue 8, ARCHITECTURE.md): which package may import which, one
+error tree for the host, no module too long to read, and every module named in
+ARCHITECTURE.md with the side that owns it."""
+
+import ast
+import importlib
+import inspect
+import pkgutil
+import re
+from pathlib import Path
+
+import pumpguard
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# The top-level packages, by where their sources live.
+PACKAGES = {
+    "firmware": ROOT / "firmware",
+    "protocol": ROOT / "protocol",
+    "boards": ROOT / "boards",
+    "pumpguard": ROOT / "host" / "pumpguard",
+}
+# The one module allowed to put the parts together: it imports the firmware and boards/.
+COMPOSITION_ROOT = ROOT / "firmware" / "main.py"
+# Who may import whom (besides itself), the composition root left out: protocol is the
+# bottom (both sides), the firmware and the boards build on it, the host on everything.
+LAYERS = {
+    "protocol": set(),
+    "firmware": {"protocol"},
+    "boards": {"protocol"},  # the emulated hardware names the wire's alarm levels
+    "pumpguard": {"firmware", "protocol", "boards"},
+}
+MAX_LINES = 500
+
+
+def _modules():
+    for package, path in PACKAGES.items():
+        for source in sorted(path.rglob("*.py")):
+            yield package, source
+
+
+def _imported_packages(source):
+    """The top-level packages a module imports, at any depth in the module (a lazy
+    import inside a function counts as much as one at the top)."""
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found & set(PACKAGES)
+
+
+def test_packages_import_only_the_layers_below_them():
+    wrong = []
+    for package, source in _modules():
+        if source == COMPOSITION_ROOT:
+            continue
+        for other in _imported_packages(source) - {package} - LAYERS[package]:
+            wrong.append(f"{source.relative_to(ROOT)} imports {other}")
+    assert not wrong, wrong
+
+
+def test_no_import_cycle_between_packages_but_through_the_composition_root():
+    edges = {package: set() for package in PACKAGES}
+    for package, source in _modules():
+        if source != COMPOSITION_ROOT:
+            edges[package] |= _imported_packages(source) - {package}
+
+    def reaches(start, goal, seen=()):
+        return any(
+            step == goal or (step not in seen and reaches(step, goal, (*seen, step)))
+            for step in edges[start]
+        )
+
+    assert [p for p in PACKAGES if reaches(p, p)] == []
+    assert _imported_packages(COMPOSITION_ROOT) == {"firmware", "boards"}
+
+
+def _host_modules():
+    yield pumpguard
+    for info in pkgutil.walk_packages(pumpguard.__path__, "pumpguard."):
+        if info.name not in ("pumpguard.__main__",):  # running it would start the CLI
+            yield importlib.import_module(info.name)
+    yield importlib.import_module("boards.emulator.hardware")  # host code, in boards/
+
+
+def test_every_error_the_host_package_raises_on_purpose_is_a_pumpguard_error():
+    # Control-flow signals that must unwind through the firmware (the emulator's quit,
+    # a watchdog reset) are BaseExceptions like SystemExit, not errors: no `except
+    # Exception` may swallow them. Every Exception class is under PumpguardError.
+    errors, signals = [], []
+    for module in _host_modules():
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or not issubclass(cls, BaseException):
+                continue
+            if issubclass(cls, Exception):
+                if not issubclass(cls, pumpguard.PumpguardError):
+                    errors.append(f"{module.__name__}.{name}")
+            else:
+                signals.append(name)
+    assert errors == []
+    assert sorted(signals) == ["WatchdogReset", "_Quit"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [s for _, s in _modules()] + sorted((ROOT / "host").rglob("*.mjs")),
+    ids=lambda s: str(s.relative_to(ROOT)),
+)
+def test_no_module_is_over_500_lines(source):
+    assert len(source.read_text().splitlines()) <= MAX_LINES
+
+
+def test_architecture_names_every_module_and_its_owner():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    missing = []
+    for _, source in _modules():
+        rel = source.relative_to(ROOT)
+        if source.name == "__init__.py" and not source.read_text().strip():
+            continue  # an empty package marker
+        if str(rel) not in text:
+            missing.append(str(rel))
+    for source in sorted((ROOT / "host").rglob("*.mjs")):
+        if str(source.relative_to(ROOT)) not in text:
+            missing.append(str(source.relative_to(ROOT)))
+    assert missing == []
+
+
+def test_const_has_one_stand_in_on_cpython():
+    # MicroPython code writes `from micropython import const`; CPython finds the one
+    # stand-in module (host/micropython.py) the host package installs.
+    defined = [
+        str(source.relative_to(ROOT))
+        for source in sorted(ROOT.rglob("*.py"))
+        if not {".venv", "node_modules", "build"} & set(source.relative_to(ROOT).parts)
+        and re.search(r"^\s*def const\(", source.read_text(), re.MULTILINE)
+    ]
+    assert defined == ["host/micropython.py"]
+
+
+def test_the_version_is_written_once():
+    import importlib.metadata
+
+    import firmware
+    from firmware.handlers import FIRMWARE_VERSION
+
+    assert importlib.metadata.version("pumpguard") == firmware.VERSION
+    assert FIRMWARE_VERSION == "pumpguard " + firmware.VERSION
+    assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_a_hung_test_is_stopped_not_waited_for(pytestconfig):
+    # pytest-timeout: a board (or emulator) that never answers fails its test, never
+    # hangs the run (CI has 90 minutes in all).
+    assert float(pytestconfig.getini("timeout")) > 0
