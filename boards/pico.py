@@ -85,11 +85,12 @@ def safe_boot():
     return Pin(_SAFE_BOOT, Pin.IN, Pin.PULL_UP).value() == 0
 
 
-def make_ports(pin=None, uart=None, clock=None):
+def make_ports(pin=None, uart=None, clock=None, state_dir=STATE_DIR):
     """Bind the pins and peripherals; called by firmware/main.py, never at import.
 
     pin, uart, clock: machine.Pin, machine.UART and the time module unless given, so a
-    test builds the real ports of this board with dummies in their place."""
+    test builds the real ports of this board with dummies in their place (and its
+    store in a directory of its own, state_dir)."""
     if pin is None or uart is None:
         from machine import UART, Pin
 
@@ -119,7 +120,7 @@ def make_ports(pin=None, uart=None, clock=None):
         "link": uart(LINK_UART, LINK_BAUD, tx=pin(LINK_TX), rx=pin(LINK_RX), rxbuf=1024),
         "motors": motors,
         "clock": clock,
-        "store": FileStore(STATE_DIR),
+        "store": FileStore(state_dir),
         "alarm": _Alarm(pin(_LED, pin.OUT), pin(_BUZZER, pin.OUT)),
         "watchdog": _Watchdog(WATCHDOG_MS),
     }

@@ -11,7 +11,10 @@ from protocol import catalog, messages
 from protocol.decoder import Decoder
 
 _KINDS = {"int": (int,), "str": (str,)}
-_STATE = "pico-ports-test-state"  # the FileStore's directory while a test runs
+# The FileStore's directory while a test runs, one per test: pytest -n runs them in
+# parallel, in the same working directory.
+_PORTS_STATE = "pico-ports-test-state"
+_RUN_STATE = "pico-run-test-state"
 
 
 class DummyPin:
@@ -82,16 +85,15 @@ class DummyWatchdog:
         self.fed += 1
 
 
-def _pico_ports():
+def _pico_ports(state):
     DummyPin.made = {}
-    pico.STATE_DIR = _STATE
-    return pico.make_ports(pin=DummyPin, uart=DummyUART, clock=DummyClock())
+    return pico.make_ports(pin=DummyPin, uart=DummyUART, clock=DummyClock(), state_dir=state)
 
 
-def _remove_state():
-    for name in os.listdir(_STATE):
-        os.remove(_STATE + "/" + name)
-    os.rmdir(_STATE)
+def _remove(state):
+    for name in os.listdir(state):
+        os.remove(state + "/" + name)
+    os.rmdir(state)
 
 
 def test_every_registered_board_holds_the_contract():
@@ -111,7 +113,7 @@ def test_every_registered_board_holds_the_contract():
 
 def test_the_pico_ports_are_built_with_dummy_pins_and_uart():
     try:
-        ports = _pico_ports()
+        ports = _pico_ports(_PORTS_STATE)
         assert sorted(ports) == sorted(port for port, _ in boards.PORTS)
         for port, methods in boards.PORTS:
             for obj in ports[port] if port == "motors" else (ports[port],):
@@ -140,20 +142,20 @@ def test_the_pico_ports_are_built_with_dummy_pins_and_uart():
         alarm.set(0)
         assert (pins[25].v, pins[16].v) == (0, 0)
     finally:
-        _remove_state()
+        _remove(_PORTS_STATE)
 
 
 def test_the_firmware_runs_on_the_pico_ports():
     # The composition root on the board's own ports (its watchdog needs machine.WDT,
     # which only a board has: a dummy stands in for that one).
     try:
-        ports = _pico_ports()
+        ports = _pico_ports(_RUN_STATE)
         ports["watchdog"] = DummyWatchdog()
         shell = firmware_main.start(pico, ports, boot_id=7, bundle="")
         for _ in range(3):
             shell.turn()
         assert ports["watchdog"].fed == 3
-        assert "state.json" in os.listdir(_STATE)  # the store on the board's directory
+        assert "state.json" in os.listdir(_RUN_STATE)  # the store on the board's directory
         # no host has spoken: the UART carries only the events of the boot, a state
         # event per channel, each idle
         frames = Decoder().decode(ports["link"].written)
@@ -161,4 +163,4 @@ def test_the_firmware_runs_on_the_pico_ports():
         assert [f.msg_id for f in frames] == [catalog.ID["EV_STATE"]] * pico.CHANNELS
         assert [(st["ch"], st["state"]) for st in states] == [(1, "idle"), (2, "idle")]
     finally:
-        _remove_state()
+        _remove(_RUN_STATE)
