@@ -34,7 +34,8 @@ run: $(VENV_STAMP)
 
 test: lint mpy typecheck test-py test-mp bundle
 
-$(VENV_STAMP): requirements-dev.txt pyproject.toml
+# firmware/__init__.py: the version the installed package reports is read from it
+$(VENV_STAMP): requirements-dev.txt pyproject.toml firmware/__init__.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .

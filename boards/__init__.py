@@ -8,7 +8,7 @@
 # The contract: every board module defines each of FIELDS (None where the board has no
 # such thing) and returns from make_ports() a dict with each of PORTS, each object
 # offering the methods listed (firmware/shell.py is what calls them).
-# tests/test_boards.py checks every registered board against it.
+# tests/portable/test_boards.py checks every registered board against it.
 #
 # Drivers that more than one board may use live in boards/drivers/ (a step/dir syringe
 # driver, a store over a filesystem); a board's own models live with it

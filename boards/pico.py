@@ -29,7 +29,7 @@ LINK_BAUD = const(115200)
 LINK_TIMEOUT_MS = const(10_000)
 NEAR_EMPTY_S = const(900)
 WATCHDOG_MS = const(8_000)  # RP2040 watchdog maximum is 8388 ms
-STATE_DIR = "/state"  # the store (firmware/filestore.py); also holds the safeboot file
+STATE_DIR = "/state"  # the store (boards/drivers/filestore.py); also holds the safeboot file
 
 # Calibration: 200 full steps/rev x 16 microsteps over an 8 mm lead screw (T8) = 400
 # steps per mm of plunger travel; a BD Plastipak 50 mL syringe (bore 26.6 mm, 555.7 mm2)

@@ -88,7 +88,7 @@ def status(shell, f, now):
 
 
 def _no_channel(shell, ch, now):
-    return _refused(refuse("unknown_channel", "no channel %d (1..%d)" % (ch, shell.channels)), now)
+    return refused(refuse("unknown_channel", "no channel %d (1..%d)" % (ch, shell.channels)), now)
 
 
 def start(shell, f, now):
@@ -105,14 +105,14 @@ def start(shell, f, now):
         override=f["override"],
     )
     if not r.ok:
-        return _refused(r, now)
+        return refused(r, now)
     return "START_R", {"ch": f["ch"], "dose": r.dose, "unit": r.unit, "rate": r.rate}
 
 
 def titrate(shell, f, now):
     r = shell.core.titrate(f["ch"], f["dose"], f["unit"], now, override=f["override"])
     if not r.ok:
-        return _refused(r, now)
+        return refused(r, now)
     return "TITRATE_R", {"ch": f["ch"], "dose": r.dose, "unit": r.unit, "rate": r.rate}
 
 
@@ -120,7 +120,7 @@ def stop(shell, f, now):
     ch = f["ch"]
     r = shell.core.stop(ch, now)
     if not r.ok:
-        return _refused(r, now)
+        return refused(r, now)
     unit = r.unit or ""
     plan = r.plan if r.code == "taper_started" else []
     shell.tapers[ch - 1] = (unit, plan) if plan else None
@@ -139,7 +139,7 @@ def taper(shell, f, now):
     taper = shell.tapers[ch - 1]
     if taper is None or shell.core.status(ch).state != TAPERING:
         shell.tapers[ch - 1] = None  # over, or cut short by an emergency stop
-        return _refused(refuse("invalid_state", _NO_TAPER % ch), now)
+        return refused(refuse("invalid_state", _NO_TAPER % ch), now)
     unit, plan = taper
     first = f["first"]
     page = plan[first : first + catalog.TAPER_PAGE]
@@ -149,7 +149,7 @@ def taper(shell, f, now):
 def estop(shell, f, now):
     r = shell.core.emergency_stop(f["ch"], f["reason"], now)
     if not r.ok:
-        return _refused(r, now)
+        return refused(r, now)
     return "ESTOP_R", {"ch": f["ch"]}
 
 
@@ -163,7 +163,7 @@ def alarms(shell, f, now):
 def ack(shell, f, now):
     r = shell.core.ack(f["alarm_id"], now)
     if not r.ok:
-        return _refused(r, now)
+        return refused(r, now)
     return "ACK_R", {"alarm_id": f["alarm_id"]}
 
 
@@ -218,7 +218,8 @@ def alarm_fields(alarm):
     }
 
 
-def _refused(r, now):
+def refused(r, now):
+    """A refusal of the core as the wire's REFUSED (its reason as its wire number)."""
     lo = hi = None
     unit = ""
     if r.allowed:

@@ -1,7 +1,7 @@
 """CRC-32/IEEE (crcmod's predefined 'crc-32'; zlib, Ethernet), as the device computes it.
 
 binascii.crc32 is C code on MicroPython and CPython alike. The host passes crcmod's
-function instead (see host/pumpguard/link.py) and the golden vectors pin the two equal.
+function instead (see host/pumpguard/api/link.py) and the golden vectors pin the two equal.
 """
 
 from binascii import crc32

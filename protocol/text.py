@@ -5,7 +5,7 @@
 # the CLI's and the API's texts on the host) is printable ASCII of at most TEXT_MAX
 # bytes, so the wire carries it whole: the sender's cut of a longer TEXT field
 # (messages.py, ending in "...") never has to happen. One duration style for the
-# device's messages and the host's output alike: "1 h 5 s", "1 min 58 s", "40 s".
+# device's messages and the host's output alike: "2 h 1 min", "1 min 58 s", "40 s".
 
 TEXT_MAX = 120  # bytes of any human text: every TEXT field of the catalog holds this many
 
@@ -36,20 +36,19 @@ def listing(items, room):
 
 
 def duration(ms):
-    """A span of ms as a person reads it: "40 s", "1 min 58 s", "2 h 5 s", "1 h 2 min".
+    """A span of ms as a person reads it: "40 s", "1 min 58 s", "1 h", "2 h 1 min".
 
-    Rounded up to whole seconds, so a wait is never said to be shorter than it is (a
-    step said to be allowed "in 1 min 58 s" is allowed then); parts that are zero are
-    left out, and no time at all (or a time already past) is "0 s".
+    Rounded up, so a wait is never said to be shorter than it is (a step said to be
+    allowed "in 1 min 58 s" is allowed then): to the second below an hour, to the
+    minute from an hour on, where seconds would only lengthen the messages that must
+    fit TEXT_MAX. A part that is zero is left out; no time at all, or a time already
+    past, is "0 s".
     """
     s = max(0, (ms + 999) // 1000)
-    h, s = divmod(s, 3600)
-    m, s = divmod(s, 60)
-    parts = []
-    if h:
-        parts.append("%d h" % (h,))
-    if m:
-        parts.append("%d min" % (m,))
-    if s or not parts:
-        parts.append("%d s" % (s,))
-    return " ".join(parts)
+    if s >= 3600:
+        h, m = divmod((s + 59) // 60, 60)
+        return "%d h %d min" % (h, m) if m else "%d h" % (h,)
+    if s >= 60:
+        m, s = divmod(s, 60)
+        return "%d min %d s" % (m, s) if s else "%d min" % (m,)
+    return "%d s" % (s,)

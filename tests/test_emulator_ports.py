@@ -10,6 +10,7 @@ import json
 import sys
 import types
 
+import pytest
 from pumpguard.emulator import server
 
 import boards
@@ -89,3 +90,24 @@ def test_the_micropython_runtime_ports_relay_every_call_to_the_host(monkeypatch)
         ["read", "state.json"],
         ["turn", True, 1],
     ]
+
+
+def test_whatever_the_firmware_raises_in_process_is_its_death_not_the_emulator_s(monkeypatch):
+    # As on a board (and on the micropython runtime, where node exits): the watchdog
+    # resets the board, which restores from its store. A reset or quit passes through.
+    from pumpguard.errors import FirmwareDied
+
+    from firmware import main as firmware_main
+
+    def raises(exc):
+        def run(board, ports, boot_id):
+            raise exc
+
+        return run
+
+    monkeypatch.setattr(firmware_main, "run", raises(AttributeError("'NoneType' object")))
+    with pytest.raises(FirmwareDied, match="AttributeError"):
+        server._run_in_process(emulator, {}, 1)
+    monkeypatch.setattr(firmware_main, "run", raises(hardware.WatchdogReset("starved")))
+    with pytest.raises(hardware.WatchdogReset):
+        server._run_in_process(emulator, {}, 1)

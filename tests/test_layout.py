@@ -204,3 +204,18 @@ def test_the_core_decides_in_order_and_every_refusal_is_a_rule():
         )
     ]
     assert built == []
+
+
+def test_every_package_is_in_the_distribution():
+    # A subpackage missing from pyproject.toml is missing from `pip install .`: a wheel
+    # without firmware/rules/ builds bundles that cannot boot. (make installs editable,
+    # which would never show it.)
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = set()
+    for package, path in PACKAGES.items():
+        for init in path.rglob("__init__.py"):
+            rel = init.parent.relative_to(path).parts
+            found.add(".".join((package, *rel)))
+    assert set(setuptools["packages"]) == found

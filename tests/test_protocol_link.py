@@ -1,4 +1,4 @@
-"""host/pumpguard/link.py against a scripted device over a real socket:// port."""
+"""host/pumpguard/api/link.py against a scripted device over a real socket:// port."""
 
 import socket
 import threading
@@ -325,6 +325,6 @@ def test_connect_drops_stale_input_through_the_link_s_public_call(device, monkey
 
 
 def test_the_host_says_a_wait_in_the_device_s_one_style():
-    # protocol/text.py's duration(), on both sides: "2 h 5 s", never "2 h 0 min 5 s"
+    # protocol/text.py's duration(), on both sides: "2 h 1 min", never "2 h 0 min 5 s"
     exc = RefusedError("too_soon", 31, "norepinephrine may rise again", None, 7_205_000, 0)
-    assert exc.when() == " (next allowed in 2 h 5 s)"
+    assert exc.when() == " (next allowed in 2 h 1 min)"

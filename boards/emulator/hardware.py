@@ -232,7 +232,7 @@ class WatchdogReset(BaseException):
 
     Not an error but the board's reset, unwinding the firmware's call stack: so, as
     SystemExit, not an Exception, which no ``except Exception`` in the firmware could
-    swallow (the emulator's serve.py catches it by name)."""
+    swallow (the emulator's server.py catches it by name)."""
 
 
 class Watchdog:

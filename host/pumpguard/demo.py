@@ -11,6 +11,7 @@ import sys
 
 import pumpguard
 from protocol.catalog import PRIORITY_NAMES
+from protocol.text import duration
 from pumpguard.api.client import Decision, Stopped
 from pumpguard.api.quantity import from_micro
 from pumpguard.errors import EXIT_OK
@@ -28,17 +29,16 @@ class Timeline:
         self.t0 = pump.uptime_ms()
 
     def clock(self):
-        s = (self.pump.uptime_ms() - self.t0) // 1000
-        return f"t+{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+        return "t+" + duration(self.pump.uptime_ms() - self.t0)
 
     def say(self, text):
-        print(f"{self.clock()}  {text}")
+        print(f"{self.clock():<13} {text}")
 
     def note(self, text):
-        print(f"           {text}")
+        print(f"{'':13} {text}")
 
     def wait(self, minutes, why):
-        print(f"           ... {minutes} min: {why}")
+        print(f"{'':13} ... {minutes} min: {why}")
         self.emu.advance(minutes * 60, keepalive=self.pump.uptime_ms)
         self.events()
 
@@ -63,7 +63,9 @@ class Timeline:
         for ch in (1, 2):
             s = self.pump.status(ch)
             if s.drug:
-                empty = f", empty in {s.time_to_empty_s // 60} min" if s.time_to_empty_s else ""
+                empty = ""
+                if s.time_to_empty_s:
+                    empty = f", empty in {duration(s.time_to_empty_s * 1000)}"
                 self.note(
                     f"channel {ch}: {s.state} {s.drug} {s.dose} {s.dose_unit} at "
                     f"{s.rate_ml_h} mL/h, {s.volume_infused_ml} mL infused{empty}"
@@ -136,7 +138,8 @@ def play(emu, pump):
         t.say("norepinephrine did not taper; scenario ends here")
         return
     for step in stopped.plan:
-        t.note(f"taper step in {round(step.in_s) // 60:3d} min: {step.dose} {stopped.dose_unit}")
+        when = duration(int(step.in_s * 1000))
+        t.note(f"taper step in {when:<11} {step.dose} {stopped.dose_unit}")
     last = stopped.plan[-1]
     t.wait(round(last.in_s) // 60 + 1, "the pump tapers on its own")
     t.rates()

@@ -138,8 +138,9 @@ class EmulatorError(PumpguardError):
 
 
 class FirmwareDied(EmulatorError):
-    """The firmware stopped running on the emulated board (it died on the MicroPython
-    interpreter): as on a board, the watchdog then resets it."""
+    """The firmware stopped running on the emulated board (it raised, a port failed
+    under it, or it died on the MicroPython interpreter): as on a board, the watchdog
+    then resets it (emulator/server.py)."""
 
 
 class DeviceAlarm(PumpguardError):

@@ -1,7 +1,7 @@
 # Persistence (snapshot/restore across a reset) and the bounded event log.
 import json
 
-from firmware import druglib
+from firmware import channel, druglib
 from firmware.channel import Channel
 from firmware.core import SafetyCore
 from firmware.eventlog import EventLog
@@ -119,6 +119,24 @@ def test_every_state_restores_through_the_transition_table():
     assert back.stop(2, MIN).code == "invalid_state"
     assert start_vasopressin(back, ch=3, dose=10000, now=MIN).ok
     assert start_dobutamine(back, ch=4, now=MIN).ok
+
+
+def test_a_restore_reaches_its_state_only_through_the_transition_table():
+    # The table is the only writer of a state: with the stop of a running taper drug
+    # taken out of it, a snapshot of a tapering channel can no longer be restored.
+    core = make_core()
+    start_norepinephrine(core)
+    assert core.stop(1, MIN).code == "taper_started"
+    snap = _through_json(core.snapshot())
+    assert snap["channels"][0]["state"] == "tapering"
+    running = channel._TRANSITIONS[channel.RUNNING]
+    taper = running.pop(channel.TAPER)
+    try:
+        message = _raises_value_error(SafetyCore.restore, library(), snap, 0)
+    finally:
+        running[channel.TAPER] = taper
+    assert message and "channel 1: unknown state 'tapering'" in message, message
+    assert SafetyCore.restore(library(), snap, 0).status(1).state == "tapering"
 
 
 def test_snapshot_is_plain_json():

@@ -11,8 +11,8 @@ def test_durations_are_said_the_way_a_person_reads_them():
         (118000, "1 min 58 s"),
         (118001, "1 min 59 s"),
         (3600000, "1 h"),
-        (3660001, "1 h 1 min 1 s"),
-        (7205000, "2 h 5 s"),  # the example: one style on device, host and CLI
+        (3660001, "1 h 2 min"),  # from an hour on, to the minute, rounded up
+        (7205000, "2 h 1 min"),  # the device's style, now the host's and the CLI's too
         (-5000, "0 s"),  # a time already past
         (30 * 24 * 3600 * 1000, "720 h"),
     )

@@ -1,6 +1,7 @@
 # The firmware shell with dummy ports, on CPython and on MicroPython alike.
-from firmware import persist
+from firmware import handlers, persist
 from firmware.handlers import FIRMWARE_VERSION
+from firmware.result import refuse
 from protocol import catalog, messages
 from protocol.reasons import NAME, NUMBER, UNKNOWN, number
 from tests.portable.shellkit import NOREPI, PERIOD, Host, ports, shell
@@ -193,12 +194,15 @@ def test_an_unknown_reason_is_sent_as_such_never_as_another():
     assert number("ok") == 0
     assert number("no_such_reason") == UNKNOWN
     assert UNKNOWN not in NAME
+    # a refusal too: the request is answered (REFUSED, code 255), the loop goes on
+    name, fields = handlers.refused(refuse("no_such_reason", "x", (1, 2, "mL")), 5)
+    assert (name, fields["code"], fields["lo"], fields["uptime_ms"]) == ("REFUSED", UNKNOWN, 1, 5)
 
 
 def test_every_reason_the_core_logs_or_alarms_goes_out_whole():
     # Every command, decision, rate change, taper step, fault, alarm, ack, link loss,
     # restore and lost store, read back over the wire: each code has its own wire
-    # number (never REASON_UNKNOWN) and each text arrives uncut.
+    # number (never reasons.UNKNOWN) and each text arrives uncut.
     sh, p, host = _at_one_mcg_kg_min()
     vasopressin = {
         "ch": 2,

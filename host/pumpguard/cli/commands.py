@@ -349,7 +349,7 @@ def do_log(pump, args, out):
     width = max((len(e.code) for e in entries), default=0)
     for e in entries:
         print(
-            f"{e.seq:5d} {duration(e.at_ms):>16}  ch{e.channel}  {e.kind:<8} "
+            f"{e.seq:5d} {duration(e.at_ms):>13}  ch{e.channel}  {e.kind:<8} "
             f"{e.code:<{width}} {e.text}",
             file=out,
         )

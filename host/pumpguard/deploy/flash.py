@@ -120,7 +120,7 @@ class Flasher:
                 f"board {board_name!r} is not real hardware",
                 "Use `pumpguard emulate` for it, or --bundle DIR to inspect its bundle.",
             )
-        if link is None and hasattr(self.board, "LINK_UART"):
+        if link is None and self.board.LINK_UART is not None:
             raise UsageError(
                 f"{board_name} speaks the protocol on UART{self.board.LINK_UART}, not on "
                 f"its USB port {port}: give --link with the serial adapter wired to that "

@@ -68,6 +68,8 @@ def runner(board):
             raise EmulatorError("node started without its pipes")
         try:
             _relay(stdin, stdout, ports)
+        except OSError as exc:  # a port on the host failed under the firmware (its store)
+            raise FirmwareDied(f"{type(exc).__name__}: {exc}") from exc
         finally:
             if proc.poll() is None:
                 proc.kill()

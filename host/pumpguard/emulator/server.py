@@ -56,9 +56,22 @@ def _runner(runtime, spec):
         return micropython.runner(spec)
     if runtime != "cpython":
         raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+    return _run_in_process
+
+
+def _run_in_process(board, ports, boot_id):
+    """The cpython runtime: firmware.main.run() in this process.
+
+    Whatever the firmware raises is what stops a board's firmware (a store it cannot
+    write, a bug a record triggers): FirmwareDied here, as node's exit is on the
+    micropython runtime, so both runtimes reset the board alike. A watchdog reset and
+    the emulator's quit are BaseExceptions, and pass."""
     from firmware import main as firmware_main
 
-    return firmware_main.run
+    try:
+        return firmware_main.run(board, ports, boot_id)
+    except Exception as exc:
+        raise FirmwareDied(f"{type(exc).__name__}: {exc}") from exc
 
 
 def _lock_store(state_dir):
@@ -129,9 +142,9 @@ class _Board:
         except hardware.WatchdogReset as exc:
             self._reset(exc)
             return
-        except (OSError, FirmwareDied) as exc:
+        except FirmwareDied as exc:
             # The firmware stopped: a port failed under it (a store it cannot write),
-            # or it died on the MicroPython interpreter. On a board the loop stops,
+            # or it raised. On a board the loop stops,
             # nothing feeds the watchdog, and after WATCHDOG_MS it resets the board,
             # which restores every channel from the store (firmware/shell.py, step 7):
             # the emulator waits for that too, instead of dying (a pump that never
