@@ -5,6 +5,9 @@ emulator and the tests on CPython. They write ``from micropython import const`` 
 MicroPython code does; on a board that is the built-in module (which ``const()``
 turns into compile-time constants), on CPython it is this one, installed into the
 virtual environment with the host tool. Only what those modules use is here.
+
+So on CPython, with pumpguard installed, `import micropython` succeeds: code that must
+tell the two apart asks ``sys.implementation.name`` instead.
 """
 
 
