@@ -37,7 +37,8 @@ FUNCTIONS = ("make_ports", "safe_boot")
 PORTS = (
     ("link", ("readinto", "write")),  # readinto(buf) -> count or None; write(bytes)
     ("clock", ("ticks_ms", "ticks_diff", "sleep_ms")),  # MicroPython's time module
-    # set_rate(rate); delivered() -> volume since last call; fault() -> None | kind
+    # set_rate(rate); delivered() -> volume since last call; fault() -> None |
+    # "occlusion" | "air_in_line" | "syringe_empty" | "motor"
     ("motors", ("set_rate", "delivered", "fault")),
     ("store", ("read", "write", "rename")),  # see firmware/persist.py
     ("alarm", ("set",)),  # set(level): 0 none, 1 low, 2 medium, 3 high priority

@@ -15,16 +15,10 @@
 #
 # The requests themselves are served by handlers.py; this module is the loop.
 #
-# The ports come from the board (boards/<name> make_ports(), or the emulator), as the
-# board contract in boards/__init__.py lists them:
-#   link      readinto(buf) -> count or None; write(bytes)
-#   clock     ticks_ms(), ticks_diff(a, b), sleep_ms(ms)   (MicroPython's time module)
-#   motors    one per channel: set_rate(rate), delivered() -> volume since last call,
-#             fault() -> None | "occlusion" | "air_in_line" | "syringe_empty" | "motor"
-#   store     read(name), write(name, data), rename(src, dst)     (see persist.py)
-#   alarm     set(level): 0 none, 1 low, 2 medium, 3 high priority
-#   watchdog  feed()
-# Rates are millionths of mL/h and volumes millionths of mL, as in the core.
+# The ports come from the board (make_ports(), or the emulator's models): link, clock,
+# motors (one per channel), store, alarm and watchdog, with the methods this module
+# calls on each, are the board contract in boards/__init__.py (PORTS). Rates are
+# millionths of mL/h and volumes millionths of mL, as in the core.
 from micropython import const
 
 from firmware import handlers, persist
