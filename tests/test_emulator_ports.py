@@ -92,12 +92,11 @@ def test_the_micropython_runtime_ports_relay_every_call_to_the_host(monkeypatch)
     ]
 
 
-def test_whatever_the_firmware_raises_in_process_is_its_death_not_the_emulator_s(monkeypatch):
+def test_whatever_the_firmware_raises_in_process_is_its_death_not_the_emulator_s():
     # As on a board (and on the micropython runtime, where node exits): the watchdog
-    # resets the board, which restores from its store. A reset or quit passes through.
+    # resets the board, which restores from its store. A reset, a quit and an error of
+    # the emulator's own pass through: they are not the firmware's.
     from pumpguard.errors import FirmwareDied
-
-    from firmware import main as firmware_main
 
     def raises(exc):
         def run(board, ports, boot_id):
@@ -105,9 +104,37 @@ def test_whatever_the_firmware_raises_in_process_is_its_death_not_the_emulator_s
 
         return run
 
-    monkeypatch.setattr(firmware_main, "run", raises(AttributeError("'NoneType' object")))
     with pytest.raises(FirmwareDied, match="AttributeError"):
-        server._run_in_process(emulator, {}, 1)
-    monkeypatch.setattr(firmware_main, "run", raises(hardware.WatchdogReset("starved")))
-    with pytest.raises(hardware.WatchdogReset):
-        server._run_in_process(emulator, {}, 1)
+        server.in_process(raises(AttributeError("'NoneType' object")))(emulator, {}, 1)
+    for signal in (hardware.WatchdogReset("starved"), server._Quit(), server._EmulatorFault(1)):
+        with pytest.raises(type(signal)):
+            server.in_process(raises(signal))(emulator, {}, 1)
+
+
+def test_an_error_of_the_emulator_s_own_ends_its_run_never_resets_the_board(tmp_path):
+    board = server._Board(emulator, 1, None, str(tmp_path), run=None, out=io.StringIO())
+    try:
+
+        def broken():
+            raise OverflowError("a control command the emulator got wrong")
+
+        board.control.poll = broken
+        with pytest.raises(server._EmulatorFault) as fault:
+            board.idle(0)  # what the firmware's sleep_ms() calls, inside its loop
+        assert isinstance(fault.value.error, OverflowError)
+    finally:
+        board.link.close()
+
+
+def test_bad_control_commands_are_answered_and_change_nothing(tmp_path):
+    out = io.StringIO()
+    board = server._Board(emulator, 1, None, str(tmp_path), run=None, out=out)
+    try:
+        control = board.control
+        for line in ("advance inf", "advance nan", "advance -5", "occlusion 0", "air 3"):
+            assert control._apply(line.split()).startswith("error "), line
+        assert not board.clock.fast_forwarding()
+        assert [p.fault_kind for p in board.pumps] == [None, None]  # "0" is not the last
+        assert control._apply(["advance", "1.5"]) == "ok advance 1.5"
+    finally:
+        board.link.close()

@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import types
 
 import pumpguard
 import pytest
@@ -13,6 +14,7 @@ from pumpguard.deploy import bundle, flash
 from pumpguard.deploy.flash import Flasher, FlashError, FlashRefused
 from pumpguard.errors import UsageError
 
+import boards
 from tests.systemkit import start_norepinephrine
 
 
@@ -139,6 +141,16 @@ def test_a_board_running_something_else_fails_the_check(change, said):
 def test_a_board_with_its_protocol_on_a_uart_needs_link():
     with pytest.raises(UsageError, match="UART0.*--link"):
         Flasher("pico", "/dev/ttyACM0", run=FakeMpremote())
+
+
+def test_a_board_with_its_protocol_on_usb_flashes_and_checks_on_that_port(monkeypatch):
+    # LINK_UART None (boards/__init__.py): the protocol shares the USB port, so --link
+    # defaults to --port.
+    usb = types.ModuleType("usb_board")
+    usb.NAME, usb.MACHINE, usb.LINK_UART, usb.STATE_DIR = "usb", "USB Board", None, "/state"
+    monkeypatch.setitem(sys.modules, "usb_board", usb)
+    monkeypatch.setitem(boards._BOARDS, "usb", "usb_board")
+    assert Flasher("usb", "/dev/ttyACM0", run=FakeMpremote()).link == "/dev/ttyACM0"
 
 
 def test_flash_without_link_is_a_usage_error_before_any_build(tmp_path):

@@ -112,7 +112,20 @@ def test_every_state_restores_through_the_transition_table():
     core.stop(2, MIN)  # tapering
     start_vasopressin(core, ch=3, dose=10000)
     core.emergency_stop(3, "clinician", MIN)  # stopped
-    back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=0)
+    fired = []  # (channel, event): every state a restore reaches, Channel.fire() made
+    fire = Channel.fire
+
+    def recording(c, event):
+        fired.append((c.ch, event))
+        fire(c, event)
+
+    Channel.fire = recording
+    try:
+        back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=0)
+    finally:
+        Channel.fire = fire
+    # the fewest events from idle, through the table (an emergency stop reaches stopped)
+    assert fired == [(1, "start"), (2, "start"), (2, "taper"), (3, "emergency")], fired
     states = [back.status(ch).state for ch in (1, 2, 3, 4)]
     assert states == ["running", "tapering", "stopped", "idle"]
     # each restored channel takes the table's next events from there

@@ -3,6 +3,7 @@ from firmware import handlers, persist
 from firmware.handlers import FIRMWARE_VERSION
 from firmware.result import refuse
 from protocol import catalog, messages
+from protocol.decoder import Decoder
 from protocol.reasons import NAME, NUMBER, UNKNOWN, number
 from tests.portable.shellkit import NOREPI, PERIOD, Host, ports, shell
 
@@ -197,6 +198,8 @@ def test_an_unknown_reason_is_sent_as_such_never_as_another():
     # a refusal too: the request is answered (REFUSED, code 255), the loop goes on
     name, fields = handlers.refused(refuse("no_such_reason", "x", (1, 2, "mL")), 5)
     assert (name, fields["code"], fields["lo"], fields["uptime_ms"]) == ("REFUSED", UNKNOWN, 1, 5)
+    frame = Decoder().decode(messages.to_wire(name, 9, fields))[0]
+    assert messages.decode(frame.msg_id, frame.payload)["code"] == UNKNOWN
 
 
 def test_every_reason_the_core_logs_or_alarms_goes_out_whole():

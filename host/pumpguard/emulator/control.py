@@ -92,9 +92,22 @@ class Control:
 
     def _pump(self, arg):
         try:
-            return self._pumps[int(arg) - 1]
-        except (ValueError, IndexError):
-            raise EmulatorError(f"no channel {arg!r} (1..{len(self._pumps)})") from None
+            n = int(arg)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= len(self._pumps):  # never -1: "0" is no channel, not the last one
+            raise EmulatorError(f"no channel {arg!r} (1..{len(self._pumps)})")
+        return self._pumps[n - 1]
+
+    @staticmethod
+    def _seconds(arg):
+        try:
+            seconds = float(arg)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < 1e9:  # nan and inf fail this too: time only goes forward
+            raise EmulatorError(f"advance takes seconds from 0 (below 1e9), not {arg!r}")
+        return int(seconds * 1000)
 
     def _apply(self, words):
         cmd, args = words[0], words[1:]
@@ -108,7 +121,7 @@ class Control:
             elif cmd == "silence" and args in (["on"], ["off"]):
                 self._link.silent = args[0] == "on"
             elif cmd == "advance" and len(args) == 1:
-                self._clock.advance(int(float(args[0]) * 1000))
+                self._clock.advance(self._seconds(args[0]))
             elif cmd == "pumps" and not args:
                 return json.dumps(
                     [

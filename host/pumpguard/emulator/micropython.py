@@ -57,12 +57,15 @@ def runner(board):
         """Run the firmware on MicroPython with ``ports``; blocks. Returns when the
         firmware returns (a safe boot); raises ``FirmwareDied`` when it dies. Whatever
         stops the relay (quit, a watchdog reset) stops the interpreter."""
-        proc = subprocess.Popen(
-            [node, _SCRIPT, bundle_dir, board.NAME, str(boot_id)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                [node, _SCRIPT, bundle_dir, board.NAME, str(boot_id)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as exc:  # node was there at start: this host changed, not the board
+            raise EmulatorError(f"cannot start {node}: {exc}") from None
         stdin, stdout = proc.stdin, proc.stdout
         if stdin is None or stdout is None:  # never: both are pipes (for the type checker)
             raise EmulatorError("node started without its pipes")

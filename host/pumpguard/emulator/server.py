@@ -44,6 +44,17 @@ class _Quit(BaseException):
     SystemExit, no ``except Exception`` in the firmware may swallow it."""
 
 
+class _EmulatorFault(BaseException):
+    """An error of the emulator's own (its control commands, its idle wait), raised out
+    of the firmware's call stack as a BaseException, so that it is never taken for the
+    firmware's death (which resets the board) but ends the run: serve() raises the
+    error it carries."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.error = error
+
+
 def _runner(runtime, spec):
     """run(board, ports, boot_id) for the runtime, which returns only on a safe boot.
 
@@ -56,22 +67,26 @@ def _runner(runtime, spec):
         return micropython.runner(spec)
     if runtime != "cpython":
         raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
-    return _run_in_process
+    from firmware import main as firmware_main  # a firmware that cannot load: said now
+
+    return in_process(firmware_main.run)
 
 
-def _run_in_process(board, ports, boot_id):
-    """The cpython runtime: firmware.main.run() in this process.
+def in_process(firmware_run):
+    """The cpython runtime: firmware_run (firmware.main.run) in this process.
 
     Whatever the firmware raises is what stops a board's firmware (a store it cannot
     write, a bug a record triggers): FirmwareDied here, as node's exit is on the
-    micropython runtime, so both runtimes reset the board alike. A watchdog reset and
-    the emulator's quit are BaseExceptions, and pass."""
-    from firmware import main as firmware_main
+    micropython runtime, so both runtimes reset the board alike. A watchdog reset, the
+    emulator's quit and its own faults are BaseExceptions, and pass."""
 
-    try:
-        return firmware_main.run(board, ports, boot_id)
-    except Exception as exc:
-        raise FirmwareDied(f"{type(exc).__name__}: {exc}") from exc
+    def run(board, ports, boot_id):
+        try:
+            return firmware_run(board, ports, boot_id)
+        except Exception as exc:
+            raise FirmwareDied(f"{type(exc).__name__}: {exc}") from exc
+
+    return run
 
 
 def _lock_store(state_dir):
@@ -108,24 +123,34 @@ class _Board:
 
     def idle(self, timeout):
         """Wait up to timeout s for the link or a control command (the firmware's
-        sleep); raises _Quit on quit and WatchdogReset once the watchdog starved."""
+        sleep); raises _Quit on quit, WatchdogReset once the watchdog starved, and
+        _EmulatorFault for an error of the emulator's own."""
         control = self.control
-        fd = control.fd if control.listening() else None
-        ready = hardware.wait_readable([self.link] if fd is None else [self.link, fd], timeout)
-        if fd is not None and fd in ready:
-            control.read(fd)
-        control.poll()
+        try:
+            fd = control.fd if control.listening() else None
+            ready = hardware.wait_readable([self.link] if fd is None else [self.link, fd], timeout)
+            if fd is not None and fd in ready:
+                control.read(fd)
+            control.poll()
+        except Exception as exc:  # the emulator's, never the firmware's: end the run
+            raise _EmulatorFault(exc) from exc
         if control.quit:
             raise _Quit
         if self.watchdog:
             self.watchdog.check()
 
     def _ports(self):
+        try:
+            store = FileStore(self.state_dir)
+        except OSError as exc:
+            # A board opens its store as it boots (make_ports()): one it cannot open
+            # stops the firmware there, and the watchdog resets the board.
+            raise FirmwareDied(f"the store cannot be opened: {exc}") from exc
         return {
             "link": self.link,
             "motors": self.pumps,
             "clock": self.clock,
-            "store": FileStore(self.state_dir),
+            "store": store,
             "alarm": hardware.AlarmOutput(),
             "watchdog": self.watchdog,
         }
@@ -144,9 +169,9 @@ class _Board:
             return
         except FirmwareDied as exc:
             # The firmware stopped: a port failed under it (a store it cannot write),
-            # or it raised. On a board the loop stops,
-            # nothing feeds the watchdog, and after WATCHDOG_MS it resets the board,
-            # which restores every channel from the store (firmware/shell.py, step 7):
+            # or it raised. On a board the loop stops, nothing feeds the watchdog,
+            # and after WATCHDOG_MS it resets the board, which restores every
+            # channel from the store (firmware/shell.py, step 7):
             # the emulator waits for that too, instead of dying (a pump that never
             # powers up again) or hiding what the reset does.
             traceback.print_exception(exc, file=sys.stderr)
@@ -212,6 +237,8 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
             emulated.boot()
     except _Quit:
         pass
+    except _EmulatorFault as fault:
+        raise fault.error from None
     finally:
         if emulated is not None:
             emulated.link.close()
