@@ -98,14 +98,12 @@ class Alarms:
             if alarm.acked:
                 self.items.remove(alarm)
 
-    def ack(self, alarm_id):
-        for alarm in self.items:
-            if alarm.id == alarm_id:
-                alarm.acked = True
-                if not alarm.active:
-                    self.items.remove(alarm)
-                return alarm
-        return None
+    def ack(self, alarm):
+        """Acknowledge a listed alarm (rules.check_alarm finds it by id): silenced, and
+        gone unless its condition lasts."""
+        alarm.acked = True
+        if not alarm.active:
+            self.items.remove(alarm)
 
     def on_channel(self, ch):
         return [alarm.code for alarm in self.items if alarm.ch == ch]

@@ -105,7 +105,7 @@ class SafetyCore:
         found = rules.check_alarm(alarm_id, self._alarms.items)  # the alarm, or a refusal
         if isinstance(found, Result):
             return self._decided(now_ms, 0, found)
-        self._alarms.ack(alarm_id)
+        self._alarms.ack(found)
         message = "acknowledged alarm %d (%s, channel %d)" % (found.id, found.code, found.ch)
         return self._decided(now_ms, 0, Result(True, "acked", message))
 
