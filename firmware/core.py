@@ -126,6 +126,12 @@ class SafetyCore:
         self._now = now_ms
         self._watch.host_seen(now_ms)
 
+    def supervise(self, interval_ms, now_ms):
+        """The largest heartbeat interval a host declared (0: no host supervises, and
+        a silent link is no alarm). The shell tells it whenever it changes."""
+        self._now = now_ms
+        self._watch.supervise(interval_ms, now_ms)
+
     def delivered(self, ch, volume):
         """volume (micro-scaled mL) pumped on channel ch since the last call."""
         c = self._get(ch)

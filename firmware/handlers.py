@@ -19,15 +19,12 @@ _NO_TAPER = "channel %d has no taper plan: none runs, or it began before the las
 
 
 def hello(shell, f, now):
-    if f["protocol"] != catalog.PROTOCOL_VERSION or f["schema"] != catalog.SCHEMA_HASH:
-        shell.session = False
-        return "ERROR", {
-            "code": catalog.ERR_MISMATCH,
-            "message": "device speaks protocol %d schema %08x, host %d schema %08x"
-            % (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH, f["protocol"], f["schema"]),
-        }
-    shell.session = True
-    shell.replay.clear()  # a new session: no earlier request is a retry any more
+    # The shell checked protocol and schema before decoding (a mismatch never gets
+    # here). A new session each time, even for the same host: the one it had may hold
+    # requests still in flight, which must not count in the new one.
+    shell.open_session(f["supervise_s"], now)
+    if f["wall_ms"]:
+        shell.wall_offset_ms = f["wall_ms"] - now
     lib = shell.core.library
     return "HELLO_R", {
         "protocol": catalog.PROTOCOL_VERSION,
@@ -39,10 +36,15 @@ def hello(shell, f, now):
         "library_version": lib.version or "",
         "library_crc": lib.crc,
         "boot_id": shell.boot_id,
-        "replay_window": shell.replay.size,
+        "replay_window": 1,  # per session: the answer to its last request
         "max_payload": MAX_PAYLOAD,
         "bundle": shell.bundle,
     }
+
+
+def supervise(shell, f, now):
+    shell.supervise(f["interval_s"], now)
+    return "SUPERVISE_R", {"interval_s": f["interval_s"]}
 
 
 def info(shell, f, now):
@@ -169,7 +171,7 @@ def ack(shell, f, now):
 
 def log(shell, f, now):
     log = shell.core.log
-    entries = log.since(f["first"])[: catalog.LOG_PAGE]
+    entries = log.since(f["first"])[:1]  # one a page until the persistent log (journal)
     nxt = entries[-1][0] + 1 if entries else max(f["first"], log.next_seq - len(log))
     return "LOG_R", {
         "oldest": log.next_seq - len(log),
@@ -177,7 +179,9 @@ def log(shell, f, now):
         "entries": [
             {
                 "seq": e[0],
+                "boot_id": shell.boot_id,
                 "at_ms": e[1],
+                "wall_ms": None,
                 "ch": e[2],
                 "kind": e[3],
                 "code": reasons.number(e[4]),
@@ -202,6 +206,7 @@ SERVED = {
     catalog.ID["LOG"]: log,
     catalog.ID["HEARTBEAT"]: heartbeat,
     catalog.ID["TAPER"]: taper,
+    catalog.ID["SUPERVISE"]: supervise,
 }
 
 

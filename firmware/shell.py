@@ -22,6 +22,7 @@
 from micropython import const
 
 from firmware import handlers, persist
+from firmware.sessions import SESSIONS, Sessions
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 from protocol.replay import ReplayCache
@@ -56,8 +57,16 @@ class Shell:
         self.bundle = bundle
         self.channels = len(motors)
         self.decoder = Decoder()  # its counters are INFO's
-        self.replay = ReplayCache()
-        self.session = False  # a matching HELLO since boot: other requests are served
+        # One session per host that said a matching HELLO, and the answer to each
+        # one's last request (protocol/SPEC.md §3): as many slots as sessions, so no
+        # host pushes out another's answer.
+        self.sessions = Sessions(boot_id)
+        self.replay = ReplayCache(SESSIONS)
+        self.slot = -1  # the session slot of the request being served
+        self.seq = 0  # and its seq
+        # Unix time in ms minus uptime, from the last HELLO that gave the host's time
+        # (None: no host has): the wall clock of any uptime, for the event log.
+        self.wall_offset_ms = None
         # (unit, plan) of each channel's last taper, for TAPER to page through: the
         # core hands the plan out once, with the STOP that started it.
         self.tapers = [None] * self.channels  # type: list[tuple | None]
@@ -185,35 +194,87 @@ class Shell:
                     self._link.write(self._respond(frame, now))
 
     def _respond(self, frame, now):
-        # A retry (same seq, byte-identical frame) gets the response it already had:
-        # the request is never run twice. Only responses to served requests are kept.
-        # HELLO is neither looked up nor kept: every host opens with the same HELLO at
-        # seq 1 and may ask the same questions after it, so a cached answer would give
-        # a new session the last one's (its uptime, volumes, refusals). HELLO runs
-        # nothing on the safety core, so answering a retry of it anew is harmless; it
-        # starts a new session and empties the cache (handlers.hello).
-        hello = frame.msg_id == _HELLO
-        if not hello:
-            cached = self.replay.lookup(frame.seq, frame.crc)
-            if cached is not None:
-                return cached
+        # Exactly once per session (protocol/SPEC.md §3): a retry (same sid, seq and
+        # bytes) of the session's last request gets the answer it already had; any
+        # other seq not newer than the last the session ran is refused as stale, however
+        # late its copy arrives. HELLO is neither looked up nor kept: it opens a new
+        # session (handlers.hello), whose requests nothing from before can match.
         handler = handlers.SERVED.get(frame.msg_id)
         if handler is None:
             return self._error(frame, catalog.ERR_UNKNOWN_MESSAGE, "not served by this device")
-        if not (self.session or hello):
+        self.seq = frame.seq
+        if frame.msg_id == _HELLO:
+            return self._hello(frame, handler, now)
+        sessions = self.sessions
+        i = sessions.find(frame.sid)
+        if i < 0:
             return self._error(frame, catalog.ERR_HELLO_REQUIRED, "send HELLO first")
+        sessions.heard(i)
+        cached = self.replay.lookup(frame.sid, frame.seq, frame.crc)
+        if cached is not None:
+            return cached
+        if not sessions.newer(i, frame.seq):
+            return self._error(
+                frame,
+                catalog.ERR_STALE,
+                "seq %d not newer than seq %d, the last this session ran: not run"
+                % (frame.seq, sessions.last[i]),
+            )
         try:
             fields = messages.decode(frame.msg_id, frame.payload)
         except ValueError as exc:
             return self._error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
+        # Marked run before it runs: should it fail half way, a retry is stale, never
+        # a second run.
+        sessions.ran(i, frame.seq)
+        self.slot = i
         name, reply = handler(self, fields, now)
-        wire = messages.to_wire(name, frame.seq, reply)
-        if not hello:
-            self.replay.store(frame.seq, frame.crc, wire)
+        wire = messages.to_wire(name, frame.seq, reply, sid=frame.sid)
+        self.replay.store(frame.sid, frame.seq, frame.crc, wire)
         if self.core.log.next_seq != self._logged:
             self._apply_rates()
             self._changed(now)
         return wire
 
+    def _hello(self, frame, handler, now):
+        # Protocol and schema first, at their fixed offsets: a host of another version
+        # is told so whatever the rest of its HELLO looks like. A mismatch opens and
+        # closes nothing: every open session goes on.
+        version = messages.hello_version(frame.payload)
+        if version is None:
+            return self._error(frame, catalog.ERR_BAD_PAYLOAD, "HELLO too short")
+        if version != (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH):
+            return self._error(
+                frame,
+                catalog.ERR_MISMATCH,
+                "device speaks protocol %d schema %08x, host %d schema %08x"
+                % (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH, version[0], version[1]),
+            )
+        try:
+            fields = messages.decode(frame.msg_id, frame.payload)
+        except ValueError as exc:
+            return self._error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
+        name, reply = handler(self, fields, now)  # opens the session: self.slot
+        return messages.to_wire(name, frame.seq, reply, sid=self.sessions.sid[self.slot])
+
+    def open_session(self, interval_s, now):
+        """A new session for the HELLO being served, supervising every interval_s
+        (0: not); the least recently heard one goes if every slot is taken."""
+        self.slot, evicted = self.sessions.open(self.seq, interval_s)
+        if evicted:
+            self.replay.forget(evicted)
+        self._supervision(now)
+
+    def supervise(self, interval_s, now):
+        """The session being served declares its heartbeat interval (0: ends it)."""
+        self.sessions.interval_s[self.slot] = interval_s
+        self._supervision(now)
+
+    def _supervision(self, now):
+        self.core.supervise(self.sessions.supervision_s() * 1000, now)
+
     def _error(self, frame, code, message):
-        return messages.to_wire("ERROR", frame.seq, {"code": code, "message": message})
+        # In the frame's own session (none for HELLO): the host matches it by both.
+        sid = 0 if frame.msg_id == _HELLO else frame.sid
+        fields = {"code": code, "message": message}
+        return messages.to_wire("ERROR", frame.seq, fields, sid=sid)

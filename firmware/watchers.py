@@ -3,6 +3,11 @@
 # without any of its partners. alarm() is the one way the core raises any alarm (these,
 # and those of an emergency stop, a fault or a reset), so every alarm is logged.
 #
+# The link-loss alarm is for a host that declared itself supervising (HELLO or
+# SUPERVISE, with its heartbeat interval): while one does, silence beyond
+# max(link timeout, 3 x the largest interval) raises link_lost; while none does (a
+# clinician's one-shot CLI commands, minutes apart), silence is no alarm.
+#
 # near_empty(), link() and host_seen() are on the shell's hot path (tick, delivered,
 # host_seen): in the steady state they compare and add small integers and allocate
 # nothing, every threshold having been computed when a rate or the link last changed.
@@ -18,6 +23,8 @@ class Watchers:
         self._log = log
         self._channels = channels  # the core's own list of channels
         self._link_timeout_ms = link_timeout_ms
+        self._silence_ms = link_timeout_ms  # silence allowed while supervised
+        self._supervised = False  # after boot nothing supervises
         self._link_deadline = link_timeout_ms  # the host has until then to be heard
         self._link_alarmed = False
 
@@ -54,8 +61,15 @@ class Watchers:
     # -- the host link --------------------------------------------------------------------
 
     def expect_host(self, now_ms):
-        """The host has the link timeout from now_ms to be heard."""
-        self._link_deadline = now_ms + self._link_timeout_ms
+        """The host has the allowed silence from now_ms to be heard."""
+        self._link_deadline = now_ms + self._silence_ms
+
+    def supervise(self, interval_ms, now_ms):
+        self._supervised = interval_ms > 0
+        self._silence_ms = max(self._link_timeout_ms, 3 * interval_ms)
+        # A declaration is the host heard; the last one to stop supervising says
+        # goodbye, which clears link_lost rather than leaving an alarm behind it.
+        self.host_seen(now_ms)
 
     def host_seen(self, now_ms):
         self.expect_host(now_ms)
@@ -67,7 +81,7 @@ class Watchers:
             self._log.add(now_ms, 0, "input", "link_back", "host link back")
 
     def link(self, now_ms):
-        if not self._link_alarmed and now_ms >= self._link_deadline:
+        if self._supervised and not self._link_alarmed and now_ms >= self._link_deadline:
             self._link_lost(now_ms)
 
     def _link_lost(self, now_ms):
@@ -78,7 +92,7 @@ class Watchers:
             "link_lost",
             HIGH if held else MEDIUM,
             "host link silent for over %d s; rates held: %s"
-            % (self._link_timeout_ms // 1000, listing(held, 60) if held else "nothing running"),
+            % (self._silence_ms // 1000, listing(held, 60) if held else "nothing running"),
             now_ms,
             True,
         )

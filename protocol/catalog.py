@@ -22,15 +22,19 @@ import binascii
 
 from micropython import const
 
+from protocol.frame import MAX_PAYLOAD
 from protocol.text import TEXT_MAX
 
-PROTOCOL_VERSION = const(1)
+PROTOCOL_VERSION = const(2)
 
 # Records per page of the paged answers: as many as fit MAX_PAYLOAD (240 bytes) with
 # every text field at TEXT_MAX (test_protocol_roundtrip.py checks that one more would not).
 ALARMS_PAGE = const(1)
-LOG_PAGE = const(1)
 TAPER_PAGE = const(18)
+# LOG_R is packed instead: log texts are mostly short, so the device puts in as many
+# records as fit MAX_PAYLOAD (at least one), up to LOG_PAGE. Its upper bound in BOUNDS
+# is MAX_PAYLOAD, not the size of LOG_PAGE records at their longest (PACKED below).
+LOG_PAGE = const(8)
 
 U8 = "u8"
 U16 = "u16"
@@ -62,12 +66,14 @@ ERR_BAD_PAYLOAD = const(2)  # the payload does not decode as its message's field
 ERR_HELLO_REQUIRED = const(3)  # no matching HELLO since this boot (or since a mismatch)
 ERR_MISMATCH = const(4)  # HELLO protocol version or schema hash differ
 ERR_INTERNAL = const(5)  # the device failed to serve it; nothing was changed
+ERR_STALE = const(6)  # seq not newer than the last this session ran: not run (SPEC §3)
 ERROR_NAMES = {
     ERR_UNKNOWN_MESSAGE: "unknown_message",
     ERR_BAD_PAYLOAD: "bad_payload",
     ERR_HELLO_REQUIRED: "hello_required",
     ERR_MISMATCH: "mismatch",
     ERR_INTERNAL: "internal",
+    ERR_STALE: "stale",
 }
 
 # Alarm priorities (IEC 60601-1-8 levels): the core's names, the wire's numbers. The
@@ -90,9 +96,20 @@ _STEP = (("at_ms", MS), ("dose", Q, "@unit"))
 
 # (id, name, fields)
 MESSAGES = (
-    # HELLO and HELLO_R are frozen: every protocol version keeps their layout, so a
-    # mismatch can always be read and reported.
-    (0x01, "HELLO", (("protocol", U8), ("schema", U32), ("host", STR, 24))),
+    # HELLO's first two fields and HELLO_R's whole layout are frozen: every protocol
+    # version keeps them, so a device reads protocol and schema at fixed offsets before
+    # it decodes the rest, and a mismatch can always be read and reported.
+    (
+        0x01,
+        "HELLO",
+        (
+            ("protocol", U8),
+            ("schema", U32),
+            ("host", STR, 24),
+            ("supervise_s", U16),  # heartbeat interval the host promises; 0: one-shot
+            ("wall_ms", U64),  # the host's Unix time in ms, 0: none
+        ),
+    ),
     (
         0x81,
         "HELLO_R",
@@ -106,7 +123,7 @@ MESSAGES = (
             ("library_version", STR, 16),
             ("library_crc", U32),
             ("boot_id", U32),  # random per boot: a new value means the device reset
-            ("replay_window", U8),  # responses the device keeps for retries
+            ("replay_window", U8),  # answers the device keeps for retries, per session
             ("max_payload", U16),
             # SHA-256 (64 hex digits) of the bundle the firmware was flashed from
             # (manifest.json); "" when it runs from source (the CPython emulator).
@@ -192,9 +209,9 @@ MESSAGES = (
     (0x09, "ACK", (("alarm_id", U16),)),
     (0x89, "ACK_R", (("alarm_id", U16),)),
     (0x0A, "LOG", (("first", U32),)),
-    # Event log entries with seq >= first, oldest first; `next` is the seq to ask
-    # for next (equal to `first` when there is nothing newer), `oldest` the oldest
-    # seq the ring still holds (entries before it were overwritten).
+    # Event log entries with seq >= first, oldest first, as many as fit (LOG_PAGE);
+    # `next` is the seq to ask for next (equal to `first` when there is nothing newer),
+    # `oldest` the oldest seq the store still holds. seq counts across boots.
     (
         0x8A,
         "LOG_R",
@@ -207,7 +224,9 @@ MESSAGES = (
                 LOG_PAGE,
                 (
                     ("seq", U32),
-                    ("at_ms", MS),
+                    ("boot_id", U32),  # the boot the entry was made in
+                    ("at_ms", MS),  # device uptime in that boot
+                    ("wall_ms", OMS),  # Unix time in ms, None: no host had given it
                     ("ch", U8),  # 0: not about one channel
                     ("kind", STR, 16),
                     ("code", U8),
@@ -226,6 +245,11 @@ MESSAGES = (
         "TAPER_R",
         (("ch", U8), ("unit", STR, 16), ("total", U16), ("plan", LIST, TAPER_PAGE, _STEP)),
     ),
+    # This session's heartbeat interval (0: ends its supervision). While any session
+    # supervises, a host silent for max(link timeout, 3 x the largest interval) is an
+    # alarm (link_lost); nobody supervising, silence is no alarm (SPEC §3).
+    (0x0D, "SUPERVISE", (("interval_s", U16),)),
+    (0x8D, "SUPERVISE_R", (("interval_s", U16),)),
     # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
     # a lost event. The host does not answer them.
     (0x40, "EV_ALARM", _ALARM),
@@ -297,9 +321,20 @@ def _bounds(fields):
 
 
 # Per message id: smallest and largest payload; the decoder rejects other lengths.
+# ROOM: the largest a record of its fields could be, the encoder's buffer.
 BOUNDS = {}
+ROOM = {}
 for _id, _fields in FIELDS.items():
     BOUNDS[_id] = _bounds(_fields)
+    ROOM[_id] = BOUNDS[_id][1]
+# Packed answers hold as many records as fit MAX_PAYLOAD, never more.
+PACKED = (0x8A,)  # LOG_R
+for _id in PACKED:
+    BOUNDS[_id] = (BOUNDS[_id][0], MAX_PAYLOAD)
+# HELLO of any length: protocol and schema (5 bytes) are all a device needs to answer
+# a host of another version with a mismatch instead of a bad length (SPEC §3).
+HELLO_PREFIX = const(5)
+BOUNDS[0x01] = (HELLO_PREFIX, MAX_PAYLOAD)
 
 
 def _describe(fields):

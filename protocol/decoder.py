@@ -16,8 +16,9 @@ the buffered frame is checked in this order and counted under the first check it
     bad_cobs    the last COBS block was cut short
     bad_length  shorter than header + CRC
     bad_crc     CRC-32 over frame + CRC is not the residue
-    bad_length  len disagrees with the bytes received
-    unknown     version/flags byte or message id not in the catalog
+    bad_length  len disagrees with the bytes received (the header is 7 bytes with S)
+    unknown     version/flags byte not 0x10 or 0x11, sid 0 with S, or message id not
+                in the catalog
     bad_length  len is outside the bounds of that message's fields
 
 A frame that passes is counted in `frames`; take() copies it out before the next feed.
@@ -27,20 +28,27 @@ Two delimiters in a row are idle fill and count as nothing.
 
 from protocol import catalog
 from protocol.crc import RESIDUE, crc32
-from protocol.frame import HEADER, MAX_FRAME, TRAILER, VERSION_FLAGS
+from protocol.frame import FLAG_SID, HEADER, MAX_FRAME, SID_BYTES, TRAILER, VERSION_FLAGS
 
 
 class Frame:
-    """A verified frame; `crc` identifies a byte-identical retry (see replay.py)."""
+    """A verified frame; `crc` identifies a byte-identical retry (see replay.py), `sid`
+    the session it belongs to (0: the frame carried none)."""
 
-    def __init__(self, msg_id, seq, payload, crc):
+    def __init__(self, msg_id, seq, payload, crc, sid=0):
         self.msg_id = msg_id
         self.seq = seq
         self.payload = payload
         self.crc = crc
+        self.sid = sid
 
     def __repr__(self):
-        return "Frame(0x%02x, seq=%d, %d bytes)" % (self.msg_id, self.seq, len(self.payload))
+        return "Frame(0x%02x, seq=%d, sid=%d, %d bytes)" % (
+            self.msg_id,
+            self.seq,
+            self.sid,
+            len(self.payload),
+        )
 
 
 class Decoder:
@@ -56,6 +64,7 @@ class Decoder:
         self._skip = False  # frame over MAX_FRAME: drop bytes until the next delimiter
         self.ready = False  # a verified frame waits in the buffer for take()
         self._end = 0  # its length, CRC included
+        self._head = HEADER  # its header's length: HEADER, or HEADER + SID_BYTES with S
         self.frames = 0
         self.bad_crc = 0
         self.oversize = 0
@@ -129,14 +138,24 @@ class Decoder:
             self.bad_length += 1
         elif self._crc(self._mv[:n]) != RESIDUE:
             self.bad_crc += 1
-        elif buf[4] != n - HEADER - TRAILER:
+        else:
+            return self._check_header(buf, n)
+        return False
+
+    def _check_header(self, buf, n):
+        sid = buf[0] == VERSION_FLAGS | FLAG_SID
+        head = HEADER + SID_BYTES if sid else HEADER
+        if n < head + TRAILER or buf[4] != n - head - TRAILER:
             self.bad_length += 1
-        elif buf[0] != VERSION_FLAGS or buf[1] not in self._bounds:
+        elif not (sid or buf[0] == VERSION_FLAGS) or buf[1] not in self._bounds:
             self.unknown += 1
+        elif sid and buf[HEADER] == 0 and buf[HEADER + 1] == 0:
+            self.unknown += 1  # S promises a session id, and 0 is none
         elif not self._bounds[buf[1]][0] <= buf[4] <= self._bounds[buf[1]][1]:
             self.bad_length += 1
         else:
             self._end = n
+            self._head = head
             self.frames += 1
             return True
         return False
@@ -145,8 +164,11 @@ class Decoder:
         """The frame `feed` just completed (a copy: the buffer is reused)."""
         buf = self._buf
         n = self._end
+        head = self._head
         crc = buf[n - 4] | buf[n - 3] << 8 | buf[n - 2] << 16 | buf[n - 1] << 24
-        return Frame(buf[1], buf[2] | buf[3] << 8, bytes(self._mv[HEADER : n - TRAILER]), crc)
+        sid = buf[HEADER] | buf[HEADER + 1] << 8 if head != HEADER else 0
+        payload = bytes(self._mv[head : n - TRAILER])
+        return Frame(buf[1], buf[2] | buf[3] << 8, payload, crc, sid)
 
     def decode(self, data):
         """Every verified frame in `data` (allocates a list: host side convenience)."""

@@ -29,18 +29,28 @@ _CUT = b"..."  # the end of a TEXT the sender had to cut
 def encode(msg, fields):
     """The payload of message `msg` (name or id) with `fields` (a dict of every field)."""
     msg_id = catalog.ID[msg] if isinstance(msg, str) else msg
-    buf = bytearray(catalog.BOUNDS[msg_id][1])
+    buf = bytearray(catalog.ROOM[msg_id])
     end = _put(catalog.FIELDS[msg_id], fields, buf, 0, catalog.NAME[msg_id])
+    if end > catalog.BOUNDS[msg_id][1]:  # a packed answer given more than fits
+        raise ValueError("%s: %d bytes, at most %d" % (catalog.NAME[msg_id], end, frame.MAX_PAYLOAD))
     return bytes(memoryview(buf)[:end])
 
 
-def to_wire(msg, seq, fields, crc=None):
-    """One frame's wire bytes: encode() then frame.encode()."""
+def to_wire(msg, seq, fields, crc=None, sid=0):
+    """One frame's wire bytes: encode() then frame.encode(); sid 0: no session id."""
     msg_id = catalog.ID[msg] if isinstance(msg, str) else msg
     payload = encode(msg_id, fields)
     if crc is None:
-        return frame.encode(msg_id, seq, payload)
-    return frame.encode(msg_id, seq, payload, crc)
+        return frame.encode(msg_id, seq, payload, sid=sid)
+    return frame.encode(msg_id, seq, payload, crc, sid)
+
+
+def hello_version(payload):
+    """(protocol, schema) from a HELLO payload of any protocol version: its first two
+    fields sit at fixed offsets in every version. None when it is too short for them."""
+    if len(payload) < catalog.HELLO_PREFIX:
+        return None
+    return payload[0], struct.unpack_from("<I", payload, 1)[0]
 
 
 def decode(msg_id, payload):

@@ -127,7 +127,7 @@ def _tour():
     add(core.titrate(2, 1100000, "mcg/kg/min", 3 * MIN))  # too_soon (down, taper)
     add(core.stop(1, 4 * MIN))  # taper_started
     add(core.stop(1, 5 * MIN))  # invalid_state, with the taper's next step
-    core.host_seen(5 * MIN)
+    core.supervise(2000, 5 * MIN)  # a host that heartbeats every 2 s, heard now
     core.tick(HOUR + 5 * MIN)  # taper_step, link_lost with rates held
     core.host_seen(HOUR + 6 * MIN)  # link_back
     for a in list(core.alarms()):

@@ -43,19 +43,39 @@ def _record(fields):
     return st.fixed_dictionaries({f[0]: _field(f) for f in fields})
 
 
+def _fits(msg_id, fields):
+    try:
+        messages.encode(msg_id, fields)
+    except ValueError:
+        return False
+    return True
+
+
+def _message(msg_id):
+    # A packed answer (LOG_R) holds only the records that fit: the device packs them.
+    fields = _record(catalog.FIELDS[msg_id])
+    if msg_id in catalog.PACKED:
+        return fields.filter(lambda f: _fits(msg_id, f))
+    return fields
+
+
 @pytest.mark.parametrize("msg_id", sorted(catalog.FIELDS), ids=lambda i: catalog.NAME[i])
 def test_every_message_round_trips(msg_id):
-    @given(fields=_record(catalog.FIELDS[msg_id]), seq=st.integers(0, 0xFFFF))
-    def check(fields, seq):
+    @given(
+        fields=_message(msg_id),
+        seq=st.integers(0, 0xFFFF),
+        sid=st.integers(0, 0xFFFF),
+    )
+    def check(fields, seq, sid):
         payload = messages.encode(msg_id, fields)
         lo, hi = catalog.BOUNDS[msg_id]
         assert lo <= len(payload) <= hi <= frame.MAX_PAYLOAD
         assert messages.decode(msg_id, payload) == fields
-        wire = messages.to_wire(msg_id, seq, fields, crc=CRC32)
-        assert wire == messages.to_wire(msg_id, seq, fields)  # crcmod == binascii
+        wire = messages.to_wire(msg_id, seq, fields, crc=CRC32, sid=sid)
+        assert wire == messages.to_wire(msg_id, seq, fields, sid=sid)  # crcmod == binascii
         assert len(wire) <= frame.MAX_WIRE
         (got,) = Decoder(crc=CRC32).decode(wire)
-        assert (got.msg_id, got.seq, got.payload) == (msg_id, seq, payload)
+        assert (got.msg_id, got.seq, got.sid, got.payload) == (msg_id, seq, sid, payload)
 
     check()
 
@@ -63,7 +83,7 @@ def test_every_message_round_trips(msg_id):
 @given(st.data())
 def test_any_stream_of_frames_in_any_chunks_decodes_in_order(data):
     ids = data.draw(st.lists(st.sampled_from(sorted(catalog.FIELDS)), min_size=1, max_size=6))
-    sent = [(i, data.draw(_record(catalog.FIELDS[i])), n) for n, i in enumerate(ids)]
+    sent = [(i, data.draw(_message(i)), n) for n, i in enumerate(ids)]
     stream = b"".join(messages.to_wire(i, n, f) for i, f, n in sent)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
     dec = Decoder()
@@ -141,7 +161,6 @@ def test_every_text_field_carries_text_max():
     ("msg", "records", "page"),
     [
         ("ALARMS_R", "alarms", catalog.ALARMS_PAGE),
-        ("LOG_R", "entries", catalog.LOG_PAGE),
         ("STOP_R", "plan", catalog.TAPER_PAGE),
         ("TAPER_R", "plan", catalog.TAPER_PAGE),
     ],
@@ -152,6 +171,33 @@ def test_pages_are_as_long_as_max_payload_allows(msg, records, page):
     largest = catalog.BOUNDS[catalog.ID[msg]][1]
     assert page >= 1 and largest <= frame.MAX_PAYLOAD
     assert largest + catalog._bounds(rec)[1] > frame.MAX_PAYLOAD  # one record more would not fit
+
+
+def test_a_packed_page_fits_one_record_at_its_longest_and_a_full_page_at_its_shortest():
+    # LOG_R is packed (catalog.PACKED), so the page test above excepts it: its bound is
+    # MAX_PAYLOAD itself, one record always fits, and LOG_PAGE short ones do.
+    (log_r,) = catalog.PACKED
+    fields = catalog.FIELDS[log_r]
+    (rec,) = [f[3] for f in fields if f[0] == "entries"]
+    lo, hi = catalog.BOUNDS[log_r]
+    assert hi == frame.MAX_PAYLOAD < catalog.ROOM[log_r]
+    assert lo + catalog._bounds(rec)[1] <= frame.MAX_PAYLOAD
+    assert lo + catalog.LOG_PAGE * catalog._bounds(rec)[0] <= frame.MAX_PAYLOAD
+    too_many = {"oldest": 0, "next": 9, "entries": [_LONG_ENTRY] * 2}
+    with pytest.raises(ValueError, match="at most 240"):
+        messages.encode("LOG_R", too_many)
+
+
+_LONG_ENTRY = {
+    "seq": 1,
+    "boot_id": 2,
+    "at_ms": 3,
+    "wall_ms": None,
+    "ch": 1,
+    "kind": "k" * 16,
+    "code": 0,
+    "text": "t" * catalog.TEXT_MAX,
+}
 
 
 def test_text_fits_whole_up_to_text_max():

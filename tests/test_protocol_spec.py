@@ -61,13 +61,21 @@ def _kind(msg_id):
     return f"response to {catalog.NAME[msg_id & ~catalog.RESPONSE_BIT]}, device to host"
 
 
+def _note(msg_id):
+    if msg_id in catalog.PACKED:
+        return " Packed: as many records as fit MAX_PAYLOAD, at least one (§6)."
+    if msg_id == catalog.ID["HELLO"]:
+        return " Any length: protocol and schema are read at their fixed offsets first (§3)."
+    return ""
+
+
 def render():
     out = [BEGIN]
     for msg_id, name, fields in catalog.MESSAGES:
         lo, hi = catalog.BOUNDS[msg_id]
         out.append(f"\n#### 0x{msg_id:02X} {name}\n\n")
         kind = _kind(msg_id)
-        out.append(f"{kind[0].upper()}{kind[1:]}. Payload {lo} to {hi} bytes.\n\n")
+        out.append(f"{kind[0].upper()}{kind[1:]}. Payload {lo} to {hi} bytes.{_note(msg_id)}\n\n")
         if fields:
             out.append("| field | type | unit / size |\n|---|---|---|\n")
             out.extend(row + "\n" for row in _rows(fields))

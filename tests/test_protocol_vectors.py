@@ -26,15 +26,43 @@ _ALARM = {
     "message": "syringe near empty: 14 min left",
 }
 
-# (name, message, seq, fields)
+# The session id of the vectors' requests and answers (HELLO, events and an ERROR to a
+# frame without one carry none).
+SID = 0x5A3C
+
+# (name, message, seq, fields[, sid])
 VECTORS = [
-    ("hello", "HELLO", 1, {"protocol": 1, "schema": catalog.SCHEMA_HASH, "host": "pumpguard 0.1"}),
+    (
+        "hello",
+        "HELLO",
+        1,
+        {
+            "protocol": 2,
+            "schema": catalog.SCHEMA_HASH,
+            "host": "pumpguard 0.1",
+            "supervise_s": 0,
+            "wall_ms": 0,
+        },
+    ),
+    (
+        "hello_supervising",
+        "HELLO",
+        1,
+        {
+            "protocol": 2,
+            "schema": catalog.SCHEMA_HASH,
+            "host": "monitor",
+            "supervise_s": 2,
+            "wall_ms": 1_796_112_000_000,
+        },
+    ),
+    # A HELLO_R travels in the new session's frame: its sid is the session's id.
     (
         "hello_r",
         "HELLO_R",
         1,
         {
-            "protocol": 1,
+            "protocol": 2,
             "schema": catalog.SCHEMA_HASH,
             "firmware": "0.1.0",
             "board": "pico",
@@ -43,10 +71,18 @@ VECTORS = [
             "library_version": "2026-11",
             "library_crc": 0xDEADBEEF,
             "boot_id": 0x12345678,
-            "replay_window": 4,
+            "replay_window": 1,
             "max_payload": 240,
             "bundle": "5f0c" * 16,
         },
+        SID,
+    ),
+    (
+        "error_mismatch",
+        "ERROR",
+        1,
+        {"code": 4, "message": "device speaks protocol 2 schema a3ee1cb3, host 1 schema 09ea79b7"},
+        0,  # the answer to a HELLO, which carries no sid
     ),
     ("info", "INFO", 2, {}),
     (
@@ -231,7 +267,9 @@ VECTORS = [
             "entries": [
                 {
                     "seq": 1,
+                    "boot_id": 0x12345678,
                     "at_ms": 2000,
+                    "wall_ms": None,
                     "ch": 1,
                     "kind": "decision",
                     "code": 24,
@@ -239,6 +277,43 @@ VECTORS = [
                 },
             ],
         },
+    ),
+    # Packed: as many entries as fit MAX_PAYLOAD, across a reset (two boot ids).
+    (
+        "log_r_packed",
+        "LOG_R",
+        13,
+        {
+            "oldest": 3,
+            "next": 12,
+            "entries": [
+                {
+                    "seq": seq,
+                    "boot_id": 0x12345678 if seq < 8 else 0x9ABCDEF0,
+                    "at_ms": 1000 * seq,
+                    "wall_ms": 1_796_112_000_000 + 1000 * seq if seq < 10 else None,
+                    "ch": seq % 3,
+                    "kind": kind,
+                    "code": code,
+                    "text": text,
+                }
+                for seq, kind, code, text in (
+                    (8, "input", 9, "restored from snapshot"),
+                    (9, "alarm", 49, "medium #3: channel 1 resumed"),
+                    (10, "input", 61, "host link back"),
+                    (11, "ack", 6, "ack alarm 3"),
+                )
+            ],
+        },
+    ),
+    ("supervise", "SUPERVISE", 19, {"interval_s": 2}),
+    ("supervise_r", "SUPERVISE_R", 19, {"interval_s": 2}),
+    ("supervise_end", "SUPERVISE", 20, {"interval_s": 0}),
+    (
+        "error_stale",
+        "ERROR",
+        7,
+        {"code": 6, "message": "seq 7 not newer than seq 12, the last this session ran: not run"},
     ),
     ("heartbeat", "HEARTBEAT", 14, {}),
     (
@@ -306,17 +381,28 @@ VECTORS = [
 ]
 
 
+def sid_of(vector):
+    """A vector's sid: given, or SID for requests but HELLO and for their answers."""
+    if len(vector) == 5:
+        return vector[4]
+    msg = vector[1]
+    return 0 if msg == "HELLO" or catalog.is_event(catalog.ID[msg]) else SID
+
+
 def build():
     crc = crcmod.predefined.mkCrcFun(CRC)
     out = []
-    for name, msg, seq, fields in VECTORS:
-        wire = messages.to_wire(msg, seq, fields, crc=crc)
+    for v in VECTORS:
+        name, msg, seq, fields = v[:4]
+        sid = sid_of(v)
+        wire = messages.to_wire(msg, seq, fields, crc=crc, sid=sid)
         out.append(
             {
                 "name": name,
                 "message": msg,
                 "msg_id": catalog.ID[msg],
                 "seq": seq,
+                "sid": sid,
                 "fields": fields,
                 "wire": wire.hex(),
             }
@@ -341,9 +427,19 @@ def test_vectors_cover_every_message():
 def test_largest_vector_is_max_payload_and_max_wire():
     wire = bytes.fromhex(build()["vectors"][-1]["wire"])
     _name, msg, _seq, fields = VECTORS[-1]
-    largest = max(hi for _lo, hi in catalog.BOUNDS.values())
+    # The largest fixed layout (packed LOG_R and HELLO of any length reach MAX_PAYLOAD).
+    largest = max(catalog.ROOM[i] for i in catalog.ROOM if catalog.ROOM[i] <= frame.MAX_PAYLOAD)
     assert len(messages.encode(msg, fields)) == catalog.BOUNDS[catalog.ID[msg]][1] == largest
-    assert len(wire) <= frame.MAX_WIRE
+    assert sid_of(VECTORS[-1]) and len(wire) <= frame.MAX_WIRE
+
+
+def test_vectors_cover_frames_with_and_without_a_sid_and_a_packed_log_page():
+    sids = {v["name"]: v["sid"] for v in build()["vectors"]}
+    assert sids["hello"] == sids["ev_alarm"] == sids["error_mismatch"] == 0
+    assert sids["hello_r"] == sids["status"] == sids["error_stale"] == SID
+    packed = next(v for v in VECTORS if v[0] == "log_r_packed")
+    assert 1 < len(packed[3]["entries"]) <= catalog.LOG_PAGE
+    assert 200 < len(messages.encode("LOG_R", packed[3])) <= frame.MAX_PAYLOAD
 
 
 if __name__ == "__main__":

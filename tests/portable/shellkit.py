@@ -117,6 +117,7 @@ class Host:
         self.sh = sh
         self.p = p
         self.seq = 0
+        self.sid = 0  # the session HELLO_R's frame named
         self.decoder = Decoder()
 
     def send_wire(self, wire):
@@ -124,24 +125,41 @@ class Host:
         for _ in range(1 + len(wire) // 64):
             self.sh.step()
 
-    def frames(self):
+    def frames(self, sids=None):
         out = self.decoder.decode(bytes(self.p["link"].tx))
         self.p["link"].tx = bytearray()
+        if sids is not None:
+            sids.extend(f.sid for f in out)
         return [(catalog.NAME[f.msg_id], f.seq, messages.decode(f.msg_id, f.payload)) for f in out]
 
     def request(self, name, fields):
         self.seq += 1
-        self.send_wire(messages.to_wire(name, self.seq, fields))
+        sid = 0 if name == "HELLO" else self.sid
+        self.send_wire(messages.to_wire(name, self.seq, fields, sid=sid))
+        sids = []
+        frames = self.frames(sids)
         answers = [
-            f for f in self.frames() if f[1] == self.seq and not catalog.is_event(catalog.ID[f[0]])
+            k
+            for k in range(len(frames))
+            if frames[k][1] == self.seq and not catalog.is_event(catalog.ID[frames[k][0]])
         ]
-        return answers[-1][0], answers[-1][2]
+        name, _seq, fields = frames[answers[-1]]
+        if name == "HELLO_R":
+            self.sid = sids[answers[-1]]
+        return name, fields
 
-    def hello(self):
-        return self.request(
-            "HELLO",
-            {"protocol": catalog.PROTOCOL_VERSION, "schema": catalog.SCHEMA_HASH, "host": "t"},
-        )
+    def hello(self, supervise_s=0):
+        return self.request("HELLO", hello_fields(supervise_s))
+
+
+def hello_fields(supervise_s=0, host="t"):
+    return {
+        "protocol": catalog.PROTOCOL_VERSION,
+        "schema": catalog.SCHEMA_HASH,
+        "host": host,
+        "supervise_s": supervise_s,
+        "wall_ms": 0,
+    }
 
 
 NOREPI = {

@@ -17,6 +17,7 @@ def test_link_silence_holds_the_rate_and_alarms_never_stopping_a_vasopressor():
     core = make_core(link_timeout_ms=10000)
     start_norepinephrine(core)
     start_vasopressin(core)
+    core.supervise(2000, 0)  # a host that heartbeats every 2 s
     core.host_seen(1000)
     core.tick(10999)
     assert "link_lost" not in codes(core)
@@ -31,6 +32,7 @@ def test_link_silence_holds_the_rate_and_alarms_never_stopping_a_vasopressor():
 
 def test_link_alarm_rises_once_and_clears_when_the_host_is_back():
     core = make_core(link_timeout_ms=10000)
+    core.supervise(2000, 0)
     start_norepinephrine(core)
     for t in range(10000, 20000, 100):
         core.tick(t)
@@ -101,6 +103,7 @@ def test_ack_of_an_unknown_alarm_is_refused():
 
 def test_active_alarm_stays_listed_after_ack():
     core = make_core(link_timeout_ms=1000)
+    core.supervise(300, 0)
     start_norepinephrine(core)
     core.tick(2000)
     a = alarm(core, "link_lost")
@@ -184,6 +187,7 @@ def test_a_link_loss_after_an_idle_one_alarms_anew_with_what_now_runs():
     # An unacknowledged idle link_lost (medium, "nothing running") must not mask a
     # later loss with a vasopressor running: that one is high and names the drug.
     core = make_core(link_timeout_ms=10000)
+    core.supervise(2000, 0)
     core.tick(10000)
     idle = alarm(core, "link_lost")
     assert idle.priority == "medium" and "nothing running" in idle.message
@@ -211,6 +215,7 @@ def test_a_listed_alarm_raised_again_worse_is_replaced_never_kept_stale():
 
 def test_a_link_alarm_restored_active_clears_when_the_host_is_back():
     core = make_core(link_timeout_ms=10000)
+    core.supervise(2000, 0)
     core.tick(10000)
     restored = SafetyCore.restore(library(), core.snapshot(), 0, link_timeout_ms=10000)
     assert alarm(restored, "link_lost").active

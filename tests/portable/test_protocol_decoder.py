@@ -59,7 +59,7 @@ def test_oversize_is_dropped_at_the_limit_and_counted_once():
 
 def test_the_largest_frame_fits_and_one_more_byte_does_not():
     body = bytearray(frame.MAX_FRAME - frame.TRAILER)
-    body[0:5] = bytes((0x10, 0x8A, 1, 0, frame.MAX_PAYLOAD))
+    body[0:7] = bytes((0x11, 0x8A, 1, 0, frame.MAX_PAYLOAD, 0x3C, 0x5A))
     dec = Decoder(bounds={0x8A: (0, frame.MAX_PAYLOAD)})
     assert _seqs(dec, _stuffed(_with_crc(body))) == [1]
     body[4] = frame.MAX_PAYLOAD + 1

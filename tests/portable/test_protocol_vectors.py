@@ -31,7 +31,8 @@ def test_file_names_crc_and_matches_catalog():
 
 def test_every_vector_encodes_to_its_wire_bytes():
     for v in VECTORS["vectors"]:
-        assert messages.to_wire(v["message"], v["seq"], v["fields"]) == _wire(v), v["name"]
+        wire = messages.to_wire(v["message"], v["seq"], v["fields"], sid=v["sid"])
+        assert wire == _wire(v), v["name"]
 
 
 def test_every_vector_decodes_to_its_fields():
@@ -41,7 +42,7 @@ def test_every_vector_decodes_to_its_fields():
         assert len(frames) == 1, v["name"]
         f = frames[0]
         assert f.msg_id == v["msg_id"] and catalog.NAME[f.msg_id] == v["message"], v["name"]
-        assert f.seq == v["seq"], v["name"]
+        assert f.seq == v["seq"] and f.sid == v["sid"], v["name"]
         assert messages.decode(f.msg_id, f.payload) == v["fields"], v["name"]
     assert dec.frames == len(VECTORS["vectors"])
     assert dec.bad_crc + dec.oversize + dec.bad_cobs + dec.unknown + dec.bad_length == 0

@@ -49,7 +49,7 @@ def test_state_changes_are_sent_as_events():
     host = Host(sh, p)
     host.hello()
     host.seq += 1
-    host.send_wire(messages.to_wire("START", host.seq, NOREPI))
+    host.send_wire(messages.to_wire("START", host.seq, NOREPI, sid=host.sid))
     names = [f[0] for f in host.frames()]
     assert "EV_STATE" in names and "START_R" in names
 
@@ -57,7 +57,7 @@ def test_state_changes_are_sent_as_events():
 def test_a_retry_is_answered_from_the_cache_and_runs_once():
     sh, p, host = _running()
     host.seq += 1
-    wire = messages.to_wire("STOP", host.seq, {"ch": 1})
+    wire = messages.to_wire("STOP", host.seq, {"ch": 1}, sid=host.sid)
     host.send_wire(wire)
     first = [f for f in host.frames() if f[0] == "STOP_R"]
     host.send_wire(wire)
@@ -222,7 +222,8 @@ def test_every_reason_the_core_logs_or_alarms_goes_out_whole():
         host.request("START", vasopressin)
     host.request("TITRATE", {"ch": 1, "dose": 5000000, "unit": "mcg/kg/min", "override": False})
     host.request("STOP", {"ch": 1})
-    p["clock"].advance(1800000)  # two taper steps; the host is silent: link lost
+    assert host.request("SUPERVISE", {"interval_s": 2}) == ("SUPERVISE_R", {"interval_s": 2})
+    p["clock"].advance(1800000)  # two taper steps; the supervising host is silent: link lost
     sh.step()
     p["motors"][1].fault_kind = "occlusion"
     sh.step()
@@ -235,6 +236,7 @@ def test_every_reason_the_core_logs_or_alarms_goes_out_whole():
         for e in core_log.entries():
             codes.add(e[4])
     assert "store_lost" in codes and "taper_step" in codes and "received" in codes
+    assert "link_lost" in codes
     for code in codes:
         assert code in NUMBER, code
     first = 0
@@ -282,15 +284,21 @@ def test_a_new_session_is_never_answered_from_the_old_one():
 
 
 def test_a_retried_hello_is_answered_anew_and_runs_nothing_twice():
-    # HELLO is never cached: a retry of it opens the session again (it runs nothing on
-    # the safety core), and the request before it is no longer a retry.
+    # HELLO is never cached: a retry of it opens another session (it runs nothing on
+    # the safety core). The request before it still belongs to the first session: a
+    # copy of it is answered from that session's cache, never run again; the same
+    # request in the new session is a new one.
     sh, p, host = _running()
-    wire = messages.to_wire("STOP", 9, {"ch": 1})
+    wire = messages.to_wire("STOP", 9, {"ch": 1}, sid=host.sid)
     host.send_wire(wire)
     assert [f[0] for f in host.frames() if f[1] == 9] == ["STOP_R"]
+    first_sid = host.sid
     host.seq = 0
     host.hello()
     host.seq = 0
     assert host.hello()[0] == "HELLO_R"
+    assert host.sid != first_sid
     host.send_wire(wire)
+    assert [f[0] for f in host.frames() if f[1] == 9] == ["STOP_R"]
+    host.send_wire(messages.to_wire("STOP", 9, {"ch": 1}, sid=host.sid))
     assert [f[0] for f in host.frames() if f[1] == 9] == ["REFUSED"]

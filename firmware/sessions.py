@@ -1,0 +1,89 @@
+# The device's sessions: one per host that said a matching HELLO (protocol/SPEC.md §3).
+#
+# A session holds what exactly-once needs per host: its sid (the id its requests carry),
+# the seq of the last request it ran (any request not newer is refused as stale, never
+# run again: a copy arriving late, after any number of newer requests, still finds it),
+# the heartbeat interval it declared (0: not supervising, a one-shot CLI) and when it
+# was last heard. At most SESSIONS at once: a new one takes a free slot or the least
+# recently heard one's. Everything is preallocated at boot; the per-frame calls only
+# compare and store small ints.
+#
+# sids count up from a value drawn from the boot id, skipping 0 (no session): a request
+# that crosses a reset carries a sid the new boot does not know, and gets
+# hello_required instead of running.
+from micropython import const
+
+SESSIONS = const(4)
+_SEQ_MASK = const(0xFFFF)
+_NEWER = const(0x8000)  # (seq - last) & 0xFFFF below this (and not 0): seq is newer
+_HEARD_MAX = const(1 << 29)  # the recency counter is renumbered before it grows big
+
+
+class Sessions:
+    def __init__(self, boot_id, size=SESSIONS):
+        self.size = size
+        self.sid = [0] * size  # 0: a free slot
+        self.last = [0] * size  # seq of the last request the session ran
+        self.interval_s = [0] * size  # declared heartbeat interval, 0: not supervising
+        self._heard = [0] * size  # recency: the value of _clock when last heard
+        self._clock = 0
+        self._next = boot_id & _SEQ_MASK or 1
+
+    def find(self, sid):
+        """The slot of session sid, or -1 (unknown: never opened, evicted, or from
+        before a reset)."""
+        if sid:
+            for i in range(self.size):
+                if self.sid[i] == sid:
+                    return i
+        return -1
+
+    def open(self, seq, interval_s):
+        """A new session, opened by a HELLO with this seq (so nothing at or before it
+        runs in the session). Returns (slot, the sid of the session it evicted or 0)."""
+        i = 0
+        for j in range(self.size):
+            if not self.sid[j]:
+                i = j
+                break
+            if self._heard[j] < self._heard[i]:
+                i = j
+        evicted = self.sid[i]
+        sid = self._next
+        self._next = (sid + 1) & _SEQ_MASK or 1
+        self.sid[i] = sid
+        self.last[i] = seq & _SEQ_MASK
+        self.interval_s[i] = interval_s
+        self.heard(i)
+        return i, evicted
+
+    def heard(self, i):
+        """A frame of session i arrived: it is the most recently heard."""
+        self._clock += 1
+        if self._clock >= _HEARD_MAX:
+            self._renumber()
+        self._heard[i] = self._clock
+
+    def _renumber(self):
+        # Keep the order, restart the count: 0..size-1 by recency.
+        order = sorted(range(self.size), key=lambda j: self._heard[j])
+        for rank in range(self.size):
+            self._heard[order[rank]] = rank
+        self._clock = self.size
+
+    def newer(self, i, seq):
+        """Whether seq is newer than the last one session i ran (16-bit serial numbers:
+        the next 32767 seqs are newer, the 32768 up to and including it are not)."""
+        d = (seq - self.last[i]) & _SEQ_MASK
+        return 0 < d < _NEWER
+
+    def ran(self, i, seq):
+        self.last[i] = seq
+
+    def supervision_s(self):
+        """The largest heartbeat interval any session declared (0: nobody supervises)."""
+        largest = 0
+        for i in range(self.size):
+            if self.sid[i] and self.interval_s[i] > largest:
+                largest = self.interval_s[i]
+        return largest
