@@ -32,7 +32,9 @@ def encode(msg, fields):
     buf = bytearray(catalog.ROOM[msg_id])
     end = _put(catalog.FIELDS[msg_id], fields, buf, 0, catalog.NAME[msg_id])
     if end > catalog.BOUNDS[msg_id][1]:  # a packed answer given more than fits
-        raise ValueError("%s: %d bytes, at most %d" % (catalog.NAME[msg_id], end, frame.MAX_PAYLOAD))
+        raise ValueError(
+            "%s: %d bytes, at most %d" % (catalog.NAME[msg_id], end, frame.MAX_PAYLOAD)
+        )
     return bytes(memoryview(buf)[:end])
 
 

@@ -46,9 +46,10 @@ REFUSAL = {
 
 
 class FakeDevice:
-    """Serves requests the way SPEC.md says a device must: HELLO first, replay cache,
-    one answer per request. `drop` answers to leave unsent, `refuse` the REFUSED fields
-    to answer with (None: serve)."""
+    """Serves requests the way SPEC.md says a device must: HELLO opens a session (one
+    here), its sid on every request, the replay cache, stale seqs refused, one answer
+    per request. `drop` answers to leave unsent, `refuse` the REFUSED fields to answer
+    with (None: serve)."""
 
     def __init__(self):
         self.server = socket.socket()
@@ -56,6 +57,7 @@ class FakeDevice:
         self.server.listen(1)
         self.url = f"socket://127.0.0.1:{self.server.getsockname()[1]}"
         self.runs = []  # (name, seq) of every request executed
+        self.hellos = []  # the fields of every HELLO
         self.drop = 0
         self.refuse = None
         self.schema = catalog.SCHEMA_HASH
@@ -67,7 +69,9 @@ class FakeDevice:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def reboot(self):
-        self.hello = False
+        self.sid = 0  # the open session, 0: none
+        self.last = 0  # the last seq it ran
+        self.next_sid = 100 * self.boot_id + 1
         self.cache = ReplayCache()
         self.boot_id += 1
 
@@ -93,23 +97,30 @@ class FakeDevice:
 
     def _answer(self, f):
         name = catalog.NAME[f.msg_id]
-        cached = self.cache.lookup(f.seq, f.crc)
+        cached = self.cache.lookup(f.sid, f.seq, f.crc)
         if cached is not None:
             return bytes(cached)
-        if name != "HELLO" and not self.hello:
+        if name != "HELLO" and (not f.sid or f.sid != self.sid):
             fields = {"code": catalog.ERR_HELLO_REQUIRED, "message": "send HELLO first"}
-            return messages.to_wire("ERROR", f.seq, fields)
+            return messages.to_wire("ERROR", f.seq, fields, sid=f.sid)
+        if name != "HELLO" and not 0 < (f.seq - self.last) & 0xFFFF < 0x8000:
+            fields = {"code": catalog.ERR_STALE, "message": f"seq {f.seq} not newer"}
+            return messages.to_wire("ERROR", f.seq, fields, sid=f.sid)
         self.runs.append((name, f.seq))
         fields = messages.decode(f.msg_id, f.payload)
+        self.last = f.seq
         if name == "HELLO":
-            self.hello = fields["schema"] == self.schema
-            self.cache.clear()
-            if self.checks_schema and not self.hello:
-                message = f"device speaks protocol 1 schema {self.schema:08x}"
+            self.hellos.append(fields)
+            if self.checks_schema and fields["schema"] != self.schema:
+                message = f"device speaks protocol 2 schema {self.schema:08x}"
                 return messages.to_wire("ERROR", f.seq, {"code": 4, "message": message})
-            reply = ("HELLO_R", dict(HELLO_R, schema=self.schema, boot_id=self.boot_id))
-        elif self.refuse:
+            self.sid, self.next_sid = self.next_sid, self.next_sid + 1
+            reply = dict(HELLO_R, schema=self.schema, boot_id=self.boot_id)
+            return messages.to_wire("HELLO_R", f.seq, reply, sid=self.sid)
+        if self.refuse:
             reply = ("REFUSED", self.refuse)
+        elif name == "SUPERVISE":
+            reply = ("SUPERVISE_R", fields)
         elif name == "STOP":
             reply = (
                 "STOP_R",
@@ -117,8 +128,8 @@ class FakeDevice:
             )
         else:
             reply = ("HEARTBEAT_R", {"uptime_ms": 5, "boot_id": self.boot_id, "active_alarms": 0})
-        wire = messages.to_wire(reply[0], f.seq, reply[1])
-        self.cache.store(f.seq, f.crc, wire)
+        wire = messages.to_wire(reply[0], f.seq, reply[1], sid=f.sid)
+        self.cache.store(f.sid, f.seq, f.crc, wire)
         return wire
 
 
@@ -199,7 +210,7 @@ def test_reset_between_attempts_may_have_run_and_hello_counts_it(device, link):
 
 def test_schema_mismatch_refuses_to_talk_and_says_why(device, link):
     device.schema = 0x1234
-    with pytest.raises(ProtocolMismatch, match="host protocol 1 schema 0x.*schema 00001234"):
+    with pytest.raises(ProtocolMismatch, match="host protocol 2 schema 0x.*schema 00001234"):
         link.hello()
     with pytest.raises(DeviceReset):  # and the device will not serve this host either
         link.request("HEARTBEAT")
@@ -290,7 +301,9 @@ def test_an_event_behind_the_answer_in_the_same_chunk_is_kept(device, link):
 
 def test_error_answer_is_a_device_error(device, link):
     link.hello()
-    device._answer = lambda f: messages.to_wire("ERROR", f.seq, {"code": 2, "message": "bad"})
+    device._answer = lambda f: messages.to_wire(
+        "ERROR", f.seq, {"code": 2, "message": "bad"}, sid=f.sid
+    )
     with pytest.raises(DeviceError, match="bad_payload"):
         link.request("HEARTBEAT")
 

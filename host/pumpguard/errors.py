@@ -62,6 +62,11 @@ class LinkError(PumpguardError):
         self.may_have_run = may_have_run
 
 
+class NoAnswer(LinkError):
+    """Nothing answered the request in any attempt (a device still booting, a dead
+    line); `may_have_run` as for LinkError."""
+
+
 class DeviceReset(LinkError):
     """The device rebooted (it asks for a new HELLO); `may_have_run` as for LinkError:
     True when an earlier attempt may have run before the reset."""

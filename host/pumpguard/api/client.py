@@ -15,18 +15,50 @@ bad argument raises a ``UsageError`` before anything is sent). A command the saf
 layer refuses raises ``RefusedError``: its reason's name (``code``, e.g.
 ``"above_hard_max"``) and wire ``number``, message, and allowed range (``allowed``,
 ``Decimal``s as above); ``str()`` of it is the whole line the CLI prints. A link that
-fails raises ``LinkError``, which says whether the command may have run. Both derive
-from ``PumpguardError``.
+fails raises ``LinkError``, which says whether the command may have run (``may_have_run``),
+whatever the port did: a device unplugged mid-command is a ``LinkError`` too, never an
+``OSError``. Both derive from ``PumpguardError``.
+
+Supervision. A host that keeps a pump running under its watch declares it, so the
+device raises its ``link_lost`` alarm when the host falls silent::
+
+    with pumpguard.connect(port) as pump, pump.keepalive(interval_s=2):
+        ...   # a background thread sends a heartbeat every 2 s
+
+``keepalive(interval_s)`` tells the device the interval (SUPERVISE), heartbeats from a
+background thread (its requests and yours take turns on one lock) and says goodbye on
+exit (SUPERVISE 0: no alarm follows). The device alarms after
+max(its link timeout, 3 x interval_s) of silence. ``connect(port, supervise=s)``
+declares the interval at HELLO instead and leaves the talking to you: some request at
+least every ``s`` seconds (``close()`` says goodbye). Without either (one-shot use, as
+every ``pumpguard`` CLI command), silence raises nothing.
+
+``connect()`` waits up to ``boot_wait`` seconds (default 10) for a device that does not
+answer yet (still booting, or the emulator starting); a device that answers with a
+mismatch is reported at once.
 """
 
+import contextlib
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
 from protocol.catalog import PRIORITY_NAMES
 
-from ..errors import BadValue, DeviceReset, PumpguardError, RefusedError, reason_name
+from ..errors import (
+    BadValue,
+    DeviceReset,
+    NoAnswer,
+    PumpguardError,
+    RefusedError,
+    WrongType,
+    reason_name,
+)
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
+
+BOOT_WAIT_S = 10.0  # connect(): how long a device that does not answer yet is waited for
 
 
 @dataclass(frozen=True)
@@ -155,18 +187,39 @@ class Pump:
     over the link without ever running twice (the device's replay cache).
     """
 
-    def __init__(self, port, timeout=0.5, attempts=3):
+    def __init__(self, port, timeout=0.5, attempts=3, boot_wait=BOOT_WAIT_S, supervise=0):
         self.port = port
+        self.keepalive_error = None  # the last heartbeat that failed (keepalive())
+        # One request at a time on the link: the caller's and the keepalive thread's.
+        self._lock = threading.RLock()
         self._link = Link(port, timeout=timeout, attempts=attempts)
+        self._link.supervise_s = _interval(supervise, 0)
         try:
             self._link.discard_input()  # events queued before we came
-            self.device = self._link.hello()
+            self.device = self._hello(boot_wait)
         except BaseException:
             self._link.close()
             raise
 
+    def _hello(self, boot_wait):
+        # HELLO again while nothing answers, until boot_wait has passed: a device still
+        # booting says nothing yet. HELLO runs nothing, so asking again is harmless; a
+        # mismatch or a port that fails is final at once.
+        deadline = time.monotonic() + boot_wait
+        while True:
+            try:
+                return self._link.hello()
+            except NoAnswer:
+                if time.monotonic() >= deadline:
+                    raise
+
     def close(self):
-        self._link.close()
+        """Say goodbye to supervision (when declared) and close the port."""
+        with self._lock:
+            if self._link.supervise_s:
+                with contextlib.suppress(PumpguardError):  # gone: the device alarms, rightly
+                    self._supervise(0)
+            self._link.close()
 
     def __enter__(self):
         return self
@@ -177,13 +230,55 @@ class Pump:
     def _call(self, name, fields, rerun=False):
         # rerun: a read with no effect, which may be asked again after the device
         # reset; a command is never repeated behind the caller's back.
+        with self._lock:
+            try:
+                return self._link.request(name, fields)
+            except DeviceReset:
+                self.device = self._link.hello()  # declares link.supervise_s again
+                if not rerun:
+                    raise
+                return self._link.request(name, fields)
+
+    def _supervise(self, interval_s):
+        self._link.supervise_s = interval_s
+        self._call("SUPERVISE", {"interval_s": interval_s}, rerun=True)
+
+    @contextlib.contextmanager
+    def keepalive(self, interval_s=2):
+        """Supervise the device while the ``with`` block runs: declare ``interval_s``,
+        heartbeat every ``interval_s`` seconds from a background thread, and end with
+        a goodbye (the interval declared before, 0 unless ``connect(supervise=)``).
+        A heartbeat that fails is kept in ``keepalive_error`` and the next one tried."""
+        interval_s = _interval(interval_s, 1)
+        previous = self._link.supervise_s
+        self._supervise(interval_s)
+        stop = threading.Event()
+        beats = threading.Thread(
+            target=self._heartbeats, args=(interval_s, stop), name="pumpguard-keepalive"
+        )
+        beats.daemon = True
+        beats.start()
+        failed = False
         try:
-            return self._link.request(name, fields)
-        except DeviceReset:
-            self.device = self._link.hello()
-            if not rerun:
-                raise
-            return self._link.request(name, fields)
+            yield self
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            stop.set()
+            beats.join()
+            try:
+                self._supervise(previous)
+            except PumpguardError:
+                if not failed:  # never hide the error the block raised
+                    raise
+
+    def _heartbeats(self, interval_s, stop):
+        while not stop.wait(interval_s):
+            try:
+                self._call("HEARTBEAT", {}, rerun=True)
+            except PumpguardError as exc:
+                self.keepalive_error = exc
 
     def info(self):
         """Firmware, board, channels, drug library and link counters (``Info``)."""
@@ -352,13 +447,26 @@ class Pump:
     def events(self, timeout=0.0):
         """Unsolicited events (alarms, state changes) received so far, or within
         ``timeout`` seconds: a list of (name, fields)."""
-        return [(name, fields) for name, _seq, fields in self._link.poll(timeout)]
+        with self._lock:
+            polled = self._link.poll(timeout)
+        return [(name, fields) for name, _seq, fields in polled]
 
 
-def connect(port, timeout=0.5, attempts=3):
+def _interval(value, least):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WrongType(f"a heartbeat interval is whole seconds (an int), not {value!r}")
+    if not least <= value <= 0xFFFF:
+        raise BadValue(f"heartbeat interval {value} s: from {least} to 65535")
+    return value
+
+
+def connect(port, timeout=0.5, attempts=3, boot_wait=BOOT_WAIT_S, supervise=0):
     """Open ``port`` (device path, PTY or pyserial URL), say HELLO, return a ``Pump``.
 
+    ``boot_wait``: seconds to keep saying HELLO while nothing answers (a device still
+    booting). ``supervise``: the heartbeat interval in whole seconds this host promises
+    (0, the default: none, one-shot use; see ``Pump.keepalive()`` for a background one).
     Raises ``LinkError`` when nothing answers and ``ProtocolMismatch`` when the device
     speaks another protocol version or message schema.
     """
-    return Pump(port, timeout=timeout, attempts=attempts)
+    return Pump(port, timeout=timeout, attempts=attempts, boot_wait=boot_wait, supervise=supervise)
