@@ -4,8 +4,8 @@
 # the seq of the last request it ran (any request not newer is refused as stale, never
 # run again: a copy arriving late, after any number of newer requests, still finds it),
 # the heartbeat interval it declared (0: not supervising, a one-shot CLI) and when it
-# was last heard. At most SESSIONS at once: a new one takes a free slot or the least
-# recently heard one's. Everything is preallocated at boot; the per-frame calls only
+# was last heard. At most SESSIONS at once: a new one takes a free slot, or the least
+# recently heard one's, one-shot sessions going before supervising ones. Everything is preallocated at boot; the per-frame calls only
 # compare and store small ints.
 #
 # sids count up from a value drawn from the boot id, skipping 0 (no session): a request
@@ -46,7 +46,7 @@ class Sessions:
             if not self.sid[j]:
                 i = j
                 break
-            if self._heard[j] < self._heard[i]:
+            if self._before(j, i):
                 i = j
         evicted = self.sid[i]
         sid = self._next
@@ -56,6 +56,14 @@ class Sessions:
         self.interval_s[i] = interval_s
         self.heard(i)
         return i, evicted
+
+    def _before(self, j, i):
+        # Whether slot j goes before slot i: a one-shot session before a supervising one
+        # (one-shot hosts must not end a silent supervisor's alarm by crowding it out),
+        # then the least recently heard.
+        if (self.interval_s[j] > 0) != (self.interval_s[i] > 0):
+            return not self.interval_s[j]
+        return self._heard[j] < self._heard[i]
 
     def heard(self, i):
         """A frame of session i arrived: it is the most recently heard."""

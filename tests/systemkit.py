@@ -17,16 +17,31 @@ def alarm_codes(pump):
     return [a.code for a in pump.alarms()]
 
 
+def hello_fields(supervise_s=0, host="t", schema=None):
+    return {
+        "protocol": catalog.PROTOCOL_VERSION,
+        "schema": catalog.SCHEMA_HASH if schema is None else schema,
+        "host": host,
+        "supervise_s": supervise_s,
+        "wall_ms": 0,
+    }
+
+
 class RawPort:
-    """Frames by hand on a port: for what the API never does (retries, garbage)."""
+    """Frames by hand on a port: for what the API never does (retries, garbage).
+    `sid` is the session the last HELLO opened; send() uses it unless told another."""
 
     def __init__(self, port):
-        self.serial = serial.serial_for_url(port, timeout=2)
+        self.serial = serial.serial_for_url(port, timeout=10)
         self.serial.reset_input_buffer()
         self.decoder = Decoder()
+        self.sid = 0
+        self.answer_sid = None  # the sid of the last answer's frame
 
-    def send(self, name, seq, fields):
-        wire = messages.to_wire(name, seq, fields)
+    def send(self, name, seq, fields, sid=None):
+        if sid is None:
+            sid = 0 if name == "HELLO" else self.sid
+        wire = messages.to_wire(name, seq, fields, sid=sid)
         self.serial.write(wire)
         return wire
 
@@ -37,15 +52,15 @@ class RawPort:
             assert data, "no answer from the device"
             for frame in self.decoder.decode(data):
                 if not catalog.is_event(frame.msg_id) and frame.seq == seq:
+                    self.answer_sid = frame.sid
                     return catalog.NAME[frame.msg_id], messages.decode(frame.msg_id, frame.payload)
 
-    def hello(self):
-        self.send(
-            "HELLO",
-            1,
-            {"protocol": catalog.PROTOCOL_VERSION, "schema": catalog.SCHEMA_HASH, "host": "t"},
-        )
-        return self.answer(1)
+    def hello(self, seq=1, **fields):
+        self.send("HELLO", seq, hello_fields(**fields))
+        name, reply = self.answer(seq)
+        if name == "HELLO_R":
+            self.sid = self.answer_sid
+        return name, reply
 
     def close(self):
         self.serial.close()

@@ -322,9 +322,12 @@ def test_a_titrate_refused_too_soon_runs_once_the_interval_passed(emu, cli):
 
 
 def test_a_link_loss_with_a_drug_running_alarms_high_after_an_idle_one(emu, cli):
-    emu.advance(15)  # silent while idle: link_lost, medium, "nothing running"
-    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
-    emu.advance(15)  # silent again, norepinephrine held this time
+    # Someone supervises (a monitor, every 2 s) while the CLI is used: silences alarm.
+    with pumpguard.connect(emu.port, timeout=2.0, supervise=2) as monitor:
+        emu.advance(15)  # silent while idle: link_lost, medium, "nothing running"
+        assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+        emu.advance(15)  # silent again, norepinephrine held this time
+        monitor.uptime_ms()  # the monitor speaks again before it says goodbye
     r = cli("alarms")
     lost = [line for line in r.stdout.splitlines() if "link_lost" in line]
     assert len(lost) == 1 and "high" in lost[0] and "norepinephrine" in lost[0], r.stdout

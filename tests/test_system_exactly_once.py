@@ -42,6 +42,7 @@ def test_a_retry_across_a_reset_is_refused_not_run_again(emu):
     raw = RawPort(emu.port)
     try:
         assert raw.hello()[0] == "HELLO_R"
+        sid = raw.sid
         sent = raw.send("TITRATE", 2, TITRATE)
         # Its answer is lost: never read. A host that gave up on seq 2 sends its next
         # request; the device serves requests in order and saves its state before it
@@ -59,7 +60,7 @@ def test_a_retry_across_a_reset_is_refused_not_run_again(emu):
 
     raw = RawPort(emu.port)
     try:
-        again = raw.send("TITRATE", 2, TITRATE)  # the retry: same seq, same bytes
+        again = raw.send("TITRATE", 2, TITRATE, sid=sid)  # the retry: same sid, seq, bytes
         assert again == sent
         name, fields = raw.answer(2)
         assert name == "ERROR"
@@ -73,13 +74,13 @@ def test_a_retry_across_a_reset_is_refused_not_run_again(emu):
     assert (status.state, status.dose) == ("running", Decimal("0.12"))  # the one run
     assert emu.pumps()[0]["rate"] == 31_500000
 
-    # Control: the log does show a second run. After HELLO the replay cache is empty,
-    # so the same bytes are a new request and run: had the firmware served the retry
-    # across the reset, the check above would have found this entry.
+    # Control: the log does show a second run. The same request in a new session is
+    # a new request and runs: had the firmware served the retry across the reset, the
+    # check above would have found this entry.
     raw = RawPort(emu.port)
     try:
         raw.hello()
-        assert raw.send("TITRATE", 2, TITRATE) == sent
+        assert raw.send("TITRATE", 2, TITRATE) != sent  # only the sid differs
         assert raw.answer(2)[0] == "TITRATE_R"
     finally:
         raw.close()

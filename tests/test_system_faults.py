@@ -5,6 +5,7 @@ from decimal import Decimal
 import pumpguard
 import pytest
 
+from tests.conftest import ANSWER_TIMEOUT_S
 from tests.systemkit import alarm_codes, start_norepinephrine
 
 pytestmark = pytest.mark.system
@@ -22,14 +23,16 @@ def test_occlusion_and_air_stop_flow_with_a_high_alarm(emu, pump, fault, code):
     assert emu.pumps()[0]["rate"] == 0
 
 
-def test_host_silence_holds_the_rate_and_alarms(emu, pump):
-    start_norepinephrine(pump)
-    emu.advance(15)  # no keepalive: the host says nothing for 15 s
-    s = pump.status(1)
-    assert (s.state, s.rate_ml_h) == ("running", Decimal("26.25"))
-    alarm = next(a for a in pump.alarms() if a.code == "link_lost")
-    assert alarm.priority == "high"  # a vasopressor is running
-    assert emu.pumps()[0]["rate"] == 26_250000
+def test_host_silence_holds_the_rate_and_alarms(emu):
+    # A supervising host (every 2 s) that goes silent: link_lost (SPEC §3).
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S, supervise=2) as pump:
+        start_norepinephrine(pump)
+        emu.advance(15)  # no keepalive: the host says nothing for 15 s
+        s = pump.status(1)
+        assert (s.state, s.rate_ml_h) == ("running", Decimal("26.25"))
+        alarm = next(a for a in pump.alarms() if a.code == "link_lost")
+        assert alarm.priority == "high"  # a vasopressor is running
+        assert emu.pumps()[0]["rate"] == 26_250000
 
 
 def test_a_silent_line_is_a_link_error_that_says_whether_it_ran(emu, pump):

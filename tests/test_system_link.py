@@ -5,6 +5,7 @@ import os
 import pumpguard
 import pytest
 
+from protocol import catalog
 from tests.systemkit import RawPort, start_norepinephrine
 
 pytestmark = pytest.mark.system
@@ -46,14 +47,18 @@ def test_a_retried_request_is_answered_twice_but_runs_once(pump, port):
         assert pump.status(1).state == "tapering"
 
 
-def test_a_new_request_reusing_a_seq_runs(pump, port):
+def test_a_new_request_reusing_a_seq_runs_in_a_new_session_only(pump, port):
     pump.close()
     raw = RawPort(port)
     try:
         raw.hello()
         raw.send("STATUS", 2, {"ch": 1})
         assert raw.answer(2)[1]["ch"] == 1
-        raw.send("STATUS", 2, {"ch": 2})  # same seq, other bytes: a new request
+        raw.send("STATUS", 2, {"ch": 2})  # same session and seq, other bytes: stale
+        name, fields = raw.answer(2)
+        assert name == "ERROR" and catalog.ERROR_NAMES[fields["code"]] == "stale"
+        raw.hello()  # a restarted host: a new session, its seqs from the start again
+        raw.send("STATUS", 2, {"ch": 2})
         assert raw.answer(2)[1]["ch"] == 2
     finally:
         raw.close()
@@ -73,7 +78,7 @@ def test_a_port_nobody_answers_on_is_a_link_error(tmp_path):
     master, slave = os.openpty()
     try:
         with pytest.raises(pumpguard.LinkError) as info:
-            pumpguard.connect(os.ttyname(slave), timeout=0.05, attempts=2)
+            pumpguard.connect(os.ttyname(slave), timeout=0.05, attempts=2, boot_wait=0)
         assert not isinstance(info.value, pumpguard.RefusedError)
     finally:
         os.close(master)

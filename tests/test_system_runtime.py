@@ -48,7 +48,7 @@ def test_safe_boot_leaves_the_pump_loop_unstarted_once(emu):
     open(state + "safeboot", "wb").close()  # what `pumpguard flash --repl` writes
     emu.power_cycle()
     with pytest.raises(pumpguard.LinkError):
-        pumpguard.connect(emu.port, timeout=0.2, attempts=1)
+        pumpguard.connect(emu.port, timeout=0.2, attempts=1, boot_wait=0)
     assert emu.pumps()[1]["rate"] == 0  # no loop: the motors stay off
     with open(state + "emulator.log") as log:
         assert "safe boot" in log.read()
