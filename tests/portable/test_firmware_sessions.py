@@ -1,0 +1,172 @@
+# Exactly once per session on both interpreters (protocol/SPEC.md §3): the session
+# table alone, then play(): hosts and a faulty line driving the real shell, where no
+# request ever runs twice whatever the line drops, corrupts, splits, joins, duplicates,
+# delays or reorders. tests/test_sessions_property.py feeds play() from hypothesis.
+from firmware import handlers
+from firmware.sessions import Sessions
+from protocol import catalog, messages
+from tests.portable.shellkit import Host, hello_fields, ports, shell
+
+_ACK = catalog.ID["ACK"]
+
+
+def test_newer_is_16_bit_serial_arithmetic():
+    s = Sessions(1)
+    i, _ = s.open(10, 0)
+    assert not s.newer(i, 10) and not s.newer(i, 9) and s.newer(i, 11)
+    assert s.newer(i, 10 + 0x7FFF) and not s.newer(i, 10 + 0x8000)
+    s.ran(i, 0xFFFF)
+    assert s.newer(i, 0) and s.newer(i, 5) and not s.newer(i, 0xFFF0)
+
+
+def test_sids_count_up_from_the_boot_id_skipping_0():
+    s = Sessions(0xFFFE)
+    sids = [s.sid[s.open(1, 0)[0]] for _ in range(3)]
+    assert sids == [0xFFFE, 0xFFFF, 1]
+    assert Sessions(0x10000).sid[0] == 0 and Sessions(0x10000)._next == 1
+
+
+def test_a_fifth_session_evicts_the_least_recently_heard_one_shot_first():
+    s = Sessions(1)
+    slots = [s.open(1, 2 if k == 0 else 0)[0] for k in range(4)]  # the first supervises
+    s.heard(slots[1])
+    i, evicted = s.open(1, 0)
+    assert evicted == 3 and i == slots[2]  # not 1 (supervising), not 2 (heard since)
+    assert s.find(3) == -1 and s.find(1) == slots[0]
+    assert s.supervision_s() == 2
+
+
+def test_recency_is_renumbered_before_it_grows_big():
+    s = Sessions(1, size=2)
+    a = s.open(1, 0)[0]
+    b = s.open(1, 0)[0]
+    s._clock = (1 << 29) - 1
+    s.heard(a)  # renumbered: b stays the least recently heard
+    assert s._clock < 8
+    assert s.open(1, 0) == (b, 2)
+
+
+# --- hosts and a faulty line around the real shell -------------------------------------
+
+
+class _Line:
+    """Hosts (sessions) on one line to one device; `runs` counts each request run."""
+
+    def __init__(self, hosts):
+        self.p = ports()
+        self.sh = shell(self.p)
+        self.host = Host(self.sh, self.p)  # the shell's own loop, frames in and out
+        self.seq = [0] * hosts
+        self.sid = [0] * hosts
+        self.sent = []  # (host, request id, wire) of every request ever sent
+        self.runs = {}  # request id -> times run
+        self.answered = {}  # request id -> answer names its host saw
+        self.key = {}  # (sid, seq) -> request id
+        self._next_id = 1
+
+    def hello(self, h, restart):
+        if restart:
+            self.seq[h] = 0  # a restarted host: its seqs from 1 again, in a new session
+        self.seq[h] += 1
+        seq = self.seq[h]
+        self.host.send_wire(messages.to_wire("HELLO", seq, hello_fields(host="h%d" % h)))
+        sids = []
+        frames = self.host.frames(sids)
+        for k in range(len(frames)):
+            if frames[k][0] == "HELLO_R" and frames[k][1] == seq:
+                self.sid[h] = sids[k]
+
+    def new_request(self, h):
+        if not self.sid[h]:
+            self.hello(h, False)
+        self.seq[h] += 1
+        rid = self._next_id
+        self._next_id += 1
+        wire = messages.to_wire("ACK", self.seq[h], {"alarm_id": rid}, sid=self.sid[h])
+        self.sent.append((h, rid, wire))
+        self.key[(self.sid[h], self.seq[h])] = rid  # sids are never reused in a boot
+        return rid, wire
+
+    def deliver(self, data, pieces=1):
+        step = len(data) // pieces + 1
+        for k in range(0, len(data), step):
+            self.host.send_wire(data[k : k + step])
+        sids = []
+        frames = self.host.frames(sids)
+        for k in range(len(frames)):
+            self._seen(frames[k], sids[k])
+
+    def _seen(self, f, sid):
+        name, seq, _fields = f
+        rid = self.key.get((sid, seq))
+        if rid is not None and name != "ERROR" and not catalog.is_event(catalog.ID[name]):
+            self.answered.setdefault(rid, []).append(name)
+
+
+def play(ops, hosts=3):
+    """Run ops (ints) on a line of `hosts` hosts; returns the line after checking that
+    no request ran twice and that every answer a host took as its own ran once."""
+    line = _Line(hosts)
+    served = handlers.SERVED[_ACK]
+
+    def counting(sh, f, now):
+        line.runs[f["alarm_id"]] = line.runs.get(f["alarm_id"], 0) + 1
+        return served(sh, f, now)
+
+    handlers.SERVED[_ACK] = counting
+    try:
+        for op in ops:
+            _step(line, op % 8, (op >> 3) % hosts, op >> 5)
+    finally:
+        handlers.SERVED[_ACK] = served
+    for rid in line.runs:
+        assert line.runs[rid] == 1, (rid, line.runs[rid])
+    for rid in line.answered:
+        assert line.runs.get(rid) == 1, ("answered but not run", rid)
+    return line
+
+
+def _step(line, kind, h, pick):
+    sent = line.sent
+    if kind <= 1:  # a new request, delivered
+        line.deliver(line.new_request(h)[1])
+    elif kind == 2 and sent:  # duplicate, delay, reorder: an earlier copy again
+        line.deliver(sent[pick % len(sent)][2])
+    elif kind == 3:  # a HELLO: the host reconnects (restarted, or keeping its seqs)
+        line.hello(h, pick & 1)
+    elif kind == 4 and sent:  # corrupt: one byte of a copy flipped
+        wire = bytearray(sent[pick % len(sent)][2])
+        at = 1 + (pick >> 1) % (len(wire) - 2)
+        wire[at] ^= 1 << (pick & 7)
+        line.deliver(bytes(wire))
+    elif kind == 5 and sent:  # split: a copy in pieces, a loop turn between them
+        line.deliver(sent[pick % len(sent)][2], 2 + pick % 3)
+    elif kind == 6 and sent:  # join: two copies in one read
+        line.deliver(sent[pick % len(sent)][2] + sent[(pick >> 2) % len(sent)][2])
+    elif kind == 7:  # drop: a new request lost on the way (a later copy may arrive)
+        line.new_request(h)
+
+
+def _ops(seed, n):
+    # A small LCG: the same interleavings on both interpreters, small ints only.
+    out = []
+    x = seed
+    for _ in range(n):
+        x = (x * 1103515245 + 12345) & 0x3FFFFFFF
+        out.append(x >> 8)
+    return out
+
+
+def test_random_interleavings_never_run_a_request_twice():
+    for seed in (1, 2, 3, 4, 5, 6):
+        line = play(_ops(seed, 150))
+        assert line.runs  # requests did run
+
+
+def test_a_copy_after_many_newer_requests_and_a_hello_is_refused_stale():
+    line = play([0] * 6)  # host 0: six requests, each run
+    first = line.sent[0][2]
+    line.hello(0, False)
+    line.host.send_wire(first)
+    assert [f[0] for f in line.host.frames()] == ["ERROR"]
+    assert len(line.runs) == 6
