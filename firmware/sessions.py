@@ -5,8 +5,8 @@
 # run again: a copy arriving late, after any number of newer requests, still finds it),
 # the heartbeat interval it declared (0: not supervising, a one-shot CLI) and when it
 # was last heard. At most SESSIONS at once: a new one takes a free slot, or the least
-# recently heard one's, one-shot sessions going before supervising ones. Everything is preallocated at boot; the per-frame calls only
-# compare and store small ints.
+# recently heard one's, one-shot sessions going before supervising ones. Everything is
+# preallocated at boot; the per-frame calls only compare and store small ints.
 #
 # sids count up from a value drawn from the boot id, skipping 0 (no session): a request
 # that crosses a reset carries a sid the new boot does not know, and gets

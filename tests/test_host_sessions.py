@@ -108,7 +108,7 @@ def test_connect_never_waits_out_a_mismatch(device):
 def test_keepalive_declares_heartbeats_and_says_goodbye(device):
     with pumpguard.connect(device.url, timeout=0.5) as pump:
         with pump.keepalive(interval_s=1):
-            _wait_for(lambda: ("HEARTBEAT" in [n for n, _s in device.runs]), "no heartbeat")
+            _wait_for(lambda: "HEARTBEAT" in [n for n, _s in device.runs], "no heartbeat")
             assert pump.uptime_ms() == 5  # the caller's requests take turns with its own
         supervised = [run for run in device.runs if run[0] == "SUPERVISE"]
         assert len(supervised) == 2  # the interval, then the goodbye
