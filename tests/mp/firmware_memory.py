@@ -82,6 +82,7 @@ _ports = {
 }
 _shell = None
 _seq = 0
+_sid = 0  # the session the last HELLO_R opened
 _wires = {}
 _marks = {}
 
@@ -95,7 +96,7 @@ def request(name, fields):
     """The name of the answer to one command, run through the shell's own loop."""
     global _seq
     _seq += 1
-    _feed(messages.to_wire(name, _seq, fields))
+    _feed(messages.to_wire(name, _seq, fields, sid=0 if name == "HELLO" else _sid))
     return _answer_name()
 
 
@@ -108,15 +109,24 @@ def _feed(wire):
 
 
 def _answer_name():
+    global _sid
     for i in range(min(_link.sent, _MAX_FRAMES)):
         for frame in Decoder().decode(bytes(_link.frames[i])):
             if not catalog.is_event(frame.msg_id):
+                if catalog.NAME[frame.msg_id] == "HELLO_R":
+                    _sid = frame.sid  # the session every later request carries
                 return catalog.NAME[frame.msg_id]
     return None
 
 
 def hello():
-    fields = {"protocol": catalog.PROTOCOL_VERSION, "schema": catalog.SCHEMA_HASH, "host": "m"}
+    fields = {
+        "protocol": catalog.PROTOCOL_VERSION,
+        "schema": catalog.SCHEMA_HASH,
+        "host": "m",
+        "supervise_s": 0,
+        "wall_ms": 0,
+    }
     return request("HELLO", fields)
 
 
@@ -132,7 +142,7 @@ def prepare():
     )
     for name, fields in commands:
         _seq += 1
-        _wires[name] = messages.to_wire(name, _seq, fields)
+        _wires[name] = messages.to_wire(name, _seq, fields, sid=_sid)
     return [name for name, _ in commands]
 
 

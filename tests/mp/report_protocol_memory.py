@@ -12,7 +12,7 @@ from protocol.replay import ReplayCache
 
 EXIT_CODE = 0
 FIELDS = {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}
-wire = messages.to_wire("TITRATE", 7, FIELDS)
+wire = messages.to_wire("TITRATE", 7, FIELDS, sid=0x5A3C)
 # The largest frame: a full page of taper steps (MAX_PAYLOAD, 240 bytes, nearly).
 BIG_FIELDS = {
     "ch": 1,
@@ -81,10 +81,10 @@ def verify_big():
 
 
 def replay_hit():
-    cache.lookup(7, 12345)
+    cache.lookup(0x5A3C, 7, 12345)
 
 
-cache.store(7, 12345, wire)
+cache.store(0x5A3C, 7, 12345, wire)
 measure("frame verified (CRC residue check)", verify_only, 64)
 measure("frame verified + take()", verify_and_take, 256)
 measure("frame verified + take() + messages.decode (TITRATE)", verify_take_decode, 1024)

@@ -114,7 +114,7 @@ def main(argv=None, out=None):
         if needs_pump:
             if not g.port:
                 raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
-            pump = connect(g.port)
+            pump = connect(g.port, supervise=0)  # one-shot: its silence after is no alarm
         handler(pump, args, out)
         return EXIT_OK
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
