@@ -42,7 +42,18 @@ def _core_options(board):
 
 
 def build(board, ports, boot_id, bundle=""):
-    """The shell for this board and ports, with every channel restored from the store.
+    """The shell for this board and ports, with every channel restored from the store
+    (see restore())."""
+    with open(_LIBRARY) as f:
+        library = druglib.load(f.read())
+    core, record, uptime = restore(library, board, ports["store"])
+    return Shell(
+        core, board, boot_id=boot_id, uptime_ms=uptime, bundle=bundle, record=record, **ports
+    )
+
+
+def restore(library, board, store):
+    """(core, record, uptime): the core of this board restored from the store's record.
 
     A good record: each channel that passes re-verification (firmware/resume.py)
     resumes at its last verified rate and the core raises its reset alarm; one that
@@ -52,10 +63,8 @@ def build(board, ports, boot_id, bundle=""):
     infusion guessed from damaged data. A record that two boots in a row failed on
     (they raised something no check expected) is set aside on the third.
     """
-    with open(_LIBRARY) as f:
-        library = druglib.load(f.read())
     options = _core_options(board)
-    record = persist.Record(ports["store"])
+    record = persist.Record(store)
     uptime = 0
     core = None
     problem = None
@@ -92,9 +101,7 @@ def build(board, ports, boot_id, bundle=""):
             core.device_alarm(code, "%s: every channel started idle" % (problem,), uptime)
         elif problem:
             core.store_lost(problem, uptime)
-    return Shell(
-        core, board, boot_id=boot_id, uptime_ms=uptime, bundle=bundle, record=record, **ports
-    )
+    return core, record, uptime
 
 
 def bundle_hash(path=_MANIFEST):
