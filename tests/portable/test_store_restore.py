@@ -8,15 +8,15 @@ from boards import emulator as board
 from firmware import main as firmware_main
 from firmware import persist, units
 from firmware.core import SafetyCore
+from firmware.shell import Shell
 from tests.portable.corekit import (
-    M,
     MIN,
+    M,
     library,
     make_core,
     start_norepinephrine,
     start_vasopressin,
 )
-from firmware.shell import Shell
 from tests.portable.shellkit import Store, ports, shell
 
 
