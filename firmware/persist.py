@@ -164,6 +164,8 @@ class Record:
                 "state record fails its CRC (%08x, expected %08x)" % (crc32(body), crc)
             )
         data = _parse(body)
+        if type(data) is dict and len(data) == 2:
+            data["gen"] = 0  # written before the counter existed: the oldest there is
         if not (
             type(data) is dict
             and len(data) == 3

@@ -102,6 +102,15 @@ def test_a_good_record_resumes_both_channels():
     assert "restore_refused" not in _codes(core) and "store_lost" not in _codes(core)
 
 
+def test_a_record_written_before_the_record_counter_existed_still_resumes():
+    body = json.dumps({"uptime_ms": MIN, "core": _plain(_running().snapshot())}).encode()
+    store = Store()
+    store.files["state.used"] = b""
+    store.files["state.json"] = _MAGIC + ("%08x\n" % crc32(body)).encode() + body
+    core = _boot(store)
+    assert [core.status(ch).state for ch in (1, 2)] == ["running", "running"]
+
+
 def test_a_resealed_dose_above_the_hard_max_stays_stopped_and_says_why():
     # vasopressin's hard max is 0.04 units/min: 0.5 and 1 are 12.5x and 25x
     for dose in (500000, 1000000, 40001):
