@@ -134,7 +134,9 @@ class Shell:
         # Ctrl-C (KeyboardInterrupt) still ends the loop for the engineer at the REPL.
         # Anything else is caught, whatever raised it (a handler, the core, a port, the
         # store): a loop that died would have the watchdog reset the board into the same
-        # record, the same request or the same port, and with it every infusion.
+        # record, the same request or the same port, and with it every infusion. Only a
+        # failure of the net itself (_fault) leaves the loop: the watchdog is the last
+        # resort, and a record that fails boot after boot is set aside (firmware/main.py).
         try:
             self._turn()
         except Exception as exc:
