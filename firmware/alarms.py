@@ -5,6 +5,16 @@
 # it but never hides a condition that is still there, and a condition that ends by itself
 # stays listed until someone has seen it. Advisories and stop events are raised inactive
 # (nothing to clear), so acknowledging them removes them.
+#
+# Ids go on the wire as 16 bits (U16) and a pump raises alarms for weeks: they count
+# 1..ID_MAX and wrap to 1, skipping ids still listed, so an id is never 0, never too
+# large to send, and never names two listed alarms at once.
+from micropython import const
+
+ID_MAX = const(0xFFFF)
+# The longest message an alarm raised from outside a command may have: the log's entry
+# for it ("medium #65535: " + message) must fit protocol/text.py's TEXT_MAX (120).
+MESSAGE_MAX = const(104)
 
 HIGH = "high"
 MEDIUM = "medium"
@@ -85,10 +95,22 @@ class Alarms:
             ):
                 return None
             self.items.remove(alarm)
-        alarm = Alarm(self.next_id, ch, code, priority, message, at_ms, active)
-        self.next_id += 1
+        alarm = Alarm(self.new_id(), ch, code, priority, message, at_ms, active)
         self.items.append(alarm)
         return alarm
+
+    def new_id(self):
+        """The next free id (see the top of this module); next_id moves past it. A
+        next_id out of 1..ID_MAX (a restored record's) starts again at 1."""
+        given = self.next_id
+        given = given if type(given) is int and 1 <= given <= ID_MAX else 1
+        while self.listed(given):
+            given = given % ID_MAX + 1
+        self.next_id = given % ID_MAX + 1
+        return given
+
+    def listed(self, alarm_id):
+        return any(alarm.id == alarm_id for alarm in self.items)
 
     def clear(self, ch, code):
         """The condition behind (ch, code) is over."""

@@ -5,10 +5,8 @@
 # every rate change and alarm is logged too. tick(), delivered() and host_seen() are the
 # shell's hot path: in steady state they only compare and add small integers, and
 # allocate nothing (tests/mp/report_core_memory.py proves it with heap_lock).
-from micropython import const
-
-from firmware import rules, units, wording
-from firmware.alarms import HIGH, MEDIUM, Alarm, Alarms
+from firmware import resume, rules, units, wording
+from firmware.alarms import HIGH, MESSAGE_MAX, Alarm, Alarms
 from firmware.channel import (
     EMERGENCY,
     FAULT,
@@ -37,7 +35,6 @@ FAULTS = {
     "syringe_empty": "syringe_empty",
     "motor": "motor_fault",
 }
-_SNAPSHOT_VERSION = const(1)
 
 
 class SafetyCore:
@@ -57,7 +54,8 @@ class SafetyCore:
         self._alarms = Alarms()
         self._channels = [Channel(n) for n in range(1, channels + 1)]
         self._watch = Watchers(self._alarms, self.log, self._channels, link_timeout_ms)
-        self._now = 0  # latest now_ms seen: the time of delivered() and of snapshots
+        self._now = 0  # latest now_ms seen: the time of snapshots
+        self.pending = False  # a delivery reached near empty or empty: tick() raises it
         if not library.ok:
             self.log.add(0, 0, "input", "library_invalid", rules.library_problem(library))
 
@@ -112,14 +110,29 @@ class SafetyCore:
     # -- shell inputs -----------------------------------------------------------------
 
     def tick(self, now_ms):
-        """Due taper steps, near-empty and link-silence alarms. Compares only, in the
-        steady state: every threshold was computed when the rate or link last changed."""
+        """Due taper steps, near-empty, empty and link-silence alarms. Compares only, in
+        the steady state: every threshold was computed when the rate or link last
+        changed."""
         self._now = now_ms
+        self.pending = False
         for c in self._channels:
             if c.state == TAPERING and now_ms >= c.taper_next_ms:
                 self._taper_step(c, now_ms)
             self._watch.near_empty(c, now_ms)
+            if c.volume_left <= 0 and c.rate:
+                self.fault(c.ch, "syringe_empty", now_ms)
         self._watch.link(now_ms)
+
+    def next_due(self):
+        """The uptime from which tick() has something to do on its own (a taper step,
+        the host link's deadline), or None: the shell skips the ticks before it unless
+        an input came (a frame, a fault, pending), so an idle turn needs no time at
+        all and allocates nothing at any uptime (tests/mp/report_shell_memory.py)."""
+        due = self._watch.link_due()
+        for c in self._channels:
+            if c.state == TAPERING and (due is None or c.taper_next_ms < due):
+                due = c.taper_next_ms
+        return due
 
     def host_seen(self, now_ms):
         """Any valid frame from the host: restart the link-silence timer."""
@@ -133,18 +146,19 @@ class SafetyCore:
         self._watch.supervise(interval_ms, now_ms)
 
     def delivered(self, ch, volume):
-        """volume (micro-scaled mL) pumped on channel ch since the last call."""
+        """volume (micro-scaled mL) pumped on channel ch since the last call. A delivery
+        that reaches near empty or empty sets pending: the alarms are raised by the
+        tick() that follows (the shell's, in the same turn), which has the time, the
+        near-empty alarm before the empty fault (the clinician sees both, in order)."""
         c = self._get(ch)
         c.volume_infused += volume
         c.volume_left -= volume
         if c.volume_left < 0:
             c.volume_left = 0  # an overshoot past empty: nothing is left, not less
-        # Near empty is checked here too, not only on the tick: a delivery that crosses
-        # the threshold and empties the syringe in one report must still raise the
-        # near-empty alarm before the empty fault (the clinician sees both, in order).
-        self._watch.near_empty(c, self._now)
-        if c.volume_left <= 0 and c.rate:
-            self.fault(ch, "syringe_empty", self._now)
+        if c.rate and (
+            c.volume_left <= 0 or (not c.near_empty_raised and c.volume_left <= c.near_empty_volume)
+        ):
+            self.pending = True
 
     def fault(self, ch, kind, now_ms):
         """A hardware fault reported by the shell: flow stops, high-priority alarm."""
@@ -166,15 +180,23 @@ class SafetyCore:
         """The shell found its saved state missing or corrupt (message says which) and
         built this core afresh, so every channel started idle: a high-priority alarm
         tells the clinician that whatever ran before the reset is not running now."""
-        self._now = now_ms
-        return self._watch.alarm(
-            0,
+        return self.device_alarm(
             "store_lost",
-            HIGH,
             "saved state lost (%s): every channel started idle" % (clip(message, 50),),
             now_ms,
-            False,
         )
+
+    def device_alarm(self, code, message, now_ms, active=False):
+        """A high-priority alarm about the whole device, from the shell: the store
+        (store_lost, store_failed, record_set_aside, record_rolled_back) or its own
+        loop (internal_fault). active: a condition that lasts until condition_over()."""
+        self._now = now_ms
+        return self._watch.alarm(0, code, HIGH, clip(message, MESSAGE_MAX), now_ms, active)
+
+    def condition_over(self, code):
+        """The condition behind the device alarm code has ended (it stays listed until
+        acknowledged)."""
+        self._alarms.clear(0, code)
 
     # -- queries ----------------------------------------------------------------------
 
@@ -202,7 +224,7 @@ class SafetyCore:
     def snapshot(self):
         """A JSON-able dict of everything needed to resume after a reset."""
         return {
-            "version": _SNAPSHOT_VERSION,
+            "version": resume.VERSION,
             "library": {
                 "name": self.library.name,
                 "version": self.library.version,
@@ -216,53 +238,24 @@ class SafetyCore:
 
     @classmethod
     def restore(cls, library, snapshot, now_ms=0, **kwargs):
-        """A core resuming snapshot at now_ms (the new uptime after a reset).
-
-        Times in the snapshot are shifted so that no time seems to have passed: the
-        outage is unknown, so intervals and taper steps restart from now (later, never
-        earlier). Raises ValueError if the snapshot is of another library or format, or
-        its rates do not follow from its doses (a corrupted store).
-        """
-        if snapshot.get("version") != _SNAPSHOT_VERSION:
-            raise ValueError(
-                "snapshot version %r is not %d" % (snapshot.get("version"), _SNAPSHOT_VERSION)
-            )
-        if snapshot["library"]["crc32"] != library.crc or not library.ok:
-            raise ValueError(
-                "snapshot was taken with library %s %s (crc32 %r), not %s"
-                % (
-                    snapshot["library"]["name"],
-                    snapshot["library"]["version"],
-                    snapshot["library"]["crc32"],
-                    library.identity(),
-                )
-            )
-        core = cls(library, channels=len(snapshot["channels"]), **kwargs)
-        shift = now_ms - snapshot["at_ms"]
-        core._now = now_ms
-        core._watch.expect_host(now_ms)
-        for i, saved in enumerate(snapshot["channels"]):
-            # in place: the watchers hold this very list
-            core._channels[i] = Channel.restore(
-                i + 1, saved, library.drugs, shift, core.near_empty_s
-            )
-        for saved in snapshot["alarms"]:
-            alarm = Alarm.from_dict(saved)
-            alarm.at_ms += shift
-            core._alarms.items.append(alarm)
-        core._alarms.next_id = snapshot["next_alarm_id"]
-        for c in core._channels:
-            if c.delivering:
-                core._watch.alarm(
-                    c.ch,
-                    "resumed_after_reset",
-                    MEDIUM,
-                    "channel %d resumed after a reset: %s" % (c.ch, describe(c)),
-                    now_ms,
-                    False,
-                )
-        core.log.add(now_ms, 0, "input", "restored", "restored from snapshot")
+        """A core for this library and board (kwargs as the constructor's: channels is
+        the board's) resuming snapshot at now_ms, the new uptime after a reset. Every
+        channel is re-verified first (firmware/resume.py): one that breaks a rule stays
+        stopped with a restore_refused alarm. Raises ValueError for a snapshot of another
+        library, format or channel count, or with any field out of its type or range."""
+        core = cls(library, **kwargs)
+        resume.restore(core, snapshot, now_ms)
         return core
+
+    def rollback(self, snapshot):
+        """Back to snapshot, this core's own, taken before a command whose handling
+        raised: the command leaves nothing applied. Its log entries stay (they say what
+        was received); the shell raises internal_fault."""
+        drugs = self.library.drugs
+        for i, saved in enumerate(snapshot["channels"]):
+            self._channels[i] = Channel.restore(i + 1, saved, drugs, 0, self.near_empty_s)
+        self._alarms.items = [Alarm.from_dict(a) for a in snapshot["alarms"]]
+        self._alarms.next_id = snapshot["next_alarm_id"]
 
     # -- decisions --------------------------------------------------------------------
 

@@ -42,37 +42,66 @@ def _core_options(board):
 
 
 def build(board, ports, boot_id, bundle=""):
-    """The shell for this board and ports, with every channel restored from the store.
-
-    A good record: each channel resumes at its last verified rate and the core raises
-    its reset alarm. No record: a first boot, every channel idle, no alarm. A bad record:
-    every channel idle and a high-priority store_lost alarm saying why; never an
-    infusion guessed from damaged data.
-    """
+    """The shell for this board and ports, with every channel restored from the store
+    (see restore())."""
     with open(_LIBRARY) as f:
         library = druglib.load(f.read())
+    core, record, uptime = restore(library, board, ports["store"])
+    return Shell(
+        core, board, boot_id=boot_id, uptime_ms=uptime, bundle=bundle, record=record, **ports
+    )
+
+
+def restore(library, board, store):
+    """(core, record, uptime): the core of this board restored from the store's record.
+
+    A good record: each channel that passes re-verification (firmware/resume.py)
+    resumes at its last verified rate and the core raises its reset alarm; one that
+    fails stays stopped with restore_refused. No record: a first boot, every channel
+    idle, no alarm. A bad record (damaged, not resumable, older than the store's record
+    counter): every channel idle and a high-priority alarm saying why; never an
+    infusion guessed from damaged data. A record that two boots in a row failed on
+    (they raised something no check expected) is set aside on the third.
+    """
     options = _core_options(board)
+    record = persist.Record(store)
     uptime = 0
     core = None
     problem = None
+    code = "store_lost"
+    aside = None
+    tried = record.boot_attempts()  # counted before anything is restored
+    if tried >= persist.BOOTS_TRIED:
+        aside = record.set_aside()
     try:
-        saved = persist.load(ports["store"])
+        saved = None if aside else record.load()
         if saved is not None:
             snapshot, uptime = saved
-            # The snapshot names its channels itself; the rest comes from the board.
-            del options["channels"]
             core = SafetyCore.restore(library, snapshot, uptime, **options)
+    except persist.RolledBack as exc:  # a whole record, but an old copy put back
+        problem = str(exc)
+        code = "record_rolled_back"
     except persist.StoreError as exc:  # the record is damaged
         problem = str(exc)
-    except (ValueError, KeyError, TypeError) as exc:
+    except ValueError as exc:
         # A record that passes its CRC but that the core will not resume (another
-        # library, an older format).
+        # library, another board, a field out of its type or range).
         problem = "not resumable: %s" % (exc,)
     if core is None:
-        core = SafetyCore(library, **_core_options(board))
-        if problem:
+        core = SafetyCore(library, **options)
+        if aside:
+            core.store_lost("record set aside", uptime)
+            core.device_alarm(
+                "record_set_aside",
+                "state record failed %d boots: kept as %s, every channel started idle"
+                % (tried, aside),
+                uptime,
+            )
+        elif code == "record_rolled_back":
+            core.device_alarm(code, "%s: every channel started idle" % (problem,), uptime)
+        elif problem:
             core.store_lost(problem, uptime)
-    return Shell(core, board, boot_id=boot_id, uptime_ms=uptime, bundle=bundle, **ports)
+    return core, record, uptime
 
 
 def bundle_hash(path=_MANIFEST):

@@ -1,61 +1,216 @@
-# Channel state across resets: one record in the store, replaced atomically.
+# Channel state across resets: one record in the store, replaced atomically, and the
+# few small files that say whether that record can be believed.
 #
 #   state.json:  b"pumpguard-state 1 <crc32 as 8 hex digits>\n" + JSON body
-#   body:        {"uptime_ms": <uptime when saved>, "core": <SafetyCore.snapshot()>}
+#   body:        {"uptime_ms": <uptime when saved>, "gen": <record counter>,
+#                 "core": <SafetyCore.snapshot()>}
 #
 # save() writes state.tmp and renames it over state.json, so a reset in the middle
 # leaves the previous record whole; the CRC-32 (over the body bytes) catches a record
 # damaged anyway (flash wear, a hand edit). load() tells three cases apart: no record
 # (first boot: nothing to restore), a good record, and a bad one (StoreError: the shell
 # starts with every channel idle and raises an alarm; it never guesses an infusion).
+# A CRC detects damage, not intent or age: what the record says is re-verified by
+# firmware/resume.py before any channel delivers again.
 #
 #   state.used:  empty; written at the first boot, before the first record. Without it
 #                a missing record looks like a first boot: a record deleted while a
 #                vasopressor ran would bring the pump back idle and silent. With it, a
 #                missing record in a store that once held one is a StoreError too.
+#   state.gen:   the record counter ("gen" of the newest record written), in decimal,
+#                written after each record. A record older than it is a copy put back
+#                (RolledBack): a genuine old record would restart an infusion stopped
+#                since. It also makes a store that lost both state.json and state.used
+#                a lost store, not a first boot. The emulator (through its relay) and a
+#                Pico keep it in the same store, so a copy of the whole filesystem
+#                still rolls back unseen; a board with memory of its own that survives
+#                power loss (a battery-backed RTC's RAM; an ESP32's RTC memory only
+#                survives resets) would keep the counter there instead.
+#   state.boot:  b"<gen> <attempts>" from the start of a boot until its first turn is
+#                complete (boot_attempts(), booted()); empty otherwise. A record that
+#                made two boots in a row fail is set aside as state.bad.<gen> (kept
+#                for investigation) instead of being tried forever.
 import json
 from binascii import crc32
+
+from micropython import const
 
 _NAME = "state.json"
 _TMP = "state.tmp"
 _USED = "state.used"
+_GEN = "state.gen"
+_BOOT = "state.boot"
+_BAD = "state.bad."
 _MAGIC = b"pumpguard-state 1 "
+# The deepest the record's JSON nests (body, core, channels, a channel): anything deeper
+# is not a state record, and is refused before the parser recurses into it.
+_DEPTH_MAX = const(4)
+_OPEN_LIST = const(0x5B)
+_CLOSE_LIST = const(0x5D)
+_OPEN_DICT = const(0x7B)
+_CLOSE_DICT = const(0x7D)
+_QUOTE = const(0x22)
+_BACKSLASH = const(0x5C)
+# Times and counters are whole ms or counts: bounded so that no record makes the
+# arithmetic on them grow without end (2**48 ms is over 8,000 years).
+_COUNT_MAX = 1 << 48
+# Boots that fail on a record before it is set aside: the third boot sets it aside.
+BOOTS_TRIED = const(2)
 
 
 class StoreError(Exception):
     """The state record exists but cannot be trusted; the message says why."""
 
 
-def save(store, snapshot, uptime_ms):
-    body = json.dumps({"uptime_ms": uptime_ms, "core": snapshot}).encode()
-    store.write(_TMP, _MAGIC + ("%08x\n" % crc32(body)).encode() + body)
-    store.rename(_TMP, _NAME)
+class RolledBack(StoreError):
+    """The record is whole but older than the board's record counter."""
 
 
-def load(store):
-    """(snapshot, uptime_ms) from the store, None on a first boot (no record ever)."""
-    record = store.read(_NAME)
-    used = store.read(_USED) is not None
-    if not used:
-        # Marked before the first record is written (the shell saves one as it begins),
-        # so a store ever written to is never taken for a new one again.
-        store.write(_USED, b"")
-    if record is None:
-        if used:
-            raise StoreError("state record missing from a store that held one")
+def is_count(value):
+    """A whole number the record may hold as a time or a counter (not a bool)."""
+    return type(value) is int and 0 <= value < _COUNT_MAX
+
+
+def _depth(body):
+    """How deep the JSON text body nests its arrays and objects (strings skipped)."""
+    depth = deepest = 0
+    text = False
+    escaped = False
+    for b in body:
+        if text:
+            if escaped:
+                escaped = False
+            elif b == _BACKSLASH:
+                escaped = True
+            elif b == _QUOTE:
+                text = False
+        elif b == _QUOTE:
+            text = True
+        elif b in (_OPEN_LIST, _OPEN_DICT):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif b in (_CLOSE_LIST, _CLOSE_DICT):
+            depth -= 1
+    return deepest
+
+
+def _parse(body):
+    """The JSON value of body, or None when it is none (or nests deeper than a record)."""
+    if _depth(body) > _DEPTH_MAX:
         return None
-    head = len(_MAGIC)
-    if record[:head] != _MAGIC or record[head + 8 : head + 9] != b"\n":
-        raise StoreError("state record has no valid header")
-    body = record[head + 9 :]
     try:
-        crc = int(record[head : head + 8], 16)
-    except ValueError:
-        raise StoreError("state record header is damaged") from None
-    if crc32(body) != crc:
-        raise StoreError("state record fails its CRC (%08x, expected %08x)" % (crc32(body), crc))
-    try:
-        data = json.loads(body.decode())
+        return json.loads(body.decode())
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeError is a ValueError)
+        return None
+
+
+class Record:
+    """The state record of one store, with its counter (gen: of the newest record
+    written or read; the next save writes gen + 1)."""
+
+    def __init__(self, store):
+        self._store = store
+        self.gen = 0
+
+    def _slot(self):
+        """The counter state.gen holds, or None (never written, or unreadable)."""
+        raw = self._store.read(_GEN)
+        try:
+            gen = int(raw) if raw else None
+        except ValueError:
+            return None
+        return gen if is_count(gen) else None
+
+    def save(self, snapshot, uptime_ms):
+        gen = self.gen + 1
+        body = json.dumps({"uptime_ms": uptime_ms, "gen": gen, "core": snapshot}).encode()
+        store = self._store
+        store.write(_TMP, _MAGIC + ("%08x\n" % crc32(body)).encode() + body)
+        store.rename(_TMP, _NAME)
+        self.gen = gen
+        # After the record: a reset between the two leaves the counter one behind a
+        # newer record, which loads (only a record older than the counter is refused).
+        store.write(_GEN, str(gen).encode())
+
+    def load(self):
+        """(snapshot, uptime_ms) from the store, None on a first boot (no record ever).
+        The snapshot is only known to be what a firmware wrote: resume.py checks it."""
+        store = self._store
+        slot = self._slot()
+        self.gen = slot or 0
+        record = store.read(_NAME)
+        used = store.read(_USED) is not None
+        if not used:
+            # Marked before the first record is written (the shell saves one as it begins),
+            # so a store ever written to is never taken for a new one again.
+            store.write(_USED, b"")
+        if record is None:
+            if slot is not None:
+                raise StoreError("state record %d missing from the store" % (slot,))
+            if used:
+                raise StoreError("state record missing from a store that held one")
+            return None
+        head = len(_MAGIC)
+        if record[:head] != _MAGIC or record[head + 8 : head + 9] != b"\n":
+            raise StoreError("state record has no valid header")
+        body = record[head + 9 :]
+        try:
+            crc = int(record[head : head + 8], 16)
+        except ValueError:
+            raise StoreError("state record header is damaged") from None
+        if crc32(body) != crc:
+            raise StoreError(
+                "state record fails its CRC (%08x, expected %08x)" % (crc32(body), crc)
+            )
+        data = _parse(body)
+        if type(data) is dict and len(data) == 2:
+            data["gen"] = 0  # written before the counter existed: the oldest there is
+        if not (
+            type(data) is dict
+            and len(data) == 3
+            and type(data.get("core")) is dict
+            and is_count(data.get("uptime_ms"))
+            and is_count(data.get("gen"))
+        ):
+            raise StoreError("state record passes its CRC but is not a state record")
+        gen = data["gen"]
+        if slot is not None and gen < slot:
+            raise RolledBack("state record %d is older than the store's counter %d" % (gen, slot))
+        self.gen = gen
         return data["core"], data["uptime_ms"]
-    except (ValueError, KeyError, TypeError):
-        raise StoreError("state record passes its CRC but is not a state record") from None
+
+    # -- boots that fail on a record ---------------------------------------------------
+
+    def boot_attempts(self):
+        """How many boots before this one began and never completed a turn (each was
+        counted in state.boot before it restored anything); this one is counted now.
+        Any record written since such a boot came from the record it restored, so they
+        count against the same record, whatever its counter says now."""
+        store = self._store
+        raw = store.read(_BOOT)
+        tried = 0
+        if raw:
+            parts = raw.split()
+            try:
+                tried = int(parts[1]) if len(parts) == 2 else 0
+            except ValueError:
+                tried = 0
+        tried = tried if is_count(tried) else 0
+        store.write(_BOOT, ("%d %d" % (self._slot() or 0, tried + 1)).encode())
+        return tried
+
+    def booted(self):
+        """The boot completed a turn: its record is not what failed the boots before."""
+        self._store.write(_BOOT, b"")
+
+    def set_aside(self):
+        """Move the record out of the way (state.bad.<gen>, kept for investigation);
+        returns that name, or None when there was no record to move."""
+        store = self._store
+        self.gen = self._slot() or 0  # the next record is newer than the one set aside
+        if store.read(_NAME) is None:
+            return None
+        name = _BAD + str(self.gen)
+        store.rename(_NAME, name)
+        return name

@@ -5,13 +5,32 @@
 #                  wrap of ticks_ms, about 12.4 days, never shows)
 #   2. link        bytes -> protocol decoder -> requests -> core -> responses
 #   3. hardware    volume each motor pushed, and its fault sensors, into the core
-#   4. time        core.tick(): tapers, host-link silence, near-empty
+#   4. time        core.tick(): tapers, host-link silence, near-empty, empty
 #   5. motors      each motor set to core.rate(ch) when that changed
 #   6. changes     when the core logged anything: state saved to the store, state and
 #                  alarm events sent to the host, the alarm output set
-#   7. watchdog    fed at the end of a complete turn: any port or store failure
-#                  raises out of the loop, the watchdog starves and resets the board,
-#                  which restores every channel from the store (persist.py)
+#   7. watchdog    fed at the end of every turn that returns
+#
+# Nothing a turn raises stops the loop (step()): the exception is caught there, a
+# request being served is answered ERROR internal with nothing of it applied (the core
+# is rolled back to a snapshot taken before it), every motor keeps the last rate the
+# core verified, and a HIGH internal_fault alarm names what failed; the link is still
+# served and the watchdog still fed. Only a loop wedged inside a turn starves the
+# watchdog, which resets the board.
+#
+# Stops are applied before they are stored: the motors are set (_apply_rates) before
+# the state is saved (_changed), and a save that fails undoes nothing. It raises HIGH
+# store_failed once and the pump runs on degraded, in its current state, answering;
+# every change still tries to save and the periodic save retries after 1 s, doubling to
+# a minute; the alarm's condition ends with the first save that succeeds. A request's
+# answer is sent after the save of what it changed was attempted: when the store works,
+# what a host was told is in the store.
+#
+# Time without allocation: MicroPython's ints above 2**30 are heap objects, and a
+# pump's uptime (carried across resets) passes 2**30 ms in 12.4 days. The turn counts
+# the small int _since from _base (re-based every 2**29 ms), and makes the uptime
+# (_base + _since, possibly large) only when the turn needs it: a frame, a fault, a
+# due tick (core.next_due()), a pending delivery alarm, a save. An idle turn never does.
 #
 # The requests themselves are served by handlers.py; this module is the loop.
 #
@@ -26,10 +45,13 @@ from firmware.sessions import SESSIONS, Sessions
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 from protocol.replay import ReplayCache
+from protocol.text import TEXT_MAX, clip
 
 _IDLE_MS = const(1)  # sleep between loop turns when there is nothing to do
 _RX_CHUNK = const(64)  # link bytes read per loop turn
 _SAVE_EVERY_MS = const(60_000)  # volume infused is saved at least this often
+_RETRY_MS = const(1_000)  # first retry of a failed save; doubles up to _SAVE_EVERY_MS
+_REBASE_MS = const(1 << 29)  # _since stays below this (plus a turn): a small int
 _HELLO = const(0x01)  # catalog.ID["HELLO"], frozen across protocol versions
 
 
@@ -47,6 +69,7 @@ class Shell:
         boot_id,
         uptime_ms=0,
         bundle="",
+        record=None,
     ):
         # What the request handlers (handlers.py) read and keep, besides the core:
         self.core = core
@@ -76,16 +99,24 @@ class Shell:
         self._store = store
         self._alarm = alarm
         self._watchdog = watchdog
+        self._record = record if record is not None else persist.Record(store)
         # Uptime continues from the last saved value after a reset, so the times held
         # in a restored snapshot (taper steps, titration intervals) keep their meaning.
-        self.uptime = uptime_ms
+        # It is _base + _since (see the top of this module).
+        self._base = uptime_ms
+        self._since = 0
         self._ticks = clock.ticks_ms()
+        self._tick_at = 0  # _since from which core.tick() is due on its own
+        self._save_at = _SAVE_EVERY_MS  # _since of the next periodic save (or retry)
+        self._retry_ms = 0  # 0: the store works; else the current backoff of retries
+        self._booting = True  # no turn completed yet: the store's boot mark stays
+        self._serving = None  # the request frame being handled, for the safety net
+        self._undo = None  # the core's snapshot from before that request
         self._rx = bytearray(_RX_CHUNK)
         self._events = 0  # event sequence number (a gap tells the host one was lost)
         self._rates = [0] * self.channels  # rate each motor was last set to
         self._faults = [None] * self.channels  # last fault each motor reported
         self._logged = core.log.next_seq  # log entries already acted on
-        self._saved_at = uptime_ms
         # (state, dose, rate) last sent per channel
         self._sent = [None] * self.channels  # type: list[tuple | None]
         self._alarm_ids = ()  # alarm ids already sent as events
@@ -93,7 +124,7 @@ class Shell:
     def begin(self):
         # Start the motors at the rates a restored core holds before anything else.
         self._apply_rates()
-        self._changed(self.uptime)
+        self._changed(self.uptime_ms())
 
     def turn(self):
         # One turn of the loop (firmware/main.py run()). The MicroPython emulator calls it
@@ -102,11 +133,36 @@ class Shell:
         self.step()
         self._clock.sleep_ms(_IDLE_MS)
 
+    def uptime_ms(self):
+        """Uptime now (ms, continued across resets): a large int past 2**30, so the
+        loop makes it only when a turn needs it."""
+        return self._base + self._since
+
     def step(self):
-        now = self._now()
+        # The safety net, at the turn and only here. Exception, not BaseException:
+        # Ctrl-C (KeyboardInterrupt) still ends the loop for the engineer at the REPL.
+        # Anything else is caught, whatever raised it (a handler, the core, a port, the
+        # store): a loop that died would have the watchdog reset the board into the same
+        # record, the same request or the same port, and with it every infusion. Only a
+        # failure of the net itself (_fault) leaves the loop: the watchdog is the last
+        # resort, and a record that fails boot after boot is set aside (firmware/main.py).
+        try:
+            self._turn()
+        except Exception as exc:
+            self._fault(exc)
+        if self._booting:
+            self._booted()
+        # Every turn that returns feeds it, one with a fault included: the loop is alive
+        # and serving. A turn that never returns (a wedged loop) starves it.
+        self._watchdog.feed()
+
+    def _turn(self):
+        self._advance()
         core = self.core
+        now = None  # made only when this turn needs it (see the top of this module)
         n = self._link.readinto(self._rx)
         if n:
+            now = self.uptime_ms()
             self._feed(n, now)
         for i in range(self.channels):
             motor = self._motors[i]
@@ -117,20 +173,68 @@ class Shell:
             if fault != self._faults[i]:
                 self._faults[i] = fault
                 if fault is not None:
+                    now = self.uptime_ms()
                     core.fault(i + 1, fault, now)
-        core.tick(now)
-        self._apply_rates()
-        if core.log.next_seq != self._logged:
-            self._changed(now)
-        elif now - self._saved_at >= _SAVE_EVERY_MS:
-            self._save(now)
-        self._watchdog.feed()
+        since = self._since
+        if now is not None or core.pending or since >= self._tick_at or since >= self._save_at:
+            now = self.uptime_ms()
+            core.tick(now)
+            self._apply_rates()
+            if core.log.next_seq != self._logged:
+                self._changed(now)
+            elif since >= self._save_at:
+                self._save(now)
+            self._plan()
 
-    def _now(self):
+    def _advance(self):
         t = self._clock.ticks_ms()
-        self.uptime += self._clock.ticks_diff(t, self._ticks)
+        self._since += self._clock.ticks_diff(t, self._ticks)
         self._ticks = t
-        return self.uptime
+        if self._since >= _REBASE_MS:
+            # Once in 2**29 ms (6.2 days): the idle loop's one allocation of time.
+            since = self._since
+            self._base += since
+            self._since = 0
+            self._tick_at -= since
+            self._save_at -= since
+
+    def _plan(self):
+        # _since of the core's next tick of its own (re-planned after every busy turn)
+        due = self.core.next_due()
+        at = _REBASE_MS if due is None else due - self._base
+        self._tick_at = 0 if at < 0 else _REBASE_MS if at > _REBASE_MS else at
+
+    def _booted(self):
+        # The first turn is complete: the record restored is not what failed a boot.
+        self._booting = False
+        try:
+            self._record.booted()
+        except OSError as exc:  # the store's own failure: degraded, as a failed save
+            self._save_failed(exc, self.uptime_ms())
+
+    def _guard(self, frame):
+        # The safety net's undo: a request whose handling raises leaves the core as it
+        # was before it (snapshot, then core.rollback() in _fault).
+        self._undo = self.core.snapshot()
+        self._serving = frame
+
+    def _fault(self, exc):
+        # An exception out of a turn (step()). The core rolls back a request it was
+        # serving, which is answered ERROR internal; the motors keep the rates they run,
+        # the last the core verified (the next turn sets them again from the core, so a
+        # port that failed mid-way is retried): a taper drug is never cut off by a fault
+        # of the firmware. The alarm names the exception.
+        now = self.uptime_ms()
+        what = clip("%s: %s" % (type(exc).__name__, exc), 60)
+        frame = self._serving
+        self._serving = None
+        if frame is not None:
+            self.core.rollback(self._undo)
+            message = clip("internal fault, not run: %s" % (what,), TEXT_MAX)
+            self._link.write(self._error(frame, catalog.ERR_INTERNAL, message))
+        self._undo = None
+        self.core.device_alarm("internal_fault", "internal fault (%s): rates held" % (what,), now)
+        self._tick_at = self._since  # the next turn acts on it (events, alarm output)
 
     def _apply_rates(self):
         for i in range(self.channels):
@@ -173,8 +277,33 @@ class Shell:
         self._alarm.set(level)
 
     def _save(self, now):
-        self._saved_at = now
-        persist.save(self._store, self.core.snapshot(), now)
+        since = self._since
+        try:
+            self._record.save(self.core.snapshot(), now)
+        except OSError as exc:  # the store's own failure (a failing or full flash)
+            self._save_failed(exc, now)
+            return
+        self._save_at = since + _SAVE_EVERY_MS
+        if self._retry_ms:
+            self._retry_ms = 0
+            self.core.condition_over("store_failed")
+            self._save_at = since  # saved again next turn: the record says it is over
+
+    def _save_failed(self, exc, now):
+        # Degraded: no reset (one would restore the record from before the failure and
+        # undo every stop since), the current state kept, requests still answered.
+        if self._retry_ms:
+            self._retry_ms = min(2 * self._retry_ms, _SAVE_EVERY_MS)
+        else:
+            self._retry_ms = _RETRY_MS
+            self.core.device_alarm(
+                "store_failed",
+                "saving the state failed (%s): running on as it is, retrying"
+                % (clip(str(exc), 40),),
+                now,
+                True,
+            )
+        self._save_at = self._since + self._retry_ms
 
     def _event(self, name, fields):
         self._events = (self._events + 1) & 0xFFFF
@@ -228,9 +357,11 @@ class Shell:
         # a second run.
         sessions.ran(i, frame.seq)
         self.slot = i
+        self._guard(frame)
         name, reply = handler(self, fields, now)
         wire = messages.to_wire(name, frame.seq, reply, sid=frame.sid)
         self.replay.store(frame.sid, frame.seq, frame.crc, wire)
+        self._serving = None  # answered: the rates go to the motors, never rolled back
         if self.core.log.next_seq != self._logged:
             self._apply_rates()
             self._changed(now)

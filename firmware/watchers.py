@@ -80,6 +80,10 @@ class Watchers:
             self._link_alarmed = False
             self._log.add(now_ms, 0, "input", "link_back", "host link back")
 
+    def link_due(self):
+        """When link() will raise link_lost unless the host is heard, None once raised."""
+        return None if self._link_alarmed else self._link_deadline
+
     def link(self, now_ms):
         if self._supervised and not self._link_alarmed and now_ms >= self._link_deadline:
             self._link_lost(now_ms)

@@ -63,6 +63,12 @@ _CODES = (
     # log entries of inputs (EventLog.code)
     ("received", 60),  # a command as received (kind: its name); its decision follows
     ("link_back", 61),  # the host is heard again after link_lost
+    # alarms of the device's own loop and store (issue 10)
+    ("internal_fault", 51),  # an exception inside a turn: channels held safe, link served
+    ("store_failed", 52),  # a save failed: degraded mode, the current safe state kept
+    ("record_set_aside", 53),  # a record that failed to boot twice was moved aside
+    ("restore_refused", 54),  # a restored channel failed re-verification: stays stopped
+    ("record_rolled_back", 55),  # the record is older than the board's record counter
 )
 
 NUMBER = dict(_CODES)

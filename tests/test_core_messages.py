@@ -139,6 +139,7 @@ def _tour():
     core.delivered(2, 49 * M)  # near_empty
     core.tick(HOUR + 9 * MIN)
     core.delivered(2, M)  # syringe_empty
+    core.tick(HOUR + 9 * MIN)
     # a drug without taper: stopped; titration down too soon and too far (soft)
     other = _core()
     add(start_dobutamine(other, ch=1))
@@ -160,10 +161,16 @@ def _tour():
     fresh = _core()
     fresh.store_lost("x" * 300 + "\u00e9", 0)
     fresh.store_lost("missing", 1)
+    for code in ("internal_fault", "store_failed", "record_set_aside", "record_rolled_back"):
+        fresh.device_alarm(code, "x" * 300 + "\u00e9", 2)
+    # a restored channel that breaks a rule (vasopressin above its hard max) stays stopped
+    forged = json.loads(json.dumps(running.snapshot()))
+    forged["channels"][1]["dose"] = 999999
+    refused = SafetyCore.restore(LIB, forged, 5000)
     # an invalid library
     broken = SafetyCore(_invalid_library(), log_size=2000)
     add(start_norepinephrine(broken))
-    return cores + [other, running, back, fresh, broken], results
+    return cores + [other, running, back, fresh, refused, broken], results
 
 
 def test_every_text_of_every_reason_path_fits_the_wire():

@@ -319,6 +319,7 @@ class CoreMachine(RuleBasedStateMachine):
     def delivered(self, ch, volume):
         before = self._before()
         self.core.delivered(ch, volume)
+        self.core.tick(self.now)  # as the shell does in the same turn (pending alarms)
         self._check_transitions(
             before, exempt=(ch,) if self.core.status(ch).volume_left == 0 else ()
         )

@@ -71,6 +71,8 @@ def test_running_empty_stops_flow_with_a_high_alarm():
     core = make_core()
     start_norepinephrine(core)
     core.delivered(1, 50 * M)
+    assert core.pending  # the shell ticks in the same turn: the tick has the time
+    core.tick(MIN)
     assert core.rate(1) == 0 and core.status(1).state == "stopped"
     assert alarm(core, "syringe_empty").priority == "high"
 

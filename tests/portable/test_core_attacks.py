@@ -21,7 +21,8 @@ def test_near_empty_rises_before_empty_when_one_delivery_empties_the_syringe():
     core = make_core()
     start_norepinephrine(core, ch=1)
     start_vasopressin(core, ch=2, volume=1 * M)  # 18 mL/h: under 4 min of drug
-    core.delivered(2, 2 * M)  # the shell reports more than was left, no tick between
+    core.delivered(2, 2 * M)  # the shell reports more than was left in one report
+    core.tick(MIN)
     assert codes(core)[:2] == ["near_empty", "syringe_empty"]
     assert core.status(2).volume_left == 0 and core.rate(2) == 0
 

@@ -86,7 +86,10 @@ def test_restore_refuses_a_corrupted_rate():
     start_norepinephrine(core)
     snap = _through_json(core.snapshot())
     snap["channels"][0]["rate"] = 300 * M
-    assert "rate" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
+    back = SafetyCore.restore(library(), snap, 0)  # the channel stays stopped, and says why
+    assert back.status(1).state == "stopped" and back.rate(1) == 0
+    refused = alarm(back, "restore_refused")
+    assert refused.priority == "high" and "rate 300 mL/h does not follow" in refused.message
 
 
 def test_restore_refuses_a_state_the_transition_table_never_reaches():
@@ -121,7 +124,7 @@ def test_every_state_restores_through_the_transition_table():
 
     Channel.fire = recording
     try:
-        back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=0)
+        back = SafetyCore.restore(library(), _through_json(core.snapshot()), 0, channels=4)
     finally:
         Channel.fire = fire
     # the fewest events from idle, through the table (an emergency stop reaches stopped)

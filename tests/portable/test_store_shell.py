@@ -1,0 +1,262 @@
+# The shell's long service (issue 10, findings 1, 3 and 8; the turn's safety net):
+# alarm ids that wrap for the wire, a failing store that undoes nothing, an exception in
+# a turn that stops nothing, an uptime past 2**30 ms. Dummy ports, both interpreters.
+import json
+from binascii import crc32
+
+from firmware import handlers
+from firmware.alarms import HIGH
+from protocol import catalog
+from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
+
+_ESTOP = {"ch": 1, "reason": "extravasation"}
+_MIN = 60000
+
+
+def _running(store=None, start=0):
+    p = ports(store, start)
+    sh = shell(p)
+    sh.begin()
+    host = Host(sh, p)
+    host.hello()
+    name, fields = host.request("START", NOREPI)
+    assert name == "START_R", fields
+    return sh, p, host
+
+
+def _listed(sh, code):
+    return [a for a in sh.core.alarms() if a.code == code]
+
+
+def _idle(sh, p, ms, step=1000):
+    for _ in range(ms // step):
+        p["clock"].advance(step)
+        sh.step()
+
+
+# -- alarm ids stay on the wire's 16 bits ---------------------------------------------
+
+
+def test_after_65536_alarms_the_shell_still_encodes_and_serves():
+    sh, p, host = _running()
+    alarms = sh.core._alarms
+    for i in range(0x10000 + 5):  # each replaces the last: a new id every time
+        alarms.raise_(0, "clinician", HIGH, "drill %d" % (i & 1), 0, False)
+    assert all(1 <= a.id <= 0xFFFF for a in alarms.items)
+    name, fields = host.request("ESTOP", _ESTOP)  # raises one more, sent as an event
+    assert name == "ESTOP_R", fields
+    name, fields = host.request("ALARMS", {"first": 0})
+    assert name == "ALARMS_R"
+    ids = [a["id"] for a in fields["alarms"]]
+    assert all(1 <= i <= 0xFFFF for i in ids) and len(set(ids)) == len(ids), ids
+    name, fields = host.request("ACK", {"alarm_id": ids[-1]})
+    assert name == "ACK_R", fields
+    sh.step()
+    assert not _listed(sh, "internal_fault")
+
+
+def test_alarm_ids_wrap_past_the_top_skipping_those_still_listed():
+    sh, p, host = _running()
+    alarms = sh.core._alarms
+    alarms.next_id = 0xFFFF
+    first = alarms.raise_(1, "near_empty", HIGH, "a", 0)
+    assert first.id == 0xFFFF
+    listed = alarms.raise_(2, "near_empty", HIGH, "b", 0)
+    assert listed.id == 1
+    alarms.next_id = 0xFFFF  # a full turn of ids later: 65535 and 1 are still listed
+    assert alarms.raise_(0, "clinician", HIGH, "c", 0).id == 2
+
+
+# -- the safety net: an exception in a turn stops nothing -----------------------------
+
+
+def test_a_handler_that_raises_is_answered_error_internal_with_nothing_applied():
+    sh, p, host = _running()
+    before = sh.core.status(1).as_dict()
+    estop = handlers.SERVED[catalog.ID["ESTOP"]]
+
+    def half_then_raise(shell, fields, now):
+        estop(shell, fields, now)  # applied to the core, then a bug
+        raise AttributeError("simulated bug")
+
+    handlers.SERVED[catalog.ID["ESTOP"]] = half_then_raise
+    try:
+        name, fields = host.request("ESTOP", _ESTOP)
+    finally:
+        handlers.SERVED[catalog.ID["ESTOP"]] = estop
+    assert name == "ERROR" and fields["code"] == catalog.ERR_INTERNAL == 5, fields
+    assert "not run" in fields["message"] and "AttributeError" in fields["message"]
+    assert sh.core.status(1).as_dict() == before  # nothing half-applied
+    assert p["motors"][0].rate == 26250000
+    (fault,) = _listed(sh, "internal_fault")
+    assert fault.priority == "high" and "simulated bug" in fault.message
+    # the link is still served, and the same stop works once the bug is gone
+    assert host.request("ESTOP", _ESTOP)[0] == "ESTOP_R"
+    assert p["motors"][0].rate == 0
+
+
+def test_an_exception_in_the_core_or_a_port_holds_the_rates_and_feeds_the_watchdog():
+    sh, p, host = _running()
+    core = sh.core
+    motor = p["motors"][0]
+
+    def boom(*args):
+        raise RuntimeError("simulated fault")
+
+    for where in ("tick", "port"):
+        if where == "tick":
+            core.tick = boom  # the instance's: the class is untouched
+        else:
+            motor.delivered = boom
+        fed = p["watchdog"].fed
+        _idle(sh, p, 5000)
+        assert p["watchdog"].fed == fed + 5  # the loop is alive: fed every turn
+        assert motor.rate == 26250000  # held at the verified rate, never cut off
+        assert host.request("HEARTBEAT", {})[0] == "HEARTBEAT_R"  # still served
+        if where == "tick":
+            del core.tick
+        else:
+            del motor.delivered
+    faults = _listed(sh, "internal_fault")
+    assert faults and faults[-1].priority == "high" and "simulated fault" in faults[-1].message
+    _idle(sh, p, 2000)
+    assert core.status(1).state == "running"
+
+
+def test_the_same_fault_every_turn_alarms_once():
+    sh, p, host = _running()
+
+    def boom(*args):
+        raise RuntimeError("the same every turn")
+
+    sh.core.tick = boom
+    _idle(sh, p, 15000)  # the first tick due: the link's deadline
+    first = _listed(sh, "internal_fault")
+    _idle(sh, p, 3000)  # and every turn since
+    assert _listed(sh, "internal_fault")[0].id == first[0].id
+    del sh.core.tick
+
+
+# -- a failing store: degraded mode, nothing undone -----------------------------------
+
+
+class FailingStore(Store):
+    def __init__(self):
+        Store.__init__(self)
+        self.failing = False
+        self.writes = 0
+
+    def write(self, name, data):
+        self.writes += 1
+        if self.failing:
+            raise OSError(28, "no space left on device")
+        Store.write(self, name, data)
+
+
+def test_a_failing_store_never_undoes_an_emergency_stop():
+    store = FailingStore()
+    sh, p, host = _running(store)
+    store.failing = True
+    name, fields = host.request("ESTOP", _ESTOP)
+    assert name == "ESTOP_R", fields  # answered: degraded, not dead
+    assert p["motors"][0].rate == 0  # on the motor first, whatever the store does
+    (failed,) = _listed(sh, "store_failed")
+    assert failed.priority == "high" and failed.active and not _listed(sh, "internal_fault")
+    fed = p["watchdog"].fed
+    _idle(sh, p, 10 * _MIN)  # retries with a backoff: no reset, no second alarm
+    assert p["watchdog"].fed == fed + 600
+    assert _listed(sh, "store_failed")[0].id == failed.id
+    assert p["motors"][0].rate == 0 and sh.core.status(1).state == "stopped"
+    assert host.request("STATUS", {"ch": 1})[1]["state"] == "stopped"
+    store.failing = False
+    _idle(sh, p, 2 * _MIN)
+    assert not _listed(sh, "store_failed")[0].active  # the condition is over
+    # what the store holds now is the stop: a reset keeps it stopped
+    sh2 = shell(ports(store))
+    assert sh2.core.status(1).state == "stopped" and sh2.core.rate(1) == 0
+
+
+def test_while_the_store_fails_the_retries_back_off():
+    store = FailingStore()
+    sh, p, host = _running(store)
+    store.failing = True
+    host.request("ESTOP", _ESTOP)
+    writes = store.writes
+    _idle(sh, p, 10 * _MIN, step=100)
+    # 1, 2, 4, ... 60 s between retries: about 15 in ten minutes, not one per turn
+    assert 5 <= store.writes - writes <= 20, store.writes - writes
+
+
+def test_the_answer_goes_after_the_save_it_needs():
+    store = FailingStore()
+    sh, p, host = _running(store)
+    order = []
+    write = store.write
+    link_write = p["link"].write
+
+    def logged_write(name, data):
+        order.append("save " + name)
+        write(name, data)
+
+    def logged_send(data):
+        order.append("send")
+        link_write(data)
+
+    store.write = logged_write
+    p["link"].write = logged_send
+    host.request("ESTOP", _ESTOP)
+    assert order.index("save state.tmp") < order.index("send"), order
+
+
+# -- time past 2**30 ms of uptime ----------------------------------------------------
+
+
+def _seal(store, snapshot, uptime):
+    # the firmware's record (header, CRC-32), here to give a board a long service behind it
+    body = json.dumps({"uptime_ms": uptime, "gen": 1, "core": snapshot}).encode()
+    store.files["state.used"] = b""
+    store.files["state.json"] = b"pumpguard-state 1 " + ("%08x\n" % crc32(body)).encode() + body
+
+
+def test_uptime_past_2_to_the_30_keeps_counting_and_tapers_on_time():
+    # 24.8 days of service before this boot, and this boot runs 6.2 days more: the
+    # loop's clock re-bases (2**29 ms into a boot) while a taper runs
+    sh, p, host = _running()
+    start = (1 << 31) - 3000
+    store = Store()
+    _seal(store, sh.core.snapshot(), start)
+    p = ports(store)
+    sh = shell(p)  # booted from it: norepinephrine resumed
+    sh.begin()
+    host = Host(sh, p)
+    host.hello()
+    assert sh.core.status(1).state == "running"
+    clock = p["clock"]
+    elapsed = 0
+    step = 1 << 27
+    while step >= 1000:
+        while elapsed + step < (1 << 29) - 3000:
+            clock.advance(step)
+            elapsed += step
+            sh.step()
+            host.request("HEARTBEAT", {})
+        step //= 4
+    assert host.request("STOP", {"ch": 1})[0] == "STOP_R"  # norepinephrine: a taper
+    due = sh.core.status(1).taper_next_ms
+    dose = sh.core.status(1).dose
+    for _ in range(10):  # across the re-base, 1 s a turn
+        clock.advance(1000)
+        elapsed += 1000
+        sh.step()
+    info = host.request("INFO", {})[1]
+    assert info["uptime_ms"] == start + elapsed > (1 << 31) + (1 << 29), info
+    while start + elapsed + _MIN < due - 1000:
+        clock.advance(_MIN)
+        elapsed += _MIN
+        sh.step()
+    _idle(sh, p, due - 1000 - start - elapsed, step=100)
+    assert sh.core.status(1).dose == dose  # not before its time
+    _idle(sh, p, 2000)
+    assert sh.core.status(1).dose < dose  # and then on time
+    status = host.request("STATUS", {"ch": 1})[1]
+    assert status["taper_next_ms"] == sh.core.status(1).taper_next_ms > due
