@@ -26,8 +26,9 @@ _MAGIC = b"pumpguard-state 1 "
 
 def _running():
     """A core with norepinephrine on channel 1 and vasopressin on channel 2, and the
-    host link silent (an alarm listed)."""
+    supervising host's link silent (an alarm listed)."""
     core = make_core(max_rate=board.MAX_RATE)
+    core.supervise(1000, 0)
     assert start_norepinephrine(core).ok and start_vasopressin(core).ok
     core.tick(MIN)
     return core
