@@ -81,8 +81,9 @@ class Watchers:
             self._log.add(now_ms, 0, "input", "link_back", "host link back")
 
     def link_due(self):
-        """When link() will raise link_lost unless the host is heard, None once raised."""
-        return None if self._link_alarmed else self._link_deadline
+        """When link() will raise link_lost unless the host is heard; None once raised,
+        or while no host supervises (a silent link is then no alarm: nothing is due)."""
+        return None if self._link_alarmed or not self._supervised else self._link_deadline
 
     def link(self, now_ms):
         if self._supervised and not self._link_alarmed and now_ms >= self._link_deadline:
