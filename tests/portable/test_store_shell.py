@@ -18,7 +18,7 @@ def _running(store=None, start=0):
     sh = shell(p)
     sh.begin()
     host = Host(sh, p)
-    host.hello()
+    host.hello(supervise_s=1)  # a supervising host: its link's deadline is a tick due
     name, fields = host.request("START", NOREPI)
     assert name == "START_R", fields
     return sh, p, host
@@ -130,7 +130,7 @@ def test_the_same_fault_every_turn_alarms_once():
         raise RuntimeError("the same every turn")
 
     sh.core.tick = boom
-    _idle(sh, p, 15000)  # the first tick due: the link's deadline
+    _idle(sh, p, 15000)  # the first tick due: the supervised link's deadline
     first = _listed(sh, "internal_fault")
     _idle(sh, p, 3000)  # and every turn since
     assert _listed(sh, "internal_fault")[0].id == first[0].id
