@@ -80,7 +80,7 @@ class Link:
         try:
             self._port.reset_input_buffer()
         except PORT_ERRORS as exc:
-            raise LinkError(f"port failed: {exc}; nothing was sent", may_have_run=False) from exc
+            raise LinkError(f"port failed: {exc}; {_ran(False)}", may_have_run=False) from exc
         self.decoder.feed(b"\x00")
 
     def __enter__(self):
