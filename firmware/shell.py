@@ -372,8 +372,6 @@ class Shell:
         # is told so whatever the rest of its HELLO looks like. A mismatch opens and
         # closes nothing: every open session goes on.
         version = messages.hello_version(frame.payload)
-        if version is None:
-            return self._error(frame, catalog.ERR_BAD_PAYLOAD, "HELLO too short")
         if version != (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH):
             return self._error(
                 frame,

@@ -49,9 +49,8 @@ def to_wire(msg, seq, fields, crc=None, sid=0):
 
 def hello_version(payload):
     """(protocol, schema) from a HELLO payload of any protocol version: its first two
-    fields sit at fixed offsets in every version. None when it is too short for them."""
-    if len(payload) < catalog.HELLO_PREFIX:
-        return None
+    fields sit at fixed offsets in every version. The decoder's bound for HELLO
+    (catalog.HELLO_PREFIX bytes at least) guarantees the payload holds them."""
     return payload[0], struct.unpack_from("<I", payload, 1)[0]
 
 

@@ -185,7 +185,7 @@ def test_the_device_dying_mid_command_is_a_link_error_that_may_have_run(emu):
         port.write = write_then_tell
         killer = threading.Thread(target=lambda: written.wait(60) and emu.power_off())
         killer.start()
-        with pytest.raises(pumpguard.LinkError) as info:
+        with pytest.raises(pumpguard.LinkError, match="MAY HAVE RUN") as info:
             pump.titrate(1, "0.12", "mcg/kg/min", override=True)
         killer.join()
         assert info.value.may_have_run is True
@@ -217,3 +217,4 @@ def test_the_cli_on_an_emulator_killed_mid_command_exits_with_a_link_error(emu):
         out, err = cli.communicate(timeout=60)
     assert cli.returncode == pumpguard.errors.EXIT_LINK, err
     assert err.startswith("pumpguard: link failure") and "Traceback" not in err, err
+    assert "did NOT run" in err, err  # only its HELLO was out: it says so

@@ -5,6 +5,8 @@
 from firmware import handlers
 from firmware.sessions import Sessions
 from protocol import catalog, messages
+from protocol.decoder import Decoder
+from protocol.frame import encode
 from tests.portable.shellkit import Host, hello_fields, ports, shell
 
 _ACK = catalog.ID["ACK"]
@@ -170,3 +172,11 @@ def test_a_copy_after_many_newer_requests_and_a_hello_is_refused_stale():
     line.host.send_wire(first)
     assert [f[0] for f in line.host.frames()] == ["ERROR"]
     assert len(line.runs) == 6
+
+
+def test_a_hello_shorter_than_its_fixed_prefix_never_reaches_the_shell():
+    # protocol and schema are 5 bytes: the decoder's bound for HELLO starts there.
+    dec = Decoder()
+    assert dec.decode(encode(0x01, 1, b"\x02\x00\x00\x00")) == []
+    assert dec.bad_length == 1
+    assert len(dec.decode(encode(0x01, 1, b"\x02\x00\x00\x00\x00"))) == 1

@@ -46,15 +46,8 @@ from decimal import Decimal
 
 from protocol.catalog import PRIORITY_NAMES
 
-from ..errors import (
-    BadValue,
-    DeviceReset,
-    NoAnswer,
-    PumpguardError,
-    RefusedError,
-    WrongType,
-    reason_name,
-)
+from ..errors import BadValue, DeviceReset, NoAnswer, PumpguardError, RefusedError, reason_name
+from . import keepalive
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
 
@@ -193,7 +186,7 @@ class Pump:
         # One request at a time on the link: the caller's and the keepalive thread's.
         self._lock = threading.RLock()
         self._link = Link(port, timeout=timeout, attempts=attempts)
-        self._link.supervise_s = _interval(supervise, 0)
+        self._link.supervise_s = keepalive.interval(supervise, 0)
         try:
             self._link.discard_input()  # events queued before we came
             self.device = self._hello(boot_wait)
@@ -218,7 +211,7 @@ class Pump:
         with self._lock:
             if self._link.supervise_s:
                 with contextlib.suppress(PumpguardError):  # gone: the device alarms, rightly
-                    self._supervise(0)
+                    self.supervise(0)
             self._link.close()
 
     def __enter__(self):
@@ -239,46 +232,27 @@ class Pump:
                     raise
                 return self._link.request(name, fields)
 
-    def _supervise(self, interval_s):
-        self._link.supervise_s = interval_s
+    @property
+    def supervise_s(self):
+        """The heartbeat interval this host has declared (0: none)."""
+        return self._link.supervise_s
+
+    def supervise(self, interval_s):
+        """Declare a heartbeat interval in whole seconds (0: stop supervising, a clean
+        goodbye). Prefer ``keepalive()``, which also sends the heartbeats."""
+        self._link.supervise_s = keepalive.interval(interval_s, 0)
         self._call("SUPERVISE", {"interval_s": interval_s}, rerun=True)
 
-    @contextlib.contextmanager
-    def keepalive(self, interval_s=2):
-        """Supervise the device while the ``with`` block runs: declare ``interval_s``,
-        heartbeat every ``interval_s`` seconds from a background thread, and end with
-        a goodbye (the interval declared before, 0 unless ``connect(supervise=)``).
-        A heartbeat that fails is kept in ``keepalive_error`` and the next one tried."""
-        interval_s = _interval(interval_s, 1)
-        previous = self._link.supervise_s
-        self._supervise(interval_s)
-        stop = threading.Event()
-        beats = threading.Thread(
-            target=self._heartbeats, args=(interval_s, stop), name="pumpguard-keepalive"
-        )
-        beats.daemon = True
-        beats.start()
-        failed = False
-        try:
-            yield self
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            stop.set()
-            beats.join()
-            try:
-                self._supervise(previous)
-            except PumpguardError:
-                if not failed:  # never hide the error the block raised
-                    raise
+    def heartbeat(self):
+        """One HEARTBEAT: the device hears this host (its answer's fields)."""
+        return self._call("HEARTBEAT", {}, rerun=True)
 
-    def _heartbeats(self, interval_s, stop):
-        while not stop.wait(interval_s):
-            try:
-                self._call("HEARTBEAT", {}, rerun=True)
-            except PumpguardError as exc:
-                self.keepalive_error = exc
+    def keepalive(self, interval_s=2):
+        """A context manager: supervise the device while the ``with`` block runs
+        (declare ``interval_s``, heartbeat every ``interval_s`` seconds from a
+        background thread, then say goodbye). A heartbeat that fails is kept in
+        ``keepalive_error`` and the next one tried."""
+        return keepalive.keepalive(self, interval_s)
 
     def info(self):
         """Firmware, board, channels, drug library and link counters (``Info``)."""
@@ -303,7 +277,7 @@ class Pump:
         return self.device["channels"]
 
     def uptime_ms(self):
-        return self._call("HEARTBEAT", {}, rerun=True)["uptime_ms"]
+        return self.heartbeat()["uptime_ms"]
 
     def status(self, channel=1):
         """The channel's ``Status``."""
@@ -450,14 +424,6 @@ class Pump:
         with self._lock:
             polled = self._link.poll(timeout)
         return [(name, fields) for name, _seq, fields in polled]
-
-
-def _interval(value, least):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise WrongType(f"a heartbeat interval is whole seconds (an int), not {value!r}")
-    if not least <= value <= 0xFFFF:
-        raise BadValue(f"heartbeat interval {value} s: from {least} to 65535")
-    return value
 
 
 def connect(port, timeout=0.5, attempts=3, boot_wait=BOOT_WAIT_S, supervise=0):

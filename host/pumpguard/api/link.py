@@ -80,7 +80,7 @@ class Link:
         try:
             self._port.reset_input_buffer()
         except PORT_ERRORS as exc:
-            raise LinkError(f"port failed: {exc}; nothing was sent", may_have_run=False) from exc
+            raise LinkError(f"port failed: {exc}; {_ran(False)}", may_have_run=False) from exc
         self.decoder.feed(b"\x00")
 
     def __enter__(self):
@@ -173,9 +173,8 @@ class Link:
                 why = f"{name} seq {seq}: {exc}; {_ran(sent)}"
                 raise LinkError(why, may_have_run=sent) from exc
             except PORT_ERRORS as exc:
-                raise LinkError(
-                    f"{name} seq {seq}: write failed: {exc}; {_ran(runs)}", runs
-                ) from exc
+                why = f"{name} seq {seq}: write failed: {exc}; {_ran(runs)}"
+                raise LinkError(why, may_have_run=runs) from exc
             sent = runs
             deadline = time.monotonic() + self.timeout
             frame = self._read_until(deadline, msg_id, seq, None if hello else sid, runs)
