@@ -12,6 +12,8 @@ from firmware.result import refuse
 from protocol import catalog, reasons
 from protocol.frame import MAX_PAYLOAD
 
+_LOG_R_HEAD = 4 + 4 + 1  # LOG_R's oldest, next and entry count, before its entries
+
 FIRMWARE_VERSION = "pumpguard " + VERSION  # what HELLO_R reports
 # A taper plan is held from the STOP that started it until the taper ends; a reset
 # loses it (the core resumes the taper, and STATUS still shows when its next step is).
@@ -168,24 +170,10 @@ def ack(shell, f, now):
 
 
 def log(shell, f, now):
-    log = shell.core.log
-    entries = log.since(f["first"])[: catalog.LOG_PAGE]
-    nxt = entries[-1][0] + 1 if entries else max(f["first"], log.next_seq - len(log))
-    return "LOG_R", {
-        "oldest": log.next_seq - len(log),
-        "next": nxt,
-        "entries": [
-            {
-                "seq": e[0],
-                "at_ms": e[1],
-                "ch": e[2],
-                "kind": e[3],
-                "code": reasons.number(e[4]),
-                "text": e[5],
-            }
-            for e in entries
-        ],
-    }
+    # Served from the persistent log (journal.py), packed: as many entries as fit.
+    journal = shell.journal
+    entries, nxt = journal.page(f["first"], MAX_PAYLOAD - _LOG_R_HEAD, catalog.LOG_PAGE)
+    return "LOG_R", {"oldest": journal.oldest, "next": nxt, "entries": entries}
 
 
 # request id -> handler: every request this device serves

@@ -7,8 +7,9 @@
 #   3. hardware    volume each motor pushed, and its fault sensors, into the core
 #   4. time        core.tick(): tapers, host-link silence, near-empty
 #   5. motors      each motor set to core.rate(ch) when that changed
-#   6. changes     when the core logged anything: state saved to the store, state and
-#                  alarm events sent to the host, the alarm output set
+#   6. changes     when the core logged anything: the entries kept in the persistent
+#                  log (journal.py), state saved to the store, state and alarm events
+#                  sent to the host, the alarm output set
 #   7. watchdog    fed at the end of a complete turn: any port or store failure
 #                  raises out of the loop, the watchdog starves and resets the board,
 #                  which restores every channel from the store (persist.py)
@@ -22,6 +23,7 @@
 from micropython import const
 
 from firmware import handlers, persist
+from firmware.journal import Journal
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 from protocol.replay import ReplayCache
@@ -61,6 +63,8 @@ class Shell:
         # (unit, plan) of each channel's last taper, for TAPER to page through: the
         # core hands the plan out once, with the STOP that started it.
         self.tapers = [None] * self.channels  # type: list[tuple | None]
+        # The persistent event log LOG serves; every core log entry goes there.
+        self.journal = Journal(store, boot_id)
         self._link = link
         self._motors = motors
         self._clock = clock
@@ -134,6 +138,7 @@ class Shell:
 
     def _changed(self, now):
         self._logged = self.core.log.next_seq
+        self.journal.drain(self.core.log)
         self._save(now)
         for ch in range(1, self.channels + 1):
             st = self.core.status(ch)

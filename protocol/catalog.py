@@ -22,14 +22,17 @@ import binascii
 
 from micropython import const
 
+from protocol.frame import MAX_PAYLOAD
 from protocol.text import TEXT_MAX
 
 PROTOCOL_VERSION = const(1)
 
 # Records per page of the paged answers: as many as fit MAX_PAYLOAD (240 bytes) with
 # every text field at TEXT_MAX (test_protocol_roundtrip.py checks that one more would not).
+# LOG_R is packed instead: up to LOG_PAGE entries, as many as fit MAX_PAYLOAD with the
+# texts they have (PACKED: its upper bound is MAX_PAYLOAD, not LOG_PAGE full records).
 ALARMS_PAGE = const(1)
-LOG_PAGE = const(1)
+LOG_PAGE = const(8)
 TAPER_PAGE = const(18)
 
 U8 = "u8"
@@ -192,9 +195,11 @@ MESSAGES = (
     (0x09, "ACK", (("alarm_id", U16),)),
     (0x89, "ACK_R", (("alarm_id", U16),)),
     (0x0A, "LOG", (("first", U32),)),
-    # Event log entries with seq >= first, oldest first; `next` is the seq to ask
-    # for next (equal to `first` when there is nothing newer), `oldest` the oldest
-    # seq the ring still holds (entries before it were overwritten).
+    # Event log entries with seq >= first, oldest first, as many as fit MAX_PAYLOAD
+    # (at least one, at most LOG_PAGE); `next` is the seq to ask for next (equal to
+    # `first` when there is nothing newer), `oldest` the oldest seq the device's
+    # persistent log still holds (older entries were rotated out). seq counts across
+    # boots; wall_ms is absent for entries made before a host gave the time at HELLO.
     (
         0x8A,
         "LOG_R",
@@ -207,7 +212,9 @@ MESSAGES = (
                 LOG_PAGE,
                 (
                     ("seq", U32),
+                    ("boot_id", U32),
                     ("at_ms", MS),
+                    ("wall_ms", OMS),
                     ("ch", U8),  # 0: not about one channel
                     ("kind", STR, 16),
                     ("code", U8),
@@ -300,6 +307,9 @@ def _bounds(fields):
 BOUNDS = {}
 for _id, _fields in FIELDS.items():
     BOUNDS[_id] = _bounds(_fields)
+PACKED = (ID["LOG_R"],)
+for _id in PACKED:
+    BOUNDS[_id] = (BOUNDS[_id][0], MAX_PAYLOAD)
 
 
 def _describe(fields):

@@ -43,9 +43,29 @@ def _record(fields):
     return st.fixed_dictionaries({f[0]: _field(f) for f in fields})
 
 
+def _fit(msg_id, fields):
+    # A packed message (catalog.PACKED) holds only the records that fit MAX_PAYLOAD:
+    # each record's size measured alone (encode() has room for MAX_PAYLOAD only).
+    (records,) = [f[0] for f in catalog.FIELDS[msg_id] if f[1] == LIST]
+    kept = fields[records]
+    head = len(messages.encode(msg_id, dict(fields, **{records: []})))
+    size = head
+    for n, record in enumerate(kept):
+        size += len(messages.encode(msg_id, dict(fields, **{records: [record]}))) - head
+        if size > frame.MAX_PAYLOAD:
+            del kept[n:]
+            break
+    return fields
+
+
+def _message(msg_id):
+    fields = _record(catalog.FIELDS[msg_id])
+    return fields.map(lambda f: _fit(msg_id, f)) if msg_id in catalog.PACKED else fields
+
+
 @pytest.mark.parametrize("msg_id", sorted(catalog.FIELDS), ids=lambda i: catalog.NAME[i])
 def test_every_message_round_trips(msg_id):
-    @given(fields=_record(catalog.FIELDS[msg_id]), seq=st.integers(0, 0xFFFF))
+    @given(fields=_message(msg_id), seq=st.integers(0, 0xFFFF))
     def check(fields, seq):
         payload = messages.encode(msg_id, fields)
         lo, hi = catalog.BOUNDS[msg_id]
@@ -63,7 +83,7 @@ def test_every_message_round_trips(msg_id):
 @given(st.data())
 def test_any_stream_of_frames_in_any_chunks_decodes_in_order(data):
     ids = data.draw(st.lists(st.sampled_from(sorted(catalog.FIELDS)), min_size=1, max_size=6))
-    sent = [(i, data.draw(_record(catalog.FIELDS[i])), n) for n, i in enumerate(ids)]
+    sent = [(i, data.draw(_message(i)), n) for n, i in enumerate(ids)]
     stream = b"".join(messages.to_wire(i, n, f) for i, f, n in sent)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=10)))
     dec = Decoder()
@@ -137,11 +157,23 @@ def test_every_text_field_carries_text_max():
     assert texts and set(texts) == {catalog.TEXT_MAX}
 
 
+def test_a_packed_page_holds_log_page_entries_of_the_shortest_and_no_more():
+    # LOG_R is packed (catalog.PACKED): its bound is MAX_PAYLOAD, and LOG_PAGE is as many
+    # entries as fit with empty strings.
+    msg_id = catalog.ID["LOG_R"]
+    assert catalog.PACKED == (msg_id,) and catalog.BOUNDS[msg_id][1] == frame.MAX_PAYLOAD
+    entry = {"seq": 1, "boot_id": 2, "at_ms": 3, "wall_ms": None, "ch": 0, "kind": ""}
+    entry.update(code=0, text="")
+    page = {"oldest": 0, "next": 0, "entries": [entry] * catalog.LOG_PAGE}
+    assert len(messages.encode("LOG_R", page)) <= frame.MAX_PAYLOAD
+    (rec,) = [f[3] for f in catalog.FIELDS[msg_id] if f[0] == "entries"]
+    assert len(messages.encode("LOG_R", page)) + catalog._bounds(rec)[0] > frame.MAX_PAYLOAD
+
+
 @pytest.mark.parametrize(
     ("msg", "records", "page"),
     [
         ("ALARMS_R", "alarms", catalog.ALARMS_PAGE),
-        ("LOG_R", "entries", catalog.LOG_PAGE),
         ("STOP_R", "plan", catalog.TAPER_PAGE),
         ("TAPER_R", "plan", catalog.TAPER_PAGE),
     ],
