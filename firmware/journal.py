@@ -113,7 +113,7 @@ class Journal:
             self._taken = seq + 1
 
     def _take(self, at_ms, ch, kind, code, text):
-        if code == _LINK_LOST or code == _LINK_BACK:
+        if code in (_LINK_LOST, _LINK_BACK):
             kept = _LOST_KEPT if code == _LINK_LOST else _BACK_KEPT
             if not self._run & kept:
                 self._append(at_ms, ch, kind, code, text)

@@ -161,7 +161,7 @@ def test_a_packed_page_holds_log_page_entries_of_the_shortest_and_no_more():
     # LOG_R is packed (catalog.PACKED): its bound is MAX_PAYLOAD, and LOG_PAGE is as many
     # entries as fit with empty strings.
     msg_id = catalog.ID["LOG_R"]
-    assert catalog.PACKED == (msg_id,) and catalog.BOUNDS[msg_id][1] == frame.MAX_PAYLOAD
+    assert (msg_id,) == catalog.PACKED and catalog.BOUNDS[msg_id][1] == frame.MAX_PAYLOAD
     entry = {"seq": 1, "boot_id": 2, "at_ms": 3, "wall_ms": None, "ch": 0, "kind": ""}
     entry.update(code=0, text="")
     page = {"oldest": 0, "next": 0, "entries": [entry] * catalog.LOG_PAGE}

@@ -11,6 +11,7 @@
 # commits it (copy-on-write, the metadata pair updated last), which the `with` does.
 import os
 
+
 class FileStore:
     def __init__(self, root):
         self._root = root
@@ -34,12 +35,11 @@ class FileStore:
         """Bytes of the file from offset into buf: their count (0 past the end), or
         None when the file does not exist."""
         try:
-            f = open(self._path(name), "rb")
+            with open(self._path(name), "rb") as f:
+                f.seek(offset)
+                return f.readinto(buf) or 0
         except OSError:
             return None
-        with f:
-            f.seek(offset)
-            return f.readinto(buf) or 0
 
     def size(self, name):
         """The file's size in bytes, or None when it does not exist."""
