@@ -75,7 +75,7 @@ class FileStore:
         # POSIX makes a rename or an unlink durable only once its directory is synced.
         fsync = getattr(os, "fsync", None)  # looked up per call: None on MicroPython
         if fsync is not None:
-            fd = os.open(self._root, os.O_RDONLY)
+            fd = os.open(self._root, 0)  # O_RDONLY, which MicroPython's os does not name
             try:
                 fsync(fd)
             finally:

@@ -217,7 +217,7 @@ def test_any_u32_first_is_served_without_an_exception():
     host = Host(sh, p)
     host.hello()
     host.request("START", NOREPI)
-    held = sh.journal.next_seq
+    held = sh.core.log.next_seq
     for first in (2**30 - 1, 2**30, 2**31 - 1, 2**31, 2**32 - 2, 2**32 - 1):
         assert host.request("LOG", {"first": first}) == (
             "LOG_R",

@@ -142,10 +142,17 @@ class LogEntry:
         """The entry as one JSON Lines object (``pumpguard log --jsonl``): seq,
         boot_id, at_ms, wall_ms (null: no wall clock yet), wall_time, channel, kind,
         code, text."""
-        out = {"seq": self.seq, "boot_id": self.boot_id, "at_ms": self.at_ms}
-        out.update(wall_ms=self.wall_ms, wall_time=self.wall_time, channel=self.channel)
-        out.update(kind=self.kind, code=self.code, text=self.text)
-        return out
+        return {
+            "seq": self.seq,
+            "boot_id": self.boot_id,
+            "at_ms": self.at_ms,
+            "wall_ms": self.wall_ms,
+            "wall_time": self.wall_time,
+            "channel": self.channel,
+            "kind": self.kind,
+            "code": self.code,
+            "text": self.text,
+        }
 
 
 def _log_entry(e):
