@@ -5,8 +5,10 @@
 # appended to the current one; when the next would not fit, the older segment is
 # removed and becomes the new current one (empty), so the log holds between one and
 # two segments of the newest entries and never more than 2 x SEGMENT_BYTES. On a Pico
-# (littlefs, 4 KB blocks, about 1.4 MB of filesystem) 2 x 16 KB is 8 blocks: 190 to
-# 480 entries (34 + kind + text bytes each: 75 for a typical decision).
+# (littlefs, 4 KB blocks, about 1.4 MB of filesystem) 2 x 16 KB is 8 blocks. A record
+# is 34 bytes + its kind + its text (42 to 170; 84 on average over a start, titrate,
+# stop session): 96 to 480 records per segment, about 190 typically, and the log
+# always holds at least the whole current segment's.
 #
 # A record, all integers little-endian:
 #   0xA5  len  seq:u32 boot_id:u32 at_ms:u64 wall_ms:u64 ch:u8 code:u8

@@ -48,6 +48,11 @@ class _Link:
         self.sent += 1
 
 
+# Room for the journal entries the measured commands make (a few dozen), far less than
+# a segment: the live heap reported is the firmware's, not this store's.
+_SEGMENT_ROOM = 4096
+
+
 class _Store:
     # The state record by reference; the journal's segments copied byte by byte into
     # buffers made here once, so appending and reading them allocates nothing.
@@ -56,7 +61,7 @@ class _Store:
         self.segments = {}
         self.sizes = {}
         for name in journal.SEGMENTS:
-            self.segments[name] = bytearray(journal.SEGMENT_BYTES)
+            self.segments[name] = bytearray(_SEGMENT_ROOM)
             self.sizes[name] = None
 
     def read(self, name):
