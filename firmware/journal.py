@@ -77,7 +77,7 @@ class Journal:
         # entries were left out, and the last of them (at_ms, ch, kind, code)
         self._run = 0
         self._held = 0
-        self._last_held = None  # type: tuple | None
+        self._last_held = (0, 0, "", 0)
         # where the last page ended: (seq, segment, offset) to resume from
         self._cursor = None  # type: tuple | None
         a, b = [self._scan(name) for name in SEGMENTS]  # (first, last, size) each
@@ -125,11 +125,10 @@ class Journal:
                 self._last_held = (at_ms, ch, kind, code)
             return
         if self._held:
-            at, c, k, lc = self._last_held  # type: ignore[misc]
+            at, c, k, lc = self._last_held
             # the run's last entry says what state the link was left in
             self._append(at, c, k, lc, "link: %d more lost/back left out" % self._held)
         self._run = self._held = 0
-        self._last_held = None
         self._append(at_ms, ch, kind, code, text)
 
     def _append(self, at_ms, ch, kind, code, text):
