@@ -40,7 +40,11 @@ PORTS = (
     # set_rate(rate); delivered() -> volume since last call; fault() -> None |
     # "occlusion" | "air_in_line" | "syringe_empty" | "motor"
     ("motors", ("set_rate", "delivered", "fault")),
-    ("store", ("read", "write", "rename")),  # see firmware/persist.py
+    # read(name) -> bytes | None; readinto(name, offset, buf) -> count | None;
+    # size(name) -> bytes | None; write(name, data), append(name, data): durable when
+    # they return; rename(src, dst): replaces dst in one step; remove(name): a missing
+    # file is fine (boards/drivers/filestore.py; firmware/persist.py, firmware/journal.py)
+    ("store", ("read", "readinto", "size", "write", "append", "rename", "remove")),
     ("alarm", ("set",)),  # set(level): 0 none, 1 low, 2 medium, 3 high priority
     ("watchdog", ("feed",)),
 )

@@ -35,7 +35,11 @@ class EventLog:
         return self._next
 
     def since(self, seq):
-        """Entries with seq >= seq still held, oldest first."""
+        """Entries with seq >= seq still held, oldest first (none for any seq from the
+        future: a host may ask for any u32, and a range() past 2**30 would overflow a
+        small int on MicroPython)."""
+        if seq >= self._next:
+            return []
         first = max(seq, self._next - self.size, 0)
         return [self._ring[s % self.size] for s in range(first, self._next)]
 

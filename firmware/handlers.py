@@ -12,6 +12,8 @@ from firmware.result import refuse
 from protocol import catalog, reasons
 from protocol.frame import MAX_PAYLOAD
 
+_LOG_R_HEAD = 4 + 4 + 1  # LOG_R's oldest, next and entry count, before its entries
+
 FIRMWARE_VERSION = "pumpguard " + VERSION  # what HELLO_R reports
 # A taper plan is held from the STOP that started it until the taper ends; a reset
 # loses it (the core resumes the taper, and STATUS still shows when its next step is).
@@ -23,8 +25,8 @@ def hello(shell, f, now):
     # here). A new session each time, even for the same host: the one it had may hold
     # requests still in flight, which must not count in the new one.
     shell.open_session(f["supervise_s"], now)
-    if f["wall_ms"]:
-        shell.wall_offset_ms = f["wall_ms"] - now
+    if f["wall_ms"]:  # the host's clock: the event log's entries carry wall time from now
+        shell.journal.set_wall(f["wall_ms"] - now)
     lib = shell.core.library
     return "HELLO_R", {
         "protocol": catalog.PROTOCOL_VERSION,
@@ -170,26 +172,10 @@ def ack(shell, f, now):
 
 
 def log(shell, f, now):
-    log = shell.core.log
-    entries = log.since(f["first"])[:1]  # one a page until the persistent log (journal)
-    nxt = entries[-1][0] + 1 if entries else max(f["first"], log.next_seq - len(log))
-    return "LOG_R", {
-        "oldest": log.next_seq - len(log),
-        "next": nxt,
-        "entries": [
-            {
-                "seq": e[0],
-                "boot_id": shell.boot_id,
-                "at_ms": e[1],
-                "wall_ms": None,
-                "ch": e[2],
-                "kind": e[3],
-                "code": reasons.number(e[4]),
-                "text": e[5],
-            }
-            for e in entries
-        ],
-    }
+    # Served from the persistent log (journal.py), packed: as many entries as fit.
+    journal = shell.journal
+    entries, nxt = journal.page(f["first"], MAX_PAYLOAD - _LOG_R_HEAD, catalog.LOG_PAGE)
+    return "LOG_R", {"oldest": journal.oldest, "next": nxt, "entries": entries}
 
 
 # request id -> handler: every request this device serves

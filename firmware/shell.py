@@ -7,8 +7,9 @@
 #   3. hardware    volume each motor pushed, and its fault sensors, into the core
 #   4. time        core.tick(): tapers, host-link silence, near-empty, empty
 #   5. motors      each motor set to core.rate(ch) when that changed
-#   6. changes     when the core logged anything: state saved to the store, state and
-#                  alarm events sent to the host, the alarm output set
+#   6. changes     when the core logged anything: the entries kept in the persistent
+#                  log (journal.py), state saved to the store, state and alarm events
+#                  sent to the host, the alarm output set
 #   7. watchdog    fed at the end of every turn that returns
 #
 # Nothing a turn raises stops the loop (step()): the exception is caught there, a
@@ -41,6 +42,7 @@
 from micropython import const
 
 from firmware import handlers, persist
+from firmware.journal import Journal
 from firmware.sessions import SESSIONS, Sessions
 from protocol import catalog, messages
 from protocol.decoder import Decoder
@@ -87,12 +89,11 @@ class Shell:
         self.replay = ReplayCache(SESSIONS)
         self.slot = -1  # the session slot of the request being served
         self.seq = 0  # and its seq
-        # Unix time in ms minus uptime, from the last HELLO that gave the host's time
-        # (None: no host has): the wall clock of any uptime, for the event log.
-        self.wall_offset_ms = None
         # (unit, plan) of each channel's last taper, for TAPER to page through: the
         # core hands the plan out once, with the STOP that started it.
         self.tapers = [None] * self.channels  # type: list[tuple | None]
+        # The persistent event log LOG serves; every core log entry goes there.
+        self.journal = Journal(store, boot_id)
         self._link = link
         self._motors = motors
         self._clock = clock
@@ -247,6 +248,7 @@ class Shell:
 
     def _changed(self, now):
         self._logged = self.core.log.next_seq
+        self.journal.drain(self.core.log)
         self._save(now)
         for ch in range(1, self.channels + 1):
             st = self.core.status(ch)

@@ -209,9 +209,11 @@ MESSAGES = (
     (0x09, "ACK", (("alarm_id", U16),)),
     (0x89, "ACK_R", (("alarm_id", U16),)),
     (0x0A, "LOG", (("first", U32),)),
-    # Event log entries with seq >= first, oldest first, as many as fit (LOG_PAGE);
-    # `next` is the seq to ask for next (equal to `first` when there is nothing newer),
-    # `oldest` the oldest seq the store still holds. seq counts across boots.
+    # Event log entries with seq >= first, oldest first, as many as fit MAX_PAYLOAD
+    # (at least one, at most LOG_PAGE); `next` is the seq to ask for next (equal to
+    # `first` when there is nothing newer), `oldest` the oldest seq the device's
+    # persistent log still holds (older entries were rotated out). seq counts across
+    # boots; wall_ms is absent for entries made before a host gave the time at HELLO.
     (
         0x8A,
         "LOG_R",
@@ -328,7 +330,7 @@ for _id, _fields in FIELDS.items():
     BOUNDS[_id] = _bounds(_fields)
     ROOM[_id] = BOUNDS[_id][1]
 # Packed answers hold as many records as fit MAX_PAYLOAD, never more.
-PACKED = (0x8A,)  # LOG_R
+PACKED = (ID["LOG_R"],)
 for _id in PACKED:
     BOUNDS[_id] = (BOUNDS[_id][0], MAX_PAYLOAD)
 # HELLO of any length: protocol and schema (5 bytes) are all a device needs to answer

@@ -157,6 +157,19 @@ def test_every_text_field_carries_text_max():
     assert texts and set(texts) == {catalog.TEXT_MAX}
 
 
+def test_a_packed_page_holds_log_page_entries_of_the_shortest_and_no_more():
+    # LOG_R is packed (catalog.PACKED): its bound is MAX_PAYLOAD, and LOG_PAGE is as many
+    # entries as fit with empty strings.
+    msg_id = catalog.ID["LOG_R"]
+    assert (msg_id,) == catalog.PACKED and catalog.BOUNDS[msg_id][1] == frame.MAX_PAYLOAD
+    entry = {"seq": 1, "boot_id": 2, "at_ms": 3, "wall_ms": None, "ch": 0, "kind": ""}
+    entry.update(code=0, text="")
+    page = {"oldest": 0, "next": 0, "entries": [entry] * catalog.LOG_PAGE}
+    assert len(messages.encode("LOG_R", page)) <= frame.MAX_PAYLOAD
+    (rec,) = [f[3] for f in catalog.FIELDS[msg_id] if f[0] == "entries"]
+    assert len(messages.encode("LOG_R", page)) + catalog._bounds(rec)[0] > frame.MAX_PAYLOAD
+
+
 @pytest.mark.parametrize(
     ("msg", "records", "page"),
     [

@@ -192,7 +192,7 @@ def test_emergency_stop_alarms_ack_and_log_csv(cli):
     alarm_id = r.stdout.split()[0]
     assert cli("alarms", "--ack", alarm_id).returncode == 0
     r = cli("log", "--csv")
-    assert r.stdout.splitlines()[0] == "seq,at_ms,channel,kind,code,text"
+    assert r.stdout.splitlines()[0] == "seq,boot_id,at_ms,wall_ms,wall_time,channel,kind,code,text"
     assert "emergency" in r.stdout
 
 

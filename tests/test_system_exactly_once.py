@@ -28,8 +28,10 @@ def _titrations(entries):
 
 
 def _log_after_reset(port):
+    # The new boot's entries (the log itself is persistent, every boot's)
     with pumpguard.connect(port) as pump:
-        log = pump.log()
+        boot = pump.info().boot_id
+        log = [e for e in pump.log() if e.boot_id == boot]
         assert any(e.code == "restored" for e in log)  # the new boot's log, from its start
         return log, pump.status(1)
 

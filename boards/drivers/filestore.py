@@ -1,6 +1,14 @@
 # The store port over a filesystem directory: the board's flash filesystem (littlefs on
-# a Pico) or, in the emulator, the --state-dir on the host. Three primitives, enough for
-# persist.py to write atomically (write a temporary file, then rename it over the old).
+# a Pico) or, in the emulator, the --state-dir on the host. persist.py writes its record
+# atomically with write + rename (a temporary file renamed over the old one);
+# firmware/journal.py appends to its log segments, reads them back record by record with
+# readinto (never a whole segment into RAM) and removes the older one when it rotates.
+#
+# Durable: write() and append() return once the bytes are on the medium. CPython
+# (the emulator's state directory) flushes and os.fsync()s the file, and fsyncs the
+# directory after a rename or a remove, so a power cut (SIGKILL, a host crash) keeps
+# what was acknowledged. MicroPython has no os.fsync: on littlefs closing the file
+# commits it (copy-on-write, the metadata pair updated last), which the `with` does.
 import os
 
 
@@ -23,10 +31,59 @@ class FileStore:
         except OSError:
             return None
 
+    def readinto(self, name, offset, buf):
+        """Bytes of the file from offset into buf: their count (0 past the end), or
+        None when the file does not exist."""
+        try:
+            with open(self._path(name), "rb") as f:
+                f.seek(offset)
+                return f.readinto(buf) or 0
+        except OSError:
+            return None
+
+    def size(self, name):
+        """The file's size in bytes, or None when it does not exist."""
+        try:
+            return os.stat(self._path(name))[6]
+        except OSError:  # as read(): the errno of a missing file differs between ports
+            return None
+
     def write(self, name, data):
         with open(self._path(name), "wb") as f:
             f.write(data)
+            _sync(f)
+
+    def append(self, name, data):
+        with open(self._path(name), "ab") as f:
+            f.write(data)
+            _sync(f)
 
     def rename(self, src, dst):
         # littlefs and POSIX both replace dst in one step: a reader sees old or new.
         os.rename(self._path(src), self._path(dst))
+        self._sync_dir()
+
+    def remove(self, name):
+        """Delete the file; one that does not exist is already what was asked (any
+        other failure raises)."""
+        if self.size(name) is None:
+            return
+        os.remove(self._path(name))
+        self._sync_dir()
+
+    def _sync_dir(self):
+        # POSIX makes a rename or an unlink durable only once its directory is synced.
+        fsync = getattr(os, "fsync", None)  # looked up per call: None on MicroPython
+        if fsync is not None:
+            fd = os.open(self._root, 0)  # O_RDONLY, which MicroPython's os does not name
+            try:
+                fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _sync(f):
+    f.flush()
+    fsync = getattr(os, "fsync", None)  # None on MicroPython (littlefs: close commits)
+    if fsync is not None:
+        fsync(f.fileno())

@@ -14,11 +14,18 @@
 #   ["rate", i, rate]        motor i set to rate
 #   ["alarm", level]         alarm output level
 #   ["read", name]           store read; the answer is hex, or null for no file
+#   ["readinto", name, offset, n]  up to n bytes from offset; answer as for read
+#   ["size", name]           store size; the answer is the size, or null for no file
 #   ["write", name, hex]     store write
+#   ["append", name, hex]    store append
 #   ["rename", src, dst]     store rename
+#   ["remove", name]         store remove (a missing file is fine)
 #
 # Lockstep: the firmware runs one turn on the inputs of the last answer, so time moves
 # only when the host says so, and the host sees every effect in the order it happened.
+# That order is also what makes write and append durable here without an answer: the
+# host applies them (FileStore: fsync) before it reads the next line, so any link bytes
+# the firmware sends after a write reach the host only once the write is on its disk.
 import json
 import time
 from binascii import hexlify, unhexlify
@@ -103,11 +110,28 @@ class _Store:
         data = self._bridge.call(["read", name])
         return None if data is None else unhexlify(data)
 
+    def readinto(self, name, offset, buf):
+        data = self._bridge.call(["readinto", name, offset, len(buf)])
+        if data is None:
+            return None
+        data = unhexlify(data)
+        buf[: len(data)] = data
+        return len(data)
+
+    def size(self, name):
+        return self._bridge.call(["size", name])
+
     def write(self, name, data):
         self._bridge.send(["write", name, hexlify(data).decode()])
 
+    def append(self, name, data):
+        self._bridge.send(["append", name, hexlify(data).decode()])
+
     def rename(self, src, dst):
         self._bridge.send(["rename", src, dst])
+
+    def remove(self, name):
+        self._bridge.send(["remove", name])
 
 
 class _Alarm:

@@ -63,7 +63,7 @@ try {
   py("gc.collect()");
   const idle = value("m.idle_turns()");
   const perCommand = [];
-  for (const name of ["HEARTBEAT", "STATUS", "START", "TITRATE", "STOP"]) {
+  for (const name of ["HEARTBEAT", "STATUS", "START", "TITRATE", "STOP", "LOG"]) {
     py("gc.collect()");
     py(`_used, _answer = m.command('${name}')`);
     const [used, answer] = [mp.globals.get("_used"), mp.globals.get("_answer")];

@@ -8,6 +8,7 @@
 import gc
 
 from boards import emulator as board
+from firmware import journal
 from firmware import main as firmware_main
 from protocol import catalog, messages
 from protocol.decoder import Decoder
@@ -47,19 +48,56 @@ class _Link:
         self.sent += 1
 
 
+# Room for the journal entries the measured commands make (a few dozen), far less than
+# a segment: the live heap reported is the firmware's, not this store's.
+_SEGMENT_ROOM = 4096
+
+
 class _Store:
+    # The state record by reference; the journal's segments copied byte by byte into
+    # buffers made here once, so appending and reading them allocates nothing.
     def __init__(self):
         self.files = {"state.json": None, "state.tmp": None}
+        self.segments = {}
+        self.sizes = {}
+        for name in journal.SEGMENTS:
+            self.segments[name] = bytearray(_SEGMENT_ROOM)
+            self.sizes[name] = None
 
     def read(self, name):
         return self.files.get(name)
 
+    def readinto(self, name, offset, buf):
+        size = self.sizes[name]
+        if size is None:
+            return None
+        n = min(len(buf), size - offset)
+        if n <= 0:
+            return 0
+        segment = self.segments[name]
+        for i in range(n):
+            buf[i] = segment[offset + i]
+        return n
+
+    def size(self, name):
+        return self.sizes[name]
+
     def write(self, name, data):
         self.files[name] = data
+
+    def append(self, name, data):
+        size = self.sizes[name] or 0
+        segment = self.segments[name]
+        for i in range(len(data)):
+            segment[size + i] = data[i]
+        self.sizes[name] = size + len(data)
 
     def rename(self, src, dst):
         self.files[dst] = self.files[src]
         self.files[src] = None
+
+    def remove(self, name):
+        self.sizes[name] = None
 
 
 class _Null:
@@ -139,6 +177,7 @@ def prepare():
         ("START", dict(NOREPI, ch=2)),
         ("TITRATE", {"ch": 2, "dose": 110000, "unit": "mcg/kg/min", "override": False}),
         ("STOP", {"ch": 2}),
+        ("LOG", {"first": 0}),  # a packed page of the persistent log
     )
     for name, fields in commands:
         _seq += 1

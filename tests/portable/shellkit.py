@@ -72,11 +72,29 @@ class Store:
     def read(self, name):
         return self.files.get(name)
 
+    def readinto(self, name, offset, buf):
+        data = self.files.get(name)
+        if data is None:
+            return None
+        n = max(0, min(len(buf), len(data) - offset))
+        buf[:n] = data[offset : offset + n]
+        return n
+
+    def size(self, name):
+        data = self.files.get(name)
+        return None if data is None else len(data)
+
     def write(self, name, data):
         self.files[name] = bytes(data)
 
+    def append(self, name, data):
+        self.files[name] = self.files.get(name, b"") + bytes(data)
+
     def rename(self, src, dst):
         self.files[dst] = self.files.pop(src)
+
+    def remove(self, name):
+        self.files.pop(name, None)
 
 
 class Alarm:

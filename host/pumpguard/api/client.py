@@ -42,11 +42,20 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from protocol.catalog import PRIORITY_NAMES
 
-from ..errors import BadValue, DeviceReset, NoAnswer, PumpguardError, RefusedError, reason_name
+from ..errors import (
+    BadValue,
+    DeviceReset,
+    NoAnswer,
+    PumpguardError,
+    RefusedError,
+    WrongType,
+    reason_name,
+)
 from . import keepalive
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
@@ -137,12 +146,59 @@ class Alarm:
 
 @dataclass(frozen=True)
 class LogEntry:
+    """One entry of the device's persistent event log.
+
+    ``seq`` counts across the device's boots; ``boot_id`` names the boot that made the
+    entry (HELLO_R's); ``at_ms`` is device uptime; ``wall_ms`` the Unix time in ms
+    once a host had given the device the wall clock at HELLO (None before).
+    """
+
     seq: int
     at_ms: int
     channel: int
     kind: str
     code: str
     text: str
+    boot_id: int = 0
+    wall_ms: int | None = None
+
+    @property
+    def wall_time(self):
+        """``wall_ms`` as ISO 8601 UTC with milliseconds ("2026-12-01T09:41:02.123Z"),
+        or None."""
+        if self.wall_ms is None:
+            return None
+        at = datetime.fromtimestamp(self.wall_ms // 1000, UTC)
+        return f"{at:%Y-%m-%dT%H:%M:%S}.{self.wall_ms % 1000:03d}Z"
+
+    def as_json(self):
+        """The entry as one JSON Lines object (``pumpguard log --jsonl``): seq,
+        boot_id, at_ms, wall_ms (null: no wall clock yet), wall_time, channel, kind,
+        code, text."""
+        return {
+            "seq": self.seq,
+            "boot_id": self.boot_id,
+            "at_ms": self.at_ms,
+            "wall_ms": self.wall_ms,
+            "wall_time": self.wall_time,
+            "channel": self.channel,
+            "kind": self.kind,
+            "code": self.code,
+            "text": self.text,
+        }
+
+
+def _log_entry(e):
+    return LogEntry(
+        e["seq"],
+        e["at_ms"],
+        e["ch"],
+        e["kind"],
+        reason_name(e["code"]),
+        e["text"],
+        boot_id=e["boot_id"],
+        wall_ms=e["wall_ms"],
+    )
 
 
 def _alarm(fields):
@@ -398,23 +454,19 @@ class Pump:
         self._call("ACK", {"alarm_id": alarm_id})
 
     def log(self, since=0):
-        """The device's event log from entry ``since`` on (a list of ``LogEntry``)."""
+        """The device's persistent event log from entry ``since`` on, across its boots
+        (a list of ``LogEntry``, oldest first), many entries per LOG page. Entries the
+        device rotated out are missing: the first seq returned may be above ``since``."""
+        if isinstance(since, bool) or not isinstance(since, int):
+            raise WrongType(f"since must be an entry seq (int), not {since!r}")
+        if not 0 <= since <= 0xFFFFFFFF:
+            raise BadValue(f"since {since} is not an entry seq: give 0 to 4294967295")
         out = []
         first = since
         while True:
             r = self._call("LOG", {"first": first}, rerun=True)
-            for e in r["entries"]:
-                out.append(
-                    LogEntry(
-                        e["seq"],
-                        e["at_ms"],
-                        e["ch"],
-                        e["kind"],
-                        reason_name(e["code"]),
-                        e["text"],
-                    )
-                )
-            if r["next"] == first:
+            out.extend(_log_entry(e) for e in r["entries"])
+            if not r["entries"] or r["next"] == first:
                 return out
             first = r["next"]
 

@@ -332,24 +332,47 @@ def do_alarms(pump, args, out):
         )
 
 
+# CSV and JSON Lines carry the same fields, named as in LogEntry.as_json().
+LOG_FIELDS = ("seq", "boot_id", "at_ms", "wall_ms", "wall_time", "channel", "kind", "code", "text")
+
+
 def argparse_log():
-    p = _parser("log", "Print the device's event log.")
-    p.add_argument("--csv", action="store_true", help="CSV with a header row")
+    p = _parser(
+        "log",
+        "Print the device's persistent event log, across its boots: wall-clock time "
+        "(UTC) where the device had it, else its uptime.",
+    )
+    p.add_argument("--since", type=int, default=0, metavar="SEQ", help="from entry SEQ on")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--csv", action="store_true", help="CSV with a header row")
+    out.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="JSON Lines, one object per entry: " + ", ".join(LOG_FIELDS),
+    )
     return p
 
 
 def do_log(pump, args, out):
-    entries = pump.log()
+    entries = pump.log(args.since)
     if args.csv:
         w = csv.writer(out)
-        w.writerow(("seq", "at_ms", "channel", "kind", "code", "text"))
+        w.writerow(LOG_FIELDS)
         for e in entries:
-            w.writerow((e.seq, e.at_ms, e.channel, e.kind, e.code, e.text))
+            w.writerow(["" if v is None else v for v in e.as_json().values()])
+        return
+    if args.jsonl:
+        for e in entries:
+            print(json.dumps(e.as_json()), file=out)
         return
     width = max((len(e.code) for e in entries), default=0)
+    boot = None
     for e in entries:
+        if e.boot_id != boot:
+            boot = e.boot_id
+            print(f"-- boot {boot:08x}", file=out)
+        when = e.wall_time or f"uptime {duration(e.at_ms)}"
         print(
-            f"{e.seq:5d} {duration(e.at_ms):>13}  ch{e.channel}  {e.kind:<8} "
-            f"{e.code:<{width}} {e.text}",
+            f"{e.seq:5d} {when:>24}  ch{e.channel}  {e.kind:<8} {e.code:<{width}} {e.text}",
             file=out,
         )

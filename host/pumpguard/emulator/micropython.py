@@ -126,9 +126,19 @@ def _relay(stdin, stdout, ports):
         elif kind == "read":
             data = store.read(msg[1])
             answer(None if data is None else data.hex())
+        elif kind == "readinto":
+            buf = bytearray(msg[3])
+            n = store.readinto(msg[1], msg[2], buf)
+            answer(None if n is None else buf[:n].hex())
+        elif kind == "size":
+            answer(store.size(msg[1]))
         elif kind == "write":
             store.write(msg[1], bytes.fromhex(msg[2]))
+        elif kind == "append":
+            store.append(msg[1], bytes.fromhex(msg[2]))
         elif kind == "rename":
             store.rename(msg[1], msg[2])
+        elif kind == "remove":
+            store.remove(msg[1])
         else:
             raise EmulatorError(f"unknown message from the interpreter: {line.strip()!r}")

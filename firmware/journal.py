@@ -1,0 +1,270 @@
+# The persistent event log: every entry of the core's RAM log (eventlog.py), kept on
+# the board's store across resets and power cuts, bounded, read back by LOG.
+#
+# Two segment files, journal.0 and journal.1, each at most SEGMENT_BYTES. Records are
+# appended to the current one; when the next would not fit, the older segment is
+# removed and becomes the new current one (empty), so the log holds between one and
+# two segments of the newest entries and never more than 2 x SEGMENT_BYTES. On a Pico
+# (littlefs, 4 KB blocks, about 1.4 MB of filesystem) 2 x 16 KB is 8 blocks. A record
+# is 34 bytes + its kind + its text (42 to 170; 84 on average over a start, titrate,
+# stop session): 96 to 480 records per segment, about 190 typically, and the log
+# always holds at least the whole current segment's.
+#
+# A record, all integers little-endian:
+#   0xA5  len  seq:u32 boot_id:u32 at_ms:u64 wall_ms:u64 ch:u8 code:u8
+#   kind_len:u8 kind  text_len:u8 text  crc32:u32
+# len counts the bytes from seq to the end of text; the CRC-32 covers every byte before
+# it. wall_ms is 2**64-1 when no host had given the wall clock yet (HELLO); code is
+# the reason's wire number (protocol/reasons.py: append-only, so stable in a log).
+#
+# Damage: a record whose header, length or CRC is wrong is not trusted; the reader
+# looks for the next 0xA5 that starts a valid record (resync), so a torn last record
+# (a power cut during an append) is dropped and nothing else, and damage in the middle
+# costs only the records it hit: each damaged stretch followed by a good record is
+# counted (damaged). New records go after a torn tail; it then is such a stretch.
+#
+# seq counts across boots: the boot reads the last valid seq back. Reading goes record
+# by record into one preallocated buffer (a Pico has about 190 KB of heap: a segment
+# is never read whole), and a page that ends where the last one did resumes there.
+#
+# Link noise: a run of link_lost/link_back entries with nothing else between is kept
+# as its first link_lost and first link_back and, once the next other entry comes, one
+# more entry, the run's last, saying how many were left out; hours of a host that
+# comes and goes can never push the decisions out of the log.
+import struct
+from binascii import crc32
+
+from micropython import const
+
+from protocol import reasons
+from protocol.text import TEXT_MAX
+
+SEGMENT_BYTES = const(16_384)
+SEGMENTS = ("journal.0", "journal.1")
+NO_WALL = 0xFFFFFFFFFFFFFFFF  # wall_ms of an entry made before any host gave the time
+
+_MAGIC = const(0xA5)
+_FIXED = "<IIQQBBB"  # seq, boot_id, at_ms, wall_ms, ch, code, kind_len
+_FIXED_SIZE = const(27)
+_KIND_MAX = const(16)  # the catalog's STR 16 of LOG_R's kind
+_MAX_LEN = _FIXED_SIZE + _KIND_MAX + 1 + TEXT_MAX  # 164: fits the u8 len
+_MIN_LEN = const(_FIXED_SIZE + 1)
+# magic and len before, CRC after
+_MAX_RECORD = 2 + _MAX_LEN + 4
+# A LOG_R entry's wire size besides its kind and text: seq, boot_id, at_ms, wall_ms,
+# ch, code and the two strings' length bytes.
+ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
+
+_LINK_LOST = reasons.number("link_lost")
+_LINK_BACK = reasons.number("link_back")
+_LOST_KEPT = const(1)
+_BACK_KEPT = const(2)
+
+
+class Journal:
+    def __init__(self, store, boot_id, segment_bytes=SEGMENT_BYTES):
+        self._store = store
+        self.boot_id = boot_id
+        self._limit = segment_bytes
+        self._buf = bytearray(_MAX_RECORD)
+        self._mv = memoryview(self._buf)
+        self._wall = None  # wall_ms - uptime: set_wall()
+        self._taken = 0  # seq of the core's RAM log entry to take next
+        self.damaged = 0  # damaged stretches (each followed by a good record) at boot
+        self._skipped = False  # the last _find() passed over damage
+        self.write_errors = 0  # appends the store failed (the entries stay in RAM)
+        # the current link run: which of its first lost/back were kept, how many
+        # entries were left out, and the last of them (at_ms, ch, kind, code)
+        self._run = 0
+        self._held = 0
+        self._last_held = (0, 0, "", 0)
+        # where the last page ended: (seq, segment, offset) to resume from
+        self._cursor = None  # type: tuple | None
+        a, b = [self._scan(name) for name in SEGMENTS]  # (first, last, size) each
+        if b[1] is not None and (a[1] is None or b[1] > a[1]):
+            a, b = b, a
+            self._cur, self._old = SEGMENTS[1], SEGMENTS[0]
+        else:
+            self._cur, self._old = SEGMENTS
+        self._size = a[2]  # torn bytes included: they count against the bound
+        self._cur_first = a[0]
+        self.next_seq = 0 if a[1] is None else a[1] + 1
+        self.oldest = self._first_of(b[0], a[0])
+
+    def _first_of(self, old_first, cur_first):
+        if old_first is not None:
+            return old_first
+        return self.next_seq if cur_first is None else cur_first
+
+    def set_wall(self, offset):
+        """The wall clock from now on: wall_ms = uptime + offset (a HELLO's wall_ms
+        minus the uptime it came at); None: unknown again."""
+        self._wall = offset
+
+    # -- writing ---------------------------------------------------------------------
+
+    def drain(self, log):
+        """Keep the core log's entries not yet kept (link noise coalesced). A store
+        that fails leaves them in RAM to try again on the next change."""
+        for seq, at_ms, ch, kind, code, text in log.since(self._taken):
+            try:
+                self._take(at_ms, ch, kind, reasons.number(code), text)
+            except OSError:
+                self.write_errors += 1
+                return
+            self._taken = seq + 1
+
+    def _take(self, at_ms, ch, kind, code, text):
+        if code in (_LINK_LOST, _LINK_BACK):
+            kept = _LOST_KEPT if code == _LINK_LOST else _BACK_KEPT
+            if not self._run & kept:
+                self._append(at_ms, ch, kind, code, text)
+                self._run |= kept
+            else:
+                self._held += 1
+                self._last_held = (at_ms, ch, kind, code)
+            return
+        if self._held:
+            at, c, k, lc = self._last_held
+            # the run's last entry says what state the link was left in
+            self._append(at, c, k, lc, "link: %d more lost/back left out" % self._held)
+        self._run = self._held = 0
+        self._append(at_ms, ch, kind, code, text)
+
+    def _append(self, at_ms, ch, kind, code, text):
+        kind_b = kind.encode()[:_KIND_MAX]
+        text_b = text.encode()[:TEXT_MAX]  # the core's texts are ASCII of TEXT_MAX at most
+        n = _FIXED_SIZE + len(kind_b) + 1 + len(text_b)
+        total = n + 6
+        if self._size + total > self._limit:
+            self._rotate()
+        wall = NO_WALL
+        if self._wall is not None and 0 <= at_ms + self._wall < NO_WALL:
+            wall = at_ms + self._wall
+        buf = self._buf
+        buf[0] = _MAGIC
+        buf[1] = n
+        seq = self.next_seq
+        struct.pack_into(_FIXED, buf, 2, seq, self.boot_id, at_ms, wall, ch, code, len(kind_b))
+        o = 2 + _FIXED_SIZE
+        buf[o : o + len(kind_b)] = kind_b
+        o += len(kind_b)
+        buf[o] = len(text_b)
+        buf[o + 1 : o + 1 + len(text_b)] = text_b
+        o += 1 + len(text_b)
+        struct.pack_into("<I", buf, o, crc32(self._mv[:o]))
+        self._store.append(self._cur, self._mv[:total])
+        self._size += total
+        if self._cur_first is None:
+            self._cur_first = seq
+        self.next_seq = seq + 1
+
+    def _rotate(self):
+        # The older segment goes; the log still holds the whole current one.
+        self._store.remove(self._old)
+        self._cur, self._old = self._old, self._cur
+        self.oldest = self._first_of(self._cur_first, None)
+        self._cur_first = None
+        self._size = 0
+        self._cursor = None
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _find(self, name, pos, size):
+        """(offset, length) of the first valid record at or after pos, else None."""
+        buf = self._buf
+        self._skipped = False
+        while pos < size:
+            n = self._store.readinto(name, pos, buf)
+            if not n:
+                return None
+            if buf[0] == _MAGIC and n >= 2:
+                length = buf[1]
+                total = length + 6
+                if (
+                    _MIN_LEN <= length <= _MAX_LEN
+                    and total <= n
+                    and crc32(self._mv[: total - 4]) == struct.unpack_from("<I", buf, total - 4)[0]
+                ):
+                    return pos, total
+            self._skipped = True
+            step = n  # resync: on at the next byte that may start a record
+            for i in range(1, n):
+                if buf[i] == _MAGIC:
+                    step = i
+                    break
+            pos += step
+        return None
+
+    def _seq_at(self):
+        return struct.unpack_from("<I", self._buf, 2)[0]
+
+    def _scan(self, name):
+        # (first seq, last seq, size) of a segment: None, None for one without records
+        size = self._store.size(name) or 0
+        first = last = None
+        pos = 0
+        while True:
+            found = self._find(name, pos, size)
+            if found is None:
+                return first, last, size
+            pos = found[0] + found[1]
+            if self._skipped:
+                self.damaged += 1
+            last = self._seq_at()
+            if first is None:
+                first = last
+
+    def _entry(self):
+        # the record in the buffer as LOG_R's fields
+        seq, boot, at_ms, wall, ch, code, klen = struct.unpack_from(_FIXED, self._buf, 2)
+        o = 2 + _FIXED_SIZE
+        kind = bytes(self._mv[o : o + klen]).decode()
+        o += klen
+        text = bytes(self._mv[o + 1 : o + 1 + self._buf[o]]).decode()
+        return {
+            "seq": seq,
+            "boot_id": boot,
+            "at_ms": at_ms,
+            "wall_ms": None if wall == NO_WALL else wall,
+            "ch": ch,
+            "kind": kind,
+            "code": code,
+            "text": text,
+        }
+
+    def page(self, first, room, most):
+        """Entries with seq >= first, oldest first, as LOG_R's fields: at most most of
+        them and, past the first, only while their wire size fits room. Returns
+        (entries, the seq to ask for next)."""
+        out = []
+        nxt = max(first, self.oldest)
+        cursor = self._cursor
+        if cursor is not None and cursor[0] == first:
+            start = (cursor[1], cursor[2])
+        elif self._cur_first is not None and first >= self._cur_first:
+            start = (self._cur, 0)  # nothing older than first in the older segment
+        else:
+            start = (self._old, 0)
+        for name in (self._old, self._cur):
+            if start is not None and name != start[0]:
+                continue
+            pos = start[1] if start is not None else 0
+            start = None
+            size = self._store.size(name) or 0
+            while True:
+                found = self._find(name, pos, size)
+                if found is None:
+                    break
+                if self._seq_at() >= first:
+                    entry = self._entry()
+                    cost = ENTRY_WIRE + len(entry["kind"]) + len(entry["text"])
+                    if out and (len(out) >= most or cost > room):
+                        self._cursor = (nxt, name, found[0])
+                        return out, nxt
+                    out.append(entry)
+                    room -= cost
+                    nxt = entry["seq"] + 1
+                pos = found[0] + found[1]
+        self._cursor = None
+        return out, nxt
