@@ -17,27 +17,21 @@ import micropython
 
 from firmware.core import SafetyCore
 from tests.portable.corekit import library
-from tests.portable.shellkit import NOREPI, Host, ports, shell
+from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
 
 _UPTIME = 3 << 30  # ms of total uptime in the record
 _LOCKED_MS = 40_000
 _SECOND = 1000
 
 
-class _CountingStore:
+class _CountingStore(Store):
     def __init__(self):
-        self.files = {}
+        Store.__init__(self)
         self.writes = 0
-
-    def read(self, name):
-        return self.files.get(name)
 
     def write(self, name, data):
         self.writes += 1
-        self.files[name] = data
-
-    def rename(self, src, dst):
-        self.files[dst] = self.files.pop(src)
+        Store.write(self, name, data)
 
 
 def _store_at(uptime):
@@ -63,7 +57,7 @@ def _phases():
     sh.begin()
     clock = p["clock"]
     host = Host(sh, p)
-    host.hello()
+    host.hello(supervise_s=1)  # a supervising host, so its silence is an alarm
     host.request("START", NOREPI)
     for _ in range(11):  # the host goes silent: link_lost, saved
         clock.advance(_SECOND)
