@@ -70,7 +70,8 @@ def _first_difference(ours, theirs):
             sent = [line for line in ours if line.startswith(f"in {i} ")]
             return f"input {sent}\nCPython:     {_shown(a)}\nMicroPython: {_shown(b)}"
     if len(ours) != len(theirs):
-        return "one interpreter sent more frames: %s" % (ours[len(theirs) :] or theirs[len(ours) :])[:3]
+        extra = (ours[len(theirs) :] or theirs[len(ours) :])[:3]
+        return f"one interpreter sent more frames: {extra}"
     return "the frames agree: only the name of an escaped exception differs"
 
 

@@ -406,6 +406,17 @@ def _hex(data):
 
 
 def run(seed, count, every, out, dump=None, records=True):
+    """The whole run at once (CPython); returns the Fuzz with its counts."""
+    last = None
+    for last in phases(seed, count, every, out, dump, records):  # noqa: B007 (the last one)
+        pass
+    return last
+
+
+def phases(seed, count, every, out, dump=None, records=True):
+    """The run as a generator yielding the Fuzz after every `every` inputs: on the
+    WebAssembly MicroPython, garbage is collected only between such steps (run.mjs
+    PHASES), so a long run in one call would grow its heap without end."""
     fz = Fuzz(seed, records)
     for i in range(count):
         if dump is not None and dump[0] <= i < dump[1]:
@@ -414,6 +425,13 @@ def run(seed, count, every, out, dump=None, records=True):
             fz.one()
         if (i + 1) % every == 0 or i + 1 == count:
             out("fuzz %d %08x %d" % (i + 1, fz.digest, fz.escapes))
+            if i + 1 < count:
+                yield fz
+    _totals(fz, count, out)
+    yield fz
+
+
+def _totals(fz, count, out):
     for note in fz.notes:
         out(note)
     kinds = ", ".join(["%s %d" % (k, fz.kinds[k]) for k in sorted(fz.kinds)])
@@ -429,4 +447,3 @@ def run(seed, count, every, out, dump=None, records=True):
             kinds or "none",
         )
     )
-    return fz
