@@ -91,7 +91,8 @@ def close_quietly(pump):
 
 
 def check_boot(pump, emu, channels=(1, 2)):
-    """The problems of a device just booted, as (kind, text): "over limit" (a dose
+    """Each channel's status, the problems of a device just booted as (kind, text),
+    and its alarms. The problems: "over limit" (a dose
     above its drug's hard maximum, a drug not in the library, a rate above the board's,
     a motor running at another rate than the device says) and "no resume alarm" (a
     channel delivering with no unacknowledged resumed_after_reset alarm)."""
@@ -114,7 +115,13 @@ def check_boot(pump, emu, channels=(1, 2)):
         ]
         if motor and not resumed:
             problems.append(("no resume alarm", f"ch {ch}: delivers {motor} mL/h unannounced"))
-    return statuses, problems
+    return statuses, problems, alarms
+
+
+def emptied(alarms, ch):
+    """Whether channel ch stopped because its syringe ran empty (time passed: a
+    fast-forward, a long run): the device did right, no command was lost."""
+    return any(a.code == "syringe_empty" and a.channel == ch for a in alarms)
 
 
 def ack_all(pump):

@@ -171,12 +171,14 @@ class PowerSoak:
         return True
 
     def _check(self, emu):
-        statuses, problems = device.check_boot(self.pump, emu)
+        statuses, problems, alarms = device.check_boot(self.pump, emu)
         for kind, text in problems:
             self.problems[kind] += 1
             self._note(f"cut {self.cuts}: {kind}: {text}")
         for ch, s in statuses.items():
-            if not self.beliefs[ch].allows(s):
+            if s.state == "stopped" and device.emptied(alarms, ch):
+                emu.command(f"refill {ch}")  # the taper's fast-forwards emptied it
+            elif not self.beliefs[ch].allows(s):
                 self.lost += 1
                 self._note(
                     f"cut {self.cuts}: acknowledged lost on ch {ch}: host knew "

@@ -95,7 +95,7 @@ class StoreSoak:
             self._note(f"{scenario}: boot loop (no HELLO in {device.BOOT_BOUND_S:.0f} s)")
             return
         try:
-            statuses, problems = device.check_boot(pump, emu)
+            statuses, problems, _alarms = device.check_boot(pump, emu)
             for kind, text in problems:
                 self.problems[kind] += 1
                 self._note(f"{scenario}: {kind}: {text}")
