@@ -9,11 +9,13 @@ running on channel 1 and dobutamine on channel 2, then:
     rollback     an older genuine record (channel 1 still running) put back after the
                  emergency stop
     field        one value of the record replaced (every value in turn, by one of
-                 another type or range) and the record sealed again with a valid CRC
+                 another type or range; and each channel's dose and rate scaled
+                 together) and the record sealed again with a valid CRC
 
 and counts: a boot loop (no HELLO within device.BOOT_BOUND_S of power-on), an undone
-stop (a channel emergency-stopped before, delivering after), and the boot checks of
-device.check_boot (over a limit, no resume alarm).
+stop (a channel emergency-stopped before, delivering after), the boot checks of
+device.check_boot (over a limit, no resume alarm), and a channel delivering other than
+it did before a torn or edited record ("not commanded": a restore must re-verify).
 
 A save is made to fail without a hook in the firmware: a directory stands where the
 store's temporary record goes (persist._TMP), so opening it for writing fails with
@@ -88,8 +90,10 @@ class StoreSoak:
             self.unexpected += 1
             self._note(f"unexpected {type(exc).__name__} at the e-stop: {exc}")
 
-    def _judge(self, scenario, emu, stopped):
-        """Power on (already done), then: boot loop? stop undone? boot checks."""
+    def _judge(self, scenario, emu, stopped, running=None):
+        """Power on (already done), then: boot loop? stop undone? boot checks? And
+        `running`, a Status from before: that channel delivers as it did, or not at all
+        (a restore refused); delivering anything else is "not commanded"."""
         pump = device.connect_within(emu.port)
         if pump is None:
             self.boot_loops[scenario] += 1
@@ -105,6 +109,10 @@ class StoreSoak:
                     self.undone[scenario] += 1
                     s = statuses[ch]
                     self._note(f"{scenario}: stop undone on ch {ch}: {s.drug} {s.dose} again")
+            s = running and statuses[running.channel]
+            if s and s.rate_ml_h and _delivery(s) != _delivery(running):
+                self.problems["not commanded"] += 1
+                self._note(f"{scenario}: ch {s.channel} delivers {_delivery(s)}, not commanded")
         except (pumpguard.LinkError, pumpguard.DeviceReset) as exc:
             # It answered HELLO and then fell silent or reset: it dies in its loop on
             # this record, boot after boot.
@@ -142,6 +150,7 @@ class StoreSoak:
                 self._judge(scenario, emu, stopped=(1,))
                 return
             self._estop(pump, 2)  # channel 2 stopped: a record edit must not undo it
+            before = pump.status(1)  # channel 1 running: as commanded, or not at all
             device.close_quietly(pump)
             device.power_cut(emu)
             store = FileStore(state)
@@ -152,7 +161,7 @@ class StoreSoak:
                 self._edit(store, field)
             emu.start()
             label = scenario if field is None else f"field {field[0]} = {field[1]!r:.24}"
-            self._judge(label, emu, stopped=(2,))
+            self._judge(label, emu, stopped=(2,), running=before)
         finally:
             if os.path.isdir(blocker):
                 os.rmdir(blocker)
@@ -167,7 +176,11 @@ class StoreSoak:
         holder = snapshot
         for key in path[:-1]:
             holder = holder[key]
-        holder[path[-1]] = value
+        if isinstance(path[-1], tuple):  # several values scaled alike: value is the factor
+            for key in path[-1]:
+                holder[key] *= value
+        else:
+            holder[path[-1]] = value
         persist.save(store, snapshot, uptime)
 
     def fields(self):
@@ -186,7 +199,13 @@ class StoreSoak:
             shutil.rmtree(state, ignore_errors=True)
         out = []
         _paths(snapshot, (), out)
-        return [(path, self._replacement(v)) for path, v in out]
+        edits = [(path, self._replacement(v)) for path, v in out]
+        # A dose and its rate scaled together: a record consistent in itself, past the
+        # drug's limits (the edit a CRC and a rate check both let through).
+        for path, v in out:
+            if isinstance(v, dict) and "dose" in v and "rate" in v and v["dose"]:
+                edits.append((path + (("dose", "rate"),), self.rng.choice((10, 25, 40))))
+        return edits
 
     def _replacement(self, v):
         if type(v) is int and v and self.rng.random() < 0.5:
@@ -224,9 +243,14 @@ class StoreSoak:
             f"  {self.total_boot_loops} boot loops, {self.total_undone} undone stops, "
             f"{self.problems['over limit']} over a limit, "
             f"{self.problems['no resume alarm']} without a resume alarm, "
+            f"{self.problems['not commanded']} delivering what was not commanded, "
             f"{self.unexpected} unexpected exceptions",
         ]
         return lines + ["  " + n for n in self.notes]
+
+
+def _delivery(s):
+    return (s.drug, s.dose, s.dose_unit, s.rate_ml_h)
 
 
 def _record(store):
