@@ -203,6 +203,8 @@ class PowerSoak:
                 device.close_quietly(self.pump)
                 if not self._boot(emu):
                     device.power_cut(emu)
+                    kept = shutil.copytree(state, f"{state}-boot-loop-{self.cuts}")
+                    self._note(f"  its store and emulator.log are kept in {kept}")
                     shutil.rmtree(state)
                     if not self._boot(emu):
                         break
