@@ -50,10 +50,14 @@ def _digests(lines):
 
 
 def _shown(line):
-    # "out I K HEX": the frame decoded (name, seq, fields) when it decodes.
-    if not line.startswith("out "):
+    # "out I K HEX" or "in I HEX": the frame decoded (name, seq, fields) if it decodes.
+    if " escape " in line or line.endswith(" "):
         return line
-    for f in Decoder().decode(b"\x00" + bytes.fromhex(line.split()[3]) + b"\x00"):
+    try:
+        wire = bytes.fromhex(line.split()[-1])
+    except ValueError:
+        return line
+    for f in Decoder().decode(b"\x00" + wire.strip(b"\x00") + b"\x00"):
         try:
             fields = messages.decode(f.msg_id, f.payload)
         except ValueError as exc:
@@ -67,7 +71,7 @@ def _first_difference(ours, theirs):
     for a, b in zip(ours, theirs, strict=False):
         if a != b:
             i = a.split()[1]
-            sent = [line for line in ours if line.startswith(f"in {i} ")]
+            sent = [_shown(line) for line in ours if line.startswith(f"in {i} ")]
             return f"input {sent}\nCPython:     {_shown(a)}\nMicroPython: {_shown(b)}"
     if len(ours) != len(theirs):
         extra = (ours[len(theirs) :] or theirs[len(ours) :])[:3]

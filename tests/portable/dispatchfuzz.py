@@ -8,7 +8,8 @@
 #   and at the end "fuzz done ..." (the totals) plus an "escape ..." line for each of
 #   the first escapes (interpreter-specific wording: never compared).
 #   dump=(lo, hi): also "in <i> <hex>" for every input i in [lo, hi) and "out <i> <k>
-#   <hex>" for each frame the device sent in answer: the frame-by-frame comparison.
+#   <hex>" for each frame the device sent in answer ("out <i> - escape <where> <name>"
+#   where an exception left the loop): the frame-by-frame comparison.
 #   records: one input in a hundred edits the saved record (any value of the snapshot
 #   replaced by another of any type, sealed again by persist.save) and reboots on it;
 #   False: messages only, so a difference is the dispatch's.
@@ -166,6 +167,8 @@ class Fuzz:
         self.sid = 0  # the session id of the last HELLO_R (0 before protocol 2)
         self.seq = 0
         self.hello = False  # the input being fed is a HELLO: read the session id
+        self.dumping = None  # out() while this input's frames are dumped
+        self.index = -1
         self.sent = []  # recent wires, for retries and late duplicates
         self.digest = 0
         self.escapes = 0
@@ -201,6 +204,8 @@ class Fuzz:
         name = type(exc).__name__
         self.kinds[name] = self.kinds.get(name, 0) + 1
         self.digest = crc32(("escape " + where + " " + name).encode(), self.digest)
+        if self.dumping is not None:  # in the frame stream, where the frames stop
+            self.dumping("out %d - escape %s %s" % (self.index, where, name))
         if len(self.notes) < _SHOWN_ESCAPES:
             self.notes.append("escape %s %s: %s" % (where, name, exc))
 
@@ -364,7 +369,11 @@ class Fuzz:
     # -- the run -------------------------------------------------------------------------
 
     def one(self, dump_index=-1, out=None):
+        self.index = dump_index
+        self.dumping = out if dump_index >= 0 else None
         wire = self._input()
+        if self.dumping is not None:
+            out("in %d %s" % (dump_index, _hex(wire or b"")))
         if wire is None:
             self._turns(1)
         else:
@@ -378,8 +387,7 @@ class Fuzz:
         if self.hello:
             self.hello = False
             self._session(answer)
-        if out is not None and dump_index >= 0:
-            out("in %d %s" % (dump_index, _hex(wire or b"")))
+        if self.dumping is not None:
             k = 0
             for part in answer.split(b"\x00"):
                 if part:
