@@ -31,6 +31,7 @@ DOBUTAMINE = {"weight_kg": "70", "concentration": "4 mg/mL", "volume_ml": "50"}
 # Dose ranges the soak titrates within (below the soft maxima, above the soft minima).
 NOREPI_RANGE = (Decimal("0.05"), Decimal("0.5"))
 DOBUTAMINE_RANGE = (Decimal("2.5"), Decimal("10"))
+_SETTLE_READS = 3
 BOOT_BOUND_S = 30.0  # a device that answers no HELLO this long after power-on: boot loop
 
 # What the API raises on purpose for a command that did not go through.
@@ -97,13 +98,18 @@ def check_boot(pump, emu, channels=(1, 2)):
     a motor running at another rate than the device says) and "no resume alarm" (a
     channel delivering with no unacknowledged resumed_after_reset alarm)."""
     problems = []
-    motors = emu.pumps()
-    alarms = pump.alarms()
-    statuses = {}
-    for ch in channels:
-        s = pump.status(ch)
-        statuses[ch] = s
-        motor = Decimal(motors[ch - 1]["rate"]) / 1_000_000
+    for _ in range(_SETTLE_READS):
+        # What the device says and what its motors do, read one after the other: a
+        # change in between (a fault stopping a channel) shows as a mismatch; it
+        # settles by the next reading, a true mismatch never does.
+        alarms = pump.alarms()
+        statuses = {ch: pump.status(ch) for ch in channels}
+        motors = emu.pumps()
+        if all(_motor(motors, ch) == statuses[ch].rate_ml_h for ch in channels):
+            break
+        time.sleep(0.2)
+    for ch, s in statuses.items():
+        motor = _motor(motors, ch)
         if s.rate_ml_h > BOARD_MAX_RATE or motor != s.rate_ml_h:
             problems.append(("over limit", f"ch {ch}: says {s.rate_ml_h} mL/h, motor {motor}"))
         if motor and s.drug not in HARD_MAX:
@@ -116,6 +122,10 @@ def check_boot(pump, emu, channels=(1, 2)):
         if motor and not resumed:
             problems.append(("no resume alarm", f"ch {ch}: delivers {motor} mL/h unannounced"))
     return statuses, problems, alarms
+
+
+def _motor(motors, ch):
+    return Decimal(motors[ch - 1]["rate"]) / 1_000_000
 
 
 def emptied(alarms, ch):
