@@ -27,7 +27,7 @@ PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
 
-.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz clean
+.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz soak clean
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
@@ -79,10 +79,19 @@ bundle: $(VENV_STAMP)
 	@$(PY) -m pumpguard flash --board pico --bundle build/bundle/pico
 
 # Long runs, not part of `make test`: every 2- and 3-bit flip of every golden vector and
-# 40 times the decoder fuzzing (hours of CPU), and the safety core's long property profile.
-fuzz: $(VENV_STAMP)
+# 40 times the decoder fuzzing (hours of CPU), the safety core's long property profile,
+# and 10^6 inputs per mode of the dispatch and store fuzz on MicroPython and CPython
+# (tests/test_soak_fuzz.py; about 10 min per mode on MicroPython, the two in parallel).
+fuzz: $(VENV_STAMP) mpy $(NODE_STAMP)
 	PUMPGUARD_EXHAUSTIVE=1 $(PY) -m pytest -n auto tests/test_protocol_flips.py tests/test_protocol_fuzz.py
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -n auto tests/test_core_properties.py
+	PUMPGUARD_FUZZ_INPUTS=1000000 $(PY) -m pytest -n 2 -p no:timeout tests/test_soak_fuzz.py
+
+# The long soak of issue 10 on both runtimes (soak/): noisy link, power cuts, store
+# faults; prints the figures and ends with the one line `soak: N commands, ...`.
+# SOAK_ARGS passes options (python -m soak --help), e.g. SOAK_ARGS=--short.
+soak: $(VENV_STAMP) mpy $(NODE_STAMP)
+	$(PY) -m soak $(SOAK_ARGS)
 
 bench: $(VENV_STAMP) mpy $(NODE_STAMP)
 	@for b in $(sort $(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,0 +1,121 @@
+"""The dispatch and store fuzz on both interpreters, compared frame by frame.
+
+tests/portable/dispatchfuzz.py feeds the firmware shell (on dummy ports) the same seeded
+inputs on CPython (here, in this process) and on MicroPython (tests/mp/fuzz_dispatch.py
+through node tests/mp/run.mjs). Issue 10: nothing a message or a record says may kill
+the loop, on either interpreter; and both must answer alike, byte for byte. On a
+difference, the window before the first differing digest is run again on both with
+every frame shown, and the first frame that differs is named, decoded. Two modes:
+`dispatch` (messages only) and `store` (records edited and sealed again as well).
+
+`make fuzz` runs it long: PUMPGUARD_FUZZ_INPUTS (default here 2000 per mode),
+PUMPGUARD_FUZZ_SEED (default 10).
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from protocol import catalog, messages
+from protocol.decoder import Decoder
+from tests.portable import dispatchfuzz
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = int(os.environ.get("PUMPGUARD_FUZZ_SEED", "10"))
+INPUTS = int(os.environ.get("PUMPGUARD_FUZZ_INPUTS", "2000"))
+EVERY = max(1, min(1000, INPUTS // 10))
+MODES = {"dispatch": 0, "store": 1}
+
+
+def _micropython(seed, count, every, records, dump=()):
+    argv = ["node", "tests/mp/run.mjs", "tests/mp/fuzz_dispatch.py"]
+    argv += [str(a) for a in (seed, count, every, records, *dump)]
+    # Exit code 1 is "something escaped": the lines say what, and are judged below.
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=7200)
+    if "fuzz done" not in done.stdout:
+        pytest.fail(f"MicroPython fuzz did not finish: {done.stdout[-2000:]}{done.stderr}")
+    return done.stdout.splitlines()
+
+
+def _cpython(seed, count, every, records, dump=None):
+    lines = []
+    dispatchfuzz.run(seed, count, every, lines.append, dump, records == 1)
+    return lines
+
+
+def _digests(lines):
+    return [line for line in lines if line.startswith("fuzz ") and "done" not in line]
+
+
+def _shown(line):
+    # "out I K HEX" or "in I HEX": the frame decoded (name, seq, fields) if it decodes.
+    if " escape " in line or line.endswith(" "):
+        return line
+    try:
+        wire = bytes.fromhex(line.split()[-1])
+    except ValueError:
+        return line
+    for f in Decoder().decode(b"\x00" + wire.strip(b"\x00") + b"\x00"):
+        try:
+            fields = messages.decode(f.msg_id, f.payload)
+        except ValueError as exc:
+            fields = f"undecodable: {exc}"
+        return f"{line[: line.rfind(' ')]} {catalog.NAME.get(f.msg_id, f.msg_id)} {fields}"
+    return line + " (not a frame)"
+
+
+def _first_difference(ours, theirs):
+    """The first input the two interpreters did not answer alike, as text."""
+    for a, b in zip(ours, theirs, strict=False):
+        if a != b:
+            i = a.split()[1]
+            sent = [_shown(line) for line in ours if line.startswith(f"in {i} ")]
+            return f"input {sent}\nCPython:     {_shown(a)}\nMicroPython: {_shown(b)}"
+    if len(ours) != len(theirs):
+        extra = (ours[len(theirs) :] or theirs[len(ours) :])[:3]
+        return f"one interpreter sent more frames: {extra}"
+    return "the frames agree: only the name of an escaped exception differs"
+
+
+@pytest.fixture(scope="module", params=sorted(MODES))
+def runs(request):
+    records = MODES[request.param]
+    args = (SEED, INPUTS, EVERY, records)
+    return request.param, _cpython(*args), _micropython(*args)
+
+
+def _report(lines):
+    return "\n".join(line for line in lines if not line.startswith("fuzz "))
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
+def test_nothing_a_message_or_a_record_says_escapes_the_loop(runs, interpreter):
+    _mode, cpython, micropython = runs
+    lines = micropython if interpreter == "micropython" else cpython
+    (done,) = [line for line in lines if line.startswith("fuzz done")]
+    assert done.startswith(f"fuzz done: {INPUTS} inputs, 0 escapes "), _report(lines)
+    assert " 0 boot escapes, 0 boot loops" in done, _report(lines)
+
+
+def test_both_interpreters_answer_every_input_alike(runs):
+    mode, *both = runs
+    ours, theirs = (_digests(lines) for lines in both)
+    assert len(ours) == len(theirs)
+    for k, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        if a != b:
+            lo = int(ours[k - 1].split()[1]) if k else 0
+            hi = int(a.split()[1])
+            records = MODES[mode]
+            frames = [
+                [line for line in lines if line.startswith(("in ", "out "))]
+                for lines in (
+                    _cpython(SEED, hi, hi, records, (lo, hi)),
+                    _micropython(SEED, hi, hi, records, (lo, hi)),
+                )
+            ]
+            pytest.fail(
+                f"{mode} fuzz, seed {SEED}: digests differ first at input {hi} "
+                f"({a} vs {b});\n" + _first_difference(*frames)
+            )
