@@ -21,7 +21,7 @@ A save is made to fail without a hook in the firmware: a directory stands where 
 store's temporary record goes (persist._TMP), so opening it for writing fails with
 IsADirectoryError on the CPython and MicroPython runtimes alike (both write through
 FileStore on the host), even as root. The record is read, edited and sealed again by
-persist.load and persist.save over the same FileStore the emulator uses, so its
+persist.Record (load, save: the next counter) over the same FileStore the emulator uses, so its
 format is persist.py's own, whatever it is.
 """
 
@@ -172,7 +172,7 @@ class StoreSoak:
 
     def _edit(self, store, field):
         path, value = field
-        snapshot, uptime = _record(store)
+        record, snapshot, uptime = _record(store)
         holder = snapshot
         for key in path[:-1]:
             holder = holder[key]
@@ -181,7 +181,7 @@ class StoreSoak:
                 holder[key] *= value
         else:
             holder[path[-1]] = value
-        persist.save(store, snapshot, uptime)
+        record.save(snapshot, uptime)  # the next counter: an edit, not a rollback
 
     def fields(self):
         """Every (path, replacement) of a typical record: one per value in it."""
@@ -193,7 +193,7 @@ class StoreSoak:
             self._estop(pump, 2)
             device.close_quietly(pump)
             device.power_cut(emu)
-            snapshot, _uptime = _record(FileStore(state))
+            _rec, snapshot, _uptime = _record(FileStore(state))
         finally:
             emu.close()
             shutil.rmtree(state, ignore_errors=True)
@@ -254,10 +254,12 @@ def _delivery(s):
 
 
 def _record(store):
-    saved = persist.load(store)
+    """(persist.Record, snapshot, uptime) of the record the emulator saved."""
+    record = persist.Record(store)
+    saved = record.load()
     if saved is None:
         raise pumpguard.EmulatorError("the emulator saved no record to edit")
-    return saved
+    return (record,) + tuple(saved)
 
 
 def _paths(node, path, out):

@@ -47,27 +47,6 @@ def test_a_state_record_deleted_while_running_is_a_lost_store_not_a_first_boot(e
     assert emu.pumps()[0]["rate"] == 0
 
 
-def test_a_store_write_that_fails_on_the_micropython_runtime_resets_the_board(emu, runtime):
-    # The firmware runs on degraded when a save fails (tests/test_system_store.py), but
-    # the micropython runtime's relay sends store writes one way: the failure stays on
-    # the host side, which ends the run, and the board resets as its watchdog would.
-    # It must restore every channel from the record still in the store, not die.
-    if runtime != "micropython":
-        pytest.skip("the cpython runtime's firmware sees the failure: degraded mode")
-    with pumpguard.connect(emu.port) as pump:
-        start_norepinephrine(pump, "0.1")
-        os.mkdir(emu.state_dir + "/state.tmp")  # the next save cannot write its record
-        with pytest.raises(pumpguard.LinkError):
-            pump.titrate(1, "0.08", "mcg/kg/min")  # saved: the run ends
-    os.rmdir(emu.state_dir + "/state.tmp")  # the store works again
-    emu.advance(10)  # the watchdog (8 s) resets the board
-    with pumpguard.connect(emu.port) as pump:
-        s = pump.status(1)
-        assert (s.state, s.dose) == ("running", Decimal("0.1"))
-        assert "resumed_after_reset" in [a.code for a in pump.alarms()]
-    assert emu.pumps()[0]["rate"] > 0
-
-
 def test_a_titrate_retried_across_a_power_cycle_is_not_run_again(emu):
     # The answer is lost to the power failure; the host's retry (the same bytes) meets
     # a board with a new session: refused until HELLO, never run a second time.

@@ -129,11 +129,7 @@ def test_a_store_that_lost_its_record_and_its_used_mark_alarms(emu):
         assert lost.priority == "high" and "missing" in lost.message
 
 
-def test_a_failing_store_never_undoes_an_emergency_stop(emu, runtime):
-    if runtime == "micropython":
-        # Its relay sends store writes one way (boards/emulator/relay.py): a failure
-        # never reaches the firmware, and the host side ends the run instead.
-        pytest.skip("the micropython runtime's store cannot report a failed write yet")
+def test_a_failing_store_never_undoes_an_emergency_stop(emu):
     with pumpguard.connect(emu.port) as pump:
         start_norepinephrine(pump, "0.1")
         os.mkdir(emu.state_dir + "/state.tmp")  # no save can write its record now

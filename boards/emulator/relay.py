@@ -20,12 +20,15 @@
 #   ["append", name, hex]    store append
 #   ["rename", src, dst]     store rename
 #   ["remove", name]         store remove (a missing file is fine)
+#                            each of these four answers null, or [errno, text] when
+#                            the host's store failed: raised here as that OSError, so
+#                            the firmware sees a failing store as on a board (its
+#                            degraded mode), not a board that died
 #
 # Lockstep: the firmware runs one turn on the inputs of the last answer, so time moves
 # only when the host says so, and the host sees every effect in the order it happened.
-# That order is also what makes write and append durable here without an answer: the
-# host applies them (FileStore: fsync) before it reads the next line, so any link bytes
-# the firmware sends after a write reach the host only once the write is on its disk.
+# A store change is answered once the host has applied it (FileStore: fsync), so it is
+# on the host's disk before the firmware goes on.
 import json
 import time
 from binascii import hexlify, unhexlify
@@ -122,16 +125,21 @@ class _Store:
         return self._bridge.call(["size", name])
 
     def write(self, name, data):
-        self._bridge.send(["write", name, hexlify(data).decode()])
+        self._change(["write", name, hexlify(data).decode()])
 
     def append(self, name, data):
-        self._bridge.send(["append", name, hexlify(data).decode()])
+        self._change(["append", name, hexlify(data).decode()])
 
     def rename(self, src, dst):
-        self._bridge.send(["rename", src, dst])
+        self._change(["rename", src, dst])
 
     def remove(self, name):
-        self._bridge.send(["remove", name])
+        self._change(["remove", name])
+
+    def _change(self, msg):
+        failed = self._bridge.call(msg)
+        if failed is not None:
+            raise OSError(failed[0], failed[1])
 
 
 class _Alarm:

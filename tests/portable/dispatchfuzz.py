@@ -11,7 +11,7 @@
 #   <hex>" for each frame the device sent in answer ("out <i> - escape <where> <name>"
 #   where an exception left the loop): the frame-by-frame comparison.
 #   records: one input in a hundred edits the saved record (any value of the snapshot
-#   replaced by another of any type, sealed again by persist.save) and reboots on it;
+#   replaced by another of any type, sealed again by persist.Record.save) and reboots on it;
 #   False: messages only, so a difference is the dispatch's.
 #
 # The generator is its own xorshift32 (random differs between the interpreters), drawn
@@ -345,11 +345,12 @@ class Fuzz:
 
     def _mutate_record(self):
         # One value of the saved state changed and the record sealed again by
-        # persist.save itself (a valid CRC): the restore must judge the content.
+        # persist's own Record.save (a valid CRC, the next counter): the restore must judge the content.
         from firmware import persist
 
+        record = persist.Record(self.store)
         try:
-            saved = persist.load(self.store)
+            saved = record.load()
         except persist.StoreError:
             return
         if saved is None:
@@ -363,7 +364,7 @@ class Fuzz:
         holder[key] = self.rng.pick(
             (None, -1, 0, 0x7FFFFFFF, 0x80000000, 1 << 64, 1.5, "x", [], {}, True, [[[[1]]]])
         )
-        persist.save(self.store, snapshot, uptime)
+        record.save(snapshot, uptime)  # the next counter: an edit, not a rollback
         self.mutated = True
 
     # -- the run -------------------------------------------------------------------------

@@ -88,6 +88,15 @@ def runner(board):
     return run
 
 
+# The store changes the interpreter asks for (boards/emulator/relay.py): each answered.
+_STORE_CHANGES = {
+    "write": lambda store, name, data: store.write(name, bytes.fromhex(data)),
+    "append": lambda store, name, data: store.append(name, bytes.fromhex(data)),
+    "rename": lambda store, src, dst: store.rename(src, dst),
+    "remove": lambda store, name: store.remove(name),
+}
+
+
 def _relay(stdin, stdout, ports):
     link, motors, clock = ports["link"], ports["motors"], ports["clock"]
     store, alarm, watchdog = ports["store"], ports["alarm"], ports["watchdog"]
@@ -132,13 +141,14 @@ def _relay(stdin, stdout, ports):
             answer(None if n is None else buf[:n].hex())
         elif kind == "size":
             answer(store.size(msg[1]))
-        elif kind == "write":
-            store.write(msg[1], bytes.fromhex(msg[2]))
-        elif kind == "append":
-            store.append(msg[1], bytes.fromhex(msg[2]))
-        elif kind == "rename":
-            store.rename(msg[1], msg[2])
-        elif kind == "remove":
-            store.remove(msg[1])
+        elif kind in _STORE_CHANGES:
+            # The store's own failure goes back to the firmware, as on a board: it
+            # runs on degraded (firmware/shell.py), it does not die of it.
+            try:
+                _STORE_CHANGES[kind](store, *msg[1:])
+            except OSError as exc:
+                answer([exc.errno or 0, exc.strerror or str(exc)])
+            else:
+                answer(None)
         else:
             raise EmulatorError(f"unknown message from the interpreter: {line.strip()!r}")
