@@ -126,15 +126,22 @@ class Control:
             self.fd = None  # no more commands
             mode = os.fstat(fd).st_mode
             if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                # The owner is gone (or done): a quit after the whole lines it sent.
                 print("emulator: stdin closed: its owner is gone, quitting", file=sys.stderr)
-                self.quit = True
-            return
-        self._buf += data
+                self._buf = self._buf[: self._buf.rfind(b"\n") + 1] + b"quit\n"
+        else:
+            self._buf += data
         self.poll()
 
     def _reply(self, text):
-        self._out.write(text + "\n")
-        self._out.flush()
+        try:
+            self._out.write(text + "\n")
+            self._out.flush()
+        except BrokenPipeError:
+            # Nobody reads the replies: the owner is gone. Quit, and let what is still
+            # buffered for the dead pipe go to /dev/null at exit instead of failing.
+            self.quit = True
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._out.fileno())
 
     def _pump(self, cmd, arg):
         n = int(arg) if _CHANNEL.fullmatch(arg) else 0
