@@ -34,6 +34,8 @@ import pytest
 from hypothesis import settings
 from pumpguard.emulator import RUNTIMES
 
+from tests.systemkit import ANSWER_TIMEOUT_S
+
 # Hypothesis examples are judged on what they do, never on how long they take: a
 # deadline only turns a loaded machine (pytest -n, CI) into a flaky failure.
 settings.register_profile("pumpguard", deadline=None)
@@ -123,13 +125,6 @@ def port(request, board_port, runtime):
         _clean_board(board_port)
     else:
         yield request.getfixturevalue("emu").port
-
-
-# Per-attempt answer timeout of the tests' own connections: generous, so a loaded CI
-# machine (two xdist workers, emulators, Node) never turns a slow answer into a
-# failure. The retry and timeout behaviour itself is tested with short timeouts on
-# purpose (tests/test_protocol_link.py, tests/test_system_link.py).
-ANSWER_TIMEOUT_S = 2.0
 
 
 @pytest.fixture

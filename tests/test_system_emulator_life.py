@@ -18,7 +18,7 @@ from tests.systemkit import start_norepinephrine
 
 pytestmark = pytest.mark.system
 
-# serve() with a firmware runner that boots 5 s late, as a loaded machine may.
+# serve() with a firmware runner that boots 3 s late, as a loaded machine may.
 _SLOW_BOOT = """
 import sys, time
 from pumpguard.emulator import server
@@ -28,7 +28,7 @@ in_process = server.in_process
 def slow(firmware_run):
     run = in_process(firmware_run)
     def booting(board, ports, boot_id):
-        time.sleep(5)
+        time.sleep(3)
         return run(board, ports, boot_id)
     return booting
 

@@ -251,11 +251,12 @@ class _Board:
         self._run_clock()
 
     def _run_clock(self):  # never returns: a reset, a factory reset or quit ends it
-        # No firmware turns the loop: the clock runs on (a fast-forward completes) and
-        # control commands are served, until the watchdog or quit raises.
+        # No firmware turns the loop: the clock runs on (a fast-forward completes, at
+        # its second per turn without waiting) and control commands are served, until
+        # the watchdog or quit raises.
         while True:
             self.clock.ticks_ms()
-            self.idle(0.1)
+            self.idle(0 if self.clock.fast_forwarding() else 0.1)
 
     def _reset(self, why):
         """A board reset: pins fall back to their reset state, the motors stop until the
