@@ -7,6 +7,7 @@ firmware never decides a result here.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -160,3 +161,39 @@ def test_a_factory_reset_gives_a_new_board_on_the_same_port(emu):
     with open(emu.log_path) as log:
         text = log.read()
     assert text.startswith("emulator: factory reset")  # the log begins anew
+
+
+def _emulate(argv, **kw):
+    proc = subprocess.Popen(
+        [*argv, sys.executable, "-m", "pumpguard", "emulate"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    return proc
+
+
+def test_the_terminal_hanging_up_quits_it_and_removes_its_temporary_state_dir(tmp_path):
+    # A person's terminal closed: SIGHUP, as to every program in it. It quits cleanly.
+    proc = _emulate([], env={**os.environ, "TMPDIR": str(tmp_path)})
+    proc.stdout.readline()
+    state = proc.stderr.readline().split("state in ")[1].strip()
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=30) == 0
+    assert not os.path.exists(state)
+
+
+def test_started_with_nohup_it_outlives_its_terminal(tmp_path):
+    proc = _emulate(["nohup"], cwd=tmp_path)
+    try:
+        proc.stdout.readline()
+        proc.send_signal(signal.SIGHUP)
+        proc.stdin.write("pumps\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("[")  # still there, still answering
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -10,7 +10,8 @@ takes, and changes nothing.
 The owner: stdin a pipe (``Emulator``, a script's ``|``) that reaches its end means the
 process that held it is gone, and the emulator quits as on ``quit``; stdin a terminal
 or a file (``</dev/null``) at its end only means no more commands (a terminal that goes
-away hangs the emulator up, SIGHUP, as any program in it). Run as a background job, the
+away hangs the emulator up, SIGHUP, and it quits as on SIGTERM unless started with
+``nohup``). Run as a background job, the
 emulator reads its terminal only while in the foreground (``fg``), so the shell keeps
 its input.
 """

@@ -334,6 +334,10 @@ def _handle_signals(control):
         control.quit = True  # handled at the next idle(), outside the firmware's code
 
     signal.signal(signal.SIGTERM, terminate)
+    # The terminal it runs in went away (its owner, for a person): quit as on SIGTERM,
+    # cleaning up, unless started to outlive it (nohup: SIGHUP ignored, and kept so).
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, terminate)
     # A background job using its terminal is stopped by SIGTTIN (reading it) or, with
     # `stty tostop`, SIGTTOU (writing the port line): never stop for either.
     signal.signal(signal.SIGTTIN, signal.SIG_IGN)
