@@ -15,11 +15,12 @@ import time
 import pumpguard
 import pytest
 
-from tests.systemkit import start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
-# serve() with a firmware runner that boots 3 s late, as a loaded machine may.
+# serve() with a firmware runner that boots 8 s late: longer than a host's connect()
+# waits (3 attempts of ANSWER_TIMEOUT_S), as a loaded machine may make a boot.
 _SLOW_BOOT = """
 import sys, time
 from pumpguard.emulator import server
@@ -29,7 +30,7 @@ in_process = server.in_process
 def slow(firmware_run):
     run = in_process(firmware_run)
     def booting(board, ports, boot_id):
-        time.sleep(3)
+        time.sleep(8)
         return run(board, ports, boot_id)
     return booting
 
@@ -78,8 +79,8 @@ def test_the_port_is_printed_only_once_the_firmware_answers(tmp_path):
     assert proc.stdout
     try:
         port = proc.stdout.readline().strip()
-        # One attempt, the tests' usual answer timeout: the firmware is up already.
-        with pumpguard.connect(port, timeout=2.0, attempts=1) as pump:
+        # The tests' usual connect: the firmware is up already, not 8 s away.
+        with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:
             assert pump.info().board == "emulator"
     finally:
         proc.terminate()
@@ -143,7 +144,7 @@ def test_an_emulator_whose_owner_was_killed_stops_by_itself(tmp_path, runtime):
 
 def test_a_factory_reset_gives_a_new_board_on_the_same_port(emu):
     port = emu.port
-    with pumpguard.connect(port) as pump:
+    with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
         emu.inject("occlusion", 2)
         emu.advance(120, keepalive=pump.uptime_ms)
@@ -153,7 +154,7 @@ def test_a_factory_reset_gives_a_new_board_on_the_same_port(emu):
     assert emu.port == port
     assert "safeboot" not in os.listdir(emu.state_dir)
     assert emu.pumps() == [{"rate": 0, "left": 50_000000, "pumped": 0, "fault": None}] * 2
-    with pumpguard.connect(port) as pump:  # the line carries again
+    with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:  # the line carries again
         assert [pump.status(ch).state for ch in (1, 2)] == ["idle", "idle"]
         assert pump.alarms() == []
         assert pump.uptime_ms() < 60_000  # a first boot: no uptime restored
