@@ -1,6 +1,6 @@
 """System-test fixtures: the emulator by default, a real board with ``--pump-port``.
 
-    pytest -m system                                   # each test gets a fresh emulator
+    pytest -m system                                   # each test gets a fresh emulator board
     pytest -m system --pump-port /dev/ttyUSB0 --board pico     # the same tests on a board
     pytest -m system -n 2 --pump-port /dev/ttyUSB0 --pump-port /dev/ttyUSB1 --board pico
 
@@ -11,6 +11,13 @@ share a board.
 With a board, tests that need the emulator's hands on the hardware (fault injection,
 fast-forwarding the clock, power cycling) are skipped; the rest run as they are and
 leave every channel emergency-stopped and every alarm acknowledged when done.
+
+Fresh, not new: each pytest worker keeps one emulator per runtime and gives every test
+it after a factory reset (``Emulator.factory_reset()``: the store emptied, new syringes,
+the clock from its start, the firmware booted again, its log begun anew; the reset
+answers once the new boot answers). That is the state a new emulator has, without a
+new Python (and Node) process per test. An emulator a test left powered off, or one
+that fails its reset, is replaced by a new one.
 
 On the emulator every system test runs twice, once per runtime: ``cpython`` (the
 firmware's sources in the emulator process) and ``micropython`` (its compiled bundle
@@ -26,6 +33,8 @@ import pumpguard
 import pytest
 from hypothesis import settings
 from pumpguard.emulator import RUNTIMES
+
+from tests.systemkit import ANSWER_TIMEOUT_S
 
 # Hypothesis examples are judged on what they do, never on how long they take: a
 # deadline only turns a loaded machine (pytest -n, CI) into a flaky failure.
@@ -72,17 +81,38 @@ def board_port(request):
     return ports[int(worker[2:]) % len(ports)]
 
 
+@pytest.fixture(scope="session")
+def _emulators():
+    """This worker's emulators, one per runtime, reused by the emu fixture."""
+    pool = {}
+    yield pool
+    for emulator in pool.values():
+        emulator.close()
+
+
 @pytest.fixture
-def emu(request, tmp_path, board_port, runtime):
-    """A fresh emulator at real-time speed (tests fast-forward with emu.advance())."""
+def emu(request, tmp_path_factory, _emulators, board_port, runtime):
+    """A fresh emulator board at real-time speed (tests fast-forward with emu.advance())."""
     if board_port:
         pytest.skip("needs the emulator (fault injection, virtual clock, power cycle)")
-    with pumpguard.Emulator(
-        board=request.config.getoption("--board"),
-        state_dir=tmp_path / "state",
-        runtime=runtime,
-    ) as emulator:
-        yield emulator
+    emulator = _emulators.pop(runtime, None)
+    if emulator is not None:
+        try:
+            if emulator.running():
+                emulator.factory_reset()
+                _emulators[runtime] = emulator
+        except (pumpguard.EmulatorError, OSError):
+            pass
+        if runtime not in _emulators:
+            emulator.close()
+    if runtime not in _emulators:
+        emulator = pumpguard.Emulator(
+            board=request.config.getoption("--board"),
+            state_dir=tmp_path_factory.mktemp(f"emulator-{runtime}") / "state",
+            runtime=runtime,
+        )
+        _emulators[runtime] = emulator.start()
+    return _emulators[runtime]
 
 
 @pytest.fixture
@@ -97,13 +127,6 @@ def port(request, board_port, runtime):
         yield request.getfixturevalue("emu").port
 
 
-# Per-attempt answer timeout of the tests' own connections: generous, so a loaded CI
-# machine (two xdist workers, emulators, Node) never turns a slow answer into a
-# failure. The retry and timeout behaviour itself is tested with short timeouts on
-# purpose (tests/test_protocol_link.py, tests/test_system_link.py).
-ANSWER_TIMEOUT_S = 2.0
-
-
 @pytest.fixture
 def pump(port):
     with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as p:
@@ -116,7 +139,8 @@ def cli(port):
 
     def run(*args, channel=1):
         argv = [sys.executable, "-m", "pumpguard", "--port", port, "--channel", str(channel)]
-        env = dict(os.environ, PUMPGUARD_PORT="")
+        # A busy CI machine answers late, never wrongly (ANSWER_TIMEOUT_S).
+        env = dict(os.environ, PUMPGUARD_PORT="", PUMPGUARD_TIMEOUT=str(ANSWER_TIMEOUT_S))
         return subprocess.run(
             argv + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=60
         )

@@ -15,7 +15,7 @@ from pumpguard.deploy.flash import Flasher, FlashError, FlashRefused
 from pumpguard.errors import UsageError
 
 import boards
-from tests.systemkit import start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 
 class FakeMpremote:
@@ -243,7 +243,7 @@ def test_the_cleanup_removes_what_the_manifest_does_not_list(tmp_path):
 
 
 def _infusing(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, channel=2)
 
 
@@ -256,7 +256,7 @@ def test_a_flash_is_refused_while_a_channel_infuses(emu, repl_only):
         f.enter_repl() if repl_only else f.flash()
     assert e.value.exit_code == 3
     assert run.calls == []  # no safe boot, no reset: nothing reached mpremote
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(2).state == "running"
 
 
@@ -287,7 +287,7 @@ def test_force_flashes_an_infusing_board_and_says_so(emu):
 
 
 def test_idle_or_stopped_channels_let_the_flash_go_on(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, channel=1)
         pump.emergency_stop(1, "clinician")
     run = FakeMpremote()

@@ -102,7 +102,7 @@ def test_every_error_the_host_package_raises_on_purpose_is_a_pumpguard_error():
             else:
                 signals.append(name)
     assert errors == []
-    assert sorted(signals) == ["WatchdogReset", "_EmulatorFault", "_Quit"]
+    assert sorted(signals) == ["WatchdogReset", "_EmulatorFault", "_FactoryReset", "_Quit"]
 
 
 @pytest.mark.parametrize(

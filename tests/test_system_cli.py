@@ -17,7 +17,7 @@ from pumpguard.cli import main as cli_main
 
 from protocol import reasons
 from protocol.reasons import NAME, NUMBER
-from tests.systemkit import start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -221,7 +221,7 @@ def test_a_refusal_about_time_says_when_in_human_terms(cli):
 def test_stop_of_a_long_taper_prints_every_step_and_status_the_next_one(emu, cli):
     # From 1 mcg/kg/min norepinephrine tapers by 0.02 every 15 min: 50 steps, more than
     # STOP_R carries; the rest come from TAPER, none dropped.
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.2", weight_kg="40")
         for dose in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
             emu.advance(120, keepalive=pump.uptime_ms)

@@ -11,13 +11,15 @@ import time
 import pumpguard
 import pytest
 
+from tests.systemkit import ANSWER_TIMEOUT_S
+
 pytestmark = pytest.mark.system
 
 
 def test_tcp_link_serves_socket_urls(tmp_path):
     with pumpguard.Emulator(state_dir=tmp_path, tcp=0) as emu:
         assert emu.port.startswith("socket://127.0.0.1:")
-        with pumpguard.connect(emu.port) as pump:
+        with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
             assert pump.info().board == "emulator"
 
 

@@ -15,7 +15,7 @@ import pumpguard
 import pytest
 
 from protocol import catalog
-from tests.systemkit import RawPort, start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, RawPort, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -29,7 +29,7 @@ def _titrations(entries):
 
 def _log_after_reset(port):
     # The new boot's entries (the log itself is persistent, every boot's)
-    with pumpguard.connect(port) as pump:
+    with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:
         boot = pump.info().boot_id
         log = [e for e in pump.log() if e.boot_id == boot]
         assert any(e.code == "restored" for e in log)  # the new boot's log, from its start
@@ -37,7 +37,7 @@ def _log_after_reset(port):
 
 
 def test_a_retry_across_a_reset_is_refused_not_run_again(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
         since = pump.log()[-1].seq + 1
 

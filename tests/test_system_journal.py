@@ -9,7 +9,7 @@ import sys
 import pumpguard
 import pytest
 
-from tests.systemkit import start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -21,15 +21,15 @@ def _boot_runs(entries):
 
 def test_entries_survive_power_cuts_and_seq_continues_across_boots(emu):
     boots = []
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         boots.append(pump.info().boot_id)
         start_norepinephrine(pump, "0.1")
     emu.power_cycle()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         boots.append(pump.info().boot_id)
         pump.titrate(1, "0.08", "mcg/kg/min")
     emu.power_cycle()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         boots.append(pump.info().boot_id)
         entries = pump.log()
     assert [e.seq for e in entries] == list(range(len(entries)))  # nothing lost, in order
@@ -48,7 +48,7 @@ def test_entries_survive_power_cuts_and_seq_continues_across_boots(emu):
 
 
 def test_a_torn_last_record_is_dropped_and_the_log_goes_on(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
         before = pump.log()
     emu.power_off()
@@ -56,7 +56,7 @@ def test_a_torn_last_record_is_dropped_and_the_log_goes_on(emu):
     with open(segment, "r+b") as f:  # a power cut in the middle of the last append
         f.truncate(os.path.getsize(segment) - 3)
     emu.start()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         after = pump.log()
     assert after[: len(before) - 1] == before[:-1]  # only the torn one is gone
     assert after[len(before) - 1].seq == before[-1].seq  # its seq is given again

@@ -6,7 +6,7 @@ import pumpguard
 import pytest
 
 from protocol import catalog
-from tests.systemkit import RawPort, start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, RawPort, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -41,7 +41,7 @@ def test_a_retried_request_is_answered_twice_but_runs_once(pump, port):
         assert answer1[0] == "STOP_R" and answer1[1]["plan"]
     finally:
         raw.close()
-    with pumpguard.connect(port) as pump:
+    with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:
         stops = [e for e in pump.log(first_entry) if e.kind == "stop"]
         assert len(stops) == 1
         assert pump.status(1).state == "tapering"

@@ -5,20 +5,20 @@ from decimal import Decimal
 import pumpguard
 import pytest
 
-from tests.systemkit import start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
 
 def test_power_loss_resumes_at_the_last_verified_rate_with_an_alarm(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
         pump.start(
             2, "vasopressin", "0.03", "units/min", concentration="1 units/mL", volume_ml="20"
         )
         before = pump.status(1)
     emu.power_cycle()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         s = pump.status(1)
         assert (s.state, s.drug, s.dose, s.rate_ml_h) == (
             "running",
@@ -36,18 +36,18 @@ def test_power_loss_resumes_at_the_last_verified_rate_with_an_alarm(emu):
 
 
 def test_a_taper_survives_power_loss_and_completes(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.06")
         pump.stop(1)
     emu.power_cycle()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "tapering"
         emu.advance(3 * 900, keepalive=pump.uptime_ms)
         assert (pump.status(1).state, pump.status(1).rate_ml_h) == ("stopped", 0)
 
 
 def test_a_corrupt_store_never_starts_an_infusion(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
     emu.power_off()
     state = emu.state_dir + "/state.json"
@@ -57,7 +57,7 @@ def test_a_corrupt_store_never_starts_an_infusion(emu):
     with open(state, "wb") as f:
         f.write(record)
     emu.start()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "idle"
         assert pump.status(1).rate_ml_h == 0
         # The clinician is told, loudly: what ran before the reset is not running now.
@@ -71,5 +71,5 @@ def test_a_corrupt_store_never_starts_an_infusion(emu):
 def test_a_missing_store_is_a_first_boot(emu):
     emu.power_off()
     emu.start()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert [pump.status(ch).state for ch in (1, 2)] == ["idle", "idle"]

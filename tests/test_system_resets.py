@@ -8,7 +8,7 @@ from decimal import Decimal
 import pumpguard
 import pytest
 
-from tests.systemkit import RawPort, start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, RawPort, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.system
 def test_a_second_emulator_on_the_same_store_is_refused(emu, runtime):
     # Two boards on one store would both resume the same infusion and overwrite each
     # other's record: a stop on one would be undone by the other's next save.
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
     second = pumpguard.Emulator(state_dir=emu.state_dir, runtime=runtime)
     with pytest.raises(pumpguard.EmulatorError):
@@ -24,10 +24,10 @@ def test_a_second_emulator_on_the_same_store_is_refused(emu, runtime):
     second.close()
     with open(emu.state_dir + "/emulator.log") as f:
         assert "in use by another emulator" in f.read()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "running"
     emu.power_cycle()  # the lock dies with the killed process
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "running"
 
 
@@ -36,11 +36,11 @@ def test_a_state_record_deleted_while_running_is_a_lost_store_not_a_first_boot(e
     # power fails before the next save: the pump must not come back as a silent idle
     # pump that looks freshly unpacked.
 
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
     os.remove(emu.state_dir + "/state.json")
     emu.power_cycle()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "idle"
         (lost,) = [a for a in pump.alarms() if a.code == "store_lost"]
         assert lost.priority == "high" and "missing" in lost.message
@@ -50,7 +50,7 @@ def test_a_state_record_deleted_while_running_is_a_lost_store_not_a_first_boot(e
 def test_a_titrate_retried_across_a_power_cycle_is_not_run_again(emu):
     # The answer is lost to the power failure; the host's retry (the same bytes) meets
     # a board with a new session: refused until HELLO, never run a second time.
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
     emu.advance(150)  # past the titration interval
     raw = RawPort(emu.port)
@@ -69,7 +69,7 @@ def test_a_titrate_retried_across_a_power_cycle_is_not_run_again(emu):
         assert name == "ERROR" and "HELLO" in answer["message"]
     finally:
         raw.close()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).dose == Decimal("0.12")
         # No titrate in this boot's part of the log is the retry not run.
         boot = pump.info().boot_id
@@ -77,7 +77,7 @@ def test_a_titrate_retried_across_a_power_cycle_is_not_run_again(emu):
 
 
 def test_a_record_from_another_library_starts_nothing_and_says_why(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
     emu.power_off()
     state = emu.state_dir + "/state.json"
@@ -90,7 +90,7 @@ def test_a_record_from_another_library_starts_nothing_and_says_why(emu):
     with open(state, "wb") as f:
         f.write(head[:-8] + b"%08x\n" % binascii.crc32(body) + body)
     emu.start()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "idle"
         (lost,) = [a for a in pump.alarms() if a.code == "store_lost"]
         assert "library" in lost.message

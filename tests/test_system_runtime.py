@@ -12,6 +12,8 @@ import pumpguard
 import pytest
 from pumpguard.deploy import bundle, flash
 
+from tests.systemkit import ANSWER_TIMEOUT_S
+
 pytestmark = pytest.mark.system
 
 
@@ -34,13 +36,13 @@ def test_cpython_runs_sources_which_fail_the_flash_check(tmp_path):
 def test_tcp_link_on_micropython(tmp_path):
     with (
         pumpguard.Emulator(state_dir=tmp_path, tcp=0, runtime="micropython") as emu,
-        pumpguard.connect(emu.port) as pump,
+        pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump,
     ):
         assert pump.status(1).state == "idle"
 
 
 def test_safe_boot_leaves_the_pump_loop_unstarted_once(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start = pump.start(
             2, "vasopressin", "0.03", "units/min", concentration="1 units/mL", volume_ml="20"
         )
@@ -53,7 +55,7 @@ def test_safe_boot_leaves_the_pump_loop_unstarted_once(emu):
     with open(state + "emulator.log") as log:
         assert "safe boot" in log.read()
     emu.power_cycle()  # the file was consumed: the next boot runs the pump again
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         s = pump.status(2)
         assert (s.state, s.rate_ml_h) == ("running", start.rate_ml_h)
 

@@ -13,8 +13,7 @@ import pumpguard
 import pytest
 
 from protocol import catalog, frame
-from tests.conftest import ANSWER_TIMEOUT_S
-from tests.systemkit import RawPort, alarm_codes, start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, RawPort, alarm_codes, start_norepinephrine
 
 pytestmark = pytest.mark.system
 

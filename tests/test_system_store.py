@@ -10,7 +10,7 @@ from decimal import Decimal
 import pumpguard
 import pytest
 
-from tests.systemkit import start_norepinephrine
+from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -40,7 +40,7 @@ def _alarm(pump, code):
 def test_a_resealed_overdose_and_a_null_drug_boot_stopped_with_an_alarm(emu):
     # base: vasopressin resumed at 0.5 units/min (12.5x its hard max), and "drug": null
     # on a running channel raised at boot, every boot (the firmware never came up)
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
         pump.start(2, "vasopressin", "0.03", "units/min", **VASOPRESSIN)
 
@@ -49,7 +49,7 @@ def test_a_resealed_overdose_and_a_null_drug_boot_stopped_with_an_alarm(emu):
         c["dose"], c["rate"] = 500000, c["rate"] * 500000 // c["dose"]
 
     _edit(emu, overdose)
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert (pump.status(2).state, pump.status(2).rate_ml_h) == ("stopped", 0)
         refused = _alarm(pump, "restore_refused")
         assert (refused.priority, refused.channel) == ("high", 2)
@@ -58,7 +58,7 @@ def test_a_resealed_overdose_and_a_null_drug_boot_stopped_with_an_alarm(emu):
     assert emu.pumps()[1]["rate"] == 0 and emu.pumps()[0]["rate"] > 0
 
     _edit(emu, lambda data: data["core"]["channels"][0].update(drug=None))
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "stopped" and pump.status(1).rate_ml_h == 0
         refused = [a for a in pump.alarms() if a.code == "restore_refused"]
         assert [a.channel for a in refused] == [2, 1]  # the last boot's still listed
@@ -66,14 +66,14 @@ def test_a_resealed_overdose_and_a_null_drug_boot_stopped_with_an_alarm(emu):
 
 
 def test_a_record_not_of_this_firmware_is_a_lost_store_not_a_boot_loop(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
 
     def hidden_channel(data):
         data["core"]["channels"].append(dict(data["core"]["channels"][0], ch=3))
 
     _edit(emu, hidden_channel)
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert [pump.status(ch).state for ch in (1, 2)] == ["idle", "idle"]
         assert "channels" in _alarm(pump, "store_lost").message
     assert emu.pumps()[0]["rate"] == 0
@@ -81,7 +81,7 @@ def test_a_record_not_of_this_firmware_is_a_lost_store_not_a_boot_loop(emu):
 
 def test_alarm_ids_out_of_the_wire_range_boot_and_are_served(emu):
     # base: an alarm id above 65535 in the record could not be sent: every boot died
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
         pump.emergency_stop(1, "clinician")
 
@@ -90,7 +90,7 @@ def test_alarm_ids_out_of_the_wire_range_boot_and_are_served(emu):
         data["core"]["next_alarm_id"] = 2**40
 
     _edit(emu, big_ids)
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         ids = [a.id for a in pump.alarms()]
         assert ids and all(1 <= i <= 0xFFFF for i in ids), ids
         pump.ack(ids[0])
@@ -99,16 +99,16 @@ def test_alarm_ids_out_of_the_wire_range_boot_and_are_served(emu):
 
 
 def test_a_genuine_older_record_put_back_does_not_restart_a_stopped_vasopressin(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         pump.start(2, "vasopressin", "0.03", "units/min", **VASOPRESSIN)
     older = emu.state_dir + "/older.json"
     shutil.copy(emu.state_dir + "/state.json", older)  # a genuine record, CRC and all
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         pump.emergency_stop(2, "extravasation")
     emu.power_off()
     os.replace(older, emu.state_dir + "/state.json")  # put back
     emu.start()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(2).state == "idle" and pump.status(2).rate_ml_h == 0
         rolled = _alarm(pump, "record_rolled_back")
         assert rolled.priority == "high" and "older" in rolled.message
@@ -117,20 +117,20 @@ def test_a_genuine_older_record_put_back_does_not_restart_a_stopped_vasopressin(
 
 def test_a_store_that_lost_its_record_and_its_used_mark_alarms(emu):
     # base: both files gone was a silent first boot, while norepinephrine had been running
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
     emu.power_off()
     os.remove(emu.state_dir + "/state.json")
     os.remove(emu.state_dir + "/state.used")
     emu.start()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "idle"
         lost = _alarm(pump, "store_lost")
         assert lost.priority == "high" and "missing" in lost.message
 
 
 def test_a_failing_store_never_undoes_an_emergency_stop(emu):
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
         os.mkdir(emu.state_dir + "/state.tmp")  # no save can write its record now
         pump.emergency_stop(1, "extravasation")  # answered: degraded, not dead
@@ -147,7 +147,7 @@ def test_a_failing_store_never_undoes_an_emergency_stop(emu):
         assert _alarm(pump, "store_failed") is None  # over, and acknowledged: gone
     assert emu.pumps()[0]["rate"] == 0
     emu.power_cycle()
-    with pumpguard.connect(emu.port) as pump:
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         s = pump.status(1)
         assert (s.state, s.dose) == ("stopped", Decimal(0))
         assert "resumed_after_reset" not in [a.code for a in pump.alarms()]

@@ -18,7 +18,10 @@ import tty
 from protocol.catalog import PRIORITY_NAMES
 
 _PERIOD = 1 << 30  # MicroPython's ticks wrap here (about 12.4 days of milliseconds)
-_ADVANCE_STEP_MS = 1000  # how far one shell step may jump while fast-forwarding
+# The most one reading of ticks_ms() moves virtual time, fast-forwarding or not: the
+# shell steps through any skipped time (tapers, delivered volume) a second at a time,
+# and a scheduling stall of the host never jumps the firmware's clock further per turn.
+_STEP_MS = 1000
 _MS_PER_HOUR = 3_600_000
 
 
@@ -26,23 +29,38 @@ class VirtualClock:
     """Virtual milliseconds running ``scale`` times real time, wrapping like a board's.
 
     ``start`` is the first tick value: start it a little before the 2**30 wrap and the
-    firmware's non-wrapping uptime is exercised on every run. ``advance(ms)``
-    fast-forwards: the next ticks_ms() calls each jump at most one second, so the shell
-    still steps through the skipped time (tapers, delivered volume) one second at a time.
+    firmware's non-wrapping uptime is exercised on every run. Virtual time moves only
+    when the firmware reads ``ticks_ms()`` (once per loop turn), by the scaled real time
+    since the last reading, plus what ``advance(ms)`` asked to fast-forward, but never
+    by more than ``_STEP_MS`` per reading: real time beyond that (a stall of this
+    process at a high scale) is never given to the firmware, so the clock then runs
+    slower than ``scale``, and everything here (the syringes' volume, ``now()``) counts
+    the virtual time the firmware was given, exactly.
     """
 
     def __init__(self, scale=1, start=0):
         self._scale = scale
-        self._t0 = time.monotonic()
-        self._offset = start
-        self._pending = 0
+        self.restart(start)
         # What sleep_ms() waits with (seconds): the emulator sets one that serves the
         # link and its control commands meanwhile.
         self.idle = time.sleep
 
+    def restart(self, start):
+        """Virtual time from ``start`` again, nothing pending (a new board)."""
+        self._virtual = start
+        self._real = time.monotonic()  # real time given to virtual time up to here
+        self._pending = 0
+        self._skipped = 0  # virtual ms given by fast-forwarding, for board_ms()
+
     def now(self):
-        """Non-wrapping virtual milliseconds (the emulator's own view of time)."""
-        return self._offset + int((time.monotonic() - self._t0) * 1000 * self._scale)
+        """Non-wrapping virtual milliseconds, as of the firmware's last ticks_ms()."""
+        return self._virtual
+
+    def board_ms(self):
+        """Real milliseconds plus those fast-forwarded: what the board's own timers
+        (its watchdog) count, whatever the scale. A stall is as long here as it really
+        was; ``advance`` is time passing, for the watchdog too."""
+        return int(time.monotonic() * 1000) + self._skipped
 
     def advance(self, ms):
         self._pending += ms
@@ -51,11 +69,18 @@ class VirtualClock:
         return self._pending > 0
 
     def ticks_ms(self):
-        if self._pending:
-            step = min(self._pending, _ADVANCE_STEP_MS)
-            self._offset += step
-            self._pending -= step
-        return self.now() % _PERIOD
+        real = time.monotonic()
+        scaled = int((real - self._real) * 1000 * self._scale)
+        skip = min(self._pending, _STEP_MS)
+        given = min(scaled, _STEP_MS - skip)
+        if given < scaled:
+            self._real = real  # the rest of this real time is never given
+        else:
+            self._real += given / 1000 / self._scale  # keeps the fraction of a ms
+        self._pending -= skip
+        self._skipped += skip
+        self._virtual += skip + given
+        return self._virtual % _PERIOD
 
     @staticmethod
     def ticks_diff(a, b):
@@ -158,6 +183,15 @@ class PtyLink:
             return 0
         return 0 if self.silent else n
 
+    def drain(self):
+        """Drop what the host sent and the firmware has not read (a new board)."""
+        while True:
+            try:
+                if not os.read(self._master, 4096):
+                    return
+            except BlockingIOError:
+                return
+
     def write(self, data):
         if self.silent:
             return
@@ -212,6 +246,12 @@ class TcpLink:
             return 0
         return 0 if self.silent else n
 
+    def drain(self):
+        """Drop the host's connection and what it sent (a new board)."""
+        if self._client:
+            self._client.close()
+            self._client = None
+
     def write(self, data):
         if self.silent or not self._client:
             return
@@ -236,18 +276,21 @@ class WatchdogReset(BaseException):
 
 
 class Watchdog:
-    """Starves after ``timeout_ms`` virtual ms without feed(): the emulator then resets."""
+    """Starves after ``timeout_ms`` of the board's time (``VirtualClock.board_ms()``:
+    real time and fast-forwards, never the scaled time) without feed(): the emulator
+    then resets the board. A board's watchdog is its own timer; counting the scaled
+    clock instead, a 27 ms stall of this process at --time-scale 1000 was 27 s unfed."""
 
     def __init__(self, clock, timeout_ms):
         self._clock = clock
         self._timeout = timeout_ms
-        self._fed = clock.now()
+        self._fed = clock.board_ms()
 
     def feed(self):
-        self._fed = self._clock.now()
+        self._fed = self._clock.board_ms()
 
     def check(self):
-        if self._clock.now() - self._fed > self._timeout:
+        if self._clock.board_ms() - self._fed > self._timeout:
             raise WatchdogReset(f"watchdog not fed for {self._timeout} ms")
 
 

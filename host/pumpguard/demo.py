@@ -152,7 +152,8 @@ def play(emu, pump):
 
 
 def main():
-    with pumpguard.Emulator(time_scale=10) as emu, pumpguard.connect(emu.port) as pump:
+    # A generous answer timeout: the demo runs on whatever machine, busy or not.
+    with pumpguard.Emulator(time_scale=10) as emu, pumpguard.connect(emu.port, timeout=2) as pump:
         play(emu, pump)
     return EXIT_OK
 

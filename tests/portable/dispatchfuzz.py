@@ -344,8 +344,8 @@ class Fuzz:
     # -- the store ------------------------------------------------------------------------
 
     def _mutate_record(self):
-        # One value of the saved state changed and the record sealed again by
-        # persist's own Record.save (a valid CRC, the next counter): the restore must judge the content.
+        # One value of the saved state changed and the record sealed again by persist's
+        # own Record.save (a valid CRC, the next counter): the restore must judge it.
         from firmware import persist
 
         record = persist.Record(self.store)

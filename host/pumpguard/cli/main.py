@@ -57,6 +57,8 @@ exit codes:
 
 The port comes from --port or the PUMPGUARD_PORT environment variable: a device path
 (/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, or a pyserial URL (socket://...).
+--timeout (or PUMPGUARD_TIMEOUT) is how long each of the 3 attempts of a request waits
+for its answer: raise it for a slow link or a busy machine.
 Quantities are exact decimals (at most 6 decimals, at most 2147.483647: the wire's
 32 bits); nothing is rounded.
 """
@@ -84,6 +86,24 @@ def _describe(exc):
     return str(exc)
 
 
+_TIMEOUT_S = 0.5  # a request's answer takes milliseconds on a working link
+_TIMEOUT_MAX_S = 60
+
+
+def _seconds(text):
+    # argparse applies it to the environment's default too: a bad PUMPGUARD_TIMEOUT is
+    # a usage error, not a traceback.
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not 0 < value <= _TIMEOUT_MAX_S:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a timeout: give seconds above 0, at most {_TIMEOUT_MAX_S}"
+        )
+    return value
+
+
 def _global_parser():
     p = argparse.ArgumentParser(
         prog="pumpguard",
@@ -93,6 +113,13 @@ def _global_parser():
     )
     p.add_argument("--port", default=os.environ.get("PUMPGUARD_PORT"), help="the pump's port")
     p.add_argument("--channel", type=int, default=1, metavar="N", help="channel (default 1)")
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=os.environ.get("PUMPGUARD_TIMEOUT", str(_TIMEOUT_S)),
+        metavar="S",
+        help=f"seconds each attempt waits for an answer (default {_TIMEOUT_S})",
+    )
     p.add_argument(
         "command", choices=sorted(_COMMANDS), metavar="COMMAND", help="one of: %(choices)s"
     )
@@ -114,7 +141,8 @@ def main(argv=None, out=None):
         if needs_pump:
             if not g.port:
                 raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
-            pump = connect(g.port, supervise=0)  # one-shot: its silence after is no alarm
+            # one-shot: its silence after is no alarm
+            pump = connect(g.port, timeout=g.timeout, supervise=0)
         handler(pump, args, out)
         return EXIT_OK
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)

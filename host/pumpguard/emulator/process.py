@@ -1,13 +1,22 @@
 """``pumpguard.Emulator``: the emulator (``server.py``) in a subprocess, for scripts and tests."""
 
 import json
+import math
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
 
 from ..errors import EmulatorError
+from .control import MAX_ADVANCE_S
+from .server import READY_TIMEOUT_S
+
+# Beyond the emulator's own deadline for its firmware's first answer: the time a loaded
+# machine may take to start Python and import the emulator before that deadline runs.
+_START_MARGIN_S = 60
+_LOG_TAIL = 2000  # characters of the emulator's log quoted when it fails to start
 
 
 class Emulator:
@@ -17,8 +26,14 @@ class Emulator:
     ...     pump.info()
 
     ``state_dir`` defaults to a temporary directory removed on exit; pass one to keep
-    the store across ``power_cycle()`` or between runs. ``log`` is where the emulator's
-    stderr goes (the file ``emulator.log`` in the state directory by default).
+    the store across ``power_cycle()`` or between runs. The emulator's stderr goes to
+    the file ``emulator.log`` in the state directory.
+
+    ``start()`` returns once the firmware answers on ``.port`` (a safe boot: once the
+    board sits at its REPL), whatever the boot takes; it raises EmulatorError, quoting
+    the end of the log, when the emulator exits before or its firmware stays silent.
+    The emulator stops by itself when the process that started it dies (its stdin, a
+    pipe from this object, reaches its end).
     """
 
     def __init__(self, board="emulator", time_scale=1, state_dir=None, tcp=None, runtime="cpython"):
@@ -41,19 +56,36 @@ class Emulator:
         if self.tcp is not None:
             argv += ["--tcp", str(self.tcp)]
         os.makedirs(self.state_dir, exist_ok=True)
-        with open(os.path.join(self.state_dir, "emulator.log"), "ab") as log:
+        with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
             )
         proc, _stdin, stdout = self._process()
-        self.port = stdout.readline().strip()
+        # The emulator prints its port once its firmware answers, or exits saying why
+        # within its own deadline; this one is for an emulator that does neither.
+        ready, _, _ = select.select([stdout], [], [], READY_TIMEOUT_S + _START_MARGIN_S)
+        self.port = stdout.readline().strip() if ready else ""
         if not self.port:
+            if proc.poll() is None:
+                proc.kill()
             proc.wait()
             raise EmulatorError(
-                f"emulator exited with {proc.returncode} before printing its port; "
-                f"see {self.state_dir}/emulator.log"
+                f"the emulator ({self.runtime} runtime) "
+                + (f"exited with {proc.returncode}" if ready else "did not answer and was killed")
+                + f" before its firmware answered; {self.log_path} ends:\n{self._log_tail()}"
             )
         return self
+
+    @property
+    def log_path(self):
+        return os.path.join(self.state_dir, "emulator.log")
+
+    def _log_tail(self):
+        try:
+            with open(self.log_path, errors="replace") as log:
+                return log.read()[-_LOG_TAIL:]
+        except OSError as exc:
+            return f"(unreadable: {exc})"
 
     def _process(self):
         """The emulator's process and its stdin and stdout pipes."""
@@ -82,15 +114,34 @@ class Emulator:
         ``keepalive``, when given, is called every ``step`` virtual seconds (for
         example ``pump.uptime_ms``) so the firmware hears its host the whole time, as
         a host polling its pump would; without it the link goes silent and the
-        firmware raises its link-loss alarm after the board's timeout.
+        firmware raises its link-loss alarm after the board's timeout. More than the
+        emulator's ``MAX_ADVANCE_S`` goes as several commands. Seconds that are not
+        a finite number from 0 raise EmulatorError, as the emulator answers them.
         """
+        if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+            self.command(f"advance {seconds}")  # 0 is done; anything else its error
+            return
+        if keepalive is not None and not step > 0:
+            raise EmulatorError(f"advance: step must be a number of seconds above 0, not {step!r}")
         done = 0
         while done < seconds:
-            chunk = min(step, seconds - done) if keepalive else seconds
-            self.command(f"advance {chunk}")
+            chunk = min(step if keepalive else MAX_ADVANCE_S, seconds - done)
+            self.command(f"advance {chunk:.3f}")  # digits only, to the ms, as it takes
             done += chunk
             if keepalive:
                 keepalive()
+
+    def factory_reset(self):
+        """A new board on the same port (the control command ``factory-reset``): the
+        store emptied, new syringes, the clock from its start, the log begun anew;
+        returns once the new boot answers."""
+        with open(self.log_path, "r+b") as log:
+            log.truncate()  # the emulator appends: its next line starts the file
+        self.command("factory-reset")
+
+    def running(self):
+        """Whether the emulator's process is alive (not powered off, not quit)."""
+        return self._proc is not None and self._proc.poll() is None
 
     def pumps(self):
         """The syringe models: rate, volume left and pumped (millionths), fault."""

@@ -1,9 +1,10 @@
 """``pumpguard emulate``: the unchanged firmware on the emulated board, until ``quit``.
 
-``serve()`` builds the board's hardware models (``boards/emulator/hardware.py``), prints
-the port to open, and powers the board on: the firmware runs on those ports (in this
-process, or on MicroPython: ``micropython.py``) until its watchdog resets the board, and
-then boots again from the store, as a board does, until ``quit`` or SIGTERM.
+``serve()`` builds the board's hardware models (``boards/emulator/hardware.py``) and
+powers the board on: the firmware runs on those ports (in this process, or on
+MicroPython: ``micropython.py``) until its watchdog resets the board, and then boots
+again from the store, as a board does, until ``quit`` or SIGTERM. The port to open is
+printed once the firmware answers on it (``probe.py``), never while it still boots.
 """
 
 import contextlib
@@ -13,19 +14,28 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 import traceback
 
 import boards
 from boards.drivers.filestore import FileStore
 from boards.emulator import hardware
 
-from ..errors import FirmwareDied, UsageError
+from ..errors import EmulatorError, FirmwareDied, UsageError
 from .control import Control
+from .probe import Probe
 
 RUNTIMES = ("cpython", "micropython")
 # Virtual ticks start this far before MicroPython's 2**30 wrap, so every emulated run
 # crosses it within seconds and the firmware's non-wrapping uptime is always exercised.
-_START_BEFORE_WRAP_MS = 5_000
+_START_MS = (1 << 30) - 5_000
+# How long a boot may take before its first answer on the link: MicroPython boots in
+# about a second idle, several on a loaded machine; a firmware silent this long is
+# broken, and `pumpguard emulate` says so instead of printing a port nobody answers.
+READY_TIMEOUT_S = 60
+# What a factory reset leaves in the state dir: the lock this process holds, and the
+# log Emulator (process.py) sends this process's stderr to.
+_KEPT = ("emulator.lock", "emulator.log")
 
 
 def syringe_help(spec):
@@ -42,6 +52,11 @@ class _Quit(BaseException):
     """``quit`` or SIGTERM: raised out of the firmware's idle wait, handled in serve().
     Not an error (so not a PumpguardError) but the end of the emulator's run: like
     SystemExit, no ``except Exception`` in the firmware may swallow it."""
+
+
+class _FactoryReset(BaseException):
+    """``factory-reset``: raised out of the firmware's idle wait like _Quit; boot()
+    gives the board an empty store and new syringes and boots it again."""
 
 
 class _EmulatorFault(BaseException):
@@ -108,18 +123,61 @@ class _Board:
     """The emulated board from power-on to power loss: its hardware models, the control
     commands acting on them, and the firmware booted on them after every reset."""
 
-    def __init__(self, spec, time_scale, tcp, state_dir, run, out):
+    def __init__(self, spec, time_scale, tcp, state_dir, run, out, runtime="cpython"):
         self.spec = spec
         self.state_dir = state_dir
-        self.clock = hardware.VirtualClock(time_scale, start=(1 << 30) - _START_BEFORE_WRAP_MS)
+        self.runtime = runtime
+        self.clock = hardware.VirtualClock(time_scale, start=_START_MS)
         self.link = hardware.PtyLink() if tcp is None else hardware.TcpLink(tcp)
-        self.pumps = [
-            hardware.SyringePump(self.clock, spec.SYRINGE_ML) for _ in range(spec.CHANNELS)
-        ]
+        self.pumps = self._syringes()
         self.control = Control(self.clock, self.link, self.pumps, out)
         self.watchdog = None  # None while no firmware runs that could feed it
         self._run = run
+        self._probe = None  # while the firmware has not answered since power-on or reset
+        self._announce = None  # what to do once it has
+        self._deadline = 0.0
         self.clock.idle = self.idle
+
+    def _syringes(self):
+        return [
+            hardware.SyringePump(self.clock, self.spec.SYRINGE_ML)
+            for _ in range(self.spec.CHANNELS)
+        ]
+
+    def await_ready(self, announce):
+        """Call ``announce()`` once the firmware answers on the link (or the board sits
+        at its REPL, where nothing ever will); an EmulatorError out of idle() when it
+        has not within READY_TIMEOUT_S."""
+        self._probe = Probe(self.link.url)
+        self._announce = announce
+        self._deadline = time.monotonic() + READY_TIMEOUT_S
+
+    def _check_ready(self):
+        probe = self._probe
+        if probe is None:
+            return
+        if probe.answered.is_set():
+            self._ready()
+        elif time.monotonic() > self._deadline:
+            raise EmulatorError(
+                f"the firmware on the {self.runtime} runtime did not answer on "
+                f"{self.link.url} within {READY_TIMEOUT_S} s "
+                f"(last link error: {probe.last_error or 'none, only silence'}); what it "
+                "printed is on the emulator's stderr"
+            )
+
+    def _ready(self):
+        probe, announce = self._probe, self._announce
+        self._probe = self._announce = None
+        if probe is not None:
+            probe.stop()
+        if announce is not None:
+            announce()
+
+    def close(self):
+        if self._probe is not None:
+            self._probe.stop()
+        self.link.close()
 
     def idle(self, timeout):
         """Wait up to timeout s for the link or a control command (the firmware's
@@ -131,11 +189,14 @@ class _Board:
             ready = hardware.wait_readable([self.link] if fd is None else [self.link, fd], timeout)
             if fd is not None and fd in ready:
                 control.read(fd)
+            self._check_ready()
             control.poll()
         except Exception as exc:  # the emulator's, never the firmware's: end the run
             raise _EmulatorFault(exc) from exc
         if control.quit:
             raise _Quit
+        if control.resetting and self._probe is None:
+            raise _FactoryReset
         if self.watchdog:
             self.watchdog.check()
 
@@ -157,16 +218,21 @@ class _Board:
 
     def boot(self):
         """Power on (or come out of a reset) and run the firmware; returns when the
-        watchdog has reset the board. A safe boot never returns (quit ends it)."""
+        watchdog or a factory reset has reset the board. A safe boot returns only so."""
         self.watchdog = hardware.Watchdog(self.clock, self.spec.WATCHDOG_MS)
+        try:
+            self._boot()
+        except hardware.WatchdogReset as exc:
+            self._reset(exc)
+        except _FactoryReset:
+            self._factory_reset()
+
+    def _boot(self):
         try:
             # What the firmware prints (a board's REPL output) goes to the log, as
             # on the micropython runtime: stdout carries the control replies only.
             with contextlib.redirect_stdout(sys.stderr):
                 self._run(self.spec, self._ports(), int.from_bytes(os.urandom(4), "little"))
-        except hardware.WatchdogReset as exc:
-            self._reset(exc)
-            return
         except FirmwareDied as exc:
             # The firmware stopped: a port failed under it (a store it cannot write),
             # or it raised. On a board the loop stops, nothing feeds the watchdog,
@@ -176,23 +242,21 @@ class _Board:
             # powers up again) or hiding what the reset does.
             traceback.print_exception(exc, file=sys.stderr)
             print("emulator: firmware died: waiting for the watchdog", file=sys.stderr)
-            try:
-                self._run_clock()
-            except hardware.WatchdogReset as reset:
-                self._reset(reset)
-            return
+            self._run_clock()
         # The firmware returned: a safe boot. The board sits at its REPL with no
-        # watchdog running and nothing served on the link.
+        # watchdog running and nothing served on the link: it is as ready as it gets.
         print("emulator: pump loop not started (safe boot)", file=sys.stderr, flush=True)
         self.watchdog = None
+        self._ready()
         self._run_clock()
 
-    def _run_clock(self):
-        # No firmware turns the loop: the clock runs on (a fast-forward completes) and
-        # control commands are served, until the watchdog or quit raises.
+    def _run_clock(self):  # never returns: a reset, a factory reset or quit ends it
+        # No firmware turns the loop: the clock runs on (a fast-forward completes, at
+        # its second per turn without waiting) and control commands are served, until
+        # the watchdog or quit raises.
         while True:
             self.clock.ticks_ms()
-            self.idle(0.1)
+            self.idle(0 if self.clock.fast_forwarding() else 0.1)
 
     def _reset(self, why):
         """A board reset: pins fall back to their reset state, the motors stop until the
@@ -201,15 +265,34 @@ class _Board:
         for pump in self.pumps:
             pump.set_rate(0)
 
+    def _factory_reset(self):
+        """A new board on the same port: the store emptied, full syringes, the clock
+        from its start, the line cleared; the reply waits for the new boot's answer."""
+        print("emulator: factory reset: empty store, new syringes", file=sys.stderr, flush=True)
+        for name in os.listdir(self.state_dir):
+            if name not in _KEPT:
+                path = os.path.join(self.state_dir, name)
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+        self.clock.restart(_START_MS)
+        self.pumps[:] = self._syringes()  # in place: the control commands hold this list
+        self.link.silent = False
+        self.link.drain()
+        self.await_ready(self.control.reset_done)
+
 
 def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, runtime="cpython"):
     """Run the firmware on emulated ports until ``quit`` (blocking).
 
-    Prints the port to open as the first line on ``out`` (stdout). ``state_dir`` is
+    Prints the port to open as the first line on ``out`` (stdout), once the firmware
+    answers on it (a safe boot: once the board sits at its REPL). ``state_dir`` is
     the store (a fresh temporary directory when None); ``tcp`` a TCP port number to
     serve ``socket://`` on instead of a PTY (0 picks a free one); ``runtime`` one of
     ``RUNTIMES``. Raises EmulatorError (before printing anything) when the runtime
-    cannot start (errors.py).
+    cannot start (errors.py), or when its firmware has not answered within
+    READY_TIMEOUT_S.
     """
     out = out or sys.stdout
     spec = boards.get(board)
@@ -223,16 +306,15 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
     lock = _lock_store(state_dir)
     emulated = None
     try:
-        emulated = _Board(spec, time_scale, tcp, state_dir, run, out)
+        emulated = _Board(spec, time_scale, tcp, state_dir, run, out, runtime)
         _handle_signals(emulated.control)
-        out.write(emulated.link.url + "\n")
-        out.flush()
         print(
             f"emulator: board {spec.NAME}, {spec.CHANNELS} channels, time x{time_scale}, "
             f"{runtime} runtime, state in {state_dir}",
             file=sys.stderr,
             flush=True,
         )
+        emulated.await_ready(lambda: emulated.control.ready(emulated.link.url))
         while True:
             emulated.boot()
     except _Quit:
@@ -241,7 +323,7 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
         raise fault.error from None
     finally:
         if emulated is not None:
-            emulated.link.close()
+            emulated.close()
         lock.close()
         if made_dir:
             shutil.rmtree(state_dir, ignore_errors=True)
@@ -252,6 +334,10 @@ def _handle_signals(control):
         control.quit = True  # handled at the next idle(), outside the firmware's code
 
     signal.signal(signal.SIGTERM, terminate)
+    # The terminal it runs in went away (its owner, for a person): quit as on SIGTERM,
+    # cleaning up, unless started to outlive it (nohup: SIGHUP ignored, and kept so).
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, terminate)
     # A background job using its terminal is stopped by SIGTTIN (reading it) or, with
     # `stty tostop`, SIGTTOU (writing the port line): never stop for either.
     signal.signal(signal.SIGTTIN, signal.SIG_IGN)

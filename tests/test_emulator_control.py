@@ -1,0 +1,91 @@
+"""The emulator's control commands: every argument checked, a bad one answered with what
+is allowed, and nothing changed by it (issue 10, finding 8)."""
+
+import io
+
+import pumpguard
+import pytest
+from pumpguard.emulator import server
+
+from boards import emulator
+from tests.systemkit import ANSWER_TIMEOUT_S
+
+BAD_CHANNELS = ["occlusion 0", "air -1", "empty 3", "clear x", "refill 1.0", "occlusion \u0661"]
+BAD_SECONDS = ["-60", "-3600", "inf", "nan", "1e30", "86401", "1e3", "-0", "0x10", "1_000"]
+BAD_ARITY = ["occlusion", "air 1 2", "advance", "advance 1 2", "silence", "silence maybe"]
+BAD_ARITY += ["pumps all", "quit now", "factory-reset 1"]
+
+
+@pytest.fixture
+def board(tmp_path):
+    b = server._Board(emulator, 1, None, str(tmp_path), run=None, out=io.StringIO())
+    yield b
+    b.link.close()
+
+
+def _state(board):
+    return (
+        [(p.rate, p.left, p.pumped, p.fault_kind) for p in board.pumps],
+        board.clock.fast_forwarding(),
+        board.clock.now(),
+        board.link.silent,
+        board.control.quit,
+        getattr(board.control, "resetting", False),  # a factory reset asked
+    )
+
+
+@pytest.mark.parametrize("line", BAD_CHANNELS)
+def test_a_channel_out_of_1_to_n_is_refused_saying_which_are_allowed(board, line):
+    before = _state(board)
+    reply = board.control._apply(line.split())
+    assert reply.startswith("error ") and "nothing changed" in reply
+    assert "from 1 to 2" in reply  # the board's channels
+    assert _state(board) == before
+
+
+@pytest.mark.parametrize("seconds", BAD_SECONDS)
+def test_advance_takes_finite_seconds_from_0_to_a_day_and_nothing_else(board, seconds):
+    # -60 ran the clock backwards, -3600 and inf killed the firmware, 1e30 hung it; and
+    # anything up to 1e9 s took the firmware a billion turns (decades of real time).
+    before = _state(board)
+    reply = board.control._apply(["advance", seconds])
+    assert reply.startswith("error ") and "nothing changed" in reply
+    assert "from 0 to 86400" in reply
+    assert _state(board) == before
+
+
+@pytest.mark.parametrize("line", BAD_ARITY)
+def test_a_command_with_the_wrong_arguments_says_what_it_takes(board, line):
+    before = _state(board)
+    reply = board.control._apply(line.split())
+    assert reply.startswith("error ") and "nothing changed" in reply
+    assert "takes" in reply
+    assert _state(board) == before
+
+
+def test_the_allowed_values_are_accepted(board):
+    control = board.control
+    for line in ("advance 86400", "advance 0.5", "advance 1.", "advance .25", "occlusion 2"):
+        assert control._apply(line.split()) == "ok " + line
+    assert board.pumps[1].fault_kind == "occlusion"
+    assert board.clock.fast_forwarding()
+
+
+@pytest.mark.system
+def test_bad_commands_leave_a_running_emulator_as_it_was(emu):
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        before = pump.uptime_ms()
+        for seconds in BAD_SECONDS:
+            with pytest.raises(pumpguard.EmulatorError, match="from 0 to 86400"):
+                emu.command(f"advance {seconds}")
+        for seconds in (-60, float("inf"), float("nan")):
+            with pytest.raises(pumpguard.EmulatorError, match="from 0 to 86400"):
+                emu.advance(seconds)  # never silently nothing: the emulator's error
+        for line in BAD_CHANNELS:
+            with pytest.raises(pumpguard.EmulatorError, match="from 1 to 2"):
+                emu.command(line)
+        # The firmware lives on, its clock went neither back nor a day forward.
+        assert before <= pump.uptime_ms() < before + 3_600_000
+        assert [p["fault"] for p in emu.pumps()] == [None, None]
+        emu.advance(2)
+        assert pump.uptime_ms() >= before + 2000
