@@ -111,7 +111,7 @@ def test_a_scaled_run_of_the_firmware_under_stalls_never_resets_and_counts_every
     try:
         board.watchdog = hardware.Watchdog(board.clock, emulator.WATCHDOG_MS)  # as boot()
         shell = firmware_main.start(emulator, board._ports(), boot_id=1, bundle="")
-        assert start_norepinephrine(shell.core, now=shell.uptime).code == "ok"
+        assert start_norepinephrine(shell.core, now=shell.uptime_ms()).code == "ok"
         shell.turn()  # the motor is set to the rate in this turn
         began = board.clock.now()
         for _ in range(2000):

@@ -45,14 +45,15 @@ class _Bridge:
         self.sent = []
         self.turns = [[100, "0102", [5] * channels, [None] * channels]]
         self.channels = channels
+        self.store_answer = None
 
     def send(self, line):
         self.sent.append(json.loads(line))
 
     def call(self, line):
         self.sent.append(json.loads(line))
-        if self.sent[-1][0] == "read":
-            return json.dumps(None)
+        if self.sent[-1][0] in ("read", "write", "append", "rename", "remove"):
+            return json.dumps(self.store_answer)  # no file / done (or [errno, text])
         answer = (
             self.turns.pop(0)
             if self.turns
@@ -90,6 +91,12 @@ def test_the_micropython_runtime_ports_relay_every_call_to_the_host(monkeypatch)
         ["read", "state.json"],
         ["turn", True, 1],
     ]
+    # A store change the host failed is the firmware's OSError, as a board's flash
+    # would raise it: the firmware runs on degraded (shell.py) instead of dying.
+    bridge.store_answer = [28, "No space left on device"]
+    with pytest.raises(OSError) as failed:
+        ports["store"].write("state.tmp", b"ab")
+    assert failed.value.errno == 28
 
 
 def test_whatever_the_firmware_raises_in_process_is_its_death_not_the_emulator_s():
