@@ -3,6 +3,7 @@
     python -m soak                  # the long soak (`make soak`): targets of issue 10
     python -m soak --short          # a minute's sample of each part
     python -m soak --parts noisy --runtime micropython --commands 2000
+    python -m soak --jobs 8         # the work split over 8 processes (seeds 1..8)
 
 Parts: ``noisy`` (soak/noisy.py: commands through a fault-injecting relay), ``power``
 (soak/power.py: power cuts at random points), ``store`` (soak/store.py: store faults
@@ -20,6 +21,8 @@ alarm) is not 0.
 """
 
 import argparse
+import concurrent.futures
+import functools
 import sys
 import time
 
@@ -48,6 +51,9 @@ def main(argv=None, out=print):
     parser.add_argument("--fields", type=int, help="record fields edited (default: all)")
     parser.add_argument("--ber", type=float, default=Faults.ber, help="bit error rate")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="processes to share the work (each its own seed)"
+    )
     args = parser.parse_args(argv)
     counts = dict(SHORT if args.short else LONG)
     for key in counts:
@@ -57,41 +63,67 @@ def main(argv=None, out=print):
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown parts {unknown}: choose from {', '.join(PARTS)}")
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give at least 1 process")
     runtimes = args.runtime or RUNTIMES
-    faults = Faults(ber=args.ber)
     scenarios = SCENARIOS[:-1]
     if args.short:  # the lasting failure waits out the whole boot bound: long soak only
         scenarios = tuple(s for s in scenarios if s != "lasting")
 
-    total = dict.fromkeys(("N", "D", "S", "P", "L", "B", "other"), 0)
+    tasks = []  # (runtime, part, seed, count): the work, split over --jobs processes
     for runtime in runtimes:
-        if "noisy" in parts:
-            a = NoisySoak(runtime, args.seed, faults).run(counts["commands"])
-            _show(out, a.figures())
-            total["N"] += a.commands
-            total["D"] += a.applied_twice
-            total["S"] += a.divergences
-            total["other"] += a.unexpected
-        if "power" in parts:
-            b = PowerSoak(runtime, args.seed).run(counts["cuts"])
-            _show(out, b.figures())
-            total["N"] += b.commands
-            total["P"] += b.cuts
-            total["L"] += b.lost
-            total["B"] += b.boot_loops
-            total["other"] += b.unexpected + sum(b.problems.values())
-        if "store" in parts:
-            c = StoreSoak(runtime, args.seed).run(counts["repeats"], counts["fields"], scenarios)
-            _show(out, c.figures())
-            total["L"] += c.total_undone
-            total["B"] += c.total_boot_loops
-            total["other"] += c.unexpected + sum(c.problems.values())
+        for part, key in (("noisy", "commands"), ("power", "cuts"), ("store", "repeats")):
+            if part in parts:
+                for k, n in enumerate(_split(counts[key], args.jobs)):
+                    tasks.append((runtime, part, args.seed + k, n))
+    total = dict.fromkeys(("N", "D", "S", "P", "L", "B", "other"), 0)
+    job = functools.partial(_task, counts=counts, ber=args.ber, scenarios=scenarios)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for lines, figures in pool.map(job, tasks):
+            _show(out, lines)
+            for key, value in figures.items():
+                total[key] += value
     out(
         "soak: {N} commands, {D} applied twice, {S} silent divergences; "
         "{P} power cuts, {L} acknowledged lost, {B} boot loops".format(**total)
     )
     bad = total["D"] + total["S"] + total["L"] + total["B"] + total["other"]
     return 1 if bad else 0
+
+
+def _split(count, jobs):
+    """count as up to `jobs` nearly equal shares (none empty)."""
+    shares = [count // jobs + (1 if k < count % jobs else 0) for k in range(jobs)]
+    return [n for n in shares if n] or [count]
+
+
+def _task(task, counts, ber, scenarios):
+    # One process's share of one part on one runtime (an emulator of its own): the
+    # lines it prints and the figures it adds to the summary line.
+    runtime, part, seed, n = task
+    if part == "noisy":
+        a = NoisySoak(runtime, seed, Faults(ber=ber)).run(n)
+        return a.figures(), {
+            "N": a.commands,
+            "D": a.applied_twice,
+            "S": a.divergences,
+            "other": a.unexpected,
+        }
+    if part == "power":
+        b = PowerSoak(runtime, seed).run(n)
+        return b.figures(), {
+            "N": b.commands,
+            "P": b.cuts,
+            "L": b.lost,
+            "B": b.boot_loops,
+            "other": b.unexpected + sum(b.problems.values()),
+        }
+    c = StoreSoak(runtime, seed).run(n, counts["fields"], scenarios)
+    return c.figures(), {
+        "L": c.total_undone,
+        "B": c.total_boot_loops,
+        "other": c.unexpected + sum(c.problems.values()),
+    }
 
 
 def _show(out, lines):
