@@ -57,6 +57,9 @@ ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
 
 _LINK_LOST = reasons.number("link_lost")
 _LINK_BACK = reasons.number("link_back")
+# Records of one drain() go to the store in one append: one commit of the medium (a
+# board's flash programmed once, the emulator's file fsynced once), not one per entry.
+_BATCH = const(512)
 _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
 
@@ -68,6 +71,8 @@ class Journal:
         self._limit = segment_bytes
         self._buf = bytearray(_MAX_RECORD)
         self._mv = memoryview(self._buf)
+        self._batch = bytearray(_BATCH)  # records packed, not yet appended
+        self._batched = 0
         self._wall = None  # wall_ms - uptime: set_wall()
         self._taken = 0  # seq of the core's RAM log entry to take next
         self.damaged = 0  # damaged stretches (each followed by a good record) at boot
@@ -90,6 +95,23 @@ class Journal:
         self._cur_first = a[0]
         self.next_seq = 0 if a[1] is None else a[1] + 1
         self.oldest = self._first_of(b[0], a[0])
+        self._kept = self._writer()
+
+    def _writer(self):
+        # What writing changes, as of the last append the store took: a failed one
+        # puts it back, so the entries it held are written again on the next change.
+        return (
+            self._taken,
+            self.next_seq,
+            self._size,
+            self._cur_first,
+            self._run,
+            self._held,
+            self._last_held,
+            self._cur,
+            self._old,
+            self.oldest,
+        )
 
     def _first_of(self, old_first, cur_first):
         if old_first is not None:
@@ -104,15 +126,36 @@ class Journal:
     # -- writing ---------------------------------------------------------------------
 
     def drain(self, log):
-        """Keep the core log's entries not yet kept (link noise coalesced). A store
-        that fails leaves them in RAM to try again on the next change."""
-        for seq, at_ms, ch, kind, code, text in log.since(self._taken):
-            try:
+        """Keep the core log's entries not yet kept (link noise coalesced), in one
+        append (or a few, when they fill the batch or a segment). A store that fails
+        leaves the entries it did not take in RAM, to try again on the next change."""
+        try:
+            for seq, at_ms, ch, kind, code, text in log.since(self._taken):
                 self._take(at_ms, ch, kind, reasons.number(code), text)
-            except OSError:
-                self.write_errors += 1
-                return
-            self._taken = seq + 1
+                self._taken = seq + 1
+            self._flush()
+        except OSError:
+            self.write_errors += 1
+            (
+                self._taken,
+                self.next_seq,
+                self._size,
+                self._cur_first,
+                self._run,
+                self._held,
+                self._last_held,
+                self._cur,
+                self._old,
+                self.oldest,
+            ) = self._kept
+            self._batched = 0
+            self._cursor = None
+
+    def _flush(self):
+        if self._batched:
+            self._store.append(self._cur, memoryview(self._batch)[: self._batched])
+            self._batched = 0
+        self._kept = self._writer()
 
     def _take(self, at_ms, ch, kind, code, text):
         if code in (_LINK_LOST, _LINK_BACK):
@@ -126,8 +169,10 @@ class Journal:
             return
         if self._held:
             at, c, k, lc = self._last_held
+            held = self._held
+            self._run = self._held = 0  # before: a failed append must not write it twice
             # the run's last entry says what state the link was left in
-            self._append(at, c, k, lc, "link: %d more lost/back left out" % self._held)
+            self._append(at, c, k, lc, "link: %d more lost/back left out" % held)
         self._run = self._held = 0
         self._append(at_ms, ch, kind, code, text)
 
@@ -137,6 +182,7 @@ class Journal:
         n = _FIXED_SIZE + len(kind_b) + 1 + len(text_b)
         total = n + 6
         if self._size + total > self._limit:
+            self._flush()  # what is batched belongs to the segment being closed
             self._rotate()
         wall = NO_WALL
         if self._wall is not None and 0 <= at_ms + self._wall < NO_WALL:
@@ -153,7 +199,10 @@ class Journal:
         buf[o + 1 : o + 1 + len(text_b)] = text_b
         o += 1 + len(text_b)
         struct.pack_into("<I", buf, o, crc32(self._mv[:o]))
-        self._store.append(self._cur, self._mv[:total])
+        if self._batched + total > _BATCH:
+            self._flush()
+        self._batch[self._batched : self._batched + total] = self._mv[:total]
+        self._batched += total
         self._size += total
         if self._cur_first is None:
             self._cur_first = seq

@@ -76,7 +76,7 @@ def main(argv=None, out=print):
             if part in parts:
                 for k, n in enumerate(_split(counts[key], args.jobs)):
                     tasks.append((runtime, part, args.seed + k, n))
-    total = dict.fromkeys(("N", "D", "S", "P", "L", "B", "other"), 0)
+    total: dict[str, int] = dict.fromkeys(("N", "D", "S", "P", "L", "B", "other"), 0)
     job = functools.partial(_task, counts=counts, ber=args.ber, scenarios=scenarios)
     with concurrent.futures.ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for lines, figures in pool.map(job, tasks):

@@ -238,3 +238,52 @@ def test_wall_time_is_uptime_plus_the_offset_a_host_gave():
     j.drain(log)
     got = _all(j)
     assert [e["wall_ms"] for e in got] == [None, 1_764_580_001_000]
+
+
+class _CountingStore(Store):
+    # appends counted; `failing` of them (counting down) raise as a full flash would
+    def __init__(self):
+        Store.__init__(self)
+        self.appends = 0
+        self.failing = 0
+
+    def append(self, name, data):
+        if self.failing:
+            self.failing -= 1
+            raise OSError(28, "no space left on device")
+        self.appends += 1
+        Store.append(self, name, data)
+
+
+def test_one_drain_is_one_append_however_many_entries():
+    # One commit of the medium per change: a board's flash programmed once, the
+    # emulator's file fsynced once, not once per entry.
+    store = _CountingStore()
+    j = _journal(store)
+    log = EventLog(16)
+    for i in range(5):
+        log.add(i, 1, "decision", "ok", "entry %d" % i)
+    j.drain(log)
+    assert store.appends == 1
+    assert _texts(_all(j)) == ["entry %d" % i for i in range(5)]
+
+
+def test_a_failed_append_keeps_every_entry_for_the_next_drain_once():
+    store = _CountingStore()
+    j = _journal(store, segment_bytes=600)  # rotations inside one drain too
+    log = EventLog(64)
+    n = 0
+    for attempt in range(12):
+        for _ in range(3):
+            log.add(n, 1, "decision", "ok", "entry %d with some words of text" % n)
+            n += 1
+        store.failing = attempt % 3  # none, one, or two appends fail in this drain
+        j.drain(log)
+    store.failing = 0
+    j.drain(log)
+    got = _all(_journal(store))  # what a boot reads back
+    seqs = [e["seq"] for e in got]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no gap, no duplicate
+    texts = _texts(got)
+    assert texts == ["entry %d with some words of text" % i for i in range(n - len(texts), n)]
+    assert j.write_errors > 0
