@@ -89,7 +89,9 @@ fuzz: $(VENV_STAMP) mpy $(NODE_STAMP)
 
 # The long soak of issue 10 on both runtimes (soak/): noisy link, power cuts, store
 # faults; prints the figures and ends with the one line `soak: N commands, ...`.
-# SOAK_ARGS passes options (python -m soak --help), e.g. SOAK_ARGS=--short.
+# SOAK_ARGS passes options (python -m soak --help), e.g. SOAK_ARGS=--short; by default the
+# work is split over 8 processes (it waits on links and boots more than it computes).
+SOAK_ARGS ?= --jobs 8
 soak: $(VENV_STAMP) mpy $(NODE_STAMP)
 	$(PY) -m soak $(SOAK_ARGS)
 
