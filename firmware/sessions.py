@@ -8,6 +8,13 @@
 # recently heard one's, one-shot sessions going before supervising ones. Everything is
 # preallocated at boot; the per-frame calls only compare and store small ints.
 #
+# A session supervises from its first request on, not from its HELLO: a HELLO whose
+# answer was lost is sent again (byte for byte: the same seq and CRC), and the copy is
+# given the session the first copy opened while that has run nothing (one session, not
+# a ghost per copy); a session that never ran a request (its host gave up) neither
+# supervises (no link alarm for a host that never got its answer) nor outranks one-shot
+# sessions when a slot is needed.
+#
 # sids count up from a value drawn from the boot id, skipping 0 (no session): a request
 # that crosses a reset carries a sid the new boot does not know, and gets
 # hello_required instead of running.
@@ -25,6 +32,8 @@ class Sessions:
         self.sid = [0] * size  # 0: a free slot
         self.last = [0] * size  # seq of the last request the session ran
         self.interval_s = [0] * size  # declared heartbeat interval, 0: not supervising
+        self.hello_crc = [0] * size  # CRC of the HELLO that opened it: its retries match
+        self.confirmed = [False] * size  # it ran a request since its HELLO
         self._heard = [0] * size  # recency: the value of _clock when last heard
         self._clock = 0
         self._next = boot_id & _SEQ_MASK or 1
@@ -38,9 +47,21 @@ class Sessions:
                     return i
         return -1
 
-    def open(self, seq, interval_s):
-        """A new session, opened by a HELLO with this seq (so nothing at or before it
-        runs in the session). Returns (slot, the sid of the session it evicted or 0)."""
+    def open(self, seq, crc, interval_s):
+        """A new session, opened by a HELLO with this seq and CRC (so nothing at or
+        before it runs in the session); a retry of the HELLO that opened one that has
+        run nothing yet gets that one. Returns (slot, the sid of the session it evicted
+        or 0)."""
+        seq &= _SEQ_MASK
+        for j in range(self.size):
+            if (
+                self.sid[j]
+                and not self.confirmed[j]
+                and self.last[j] == seq
+                and self.hello_crc[j] == crc
+            ):
+                self.heard(j)
+                return j, 0
         i = 0
         for j in range(self.size):
             if not self.sid[j]:
@@ -52,8 +73,10 @@ class Sessions:
         sid = self._next
         self._next = (sid + 1) & _SEQ_MASK or 1
         self.sid[i] = sid
-        self.last[i] = seq & _SEQ_MASK
+        self.last[i] = seq
         self.interval_s[i] = interval_s
+        self.hello_crc[i] = crc
+        self.confirmed[i] = False
         self.heard(i)
         return i, evicted
 
@@ -61,9 +84,12 @@ class Sessions:
         # Whether slot j goes before slot i: a one-shot session before a supervising one
         # (one-shot hosts must not end a silent supervisor's alarm by crowding it out),
         # then the least recently heard.
-        if (self.interval_s[j] > 0) != (self.interval_s[i] > 0):
-            return not self.interval_s[j]
+        if self._supervising(j) != self._supervising(i):
+            return not self._supervising(j)
         return self._heard[j] < self._heard[i]
+
+    def _supervising(self, i):
+        return self.confirmed[i] and self.interval_s[i] > 0
 
     def heard(self, i):
         """A frame of session i arrived: it is the most recently heard."""
@@ -87,11 +113,13 @@ class Sessions:
 
     def ran(self, i, seq):
         self.last[i] = seq
+        self.confirmed[i] = True
 
     def supervision_s(self):
-        """The largest heartbeat interval any session declared (0: nobody supervises)."""
+        """The largest heartbeat interval any session declared and confirmed by a
+        request (0: nobody supervises)."""
         largest = 0
         for i in range(self.size):
-            if self.sid[i] and self.interval_s[i] > largest:
+            if self.sid[i] and self._supervising(i) and self.interval_s[i] > largest:
                 largest = self.interval_s[i]
         return largest

@@ -89,6 +89,7 @@ class Shell:
         self.replay = ReplayCache(SESSIONS)
         self.slot = -1  # the session slot of the request being served
         self.seq = 0  # and its seq
+        self.crc = 0  # and its frame's CRC (a HELLO's retry has the same)
         # (unit, plan) of each channel's last taper, for TAPER to page through: the
         # core hands the plan out once, with the STOP that started it.
         self.tapers = [None] * self.channels  # type: list[tuple | None]
@@ -334,6 +335,7 @@ class Shell:
         if handler is None:
             return self._error(frame, catalog.ERR_UNKNOWN_MESSAGE, "not served by this device")
         self.seq = frame.seq
+        self.crc = frame.crc
         if frame.msg_id == _HELLO:
             return self._hello(frame, handler, now)
         sessions = self.sessions
@@ -357,7 +359,10 @@ class Shell:
             return self._error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
         # Marked run before it runs: should it fail half way, a retry is stale, never
         # a second run.
+        first = not sessions.confirmed[i]
         sessions.ran(i, frame.seq)
+        if first:  # the session's first request: a supervisor it declared counts now
+            self._supervision(now)
         self.slot = i
         self._guard(frame)
         name, reply = handler(self, fields, now)
@@ -391,7 +396,7 @@ class Shell:
     def open_session(self, interval_s, now):
         """A new session for the HELLO being served, supervising every interval_s
         (0: not); the least recently heard one goes if every slot is taken."""
-        self.slot, evicted = self.sessions.open(self.seq, interval_s)
+        self.slot, evicted = self.sessions.open(self.seq, self.crc, interval_s)
         if evicted:
             self.replay.forget(evicted)
         self._supervision(now)

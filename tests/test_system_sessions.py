@@ -81,6 +81,24 @@ def test_another_host_reusing_my_seqs_does_not_make_my_retry_run_twice(emu):
     assert len(_titrations(emu.port)) == 1
 
 
+def test_an_emergency_stop_crowded_out_by_one_shot_sessions_still_runs_once(emu):
+    # A program holding a connection, and four one-shot CLI calls from another terminal
+    # in between: the device closed the program's session for theirs. Its emergency
+    # stop, answered "unknown session" without running, is sent again in a new
+    # session, and runs (once: the channel is stopped, one emergency-stop entry).
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump)
+        for _ in range(4):
+            with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as other:
+                other.status(1)
+        pump.emergency_stop(1, "extravasation")
+        assert pump.status(1).state == "stopped"
+        boot = pump.info().boot_id
+        stops = [e for e in pump.log() if e.boot_id == boot and e.kind == "emergency_stop"]
+        assert len([e for e in stops if e.code == "received"]) == 1, stops
+    assert emu.pumps()[0]["rate"] == 0
+
+
 def test_a_hello_of_the_wrong_schema_or_version_closes_no_session(emu):
     with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
@@ -153,15 +171,17 @@ def test_a_link_lost_clears_with_the_goodbye_of_the_last_supervisor(emu):
     raw = RawPort(emu.port)
     try:
         raw.hello(supervise_s=2)
+        raw.send("HEARTBEAT", 2, {})  # its first request: a supervisor from now on
+        assert raw.answer(2)[0] == "HEARTBEAT_R"
         emu.advance(15)
-        raw.send("ALARMS", 2, {"first": 0})
-        name, fields = raw.answer(2)
+        raw.send("ALARMS", 3, {"first": 0})
+        name, fields = raw.answer(3)
         assert [a["code"] for a in fields["alarms"]] == [40]  # link_lost, cleared: heard
-        raw.send("SUPERVISE", 3, {"interval_s": 0})
-        assert raw.answer(3) == ("SUPERVISE_R", {"interval_s": 0})
+        raw.send("SUPERVISE", 4, {"interval_s": 0})
+        assert raw.answer(4) == ("SUPERVISE_R", {"interval_s": 0})
         emu.advance(60)
-        raw.send("ALARMS", 4, {"first": 0})
-        name, fields = raw.answer(4)
+        raw.send("ALARMS", 5, {"first": 0})
+        name, fields = raw.answer(5)
         assert fields["total"] <= 1  # no new link_lost after the goodbye
     finally:
         raw.close()

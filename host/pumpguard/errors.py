@@ -68,8 +68,9 @@ class NoAnswer(LinkError):
 
 
 class DeviceReset(LinkError):
-    """The device rebooted (it asks for a new HELLO); `may_have_run` as for LinkError:
-    True when an earlier attempt may have run before the reset."""
+    """The device does not know this host's session (it rebooted, or closed the
+    session to make room for newer hosts'): it asks for a new HELLO. `may_have_run` as
+    for LinkError: True when an earlier attempt may have run before that."""
 
 
 class ProtocolMismatch(PumpguardError):

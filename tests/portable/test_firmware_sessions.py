@@ -14,7 +14,7 @@ _ACK = catalog.ID["ACK"]
 
 def test_newer_is_16_bit_serial_arithmetic():
     s = Sessions(1)
-    i, _ = s.open(10, 0)
+    i, _ = s.open(10, 0xC0, 0)
     assert not s.newer(i, 10) and not s.newer(i, 9) and s.newer(i, 11)
     assert s.newer(i, 10 + 0x7FFF) and not s.newer(i, 10 + 0x8000)
     s.ran(i, 0xFFFF)
@@ -23,16 +23,17 @@ def test_newer_is_16_bit_serial_arithmetic():
 
 def test_sids_count_up_from_the_boot_id_skipping_0():
     s = Sessions(0xFFFE)
-    sids = [s.sid[s.open(1, 0)[0]] for _ in range(3)]
+    sids = [s.sid[s.open(1, k, 0)[0]] for k in range(3)]  # three HELLOs
     assert sids == [0xFFFE, 0xFFFF, 1]
     assert Sessions(0x10000).sid[0] == 0 and Sessions(0x10000)._next == 1
 
 
 def test_a_fifth_session_evicts_the_least_recently_heard_one_shot_first():
     s = Sessions(1)
-    slots = [s.open(1, 2 if k == 0 else 0)[0] for k in range(4)]  # the first supervises
+    slots = [s.open(1, k, 2 if k == 0 else 0)[0] for k in range(4)]  # the first supervises
+    s.ran(slots[0], 2)  # and has run a request: a supervisor
     s.heard(slots[1])
-    i, evicted = s.open(1, 0)
+    i, evicted = s.open(1, 9, 0)
     assert evicted == 3 and i == slots[2]  # not 1 (supervising), not 2 (heard since)
     assert s.find(3) == -1 and s.find(1) == slots[0]
     assert s.supervision_s() == 2
@@ -40,12 +41,37 @@ def test_a_fifth_session_evicts_the_least_recently_heard_one_shot_first():
 
 def test_recency_is_renumbered_before_it_grows_big():
     s = Sessions(1, size=2)
-    a = s.open(1, 0)[0]
-    b = s.open(1, 0)[0]
+    a = s.open(1, 1, 0)[0]
+    b = s.open(1, 2, 0)[0]
     s._clock = (1 << 29) - 1
     s.heard(a)  # renumbered: b stays the least recently heard
     assert s._clock < 8
-    assert s.open(1, 0) == (b, 2)
+    assert s.open(1, 3, 0) == (b, 2)
+
+
+def test_a_retried_hello_gets_the_session_its_first_copy_opened():
+    # The answer to a HELLO was lost: the host sends it again, byte for byte. One
+    # session, not a ghost per copy (a ghost would crowd out other hosts' sessions).
+    s = Sessions(1)
+    i, _ = s.open(1, 0xAB, 5)
+    assert s.open(1, 0xAB, 5) == (i, 0)
+    assert [sid for sid in s.sid if sid] == [1]
+    s.ran(i, 2)  # once it ran a request, the same bytes are another host's HELLO
+    j, _ = s.open(1, 0xAB, 5)
+    assert j != i and s.sid[j] == 2
+
+
+def test_a_session_supervises_only_once_it_ran_a_request():
+    # A host whose HELLO (supervise 5) was answered but never heard from again
+    # (the answer lost, the host gone) raises no link alarm; one that goes on does.
+    s = Sessions(1)
+    ghost, _ = s.open(1, 0xA, 5)
+    assert s.supervision_s() == 0
+    real, _ = s.open(1, 0xB, 3)
+    s.ran(real, 2)
+    assert s.supervision_s() == 3
+    s.interval_s[real] = 0  # SUPERVISE 0: the goodbye
+    assert s.supervision_s() == 0  # the ghost still does not count
 
 
 # --- hosts and a faulty line around the real shell -------------------------------------
@@ -180,3 +206,26 @@ def test_a_hello_shorter_than_its_fixed_prefix_never_reaches_the_shell():
     assert dec.decode(encode(0x01, 1, b"\x02\x00\x00\x00")) == []
     assert dec.bad_length == 1
     assert len(dec.decode(encode(0x01, 1, b"\x02\x00\x00\x00\x00"))) == 1
+
+
+def test_a_retried_hello_leaves_no_ghost_supervisor_behind_a_goodbye():
+    # The answer to a HELLO declaring supervision was lost and the host sent it again:
+    # its goodbye (SUPERVISE 0) ends supervision; no ghost of the first copy alarms on.
+    p = ports()
+    sh = shell(p)
+    host = Host(sh, p)
+    host.seq += 1
+    wire = messages.to_wire("HELLO", host.seq, hello_fields(5))
+    host.send_wire(wire)
+    p["link"].tx = bytearray()  # the answer lost on the line
+    host.send_wire(wire)  # the retry, byte for byte
+    sids = []
+    host.frames(sids)
+    host.sid = sids[-1]
+    assert [sid for sid in sh.sessions.sid if sid] == [host.sid]  # one session
+    name, fields = host.request("SUPERVISE", {"interval_s": 0})
+    assert name == "SUPERVISE_R", fields
+    for _ in range(120):  # two minutes of silence
+        p["clock"].advance(1000)
+        sh.step()
+    assert "link_lost" not in [a.code for a in sh.core.alarms()]

@@ -30,7 +30,8 @@ background thread (its requests and yours take turns on one lock) and says goodb
 exit (SUPERVISE 0: no alarm follows). The device alarms after
 max(its link timeout, 3 x interval_s) of silence. ``connect(port, supervise=s)``
 declares the interval at HELLO instead and leaves the talking to you: some request at
-least every ``s`` seconds (``close()`` says goodbye). Without either (one-shot use, as
+least every ``s`` seconds, supervision counting from the first (``close()`` says
+goodbye). Without either (one-shot use, as
 every ``pumpguard`` CLI command), silence raises nothing.
 
 ``connect()`` waits up to ``boot_wait`` seconds (default 10) for a device that does not
@@ -277,14 +278,18 @@ class Pump:
         self.close()
 
     def _call(self, name, fields, rerun=False):
-        # rerun: a read with no effect, which may be asked again after the device
-        # reset; a command is never repeated behind the caller's back.
+        # The device no longer knows this session (it reset, or closed the session for
+        # newer hosts'): a new HELLO, then the request once more when it certainly did
+        # not run (the device answered its only attempt so), or when it is a read with
+        # no effect (rerun). A command that may have run is never repeated behind the
+        # caller's back: that DeviceReset says so. An emergency stop crowded out by
+        # one-shot CLI sessions therefore still runs, once.
         with self._lock:
             try:
                 return self._link.request(name, fields)
-            except DeviceReset:
+            except DeviceReset as exc:
                 self.device = self._link.hello()  # declares link.supervise_s again
-                if not rerun:
+                if exc.may_have_run and not rerun:
                     raise
                 return self._link.request(name, fields)
 

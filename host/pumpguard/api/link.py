@@ -258,8 +258,8 @@ class Link:
                 # On the first attempt the device had no session: it did not run.
                 # Later, an earlier attempt may have run before the device reset.
                 raise DeviceReset(
-                    f"{name} seq {seq}: the device asks for HELLO (it reset, or no HELLO "
-                    f"yet); {_ran(attempt > 1)}",
+                    f"{name} seq {seq}: the device does not know this session (it reset, "
+                    f"or closed the session to make room for other hosts); {_ran(attempt > 1)}",
                     may_have_run=attempt > 1,
                 )
             if code == catalog.ERR_STALE:
