@@ -59,9 +59,14 @@ def restore(library, board, store):
     resumes at its last verified rate and the core raises its reset alarm; one that
     fails stays stopped with restore_refused. No record: a first boot, every channel
     idle, no alarm. A bad record (damaged, not resumable, older than the store's record
-    counter): every channel idle and a high-priority alarm saying why; never an
-    infusion guessed from damaged data. A record that two boots in a row failed on
-    (they raised something no check expected) is set aside on the third.
+    counter) or one the store cannot read (OSError: not a first boot): every channel
+    idle and a high-priority alarm saying why; never an infusion guessed from damaged
+    data. A record that two boots failed on while restoring it (they raised something
+    no check expected, or lost power in that step) is set aside on the third.
+
+    Never raises OSError: a store that fails its boot writes (a full or failing flash)
+    boots degraded, store_failed, serving the link; a reset would only fail the same
+    way again, boot after boot.
     """
     options = _core_options(board)
     record = persist.Record(store)
@@ -70,14 +75,26 @@ def restore(library, board, store):
     problem = None
     code = "store_lost"
     aside = None
-    tried = record.boot_attempts()  # counted before anything is restored
-    if tried >= persist.BOOTS_TRIED:
-        aside = record.set_aside()
+    failed = None  # the OSError of a boot write the store failed
+    tried = 0
     try:
-        saved = None if aside else record.load()
+        tried = record.boot_attempts()  # counted before anything is restored
+        if tried >= persist.BOOTS_TRIED:
+            aside = record.set_aside()
+    except OSError as exc:
+        failed = exc
+        if tried >= persist.BOOTS_TRIED:  # not set aside: never tried a third time
+            problem = "state record failed %d boots and could not be set aside" % (tried,)
+    try:
+        saved = None if aside or problem else record.load()
+        failed = failed or record.failed
         if saved is not None:
             snapshot, uptime = saved
             core = SafetyCore.restore(library, snapshot, uptime, **options)
+    except OSError as exc:
+        # The store cannot read the record (EIO): not a first boot. The record holds
+        # saving off (persist.Record.save()) so nothing is written over it unread.
+        problem = "state record unreadable (%s)" % (exc,)
     except persist.RolledBack as exc:  # a whole record, but an old copy put back
         problem = str(exc)
         code = "record_rolled_back"
@@ -87,6 +104,11 @@ def restore(library, board, store):
         # A record that passes its CRC but that the core will not resume (another
         # library, another board, a field out of its type or range).
         problem = "not resumable: %s" % (exc,)
+    try:
+        # Restored (or refused): from here on a power cut is no failure of the record.
+        record.booted()
+    except OSError as exc:  # the shell's first turn tries again
+        failed = failed or exc
     if core is None:
         core = SafetyCore(library, **options)
         if aside:
@@ -101,6 +123,14 @@ def restore(library, board, store):
             core.device_alarm(code, "%s: every channel started idle" % (problem,), uptime)
         elif problem:
             core.store_lost(problem, uptime)
+    if failed is not None:
+        # As the shell's failed save (shell._save_failed), but not a lasting condition
+        # it clears: the shell's own saves raise and clear theirs.
+        core.device_alarm(
+            "store_failed",
+            "writing the store at boot failed (%s): running on as it is" % (str(failed)[:40],),
+            uptime,
+        )
     return core, record, uptime
 
 

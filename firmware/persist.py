@@ -26,10 +26,18 @@
 #                still rolls back unseen; a board with memory of its own that survives
 #                power loss (a battery-backed RTC's RAM; an ESP32's RTC memory only
 #                survives resets) would keep the counter there instead.
-#   state.boot:  b"<gen> <attempts>" from the start of a boot until its first turn is
-#                complete (boot_attempts(), booted()); empty otherwise. A record that
-#                made two boots in a row fail is set aside as state.bad.<gen> (kept
-#                for investigation) instead of being tried forever.
+#   state.boot:  b"<gen> <attempts>" while a boot restores its record (boot_attempts()
+#                before, booted() as soon as the core is restored); empty otherwise. A
+#                record that made two boots fail while restoring it is set aside as
+#                state.bad.<gen> (kept for investigation) instead of being tried
+#                forever. Only that step is counted: a power cut anywhere else in a
+#                boot (the ~1-2 s of begin() and the first turn) is no failure of the
+#                record. A cut inside it cannot be told from a failure and counts, so
+#                two failures are needed: one flicker in that short window is not one.
+#
+# Reads that fail (the store raises OSError: EIO, not a missing file) are not a first
+# boot: load() lets the OSError out, and the record is held (save() writes nothing
+# over the unread one until it can be read again and set aside, see save()).
 import json
 from binascii import crc32
 
@@ -112,6 +120,11 @@ class Record:
     def __init__(self, store):
         self._store = store
         self.gen = 0
+        # True from a load() that could not read the store until save() reads it again:
+        # an idle record must never be saved over one nobody could read.
+        self._held = False
+        self._marked = False  # state.boot holds this boot's mark (boot_attempts())
+        self.failed = None  # the OSError of a boot write load() could not make, or None
 
     def _slot(self):
         """The counter state.gen holds, or None (never written, or unreadable)."""
@@ -123,6 +136,13 @@ class Record:
         return gen if is_count(gen) else None
 
     def save(self, snapshot, uptime_ms):
+        if self._held:
+            # The record load() could not read: kept as state.bad.<gen> once it reads
+            # (set_aside() reads it; while the store still fails it raises OSError and
+            # the shell retries, degraded, store_failed). The record written then says
+            # what the pump does now, as after any lost store.
+            self.set_aside()
+            self._held = False
         gen = self.gen + 1
         body = json.dumps({"uptime_ms": uptime_ms, "gen": gen, "core": snapshot}).encode()
         store = self._store
@@ -137,14 +157,19 @@ class Record:
         """(snapshot, uptime_ms) from the store, None on a first boot (no record ever).
         The snapshot is only known to be what a firmware wrote: resume.py checks it."""
         store = self._store
+        self._held = True  # until the reads below return: an OSError leaves it held
         slot = self._slot()
         self.gen = slot or 0
         record = store.read(_NAME)
         used = store.read(_USED) is not None
+        self._held = False
         if not used:
             # Marked before the first record is written (the shell saves one as it begins),
             # so a store ever written to is never taken for a new one again.
-            store.write(_USED, b"")
+            try:
+                store.write(_USED, b"")
+            except OSError as exc:  # a failing store: the record still loads (main alarms)
+                self.failed = exc
         if record is None:
             if slot is not None:
                 raise StoreError("state record %d missing from the store" % (slot,))
@@ -175,6 +200,12 @@ class Record:
         ):
             raise StoreError("state record passes its CRC but is not a state record")
         gen = data["gen"]
+        if slot is None and gen > 1:
+            # The counter is written after every record, so a record past the first
+            # (gen 1: a reset may fall between it and its counter) always has one; gen 0
+            # is a record from before the counter existed. Without it, this may be an
+            # old copy put back with the counter removed: nothing is resumed from it.
+            raise RolledBack("state record %d has no store counter beside it" % (gen,))
         if slot is not None and gen < slot:
             raise RolledBack("state record %d is older than the store's counter %d" % (gen, slot))
         self.gen = gen
@@ -183,10 +214,11 @@ class Record:
     # -- boots that fail on a record ---------------------------------------------------
 
     def boot_attempts(self):
-        """How many boots before this one began and never completed a turn (each was
-        counted in state.boot before it restored anything); this one is counted now.
-        Any record written since such a boot came from the record it restored, so they
-        count against the same record, whatever its counter says now."""
+        """How many boots before this one failed while restoring the record (each was
+        counted in state.boot before it restored anything); this one is counted now,
+        until booted(). Any record written since such a boot came from the record it
+        restored, so they count against the same record, whatever its counter says.
+        Raises OSError when the store cannot be read or written."""
         store = self._store
         raw = store.read(_BOOT)
         tried = 0
@@ -198,11 +230,16 @@ class Record:
                 tried = 0
         tried = tried if is_count(tried) else 0
         store.write(_BOOT, ("%d %d" % (self._slot() or 0, tried + 1)).encode())
+        self._marked = True
         return tried
 
     def booted(self):
-        """The boot completed a turn: its record is not what failed the boots before."""
-        self._store.write(_BOOT, b"")
+        """The record is restored: it is not what failed the boots before. Called by
+        main.restore() as soon as the core is restored and by the shell after its first
+        turn (then a write only if the first call failed)."""
+        if self._marked:
+            self._store.write(_BOOT, b"")
+            self._marked = False
 
     def set_aside(self):
         """Move the record out of the way (state.bad.<gen>, kept for investigation);

@@ -152,3 +152,19 @@ def test_a_failing_store_never_undoes_an_emergency_stop(emu):
         assert (s.state, s.dose) == ("stopped", Decimal(0))
         assert "resumed_after_reset" not in [a.code for a in pump.alarms()]
     assert emu.pumps()[0]["rate"] == 0
+
+
+def test_a_record_the_store_cannot_read_is_no_first_boot(emu):
+    # base: every read error was "no file": a silent first boot, an idle record saved
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump)
+    emu.power_off()
+    record = emu.state_dir + "/state.json"
+    os.replace(record, emu.state_dir + "/kept.json")
+    os.mkdir(record)  # reading it fails (EISDIR), and not as a missing file
+    emu.start()
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        assert pump.status(1).state == "idle"
+        lost = _alarm(pump, "store_lost")
+        assert lost.priority == "high" and "unreadable" in lost.message
+    assert os.path.isdir(record)

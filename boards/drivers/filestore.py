@@ -9,6 +9,7 @@
 # directory after a rename or a remove, so a power cut (SIGKILL, a host crash) keeps
 # what was acknowledged. MicroPython has no os.fsync: on littlefs closing the file
 # commits it (copy-on-write, the metadata pair updated last), which the `with` does.
+import errno
 import os
 
 
@@ -19,33 +20,48 @@ class FileStore:
             os.stat(root)
         except OSError:  # ENOENT: the very first boot of this board
             os.mkdir(root)
+        # The errno a missing file raises here: errno.ENOENT on a Pico and CPython, but
+        # the WebAssembly port's filesystem raises 44 (Emscripten's) while its errno
+        # module says 2. Asked of the filesystem itself, once, on a name never written.
+        self._missing = errno.ENOENT
+        try:
+            os.stat(self._path(".missing"))
+        except OSError as exc:
+            self._missing = exc.args[0] if exc.args else errno.ENOENT
 
     def _path(self, name):
         return self._root + "/" + name
 
     def read(self, name):
-        """The file's bytes, or None when it does not exist."""
+        """The file's bytes, or None when it does not exist. Any other failure (EIO)
+        raises: a record that cannot be read is not a first boot (firmware/persist.py)."""
         try:
             with open(self._path(name), "rb") as f:
                 return f.read()
-        except OSError:
-            return None
+        except OSError as exc:
+            # A missing file (see __init__: the port's own errno for it) is no record.
+            if exc.args and exc.args[0] in (errno.ENOENT, self._missing):
+                return None
+            raise
 
     def readinto(self, name, offset, buf):
         """Bytes of the file from offset into buf: their count (0 past the end), or
-        None when the file does not exist."""
+        None when the file does not exist (or cannot be read: the journal scans its
+        segments as the shell is built, outside the loop's safety net, so a failure to
+        read one must not fail the boot; a log it cannot read is lost, not the pump)."""
         try:
             with open(self._path(name), "rb") as f:
                 f.seek(offset)
                 return f.readinto(buf) or 0
-        except OSError:
+        except OSError:  # ENOENT or EIO alike, see above
             return None
 
     def size(self, name):
-        """The file's size in bytes, or None when it does not exist."""
+        """The file's size in bytes, or None when it does not exist (or, as readinto(),
+        cannot be read: the journal's scan at boot)."""
         try:
             return os.stat(self._path(name))[6]
-        except OSError:  # as read(): the errno of a missing file differs between ports
+        except OSError:  # ENOENT or EIO alike, see readinto()
             return None
 
     def write(self, name, data):

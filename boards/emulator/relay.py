@@ -13,7 +13,9 @@
 #   ["tx", hex]              bytes the firmware wrote to the link
 #   ["rate", i, rate]        motor i set to rate
 #   ["alarm", level]         alarm output level
-#   ["read", name]           store read; the answer is hex, or null for no file
+#   ["read", name]           store read; the answer is hex, null for no file, or
+#                            [errno, text] when the host's store failed to read it
+#                            (raised here as that OSError: not taken for no file)
 #   ["readinto", name, offset, n]  up to n bytes from offset; answer as for read
 #   ["size", name]           store size; the answer is the size, or null for no file
 #   ["write", name, hex]     store write
@@ -111,6 +113,8 @@ class _Store:
 
     def read(self, name):
         data = self._bridge.call(["read", name])
+        if type(data) is list:  # [errno, text]: the host's store failed to read it
+            raise OSError(data[0], data[1])
         return None if data is None else unhexlify(data)
 
     def readinto(self, name, offset, buf):

@@ -133,8 +133,12 @@ def _relay(stdin, stdout, ports):
         elif kind == "alarm":
             alarm.set(msg[1])
         elif kind == "read":
-            data = store.read(msg[1])
-            answer(None if data is None else data.hex())
+            try:  # a failed read goes back too: a missing record it is not
+                data = store.read(msg[1])
+            except OSError as exc:
+                answer([exc.errno or 0, exc.strerror or str(exc)])
+            else:
+                answer(None if data is None else data.hex())
         elif kind == "readinto":
             buf = bytearray(msg[3])
             n = store.readinto(msg[1], msg[2], buf)
