@@ -23,7 +23,16 @@
 # costs only the records it hit: each damaged stretch followed by a good record is
 # counted (damaged). New records go after a torn tail; it then is such a stretch.
 #
-# seq counts across boots: the boot reads the last valid seq back. Reading goes record
+# seq counts across boots: the boot reads the last valid seq back. It is a u32 and
+# never wraps: the entry that would pass 2**32-1 (4 billion entries, a century at one a
+# second: in practice only a damaged or hand-made record) starts the journal over, both
+# segments removed and seq 0 next, so seqs only ever grow in what the journal holds and
+# both interpreters write the same (struct.pack_into raises on CPython, truncates on
+# MicroPython).
+#
+# Kind and text are cut to their bounds at a character, never inside one. A record
+# whose CRC is right but whose kind_len and text_len do not make its len, or whose
+# strings are not UTF-8, is damage like a wrong CRC: skipped and counted. Reading goes record
 # by record into one preallocated buffer (a Pico has about 190 KB of heap: a segment
 # is never read whole), and a page that ends where the last one did resumes there.
 #
@@ -44,6 +53,7 @@ SEGMENTS = ("journal.0", "journal.1")
 NO_WALL = 0xFFFFFFFFFFFFFFFF  # wall_ms of an entry made before any host gave the time
 
 _MAGIC = const(0xA5)
+_SEQ_MAX = 0xFFFFFFFF  # seq is a u32 (a large int on MicroPython: not a const)
 _FIXED = "<IIQQBBB"  # seq, boot_id, at_ms, wall_ms, ch, code, kind_len
 _FIXED_SIZE = const(27)
 _KIND_MAX = const(16)  # the catalog's STR 16 of LOG_R's kind
@@ -62,6 +72,15 @@ _LINK_BACK = reasons.number("link_back")
 _BATCH = const(512)
 _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
+
+
+def _cut(b, most):
+    # b (UTF-8) cut to at most most bytes at a character: never inside one
+    if len(b) <= most:
+        return b
+    while most and b[most] & 0xC0 == 0x80:  # a continuation byte: inside a character
+        most -= 1
+    return b[:most]
 
 
 class Journal:
@@ -177,10 +196,13 @@ class Journal:
         self._append(at_ms, ch, kind, code, text)
 
     def _append(self, at_ms, ch, kind, code, text):
-        kind_b = kind.encode()[:_KIND_MAX]
-        text_b = text.encode()[:TEXT_MAX]  # the core's texts are ASCII of TEXT_MAX at most
+        kind_b = _cut(kind.encode(), _KIND_MAX)
+        text_b = _cut(text.encode(), TEXT_MAX)
         n = _FIXED_SIZE + len(kind_b) + 1 + len(text_b)
         total = n + 6
+        if self.next_seq > _SEQ_MAX:
+            self._flush()  # what is batched is of the numbering that ends
+            self._restart()
         if self._size + total > self._limit:
             self._flush()  # what is batched belongs to the segment being closed
             self._rotate()
@@ -217,6 +239,16 @@ class Journal:
         self._size = 0
         self._cursor = None
 
+    def _restart(self):
+        # Past the last u32 seq: the journal starts over, empty, at seq 0.
+        for name in SEGMENTS:
+            self._store.remove(name)
+        self._cur, self._old = SEGMENTS
+        self.next_seq = self.oldest = 0
+        self._cur_first = None
+        self._size = 0
+        self._cursor = None
+
     # -- reading ---------------------------------------------------------------------
 
     def _find(self, name, pos, size):
@@ -234,6 +266,7 @@ class Journal:
                     _MIN_LEN <= length <= _MAX_LEN
                     and total <= n
                     and crc32(self._mv[: total - 4]) == struct.unpack_from("<I", buf, total - 4)[0]
+                    and self._strings(length) is not None
                 ):
                     return pos, total
             self._skipped = True
@@ -264,13 +297,29 @@ class Journal:
             if first is None:
                 first = last
 
-    def _entry(self):
-        # the record in the buffer as LOG_R's fields
-        seq, boot, at_ms, wall, ch, code, klen = struct.unpack_from(_FIXED, self._buf, 2)
+    def _strings(self, length):
+        # (kind, text) of the record of len length in the buffer, or None when its
+        # kind_len and text_len do not make that len or its strings are not UTF-8
+        buf = self._buf
         o = 2 + _FIXED_SIZE
-        kind = bytes(self._mv[o : o + klen]).decode()
-        o += klen
-        text = bytes(self._mv[o + 1 : o + 1 + self._buf[o]]).decode()
+        klen = buf[o - 1]
+        if klen > _KIND_MAX or _FIXED_SIZE + klen + 1 > length:
+            return None
+        tlen = buf[o + klen]
+        if _FIXED_SIZE + klen + 1 + tlen != length:
+            return None
+        try:
+            kind = bytes(self._mv[o : o + klen]).decode()
+            text = bytes(self._mv[o + klen + 1 : o + klen + 1 + tlen]).decode()
+        except UnicodeError:  # bytes that are not UTF-8: damage
+            return None
+        return kind, text
+
+    def _entry(self):
+        # the record in the buffer (_find() checked it) as LOG_R's fields
+        seq, boot, at_ms, wall, ch, code, _ = struct.unpack_from(_FIXED, self._buf, 2)
+        strings = self._strings(self._buf[1])
+        kind, text = strings if strings is not None else ("", "")  # never None here
         return {
             "seq": seq,
             "boot_id": boot,

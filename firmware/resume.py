@@ -202,6 +202,20 @@ def refusal(library, saved, resumed, max_rate):
     return refused.message if refused else None
 
 
+def _bound(c, now_ms):
+    # Times a record holds, shifted, are no later than a record this firmware writes
+    # makes them: a last rise or fall at most now, a taper's next step at most one
+    # interval ahead. One far ahead (re-sealed, a bug) would hold back titration or,
+    # worse, a taper step forever (a stopped drug running on); clamped, the taper goes on.
+    if c.last_up_ms is not None:
+        c.last_up_ms = min(c.last_up_ms, now_ms)
+    if c.last_down_ms is not None:
+        c.last_down_ms = min(c.last_down_ms, now_ms)
+    if c.state == TAPERING:
+        c.taper_next_ms = min(c.taper_next_ms, now_ms + c.drug.taper_interval_ms)
+    c.taper_next_ms = max(0, c.taper_next_ms)  # shown on the wire, never negative
+
+
 def restore(core, snapshot, now_ms):
     """Fill core (just built for this library and board, its channels idle) from
     snapshot; raises ValueError, changing nothing a caller keeps, when check() fails.
@@ -227,7 +241,7 @@ def restore(core, snapshot, now_ms):
             saved["drug"] = None
         if why is None:
             c = Channel.restore(i + 1, saved, library.drugs, shift, core.near_empty_s)
-            c.taper_next_ms = max(0, c.taper_next_ms)  # shown on the wire, never negative
+            _bound(c, now_ms)
             channels[i] = c
         else:
             # stays stopped: a stopped channel, never started, as an emergency stop leaves it

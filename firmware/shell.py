@@ -122,6 +122,7 @@ class Shell:
         # (state, dose, rate) last sent per channel
         self._sent = [None] * self.channels  # type: list[tuple | None]
         self._alarm_ids = ()  # alarm ids already sent as events
+        self._failed = None  # the link's failure to write an event of this _changed
 
     def begin(self):
         # Start the motors at the rates a restored core holds before anything else.
@@ -230,13 +231,24 @@ class Shell:
         what = clip("%s: %s" % (type(exc).__name__, exc), 60)
         frame = self._serving
         self._serving = None
-        if frame is not None:
-            self.core.rollback(self._undo)
-            message = clip("internal fault, not run: %s" % (what,), TEXT_MAX)
-            self._link.write(self._error(frame, catalog.ERR_INTERNAL, message))
-        self._undo = None
-        self.core.device_alarm("internal_fault", "internal fault (%s): rates held" % (what,), now)
         self._tick_at = self._since  # the next turn acts on it (events, alarm output)
+        if frame is not None:
+            # A rollback that raises leaves a core that cannot be trusted: that one
+            # leaves the loop, and the watchdog resets into the stored record.
+            self.core.rollback(self._undo)
+        self._undo = None
+        try:
+            # The alarm first: raised in the core, the next turn sets the alarm output
+            # from it (_changed) even when the answer's write below fails.
+            held = "internal fault (%s): rates held" % (what,)
+            self.core.device_alarm("internal_fault", held, now)
+            if frame is not None:
+                message = clip("internal fault, not run: %s" % (what,), TEXT_MAX)
+                self._link.write(self._error(frame, catalog.ERR_INTERNAL, message))
+        except Exception:  # any: the net's own last step. Nothing else would catch it
+            # but the watchdog, whose reset stops every infusion; the failing link or
+            # core is met again, and alarmed, on the next turn.
+            pass
 
     def _apply_rates(self):
         for i in range(self.channels):
@@ -248,9 +260,22 @@ class Shell:
     # -- changes: store, events, alarm output ------------------------------------------
 
     def _changed(self, now):
+        # The motors are already set (_apply_rates); then what the link cannot undo: the
+        # save and the alarm output, before the journal and the events, whose failure
+        # (a link write that raises) the turn's net catches once they are all tried.
         self._logged = self.core.log.next_seq
-        self.journal.drain(self.core.log)
         self._save(now)
+        level = 0
+        raised = []
+        for alarm in self.core.alarms():
+            if alarm.id not in self._alarm_ids:
+                raised.append(alarm)
+            if not alarm.acked:
+                level = max(level, catalog.PRIORITY[alarm.priority])
+        self._alarm.set(level)
+        self._alarm_ids = [alarm.id for alarm in self.core.alarms()]
+        self.journal.drain(self.core.log)
+        self._failed = None
         for ch in range(1, self.channels + 1):
             st = self.core.status(ch)
             key = (st.state, st.dose, st.rate)
@@ -268,16 +293,10 @@ class Shell:
                         "at_ms": now,
                     },
                 )
-        level = 0
-        ids = []
-        for alarm in self.core.alarms():
-            ids.append(alarm.id)
-            if alarm.id not in self._alarm_ids:
-                self._event("EV_ALARM", handlers.alarm_fields(alarm))
-            if not alarm.acked:
-                level = max(level, catalog.PRIORITY[alarm.priority])
-        self._alarm_ids = ids
-        self._alarm.set(level)
+        for alarm in raised:
+            self._event("EV_ALARM", handlers.alarm_fields(alarm))
+        if self._failed is not None:
+            raise self._failed  # the net (step()) alarms it: the events it lost are a gap
 
     def _save(self, now):
         since = self._since
@@ -310,7 +329,10 @@ class Shell:
 
     def _event(self, name, fields):
         self._events = (self._events + 1) & 0xFFFF
-        self._link.write(messages.to_wire(name, self._events, fields))
+        try:
+            self._link.write(messages.to_wire(name, self._events, fields))
+        except OSError as exc:  # the link's own failure: the other events are still tried
+            self._failed = exc
 
     # -- requests ------------------------------------------------------------------------
 
