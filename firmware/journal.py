@@ -70,6 +70,19 @@ _LINK_BACK = reasons.number("link_back")
 # Records of one drain() go to the store in one append: one commit of the medium (a
 # board's flash programmed once, the emulator's file fsynced once), not one per entry.
 _BATCH = const(512)
+# The writer's state a failed append puts back (Journal._writer, _rewind).
+_WRITER = (
+    "_taken",
+    "next_seq",
+    "_size",
+    "_cur_first",
+    "_run",
+    "_held",
+    "_last_held",
+    "_cur",
+    "_old",
+    "oldest",
+)
 _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
 
@@ -118,19 +131,12 @@ class Journal:
 
     def _writer(self):
         # What writing changes, as of the last append the store took: a failed one
-        # puts it back, so the entries it held are written again on the next change.
-        return (
-            self._taken,
-            self.next_seq,
-            self._size,
-            self._cur_first,
-            self._run,
-            self._held,
-            self._last_held,
-            self._cur,
-            self._old,
-            self.oldest,
-        )
+        # puts it back (_rewind), so the entries it held are written again next time.
+        return tuple(getattr(self, name) for name in _WRITER)
+
+    def _rewind(self):
+        for name, value in zip(_WRITER, self._kept):
+            setattr(self, name, value)
 
     def _first_of(self, old_first, cur_first):
         if old_first is not None:
@@ -155,18 +161,7 @@ class Journal:
             self._flush()
         except OSError:
             self.write_errors += 1
-            (
-                self._taken,
-                self.next_seq,
-                self._size,
-                self._cur_first,
-                self._run,
-                self._held,
-                self._last_held,
-                self._cur,
-                self._old,
-                self.oldest,
-            ) = self._kept
+            self._rewind()
             self._batched = 0
             self._cursor = None
 
