@@ -135,8 +135,8 @@ class Journal:
         return tuple(getattr(self, name) for name in _WRITER)
 
     def _rewind(self):
-        for name, value in zip(_WRITER, self._kept):
-            setattr(self, name, value)
+        for i in range(len(_WRITER)):  # MicroPython's zip() takes no strict=
+            setattr(self, _WRITER[i], self._kept[i])
 
     def _first_of(self, old_first, cur_first):
         if old_first is not None:
