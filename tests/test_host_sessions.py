@@ -73,7 +73,9 @@ def test_hello_declares_supervision_and_the_host_s_time(device):
         pass
     first = device.hellos[0]
     assert first["supervise_s"] == 5 and first["wall_ms"] >= before
-    assert ("SUPERVISE", 2) in device.runs  # close() said goodbye: SUPERVISE 0
+    # a first request makes the session a supervisor at once (SPEC §3), and close()
+    # says goodbye: SUPERVISE 0
+    assert [name for name, _seq in device.runs] == ["HELLO", "HEARTBEAT", "SUPERVISE"]
 
 
 def test_a_one_shot_connection_declares_no_supervision_and_sends_no_goodbye(device):

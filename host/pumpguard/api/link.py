@@ -133,6 +133,10 @@ class Link:
             self.resets += 1
         self.boot_id = reply["boot_id"]
         self.device = reply
+        if self.supervise_s:
+            # A session supervises from its first request on (SPEC §3): this one, so a
+            # host that declared supervision at HELLO is a supervisor at once.
+            self.request("HEARTBEAT")
         return reply
 
     def request(self, name, fields=None):
