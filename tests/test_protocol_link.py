@@ -312,6 +312,7 @@ def test_cannot_open_is_a_link_error():
     with pytest.raises(LinkError, match="cannot open") as exc:
         Link("socket://127.0.0.1:1", timeout=0.1)
     assert exc.value.may_have_run is False
+    assert "did NOT run" in str(exc.value)  # what the CLI prints says so too
 
 
 def test_discard_input_drops_what_came_before(device, link):

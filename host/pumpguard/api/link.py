@@ -68,7 +68,7 @@ class Link:
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout)
         except (*PORT_ERRORS, ValueError) as exc:
-            raise LinkError(f"cannot open {url}: {exc}", may_have_run=False) from exc
+            raise LinkError(f"cannot open {url}: {exc}; {_ran(False)}", may_have_run=False) from exc
 
     def close(self):
         with contextlib.suppress(*PORT_ERRORS):  # gone already: nothing left to close
