@@ -209,6 +209,10 @@ def _bound(c, now_ms):
     # worse, a taper step forever (a stopped drug running on); clamped, the taper goes on.
     if c.last_up_ms is not None:
         c.last_up_ms = min(c.last_up_ms, now_ms)
+    elif c.delivering:
+        # A delivering channel always has one (its start's time): missing, it is taken
+        # as now, so the rise interval restarts (the safe side) and no rule meets None.
+        c.last_up_ms = now_ms
     if c.last_down_ms is not None:
         c.last_down_ms = min(c.last_down_ms, now_ms)
     if c.state == TAPERING:

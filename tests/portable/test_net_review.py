@@ -226,3 +226,25 @@ def test_a_resealed_fall_time_far_ahead_does_not_hold_back_a_taper():
     assert host.request("STOP", {"ch": 1})[0] == "STOP_R"
     interval = sh.core.library.drugs["norepinephrine"].taper_interval_ms
     assert sh.core.status(1).taper_next_ms <= sh.uptime_ms() + interval
+
+
+def test_a_resealed_running_channel_with_no_rise_time_titrates_without_a_fault():
+    # Found by the store fuzz (make fuzz, input 850627): a delivering channel always
+    # has the time of its start as its last rise; a record without it (re-sealed) made
+    # TITRATE raise (None + int), answered ERROR internal. Taken as now: the rise
+    # interval restarts, the safe side, and the titration is judged, not faulted.
+    def no_rise(c):
+        c["last_up_ms"] = None
+
+    sh, p = _restored(no_rise)
+    assert sh.core.status(1).state == "running"
+    host = Host(sh, p)
+    host.hello()
+    up = {"ch": 1, "dose": 120000, "unit": "mcg/kg/min", "override": False}
+    name, f = host.request("TITRATE", up)
+    assert name == "REFUSED", f  # too soon: the interval restarted at the restore
+    assert "internal_fault" not in _codes(sh)
+    interval = sh.core.library.drugs["norepinephrine"].up_interval_ms
+    _idle(sh, p, interval // 60000 + 2, 60000)
+    name, f = host.request("TITRATE", up)
+    assert name == "TITRATE_R", f
