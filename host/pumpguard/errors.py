@@ -15,6 +15,7 @@ EXIT_ERROR = 1  # anything else
 EXIT_USAGE = 2  # bad option or value; nothing was sent
 EXIT_REFUSED = 3  # refused by the safety layer
 EXIT_LINK = 4  # no answer, or a device that speaks another protocol
+EXIT_AUTH = 5  # the board refused the key, or the device failed its proof
 
 
 def reason_name(number):
@@ -48,6 +49,30 @@ class BadValue(UsageError, ValueError):
 class WrongType(UsageError, TypeError):
     """An argument of a type the API does not take (a float for a dose: a float may
     already be inexact); also a TypeError, as Python's own are."""
+
+
+class KeyFileError(UsageError):
+    """A key file missing, unreadable, malformed, readable by others, or without the
+    role asked for; or no key at all for a board. The message names the file and what
+    is wrong, never a key. Nothing was sent that could run."""
+
+
+class AuthError(PumpguardError):
+    """The link's authentication failed: the board refused the key of the role (wrong
+    key, a board without keys), the device failed its own proof (it does not hold the
+    key: not the board the key file is for), or the device refused a request's tag.
+    `may_have_run` as for LinkError."""
+
+    exit_code = EXIT_AUTH
+
+    def __init__(self, message, may_have_run=False):
+        super().__init__(message)
+        self.may_have_run = may_have_run
+
+
+class Forbidden(AuthError):
+    """The session's role may not send that request ("role monitor may not send
+    START (clinician may)"): it did not run."""
 
 
 class LinkError(PumpguardError):

@@ -37,181 +37,53 @@ every ``pumpguard`` CLI command), silence raises nothing.
 ``connect()`` waits up to ``boot_wait`` seconds (default 10) for a device that does not
 answer yet (still booting, or the emulator starting); a device that answers with a
 mismatch is reported at once.
+
+Keys. Every session is authenticated (``link.py``): ``connect(port, key=PATH)`` (or a
+``KeyFile``; by default ``$PUMPGUARD_KEY``, else the key store's file for the board id
+the device names, ``api/keys.py``) and ``role=`` one of monitor, clinician, service
+(default: clinician if the key file holds it, else monitor, else service). A board that
+refuses the key raises ``AuthError``; a request the role may not send, ``Forbidden``.
+``pump.rotate_key(role)`` (a service session) replaces a role's key on the board and in
+the key file.
 """
 
 import contextlib
+import os
+import secrets
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 
-from protocol.catalog import PRIORITY_NAMES
+from protocol import auth, catalog
 
 from ..errors import (
     BadValue,
     DeviceReset,
+    LinkError,
     NoAnswer,
     PumpguardError,
     RefusedError,
+    UsageError,
     WrongType,
-    reason_name,
 )
-from . import keepalive
+from . import keepalive, keys
+from .answers import (  # noqa: F401 (re-exported: pumpguard.api.client.LogEntry...)
+    Alarm,
+    Decision,
+    Info,
+    LogEntry,
+    Status,
+    Stopped,
+    TaperStep,
+    _alarm,
+    _log_entry,
+)
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
 
 BOOT_WAIT_S = 10.0  # connect(): how long a device that does not answer yet is waited for
-
-
-@dataclass(frozen=True)
-class Info:
-    """What the device said about itself at HELLO, and its link counters now."""
-
-    firmware: str
-    board: str
-    channels: int
-    library: str
-    library_version: str
-    library_crc: int
-    bundle: str  # SHA-256 of the bundle flashed, "" when the firmware runs from source
-    boot_id: int
-    uptime_ms: int
-    counters: dict
-
-
-@dataclass(frozen=True)
-class Status:
-    """One channel's state; quantities are exact ``Decimal`` in the unit named."""
-
-    channel: int
-    state: str  # idle | running | tapering | stopped | ... (firmware/core.py)
-    drug: str | None
-    dose: Decimal | None
-    dose_unit: str | None
-    rate_ml_h: Decimal
-    volume_infused_ml: Decimal
-    volume_left_ml: Decimal | None
-    time_to_empty_s: int | None
-    alarms: tuple  # ids of the alarms listed on this channel
-    taper_next_in_s: Decimal | None  # tapering: seconds until the next step, else None
-
-    def as_json(self):
-        """A dict for ``json.dumps``: Decimals as JSON numbers, exact to 6 decimals."""
-        out = {}
-        for key, value in self.__dict__.items():
-            if isinstance(value, Decimal):
-                # Shortest float repr of text with <= 6 decimals is that same text.
-                value = int(value) if value == value.to_integral_value() else float(value)
-            out[key] = list(value) if isinstance(value, tuple) else value
-        return out
-
-
-@dataclass(frozen=True)
-class Decision:
-    """An accepted start or titrate: the dose now set and the rate the motor runs."""
-
-    channel: int
-    dose: Decimal
-    dose_unit: str
-    rate_ml_h: Decimal
-
-
-@dataclass(frozen=True)
-class TaperStep:
-    at_ms: int  # device uptime of the step
-    in_s: Decimal  # seconds from the stop command to the step
-    dose: Decimal
-
-
-@dataclass(frozen=True)
-class Stopped:
-    """The answer to stop(): ``plan`` is empty when the channel stopped at once, else the
-    whole taper the device now runs by itself (every step), the last at dose 0."""
-
-    channel: int
-    dose_unit: str
-    plan: tuple
-
-
-@dataclass(frozen=True)
-class Alarm:
-    id: int
-    channel: int  # 0: the whole device
-    code: str  # reason name, e.g. "occlusion" (protocol/reasons.py)
-    priority: str  # low | medium | high
-    message: str
-    at_ms: int
-    acked: bool
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """One entry of the device's persistent event log.
-
-    ``seq`` counts across the device's boots; ``boot_id`` names the boot that made the
-    entry (HELLO_R's); ``at_ms`` is device uptime; ``wall_ms`` the Unix time in ms
-    once a host had given the device the wall clock at HELLO (None before).
-    """
-
-    seq: int
-    at_ms: int
-    channel: int
-    kind: str
-    code: str
-    text: str
-    boot_id: int = 0
-    wall_ms: int | None = None
-
-    @property
-    def wall_time(self):
-        """``wall_ms`` as ISO 8601 UTC with milliseconds ("2026-12-01T09:41:02.123Z"),
-        or None."""
-        if self.wall_ms is None:
-            return None
-        at = datetime.fromtimestamp(self.wall_ms // 1000, UTC)
-        return f"{at:%Y-%m-%dT%H:%M:%S}.{self.wall_ms % 1000:03d}Z"
-
-    def as_json(self):
-        """The entry as one JSON Lines object (``pumpguard log --jsonl``): seq,
-        boot_id, at_ms, wall_ms (null: no wall clock yet), wall_time, channel, kind,
-        code, text."""
-        return {
-            "seq": self.seq,
-            "boot_id": self.boot_id,
-            "at_ms": self.at_ms,
-            "wall_ms": self.wall_ms,
-            "wall_time": self.wall_time,
-            "channel": self.channel,
-            "kind": self.kind,
-            "code": self.code,
-            "text": self.text,
-        }
-
-
-def _log_entry(e):
-    return LogEntry(
-        e["seq"],
-        e["at_ms"],
-        e["ch"],
-        e["kind"],
-        reason_name(e["code"]),
-        e["text"],
-        boot_id=e["boot_id"],
-        wall_ms=e["wall_ms"],
-    )
-
-
-def _alarm(fields):
-    return Alarm(
-        fields["id"],
-        fields["ch"],
-        reason_name(fields["code"]),
-        PRIORITY_NAMES.get(fields["priority"], str(fields["priority"])),
-        fields["message"],
-        fields["at_ms"],
-        fields["acked"],
-    )
+# INFO_R's counters of the link's authentication, beside its decoder's rx_ ones.
+AUTH_COUNTERS = ("auth_refused", "bad_tag", "stale_ctr", "forbidden")
 
 
 def _concentration(value):
@@ -237,12 +109,24 @@ class Pump:
     over the link without ever running twice (the device's replay cache).
     """
 
-    def __init__(self, port, timeout=0.5, attempts=3, boot_wait=BOOT_WAIT_S, supervise=0):
+    def __init__(
+        self,
+        port,
+        timeout=0.5,
+        attempts=3,
+        boot_wait=BOOT_WAIT_S,
+        supervise=0,
+        key=None,
+        role=None,
+        insecure=False,
+    ):
         self.port = port
         self.keepalive_error = None  # the last heartbeat that failed (keepalive())
         # One request at a time on the link: the caller's and the keepalive thread's.
         self._lock = threading.RLock()
-        self._link = Link(port, timeout=timeout, attempts=attempts)
+        self._link = Link(
+            port, timeout=timeout, attempts=attempts, key=key, role=role, insecure=insecure
+        )
         self._link.supervise_s = keepalive.interval(supervise, 0)
         try:
             self._link.discard_input()  # events queued before we came
@@ -277,7 +161,23 @@ class Pump:
     def __exit__(self, *exc):
         self.close()
 
-    def _call(self, name, fields, rerun=False):
+    @property
+    def role(self):
+        """The role this session speaks as (monitor, clinician or service)."""
+        return self._link.session_role
+
+    @property
+    def key_path(self):
+        """The key file the session authenticated with (None: the insecure mode)."""
+        keyfile = self._link.session_keyfile
+        return None if keyfile is None else keyfile.path
+
+    @property
+    def dropped(self):
+        """Answers this host dropped: a wrong or missing tag, a device counter not newer."""
+        return self._link.dropped
+
+    def _call(self, name, fields, rerun=False, wrap=None):
         # The device no longer knows this session (it reset, or closed the session for
         # newer hosts'): a new HELLO, then the request once more when it certainly did
         # not run (the device answered its only attempt so), or when it is a read with
@@ -286,12 +186,12 @@ class Pump:
         # one-shot CLI sessions therefore still runs, once.
         with self._lock:
             try:
-                return self._link.request(name, fields)
+                return self._link.request(name, fields, wrap)
             except DeviceReset as exc:
                 self.device = self._link.hello()  # declares link.supervise_s again
                 if exc.may_have_run and not rerun:
                     raise
-                return self._link.request(name, fields)
+                return self._link.request(name, fields, wrap)
 
     @property
     def supervise_s(self):
@@ -320,6 +220,7 @@ class Pump:
         info = self._call("INFO", {}, rerun=True)
         d = self.device
         counters = {k[3:]: v for k, v in info.items() if k.startswith("rx_")}
+        counters.update((k, info[k]) for k in AUTH_COUNTERS)
         return Info(
             d["firmware"],
             d["board"],
@@ -475,6 +376,58 @@ class Pump:
                 return out
             first = r["next"]
 
+    def rotate_key(self, role):
+        """Replace ``role``'s key on the board with a new random one (this session must
+        be a service one) and in the key file the session used; returns its path.
+
+        The new key file is written to ``<path>.new`` first: when the answer is lost
+        (``LinkError`` with ``may_have_run``) the board may hold the new key already,
+        and that file has it. Sessions open keep working; new ones need the new key."""
+        if role not in keys.ROLES:
+            raise BadValue(f"role {role!r} is not one of {', '.join(keys.ROLES)}")
+        with self._lock:
+            keyfile = self._link.session_keyfile
+            if keyfile is None:
+                raise UsageError("the device runs without keys (--insecure): none to rotate")
+            if self.role != "service":
+                raise UsageError(
+                    f"rotating a key needs the service key (connect with role='service', "
+                    f"or --role service); this session is {self.role}: nothing was sent"
+                )
+            new_key = secrets.token_bytes(auth.KEY)
+            rotated = keyfile.replaced(role, new_key)
+            path = keyfile.path
+            pending = rotated.save(f"{path}.new")
+            try:
+                r = self._call("KEY", {"role": catalog.ROLES[role]}, wrap=("key", new_key))
+            except LinkError as exc:
+                if not exc.may_have_run:
+                    os.remove(pending)
+                    raise
+                raise type(exc)(
+                    f"{exc}. The board may hold the new {role} key already: it is in "
+                    f"{pending} (try it with --key {pending}; if the board refuses it, the "
+                    f"old key in {path} still works)",
+                    may_have_run=True,
+                ) from None
+            except BaseException:
+                os.remove(pending)  # the board answered otherwise: it kept the old key
+                raise
+            if r["role"] != catalog.ROLES[role] or not auth.equal(
+                r["check"], auth.key_check(new_key)
+            ):
+                raise PumpguardError(
+                    f"the board answered the rotation of the {role} key with the check of "
+                    f"another key: the key it holds is unknown here; the new one is kept in "
+                    f"{pending}, the old in {path}"
+                )
+            rotated.save(path)
+            os.remove(pending)
+            if self._link.keyfile is keyfile:
+                self._link.keyfile = rotated
+            self._link.session_keyfile = rotated
+            return path
+
     def events(self, timeout=0.0):
         """Unsolicited events (alarms, state changes) received so far, or within
         ``timeout`` seconds: a list of (name, fields)."""
@@ -483,13 +436,37 @@ class Pump:
         return [(name, fields) for name, _seq, fields in polled]
 
 
-def connect(port, timeout=0.5, attempts=3, boot_wait=BOOT_WAIT_S, supervise=0):
-    """Open ``port`` (device path, PTY or pyserial URL), say HELLO, return a ``Pump``.
+def connect(
+    port,
+    timeout=0.5,
+    attempts=3,
+    boot_wait=BOOT_WAIT_S,
+    supervise=0,
+    key=None,
+    role=None,
+    insecure=False,
+):
+    """Open ``port`` (device path, PTY or pyserial URL), say HELLO, authenticate the
+    session, return a ``Pump``.
 
     ``boot_wait``: seconds to keep saying HELLO while nothing answers (a device still
     booting). ``supervise``: the heartbeat interval in whole seconds this host promises
     (0, the default: none, one-shot use; see ``Pump.keepalive()`` for a background one).
-    Raises ``LinkError`` when nothing answers and ``ProtocolMismatch`` when the device
-    speaks another protocol version or message schema.
+    ``key``: a key file's path or a ``KeyFile`` (None: ``$PUMPGUARD_KEY``, else the key
+    store's file for the board); ``role``: monitor, clinician or service (None: the
+    key file's first of clinician, monitor, service); ``insecure``: talk to an
+    emulator started with ``--insecure`` (no keys). Raises ``LinkError`` when nothing
+    answers, ``ProtocolMismatch`` when the device speaks another protocol version or
+    message schema, ``KeyFileError`` without a usable key, ``AuthError`` when the
+    board refuses the key or fails its own proof.
     """
-    return Pump(port, timeout=timeout, attempts=attempts, boot_wait=boot_wait, supervise=supervise)
+    return Pump(
+        port,
+        timeout=timeout,
+        attempts=attempts,
+        boot_wait=boot_wait,
+        supervise=supervise,
+        key=key,
+        role=role,
+        insecure=insecure,
+    )

@@ -16,28 +16,45 @@ Whatever the port does (the device unplugged, the emulator killed, a closed file
 descriptor), the caller gets a LinkError that says whether the command may have run,
 never an OSError: pyserial raises SerialException (an OSError) for some failures and
 lets OSError and termios.error (not an OSError) through for others.
+
+Authentication (protocol/SPEC.md §12). HELLO names the role this host speaks as and
+carries a fresh random nonce; HELLO_R carries the device's, and its board id. Both
+sides derive the session key from the role's key and the transcript of the two frames,
+then prove they hold it: AUTH (this host's proof), AUTH_R (the device's, checked here:
+a device that fails it does not hold the key). From then on every request carries a
+counter that only grows (a retry is the same frame, its counter included) and a tag,
+and every answer must carry a valid tag and a device counter above the last one
+accepted: a frame that fails is dropped (counted in ``dropped``), never taken as the
+answer, as if the line had lost it. Untagged answers are believed only where the device
+could not authenticate the request: hello_required (it does not know the session) and
+ERROR auth.
 """
 
 import contextlib
+import secrets
 import time
 from collections import deque
 
 import crcmod.predefined
 import serial
 
-from protocol import catalog, messages
+from protocol import auth, catalog, messages
 from protocol.decoder import Decoder
 
 from ..errors import (
+    AuthError,
     BadValue,
     DeviceError,
     DeviceReset,
+    Forbidden,
+    KeyFileError,
     LinkError,
     NoAnswer,
     ProtocolMismatch,
     RefusedError,
     reason_name,
 )
+from . import keys
 from .quantity import micro_to_decimal
 
 try:
@@ -48,10 +65,39 @@ else:
     PORT_ERRORS = (OSError, termios.error)
 
 CRC32 = crcmod.predefined.mkCrcFun("crc-32")
+NO_KEYS_BOARD = "0" * keys.BOARD_ID_HEX  # the board id of a board without a keys file
+_INSECURE_KEY = bytes(auth.KEY)  # the emulator's --insecure mode: every role's key
+# Untagged answers believed in an authenticated session: the device could not
+# authenticate the request (it does not know the session, or refused its tag).
+_UNTAGGED_OK = (catalog.ERR_HELLO_REQUIRED, catalog.ERR_AUTH)
 
 
 class Link:
-    def __init__(self, url, baudrate=115200, timeout=0.5, attempts=3, host="pumpguard-host"):
+    def __init__(
+        self,
+        url,
+        baudrate=115200,
+        timeout=0.5,
+        attempts=3,
+        host="pumpguard-host",
+        key=None,
+        role=None,
+        insecure=False,
+    ):
+        if role is not None and role not in catalog.ROLES:
+            raise BadValue(f"role {role!r} is not one of {', '.join(keys.ROLES)}")
+        # A key file given (or $PUMPGUARD_KEY) is read before the port is opened: a bad
+        # one is said before anything is sent. None: the store, once HELLO_R names the board.
+        self.keyfile = keys.given(key)
+        if self.keyfile is not None and role is not None:
+            self.keyfile.key(role)
+        self.role = role  # None: the key file's default role (keys.DEFAULT_ROLES)
+        self.insecure = insecure
+        self.dropped = 0  # answers dropped: a wrong or missing tag, a counter not newer
+        self._ks = None  # the session key, from HELLO_R on; None: no session
+        self._authed = False  # AUTH_R checked: every request is tagged from now on
+        self._ctr = 0  # the last counter this host sent in the session
+        self._dev_ctr = 0  # the last device counter accepted in the session
         self.timeout = timeout
         self.attempts = attempts
         self.host = host
@@ -90,45 +136,51 @@ class Link:
         self.close()
 
     def hello(self, library=None):
-        """Say HELLO and check the device speaks this catalog; returns HELLO_R's fields.
-        With `library` = (name, version, crc), the device's drug library must be that
-        one too. Raises ProtocolMismatch saying what differs."""
-        fields = {
-            "protocol": catalog.PROTOCOL_VERSION,
-            "schema": catalog.SCHEMA_HASH,
-            "host": self.host,
-            "supervise_s": self.supervise_s,
-            "wall_ms": int(time.time() * 1000),
-        }
-        self.sid = 0  # HELLO carries none; until HELLO_R this host has no session
-        try:
-            reply, sid = self._exchange("HELLO", fields)
-        except DeviceError as exc:
-            ours = f"protocol {catalog.PROTOCOL_VERSION} schema 0x{catalog.SCHEMA_HASH:08x}"
-            if exc.number == catalog.ERR_MISMATCH:
-                raise ProtocolMismatch([("protocol/schema", ours, exc.message)]) from exc
-            if exc.number == catalog.ERR_BAD_PAYLOAD:  # a version-1 device reads it whole
-                theirs = f"a device that cannot read this HELLO ({exc.message})"
-                raise ProtocolMismatch([("protocol/schema", ours, theirs)]) from exc
-            raise
-        # The device checked protocol and schema already; checking again here costs
-        # nothing and names both values.
-        ours = [
-            ("protocol version", catalog.PROTOCOL_VERSION, reply["protocol"]),
-            ("schema hash", f"0x{catalog.SCHEMA_HASH:08x}", f"0x{reply['schema']:08x}"),
-        ]
-        if library is not None:
-            name, version, crc = library
-            ours.append(("drug library", name, reply["library"]))
-            ours.append(("drug library version", version, reply["library_version"]))
-            ours.append(("drug library crc", f"0x{crc:08x}", f"0x{reply['library_crc']:08x}"))
-        differences = [d for d in ours if d[1] != d[2]]
-        if not sid:
-            differences.append(("session", "a session id in HELLO_R's frame", "none"))
-        if differences:
-            self.device = None
-            raise ProtocolMismatch(differences)
+        """Say HELLO, check the device speaks this catalog, and authenticate the session
+        (AUTH); returns HELLO_R's fields. With `library` = (name, version, crc), the
+        device's drug library must be that one too. Raises ProtocolMismatch saying what
+        differs, KeyFileError when no key for the board is at hand, AuthError when the
+        board refuses the key or fails its own proof."""
+        role = self.role or (self.keyfile.default_role() if self.keyfile else "clinician")
+        reply, frame, payload = self._say_hello(role, library)
+        keyfile = None
+        if reply["auth"] == 0:
+            if not self.insecure:
+                raise AuthError(
+                    "the device runs without keys (the emulator's --insecure development "
+                    "mode); pass --insecure to talk to it"
+                )
+            role_key = _INSECURE_KEY
+        else:
+            keyfile = self._keyfile(reply["board_id"])
+            if self.role is None and keyfile.default_role() != role:
+                # The store's key file, read once the board named itself, lacks the role
+                # guessed: HELLO again as the one it holds (the pending session lapses).
+                role = keyfile.default_role()
+                reply, frame, payload = self._say_hello(role, library)
+            role_key = keyfile.key(role)
+        sid = frame.sid
+        th = auth.transcript(payload, sid, frame.payload)
+        self._ks = auth.session_key(role_key, th)
         self.sid = sid
+        try:
+            answer = self._exchange("AUTH", {"proof": auth.proof(self._ks, th, auth.HOST)})[0]
+        except AuthError as exc:  # "the board refused the key for role clinician"
+            self._ks = None
+            self.sid = 0
+            used = f"key file {keyfile.path}" if keyfile else "the insecure mode's key"
+            raise AuthError(f"{exc} ({used}); nothing ran", may_have_run=False) from None
+        if not auth.equal(answer["proof"], auth.proof(self._ks, th, auth.DEVICE)):
+            self._ks = None
+            self.sid = 0
+            raise AuthError(
+                f"the device failed its proof for role {role}: it does not hold the key of "
+                f"{keyfile.path if keyfile else 'the insecure mode'} (not the board "
+                f"{reply['board_id']} it says it is?); refusing to talk to it"
+            )
+        self._authed = True
+        self.session_role = role
+        self.session_keyfile = keyfile
         if self.boot_id is not None and self.boot_id != reply["boot_id"]:
             self.resets += 1
         self.boot_id = reply["boot_id"]
@@ -139,11 +191,85 @@ class Link:
             self.request("HEARTBEAT")
         return reply
 
-    def request(self, name, fields=None):
+    def _keyfile(self, board_id):
+        """The key file for the board that answered: the one given, else the store's."""
+        if board_id == NO_KEYS_BOARD:
+            raise AuthError(
+                "the device has no keys provisioned (its keys file is missing or invalid, "
+                "so it refuses every key): reflash it with `pumpguard flash`"
+            )
+        keyfile = self.keyfile or keys.lookup(board_id)
+        if keyfile is None:
+            raise KeyFileError(
+                f"no key for board {board_id}: give --key FILE (or PUMPGUARD_KEY=FILE), or "
+                f"put its key file in the key store as {keys.store_path(board_id)}"
+            )
+        if keyfile.board_id != board_id:
+            raise AuthError(
+                f"key file {keyfile.path} is for board {keyfile.board_id}, but the device "
+                f"is board {board_id}: refusing to send it any key"
+            )
+        return keyfile
+
+    def _say_hello(self, role, library):
+        """HELLO as `role`, with a new nonce: (HELLO_R's fields, its frame, HELLO's
+        payload), once the device is known to speak this catalog."""
+        fields = {
+            "protocol": catalog.PROTOCOL_VERSION,
+            "schema": catalog.SCHEMA_HASH,
+            "host": self.host,
+            "supervise_s": self.supervise_s,
+            "wall_ms": int(time.time() * 1000),
+            "role": catalog.ROLES[role],
+            "nonce": secrets.token_bytes(auth.NONCE),
+        }
+        # HELLO carries no sid and no tag; until AUTH_R this host has no session.
+        self.sid = 0
+        self._ks = None
+        self._authed = False
+        self._ctr = self._dev_ctr = 0
+        self.device = None
+        try:
+            reply, frame = self._exchange("HELLO", fields)
+        except DeviceError as exc:
+            ours = f"protocol {catalog.PROTOCOL_VERSION} schema 0x{catalog.SCHEMA_HASH:08x}"
+            if exc.number == catalog.ERR_MISMATCH:
+                raise ProtocolMismatch([("protocol/schema", ours, exc.message)]) from exc
+            if exc.number == catalog.ERR_BAD_PAYLOAD:  # an older device reads it whole
+                theirs = f"a device that cannot read this HELLO ({exc.message})"
+                raise ProtocolMismatch([("protocol/schema", ours, theirs)]) from exc
+            raise
+        # The device checked protocol and schema already; checking again here costs
+        # nothing and names both values.
+        ours = [
+            ("protocol version", catalog.PROTOCOL_VERSION, reply["protocol"]),
+            ("schema hash", f"0x{catalog.SCHEMA_HASH:08x}", f"0x{reply['schema']:08x}"),
+            ("role", role, catalog.ROLE_NAMES.get(reply["role"], str(reply["role"]))),
+        ]
+        if library is not None:
+            name, version, crc = library
+            ours.append(("drug library", name, reply["library"]))
+            ours.append(("drug library version", version, reply["library_version"]))
+            ours.append(("drug library crc", f"0x{crc:08x}", f"0x{reply['library_crc']:08x}"))
+        differences = [d for d in ours if d[1] != d[2]]
+        if not frame.sid:
+            differences.append(("session", "a session id in HELLO_R's frame", "none"))
+        if differences:
+            raise ProtocolMismatch(differences)
+        return reply, frame, messages.encode("HELLO", fields)
+
+    def request(self, name, fields=None, wrap=None):
         """Send request `name` with `fields` and return its response's fields.
-        Raises RefusedError (the safety core said no: its reason named, its range in
-        Decimals), DeviceError (ERROR answer), DeviceReset or LinkError."""
-        return self._exchange(name, fields or {})[0]
+        `wrap` = (field, key): that field carries `key` wrapped under the session key
+        and the request's counter (auth.wrap: KEY's new key). Raises RefusedError (the
+        safety core said no: its reason named, its range in Decimals), DeviceError
+        (ERROR answer), Forbidden, AuthError, DeviceReset or LinkError."""
+        if not self._authed:
+            raise DeviceReset(
+                f"{name}: no authenticated session (HELLO first); {_ran(False)}",
+                may_have_run=False,
+            )
+        return self._exchange(name, dict(fields or {}), wrap)[0]
 
     def poll(self, timeout=0.0):
         """Read what arrives within `timeout` s; returns and clears the queued events."""
@@ -152,23 +278,34 @@ class Link:
         self.events.clear()
         return out
 
-    def _exchange(self, name, fields):
-        """(the answer's fields, the sid of its frame)."""
+    def _exchange(self, name, fields, wrap=None):
+        """(the answer's fields, its frame)."""
         msg_id = catalog.ID[name]
         hello = msg_id == catalog.ID["HELLO"]
         self._seq = (self._seq + 1) & 0xFFFF
         seq = self._seq
         sid = 0 if hello else self.sid
+        key, ctr = None, 0
+        if self._authed:  # every request after AUTH_R: tagged, under a new counter
+            if self._ctr >= 0xFFFFFFFF:
+                raise DeviceReset(f"{name}: the session's counter is spent; {_ran(False)}", False)
+            self._ctr += 1
+            key, ctr = self._ks, self._ctr
+            if wrap is not None:
+                field, new_key = wrap
+                fields[field] = auth.wrap(key, ctr, new_key)
         try:
-            wire = messages.to_wire(msg_id, seq, fields, crc=CRC32, sid=sid)
+            wire = messages.to_wire(
+                msg_id, seq, fields, crc=CRC32, sid=sid, key=key, ctr=ctr, sender=auth.HOST
+            )
         except (TypeError, ValueError) as exc:  # a field the catalog cannot carry
             raise BadValue(f"{name}: {exc}; nothing was sent") from None
-        # Whether an unanswered attempt may have run a command: HELLO never does (it
-        # opens a session and runs nothing on the safety core), anything else once any
-        # of its bytes may have gone out (a frame short of its final 0x00 still runs
-        # when the next frame's leading 0x00 ends it).
+        # Whether an unanswered attempt may have run a command: HELLO and AUTH never do
+        # (they open and authenticate a session and run nothing on the safety core),
+        # anything else once any of its bytes may have gone out (a frame short of its
+        # final 0x00 still runs when the next frame's leading 0x00 ends it).
         sent = False
-        runs = not hello
+        runs = not hello and msg_id != catalog.ID["AUTH"]
         for attempt in range(1, self.attempts + 1):
             try:
                 self._port.write(wire)
@@ -183,7 +320,7 @@ class Link:
             deadline = time.monotonic() + self.timeout
             frame = self._read_until(deadline, msg_id, seq, None if hello else sid, runs)
             if frame is not None:
-                return self._answer(name, seq, frame, attempt), frame.sid
+                return self._answer(name, seq, frame, attempt, runs), frame
         raise NoAnswer(
             f"{name} seq {seq}: no answer after {self.attempts} attempts of "
             f"{self.timeout:.2f} s; {_ran(sent)}",
@@ -219,9 +356,36 @@ class Link:
                     and frame.msg_id in answers
                     and (sid is None or frame.sid == sid)
                     and answer is None
+                    and self._genuine(frame)
                 ):
                     answer = frame
         return answer
+
+    def _genuine(self, frame):
+        """Whether an answer of this session may be believed (else it is dropped and
+        counted): before HELLO_R any; then a valid tag with a device counter above the
+        last accepted, or untagged where the device could not authenticate the request."""
+        if self._ks is None:
+            return True
+        if frame.tag is None:
+            if frame.msg_id == catalog.ERROR and not self._authed:
+                return True  # AUTH's refusal (or bad_payload): the device has no tag to give
+            if frame.msg_id == catalog.ERROR and self._error_code(frame) in _UNTAGGED_OK:
+                return True
+        elif frame.ctr > self._dev_ctr and auth.equal(
+            frame.tag, auth.tag(self._ks, auth.DEVICE, frame.signed)
+        ):
+            self._dev_ctr = frame.ctr
+            return True
+        self.dropped += 1
+        return False
+
+    @staticmethod
+    def _error_code(frame):
+        try:
+            return messages.decode(frame.msg_id, frame.payload)["code"]
+        except ValueError:
+            return None
 
     def _event(self, frame):
         try:
@@ -230,7 +394,7 @@ class Link:
             return  # a schema-matched device sent a payload we cannot read: drop it
         self.events.append((catalog.NAME[frame.msg_id], frame.seq, fields))
 
-    def _answer(self, name, seq, frame, attempt):
+    def _answer(self, name, seq, frame, attempt, runs):
         try:
             fields = messages.decode(frame.msg_id, frame.payload)
         except ValueError as exc:
@@ -259,12 +423,15 @@ class Link:
             code = fields["code"]
             if code == catalog.ERR_HELLO_REQUIRED:
                 self.device = None
+                self._ks = None
+                self._authed = False
                 # On the first attempt the device had no session: it did not run.
                 # Later, an earlier attempt may have run before the device reset.
+                ran = runs and attempt > 1
                 raise DeviceReset(
                     f"{name} seq {seq}: the device does not know this session (it reset, "
-                    f"or closed the session to make room for other hosts); {_ran(attempt > 1)}",
-                    may_have_run=attempt > 1,
+                    f"or closed the session to make room for other hosts); {_ran(ran)}",
+                    may_have_run=ran,
                 )
             if code == catalog.ERR_STALE:
                 # This session already ran this seq or a newer one: our first attempt
@@ -273,6 +440,15 @@ class Link:
                     f"{name} seq {seq}: the device says {fields['message']!r}; {_ran(True)}",
                     may_have_run=True,
                 )
+            if code == catalog.ERR_AUTH:
+                # Untagged: the device refused the key (AUTH) or this frame's tag; a
+                # request's earlier attempt may have run before that.
+                ran = runs and attempt > 1
+                if name == "AUTH":  # hello() says which key the board refused
+                    raise AuthError(fields["message"], may_have_run=False)
+                raise AuthError(f"{fields['message']}; {_ran(ran)}", may_have_run=ran)
+            if code == catalog.ERR_FORBIDDEN:
+                raise Forbidden(f"{fields['message']}; {_ran(False)}", may_have_run=False)
             raise DeviceError(code, catalog.ERROR_NAMES.get(code, "unknown"), fields["message"])
         return fields
 

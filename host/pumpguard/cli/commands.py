@@ -8,10 +8,12 @@ that went wrong; ``main.py`` turns that into a message and an exit code.
 import argparse
 import csv
 import json
+import os
 from typing import cast
 
 from protocol.text import duration
 
+from ..api import keys
 from ..api.quantity import to_micro
 from ..errors import UsageError
 
@@ -77,7 +79,8 @@ def argparse_emulate():
 
     p = argparse.ArgumentParser(
         prog="pumpguard emulate",
-        description="Run the firmware on an emulated board. The first line printed is "
+        description="Run the firmware on an emulated board. It prints `key: PATH` (the "
+        "host key file of the board's keys, made on a state dir's first start), then "
         "the port to open.",
         epilog=CONTROL_HELP + syringe_help(boards.get("emulator")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -106,6 +109,12 @@ def argparse_emulate():
         help="cpython: the firmware's sources in this process (default); micropython: "
         "its compiled bundle on the real MicroPython interpreter (WebAssembly, Node)",
     )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="development only: a board without keys (a new state dir), reported in "
+        "HELLO and by a standing low alarm; hosts need --insecure to talk to it",
+    )
     return p
 
 
@@ -122,7 +131,7 @@ def do_emulate(pump, args, out):
     _check_board(args.board)
     if args.time_scale < 1:
         raise UsageError("--time-scale must be at least 1")
-    serve(args.board, args.time_scale, args.state_dir, args.tcp, out, args.runtime)
+    serve(args.board, args.time_scale, args.state_dir, args.tcp, out, args.runtime, args.insecure)
 
 
 def argparse_flash():
@@ -150,6 +159,12 @@ def argparse_flash():
         help="flash even while a channel infuses, or when its state cannot be read over "
         "--link: the safe boot stops every motor at once, with no taper and no alarm",
     )
+    p.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="provision this key file's keys (every role) instead of new random ones; "
+        "either way they go to the board and to the host key store",
+    )
     return p
 
 
@@ -172,7 +187,7 @@ def do_flash(pump, args, out):
     port = args.port or args.global_port
     if not port:
         raise UsageError("no port: give --port PORT (or auto), or --bundle DIR")
-    flasher = Flasher(args.board, port, link=args.link, force=args.force)
+    flasher = Flasher(args.board, port, link=args.link, force=args.force, keys=args.keys)
     if args.repl:
         flasher.enter_repl()
         print(f"{args.board} on {port} is at its REPL: mpremote connect {port} repl", file=out)
@@ -376,3 +391,52 @@ def do_log(pump, args, out):
             f"{e.seq:5d} {when:>24}  ch{e.channel}  {e.kind:<8} {e.code:<{width}} {e.text}",
             file=out,
         )
+
+
+def argparse_key():
+    p = _parser(
+        "key",
+        "Rotate a role's key on the board (needs the service key), or export some "
+        "roles' keys to a key file of their own. Keys are never printed.",
+    )
+    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rotate = sub.add_parser(
+        "rotate",
+        help="a new random key for ROLE on the board and in the key file used (written "
+        "to FILE.new first, so a lost answer loses no key); prints the file's path",
+    )
+    rotate.add_argument("rotated", metavar="ROLE", choices=keys.ROLES)
+    rotate.set_defaults(session_role="service")
+    export = sub.add_parser(
+        "export",
+        help="write a key file holding only ROLE... (mode 0600), e.g. a monitor key "
+        "for a bedside display",
+    )
+    export.add_argument("roles", metavar="ROLE", nargs="+", choices=keys.ROLES)
+    export.add_argument("--out", required=True, metavar="FILE", help="a new file")
+    return p
+
+
+def key_needs_pump(args):
+    """`key rotate` talks to the board; `key export` only when no key file is given
+    (the board names the key store's file)."""
+    return args.action == "rotate" or not args.key
+
+
+def do_key(pump, args, out):
+    if args.action == "rotate":
+        path = pump.rotate_key(args.rotated)
+        print(
+            f"the {args.rotated} key of board {pump.device['board_id']} was replaced; "
+            f"the new one is in {path}",
+            file=out,
+        )
+        return
+    source = keys.given(args.key) if pump is None else keys.KeyFile.load(pump.key_path)
+    if os.path.lexists(args.out):
+        raise UsageError(f"{args.out} exists: export writes a new key file, never over one")
+    path = source.only(args.roles).save(args.out)
+    print(
+        f"wrote the {', '.join(args.roles)} key of board {source.board_id} to {path}",
+        file=out,
+    )

@@ -12,6 +12,7 @@ import sys
 
 from ..api.client import connect
 from ..errors import (
+    EXIT_AUTH,
     EXIT_ERROR,
     EXIT_LINK,
     EXIT_OK,
@@ -27,6 +28,7 @@ from .commands import (
     argparse_emulate,
     argparse_flash,
     argparse_info,
+    argparse_key,
     argparse_log,
     argparse_ports,
     argparse_start,
@@ -37,12 +39,14 @@ from .commands import (
     do_emulate,
     do_flash,
     do_info,
+    do_key,
     do_log,
     do_ports,
     do_start,
     do_status,
     do_stop,
     do_titrate,
+    key_needs_pump,
 )
 
 # The codes come from the error classes (errors.py), which carry them.
@@ -53,7 +57,17 @@ exit codes:
   {EXIT_REFUSED}  refused by the safety layer (the reason and the allowed range are printed),
      or a flash refused while a channel infuses (the channels are named)
   {EXIT_LINK}  link failure (no answer, or a device that speaks another protocol)
+  {EXIT_AUTH}  authentication failed: the board refused the key for the role, the
+     device failed its own proof (not the board the key file is for), a request
+     the role may not send (forbidden), or a device without keys (--insecure)
   {EXIT_ERROR}  anything else
+
+Keys: --key FILE (or PUMPGUARD_KEY) is the board's key file; without it the key
+store's file for the board id the device names is used ($PUMPGUARD_KEYS, else
+$XDG_CONFIG_HOME/pumpguard/keys, one <board_id>.json per board; `pumpguard flash`
+writes it). --role (or PUMPGUARD_ROLE) is monitor, clinician or service; by default
+clinician if the key file holds it, else monitor, else service. A key file missing,
+malformed or readable by others is a usage error ({EXIT_USAGE}).
 
 The port comes from --port or the PUMPGUARD_PORT environment variable: a device path
 (/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, or a pyserial URL (socket://...).
@@ -64,7 +78,7 @@ Quantities are exact decimals (at most 6 decimals, at most 2147.483647: the wire
 """
 
 
-# name -> (handler, parser, needs a pump)
+# name -> (handler, parser, needs a pump: a bool, or a function of the parsed args)
 _COMMANDS = {
     "ports": (do_ports, argparse_ports, False),
     "emulate": (do_emulate, argparse_emulate, False),
@@ -76,6 +90,7 @@ _COMMANDS = {
     "stop": (do_stop, argparse_stop, True),
     "alarms": (do_alarms, argparse_alarms, True),
     "log": (do_log, argparse_log, True),
+    "key": (do_key, argparse_key, key_needs_pump),
 }
 
 
@@ -121,6 +136,23 @@ def _global_parser():
         help=f"seconds each attempt waits for an answer (default {_TIMEOUT_S})",
     )
     p.add_argument(
+        "--key",
+        default=os.environ.get("PUMPGUARD_KEY") or None,
+        metavar="FILE",
+        help="the board's key file (default: the key store's file for the board)",
+    )
+    p.add_argument(
+        "--role",
+        default=os.environ.get("PUMPGUARD_ROLE") or None,
+        choices=("monitor", "clinician", "service"),
+        help="the role to speak as (default: clinician, else monitor, else service)",
+    )
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="talk to an emulator started with --insecure (no keys; development only)",
+    )
+    p.add_argument(
         "command", choices=sorted(_COMMANDS), metavar="COMMAND", help="one of: %(choices)s"
     )
     p.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments (COMMAND -h)")
@@ -138,11 +170,23 @@ def main(argv=None, out=None):
         args = make_parser().parse_args(g.args)
         args.channel = g.channel
         args.global_port = g.port
+        args.key = g.key
+        # A command may speak as a role of its own by default (`key rotate`: service).
+        args.role = g.role or getattr(args, "session_role", None)
+        if callable(needs_pump):
+            needs_pump = needs_pump(args)
         if needs_pump:
             if not g.port:
                 raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
             # one-shot: its silence after is no alarm
-            pump = connect(g.port, timeout=g.timeout, supervise=0)
+            pump = connect(
+                g.port,
+                timeout=g.timeout,
+                supervise=0,
+                key=g.key,
+                role=args.role,
+                insecure=g.insecure,
+            )
         handler(pump, args, out)
         return EXIT_OK
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)

@@ -13,12 +13,20 @@ what to do next::
                resets it, so the board comes back at its REPL with the pump loop and its
                watchdog off (firmware/main.py): the copy cannot be cut by a watchdog reset
     3 copy     mpremote ``fs cp -r``: files whose SHA-256 already matches are skipped
-               (mpremote hashes them on the board); then every firmware, protocol or
-               board file the manifest does not list is removed, so a stale module can
-               never shadow the new one, and the safeboot file is cleared
+               (mpremote hashes them on the board); the board's keys into its store
+               (``keys``); then every firmware, protocol or board file the manifest does
+               not list is removed, so a stale module can never shadow the new one, and
+               the safeboot file is cleared
     4 reset    mpremote ``reset``: the board boots the new firmware
     5 verify   over the protocol link: HELLO_R reports the firmware version, the whole
                bundle hash (SHA-256), the library CRC and the board name
+
+Keys: new random keys for every role (``--keys FILE``: that key file's, every role in
+it), written to the host key store (``api/keys.py``: ``<store>/<board_id>.json``, first as
+``.json.new``, renamed once the copy is done) and into the board's store over mpremote;
+the board id stays the board's when step 1's check could read it. The link steps
+(the check before step 2, and step 5) speak as service: with ``--keys FILE``, or else
+the key store's file for the board.
 
 mpremote runs as a subprocess (``python -m mpremote``): its own raw-REPL and
 filesystem commands, nothing hand-written here. ``--repl`` stops after step 2 and
@@ -26,6 +34,7 @@ leaves the board at its REPL (the documented way back to it); the next reset run
 pump loop again.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +43,7 @@ import time
 
 import boards
 
+from ..api import keys as keystore
 from ..api.client import connect
 from ..errors import EXIT_REFUSED, PumpguardError, UsageError
 from . import bundle
@@ -108,7 +118,15 @@ class Flasher:
     by tests, ``out`` is where progress goes."""
 
     def __init__(
-        self, board_name, port, link=None, run=mpremote, connect=connect, out=None, force=False
+        self,
+        board_name,
+        port,
+        link=None,
+        run=mpremote,
+        connect=connect,
+        out=None,
+        force=False,
+        keys=None,
     ):
         try:
             self.board = boards.get(board_name)
@@ -129,6 +147,11 @@ class Flasher:
         self.port = port
         self.link = link or port
         self.force = force
+        # --keys FILE: read now, so a bad one stops the flash before anything is sent.
+        self.keys = None if keys is None else keystore.KeyFile.load(keys)
+        if self.keys is not None:
+            self.keys.board_json()  # a board needs every role's key
+        self.board_id = None  # the board's, once the check before the safe boot read it
         self._run = run
         self._connect = connect
         self._out = out or sys.stderr
@@ -152,7 +175,8 @@ class Flasher:
         """The channels the safe boot would stop mid-infusion, as "channel N (state
         drug)"; raises FlashRefused when the firmware does not answer on the link."""
         try:
-            with self._connect(self.link) as pump:
+            with self._connect(self.link, key=self.keys, role="service") as pump:
+                self.board_id = pump.device["board_id"]
                 statuses = [pump.status(ch) for ch in range(1, pump.channels + 1)]
         except PumpguardError as exc:
             raise FlashRefused(
@@ -217,7 +241,16 @@ class Flasher:
                 )
             time.sleep(_RETRY_S)
 
-    def copy(self, bundle_dir, manifest):
+    def provision(self):
+        """The keys to flash: --keys FILE's, or new ones (the board's id kept when
+        known), saved to the host key store as ``.json.new`` until the copy is done."""
+        keyfile = self.keys or keystore.KeyFile.generate(self.board_id)
+        store = keystore.store_path(keyfile.board_id)
+        pending = keystore.KeyFile(keyfile.board_id, keyfile.keys).save(store + ".new")
+        return keyfile, pending, store
+
+    def copy(self, bundle_dir, manifest, keyfile, board_keys):
+        """The bundle, and `board_keys` (a file of keyfile's board JSON) as the store's keys."""
         self._step("copy", "changed files only (mpremote skips those already identical)")
         entries = sorted(os.listdir(bundle_dir))
         self._mpremote(
@@ -228,45 +261,63 @@ class Flasher:
             *entries,
             ":",
             "+",
+            "fs",
+            "cp",
+            board_keys,
+            f":{self.board.STATE_DIR}/keys",
+            "+",
             "exec",
             _cleanup_script(manifest["files"], self.board.STATE_DIR),
             cwd=bundle_dir,
             todo="The board stays at its REPL (safe boot): run the same command again; "
-            "if the filesystem is full, `mpremote fs df` shows it.",
+            "if the filesystem is full, `mpremote fs df` shows it. The keys of board "
+            f"{keyfile.board_id} it was writing are kept in the key store as .json.new",
         )
 
     def reset(self):
         self._step("reset", "booting the new firmware")
         self._mpremote("reset", "reset", todo="Press the board's reset button.")
 
-    def verify(self, manifest):
+    def verify(self, manifest, keyfile):
         self._step("verify", f"HELLO over {self.link}")
-        verify(self.link, manifest, connect=self._connect, wait_s=_BOOT_WAIT_S)
+        verify(self.link, manifest, connect=self._connect, wait_s=_BOOT_WAIT_S, key=keyfile)
 
     def flash(self):
-        with tempfile.TemporaryDirectory(prefix="pumpguard-bundle-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="pumpguard-bundle-") as tmp,
+            tempfile.TemporaryDirectory(prefix="pumpguard-keys-") as secret,  # 0700
+        ):
             manifest = self.build(tmp)
             self.enter_repl()
-            self.copy(tmp, manifest)
+            keyfile, pending, store = self.provision()
+            board_keys = os.path.join(secret, "keys")
+            fd = os.open(board_keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(keyfile.board_json(), f)
+            self.copy(tmp, manifest, keyfile, board_keys)
+        os.replace(pending, store)
+        keyfile = keystore.KeyFile.load(store)
         self.reset()
-        self.verify(manifest)
+        self.verify(manifest, keyfile)
         print(
             f"flashed {self.board.NAME}: bundle {manifest['bundle'][:8]}, library "
-            f"{manifest['library']['name']} crc {manifest['library']['crc']:08x}",
+            f"{manifest['library']['name']} crc {manifest['library']['crc']:08x}, keys of "
+            f"board {keyfile.board_id} in {store}",
             file=self._out,
         )
         return manifest
 
 
-def verify(link, manifest, connect=connect, wait_s=0):
-    """Check over the protocol that the device on ``link`` runs ``manifest``'s bundle.
+def verify(link, manifest, connect=connect, wait_s=0, key=None):
+    """Check over the protocol that the device on ``link`` runs ``manifest``'s bundle,
+    speaking as service with ``key`` (a key file; None: the key store's).
 
     Retries for ``wait_s`` seconds while nothing answers (a board still booting).
     """
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            with connect(link) as pump:
+            with connect(link, key=key, role="service") as pump:
                 device = pump.device
             break
         except PumpguardError as exc:

@@ -26,8 +26,10 @@ class Emulator:
     ...     pump.info()
 
     ``state_dir`` defaults to a temporary directory removed on exit; pass one to keep
-    the store across ``power_cycle()`` or between runs. The emulator's stderr goes to
-    the file ``emulator.log`` in the state directory.
+    the store across ``power_cycle()`` or between runs. ``.key`` is the host key file
+    of the board's keys (``<state_dir>/key.json``: ``connect(emu.port, key=emu.key)``);
+    ``insecure=True`` runs a board without keys (``--insecure``; ``.key`` None). The
+    emulator's stderr goes to the file ``emulator.log`` in the state directory.
 
     ``start()`` returns once the firmware answers on ``.port`` (a safe boot: once the
     board sits at its REPL), whatever the boot takes; it raises EmulatorError, quoting
@@ -36,8 +38,17 @@ class Emulator:
     pipe from this object, reaches its end).
     """
 
-    def __init__(self, board="emulator", time_scale=1, state_dir=None, tcp=None, runtime="cpython"):
+    def __init__(
+        self,
+        board="emulator",
+        time_scale=1,
+        state_dir=None,
+        tcp=None,
+        runtime="cpython",
+        insecure=False,
+    ):
         self.board = board
+        self.insecure = insecure
         self.runtime = runtime
         self.time_scale = time_scale
         self.tcp = tcp
@@ -47,6 +58,7 @@ class Emulator:
             state_dir = self._tmp.name
         self.state_dir = os.fspath(state_dir)
         self.port = None
+        self.key = None  # the host key file of the board's keys (None: insecure)
         self._proc = None
 
     def start(self):
@@ -55,6 +67,8 @@ class Emulator:
         argv += ["--runtime", self.runtime]
         if self.tcp is not None:
             argv += ["--tcp", str(self.tcp)]
+        if self.insecure:
+            argv += ["--insecure"]
         os.makedirs(self.state_dir, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(
@@ -64,7 +78,9 @@ class Emulator:
         # The emulator prints its port once its firmware answers, or exits saying why
         # within its own deadline; this one is for an emulator that does neither.
         ready, _, _ = select.select([stdout], [], [], READY_TIMEOUT_S + _START_MARGIN_S)
-        self.port = stdout.readline().strip() if ready else ""
+        key = stdout.readline().strip() if ready else ""
+        # "key: PATH" (or "key: none (insecure)"), then the port on the next line.
+        self.port = stdout.readline().strip() if key.startswith("key: ") else ""
         if not self.port:
             if proc.poll() is None:
                 proc.kill()
@@ -74,6 +90,8 @@ class Emulator:
                 + (f"exited with {proc.returncode}" if ready else "did not answer and was killed")
                 + f" before its firmware answered; {self.log_path} ends:\n{self._log_tail()}"
             )
+        path = key[len("key: ") :]
+        self.key = None if self.insecure else path
         return self
 
     @property

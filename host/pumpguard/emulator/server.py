@@ -5,11 +5,20 @@ powers the board on: the firmware runs on those ports (in this process, or on
 MicroPython: ``micropython.py``) until its watchdog resets the board, and then boots
 again from the store, as a board does, until ``quit`` or SIGTERM. The port to open is
 printed once the firmware answers on it (``probe.py``), never while it still boots.
+
+Keys: the first start of a state dir gives its board new random keys, as ``pumpguard
+flash`` does a real board's: the board's store file ``keys`` and the host key file
+``key.json`` beside it, whose path is printed (``key: PATH``) before the port. Both
+outlive resets, power cycles and factory resets. ``--insecure`` (development only) makes
+a board without keys instead: its store's ``keys`` says so, it answers HELLO with auth 0
+and lists a standing low alarm.
 """
 
 import contextlib
 import fcntl
+import json
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -21,7 +30,8 @@ import boards
 from boards.drivers.filestore import FileStore
 from boards.emulator import hardware
 
-from ..errors import EmulatorError, FirmwareDied, UsageError
+from ..api.keys import BOARD_ID_HEX, KeyFile
+from ..errors import EmulatorError, FirmwareDied, KeyFileError, UsageError
 from .control import Control
 from .probe import Probe
 
@@ -33,9 +43,12 @@ _START_MS = (1 << 30) - 5_000
 # about a second idle, several on a loaded machine; a firmware silent this long is
 # broken, and `pumpguard emulate` says so instead of printing a port nobody answers.
 READY_TIMEOUT_S = 60
-# What a factory reset leaves in the state dir: the lock this process holds, and the
-# log Emulator (process.py) sends this process's stderr to.
-_KEPT = ("emulator.lock", "emulator.log")
+# What a factory reset leaves in the state dir: the lock this process holds, the log
+# Emulator (process.py) sends this process's stderr to, and the board's keys (a new
+# board's store, but the keys a flash provisioned: a factory reset keeps them).
+BOARD_KEYS = "keys"  # the board's store file of its keys (firmware)
+HOST_KEY = "key.json"  # the host key file of the same keys
+_KEPT = ("emulator.lock", "emulator.log", BOARD_KEYS, HOST_KEY)
 
 
 def syringe_help(spec):
@@ -102,6 +115,63 @@ def in_process(firmware_run):
             raise FirmwareDied(f"{type(exc).__name__}: {exc}") from exc
 
     return run
+
+
+def provision(state_dir, insecure=False):
+    """The keys of the state dir's board, made on its first start: the host key file's
+    path, or None for an --insecure board. A state dir of the other kind is refused
+    (UsageError), changing nothing; a board keys file that was removed or damaged
+    later is left so (the board boots without keys, as a board would)."""
+    board_path = os.path.join(state_dir, BOARD_KEYS)
+    host_path = os.path.join(state_dir, HOST_KEY)
+    board = _board_keys(board_path)
+    fresh = board is None and not os.path.exists(host_path)
+    if insecure:
+        if not fresh and not (board or {}).get("insecure"):
+            raise UsageError(
+                f"state dir {state_dir} holds a board with keys: --insecure needs a state "
+                "dir of its own"
+            )
+        if fresh:
+            board_id = secrets.token_bytes(BOARD_ID_HEX // 2).hex()
+            _write_private(board_path, {"board_id": board_id, "insecure": True})
+        return None
+    if board is not None and board.get("insecure"):
+        raise UsageError(
+            f"state dir {state_dir} holds a board made with --insecure (no keys): start it "
+            "with --insecure, or use another state dir"
+        )
+    if fresh:
+        keyfile = KeyFile.generate()
+        _write_private(board_path, keyfile.board_json())
+        keyfile.save(host_path)
+    return host_path
+
+
+def _board_keys(path):
+    """The board's keys file as JSON (an object), {} when unreadable, None when absent."""
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_private(path, data):
+    # The board's store file, 0600 as the host's: it holds the same keys.
+    tmp = path + ".tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise KeyFileError(f"cannot write the board's keys {path}: {exc.strerror}") from None
 
 
 def _lock_store(state_dir):
@@ -283,10 +353,19 @@ class _Board:
         self.await_ready(self.control.reset_done)
 
 
-def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, runtime="cpython"):
+def serve(
+    board="emulator",
+    time_scale=1,
+    state_dir=None,
+    tcp=None,
+    out=None,
+    runtime="cpython",
+    insecure=False,
+):
     """Run the firmware on emulated ports until ``quit`` (blocking).
 
-    Prints the port to open as the first line on ``out`` (stdout), once the firmware
+    Prints ``key: PATH`` (the host key file; ``key: none (insecure)`` with
+    ``insecure``), then the port to open on ``out`` (stdout), once the firmware
     answers on it (a safe boot: once the board sits at its REPL). ``state_dir`` is
     the store (a fresh temporary directory when None); ``tcp`` a TCP port number to
     serve ``socket://`` on instead of a PTY (0 picks a free one); ``runtime`` one of
@@ -306,6 +385,7 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
     lock = _lock_store(state_dir)
     emulated = None
     try:
+        key_path = provision(state_dir, insecure)
         emulated = _Board(spec, time_scale, tcp, state_dir, run, out, runtime)
         _handle_signals(emulated.control)
         print(
@@ -314,7 +394,13 @@ def serve(board="emulator", time_scale=1, state_dir=None, tcp=None, out=None, ru
             file=sys.stderr,
             flush=True,
         )
-        emulated.await_ready(lambda: emulated.control.ready(emulated.link.url))
+        key_line = f"key: {key_path or 'none (insecure)'}"
+
+        def announce():
+            print(key_line, file=out, flush=True)
+            emulated.control.ready(emulated.link.url)
+
+        emulated.await_ready(announce)
         while True:
             emulated.boot()
     except _Quit:

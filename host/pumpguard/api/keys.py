@@ -1,0 +1,213 @@
+"""The host's keys: key files, the key store, new keys.
+
+A key file is JSON, mode 0600, never printed or logged::
+
+    {"board_id": "<16 hex digits>", "keys": {"monitor": "<64 hex>",
+     "clinician": "<64 hex>", "service": "<64 hex>"}}
+
+with any subset of the roles (``pumpguard key export`` writes one with fewer). The key
+store is a directory, ``$PUMPGUARD_KEYS`` or ``$XDG_CONFIG_HOME/pumpguard/keys``
+(``~/.config/pumpguard/keys`` by default), one ``<board_id>.json`` per board: where
+``pumpguard flash`` puts the keys it provisions, and where ``connect()`` looks when it
+is given no key. A key file readable or writable by anyone but its owner is refused,
+as ssh refuses such a private key: the key may already be someone else's.
+"""
+
+import contextlib
+import json
+import os
+import secrets
+import stat
+
+from protocol import auth, catalog
+
+from ..errors import KeyFileError
+
+ROLES = tuple(sorted(catalog.ROLES, key=catalog.ROLES.get))  # monitor, clinician, service
+# connect() with no role: the first of these the key file holds (the CLI drives delivery).
+DEFAULT_ROLES = ("clinician", "monitor", "service")
+BOARD_ID_HEX = 16
+_HEX = set("0123456789abcdef")
+_MODE = 0o600
+
+
+def _is_hex(text, n):
+    return isinstance(text, str) and len(text) == n and set(text) <= _HEX
+
+
+class KeyFile:
+    """A board's id and the keys of some of its roles (32 bytes each); ``path`` is the
+    file it was read from or last saved to (None: not on disk yet)."""
+
+    def __init__(self, board_id, keys, path=None):
+        self.board_id = board_id
+        self.keys = dict(keys)
+        self.path = path
+
+    def __repr__(self):  # never the keys: a repr ends up in tracebacks and logs
+        return f"KeyFile(board {self.board_id}, roles {', '.join(self.roles)}, {self.path})"
+
+    @property
+    def roles(self):
+        return tuple(r for r in ROLES if r in self.keys)
+
+    @classmethod
+    def generate(cls, board_id=None):
+        """New random keys for every role (secrets: the OS's CSPRNG), and a new board id
+        unless given."""
+        if board_id is None:
+            board_id = secrets.token_bytes(BOARD_ID_HEX // 2).hex()
+        return cls(board_id, {role: secrets.token_bytes(auth.KEY) for role in ROLES})
+
+    @classmethod
+    def load(cls, path):
+        """Read and check a key file; KeyFileError naming the file and what is wrong."""
+        path = os.fspath(path)
+        try:
+            with open(path, "rb") as f:
+                mode = os.fstat(f.fileno()).st_mode
+                if os.name == "posix" and mode & 0o077:
+                    raise KeyFileError(
+                        f"key file {path}: permissions {stat.filemode(mode)} let others "
+                        f"read or change it; refused (run `chmod 600 {path}`, and rotate "
+                        "the keys if someone else may have read it)"
+                    )
+                text = f.read()
+        except OSError as exc:
+            raise KeyFileError(f"key file {path}: cannot read it ({exc.strerror})") from None
+        try:
+            data = json.loads(text)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise KeyFileError(f"key file {path}: not JSON ({exc})") from None
+        return cls.from_json(data, path)
+
+    @classmethod
+    def from_json(cls, data, path="<key file>"):
+        where = f"key file {path}"
+        if not isinstance(data, dict) or set(data) != {"board_id", "keys"}:
+            raise KeyFileError(
+                f'{where}: expected an object with exactly "board_id" and "keys", '
+                f"found {_shape(data)}"
+            )
+        board_id, keys = data["board_id"], data["keys"]
+        if not _is_hex(board_id, BOARD_ID_HEX):
+            raise KeyFileError(
+                f"{where}: board_id must be {BOARD_ID_HEX} lowercase hex digits, not {board_id!r}"
+            )
+        if not isinstance(keys, dict) or not keys:
+            raise KeyFileError(f'{where}: "keys" must name at least one of {", ".join(ROLES)}')
+        out = {}
+        for role, value in keys.items():
+            if role not in ROLES:
+                raise KeyFileError(f"{where}: unknown role {role!r} (roles: {', '.join(ROLES)})")
+            if not _is_hex(value, 2 * auth.KEY):  # the value itself is never quoted
+                raise KeyFileError(
+                    f"{where}: the {role} key must be {2 * auth.KEY} lowercase hex digits "
+                    f"({auth.KEY} bytes)"
+                )
+            out[role] = bytes.fromhex(value)
+        return cls(board_id, out, path)
+
+    def to_json(self):
+        return {
+            "board_id": self.board_id,
+            "keys": {role: self.keys[role].hex() for role in self.roles},
+        }
+
+    def board_json(self):
+        """The board's own "keys" file (firmware/): every role's key, flat."""
+        missing = [r for r in ROLES if r not in self.keys]
+        if missing:
+            raise KeyFileError(
+                f"key file {self.path}: a board needs every role's key; it lacks "
+                + ", ".join(missing)
+            )
+        return {"board_id": self.board_id, **{r: self.keys[r].hex() for r in ROLES}}
+
+    def key(self, role):
+        """The role's 32 bytes; KeyFileError when this file does not hold it."""
+        if role not in self.keys:
+            raise KeyFileError(
+                f"key file {self.path} holds no {role} key (it holds: {', '.join(self.roles)})"
+            )
+        return self.keys[role]
+
+    def default_role(self):
+        return next(r for r in DEFAULT_ROLES if r in self.keys)
+
+    def only(self, roles):
+        """A copy holding only ``roles`` (``pumpguard key export``), not saved yet."""
+        return KeyFile(self.board_id, {r: self.key(r) for r in roles})
+
+    def replaced(self, role, key):
+        """A copy with ``role``'s key replaced, at the same path, not saved yet."""
+        return KeyFile(self.board_id, {**self.keys, role: key}, self.path)
+
+    def save(self, path=None):
+        """Write the file atomically (a temporary file in its directory, 0600 from its
+        creation, fsynced, renamed over): a crash leaves the old file or the new one,
+        never half of one, and the key is never readable by others, even briefly."""
+        path = os.fspath(path or self.path)
+        if not path:
+            raise KeyFileError("a key file needs a path to be saved to")
+        folder = os.path.dirname(os.path.abspath(path))
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+        data = json.dumps(self.to_json(), indent=2).encode() + b"\n"
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _MODE)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise KeyFileError(f"key file {path}: cannot write it ({exc.strerror})") from None
+        self.path = path
+        return path
+
+
+def _shape(data):
+    if isinstance(data, dict):
+        return "keys " + (", ".join(repr(k) for k in sorted(data)) or "none")
+    return f"a JSON {type(data).__name__}"
+
+
+def store_dir():
+    """The host key store: $PUMPGUARD_KEYS, else $XDG_CONFIG_HOME/pumpguard/keys."""
+    if os.environ.get("PUMPGUARD_KEYS"):
+        return os.environ["PUMPGUARD_KEYS"]
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(config, "pumpguard", "keys")
+
+
+def store_path(board_id):
+    if not _is_hex(board_id, BOARD_ID_HEX):  # never a path out of the store
+        raise KeyFileError(f"board id {board_id!r} is not {BOARD_ID_HEX} lowercase hex digits")
+    return os.path.join(store_dir(), f"{board_id}.json")
+
+
+def lookup(board_id):
+    """The store's key file for ``board_id``, or None when the store has none."""
+    path = store_path(board_id)
+    if not os.path.exists(path):
+        return None
+    found = KeyFile.load(path)
+    if found.board_id != board_id:
+        raise KeyFileError(f"key file {path} is for board {found.board_id}, not {board_id}")
+    return found
+
+
+def given(key):
+    """The key file a caller named: a KeyFile, a path, or None -> $PUMPGUARD_KEY (None
+    when that is unset too: the store is asked once the board has named itself)."""
+    if isinstance(key, KeyFile):
+        return key
+    if key is None:
+        key = os.environ.get("PUMPGUARD_KEY") or None
+        if key is None:
+            return None
+    return KeyFile.load(key)
