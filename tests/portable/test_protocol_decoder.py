@@ -58,10 +58,14 @@ def test_oversize_is_dropped_at_the_limit_and_counted_once():
 
 
 def test_the_largest_frame_fits_and_one_more_byte_does_not():
-    body = bytearray(frame.MAX_FRAME - frame.TRAILER)
-    body[0:7] = bytes((0x11, 0x8A, 1, 0, frame.MAX_PAYLOAD, 0x3C, 0x5A))
+    # The largest is tagged: 7 header + 240 payload + 4 ctr + 8 tag + 4 CRC = MAX_FRAME.
+    body = bytearray(b"\xa5" * (frame.MAX_FRAME - frame.TRAILER))
+    body[0:7] = bytes((0x13, 0x8A, 1, 1, frame.MAX_PAYLOAD, 0x3C, 0x5A))
     dec = Decoder(bounds={0x8A: (0, frame.MAX_PAYLOAD)})
-    assert _seqs(dec, _stuffed(_with_crc(body))) == [1]
+    wire = _stuffed(_with_crc(body))
+    # No 0x00 in it (nor in its CRC): two COBS code bytes, the longest wire frame.
+    assert len(wire) == frame.MAX_WIRE
+    assert _seqs(dec, wire) == [0x0101]
     body[4] = frame.MAX_PAYLOAD + 1
     assert _seqs(dec, _stuffed(_with_crc(body + b"\x00"))) == []
     assert dec.oversize == 1
