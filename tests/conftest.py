@@ -12,6 +12,12 @@ With a board, tests that need the emulator's hands on the hardware (fault inject
 fast-forwarding the clock, power cycling) are skipped; the rest run as they are and
 leave every channel emergency-stopped and every alarm acknowledged when done.
 
+Keys: every emulator has keys (its ``Emulator.key``); the tests' host key store is a
+directory of this test run (``PUMPGUARD_KEYS``), where each emulator's key file is put
+as ``<board_id>.json``, so ``pumpguard.connect(port)`` finds it as a host finds a
+flashed board's. With ``--pump-port`` the user's key store is used (the board's keys
+from ``pumpguard flash``).
+
 Fresh, not new: each pytest worker keeps one emulator per runtime and gives every test
 it after a factory reset (``Emulator.factory_reset()``: the store emptied, new syringes,
 the clock from its start, the firmware booted again, its log begun anew; the reset
@@ -26,12 +32,15 @@ on the real MicroPython interpreter, WebAssembly under Node): the test ids end i
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pumpguard
 import pytest
 from hypothesis import settings
+from pumpguard.api import keys
 from pumpguard.emulator import RUNTIMES
 
 from tests.systemkit import ANSWER_TIMEOUT_S
@@ -63,6 +72,22 @@ def pytest_addoption(parser):
         action="append",
         help="emulator runtime(s) the system tests run on (default: both)",
     )
+
+
+def pytest_configure(config):
+    # Never the user's key store for emulators (a board's tests use it: its keys).
+    if not config.getoption("--pump-port"):
+        os.environ["PUMPGUARD_KEYS"] = tempfile.mkdtemp(prefix="pumpguard-test-keys-")
+    os.environ.pop("PUMPGUARD_KEY", None)
+    os.environ.pop("PUMPGUARD_ROLE", None)
+
+
+def register_key(emulator):
+    """Put the emulator's key file into the host key store, as a flash does."""
+    keyfile = keys.KeyFile.load(emulator.key)
+    shutil.copyfile(emulator.key, keys.store_path(keyfile.board_id))
+    os.chmod(keys.store_path(keyfile.board_id), 0o600)
+    return emulator
 
 
 def pytest_generate_tests(metafunc):
@@ -111,7 +136,7 @@ def emu(request, tmp_path_factory, _emulators, board_port, runtime):
             state_dir=tmp_path_factory.mktemp(f"emulator-{runtime}") / "state",
             runtime=runtime,
         )
-        _emulators[runtime] = emulator.start()
+        _emulators[runtime] = register_key(emulator.start())
     return _emulators[runtime]
 
 
@@ -134,13 +159,27 @@ def pump(port):
 
 
 @pytest.fixture
-def cli(port):
-    """Run the real ``pumpguard`` command (a subprocess) on the port under test."""
+def key(request, board_port):
+    """The key file of the board under test: the emulator's, or None (a board: the key
+    store's, from its flash)."""
+    return None if board_port else request.getfixturevalue("emu").key
 
-    def run(*args, channel=1):
+
+@pytest.fixture
+def cli(port, key):
+    """Run the real ``pumpguard`` command (a subprocess) on the port under test, with
+    the board's key file (PUMPGUARD_KEY); ``env`` adds to or overrides its environment."""
+
+    def run(*args, channel=1, env=None):
         argv = [sys.executable, "-m", "pumpguard", "--port", port, "--channel", str(channel)]
         # A busy CI machine answers late, never wrongly (ANSWER_TIMEOUT_S).
-        env = dict(os.environ, PUMPGUARD_PORT="", PUMPGUARD_TIMEOUT=str(ANSWER_TIMEOUT_S))
+        env = dict(
+            os.environ,
+            PUMPGUARD_PORT="",
+            PUMPGUARD_TIMEOUT=str(ANSWER_TIMEOUT_S),
+            PUMPGUARD_KEY=key or "",
+            **(env or {}),
+        )
         return subprocess.run(
             argv + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=60
         )

@@ -45,7 +45,8 @@ def test_every_request_carries_the_sid_of_hello_r_s_frame(device):
         assert link.sid == device.sid != 0
         link.request("HEARTBEAT")
         link.request("STOP", {"ch": 1})
-    assert seen == [("HELLO", 0), ("HEARTBEAT", device.sid), ("STOP", device.sid)]
+    sid = device.sid
+    assert seen == [("HELLO", 0), ("AUTH", sid), ("HEARTBEAT", sid), ("STOP", sid)]
 
 
 def test_an_answer_of_another_session_is_not_taken_for_ours(device):
@@ -64,7 +65,7 @@ def test_stale_is_may_have_run_never_did_not_run(device):
         with pytest.raises(LinkError, match="MAY HAVE RUN") as exc:
             link.request("STOP", {"ch": 1})
         assert exc.value.may_have_run is True
-        assert ("STOP", 2) not in device.runs
+        assert ("STOP", 3) not in device.runs
 
 
 def test_hello_declares_supervision_and_the_host_s_time(device):

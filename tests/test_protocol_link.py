@@ -16,7 +16,9 @@ from pumpguard.errors import (
     RefusedError,
 )
 
-from protocol import catalog, messages, reasons
+from pumpguard.api import keys
+
+from protocol import auth, catalog, messages, reasons
 from protocol.decoder import Decoder
 from protocol.replay import ReplayCache
 
@@ -33,6 +35,7 @@ HELLO_R = {
     "replay_window": 4,
     "max_payload": 240,
     "bundle": "",
+    "auth": 1,
 }
 REFUSAL = {
     "code": 24,
@@ -47,11 +50,14 @@ REFUSAL = {
 
 class FakeDevice:
     """Serves requests the way SPEC.md says a device must: HELLO opens a session (one
-    here), its sid on every request, the replay cache, stale seqs refused, one answer
-    per request. `drop` answers to leave unsent, `refuse` the REFUSED fields to answer
-    with (None: serve)."""
+    here), AUTH authenticates it, its sid, tag and a newer counter on every request, the
+    replay cache, stale seqs refused, one answer per request, tagged. `drop` answers to
+    leave unsent, `refuse` the REFUSED fields to answer with (None: serve). Its key file
+    is in the tests' key store (conftest.py), where connect() finds it."""
 
     def __init__(self):
+        self.keyfile = keys.KeyFile.generate()
+        self.keyfile.save(keys.store_path(self.keyfile.board_id))
         self.server = socket.socket()
         self.server.bind(("127.0.0.1", 0))
         self.server.listen(1)
@@ -74,6 +80,20 @@ class FakeDevice:
         self.next_sid = 100 * self.boot_id + 1
         self.cache = ReplayCache()
         self.boot_id += 1
+        self.ks = None  # the session key, from HELLO on
+        self.th = None
+        self.authed = False
+        self.host_ctr = 0  # the last host counter accepted
+        self.ctr = 0  # the device's last counter sent
+        self.refused_tags = 0  # requests refused for a missing or wrong tag
+
+    def wire(self, name, seq, fields, sid=None):
+        """An answer of the session, tagged with the device's next counter."""
+        self.ctr += 1
+        sid = self.sid if sid is None else sid
+        return messages.to_wire(
+            name, seq, fields, sid=sid, key=self.ks, ctr=self.ctr, sender=auth.DEVICE
+        )
 
     def _serve(self):
         conn, _ = self.server.accept()
@@ -103,9 +123,24 @@ class FakeDevice:
         if name != "HELLO" and (not f.sid or f.sid != self.sid):
             fields = {"code": catalog.ERR_HELLO_REQUIRED, "message": "send HELLO first"}
             return messages.to_wire("ERROR", f.seq, fields, sid=f.sid)
+        if name == "AUTH":
+            return self._auth(f)
+        if name != "HELLO":
+            genuine = (
+                self.authed
+                and f.tag is not None
+                and auth.equal(f.tag, auth.tag(self.ks, auth.HOST, f.signed))
+            )
+            if not genuine:
+                self.refused_tags += 1
+                fields = {"code": catalog.ERR_AUTH, "message": "frame without a valid tag"}
+                return messages.to_wire("ERROR", f.seq, fields, sid=f.sid)
+            if f.ctr <= self.host_ctr:
+                fields = {"code": catalog.ERR_STALE, "message": f"ctr {f.ctr} not newer"}
+                return self.wire("ERROR", f.seq, fields)
         if name != "HELLO" and not 0 < (f.seq - self.last) & 0xFFFF < 0x8000:
             fields = {"code": catalog.ERR_STALE, "message": f"seq {f.seq} not newer"}
-            return messages.to_wire("ERROR", f.seq, fields, sid=f.sid)
+            return self.wire("ERROR", f.seq, fields)
         self.runs.append((name, f.seq))
         fields = messages.decode(f.msg_id, f.payload)
         self.last = f.seq
@@ -115,8 +150,22 @@ class FakeDevice:
                 message = f"device speaks protocol 2 schema {self.schema:08x}"
                 return messages.to_wire("ERROR", f.seq, {"code": 4, "message": message})
             self.sid, self.next_sid = self.next_sid, self.next_sid + 1
-            reply = dict(HELLO_R, schema=self.schema, boot_id=self.boot_id)
-            return messages.to_wire("HELLO_R", f.seq, reply, sid=self.sid)
+            reply = dict(
+                HELLO_R,
+                schema=self.schema,
+                boot_id=self.boot_id,
+                board_id=self.keyfile.board_id,
+                role=fields["role"],
+                nonce=bytes(range(16)),
+            )
+            wire = messages.to_wire("HELLO_R", f.seq, reply, sid=self.sid)
+            self.th = auth.transcript(f.payload, self.sid, messages.encode("HELLO_R", reply))
+            role_key = self.keyfile.keys[catalog.ROLE_NAMES[fields["role"]]]
+            self.ks = auth.session_key(role_key, self.th)
+            self.authed = False
+            self.host_ctr = self.ctr = 0
+            return wire
+        self.host_ctr = f.ctr
         if self.refuse:
             reply = ("REFUSED", self.refuse)
         elif name == "SUPERVISE":
@@ -128,7 +177,18 @@ class FakeDevice:
             )
         else:
             reply = ("HEARTBEAT_R", {"uptime_ms": 5, "boot_id": self.boot_id, "active_alarms": 0})
-        wire = messages.to_wire(reply[0], f.seq, reply[1], sid=f.sid)
+        wire = self.wire(reply[0], f.seq, reply[1])
+        self.cache.store(f.sid, f.seq, f.crc, wire)
+        return wire
+
+    def _auth(self, f):
+        proof = messages.decode(f.msg_id, f.payload)["proof"]
+        if self.authed or not auth.equal(proof, auth.proof(self.ks, self.th, auth.HOST)):
+            self.sid = 0  # the pending session is closed
+            fields = {"code": catalog.ERR_AUTH, "message": "the board refused the key"}
+            return messages.to_wire("ERROR", f.seq, fields, sid=f.sid)
+        self.authed = True
+        wire = self.wire("AUTH_R", f.seq, {"proof": auth.proof(self.ks, self.th, auth.DEVICE)})
         self.cache.store(f.sid, f.seq, f.crc, wire)
         return wire
 
@@ -156,14 +216,14 @@ def test_hello_then_request(device, link):
         "total": 1,
         "plan": [{"at_ms": 60000, "dose": 0}],
     }
-    assert device.runs == [("HELLO", 1), ("STOP", 2)]
+    assert device.runs == [("HELLO", 1), ("STOP", 3)]
 
 
 def test_lost_answers_are_retried_with_the_same_seq_and_run_once(device, link):
     link.hello()
     device.drop = 2
     assert link.request("STOP", {"ch": 2})["ch"] == 2
-    assert device.runs == [("HELLO", 1), ("STOP", 2)]
+    assert device.runs == [("HELLO", 1), ("STOP", 3)]
 
 
 def test_no_answer_after_the_last_attempt_says_it_may_have_run(device, link):
@@ -172,7 +232,7 @@ def test_no_answer_after_the_last_attempt_says_it_may_have_run(device, link):
     with pytest.raises(LinkError, match="MAY HAVE RUN") as exc:
         link.request("STOP", {"ch": 1})
     assert exc.value.may_have_run is True
-    assert device.runs == [("HELLO", 1), ("STOP", 2)]
+    assert device.runs == [("HELLO", 1), ("STOP", 3)]
 
 
 def test_no_answer_to_hello_says_nothing_ran(device, link):
@@ -210,7 +270,7 @@ def test_reset_between_attempts_may_have_run_and_hello_counts_it(device, link):
 
 def test_schema_mismatch_refuses_to_talk_and_says_why(device, link):
     device.schema = 0x1234
-    with pytest.raises(ProtocolMismatch, match="host protocol 2 schema 0x.*schema 00001234"):
+    with pytest.raises(ProtocolMismatch, match="host protocol 3 schema 0x.*schema 00001234"):
         link.hello()
     with pytest.raises(DeviceReset):  # and the device will not serve this host either
         link.request("HEARTBEAT")
@@ -301,9 +361,7 @@ def test_an_event_behind_the_answer_in_the_same_chunk_is_kept(device, link):
 
 def test_error_answer_is_a_device_error(device, link):
     link.hello()
-    device._answer = lambda f: messages.to_wire(
-        "ERROR", f.seq, {"code": 2, "message": "bad"}, sid=f.sid
-    )
+    device._answer = lambda f: device.wire("ERROR", f.seq, {"code": 2, "message": "bad"})
     with pytest.raises(DeviceError, match="bad_payload"):
         link.request("HEARTBEAT")
 

@@ -264,11 +264,6 @@ class Link:
         and the request's counter (auth.wrap: KEY's new key). Raises RefusedError (the
         safety core said no: its reason named, its range in Decimals), DeviceError
         (ERROR answer), Forbidden, AuthError, DeviceReset or LinkError."""
-        if not self._authed:
-            raise DeviceReset(
-                f"{name}: no authenticated session (HELLO first); {_ran(False)}",
-                may_have_run=False,
-            )
         return self._exchange(name, dict(fields or {}), wrap)[0]
 
     def poll(self, timeout=0.0):
