@@ -74,8 +74,7 @@ def test_the_safety_net_survives_its_own_write_failing():
     handlers.SERVED[sid] = boom
     fed = p["watchdog"].fed
     try:
-        host.seq += 1
-        host.send_wire(messages.to_wire("STATUS", host.seq, {"ch": 1}, sid=host.sid))
+        host.send_wire(host.wire("STATUS", {"ch": 1}))
     finally:
         handlers.SERVED[sid] = old
     assert p["watchdog"].fed > fed
