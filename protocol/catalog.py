@@ -12,6 +12,7 @@ A field is a tuple, by type:
     (name, MS)         u64 milliseconds of device uptime (never wraps)
     (name, OMS)        as MS, absent is 2**64-1 on the wire, None in Python
     (name, OS)         u32 whole seconds, absent is 2**32-1 on the wire, None in Python
+    (name, RAW, n)     exactly n bytes (nonces, proofs, keys), Python bytes of length n
     (name, STR, max)   identifier: u8 byte count + UTF-8; longer is an encode error
     (name, TEXT, max)  human text: u8 byte count + UTF-8; longer is cut at a character
                        and ends in "..." (never cut silently)
@@ -25,7 +26,7 @@ from micropython import const
 from protocol.frame import MAX_PAYLOAD
 from protocol.text import TEXT_MAX
 
-PROTOCOL_VERSION = const(2)
+PROTOCOL_VERSION = const(3)
 
 # Records per page of the paged answers: as many as fit MAX_PAYLOAD (240 bytes) with
 # every text field at TEXT_MAX (test_protocol_roundtrip.py checks that one more would not).
@@ -46,6 +47,7 @@ OQ = "q?"
 MS = "ms"
 OMS = "ms?"
 OS = "s?"
+RAW = "raw"
 STR = "str"
 TEXT = "text"
 LIST = "list"
@@ -67,6 +69,8 @@ ERR_HELLO_REQUIRED = const(3)  # no matching HELLO since this boot (or since a m
 ERR_MISMATCH = const(4)  # HELLO protocol version or schema hash differ
 ERR_INTERNAL = const(5)  # the device failed to serve it; nothing was changed
 ERR_STALE = const(6)  # seq not newer than the last this session ran: not run (SPEC §3)
+ERR_AUTH = const(7)  # not authenticated: no AUTH, a wrong proof, a missing or wrong tag
+ERR_FORBIDDEN = const(8)  # the session's role may not send this request (MAY)
 ERROR_NAMES = {
     ERR_UNKNOWN_MESSAGE: "unknown_message",
     ERR_BAD_PAYLOAD: "bad_payload",
@@ -74,7 +78,14 @@ ERROR_NAMES = {
     ERR_MISMATCH: "mismatch",
     ERR_INTERNAL: "internal",
     ERR_STALE: "stale",
+    ERR_AUTH: "auth",
+    ERR_FORBIDDEN: "forbidden",
 }
+
+# The roles a key is for (SPEC §12): each board holds one key per role, and a session
+# is the role whose key proved it at AUTH. ROLE_NAMES: the wire's numbers to names.
+ROLES = {"monitor": 1, "clinician": 2, "service": 3}
+ROLE_NAMES = dict((number, name) for name, number in ROLES.items())
 
 # Alarm priorities (IEC 60601-1-8 levels): the core's names, the wire's numbers. The
 # device's alarm output is set to the highest level unacknowledged (0: no alarm).
@@ -96,9 +107,10 @@ _STEP = (("at_ms", MS), ("dose", Q, "@unit"))
 
 # (id, name, fields)
 MESSAGES = (
-    # HELLO's first two fields and HELLO_R's whole layout are frozen: every protocol
-    # version keeps them, so a device reads protocol and schema at fixed offsets before
-    # it decodes the rest, and a mismatch can always be read and reported.
+    # HELLO's first two fields and HELLO_R's first twelve are frozen: every protocol
+    # version keeps them (later versions append), so a device reads protocol and schema
+    # at fixed offsets before it decodes the rest, and a mismatch can always be read and
+    # reported.
     (
         0x01,
         "HELLO",
@@ -108,6 +120,8 @@ MESSAGES = (
             ("host", STR, 24),
             ("supervise_s", U16),  # heartbeat interval the host promises; 0: one-shot
             ("wall_ms", U64),  # the host's Unix time in ms, 0: none
+            ("role", U8),  # ROLES: the key this host will prove it holds at AUTH
+            ("nonce", RAW, 16),  # the host's fresh random nonce (Nh)
         ),
     ),
     (
@@ -128,6 +142,11 @@ MESSAGES = (
             # SHA-256 (64 hex digits) of the bundle the firmware was flashed from
             # (manifest.json); "" when it runs from source (the CPython emulator).
             ("bundle", STR, 64),
+            # Added by protocol 3, after the frozen fields.
+            ("board_id", STR, 16),  # 16 lowercase hex digits: the key file it needs
+            ("auth", U8),  # 1: keyed; 0: the emulator's insecure mode (all-zero keys)
+            ("role", U8),  # HELLO's, echoed
+            ("nonce", RAW, 16),  # the device's fresh random nonce (Nd)
         ),
     ),
     (0x02, "INFO", ()),
@@ -143,6 +162,10 @@ MESSAGES = (
             ("rx_bad_cobs", U32),
             ("rx_unknown", U32),
             ("rx_bad_length", U32),
+            ("auth_refused", U32),  # AUTH proofs refused since boot
+            ("bad_tag", U32),  # frames refused for a missing or wrong tag
+            ("stale_ctr", U32),  # tagged frames refused for a counter not newer
+            ("forbidden", U32),  # requests refused for the session's role
         ),
     ),
     (0x03, "STATUS", (("ch", U8),)),
@@ -252,6 +275,14 @@ MESSAGES = (
     # alarm (link_lost); nobody supervising, silence is no alarm (SPEC §3).
     (0x0D, "SUPERVISE", (("interval_s", U16),)),
     (0x8D, "SUPERVISE_R", (("interval_s", U16),)),
+    # The host's proof that it holds the role's key (untagged: the session has no
+    # proven key yet); AUTH_R, tagged with the device's counter 1, the device's (§12).
+    (0x0E, "AUTH", (("proof", RAW, 16),)),
+    (0x8E, "AUTH_R", (("proof", RAW, 16),)),
+    # Service only: the new key of `role`, wrapped (auth.wrap under the session key and
+    # this frame's ctr); KEY_R: auth.key_check of the key the device stored.
+    (0x0F, "KEY", (("role", U8), ("key", RAW, 32))),
+    (0x8F, "KEY_R", (("role", U8), ("check", RAW, 8))),
     # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
     # a lost event. The host does not answer them.
     (0x40, "EV_ALARM", _ALARM),
@@ -296,6 +327,18 @@ for _id, _name, _fields in MESSAGES:
     FIELDS[_id] = _fields
 
 
+_ALL = (ROLES["monitor"], ROLES["clinician"], ROLES["service"])
+_CLINICIAN = (ROLES["clinician"],)
+# Per request id, the roles that may send it (step f of SPEC §12's checks). HELLO and
+# AUTH are absent: they come before a session has a proven role.
+MAY = {}
+for _name in ("INFO", "STATUS", "ALARMS", "LOG", "HEARTBEAT", "TAPER", "SUPERVISE"):
+    MAY[ID[_name]] = _ALL
+for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK"):
+    MAY[ID[_name]] = _CLINICIAN
+MAY[ID["KEY"]] = (ROLES["service"],)
+
+
 def is_request(msg_id):
     return 0 < msg_id < 0x40
 
@@ -312,6 +355,9 @@ def _bounds(fields):
         if t in SIZE:
             lo += SIZE[t]
             hi += SIZE[t]
+        elif t == RAW:
+            lo += f[2]
+            hi += f[2]
         elif t == LIST:
             sub = _bounds(f[3])[1]
             lo += 1

@@ -2,8 +2,9 @@
 
 COBS rewrites a frame so it holds no 0x00 byte; 0x00 then marks frame ends on the
 wire, and a receiver that lost sync resumes at the next one. Overhead is one byte per
-254 (one byte for every frame this protocol allows), where SLIP and HDLC double the
-size of a frame of 0xC0 or 0x7E bytes. The streaming decode is in decoder.py.
+254 (two at most for the frames this protocol allows, up to 263 bytes), where SLIP and
+HDLC double the size of a frame of 0xC0 or 0x7E bytes. The streaming decode is in
+decoder.py.
 """
 
 

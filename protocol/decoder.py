@@ -16,38 +16,61 @@ the buffered frame is checked in this order and counted under the first check it
     bad_cobs    the last COBS block was cut short
     bad_length  shorter than header + CRC
     bad_crc     CRC-32 over frame + CRC is not the residue
-    bad_length  len disagrees with the bytes received (the header is 7 bytes with S)
-    unknown     version/flags byte not 0x10 or 0x11, sid 0 with S, or message id not
-                in the catalog
+    bad_length  len disagrees with the bytes received (the layout the flags give: the
+                header is 7 bytes with S, ctr and tag add 12 with A)
+    unknown     version/flags byte not 0x10, 0x11 or 0x13, sid 0 with S, or message id
+                not in the catalog
     bad_length  len is outside the bounds of that message's fields
 
 A frame that passes is counted in `frames`; take() copies it out before the next feed.
+The decoder holds no key: a frame with flag A comes out with its ctr, tag and the
+bytes the tag covers (`signed`), and whoever holds the session key checks the tag.
 
 Two delimiters in a row are idle fill and count as nothing.
 """
 
 from protocol import catalog
 from protocol.crc import RESIDUE, crc32
-from protocol.frame import FLAG_SID, HEADER, MAX_FRAME, SID_BYTES, TRAILER, VERSION_FLAGS
+from protocol.frame import (
+    AUTH_BYTES,
+    CTR_BYTES,
+    FLAG_AUTH,
+    FLAG_SID,
+    HEADER,
+    MAX_FRAME,
+    SID_BYTES,
+    TRAILER,
+    VERSION_FLAGS,
+)
+
+_TAGGED = VERSION_FLAGS | FLAG_SID | FLAG_AUTH
+# The version/flags bytes there are: no flag, S, S and A (A alone: a tag needs a session).
+_VERFL = (VERSION_FLAGS, VERSION_FLAGS | FLAG_SID, _TAGGED)
 
 
 class Frame:
     """A verified frame; `crc` identifies a byte-identical retry (see replay.py), `sid`
-    the session it belongs to (0: the frame carried none)."""
+    the session it belongs to (0: the frame carried none). With flag A: `ctr` the
+    sender's counter, `tag` its 8 bytes and `signed` the bytes the tag covers (header,
+    sid, payload, ctr); without: ctr 0, tag and signed None."""
 
-    def __init__(self, msg_id, seq, payload, crc, sid=0):
+    def __init__(self, msg_id, seq, payload, crc, sid=0, ctr=0, tag=None, signed=None):
         self.msg_id = msg_id
         self.seq = seq
         self.payload = payload
         self.crc = crc
         self.sid = sid
+        self.ctr = ctr
+        self.tag = tag
+        self.signed = signed
 
     def __repr__(self):
-        return "Frame(0x%02x, seq=%d, sid=%d, %d bytes)" % (
+        return "Frame(0x%02x, seq=%d, sid=%d, %d bytes%s)" % (
             self.msg_id,
             self.seq,
             self.sid,
             len(self.payload),
+            ", ctr=%d" % self.ctr if self.tag is not None else "",
         )
 
 
@@ -143,11 +166,15 @@ class Decoder:
         return False
 
     def _check_header(self, buf, n):
-        sid = buf[0] == VERSION_FLAGS | FLAG_SID
+        # The layout the flag bits give, so the length is checked before the flags
+        # are judged (an unknown combination with a consistent length is `unknown`).
+        verfl = buf[0]
+        sid = verfl & FLAG_SID
         head = HEADER + SID_BYTES if sid else HEADER
-        if n < head + TRAILER or buf[4] != n - head - TRAILER:
+        tail = TRAILER + AUTH_BYTES if verfl & FLAG_AUTH else TRAILER
+        if n < head + tail or buf[4] != n - head - tail:
             self.bad_length += 1
-        elif not (sid or buf[0] == VERSION_FLAGS) or buf[1] not in self._bounds:
+        elif verfl not in _VERFL or buf[1] not in self._bounds:
             self.unknown += 1
         elif sid and buf[HEADER] == 0 and buf[HEADER + 1] == 0:
             self.unknown += 1  # S promises a session id, and 0 is none
@@ -163,12 +190,20 @@ class Decoder:
     def take(self):
         """The frame `feed` just completed (a copy: the buffer is reused)."""
         buf = self._buf
+        mv = self._mv
         n = self._end
         head = self._head
         crc = buf[n - 4] | buf[n - 3] << 8 | buf[n - 2] << 16 | buf[n - 1] << 24
         sid = buf[HEADER] | buf[HEADER + 1] << 8 if head != HEADER else 0
-        payload = bytes(self._mv[head : n - TRAILER])
-        return Frame(buf[1], buf[2] | buf[3] << 8, payload, crc, sid)
+        if buf[0] != _TAGGED:
+            payload = bytes(mv[head : n - TRAILER])
+            return Frame(buf[1], buf[2] | buf[3] << 8, payload, crc, sid)
+        c = n - TRAILER - AUTH_BYTES  # the payload's end, the ctr's start
+        ctr = buf[c] | buf[c + 1] << 8 | buf[c + 2] << 16 | buf[c + 3] << 24
+        c += CTR_BYTES  # the tag's start: the signed bytes end here
+        tag = bytes(mv[c : n - TRAILER])
+        payload = bytes(mv[head : c - CTR_BYTES])
+        return Frame(buf[1], buf[2] | buf[3] << 8, payload, crc, sid, ctr, tag, bytes(mv[:c]))
 
     def decode(self, data):
         """Every verified frame in `data` (allocates a list: host side convenience)."""

@@ -4,13 +4,15 @@
     fields = decode(msg_id, payload)        # dict; ValueError if it does not fit
 
 Records in a LIST decode to dicts and encode from dicts or from tuples in field order
-(the core's taper plan is a list of (at_ms, dose) tuples).
+(the core's taper plan is a list of (at_ms, dose) tuples). A RAW field is bytes of its
+exact length both ways.
 """
 
 import struct
 
 from protocol import catalog, frame
-from protocol.catalog import BOOL, LIST, MS, OMS, OQ, OS, STR, TEXT, U8, U16, U32, U64, Q
+from protocol.auth import HOST
+from protocol.catalog import BOOL, LIST, MS, OMS, OQ, OS, RAW, STR, TEXT, U8, U16, U32, U64, Q
 
 # The absent value of an optional quantity or time: a value no real one can take.
 NONE_Q = -0x80000000
@@ -38,13 +40,14 @@ def encode(msg, fields):
     return bytes(memoryview(buf)[:end])
 
 
-def to_wire(msg, seq, fields, crc=None, sid=0):
-    """One frame's wire bytes: encode() then frame.encode(); sid 0: no session id."""
+def to_wire(msg, seq, fields, crc=None, sid=0, key=None, ctr=0, sender=HOST):
+    """One frame's wire bytes: encode() then frame.encode(); sid 0: no session id; key
+    (the session key): tagged by `sender` with its counter ctr (frame.encode)."""
     msg_id = catalog.ID[msg] if isinstance(msg, str) else msg
     payload = encode(msg_id, fields)
     if crc is None:
-        return frame.encode(msg_id, seq, payload, sid=sid)
-    return frame.encode(msg_id, seq, payload, crc, sid)
+        return frame.encode(msg_id, seq, payload, sid=sid, key=key, ctr=ctr, sender=sender)
+    return frame.encode(msg_id, seq, payload, crc, sid, key, ctr, sender)
 
 
 def hello_version(payload):
@@ -79,6 +82,15 @@ def _put(fields, values, buf, o, where):
         t = f[1]
         if t in (STR, TEXT):
             o = _put_str(f, v, buf, o, where)
+        elif t == RAW:
+            # bytes or bytearray (a str is text, never taken for its encoding); the
+            # error never shows the value: a RAW field may be a key or a proof.
+            if not isinstance(v, (bytes, bytearray)):
+                raise ValueError("%s.%s: a %s, not bytes" % (where, f[0], type(v).__name__))
+            if len(v) != f[2]:
+                raise ValueError("%s.%s: %d bytes, not %d" % (where, f[0], len(v), f[2]))
+            buf[o : o + f[2]] = v
+            o += f[2]
         elif t == LIST:
             if len(v) > f[2]:
                 raise ValueError("%s.%s: %d records, at most %d" % (where, f[0], len(v), f[2]))
@@ -151,6 +163,11 @@ def _get(fields, p, o, where):
             except UnicodeError:
                 raise ValueError("%s.%s: not UTF-8" % (where, f[0])) from None
             o += 1 + n
+        elif t == RAW:
+            if o + f[2] > len(p):
+                raise ValueError("%s: payload ends inside %s" % (where, f[0]))
+            out[f[0]] = bytes(p[o : o + f[2]])
+            o += f[2]
         elif t == LIST:
             count = p[o]
             if count > f[2]:

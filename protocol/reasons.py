@@ -3,7 +3,9 @@
 #
 # The table is APPEND-ONLY: a number is never reused or renumbered, since hosts, logs
 # and stored records keep it. Ranges: 0-9 accepted, 10-39 refused, 40-59 alarms and
-# advisories, 60-79 log entries that record an input rather than decide anything.
+# advisories, 60-79 log entries that record an input rather than decide anything
+# (key_rotated and auth_refused, 58 and 59, are log entries of the link's security,
+# numbered beside its alarms 56 and 57).
 # The safety core knows the names only; the device's shell turns them into numbers
 # (number()) and the host back into names (NAME), both from this one table.
 # protocol/SPEC.md section 9 renders it (tests/test_protocol_spec.py keeps them equal).
@@ -69,6 +71,11 @@ _CODES = (
     ("record_set_aside", 53),  # a record that failed to boot twice was moved aside
     ("restore_refused", 54),  # a restored channel failed re-verification: stays stopped
     ("record_rolled_back", 55),  # the record is older than the board's record counter
+    # the authenticated link (issue 11)
+    ("insecure_link", 56),  # LOW, standing: the emulator runs --insecure (all-zero keys)
+    ("keys_missing", 57),  # HIGH: no valid keys file on the board, every AUTH is refused
+    ("key_rotated", 58),  # log entry: the key of a role was replaced (KEY)
+    ("auth_refused", 59),  # log entry: an AUTH proof was refused
 )
 
 NUMBER = dict(_CODES)

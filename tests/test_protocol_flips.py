@@ -204,11 +204,12 @@ def _frame_of(wire):
 
 
 def _max_frame():
-    """A MAX_FRAME-byte frame (5 + 2 sid + MAX_PAYLOAD + 4) with a correct CRC."""
-    body = bytearray(
-        random.Random(251).randbytes(frame.HEADER + frame.SID_BYTES + frame.MAX_PAYLOAD)
-    )
-    body[0], body[4] = frame.VERSION_FLAGS | frame.FLAG_SID, frame.MAX_PAYLOAD
+    """A MAX_FRAME-byte frame (5 + 2 sid + MAX_PAYLOAD + 12 ctr and tag + 4) with a
+    correct CRC: the tagged layout, the longest there is."""
+    n = frame.HEADER + frame.SID_BYTES + frame.MAX_PAYLOAD + frame.AUTH_BYTES
+    body = bytearray(random.Random(263).randbytes(n))
+    body[0] = frame.VERSION_FLAGS | frame.FLAG_SID | frame.FLAG_AUTH
+    body[4] = frame.MAX_PAYLOAD
     body[frame.HEADER] |= 1  # a sid is never 0
     f = bytes(body) + crc32(body).to_bytes(4, "little")
     assert len(f) == frame.MAX_FRAME and crc32(f) == RESIDUE
@@ -259,7 +260,7 @@ def test_syndromes_predict_the_decoder_crc_check():
             x ^= s[b]
         assert crc32(bad) ^ RESIDUE == x
     # Content-free: a frame of other bytes, same length, has the same syndromes.
-    body = bytes(frame.HEADER + frame.SID_BYTES + frame.MAX_PAYLOAD)
+    body = bytes(frame.MAX_FRAME - frame.TRAILER)
     assert _syndromes(body + crc32(body).to_bytes(4, "little")) == s
     # A shorter frame's syndromes are the max frame's last ones (leading zeros).
     f2 = _frame_of(_wire(VECTORS[0]))
@@ -267,8 +268,8 @@ def test_syndromes_predict_the_decoder_crc_check():
 
 
 def test_every_1_to_4_bit_error_in_a_max_frame_is_detected():
-    """HD >= 5 at MAX_FRAME (251 bytes, 2008 bits with the CRC): all 2008 1-bit, 2.0e6
-    2-bit, 1.3e9 3-bit and 6.8e11 4-bit errors, by their syndromes."""
+    """HD >= 5 at MAX_FRAME (263 bytes, 2104 bits with the CRC): all 2104 1-bit, 2.2e6
+    2-bit, 1.6e9 3-bit and 8.1e11 4-bit errors, by their syndromes."""
     assert _undetected(_syndromes(_max_frame()), 4) == set()
 
 
@@ -280,7 +281,7 @@ def test_every_1_to_3_bit_error_in_each_vector_frame_is_detected(v):
 
 
 def test_control_the_syndrome_check_finds_a_weak_crcs_escapes():
-    """The same check on a truncated 8-bit residue over the max frame: 2008 syndromes
+    """The same check on a truncated 8-bit residue over the max frame: 2104 syndromes
     in 256 values, so 2-bit (and 3-, 4-bit; even some 1-bit) escapes must be found."""
     s = _syndromes(_max_frame(), lambda b: crc32(b) & 0xFF, RESIDUE & 0xFF)
     assert {2, 3, 4} <= _undetected(s, 4)

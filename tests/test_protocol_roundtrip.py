@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pumpguard.api.link import CRC32
 
-from protocol import catalog, frame, messages
-from protocol.catalog import BOOL, LIST, MS, OMS, OQ, OS, STR, TEXT, U8, U16, U32, U64, Q
+from protocol import auth, catalog, frame, messages
+from protocol.catalog import BOOL, LIST, MS, OMS, OQ, OS, RAW, STR, TEXT, U8, U16, U32, U64, Q
 from protocol.decoder import Decoder
 
 _INT = {U8: 8, U16: 16, U32: 32, U64: 64}
@@ -35,6 +35,8 @@ def _field(f):
         return st.none() | st.integers(0, 2**64 - 2)
     if t in (STR, TEXT):
         return _text(f[2])
+    if t == RAW:
+        return st.binary(min_size=f[2], max_size=f[2])
     assert t == LIST
     return st.lists(_record(f[3]), max_size=f[2])
 
@@ -76,6 +78,40 @@ def test_every_message_round_trips(msg_id):
         assert len(wire) <= frame.MAX_WIRE
         (got,) = Decoder(crc=CRC32).decode(wire)
         assert (got.msg_id, got.seq, got.sid, got.payload) == (msg_id, seq, sid, payload)
+        assert (got.ctr, got.tag, got.signed) == (0, None, None)
+
+    check()
+
+
+@pytest.mark.parametrize("msg_id", sorted(catalog.FIELDS), ids=lambda i: catalog.NAME[i])
+def test_every_message_round_trips_tagged(msg_id):
+    @given(
+        fields=_message(msg_id),
+        seq=st.integers(0, 0xFFFF),
+        sid=st.integers(1, 0xFFFF),
+        key=st.binary(min_size=32, max_size=32),
+        ctr=st.integers(0, 0xFFFFFFFF),
+        sender=st.sampled_from((auth.HOST, auth.DEVICE)),
+    )
+    def check(fields, seq, sid, key, ctr, sender):
+        payload = messages.encode(msg_id, fields)
+        wire = messages.to_wire(msg_id, seq, fields, CRC32, sid, key, ctr, sender)
+        assert wire == messages.to_wire(
+            msg_id, seq, fields, sid=sid, key=key, ctr=ctr, sender=sender
+        )
+        assert len(wire) <= frame.MAX_WIRE
+        (got,) = Decoder(crc=CRC32).decode(wire)
+        assert (got.msg_id, got.seq, got.sid, got.payload, got.ctr) == (
+            msg_id,
+            seq,
+            sid,
+            payload,
+            ctr,
+        )
+        # signed: header, sid, payload and ctr, exactly the frame's bytes before the tag
+        assert got.signed[0] == 0x13 and len(got.signed) == 7 + len(payload) + 4
+        assert got.signed[7 : 7 + len(payload)] == payload
+        assert got.tag == auth.tag(key, sender, got.signed)
 
     check()
 
@@ -119,6 +155,10 @@ def test_catalog_is_consistent():
         ("TITRATE", {"ch": 1, "dose": 1, "unit": "x", "override": 1}, "not a bool"),
         ("TITRATE", {"ch": 1, "dose": 1, "unit": "u" * 17, "override": False}, "at most 16"),
         ("STATUS_R_ALARMS", None, "17 records, at most 16"),
+        ("AUTH", {"proof": bytes(15)}, "15 bytes, not 16"),
+        ("AUTH", {"proof": bytes(17)}, "17 bytes, not 16"),
+        ("AUTH", {"proof": "x" * 16}, "a str, not bytes"),
+        ("AUTH", {"proof": None}, "a NoneType, not bytes"),
     ],
 )
 def test_encode_refuses_what_does_not_fit_and_never_clamps(msg, fields, error):
@@ -236,6 +276,8 @@ def test_longer_text_is_cut_at_a_character_boundary_and_says_so():
         (catalog.ID["TITRATE"], b"\x01\x01\x00\x00\x00\x00\x02", "bool is 2"),
         (catalog.ID["TITRATE"], b"\x01\x00\x00\x00\x80\x00\x00", "absent value"),
         (catalog.ID["STATUS_R"], b"\x01" + b"\x00" * 23 + b"\x11", "17 records"),
+        (catalog.ID["AUTH"], bytes(15), "ends inside proof"),
+        (catalog.ID["KEY"], bytes(33)[:32], "ends inside key"),
         (0x3F, b"", "unknown message id"),
     ],
 )

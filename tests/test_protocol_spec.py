@@ -29,6 +29,7 @@ _TYPE = {
     catalog.OS: "u32 LE, whole seconds, 2^32-1 = absent",
     catalog.STR: "str",
     catalog.TEXT: "text",
+    catalog.RAW: "bytes",
 }
 
 
@@ -36,6 +37,8 @@ def _unit(f):
     t = f[1]
     if t in (catalog.STR, catalog.TEXT):
         return f"max {f[2]} bytes"
+    if t == catalog.RAW:
+        return f"exactly {f[2]} bytes"
     if len(f) > 2:
         return f"unit named by `{f[2][1:]}`" if f[2].startswith("@") else f[2]
     return ""

@@ -1,13 +1,22 @@
 """The golden vectors: their definitions, and a check that protocol/vectors.json is
 exactly what they encode to, with crcmod's predefined 'crc-32' as the frame CRC.
 
+Two handshakes (SESSIONS: a clinician session that starts a channel, a service session
+that rotates the clinician's key) have their transcript, session key, proofs, tags and
+wrapped key computed here with CPython's own hmac and hashlib, not protocol/auth.py, so
+the portable test recomputing them with protocol/auth.py on both interpreters checks
+one implementation against another.
+
 Regenerate the file after a catalog change (the schema hash changes with it):
 
     .venv/bin/python tests/test_protocol_vectors.py
 """
 
+import hashlib
+import hmac
 import json
 import pathlib
+import struct
 
 import crcmod.predefined
 
@@ -37,11 +46,13 @@ VECTORS = [
         "HELLO",
         1,
         {
-            "protocol": 2,
+            "protocol": 3,
             "schema": catalog.SCHEMA_HASH,
             "host": "pumpguard 0.1",
             "supervise_s": 0,
             "wall_ms": 0,
+            "role": 2,
+            "nonce": bytes(range(16)),
         },
     ),
     (
@@ -49,11 +60,13 @@ VECTORS = [
         "HELLO",
         1,
         {
-            "protocol": 2,
+            "protocol": 3,
             "schema": catalog.SCHEMA_HASH,
             "host": "monitor",
             "supervise_s": 2,
             "wall_ms": 1_796_112_000_000,
+            "role": 1,
+            "nonce": bytes(range(0xF0, 0x100)),
         },
     ),
     # A HELLO_R travels in the new session's frame: its sid is the session's id.
@@ -62,7 +75,7 @@ VECTORS = [
         "HELLO_R",
         1,
         {
-            "protocol": 2,
+            "protocol": 3,
             "schema": catalog.SCHEMA_HASH,
             "firmware": "0.1.0",
             "board": "pico",
@@ -74,6 +87,10 @@ VECTORS = [
             "replay_window": 1,
             "max_payload": 240,
             "bundle": "5f0c" * 16,
+            "board_id": "e6614103e7a3b02c",
+            "auth": 1,
+            "role": 2,
+            "nonce": bytes(range(16, 32)),
         },
         SID,
     ),
@@ -81,7 +98,11 @@ VECTORS = [
         "error_mismatch",
         "ERROR",
         1,
-        {"code": 4, "message": "device speaks protocol 2 schema a3ee1cb3, host 1 schema 09ea79b7"},
+        {
+            "code": 4,
+            "message": f"device speaks protocol 3 schema {catalog.SCHEMA_HASH:08x}, "
+            "host 2 schema a3ee1cb3",
+        },
         0,  # the answer to a HELLO, which carries no sid
     ),
     ("info", "INFO", 2, {}),
@@ -98,6 +119,10 @@ VECTORS = [
             "rx_bad_cobs": 1,
             "rx_unknown": 0,
             "rx_bad_length": 2,
+            "auth_refused": 1,
+            "bad_tag": 4,
+            "stale_ctr": 2,
+            "forbidden": 1,
         },
     ),
     ("status", "STATUS", 3, {"ch": 1}),
@@ -389,30 +414,127 @@ def sid_of(vector):
     return 0 if msg == "HELLO" or catalog.is_event(catalog.ID[msg]) else SID
 
 
+# --- The handshakes -------------------------------------------------------------------
+#
+# Fixed role keys and nonces (a real board draws them at random; these are fixtures).
+# The clinician session is the one of the vectors "hello" and "hello_r" (sid SID).
+CLINICIAN_KEY = bytes(range(0xA0, 0xC0))
+SERVICE_KEY = bytes(range(0xC0, 0xE0))
+NEW_CLINICIAN_KEY = bytes(range(0x60, 0x80))
+SERVICE_SID = SID + 1
+NH_SERVICE = bytes(range(0x30, 0x40))
+ND_SERVICE = bytes(range(0x40, 0x50))
+
+
+def _fields_of(name):
+    return next(v[3] for v in VECTORS if v[0] == name)
+
+
+def _hmac(key, msg):
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def _session(name, role, role_key, hello, hello_r, sid):
+    """th, Ks and both proofs of a handshake (SPEC §12), by CPython's hmac/hashlib."""
+    p_hello = messages.encode("HELLO", hello)
+    p_hello_r = messages.encode("HELLO_R", hello_r)
+    th = hashlib.sha256(p_hello + struct.pack("<H", sid) + p_hello_r).digest()
+    ks = _hmac(role_key, b"pumpguard session" + th)
+    return {
+        "name": name,
+        "role": role,
+        "role_key": role_key,
+        "sid": sid,
+        "th": th,
+        "ks": ks,
+        "host_proof": _hmac(ks, b"host proof" + th)[:16],
+        "device_proof": _hmac(ks, b"device proof" + th)[:16],
+    }
+
+
+def sessions():
+    """The two sessions, each with its frames: (name, message, seq, fields, sid, tagged),
+    tagged None (untagged) or (sender, ctr)."""
+    clin = _session(
+        "clinician", "clinician", CLINICIAN_KEY, _fields_of("hello"), _fields_of("hello_r"), SID
+    )
+    start = dict(_fields_of("start_norepinephrine"))
+    clin["frames"] = [
+        ("hello", "HELLO", 1, _fields_of("hello"), 0, None),
+        ("hello_r", "HELLO_R", 1, _fields_of("hello_r"), SID, None),
+        ("auth", "AUTH", 2, {"proof": clin["host_proof"]}, SID, None),
+        ("auth_r", "AUTH_R", 2, {"proof": clin["device_proof"]}, SID, ("D", 1)),
+        ("start_tagged", "START", 3, start, SID, ("H", 1)),
+        ("start_r_tagged", "START_R", 3, _fields_of("start_r"), SID, ("D", 2)),
+        ("taper_tagged", "TAPER", 4, {"ch": 1, "first": 0}, SID, ("H", 2)),
+        # The largest frame there is: the largest payload, with a sid, ctr and tag.
+        ("taper_r_max_tagged", "TAPER_R", 4, _fields_of("taper_r_max"), SID, ("D", 3)),
+    ]
+    hello = dict(_fields_of("hello"), role=catalog.ROLES["service"], nonce=NH_SERVICE)
+    hello_r = dict(_fields_of("hello_r"), role=catalog.ROLES["service"], nonce=ND_SERVICE)
+    serv = _session("service", "service", SERVICE_KEY, hello, hello_r, SERVICE_SID)
+    # KEY travels in the service session's host frame ctr 1: the wrap mask is bound to it.
+    mask = _hmac(serv["ks"], b"key wrap" + struct.pack("<I", 1))
+    serv["new_role"] = "clinician"
+    serv["new_key"] = NEW_CLINICIAN_KEY
+    serv["wrapped"] = bytes(a ^ b for a, b in zip(NEW_CLINICIAN_KEY, mask, strict=True))
+    serv["check"] = _hmac(NEW_CLINICIAN_KEY, b"key check")[:8]
+    role = catalog.ROLES["clinician"]
+    serv["frames"] = [
+        ("hello_service", "HELLO", 1, hello, 0, None),
+        ("hello_r_service", "HELLO_R", 1, hello_r, SERVICE_SID, None),
+        ("auth_service", "AUTH", 2, {"proof": serv["host_proof"]}, SERVICE_SID, None),
+        ("auth_r_service", "AUTH_R", 2, {"proof": serv["device_proof"]}, SERVICE_SID, ("D", 1)),
+        ("key", "KEY", 3, {"role": role, "key": serv["wrapped"]}, SERVICE_SID, ("H", 1)),
+        ("key_r", "KEY_R", 3, {"role": role, "check": serv["check"]}, SERVICE_SID, ("D", 2)),
+    ]
+    return [clin, serv]
+
+
+def _json(fields):
+    """Fields as JSON holds them: RAW bytes as lowercase hex, the rest as they are."""
+    return {k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()}
+
+
+def _entry(crc, name, msg, seq, fields, sid, tagged=None, ks=None):
+    key, ctr, sender = None, 0, b"H"
+    if tagged:
+        key, ctr, sender = ks, tagged[1], tagged[0].encode()
+    wire = messages.to_wire(msg, seq, fields, crc=crc, sid=sid, key=key, ctr=ctr, sender=sender)
+    out = {
+        "name": name,
+        "message": msg,
+        "msg_id": catalog.ID[msg],
+        "seq": seq,
+        "sid": sid,
+        "fields": _json(fields),
+        "wire": wire.hex(),
+    }
+    if tagged:
+        out["sender"] = tagged[0]
+        out["ctr"] = tagged[1]
+    return out
+
+
 def build():
     crc = crcmod.predefined.mkCrcFun(CRC)
-    out = []
-    for v in VECTORS:
-        name, msg, seq, fields = v[:4]
-        sid = sid_of(v)
-        wire = messages.to_wire(msg, seq, fields, crc=crc, sid=sid)
-        out.append(
-            {
-                "name": name,
-                "message": msg,
-                "msg_id": catalog.ID[msg],
-                "seq": seq,
-                "sid": sid,
-                "fields": fields,
-                "wire": wire.hex(),
-            }
-        )
+    out = [_entry(crc, v[0], v[1], v[2], v[3], sid_of(v)) for v in VECTORS]
+    done = {v[0] for v in VECTORS}
+    table = []
+    for sess in sessions():
+        for name, msg, seq, fields, sid, tagged in sess["frames"]:
+            if name not in done:  # "hello" and "hello_r" are already in the list
+                out.append(_entry(crc, name, msg, seq, fields, sid, tagged, sess["ks"]))
+        row = {k: v.hex() if isinstance(v, bytes) else v for k, v in sess.items()}
+        row["frames"] = [f[0] for f in sess["frames"]]
+        table.append(row)
     return {
         "crc": CRC,
         "protocol_version": catalog.PROTOCOL_VERSION,
         "schema_hash": catalog.SCHEMA_HASH,
         "max_payload": frame.MAX_PAYLOAD,
         "vectors": out,
+        "sessions": table,
     }
 
 
@@ -421,16 +543,58 @@ def test_vectors_file_is_current():
 
 
 def test_vectors_cover_every_message():
-    assert {v[1] for v in VECTORS} == set(catalog.ID)
+    assert {v["message"] for v in build()["vectors"]} == set(catalog.ID)
 
 
 def test_largest_vector_is_max_payload_and_max_wire():
-    wire = bytes.fromhex(build()["vectors"][-1]["wire"])
-    _name, msg, _seq, fields = VECTORS[-1]
+    vectors = {v["name"]: v for v in build()["vectors"]}
+    fields = _fields_of("taper_r_max")
     # The largest fixed layout (packed LOG_R and HELLO of any length reach MAX_PAYLOAD).
     largest = max(catalog.ROOM[i] for i in catalog.ROOM if catalog.ROOM[i] <= frame.MAX_PAYLOAD)
-    assert len(messages.encode(msg, fields)) == catalog.BOUNDS[catalog.ID[msg]][1] == largest
-    assert sid_of(VECTORS[-1]) and len(wire) <= frame.MAX_WIRE
+    n = len(messages.encode("TAPER_R", fields))
+    assert n == catalog.BOUNDS[catalog.ID["TAPER_R"]][1] == largest
+    assert len(bytes.fromhex(vectors["taper_r_max"]["wire"])) <= frame.MAX_WIRE
+    # Tagged, the same payload is the longest wire frame of all; within MAX_WIRE.
+    wire = bytes.fromhex(vectors["taper_r_max_tagged"]["wire"])
+    assert len(wire) == max(len(bytes.fromhex(v["wire"])) for v in vectors.values())
+    assert len(wire) <= frame.MAX_WIRE and n + 23 <= frame.MAX_FRAME
+
+
+def test_the_stdlib_reference_agrees_with_rfc_4231_case_2():
+    # The reference these vectors are computed with (hmac/hashlib), pinned to the RFC.
+    tag = _hmac(b"Jefe", b"what do ya want for nothing?")
+    assert tag.hex() == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+
+
+def test_session_tags_are_the_stdlib_hmac_of_sender_and_signed_bytes():
+    # Independent of protocol/auth.py: each tagged vector's tag, recomputed here from its
+    # unstuffed frame with hmac.new, and its ctr read at its fixed offset.
+    by_name = {v["name"]: v for v in build()["vectors"]}
+    tagged = 0
+    for sess in sessions():
+        for name, _msg, _seq, _fields, _sid, how in sess["frames"]:
+            if how is None:
+                continue
+            body = _unstuff(bytes.fromhex(by_name[name]["wire"]))
+            assert body[0] == 0x13 and len(body) == body[4] + 23
+            signed = body[:-12]
+            assert struct.unpack_from("<I", signed, len(signed) - 4)[0] == how[1]
+            assert body[-12:-4] == _hmac(sess["ks"], how[0].encode() + signed)[:8]
+            tagged += 1
+    assert tagged == 8
+
+
+def _unstuff(wire):
+    data = wire[1:-1]
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        out += data[i + 1 : i + code]
+        i += code
+        if code < 0xFF and i < len(data):
+            out.append(0)
+    return bytes(out)
 
 
 def test_vectors_cover_frames_with_and_without_a_sid_and_a_packed_log_page():
