@@ -44,7 +44,8 @@ def hello(shell, frame, handler, now):
         return shell.error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
     role = fields["role"]
     if role not in catalog.ROLE_NAMES:
-        return shell.error(frame, catalog.ERR_BAD_PAYLOAD, "role %d unknown (%s)" % (role, _roles()))
+        message = "role %d unknown (%s)" % (role, _roles())
+        return shell.error(frame, catalog.ERR_BAD_PAYLOAD, message)
     name, reply = handler(shell, fields, now)  # opens the session (shell.slot), its nonce
     sessions = shell.sessions
     i = shell.slot

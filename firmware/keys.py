@@ -82,9 +82,7 @@ def load(store, insecure_ok):
 def _parse(store, doc, insecure_ok):
     if type(doc) is not dict:
         raise ValueError("not an object")
-    board_id = doc.get("board_id")
-    if not _is_hex(board_id, 16):
-        raise ValueError("board_id is not 16 lowercase hex digits")
+    board_id = _hex_text(doc, "board_id", 16)
     if "insecure" in doc:
         if doc["insecure"] is not True:
             raise ValueError("insecure is not true")
@@ -93,10 +91,7 @@ def _parse(store, doc, insecure_ok):
         return Keys(store, board_id, insecure=True)
     keys = {}
     for name in catalog.ROLES:
-        text = doc.get(name)
-        if not _is_hex(text, 2 * auth.KEY):
-            raise ValueError("%s is not %d lowercase hex digits" % (name, 2 * auth.KEY))
-        keys[catalog.ROLES[name]] = unhexlify(text)
+        keys[catalog.ROLES[name]] = unhexlify(_hex_text(doc, name, 2 * auth.KEY))
     _check_keys(keys)
     return Keys(store, board_id, keys)
 
@@ -114,10 +109,9 @@ def _check_keys(keys):
         seen.append(key)
 
 
-def _is_hex(text, n):
-    if type(text) is not str or len(text) != n:
-        return False
-    for c in text:
-        if c not in _HEX:
-            return False
-    return True
+def _hex_text(doc, name, n):
+    # The field's text when it is n lowercase hex digits; the error names the field only.
+    text = doc.get(name)
+    if type(text) is not str or len(text) != n or not all(c in _HEX for c in text):
+        raise ValueError("%s is not %d lowercase hex digits" % (name, n))
+    return text

@@ -24,7 +24,6 @@ from firmware import druglib, keys, persist
 from firmware.alarms import LOW
 from firmware.core import SafetyCore
 from firmware.shell import Shell
-from protocol.text import clip
 
 # The library sits beside this module, on the board as on the host.
 _LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
@@ -72,8 +71,8 @@ def keys_alarms(core, board_keys, uptime):
     if board_keys.problem is not None:
         core.device_alarm(
             "keys_missing",
-            "%s: every AUTH refused, reflash with pumpguard flash"
-            % (clip(board_keys.problem, 60),),
+            "no valid keys, every AUTH refused (reflash with pumpguard flash): %s"
+            % (board_keys.problem,),
             uptime,
             True,
         )

@@ -6,7 +6,7 @@ import struct
 from binascii import crc32
 
 from firmware import handlers, persist
-from protocol import catalog, messages
+from protocol import catalog
 from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
 
 _HIGH = catalog.PRIORITY["high"]

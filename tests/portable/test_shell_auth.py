@@ -316,8 +316,8 @@ def test_only_the_service_role_rotates_a_key_and_the_new_key_works():
     old = Host(sh, p)
     old.hello(authenticate=False)
     assert old.request("AUTH", {})[1]["code"] == _ERR_AUTH  # the old key is refused
-    for sh, p in ((sh, p), _device(store)):  # and the new one works, after a reset too
-        host = Host(sh, p, key=new)
+    for device, dports in ((sh, p), _device(store)):  # and the new one works, after a reset too
+        host = Host(device, dports, key=new)
         host.hello()
         assert host.request("START", NOREPI)[0] in ("START_R", "REFUSED")
 
