@@ -14,7 +14,7 @@
 # driver, a store over a filesystem); a board's own models live with it
 # (boards/emulator/: the emulated hardware and the MicroPython-side relay to it).
 
-# (name, what it is): "int", "str", or "int?"/"str?" where None is allowed
+# (name, what it is): "int", "str", "bool", or "int?"/"str?" where None is allowed
 FIELDS = (
     ("NAME", "str"),  # registry name
     ("MACHINE", "str?"),  # text in os.uname().machine on that board; None: emulated
@@ -27,6 +27,9 @@ FIELDS = (
     ("NEAR_EMPTY_S", "int"),  # time-to-empty at which the near-empty alarm rises
     ("WATCHDOG_MS", "int"),  # watchdog timeout (fed only while the loop is healthy)
     ("STATE_DIR", "str?"),  # the store's directory (flash --repl writes safeboot there)
+    # whether a keys file saying "insecure" is honoured (firmware/keys.py): the
+    # emulator's --insecure development mode only; a real board always needs keys
+    ("INSECURE_OK", "bool"),
 )
 # Functions every board module defines:
 #   make_ports()  the ports below, pins bound now (firmware/main.py calls it at boot)
@@ -47,6 +50,9 @@ PORTS = (
     ("store", ("read", "readinto", "size", "write", "append", "rename", "remove")),
     ("alarm", ("set",)),  # set(level): 0 none, 1 low, 2 medium, 3 high priority
     ("watchdog", ("feed",)),
+    # random(n) -> n bytes from the board's hardware RNG where it has one (the nonces of
+    # the authenticated link, boot ids)
+    ("entropy", ("random",)),
 )
 
 _BOARDS = {

@@ -13,6 +13,8 @@
 # firmware that resets in a loop can still be reached and reflashed over USB. Without
 # touching the board, `pumpguard flash --repl` does the same for one boot (the
 # "safeboot" file in STATE_DIR, firmware/main.py).
+import os
+
 from micropython import const
 
 from boards.drivers.filestore import FileStore
@@ -30,6 +32,7 @@ LINK_TIMEOUT_MS = const(10_000)
 NEAR_EMPTY_S = const(900)
 WATCHDOG_MS = const(8_000)  # RP2040 watchdog maximum is 8388 ms
 STATE_DIR = "/state"  # the store (boards/drivers/filestore.py); also holds the safeboot file
+INSECURE_OK = False  # a Pico always needs its keys file (firmware/keys.py)
 
 # Calibration: 200 full steps/rev x 16 microsteps over an 8 mm lead screw (T8) = 400
 # steps per mm of plunger travel; a BD Plastipak 50 mL syringe (bore 26.6 mm, 555.7 mm2)
@@ -78,6 +81,13 @@ class _Watchdog:
         self._wdt.feed()
 
 
+class _Entropy:
+    # os.urandom on the rp2 port reads the RP2040's ring oscillator (ROSC) random bit
+    # generator: hardware noise, not a seeded PRNG.
+    def random(self, n):
+        return os.urandom(n)
+
+
 def safe_boot():
     """True when GP22 is held low: firmware/main.py then leaves the REPL alone."""
     from machine import Pin
@@ -123,4 +133,5 @@ def make_ports(pin=None, uart=None, clock=None, state_dir=STATE_DIR):
         "store": FileStore(state_dir),
         "alarm": _Alarm(pin(_LED, pin.OUT), pin(_BUZZER, pin.OUT)),
         "watchdog": _Watchdog(WATCHDOG_MS),
+        "entropy": _Entropy(),
     }

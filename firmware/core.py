@@ -186,12 +186,13 @@ class SafetyCore:
             now_ms,
         )
 
-    def device_alarm(self, code, message, now_ms, active=False):
-        """A high-priority alarm about the whole device, from the shell: the store
-        (store_lost, store_failed, record_set_aside, record_rolled_back) or its own
-        loop (internal_fault). active: a condition that lasts until condition_over()."""
+    def device_alarm(self, code, message, now_ms, active=False, priority=HIGH):
+        """An alarm about the whole device, from the shell: the store (store_lost,
+        store_failed, record_set_aside, record_rolled_back), its own loop
+        (internal_fault) or its keys (keys_missing; insecure_link, low priority).
+        active: a condition that lasts until condition_over()."""
         self._now = now_ms
-        return self._watch.alarm(0, code, HIGH, clip(message, MESSAGE_MAX), now_ms, active)
+        return self._watch.alarm(0, code, priority, clip(message, MESSAGE_MAX), now_ms, active)
 
     def condition_over(self, code):
         """The condition behind the device alarm code has ended (it stays listed until

@@ -2,15 +2,17 @@
 # (response name, fields), and SERVED, the table the shell dispatches on (the way
 # mpremote's commands.py holds the do_* handlers its main.py's table names).
 #
-# The shell (shell.py) has decoded the request, checked its session and its replay
-# cache, and encodes, caches and sends what the handler returns. Handlers read the
-# shell's session state and ask the safety core; a command the core refuses is
-# answered REFUSED, its reason sent as its wire number (protocol/reasons.py).
+# The shell (shell.py) has decoded the request, checked its session, its replay cache
+# and its authentication (gate.py: tag, counter, seq, role), and encodes, tags, caches
+# and sends what the handler returns. Handlers read the shell's session state and ask
+# the safety core; a command the core refuses is answered REFUSED, its reason sent as
+# its wire number (protocol/reasons.py).
 from firmware import VERSION
 from firmware.channel import TAPERING
 from firmware.result import refuse
-from protocol import catalog, reasons
+from protocol import auth, catalog, reasons
 from protocol.frame import MAX_PAYLOAD
+from protocol.text import clip
 
 _LOG_R_HEAD = 4 + 4 + 1  # LOG_R's oldest, next and entry count, before its entries
 
@@ -21,10 +23,17 @@ _NO_TAPER = "channel %d has no taper plan: none runs, or it began before the las
 
 
 def hello(shell, f, now):
-    # The shell checked protocol and schema before decoding (a mismatch never gets
-    # here). A new session each time, even for the same host: the one it had may hold
-    # requests still in flight, which must not count in the new one.
+    # The gate checked protocol, schema and role before (a mismatch never gets here).
+    # A new session each time, even for the same host: the one it had may hold
+    # requests still in flight, which must not count in the new one. Its nonce comes
+    # from the board's entropy port; a retried HELLO's session keeps the one it drew,
+    # so the retry's HELLO_R is the first one's, byte for byte.
     shell.open_session(f["supervise_s"], now)
+    sessions = shell.sessions
+    i = shell.slot
+    if sessions.nonce[i] is None:
+        sessions.nonce[i] = shell.entropy.random(auth.NONCE)
+    sessions.role[i] = f["role"]
     if f["wall_ms"]:  # the host's clock: the event log's entries carry wall time from now
         shell.journal.set_wall(f["wall_ms"] - now)
     lib = shell.core.library
@@ -41,7 +50,61 @@ def hello(shell, f, now):
         "replay_window": 1,  # per session: the answer to its last request
         "max_payload": MAX_PAYLOAD,
         "bundle": shell.bundle,
+        "board_id": shell.keys.board_id,
+        "auth": 0 if shell.keys.insecure else 1,
+        "role": f["role"],
+        "nonce": sessions.nonce[i],
     }
+
+
+def authenticate(shell, f, now):
+    # The host's proof of the role's key over this session's transcript; refused, the
+    # shell ends the pending session (gate.answer). The reason names the role, never a
+    # key.
+    sessions = shell.sessions
+    i = shell.slot
+    ks = sessions.ks[i]
+    th = sessions.th[i]
+    if ks is None:
+        why = "the board has no keys provisioned: reflash it with pumpguard flash"
+    elif not auth.equal(f["proof"], auth.proof(ks, th, b"H")):
+        why = "the board refused the key for role %s" % (catalog.ROLE_NAMES[sessions.role[i]],)
+    else:
+        sessions.authed[i] = True
+        return "AUTH_R", {"proof": auth.proof(ks, th, b"D")}
+    shell.auth_refused += 1
+    shell.core.log.add(now, 0, "input", "auth_refused", why)
+    return "ERROR", {"code": catalog.ERR_AUTH, "message": why}
+
+
+def key(shell, f, now):
+    # A new key for a role, wrapped under this (service) session's key and the
+    # request's counter; the keys file is rewritten atomically (keys.py). Sessions
+    # open keep their session keys.
+    role = f["role"]
+    if role not in catalog.ROLE_NAMES:
+        return _error(catalog.ERR_BAD_PAYLOAD, "role %d unknown: no key replaced" % (role,))
+    name = catalog.ROLE_NAMES[role]
+    if shell.keys.insecure:
+        return _error(catalog.ERR_FORBIDDEN, "insecure mode has no keys to replace")
+    sessions = shell.sessions
+    i = shell.slot
+    new = auth.wrap(sessions.ks[i], sessions.host_ctr[i], f["key"])
+    try:
+        shell.keys.rotate(role, new)
+    except ValueError as exc:  # a key the next boot would refuse: nothing written
+        return _error(catalog.ERR_BAD_PAYLOAD, "key for role %s not replaced: %s" % (name, exc))
+    except OSError as exc:  # the store failed: the old key stays, in RAM and in the file
+        return _error(
+            catalog.ERR_INTERNAL,
+            "key for role %s not replaced: the store failed (%s)" % (name, clip(str(exc), 40)),
+        )
+    shell.core.log.add(now, 0, "input", "key_rotated", "key for role %s replaced" % (name,))
+    return "KEY_R", {"role": role, "check": auth.key_check(new)}
+
+
+def _error(code, message):
+    return "ERROR", {"code": code, "message": message}
 
 
 def supervise(shell, f, now):
@@ -60,6 +123,10 @@ def info(shell, f, now):
         "rx_bad_cobs": d.bad_cobs,
         "rx_unknown": d.unknown,
         "rx_bad_length": d.bad_length,
+        "auth_refused": shell.auth_refused,
+        "bad_tag": shell.bad_tag,
+        "stale_ctr": shell.stale_ctr,
+        "forbidden": shell.forbidden,
     }
 
 
@@ -193,6 +260,8 @@ SERVED = {
     catalog.ID["HEARTBEAT"]: heartbeat,
     catalog.ID["TAPER"]: taper,
     catalog.ID["SUPERVISE"]: supervise,
+    catalog.ID["AUTH"]: authenticate,
+    catalog.ID["KEY"]: key,
 }
 
 

@@ -20,7 +20,8 @@ import json
 import os
 
 import boards
-from firmware import druglib, persist
+from firmware import druglib, keys, persist
+from firmware.alarms import LOW
 from firmware.core import SafetyCore
 from firmware.shell import Shell
 
@@ -43,13 +44,50 @@ def _core_options(board):
 
 def build(board, ports, boot_id, bundle=""):
     """The shell for this board and ports, with every channel restored from the store
-    (see restore())."""
+    (see restore()) and the board's keys loaded from it (see keys_alarms())."""
     with open(_LIBRARY) as f:
         library = druglib.load(f.read())
-    core, record, uptime = restore(library, board, ports["store"])
+    store = ports["store"]
+    core, record, uptime = restore(library, board, store)
+    board_keys = keys.load(store, board.INSECURE_OK)
+    keys_alarms(core, board_keys, uptime)
     return Shell(
-        core, board, boot_id=boot_id, uptime_ms=uptime, bundle=bundle, record=record, **ports
+        core,
+        board,
+        keys=board_keys,
+        boot_id=boot_id,
+        uptime_ms=uptime,
+        bundle=bundle,
+        record=record,
+        **ports,
     )
+
+
+def keys_alarms(core, board_keys, uptime):
+    """The standing alarms of the board's keys, raised after the channels are restored:
+    a board without valid keys runs its infusions on (HIGH keys_missing: every AUTH is
+    refused, nobody can command it until reflashed); the emulator's insecure mode is
+    a LOW insecure_link. Each condition raised at a boot before and over now ends."""
+    if board_keys.problem is not None:
+        core.device_alarm(
+            "keys_missing",
+            "no valid keys, every AUTH refused (reflash with pumpguard flash): %s"
+            % (board_keys.problem,),
+            uptime,
+            True,
+        )
+    else:
+        core.condition_over("keys_missing")
+    if board_keys.insecure:
+        core.device_alarm(
+            "insecure_link",
+            "insecure development mode: any host may command this emulator",
+            uptime,
+            True,
+            LOW,
+        )
+    else:
+        core.condition_over("insecure_link")
 
 
 def restore(library, board, store):
@@ -155,15 +193,15 @@ def safe_boot_requested(store):
 def start(board, ports, boot_id=None, bundle=None):
     """The shell, begun (motors at their restored rates), or None on a safe boot.
 
-    boot_id: a random 32-bit number (os.urandom when None; an emulator whose port
-    has no urandom hands in one from the host). bundle: the bundle hash to report
+    boot_id: a random 32-bit number (drawn from the board's entropy port when None;
+    the emulator's cpython runtime hands in one of its own). bundle: the bundle hash to report
     (read from the manifest when None).
     """
     if safe_boot_requested(ports["store"]):
         print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
         return None
     if boot_id is None:
-        boot_id = int.from_bytes(os.urandom(4), "little")
+        boot_id = int.from_bytes(ports["entropy"].random(4), "little")
     if bundle is None:
         bundle = bundle_hash()
     shell = build(board, ports, boot_id, bundle)

@@ -18,6 +18,12 @@
 # sids count up from a value drawn from the boot id, skipping 0 (no session): a request
 # that crosses a reset carries a sid the new boot does not know, and gets
 # hello_required instead of running.
+#
+# Each session also holds its authentication (protocol/SPEC.md, the handshake;
+# firmware/gate.py checks it): the role its HELLO named, the device's nonce (kept so a
+# retried HELLO gets the same HELLO_R), the transcript hash th and the session key Ks
+# derived from the role's key, whether AUTH proved the host holds that key, the last
+# host counter it accepted and the device's own counter for its answers.
 from micropython import const
 
 SESSIONS = const(4)
@@ -34,6 +40,15 @@ class Sessions:
         self.interval_s = [0] * size  # declared heartbeat interval, 0: not supervising
         self.hello_crc = [0] * size  # CRC of the HELLO that opened it: its retries match
         self.confirmed = [False] * size  # it ran a request since its HELLO
+        self.role = [0] * size  # catalog.ROLES number its HELLO named
+        # the device's nonce Nd, the transcript hash th, the session key Ks (None: the
+        # board has no key for the role)
+        self.nonce = [None] * size  # type: list[bytes | None]
+        self.th = [None] * size  # type: list[bytes | None]
+        self.ks = [None] * size  # type: list[bytes | None]
+        self.authed = [False] * size  # AUTH proved the key: requests may run
+        self.host_ctr = [0] * size  # the last host counter accepted
+        self.device_ctr = [0] * size  # the counter of the device's last tagged answer
         self._heard = [0] * size  # recency: the value of _clock when last heard
         self._clock = 0
         self._next = boot_id & _SEQ_MASK or 1
@@ -77,8 +92,25 @@ class Sessions:
         self.interval_s[i] = interval_s
         self.hello_crc[i] = crc
         self.confirmed[i] = False
+        self._forget(i)
         self.heard(i)
         return i, evicted
+
+    def close(self, i):
+        """End session i (its AUTH was refused): its sid is unknown from now on."""
+        self.sid[i] = 0
+        self.interval_s[i] = 0
+        self.confirmed[i] = False
+        self._forget(i)
+
+    def _forget(self, i):
+        self.role[i] = 0
+        self.nonce[i] = None
+        self.th[i] = None
+        self.ks[i] = None
+        self.authed[i] = False
+        self.host_ctr[i] = 0
+        self.device_ctr[i] = 0
 
     def _before(self, j, i):
         # Whether slot j goes before slot i: a one-shot session before a supervising one
@@ -111,8 +143,11 @@ class Sessions:
         d = (seq - self.last[i]) & _SEQ_MASK
         return 0 < d < _NEWER
 
-    def ran(self, i, seq):
+    def ran(self, i, seq, ctr=0):
+        """Session i runs its request seq, which carried host counter ctr (0: AUTH,
+        untagged)."""
         self.last[i] = seq
+        self.host_ctr[i] = ctr
         self.confirmed[i] = True
 
     def supervision_s(self):

@@ -41,7 +41,7 @@
 # millionths of mL/h and volumes millionths of mL, as in the core.
 from micropython import const
 
-from firmware import handlers, persist
+from firmware import gate, handlers, persist
 from firmware.journal import Journal
 from firmware.sessions import SESSIONS, Sessions
 from protocol import catalog, messages
@@ -68,6 +68,8 @@ class Shell:
         store,
         alarm,
         watchdog,
+        entropy,
+        keys,
         boot_id,
         uptime_ms=0,
         bundle="",
@@ -82,6 +84,14 @@ class Shell:
         self.bundle = bundle
         self.channels = len(motors)
         self.decoder = Decoder()  # its counters are INFO's
+        # The board's keys (keys.py), its random numbers (the nonce of each HELLO_R),
+        # and INFO's counts of what the gate (gate.py) refused.
+        self.keys = keys
+        self.entropy = entropy
+        self.auth_refused = 0  # AUTH proofs refused
+        self.bad_tag = 0  # frames without a tag, or with a wrong one
+        self.stale_ctr = 0  # frames whose counter was not newer
+        self.forbidden = 0  # frames their session's role may not send
         # One session per host that said a matching HELLO, and the answer to each
         # one's last request (protocol/SPEC.md §3): as many slots as sessions, so no
         # host pushes out another's answer.
@@ -244,7 +254,7 @@ class Shell:
             self.core.device_alarm("internal_fault", held, now)
             if frame is not None:
                 message = clip("internal fault, not run: %s" % (what,), TEXT_MAX)
-                self._link.write(self._error(frame, catalog.ERR_INTERNAL, message))
+                self._link.write(gate.refuse(self, frame, self.slot, catalog.ERR_INTERNAL, message))
         except Exception:  # any: the net's own last step. Nothing else would catch it
             # but the watchdog, whose reset stops every infusion; the failing link or
             # core is met again, and alarmed, on the next turn.
@@ -350,70 +360,46 @@ class Shell:
     def _respond(self, frame, now):
         # Exactly once per session (protocol/SPEC.md §3): a retry (same sid, seq and
         # bytes) of the session's last request gets the answer it already had; any
-        # other seq not newer than the last the session ran is refused as stale, however
-        # late its copy arrives. HELLO is neither looked up nor kept: it opens a new
-        # session (handlers.hello), whose requests nothing from before can match.
+        # other request must pass the gate (gate.py: its tag, counter, seq and role)
+        # before it runs. HELLO is neither looked up nor kept: it opens a new session
+        # (gate.hello, handlers.hello), whose requests nothing from before can match.
         handler = handlers.SERVED.get(frame.msg_id)
         if handler is None:
-            return self._error(frame, catalog.ERR_UNKNOWN_MESSAGE, "not served by this device")
+            return self.error(frame, catalog.ERR_UNKNOWN_MESSAGE, "not served by this device")
         self.seq = frame.seq
         self.crc = frame.crc
         if frame.msg_id == _HELLO:
-            return self._hello(frame, handler, now)
+            return gate.hello(self, frame, handler, now)
         sessions = self.sessions
         i = sessions.find(frame.sid)
         if i < 0:
-            return self._error(frame, catalog.ERR_HELLO_REQUIRED, "send HELLO first")
+            return self.error(frame, catalog.ERR_HELLO_REQUIRED, "send HELLO first")
         sessions.heard(i)
         cached = self.replay.lookup(frame.sid, frame.seq, frame.crc)
         if cached is not None:
             return cached
-        if not sessions.newer(i, frame.seq):
-            return self._error(
-                frame,
-                catalog.ERR_STALE,
-                "seq %d not newer than seq %d, the last this session ran: not run"
-                % (frame.seq, sessions.last[i]),
-            )
+        refusal = gate.check(self, frame, i)
+        if refusal is not None:
+            return refusal
         try:
             fields = messages.decode(frame.msg_id, frame.payload)
         except ValueError as exc:
-            return self._error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
+            return gate.refuse(self, frame, i, catalog.ERR_BAD_PAYLOAD, str(exc))
         # Marked run before it runs: should it fail half way, a retry is stale, never
         # a second run.
         first = not sessions.confirmed[i]
-        sessions.ran(i, frame.seq)
+        sessions.ran(i, frame.seq, frame.ctr)
         if first:  # the session's first request: a supervisor it declared counts now
             self._supervision(now)
         self.slot = i
         self._guard(frame)
         name, reply = handler(self, fields, now)
-        wire = messages.to_wire(name, frame.seq, reply, sid=frame.sid)
-        self.replay.store(frame.sid, frame.seq, frame.crc, wire)
+        wire = gate.answer(self, frame, i, name, reply)
         self._serving = None  # answered: the rates go to the motors, never rolled back
         if self.core.log.next_seq != self._logged:
             self._apply_rates()
             self._changed(now)
         return wire
-
-    def _hello(self, frame, handler, now):
-        # Protocol and schema first, at their fixed offsets: a host of another version
-        # is told so whatever the rest of its HELLO looks like. A mismatch opens and
-        # closes nothing: every open session goes on.
-        version = messages.hello_version(frame.payload)
-        if version != (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH):
-            return self._error(
-                frame,
-                catalog.ERR_MISMATCH,
-                "device speaks protocol %d schema %08x, host %d schema %08x"
-                % (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH, version[0], version[1]),
-            )
-        try:
-            fields = messages.decode(frame.msg_id, frame.payload)
-        except ValueError as exc:
-            return self._error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
-        name, reply = handler(self, fields, now)  # opens the session: self.slot
-        return messages.to_wire(name, frame.seq, reply, sid=self.sessions.sid[self.slot])
 
     def open_session(self, interval_s, now):
         """A new session for the HELLO being served, supervising every interval_s
@@ -428,11 +414,18 @@ class Shell:
         self.sessions.interval_s[self.slot] = interval_s
         self._supervision(now)
 
+    def close_session(self, i):
+        """End the session in slot i (its AUTH was refused), its cached answer with it."""
+        self.replay.forget(self.sessions.sid[i])
+        self.sessions.close(i)
+        self._supervision(self.uptime_ms())
+
     def _supervision(self, now):
         self.core.supervise(self.sessions.supervision_s() * 1000, now)
 
-    def _error(self, frame, code, message):
-        # In the frame's own session (none for HELLO): the host matches it by both.
+    def error(self, frame, code, message):
+        """An untagged ERROR to frame, in its own session (none for HELLO): the host
+        matches it by both."""
         sid = 0 if frame.msg_id == _HELLO else frame.sid
         fields = {"code": code, "message": message}
         return messages.to_wire("ERROR", frame.seq, fields, sid=sid)

@@ -3,7 +3,8 @@
 tests/portable/dispatchfuzz.py feeds the firmware shell (on dummy ports) the same seeded
 inputs on CPython (here, in this process) and on MicroPython (tests/mp/fuzz_dispatch.py
 through node tests/mp/run.mjs). Issue 10: nothing a message or a record says may kill
-the loop, on either interpreter; and both must answer alike, byte for byte. On a
+the loop, on either interpreter; and both must answer alike, byte for byte. Issue 11:
+it drives authenticated sessions too, and nothing unauthenticated may run. On a
 difference, the window before the first differing digest is run again on both with
 every frame shown, and the first frame that differs is named, decoded. Two modes:
 `dispatch` (messages only) and `store` (records edited and sealed again as well).
@@ -46,7 +47,7 @@ def _cpython(seed, count, every, records, dump=None):
 
 
 def _digests(lines):
-    return [line for line in lines if line.startswith("fuzz ") and "done" not in line]
+    return [line for line in lines if line.startswith("fuzz ") and line.split()[1].isdigit()]
 
 
 def _shown(line):
@@ -97,6 +98,19 @@ def test_nothing_a_message_or_a_record_says_escapes_the_loop(runs, interpreter):
     (done,) = [line for line in lines if line.startswith("fuzz done")]
     assert done.startswith(f"fuzz done: {INPUTS} inputs, 0 escapes "), _report(lines)
     assert " 0 boot escapes, 0 boot loops" in done, _report(lines)
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
+def test_nothing_unauthenticated_runs_and_authenticated_sessions_do(runs, interpreter):
+    # Issue 11: the fuzz drives authenticated sessions, mostly with mutated frames
+    # (untagged, a tag bit flipped, a wrong key, a stale counter); only the genuine
+    # frames of a session may run, and some must (the fuzz reached them).
+    _mode, cpython, micropython = runs
+    lines = micropython if interpreter == "micropython" else cpython
+    (line,) = [line for line in lines if line.startswith("fuzz auth: ")]
+    genuine = int(line.split()[2])
+    assert line.endswith(" 0 unauthenticated ran"), _report(lines)
+    assert genuine > INPUTS // 100, line
 
 
 def test_both_interpreters_answer_every_input_alike(runs):

@@ -18,6 +18,7 @@ NEAR_EMPTY_S = const(900)  # 15 min
 WATCHDOG_MS = const(8_000)
 LINK_UART = None  # the link is a PTY or a TCP socket on the host
 STATE_DIR = None  # the store is the host's --state-dir, reached through the host
+INSECURE_OK = True  # `pumpguard emulate --insecure`: a development mode, never a board's
 
 
 def make_ports():

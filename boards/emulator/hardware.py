@@ -311,6 +311,13 @@ class AlarmOutput:
             )
 
 
+class Entropy:
+    """The board's random numbers: the host's os.urandom."""
+
+    def random(self, n):
+        return os.urandom(n)
+
+
 def wait_readable(fds, timeout):
     """select() on the given file descriptors; the ready ones."""
     ready, _, _ = select.select(fds, (), (), timeout)

@@ -26,6 +26,8 @@
 #                            the host's store failed: raised here as that OSError, so
 #                            the firmware sees a failing store as on a board (its
 #                            degraded mode), not a board that died
+#   ["random", n]            n random bytes (hex) from the host's os.urandom: the
+#                            WebAssembly port has no entropy source of its own
 #
 # Lockstep: the firmware runs one turn on the inputs of the last answer, so time moves
 # only when the host says so, and the host sees every effect in the order it happened.
@@ -162,6 +164,14 @@ class _Watchdog:
         self._bridge.fed = True
 
 
+class _Entropy:
+    def __init__(self, bridge):
+        self._bridge = bridge
+
+    def random(self, n):
+        return unhexlify(self._bridge.call(["random", n]))
+
+
 def make_ports(channels):
     """The ports of a board with this many channels, relayed to the host, with the
     inputs of the first turn already in (the clock has its first reading)."""
@@ -174,4 +184,5 @@ def make_ports(channels):
         "store": _Store(bridge),
         "alarm": _Alarm(bridge),
         "watchdog": _Watchdog(bridge),
+        "entropy": _Entropy(bridge),
     }

@@ -10,9 +10,9 @@ import gc
 from boards import emulator as board
 from firmware import journal
 from firmware import main as firmware_main
-from protocol import catalog, messages
+from protocol import catalog
 from protocol.decoder import Decoder
-from tests.portable.shellkit import NOREPI, Clock, Motor
+from tests.portable.shellkit import NOREPI, Clock, Entropy, Motor, Session, hello_fields, keys_file
 
 _TURNS = 1000
 _MAX_FRAMES = 8
@@ -57,7 +57,7 @@ class _Store:
     # The state record by reference; the journal's segments copied byte by byte into
     # buffers made here once, so appending and reading them allocates nothing.
     def __init__(self):
-        self.files = {"state.json": None, "state.tmp": None}
+        self.files = {"state.json": None, "state.tmp": None, "keys": keys_file()}
         self.segments = {}
         self.sizes = {}
         for name in journal.SEGMENTS:
@@ -117,10 +117,11 @@ _ports = {
     "store": _Store(),
     "alarm": _Null(),
     "watchdog": _Null(),
+    "entropy": Entropy(),
 }
 _shell = None
 _seq = 0
-_sid = 0  # the session the last HELLO_R opened
+_session = Session()  # the host's side of the session the last HELLO_R opened
 _wires = {}
 _marks = {}
 
@@ -134,7 +135,12 @@ def request(name, fields):
     """The name of the answer to one command, run through the shell's own loop."""
     global _seq
     _seq += 1
-    _feed(messages.to_wire(name, _seq, fields, sid=0 if name == "HELLO" else _sid))
+    if name == "HELLO":
+        _feed(_session.hello(_seq, fields))
+    elif name == "AUTH":
+        _feed(_session.auth_wire(_seq))
+    else:
+        _feed(_session.wire(name, _seq, fields))
     return _answer_name()
 
 
@@ -147,25 +153,21 @@ def _feed(wire):
 
 
 def _answer_name():
-    global _sid
     for i in range(min(_link.sent, _MAX_FRAMES)):
         for frame in Decoder().decode(bytes(_link.frames[i])):
             if not catalog.is_event(frame.msg_id):
                 if catalog.NAME[frame.msg_id] == "HELLO_R":
-                    _sid = frame.sid  # the session every later request carries
+                    _session.opened(frame)  # the session every later request carries
                 return catalog.NAME[frame.msg_id]
     return None
 
 
 def hello():
-    fields = {
-        "protocol": catalog.PROTOCOL_VERSION,
-        "schema": catalog.SCHEMA_HASH,
-        "host": "m",
-        "supervise_s": 0,
-        "wall_ms": 0,
-    }
-    return request("HELLO", fields)
+    """HELLO, then AUTH: "HELLO_R" once the session is authenticated."""
+    name = request("HELLO", hello_fields(host="m"))
+    if name == "HELLO_R" and request("AUTH", {}) != "AUTH_R":
+        return "AUTH refused"
+    return name
 
 
 def prepare():
@@ -181,7 +183,7 @@ def prepare():
     )
     for name, fields in commands:
         _seq += 1
-        _wires[name] = messages.to_wire(name, _seq, fields, sid=_sid)
+        _wires[name] = _session.wire(name, _seq, fields)  # tagged, counters in order
     return [name for name, _ in commands]
 
 

@@ -26,9 +26,18 @@
 # Frames are built with the real codec (messages.to_wire, frame.encode) and the
 # catalog's field tables, never by hand, so they follow the wire as it changes; once
 # HELLO_R carries a session id (frame.sid), later requests carry it too.
+#
+# Authenticated sessions (issue 11): the fuzz holds the board's keys (shellkit.KEYS, and
+# any key a genuine KEY replaced), so after a HELLO_R of a role it knows it mostly sends
+# the genuine AUTH; once authenticated, some requests go out genuine (tagged under the
+# session key with the next counter) and most mutated: untagged, a tag bit flipped, a
+# wrong key, a stale counter. The oracle, after every input: no session of the shell
+# ran anything (its last seq, host counter or authentication moved) unless the input
+# was the genuine frame of that session, and the core logged no command otherwise.
+# "fuzz auth: ..." counts genuine frames run and anything unauthenticated that ran.
 from binascii import crc32
 
-from protocol import catalog, frame, messages
+from protocol import auth, catalog, cobs, frame, messages
 from protocol.decoder import Decoder
 from tests.portable import shellkit
 
@@ -54,6 +63,7 @@ _PLAUSIBLE = {
     "supervise_s": (0, 1, 5, 60, 0xFFFF),
     "wall_ms": (0, 1764580000000, 0xFFFFFFFFFFFFFFFF),
     "interval_s": (0, 1, 5, 0xFFFF),
+    "role": (1, 2, 3, 2, 2, 3, 0, 4, 0xFF),
 }
 _VASO = {
     "ch": 2,
@@ -88,6 +98,7 @@ _UMAX = {
 _OPTIONAL = (catalog.OQ, catalog.OMS, catalog.OS)
 _REQUESTS = [m[1] for m in catalog.MESSAGES if catalog.is_request(m[0])]
 _SHOWN_ESCAPES = 20  # escape lines printed (every one is counted)
+_ANY_LENGTH = dict([(i, (0, frame.MAX_PAYLOAD)) for i in range(256)])  # any id, any payload
 
 
 class Rng:
@@ -143,6 +154,8 @@ def _value(rng, f):
         return rng.below(0xFFFFFFFF) - 0x7FFFFFFF
     if t in _UMAX:
         return _uint(rng, _UMAX[t])
+    if t == catalog.RAW:
+        return rng.bytes(f[2])
     if t in (catalog.STR, catalog.TEXT):
         if rng.below(2):
             return rng.pick(_WORDS)
@@ -178,13 +191,25 @@ class Fuzz:
         self.boot_loops = 0
         self.kinds = {}  # escape type name -> count
         self.notes = []
+        # the authenticated link: the board's keys as the fuzz knows them, the session
+        # it holds (a shellkit.Session, or None), the HELLO it sent last (role, payload)
+        self.entropy = shellkit.Entropy(seed)  # the board's, across boots: both alike
+        self.keys = dict(shellkit.KEYS)
+        self.session = None
+        self.said = None
+        self.auth_due = False  # HELLO_R arrived: AUTH comes next (mostly)
+        self.genuine = 0  # sid of the genuine frame this input sends, or 0
+        self.rotating = None  # (role, new key) of a genuine KEY sent
+        self.genuine_run = 0  # genuine frames that ran
+        self.unauthenticated = 0  # anything else that ran: the finding
+        self.inputs = -1  # the index of the input being fed
         self._boot()
 
     # -- the device ----------------------------------------------------------------------
 
     def _boot(self):
         for attempt in range(2):
-            self.p = shellkit.ports(store=self.store, start=self.tick)
+            self.p = shellkit.ports(store=self.store, start=self.tick, entropy=self.entropy)
             try:
                 self.sh = shellkit.shell(self.p)
                 self.sh.begin()
@@ -195,8 +220,9 @@ class Fuzz:
                 if attempt:
                     self.boot_loops += 1
                     self.store = shellkit.Store()
+                    self.keys = dict(shellkit.KEYS)
                     self.mutated = False
-        self.p = shellkit.ports(store=self.store, start=self.tick)
+        self.p = shellkit.ports(store=self.store, start=self.tick, entropy=self.entropy)
         self.sh = shellkit.shell(self.p)
         self.sh.begin()
 
@@ -246,13 +272,42 @@ class Fuzz:
         return self.sid
 
     def _frame(self, msg_id, seq, payload, sid):
-        self.hello = self.hello or msg_id == catalog.ID["HELLO"]
-        if sid:
+        if msg_id == catalog.ID["HELLO"]:
+            self.hello = True
             try:
-                return frame.encode(msg_id, seq, payload, sid=sid)
-            except TypeError:  # a codec whose frame.encode takes no sid: sent without
-                pass
+                self.said = (messages.decode(msg_id, payload)["role"], payload)
+            except ValueError:  # a HELLO the device refuses as well
+                self.said = None
+        if sid:
+            return self._tagged(msg_id, seq, payload, sid)
         return frame.encode(msg_id, seq, payload)
+
+    def _tagged(self, msg_id, seq, payload, sid):
+        # In the session the fuzz holds: mostly mutated, some genuine (self.genuine).
+        session = self.session
+        rng = self.rng
+        if session is None or session.sid != sid or msg_id == catalog.ID["AUTH"]:
+            return frame.encode(msg_id, seq, payload, sid=sid)
+        k = rng.below(8)
+        if k < 3 and session.authed:
+            session.ctr += 1
+            self.genuine = sid
+            if msg_id == catalog.ID["KEY"] and len(payload) == 33:
+                self.rotating = (payload[0], auth.wrap(session.ks, session.ctr, payload[1:]))
+            return frame.encode(msg_id, seq, payload, sid=sid, key=session.ks, ctr=session.ctr)
+        if k == 3:
+            return frame.encode(msg_id, seq, payload, sid=sid)  # no tag
+        if k == 4:
+            session.ctr += 1
+            wire = frame.encode(msg_id, seq, payload, sid=sid, key=session.ks, ctr=session.ctr)
+            return _flip_tag(wire, rng.below(8 * auth.TAG))
+        if k == 5:  # a counter maybe not newer than the last: genuine, its run judged
+            ctr = rng.pick((0, 1, session.ctr))
+            self.genuine = sid
+            return frame.encode(msg_id, seq, payload, sid=sid, key=session.ks, ctr=ctr)
+        key = rng.pick((rng.bytes(auth.KEY), self.keys["clinician"], self.keys["service"]))
+        session.ctr += 1
+        return frame.encode(msg_id, seq, payload, sid=sid, key=key, ctr=session.ctr)
 
     def _message(self, name, fields=None):
         msg_id = catalog.ID[name]
@@ -260,13 +315,17 @@ class Fuzz:
             fields = _fields(self.rng, catalog.FIELDS[msg_id])
         seq = self._next_seq()
         sid = 0 if name == "HELLO" else self._sid()
-        self.hello = self.hello or name == "HELLO"
         try:
-            if sid:
-                return messages.to_wire(name, seq, fields, sid=sid)
-            return messages.to_wire(name, seq, fields)
+            payload = messages.encode(name, fields)
         except ValueError:  # more than MAX_PAYLOAD: sent empty instead
-            return self._frame(msg_id, seq, b"", sid)
+            payload = b""
+        return self._frame(msg_id, seq, payload, sid)
+
+    def _auth(self):
+        # The genuine AUTH of the session HELLO_R opened (the fuzz holds its role's key).
+        session = self.session
+        self.genuine = session.sid
+        return session.auth_wire(self._next_seq())
 
     def _command(self):
         rng = self.rng
@@ -286,6 +345,10 @@ class Fuzz:
     def _input(self):
         # One input: (wire bytes for the link, or None when the input is an action).
         rng = self.rng
+        if self.auth_due:
+            self.auth_due = False
+            if rng.below(4):
+                return self._auth()
         k = rng.below(100)
         if k < 15:  # a clinician's command, as a host would send it
             return self._message(*self._command())
@@ -372,7 +435,13 @@ class Fuzz:
     def one(self, dump_index=-1, out=None):
         self.index = dump_index
         self.dumping = out if dump_index >= 0 else None
+        self.genuine = 0
+        self.rotating = None
+        self.inputs += 1
         wire = self._input()
+        sh = self.sh
+        before = _state(sh)
+        logged = sh.core.log.next_seq
         if self.dumping is not None:
             out("in %d %s" % (dump_index, _hex(wire or b"")))
         if wire is None:
@@ -384,10 +453,10 @@ class Fuzz:
                 self.sent.append(wire)
             self.p["link"].rx += wire
             self._turns(2 + len(wire) // 64)
+        if self.sh is sh:  # no reboot: what ran is the input's doing
+            self._judge(sh, before, logged)
         answer = self._drain()
-        if self.hello:
-            self.hello = False
-            self._session(answer)
+        self._session(answer)
         if self.dumping is not None:
             k = 0
             for part in answer.split(b"\x00"):
@@ -395,11 +464,70 @@ class Fuzz:
                     out("out %d %d %s" % (dump_index, k, _hex(part)))
                     k += 1
 
+    def _judge(self, sh, before, logged):
+        # Anything a session ran (its seq, counter or authentication moved) must be the
+        # genuine frame of that session; a command logged, a genuine frame's doing.
+        after = _state(sh)
+        ran = False
+        for i in range(len(before)):
+            sid = before[i][0]
+            if sid and after[i][0] == sid and after[i] != before[i]:
+                ran = True
+                if sid != self.genuine:
+                    self._unauthenticated("session %d ran %r" % (sid, after[i]))
+                elif before[i][3] and after[i][2] <= before[i][2]:
+                    self._unauthenticated("session %d ran a stale counter" % (sid,))
+                else:
+                    self.genuine_run += 1
+        if not ran:
+            for e in sh.core.log.since(logged):
+                if e[3] not in ("input", "alarm", "decision", "rate") and e[4] == "received":
+                    self._unauthenticated("the core ran %s" % (e[3],))
+
+    def _unauthenticated(self, what):
+        self.unauthenticated += 1
+        self.digest = crc32(b"unauthenticated", self.digest)
+        if len(self.notes) < _SHOWN_ESCAPES:
+            self.notes.append("unauthenticated at input %d: %s" % (self.inputs, what))
+
     def _session(self, answer):
-        # The session id of a HELLO_R among the device's frames (protocol 2; 0 before).
+        # The session a HELLO_R opened (protocol 2; 0 before), its AUTH_R, a KEY_R.
+        hello = self.hello
+        self.hello = False
         for f in Decoder().decode(answer):
-            if f.msg_id == catalog.ID["HELLO_R"]:
-                self.sid = getattr(f, "sid", 0)
+            name = catalog.NAME.get(f.msg_id)
+            if name == "HELLO_R" and hello:
+                self.sid = f.sid
+                self.session = None
+                if self.said is not None and self.said[0] in catalog.ROLE_NAMES:
+                    role = catalog.ROLE_NAMES[self.said[0]]
+                    session = shellkit.Session(role, self.keys[role])
+                    session.hello_payload = self.said[1]
+                    session.opened(f)
+                    self.session = session
+                    self.auth_due = True
+            elif name == "AUTH_R" and self.session is not None and f.sid == self.session.sid:
+                self.session.authed = True
+            elif name == "KEY_R" and self.rotating is not None and f.sid == self.genuine:
+                role, new = self.rotating
+                if role in catalog.ROLE_NAMES:
+                    self.keys[catalog.ROLE_NAMES[role]] = new
+
+
+def _state(sh):
+    s = sh.sessions
+    return [(s.sid[i], s.last[i], s.host_ctr[i], s.authed[i]) for i in range(s.size)]
+
+
+def _flip_tag(wire, bit):
+    # The frame with one bit of its tag flipped and its CRC made valid again.
+    f = Decoder(bounds=_ANY_LENGTH).decode(wire)[0]
+    tag = bytearray(f.tag)
+    tag[bit // 8] ^= 1 << (bit % 8)
+    body = bytes(f.signed) + bytes(tag)
+    crc = crc32(body)
+    body += bytes([crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24])
+    return b"\x00" + cobs.encode(body) + b"\x00"
 
 
 def _leaves(node, out):
@@ -446,6 +574,10 @@ def phases(seed, count, every, out, dump=None, records=True):
 def _totals(fz, count, out):
     for note in fz.notes:
         out(note)
+    out(
+        "fuzz auth: %d genuine frames ran, %d unauthenticated ran"
+        % (fz.genuine_run, fz.unauthenticated)
+    )
     kinds = ", ".join(["%s %d" % (k, fz.kinds[k]) for k in sorted(fz.kinds)])
     out(
         "fuzz done: %d inputs, %d escapes (%d after a re-sealed record), %d boot escapes,"

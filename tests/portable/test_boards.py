@@ -9,8 +9,9 @@ from boards import pico
 from firmware import main as firmware_main
 from protocol import catalog, messages
 from protocol.decoder import Decoder
+from tests.portable.shellkit import keys_file
 
-_KINDS = {"int": (int,), "str": (str,)}
+_KINDS = {"int": (int,), "str": (str,), "bool": (bool,)}
 # The FileStore's directory while a test runs, one per test: pytest -n runs them in
 # parallel, in the same working directory.
 _PORTS_STATE = "pico-ports-test-state"
@@ -113,6 +114,8 @@ def test_every_registered_board_holds_the_contract():
         for function in boards.FUNCTIONS:
             assert callable(getattr(board, function, None)), (name, function)
         assert board.CHANNELS >= 1 and board.MAX_RATE > 0 and board.SYRINGE_ML > 0, name
+    # the insecure development mode is the emulator's alone
+    assert [name for name in boards.names() if boards.get(name).INSECURE_OK] == ["emulator"]
 
 
 def test_the_pico_ports_are_built_with_dummy_pins_and_uart():
@@ -155,6 +158,7 @@ def test_the_firmware_runs_on_the_pico_ports():
     try:
         ports = _pico_ports(_RUN_STATE)
         ports["watchdog"] = DummyWatchdog()
+        ports["store"].write("keys", keys_file())  # as pumpguard flash provisions it
         shell = firmware_main.start(pico, ports, boot_id=7, bundle="")
         for _ in range(3):
             shell.turn()

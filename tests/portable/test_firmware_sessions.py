@@ -4,10 +4,10 @@
 # delays or reorders. tests/test_sessions_property.py feeds play() from hypothesis.
 from firmware import handlers
 from firmware.sessions import Sessions
-from protocol import catalog, messages
+from protocol import catalog
 from protocol.decoder import Decoder
 from protocol.frame import encode
-from tests.portable.shellkit import Host, hello_fields, ports, shell
+from tests.portable.shellkit import Host, Session, hello_fields, ports, shell
 
 _ACK = catalog.ID["ACK"]
 
@@ -86,6 +86,7 @@ class _Line:
         self.host = Host(self.sh, self.p)  # the shell's own loop, frames in and out
         self.seq = [0] * hosts
         self.sid = [0] * hosts
+        self.auth = [Session() for _ in range(hosts)]  # each host's authentication
         self.sent = []  # (host, request id, wire) of every request ever sent
         self.runs = {}  # request id -> times run
         self.answered = {}  # request id -> answer names its host saw
@@ -97,12 +98,17 @@ class _Line:
             self.seq[h] = 0  # a restarted host: its seqs from 1 again, in a new session
         self.seq[h] += 1
         seq = self.seq[h]
-        self.host.send_wire(messages.to_wire("HELLO", seq, hello_fields(host="h%d" % h)))
-        sids = []
-        frames = self.host.frames(sids)
-        for k in range(len(frames)):
-            if frames[k][0] == "HELLO_R" and frames[k][1] == seq:
-                self.sid[h] = sids[k]
+        session = self.auth[h]
+        self.host.send_wire(session.hello(seq, hello_fields(host="h%d" % h)))
+        for f in self.host.raw():
+            if f.msg_id == catalog.ID["HELLO_R"] and f.seq == seq:
+                session.opened(f)
+                self.sid[h] = f.sid
+        self.seq[h] += 1  # AUTH, over the line as it is (never faulty)
+        self.host.send_wire(session.auth_wire(self.seq[h]))
+        names = [catalog.NAME[f.msg_id] for f in self.host.raw() if f.seq == self.seq[h]]
+        assert names == ["AUTH_R"], names
+        session.authed = True
 
     def new_request(self, h):
         if not self.sid[h]:
@@ -110,7 +116,7 @@ class _Line:
         self.seq[h] += 1
         rid = self._next_id
         self._next_id += 1
-        wire = messages.to_wire("ACK", self.seq[h], {"alarm_id": rid}, sid=self.sid[h])
+        wire = self.auth[h].wire("ACK", self.seq[h], {"alarm_id": rid})
         self.sent.append((h, rid, wire))
         self.key[(self.sid[h], self.seq[h])] = rid  # sids are never reused in a boot
         return rid, wire
@@ -215,14 +221,13 @@ def test_a_retried_hello_leaves_no_ghost_supervisor_behind_a_goodbye():
     sh = shell(p)
     host = Host(sh, p)
     host.seq += 1
-    wire = messages.to_wire("HELLO", host.seq, hello_fields(5))
+    wire = host.session.hello(host.seq, hello_fields(5))
     host.send_wire(wire)
     p["link"].tx = bytearray()  # the answer lost on the line
     host.send_wire(wire)  # the retry, byte for byte
-    sids = []
-    host.frames(sids)
-    host.sid = sids[-1]
+    assert host.answer(host.seq, True)[0] == "HELLO_R"
     assert [sid for sid in sh.sessions.sid if sid] == [host.sid]  # one session
+    assert host.request("AUTH", {})[0] == "AUTH_R"
     name, fields = host.request("SUPERVISE", {"interval_s": 0})
     assert name == "SUPERVISE_R", fields
     for _ in range(120):  # two minutes of silence

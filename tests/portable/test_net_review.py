@@ -6,7 +6,7 @@ import struct
 from binascii import crc32
 
 from firmware import handlers, persist
-from protocol import catalog, messages
+from protocol import catalog
 from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
 
 _HIGH = catalog.PRIORITY["high"]
@@ -74,8 +74,7 @@ def test_the_safety_net_survives_its_own_write_failing():
     handlers.SERVED[sid] = boom
     fed = p["watchdog"].fed
     try:
-        host.seq += 1
-        host.send_wire(messages.to_wire("STATUS", host.seq, {"ch": 1}, sid=host.sid))
+        host.send_wire(host.wire("STATUS", {"ch": 1}))
     finally:
         handlers.SERVED[sid] = old
     assert p["watchdog"].fed > fed

@@ -48,16 +48,14 @@ def test_state_changes_are_sent_as_events():
     sh = shell(p)
     host = Host(sh, p)
     host.hello()
-    host.seq += 1
-    host.send_wire(messages.to_wire("START", host.seq, NOREPI, sid=host.sid))
+    host.send_wire(host.wire("START", NOREPI))
     names = [f[0] for f in host.frames()]
     assert "EV_STATE" in names and "START_R" in names
 
 
 def test_a_retry_is_answered_from_the_cache_and_runs_once():
     sh, p, host = _running()
-    host.seq += 1
-    wire = messages.to_wire("STOP", host.seq, {"ch": 1}, sid=host.sid)
+    wire = host.wire("STOP", {"ch": 1})
     host.send_wire(wire)
     first = [f for f in host.frames() if f[0] == "STOP_R"]
     host.send_wire(wire)
@@ -289,7 +287,7 @@ def test_a_retried_hello_is_answered_anew_and_runs_nothing_twice():
     # copy of it is answered from that session's cache, never run again; the same
     # request in the new session is a new one.
     sh, p, host = _running()
-    wire = messages.to_wire("STOP", 9, {"ch": 1}, sid=host.sid)
+    wire = host.wire("STOP", {"ch": 1}, seq=9)
     host.send_wire(wire)
     assert [f[0] for f in host.frames() if f[1] == 9] == ["STOP_R"]
     first_sid = host.sid
@@ -300,5 +298,5 @@ def test_a_retried_hello_is_answered_anew_and_runs_nothing_twice():
     assert host.sid != first_sid
     host.send_wire(wire)
     assert [f[0] for f in host.frames() if f[1] == 9] == ["STOP_R"]
-    host.send_wire(messages.to_wire("STOP", 9, {"ch": 1}, sid=host.sid))
+    host.send_wire(host.wire("STOP", {"ch": 1}, seq=9))
     assert [f[0] for f in host.frames() if f[1] == 9] == ["REFUSED"]

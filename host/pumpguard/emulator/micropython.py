@@ -145,6 +145,8 @@ def _relay(stdin, stdout, ports):
             answer(None if n is None else buf[:n].hex())
         elif kind == "size":
             answer(store.size(msg[1]))
+        elif kind == "random":  # the board's entropy port: the host's os.urandom
+            answer(os.urandom(msg[1]).hex())
         elif kind in _STORE_CHANGES:
             # The store's own failure goes back to the firmware, as on a board: it
             # runs on degraded (firmware/shell.py), it does not die of it.

@@ -1,0 +1,151 @@
+# The authenticated link's gate: what the shell (shell.py) asks before a request of a
+# session runs, and how its answer is tagged (protocol/SPEC.md, the handshake).
+#
+# HELLO opens a pending session: the role it names, the device's nonce, the transcript
+# hash th and the session key Ks = HMAC(K_role, "pumpguard session" || th). AUTH proves
+# the host holds K_role (handlers.auth); from then on every request must carry a tag
+# over the frame, under Ks, and a host counter newer than the last, and its role must
+# be one that may send it (catalog.MAY). The checks, in the order check() applies them
+# after the replay cache (a byte-identical retry gets its cached answer):
+#   b. no tag, or the session not authenticated     ERROR auth, untagged, bad_tag
+#   c. the tag is wrong                             ERROR auth, untagged, bad_tag
+#   d. the counter is not newer than the last       ERROR stale, tagged, stale_ctr
+#   e. the seq is not newer (protocol/SPEC.md §3)   ERROR stale, tagged
+#   f. the role may not send it                     ERROR forbidden, tagged, forbidden
+# None of them changes anything but its counter. An answer to a frame the device could
+# not authenticate is untagged (it has no key it may use for it); one to an
+# authenticated frame is tagged with the session's next device counter. Tags are
+# compared in constant time (auth.equal).
+from micropython import const
+
+from protocol import auth, catalog, messages
+from protocol.frame import encode as encode_frame
+
+_AUTH = const(0x0E)  # catalog.ID["AUTH"]
+_HOST = b"H"
+_DEVICE = b"D"
+
+
+def hello(shell, frame, handler, now):
+    """The answer to a HELLO: protocol and schema first, at their fixed offsets (a host
+    of another version is told so whatever the rest of its HELLO looks like; a mismatch
+    opens and closes nothing), then its role; HELLO_R in the new session."""
+    version = messages.hello_version(frame.payload)
+    if version != (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH):
+        return shell.error(
+            frame,
+            catalog.ERR_MISMATCH,
+            "device speaks protocol %d schema %08x, host %d schema %08x"
+            % (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH, version[0], version[1]),
+        )
+    try:
+        fields = messages.decode(frame.msg_id, frame.payload)
+    except ValueError as exc:
+        return shell.error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
+    role = fields["role"]
+    if role not in catalog.ROLE_NAMES:
+        message = "role %d unknown (%s)" % (role, _roles())
+        return shell.error(frame, catalog.ERR_BAD_PAYLOAD, message)
+    name, reply = handler(shell, fields, now)  # opens the session (shell.slot), its nonce
+    sessions = shell.sessions
+    i = shell.slot
+    sid = sessions.sid[i]
+    payload = messages.encode(name, reply)
+    th = auth.transcript(frame.payload, sid, payload)
+    key = shell.keys.key(role)
+    sessions.th[i] = th
+    sessions.ks[i] = None if key is None else auth.session_key(key, th)
+    return encode_frame(catalog.ID[name], frame.seq, payload, sid=sid)
+
+
+def check(shell, frame, i):
+    """The refusal of a request of session slot i that must not run (checks b to f
+    above; AUTH's own: once per session, a newer seq), or None: it may run."""
+    sessions = shell.sessions
+    if frame.msg_id == _AUTH:
+        if sessions.authed[i]:
+            return shell.error(frame, catalog.ERR_AUTH, "already authenticated: AUTH not run")
+        return _stale_seq(shell, frame, i, False)
+    if frame.tag is None or not sessions.authed[i]:
+        shell.bad_tag += 1
+        if frame.tag is None:
+            return shell.error(frame, catalog.ERR_AUTH, "frame without a tag refused: AUTH first")
+        return shell.error(frame, catalog.ERR_AUTH, "session not authenticated: AUTH first")
+    if not auth.equal(frame.tag, auth.tag(sessions.ks[i], _HOST, frame.signed)):
+        shell.bad_tag += 1
+        return shell.error(frame, catalog.ERR_AUTH, "wrong tag: not run")
+    if frame.ctr <= sessions.host_ctr[i]:
+        shell.stale_ctr += 1
+        return tagged(
+            shell,
+            frame,
+            i,
+            "ERROR",
+            {
+                "code": catalog.ERR_STALE,
+                "message": "counter %d not newer than counter %d, the last this session sent:"
+                " not run" % (frame.ctr, sessions.host_ctr[i]),
+            },
+        )
+    stale = _stale_seq(shell, frame, i, True)
+    if stale is not None:
+        return stale
+    may = catalog.MAY.get(frame.msg_id, ())
+    role = sessions.role[i]
+    if role not in may:
+        shell.forbidden += 1
+        message = "role %s may not send %s (%s may)" % (
+            catalog.ROLE_NAMES[role],
+            catalog.NAME[frame.msg_id],
+            ", ".join([catalog.ROLE_NAMES[r] for r in may]) or "no role",
+        )
+        return tagged(shell, frame, i, "ERROR", {"code": catalog.ERR_FORBIDDEN, "message": message})
+    return None
+
+
+def _stale_seq(shell, frame, i, tag):
+    sessions = shell.sessions
+    if sessions.newer(i, frame.seq):
+        return None
+    fields = {
+        "code": catalog.ERR_STALE,
+        "message": "seq %d not newer than seq %d, the last this session ran: not run"
+        % (frame.seq, sessions.last[i]),
+    }
+    if tag:
+        return tagged(shell, frame, i, "ERROR", fields)
+    return shell.error(frame, catalog.ERR_STALE, fields["message"])
+
+
+def refuse(shell, frame, i, code, message):
+    """An ERROR to a request that passed check(): tagged once the session is
+    authenticated (AUTH's own errors are not: the host has not proved its key yet)."""
+    if shell.sessions.authed[i]:
+        return tagged(shell, frame, i, "ERROR", {"code": code, "message": message})
+    return shell.error(frame, code, message)
+
+
+def answer(shell, frame, i, name, fields):
+    """The wire of the answer a handler gave to a request of session slot i, kept in
+    the replay cache; an AUTH refused ends its pending session, untagged."""
+    if not shell.sessions.authed[i]:
+        shell.close_session(i)
+        return shell.error(frame, fields["code"], fields["message"])
+    wire = tagged(shell, frame, i, name, fields)
+    shell.replay.store(frame.sid, frame.seq, frame.crc, wire)
+    return wire
+
+
+def tagged(shell, frame, i, name, fields):
+    """name with fields in answer to frame, tagged with session i's next counter."""
+    sessions = shell.sessions
+    ctr = sessions.device_ctr[i] + 1
+    sessions.device_ctr[i] = ctr
+    return messages.to_wire(
+        name, frame.seq, fields, sid=frame.sid, key=sessions.ks[i], ctr=ctr, sender=_DEVICE
+    )
+
+
+def _roles():
+    names = catalog.ROLE_NAMES
+    return ", ".join(["%s %d" % (names[r], r) for r in sorted(names)])
