@@ -6,6 +6,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from pumpguard.api import keys
 from pumpguard.api.client import Pump
 from pumpguard.api.link import Link
 from pumpguard.errors import (
@@ -15,8 +16,6 @@ from pumpguard.errors import (
     ProtocolMismatch,
     RefusedError,
 )
-
-from pumpguard.api import keys
 
 from protocol import auth, catalog, messages, reasons
 from protocol.decoder import Decoder
