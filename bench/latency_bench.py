@@ -61,7 +61,7 @@ def _measure(call, counter):
 
 
 def main():
-    with pumpguard.Emulator() as emu, pumpguard.connect(emu.port) as pump:
+    with pumpguard.Emulator() as emu, pumpguard.connect(emu.port, key=emu.key) as pump:
         pump.start(
             1,
             "norepinephrine",

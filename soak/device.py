@@ -46,12 +46,13 @@ def start_dobutamine(pump, dose="2.5"):
     return pump.start(2, "dobutamine", dose, "mcg/kg/min", **DOBUTAMINE)
 
 
-def connect_within(port, bound_s=BOOT_BOUND_S, timeout=1.0, attempts=3):
-    """A connected Pump once the device answers HELLO, or None after bound_s."""
+def connect_within(port, key, bound_s=BOOT_BOUND_S, timeout=1.0, attempts=3):
+    """A connected Pump once the device answers HELLO (authenticated with the key file
+    `key`, the emulator's), or None after bound_s."""
     deadline = time.monotonic() + bound_s
     while True:
         try:
-            return pumpguard.connect(port, timeout=timeout, attempts=attempts)
+            return pumpguard.connect(port, timeout=timeout, attempts=attempts, key=key)
         except (pumpguard.LinkError, pumpguard.DeviceReset, OSError):
             if time.monotonic() >= deadline:
                 return None

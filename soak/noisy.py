@@ -229,14 +229,14 @@ class NoisySoak:
         t0 = time.monotonic()
         with pumpguard.Emulator(runtime=self.runtime) as emu:
             self.emu = emu
-            ready = device.connect_within(emu.port)
+            ready = device.connect_within(emu.port, emu.key)
             if ready is None:
                 raise pumpguard.EmulatorError("the emulator never answered HELLO")
             ready.close()
             with Relay(emu.port, self.faults, self.seed) as relay:
                 self.relay = relay
                 pump = device.connect_within(
-                    relay.port, timeout=ANSWER_TIMEOUT_S, attempts=ATTEMPTS
+                    relay.port, emu.key, timeout=ANSWER_TIMEOUT_S, attempts=ATTEMPTS
                 )
                 if pump is None:
                     raise pumpguard.EmulatorError("no HELLO through the relay")

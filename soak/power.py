@@ -161,7 +161,7 @@ class PowerSoak:
     def _boot(self, emu):
         t0 = time.monotonic()
         emu.start()
-        pump = device.connect_within(emu.port, timeout=_TIMEOUT_S)
+        pump = device.connect_within(emu.port, emu.key, timeout=_TIMEOUT_S)
         if pump is None:
             self.boot_loops += 1
             self._note(f"boot loop after cut {self.cuts}: no HELLO in {device.BOOT_BOUND_S} s")

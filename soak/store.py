@@ -76,7 +76,7 @@ class StoreSoak:
     # -- one emulator, one scenario ---------------------------------------------------
 
     def _running(self, emu):
-        pump = device.connect_within(emu.port)
+        pump = device.connect_within(emu.port, emu.key)
         if pump is None:
             raise pumpguard.EmulatorError("a fresh emulator never answered HELLO")
         device.start_norepinephrine(pump)
@@ -97,7 +97,7 @@ class StoreSoak:
         `running`, a Status from before: that channel delivers as it did, or not at all
         (a restore refused); delivering anything else is "not commanded". booted False:
         the device ran on without a reset, so no channel owes a resume alarm."""
-        pump = device.connect_within(emu.port)
+        pump = device.connect_within(emu.port, emu.key)
         if pump is None:
             self.boot_loops[scenario] += 1
             self._note(f"{scenario}: boot loop (no HELLO in {device.BOOT_BOUND_S:.0f} s)")

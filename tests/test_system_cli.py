@@ -290,8 +290,17 @@ def test_the_documented_exit_codes_are_the_classes_codes():
         [sys.executable, "-m", "pumpguard", "--help"], capture_output=True, text=True
     )
     documented = dict(re.findall(r"^  (\d)  (\w+)", r.stdout, re.M))
-    assert documented == {"0": "done", "2": "usage", "3": "refused", "4": "link", "1": "anything"}
+    assert documented == {
+        "0": "done",
+        "2": "usage",
+        "3": "refused",
+        "4": "link",
+        "5": "authentication",
+        "1": "anything",
+    }
     assert errors.RefusedError.exit_code == 3
+    assert errors.AuthError.exit_code == errors.Forbidden.exit_code == 5
+    assert errors.KeyFileError.exit_code == 2
     assert errors.LinkError.exit_code == errors.DeviceReset.exit_code == 4
     assert errors.ProtocolMismatch.exit_code == 4
     assert errors.PumpguardError.exit_code == errors.DeviceError.exit_code == 1

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.system
 def test_tcp_link_serves_socket_urls(tmp_path):
     with pumpguard.Emulator(state_dir=tmp_path, tcp=0) as emu:
         assert emu.port.startswith("socket://127.0.0.1:")
-        with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        assert emu.key == str(tmp_path / "key.json")
+        with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
             assert pump.info().board == "emulator"
 
 
@@ -137,13 +138,15 @@ def test_a_background_job_in_a_terminal_keeps_answering(tmp_path):
     try:
         port_file = tmp_path / "port"
         deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
+        # "key: PATH", then the port
+        while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
             assert time.monotonic() < deadline, "the emulator printed no port"
             time.sleep(0.1)
         os.write(terminal, b"status\n")  # typed at the shell's prompt
         time.sleep(1)
-        port = port_file.read_text().split()[0]
-        with pumpguard.connect(port, timeout=2) as pump:
+        key_line, port = port_file.read_text().splitlines()[:2]
+        assert key_line == f"key: {tmp_path}/s/key.json"
+        with pumpguard.connect(port, key=key_line[5:], timeout=2) as pump:
             assert pump.info().board == "emulator"
     finally:
         if (tmp_path / "pid").exists():

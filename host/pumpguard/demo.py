@@ -153,7 +153,10 @@ def play(emu, pump):
 
 def main():
     # A generous answer timeout: the demo runs on whatever machine, busy or not.
-    with pumpguard.Emulator(time_scale=10) as emu, pumpguard.connect(emu.port, timeout=2) as pump:
+    with (
+        pumpguard.Emulator(time_scale=10) as emu,
+        pumpguard.connect(emu.port, key=emu.key, timeout=2) as pump,
+    ):
         play(emu, pump)
     return EXIT_OK
 

@@ -284,6 +284,7 @@ class _Board:
             "store": store,
             "alarm": hardware.AlarmOutput(),
             "watchdog": self.watchdog,
+            "entropy": hardware.Entropy(),
         }
 
     def boot(self):
