@@ -10,6 +10,7 @@ import types
 
 import pumpguard
 import pytest
+from pumpguard.api import keys
 from pumpguard.deploy import bundle, flash
 from pumpguard.deploy.flash import Flasher, FlashError, FlashRefused
 from pumpguard.errors import UsageError
@@ -43,8 +44,12 @@ class FakePump:
         pass
 
 
+BOARD_ID = "0123456789abcdef"
+
+
 def _device(manifest, **changes):
     device = {
+        "board_id": BOARD_ID,
         "firmware": manifest["firmware"],
         "bundle": manifest["bundle"],
         "library_crc": manifest["library"]["crc"],
@@ -57,9 +62,10 @@ def _device(manifest, **changes):
 def _flasher(run, device=None, link="/dev/ttyUSB0"):
     seen = {}
 
-    def connect(port):
+    def connect(port, **kw):
         seen["link"] = port
-        return FakePump(device(seen["manifest"]) if device else {})
+        seen.setdefault("connects", []).append(kw)
+        return FakePump(device(seen["manifest"]) if device else {"board_id": BOARD_ID})
 
     f = Flasher("pico", "/dev/ttyACM0", link=link, run=run, connect=connect, out=io.StringIO())
     real_build = f.build
@@ -98,6 +104,16 @@ def test_a_flash_runs_every_step_in_order_and_checks_the_link():
     assert "removed stale" in cp[-1] and "safeboot" in cp[-1]
     assert cwd  # the bundle directory
     assert seen["link"] == "/dev/ttyUSB0"
+    # The keys: into the board's store, and the host key store (the board's id kept),
+    # the link steps speaking as service.
+    assert cp[cp.index(":") + 1 : cp.index(":") + 4] == ("+", "fs", "cp")
+    assert cp[cp.index(":") + 5] == "/state/keys".join((":", ""))
+    stored = keys.KeyFile.load(keys.store_path(BOARD_ID))
+    assert stored.roles == ("monitor", "clinician", "service")
+    assert oct(os.stat(stored.path).st_mode & 0o777) == "0o600"
+    assert not os.path.exists(stored.path + ".new")
+    assert [kw["role"] for kw in seen["connects"]] == ["service", "service"]
+    assert seen["connects"][1]["key"].keys == stored.keys
     progress = f._out.getvalue()
     assert [line[:5] for line in progress.splitlines()[:5]] == [
         "[1/5]",
@@ -182,7 +198,7 @@ def test_repl_only_stops_the_pump_loop():
 
 
 def test_nothing_answering_on_the_link_is_a_verify_failure():
-    def connect(port):
+    def connect(port, **kw):
         raise flash.PumpguardError("no answer")
 
     with pytest.raises(FlashError, match=r"step 5/5 \(verify\).*no pumpguard firmware"):

@@ -78,9 +78,10 @@ def test_the_port_is_printed_only_once_the_firmware_answers(tmp_path):
     )
     assert proc.stdout
     try:
+        key = proc.stdout.readline().strip().removeprefix("key: ")
         port = proc.stdout.readline().strip()
         # The tests' usual connect: the firmware is up already, not 8 s away.
-        with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:
+        with pumpguard.connect(port, key=key, timeout=ANSWER_TIMEOUT_S) as pump:
             assert pump.info().board == "emulator"
     finally:
         proc.terminate()
@@ -190,7 +191,8 @@ def test_the_terminal_hanging_up_quits_it_and_removes_its_temporary_state_dir(tm
 def test_started_with_nohup_it_outlives_its_terminal(tmp_path):
     proc = _emulate(["nohup"], cwd=tmp_path)
     try:
-        proc.stdout.readline()
+        assert proc.stdout.readline().startswith("key: ")
+        proc.stdout.readline()  # the port
         proc.send_signal(signal.SIGHUP)
         proc.stdin.write("pumps\n")
         proc.stdin.flush()

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.system
 def test_micropython_runs_the_bundle_and_passes_the_flash_check(tmp_path):
     manifest = bundle.load_manifest(bundle.cached("emulator"))
     with pumpguard.Emulator(state_dir=tmp_path, runtime="micropython") as emu:
-        device = flash.verify(emu.port, manifest)
+        device = flash.verify(emu.port, manifest, key=emu.key)
     assert (device["firmware"], device["bundle"]) == (manifest["firmware"], manifest["bundle"])
 
 
@@ -30,13 +30,13 @@ def test_cpython_runs_sources_which_fail_the_flash_check(tmp_path):
         pumpguard.Emulator(state_dir=tmp_path, runtime="cpython") as emu,
         pytest.raises(flash.FlashError, match="not the bundle just written"),
     ):
-        flash.verify(emu.port, manifest)
+        flash.verify(emu.port, manifest, key=emu.key)
 
 
 def test_tcp_link_on_micropython(tmp_path):
     with (
         pumpguard.Emulator(state_dir=tmp_path, tcp=0, runtime="micropython") as emu,
-        pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump,
+        pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump,
     ):
         assert pump.status(1).state == "idle"
 

@@ -114,7 +114,7 @@ def test_a_hello_of_the_wrong_schema_or_version_closes_no_session(emu):
         raw.serial.write(frame.encode(0x01, 51, v1))
         name, fields = raw.answer(51)
         assert (name, fields["code"]) == ("ERROR", catalog.ERR_MISMATCH), fields
-        assert "device speaks protocol 2" in fields["message"]
+        assert f"device speaks protocol {catalog.PROTOCOL_VERSION}" in fields["message"]
         raw.send("ESTOP", 2, {"ch": 1, "reason": "extravasation"}, sid=mine)
         assert raw.answer(2) == ("ESTOP_R", {"ch": 1})
     finally:

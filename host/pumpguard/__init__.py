@@ -4,20 +4,24 @@ Five lines to script a pump (the emulator stands in for a board here)::
 
     import pumpguard
 
-    with pumpguard.Emulator() as emu, pumpguard.connect(emu.port) as pump:
+    with pumpguard.Emulator() as emu, pumpguard.connect(emu.port, key=emu.key) as pump:
         pump.start(1, "norepinephrine", "0.1", "mcg/kg/min",
                    weight_kg="70", concentration="16 mcg/mL", volume_ml="50")
         print(pump.status(1))                  # running at 26.25 mL/h
 """
 
 from .api.client import Pump, connect
+from .api.keys import KeyFile
 from .emulator import Emulator
 from .errors import (
+    AuthError,
     BadValue,
     DeviceAlarm,
     DeviceError,
     DeviceReset,
     EmulatorError,
+    Forbidden,
+    KeyFileError,
     LinkError,
     ProtocolMismatch,
     PumpguardError,
@@ -27,12 +31,16 @@ from .errors import (
 )
 
 __all__ = [
+    "AuthError",
     "BadValue",
     "DeviceAlarm",
     "DeviceError",
     "DeviceReset",
     "Emulator",
     "EmulatorError",
+    "Forbidden",
+    "KeyFile",
+    "KeyFileError",
     "LinkError",
     "ProtocolMismatch",
     "Pump",
