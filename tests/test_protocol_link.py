@@ -70,6 +70,7 @@ class FakeDevice:
         self.boot_id = 1
         self.events = []  # wire frames to send before the next answer
         self.after = b""  # bytes to send right behind the next answer, in one write
+        self.rotated = []  # the new keys KEY carried, unwrapped
         self.reboot()
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -169,6 +170,9 @@ class FakeDevice:
             reply = ("REFUSED", self.refuse)
         elif name == "SUPERVISE":
             reply = ("SUPERVISE_R", fields)
+        elif name == "KEY":
+            self.rotated.append(auth.wrap(self.ks, f.ctr, fields["key"]))
+            reply = ("KEY_R", {"role": fields["role"], "check": auth.key_check(self.rotated[-1])})
         elif name == "STOP":
             reply = (
                 "STOP_R",
