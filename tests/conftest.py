@@ -173,13 +173,13 @@ def cli(port, key):
     def run(*args, channel=1, env=None):
         argv = [sys.executable, "-m", "pumpguard", "--port", port, "--channel", str(channel)]
         # A busy CI machine answers late, never wrongly (ANSWER_TIMEOUT_S).
-        env = dict(
-            os.environ,
-            PUMPGUARD_PORT="",
-            PUMPGUARD_TIMEOUT=str(ANSWER_TIMEOUT_S),
-            PUMPGUARD_KEY=key or "",
+        env = {
+            **os.environ,
+            "PUMPGUARD_PORT": "",
+            "PUMPGUARD_TIMEOUT": str(ANSWER_TIMEOUT_S),
+            "PUMPGUARD_KEY": key or "",
             **(env or {}),
-        )
+        }
         return subprocess.run(
             argv + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=60
         )

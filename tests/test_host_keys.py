@@ -328,3 +328,30 @@ def test_the_role_defaults_to_what_the_store_s_key_file_holds(device, tmp_path):
         assert pump.role == "monitor"
     # HELLO as clinician (the guess), then again as the role the file holds
     assert [h["role"] for h in device.hellos] == [2, 1]
+
+
+def test_an_emulator_state_dir_gets_keys_once_and_is_of_one_kind(tmp_path):
+    from pumpguard.emulator import server
+
+    keyed = tmp_path / "keyed"
+    keyed.mkdir()
+    path = server.provision(str(keyed))
+    made = keys.KeyFile.load(path)
+    board = json.loads((keyed / "keys").read_text())
+    assert board == {"board_id": made.board_id, **{r: made.keys[r].hex() for r in keys.ROLES}}
+    assert _mode(keyed / "keys") == 0o600
+    assert server.provision(str(keyed)) == path  # the next start: the same keys
+    assert keys.KeyFile.load(path).keys == made.keys
+    with pytest.raises(UsageError, match="holds a board with keys: --insecure needs"):
+        server.provision(str(keyed), insecure=True)
+    assert json.loads((keyed / "keys").read_text()) == board  # changed nothing
+    (keyed / "keys").unlink()  # the board lost its keys file: it stays so (keys_missing)
+    assert server.provision(str(keyed)) == path and not (keyed / "keys").exists()
+
+    insecure = tmp_path / "insecure"
+    insecure.mkdir()
+    assert server.provision(str(insecure), insecure=True) is None
+    assert json.loads((insecure / "keys").read_text())["insecure"] is True
+    assert os.listdir(insecure) == ["keys"]
+    with pytest.raises(UsageError, match="made with --insecure"):
+        server.provision(str(insecure))
