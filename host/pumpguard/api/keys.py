@@ -23,7 +23,7 @@ from protocol import auth, catalog
 
 from ..errors import KeyFileError
 
-ROLES = tuple(sorted(catalog.ROLES, key=catalog.ROLES.get))  # monitor, clinician, service
+ROLES = tuple(sorted(catalog.ROLES, key=lambda r: catalog.ROLES[r]))  # monitor, clinician, service
 # connect() with no role: the first of these the key file holds (the CLI drives delivery).
 DEFAULT_ROLES = ("clinician", "monitor", "service")
 BOARD_ID_HEX = 16
@@ -147,9 +147,10 @@ class KeyFile:
         """Write the file atomically (a temporary file in its directory, 0600 from its
         creation, fsynced, renamed over): a crash leaves the old file or the new one,
         never half of one, and the key is never readable by others, even briefly."""
-        path = os.fspath(path or self.path)
+        path = path or self.path
         if not path:
             raise KeyFileError("a key file needs a path to be saved to")
+        path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
         tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
         data = json.dumps(self.to_json(), indent=2).encode() + b"\n"

@@ -432,7 +432,11 @@ def do_key(pump, args, out):
             file=out,
         )
         return
-    source = keys.given(args.key) if pump is None else keys.KeyFile.load(pump.key_path)
+    source = keys.given(args.key) if pump is None else pump.key_path
+    if source is None:
+        raise UsageError("the device runs without keys (--insecure): none to export")
+    if not isinstance(source, keys.KeyFile):
+        source = keys.KeyFile.load(source)
     if os.path.lexists(args.out):
         raise UsageError(f"{args.out} exists: export writes a new key file, never over one")
     path = source.only(args.roles).save(args.out)
