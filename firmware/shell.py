@@ -353,7 +353,6 @@ class Shell:
             pos = decoder.feed(self._rx, pos, n)
             if decoder.ready:
                 frame = decoder.take()
-                self.core.host_seen(now)
                 if catalog.is_request(frame.msg_id):
                     self._link.write(self._respond(frame, now))
 
@@ -381,6 +380,10 @@ class Shell:
         refusal = gate.check(self, frame, i)
         if refusal is not None:
             return refusal
+        if sessions.authed[i]:
+            # The host is heard: a sign of life is a frame it tagged with a new counter,
+            # never a frame refused (anyone on the wire could send one) or a replay.
+            self.core.host_seen(now)
         try:
             fields = messages.decode(frame.msg_id, frame.payload)
         except ValueError as exc:
@@ -389,12 +392,14 @@ class Shell:
         # a second run.
         first = not sessions.confirmed[i]
         sessions.ran(i, frame.seq, frame.ctr)
-        if first:  # the session's first request: a supervisor it declared counts now
-            self._supervision(now)
         self.slot = i
         self._guard(frame)
         name, reply = handler(self, fields, now)
         wire = gate.answer(self, frame, i, name, reply)
+        if first and sessions.authed[i]:
+            # AUTH proved the key: what the HELLO declared (a supervisor, the host's
+            # clock) counts from now, never for a host that could not prove it.
+            self._supervision(now)
         self._serving = None  # answered: the rates go to the motors, never rolled back
         if self.core.log.next_seq != self._logged:
             self._apply_rates()
@@ -405,9 +410,9 @@ class Shell:
         """A new session for the HELLO being served, supervising every interval_s
         (0: not); the least recently heard one goes if every slot is taken."""
         self.slot, evicted = self.sessions.open(self.seq, self.crc, interval_s)
-        if evicted:
+        if evicted:  # a supervisor it closed no longer counts (a new one counts at AUTH)
             self.replay.forget(evicted)
-        self._supervision(now)
+            self._supervision(now)
 
     def supervise(self, interval_s, now):
         """The session being served declares its heartbeat interval (0: ends it)."""
@@ -418,7 +423,6 @@ class Shell:
         """End the session in slot i (its AUTH was refused), its cached answer with it."""
         self.replay.forget(self.sessions.sid[i])
         self.sessions.close(i)
-        self._supervision(self.uptime_ms())
 
     def _supervision(self, now):
         self.core.supervise(self.sessions.supervision_s() * 1000, now)
