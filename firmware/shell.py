@@ -33,12 +33,14 @@
 # (_base + _since, possibly large) only when the turn needs it: a frame, a fault, a
 # due tick (core.next_due()), a pending delivery alarm, a save. An idle turn never does.
 #
-# The requests themselves are served by handlers.py; this module is the loop.
+# The requests themselves are served by handlers.py, behind the authenticated link's
+# gate (gate.py: HELLO's session key, then each request's tag, counter, seq and role);
+# this module is the loop. Only a frame the host tagged anew counts as the host heard.
 #
 # The ports come from the board (make_ports(), or the emulator's models): link, clock,
-# motors (one per channel), store, alarm and watchdog, with the methods this module
-# calls on each, are the board contract in boards/__init__.py (PORTS). Rates are
-# millionths of mL/h and volumes millionths of mL, as in the core.
+# motors (one per channel), store, alarm, watchdog and entropy, with the methods this
+# module and the handlers call on each, are the board contract in boards/__init__.py
+# (PORTS). Rates are millionths of mL/h and volumes millionths of mL, as in the core.
 from micropython import const
 
 from firmware import gate, handlers, persist
@@ -373,13 +375,13 @@ class Shell:
         i = sessions.find(frame.sid)
         if i < 0:
             return self.error(frame, catalog.ERR_HELLO_REQUIRED, "send HELLO first")
-        sessions.heard(i)
         cached = self.replay.lookup(frame.sid, frame.seq, frame.crc)
         if cached is not None:
             return cached
         refusal = gate.check(self, frame, i)
         if refusal is not None:
             return refusal
+        sessions.heard(i)  # recency (which session a new one closes): never a refused frame
         if sessions.authed[i]:
             # The host is heard: a sign of life is a frame it tagged with a new counter,
             # never a frame refused (anyone on the wire could send one) or a replay.

@@ -429,3 +429,19 @@ def test_the_wall_clock_of_a_hello_counts_only_once_its_auth_passed():
     clock.request("START", NOREPI)  # logged now: wall time
     name, page = clock.request("LOG", {"first": page["next"]})
     assert page["entries"] and page["entries"][0]["wall_ms"] >= 1764580000000
+
+
+def test_a_refused_frame_does_not_keep_its_session_from_being_closed():
+    # Four sessions; frames refused in the least recently heard one (untagged, in its
+    # sid) do not make it recent: the fifth HELLO closes it, not a host that spoke.
+    sh, p = _device()
+    hosts = [Host(sh, p) for _ in range(4)]
+    for host in hosts:
+        host.hello()
+    first = hosts[0]
+    for _ in range(3):
+        first.seq += 1
+        first.send_wire(messages.to_wire("STATUS", first.seq, {"ch": 1}, sid=first.sid))
+    Host(sh, p).hello()
+    assert first.sid not in sh.sessions.sid
+    assert [h.sid in sh.sessions.sid for h in hosts[1:]] == [True] * 3
