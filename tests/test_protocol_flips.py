@@ -27,6 +27,7 @@ import pytest
 from protocol import cobs, frame
 from protocol.crc import RESIDUE, crc32
 from protocol.decoder import Decoder
+from tests.test_protocol_vectors import unstuff
 
 VECTORS = json.loads(
     (pathlib.Path(__file__).resolve().parent.parent / "protocol" / "vectors.json").read_text()
@@ -84,16 +85,7 @@ def test_every_3_bit_flip(v):
 def _unstuffed(v):
     """Header + payload + CRC: COBS-decode the vector (COBS here is the reference
     definition, written independently of the streaming decoder)."""
-    data = _wire(v)[1:-1]
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        code = data[i]
-        out += data[i + 1 : i + code]
-        i += code
-        if code < 0xFF and i < len(data):
-            out.append(0)
-    return bytes(out)
+    return unstuff(_wire(v))
 
 
 def test_cobs_reference_agrees():

@@ -575,7 +575,7 @@ def test_session_tags_are_the_stdlib_hmac_of_sender_and_signed_bytes():
         for name, _msg, _seq, _fields, _sid, how in sess["frames"]:
             if how is None:
                 continue
-            body = _unstuff(bytes.fromhex(by_name[name]["wire"]))
+            body = unstuff(bytes.fromhex(by_name[name]["wire"]))
             assert body[0] == 0x13 and len(body) == body[4] + 23
             signed = body[:-12]
             assert struct.unpack_from("<I", signed, len(signed) - 4)[0] == how[1]
@@ -584,7 +584,8 @@ def test_session_tags_are_the_stdlib_hmac_of_sender_and_signed_bytes():
     assert tagged == 8
 
 
-def _unstuff(wire):
+def unstuff(wire):
+    """The frame inside one wire frame (the reference COBS decoding)."""
     data = wire[1:-1]
     out = bytearray()
     i = 0
