@@ -36,7 +36,8 @@ FIELDS = (
 #   safe_boot()   True when the board is held in safe boot: pump loop and watchdog off
 FUNCTIONS = ("make_ports", "safe_boot")
 
-# port -> the methods firmware/shell.py calls on it ("motors": one object per channel)
+# port -> the methods the firmware calls on it (firmware/shell.py, handlers.py; "motors":
+# one object per channel)
 PORTS = (
     ("link", ("readinto", "write")),  # readinto(buf) -> count or None; write(bytes)
     ("clock", ("ticks_ms", "ticks_diff", "sleep_ms")),  # MicroPython's time module

@@ -34,8 +34,8 @@ def hello(shell, f, now):
     if sessions.nonce[i] is None:
         sessions.nonce[i] = shell.entropy.random(auth.NONCE)
     sessions.role[i] = f["role"]
-    if f["wall_ms"]:  # the host's clock: the event log's entries carry wall time from now
-        shell.journal.set_wall(f["wall_ms"] - now)
+    # The host's clock, for the event log's entries from its AUTH on (authenticate)
+    sessions.wall[i] = f["wall_ms"] - now if f["wall_ms"] else None
     lib = shell.core.library
     return "HELLO_R", {
         "protocol": catalog.PROTOCOL_VERSION,
@@ -71,6 +71,8 @@ def authenticate(shell, f, now):
         why = "the board refused the key for role %s" % (catalog.ROLE_NAMES[sessions.role[i]],)
     else:
         sessions.authed[i] = True
+        if sessions.wall[i] is not None:  # the event log's entries carry wall time from now
+            shell.journal.set_wall(sessions.wall[i])
         return "AUTH_R", {"proof": auth.proof(ks, th, b"D")}
     shell.auth_refused += 1
     shell.core.log.add(now, 0, "input", "auth_refused", why)

@@ -46,6 +46,8 @@ class Sessions:
         self.nonce = [None] * size  # type: list[bytes | None]
         self.th = [None] * size  # type: list[bytes | None]
         self.ks = [None] * size  # type: list[bytes | None]
+        # the offset of the host's wall clock its HELLO gave, applied once AUTH passed
+        self.wall = [None] * size  # type: list[int | None]
         self.authed = [False] * size  # AUTH proved the key: requests may run
         self.host_ctr = [0] * size  # the last host counter accepted
         self.device_ctr = [0] * size  # the counter of the device's last tagged answer
@@ -108,6 +110,7 @@ class Sessions:
         self.nonce[i] = None
         self.th[i] = None
         self.ks[i] = None
+        self.wall[i] = None
         self.authed[i] = False
         self.host_ctr[i] = 0
         self.device_ctr[i] = 0

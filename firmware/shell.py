@@ -33,12 +33,14 @@
 # (_base + _since, possibly large) only when the turn needs it: a frame, a fault, a
 # due tick (core.next_due()), a pending delivery alarm, a save. An idle turn never does.
 #
-# The requests themselves are served by handlers.py; this module is the loop.
+# The requests themselves are served by handlers.py, behind the authenticated link's
+# gate (gate.py: HELLO's session key, then each request's tag, counter, seq and role);
+# this module is the loop. Only a frame the host tagged anew counts as the host heard.
 #
 # The ports come from the board (make_ports(), or the emulator's models): link, clock,
-# motors (one per channel), store, alarm and watchdog, with the methods this module
-# calls on each, are the board contract in boards/__init__.py (PORTS). Rates are
-# millionths of mL/h and volumes millionths of mL, as in the core.
+# motors (one per channel), store, alarm, watchdog and entropy, with the methods this
+# module and the handlers call on each, are the board contract in boards/__init__.py
+# (PORTS). Rates are millionths of mL/h and volumes millionths of mL, as in the core.
 from micropython import const
 
 from firmware import gate, handlers, persist
@@ -353,7 +355,6 @@ class Shell:
             pos = decoder.feed(self._rx, pos, n)
             if decoder.ready:
                 frame = decoder.take()
-                self.core.host_seen(now)
                 if catalog.is_request(frame.msg_id):
                     self._link.write(self._respond(frame, now))
 
@@ -374,13 +375,17 @@ class Shell:
         i = sessions.find(frame.sid)
         if i < 0:
             return self.error(frame, catalog.ERR_HELLO_REQUIRED, "send HELLO first")
-        sessions.heard(i)
         cached = self.replay.lookup(frame.sid, frame.seq, frame.crc)
         if cached is not None:
             return cached
         refusal = gate.check(self, frame, i)
         if refusal is not None:
             return refusal
+        sessions.heard(i)  # recency (which session a new one closes): never a refused frame
+        if sessions.authed[i]:
+            # The host is heard: a sign of life is a frame it tagged with a new counter,
+            # never a frame refused (anyone on the wire could send one) or a replay.
+            self.core.host_seen(now)
         try:
             fields = messages.decode(frame.msg_id, frame.payload)
         except ValueError as exc:
@@ -389,12 +394,14 @@ class Shell:
         # a second run.
         first = not sessions.confirmed[i]
         sessions.ran(i, frame.seq, frame.ctr)
-        if first:  # the session's first request: a supervisor it declared counts now
-            self._supervision(now)
         self.slot = i
         self._guard(frame)
         name, reply = handler(self, fields, now)
         wire = gate.answer(self, frame, i, name, reply)
+        if first and sessions.authed[i]:
+            # AUTH proved the key: what the HELLO declared (a supervisor, the host's
+            # clock) counts from now, never for a host that could not prove it.
+            self._supervision(now)
         self._serving = None  # answered: the rates go to the motors, never rolled back
         if self.core.log.next_seq != self._logged:
             self._apply_rates()
@@ -405,9 +412,9 @@ class Shell:
         """A new session for the HELLO being served, supervising every interval_s
         (0: not); the least recently heard one goes if every slot is taken."""
         self.slot, evicted = self.sessions.open(self.seq, self.crc, interval_s)
-        if evicted:
+        if evicted:  # a supervisor it closed no longer counts (a new one counts at AUTH)
             self.replay.forget(evicted)
-        self._supervision(now)
+            self._supervision(now)
 
     def supervise(self, interval_s, now):
         """The session being served declares its heartbeat interval (0: ends it)."""
@@ -418,7 +425,6 @@ class Shell:
         """End the session in slot i (its AUTH was refused), its cached answer with it."""
         self.replay.forget(self.sessions.sid[i])
         self.sessions.close(i)
-        self._supervision(self.uptime_ms())
 
     def _supervision(self, now):
         self.core.supervise(self.sessions.supervision_s() * 1000, now)

@@ -163,6 +163,12 @@ def _tour():
     fresh.store_lost("missing", 1)
     for code in ("internal_fault", "store_failed", "record_set_aside", "record_rolled_back"):
         fresh.device_alarm(code, "x" * 300 + "\u00e9", 2)
+    # the board's keys (firmware/main.py keys_alarms), and the entries the shell's AUTH
+    # and KEY handlers add to the core's log (firmware/handlers.py), with their texts
+    fresh.device_alarm("keys_missing", "x" * 300 + "\u00e9", 2, True)
+    fresh.device_alarm("insecure_link", "x" * 300 + "\u00e9", 2, True, "low")
+    fresh.log.add(3, 0, "input", "auth_refused", "the board refused the key for role clinician")
+    fresh.log.add(3, 0, "input", "key_rotated", "key for role clinician replaced")
     # a restored channel that breaks a rule (vasopressin above its hard max) stays stopped
     forged = json.loads(json.dumps(running.snapshot()))
     forged["channels"][1]["dose"] = 999999

@@ -3,7 +3,8 @@
 Each class offers exactly the primitives the shell uses on a real board (the board
 contract, ``boards/__init__.py``): a link with ``readinto``/``write``, a clock with
 MicroPython's ``ticks_ms``/``ticks_diff``/``sleep_ms``, one motor per channel with
-``set_rate``/``delivered``/``fault``, an alarm output and a watchdog. The store is the
+``set_rate``/``delivered``/``fault``, an alarm output, a watchdog and ``Entropy``
+(``random(n)``: the host's ``os.urandom``). The store is the
 ``FileStore`` over the state directory (``boards/drivers/filestore.py``), as on a Pico.
 """
 

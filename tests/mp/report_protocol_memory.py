@@ -1,12 +1,13 @@
 # Memory of the protocol codec on real MicroPython: the decoder's per-byte loop
 # allocates nothing (proved under heap_lock), and a whole frame costs a bounded,
-# printed number of bytes. Fails (EXIT_CODE 1) if either stops being true.
+# printed number of bytes, tagged frames (flag A) and their tag included. Fails
+# (EXIT_CODE 1) if either stops being true.
 import gc
 import sys
 
 import micropython
 
-from protocol import messages
+from protocol import auth, messages
 from protocol.decoder import Decoder
 from protocol.replay import ReplayCache
 
@@ -21,6 +22,10 @@ BIG_FIELDS = {
     "plan": [{"at_ms": 900000 * i, "dose": 1000000 - 20000 * i} for i in range(18)],
 }
 big = messages.to_wire("TAPER_R", 9, BIG_FIELDS)
+# The same two, tagged as in an authenticated session (SPEC §12).
+KS = bytes(range(32))
+tagged = messages.to_wire("TITRATE", 7, FIELDS, sid=0x5A3C, key=KS, ctr=5)
+big_tagged = messages.to_wire("TAPER_R", 9, BIG_FIELDS, sid=0x5A3C, key=KS, ctr=6, sender=b"D")
 dec = Decoder()
 cache = ReplayCache()
 
@@ -28,7 +33,7 @@ cache = ReplayCache()
 #    raises MemoryError. locked_ok exists before the lock: a new module global
 #    assigned under it could grow the globals dict, an allocation of the report's own.
 locked_ok = False
-for w in (wire, big):
+for w in (wire, big, tagged, big_tagged):
     body = bytearray(w)
     gc.collect()
     micropython.heap_lock()
@@ -84,6 +89,17 @@ def replay_hit():
     cache.lookup(0x5A3C, 7, 12345)
 
 
+def verify_tagged():
+    # What the device does with every request: take it, then check its tag.
+    dec.feed(tagged)
+    f = dec.take()
+    assert auth.equal(f.tag, auth.tag(KS, auth.HOST, f.signed))
+
+
+def tag_only():
+    auth.tag(KS, auth.DEVICE, big_tagged)
+
+
 cache.store(0x5A3C, 7, 12345, wire)
 measure("frame verified (CRC residue check)", verify_only, 64)
 measure("frame verified + take()", verify_and_take, 256)
@@ -91,6 +107,14 @@ measure("frame verified + take() + messages.decode (TITRATE)", verify_take_decod
 measure("%d-byte frame verified + take()" % len(big), verify_big, 512)
 measure("replay cache hit", replay_hit, 64)
 measure("encode TITRATE to wire", lambda: messages.to_wire("TITRATE", 7, FIELDS), 1024)
+# An HMAC is two sha256 objects, a 64-byte pad and two digests, whatever the length.
+measure("auth.tag over %d bytes" % len(big_tagged), tag_only, 768)
+measure("tagged frame verified + take() + tag checked (TITRATE)", verify_tagged, 1024)
+measure(
+    "encode TITRATE to wire, tagged",
+    lambda: messages.to_wire("TITRATE", 7, FIELDS, sid=0x5A3C, key=KS, ctr=5),
+    2048,
+)
 
 
 # With --bench (bench/protocol_bench.py passes it): frames per second on this

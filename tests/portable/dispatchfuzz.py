@@ -27,19 +27,15 @@
 # catalog's field tables, never by hand, so they follow the wire as it changes; once
 # HELLO_R carries a session id (frame.sid), later requests carry it too.
 #
-# Authenticated sessions (issue 11): the fuzz holds the board's keys (shellkit.KEYS, and
-# any key a genuine KEY replaced), so after a HELLO_R of a role it knows it mostly sends
-# the genuine AUTH; once authenticated, some requests go out genuine (tagged under the
-# session key with the next counter) and most mutated: untagged, a tag bit flipped, a
-# wrong key, a stale counter. The oracle, after every input: no session of the shell
-# ran anything (its last seq, host counter or authentication moved) unless the input
-# was the genuine frame of that session, and the core logged no command otherwise.
-# "fuzz auth: ..." counts genuine frames run and anything unauthenticated that ran.
+# Authenticated sessions (issue 11): tests/portable/fuzzlink.py holds the fuzz's side
+# of the link (the keys, the session, genuine and mutated frames) and judges, after
+# every input, that nothing unauthenticated ran; "fuzz auth: ..." counts the genuine
+# frames that ran and anything unauthenticated that did.
 from binascii import crc32
 
-from protocol import auth, catalog, cobs, frame, messages
-from protocol.decoder import Decoder
+from protocol import catalog, frame, messages
 from tests.portable import shellkit
+from tests.portable.fuzzlink import AuthLink, state
 
 _M32 = 0xFFFFFFFF
 # Values a request's field takes when the fuzz plays a plausible host, by field name;
@@ -98,7 +94,6 @@ _UMAX = {
 _OPTIONAL = (catalog.OQ, catalog.OMS, catalog.OS)
 _REQUESTS = [m[1] for m in catalog.MESSAGES if catalog.is_request(m[0])]
 _SHOWN_ESCAPES = 20  # escape lines printed (every one is counted)
-_ANY_LENGTH = dict([(i, (0, frame.MAX_PAYLOAD)) for i in range(256)])  # any id, any payload
 
 
 class Rng:
@@ -191,17 +186,9 @@ class Fuzz:
         self.boot_loops = 0
         self.kinds = {}  # escape type name -> count
         self.notes = []
-        # the authenticated link: the board's keys as the fuzz knows them, the session
-        # it holds (a shellkit.Session, or None), the HELLO it sent last (role, payload)
         self.entropy = shellkit.Entropy(seed)  # the board's, across boots: both alike
-        self.keys = dict(shellkit.KEYS)
-        self.session = None
-        self.said = None
-        self.auth_due = False  # HELLO_R arrived: AUTH comes next (mostly)
-        self.genuine = 0  # sid of the genuine frame this input sends, or 0
-        self.rotating = None  # (role, new key) of a genuine KEY sent
-        self.genuine_run = 0  # genuine frames that ran
-        self.unauthenticated = 0  # anything else that ran: the finding
+        self.link = AuthLink()  # the authenticated link, the fuzz's side
+        self.unauthenticated = 0  # anything that ran unauthenticated: the finding
         self.inputs = -1  # the index of the input being fed
         self._boot()
 
@@ -220,7 +207,7 @@ class Fuzz:
                 if attempt:
                     self.boot_loops += 1
                     self.store = shellkit.Store()
-                    self.keys = dict(shellkit.KEYS)
+                    self.link.keys = dict(shellkit.KEYS)
                     self.mutated = False
         self.p = shellkit.ports(store=self.store, start=self.tick, entropy=self.entropy)
         self.sh = shellkit.shell(self.p)
@@ -274,40 +261,10 @@ class Fuzz:
     def _frame(self, msg_id, seq, payload, sid):
         if msg_id == catalog.ID["HELLO"]:
             self.hello = True
-            try:
-                self.said = (messages.decode(msg_id, payload)["role"], payload)
-            except ValueError:  # a HELLO the device refuses as well
-                self.said = None
+            self.link.hello(payload)
         if sid:
-            return self._tagged(msg_id, seq, payload, sid)
+            return self.link.tagged(self.rng, msg_id, seq, payload, sid)
         return frame.encode(msg_id, seq, payload)
-
-    def _tagged(self, msg_id, seq, payload, sid):
-        # In the session the fuzz holds: mostly mutated, some genuine (self.genuine).
-        session = self.session
-        rng = self.rng
-        if session is None or session.sid != sid or msg_id == catalog.ID["AUTH"]:
-            return frame.encode(msg_id, seq, payload, sid=sid)
-        k = rng.below(8)
-        if k < 3 and session.authed:
-            session.ctr += 1
-            self.genuine = sid
-            if msg_id == catalog.ID["KEY"] and len(payload) == 33:
-                self.rotating = (payload[0], auth.wrap(session.ks, session.ctr, payload[1:]))
-            return frame.encode(msg_id, seq, payload, sid=sid, key=session.ks, ctr=session.ctr)
-        if k == 3:
-            return frame.encode(msg_id, seq, payload, sid=sid)  # no tag
-        if k == 4:
-            session.ctr += 1
-            wire = frame.encode(msg_id, seq, payload, sid=sid, key=session.ks, ctr=session.ctr)
-            return _flip_tag(wire, rng.below(8 * auth.TAG))
-        if k == 5:  # a counter maybe not newer than the last: genuine, its run judged
-            ctr = rng.pick((0, 1, session.ctr))
-            self.genuine = sid
-            return frame.encode(msg_id, seq, payload, sid=sid, key=session.ks, ctr=ctr)
-        key = rng.pick((rng.bytes(auth.KEY), self.keys["clinician"], self.keys["service"]))
-        session.ctr += 1
-        return frame.encode(msg_id, seq, payload, sid=sid, key=key, ctr=session.ctr)
 
     def _message(self, name, fields=None):
         msg_id = catalog.ID[name]
@@ -320,12 +277,6 @@ class Fuzz:
         except ValueError:  # more than MAX_PAYLOAD: sent empty instead
             payload = b""
         return self._frame(msg_id, seq, payload, sid)
-
-    def _auth(self):
-        # The genuine AUTH of the session HELLO_R opened (the fuzz holds its role's key).
-        session = self.session
-        self.genuine = session.sid
-        return session.auth_wire(self._next_seq())
 
     def _command(self):
         rng = self.rng
@@ -345,10 +296,10 @@ class Fuzz:
     def _input(self):
         # One input: (wire bytes for the link, or None when the input is an action).
         rng = self.rng
-        if self.auth_due:
-            self.auth_due = False
+        if self.link.auth_due:
+            self.link.auth_due = False
             if rng.below(4):
-                return self._auth()
+                return self.link.auth(self._next_seq())
         k = rng.below(100)
         if k < 15:  # a clinician's command, as a host would send it
             return self._message(*self._command())
@@ -435,12 +386,11 @@ class Fuzz:
     def one(self, dump_index=-1, out=None):
         self.index = dump_index
         self.dumping = out if dump_index >= 0 else None
-        self.genuine = 0
-        self.rotating = None
+        self.link.next_input()
         self.inputs += 1
         wire = self._input()
         sh = self.sh
-        before = _state(sh)
+        before = state(sh)
         logged = sh.core.log.next_seq
         if self.dumping is not None:
             out("in %d %s" % (dump_index, _hex(wire or b"")))
@@ -454,9 +404,13 @@ class Fuzz:
             self.p["link"].rx += wire
             self._turns(2 + len(wire) // 64)
         if self.sh is sh:  # no reboot: what ran is the input's doing
-            self._judge(sh, before, logged)
+            for what in self.link.judge(sh, before, logged):
+                self._unauthenticated(what)
         answer = self._drain()
-        self._session(answer)
+        opened = self.link.answered(answer, self.hello)
+        if opened is not None:
+            self.sid = opened
+        self.hello = False
         if self.dumping is not None:
             k = 0
             for part in answer.split(b"\x00"):
@@ -464,70 +418,11 @@ class Fuzz:
                     out("out %d %d %s" % (dump_index, k, _hex(part)))
                     k += 1
 
-    def _judge(self, sh, before, logged):
-        # Anything a session ran (its seq, counter or authentication moved) must be the
-        # genuine frame of that session; a command logged, a genuine frame's doing.
-        after = _state(sh)
-        ran = False
-        for i in range(len(before)):
-            sid = before[i][0]
-            if sid and after[i][0] == sid and after[i] != before[i]:
-                ran = True
-                if sid != self.genuine:
-                    self._unauthenticated("session %d ran %r" % (sid, after[i]))
-                elif before[i][3] and after[i][2] <= before[i][2]:
-                    self._unauthenticated("session %d ran a stale counter" % (sid,))
-                else:
-                    self.genuine_run += 1
-        if not ran:
-            for e in sh.core.log.since(logged):
-                if e[3] not in ("input", "alarm", "decision", "rate") and e[4] == "received":
-                    self._unauthenticated("the core ran %s" % (e[3],))
-
     def _unauthenticated(self, what):
         self.unauthenticated += 1
         self.digest = crc32(b"unauthenticated", self.digest)
         if len(self.notes) < _SHOWN_ESCAPES:
             self.notes.append("unauthenticated at input %d: %s" % (self.inputs, what))
-
-    def _session(self, answer):
-        # The session a HELLO_R opened (protocol 2; 0 before), its AUTH_R, a KEY_R.
-        hello = self.hello
-        self.hello = False
-        for f in Decoder().decode(answer):
-            name = catalog.NAME.get(f.msg_id)
-            if name == "HELLO_R" and hello:
-                self.sid = f.sid
-                self.session = None
-                if self.said is not None and self.said[0] in catalog.ROLE_NAMES:
-                    role = catalog.ROLE_NAMES[self.said[0]]
-                    session = shellkit.Session(role, self.keys[role])
-                    session.hello_payload = self.said[1]
-                    session.opened(f)
-                    self.session = session
-                    self.auth_due = True
-            elif name == "AUTH_R" and self.session is not None and f.sid == self.session.sid:
-                self.session.authed = True
-            elif name == "KEY_R" and self.rotating is not None and f.sid == self.genuine:
-                role, new = self.rotating
-                if role in catalog.ROLE_NAMES:
-                    self.keys[catalog.ROLE_NAMES[role]] = new
-
-
-def _state(sh):
-    s = sh.sessions
-    return [(s.sid[i], s.last[i], s.host_ctr[i], s.authed[i]) for i in range(s.size)]
-
-
-def _flip_tag(wire, bit):
-    # The frame with one bit of its tag flipped and its CRC made valid again.
-    f = Decoder(bounds=_ANY_LENGTH).decode(wire)[0]
-    tag = bytearray(f.tag)
-    tag[bit // 8] ^= 1 << (bit % 8)
-    body = bytes(f.signed) + bytes(tag)
-    crc = crc32(body)
-    body += bytes([crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24])
-    return b"\x00" + cobs.encode(body) + b"\x00"
 
 
 def _leaves(node, out):
@@ -576,7 +471,7 @@ def _totals(fz, count, out):
         out(note)
     out(
         "fuzz auth: %d genuine frames ran, %d unauthenticated ran"
-        % (fz.genuine_run, fz.unauthenticated)
+        % (fz.link.genuine_run, fz.unauthenticated)
     )
     kinds = ", ".join(["%s %d" % (k, fz.kinds[k]) for k in sorted(fz.kinds)])
     out(

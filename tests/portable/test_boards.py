@@ -148,6 +148,10 @@ def test_the_pico_ports_are_built_with_dummy_pins_and_uart():
         assert (pins[25].v, pins[16].v) == (1, 1)
         alarm.set(0)
         assert (pins[25].v, pins[16].v) == (0, 0)
+        # the RNG: os.urandom, which the rp2 port has (the WebAssembly port has none)
+        if hasattr(os, "urandom"):
+            nonces = [ports["entropy"].random(16) for _ in range(2)]
+            assert [len(n) for n in nonces] == [16, 16] and nonces[0] != nonces[1]
     finally:
         _remove(_PORTS_STATE)
 

@@ -377,3 +377,71 @@ def test_every_answer_of_an_authenticated_session_is_tagged_with_a_growing_count
     for name, fields in (("STATUS", {"ch": 1}), ("START", NOREPI), ("STATUS", {"ch": 9})):
         host.request(name, fields)  # Host.answer checks tag and counter
     assert host.session.device_ctr == 4  # AUTH_R 1, then one per answer
+
+
+def test_only_a_frame_the_host_tagged_anew_is_a_sign_of_life():
+    # A supervising host falls silent: link_lost. Frames anyone on the wire can send
+    # (untagged, a wrong tag, a replay of the host's last frame, a new HELLO) leave
+    # the alarm standing; the host's own next frame is heard.
+    sh, p = _device()
+    host = Host(sh, p)
+    host.hello(supervise_s=1)
+    last = host.wire("HEARTBEAT", {})
+    host.send_wire(last)
+    for _ in range(12):  # 12 s of silence, past the 10 s link timeout
+        p["clock"].advance(1000)
+        sh.step()
+    assert "link_lost" in [a.code for a in sh.core.alarms() if a.active]
+    host.seq += 1
+    other = Host(sh, p)
+    for wire in (
+        messages.to_wire("HEARTBEAT", host.seq, {}, sid=host.sid),
+        _flipped(host.wire("HEARTBEAT", {}), 0),
+        last,
+        other.wire("HELLO", hello_fields()),
+    ):
+        host.send_wire(wire)
+        sh.step()
+        assert "link_lost" in [a.code for a in sh.core.alarms() if a.active], wire
+    assert host.request("HEARTBEAT", {})[0] == "HEARTBEAT_R"
+    sh.step()
+    assert "link_lost" not in [a.code for a in sh.core.alarms() if a.active]
+
+
+def test_the_wall_clock_of_a_hello_counts_only_once_its_auth_passed():
+    sh, p = _device()
+    stranger = Host(sh, p, key=KEYS["monitor"])
+    fields = hello_fields()
+    fields["wall_ms"] = 1764580000000
+    stranger.request("HELLO", fields)
+    assert stranger.request("AUTH", {})[1]["code"] == _ERR_AUTH
+    host = Host(sh, p)
+    host.hello()
+    name, page = host.request("LOG", {"first": 0})
+    (refused,) = [e for e in page["entries"] if e["kind"] == "input" and "refused" in e["text"]]
+    assert refused["wall_ms"] is None  # no wall clock: the stranger's was never taken
+    clock = Host(sh, p)
+    fields["wall_ms"] = 1764580000000
+    assert clock.request("HELLO", fields)[0] == "HELLO_R"
+    assert clock.request("AUTH", {})[0] == "AUTH_R"
+    name, page = clock.request("LOG", {"first": 0})
+    assert page["entries"][-1]["wall_ms"] is None  # an entry from before it
+    clock.request("START", NOREPI)  # logged now: wall time
+    name, page = clock.request("LOG", {"first": page["next"]})
+    assert page["entries"] and page["entries"][0]["wall_ms"] >= 1764580000000
+
+
+def test_a_refused_frame_does_not_keep_its_session_from_being_closed():
+    # Four sessions; frames refused in the least recently heard one (untagged, in its
+    # sid) do not make it recent: the fifth HELLO closes it, not a host that spoke.
+    sh, p = _device()
+    hosts = [Host(sh, p) for _ in range(4)]
+    for host in hosts:
+        host.hello()
+    first = hosts[0]
+    for _ in range(3):
+        first.seq += 1
+        first.send_wire(messages.to_wire("STATUS", first.seq, {"ch": 1}, sid=first.sid))
+    Host(sh, p).hello()
+    assert first.sid not in sh.sessions.sid
+    assert [h.sid in sh.sessions.sid for h in hosts[1:]] == [True] * 3
