@@ -200,3 +200,19 @@ def test_an_insecure_emulator_says_so_and_needs_insecure_on_the_host(tmp_path, r
         stdin=subprocess.DEVNULL,
     )
     assert r.returncode == 2 and "made with --insecure" in r.stderr
+
+
+def test_a_board_that_lost_its_keys_says_reflash_it_and_still_runs(own_emulator, tmp_path):
+    emu = own_emulator
+    key = tmp_path / "key.json"
+    key.write_bytes(pathlib.Path(emu.key).read_bytes())
+    os.chmod(key, 0o600)
+    with pumpguard.connect(emu.port, key=key, timeout=ANSWER_TIMEOUT_S) as pump:
+        pump.start(1, "norepinephrine", "0.1", "mcg/kg/min", **NOREPI)
+    emu.power_off()
+    os.remove(os.path.join(emu.state_dir, "keys"))  # a flash that lost the keys file
+    emu.start()
+    r = _run(emu, key, "status")
+    assert r.returncode == 5, r.stderr
+    assert "no keys provisioned" in r.stderr and "reflash it with `pumpguard flash`" in r.stderr
+    assert emu.pumps()[0]["rate"] > 0  # the pump restored its channel all the same
