@@ -92,6 +92,8 @@ class Link:
         if self.keyfile is not None and role is not None:
             self.keyfile.key(role)
         self.role = role  # None: the key file's default role (keys.DEFAULT_ROLES)
+        self.session_role = None  # the role the last authenticated session speaks as
+        self.session_keyfile = None  # its key file (None: none yet, or the insecure mode)
         self.insecure = insecure
         self.dropped = 0  # answers dropped: a wrong or missing tag, a counter not newer
         self._ks = None  # the session key, from HELLO_R on; None: no session
