@@ -18,7 +18,7 @@ BAUD = 115200
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 300
 
 
-class _CountingPort:
+class CountingPort:
     """Wraps the link's serial port and counts the bytes that really cross it, so the
     line-time column is for the frames the firmware sent, not for a guess at them."""
 
@@ -45,22 +45,23 @@ class _CountingPort:
             setattr(self._port, name, value)
 
 
-def _line_ms(nbytes):
+def line_ms(nbytes):
     return nbytes * 10 / BAUD * 1000
 
 
-def _measure(call, counter):
+def measure(call, counter, rounds=ROUNDS):
     samples = []
     counter.bytes = 0
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         t = time.perf_counter()
         call()
         samples.append((time.perf_counter() - t) * 1000)
     samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1], counter.bytes / ROUNDS
+    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1], counter.bytes / rounds
 
 
-def main():
+def round_trips(rounds=ROUNDS):
+    """(command, median ms, p99 ms, bytes per round trip) for each command measured."""
     with pumpguard.Emulator() as emu, pumpguard.connect(emu.port, key=emu.key) as pump:
         pump.start(
             1,
@@ -72,17 +73,26 @@ def main():
             volume_ml="50",
         )
         # The bench reaches into the link once, to count bytes; the API has no reason to.
-        counter = pump._link._port = _CountingPort(pump._link._port)
+        counter = pump._link._port = CountingPort(pump._link._port)
         cases = [
             ("HEARTBEAT", pump.uptime_ms),
             ("STATUS", lambda: pump.status(1)),
             ("TITRATE (same dose)", lambda: pump.titrate(1, "0.1", "mcg/kg/min")),
         ]
-        print(f"round trip through pumpguard.connect() over the emulator PTY, {ROUNDS} rounds")
-        print(f"{'command':<22}{'median ms':>10}{'p99 ms':>10}{'bytes':>8}{'115200 baud ms':>16}")
         for name, call in cases:
-            median, p99, nbytes = _measure(call, counter)
-            print(f"{name:<22}{median:>10.3f}{p99:>10.3f}{nbytes:>8.0f}{_line_ms(nbytes):>16.3f}")
+            yield (name, *measure(call, counter, rounds))
+
+
+def main():
+    print(f"round trip through pumpguard.connect() over the emulator PTY, {ROUNDS} rounds")
+    print(
+        f"{'command':<22}{'median ms':>10}{'p99 ms':>10}{'bytes':>8}{'115200 baud ms':>16}"
+        f"{'median/line':>13}"
+    )
+    for name, median, p99, nbytes in round_trips():
+        line = line_ms(nbytes)
+        ratio = median / line
+        print(f"{name:<22}{median:>10.3f}{p99:>10.3f}{nbytes:>8.0f}{line:>16.3f}{ratio:>13.3f}")
 
 
 if __name__ == "__main__":

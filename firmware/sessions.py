@@ -5,7 +5,8 @@
 # run again: a copy arriving late, after any number of newer requests, still finds it),
 # the heartbeat interval it declared (0: not supervising, a one-shot CLI) and when it
 # was last heard. At most SESSIONS at once: a new one takes a free slot, or the least
-# recently heard one's, one-shot sessions going before supervising ones. Everything is
+# recently heard one's, sessions still waiting for AUTH going first, then one-shot
+# sessions, then supervising ones. Everything is
 # preallocated at boot; the per-frame calls only compare and store small ints.
 #
 # A session supervises from its first request on, not from its HELLO: a HELLO whose
@@ -116,9 +117,13 @@ class Sessions:
         self.device_ctr[i] = 0
 
     def _before(self, j, i):
-        # Whether slot j goes before slot i: a one-shot session before a supervising one
-        # (one-shot hosts must not end a silent supervisor's alarm by crowding it out),
-        # then the least recently heard.
+        # Whether slot j goes before slot i: a session whose host never proved its key
+        # before an authenticated one (anyone on the line can say HELLO: a flood of them
+        # evicts only its own pending sessions while one is left), a one-shot session
+        # before a supervising one (one-shot hosts must not end a silent supervisor's
+        # alarm by crowding it out), then the least recently heard.
+        if self.authed[j] != self.authed[i]:
+            return not self.authed[j]
         if self._supervising(j) != self._supervising(i):
             return not self._supervising(j)
         return self._heard[j] < self._heard[i]

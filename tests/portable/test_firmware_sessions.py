@@ -234,3 +234,17 @@ def test_a_retried_hello_leaves_no_ghost_supervisor_behind_a_goodbye():
         p["clock"].advance(1000)
         sh.step()
     assert "link_lost" not in [a.code for a in sh.core.alarms()]
+
+
+def test_a_hello_flood_evicts_pending_sessions_before_an_authenticated_one():
+    # Anyone on the line can say HELLO; only a host holding a key passes AUTH. A flood
+    # of HELLOs must not push out the session of the host that did, even a one-shot one
+    # heard least recently: it cycles through its own pending sessions.
+    s = Sessions(1)
+    bedside = s.open(1, 0xB, 0)[0]
+    s.authed[bedside] = True
+    s.ran(bedside, 2, 1)
+    for k in range(20):
+        _, evicted = s.open(1, 0x100 + k, 0)
+        assert evicted != 1  # the bedside session's sid
+    assert s.find(1) == bedside and s.authed[bedside]
