@@ -75,7 +75,18 @@ def authenticate(shell, f, now):
             shell.journal.set_wall(sessions.wall[i])
         return "AUTH_R", {"proof": auth.proof(ks, th, b"D")}
     shell.auth_refused += 1
-    shell.core.log.add(now, 0, "input", "auth_refused", why)
+    n = shell.auth_refused
+    if n & (n - 1) == 0:
+        # Logged at the 1st, 2nd, 4th, 8th... refusal since boot: each entry costs the
+        # flash a log append and a state save, and anyone on the line can send wrong
+        # keys as fast as the line goes. INFO's auth_refused counts every one.
+        shell.core.log.add(
+            now,
+            0,
+            "input",
+            "auth_refused",
+            why if n == 1 else "%s (%d refused since boot)" % (why, n),
+        )
     return "ERROR", {"code": catalog.ERR_AUTH, "message": why}
 
 

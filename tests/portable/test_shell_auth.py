@@ -196,6 +196,20 @@ def test_a_wrong_key_at_auth_is_refused_counted_logged_and_its_session_closed():
     assert _counters(good) == (1, 0, 0, 0)
 
 
+def test_a_flood_of_wrong_keys_is_counted_each_and_logged_at_powers_of_two():
+    # Each log entry costs the flash an append and a state save: wrong keys sent as
+    # fast as the line goes must not wear it out, nor push decisions out of the log.
+    sh, p = _device()
+    for _ in range(100):
+        host = Host(sh, p, role="clinician", key=KEYS["monitor"])
+        host.hello(authenticate=False)
+        assert host.request("AUTH", {})[1]["code"] == _ERR_AUTH
+    assert sh.auth_refused == 100
+    logged = [e[5] for e in sh.core.log.entries() if e[4] == "auth_refused"]
+    assert len(logged) == 7  # the 1st, 2nd, 4th, ... 64th
+    assert logged[-1] == "the board refused the key for role clinician (64 refused since boot)"
+
+
 def test_auth_is_sent_once_per_session():
     sh, p = _device()
     host = Host(sh, p)
