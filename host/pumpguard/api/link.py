@@ -438,12 +438,12 @@ class Link:
                     may_have_run=True,
                 )
             if code == catalog.ERR_AUTH:
-                # Untagged: the device refused the key (AUTH) or this frame's tag; a
-                # request's earlier attempt may have run before that.
-                ran = runs and attempt > 1
                 if name == "AUTH":  # hello() says which key the board refused
                     raise AuthError(fields["message"], may_have_run=False)
-                raise AuthError(f"{fields['message']}; {_ran(ran)}", may_have_run=ran)
+                # The device refused this frame's tag, untagged: so anyone on the line
+                # could have sent this answer, and the request itself may still have
+                # reached the device and run.
+                raise AuthError(f"{fields['message']}; {_ran(runs)}", may_have_run=runs)
             if code == catalog.ERR_FORBIDDEN:
                 raise Forbidden(f"{fields['message']}; {_ran(False)}", may_have_run=False)
             raise DeviceError(code, catalog.ERROR_NAMES.get(code, "unknown"), fields["message"])
