@@ -15,8 +15,10 @@ leave every channel emergency-stopped and every alarm acknowledged when done.
 Keys: every emulator has keys (its ``Emulator.key``); the tests' host key store is a
 directory of this test run (``PUMPGUARD_KEYS``), where each emulator's key file is put
 as ``<board_id>.json``, so ``pumpguard.connect(port)`` finds it as a host finds a
-flashed board's. With ``--pump-port`` the user's key store is used (the board's keys
-from ``pumpguard flash``).
+flashed board's. With ``--pump-port`` the board's key file is ``--pump-key FILE``, else
+``PUMPGUARD_KEY``, else the user's key store's file for the board id it names (the
+keys ``pumpguard flash`` wrote there): with several ``--pump-port``, the key store it
+is (one key file is one board's), so ``--pump-key`` is refused then.
 
 Fresh, not new: each pytest worker keeps one emulator per runtime and gives every test
 it after a factory reset (``Emulator.factory_reset()``: the store emptied, new syringes,
@@ -61,6 +63,13 @@ def pytest_addoption(parser):
         "(repeat for several boards, with pytest-xdist -n <number of ports>)",
     )
     group.addoption(
+        "--pump-key",
+        metavar="FILE",
+        help="the key file of the --pump-port board (default: PUMPGUARD_KEY, else the "
+        "key store's file for its board id); with several --pump-port the key store "
+        "is the way (one file per board id), and --pump-key is refused",
+    )
+    group.addoption(
         "--board",
         metavar="NAME",
         default="emulator",
@@ -75,11 +84,27 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    # Never the user's key store for emulators (a board's tests use it: its keys).
-    if not config.getoption("--pump-port"):
-        os.environ["PUMPGUARD_KEYS"] = tempfile.mkdtemp(prefix="pumpguard-test-keys-")
-    os.environ.pop("PUMPGUARD_KEY", None)
     os.environ.pop("PUMPGUARD_ROLE", None)
+    ports = config.getoption("--pump-port")
+    pump_key = config.getoption("--pump-key")
+    if not ports:
+        # Never the user's key store for emulators (a board's tests use it: its keys).
+        os.environ["PUMPGUARD_KEYS"] = tempfile.mkdtemp(prefix="pumpguard-test-keys-")
+        os.environ.pop("PUMPGUARD_KEY", None)
+        if pump_key:
+            raise pytest.UsageError("--pump-key is the key file of a --pump-port board")
+        return
+    if pump_key:
+        if len(ports) > 1:
+            raise pytest.UsageError(
+                "--pump-key is one board's key file: with several --pump-port, put each "
+                "board's key file in the key store (PUMPGUARD_KEYS) as <board_id>.json"
+            )
+        try:
+            keys.KeyFile.load(pump_key)  # a bad one is said now, not in every test
+        except pumpguard.KeyFileError as exc:
+            raise pytest.UsageError(f"--pump-key: {exc}") from None
+        os.environ["PUMPGUARD_KEY"] = os.path.abspath(pump_key)
 
 
 def register_key(emulator):
@@ -160,9 +185,11 @@ def pump(port):
 
 @pytest.fixture
 def key(request, board_port):
-    """The key file of the board under test: the emulator's, or None (a board: the key
-    store's, from its flash)."""
-    return None if board_port else request.getfixturevalue("emu").key
+    """The key file of the board under test: the emulator's; a board's --pump-key (or
+    PUMPGUARD_KEY), else None (the key store's, from its flash)."""
+    if board_port:
+        return os.environ.get("PUMPGUARD_KEY") or None
+    return request.getfixturevalue("emu").key
 
 
 @pytest.fixture

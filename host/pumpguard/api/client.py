@@ -50,6 +50,7 @@ the key file.
 import contextlib
 import os
 import secrets
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -57,8 +58,11 @@ from decimal import Decimal
 from protocol import auth, catalog
 
 from ..errors import (
+    AuthError,
     BadValue,
+    DeviceError,
     DeviceReset,
+    Forbidden,
     LinkError,
     NoAnswer,
     PumpguardError,
@@ -200,8 +204,15 @@ class Pump:
 
     def supervise(self, interval_s):
         """Declare a heartbeat interval in whole seconds (0: stop supervising, a clean
-        goodbye). Prefer ``keepalive()``, which also sends the heartbeats."""
-        self._link.supervise_s = keepalive.interval(interval_s, 0)
+        goodbye). Prefer ``keepalive()``, which also sends the heartbeats. The
+        clinician's alone (the device's rule): a UsageError in another role's session."""
+        interval_s = keepalive.interval(interval_s, 0)
+        if self.role != "clinician":
+            raise UsageError(
+                f"supervision is the clinician's role: this session is {self.role} (connect "
+                "with the clinician's key and role to supervise); nothing was sent"
+            )
+        self._link.supervise_s = interval_s
         self._call("SUPERVISE", {"interval_s": interval_s}, rerun=True)
 
     def heartbeat(self):
@@ -380,9 +391,14 @@ class Pump:
         """Replace ``role``'s key on the board with a new random one (this session must
         be a service one) and in the key file the session used; returns its path.
 
-        The new key file is written to ``<path>.new`` first: when the answer is lost
-        (``LinkError`` with ``may_have_run``) the board may hold the new key already,
-        and that file has it. Sessions open keep working; new ones need the new key."""
+        The new key file is written to ``<path>.new`` first, and removed only once the
+        board's tagged answer says how it ended: KEY_R with the new key's check (then
+        the key file has the new key), or a tagged ERROR or REFUSED (the board kept the
+        old key). Anything else (a lost answer, an untagged error anyone could have
+        sent, Ctrl-C, a reset) may leave the board with the new key already: ``.new``
+        is kept, and the error says so. Sessions open keep working; new ones need the
+        new key. A session whose key file has no path (a ``KeyFile`` built in memory)
+        is refused before anything is sent: the new key would be in no file."""
         if role not in keys.ROLES:
             raise BadValue(f"role {role!r} is not one of {', '.join(keys.ROLES)}")
         with self._lock:
@@ -394,24 +410,28 @@ class Pump:
                     f"rotating a key needs the service key (connect with role='service', "
                     f"or --role service); this session is {self.role}: nothing was sent"
                 )
+            if not keyfile.path:
+                raise UsageError(
+                    "rotating a key needs a key file on disk to write the new key to: "
+                    "this session's KeyFile has no path (save() it, then connect(port, "
+                    "key=PATH)); nothing was sent"
+                )
             new_key = secrets.token_bytes(auth.KEY)
             rotated = keyfile.replaced(role, new_key)
             path = keyfile.path
             pending = rotated.save(f"{path}.new")
             try:
                 r = self._call("KEY", {"role": catalog.ROLES[role]}, wrap=("key", new_key))
-            except LinkError as exc:
-                if not exc.may_have_run:
-                    os.remove(pending)
-                    raise
-                raise type(exc)(
-                    f"{exc}. The board may hold the new {role} key already: it is in "
-                    f"{pending} (try it with --key {pending}; if the board refuses it, the "
-                    f"old key in {path} still works)",
-                    may_have_run=True,
-                ) from None
-            except BaseException:
-                os.remove(pending)  # the board answered otherwise: it kept the old key
+            except (RefusedError, DeviceError, Forbidden, BadValue):
+                # A tagged answer of the board's (or nothing sent): it kept the old key.
+                os.remove(pending)
+                raise
+            except (LinkError, AuthError) as exc:
+                # No answer, an untagged one (anyone's), or a reset (its re-HELLO too):
+                # whatever the error says of this attempt, KEY may have run on the board.
+                raise type(exc)(_kept(exc, role, pending, path), exc.may_have_run) from None
+            except BaseException:  # Ctrl-C while the answer was awaited, and the like
+                print(_kept(None, role, pending, path), file=sys.stderr)
                 raise
             if r["role"] != catalog.ROLES[role] or not auth.equal(
                 r["check"], auth.key_check(new_key)
@@ -434,6 +454,16 @@ class Pump:
         with self._lock:
             polled = self._link.poll(timeout)
         return [(name, fields) for name, _seq, fields in polled]
+
+
+def _kept(exc, role, pending, path):
+    """What a rotation whose end is unknown says: where the new key is kept."""
+    head = "the rotation was interrupted" if exc is None else str(exc)
+    return (
+        f"{head}. The board may hold the new {role} key already: it is in {pending}, kept "
+        f"(try it with --key {pending}; if the board refuses it, the old key in {path} "
+        "still works)"
+    )
 
 
 def connect(

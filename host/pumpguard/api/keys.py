@@ -106,6 +106,7 @@ class KeyFile:
                     f"({auth.KEY} bytes)"
                 )
             out[role] = bytes.fromhex(value)
+        _check_keys(out, where)
         return cls(board_id, out, path)
 
     def to_json(self):
@@ -122,6 +123,7 @@ class KeyFile:
                 f"key file {self.path}: a board needs every role's key; it lacks "
                 + ", ".join(missing)
             )
+        _check_keys(self.keys, f"key file {self.path}")
         return {"board_id": self.board_id, **{r: self.keys[r].hex() for r in ROLES}}
 
     def key(self, role):
@@ -146,7 +148,9 @@ class KeyFile:
     def save(self, path=None):
         """Write the file atomically (a temporary file in its directory, 0600 from its
         creation, fsynced, renamed over): a crash leaves the old file or the new one,
-        never half of one, and the key is never readable by others, even briefly."""
+        never half of one, and the key is never readable by others, even briefly.
+        Returns the path written. ``path`` becomes this KeyFile's only when it had none:
+        a copy saved elsewhere (``rotate_key``'s ``.new``) leaves it the file it is."""
         path = path or self.path
         if not path:
             raise KeyFileError("a key file needs a path to be saved to")
@@ -167,8 +171,29 @@ class KeyFile:
             with contextlib.suppress(OSError):
                 os.remove(tmp)
             raise KeyFileError(f"key file {path}: cannot write it ({exc.strerror})") from None
-        self.path = path
+        if self.path is None:
+            self.path = path
         return path
+
+
+def _check_keys(keys, where):
+    # The board's rules (firmware/keys.py): it refuses a keys file with a key of zeros
+    # (the insecure mode's key, which a keyed board never takes in disguise) or two
+    # roles sharing a key (the lesser role could claim the other), and boots without
+    # keys; the host refuses the same, so `pumpguard flash --keys` never writes one.
+    seen = {}
+    for role in ROLES:
+        key = keys.get(role)
+        if key is None:
+            continue
+        if key == bytes(auth.KEY):
+            raise KeyFileError(f"{where}: the {role} key is all zeros (a board refuses it)")
+        if key in seen:
+            raise KeyFileError(
+                f"{where}: the {seen[key]} and {role} keys are the same (a board refuses "
+                "two roles sharing a key)"
+            )
+        seen[key] = role
 
 
 def _shape(data):

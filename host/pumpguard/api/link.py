@@ -27,7 +27,17 @@ and every answer must carry a valid tag and a device counter above the last one
 accepted: a frame that fails is dropped (counted in ``dropped``), never taken as the
 answer, as if the line had lost it. Untagged answers are believed only where the device
 could not authenticate the request: hello_required (it does not know the session) and
-ERROR auth.
+ERROR auth, and only as a fallback: anyone on the line can send one (or make the device
+send one, answering a frame of their own with this host's sid and seq), so it is kept
+while the attempt's timeout runs, and a tagged answer that verifies arriving meanwhile
+wins. Only when none came is the untagged one believed: ERROR auth then says the command
+MAY HAVE RUN (the request may have reached the device behind the forgery);
+hello_required on a first attempt says it did not run, as without authentication
+(protocol/SPEC.md §3), and Pump._call may say HELLO again and send it once more. The
+residual risk (SPEC §12, "What is not tagged"): a forger who also suppresses the
+device's real answer can so have a command run twice, in two sessions; every command is
+absolute (a dose, a stop, an alarm id), so the second sets what the first did, or is
+refused.
 """
 
 import contextlib
@@ -52,6 +62,7 @@ from ..errors import (
     NoAnswer,
     ProtocolMismatch,
     RefusedError,
+    UsageError,
     reason_name,
 )
 from . import keys
@@ -65,10 +76,12 @@ else:
     PORT_ERRORS = (OSError, termios.error)
 
 CRC32 = crcmod.predefined.mkCrcFun("crc-32")
+EMULATOR_BOARD = "emulator"  # HELLO_R's board name of the emulator (boards/emulator)
 NO_KEYS_BOARD = "0" * keys.BOARD_ID_HEX  # the board id of a board without a keys file
 _INSECURE_KEY = bytes(auth.KEY)  # the emulator's --insecure mode: every role's key
-# Untagged answers believed in an authenticated session: the device could not
-# authenticate the request (it does not know the session, or refused its tag).
+# Untagged answers believed in an authenticated session, when no tagged one came: the
+# device could not authenticate the request (it does not know the session, or refused
+# its tag).
 _UNTAGGED_OK = (catalog.ERR_HELLO_REQUIRED, catalog.ERR_AUTH)
 
 
@@ -144,21 +157,19 @@ class Link:
         differs, KeyFileError when no key for the board is at hand, AuthError when the
         board refuses the key or fails its own proof."""
         role = self.role or (self.keyfile.default_role() if self.keyfile else "clinician")
+        _may_supervise(role, self.supervise_s)
         reply, frame, payload = self._say_hello(role, library)
         keyfile = None
         if reply["auth"] == 0:
-            if not self.insecure:
-                raise AuthError(
-                    "the device runs without keys (the emulator's --insecure development "
-                    "mode); pass --insecure to talk to it"
-                )
+            self._check_insecure(reply)
             role_key = _INSECURE_KEY
         else:
-            keyfile = self._keyfile(reply["board_id"])
+            keyfile = self._keyfile(reply)
             if self.role is None and keyfile.default_role() != role:
                 # The store's key file, read once the board named itself, lacks the role
                 # guessed: HELLO again as the one it holds (the pending session lapses).
                 role = keyfile.default_role()
+                _may_supervise(role, self.supervise_s)
                 reply, frame, payload = self._say_hello(role, library)
             role_key = keyfile.key(role)
         sid = frame.sid
@@ -193,17 +204,50 @@ class Link:
             self.request("HEARTBEAT")
         return reply
 
-    def _keyfile(self, board_id):
-        """The key file for the board that answered: the one given, else the store's."""
-        if board_id == NO_KEYS_BOARD:
+    def _check_insecure(self, reply):
+        """HELLO_R says auth 0, which anyone answering first can say: believed only when
+        asked for (insecure), from a device that says it is the emulator, and for a
+        board id no key file of this host names (a board with keys does not lose them)."""
+        board_id, board = reply["board_id"], reply["board"]
+        claim = "the device says it runs without keys (the emulator's --insecure development mode)"
+        if not self.insecure:
+            raise AuthError(f"{claim}; pass --insecure to talk to it (connect(..., insecure=True))")
+        if board != EMULATOR_BOARD:
             raise AuthError(
-                "the device has no keys provisioned (its keys file is missing or invalid, "
-                "so it refuses every key): reflash it with `pumpguard flash`"
+                f"{claim}, but it says it is board {board!r}: only the emulator has that "
+                "mode, so this is not the board it says it is; refusing to talk to it"
+            )
+        known = self.keyfile if self.keyfile and self.keyfile.board_id == board_id else None
+        known = known or keys.lookup(board_id)
+        if known is not None:
+            raise AuthError(
+                f"{claim}, but board {board_id} has keys (key file {known.path}): a board "
+                "with keys does not lose them, so something else answers in its name; "
+                "refusing to talk to it"
+            )
+
+    def _keyfile(self, reply):
+        """The key file for the board that answered: the one given, else the store's."""
+        board_id = reply["board_id"]
+        if board_id == NO_KEYS_BOARD:
+            if reply["board"] == EMULATOR_BOARD:
+                todo = (
+                    "an emulator's keys are made on its state dir's first start (a "
+                    "factory-reset keeps its keys file as it is): start `pumpguard "
+                    "emulate` on a new state dir"
+                )
+            else:
+                todo = "reflash it with `pumpguard flash`"
+            raise AuthError(
+                "the device says it has no keys provisioned (its keys file is missing or "
+                f"invalid, so it refuses every key): {todo}"
             )
         keyfile = self.keyfile or keys.lookup(board_id)
         if keyfile is None:
             raise KeyFileError(
-                f"no key for board {board_id}: give --key FILE (or PUMPGUARD_KEY=FILE), or "
+                f"no key for board {board_id}: give --key FILE (or PUMPGUARD_KEY=FILE) "
+                "on the command line, connect(port, key=PATH) from Python (an emulator's "
+                "key file is its Emulator.key, the `key:` line of `pumpguard emulate`), or "
                 f"put its key file in the key store as {keys.store_path(board_id)}"
             )
         if keyfile.board_id != board_id:
@@ -335,10 +379,11 @@ class Link:
             else (msg_id | catalog.RESPONSE_BIT, catalog.REFUSED, catalog.ERROR)
         )
         answer = None
+        fallback = None  # an untagged error the device may have sent: believed at the deadline
         while answer is None:
             left = deadline - time.monotonic()
             if left <= 0:
-                return None
+                return fallback
             try:
                 self._port.timeout = left  # termios.error here when the PTY is gone
                 data = self._port.read(self._port.in_waiting or 1)
@@ -353,22 +398,25 @@ class Link:
                     and frame.msg_id in answers
                     and (sid is None or frame.sid == sid)
                     and answer is None
-                    and self._genuine(frame)
                 ):
-                    answer = frame
+                    if self._untagged_ok(frame):
+                        fallback = fallback or frame
+                    elif self._genuine(frame):
+                        answer = frame
+        if fallback is not None:
+            self.dropped += 1  # a tagged answer came: the untagged error was not its answer
         return answer
 
     def _genuine(self, frame):
         """Whether an answer of this session may be believed (else it is dropped and
         counted): before HELLO_R any; then a valid tag with a device counter above the
-        last accepted, or untagged where the device could not authenticate the request."""
+        last accepted, or, before AUTH_R, an untagged ERROR (AUTH's refusal). The untagged
+        errors of an authenticated session are _untagged_ok's."""
         if self._ks is None:
             return True
         if frame.tag is None:
             if frame.msg_id == catalog.ERROR and not self._authed:
                 return True  # AUTH's refusal (or bad_payload): the device has no tag to give
-            if frame.msg_id == catalog.ERROR and self._error_code(frame) in _UNTAGGED_OK:
-                return True
         elif frame.ctr > self._dev_ctr and auth.equal(
             frame.tag, auth.tag(self._ks, auth.DEVICE, frame.signed)
         ):
@@ -376,6 +424,17 @@ class Link:
             return True
         self.dropped += 1
         return False
+
+    def _untagged_ok(self, frame):
+        """An untagged ERROR hello_required or auth in an authenticated session: the
+        device's answer to a frame it could not authenticate, or anyone's (the fallback
+        of _read_until)."""
+        return (
+            self._authed
+            and frame.tag is None
+            and frame.msg_id == catalog.ERROR
+            and self._error_code(frame) in _UNTAGGED_OK
+        )
 
     @staticmethod
     def _error_code(frame):
@@ -448,6 +507,18 @@ class Link:
                 raise Forbidden(f"{fields['message']}; {_ran(False)}", may_have_run=False)
             raise DeviceError(code, catalog.ERROR_NAMES.get(code, "unknown"), fields["message"])
         return fields
+
+
+def _may_supervise(role, supervise_s):
+    """Supervision (and the sign of life it asks for) is the clinician's, as the device
+    rules (catalog.MAY: SUPERVISE; a HELLO's supervise_s from another role is ignored):
+    a UsageError before anything is sent otherwise."""
+    if supervise_s and role != "clinician":
+        raise UsageError(
+            f"supervision is the clinician's role: this session would be {role} (connect "
+            "with the clinician's key and role, or without supervise=/keepalive()); "
+            "nothing was sent"
+        )
 
 
 def _ran(may_have_run):

@@ -163,7 +163,8 @@ def argparse_flash():
         "--keys",
         metavar="FILE",
         help="provision this key file's keys (every role) instead of new random ones; "
-        "either way they go to the board and to the host key store",
+        "either way they go to the board and to the host key store (the check before "
+        "the flash speaks with the keys the board holds now: --key, else the key store)",
     )
     return p
 
@@ -187,7 +188,9 @@ def do_flash(pump, args, out):
     port = args.port or args.global_port
     if not port:
         raise UsageError("no port: give --port PORT (or auto), or --bundle DIR")
-    flasher = Flasher(args.board, port, link=args.link, force=args.force, keys=args.keys)
+    flasher = Flasher(
+        args.board, port, link=args.link, force=args.force, keys=args.keys, key=args.key
+    )
     if args.repl:
         flasher.enter_repl()
         print(f"{args.board} on {port} is at its REPL: mpremote connect {port} repl", file=out)

@@ -150,7 +150,8 @@ def _global_parser():
     p.add_argument(
         "--insecure",
         action="store_true",
-        help="talk to an emulator started with --insecure (no keys; development only)",
+        help="talk to an emulator started with --insecure (no keys; development only; "
+        "`--insecure emulate` starts one)",
     )
     p.add_argument(
         "command", choices=sorted(_COMMANDS), metavar="COMMAND", help="one of: %(choices)s"
@@ -171,6 +172,13 @@ def main(argv=None, out=None):
         args.channel = g.channel
         args.global_port = g.port
         args.key = g.key
+        if g.insecure and g.command == "emulate":
+            args.insecure = True  # `pumpguard --insecure emulate` is `emulate --insecure`
+        elif g.insecure and g.command == "flash":
+            raise UsageError(
+                "--insecure is the emulator's development mode: a flash always provisions "
+                "keys (the check before it and its verify speak with them)"
+            )
         # A command may speak as a role of its own by default (`key rotate`: service).
         args.role = g.role or getattr(args, "session_role", None)
         if callable(needs_pump):

@@ -24,9 +24,12 @@ what to do next::
 Keys: new random keys for every role (``--keys FILE``: that key file's, every role in
 it), written to the host key store (``api/keys.py``: ``<store>/<board_id>.json``, first as
 ``.json.new``, renamed once the copy is done) and into the board's store over mpremote;
-the board id stays the board's when step 1's check could read it. The link steps
-(the check before step 2, and step 5) speak as service: with ``--keys FILE``, or else
-the key store's file for the board.
+the board id stays the board's when step 1's check could read it. A key file the board
+would refuse (a key of zeros, two roles sharing one) is refused before anything is sent.
+The link steps speak as service: the check before step 2 with the keys the board holds
+now (``--key FILE``/``PUMPGUARD_KEY``, else the key store's file for the board; never
+``--keys FILE``, the keys about to be written), step 5 with the keys just flashed. From
+then on the board's previous keys, and every key file exported from them, are refused.
 
 mpremote runs as a subprocess (``python -m mpremote``): its own raw-REPL and
 filesystem commands, nothing hand-written here. ``--repl`` stops after step 2 and
@@ -127,6 +130,7 @@ class Flasher:
         out=None,
         force=False,
         keys=None,
+        key=None,
     ):
         try:
             self.board = boards.get(board_name)
@@ -151,6 +155,9 @@ class Flasher:
         self.keys = None if keys is None else keystore.KeyFile.load(keys)
         if self.keys is not None:
             self.keys.board_json()  # a board needs every role's key
+        # The key the board holds now, for the check before the safe boot (None:
+        # $PUMPGUARD_KEY, else the key store's file for the board it names).
+        self.key = key
         self.board_id = None  # the board's, once the check before the safe boot read it
         self._run = run
         self._connect = connect
@@ -175,7 +182,7 @@ class Flasher:
         """The channels the safe boot would stop mid-infusion, as "channel N (state
         drug)"; raises FlashRefused when the firmware does not answer on the link."""
         try:
-            with self._connect(self.link, key=self.keys, role="service") as pump:
+            with self._connect(self.link, key=self.key, role="service") as pump:
                 self.board_id = pump.device["board_id"]
                 statuses = [pump.status(ch) for ch in range(1, pump.channels + 1)]
         except PumpguardError as exc:
@@ -302,7 +309,8 @@ class Flasher:
         print(
             f"flashed {self.board.NAME}: bundle {manifest['bundle'][:8]}, library "
             f"{manifest['library']['name']} crc {manifest['library']['crc']:08x}, keys of "
-            f"board {keyfile.board_id} in {store}",
+            f"board {keyfile.board_id} in {store}; the board's previous keys, and any "
+            "key file exported from them, no longer work",
             file=self._out,
         )
         return manifest

@@ -27,7 +27,8 @@ class Emulator:
 
     ``state_dir`` defaults to a temporary directory removed on exit; pass one to keep
     the store across ``power_cycle()`` or between runs. ``.key`` is the host key file
-    of the board's keys (``<state_dir>/key.json``: ``connect(emu.port, key=emu.key)``);
+    of the board's keys (``<state_dir>/key.json``, absolute: ``connect(emu.port,
+    key=emu.key)``; None when the state dir has none);
     ``insecure=True`` runs a board without keys (``--insecure``; ``.key`` None). The
     emulator's stderr goes to the file ``emulator.log`` in the state directory.
 
@@ -56,7 +57,7 @@ class Emulator:
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="pumpguard-emulator-")
             state_dir = self._tmp.name
-        self.state_dir = os.fspath(state_dir)
+        self.state_dir = os.path.abspath(os.fspath(state_dir))
         self.port = None
         self.key = None  # the host key file of the board's keys (None: insecure)
         self._proc = None
@@ -69,8 +70,10 @@ class Emulator:
             argv += ["--tcp", str(self.tcp)]
         if self.insecure:
             argv += ["--insecure"]
-        os.makedirs(self.state_dir, exist_ok=True)
-        with open(self.log_path, "ab") as log:
+        # Private from the start (the emulator's umask is 077: keys live in here).
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as log:
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True
             )
@@ -91,7 +94,8 @@ class Emulator:
                 + f" before its firmware answered; {self.log_path} ends:\n{self._log_tail()}"
             )
         path = key[len("key: ") :]
-        self.key = None if self.insecure else path
+        # An absolute path, or "none (why)": insecure, or a state dir without key.json.
+        self.key = path if os.path.isabs(path) else None
         return self
 
     @property

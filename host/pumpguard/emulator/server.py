@@ -365,16 +365,21 @@ def serve(
 ):
     """Run the firmware on emulated ports until ``quit`` (blocking).
 
-    Prints ``key: PATH`` (the host key file; ``key: none (insecure)`` with
-    ``insecure``), then the port to open on ``out`` (stdout), once the firmware
-    answers on it (a safe boot: once the board sits at its REPL). ``state_dir`` is
-    the store (a fresh temporary directory when None); ``tcp`` a TCP port number to
-    serve ``socket://`` on instead of a PTY (0 picks a free one); ``runtime`` one of
-    ``RUNTIMES``. Raises EmulatorError (before printing anything) when the runtime
-    cannot start (errors.py), or when its firmware has not answered within
-    READY_TIMEOUT_S.
+    Prints ``key: PATH`` (the host key file's absolute path; ``key: none (insecure)``
+    with ``insecure``, ``key: none (...)`` when the state dir has no host key file),
+    then the port to open on ``out`` (stdout), once the firmware answers on it (a
+    safe boot: once the board sits at its REPL). ``state_dir`` is the store (a fresh
+    temporary directory when None); ``tcp`` a TCP port number to serve ``socket://``
+    on instead of a PTY (0 picks a free one); ``runtime`` one of ``RUNTIMES``. Raises
+    EmulatorError (before printing anything) when the runtime cannot start
+    (errors.py), or when its firmware has not answered within READY_TIMEOUT_S.
     """
     out = out or sys.stdout
+    # Everything this process creates is its owner's alone: the state dir, the board's
+    # store (its "keys" and the "keys.new" a rotation writes through the store port, on
+    # either runtime: the micropython one's store writes are this process's too) and the
+    # host key file. The keys are the board's secrets; the rest need no other reader.
+    os.umask(0o077)
     spec = boards.get(board)
     run = _runner(runtime, spec)
     made_dir = state_dir is None
@@ -395,7 +400,7 @@ def serve(
             file=sys.stderr,
             flush=True,
         )
-        key_line = f"key: {key_path or 'none (insecure)'}"
+        key_line = f"key: {_key_line(state_dir, key_path)}"
 
         def announce():
             print(key_line, file=out, flush=True)
@@ -414,6 +419,15 @@ def serve(
         lock.close()
         if made_dir:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _key_line(state_dir, key_path):
+    """What follows "key: ": the host key file's absolute path when it exists."""
+    if key_path is None:
+        return "none (insecure)"
+    if not os.path.exists(key_path):
+        return f"none (state dir {os.path.abspath(state_dir)} has no host key file {HOST_KEY})"
+    return os.path.abspath(key_path)
 
 
 def _handle_signals(control):
