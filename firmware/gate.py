@@ -16,12 +16,15 @@
 # not authenticate is untagged (it has no key it may use for it); one to an
 # authenticated frame is tagged with the session's next device counter. Tags are
 # compared in constant time (auth.equal).
+import hashlib
+
 from micropython import const
 
 from protocol import auth, catalog, messages
 from protocol.frame import encode as encode_frame
 
 _AUTH = const(0x0E)  # catalog.ID["AUTH"]
+_CTR_LAST = const(0xFFFFFFFF)  # a u32: the last counter a frame can carry
 _HOST = b"H"
 _DEVICE = b"D"
 
@@ -46,7 +49,12 @@ def hello(shell, frame, handler, now):
     if role not in catalog.ROLE_NAMES:
         message = "role %d unknown (%s)" % (role, _roles())
         return shell.error(frame, catalog.ERR_BAD_PAYLOAD, message)
-    name, reply = handler(shell, fields, now)  # opens the session (shell.slot), its nonce
+    # A retry of a HELLO is the same bytes: its digest, not its CRC (which anyone can
+    # forge for a HELLO of another role), finds the session the first copy opened.
+    if not shell.open_session(fields["supervise_s"], hashlib.sha256(frame.payload).digest()):
+        message = "busy: every session is a supervising host's (one ends with SUPERVISE 0)"
+        return shell.error(frame, catalog.ERR_BUSY, message)
+    name, reply = handler(shell, fields, now)  # the session's nonce, HELLO_R
     sessions = shell.sessions
     i = shell.slot
     sid = sessions.sid[i]
@@ -63,6 +71,9 @@ def check(shell, frame, i):
     above; AUTH's own: once per session, a newer seq), or None: it may run."""
     sessions = shell.sessions
     if frame.msg_id == _AUTH:
+        if frame.tag is not None:  # its proof is its authentication; its ctr is nobody's
+            shell.bad_tag += 1
+            return shell.error(frame, catalog.ERR_AUTH, "AUTH is sent without a tag: not run")
         if sessions.authed[i]:
             return shell.error(frame, catalog.ERR_AUTH, "already authenticated: AUTH not run")
         return _stale_seq(shell, frame, i, False)
@@ -74,6 +85,11 @@ def check(shell, frame, i):
     if not auth.equal(frame.tag, auth.tag(sessions.ks[i], _HOST, frame.signed)):
         shell.bad_tag += 1
         return shell.error(frame, catalog.ERR_AUTH, "wrong tag: not run")
+    if sessions.device_ctr[i] >= _CTR_LAST:
+        # No counter left for the answer: the session ends before anything runs.
+        shell.close_session(i)
+        message = "this session's counters are spent: say HELLO again; not run"
+        return shell.error(frame, catalog.ERR_HELLO_REQUIRED, message)
     if frame.ctr <= sessions.host_ctr[i]:
         shell.stale_ctr += 1
         return tagged(

@@ -23,12 +23,11 @@ _NO_TAPER = "channel %d has no taper plan: none runs, or it began before the las
 
 
 def hello(shell, f, now):
-    # The gate checked protocol, schema and role before (a mismatch never gets here).
-    # A new session each time, even for the same host: the one it had may hold
-    # requests still in flight, which must not count in the new one. Its nonce comes
-    # from the board's entropy port; a retried HELLO's session keeps the one it drew,
-    # so the retry's HELLO_R is the first one's, byte for byte.
-    shell.open_session(f["supervise_s"], now)
+    # The gate checked protocol, schema and role and opened the session (shell.slot): a
+    # new one each time, even for the same host, whose old one may hold requests still
+    # in flight, which must not count in the new one. Its nonce comes from the board's
+    # entropy port; a retried HELLO's session keeps the one it drew, so the retry's
+    # HELLO_R is the first one's, byte for byte.
     sessions = shell.sessions
     i = shell.slot
     if sessions.nonce[i] is None:

@@ -28,6 +28,7 @@
 from micropython import const
 
 SESSIONS = const(4)
+_CLINICIAN = const(2)  # catalog.ROLES["clinician"]
 _SEQ_MASK = const(0xFFFF)
 _NEWER = const(0x8000)  # (seq - last) & 0xFFFF below this (and not 0): seq is newer
 _HEARD_MAX = const(1 << 29)  # the recency counter is renumbered before it grows big
@@ -39,7 +40,9 @@ class Sessions:
         self.sid = [0] * size  # 0: a free slot
         self.last = [0] * size  # seq of the last request the session ran
         self.interval_s = [0] * size  # declared heartbeat interval, 0: not supervising
-        self.hello_crc = [0] * size  # CRC of the HELLO that opened it: its retries match
+        # SHA-256 of the HELLO that opened it (seq and payload): its retries match. Not
+        # its CRC, which anyone can forge for a HELLO of their own (another role).
+        self.hello_id = [None] * size  # type: list[bytes | None]
         self.confirmed = [False] * size  # it ran a request since its HELLO
         self.role = [0] * size  # catalog.ROLES number its HELLO named
         # the device's nonce Nd, the transcript hash th, the session key Ks (None: the
@@ -65,18 +68,20 @@ class Sessions:
                     return i
         return -1
 
-    def open(self, seq, crc, interval_s):
-        """A new session, opened by a HELLO with this seq and CRC (so nothing at or
+    def open(self, seq, hello_id, interval_s):
+        """A new session, opened by a HELLO with this seq and digest (so nothing at or
         before it runs in the session); a retry of the HELLO that opened one that has
         run nothing yet gets that one. Returns (slot, the sid of the session it evicted
-        or 0)."""
+        or 0); slot -1: no room, every session is an authenticated supervisor's (a HELLO
+        never ends the watch of a host that proved its key; it ends it with SUPERVISE
+        0, or a reset does)."""
         seq &= _SEQ_MASK
         for j in range(self.size):
             if (
                 self.sid[j]
                 and not self.confirmed[j]
                 and self.last[j] == seq
-                and self.hello_crc[j] == crc
+                and self.hello_id[j] == hello_id
             ):
                 self.heard(j)
                 return j, 0
@@ -87,13 +92,15 @@ class Sessions:
                 break
             if self._before(j, i):
                 i = j
+        if self.sid[i] and self.authed[i] and self._supervising(i):
+            return -1, 0
         evicted = self.sid[i]
         sid = self._next
         self._next = (sid + 1) & _SEQ_MASK or 1
         self.sid[i] = sid
         self.last[i] = seq
         self.interval_s[i] = interval_s
-        self.hello_crc[i] = crc
+        self.hello_id[i] = hello_id
         self.confirmed[i] = False
         self._forget(i)
         self.heard(i)
@@ -129,7 +136,9 @@ class Sessions:
         return self._heard[j] < self._heard[i]
 
     def _supervising(self, i):
-        return self.confirmed[i] and self.interval_s[i] > 0
+        # Only a clinician's session supervises: link_lost watches the host that changes
+        # delivery, whose silence no display or service tool may stand in for.
+        return self.confirmed[i] and self.interval_s[i] > 0 and self.role[i] == _CLINICIAN
 
     def heard(self, i):
         """A frame of session i arrived: it is the most recently heard."""

@@ -57,6 +57,7 @@ _SAVE_EVERY_MS = const(60_000)  # volume infused is saved at least this often
 _RETRY_MS = const(1_000)  # first retry of a failed save; doubles up to _SAVE_EVERY_MS
 _REBASE_MS = const(1 << 29)  # _since stays below this (plus a turn): a small int
 _HELLO = const(0x01)  # catalog.ID["HELLO"], frozen across protocol versions
+_CLINICIAN = const(2)  # catalog.ROLES["clinician"]
 
 
 class Shell:
@@ -135,6 +136,7 @@ class Shell:
         self._sent = [None] * self.channels  # type: list[tuple | None]
         self._alarm_ids = ()  # alarm ids already sent as events
         self._failed = None  # the link's failure to write an event of this _changed
+        self._supervised_s = 0  # the heartbeat interval the core was last told
 
     def begin(self):
         # Start the motors at the rates a restored core holds before anything else.
@@ -382,9 +384,11 @@ class Shell:
         if refusal is not None:
             return refusal
         sessions.heard(i)  # recency (which session a new one closes): never a refused frame
-        if sessions.authed[i]:
-            # The host is heard: a sign of life is a frame it tagged with a new counter,
-            # never a frame refused (anyone on the wire could send one) or a replay.
+        if sessions.authed[i] and sessions.role[i] == _CLINICIAN:
+            # The host is heard: a sign of life is a frame a clinician's host tagged
+            # with a new counter, never a frame refused (anyone on the wire could send
+            # one), a replay, or a display's or service tool's frame (link_lost watches
+            # the host that changes delivery).
             self.core.host_seen(now)
         try:
             fields = messages.decode(frame.msg_id, frame.payload)
@@ -408,13 +412,16 @@ class Shell:
             self._changed(now)
         return wire
 
-    def open_session(self, interval_s, now):
-        """A new session for the HELLO being served, supervising every interval_s
-        (0: not); the least recently heard one goes if every slot is taken."""
-        self.slot, evicted = self.sessions.open(self.seq, self.crc, interval_s)
-        if evicted:  # a supervisor it closed no longer counts (a new one counts at AUTH)
+    def open_session(self, interval_s, hello_id):
+        """A new session for the HELLO being served (hello_id: its digest), supervising
+        every interval_s (0: not) once AUTH passed; the least recently heard one goes if
+        every slot is taken, never an authenticated supervisor's. False: no room."""
+        self.slot, evicted = self.sessions.open(self.seq, hello_id, interval_s)
+        if evicted:
+            # Never a supervisor (sessions.open): the interval watched is unchanged, and
+            # nothing of this unauthenticated HELLO counts as the host heard.
             self.replay.forget(evicted)
-            self._supervision(now)
+        return self.slot >= 0
 
     def supervise(self, interval_s, now):
         """The session being served declares its heartbeat interval (0: ends it)."""
@@ -427,7 +434,13 @@ class Shell:
         self.sessions.close(i)
 
     def _supervision(self, now):
-        self.core.supervise(self.sessions.supervision_s() * 1000, now)
+        # Told to the core only when it changes: a declaration counts as the host heard
+        # there (and the last goodbye clears link_lost), so a session that supervises
+        # nothing (a monitor's AUTH) must not reach it.
+        interval_s = self.sessions.supervision_s()
+        if interval_s != self._supervised_s:
+            self._supervised_s = interval_s
+            self.core.supervise(interval_s * 1000, now)
 
     def error(self, frame, code, message):
         """An untagged ERROR to frame, in its own session (none for HELLO): the host

@@ -71,6 +71,9 @@ ERR_INTERNAL = const(5)  # the device failed to serve it; nothing was changed
 ERR_STALE = const(6)  # seq not newer than the last this session ran: not run (SPEC §3)
 ERR_AUTH = const(7)  # not authenticated: no AUTH, a wrong proof, a missing or wrong tag
 ERR_FORBIDDEN = const(8)  # the session's role may not send this request (MAY)
+# A HELLO that only closing an authenticated supervising session could make room for:
+# no session opened, none closed (a stranger's HELLO never ends a bedside host's watch)
+ERR_BUSY = const(9)
 ERROR_NAMES = {
     ERR_UNKNOWN_MESSAGE: "unknown_message",
     ERR_BAD_PAYLOAD: "bad_payload",
@@ -80,6 +83,7 @@ ERROR_NAMES = {
     ERR_STALE: "stale",
     ERR_AUTH: "auth",
     ERR_FORBIDDEN: "forbidden",
+    ERR_BUSY: "busy",
 }
 
 # The roles a key is for (SPEC §12): each board holds one key per role, and a session
@@ -332,9 +336,11 @@ _CLINICIAN = (ROLES["clinician"],)
 # Per request id, the roles that may send it (step f of SPEC §12's checks). HELLO and
 # AUTH are absent: they come before a session has a proven role.
 MAY = {}
-for _name in ("INFO", "STATUS", "ALARMS", "LOG", "HEARTBEAT", "TAPER", "SUPERVISE"):
+for _name in ("INFO", "STATUS", "ALARMS", "LOG", "HEARTBEAT", "TAPER"):
     MAY[ID[_name]] = _ALL
-for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK"):
+# SUPERVISE too is the clinician's: link_lost watches the host that changes delivery,
+# and a display's or a service tool's frames must not stand in for its silence.
+for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK", "SUPERVISE"):
     MAY[ID[_name]] = _CLINICIAN
 MAY[ID["KEY"]] = (ROLES["service"],)
 

@@ -12,6 +12,12 @@ from tests.portable.shellkit import Host, Session, hello_fields, ports, shell
 _ACK = catalog.ID["ACK"]
 
 
+def _authenticate(s, i, role="clinician"):
+    # What AUTH leaves in the table when the host proved its role's key.
+    s.role[i] = catalog.ROLES[role]
+    s.authed[i] = True
+
+
 def test_newer_is_16_bit_serial_arithmetic():
     s = Sessions(1)
     i, _ = s.open(10, 0xC0, 0)
@@ -31,6 +37,8 @@ def test_sids_count_up_from_the_boot_id_skipping_0():
 def test_a_fifth_session_evicts_the_least_recently_heard_one_shot_first():
     s = Sessions(1)
     slots = [s.open(1, k, 2 if k == 0 else 0)[0] for k in range(4)]  # the first supervises
+    for i in slots:  # every host proved the clinician's key
+        _authenticate(s, i)
     s.ran(slots[0], 2)  # and has run a request: a supervisor
     s.heard(slots[1])
     i, evicted = s.open(1, 9, 0)
@@ -68,6 +76,7 @@ def test_a_session_supervises_only_once_it_ran_a_request():
     ghost, _ = s.open(1, 0xA, 5)
     assert s.supervision_s() == 0
     real, _ = s.open(1, 0xB, 3)
+    _authenticate(s, real)
     s.ran(real, 2)
     assert s.supervision_s() == 3
     s.interval_s[real] = 0  # SUPERVISE 0: the goodbye
