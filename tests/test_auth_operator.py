@@ -27,9 +27,6 @@ from tests.test_protocol_link import FakeDevice
 
 T = ANSWER_TIMEOUT_S
 ROOT = pathlib.Path(__file__).parent.parent
-# The device's answer to a HELLO that only an authenticated supervisor's slot could
-# take (decision (b)): ERROR busy, untagged, no session.
-ERR_BUSY = getattr(catalog, "ERR_BUSY", 9)
 
 
 def _copy_key(emu, path):
@@ -319,7 +316,7 @@ def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emu):
             p._link.request("HEARTBEAT")  # each a confirmed supervisor
         raw.send("HELLO", 1, hello_fields())  # no key: it could never AUTH
         name, reply = raw.answer(1)
-        assert (name, reply["code"], raw.answer_sid) == ("ERROR", ERR_BUSY, 0)
+        assert (name, reply["code"], raw.answer_sid) == ("ERROR", catalog.ERR_BUSY, 0)
         for p in pumps:
             p._link.request("HEARTBEAT")  # not DeviceReset: the session is still known
     finally:

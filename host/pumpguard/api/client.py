@@ -207,11 +207,7 @@ class Pump:
         goodbye). Prefer ``keepalive()``, which also sends the heartbeats. The
         clinician's alone (the device's rule): a UsageError in another role's session."""
         interval_s = keepalive.interval(interval_s, 0)
-        if self.role != "clinician":
-            raise UsageError(
-                f"supervision is the clinician's role: this session is {self.role} (connect "
-                "with the clinician's key and role to supervise); nothing was sent"
-            )
+        keepalive.may_supervise(self.role, True)  # 0 too: SUPERVISE is the clinician's
         self._link.supervise_s = interval_s
         self._call("SUPERVISE", {"interval_s": interval_s}, rerun=True)
 

@@ -4,7 +4,7 @@ a heartbeat interval (protocol/SPEC.md §3, "Supervision and link silence")."""
 import contextlib
 import threading
 
-from ..errors import BadValue, PumpguardError, WrongType
+from ..errors import BadValue, PumpguardError, UsageError, WrongType
 
 
 def interval(value, least):
@@ -14,6 +14,18 @@ def interval(value, least):
     if not least <= value <= 0xFFFF:
         raise BadValue(f"heartbeat interval {value} s: from {least} to 65535")
     return value
+
+
+def may_supervise(role, supervise_s):
+    """Supervision (and the sign of life it asks for) is the clinician's, as the device
+    rules (catalog.MAY: SUPERVISE; a HELLO's supervise_s from another role is ignored):
+    a UsageError, before anything is sent, for another role's."""
+    if supervise_s and role != "clinician":
+        raise UsageError(
+            f"supervision is the clinician's role: this session is {role} (connect with "
+            "the clinician's key and role, or without supervise=/keepalive()); nothing "
+            "was sent"
+        )
 
 
 @contextlib.contextmanager

@@ -11,6 +11,9 @@ store is a directory, ``$PUMPGUARD_KEYS`` or ``$XDG_CONFIG_HOME/pumpguard/keys``
 ``pumpguard flash`` puts the keys it provisions, and where ``connect()`` looks when it
 is given no key. A key file readable or writable by anyone but its owner is refused,
 as ssh refuses such a private key: the key may already be someone else's.
+
+``for_board()`` picks the key file for the board a HELLO_R names; ``check_insecure()``
+decides whether a HELLO_R saying auth 0 (the emulator's insecure mode) is believed.
 """
 
 import contextlib
@@ -21,13 +24,15 @@ import stat
 
 from protocol import auth, catalog
 
-from ..errors import KeyFileError
+from ..errors import AuthError, KeyFileError
 
 ROLES = tuple(sorted(catalog.ROLES, key=lambda r: catalog.ROLES[r]))  # monitor, clinician, service
 # connect() with no role: the first of these the key file holds (the CLI drives delivery).
 DEFAULT_ROLES = ("clinician", "monitor", "service")
 BOARD_ID_HEX = 16
 _HEX = set("0123456789abcdef")
+NO_KEYS_BOARD = "0" * BOARD_ID_HEX  # HELLO_R's board id of a board without a keys file
+EMULATOR_BOARD = "emulator"  # HELLO_R's board name of the emulator (boards/emulator)
 _MODE = 0o600
 
 
@@ -237,3 +242,60 @@ def given(key):
         if key is None:
             return None
     return KeyFile.load(key)
+
+
+def for_board(reply, given):
+    """The key file for the board whose HELLO_R is `reply`: `given` (the caller's, or
+    $PUMPGUARD_KEY's), else the store's; AuthError for a board that says it has no
+    keys or a key file of another board, KeyFileError when none is at hand."""
+    board_id = reply["board_id"]
+    if board_id == NO_KEYS_BOARD:
+        if reply["board"] == EMULATOR_BOARD:  # no board to reflash
+            todo = (
+                "an emulator's keys are made on its state dir's first start (a "
+                "factory-reset keeps its keys file as it is): start `pumpguard "
+                "emulate` on a new state dir"
+            )
+        else:
+            todo = "reflash it with `pumpguard flash`"
+        raise AuthError(
+            "the device says it has no keys provisioned (its keys file is missing or "
+            f"invalid, so it refuses every key): {todo}"
+        )
+    keyfile = given or lookup(board_id)
+    if keyfile is None:
+        raise KeyFileError(
+            f"no key for board {board_id}: give --key FILE (or PUMPGUARD_KEY=FILE) "
+            "on the command line, connect(port, key=PATH) from Python (an emulator's "
+            "key file is its Emulator.key, the `key:` line of `pumpguard emulate`), or "
+            f"put its key file in the key store as {store_path(board_id)}"
+        )
+    if keyfile.board_id != board_id:
+        raise AuthError(
+            f"key file {keyfile.path} is for board {keyfile.board_id}, but the device "
+            f"is board {board_id}: refusing to send it any key"
+        )
+    return keyfile
+
+
+def check_insecure(reply, given, insecure):
+    """HELLO_R `reply` says auth 0, which anyone answering first can say: believed only
+    when asked for (`insecure`), from a device that says it is the emulator, for a
+    board id no key file of this host names (`given`, or the store's): a board with
+    keys does not lose them. AuthError otherwise."""
+    board_id, board = reply["board_id"], reply["board"]
+    claim = "the device says it runs without keys (the emulator's --insecure development mode)"
+    if not insecure:
+        raise AuthError(f"{claim}; pass --insecure to talk to it (connect(..., insecure=True))")
+    if board != EMULATOR_BOARD:
+        raise AuthError(
+            f"{claim}, but it says it is board {board!r}: only the emulator has that "
+            "mode, so this is not the board it says it is; refusing to talk to it"
+        )
+    known = given if given is not None and given.board_id == board_id else lookup(board_id)
+    if known is not None:
+        raise AuthError(
+            f"{claim}, but board {board_id} has keys (key file {known.path}): a board "
+            "with keys does not lose them, so something else answers in its name; "
+            "refusing to talk to it"
+        )

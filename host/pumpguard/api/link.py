@@ -57,15 +57,13 @@ from ..errors import (
     DeviceError,
     DeviceReset,
     Forbidden,
-    KeyFileError,
     LinkError,
     NoAnswer,
     ProtocolMismatch,
     RefusedError,
-    UsageError,
     reason_name,
 )
-from . import keys
+from . import keepalive, keys
 from .quantity import micro_to_decimal
 
 try:
@@ -76,8 +74,6 @@ else:
     PORT_ERRORS = (OSError, termios.error)
 
 CRC32 = crcmod.predefined.mkCrcFun("crc-32")
-EMULATOR_BOARD = "emulator"  # HELLO_R's board name of the emulator (boards/emulator)
-NO_KEYS_BOARD = "0" * keys.BOARD_ID_HEX  # the board id of a board without a keys file
 _INSECURE_KEY = bytes(auth.KEY)  # the emulator's --insecure mode: every role's key
 # Untagged answers believed in an authenticated session, when no tagged one came: the
 # device could not authenticate the request (it does not know the session, or refused
@@ -157,19 +153,19 @@ class Link:
         differs, KeyFileError when no key for the board is at hand, AuthError when the
         board refuses the key or fails its own proof."""
         role = self.role or (self.keyfile.default_role() if self.keyfile else "clinician")
-        _may_supervise(role, self.supervise_s)
+        keepalive.may_supervise(role, self.supervise_s)
         reply, frame, payload = self._say_hello(role, library)
         keyfile = None
         if reply["auth"] == 0:
-            self._check_insecure(reply)
+            keys.check_insecure(reply, self.keyfile, self.insecure)
             role_key = _INSECURE_KEY
         else:
-            keyfile = self._keyfile(reply)
+            keyfile = keys.for_board(reply, self.keyfile)
             if self.role is None and keyfile.default_role() != role:
                 # The store's key file, read once the board named itself, lacks the role
                 # guessed: HELLO again as the one it holds (the pending session lapses).
                 role = keyfile.default_role()
-                _may_supervise(role, self.supervise_s)
+                keepalive.may_supervise(role, self.supervise_s)
                 reply, frame, payload = self._say_hello(role, library)
             role_key = keyfile.key(role)
         sid = frame.sid
@@ -203,59 +199,6 @@ class Link:
             # host that declared supervision at HELLO is a supervisor at once.
             self.request("HEARTBEAT")
         return reply
-
-    def _check_insecure(self, reply):
-        """HELLO_R says auth 0, which anyone answering first can say: believed only when
-        asked for (insecure), from a device that says it is the emulator, and for a
-        board id no key file of this host names (a board with keys does not lose them)."""
-        board_id, board = reply["board_id"], reply["board"]
-        claim = "the device says it runs without keys (the emulator's --insecure development mode)"
-        if not self.insecure:
-            raise AuthError(f"{claim}; pass --insecure to talk to it (connect(..., insecure=True))")
-        if board != EMULATOR_BOARD:
-            raise AuthError(
-                f"{claim}, but it says it is board {board!r}: only the emulator has that "
-                "mode, so this is not the board it says it is; refusing to talk to it"
-            )
-        known = self.keyfile if self.keyfile and self.keyfile.board_id == board_id else None
-        known = known or keys.lookup(board_id)
-        if known is not None:
-            raise AuthError(
-                f"{claim}, but board {board_id} has keys (key file {known.path}): a board "
-                "with keys does not lose them, so something else answers in its name; "
-                "refusing to talk to it"
-            )
-
-    def _keyfile(self, reply):
-        """The key file for the board that answered: the one given, else the store's."""
-        board_id = reply["board_id"]
-        if board_id == NO_KEYS_BOARD:
-            if reply["board"] == EMULATOR_BOARD:
-                todo = (
-                    "an emulator's keys are made on its state dir's first start (a "
-                    "factory-reset keeps its keys file as it is): start `pumpguard "
-                    "emulate` on a new state dir"
-                )
-            else:
-                todo = "reflash it with `pumpguard flash`"
-            raise AuthError(
-                "the device says it has no keys provisioned (its keys file is missing or "
-                f"invalid, so it refuses every key): {todo}"
-            )
-        keyfile = self.keyfile or keys.lookup(board_id)
-        if keyfile is None:
-            raise KeyFileError(
-                f"no key for board {board_id}: give --key FILE (or PUMPGUARD_KEY=FILE) "
-                "on the command line, connect(port, key=PATH) from Python (an emulator's "
-                "key file is its Emulator.key, the `key:` line of `pumpguard emulate`), or "
-                f"put its key file in the key store as {keys.store_path(board_id)}"
-            )
-        if keyfile.board_id != board_id:
-            raise AuthError(
-                f"key file {keyfile.path} is for board {keyfile.board_id}, but the device "
-                f"is board {board_id}: refusing to send it any key"
-            )
-        return keyfile
 
     def _say_hello(self, role, library):
         """HELLO as `role`, with a new nonce: (HELLO_R's fields, its frame, HELLO's
@@ -507,18 +450,6 @@ class Link:
                 raise Forbidden(f"{fields['message']}; {_ran(False)}", may_have_run=False)
             raise DeviceError(code, catalog.ERROR_NAMES.get(code, "unknown"), fields["message"])
         return fields
-
-
-def _may_supervise(role, supervise_s):
-    """Supervision (and the sign of life it asks for) is the clinician's, as the device
-    rules (catalog.MAY: SUPERVISE; a HELLO's supervise_s from another role is ignored):
-    a UsageError before anything is sent otherwise."""
-    if supervise_s and role != "clinician":
-        raise UsageError(
-            f"supervision is the clinician's role: this session would be {role} (connect "
-            "with the clinician's key and role, or without supervise=/keepalive()); "
-            "nothing was sent"
-        )
 
 
 def _ran(may_have_run):
