@@ -2,6 +2,7 @@
 
     pytest -m system                                   # each test gets a fresh emulator board
     pytest -m system --pump-port /dev/ttyUSB0 --board pico     # the same tests on a board
+    pytest -m system --pump-port /dev/ttyUSB0 --board pico --pump-key board.json  # its key
     pytest -m system -n 2 --pump-port /dev/ttyUSB0 --pump-port /dev/ttyUSB1 --board pico
 
 Several boards at once: give --pump-port once per board and run pytest-xdist with as
