@@ -319,6 +319,10 @@ def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emu):
         assert (name, reply["code"], raw.answer_sid) == ("ERROR", catalog.ERR_BUSY, 0)
         for p in pumps:
             p._link.request("HEARTBEAT")  # not DeviceReset: the session is still known
+        # A fifth host, keys and all, is told why and that nothing ran (a link error).
+        with pytest.raises(pumpguard.LinkError, match="no session free: busy") as exc:
+            pumpguard.connect(emu.port, key=emu.key, timeout=T)
+        assert exc.value.exit_code == 4 and not exc.value.may_have_run
     finally:
         raw.close()
         for p in pumps:

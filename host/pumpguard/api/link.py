@@ -227,6 +227,11 @@ class Link:
             if exc.number == catalog.ERR_BAD_PAYLOAD:  # an older device reads it whole
                 theirs = f"a device that cannot read this HELLO ({exc.message})"
                 raise ProtocolMismatch([("protocol/schema", ours, theirs)]) from exc
+            if exc.number == catalog.ERR_BUSY:  # every session a supervising host's
+                raise LinkError(
+                    f"the device has no session free: {exc.message}; {_ran(False)}",
+                    may_have_run=False,
+                ) from exc
             raise
         # The device checked protocol and schema already; checking again here costs
         # nothing and names both values.
