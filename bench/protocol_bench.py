@@ -5,7 +5,9 @@ decode frames per second and bytes allocated per frame, on CPython here and on r
 MicroPython (WebAssembly under Node: a PC's speed, not a board's), next to the frames
 per second a 115200-baud 8N1 line carries (11520 bytes/s).
 
-    .venv/bin/python bench/protocol_bench.py
+    .venv/bin/python bench/protocol_bench.py [SECONDS]
+
+SECONDS: each rate's timing window (default 1; tests/test_bench_smoke.py runs it short).
 """
 
 import pathlib
@@ -21,7 +23,9 @@ from protocol import messages  # noqa: E402
 from protocol.decoder import Decoder  # noqa: E402
 
 LINE_BYTES_PER_S = 115200 // 10
+WINDOW_S = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 _ENTRY = ["--heap", str(4 * 1024 * 1024), "tests/mp/report_protocol_memory.py", "--bench"]
+_ENTRY.append(str(int(WINDOW_S * 1000)))  # the window, in ms, on MicroPython too
 FRAMES = (
     ("HEARTBEAT", {}),
     ("TITRATE", {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}),
@@ -54,7 +58,7 @@ def cpython():
         for fn in (encode, decode):
             n = 0
             t0 = time.perf_counter()
-            while time.perf_counter() - t0 < 1.0:
+            while time.perf_counter() - t0 < WINDOW_S:
                 fn(name, fields, dec, wire)
                 n += 1
             rate = n / (time.perf_counter() - t0)

@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
     ("script", "args", "shows"),
     [
         ("bench/latency_bench.py", ["5"], ("115200 baud ms", "HEARTBEAT", "STATUS", "TITRATE")),
-        ("bench/protocol_bench.py", [], ("115200 bd/s", "cpython", "micropython")),
+        ("bench/protocol_bench.py", ["0.05"], ("115200 bd/s", "cpython", "micropython")),
         ("bench/auth_bench.py", ["5"], ("added", "us/tag", "micropython", "ratio")),
     ],
 )

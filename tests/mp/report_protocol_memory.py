@@ -117,7 +117,7 @@ measure(
 )
 
 
-# With --bench (bench/protocol_bench.py passes it): frames per second on this
+# With --bench WINDOW_MS (bench/protocol_bench.py passes it): frames per second on this
 # interpreter, for the same three frames the CPython side of the benchmark times.
 def encode(name, fields, w):
     messages.to_wire(name, 1, fields)
@@ -132,6 +132,9 @@ def decode(name, fields, w):
 if "--bench" in sys.argv:
     import time
 
+    args = sys.argv[sys.argv.index("--bench") + 1 :]
+    window_ms = int(args[0]) if args else 1000
+
     frames = (
         ("HEARTBEAT", {}),
         ("TITRATE", FIELDS),
@@ -142,7 +145,7 @@ if "--bench" in sys.argv:
         for fn in (encode, decode):
             n = 0
             t0 = time.ticks_ms()
-            while time.ticks_diff(time.ticks_ms(), t0) < 1000:
+            while time.ticks_diff(time.ticks_ms(), t0) < window_ms:
                 fn(name, fields, w)
                 n += 1
             ms = time.ticks_diff(time.ticks_ms(), t0)
