@@ -139,11 +139,12 @@ class SafetyCore:
         self._now = now_ms
         self._watch.host_seen(now_ms)
 
-    def supervise(self, interval_ms, now_ms):
+    def supervise(self, interval_ms, now_ms, heard=True):
         """The largest heartbeat interval a host declared (0: no host supervises, and
-        a silent link is no alarm). The shell tells it whenever it changes."""
+        a silent link is no alarm). The shell tells it whenever it changes; heard: a
+        host's declaration (the host heard), not a session closed under it."""
         self._now = now_ms
-        self._watch.supervise(interval_ms, now_ms)
+        self._watch.supervise(interval_ms, now_ms, heard)
 
     def delivered(self, ch, volume):
         """volume (micro-scaled mL) pumped on channel ch since the last call. A delivery

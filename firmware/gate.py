@@ -9,7 +9,7 @@
 # after the replay cache (a byte-identical retry gets its cached answer):
 #   b. no tag, or the session not authenticated     ERROR auth, untagged, bad_tag
 #   c. the tag is wrong                             ERROR auth, untagged, bad_tag
-#   d. the counter is not newer than the last       ERROR stale, tagged, stale_ctr
+#   d. the counter is not newer than the last       ERROR stale, untagged, stale_ctr
 #   e. the seq is not newer (protocol/SPEC.md §3)   ERROR stale, tagged
 #   f. the role may not send it                     ERROR forbidden, tagged, forbidden
 # None of them changes anything but its counter. An answer to a frame the device could
@@ -51,8 +51,8 @@ def hello(shell, frame, handler, now):
         return shell.error(frame, catalog.ERR_BAD_PAYLOAD, message)
     # A retry of a HELLO is the same bytes: its digest, not its CRC (which anyone can
     # forge for a HELLO of another role), finds the session the first copy opened.
-    if not shell.open_session(fields["supervise_s"], hashlib.sha256(frame.payload).digest()):
-        message = "busy: every session is a supervising host's (one ends with SUPERVISE 0)"
+    if not shell.open_session(fields["supervise_s"], hashlib.sha256(frame.payload).digest(), now):
+        message = "busy: every session is a supervising host's, each heard within its window"
         return shell.error(frame, catalog.ERR_BUSY, message)
     name, reply = handler(shell, fields, now)  # the session's nonce, HELLO_R
     sessions = shell.sessions
@@ -86,23 +86,17 @@ def check(shell, frame, i):
         shell.bad_tag += 1
         return shell.error(frame, catalog.ERR_AUTH, "wrong tag: not run")
     if sessions.device_ctr[i] >= _CTR_LAST:
-        # No counter left for the answer: the session ends before anything runs.
-        shell.close_session(i)
+        # No counter left for an answer: nothing runs in the session again. It stays
+        # in its slot, silent from now on: a supervisor's watch goes on (link_lost if
+        # its host does not come back in a new session) until it is closed as silent.
         message = "this session's counters are spent: say HELLO again; not run"
         return shell.error(frame, catalog.ERR_HELLO_REQUIRED, message)
     if frame.ctr <= sessions.host_ctr[i]:
+        # A replay (or a late copy) of a frame the session sent before: untagged, so it
+        # spends none of the device's counters (no host waits on an old request).
         shell.stale_ctr += 1
-        return tagged(
-            shell,
-            frame,
-            i,
-            "ERROR",
-            {
-                "code": catalog.ERR_STALE,
-                "message": "counter %d not newer than counter %d, the last this session sent:"
-                " not run" % (frame.ctr, sessions.host_ctr[i]),
-            },
-        )
+        message = "counter %d not newer than counter %d, the last this session sent: not run"
+        return shell.error(frame, catalog.ERR_STALE, message % (frame.ctr, sessions.host_ctr[i]))
     stale = _stale_seq(shell, frame, i, True)
     if stale is not None:
         return stale
@@ -145,7 +139,7 @@ def answer(shell, frame, i, name, fields):
     """The wire of the answer a handler gave to a request of session slot i, kept in
     the replay cache; an AUTH refused ends its pending session, untagged."""
     if not shell.sessions.authed[i]:
-        shell.close_session(i)
+        shell.close_session(i, shell.uptime_ms())
         return shell.error(frame, fields["code"], fields["message"])
     wire = tagged(shell, frame, i, name, fields)
     shell.replay.store(frame.sid, frame.seq, frame.crc, wire)

@@ -35,8 +35,9 @@ _HEARD_MAX = const(1 << 29)  # the recency counter is renumbered before it grows
 
 
 class Sessions:
-    def __init__(self, boot_id, size=SESSIONS):
+    def __init__(self, boot_id, size=SESSIONS, link_timeout_ms=10_000):
         self.size = size
+        self._link_timeout_ms = link_timeout_ms  # the board's: a supervisor's least silence
         self.sid = [0] * size  # 0: a free slot
         self.last = [0] * size  # seq of the last request the session ran
         self.interval_s = [0] * size  # declared heartbeat interval, 0: not supervising
@@ -56,6 +57,7 @@ class Sessions:
         self.host_ctr = [0] * size  # the last host counter accepted
         self.device_ctr = [0] * size  # the counter of the device's last tagged answer
         self._heard = [0] * size  # recency: the value of _clock when last heard
+        self.heard_at = [0] * size  # uptime (ms) it was opened or last ran a request
         self._clock = 0
         self._next = boot_id & _SEQ_MASK or 1
 
@@ -68,13 +70,11 @@ class Sessions:
                     return i
         return -1
 
-    def open(self, seq, hello_id, interval_s):
-        """A new session, opened by a HELLO with this seq and digest (so nothing at or
-        before it runs in the session); a retry of the HELLO that opened one that has
-        run nothing yet gets that one. Returns (slot, the sid of the session it evicted
-        or 0); slot -1: no room, every session is an authenticated supervisor's (a HELLO
-        never ends the watch of a host that proved its key; it ends it with SUPERVISE
-        0, or a reset does)."""
+    def open(self, seq, hello_id, interval_s, now=0):
+        """A new session at uptime now, opened by a HELLO with this seq and digest (so
+        nothing at or before it runs in the session); a retry of the HELLO that opened
+        one that has run nothing yet gets that one. Returns (slot, the sid of the
+        session it evicted or 0); slot -1: no room (_victim())."""
         seq &= _SEQ_MASK
         for j in range(self.size):
             if (
@@ -85,14 +85,8 @@ class Sessions:
             ):
                 self.heard(j)
                 return j, 0
-        i = 0
-        for j in range(self.size):
-            if not self.sid[j]:
-                i = j
-                break
-            if self._before(j, i):
-                i = j
-        if self.sid[i] and self.authed[i] and self._supervising(i):
+        i = self._victim(now)
+        if i < 0:
             return -1, 0
         evicted = self.sid[i]
         sid = self._next
@@ -104,6 +98,7 @@ class Sessions:
         self.confirmed[i] = False
         self._forget(i)
         self.heard(i)
+        self.heard_at[i] = now
         return i, evicted
 
     def close(self, i):
@@ -123,17 +118,44 @@ class Sessions:
         self.host_ctr[i] = 0
         self.device_ctr[i] = 0
 
-    def _before(self, j, i):
-        # Whether slot j goes before slot i: a session whose host never proved its key
-        # before an authenticated one (anyone on the line can say HELLO: a flood of them
-        # evicts only its own pending sessions while one is left), a one-shot session
-        # before a supervising one (one-shot hosts must not end a silent supervisor's
-        # alarm by crowding it out), then the least recently heard.
-        if self.authed[j] != self.authed[i]:
-            return not self.authed[j]
-        if self._supervising(j) != self._supervising(i):
-            return not self._supervising(j)
-        return self._heard[j] < self._heard[i]
+    def _victim(self, now):
+        # The slot a new session takes: a free one, else the first of these, the least
+        # recently heard within each:
+        #   0. a pending session (no AUTH passed) but the newest one: anyone on the line
+        #      can say HELLO, and a flood of them evicts its own pending sessions
+        #   1. an authenticated one-shot session (no supervision: a CLI call, a display)
+        #   2. the newest pending session: one stray HELLO never ends the handshake of
+        #      a host that is about to prove its key while one-shot sessions are open
+        #   3. a clinician's supervising session silent past its window (its host is
+        #      gone and link_lost was raised for it; closing it hides nothing)
+        # and never a supervisor still heard within its window: -1, no room (a HELLO
+        # never ends the watch of a live host that proved its key).
+        newest = -1
+        for j in range(self.size):
+            if not self.sid[j]:
+                return j
+            if not self.authed[j] and (newest < 0 or self._heard[j] > self._heard[newest]):
+                newest = j
+        best = -1
+        best_rank = 4
+        for j in range(self.size):
+            if not self.authed[j]:
+                rank = 2 if j == newest else 0
+            elif not self._supervising(j):
+                rank = 1
+            elif now - self.heard_at[j] >= self.silence_ms(j):
+                rank = 3
+            else:
+                continue
+            if rank < best_rank or (rank == best_rank and self._heard[j] < self._heard[best]):
+                best = j
+                best_rank = rank
+        return best
+
+    def silence_ms(self, i):
+        """How long supervising session i may be silent before link_lost (the
+        core's rule: max(the board's link timeout, 3 x its interval))."""
+        return max(self._link_timeout_ms, 3000 * self.interval_s[i])
 
     def _supervising(self, i):
         # Only a clinician's session supervises: link_lost watches the host that changes

@@ -98,7 +98,7 @@ class Shell:
         # One session per host that said a matching HELLO, and the answer to each
         # one's last request (protocol/SPEC.md §3): as many slots as sessions, so no
         # host pushes out another's answer.
-        self.sessions = Sessions(boot_id)
+        self.sessions = Sessions(boot_id, link_timeout_ms=board.LINK_TIMEOUT_MS)
         self.replay = ReplayCache(SESSIONS)
         self.slot = -1  # the session slot of the request being served
         self.seq = 0  # and its seq
@@ -384,6 +384,7 @@ class Shell:
         if refusal is not None:
             return refusal
         sessions.heard(i)  # recency (which session a new one closes): never a refused frame
+        sessions.heard_at[i] = now
         if sessions.authed[i] and sessions.role[i] == _CLINICIAN:
             # The host is heard: a sign of life is a frame a clinician's host tagged
             # with a new counter, never a frame refused (anyone on the wire could send
@@ -412,15 +413,16 @@ class Shell:
             self._changed(now)
         return wire
 
-    def open_session(self, interval_s, hello_id):
+    def open_session(self, interval_s, hello_id, now):
         """A new session for the HELLO being served (hello_id: its digest), supervising
-        every interval_s (0: not) once AUTH passed; the least recently heard one goes if
-        every slot is taken, never an authenticated supervisor's. False: no room."""
-        self.slot, evicted = self.sessions.open(self.seq, hello_id, interval_s)
+        every interval_s (0: not) once AUTH passed; when every slot is taken one goes
+        (sessions.py: never a supervisor still heard). False: no room."""
+        self.slot, evicted = self.sessions.open(self.seq, hello_id, interval_s, now)
         if evicted:
-            # Never a supervisor (sessions.open): the interval watched is unchanged, and
-            # nothing of this unauthenticated HELLO counts as the host heard.
             self.replay.forget(evicted)
+            # A supervisor silent past its window may have gone with it: the interval
+            # watched is told again, and nothing of this HELLO counts as the host heard.
+            self._supervision(now, False)
         return self.slot >= 0
 
     def supervise(self, interval_s, now):
@@ -428,19 +430,22 @@ class Shell:
         self.sessions.interval_s[self.slot] = interval_s
         self._supervision(now)
 
-    def close_session(self, i):
-        """End the session in slot i (its AUTH was refused), its cached answer with it."""
+    def close_session(self, i, now):
+        """End the session in slot i (its AUTH refused), its cached answer with it; a
+        supervision it held would end without counting as the host heard."""
         self.replay.forget(self.sessions.sid[i])
         self.sessions.close(i)
+        self._supervision(now, False)
 
-    def _supervision(self, now):
-        # Told to the core only when it changes: a declaration counts as the host heard
-        # there (and the last goodbye clears link_lost), so a session that supervises
-        # nothing (a monitor's AUTH) must not reach it.
+    def _supervision(self, now, heard=True):
+        # Told to the core only when it changes, so a session that supervises nothing
+        # (a monitor's AUTH) never reaches it. heard: a clinician's request declared it,
+        # which counts as the host heard (and its goodbye clears link_lost); a session
+        # closed or evicted is not a host heard, and leaves link_lost as it is.
         interval_s = self.sessions.supervision_s()
         if interval_s != self._supervised_s:
             self._supervised_s = interval_s
-            self.core.supervise(interval_s * 1000, now)
+            self.core.supervise(interval_s * 1000, now, heard)
 
     def error(self, frame, code, message):
         """An untagged ERROR to frame, in its own session (none for HELLO): the host

@@ -64,12 +64,15 @@ class Watchers:
         """The host has the allowed silence from now_ms to be heard."""
         self._link_deadline = now_ms + self._silence_ms
 
-    def supervise(self, interval_ms, now_ms):
+    def supervise(self, interval_ms, now_ms, heard=True):
         self._supervised = interval_ms > 0
         self._silence_ms = max(self._link_timeout_ms, 3 * interval_ms)
         # A declaration is the host heard; the last one to stop supervising says
-        # goodbye, which clears link_lost rather than leaving an alarm behind it.
-        self.host_seen(now_ms)
+        # goodbye, which clears link_lost rather than leaving an alarm behind it. A
+        # supervisor's session closed under it (silent past its window) is neither: its
+        # link_lost, raised already, stays until a host is heard.
+        if heard:
+            self.host_seen(now_ms)
 
     def host_seen(self, now_ms):
         self.expect_host(now_ms)

@@ -147,7 +147,10 @@ def test_a_device_counter_at_its_end_ends_the_session_before_anything_runs():
     fields = messages.decode(answer.msg_id, answer.payload)
     assert answer.tag is None and fields["code"] == catalog.ERR_HELLO_REQUIRED, fields
     assert "internal_fault" not in [a.code for a in sh.core.alarms()]
-    assert sh.core.status(1).state == "idle" and host.sid not in sh.sessions.sid
+    assert sh.core.status(1).state == "idle"
+    host.send_wire(host.wire("STATUS", {"ch": 1}))  # and so is everything after it
+    (answer,) = [f for f in host.raw() if not catalog.is_event(f.msg_id)]
+    assert messages.decode(answer.msg_id, answer.payload)["code"] == catalog.ERR_HELLO_REQUIRED
 
 
 def test_keyless_auth_attempts_never_push_the_audit_trail_out_of_the_journal():

@@ -105,17 +105,21 @@ def test_every_single_bit_flip_of_a_tag_is_refused_and_not_run():
     assert _counters(host) == (0, 8 * auth.TAG, 0, 0)
 
 
-def test_a_counter_not_newer_than_the_last_is_refused_tagged_and_not_run():
+def test_a_counter_not_newer_than_the_last_is_refused_untagged_and_not_run():
+    # Untagged: a replay must not spend the device's own counters (no host waits on an
+    # old request, and replays could otherwise drive the session to its end).
     sh, p = _device()
     host = Host(sh, p)
     host.hello()
     assert host.request("STATUS", {"ch": 1})[0] == "STATUS_R"  # counter 1
+    spent = sh.sessions.device_ctr[sh.sessions.find(host.sid)]
     last = host.session.ctr
     host.seq += 1
     host.send_wire(host.session.wire("START", host.seq, NOREPI, ctr=last))  # a new seq
-    name, fields = host.answer(host.seq)  # tagged: Host.answer checked the tag
-    assert (name, fields["code"]) == ("ERROR", catalog.ERR_STALE), fields
+    tag, name, fields = _untagged(host)
+    assert (tag, name, fields["code"]) == (None, "ERROR", catalog.ERR_STALE), fields
     assert "counter" in fields["message"]
+    assert sh.sessions.device_ctr[sh.sessions.find(host.sid)] == spent
     assert _starts(sh) == 0
     assert _counters(host) == (0, 0, 1, 0)
 

@@ -1,0 +1,164 @@
+# The authenticated link's sessions over time (issue 11's second review): a silent
+# supervisor makes room once link_lost has named it, a stray HELLO never ends a
+# handshake, a session whose counters are spent keeps its watch, replays spend no
+# counter, a goodbye is still a goodbye. Each failed on the fixes of the first review
+# (6c440ec). Through the shell's own loop, on CPython and on MicroPython alike.
+from protocol import catalog
+from tests.portable.shellkit import NOREPI, Host, hello_fields, ports, shell
+
+
+def _device(store=None):
+    p = ports(store)
+    return shell(p), p
+
+
+def _active(sh):
+    return [a.code for a in sh.core.alarms() if a.active]
+
+
+def _silent(sh, p, seconds):
+    for _ in range(seconds):
+        p["clock"].advance(1000)
+        sh.step()
+
+
+def test_four_dead_supervisors_make_room_for_the_bedside_host_once_alarmed():
+    # The bedside app (a clinician supervisor, pump.keepalive) crashes or loses its USB
+    # port four times without its SUPERVISE 0 goodbye: four authenticated supervising
+    # sessions whose hosts are gone. link_lost is raised (rightly), but every HELLO from
+    # then on is refused busy (sessions.open returns -1: an authenticated supervisor is
+    # never closed), for ever: the clinician's host, holding the right key, cannot open
+    # a session to STOP or ESTOP the running vasopressor. Only a reset of the pump
+    # frees a slot. A supervisor already alarmed as silent (its link_lost raised) must
+    # make room for a host that proves the clinician's key.
+    sh, p = _device()
+    for n in range(4):
+        dead = Host(sh, p)
+        dead.hello(supervise_s=1)
+        if n == 0:
+            assert dead.request("START", NOREPI)[0] == "START_R"
+    _silent(sh, p, 30)
+    assert "link_lost" in _active(sh)
+    _silent(sh, p, 3600)  # an hour later: still nobody can get in
+    bedside = Host(sh, p)
+    name, fields = bedside.request("HELLO", hello_fields(host="bedside"))
+    assert name == "HELLO_R", (
+        "a clinician's host with the right key is locked out an hour after four "
+        "supervisors died: %r" % (fields,)
+    )
+    # Closing a silent supervisor's session is no host heard: the alarm stays.
+    assert "link_lost" in _active(sh)
+    assert bedside.request("AUTH", {})[0] == "AUTH_R"
+
+
+def test_a_supervisor_whose_counters_are_spent_keeps_its_watch_and_no_monitor_ends_it():
+    # gate.check closes a session whose device counter is spent (shell.close_session)
+    # without re-declaring supervision (shell._supervision): the shell's _supervised_s
+    # still says 1 s while sessions.supervision_s() is 0. The next first request of ANY
+    # authenticated session re-declares: a monitor's AUTH (a display) then calls
+    # core.supervise(0), which ends supervision AND clears link_lost (Watchers.supervise
+    # -> host_seen). A display ends the clinician's link-loss alarm for good.
+    sh, p = _device()
+    host = Host(sh, p)
+    host.hello(supervise_s=1)
+    assert host.request("START", NOREPI)[0] == "START_R"
+    i = sh.sessions.find(host.sid)
+    sh.sessions.device_ctr[i] = 0xFFFFFFFF  # reached by 2^32 answers (or replays)
+    name, fields = host.request("HEARTBEAT", {})
+    assert (name, fields["code"]) == ("ERROR", catalog.ERR_HELLO_REQUIRED), fields
+    _silent(sh, p, 15)  # the clinician's host does not come back
+    assert "link_lost" in _active(sh)
+    monitor = Host(sh, p, role="monitor")
+    monitor.hello()
+    assert "link_lost" in _active(sh), "a monitor's AUTH cleared the clinician's link_lost"
+    _silent(sh, p, 60)
+    assert "link_lost" in _active(sh), "a monitor's AUTH ended link supervision"
+
+
+def test_the_shells_supervision_matches_its_sessions_after_a_counter_end():
+    # The same defect stated directly: after any session closes, the interval the core
+    # was last told equals what the sessions declare.
+    sh, p = _device()
+    host = Host(sh, p)
+    host.hello(supervise_s=5)
+    i = sh.sessions.find(host.sid)
+    sh.sessions.device_ctr[i] = 0xFFFFFFFF
+    host.request("STATUS", {"ch": 1})
+    assert sh._supervised_s == sh.sessions.supervision_s(), (
+        sh._supervised_s,
+        sh.sessions.supervision_s(),
+    )
+
+
+def test_stale_replays_of_a_recorded_frame_spend_no_device_counter():
+    # Anyone who recorded one frame of a session (not its last) can replay it: each copy
+    # passes the tag check and is answered ERROR stale, TAGGED (gate.check step d), so
+    # each one spends a device counter. 2^32 of them end the session (hello_required)
+    # with no key at all. Quantified here: every replay costs exactly one counter.
+    sh, p = _device()
+    host = Host(sh, p)
+    host.hello()
+    old = host.wire("STATUS", {"ch": 1})
+    host.send_wire(old)
+    host.raw()
+    host.request("STATUS", {"ch": 1})  # the cache now holds this one, not `old`
+    i = sh.sessions.find(host.sid)
+    before = sh.sessions.device_ctr[i]
+    for _ in range(100):
+        host.send_wire(old)
+    host.raw()
+    spent = sh.sessions.device_ctr[i] - before
+    assert spent == 0, "100 keyless replays spent %d device counters" % spent
+
+
+def test_one_keyless_hello_per_handshake_never_keeps_the_bedside_host_out():
+    # Three displays (monitor sessions, authenticated, polling) share the pump. The
+    # bedside clinician says HELLO: it takes the least recently heard display's slot,
+    # pending. One keyless HELLO from a stranger, sent between HELLO_R and AUTH, then
+    # closes the bedside host's pending session (42144ce: pending before authenticated,
+    # so the bedside's is the only candidate), and its AUTH meets hello_required. Every
+    # reconnect fails the same way for one stranger frame each: the fix that protects
+    # authenticated sessions made the handshake of a new one the cheapest thing to kill.
+    sh, p = _device()
+    displays = [Host(sh, p, role="monitor") for _ in range(3)]
+    for d in displays:
+        d.hello()
+    bedside = Host(sh, p)
+    for attempt in range(3):
+        for d in displays:
+            d.request("STATUS", {"ch": 1})
+        name, _ = bedside.request(
+            "HELLO", hello_fields(host="bedside", nonce=bytes([attempt]) * 16)
+        )
+        assert name == "HELLO_R"
+        Host(sh, p, key=bytes(32)).request(
+            "HELLO", hello_fields(host="x", nonce=bytes([0x40 + attempt]) * 16)
+        )
+        name, fields = bedside.request("AUTH", {})
+        assert name == "AUTH_R", "attempt %d: one keyless HELLO killed the handshake: %r" % (
+            attempt,
+            fields,
+        )
+
+
+def test_the_last_clinicians_goodbye_clears_link_lost_and_raises_nothing_after():
+    # Held (a probe): SUPERVISE 0 from the only supervisor clears link_lost for good;
+    # with a second, silent supervisor left, link_lost comes back for that one.
+    sh, p = _device()
+    host = Host(sh, p)
+    host.hello(supervise_s=1)
+    host.request("START", NOREPI)
+    _silent(sh, p, 12)
+    assert "link_lost" in _active(sh)
+    assert host.request("SUPERVISE", {"interval_s": 0})[0] == "SUPERVISE_R"
+    assert "link_lost" not in _active(sh)
+    _silent(sh, p, 120)
+    assert "link_lost" not in _active(sh)
+    sh, p = _device()
+    dead, alive = Host(sh, p), Host(sh, p)
+    dead.hello(supervise_s=1)
+    alive.hello(supervise_s=1)
+    alive.request("START", NOREPI)
+    assert alive.request("SUPERVISE", {"interval_s": 0})[0] == "SUPERVISE_R"
+    _silent(sh, p, 12)
+    assert "link_lost" in _active(sh)
