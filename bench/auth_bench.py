@@ -26,23 +26,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from latency_bench import line_ms, round_trips  # noqa: E402
 
 from protocol import auth, messages  # noqa: E402
+from tests.mp.benchframes import FRAMES  # noqa: E402
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
 WINDOWS = 5
 KEY = bytes(range(32))
-FRAMES = (
-    ("STATUS", {"ch": 1}),
-    ("TITRATE", {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}),
-    (
-        "TAPER_R",
-        {
-            "ch": 1,
-            "unit": "mcg/kg/min",
-            "total": 50,
-            "plan": [{"at_ms": 900000 * i, "dose": 1000000 - 20000 * i} for i in range(18)],
-        },
-    ),
-)
 _MP_ENTRY = ["--heap", str(4 * 1024 * 1024), "tests/mp/bench_auth.py"]
 
 

@@ -21,24 +21,12 @@ sys.path.insert(0, str(ROOT))
 
 from protocol import messages  # noqa: E402
 from protocol.decoder import Decoder  # noqa: E402
+from tests.mp.benchframes import FRAMES  # noqa: E402
 
 LINE_BYTES_PER_S = 115200 // 10
 WINDOW_S = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 _ENTRY = ["--heap", str(4 * 1024 * 1024), "tests/mp/report_protocol_memory.py", "--bench"]
 _ENTRY.append(str(int(WINDOW_S * 1000)))  # the window, in ms, on MicroPython too
-FRAMES = (
-    ("HEARTBEAT", {}),
-    ("TITRATE", {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}),
-    (
-        "TAPER_R",
-        {
-            "ch": 1,
-            "unit": "mcg/kg/min",
-            "total": 50,
-            "plan": [{"at_ms": 900000 * i, "dose": 1000000 - 20000 * i} for i in range(18)],
-        },
-    ),
-)
 
 
 def encode(name, fields, dec, wire):

@@ -86,14 +86,22 @@ def _forged_error(code, msg_id, times=1):
     return forge
 
 
+def _try_start(pump):
+    """start_norepinephrine's PumpguardError, or None if it started."""
+    try:
+        start_norepinephrine(pump)
+    except pumpguard.PumpguardError as exc:
+        return exc
+    return None
+
+
 def test_a_forged_untagged_error_auth_never_says_a_start_that_ran_did_not_run(emu, monkeypatch):
     # A stranger answers the clinician's START first with an untagged ERROR auth: the
     # device's tagged answer that follows is the answer (the START ran, and says so).
     _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "START"))
     with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
-        try:
-            start_norepinephrine(pump)
-        except pumpguard.PumpguardError as exc:
+        exc = _try_start(pump)
+        if exc is not None:
             ran = pump.status(1).state != "idle"
             assert not ran or exc.may_have_run, f"the START ran but the host said: {exc}"
         assert pump.status(1).state == "running"
@@ -106,12 +114,8 @@ def test_a_forged_untagged_hello_required_never_sends_a_start_twice(emu, monkeyp
     # Kept as a fallback, it loses to the device's tagged START_R: one START, started.
     _tapped(monkeypatch, _forged_error(catalog.ERR_HELLO_REQUIRED, "START"))
     with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
-        try:
-            start_norepinephrine(pump)
-        except pumpguard.PumpguardError as exc:
-            outcome = f"{type(exc).__name__}: {exc}"
-        else:
-            outcome = "started"
+        exc = _try_start(pump)
+        outcome = "started" if exc is None else f"{type(exc).__name__}: {exc}"
         monkeypatch.undo()
     with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
         second = [e for e in pump.log() if "cannot start" in e.text]  # the START sent again

@@ -14,6 +14,7 @@ import pytest
 from pumpguard.api import keys
 
 from protocol import catalog
+from tests.portable.shellkit import NOREPI as START_FIELDS  # the wire's START fields
 from tests.systemkit import ANSWER_TIMEOUT_S, NOREPI, RawPort, alarm_codes
 
 pytestmark = pytest.mark.system
@@ -62,19 +63,8 @@ def test_a_raw_start_without_a_tag_never_runs(emu):
     raw = RawPort(emu.port)
     try:
         raw.hello()
-        fields = {
-            "ch": 1,
-            "drug": "norepinephrine",
-            "dose": 100000,
-            "unit": "mcg/kg/min",
-            "weight": 70000000,
-            "conc": 16000000,
-            "conc_unit": "mcg/mL",
-            "volume": 50000000,
-            "override": False,
-        }
         raw.keys.clear()  # the project's own codec, no tag: as a host without the key
-        raw.send("START", 2, fields)
+        raw.send("START", 2, START_FIELDS)
         name, answer = raw.answer(2)
         assert (name, catalog.ERROR_NAMES[answer["code"]]) == ("ERROR", "auth")
         assert raw.frame.tag is None  # the device had no key it could answer with

@@ -157,6 +157,17 @@ def _replay(port, wires):
     return {name: _ask(port, wire) for name, wire in wires}
 
 
+def _on_raw_port(emu, talk):
+    """What talk(port) returns, on a port of the emulator's opened raw (no key, as a
+    replayer's), its input drained first and closed after."""
+    port = serial.serial_for_url(emu.port, timeout=ANSWER_TIMEOUT_S)
+    try:
+        port.reset_input_buffer()
+        return talk(port)
+    finally:
+        port.close()
+
+
 def _hows(answers):
     return {name: a.how for name, a in answers.items()}
 
@@ -271,12 +282,8 @@ def test_a_recorded_session_replayed_raw_after_it_closed_runs_nothing(emu, runti
     rec = _record_session(emu, monkeypatch)
     ran, status, counters = _observe(emu, rec.since)
     assert ran == [] and _same_channel(status, rec.status)
-    replayer = serial.serial_for_url(emu.port, timeout=ANSWER_TIMEOUT_S)
-    try:
-        replayer.reset_input_buffer()
-        answers = _replay(replayer, rec.wires.items())  # byte for byte, in its order
-    finally:
-        replayer.close()
+    # byte for byte, in its order
+    answers = _on_raw_port(emu, lambda port: _replay(port, rec.wires.items()))
     # HELLO opens a session the replayer cannot authenticate (a new device nonce: th and
     # Ks another); AUTH in the session it authenticated once is refused, not counted;
     # the commands are authentic, their counters not newer (step d); STATUS is the
@@ -334,12 +341,7 @@ def test_a_recorded_session_replayed_into_the_replayers_own_session_runs_nothing
     rec = _record_session(emu, monkeypatch)
     ran, status, counters = _observe(emu, rec.since)
     assert ran == [] and _same_channel(status, rec.status)
-    replayer = serial.serial_for_url(emu.port, timeout=ANSWER_TIMEOUT_S)
-    try:
-        replayer.reset_input_buffer()
-        answers, _hello_r = _replay_into_own_session(replayer, rec)
-    finally:
-        replayer.close()
+    answers, _hello_r = _on_raw_port(emu, lambda port: _replay_into_own_session(port, rec))
     _refused_in_own_session(answers)
     ran, after, counters_after = _observe(emu, rec.since)
     counted = _delta(counters_after, counters)
@@ -357,17 +359,15 @@ def test_a_recorded_session_replayed_after_a_power_cycle_runs_nothing(emu, runti
     rec = _record_session(emu, monkeypatch)
     emu.power_cycle()
     motor = emu.pumps()[0]
-    replayer = serial.serial_for_url(emu.port, timeout=ANSWER_TIMEOUT_S)
-    try:
-        replayer.reset_input_buffer()
+
+    def raw_then_moved(replayer):
         # Raw, before anything else reaches the new boot: no session of it is open, so
         # the old sid meets none whatever sids the new boot gives (HELLO last: the
         # session it opens could have the old sid, a 2^-16 chance).
         raw = [(n, rec.wires[n]) for n in RECORDED[1:]] + [("HELLO", rec.wires["HELLO"])]
-        raw = _replay(replayer, raw)
-        moved, hello_r = _replay_into_own_session(replayer, rec)
-    finally:
-        replayer.close()
+        return _replay(replayer, raw), _replay_into_own_session(replayer, rec)
+
+    raw, (moved, hello_r) = _on_raw_port(emu, raw_then_moved)
     assert _hows(raw) == {**dict.fromkeys(RECORDED[1:], "hello_required"), "HELLO": "HELLO_R"}
     assert {raw[n].message for n in RECORDED[1:]} == {"send HELLO first"}
     _refused_in_own_session(moved)
@@ -449,12 +449,7 @@ def test_nonces_and_keys_never_repeat_across_a_power_cycle_and_the_old_session_i
         emu.power_cycle()
     finally:
         pump.close()  # its PTY died with the power
-    port = serial.serial_for_url(emu.port, timeout=ANSWER_TIMEOUT_S)
-    try:
-        port.reset_input_buffer()
-        answer = _ask(port, pending)  # the first frame the new boot hears
-    finally:
-        port.close()
+    answer = _on_raw_port(emu, lambda port: _ask(port, pending))  # the new boot's first frame
     assert (answer.how, answer.message) == ("hello_required", "send HELLO first")  # untagged
     with _recording_connect(emu, writes, monkeypatch) as pump:
         five_sessions(pump)

@@ -5,23 +5,11 @@
 import time
 
 from protocol import auth, messages
+from tests.mp.benchframes import FRAMES
 
 KEY = bytes(range(32))
 WINDOWS = 5
 N = 1000  # tags per window: ticks_us counts whole ms on this build, so 1 us of resolution
-FRAMES = (
-    ("STATUS", {"ch": 1}),
-    ("TITRATE", {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}),
-    (
-        "TAPER_R",
-        {
-            "ch": 1,
-            "unit": "mcg/kg/min",
-            "total": 50,
-            "plan": [{"at_ms": 900000 * i, "dose": 1000000 - 20000 * i} for i in range(18)],
-        },
-    ),
-)
 
 
 def _phases():

@@ -10,17 +10,13 @@ import micropython
 from protocol import auth, messages
 from protocol.decoder import Decoder
 from protocol.replay import ReplayCache
+from tests.mp.benchframes import FRAMES
+from tests.mp.benchframes import TAPER_R as BIG_FIELDS
+from tests.mp.benchframes import TITRATE as FIELDS
 
 EXIT_CODE = 0
-FIELDS = {"ch": 1, "dose": 12000000, "unit": "mcg/min", "override": False}
 wire = messages.to_wire("TITRATE", 7, FIELDS, sid=0x5A3C)
-# The largest frame: a full page of taper steps (MAX_PAYLOAD, 240 bytes, nearly).
-BIG_FIELDS = {
-    "ch": 1,
-    "unit": "mcg/kg/min",
-    "total": 50,
-    "plan": [{"at_ms": 900000 * i, "dose": 1000000 - 20000 * i} for i in range(18)],
-}
+# The largest frame: a full page of taper steps (benchframes.TAPER_R).
 big = messages.to_wire("TAPER_R", 9, BIG_FIELDS)
 # The same two, tagged as in an authenticated session (SPEC §12).
 KS = bytes(range(32))
@@ -135,12 +131,7 @@ if "--bench" in sys.argv:
     args = sys.argv[sys.argv.index("--bench") + 1 :]
     window_ms = int(args[0]) if args else 1000
 
-    frames = (
-        ("HEARTBEAT", {}),
-        ("TITRATE", FIELDS),
-        ("TAPER_R", BIG_FIELDS),
-    )
-    for name, fields in frames:
+    for name, fields in FRAMES:
         w = messages.to_wire(name, 1, fields)
         for fn in (encode, decode):
             n = 0

@@ -10,9 +10,7 @@
 # ran anything (its last seq, host counter or authentication moved) unless the input
 # was the genuine frame of that session, never with a counter not newer than the last;
 # and the core logged no command otherwise.
-from binascii import crc32
-
-from protocol import auth, catalog, cobs, frame, messages
+from protocol import auth, catalog, frame, messages
 from protocol.decoder import Decoder
 from tests.portable import shellkit
 
@@ -64,7 +62,7 @@ class AuthLink:
         if k == 4:
             session.ctr += 1
             wire = frame.encode(msg_id, seq, payload, sid=sid, key=session.ks, ctr=session.ctr)
-            return flip_tag(wire, rng.below(8 * auth.TAG))
+            return shellkit.flip_tag(wire, rng.below(8 * auth.TAG), _ANY_LENGTH)
         if k == 5:  # a counter maybe not newer than the last: genuine, its run judged
             ctr = rng.pick((0, 1, session.ctr))
             self.genuine = sid
@@ -123,14 +121,3 @@ def state(sh):
     """Each session slot's (sid, last seq, host counter, authenticated)."""
     s = sh.sessions
     return [(s.sid[i], s.last[i], s.host_ctr[i], s.authed[i]) for i in range(s.size)]
-
-
-def flip_tag(wire, bit):
-    """The frame with one bit of its tag flipped and its CRC made valid again."""
-    f = Decoder(bounds=_ANY_LENGTH).decode(wire)[0]
-    tag = bytearray(f.tag)
-    tag[bit // 8] ^= 1 << (bit % 8)
-    body = bytes(f.signed) + bytes(tag)
-    crc = crc32(body)
-    body += bytes([crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24])
-    return b"\x00" + cobs.encode(body) + b"\x00"

@@ -1,11 +1,11 @@
 # Dummy ports for the firmware shell, in the MicroPython subset: the shell is built
 # with these passed in, exactly as a board passes its real ones.
 import json
-from binascii import hexlify
+from binascii import crc32, hexlify
 
 from boards import emulator as board
 from firmware import main as firmware_main
-from protocol import auth, catalog, messages
+from protocol import auth, catalog, cobs, messages
 from protocol.decoder import Decoder
 
 PERIOD = 1 << 30  # MicroPython's ticks_ms wraps here
@@ -337,3 +337,15 @@ NOREPI = {
     "volume": 50000000,
     "override": False,
 }
+
+
+def flip_tag(wire, bit, bounds=catalog.BOUNDS):
+    """The frame with one bit of its tag flipped and its CRC made valid again: only the
+    tag can refuse it (bounds: the decoder's, for a frame outside the catalog's)."""
+    f = Decoder(bounds=bounds).decode(wire)[0]
+    tag = bytearray(f.tag)
+    tag[bit // 8] ^= 1 << (bit % 8)
+    body = bytes(f.signed) + bytes(tag)
+    crc = crc32(body)
+    body += bytes([crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24])
+    return b"\x00" + cobs.encode(body) + b"\x00"

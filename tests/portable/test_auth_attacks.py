@@ -14,6 +14,22 @@ def _active(sh):
     return [a.code for a in sh.core.alarms() if a.active]
 
 
+def _supervised_start():
+    # The clinician's host, supervising at 1 s, has started norepinephrine.
+    sh, p = _device()
+    host = Host(sh, p)
+    host.hello(supervise_s=1)
+    host.request("START", NOREPI)
+    return sh, p
+
+
+def _keyless_hello(sh, p, name, nonce):
+    # A stranger's HELLO (host `name`, its nonce 16 bytes `nonce`), and the answer: the
+    # stranger's key is 32 zero bytes, none of the board's, so no AUTH of its can pass.
+    fields = hello_fields(host=name, nonce=bytes([nonce]) * 16)
+    return Host(sh, p, key=bytes(32)).request("HELLO", fields)
+
+
 def _silent(sh, p, seconds):
     for _ in range(seconds):
         p["clock"].advance(1000)
@@ -26,15 +42,11 @@ def test_a_keyless_hello_flood_never_clears_link_lost_nor_restarts_its_timer():
     # session, and the shell re-declares supervision (shell.open_session ->
     # _supervision -> core.supervise -> Watchers.host_seen), which clears link_lost
     # and restarts the silence timer. Unauthenticated frames must never do that.
-    sh, p = _device()
-    host = Host(sh, p)
-    host.hello(supervise_s=1)
-    host.request("START", NOREPI)
+    sh, p = _supervised_start()
     _silent(sh, p, 12)  # past the 10 s link timeout
     assert "link_lost" in _active(sh)
     for n in range(5):
-        stranger = Host(sh, p, key=bytes(32))
-        stranger.request("HELLO", hello_fields(host="x%d" % n, nonce=bytes([n]) * 16))
+        _keyless_hello(sh, p, "x%d" % n, n)
         sh.step()
     assert "link_lost" in _active(sh), "a keyless HELLO flood cleared link_lost"
 
@@ -43,19 +55,12 @@ def test_a_keyless_hello_flood_never_keeps_link_lost_from_being_raised():
     # The same, before the alarm: one keyless HELLO every 9 s (a full device) keeps
     # pushing the silence deadline out, so a supervising host that died is never
     # alarmed while the infusion runs unsupervised.
-    sh, p = _device()
-    host = Host(sh, p)
-    host.hello(supervise_s=1)
-    host.request("START", NOREPI)
+    sh, p = _supervised_start()
     for n in range(3):  # fill the free slots
-        Host(sh, p, key=bytes(32)).request(
-            "HELLO", hello_fields(host="f%d" % n, nonce=bytes([n]) * 16)
-        )
+        _keyless_hello(sh, p, "f%d" % n, n)
     for n in range(6):  # 54 s of silence from the supervising host
         _silent(sh, p, 9)
-        Host(sh, p, key=bytes(32)).request(
-            "HELLO", hello_fields(host="g%d" % n, nonce=bytes([9 + n]) * 16)
-        )
+        _keyless_hello(sh, p, "g%d" % n, 9 + n)
     assert "link_lost" in _active(sh), "54 s of silence from the supervisor, no link_lost"
 
 
@@ -64,10 +69,7 @@ def test_a_monitor_session_never_clears_the_clinicians_link_lost():
     # monitor (a dashboard with the lowest key) polls STATUS: any authenticated frame
     # of any session is host_seen (shell._respond), so the alarm for the clinician's
     # host clears and never comes back while the dashboard polls.
-    sh, p = _device()
-    host = Host(sh, p)
-    host.hello(supervise_s=1)
-    host.request("START", NOREPI)
+    sh, p = _supervised_start()
     _silent(sh, p, 12)
     assert "link_lost" in _active(sh)
     monitor = Host(sh, p, role="monitor")
@@ -82,10 +84,7 @@ def test_a_monitor_may_not_stretch_link_supervision():
     # The device supervises with the largest interval a session declared: a monitor
     # that could declare 65535 s would make the clinician's 1 s supervisor silent for
     # 3 x 65535 s before link_lost. SUPERVISE is the clinician's alone.
-    sh, p = _device()
-    host = Host(sh, p)
-    host.hello(supervise_s=1)
-    host.request("START", NOREPI)
+    sh, p = _supervised_start()
     monitor = Host(sh, p, role="monitor")
     monitor.hello(supervise_s=65535)  # ignored: a monitor's HELLO supervises nothing
     name, fields = monitor.request("SUPERVISE", {"interval_s": 65535})
@@ -104,9 +103,7 @@ def test_keyless_hellos_evict_their_own_pending_sessions_first():
     host.hello()
     assert host.request("STATUS", {"ch": 1})[0] == "STATUS_R"
     for n in range(4):
-        Host(sh, p, key=bytes(32)).request(
-            "HELLO", hello_fields(host="s%d" % n, nonce=bytes([n + 1]) * 16)
-        )
+        _keyless_hello(sh, p, "s%d" % n, n + 1)
     assert host.sid in sh.sessions.sid, "keyless HELLOs closed an authenticated session"
 
 
@@ -118,8 +115,7 @@ def test_a_keyless_hello_never_closes_an_authenticated_supervisor():
     hosts = [Host(sh, p) for _ in range(4)]
     for host in hosts:
         host.hello(supervise_s=2)
-    stranger = Host(sh, p, key=bytes(32))
-    name, fields = stranger.request("HELLO", hello_fields(host="x", nonce=b"\x01" * 16))
+    name, fields = _keyless_hello(sh, p, "x", 1)
     assert (name, fields["code"]) == ("ERROR", catalog.ERR_BUSY), fields
     assert [h.sid in sh.sessions.sid for h in hosts] == [True] * 4
     assert hosts[0].request("HEARTBEAT", {})[0] == "HEARTBEAT_R"
@@ -127,7 +123,7 @@ def test_a_keyless_hello_never_closes_an_authenticated_supervisor():
     hosts = [Host(sh, p, role=r) for r in ("clinician", "clinician", "monitor", "monitor")]
     for host in hosts:
         host.hello(supervise_s=2)
-    Host(sh, p, key=bytes(32)).request("HELLO", hello_fields(host="x", nonce=b"\x01" * 16))
+    _keyless_hello(sh, p, "x", 1)
     assert [h.sid in sh.sessions.sid for h in hosts] == [True, True, False, True]
 
 
@@ -268,33 +264,21 @@ def test_a_hello_forged_to_the_pending_hellos_crc_does_not_take_over_its_session
     import struct
     from binascii import crc32
 
-    from protocol import cobs
+    from protocol import cobs, frame
+    from protocol.decoder import Decoder
 
     sh, p = _device()
     host = Host(sh, p)
     wire = host.wire("HELLO", hello_fields(host="bedside"))
     host.send_wire(wire)
     host.answer(host.seq, True)
-    target = struct.unpack("<I", cobs_decode(wire)[-4:])[0]
+    target = Decoder().decode(wire)[0].crc
     fields = hello_fields(host="bedside", role="monitor", nonce=b"\x77" * 16)
-    body = bytearray(cobs_decode(messages.to_wire("HELLO", host.seq, fields))[:-4])
-    body = _crc_forge(bytes(body), target)
+    payload = messages.encode("HELLO", fields)  # the frame before its CRC: no sid, no tag
+    head = struct.pack("<BBHB", frame.VERSION_FLAGS, catalog.ID["HELLO"], host.seq, len(payload))
+    body = _crc_forge(head + payload, target)
     assert crc32(body) == target
     forged = b"\x00" + cobs.encode(body + struct.pack("<I", target)) + b"\x00"
     host.send_wire(forged)
     host.raw()
     assert host.request("AUTH", {})[0] == "AUTH_R", "a stranger's HELLO took over the session"
-
-
-def cobs_decode(wire):
-    # The frame inside one wire frame (0x00 COBS 0x00).
-    data = wire[1:-1]
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        code = data[i]
-        out += data[i + 1 : i + code]
-        i += code
-        if code < 0xFF and i < len(data):
-            out.append(0)
-    return bytes(out)

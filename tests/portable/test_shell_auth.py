@@ -2,11 +2,11 @@
 # only a host that proved its role's key runs anything, every frame after AUTH carries
 # a tag over a counter that only grows, and a role runs only what it may. Through the
 # shell's own loop on dummy ports, on CPython and on MicroPython alike.
-from binascii import crc32, hexlify
+from binascii import hexlify
 
 from boards import pico
 from firmware import main as firmware_main
-from protocol import auth, catalog, cobs, messages
+from protocol import auth, catalog, messages
 from protocol.decoder import Decoder
 from tests.portable.shellkit import (
     BOARD_ID,
@@ -15,6 +15,7 @@ from tests.portable.shellkit import (
     NOREPI,
     Host,
     Store,
+    flip_tag,
     hello_fields,
     keys_file,
     ports,
@@ -76,25 +77,13 @@ def test_before_auth_nothing_runs_tagged_or_not():
     assert _starts(sh) == 0 and sh.bad_tag == 1
 
 
-def _flipped(wire, bit):
-    # The same frame with one bit of its tag flipped, its CRC made valid again: only
-    # the tag can refuse it.
-    f = Decoder().decode(wire)[0]
-    tag = bytearray(f.tag)
-    tag[bit // 8] ^= 1 << (bit % 8)
-    body = bytes(f.signed) + bytes(tag)
-    crc = crc32(body)
-    body += bytes([crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24])
-    return b"\x00" + cobs.encode(body) + b"\x00"
-
-
 def test_every_single_bit_flip_of_a_tag_is_refused_and_not_run():
     sh, p = _device()
     host = Host(sh, p)
     host.hello()
     wire = host.wire("START", NOREPI)
     for bit in range(8 * auth.TAG):
-        host.send_wire(_flipped(wire, bit))
+        host.send_wire(flip_tag(wire, bit))
         tag, name, fields = _untagged(host)
         assert (tag, name, fields["code"]) == (None, "ERROR", _ERR_AUTH), (bit, fields)
     assert _starts(sh) == 0 and p["motors"][0].rate == 0
@@ -414,7 +403,7 @@ def test_only_a_frame_the_host_tagged_anew_is_a_sign_of_life():
     other = Host(sh, p)
     for wire in (
         messages.to_wire("HEARTBEAT", host.seq, {}, sid=host.sid),
-        _flipped(host.wire("HEARTBEAT", {}), 0),
+        flip_tag(host.wire("HEARTBEAT", {}), 0),
         last,
         other.wire("HELLO", hello_fields()),
     ):
