@@ -5,7 +5,9 @@ files an emulator writes. Each runs through the real API against both emulator
 runtimes."""
 
 import os
+import pathlib
 import stat
+import time
 
 import pumpguard
 import pytest
@@ -170,6 +172,43 @@ def test_a_forged_error_auth_that_hides_the_rotations_answer_keeps_the_new_key(
             pumpguard.connect(emu.port, key=emu.key, role="clinician", timeout=T)
 
 
+def test_a_rotation_never_overwrites_the_new_key_an_unknown_one_kept(
+    tmp_path, runtime, monkeypatch
+):
+    # Rotation 1 (clinician) ends unknown: the board rotated, key.json.new holds its new
+    # clinician key. A second rotation (monitor) with the key file as it is must not
+    # write key.json.new over it (the board's clinician key would be in no file): it is
+    # refused before anything is sent, naming the file and how to settle it.
+    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=runtime) as emu:
+        new = f"{emu.key}.new"
+        _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "KEY"), suppress=True)
+        with (
+            pumpguard.connect(emu.port, key=emu.key, role="service", timeout=T) as pump,
+            pytest.raises(pumpguard.AuthError, match="MAY HAVE RUN"),
+        ):
+            pump.rotate_key("clinician")
+        monkeypatch.undo()
+        kept = pathlib.Path(new).read_bytes()
+        with (
+            pumpguard.connect(emu.port, key=emu.key, role="service", timeout=T) as pump,
+            pytest.raises(pumpguard.UsageError) as info,
+        ):
+            pump.rotate_key("monitor")
+        said = str(info.value)
+        assert new in said and "new clinician key" in said and "--role clinician" in said
+        assert f"mv {new} {emu.key}" in said and f"delete {new}" in said
+        assert "nothing was sent" in said
+        assert pathlib.Path(new).read_bytes() == kept
+        with pumpguard.connect(emu.port, key=new, role="clinician", timeout=T):
+            pass  # the board's clinician key: still in a file
+        with pumpguard.connect(emu.port, key=emu.key, role="monitor", timeout=T):
+            pass  # the monitor key was not rotated
+        os.replace(new, emu.key)  # settled as the message says: a rotation starts again
+        with pumpguard.connect(emu.port, key=emu.key, role="service", timeout=T) as pump:
+            assert pump.rotate_key("monitor") == emu.key
+        assert not os.path.exists(new)
+
+
 def test_a_rotation_leaves_the_emulators_keys_private(tmp_path, runtime):
     # The board's store "keys" is rewritten through the store port (keys.new, then a
     # rename): under the usual umask 022 that made it 0644, every role's key readable
@@ -295,3 +334,48 @@ def test_a_keyless_hello_flood_is_no_sign_of_life_of_the_supervisor(emu):
     assert [e for e in log if e.code == "link_lost"], log[-5:]
     early = [e for e in log if e.code == "link_back" and e.at_ms < now - 3000]
     assert not early, f"link_back at {early[0].at_ms} ms, before any host with a key spoke ({now})"
+
+
+def test_a_forged_refusal_of_auth_loses_to_the_devices_auth_r(emu, monkeypatch):
+    # A stranger answers each AUTH of a supervising connect(supervise=2) with an untagged
+    # ERROR auth ahead of the device's AUTH_R. Before AUTH_R too it is only a fallback:
+    # the device's tagged AUTH_R that follows wins, and the session is the host's (no
+    # authenticated session left on the device that no host speaks in).
+    _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "AUTH", times=4))
+    for _ in range(4):
+        with pumpguard.connect(emu.port, key=emu.key, supervise=2, timeout=T) as pump:
+            assert pump.role == "clinician" and pump.dropped == 1
+            assert pump.status(1).state == "idle"
+    monkeypatch.undo()
+    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+        pump.emergency_stop(1, "clinician")
+
+
+def test_a_handshake_a_stranger_ends_leaves_no_supervisor_behind(emu, monkeypatch):
+    # The stranger also swallows the device's AUTH_R: connect() gives up (AuthError),
+    # though the device authenticated the session. Supervision is declared only after
+    # AUTH_R (HELLO's supervise_s is 0, SUPERVISE is the first tagged request), so that
+    # session supervises nothing: four such handshakes never fill the device with
+    # supervisors a HELLO cannot close, and the bedside host still gets in.
+    _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "AUTH", times=4), suppress=True)
+    for _ in range(4):
+        with pytest.raises(pumpguard.AuthError):
+            pumpguard.connect(emu.port, key=emu.key, supervise=2, timeout=T)
+    monkeypatch.undo()
+    emu.advance(60)  # a supervisor left behind would have raised link_lost by now
+    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+        pump.emergency_stop(1, "clinician")
+        assert "link_lost" not in [a.code for a in pump.alarms()]
+
+
+def test_an_emergency_stop_after_a_device_reset_goes_out_within_a_grace(emu):
+    # The device's own untagged hello_required after a reset is held only a short grace
+    # (link.GRACE_S) for a tagged answer, not the attempt's whole timeout: the ESTOP goes
+    # out again at once in a new session.
+    with pumpguard.connect(emu.port, key=emu.key, timeout=3.0) as pump:
+        emu.factory_reset()
+        t = time.monotonic()
+        pump.emergency_stop(1, "clinician")
+        took = time.monotonic() - t
+        assert pump._link.resets == 1
+    assert took < 1.0, f"the ESTOP after a reset took {took:.1f} s (timeout 3 s)"

@@ -19,6 +19,7 @@ import serial
 from pumpguard.api import keys
 from pumpguard.api.client import Pump
 from pumpguard.deploy.flash import Flasher
+from pumpguard.errors import AuthError, DeviceReset, LinkError, NoAnswer, ProtocolMismatch
 
 from protocol import catalog, messages
 from tests.systemkit import ANSWER_TIMEOUT_S, RawPort, hello_fields, start_norepinephrine
@@ -165,6 +166,39 @@ def test_only_a_tagged_refusal_of_key_removes_dot_new(device, tmp_path):
 
 
 # -- key files the board would refuse; flash -------------------------------------------
+
+
+_REHELLO_FAILS = {
+    "busy": LinkError("the device has no session free: busy; the command did NOT run", False),
+    "no answer": NoAnswer("HELLO seq 9: no answer; the command did NOT run", False),
+    "refused key": AuthError("the board refused the key; nothing ran", False),
+    "mismatch": ProtocolMismatch([("schema hash", "0x1", "0x2")]),
+}
+
+
+@pytest.mark.parametrize("how", sorted(_REHELLO_FAILS))
+def test_a_failed_rehello_never_says_a_command_that_may_have_run_did_not(device, how):
+    # Pump._call: a retry met hello_required (DeviceReset, may_have_run: the first
+    # attempt may have run before the session was lost), then the HELLO that follows
+    # fails. Its error (busy: "did NOT run") must not stand for the ESTOP's: the error
+    # raised keeps may_have_run and says both.
+    again = _REHELLO_FAILS[how]
+    with Pump(device.url, timeout=0.5) as pump:
+
+        def lost(name, fields=None, wrap=None):
+            raise DeviceReset(f"{name}: session gone; the command MAY HAVE RUN", True)
+
+        def fails(library=None):
+            raise again
+
+        pump._link.request, pump._link.hello = lost, fails
+        with pytest.raises(pumpguard.PumpguardError) as info:
+            pump.emergency_stop(1, "clinician")
+        del pump._link.request, pump._link.hello
+    assert info.value.may_have_run is True
+    assert isinstance(info.value, type(again) if hasattr(again, "may_have_run") else DeviceReset)
+    said = str(info.value)
+    assert "session gone" in said and str(again) in said and said.endswith("ESTOP MAY HAVE RUN)")
 
 
 @pytest.mark.parametrize("flaw", ["shared", "zeros"])

@@ -68,15 +68,26 @@ def test_stale_is_may_have_run_never_did_not_run(device):
         assert ("STOP", 3) not in device.runs
 
 
-def test_hello_declares_supervision_and_the_host_s_time(device):
+def test_supervision_is_declared_once_authenticated_and_hello_says_the_host_s_time(device):
+    # HELLO declares no supervision: SUPERVISE, the session's first tagged request after
+    # AUTH_R, does (a handshake that dies leaves no supervisor), and close() says
+    # goodbye: SUPERVISE 0.
+    supervised = []
+    answer = device._answer
+
+    def record(f):
+        if f.msg_id == catalog.ID["SUPERVISE"]:
+            supervised.append(messages.decode(f.msg_id, f.payload)["interval_s"])
+        return answer(f)
+
+    device._answer = record
     before = int(time.time() * 1000)
-    with Pump(device.url, timeout=0.5, supervise=5):
-        pass
+    with Pump(device.url, timeout=0.5, supervise=5) as pump:
+        assert pump.supervise_s == 5
     first = device.hellos[0]
-    assert first["supervise_s"] == 5 and first["wall_ms"] >= before
-    # a first request makes the session a supervisor at once (SPEC §3), and close()
-    # says goodbye: SUPERVISE 0
-    assert [name for name, _seq in device.runs] == ["HELLO", "HEARTBEAT", "SUPERVISE"]
+    assert first["supervise_s"] == 0 and first["wall_ms"] >= before
+    assert [name for name, _seq in device.runs] == ["HELLO", "SUPERVISE", "SUPERVISE"]
+    assert supervised == [5, 0]
 
 
 def test_a_one_shot_connection_declares_no_supervision_and_sends_no_goodbye(device):

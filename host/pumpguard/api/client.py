@@ -29,8 +29,8 @@ device raises its ``link_lost`` alarm when the host falls silent::
 background thread (its requests and yours take turns on one lock) and says goodbye on
 exit (SUPERVISE 0: no alarm follows). The device alarms after
 max(its link timeout, 3 x interval_s) of silence. ``connect(port, supervise=s)``
-declares the interval at HELLO instead and leaves the talking to you: some request at
-least every ``s`` seconds, supervision counting from the first (``close()`` says
+declares it once the session is authenticated (SUPERVISE, its first request) and
+leaves the talking to you: some request at least every ``s`` seconds (``close()`` says
 goodbye). Without either (one-shot use, as
 every ``pumpguard`` CLI command), silence raises nothing.
 
@@ -192,7 +192,15 @@ class Pump:
             try:
                 return self._link.request(name, fields, wrap)
             except DeviceReset as exc:
-                self.device = self._link.hello()  # declares link.supervise_s again
+                try:
+                    self.device = self._link.hello()  # declares link.supervise_s again
+                except PumpguardError as again:
+                    if not exc.may_have_run:
+                        raise
+                    # Whatever the HELLO's own error says, the request may have run.
+                    why = f"{exc}; then HELLO again failed: {again} (the HELLO's; {name} "
+                    cls = type(again) if isinstance(again, (LinkError, AuthError)) else DeviceReset
+                    raise cls(f"{why}MAY HAVE RUN)", may_have_run=True) from again
                 if exc.may_have_run and not rerun:
                     raise
                 return self._link.request(name, fields, wrap)
@@ -392,7 +400,8 @@ class Pump:
         the key file has the new key), or a tagged ERROR or REFUSED (the board kept the
         old key). Anything else (a lost answer, an untagged error anyone could have
         sent, Ctrl-C, a reset) may leave the board with the new key already: ``.new``
-        is kept, and the error says so. Sessions open keep working; new ones need the
+        is kept, and the error says so; no rotation starts while one is kept (a
+        UsageError says how to settle it). Sessions open keep working; new ones need the
         new key. A session whose key file has no path (a ``KeyFile`` built in memory)
         is refused before anything is sent: the new key would be in no file."""
         if role not in keys.ROLES:
@@ -412,10 +421,11 @@ class Pump:
                     "this session's KeyFile has no path (save() it, then connect(port, "
                     "key=PATH)); nothing was sent"
                 )
+            new = keys.pending(keyfile)  # never over an earlier rotation's kept key
             new_key = secrets.token_bytes(auth.KEY)
             rotated = keyfile.replaced(role, new_key)
             path = keyfile.path
-            pending = rotated.save(f"{path}.new")
+            pending = rotated.save(new)
             try:
                 r = self._call("KEY", {"role": catalog.ROLES[role]}, wrap=("key", new_key))
             except (RefusedError, DeviceError, Forbidden, BadValue):
@@ -425,9 +435,9 @@ class Pump:
             except (LinkError, AuthError) as exc:
                 # No answer, an untagged one (anyone's), or a reset (its re-HELLO too):
                 # whatever the error says of this attempt, KEY may have run on the board.
-                raise type(exc)(_kept(exc, role, pending, path), exc.may_have_run) from None
+                raise type(exc)(keys.kept(exc, role, pending, path), exc.may_have_run) from None
             except BaseException:  # Ctrl-C while the answer was awaited, and the like
-                print(_kept(None, role, pending, path), file=sys.stderr)
+                print(keys.kept(None, role, pending, path), file=sys.stderr)
                 raise
             if r["role"] != catalog.ROLES[role] or not auth.equal(
                 r["check"], auth.key_check(new_key)
@@ -450,16 +460,6 @@ class Pump:
         with self._lock:
             polled = self._link.poll(timeout)
         return [(name, fields) for name, _seq, fields in polled]
-
-
-def _kept(exc, role, pending, path):
-    """What a rotation whose end is unknown says: where the new key is kept."""
-    head = "the rotation was interrupted" if exc is None else str(exc)
-    return (
-        f"{head}. The board may hold the new {role} key already: it is in {pending}, kept "
-        f"(try it with --key {pending}; if the board refuses it, the old key in {path} "
-        "still works)"
-    )
 
 
 def connect(

@@ -13,7 +13,8 @@ is given no key. A key file readable or writable by anyone but its owner is refu
 as ssh refuses such a private key: the key may already be someone else's.
 
 ``for_board()`` picks the key file for the board a HELLO_R names; ``check_insecure()``
-decides whether a HELLO_R saying auth 0 (the emulator's insecure mode) is believed.
+decides whether a HELLO_R saying auth 0 (the emulator's insecure mode) is believed;
+``pending()`` and ``kept()`` are ``Pump.rotate_key``'s ``<file>.new``.
 """
 
 import contextlib
@@ -24,7 +25,7 @@ import stat
 
 from protocol import auth, catalog
 
-from ..errors import AuthError, KeyFileError
+from ..errors import AuthError, KeyFileError, UsageError
 
 ROLES = tuple(sorted(catalog.ROLES, key=lambda r: catalog.ROLES[r]))  # monitor, clinician, service
 # connect() with no role: the first of these the key file holds (the CLI drives delivery).
@@ -299,3 +300,36 @@ def check_insecure(reply, given, insecure):
             "with keys does not lose them, so something else answers in its name; "
             "refusing to talk to it"
         )
+
+
+def pending(keyfile):
+    """Where a rotation of `keyfile`'s keys keeps the new key file, ``<path>.new``,
+    once no earlier rotation's is there: one whose end was unknown left it, and it may
+    hold the only copy of a key the board has; a new rotation must not overwrite it, so
+    a UsageError names it and what to do (nothing was sent)."""
+    path = keyfile.path
+    new = f"{path}.new"
+    if not os.path.exists(new):
+        return new
+    what, role = "a new key", ""
+    with contextlib.suppress(KeyFileError):  # which role's: said when it can be read
+        changed = [r for r, k in KeyFile.load(new).keys.items() if keyfile.keys.get(r) != k]
+        if len(changed) == 1:
+            what, role = f"a new {changed[0]} key", f" --role {changed[0]}"
+    raise UsageError(
+        f"{new} exists: an earlier rotation whose end was unknown kept {what} there, which "
+        f"the board may hold already. Try it first (`pumpguard --key {new}{role} status`): "
+        f"if the board takes it, move it over the key file (`mv {new} {path}`); if it "
+        f"refuses it, delete {new} (the key in {path} still works). Then rotate again; "
+        "nothing was sent"
+    )
+
+
+def kept(exc, role, new, path):
+    """What a rotation whose end is unknown says: where the new key is kept."""
+    head = "the rotation was interrupted" if exc is None else str(exc)
+    return (
+        f"{head}. The board may hold the new {role} key already: it is in {new}, kept "
+        f"(try it with --key {new}; if the board refuses it, the old key in {path} "
+        "still works)"
+    )

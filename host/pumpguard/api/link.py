@@ -26,18 +26,22 @@ counter that only grows (a retry is the same frame, its counter included) and a 
 and every answer must carry a valid tag and a device counter above the last one
 accepted: a frame that fails is dropped (counted in ``dropped``), never taken as the
 answer, as if the line had lost it. Untagged answers are believed only where the device
-could not authenticate the request: hello_required (it does not know the session) and
-ERROR auth, and only as a fallback: anyone on the line can send one (or make the device
-send one, answering a frame of their own with this host's sid and seq), so it is kept
-while the attempt's timeout runs, and a tagged answer that verifies arriving meanwhile
-wins. Only when none came is the untagged one believed: ERROR auth then says the command
-MAY HAVE RUN (the request may have reached the device behind the forgery);
-hello_required on a first attempt says it did not run, as without authentication
-(protocol/SPEC.md §3), and Pump._call may say HELLO again and send it once more. The
-residual risk (SPEC §12, "What is not tagged"): a forger who also suppresses the
-device's real answer can so have a command run twice, in two sessions; every command is
-absolute (a dose, a stop, an alarm id), so the second sets what the first did, or is
-refused.
+could not authenticate the request: before AUTH_R an ERROR answering AUTH (its refusal
+of the key: the device has no tag to give), after it hello_required (it does not know
+the session) and ERROR auth; and only as a fallback: anyone on the line can send one (or
+make the device send one, answering a frame of their own with this host's sid and seq),
+so it is kept for a short grace (GRACE_S, at most the attempt's timeout) from its
+arrival, and a tagged answer that verifies arriving meanwhile wins (the device's own
+comes within a round trip). Only when none came is the untagged one believed: ERROR
+auth then says the command MAY HAVE RUN (the request may have reached the device behind
+the forgery); hello_required on a first attempt says it did not run, as without
+authentication (protocol/SPEC.md §3), and Pump._call may say HELLO again and send it
+once more, a grace (not a whole timeout) after the device's reset answered. The residual
+risk (SPEC §12, "What is not tagged"): a forger who also suppresses the device's real
+answer can so have a command run twice, in two sessions, or make connect() give up on
+a session the device authenticated (one that supervises nothing: supervision is
+declared only after AUTH_R, by SUPERVISE); every command is absolute (a dose, a stop,
+an alarm id), so the second sets what the first did, or is refused.
 """
 
 import contextlib
@@ -79,6 +83,10 @@ _INSECURE_KEY = bytes(auth.KEY)  # the emulator's --insecure mode: every role's 
 # device could not authenticate the request (it does not know the session, or refused
 # its tag).
 _UNTAGGED_OK = (catalog.ERR_HELLO_REQUIRED, catalog.ERR_AUTH)
+# How long an untagged error is held, from its arrival, for a tagged answer that wins
+# over it (at most the attempt's timeout): several round trips of the largest frame at
+# 115200 baud (23 ms each), so the device's own answer comes within it.
+GRACE_S = 0.25
 
 
 class Link:
@@ -118,8 +126,9 @@ class Link:
         self.resets = 0  # HELLOs that found a boot_id other than the one before
         self.boot_id = None  # the device's boot_id at the last matching HELLO
         self.sid = 0  # the session HELLO_R opened; 0: none yet
-        # The heartbeat interval every HELLO declares (0: a one-shot user, no link-loss
-        # alarm when it goes quiet; Pump.keepalive() sets it).
+        # The heartbeat interval every session declares once authenticated, by SUPERVISE
+        # (0: a one-shot user, no link-loss alarm when it goes quiet; Pump.keepalive()
+        # sets it). HELLO declares none: a handshake that dies leaves no supervisor.
         self.supervise_s = 0
         self._seq = 0
         try:
@@ -195,9 +204,10 @@ class Link:
         self.boot_id = reply["boot_id"]
         self.device = reply
         if self.supervise_s:
-            # A session supervises from its first request on (SPEC §3): this one, so a
-            # host that declared supervision at HELLO is a supervisor at once.
-            self.request("HEARTBEAT")
+            # Supervision is declared only now, AUTH_R checked, by the session's first
+            # tagged request: a handshake that dies (a forged refusal of AUTH that won)
+            # leaves no supervisor on the device that no host will ever speak in.
+            self.request("SUPERVISE", {"interval_s": self.supervise_s})
         return reply
 
     def _say_hello(self, role, library):
@@ -207,7 +217,7 @@ class Link:
             "protocol": catalog.PROTOCOL_VERSION,
             "schema": catalog.SCHEMA_HASH,
             "host": self.host,
-            "supervise_s": self.supervise_s,
+            "supervise_s": 0,  # declared by SUPERVISE once AUTH_R is checked (hello())
             "wall_ms": int(time.time() * 1000),
             "role": catalog.ROLES[role],
             "nonce": secrets.token_bytes(auth.NONCE),
@@ -319,15 +329,17 @@ class Link:
     def _read_until(self, deadline, msg_id, seq, sid, runs=False):
         """Feed the decoder until the answer to request (msg_id, seq) of session sid
         (None: any, for HELLO) arrives (returned) or the deadline passes (None). Events
-        are queued; stale answers dropped. `runs`: the request may run a command, so a
-        failed read leaves it maybe run."""
+        are queued; stale answers dropped. An untagged error (_untagged_ok) is held and
+        returned when no tagged answer came within GRACE_S of its arrival (or before
+        the deadline, if sooner). `runs`: the request may run a command, so a failed
+        read leaves it maybe run."""
         answers = (
             ()
             if msg_id is None
             else (msg_id | catalog.RESPONSE_BIT, catalog.REFUSED, catalog.ERROR)
         )
         answer = None
-        fallback = None  # an untagged error the device may have sent: believed at the deadline
+        fallback = None  # an untagged error the device may have sent: believed after a grace
         while answer is None:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -348,7 +360,10 @@ class Link:
                     and answer is None
                 ):
                     if self._untagged_ok(frame):
-                        fallback = fallback or frame
+                        if fallback is None:  # a tagged answer has a grace to win over it
+                            fallback = frame
+                            grace = min(self.timeout, GRACE_S)
+                            deadline = min(deadline, time.monotonic() + grace)
                     elif self._genuine(frame):
                         answer = frame
         if fallback is not None:
@@ -358,15 +373,13 @@ class Link:
     def _genuine(self, frame):
         """Whether an answer of this session may be believed (else it is dropped and
         counted): before HELLO_R any; then a valid tag with a device counter above the
-        last accepted, or, before AUTH_R, an untagged ERROR (AUTH's refusal). The untagged
-        errors of an authenticated session are _untagged_ok's."""
+        last accepted. The untagged errors believed as a fallback are _untagged_ok's."""
         if self._ks is None:
             return True
-        if frame.tag is None:
-            if frame.msg_id == catalog.ERROR and not self._authed:
-                return True  # AUTH's refusal (or bad_payload): the device has no tag to give
-        elif frame.ctr > self._dev_ctr and auth.equal(
-            frame.tag, auth.tag(self._ks, auth.DEVICE, frame.signed)
+        if (
+            frame.tag is not None
+            and frame.ctr > self._dev_ctr
+            and auth.equal(frame.tag, auth.tag(self._ks, auth.DEVICE, frame.signed))
         ):
             self._dev_ctr = frame.ctr
             return True
@@ -374,15 +387,13 @@ class Link:
         return False
 
     def _untagged_ok(self, frame):
-        """An untagged ERROR hello_required or auth in an authenticated session: the
-        device's answer to a frame it could not authenticate, or anyone's (the fallback
-        of _read_until)."""
-        return (
-            self._authed
-            and frame.tag is None
-            and frame.msg_id == catalog.ERROR
-            and self._error_code(frame) in _UNTAGGED_OK
-        )
+        """An untagged ERROR answering AUTH (HELLO_R had, AUTH_R not yet: the
+        device's refusal of the key), or hello_required or auth in an authenticated
+        session: the device's answer to a frame it could not authenticate, or anyone's
+        (the fallback of _read_until)."""
+        if self._ks is None or frame.tag is not None or frame.msg_id != catalog.ERROR:
+            return False
+        return not self._authed or self._error_code(frame) in _UNTAGGED_OK
 
     @staticmethod
     def _error_code(frame):
