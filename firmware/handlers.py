@@ -69,6 +69,12 @@ def authenticate(shell, f, now):
     elif not auth.equal(f["proof"], auth.proof(ks, th, b"H")):
         why = "the board refused the key for role %s" % (catalog.ROLE_NAMES[sessions.role[i]],)
     else:
+        room = sessions.make_room(i, now)
+        if room == -2:  # every other session a live supervisor, and this no clinician
+            why = "busy: the other sessions are supervising hosts'; nothing ran"
+            return "ERROR", {"code": catalog.ERR_BUSY, "message": why}
+        if room >= 0:
+            shell.close_session(room, now)
         sessions.authed[i] = True
         if sessions.wall[i] is not None:  # the event log's entries carry wall time from now
             shell.journal.set_wall(sessions.wall[i])

@@ -4,10 +4,10 @@
 # the seq of the last request it ran (any request not newer is refused as stale, never
 # run again: a copy arriving late, after any number of newer requests, still finds it),
 # the heartbeat interval it declared (0: not supervising, a one-shot CLI) and when it
-# was last heard. At most SESSIONS at once: a new one takes a free slot, or the least
-# recently heard one's, sessions still waiting for AUTH going first, then one-shot
-# sessions, then supervising ones. Everything is
-# preallocated at boot; the per-frame calls only compare and store small ints.
+# was last heard. At most SESSIONS at once, AUTHED of them authenticated: a new one
+# takes a free slot or closes one (_victim(): never a supervisor still heard), and an
+# AUTH that passes closes an authenticated one when AUTHED others are (make_room()).
+# Everything is preallocated at boot; the per-frame calls compare and store small ints.
 #
 # A session supervises from its first request on, not from its HELLO: a HELLO whose
 # answer was lost is sent again (byte for byte: the same seq and CRC), and the copy is
@@ -27,7 +27,10 @@
 # host counter it accepted and the device's own counter for its answers.
 from micropython import const
 
-SESSIONS = const(4)
+# Slots: at most AUTHED sessions authenticated at once, and always one slot more, so a
+# handshake finds room without closing the session of a host that proved its key.
+SESSIONS = const(5)
+AUTHED = const(4)
 _CLINICIAN = const(2)  # catalog.ROLES["clinician"]
 _SEQ_MASK = const(0xFFFF)
 _NEWER = const(0x8000)  # (seq - last) & 0xFFFF below this (and not 0): seq is newer
@@ -151,6 +154,35 @@ class Sessions:
                 best = j
                 best_rank = rank
         return best
+
+    def make_room(self, i, now):
+        """Session i just proved its key: the slot of the authenticated session it
+        closes to stay within AUTHED (-1: none needed), or -2: no room. The least
+        recently heard of: a one-shot session, a supervisor silent past its window, and,
+        for a clinician only, a supervisor still heard (a host holding the key that
+        changes delivery always gets in: the one it displaces says HELLO again and comes
+        back; a display or service tool never displaces a supervisor)."""
+        best = -1
+        best_rank = 3
+        count = 0
+        for j in range(self.size):
+            if j == i or not self.sid[j] or not self.authed[j]:
+                continue
+            count += 1
+            if not self._supervising(j):
+                rank = 0
+            elif now - self.heard_at[j] >= self.silence_ms(j):
+                rank = 1
+            elif self.role[i] == _CLINICIAN:
+                rank = 2
+            else:
+                continue
+            if rank < best_rank or (rank == best_rank and self._heard[j] < self._heard[best]):
+                best = j
+                best_rank = rank
+        if count < AUTHED:
+            return -1
+        return best if best >= 0 else -2
 
     def silence_ms(self, i):
         """How long supervising session i may be silent before link_lost (the

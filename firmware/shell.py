@@ -431,8 +431,9 @@ class Shell:
         self._supervision(now)
 
     def close_session(self, i, now):
-        """End the session in slot i (its AUTH refused), its cached answer with it; a
-        supervision it held would end without counting as the host heard."""
+        """End the session in slot i (its AUTH refused, or closed to make room for a
+        host that proved its key), its cached answer with it; a supervision it held
+        ends without counting as the host heard."""
         self.replay.forget(self.sessions.sid[i])
         self.sessions.close(i)
         self._supervision(now, False)

@@ -339,10 +339,11 @@ def test_a_monitor_keys_polling_never_hides_the_silence_of_a_clinician_superviso
 
 
 @pytest.mark.system
-def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emu):
-    # Four authenticated supervising sessions fill the device: a HELLO that could take
-    # a slot only by closing one is refused busy (decision (b)); every supervisor
-    # goes on.
+def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emu, tmp_path):
+    # Four authenticated supervising sessions fill the device's authenticated slots: a
+    # HELLO without a key finds the slot kept for a handshake and closes none of them;
+    # a display's key is refused busy at AUTH (a link error that ran nothing); a
+    # clinician's key gets in, in the place of the least recently heard supervisor.
     pumps = [pumpguard.connect(emu.port, key=emu.key, timeout=T, supervise=60) for _ in range(4)]
     raw = RawPort(emu.port)
     try:
@@ -350,18 +351,40 @@ def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emu):
             p._link.request("HEARTBEAT")  # each a confirmed supervisor
         raw.send("HELLO", 1, hello_fields())  # no key: it could never AUTH
         name, reply = raw.answer(1)
-        assert (name, reply["code"], raw.answer_sid) == ("ERROR", catalog.ERR_BUSY, 0)
+        assert name == "HELLO_R", reply
         for p in pumps:
             p._link.request("HEARTBEAT")  # not DeviceReset: the session is still known
-        # A fifth host, keys and all, is told why and that nothing ran (a link error).
+        monitor = _copy_key(emu, tmp_path / "key.json")
+        keys.KeyFile.load(monitor).only(["monitor"]).save(str(tmp_path / "monitor.json"))
         with pytest.raises(pumpguard.LinkError, match="no session free: busy") as exc:
-            pumpguard.connect(emu.port, key=emu.key, timeout=T)
+            pumpguard.connect(emu.port, key=str(tmp_path / "monitor.json"), timeout=T)
         assert exc.value.exit_code == 4 and not exc.value.may_have_run
+        with pumpguard.connect(emu.port, key=emu.key, timeout=T) as bedside:
+            assert bedside.status(1).state
+        with pytest.raises(pumpguard.DeviceReset):
+            pumps[0]._link.request("HEARTBEAT")  # the least recently heard: displaced
     finally:
         raw.close()
         for p in pumps:
             p._link.supervise_s = 0
             p.close()
+
+
+@pytest.mark.system
+def test_four_usb_glitches_of_a_supervising_bedside_app_never_lock_it_out(emu):
+    # A bedside app supervises; its USB port glitches: the port fails, close()'s
+    # SUPERVISE 0 goodbye cannot go out, the app reconnects in a new session. The old
+    # sessions stay on the device as live supervisors nobody can end. After four of
+    # them the clinician's next connection still gets in (in the place of the least
+    # recently heard) and its emergency stop runs.
+    for _ in range(4):
+        pump = pumpguard.connect(emu.port, key=emu.key, supervise=2, timeout=T)
+        pump._link._port.close()  # the glitch: the port is gone under the app
+        pump.close()  # goodbye attempted, failed, suppressed
+    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+        start_norepinephrine(pump)
+        pump.emergency_stop(1, "clinician")
+        assert pump.status(1).state == "stopped"
 
 
 # -- forged untagged errors, the operator's view ---------------------------------------

@@ -108,23 +108,29 @@ def test_keyless_hellos_evict_their_own_pending_sessions_first():
 
 
 def test_a_keyless_hello_never_closes_an_authenticated_supervisor():
-    # Four clinicians' hosts supervise: a HELLO from anyone is refused busy (no session
-    # opened, none closed) rather than ending one of their watches. Displays' sessions
-    # supervise nothing, so they make room before any supervisor would.
+    # Four clinicians' hosts supervise: a HELLO from anyone finds the slot kept for a
+    # handshake and ends no watch. Only a host that proves the clinician's key takes a
+    # live supervisor's place (the least recently heard, which says HELLO again); a
+    # display's key never does: its AUTH is refused busy.
     sh, p = _device()
     hosts = [Host(sh, p) for _ in range(4)]
     for host in hosts:
         host.hello(supervise_s=2)
     name, fields = _keyless_hello(sh, p, "x", 1)
-    assert (name, fields["code"]) == ("ERROR", catalog.ERR_BUSY), fields
+    assert name == "HELLO_R", fields
     assert [h.sid in sh.sessions.sid for h in hosts] == [True] * 4
     assert hosts[0].request("HEARTBEAT", {})[0] == "HEARTBEAT_R"
-    sh, p = _device()
-    hosts = [Host(sh, p, role=r) for r in ("clinician", "clinician", "monitor", "monitor")]
-    for host in hosts:
-        host.hello(supervise_s=2)
-    _keyless_hello(sh, p, "x", 1)
-    assert [h.sid in sh.sessions.sid for h in hosts] == [True, True, False, True]
+    display = Host(sh, p, role="monitor")
+    display.hello(authenticate=False)
+    name, fields = display.request("AUTH", {})
+    assert (name, fields["code"]) == ("ERROR", catalog.ERR_BUSY), fields
+    assert [h.sid in sh.sessions.sid for h in hosts] == [True] * 4
+    bedside = Host(sh, p)
+    bedside.hello()
+    assert bedside.request("HEARTBEAT", {})[0] == "HEARTBEAT_R"
+    # hosts[1]: the least recently heard (hosts[0] sent a HEARTBEAT since)
+    assert [h.sid in sh.sessions.sid for h in hosts] == [True, False, True, True]
+    assert sh.sessions.supervision_s() == 2
 
 
 def test_a_device_counter_at_its_end_ends_the_session_before_anything_runs():

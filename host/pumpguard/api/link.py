@@ -188,6 +188,12 @@ class Link:
             self.sid = 0
             used = f"key file {keyfile.path}" if keyfile else "the insecure mode's key"
             raise AuthError(f"{exc} ({used}); nothing ran", may_have_run=False) from None
+        except DeviceError as exc:
+            self._ks = None
+            self.sid = 0
+            if exc.number == catalog.ERR_BUSY:  # no room for a role but a clinician's
+                raise _no_room(exc) from exc
+            raise
         if not auth.equal(answer["proof"], auth.proof(self._ks, th, auth.DEVICE)):
             self._ks = None
             self.sid = 0
@@ -237,11 +243,8 @@ class Link:
             if exc.number == catalog.ERR_BAD_PAYLOAD:  # an older device reads it whole
                 theirs = f"a device that cannot read this HELLO ({exc.message})"
                 raise ProtocolMismatch([("protocol/schema", ours, theirs)]) from exc
-            if exc.number == catalog.ERR_BUSY:  # every session a supervising host's
-                raise LinkError(
-                    f"the device has no session free: {exc.message}; {_ran(False)}",
-                    may_have_run=False,
-                ) from exc
+            if exc.number == catalog.ERR_BUSY:
+                raise _no_room(exc) from exc
             raise
         # The device checked protocol and schema already; checking again here costs
         # nothing and names both values.
@@ -466,6 +469,12 @@ class Link:
                 raise Forbidden(f"{fields['message']}; {_ran(False)}", may_have_run=False)
             raise DeviceError(code, catalog.ERROR_NAMES.get(code, "unknown"), fields["message"])
         return fields
+
+
+def _no_room(exc):
+    """ERROR busy answering HELLO or AUTH (every other session a supervising host's,
+    SPEC §3): a link error that ran nothing."""
+    return LinkError(f"the device has no session free: {exc.message}; {_ran(False)}", False)
 
 
 def _ran(may_have_run):
