@@ -379,3 +379,48 @@ def test_an_emergency_stop_after_a_device_reset_goes_out_within_a_grace(emu):
         took = time.monotonic() - t
         assert pump._link.resets == 1
     assert took < 1.0, f"the ESTOP after a reset took {took:.1f} s (timeout 3 s)"
+
+
+@pytest.mark.system
+def test_a_forged_untagged_hello_required_never_reruns_or_misreports_a_start_that_ran(
+    emu, monkeypatch
+):
+    # A stranger answers the clinician's START with an untagged ERROR hello_required and
+    # swallows the device's tagged START_R (or the device's answer is slower than
+    # link.GRACE_S, 0.25 s). Untagged, it proves nothing in an authenticated session: the
+    # START ran, and the host must say it MAY HAVE RUN, never send it again (the device
+    # did not reset: the new HELLO_R's boot_id says so).
+    _tapped(monkeypatch, _forged_error(catalog.ERR_HELLO_REQUIRED, "START"), suppress=True)
+    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+        try:
+            start_norepinephrine(pump)
+            exc = None
+        except pumpguard.PumpguardError as e:
+            exc = e
+        monkeypatch.undo()
+        ran = pump.status(1).state != "idle"
+        assert ran  # the device ran the first START
+        assert exc is not None and getattr(exc, "may_have_run", False), (
+            f"the START ran, but the host reported {type(exc).__name__ if exc else 'success'}: "
+            f"{exc}"
+        )
+
+
+@pytest.mark.system
+def test_a_forged_untagged_hello_required_never_runs_a_titration_twice(emu, monkeypatch):
+    # The same forgery on a TITRATE: it must run once (one "received" titration in the
+    # device's own log), never again in a new session behind the caller's back.
+    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+        start_norepinephrine(pump)
+    emu.advance(600)
+    _tapped(monkeypatch, _forged_error(catalog.ERR_HELLO_REQUIRED, "TITRATE"), suppress=True)
+    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+        try:
+            said = pump.titrate(1, "0.12", "mcg/kg/min")
+        except pumpguard.PumpguardError as e:
+            said = e
+        monkeypatch.undo()
+        runs = [e for e in pump.log() if e.kind == "titrate" and e.code == "received"]
+        assert len(runs) == 1, (
+            f"one TITRATE sent by the caller ran {len(runs)} times (caller told: {said!r})"
+        )

@@ -95,7 +95,13 @@ class NoAnswer(LinkError):
 class DeviceReset(LinkError):
     """The device does not know this host's session (it rebooted, or closed the
     session to make room for newer hosts'): it asks for a new HELLO. `may_have_run` as
-    for LinkError: True when an earlier attempt may have run before that."""
+    for LinkError: True when an earlier attempt may have run before that, or the answer
+    came untagged in an authenticated session (anyone could have sent it);
+    `first_attempt`: it answered the request's first attempt."""
+
+    def __init__(self, message, may_have_run, first_attempt=False):
+        super().__init__(message, may_have_run)
+        self.first_attempt = first_attempt
 
 
 class ProtocolMismatch(PumpguardError):

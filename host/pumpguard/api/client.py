@@ -184,14 +184,14 @@ class Pump:
     def _call(self, name, fields, rerun=False, wrap=None):
         # The device no longer knows this session (it reset, or closed the session for
         # newer hosts'): a new HELLO, then the request once more when it certainly did
-        # not run (the device answered its only attempt so), or when it is a read with
-        # no effect (rerun). A command that may have run is never repeated behind the
-        # caller's back: that DeviceReset says so. An emergency stop crowded out by
-        # one-shot CLI sessions therefore still runs, once.
+        # not run (the device reset before its first attempt), or when running it twice
+        # sets nothing new (rerun: a read, an emergency stop). A command that may have
+        # run is never repeated behind the caller's back: that DeviceReset says so.
         with self._lock:
             try:
                 return self._link.request(name, fields, wrap)
             except DeviceReset as exc:
+                resets = self._link.resets
                 try:
                     self.device = self._link.hello()  # declares link.supervise_s again
                 except PumpguardError as again:
@@ -201,7 +201,9 @@ class Pump:
                     why = f"{exc}; then HELLO again failed: {again} (the HELLO's; {name} "
                     cls = type(again) if isinstance(again, (LinkError, AuthError)) else DeviceReset
                     raise cls(f"{why}MAY HAVE RUN)", may_have_run=True) from again
-                if exc.may_have_run and not rerun:
+                # A new boot_id: the device did reset, so its unknown first attempt never ran
+                reset = self._link.resets > resets and exc.first_attempt
+                if exc.may_have_run and not rerun and not reset:
                     raise
                 return self._link.request(name, fields, wrap)
 
@@ -359,7 +361,7 @@ class Pump:
     def emergency_stop(self, channel, reason):
         """Stop flow at once: reason is occlusion, air_in_line, extravasation or
         clinician. The one way to stop a taper drug abruptly; always alarmed and logged."""
-        self._call("ESTOP", {"ch": channel, "reason": reason})
+        self._call("ESTOP", {"ch": channel, "reason": reason}, rerun=True)  # stopped is stopped
 
     def alarms(self):
         """Every alarm the device lists, oldest first (a list of ``Alarm``)."""

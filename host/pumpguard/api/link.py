@@ -440,16 +440,22 @@ class Link:
         if frame.msg_id == catalog.ERROR:
             code = fields["code"]
             if code == catalog.ERR_HELLO_REQUIRED:
+                # Before AUTH, on the first attempt, the device had no session: it did not
+                # run. Later, an earlier attempt may have run before the device reset;
+                # and in an authenticated session the answer is untagged, so anyone on
+                # the line could have sent it ahead of the device's: it proves nothing
+                # (Pump._call tells a real reset by the boot_id of its new HELLO).
+                authed = self._authed
                 self.device = None
                 self._ks = None
                 self._authed = False
-                # On the first attempt the device had no session: it did not run.
-                # Later, an earlier attempt may have run before the device reset.
-                ran = runs and attempt > 1
+                ran = runs and (attempt > 1 or authed)
+                why = ", an untagged answer" if authed and attempt == 1 else ""
                 raise DeviceReset(
                     f"{name} seq {seq}: the device does not know this session (it reset, "
-                    f"or closed the session to make room for other hosts); {_ran(ran)}",
+                    f"or closed the session to make room for other hosts{why}); {_ran(ran)}",
                     may_have_run=ran,
+                    first_attempt=attempt == 1,
                 )
             if code == catalog.ERR_STALE:
                 # This session already ran this seq or a newer one: our first attempt
