@@ -52,7 +52,7 @@ def hello(shell, frame, handler, now):
     # A retry of a HELLO is the same bytes: its digest, not its CRC (which anyone can
     # forge for a HELLO of another role), finds the session the first copy opened.
     if not shell.open_session(fields["supervise_s"], hashlib.sha256(frame.payload).digest(), now):
-        message = "busy: every session is a supervising host's, each heard within its window"
+        message = "busy: no session free (handshakes in progress, hosts authenticated)"
         return shell.error(frame, catalog.ERR_BUSY, message)
     name, reply = handler(shell, fields, now)  # the session's nonce, HELLO_R
     sessions = shell.sessions

@@ -4,9 +4,9 @@
 # the seq of the last request it ran (any request not newer is refused as stale, never
 # run again: a copy arriving late, after any number of newer requests, still finds it),
 # the heartbeat interval it declared (0: not supervising, a one-shot CLI) and when it
-# was last heard. At most SESSIONS at once, AUTHED of them authenticated: a new one
-# takes a free slot or closes one (_victim(): never a supervisor still heard), and an
-# AUTH that passes closes an authenticated one when AUTHED others are (make_room()).
+# was last heard. At most SESSIONS at once, AUTHED of them authenticated: a HELLO takes
+# a free slot or a handshake's that waited HOLD_MS in vain (_victim()), and an AUTH that
+# passes closes an authenticated one when AUTHED others are (make_room()).
 # Everything is preallocated at boot; the per-frame calls compare and store small ints.
 #
 # A session supervises from its first request on, not from its HELLO: a HELLO whose
@@ -31,6 +31,7 @@ from micropython import const
 # handshake finds room without closing the session of a host that proved its key.
 SESSIONS = const(5)
 AUTHED = const(4)
+HOLD_MS = const(2_000)  # a handshake's time to AUTH before another HELLO may take its slot
 _CLINICIAN = const(2)  # catalog.ROLES["clinician"]
 _SEQ_MASK = const(0xFFFF)
 _NEWER = const(0x8000)  # (seq - last) & 0xFFFF below this (and not 0): seq is newer
@@ -77,7 +78,7 @@ class Sessions:
         """A new session at uptime now, opened by a HELLO with this seq and digest (so
         nothing at or before it runs in the session); a retry of the HELLO that opened
         one that has run nothing yet gets that one. Returns (slot, the sid of the
-        session it evicted or 0); slot -1: no room (_victim())."""
+        pending session it closed or 0); slot -1: no room (_victim())."""
         seq &= _SEQ_MASK
         for j in range(self.size):
             if (
@@ -122,37 +123,19 @@ class Sessions:
         self.device_ctr[i] = 0
 
     def _victim(self, now):
-        # The slot a new session takes: a free one, else the first of these, the least
-        # recently heard within each:
-        #   0. a pending session (no AUTH passed) but the newest one: anyone on the line
-        #      can say HELLO, and a flood of them evicts its own pending sessions
-        #   1. an authenticated one-shot session (no supervision: a CLI call, a display)
-        #   2. the newest pending session: one stray HELLO never ends the handshake of
-        #      a host that is about to prove its key while one-shot sessions are open
-        #   3. a clinician's supervising session silent past its window (its host is
-        #      gone and link_lost was raised for it; closing it hides nothing)
-        # and never a supervisor still heard within its window: -1, no room (a HELLO
-        # never ends the watch of a live host that proved its key).
-        newest = -1
+        # The slot a HELLO takes: a free one, else the pending session (no AUTH passed)
+        # that has waited longest, once it has waited HOLD_MS; else -1, no room (busy).
+        # A HELLO never closes an authenticated session (only a host that proved its key
+        # does, at its AUTH: make_room()), and a handshake in progress keeps its slot
+        # for HOLD_MS whatever anyone else says HELLO.
+        best = -1
         for j in range(self.size):
             if not self.sid[j]:
                 return j
-            if not self.authed[j] and (newest < 0 or self._heard[j] > self._heard[newest]):
-                newest = j
-        best = -1
-        best_rank = 4
-        for j in range(self.size):
-            if not self.authed[j]:
-                rank = 2 if j == newest else 0
-            elif not self._supervising(j):
-                rank = 1
-            elif now - self.heard_at[j] >= self.silence_ms(j):
-                rank = 3
-            else:
+            if self.authed[j] or now - self.heard_at[j] < HOLD_MS:
                 continue
-            if rank < best_rank or (rank == best_rank and self._heard[j] < self._heard[best]):
+            if best < 0 or self._heard[j] < self._heard[best]:
                 best = j
-                best_rank = rank
         return best
 
     def make_room(self, i, now):

@@ -415,14 +415,12 @@ class Shell:
 
     def open_session(self, interval_s, hello_id, now):
         """A new session for the HELLO being served (hello_id: its digest), supervising
-        every interval_s (0: not) once AUTH passed; when every slot is taken one goes
-        (sessions.py: never a supervisor still heard). False: no room."""
+        every interval_s (0: not) once AUTH passed; when every slot is taken a
+        handshake's that waited in vain goes (sessions.py: never an authenticated one).
+        False: no room."""
         self.slot, evicted = self.sessions.open(self.seq, hello_id, interval_s, now)
-        if evicted:
+        if evicted:  # a pending session: it supervised nothing, nothing else changes
             self.replay.forget(evicted)
-            # A supervisor silent past its window may have gone with it: the interval
-            # watched is told again, and nothing of this HELLO counts as the host heard.
-            self._supervision(now, False)
         return self.slot >= 0
 
     def supervise(self, interval_s, now):

@@ -16,6 +16,7 @@ from .emulator import Emulator
 from .errors import (
     AuthError,
     BadValue,
+    Busy,
     DeviceAlarm,
     DeviceError,
     DeviceReset,
@@ -33,6 +34,7 @@ from .errors import (
 __all__ = [
     "AuthError",
     "BadValue",
+    "Busy",
     "DeviceAlarm",
     "DeviceError",
     "DeviceReset",

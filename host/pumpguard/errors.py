@@ -92,6 +92,11 @@ class NoAnswer(LinkError):
     line); `may_have_run` as for LinkError."""
 
 
+class Busy(LinkError):
+    """HELLO found no session free (every slot authenticated, or a handshake in
+    progress, SPEC §3): nothing ran; connect() says HELLO again until boot_wait."""
+
+
 class DeviceReset(LinkError):
     """The device does not know this host's session (it rebooted, or closed the
     session to make room for newer hosts'): it asks for a new HELLO. `may_have_run` as

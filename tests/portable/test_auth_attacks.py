@@ -109,7 +109,8 @@ def test_keyless_hellos_evict_their_own_pending_sessions_first():
 
 def test_a_keyless_hello_never_closes_an_authenticated_supervisor():
     # Four clinicians' hosts supervise: a HELLO from anyone finds the slot kept for a
-    # handshake and ends no watch. Only a host that proves the clinician's key takes a
+    # handshake and ends no watch (nor does any HELLO: it takes a free slot or one whose
+    # handshake waited in vain). Only a host that proves the clinician's key takes a
     # live supervisor's place (the least recently heard, which says HELLO again); a
     # display's key never does: its AUTH is refused busy.
     sh, p = _device()
@@ -120,6 +121,9 @@ def test_a_keyless_hello_never_closes_an_authenticated_supervisor():
     assert name == "HELLO_R", fields
     assert [h.sid in sh.sessions.sid for h in hosts] == [True] * 4
     assert hosts[0].request("HEARTBEAT", {})[0] == "HEARTBEAT_R"
+    # Another HELLO within the stranger's HOLD_MS finds no room at all: busy.
+    assert _keyless_hello(sh, p, "y", 2)[1]["code"] == catalog.ERR_BUSY
+    _silent(sh, p, 3)  # the stranger's handshake waited in vain: its slot is free again
     display = Host(sh, p, role="monitor")
     display.hello(authenticate=False)
     name, fields = display.request("AUTH", {})

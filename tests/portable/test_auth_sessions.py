@@ -125,6 +125,7 @@ def test_one_keyless_hello_per_handshake_never_keeps_the_bedside_host_out():
         d.hello()
     bedside = Host(sh, p)
     for attempt in range(3):
+        _silent(sh, p, 3)  # a host's retry, after the stranger's handshake waited in vain
         for d in displays:
             d.request("STATUS", {"ch": 1})
         name, _ = bedside.request(
@@ -161,4 +162,91 @@ def test_the_last_clinicians_goodbye_clears_link_lost_and_raises_nothing_after()
     alive.request("START", NOREPI)
     assert alive.request("SUPERVISE", {"interval_s": 0})[0] == "SUPERVISE_R"
     _silent(sh, p, 12)
+    assert "link_lost" in _active(sh)
+
+
+def _stranger_hello(sh, p, n):
+    # A host with no key at all: it can only say HELLO (any role: nothing checks a key
+    # before AUTH). It never sends AUTH.
+    stranger = Host(sh, p, role="clinician", key=b"\x00" * 32)
+    for _ in range(n):
+        stranger.request("HELLO", hello_fields(host="x", nonce=b"\x33" * 16))
+
+
+def test_a_keyless_hello_between_hello_r_and_auth_never_keeps_the_bedside_out():
+    # Four dead supervisors (USB glitches), link_lost raised. The bedside clinician holds
+    # the key and its AUTH displaces one (make_room). A keyless HELLO landing between its
+    # HELLO_R and its AUTH must not take its handshake's slot (HOLD_MS), so it gets in
+    # at once (the third review found a stranger keeping it out for a minute).
+    sh, p = _device()
+    for n in range(4):
+        dead = Host(sh, p)
+        dead.hello(supervise_s=1)
+        if n == 0:
+            assert dead.request("START", NOREPI)[0] == "START_R"
+    _silent(sh, p, 30)
+    assert "link_lost" in _active(sh)
+    got_in = 0
+    tries = 0
+    for _ in range(60):
+        bedside = Host(sh, p)
+        name, _ = bedside.request("HELLO", hello_fields(host="bedside"))
+        assert name == "HELLO_R"
+        _stranger_hello(sh, p, 1)
+        name, fields = bedside.request("AUTH", {})
+        tries += 1
+        if name == "AUTH_R":
+            got_in += 1
+            break
+        assert fields["code"] == catalog.ERR_HELLO_REQUIRED, fields
+        _silent(sh, p, 1)
+    assert got_in, (
+        "a keyless stranger kept the clinician's host out for %d handshakes (%d s), "
+        "four dead supervisors holding the authenticated slots" % (tries, tries)
+    )
+
+
+def test_two_keyless_hellos_never_end_a_pending_handshake():
+    # One live supervisor and three one-shot CLI sessions; two stray HELLOs during each
+    # of the bedside's handshakes (the third review: they ended every one of them).
+    sh, p = _device()
+    sup = Host(sh, p)
+    sup.hello(supervise_s=1)
+    for _ in range(3):
+        Host(sh, p).hello()  # one-shot clinician CLI calls, authenticated, never closed
+    for _ in range(20):
+        sup.request("HEARTBEAT", {})
+        bedside = Host(sh, p)
+        name, _ = bedside.request("HELLO", hello_fields(host="bedside"))
+        assert name == "HELLO_R"
+        _stranger_hello(sh, p, 2)
+        name, fields = bedside.request("AUTH", {})
+        if name == "AUTH_R":
+            return
+        assert fields["code"] == catalog.ERR_HELLO_REQUIRED, fields
+        _silent(sh, p, 1)
+    raise AssertionError("two keyless HELLOs per handshake kept a clinician out 20 times in 20")
+
+
+def test_a_displaced_live_supervisor_that_then_dies_still_raises_link_lost():
+    # The bedside app L heartbeats; three glitch sessions of another
+    # clinician app are heard after L's last heartbeat, so L is the least recently heard
+    # of four live supervisors, and a one-shot clinician CLI's AUTH displaces it
+    # (make_room rank 2). L dies before it says HELLO again. Its interval leaves
+    # supervision_s, but three supervising sessions remain: the device-wide watch goes on
+    # and link_lost comes one silence window after the last clinician frame (the CLI's).
+    sh, p = _device()
+    bedside = Host(sh, p)
+    bedside.hello(supervise_s=1)
+    p["clock"].advance(500)
+    sh.step()
+    for _ in range(3):
+        Host(sh, p).hello(supervise_s=1)  # glitch sessions: heard once, then gone
+    cli = Host(sh, p)
+    cli.hello()  # make_room closes the bedside's session
+    assert bedside.request("HEARTBEAT", {})[1].get("code") == catalog.ERR_HELLO_REQUIRED
+    assert sh.sessions.supervision_s() == 1
+    _silent(sh, p, 9)
+    assert "link_lost" not in _active(sh)
+    _silent(sh, p, 2)
     assert "link_lost" in _active(sh)

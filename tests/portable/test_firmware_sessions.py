@@ -3,7 +3,7 @@
 # request ever runs twice whatever the line drops, corrupts, splits, joins, duplicates,
 # delays or reorders. tests/test_sessions_property.py feeds play() from hypothesis.
 from firmware import handlers
-from firmware.sessions import Sessions
+from firmware.sessions import HOLD_MS, Sessions
 from protocol import catalog
 from protocol.decoder import Decoder
 from protocol.frame import encode
@@ -34,17 +34,38 @@ def test_sids_count_up_from_the_boot_id_skipping_0():
     assert Sessions(0x10000).sid[0] == 0 and Sessions(0x10000)._next == 1
 
 
-def test_a_sixth_session_evicts_the_least_recently_heard_one_shot_first():
+def test_a_hello_takes_only_a_free_slot_or_a_handshake_that_waited_in_vain():
+    # Four hosts proved their keys; a fifth is in its handshake. Another HELLO finds no
+    # room (busy) until that handshake has waited HOLD_MS; then it takes its slot. A
+    # HELLO never closes an authenticated session (only an AUTH does: make_room()).
     s = Sessions(1)
-    slots = [s.open(1, k, 2 if k == 0 else 0)[0] for k in range(5)]  # the first supervises
-    for i in slots[:4]:  # four hosts proved the clinician's key; the fifth is pending
+    slots = [s.open(1, k, 2 if k == 0 else 0, 100)[0] for k in range(5)]
+    for i in slots[:4]:
         _authenticate(s, i)
-    s.ran(slots[0], 2)  # and has run a request: a supervisor
-    s.heard(slots[1])
-    i, evicted = s.open(1, 9, 0)
-    assert evicted == 3 and i == slots[2]  # not 1 (supervising), not 2 (heard since)
-    assert s.find(3) == -1 and s.find(1) == slots[0]
+    s.ran(slots[0], 2)  # a supervisor
+    assert s.open(1, 9, 0, 100 + HOLD_MS - 1) == (-1, 0)
+    assert s.open(1, 9, 0, 100 + HOLD_MS) == (slots[4], 5)
+    assert [s.find(sid) for sid in (1, 2, 3, 4)] == slots[:4]
     assert s.supervision_s() == 2
+
+
+def test_a_clinicians_auth_displaces_one_shot_sessions_first_then_supervisors():
+    # Four clinicians' hosts supervise, heard within their window; a fifth proves its
+    # key. A monitor's key never displaces a supervisor (-2: busy), a clinician's takes
+    # the least recently heard one's place, and a one-shot session goes before any.
+    s = Sessions(1)
+    slots = [s.open(1, k, 2)[0] for k in range(5)]
+    for i in slots[:4]:
+        _authenticate(s, i)
+        s.ran(i, 2)
+    _authenticate(s, slots[4], "monitor")
+    assert s.make_room(slots[4], 1_000) == -2
+    s.role[slots[4]] = catalog.ROLES["clinician"]
+    assert s.make_room(slots[4], 1_000) == slots[0]
+    s.interval_s[slots[2]] = 0  # SUPERVISE 0: one-shot from now on
+    assert s.make_room(slots[4], 1_000) == slots[2]
+    s.close(slots[2])
+    assert s.make_room(slots[4], 1_000) == -1  # three others: room without closing one
 
 
 def test_recency_is_renumbered_before_it_grows_big():
@@ -54,7 +75,7 @@ def test_recency_is_renumbered_before_it_grows_big():
     s._clock = (1 << 29) - 1
     s.heard(a)  # renumbered: b stays the least recently heard
     assert s._clock < 8
-    assert s.open(1, 3, 0) == (b, 2)
+    assert s.open(1, 3, 0, HOLD_MS) == (b, 2)
 
 
 def test_a_retried_hello_gets_the_session_its_first_copy_opened():

@@ -60,6 +60,7 @@ from protocol import auth, catalog
 from ..errors import (
     AuthError,
     BadValue,
+    Busy,
     DeviceError,
     DeviceReset,
     Forbidden,
@@ -86,6 +87,7 @@ from .link import Link
 from .quantity import micro_to_decimal, to_micro
 
 BOOT_WAIT_S = 10.0  # connect(): how long a device that does not answer yet is waited for
+_BUSY_S = 0.25  # connect(): the pause before a HELLO the device had no room for is sent again
 # INFO_R's counters of the link's authentication, beside its decoder's rx_ ones.
 AUTH_COUNTERS = ("auth_refused", "bad_tag", "stale_ctr", "forbidden")
 
@@ -95,8 +97,7 @@ def _concentration(value):
     if value is None:
         return None, ""
     if isinstance(value, str):
-        parts = value.split()
-        value = parts
+        value = value.split()
     try:
         number, unit = value
     except (TypeError, ValueError):
@@ -140,16 +141,18 @@ class Pump:
             raise
 
     def _hello(self, boot_wait):
-        # HELLO again while nothing answers, until boot_wait has passed: a device still
-        # booting says nothing yet. HELLO runs nothing, so asking again is harmless; a
+        # HELLO again while nothing answers or no session is free, until boot_wait has
+        # passed: a device still booting says nothing yet, and another host's handshake
+        # holds a slot for 2 s. HELLO runs nothing, so asking again is harmless; a
         # mismatch or a port that fails is final at once.
         deadline = time.monotonic() + boot_wait
         while True:
             try:
                 return self._link.hello()
-            except NoAnswer:
+            except (NoAnswer, Busy) as exc:
                 if time.monotonic() >= deadline:
                     raise
+                time.sleep(_BUSY_S if isinstance(exc, Busy) else 0)
 
     def close(self):
         """Say goodbye to supervision (when declared) and close the port."""
@@ -464,22 +467,15 @@ class Pump:
         return [(name, fields) for name, _seq, fields in polled]
 
 
-def connect(
-    port,
-    timeout=0.5,
-    attempts=3,
-    boot_wait=BOOT_WAIT_S,
-    supervise=0,
-    key=None,
-    role=None,
-    insecure=False,
-):
+def connect(port, **options):
     """Open ``port`` (device path, PTY or pyserial URL), say HELLO, authenticate the
-    session, return a ``Pump``.
+    session, return a ``Pump``. The options are ``Pump``'s: ``timeout`` (s per attempt,
+    0.5), ``attempts`` (3), ``boot_wait``, ``supervise``, ``key``, ``role``, ``insecure``.
 
     ``boot_wait``: seconds to keep saying HELLO while nothing answers (a device still
-    booting). ``supervise``: the heartbeat interval in whole seconds this host promises
-    (0, the default: none, one-shot use; see ``Pump.keepalive()`` for a background one).
+    booting) or no session is free (``Busy``: another host's handshake holds a slot).
+    ``supervise``: the heartbeat interval in whole seconds this host promises (0, the
+    default: none, one-shot use; see ``Pump.keepalive()`` for a background one).
     ``key``: a key file's path or a ``KeyFile`` (None: ``$PUMPGUARD_KEY``, else the key
     store's file for the board); ``role``: monitor, clinician or service (None: the
     key file's first of clinician, monitor, service); ``insecure``: talk to an
@@ -488,13 +484,4 @@ def connect(
     message schema, ``KeyFileError`` without a usable key, ``AuthError`` when the
     board refuses the key or fails its own proof.
     """
-    return Pump(
-        port,
-        timeout=timeout,
-        attempts=attempts,
-        boot_wait=boot_wait,
-        supervise=supervise,
-        key=key,
-        role=role,
-        insecure=insecure,
-    )
+    return Pump(port, **options)

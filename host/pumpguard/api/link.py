@@ -58,6 +58,7 @@ from protocol.decoder import Decoder
 from ..errors import (
     AuthError,
     BadValue,
+    Busy,
     DeviceError,
     DeviceReset,
     Forbidden,
@@ -192,7 +193,7 @@ class Link:
             self._ks = None
             self.sid = 0
             if exc.number == catalog.ERR_BUSY:  # no room for a role but a clinician's
-                raise _no_room(exc) from exc
+                raise _no_room(exc, LinkError) from exc
             raise
         if not auth.equal(answer["proof"], auth.proof(self._ks, th, auth.DEVICE)):
             self._ks = None
@@ -243,8 +244,8 @@ class Link:
             if exc.number == catalog.ERR_BAD_PAYLOAD:  # an older device reads it whole
                 theirs = f"a device that cannot read this HELLO ({exc.message})"
                 raise ProtocolMismatch([("protocol/schema", ours, theirs)]) from exc
-            if exc.number == catalog.ERR_BUSY:
-                raise _no_room(exc) from exc
+            if exc.number == catalog.ERR_BUSY:  # every slot taken: worth another HELLO
+                raise _no_room(exc, Busy) from exc
             raise
         # The device checked protocol and schema already; checking again here costs
         # nothing and names both values.
@@ -477,10 +478,9 @@ class Link:
         return fields
 
 
-def _no_room(exc):
-    """ERROR busy answering HELLO or AUTH (every other session a supervising host's,
-    SPEC §3): a link error that ran nothing."""
-    return LinkError(f"the device has no session free: {exc.message}; {_ran(False)}", False)
+def _no_room(exc, cls):
+    """ERROR busy answering HELLO or AUTH (SPEC §3): a link error that ran nothing."""
+    return cls(f"the device has no session free: {exc.message}; {_ran(False)}", False)
 
 
 def _ran(may_have_run):
