@@ -349,3 +349,21 @@ def flip_tag(wire, bit, bounds=catalog.BOUNDS):
     crc = crc32(body)
     body += bytes([crc & 0xFF, (crc >> 8) & 0xFF, (crc >> 16) & 0xFF, crc >> 24])
     return b"\x00" + cobs.encode(body) + b"\x00"
+
+
+def device(store=None):
+    """A shell on fresh dummy ports: (shell, ports)."""
+    p = ports(store)
+    return shell(p), p
+
+
+def active(sh):
+    """The codes of the alarms whose condition is active."""
+    return [a.code for a in sh.core.alarms() if a.active]
+
+
+def silent(sh, p, seconds):
+    """seconds of virtual time in which no host says anything, a turn per second."""
+    for _ in range(seconds):
+        p["clock"].advance(1000)
+        sh.step()

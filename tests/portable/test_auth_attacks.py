@@ -2,21 +2,12 @@
 # review: each test failed on the first build of the link (6a8b98f) and names the way
 # in it closes. Through the shell's own loop, on CPython and on MicroPython alike.
 from protocol import auth, catalog, messages
-from tests.portable.shellkit import NOREPI, Host, hello_fields, ports, shell
-
-
-def _device(store=None):
-    p = ports(store)
-    return shell(p), p
-
-
-def _active(sh):
-    return [a.code for a in sh.core.alarms() if a.active]
+from tests.portable.shellkit import NOREPI, Host, active, device, hello_fields, silent
 
 
 def _supervised_start():
     # The clinician's host, supervising at 1 s, has started norepinephrine.
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.hello(supervise_s=1)
     host.request("START", NOREPI)
@@ -30,12 +21,6 @@ def _keyless_hello(sh, p, name, nonce):
     return Host(sh, p, key=bytes(32)).request("HELLO", fields)
 
 
-def _silent(sh, p, seconds):
-    for _ in range(seconds):
-        p["clock"].advance(1000)
-        sh.step()
-
-
 def test_a_keyless_hello_flood_never_clears_link_lost_nor_restarts_its_timer():
     # The supervising clinician host dies: link_lost is raised. A stranger without
     # any key sends HELLOs only: once the 4 slots are full each HELLO evicts a pending
@@ -43,12 +28,12 @@ def test_a_keyless_hello_flood_never_clears_link_lost_nor_restarts_its_timer():
     # _supervision -> core.supervise -> Watchers.host_seen), which clears link_lost
     # and restarts the silence timer. Unauthenticated frames must never do that.
     sh, p = _supervised_start()
-    _silent(sh, p, 12)  # past the 10 s link timeout
-    assert "link_lost" in _active(sh)
+    silent(sh, p, 12)  # past the 10 s link timeout
+    assert "link_lost" in active(sh)
     for n in range(5):
         _keyless_hello(sh, p, "x%d" % n, n)
         sh.step()
-    assert "link_lost" in _active(sh), "a keyless HELLO flood cleared link_lost"
+    assert "link_lost" in active(sh), "a keyless HELLO flood cleared link_lost"
 
 
 def test_a_keyless_hello_flood_never_keeps_link_lost_from_being_raised():
@@ -59,9 +44,9 @@ def test_a_keyless_hello_flood_never_keeps_link_lost_from_being_raised():
     for n in range(3):  # fill the free slots
         _keyless_hello(sh, p, "f%d" % n, n)
     for n in range(6):  # 54 s of silence from the supervising host
-        _silent(sh, p, 9)
+        silent(sh, p, 9)
         _keyless_hello(sh, p, "g%d" % n, 9 + n)
-    assert "link_lost" in _active(sh), "54 s of silence from the supervisor, no link_lost"
+    assert "link_lost" in active(sh), "54 s of silence from the supervisor, no link_lost"
 
 
 def test_a_monitor_session_never_clears_the_clinicians_link_lost():
@@ -70,14 +55,14 @@ def test_a_monitor_session_never_clears_the_clinicians_link_lost():
     # of any session is host_seen (shell._respond), so the alarm for the clinician's
     # host clears and never comes back while the dashboard polls.
     sh, p = _supervised_start()
-    _silent(sh, p, 12)
-    assert "link_lost" in _active(sh)
+    silent(sh, p, 12)
+    assert "link_lost" in active(sh)
     monitor = Host(sh, p, role="monitor")
     monitor.hello()
     for _ in range(4):
         assert monitor.request("STATUS", {"ch": 1})[0] == "STATUS_R"
-        _silent(sh, p, 5)
-    assert "link_lost" in _active(sh), "a monitor's polling cleared the clinician's link_lost"
+        silent(sh, p, 5)
+    assert "link_lost" in active(sh), "a monitor's polling cleared the clinician's link_lost"
 
 
 def test_a_monitor_may_not_stretch_link_supervision():
@@ -89,8 +74,8 @@ def test_a_monitor_may_not_stretch_link_supervision():
     monitor.hello(supervise_s=65535)  # ignored: a monitor's HELLO supervises nothing
     name, fields = monitor.request("SUPERVISE", {"interval_s": 65535})
     assert (name, fields["code"]) == ("ERROR", catalog.ERR_FORBIDDEN), fields
-    _silent(sh, p, 60)  # neither host says anything for a minute
-    assert "link_lost" in _active(sh), "a monitor suppressed link_lost"
+    silent(sh, p, 60)  # neither host says anything for a minute
+    assert "link_lost" in active(sh), "a monitor suppressed link_lost"
 
 
 def test_keyless_hellos_evict_their_own_pending_sessions_first():
@@ -98,7 +83,7 @@ def test_keyless_hellos_evict_their_own_pending_sessions_first():
     # strangers' pending HELLOs. Each further keyless HELLO should take a pending
     # (never authenticated) slot; eviction is by recency alone (sessions._before), so
     # a few keyless HELLOs close the clinician's session between its commands.
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.hello()
     assert host.request("STATUS", {"ch": 1})[0] == "STATUS_R"
@@ -113,7 +98,7 @@ def test_a_keyless_hello_never_closes_an_authenticated_supervisor():
     # handshake waited in vain). Only a host that proves the clinician's key takes a
     # live supervisor's place (the least recently heard, which says HELLO again); a
     # display's key never does: its AUTH is refused busy.
-    sh, p = _device()
+    sh, p = device()
     hosts = [Host(sh, p) for _ in range(4)]
     for host in hosts:
         host.hello(supervise_s=2)
@@ -123,7 +108,7 @@ def test_a_keyless_hello_never_closes_an_authenticated_supervisor():
     assert hosts[0].request("HEARTBEAT", {})[0] == "HEARTBEAT_R"
     # Another HELLO within the stranger's HOLD_MS finds no room at all: busy.
     assert _keyless_hello(sh, p, "y", 2)[1]["code"] == catalog.ERR_BUSY
-    _silent(sh, p, 3)  # the stranger's handshake waited in vain: its slot is free again
+    silent(sh, p, 3)  # the stranger's handshake waited in vain: its slot is free again
     display = Host(sh, p, role="monitor")
     display.hello(authenticate=False)
     name, fields = display.request("AUTH", {})
@@ -143,7 +128,7 @@ def test_a_device_counter_at_its_end_ends_the_session_before_anything_runs():
     # ran, encode() raises ValueError, the safety net rolls the START back and raises
     # HIGH internal_fault, and the host gets no answer at all (it must say "may have
     # run"). The device should end the session (hello_required) before it runs.
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.hello()
     i = sh.sessions.find(host.sid)
@@ -167,7 +152,7 @@ def test_keyless_auth_attempts_never_push_the_audit_trail_out_of_the_journal():
     # START the clinician gave is gone. Each also costs a write of the state record to
     # flash. Refusals of keyless frames should be counted (and perhaps logged once per
     # run, as journal.py does for link noise), not logged one by one.
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.hello()
     host.request("START", NOREPI)
@@ -205,7 +190,7 @@ def test_an_auth_frame_with_flag_a_is_refused_and_sets_no_counter():
     # with any tag. A stranger who swallows the host's AUTH on the line and sends its
     # proof again with flag A and ctr 2^32 - 1 authenticates the session with a host
     # counter nothing can pass: every genuine request of the host is then "stale".
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.request("HELLO", hello_fields())
     host.seq += 1
@@ -277,7 +262,7 @@ def test_a_hello_forged_to_the_pending_hellos_crc_does_not_take_over_its_session
     from protocol import cobs, frame
     from protocol.decoder import Decoder
 
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     wire = host.wire("HELLO", hello_fields(host="bedside"))
     host.send_wire(wire)

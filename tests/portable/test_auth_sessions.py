@@ -4,42 +4,31 @@
 # counter, a goodbye is still a goodbye. Each failed on the fixes of the first review
 # (6c440ec). Through the shell's own loop, on CPython and on MicroPython alike.
 from protocol import catalog
-from tests.portable.shellkit import NOREPI, Host, hello_fields, ports, shell
+from tests.portable.shellkit import NOREPI, Host, active, device, hello_fields, silent
 
 
-def _device(store=None):
-    p = ports(store)
-    return shell(p), p
-
-
-def _active(sh):
-    return [a.code for a in sh.core.alarms() if a.active]
-
-
-def _silent(sh, p, seconds):
-    for _ in range(seconds):
-        p["clock"].advance(1000)
-        sh.step()
-
-
-def test_four_dead_supervisors_make_room_for_the_bedside_host_once_alarmed():
-    # The bedside app (a clinician supervisor, pump.keepalive) crashes or loses its USB
-    # port four times without its SUPERVISE 0 goodbye: four authenticated supervising
-    # sessions whose hosts are gone. link_lost is raised (rightly), but every HELLO from
-    # then on is refused busy (sessions.open returns -1: an authenticated supervisor is
-    # never closed), for ever: the clinician's host, holding the right key, cannot open
-    # a session to STOP or ESTOP the running vasopressor. Only a reset of the pump
-    # frees a slot. A supervisor already alarmed as silent (its link_lost raised) must
-    # make room for a host that proves the clinician's key.
-    sh, p = _device()
+def _four_dead_supervisors():
+    # Four clinicians' hosts supervised (the first started norepinephrine) and fell
+    # silent 30 s ago: link_lost is raised.
+    sh, p = device()
     for n in range(4):
         dead = Host(sh, p)
         dead.hello(supervise_s=1)
         if n == 0:
             assert dead.request("START", NOREPI)[0] == "START_R"
-    _silent(sh, p, 30)
-    assert "link_lost" in _active(sh)
-    _silent(sh, p, 3600)  # an hour later: still nobody can get in
+    silent(sh, p, 30)
+    assert "link_lost" in active(sh)
+    return sh, p
+
+
+def test_four_dead_supervisors_make_room_for_the_bedside_host_once_alarmed():
+    # The bedside app (a clinician supervisor, pump.keepalive) crashes or loses its USB
+    # port four times without its SUPERVISE 0 goodbye: four authenticated supervising
+    # sessions whose hosts are gone, link_lost raised. The clinician's host, holding the
+    # right key, must still get in to STOP or ESTOP the running vasopressor (the first
+    # review's fix refused it busy until the pump was reset).
+    sh, p = _four_dead_supervisors()
+    silent(sh, p, 3600)  # an hour later: still nobody can get in
     bedside = Host(sh, p)
     name, fields = bedside.request("HELLO", hello_fields(host="bedside"))
     assert name == "HELLO_R", (
@@ -47,7 +36,7 @@ def test_four_dead_supervisors_make_room_for_the_bedside_host_once_alarmed():
         "supervisors died: %r" % (fields,)
     )
     # Closing a silent supervisor's session is no host heard: the alarm stays.
-    assert "link_lost" in _active(sh)
+    assert "link_lost" in active(sh)
     assert bedside.request("AUTH", {})[0] == "AUTH_R"
 
 
@@ -58,7 +47,7 @@ def test_a_supervisor_whose_counters_are_spent_keeps_its_watch_and_no_monitor_en
     # authenticated session re-declares: a monitor's AUTH (a display) then calls
     # core.supervise(0), which ends supervision AND clears link_lost (Watchers.supervise
     # -> host_seen). A display ends the clinician's link-loss alarm for good.
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.hello(supervise_s=1)
     assert host.request("START", NOREPI)[0] == "START_R"
@@ -66,19 +55,19 @@ def test_a_supervisor_whose_counters_are_spent_keeps_its_watch_and_no_monitor_en
     sh.sessions.device_ctr[i] = 0xFFFFFFFF  # reached by 2^32 answers (or replays)
     name, fields = host.request("HEARTBEAT", {})
     assert (name, fields["code"]) == ("ERROR", catalog.ERR_HELLO_REQUIRED), fields
-    _silent(sh, p, 15)  # the clinician's host does not come back
-    assert "link_lost" in _active(sh)
+    silent(sh, p, 15)  # the clinician's host does not come back
+    assert "link_lost" in active(sh)
     monitor = Host(sh, p, role="monitor")
     monitor.hello()
-    assert "link_lost" in _active(sh), "a monitor's AUTH cleared the clinician's link_lost"
-    _silent(sh, p, 60)
-    assert "link_lost" in _active(sh), "a monitor's AUTH ended link supervision"
+    assert "link_lost" in active(sh), "a monitor's AUTH cleared the clinician's link_lost"
+    silent(sh, p, 60)
+    assert "link_lost" in active(sh), "a monitor's AUTH ended link supervision"
 
 
 def test_the_shells_supervision_matches_its_sessions_after_a_counter_end():
     # The same defect stated directly: after any session closes, the interval the core
     # was last told equals what the sessions declare.
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.hello(supervise_s=5)
     i = sh.sessions.find(host.sid)
@@ -95,7 +84,7 @@ def test_stale_replays_of_a_recorded_frame_spend_no_device_counter():
     # passes the tag check and is answered ERROR stale, TAGGED (gate.check step d), so
     # each one spends a device counter. 2^32 of them end the session (hello_required)
     # with no key at all. Quantified here: every replay costs exactly one counter.
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.hello()
     old = host.wire("STATUS", {"ch": 1})
@@ -119,13 +108,13 @@ def test_one_keyless_hello_per_handshake_never_keeps_the_bedside_host_out():
     # so the bedside's is the only candidate), and its AUTH meets hello_required. Every
     # reconnect fails the same way for one stranger frame each: the fix that protects
     # authenticated sessions made the handshake of a new one the cheapest thing to kill.
-    sh, p = _device()
+    sh, p = device()
     displays = [Host(sh, p, role="monitor") for _ in range(3)]
     for d in displays:
         d.hello()
     bedside = Host(sh, p)
     for attempt in range(3):
-        _silent(sh, p, 3)  # a host's retry, after the stranger's handshake waited in vain
+        silent(sh, p, 3)  # a host's retry, after the stranger's handshake waited in vain
         for d in displays:
             d.request("STATUS", {"ch": 1})
         name, _ = bedside.request(
@@ -145,24 +134,24 @@ def test_one_keyless_hello_per_handshake_never_keeps_the_bedside_host_out():
 def test_the_last_clinicians_goodbye_clears_link_lost_and_raises_nothing_after():
     # Held (a probe): SUPERVISE 0 from the only supervisor clears link_lost for good;
     # with a second, silent supervisor left, link_lost comes back for that one.
-    sh, p = _device()
+    sh, p = device()
     host = Host(sh, p)
     host.hello(supervise_s=1)
     host.request("START", NOREPI)
-    _silent(sh, p, 12)
-    assert "link_lost" in _active(sh)
+    silent(sh, p, 12)
+    assert "link_lost" in active(sh)
     assert host.request("SUPERVISE", {"interval_s": 0})[0] == "SUPERVISE_R"
-    assert "link_lost" not in _active(sh)
-    _silent(sh, p, 120)
-    assert "link_lost" not in _active(sh)
-    sh, p = _device()
+    assert "link_lost" not in active(sh)
+    silent(sh, p, 120)
+    assert "link_lost" not in active(sh)
+    sh, p = device()
     dead, alive = Host(sh, p), Host(sh, p)
     dead.hello(supervise_s=1)
     alive.hello(supervise_s=1)
     alive.request("START", NOREPI)
     assert alive.request("SUPERVISE", {"interval_s": 0})[0] == "SUPERVISE_R"
-    _silent(sh, p, 12)
-    assert "link_lost" in _active(sh)
+    silent(sh, p, 12)
+    assert "link_lost" in active(sh)
 
 
 def _stranger_hello(sh, p, n):
@@ -178,14 +167,7 @@ def test_a_keyless_hello_between_hello_r_and_auth_never_keeps_the_bedside_out():
     # the key and its AUTH displaces one (make_room). A keyless HELLO landing between its
     # HELLO_R and its AUTH must not take its handshake's slot (HOLD_MS), so it gets in
     # at once (the third review found a stranger keeping it out for a minute).
-    sh, p = _device()
-    for n in range(4):
-        dead = Host(sh, p)
-        dead.hello(supervise_s=1)
-        if n == 0:
-            assert dead.request("START", NOREPI)[0] == "START_R"
-    _silent(sh, p, 30)
-    assert "link_lost" in _active(sh)
+    sh, p = _four_dead_supervisors()
     got_in = 0
     tries = 0
     for _ in range(60):
@@ -199,7 +181,7 @@ def test_a_keyless_hello_between_hello_r_and_auth_never_keeps_the_bedside_out():
             got_in += 1
             break
         assert fields["code"] == catalog.ERR_HELLO_REQUIRED, fields
-        _silent(sh, p, 1)
+        silent(sh, p, 1)
     assert got_in, (
         "a keyless stranger kept the clinician's host out for %d handshakes (%d s), "
         "four dead supervisors holding the authenticated slots" % (tries, tries)
@@ -209,7 +191,7 @@ def test_a_keyless_hello_between_hello_r_and_auth_never_keeps_the_bedside_out():
 def test_two_keyless_hellos_never_end_a_pending_handshake():
     # One live supervisor and three one-shot CLI sessions; two stray HELLOs during each
     # of the bedside's handshakes (the third review: they ended every one of them).
-    sh, p = _device()
+    sh, p = device()
     sup = Host(sh, p)
     sup.hello(supervise_s=1)
     for _ in range(3):
@@ -224,7 +206,7 @@ def test_two_keyless_hellos_never_end_a_pending_handshake():
         if name == "AUTH_R":
             return
         assert fields["code"] == catalog.ERR_HELLO_REQUIRED, fields
-        _silent(sh, p, 1)
+        silent(sh, p, 1)
     raise AssertionError("two keyless HELLOs per handshake kept a clinician out 20 times in 20")
 
 
@@ -235,7 +217,7 @@ def test_a_displaced_live_supervisor_that_then_dies_still_raises_link_lost():
     # (make_room rank 2). L dies before it says HELLO again. Its interval leaves
     # supervision_s, but three supervising sessions remain: the device-wide watch goes on
     # and link_lost comes one silence window after the last clinician frame (the CLI's).
-    sh, p = _device()
+    sh, p = device()
     bedside = Host(sh, p)
     bedside.hello(supervise_s=1)
     p["clock"].advance(500)
@@ -246,7 +228,7 @@ def test_a_displaced_live_supervisor_that_then_dies_still_raises_link_lost():
     cli.hello()  # make_room closes the bedside's session
     assert bedside.request("HEARTBEAT", {})[1].get("code") == catalog.ERR_HELLO_REQUIRED
     assert sh.sessions.supervision_s() == 1
-    _silent(sh, p, 9)
-    assert "link_lost" not in _active(sh)
-    _silent(sh, p, 2)
-    assert "link_lost" in _active(sh)
+    silent(sh, p, 9)
+    assert "link_lost" not in active(sh)
+    silent(sh, p, 2)
+    assert "link_lost" in active(sh)
