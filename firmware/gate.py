@@ -25,8 +25,6 @@ from protocol.frame import encode as encode_frame
 
 _AUTH = const(0x0E)  # catalog.ID["AUTH"]
 _CTR_LAST = const(0xFFFFFFFF)  # a u32: the last counter a frame can carry
-_HOST = b"H"
-_DEVICE = b"D"
 
 
 def hello(shell, frame, handler, now):
@@ -82,7 +80,7 @@ def check(shell, frame, i):
         if frame.tag is None:
             return shell.error(frame, catalog.ERR_AUTH, "frame without a tag refused: AUTH first")
         return shell.error(frame, catalog.ERR_AUTH, "session not authenticated: AUTH first")
-    if not auth.equal(frame.tag, auth.tag(sessions.ks[i], _HOST, frame.signed)):
+    if not auth.equal(frame.tag, auth.tag(sessions.ks[i], auth.HOST, frame.signed)):
         shell.bad_tag += 1
         return shell.error(frame, catalog.ERR_AUTH, "wrong tag: not run")
     if sessions.device_ctr[i] >= _CTR_LAST:
@@ -152,7 +150,7 @@ def tagged(shell, frame, i, name, fields):
     ctr = sessions.device_ctr[i] + 1
     sessions.device_ctr[i] = ctr
     return messages.to_wire(
-        name, frame.seq, fields, sid=frame.sid, key=sessions.ks[i], ctr=ctr, sender=_DEVICE
+        name, frame.seq, fields, sid=frame.sid, key=sessions.ks[i], ctr=ctr, sender=auth.DEVICE
     )
 
 

@@ -66,7 +66,7 @@ def authenticate(shell, f, now):
     th = sessions.th[i]
     if ks is None:
         why = "the board has no keys provisioned: reflash it with pumpguard flash"
-    elif not auth.equal(f["proof"], auth.proof(ks, th, b"H")):
+    elif not auth.equal(f["proof"], auth.proof(ks, th, auth.HOST)):
         why = "the board refused the key for role %s" % (catalog.ROLE_NAMES[sessions.role[i]],)
     else:
         room = sessions.make_room(i, now)
@@ -78,7 +78,7 @@ def authenticate(shell, f, now):
         sessions.authed[i] = True
         if sessions.wall[i] is not None:  # the event log's entries carry wall time from now
             shell.journal.set_wall(sessions.wall[i])
-        return "AUTH_R", {"proof": auth.proof(ks, th, b"D")}
+        return "AUTH_R", {"proof": auth.proof(ks, th, auth.DEVICE)}
     shell.auth_refused += 1
     n = shell.auth_refused
     if n & (n - 1) == 0:

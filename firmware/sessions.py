@@ -32,7 +32,7 @@ from micropython import const
 SESSIONS = const(5)
 AUTHED = const(4)
 HOLD_MS = const(2_000)  # a handshake's time to AUTH before another HELLO may take its slot
-_CLINICIAN = const(2)  # catalog.ROLES["clinician"]
+CLINICIAN = const(2)  # catalog.ROLES["clinician"]: the role that supervises
 _SEQ_MASK = const(0xFFFF)
 _NEWER = const(0x8000)  # (seq - last) & 0xFFFF below this (and not 0): seq is newer
 _HEARD_MAX = const(1 << 29)  # the recency counter is renumbered before it grows big
@@ -156,7 +156,7 @@ class Sessions:
                 rank = 0
             elif now - self.heard_at[j] >= self.silence_ms(j):
                 rank = 1
-            elif self.role[i] == _CLINICIAN:
+            elif self.role[i] == CLINICIAN:
                 rank = 2
             else:
                 continue
@@ -175,7 +175,7 @@ class Sessions:
     def _supervising(self, i):
         # Only a clinician's session supervises: link_lost watches the host that changes
         # delivery, whose silence no display or service tool may stand in for.
-        return self.confirmed[i] and self.interval_s[i] > 0 and self.role[i] == _CLINICIAN
+        return self.confirmed[i] and self.interval_s[i] > 0 and self.role[i] == CLINICIAN
 
     def heard(self, i):
         """A frame of session i arrived: it is the most recently heard."""

@@ -45,7 +45,7 @@ from micropython import const
 
 from firmware import gate, handlers, persist
 from firmware.journal import Journal
-from firmware.sessions import SESSIONS, Sessions
+from firmware.sessions import CLINICIAN, SESSIONS, Sessions
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 from protocol.replay import ReplayCache
@@ -57,7 +57,6 @@ _SAVE_EVERY_MS = const(60_000)  # volume infused is saved at least this often
 _RETRY_MS = const(1_000)  # first retry of a failed save; doubles up to _SAVE_EVERY_MS
 _REBASE_MS = const(1 << 29)  # _since stays below this (plus a turn): a small int
 _HELLO = const(0x01)  # catalog.ID["HELLO"], frozen across protocol versions
-_CLINICIAN = const(2)  # catalog.ROLES["clinician"]
 
 
 class Shell:
@@ -385,7 +384,7 @@ class Shell:
             return refusal
         sessions.heard(i)  # recency (which session a new one closes): never a refused frame
         sessions.heard_at[i] = now
-        if sessions.authed[i] and sessions.role[i] == _CLINICIAN:
+        if sessions.authed[i] and sessions.role[i] == CLINICIAN:
             # The host is heard: a sign of life is a frame a clinician's host tagged
             # with a new counter, never a frame refused (anyone on the wire could send
             # one), a replay, or a display's or service tool's frame (link_lost watches

@@ -11,10 +11,11 @@ import sys
 import pytest
 from pumpguard.api import keys
 from pumpguard.api.client import Pump
-from pumpguard.api.link import Link
+from pumpguard.api.link import GRACE_S, Link
 from pumpguard.errors import AuthError, KeyFileError, LinkError, NoAnswer, UsageError
 
 from protocol import auth, catalog, messages
+from protocol.decoder import Decoder
 from tests.test_protocol_link import FakeDevice
 
 
@@ -288,6 +289,45 @@ def test_untagged_hello_required_and_auth_errors_are_believed(device):
         # answer: the request may have run all the same, and the host says so.
         assert exc.value.exit_code == 5 and exc.value.may_have_run
         assert link.dropped == 0
+
+
+class _TimeoutSpy:
+    """The link's port, recording every read timeout the link sets once a whole frame
+    has come in (the untagged answer it then holds as a fallback)."""
+
+    def __init__(self, port):
+        object.__setattr__(self, "_port", port)
+        object.__setattr__(self, "_decoder", Decoder())
+        object.__setattr__(self, "framed", False)
+        object.__setattr__(self, "after", [])
+
+    def read(self, size=1):
+        data = self._port.read(size)
+        if self._decoder.decode(data):
+            object.__setattr__(self, "framed", True)
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._port, name)
+
+    def __setattr__(self, name, value):
+        if name == "timeout" and self.framed:
+            self.after.append(value)
+        setattr(self._port, name, value)
+
+
+def test_an_untagged_answer_is_held_only_a_short_grace_not_the_attempts_timeout(device):
+    # After a reset the device answers untagged hello_required: the link holds it for a
+    # tagged answer only GRACE_S (never the attempt's whole 3 s), then believes it. The
+    # reads it waits on say so, whatever the machine's speed.
+    with Link(device.url, timeout=3.0) as link:
+        link.hello()
+        device.reboot()
+        spy = link._port = _TimeoutSpy(link._port)
+        with pytest.raises(LinkError, match="does not know this session"):
+            link.request("HEARTBEAT")
+    assert spy.framed
+    assert all(t <= GRACE_S for t in spy.after), spy.after
 
 
 def test_a_device_that_fails_its_proof_is_refused(device):

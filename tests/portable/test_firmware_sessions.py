@@ -3,7 +3,7 @@
 # request ever runs twice whatever the line drops, corrupts, splits, joins, duplicates,
 # delays or reorders. tests/test_sessions_property.py feeds play() from hypothesis.
 from firmware import handlers
-from firmware.sessions import HOLD_MS, Sessions
+from firmware.sessions import CLINICIAN, HOLD_MS, Sessions
 from protocol import catalog
 from protocol.decoder import Decoder
 from protocol.frame import encode
@@ -278,3 +278,7 @@ def test_a_hello_flood_evicts_pending_sessions_before_an_authenticated_one():
         _, evicted = s.open(1, 0x100 + k, 0)
         assert evicted != 1  # the bedside session's sid
     assert s.find(1) == bedside and s.authed[bedside]
+
+
+def test_the_role_that_supervises_is_the_catalogs_clinician():
+    assert catalog.ROLES["clinician"] == CLINICIAN
