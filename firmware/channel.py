@@ -238,6 +238,7 @@ _STATUS_FIELDS = (
     "conc",
     "conc_unit",
     "taper_next_ms",
+    "taper_next_dose",
     "override",
 )
 
@@ -245,8 +246,9 @@ _STATUS_FIELDS = (
 class ChannelStatus:
     """What status(ch) reports: ch, state, drug, dose, dose_unit, rate, volume_infused,
     volume_left, time_to_empty_s, alarms (codes), weight, conc, conc_unit,
-    taper_next_ms (TAPERING only, else None), override (the dose was set past a soft
-    limit by an override)."""
+    taper_next_ms and taper_next_dose (TAPERING only, else None: when the next step is
+    due and the dose it sets), override (the dose was set past a soft limit by an
+    override)."""
 
     def __init__(self, c, alarm_codes):
         drug = c.drug
@@ -263,7 +265,9 @@ class ChannelStatus:
         self.weight = c.weight
         self.conc = c.conc if drug else None
         self.conc_unit = drug.conc_unit if drug else None
-        self.taper_next_ms = c.taper_next_ms if c.state == TAPERING else None
+        tapering = c.state == TAPERING
+        self.taper_next_ms = c.taper_next_ms if tapering else None
+        self.taper_next_dose = c.next_taper_dose() if tapering else None
         self.override = c.override
 
     def as_dict(self):

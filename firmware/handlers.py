@@ -173,6 +173,8 @@ def status(shell, f, now):
         "time_to_empty_s": st.time_to_empty_s,
         "alarms": [{"id": a.id} for a in shell.core.alarms() if a.ch == ch],
         "taper_next_ms": st.taper_next_ms,
+        "taper_next_dose": st.taper_next_dose,
+        "override": st.override,
     }
 
 

@@ -188,6 +188,8 @@ MESSAGES = (
             ("time_to_empty_s", OS),  # None: unknown (no volume, or not running)
             ("alarms", LIST, 16, (("id", U16),)),
             ("taper_next_ms", OMS),  # tapering: when the next step is due, else None
+            ("taper_next_dose", OQ, "@dose_unit"),  # tapering: the dose it steps to
+            ("override", BOOL),  # the dose was set past a soft limit by an override
         ),
     ),
     (

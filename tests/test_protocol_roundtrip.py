@@ -176,6 +176,8 @@ def test_encode_refuses_what_does_not_fit_and_never_clamps(msg, fields, error):
             "time_to_empty_s": None,
             "alarms": [{"id": i} for i in range(17)],
             "taper_next_ms": None,
+            "taper_next_dose": None,
+            "override": False,
         }
     with pytest.raises(ValueError, match=error):
         messages.encode(msg, fields)

@@ -142,6 +142,8 @@ VECTORS = [
             "time_to_empty_s": 4500,
             "alarms": [{"id": 3}],
             "taper_next_ms": None,
+            "taper_next_dose": None,
+            "override": True,
         },
     ),
     (
@@ -160,6 +162,8 @@ VECTORS = [
             "time_to_empty_s": 43200,
             "alarms": [],
             "taper_next_ms": 7_200_000,
+            "taper_next_dose": 20000,
+            "override": False,
         },
     ),
     (
@@ -178,6 +182,8 @@ VECTORS = [
             "time_to_empty_s": None,
             "alarms": [],
             "taper_next_ms": None,
+            "taper_next_dose": None,
+            "override": False,
         },
     ),
     (

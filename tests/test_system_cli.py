@@ -206,6 +206,8 @@ def test_titrate_on_channel_2(cli):
     r = cli("titrate", "0.035", "units/min", "--override", channel=2)
     assert r.returncode == 0, r.stderr
     assert "now 0.035 units/min" in r.stdout
+    r = cli("status", channel=2)
+    assert "vasopressin 0.035 units/min (override)" in r.stdout, r.stdout
 
 
 def test_a_refusal_about_time_says_when_in_human_terms(cli):
@@ -237,7 +239,9 @@ def test_stop_of_a_long_taper_prints_every_step_and_status_the_next_one(emu, cli
     assert steps[-2][-2:] == ["0.02", "mcg/kg/min"] and steps[-1][-2:] == ["0", "mcg/kg/min"]
     r = cli("status")
     assert r.returncode == 0, r.stderr
-    assert re.search(r"tapering, .* next taper step in (14 min \d+ s|15 min),", r.stdout)
+    assert re.search(
+        r"tapering, .* next taper step in (14 min \d+ s|15 min) to 0.96 mcg/kg/min,", r.stdout
+    )
 
 
 class _Raises:

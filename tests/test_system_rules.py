@@ -60,9 +60,13 @@ def test_a_refusal_names_its_reason_and_gives_its_range_in_decimals(pump):
 def test_soft_maximum_needs_an_override_which_is_logged(pump):
     start_norepinephrine(pump)
     refused(lambda: pump.start(2, "vasopressin", "0.035", "units/min", **VASO), "above_soft_max")
+    assert pump.status(2).override is False
     d = pump.start(2, "vasopressin", "0.035", "units/min", override=True, **VASO)
     assert d.dose == Decimal("0.035")
     assert any(e.code == "ok_override" for e in pump.log())
+    # the status says so for as long as the overridden dose runs (a monitor shows it)
+    assert pump.status(2).override is True
+    assert pump.status(1).override is False
 
 
 def test_thousandfold_unit_slip_is_refused_and_says_so(pump):

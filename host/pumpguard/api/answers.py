@@ -41,6 +41,8 @@ class Status:
     time_to_empty_s: int | None
     alarms: tuple  # ids of the alarms listed on this channel
     taper_next_in_s: Decimal | None  # tapering: seconds until the next step, else None
+    taper_next_dose: Decimal | None  # tapering: the dose of that step (dose_unit)
+    override: bool  # the running dose was set past a soft limit by an override
 
     def as_json(self):
         """A dict for ``json.dumps``: Decimals as JSON numbers, exact to 6 decimals."""

@@ -277,6 +277,8 @@ class Pump:
             s["time_to_empty_s"],
             tuple(a["id"] for a in s["alarms"]),
             None if s["taper_next_ms"] is None else self._in_s(s["taper_next_ms"]),
+            None if s["taper_next_dose"] is None else micro_to_decimal(s["taper_next_dose"]),
+            s["override"],
         )
 
     def _in_s(self, at_ms, now_ms=None):

@@ -243,6 +243,10 @@ def do_status(pump, args, out):
         step = ""
         if s.taper_next_in_s is not None:
             step = f", next taper step in {duration(int(s.taper_next_in_s * 1000))}"
+            if s.taper_next_dose is not None:
+                step += f" to {s.taper_next_dose} {s.dose_unit}"
+        if s.override:
+            what += " (override)"
         print(
             f"channel {ch}: {s.state}, {what}, {s.rate_ml_h} mL/h, "
             f"{s.volume_infused_ml} mL infused{left}{empty}{step}, "
