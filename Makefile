@@ -27,10 +27,15 @@ PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
 
-.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz soak clean
+.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz soak clean report-example
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
+
+# The README's picture: `make run`'s session on an emulator, then `pumpguard report` on it
+# (the whole report in build/report-example/, channel 1's plot as docs/report-example.png).
+report-example: $(VENV_STAMP)
+	$(PY) -m pumpguard.report.example docs/report-example.png build/report-example
 
 test: lint mpy typecheck test-py test-mp bundle
 

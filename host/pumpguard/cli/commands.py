@@ -16,6 +16,7 @@ from protocol.text import duration
 from ..api import keys
 from ..api.quantity import to_micro
 from ..errors import UsageError
+from ..report.source import export, identity
 
 
 def _quantity(what):
@@ -372,11 +373,20 @@ def argparse_log():
         action="store_true",
         help="JSON Lines, one object per entry: " + ", ".join(LOG_FIELDS),
     )
+    out.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object {"device": {the identity}, "entries": [as --jsonl]}: '
+        "what `pumpguard report --from` reads with the device named",
+    )
     return p
 
 
 def do_log(pump, args, out):
     entries = pump.log(args.since)
+    if args.json:
+        print(json.dumps(export(entries, identity(pump)), indent=1), file=out)
+        return
     if args.csv:
         w = csv.writer(out)
         w.writerow(LOG_FIELDS)

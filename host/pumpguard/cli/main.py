@@ -48,6 +48,7 @@ from .commands import (
     do_titrate,
     key_needs_pump,
 )
+from .report import argparse_report, do_report, report_needs_pump
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
@@ -91,6 +92,7 @@ _COMMANDS = {
     "alarms": (do_alarms, argparse_alarms, True),
     "log": (do_log, argparse_log, True),
     "key": (do_key, argparse_key, key_needs_pump),
+    "report": (do_report, argparse_report, report_needs_pump),
 }
 
 

@@ -1,0 +1,197 @@
+"""``report.html``: one self-contained page (the PNGs inline as data: URIs, the style in
+the page, no script, nothing fetched), every text from the log escaped."""
+
+import base64
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+
+from .model import DecisionRow, Report, when
+from .source import IDENTITY
+
+_STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #111; }
+h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: .5em 0 1em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; } td.t { white-space: nowrap; font-variant-numeric: tabular-nums; }
+tr.refused td { background: #fde8e0; } tr.high td { background: #fde8e0; }
+tr.medium td { background: #fff4d6; }
+.note { color: #444; } img { max-width: 100%; border: 1px solid #ddd; }
+"""
+
+_LABELS = {
+    "board": "board",
+    "firmware": "firmware",
+    "bundle": "bundle (SHA-256)",
+    "board_id": "board id",
+    "library": "drug library",
+    "library_version": "library version",
+    "library_crc": "library CRC-32",
+    "boot_id": "boot when exported",
+}
+
+
+def _cell(value, cls=None):
+    attr = f' class="{cls}"' if cls else ""
+    return f"<td{attr}>{escape(str(value))}</td>"
+
+
+def _table(head, rows):
+    out = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"]
+    out += rows
+    return "\n".join(out) + "</table>"
+
+
+def _identity(report):
+    d = report.device
+    if d is None:
+        return (
+            f"<p>Device identity: <b>not in this export</b> ({escape(report.source)}). "
+            "<code>pumpguard log --json</code> exports it with the entries.</p>"
+        )
+    rows = []
+    for key in IDENTITY:
+        value = d.get(key, "")
+        if key in ("library_crc", "boot_id") and isinstance(value, int):
+            value = f"{value:08x}"
+        if key == "bundle" and not value:
+            value = "- (firmware runs from source)"
+        rows.append(f"<tr><th>{escape(_LABELS[key])}</th>{_cell(value)}</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _boots(report):
+    if not report.boots:
+        return "<p>No boot: the log is empty.</p>"
+    rows = [
+        f"<tr>{_cell(f'{b.boot_id:08x}')}{_cell(when(b.first), 't')}{_cell(when(b.last), 't')}"
+        f"{_cell(b.entries)}</tr>"
+        for b in report.boots
+    ]
+    note = ""
+    if len(report.boots) > 1:
+        note = (
+            '<p class="note">Between two boots the pump was reset or lost power: nothing '
+            "is known of that time, and no volume is counted for it.</p>"
+        )
+    return _table(("boot", "first entry", "last entry", "entries"), rows) + note
+
+
+def _channels(report, images):
+    parts = []
+    for ch in report.channels:
+        drugs = (
+            ", ".join(f"{drug} {ml:.2f} mL" for drug, ml in ch.by_drug.items())
+            or "nothing delivered"
+        )
+        parts.append(
+            f"<h3>Channel {ch.channel}</h3><p>Volume infused: <b>{ch.volume_ml:.2f} mL</b> "
+            f"({escape(drugs)}), computed from the motor rates the log records, boot by "
+            "boot.</p>"
+        )
+        image = images.get(ch.channel)
+        if image is not None:
+            data = base64.b64encode(image.read_bytes()).decode("ascii")
+            parts.append(
+                f'<img alt="channel {ch.channel}: dose, rate and volume over time" '
+                f'src="data:image/png;base64,{data}">'
+            )
+    for n in report.unused:
+        parts.append(f"<h3>Channel {n}</h3><p>Not used: the log has no entry for it.</p>")
+    if not parts:
+        parts.append("<p>No channel appears in this log: nothing to plot.</p>")
+    return "\n".join(parts)
+
+
+def _decision(row: DecisionRow):
+    e = row.entry
+    # a taper's step or a fault answers no command: the pump did it on its own
+    command = row.command.text if row.command is not None else "(none: the pump's own)"
+    outcome = "REFUSED" if row.refused else "accepted" if row.command else "done by the pump"
+    cls = ' class="refused"' if row.refused else ""
+    return (
+        f"<tr{cls}>{_cell(when(e), 't')}{_cell(e.channel or 'device')}{_cell(command)}"
+        f"{_cell(outcome)}{_cell(e.code)}{_cell(e.text)}</tr>"
+    )
+
+
+def _alarms(report):
+    if not report.alarms:
+        return "<p>No alarm in this log.</p>"
+    rows = []
+    for a in report.alarms:
+        acked = when(a.acked) if a.acked is not None else "not in this log"
+        cls = f' class="{escape(a.priority)}"' if a.priority in ("high", "medium") else ""
+        rows.append(
+            f"<tr{cls}>{_cell(when(a.entry), 't')}{_cell(a.entry.channel or 'device')}"
+            f"{_cell(a.priority)}{_cell(a.entry.code)}{_cell(a.message)}{_cell(acked, 't')}</tr>"
+        )
+    head = ("time", "channel", "priority", "alarm", "message", "acknowledged")
+    return _table(head, rows)
+
+
+def _odd(report):
+    parts = []
+    if report.unknown:
+        kinds = ", ".join(sorted({e.kind for e in report.unknown}))
+        parts.append(
+            f"<p>{len(report.unknown)} entries of a kind this report does not know "
+            f"({escape(kinds)}): listed, not plotted.</p>"
+        )
+    others = [e for e in report.not_understood if e not in report.unknown]
+    if others:
+        parts.append(
+            f"<p>{len(others)} entries whose text this report could not read (a firmware "
+            "that words its log differently?): listed, not plotted.</p>"
+        )
+    rows = [
+        f"<tr>{_cell(e.seq)}{_cell(when(e), 't')}{_cell(e.channel)}{_cell(e.kind)}"
+        f"{_cell(e.code)}{_cell(e.text)}</tr>"
+        for e in [*report.unknown, *others]
+    ]
+    if rows:
+        parts.append(_table(("seq", "time", "channel", "kind", "code", "text"), rows))
+    return "\n".join(parts)
+
+
+def html(report: Report, images: dict) -> str:
+    """The page; ``images``: channel -> its PNG file."""
+    made = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    times = (
+        "Times are UTC wall clock where the entry has it, else <i>boot xxxxxxxx "
+        "+uptime</i> (the pump had not been given the time yet in that boot)."
+    )
+    decisions = _table(
+        ("time", "channel", "command", "decision", "reason code", "what the pump said"),
+        [_decision(r) for r in report.decisions],
+    )
+    if not report.decisions:
+        decisions = "<p>No decision in this log.</p>"
+    empty = "<p><b>The log is empty</b>: no entry to report.</p>" if not report.entries else ""
+    body = f"""<h1>pumpguard session report</h1>
+<p class="note">From {escape(report.source)}; {len(report.entries)} log entries; made {made}.
+{times}</p>
+{empty}
+<h2>Device</h2>
+{_identity(report)}
+<h2>Boots seen</h2>
+{_boots(report)}
+<h2>Channels</h2>
+{_channels(report, images)}
+<h2>Decisions and refusals</h2>
+{decisions}
+<h2>Alarms</h2>
+{_alarms(report)}
+{_odd(report)}
+"""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<title>pumpguard session report</title>"
+        f"<style>{_STYLE}</style></head><body>\n{body}</body></html>\n"
+    )
+
+
+def write_html(report: Report, images: dict, path: Path) -> Path:
+    path.write_text(html(report, images), encoding="utf-8")
+    return path

@@ -1,0 +1,183 @@
+"""What the report reads out of the device's log: the firmware writes words, not numbers,
+so each entry's text is read back against the formats the firmware writes it in.
+
+Every format this module relies on is one named pattern below, with the firmware code
+that writes it. When the firmware's wording changes, ``tests/test_report_system.py``
+(a real emulator session, both runtimes) fails here rather than the report going
+quietly blank; an entry that does not match is kept as ``Event.understood = False`` and
+listed in the report as not understood, never dropped.
+"""
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from protocol import reasons
+
+from ..api.answers import LogEntry
+
+_NUM = r"-?\d+(?:\.\d+)?"  # firmware/units.py fmt(): the shortest exact decimal
+_WORD = r"\S+"  # a drug name or a unit (the library's names have no spaces)
+
+# firmware/wording.py start_command(): "start DRUG DOSE UNIT[, W kg][, C UNIT][, V mL][, override]"
+START_COMMAND = re.compile(rf"^start (?P<drug>{_WORD}) (?P<dose>\S+) (?P<unit>{_WORD})")
+# firmware/wording.py titrate_command(): "titrate DOSE UNIT[, override]"
+TITRATE_COMMAND = re.compile(r"^titrate (?P<dose>\S+) (?P<unit>\S+?)(?:, override)?$")
+# firmware/core.py _set_dose(): kind "rate", "OLD mL/h -> NEW mL/h"
+RATE = re.compile(rf"^(?P<old>{_NUM}) mL/h -> (?P<new>{_NUM}) mL/h$")
+# firmware/core.py _start(): "started DRUG at DOSE UNIT (RATE mL/h)[; override: ...][; advisory...]"
+STARTED = re.compile(
+    rf"^started (?P<drug>{_WORD}) at (?P<dose>{_NUM}) (?P<unit>{_WORD}) \((?P<rate>{_NUM}) mL/h\)"
+)
+# firmware/core.py _titrate(): "DRUG WAS -> DOSE UNIT (RATE mL/h)[; taper cancelled][; ...]"
+TITRATED = re.compile(
+    rf"^(?P<drug>{_WORD}) (?P<was>{_NUM}) -> (?P<dose>{_NUM}) (?P<unit>{_WORD}) "
+    rf"\((?P<rate>{_NUM}) mL/h\)"
+)
+# firmware/core.py _titrate(): a titration to the dose already set, "DRUG already at DOSE UNIT"
+ALREADY = re.compile(rf"^(?P<drug>{_WORD}) already at (?P<dose>{_NUM}) (?P<unit>{_WORD})$")
+# firmware/core.py _stop(): "DRUG is tapered, never stopped abruptly: N steps of ..."
+TAPER_STARTED = re.compile(
+    rf"^(?P<drug>{_WORD}) is tapered, never stopped abruptly: (?P<steps>\d+) steps"
+)
+# firmware/core.py _taper_step(): "taper: DRUG now DOSE UNIT", last "taper complete: DRUG stopped"
+TAPER_STEP = re.compile(rf"^taper: (?P<drug>{_WORD}) now (?P<dose>{_NUM}) (?P<unit>{_WORD})$")
+TAPER_DONE = re.compile(rf"^taper complete: (?P<drug>{_WORD}) stopped$")
+# firmware/core.py _stop() of a drug without taper: "stopped (WHAT IT WAS)"
+STOPPED = re.compile(r"^stopped \(")
+# firmware/core.py _emergency(): "EMERGENCY STOP channel N (WAS): REASON"
+EMERGENCY = re.compile(r"^EMERGENCY STOP channel \d+ ")
+# firmware/core.py fault(): "KIND on channel N: flow stopped (WAS)", coded as its alarm
+FAULT = re.compile(r"^.+ on channel \d+: flow stopped")
+# firmware/watchers.py alarm(): kind "alarm", "PRIORITY #ID: MESSAGE"
+ALARM = re.compile(r"^(?P<priority>low|medium|high) #(?P<id>\d+): (?P<message>.*)$", re.S)
+# firmware/resume.py restore(): "channel N resumed after a reset: DRUG DOSE UNIT"
+RESUMED = re.compile(
+    rf"^channel \d+ resumed after a reset: (?P<drug>{_WORD}) (?P<dose>{_NUM}) (?P<unit>{_WORD})$"
+)
+# firmware/core.py ack(): "acknowledged alarm ID (CODE, channel N)"
+ACKED = re.compile(r"^acknowledged alarm (?P<id>\d+) ")
+
+# The kinds the firmware writes (ARCHITECTURE.md, "core.log"): its commands' names, and
+# decision, rate, alarm, input. A "bolus" command has no firmware yet; its entries, should
+# one come, are marked as such (never read as a titration).
+COMMANDS = ("start", "titrate", "stop", "emergency_stop", "ack", "bolus")
+KINDS = (*COMMANDS, "decision", "rate", "alarm", "input")
+
+ACCEPTED_DOSE = ("ok", "ok_override", "ok_advisory")
+
+
+def refused(code):
+    """Whether a decision's reason is a refusal (protocol/reasons.py: 10-39)."""
+    number = reasons.NUMBER.get(code)
+    return number is not None and 10 <= number <= 39
+
+
+def _alarm_code(code):
+    number = reasons.NUMBER.get(code)
+    return number is not None and 40 <= number <= 59  # protocol/reasons.py: alarms
+
+
+def by_pump(code):
+    """Whether a decision is the pump's own, answering no command: a taper's step (the
+    first one made inside the stop, logged before the stop's decision) or a fault
+    (firmware/core.py fault(): its decision is coded as its alarm)."""
+    return code == "taper_step" or _alarm_code(code)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One log entry, read: what it says about its channel's dose and rate.
+
+    ``what``: "command", "dose" (a dose set: ``dose``, ``unit``, ``drug``), "rate"
+    (``rate`` now, mL/h), "taper_started", "refused", "alarm" (``alarm_id``,
+    ``priority``, ``message``), "acked" (``alarm_id``), "decision" (any other), "input",
+    "unknown" (a kind this report does not know). ``understood`` is False for an entry of
+    a known kind whose text matched none of the formats it should.
+    """
+
+    entry: LogEntry
+    what: str
+    understood: bool = True
+    drug: str | None = None
+    dose: Decimal | None = None
+    unit: str | None = None
+    rate: Decimal | None = None
+    alarm_id: int | None = None
+    priority: str | None = None
+    message: str = ""
+    resumed: bool = False  # a dose a restore set after a reset (the rate is the one before)
+
+
+def _dose(entry, match, what="dose", **extra):
+    return Event(
+        entry,
+        what,
+        drug=match["drug"],
+        dose=Decimal(match["dose"]),
+        unit=match["unit"],
+        **extra,
+    )
+
+
+def _decision(entry):
+    code, text = entry.code, entry.text
+    if refused(code):
+        return Event(entry, "refused")
+    if code in ACCEPTED_DOSE:
+        m = STARTED.match(text) or TITRATED.match(text) or ALREADY.match(text)
+        if m is None:
+            return Event(entry, "dose", understood=False)
+        rate = m.groupdict().get("rate")
+        return _dose(entry, m, rate=None if rate is None else Decimal(rate))
+    if code == "taper_started":
+        m = TAPER_STARTED.match(text)
+        return Event(entry, "taper_started", understood=m is not None, drug=m and m["drug"])
+    if code == "taper_step":
+        m = TAPER_STEP.match(text)
+        return _dose(entry, m) if m else Event(entry, "dose", understood=False)
+    if code == "acked":
+        m = ACKED.match(text)
+        return Event(entry, "acked", understood=m is not None, alarm_id=m and int(m["id"]))
+    stops = {"stopped": (TAPER_DONE, STOPPED), "emergency_stopped": (EMERGENCY,)}
+    if code in stops or _alarm_code(code):
+        # a stop, an emergency stop or a fault (its decision is named by its alarm): dose 0
+        patterns = stops.get(code, (FAULT,))
+        ok = any(p.match(text) for p in patterns)
+        return Event(entry, "dose", understood=ok, dose=Decimal(0), rate=Decimal(0))
+    return Event(entry, "decision")
+
+
+def read(entry: LogEntry) -> Event:
+    """The entry, read against the firmware's formats."""
+    kind, text = entry.kind, entry.text
+    if kind in COMMANDS:
+        if entry.code != "received":
+            return Event(entry, "command", understood=False)
+        pattern = {"start": START_COMMAND, "titrate": TITRATE_COMMAND}.get(kind)
+        return Event(entry, "command", understood=pattern is None or bool(pattern.match(text)))
+    if kind == "decision":
+        return _decision(entry)
+    if kind == "rate":
+        m = RATE.match(text)
+        return Event(entry, "rate", understood=m is not None, rate=m and Decimal(m["new"]))
+    if kind == "alarm":
+        m = ALARM.match(text)
+        if m is None:
+            return Event(entry, "alarm", understood=False, message=text)
+        resumed = RESUMED.match(m["message"]) if entry.code == "resumed_after_reset" else None
+        alarm_id, priority, message = int(m["id"]), m["priority"], m["message"]
+        if resumed:
+            return _dose(
+                entry,
+                resumed,
+                "alarm",
+                resumed=True,
+                alarm_id=alarm_id,
+                priority=priority,
+                message=message,
+            )
+        return Event(entry, "alarm", alarm_id=alarm_id, priority=priority, message=message)
+    if kind == "input":
+        return Event(entry, "input")
+    return Event(entry, "unknown")

@@ -1,0 +1,138 @@
+"""One PNG per channel (matplotlib, Agg): the dose set and the motor's rate over time, and
+the volume infused computed from those rates, with what happened marked."""
+
+from datetime import UTC
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window (and no display needed)
+
+import matplotlib.pyplot as plt  # noqa: E402 (the backend is chosen first)
+from matplotlib import dates  # noqa: E402
+
+from .model import MARKS, ChannelReport, Report  # noqa: E402
+
+WIDTH, HEIGHT, DPI = 1100, 820, 100  # every PNG's size in pixels
+# marker, colour per mark (colour-blind safe: the Okabe-Ito palette)
+_STYLE = {
+    "start": ("^", "#009E73"),
+    "titration": ("o", "#0072B2"),
+    "override": ("D", "#E69F00"),
+    "bolus": ("P", "#56B4E9"),
+    "taper_started": ("v", "#CC79A7"),
+    "taper_step": ("v", "#CC79A7"),
+    "stopped": ("s", "#000000"),
+    "refused": ("x", "#D55E00"),
+    "alarm": ("*", "#D55E00"),
+}
+_DOSE_COLOURS = ("#0072B2", "#009E73", "#CC79A7", "#E69F00")
+
+
+def _steps(ax, points, **style):
+    if points:
+        xs, ys = zip(*points, strict=True)
+        ax.step(xs, [float(y) for y in ys], where="post", **style)
+
+
+def channel_png(report: Report, ch: ChannelReport, path: Path) -> Path:
+    fig, (dose_ax, rate_ax, vol_ax) = plt.subplots(
+        3,
+        1,
+        sharex=True,
+        figsize=(WIDTH / DPI, HEIGHT / DPI),
+        dpi=DPI,
+        gridspec_kw={"height_ratios": (3, 2, 2)},
+    )
+    drugs = ch.drugs
+    title = f"Channel {ch.channel}: " + (", ".join(drugs) if drugs else "no drug started")
+    fig.suptitle(title, fontsize=13, fontweight="bold")
+    colours = {}
+    for s in ch.doses:
+        key = (s.drug, s.unit)
+        first = key not in colours
+        colour = colours.setdefault(key, _DOSE_COLOURS[len(colours) % len(_DOSE_COLOURS)])
+        label = f"{s.drug} dose ({s.unit})" if first else None
+        _steps(dose_ax, s.points, color=colour, linewidth=2, label=label)
+    units = sorted({u for _, u in colours})
+    dose_ax.set_ylabel("dose set\n" + (units[0] if len(units) == 1 else "(unit: see legend)"))
+    shown = set()
+    for m in ch.marks:
+        marker, colour = _STYLE[m.kind]
+        y = float(m.dose) if m.dose is not None else 0.0
+        label = MARKS[m.kind] if m.kind not in shown else None
+        shown.add(m.kind)
+        size = 160 if m.kind == "alarm" else 70
+        hollow = m.kind == "taper_started"  # the stop asked, apart from the steps it makes
+        dose_ax.scatter(
+            [m.at],
+            [y],
+            marker=marker,
+            s=size,
+            zorder=5,
+            label=label,
+            **(
+                {"facecolors": "none", "edgecolors": colour, "linewidths": 1.5}
+                if hollow
+                else {"color": colour}
+            ),
+        )
+        if m.kind in ("refused", "alarm"):
+            # which refusal, which alarm: its reason code beside the mark
+            dose_ax.annotate(
+                m.entry.code,
+                (m.at, y),
+                textcoords="offset points",
+                xytext=(5, 6),
+                rotation=35,
+                fontsize=7,
+                color=colour,
+            )
+        if m.kind == "alarm":
+            for ax in (dose_ax, rate_ax, vol_ax):
+                ax.axvline(m.at, color=colour, alpha=0.35, linewidth=1)
+    for run in ch.rates:
+        _steps(rate_ax, run, color="#333333", linewidth=1.5)
+    rate_ax.set_ylabel("motor rate\nmL/h")
+    for run in ch.volumes:
+        if run:
+            xs, ys = zip(*run, strict=True)
+            vol_ax.plot(xs, ys, color="#0072B2", linewidth=1.5)
+    vol_ax.set_ylabel("volume infused\nmL")
+    vol_ax.set_title(
+        f"{ch.volume_ml:.2f} mL in all, computed from the log's rates",
+        fontsize=9,
+        loc="left",
+    )
+    for boot in report.boots[1:]:
+        # a boot: the pump was reset or powered off between the entries either side
+        for ax in (dose_ax, rate_ax, vol_ax):
+            ax.axvline(boot.at, color="#777777", linestyle="--", linewidth=1)
+        dose_ax.annotate(
+            f"reboot {boot.boot_id:08x}",
+            (boot.at, 1),
+            xycoords=("data", "axes fraction"),
+            rotation=90,
+            va="top",
+            ha="right",
+            fontsize=8,
+            color="#555555",
+        )
+    for ax in (dose_ax, rate_ax, vol_ax):
+        ax.grid(True, alpha=0.3)
+        ax.set_ylim(bottom=0)
+    top = dose_ax.get_ylim()[1]
+    dose_ax.set_ylim(0, top * 1.3 if top > 0 else 1)  # room for the codes above the marks
+    if dose_ax.get_legend_handles_labels()[0]:
+        dose_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    if report.wall_axis:
+        vol_ax.xaxis.set_major_formatter(dates.DateFormatter("%H:%M", tz=UTC))
+        first, last = report.boots[0].first.wall_time, report.boots[-1].last.wall_time
+        days = sorted({t[:10] for t in (first, last) if t})
+        vol_ax.set_xlabel("time (UTC), " + " to ".join(days))
+    else:
+        vol_ax.set_xlabel("hours from the log's first entry (boots end to end: no wall clock)")
+    fig.subplots_adjust(left=0.1, right=0.76, top=0.92, bottom=0.1, hspace=0.25)
+    fig.savefig(path, dpi=DPI)  # no bbox "tight": every PNG WIDTH x HEIGHT exactly
+    plt.close(fig)
+    return path

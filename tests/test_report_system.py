@@ -1,0 +1,148 @@
+"""``pumpguard report`` on a real emulator session, both runtimes: start, titration, a
+refusal, an override, an alarm (an occlusion), a stop that tapers, and a power cut in the
+middle of the taper. The report must read every entry the firmware wrote (a change of
+the firmware's wording fails here, pumpguard/report/parse.py), list the decisions, mark
+the alarms, continue the timeline across both boots, and write valid PNGs and one
+self-contained page; ``log --json`` round-trips into ``report --from``, and the JSON
+Lines and CSV exports work too."""
+
+import io
+import re
+import subprocess
+import sys
+from decimal import Decimal
+
+import pumpguard
+import pytest
+from pumpguard import report
+from pumpguard.cli.main import main
+from pumpguard.report.plots import HEIGHT, WIDTH
+
+from tests.systemkit import ANSWER_TIMEOUT_S, VASO, start_norepinephrine
+
+pytestmark = pytest.mark.system
+
+
+def _session(emu):
+    """The session; returns the boot ids seen and the refusal's code."""
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        first = pump.info().boot_id
+        start_norepinephrine(pump, "0.05")
+        emu.advance(125)
+        pump.titrate(1, "0.1", "mcg/kg/min")
+        with pytest.raises(pumpguard.RefusedError) as refused:
+            pump.titrate(1, "0.2", "mcg/kg/min")  # within 2 min of the last step up
+        pump.start(2, "vasopressin", "0.03", "units/min", **VASO)
+        pump.titrate(2, "0.035", "units/min", override=True)  # past its soft max
+        emu.inject("occlusion", 2)
+        emu.advance(1)
+        pump.stop(1)  # the taper's first step at once (0.08), the next 15 min later
+        emu.advance(15 * 60 + 30)
+    emu.power_cycle()  # mid-taper, at 0.06: the next boot resumes it
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        emu.advance(3 * 15 * 60 + 60)  # 0.04, 0.02, then 0
+        second = pump.info().boot_id
+    return [first, second], refused.value.code
+
+
+def _run(*argv):
+    out = io.StringIO()
+    code = main([str(a) for a in argv], out=out)
+    return code, out.getvalue()
+
+
+def _png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _check_page(page, device):
+    assert "http:" not in page and "https:" not in page
+    assert all(
+        src.startswith("data:image/png;base64,") for src in re.findall(r'src="([^"]*)', page)
+    )
+    assert page.count('src="data:image/png;base64,') == 2
+    for value in (
+        device["board_id"],
+        device["library"],
+        device["library_version"],
+        device["board"],
+    ):
+        assert value in page
+    assert f"{device['library_crc']:08x}" in page
+
+
+def test_a_session_across_a_power_cut_is_read_whole_and_reported(emu, tmp_path):
+    boots, refusal = _session(emu)
+    port = ["--port", emu.port]
+    code, text = _run(*port, "log", "--json")
+    assert code == 0
+    (tmp_path / "session.json").write_text(text)
+    entries, device, form = report.load(tmp_path / "session.json")
+    assert form == "json" and device["boot_id"] == boots[1] and device["board"] == "emulator"
+    r = report.build(entries, device, channels=2)
+
+    # every entry read against the firmware's formats: none left over
+    assert r.not_understood == [] and r.unknown == []
+    assert [b.boot_id for b in r.boots] == boots
+    ch1, ch2 = r.channels
+    assert ch1.drugs == ["norepinephrine"] and ch2.drugs == ["vasopressin"]
+    marks = [(m.kind, m.dose) for m in ch1.marks]
+    d = Decimal
+    assert marks == [
+        ("start", d("0.05")),
+        ("titration", d("0.1")),
+        ("refused", d("0.1")),
+        ("taper_step", d("0.08")),  # the first step at once, logged before the stop's decision
+        ("taper_started", d("0.08")),
+        ("taper_step", d("0.06")),
+        ("alarm", d("0.06")),  # resumed after the reset, at the dose it had
+        ("taper_step", d("0.04")),
+        ("taper_step", d("0.02")),
+        ("stopped", d("0")),
+    ]
+    assert [m.entry.code for m in ch1.marks if m.kind == "alarm"] == ["resumed_after_reset"]
+    # the rates (70 kg, 16 mcg/mL): 0.05 mcg/kg/min is 13.125 mL/h; each boot its own run
+    rates = [[rate for _, rate in run] for run in ch1.rates]
+    assert len(rates) == 2
+    assert d("13.125") in rates[0] and d("26.25") in rates[0] and d("15.75") in rates[0]
+    assert d("15.75") in rates[1] and rates[1][-1] == 0  # resumed at 0.06, then to 0
+    assert [m.kind for m in ch2.marks] == ["start", "override", "alarm", "stopped"]
+    assert [m.entry.code for m in ch2.marks if m.kind == "alarm"] == ["occlusion"]
+    assert ch1.volume_ml > 0 and ch2.volume_ml > 0
+
+    # the decisions table lists each decision with its command; the alarms their times
+    rows = [(x.command.text if x.command else None, x.entry.code, x.refused) for x in r.decisions]
+    assert ("titrate 0.2 mcg/kg/min", refusal, True) in rows
+    assert ("titrate 0.035 units/min, override", "ok_override", False) in rows
+    assert ("stop", "taper_started", False) in rows
+    assert (None, "taper_step", False) in rows and (None, "occlusion", False) in rows
+    assert {a.entry.code for a in r.alarms} == {"occlusion", "resumed_after_reset"}
+
+    # the command itself, on the pump: one PNG per channel of the size said, one page
+    argv = [sys.executable, "-m", "pumpguard", *port, "report", "--out", tmp_path / "live"]
+    done = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    written = [tmp_path / "live" / n for n in ("channel-1.png", "channel-2.png", "report.html")]
+    assert done.stdout.split() == [str(p) for p in written]
+    assert [_png_size(p) for p in written[:2]] == [(WIDTH, HEIGHT)] * 2
+    page = written[2].read_text()
+    _check_page(page, device)
+    assert refusal in page and "ok_override" in page and "occlusion" in page
+    assert f"{boots[0]:08x}" in page and f"{boots[1]:08x}" in page
+    assert "&lt;" not in page or "<script" not in page
+
+    # from the files: log --json as the pump's (the identity in it), jsonl and csv without
+    code, out = _run("report", "--from", tmp_path / "session.json", "--out", tmp_path / "json")
+    assert code == 0 and out.split()[-1].endswith("report.html")
+    _check_page((tmp_path / "json" / "report.html").read_text(), device)
+    for form in ("jsonl", "csv"):
+        code, text = _run(*port, "log", f"--{form}")
+        (tmp_path / f"session.{form}").write_text(text)
+        code, out = _run("report", "--from", tmp_path / f"session.{form}", "--out", tmp_path / form)
+        assert code == 0
+        page = (tmp_path / form / "report.html").read_text()
+        assert "not in this export" in page and refusal in page
+        again, _, _ = report.load(tmp_path / f"session.{form}")
+        assert again == entries
