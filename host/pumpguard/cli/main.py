@@ -48,6 +48,7 @@ from .commands import (
     do_titrate,
     key_needs_pump,
 )
+from .library import argparse_library, do_library, library_needs_pump
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
@@ -91,6 +92,7 @@ _COMMANDS = {
     "alarms": (do_alarms, argparse_alarms, True),
     "log": (do_log, argparse_log, True),
     "key": (do_key, argparse_key, key_needs_pump),
+    "library": (do_library, argparse_library, library_needs_pump),
 }
 
 
