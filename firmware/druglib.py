@@ -25,7 +25,8 @@ polynomial) over the UTF-8 bytes of the document's CANONICAL FORM, defined as:
 
 So whitespace, member order and indentation can change without changing the CRC; any
 change of a figure, unit, name or source changes it. To reseal after a reviewed edit:
-``python -m firmware.druglib --seal firmware/druglib.json`` prints the new value.
+``pumpguard library seal firmware/druglib.json`` writes the new value into the file
+(``pumpguard library check`` lists every problem; README, "For the pharmacist").
 """
 
 import binascii
@@ -469,18 +470,3 @@ def _load_advisories(check, name, spec, drug):
 
 def _printable(text):
     return all(" " <= ch <= "~" for ch in text)
-
-
-def _seal(path):
-    with open(path) as f:
-        doc = json.loads(f.read())
-    print("0x%08x" % crc_of(doc))
-
-
-if __name__ == "__main__":
-    import sys
-
-    if len(sys.argv) != 3 or sys.argv[1] != "--seal":
-        print("usage: python -m firmware.druglib --seal PATH   (prints the crc32 to store)")
-        sys.exit(2)
-    _seal(sys.argv[2])

@@ -1,8 +1,6 @@
 """CPython-side checks of the drug library and the unit arithmetic (hypothesis)."""
 
 import json
-import subprocess
-import sys
 import zlib
 from decimal import Decimal
 from fractions import Fraction
@@ -23,17 +21,6 @@ def test_canonical_form_is_sorted_compact_json_and_crc_is_zlib_crc32():
     expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert druglib.canonical(body) == expected
     assert doc["crc32"] == f"0x{zlib.crc32(expected.encode()):08x}"
-
-
-def test_seal_command_prints_the_stored_crc():
-    out = subprocess.run(
-        [sys.executable, "-m", "firmware.druglib", "--seal", str(LIBRARY)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    assert out.stdout.strip() == json.loads(LIBRARY.read_text())["crc32"]
 
 
 @given(st.text(alphabet='"\\\n\t abcé€', max_size=20))

@@ -49,6 +49,7 @@ from .commands import (
     key_needs_pump,
 )
 from .report import argparse_report, do_report, report_needs_pump
+from .library import argparse_library, do_library, library_needs_pump
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
@@ -93,6 +94,7 @@ _COMMANDS = {
     "log": (do_log, argparse_log, True),
     "key": (do_key, argparse_key, key_needs_pump),
     "report": (do_report, argparse_report, report_needs_pump),
+    "library": (do_library, argparse_library, library_needs_pump),
 }
 
 
