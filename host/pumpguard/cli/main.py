@@ -48,6 +48,7 @@ from .commands import (
     do_titrate,
     key_needs_pump,
 )
+from .monitor import argparse_monitor, do_monitor
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
@@ -91,6 +92,7 @@ _COMMANDS = {
     "alarms": (do_alarms, argparse_alarms, True),
     "log": (do_log, argparse_log, True),
     "key": (do_key, argparse_key, key_needs_pump),
+    "monitor": (do_monitor, argparse_monitor, False),
 }
 
 
@@ -172,6 +174,7 @@ def main(argv=None, out=None):
         args.channel = g.channel
         args.global_port = g.port
         args.key = g.key
+        args.global_timeout, args.global_insecure = g.timeout, g.insecure  # monitor connects
         if g.insecure and g.command == "emulate":
             args.insecure = True  # `pumpguard --insecure emulate` is `emulate --insecure`
         elif g.insecure and g.command == "flash":
