@@ -50,6 +50,7 @@ from .commands import (
 )
 from .report import argparse_report, do_report, report_needs_pump
 from .library import argparse_library, do_library, library_needs_pump
+from .monitor import argparse_monitor, do_monitor
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
@@ -95,6 +96,7 @@ _COMMANDS = {
     "key": (do_key, argparse_key, key_needs_pump),
     "report": (do_report, argparse_report, report_needs_pump),
     "library": (do_library, argparse_library, library_needs_pump),
+    "monitor": (do_monitor, argparse_monitor, False),
 }
 
 
@@ -176,6 +178,7 @@ def main(argv=None, out=None):
         args.channel = g.channel
         args.global_port = g.port
         args.key = g.key
+        args.global_timeout, args.global_insecure = g.timeout, g.insecure  # monitor connects
         if g.insecure and g.command == "emulate":
             args.insecure = True  # `pumpguard --insecure emulate` is `emulate --insecure`
         elif g.insecure and g.command == "flash":

@@ -1,0 +1,142 @@
+"""A ``Snapshot`` as a rich renderable: the device's identity, one column per channel,
+the alarms by priority. Styles only: the console decides whether they become colour
+(a terminal, NO_COLOR), so a pipe gets the same text, plain."""
+
+from rich import box
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from protocol.text import duration
+
+_STATE = {"running": "bold green", "tapering": "bold yellow", "stopped": "red", "idle": "dim"}
+_PRIORITY = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+_NONE = "-"
+
+
+def identity(device, role):
+    """The one line that says which pump this is and who is looking."""
+    return Text.assemble(
+        ("board ", "dim"),
+        (f"{device['board']} ({device['board_id'] or 'no id'})", "bold"),
+        ("  firmware ", "dim"),
+        device["firmware"],
+        ("  role ", "dim"),
+        (role, "bold"),
+        ("\nlibrary ", "dim"),
+        f"{device['library']} {device['library_version']} (crc {device['library_crc']:08x})",
+    )
+
+
+def supervision(snapshot):
+    if snapshot.supervise_s:
+        return Text(
+            f"supervising the link: a heartbeat every {snapshot.supervise_s} s "
+            "(the device alarms link_lost if this monitor falls silent)",
+            style="green",
+        )
+    if snapshot.role != "clinician":
+        return Text(
+            f"role {snapshot.role}: polling only, not supervising (the device lets only a "
+            "clinician's session supervise the link)",
+            style="yellow",
+        )
+    return Text("one frame: not supervising the link", style="dim")
+
+
+def _dose(s, dose):
+    return _NONE if dose is None else f"{dose} {s.dose_unit}"
+
+
+def _next_step(s):
+    if s.taper_next_in_s is None:
+        return _NONE
+    when = f"in {duration(int(s.taper_next_in_s * 1000))}"
+    return when if s.taper_next_dose is None else f"{when} to {_dose(s, s.taper_next_dose)}"
+
+
+def channels(snapshot):
+    """Fields as rows, one column per channel: a board's few channels side by side fit
+    a bedside terminal's width, where ten columns per channel would not."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("", style="dim", no_wrap=True)
+    for s in snapshot.channels:
+        table.add_column(f"channel {s.channel}", header_style="bold")
+    rows = [
+        ("state", [Text(s.state, style=_STATE.get(s.state, "bold")) for s in snapshot.channels]),
+        ("drug", [s.drug or _NONE for s in snapshot.channels]),
+        ("dose", [_dose(s, s.dose) for s in snapshot.channels]),
+        (
+            "override",
+            [
+                Text("yes: past a soft limit", style="bold magenta") if s.override else "no"
+                for s in snapshot.channels
+            ],
+        ),
+        ("rate", [f"{s.rate_ml_h} mL/h" for s in snapshot.channels]),
+        ("infused", [f"{s.volume_infused_ml} mL" for s in snapshot.channels]),
+        (
+            "left",
+            [
+                _NONE if s.volume_left_ml is None else f"{s.volume_left_ml} mL"
+                for s in snapshot.channels
+            ],
+        ),
+        (
+            "empty in",
+            [
+                _NONE if s.time_to_empty_s is None else duration(s.time_to_empty_s * 1000)
+                for s in snapshot.channels
+            ],
+        ),
+        ("next taper step", [_next_step(s) for s in snapshot.channels]),
+    ]
+    for name, cells in rows:
+        table.add_row(name, *cells)
+    return table
+
+
+def alarms(snapshot):
+    """The alarms by priority, numbered as the keys that acknowledge them (1-9)."""
+    listed = snapshot.listed
+    if not listed:
+        return Text("no alarms", style="green")
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for name in ("#", "id", "priority", "ch", "alarm", "age", "acked"):
+        table.add_column(name, no_wrap=name != "alarm")
+    for n, a in enumerate(listed, 1):
+        style = "dim" if a.acked else _PRIORITY.get(a.priority, "bold red")
+        table.add_row(
+            str(n) if n <= 9 else "",
+            str(a.id),
+            Text(a.priority, style=style),
+            "dev" if a.channel == 0 else str(a.channel),
+            Text.assemble((a.code, style), f": {a.message}"),
+            duration(max(0, snapshot.uptime_ms - a.at_ms)),
+            "yes" if a.acked else Text("no", style=style),
+        )
+    return table
+
+
+def render(snapshot=None, device=None, role=None, problem=None, note=None, keys=None):
+    """The monitor's screen: ``snapshot`` (None when the link is lost: no figure is
+    shown that the device did not say just now); ``device`` and ``role`` name the pump
+    without one; ``problem`` ("link lost: ...") and ``note`` (what a key did) are lines
+    of their own; ``keys`` the key help (None: no keys, as with ``--once``)."""
+    parts = []
+    if snapshot is not None:
+        device, role = snapshot.device, snapshot.role
+    if device is not None:
+        parts.append(identity(device, role))
+    if problem is not None:
+        parts.append(Text(problem, style="bold red"))
+    if snapshot is not None:
+        parts.append(supervision(snapshot))
+        parts.append(Panel(channels(snapshot), title="channels", title_align="left"))
+        parts.append(Panel(alarms(snapshot), title="alarms", title_align="left"))
+    if note is not None:
+        parts.append(Text(note, style="bold"))
+    if keys is not None:
+        parts.append(Text(keys, style="dim"))
+    return Group(*parts)
