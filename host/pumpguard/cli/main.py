@@ -48,9 +48,9 @@ from .commands import (
     do_titrate,
     key_needs_pump,
 )
-from .report import argparse_report, do_report, report_needs_pump
 from .library import argparse_library, do_library, library_needs_pump
 from .monitor import argparse_monitor, do_monitor
+from .report import argparse_report, do_report, report_needs_pump
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
