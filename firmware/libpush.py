@@ -25,7 +25,7 @@ from micropython import const
 from firmware import druglib, resume
 from firmware.channel import IDLE, STOPPED
 from firmware.result import refuse
-from protocol.text import TEXT_MAX, clip, words
+from protocol.text import TEXT_MAX, clip, listing, words
 
 ACTIVE = "druglib.json"  # the store's file of the library pushed last: the active one
 NEW = "druglib.new"  # the push under way
@@ -46,8 +46,8 @@ def _busy(core):
         return None
     return refuse(
         "library_busy",
-        "%s: a library is switched only while every channel is idle or stopped; nothing "
-        "changed" % (", ".join(states),),
+        "%s: a library is switched only while every channel is idle or stopped"
+        % (listing(states, 50),),
     )
 
 
@@ -75,7 +75,8 @@ class Push:
             return refusal
         if not 0 < size <= MAX_SIZE:
             return refuse(
-                "bad_value", "a library file is 1-%d bytes, not %d: nothing changed" % (MAX_SIZE, size)
+                "bad_value",
+                "a library file is 1-%d bytes, not %d: nothing changed" % (MAX_SIZE, size),
             )
         self.end()  # a push begun before, by any session, is over
         self._store.write(NEW, b"")
@@ -116,11 +117,17 @@ class Push:
             self._store.remove(NEW)
             n = len(library.problems)
             head = "pushed library not switched: %d problem%s; first: " % (n, "s" if n > 1 else "")
-            return refuse("library_invalid", head + words(library.problems[0], TEXT_MAX - len(head)))
+            return refuse(
+                "library_invalid", head + words(library.problems[0], TEXT_MAX - len(head))
+            )
         old = core.library
         was = "%s %s" % (clip(old.name, 24), clip(old.version, 16)) if old.ok else "an invalid one"
         core.log.add(
-            now, 0, "input", "library_pushed", "pushed %s, %d bytes" % (library.identity(), self.size)
+            now,
+            0,
+            "input",
+            "library_pushed",
+            "pushed %s, %d bytes" % (library.identity(), self.size),
         )
         self.end()
         self._store.rename(NEW, ACTIVE)

@@ -406,7 +406,7 @@ VECTORS = [
         "lib_data_last",
         "LIB_DATA",
         104,
-        {"offset": 15968, "n": 77, "data": b'  }\n }\n}\n'.ljust(77, b" ").ljust(192, b"\0")},
+        {"offset": 15968, "n": 77, "data": b"  }\n }\n}\n".ljust(77, b" ").ljust(192, b"\0")},
     ),
     ("lib_data_r_last", "LIB_DATA_R", 104, {"next": 16045}),
     ("lib_commit", "LIB_COMMIT", 105, {}),

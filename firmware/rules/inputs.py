@@ -7,7 +7,7 @@ from micropython import const
 from firmware import units
 from firmware.channel import STOP, TAPERING
 from firmware.result import refuse
-from protocol.text import TEXT_MAX, clip, duration, listing, shown, words
+from protocol.text import TEXT_MAX, duration, listing, shown, words
 
 EMERGENCY_REASONS = ("occlusion", "air_in_line", "extravasation", "clinician")
 # The wire's largest quantity (protocol Q, i32): anything larger cannot come from the

@@ -47,7 +47,11 @@ def _clinician(sh, p):
 
 def _chunk(data, offset):
     piece = data[offset : offset + catalog.LIB_CHUNK]
-    return {"offset": offset, "n": len(piece), "data": piece + bytes(catalog.LIB_CHUNK - len(piece))}
+    return {
+        "offset": offset,
+        "n": len(piece),
+        "data": piece + bytes(catalog.LIB_CHUNK - len(piece)),
+    }
 
 
 def _send(host, data, crc=None, size=None):
