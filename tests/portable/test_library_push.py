@@ -8,7 +8,7 @@ from firmware import druglib, libpush
 from protocol import catalog, messages, reasons
 from protocol.text import TEXT_MAX, words
 from tests.portable.corekit import library_text
-from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
+from tests.portable.shellkit import NOREPI, VASO, Host, Store, ports, shell
 
 _DOC = []
 
@@ -188,18 +188,7 @@ def test_a_library_is_not_switched_while_a_channel_delivers():
     assert service.request("LIB_BEGIN", begin)[0] == "LIB_BEGIN_R"  # stopped: free
     for offset in range(0, len(data), catalog.LIB_CHUNK):
         assert service.request("LIB_DATA", _chunk(data, offset))[0] == "LIB_DATA_R"
-    vaso = {
-        "ch": 2,
-        "drug": "vasopressin",
-        "dose": 30000,
-        "unit": "units/min",
-        "weight": None,
-        "conc": 1000000,
-        "conc_unit": "units/mL",
-        "volume": 20000000,
-        "override": False,
-    }
-    assert clinician.request("START", vaso)[0] == "START_R"
+    assert clinician.request("START", VASO)[0] == "START_R"
     _refused(service.request("LIB_COMMIT", {}), "library_busy", "channel 2 running")
     _unchanged(sh, p, before)
     assert sh.core.status(2).state == "running"
