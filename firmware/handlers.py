@@ -9,7 +9,7 @@
 # its wire number (protocol/reasons.py).
 from firmware import VERSION
 from firmware.channel import TAPERING
-from firmware.result import refuse
+from firmware.result import Result, refuse
 from protocol import auth, catalog, reasons
 from protocol.frame import MAX_PAYLOAD
 from protocol.text import clip
@@ -125,6 +125,33 @@ def _error(code, message):
     return "ERROR", {"code": code, "message": message}
 
 
+def lib_begin(shell, f, now):
+    return _push(shell, "LIB_BEGIN_R", now, shell.push.begin, f["size"], f["crc"])
+
+
+def lib_data(shell, f, now):
+    return _push(shell, "LIB_DATA_R", now, shell.push.data, f["offset"], f["n"], f["data"])
+
+
+def lib_commit(shell, f, now):
+    return _push(shell, "LIB_COMMIT_R", now, shell.push.commit)
+
+
+def _push(shell, name, now, step, *args):
+    # A step of a library push (libpush.py): its answer's fields, or the refusal.
+    try:
+        r = step(shell.core, shell.sessions.sid[shell.slot], now, *args)
+    except OSError as exc:  # the store failed: the push is over, the active library stays
+        shell.push.end()
+        return _error(
+            catalog.ERR_INTERNAL,
+            "library push ended, nothing switched: the store failed (%s)" % (clip(str(exc), 40),),
+        )
+    if isinstance(r, Result):
+        return refused(r, now)
+    return name, r
+
+
 def supervise(shell, f, now):
     shell.supervise(f["interval_s"], now)
     return "SUPERVISE_R", {"interval_s": f["interval_s"]}
@@ -145,6 +172,7 @@ def info(shell, f, now):
         "bad_tag": shell.bad_tag,
         "stale_ctr": shell.stale_ctr,
         "forbidden": shell.forbidden,
+        "library_problems": len(shell.core.library.problems),
     }
 
 
@@ -282,6 +310,9 @@ SERVED = {
     catalog.ID["SUPERVISE"]: supervise,
     catalog.ID["AUTH"]: authenticate,
     catalog.ID["KEY"]: key,
+    catalog.ID["LIB_BEGIN"]: lib_begin,
+    catalog.ID["LIB_DATA"]: lib_data,
+    catalog.ID["LIB_COMMIT"]: lib_commit,
 }
 
 

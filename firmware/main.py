@@ -20,8 +20,8 @@ import json
 import os
 
 import boards
-from firmware import druglib, keys, persist
-from firmware.alarms import LOW
+from firmware import druglib, keys, libpush, persist, rules
+from firmware.alarms import LOW, MESSAGE_MAX
 from firmware.core import SafetyCore
 from firmware.shell import Shell
 
@@ -43,12 +43,13 @@ def _core_options(board):
 
 
 def build(board, ports, boot_id, bundle=""):
-    """The shell for this board and ports, with every channel restored from the store
-    (see restore()) and the board's keys loaded from it (see keys_alarms())."""
-    with open(_LIBRARY) as f:
-        library = druglib.load(f.read())
+    """The shell for this board and ports, with the active library (see library()),
+    every channel restored from the store (see restore()) and the board's keys loaded
+    from it (see keys_alarms())."""
     store = ports["store"]
-    core, record, uptime = restore(library, board, store)
+    lib = library(store)
+    core, record, uptime = restore(lib, board, store)
+    library_alarm(core, lib, uptime)
     board_keys = keys.load(store, board.INSECURE_OK)
     keys_alarms(core, board_keys, uptime)
     return Shell(
@@ -61,6 +62,36 @@ def build(board, ports, boot_id, bundle=""):
         record=record,
         **ports,
     )
+
+
+def library(store):
+    """The active drug library: the one pushed last (the store's druglib.json,
+    firmware/libpush.py) when there is one, else the bundle's. A pushed library that
+    the store cannot read is the one that failed: the built-in never stands in for it
+    unseen (a store that reads nothing back reads no record either, restore())."""
+    try:
+        text = store.read(libpush.ACTIVE)
+    except OSError as exc:
+        lib = druglib.Library()
+        lib.problems.append("library: the store cannot read %s (%s)" % (libpush.ACTIVE, exc))
+    else:
+        if text is None:
+            with open(_LIBRARY) as f:
+                text = f.read()
+        lib = druglib.load(text)
+    for problem in lib.problems:  # every one, for the engineer at the console
+        print("pumpguard: drug library: %s" % (problem,))
+    return lib
+
+
+def library_alarm(core, lib, uptime):
+    """An invalid library runs nothing (the core refuses every start): a standing HIGH
+    library_refused alarm says so at once, not only at the first start refused. Raised
+    at a boot before and valid now, its condition ends."""
+    if lib.ok:
+        core.condition_over("library_refused")
+    else:
+        core.device_alarm("library_refused", rules.library_problem(lib, MESSAGE_MAX), uptime, True)
 
 
 def keys_alarms(core, board_keys, uptime):

@@ -98,21 +98,27 @@ def check(library, snapshot, channels):
     lib = _record(snapshot["library"], _LIBRARY, "the record's library")
     if not (_text(lib["name"], _LIBRARY_MAX) and _text(lib["version"], _LIBRARY_MAX)):
         raise _bad("the record's library", "name")
-    if (
-        (lib["name"], lib["version"], lib["crc32"]) != (library.name, library.version, library.crc)
-        or type(lib["crc32"]) is not int
-        or not library.ok
-    ):
-        raise ValueError(
-            "record of library %s %s, not %s"
-            % (clip(lib["name"], 16), clip(lib["version"], 12), library.identity())
-        )
+    if type(lib["crc32"]) is not int:
+        raise _bad("the record's library", "crc32")
     _ints(snapshot, "the record", ("at_ms",), is_count)
     saved = snapshot["channels"]
     if type(saved) is not list or len(saved) != channels:
         raise ValueError(
             "record holds %s channels, this board has %d"
             % (len(saved) if type(saved) is list else "no", channels)
+        )
+    # Another library (or an invalid one) refuses the record only when a channel in it
+    # delivers: a dose, a rate and a taper are verified against the library they were
+    # set under, so one may not resume under another. A record where nothing delivers
+    # carries no dose to verify: its alarms, times and counter hold under any library
+    # (a drug a stopped channel shows is dropped if the library lacks it, restore()).
+    # That is the record a library push leaves (pushed only while nothing delivers):
+    # a power cut between the switch (the store's rename) and the next save boots with
+    # the new library and that record, and must not raise store_lost for it.
+    if not (library.ok and same_library(lib, library)) and any(_delivers(c) for c in saved):
+        raise ValueError(
+            "record of library %s %s, not %s"
+            % (clip(lib["name"], 16), clip(lib["version"], 12), library.identity())
         )
     for i, c in enumerate(saved):
         what = "record channel %d" % (i + 1,)
@@ -144,6 +150,19 @@ def check(library, snapshot, channels):
         if not _text(a["message"], TEXT_MAX):
             raise _bad("a record alarm", "message")
         _flags(a, "a record alarm", ("acked", "active"))
+
+
+def same_library(lib, library):
+    """Whether the record's library lib (name, version, crc32) is library's identity."""
+    return (lib["name"], lib["version"], lib["crc32"]) == (
+        library.name,
+        library.version,
+        library.crc,
+    )
+
+
+def _delivers(c):
+    return type(c) is dict and c.get("state") in (RUNNING, TAPERING)
 
 
 def _infusion(library, saved):
@@ -238,11 +257,8 @@ def restore(core, snapshot, now_ms):
         why = None
         if saved["state"] == RUNNING or saved["state"] == TAPERING:
             why = refusal(library, saved, channels[:i], core.max_rate)
-        elif saved["drug"] is not None and _infusion(library, saved) is not None:
-            # Not delivering: the drug it ran is only shown, so a name the library
-            # lacks (or figures it would not take) is dropped, not refused.
-            saved = dict(saved)
-            saved["drug"] = None
+        else:
+            saved = shown(library, saved)
         if why is None:
             c = Channel.restore(i + 1, saved, library.drugs, shift, core.near_empty_s)
             _bound(c, now_ms)
@@ -282,3 +298,36 @@ def restore(core, snapshot, now_ms):
     if refused:
         core._watch.advisories(now_ms)  # a partner drug that did not resume
     core.log.add(now_ms, 0, "input", "restored", "restored from snapshot")
+    lib = snapshot["library"]
+    if not same_library(lib, library):
+        # The switch a power cut kept out of the record (and of the log): said now.
+        core.log.add(
+            now_ms,
+            0,
+            "input",
+            "library_switched",
+            "at boot: %s, was %s %s"
+            % (library.identity(), clip(lib["name"], 16), clip(lib["version"], 12)),
+        )
+
+
+def shown(library, saved):
+    """A channel's record that delivers nothing, as library can show it: the drug it
+    ran is only shown, so a name the library lacks (or figures it would not take) is
+    dropped, not refused."""
+    if saved["drug"] is not None and _infusion(library, saved) is not None:
+        saved = dict(saved)
+        saved["drug"] = None
+    return saved
+
+
+def switch(core, library):
+    """The core runs library from now on (a push, firmware/libpush.py; no channel
+    delivers: the caller made sure). Each channel is made again from its snapshot
+    against it, so none holds a drug of the old library."""
+    core.library = library
+    channels = core._channels  # in place: the watchers hold this very list
+    for i, c in enumerate(channels):
+        channels[i] = Channel.restore(
+            i + 1, shown(library, c.snapshot()), library.drugs, 0, core.near_empty_s
+        )

@@ -45,6 +45,7 @@ from micropython import const
 
 from firmware import gate, handlers, persist
 from firmware.journal import Journal
+from firmware.libpush import Push
 from firmware.sessions import CLINICIAN, SESSIONS, Sessions
 from protocol import catalog, messages
 from protocol.decoder import Decoder
@@ -107,6 +108,7 @@ class Shell:
         self.tapers = [None] * self.channels  # type: list[tuple | None]
         # The persistent event log LOG serves; every core log entry goes there.
         self.journal = Journal(store, boot_id)
+        self.push = Push(store)  # a drug library being pushed (LIB_*, libpush.py)
         self._link = link
         self._motors = motors
         self._clock = clock

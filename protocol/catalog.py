@@ -36,6 +36,8 @@ TAPER_PAGE = const(18)
 # records as fit MAX_PAYLOAD (at least one), up to LOG_PAGE. Its upper bound in BOUNDS
 # is MAX_PAYLOAD, not the size of LOG_PAGE records at their longest (PACKED below).
 LOG_PAGE = const(8)
+# Bytes of a library file per LIB_DATA (its data field; the last chunk's n may be less).
+LIB_CHUNK = const(192)
 
 U8 = "u8"
 U16 = "u16"
@@ -170,6 +172,7 @@ MESSAGES = (
             ("bad_tag", U32),  # frames refused for a missing or wrong tag
             ("stale_ctr", U32),  # tagged frames refused for a counter not newer
             ("forbidden", U32),  # requests refused for the session's role
+            ("library_problems", U16),  # the active library's problems (0: valid)
         ),
     ),
     (0x03, "STATUS", (("ch", U8),)),
@@ -289,6 +292,20 @@ MESSAGES = (
     # this frame's ctr); KEY_R: auth.key_check of the key the device stored.
     (0x0F, "KEY", (("role", U8), ("key", RAW, 32))),
     (0x8F, "KEY_R", (("role", U8), ("check", RAW, 8))),
+    # Service only: a new drug library, pushed whole then switched to (SPEC §6).
+    # LIB_BEGIN: the file's size and the CRC-32 of its bytes; LIB_DATA: n bytes of it
+    # at offset (the bytes the device holds), in data's first n; LIB_DATA_R: the offset
+    # of the next; LIB_COMMIT_R: the identity of the library now active.
+    (0x10, "LIB_BEGIN", (("size", U32), ("crc", U32))),
+    (0x90, "LIB_BEGIN_R", ()),
+    (0x11, "LIB_DATA", (("offset", U32), ("n", U8), ("data", RAW, LIB_CHUNK))),
+    (0x91, "LIB_DATA_R", (("next", U32),)),
+    (0x12, "LIB_COMMIT", ()),
+    (
+        0x92,
+        "LIB_COMMIT_R",
+        (("library", STR, 32), ("library_version", STR, 16), ("library_crc", U32)),
+    ),
     # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
     # a lost event. The host does not answer them.
     (0x40, "EV_ALARM", _ALARM),
@@ -344,7 +361,8 @@ for _name in ("INFO", "STATUS", "ALARMS", "LOG", "HEARTBEAT", "TAPER"):
 # and a display's or a service tool's frames must not stand in for its silence.
 for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK", "SUPERVISE"):
     MAY[ID[_name]] = _CLINICIAN
-MAY[ID["KEY"]] = (ROLES["service"],)
+for _name in ("KEY", "LIB_BEGIN", "LIB_DATA", "LIB_COMMIT"):
+    MAY[ID[_name]] = (ROLES["service"],)
 
 
 def is_request(msg_id):

@@ -5,7 +5,7 @@
 # and stored records keep it. Ranges: 0-9 accepted, 10-39 refused, 40-59 alarms and
 # advisories, 60-79 log entries that record an input rather than decide anything
 # (key_rotated and auth_refused, 58 and 59, are log entries of the link's security,
-# numbered beside its alarms 56 and 57).
+# numbered beside its alarms 56 and 57), 80-99 alarms again (40-59 are full).
 # The safety core knows the names only; the device's shell turns them into numbers
 # (number()) and the host back into names (NAME), both from this one table.
 # protocol/SPEC.md section 9 renders it (tests/test_protocol_spec.py keeps them equal).
@@ -76,6 +76,12 @@ _CODES = (
     ("keys_missing", 57),  # HIGH: no valid keys file on the board, every AUTH is refused
     ("key_rotated", 58),  # log entry: the key of a role was replaced (KEY)
     ("auth_refused", 59),  # log entry: an AUTH proof was refused
+    # library push (issue 13)
+    ("library_busy", 37),  # refused: a library is pushed only while no channel delivers
+    ("library_pushed", 62),  # log entry: a pushed library passed its checks on the board
+    ("library_switched", 63),  # log entry: the core now runs another library
+    # alarms (continued: 40-59 are taken)
+    ("library_refused", 80),  # HIGH, standing: the active library is invalid, nothing runs
 )
 
 NUMBER = dict(_CODES)

@@ -17,6 +17,20 @@ def clip(text, room):
     return text if len(text) <= room else text[: room - 3] + "..."
 
 
+def words(text, room):
+    """text as clip() makes it, but a text that does not fit is cut after its last
+    whole word that does (then "..."), never inside one; a first word longer than the
+    room is cut as clip() cuts."""
+    text = clip(text, len(text))
+    if len(text) <= room:
+        return text
+    kept = text[: room - 3]
+    space = kept.rfind(" ", 0, room - 2)
+    if space > 0 and text[room - 3] != " ":
+        kept = kept[:space]
+    return kept.rstrip(" ,;:") + "..."
+
+
 def shown(value, room=16):
     """A value taken from a command, for a message: its repr, clipped to room."""
     return clip(repr(value), room)

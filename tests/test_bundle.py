@@ -9,6 +9,8 @@ import sys
 import pytest
 from pumpguard.deploy import bundle
 
+from firmware import druglib
+
 
 def _tree(root):
     out = {}
@@ -105,9 +107,57 @@ def test_a_version_too_long_for_hello_is_refused(tmp_path, monkeypatch):
 
 
 def test_the_library_name_fits_hello_whole_and_a_longer_one_is_refused(tmp_path, monkeypatch):
-    name = bundle._library()["name"]
+    name = bundle._library(_BUILTIN)["name"]
     assert name == "pumpguard-adult-icu-vasoactive"  # 30 bytes: HELLO_R once held 24
     long = {"name": "x" * 33, "version": "1", "crc": 0}
-    monkeypatch.setattr(bundle, "_library", lambda: long)
+    monkeypatch.setattr(bundle, "_library", lambda path: long)
     with pytest.raises(bundle.BundleError, match="32-byte library field"):
         bundle.build("pico", tmp_path / "out")
+
+
+_BUILTIN = os.path.join(bundle.SOURCE_ROOT, "firmware", "druglib.json")
+
+
+def _edited(tmp_path, reseal, edit):
+    with open(_BUILTIN) as f:
+        doc = json.load(f)
+    edit(doc)
+    if reseal:
+        doc["crc32"] = f"0x{druglib.crc_of(doc):08x}"
+    path = tmp_path / "lib.json"
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def test_flash_library_ships_that_library_as_the_bundles(tmp_path):
+    path = _edited(tmp_path, True, lambda doc: doc.update(version="2026.12-site"))
+    argv = [sys.executable, "-m", "pumpguard", "flash", "--board", "pico"]
+    r = subprocess.run(
+        argv + ["--bundle", str(tmp_path / "out"), "--library", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    manifest = bundle.load_manifest(tmp_path / "out")
+    assert manifest["library"]["crc"] == druglib.load(path.read_text()).crc
+    assert (tmp_path / "out" / "firmware" / "druglib.json").read_bytes() == path.read_bytes()
+
+
+def test_flash_library_refuses_an_invalid_or_unsealed_one_with_every_problem(tmp_path):
+    def edit(doc):
+        doc["version"] = "2026.12-site"
+        del doc["drugs"]["vasopressin"]["limits"]["hard_max"]
+
+    path = _edited(tmp_path, False, edit)
+    problems = druglib.load(path.read_text()).problems
+    assert len(problems) == 2 and problems[0].startswith("library.crc32: bad CRC")
+    argv = [sys.executable, "-m", "pumpguard", "flash", "--board", "pico"]
+    r = subprocess.run(
+        argv + ["--bundle", str(tmp_path / "out"), "--library", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2
+    lines = r.stderr.splitlines()
+    assert all(problem in lines for problem in problems), r.stderr
+    assert not (tmp_path / "out").exists()

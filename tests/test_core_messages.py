@@ -7,12 +7,14 @@ limits, odd and non-ASCII text. Hypothesis then throws random drugs, doses, unit
 values at it. tests/test_core_properties.py checks the same on its random sequences.
 """
 
+import binascii
 import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import druglib, units
+from firmware import druglib, libpush, units
+from firmware import main as firmware_main
 from firmware.core import FAULTS, SafetyCore
 from firmware.rules import EMERGENCY_REASONS
 from protocol import catalog, reasons
@@ -27,6 +29,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.shellkit import Store
 
 BIG = 0x7FFFFFFF  # the largest quantity the wire carries (protocol Q: i32)
 LIB = library()
@@ -173,10 +176,49 @@ def _tour():
     forged = json.loads(json.dumps(running.snapshot()))
     forged["channels"][1]["dose"] = 999999
     refused = SafetyCore.restore(LIB, forged, 5000)
-    # an invalid library
+    # an invalid library, and its standing alarm at boot (firmware/main.py)
     broken = SafetyCore(_invalid_library(), log_size=2000)
     add(start_norepinephrine(broken))
-    return cores + [other, running, back, fresh, refused, broken], results
+    firmware_main.library_alarm(broken, broken.library, 0)
+    return cores + [other, running, back, fresh, refused, broken, _pushes(add)], results
+
+
+def _pushes(add):
+    """A core through every step of library pushes (firmware/libpush.py), with the
+    longest identities a library may have, every refusal's text added."""
+    core = _core()
+    store = Store()
+    push = libpush.Push(store)
+    doc = json.loads(library_text())
+    doc["name"], doc["version"] = "n" * 32, "v" * 16
+    doc["crc32"] = f"0x{druglib.crc_of(doc):08x}"
+    data = json.dumps(doc).encode()
+    crc = binascii.crc32(data)
+    add(start_norepinephrine(core, ch=1))
+    add(start_norepinephrine(core, ch=2))
+    core.stop(2, 0)  # tapering
+    add(push.begin(core, 1, 0, len(data), crc))  # library_busy
+    for ch in (1, 2):
+        core.emergency_stop(ch, "clinician", 0)
+    add(push.data(core, 1, 0, 0, 1, b"x"))  # invalid_state: not begun
+    add(push.begin(core, 1, 0, 10**9, crc))  # bad_value: too large
+    for offset, n in ((0, 2), (10**9, 192), (0, 10**9)):  # bad_value: offset and n
+        push.begin(core, 1, 0, 1, crc)
+        add(push.data(core, 1, 0, offset, n, bytes(192)))
+    for size, sent in ((len(data) + 1, data), (len(data), data[:-1] + b" ")):  # size, crc
+        push.begin(core, 1, 0, size, crc)
+        push.data(core, 1, 0, 0, len(sent), sent)
+        add(push.commit(core, 1, 0))
+    bad = dict(doc, crc32="0x00000000")
+    text = json.dumps(bad).encode()
+    push.begin(core, 1, 0, len(text), binascii.crc32(text))
+    push.data(core, 1, 0, 0, len(text), text)
+    add(push.commit(core, 1, 0))  # library_invalid
+    for _ in range(2):  # library_pushed and library_switched, twice: from its own too
+        push.begin(core, 1, 0, len(data), crc)
+        push.data(core, 1, 0, 0, len(data), data)
+        assert push.commit(core, 1, 0)["library"] == "n" * 32
+    return core
 
 
 def test_every_text_of_every_reason_path_fits_the_wire():

@@ -225,7 +225,8 @@ for (const d of ["/firmware", "/protocol", "/boards", "/boards/drivers", "/firmw
                  "/state"]) mp.FS.mkdir(d);
 for (const f of ["/firmware/core.mpy", "/firmware/core.py", "/protocol/old.mpy",
                  "/boards/pico.mpy", "/boards/drivers/stepper.mpy", "/boards/drivers/old.mpy",
-                 "/firmware/gone/rules.mpy", "/state/safeboot", "/state/state.json"]) {
+                 "/firmware/gone/rules.mpy", "/state/safeboot", "/state/state.json",
+                 "/state/druglib.json", "/state/druglib.new"]) {
   mp.FS.writeFile(f, "x");
 }
 mp.runPython(process.env.SCRIPT);
@@ -250,6 +251,7 @@ def test_the_cleanup_removes_what_the_manifest_does_not_list(tmp_path):
     assert "removed stale boards/drivers/old.mpy" in r.stdout
     # a subpackage the new bundle no longer has goes, with its files
     assert "removed stale firmware/gone/rules.mpy" in r.stdout
+    # and a library pushed over the link (druglib.json) with one half pushed: gone
     assert r.stdout.splitlines()[-1] == (
         "['core.mpy', 'drivers', 'pico.mpy', 'state.json', 'stepper.mpy']"
     )

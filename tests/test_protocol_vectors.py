@@ -123,6 +123,7 @@ VECTORS = [
             "bad_tag": 4,
             "stale_ctr": 2,
             "forbidden": 1,
+            "library_problems": 0,
         },
     ),
     ("status", "STATUS", 3, {"ch": 1}),
@@ -397,6 +398,24 @@ VECTORS = [
         },
     ),
     ("error_hello_required", "ERROR", 17, {"code": 3, "message": "send HELLO first"}),
+    # A library push: 16045 bytes, the CRC-32 of those bytes, its last chunk (77 bytes
+    # at offset 15968, the rest of the data field zeros), the identity now active.
+    ("lib_begin", "LIB_BEGIN", 20, {"size": 16045, "crc": 0x1C291CA3}),
+    ("lib_begin_r", "LIB_BEGIN_R", 20, {}),
+    (
+        "lib_data_last",
+        "LIB_DATA",
+        104,
+        {"offset": 15968, "n": 77, "data": b"  }\n }\n}\n".ljust(77, b" ").ljust(192, b"\0")},
+    ),
+    ("lib_data_r_last", "LIB_DATA_R", 104, {"next": 16045}),
+    ("lib_commit", "LIB_COMMIT", 105, {}),
+    (
+        "lib_commit_r",
+        "LIB_COMMIT_R",
+        105,
+        {"library": "ICU adult", "library_version": "2026.12", "library_crc": 0x9A4F02D1},
+    ),
     # Largest payload the catalog allows: a full page of taper steps.
     (
         "taper_r_max",

@@ -7,7 +7,7 @@ from micropython import const
 from firmware import units
 from firmware.channel import STOP, TAPERING
 from firmware.result import refuse
-from protocol.text import clip, duration, listing, shown
+from protocol.text import TEXT_MAX, duration, listing, shown, words
 
 EMERGENCY_REASONS = ("occlusion", "air_in_line", "extravasation", "clinician")
 # The wire's largest quantity (protocol Q, i32): anything larger cannot come from the
@@ -32,12 +32,17 @@ def check_channel(ch, count):
     )
 
 
-def library_problem(lib):
-    """Why an invalid library runs nothing: the core logs it at power-on, refuses with it."""
-    return "drug library invalid, nothing runs; %d problem(s), first: %s" % (
-        len(lib.problems),
-        clip(lib.problems[0], 60),
+def library_problem(lib, room=TEXT_MAX):
+    """Why an invalid library runs nothing, in room characters: the core logs it at
+    power-on and refuses with it. The first problem is given whole when it fits, else
+    cut after a whole word: the count and the command that lists every one come first."""
+    n = len(lib.problems)
+    head = "drug library invalid: %d problem%s (pumpguard library check FILE lists %s); first: " % (
+        n,
+        "" if n == 1 else "s",
+        "it" if n == 1 else "them",
     )
+    return head + words(lib.problems[0], room - len(head))
 
 
 def check_library(lib):

@@ -61,17 +61,6 @@ _PLAUSIBLE = {
     "interval_s": (0, 1, 5, 0xFFFF),
     "role": (1, 2, 3, 2, 2, 3, 0, 4, 0xFF),
 }
-_VASO = {
-    "ch": 2,
-    "drug": "vasopressin",
-    "dose": 30000,
-    "unit": "units/min",
-    "weight": None,
-    "conc": 1000000,
-    "conc_unit": "units/mL",
-    "volume": 20000000,
-    "override": False,
-}
 _TITRATIONS = (
     (60000, "mcg/kg/min"),
     (120000, "mcg/kg/min"),
@@ -283,7 +272,7 @@ class Fuzz:
         ch = 1 + rng.below(2)
         k = rng.below(8)
         if k < 2:
-            start = dict(rng.pick((shellkit.NOREPI, _VASO)))
+            start = dict(rng.pick((shellkit.NOREPI, shellkit.VASO)))
             start["ch"] = ch
             return "START", start
         if k < 6:

@@ -339,6 +339,19 @@ NOREPI = {
 }
 
 
+VASO = {
+    "ch": 2,
+    "drug": "vasopressin",
+    "dose": 30000,
+    "unit": "units/min",
+    "weight": None,
+    "conc": 1000000,
+    "conc_unit": "units/mL",
+    "volume": 20000000,
+    "override": False,
+}
+
+
 def flip_tag(wire, bit, bounds=catalog.BOUNDS):
     """The frame with one bit of its tag flipped and its CRC made valid again: only the
     tag can refuse it (bounds: the decoder's, for a frame outside the catalog's)."""

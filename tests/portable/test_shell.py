@@ -5,7 +5,7 @@ from firmware.result import refuse
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 from protocol.reasons import NAME, NUMBER, UNKNOWN, number
-from tests.portable.shellkit import NOREPI, PERIOD, Host, ports, shell
+from tests.portable.shellkit import NOREPI, PERIOD, VASO, Host, ports, shell
 
 
 def _running():
@@ -205,19 +205,8 @@ def test_every_reason_the_core_logs_or_alarms_goes_out_whole():
     # restore and lost store, read back over the wire: each code has its own wire
     # number (never reasons.UNKNOWN) and each text arrives uncut.
     sh, p, host = _at_one_mcg_kg_min()
-    vasopressin = {
-        "ch": 2,
-        "drug": "vasopressin",
-        "unit": "units/min",
-        "weight": None,
-        "conc": 1000000,
-        "conc_unit": "units/mL",
-        "volume": 20000000,
-        "override": False,
-    }
     for dose in (50000, 30000):  # above the hard max, then a dose that runs
-        vasopressin["dose"] = dose
-        host.request("START", vasopressin)
+        host.request("START", dict(VASO, dose=dose))
     host.request("TITRATE", {"ch": 1, "dose": 5000000, "unit": "mcg/kg/min", "override": False})
     host.request("STOP", {"ch": 1})
     assert host.request("SUPERVISE", {"interval_s": 2}) == ("SUPERVISE_R", {"interval_s": 2})

@@ -24,6 +24,16 @@ class Info:
     boot_id: int
     uptime_ms: int
     counters: dict
+    library_problems: int  # the active library's problems (0: valid; else nothing starts)
+
+
+@dataclass(frozen=True)
+class LibraryId:
+    """A drug library's identity: what HELLO_R reports and ``Pump.push_library`` returns."""
+
+    name: str
+    version: str
+    crc: int
 
 
 @dataclass(frozen=True)

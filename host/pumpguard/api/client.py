@@ -71,11 +71,12 @@ from ..errors import (
     UsageError,
     WrongType,
 )
-from . import keepalive, keys
+from . import keepalive, keys, libpush
 from .answers import (  # noqa: F401 (re-exported: pumpguard.api.client.LogEntry...)
     Alarm,
     Decision,
     Info,
+    LibraryId,
     LogEntry,
     Status,
     Stopped,
@@ -252,6 +253,7 @@ class Pump:
             info["boot_id"],
             info["uptime_ms"],
             counters,
+            info["library_problems"],
         )
 
     @property
@@ -460,6 +462,11 @@ class Pump:
                 self._link.keyfile = rotated
             self._link.session_keyfile = rotated
             return path
+
+    def push_library(self, path):
+        """Check the library file at ``path`` here, push it and switch the device to it
+        (a service session, no channel delivering); its ``LibraryId`` (api/libpush.py)."""
+        return libpush.push(self, path)
 
     def events(self, timeout=0.0):
         """Unsolicited events (alarms, state changes) received so far, or within

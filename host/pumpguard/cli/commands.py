@@ -116,6 +116,12 @@ def argparse_emulate():
         help="development only: a board without keys (a new state dir), reported in "
         "HELLO and by a standing low alarm; hosts need --insecure to talk to it",
     )
+    p.add_argument(
+        "--library",
+        metavar="FILE",
+        help="boot with this drug library, as if pushed (put in the store as druglib.json; "
+        "refused unless valid and sealed); a factory reset removes it",
+    )
     return p
 
 
@@ -132,7 +138,16 @@ def do_emulate(pump, args, out):
     _check_board(args.board)
     if args.time_scale < 1:
         raise UsageError("--time-scale must be at least 1")
-    serve(args.board, args.time_scale, args.state_dir, args.tcp, out, args.runtime, args.insecure)
+    serve(
+        args.board,
+        args.time_scale,
+        args.state_dir,
+        args.tcp,
+        out,
+        args.runtime,
+        args.insecure,
+        args.library,
+    )
 
 
 def argparse_flash():
@@ -167,6 +182,12 @@ def argparse_flash():
         "either way they go to the board and to the host key store (the check before "
         "the flash speaks with the keys the board holds now: --key, else the key store)",
     )
+    p.add_argument(
+        "--library",
+        metavar="FILE",
+        help="ship this drug library in the bundle instead of firmware/druglib.json "
+        "(refused unless valid and sealed); a library pushed to the board before is removed",
+    )
     return p
 
 
@@ -176,7 +197,7 @@ def do_flash(pump, args, out):
 
     _check_board(args.board)
     if args.bundle:
-        manifest = bundle.build(args.board, args.bundle)  # BundleError: a UsageError
+        manifest = bundle.build(args.board, args.bundle, args.library)  # a UsageError
         sizes = bundle.sizes(args.bundle)
         print(
             f"bundle {manifest['bundle']} for {manifest['board']} in {args.bundle}: "
@@ -190,7 +211,13 @@ def do_flash(pump, args, out):
     if not port:
         raise UsageError("no port: give --port PORT (or auto), or --bundle DIR")
     flasher = Flasher(
-        args.board, port, link=args.link, force=args.force, keys=args.keys, key=args.key
+        args.board,
+        port,
+        link=args.link,
+        force=args.force,
+        keys=args.keys,
+        key=args.key,
+        library=args.library,
     )
     if args.repl:
         flasher.enter_repl()
@@ -215,6 +242,13 @@ def do_info(pump, args, out):
         f"library   {info.library} {info.library_version} (crc {info.library_crc:08x})",
         file=out,
     )
+    if info.library_problems:
+        n = info.library_problems
+        print(
+            f"          INVALID: {n} problem{'s' if n > 1 else ''}, every start refused "
+            "(the board's console lists them; pumpguard library check FILE too)",
+            file=out,
+        )
     print(f"uptime    {info.uptime_ms // 1000} s (boot {info.boot_id:08x})", file=out)
     print(
         "link      " + ", ".join(f"{k} {v}" for k, v in info.counters.items()),

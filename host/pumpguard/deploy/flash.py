@@ -8,7 +8,8 @@ when the link does not answer; ``--force`` overrides that, with a warning.
 Steps, each shown on the terminal as it starts; a failure names its step and says
 what to do next::
 
-    1 build    the bundle (bundle.py): mpy-cross for the board's arch, library, manifest
+    1 build    the bundle (bundle.py): mpy-cross for the board's arch, library (``--library
+               FILE``, else the checkout's), manifest
     2 repl     safe boot: mpremote writes the "safeboot" file into the board's store and
                resets it, so the board comes back at its REPL with the pump loop and its
                watchdog off (firmware/main.py): the copy cannot be cut by a watchdog reset
@@ -16,7 +17,8 @@ what to do next::
                (mpremote hashes them on the board); the board's keys into its store
                (``keys``); then every firmware, protocol or board file the manifest does
                not list is removed, so a stale module can never shadow the new one, and
-               the safeboot file is cleared
+               the safeboot file is cleared, and a library pushed over the link (the
+               store's ``druglib.json``): the bundle's is the one active
     4 reset    mpremote ``reset``: the board boots the new firmware
     5 verify   over the protocol link: HELLO_R reports the firmware version, the whole
                bundle hash (SHA-256), the library CRC and the board name
@@ -102,7 +104,9 @@ def _cleanup_script(files, state_dir):
         "            print('removed stale', path)\n"
         f"for pkg in {list(bundle.PACKAGES)!r}:\n"
         "    clean(pkg)\n"
-        f"for name in ('safeboot', 'safeboot.used'):\n"
+        # A library pushed over the link (the store's druglib.json, firmware/libpush.py)
+        # would stand in for the bundle's: removed, the one flashed is the one active.
+        f"for name in ('safeboot', 'safeboot.used', 'druglib.json', 'druglib.new'):\n"
         "    try:\n"
         f"        os.remove({state_dir!r} + '/' + name)\n"
         "    except OSError:\n"
@@ -131,6 +135,7 @@ class Flasher:
         force=False,
         keys=None,
         key=None,
+        library=None,
     ):
         try:
             self.board = boards.get(board_name)
@@ -158,6 +163,7 @@ class Flasher:
         # The key the board holds now, for the check before the safe boot (None:
         # $PUMPGUARD_KEY, else the key store's file for the board it names).
         self.key = key
+        self.library = library  # a drug library file for the bundle (None: the checkout's)
         self.board_id = None  # the board's, once the check before the safe boot read it
         self._run = run
         self._connect = connect
@@ -174,7 +180,7 @@ class Flasher:
     def build(self, out_dir):
         self._step("build", f"bundle for {self.board.NAME} in {out_dir}")
         try:
-            return bundle.build(self.board.NAME, out_dir)
+            return bundle.build(self.board.NAME, out_dir, self.library)
         except bundle.BundleError as exc:
             raise FlashError("build", str(exc), "Nothing was sent to the board.") from None
 

@@ -29,7 +29,8 @@ class Emulator:
     the store across ``power_cycle()`` or between runs. ``.key`` is the host key file
     of the board's keys (``<state_dir>/key.json``, absolute: ``connect(emu.port,
     key=emu.key)``; None when the state dir has none);
-    ``insecure=True`` runs a board without keys (``--insecure``; ``.key`` None). The
+    ``insecure=True`` runs a board without keys (``--insecure``; ``.key`` None);
+    ``library=PATH`` boots it with that drug library (``--library``). The
     emulator's stderr goes to the file ``emulator.log`` in the state directory.
 
     ``start()`` returns once the firmware answers on ``.port`` (a safe boot: once the
@@ -47,9 +48,11 @@ class Emulator:
         tcp=None,
         runtime="cpython",
         insecure=False,
+        library=None,
     ):
         self.board = board
         self.insecure = insecure
+        self.library = library  # a drug library file to boot with (--library)
         self.runtime = runtime
         self.time_scale = time_scale
         self.tcp = tcp
@@ -70,6 +73,8 @@ class Emulator:
             argv += ["--tcp", str(self.tcp)]
         if self.insecure:
             argv += ["--insecure"]
+        if self.library is not None:
+            argv += ["--library", os.path.abspath(os.fspath(self.library))]
         # Private from the start (the emulator's umask is 077: keys live in here).
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

@@ -29,7 +29,9 @@ import traceback
 import boards
 from boards.drivers.filestore import FileStore
 from boards.emulator import hardware
+from firmware.libpush import ACTIVE
 
+from ..api import libpush
 from ..api.keys import BOARD_ID_HEX, KeyFile
 from ..errors import EmulatorError, FirmwareDied, KeyFileError, UsageError
 from .control import Control
@@ -362,6 +364,7 @@ def serve(
     out=None,
     runtime="cpython",
     insecure=False,
+    library=None,
 ):
     """Run the firmware on emulated ports until ``quit`` (blocking).
 
@@ -373,7 +376,11 @@ def serve(
     on instead of a PTY (0 picks a free one); ``runtime`` one of ``RUNTIMES``. Raises
     EmulatorError (before printing anything) when the runtime cannot start
     (errors.py), or when its firmware has not answered within READY_TIMEOUT_S.
+    ``library``: a drug library file the board boots with, as if pushed (the store's
+    ``druglib.json``, firmware/libpush.py); a UsageError listing every problem, before
+    anything starts, unless it is valid and sealed.
     """
+    pushed = None if library is None else libpush.checked(library)[0]
     out = out or sys.stdout
     # Everything this process creates is its owner's alone: the state dir, the board's
     # store (its "keys" and the "keys.new" a rotation writes through the store port, on
@@ -392,6 +399,8 @@ def serve(
     emulated = None
     try:
         key_path = provision(state_dir, insecure)
+        if pushed is not None:
+            FileStore(state_dir).write(ACTIVE, pushed)
         emulated = _Board(spec, time_scale, tcp, state_dir, run, out, runtime)
         _handle_signals(emulated.control)
         print(

@@ -1,0 +1,174 @@
+# A new drug library pushed over the link (service role, protocol/SPEC.md §6): written
+# to the store beside the active one, checked on the board, then switched to at once.
+#
+#   LIB_BEGIN size crc   no channel delivers; druglib.new emptied
+#   LIB_DATA offset n    n bytes appended to druglib.new; offset must be the bytes held
+#   LIB_COMMIT           no channel delivers; size, CRC-32 of the bytes (streamed from
+#                        the store), druglib.load() valid and sealed; then druglib.new
+#                        renamed over druglib.json and the core switched to it
+#
+# The active library is the store's druglib.json when present, else the bundle's
+# firmware/druglib.json (firmware/main.py). A power cut anywhere in a push boots one of
+# the two: before the rename druglib.json is the old file (or absent: the built-in),
+# after it the new one; the store's rename replaces in one step (boards/__init__.py).
+# A druglib.new left behind is never read, and the next LIB_BEGIN empties it. The
+# record saved before the switch names the old library, which restore accepts since
+# nothing delivers (firmware/resume.py check()).
+#
+# RAM: the bytes never sit in RAM whole until LIB_COMMIT reads them once for
+# druglib.load(), as a boot reads the library; the CRC before it reads the store a
+# small buffer at a time.
+import binascii
+
+from micropython import const
+
+from firmware import druglib, resume
+from firmware.channel import IDLE, STOPPED
+from firmware.result import refuse
+from protocol.text import TEXT_MAX, clip, listing, words
+
+ACTIVE = "druglib.json"  # the store's file of the library pushed last: the active one
+NEW = "druglib.new"  # the push under way
+# The built-in library is 16 KB; LIB_COMMIT parses the whole file at once (its text,
+# the JSON and the library), so a file this size still leaves a Pico's heap room.
+MAX_SIZE = const(32768)
+_CRC_BUF = const(256)
+
+
+def _busy(core):
+    """library_busy naming every channel that is not idle or stopped, or None."""
+    states = []
+    for ch in range(1, core.channels + 1):
+        state = core.status(ch).state
+        if state != IDLE and state != STOPPED:
+            states.append("channel %d %s" % (ch, state))
+    if not states:
+        return None
+    return refuse(
+        "library_busy",
+        "%s: a library is switched only while every channel is idle or stopped"
+        % (listing(states, 50),),
+    )
+
+
+class Push:
+    """The push under way (one at a time, by the session that began it)."""
+
+    def __init__(self, store):
+        self._store = store
+        self.sid = None  # the session pushing; None: no push under way
+        self.size = 0  # LIB_BEGIN's
+        self.crc = 0
+        self.held = 0  # bytes of it in the store
+
+    def end(self):
+        self.sid = None
+
+    def _none(self, sid):
+        if self.sid == sid:
+            return None
+        return refuse("invalid_state", "no library push under way in this session: LIB_BEGIN first")
+
+    def begin(self, core, sid, now, size, crc):
+        refusal = _busy(core)
+        if refusal:
+            return refusal
+        if not 0 < size <= MAX_SIZE:
+            return refuse(
+                "bad_value",
+                "a library file is 1-%d bytes, not %d: nothing changed" % (MAX_SIZE, size),
+            )
+        self.end()  # a push begun before, by any session, is over
+        self._store.write(NEW, b"")
+        self.sid, self.size, self.crc, self.held = sid, size, crc, 0
+        return {}
+
+    def data(self, core, sid, now, offset, n, data):
+        refusal = self._none(sid)
+        if refusal:
+            return refusal
+        if offset != self.held:
+            return refuse(
+                "bad_value",
+                "offset %d is not the next byte: %d held, send from offset %d"
+                % (offset, self.held, self.held),
+            )
+        if not 0 < n <= len(data) or self.held + n > self.size:
+            return refuse(
+                "bad_value",
+                "%d bytes at offset %d do not fit the %d LIB_BEGIN announced"
+                % (n, offset, self.size),
+            )
+        self._store.append(NEW, memoryview(data)[:n])
+        self.held += n
+        return {"next": self.held}
+
+    def commit(self, core, sid, now):
+        refusal = self._none(sid) or _busy(core) or self._check()
+        if refusal:
+            self.end()
+            self._store.remove(NEW)
+            return refusal
+        text = self._store.read(NEW)
+        library = druglib.load(text)
+        text = None  # the one copy of the text, gone before anything else is made
+        if not library.ok:
+            self.end()
+            self._store.remove(NEW)
+            n = len(library.problems)
+            head = "pushed library not switched: %d problem%s; first: " % (n, "s" if n > 1 else "")
+            return refuse(
+                "library_invalid", head + words(library.problems[0], TEXT_MAX - len(head))
+            )
+        old = core.library
+        was = "%s %s" % (clip(old.name, 24), clip(old.version, 16)) if old.ok else "an invalid one"
+        core.log.add(
+            now,
+            0,
+            "input",
+            "library_pushed",
+            "pushed %s, %d bytes" % (library.identity(), self.size),
+        )
+        self.end()
+        self._store.rename(NEW, ACTIVE)
+        resume.switch(core, library)
+        core.log.add(
+            now,
+            0,
+            "input",
+            "library_switched",
+            "now %s, was %s" % (library.identity(), was),
+        )
+        return {
+            "library": library.name,
+            "library_version": library.version,
+            "library_crc": library.crc,
+        }
+
+    def _check(self):
+        # The whole file, and the bytes LIB_BEGIN said: its size, the CRC-32 of the bytes.
+        size = self._store.size(NEW)
+        if size != self.size:
+            return refuse(
+                "bad_value",
+                "library holds %s of the %d bytes LIB_BEGIN announced: not switched"
+                % (size, self.size),
+            )
+        buf = bytearray(_CRC_BUF)
+        view = memoryview(buf)
+        crc = 0
+        offset = 0
+        while offset < size:
+            n = self._store.readinto(NEW, offset, buf)
+            if not n:
+                break
+            crc = binascii.crc32(view[:n], crc)
+            offset += n
+        crc &= 0xFFFFFFFF
+        if crc != self.crc:
+            return refuse(
+                "bad_value",
+                "CRC-32 of the bytes held is 0x%08x, not LIB_BEGIN's 0x%08x: not switched"
+                % (crc, self.crc),
+            )
+        return None

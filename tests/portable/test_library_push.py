@@ -1,0 +1,337 @@
+# A drug library pushed over the authenticated link (LIB_BEGIN / LIB_DATA / LIB_COMMIT,
+# firmware/libpush.py), the library a boot makes active, and an invalid one at boot: on
+# the shell served with dummy ports (shellkit), on both interpreters.
+import json
+from binascii import crc32
+
+from firmware import druglib, libpush
+from protocol import catalog, messages, reasons
+from protocol.text import TEXT_MAX, words
+from tests.portable.corekit import library_text
+from tests.portable.shellkit import NOREPI, VASO, Host, Store, ports, shell
+
+_DOC = []
+
+
+def _doc():
+    """The shipped library's document with one drug only: a push of a few chunks (a
+    new copy each time: the tests edit it)."""
+    if not _DOC:
+        _DOC.append(library_text())
+    doc = json.loads(_DOC[0])
+    doc["drugs"] = {"dobutamine": doc["drugs"]["dobutamine"]}
+    return doc
+
+
+def _file(version="push-1", reseal=True, edit=None):
+    doc = _doc()
+    doc["version"] = version
+    if edit is not None:
+        edit(doc)
+    if reseal:
+        doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+    return json.dumps(doc).encode()
+
+
+def _service(sh, p):
+    host = Host(sh, p, role="service")
+    host.hello()
+    return host
+
+
+def _clinician(sh, p):
+    host = Host(sh, p)
+    host.hello()
+    return host
+
+
+def _chunk(data, offset):
+    piece = data[offset : offset + catalog.LIB_CHUNK]
+    return {
+        "offset": offset,
+        "n": len(piece),
+        "data": piece + bytes(catalog.LIB_CHUNK - len(piece)),
+    }
+
+
+def _send(host, data, crc=None, size=None):
+    """LIB_BEGIN, every LIB_DATA, LIB_COMMIT: the commit's answer."""
+    if crc is None:
+        crc = crc32(data) & 0xFFFFFFFF
+    begun = host.request("LIB_BEGIN", {"size": len(data) if size is None else size, "crc": crc})
+    assert begun[0] == "LIB_BEGIN_R", begun
+    offset = 0
+    while offset < len(data):
+        name, f = host.request("LIB_DATA", _chunk(data, offset))
+        assert name == "LIB_DATA_R", (name, f)
+        offset = f["next"]
+    return host.request("LIB_COMMIT", {})
+
+
+def _identity(lib):
+    return (lib.name, lib.version, lib.crc)
+
+
+def _refused(answer, code, text):
+    name, f = answer
+    assert name == "REFUSED" and f["code"] == reasons.NUMBER[code], answer
+    assert text in f["message"], f["message"]
+    assert len(f["message"]) <= TEXT_MAX
+
+
+def _high(sh):
+    return [a.code for a in sh.core.alarms() if a.priority == "high"]
+
+
+def _log(sh, code):
+    return [e[5] for e in sh.core.log.entries() if e[4] == code]
+
+
+def test_a_whole_push_switches_the_library_and_a_boot_keeps_it():
+    p = ports()
+    sh = shell(p)
+    builtin = _identity(sh.core.library)
+    data = _file()
+    name, f = _send(_service(sh, p), data)
+    new = druglib.load(data)
+    assert name == "LIB_COMMIT_R", f
+    assert (f["library"], f["library_version"], f["library_crc"]) == _identity(new)
+    assert _identity(sh.core.library) == _identity(new) != builtin
+    store = p["store"]
+    assert store.files[libpush.ACTIVE] == data and libpush.NEW not in store.files
+    hello = Host(sh, p).hello()  # a new session's HELLO_R says it
+    assert hello[1]["library_version"] == "push-1", hello
+    (pushed,) = _log(sh, "library_pushed")
+    (switched,) = _log(sh, "library_switched")
+    assert new.identity() in pushed and "%d bytes" % len(data) in pushed
+    assert new.identity() in switched and "was %s" % builtin[0][:21] in switched
+    # the new library runs: its one drug starts, another of the built-in is unknown
+    host = _clinician(sh, p)
+    _refused(host.request("START", NOREPI), "unknown_drug", "norepinephrine")
+    after = shell(ports(store))  # a boot: the store's library, no alarm
+    assert _identity(after.core.library) == _identity(new)
+    assert _high(after) == []
+
+
+def _unchanged(sh, p, before):
+    assert _identity(sh.core.library) == before
+    assert libpush.ACTIVE not in p["store"].files and libpush.NEW not in p["store"].files
+
+
+def test_a_bad_crc_a_short_file_and_a_bad_library_are_refused_changing_nothing():
+    p = ports()
+    sh = shell(p)
+    before = _identity(sh.core.library)
+    host = _service(sh, p)
+    data = _file()
+    _refused(_send(host, data, crc=crc32(data) ^ 1), "bad_value", "CRC-32 of the bytes")
+    _unchanged(sh, p, before)
+    _refused(_send(host, data, size=len(data) + 10), "bad_value", "holds %d of the" % len(data))
+    _unchanged(sh, p, before)
+
+    def no_hard_max(doc):
+        del doc["drugs"]["dobutamine"]["limits"]["hard_max"]
+
+    answer = _send(host, _file(edit=no_hard_max))
+    _refused(answer, "library_invalid", "1 problem; first: dobutamine.limits.hard_max")
+    _unchanged(sh, p, before)
+    _refused(_send(host, _file(reseal=False)), "library_invalid", "library.crc32: bad CRC")
+    _unchanged(sh, p, before)
+    assert _log(sh, "library_pushed") == [] and _log(sh, "library_switched") == []
+
+
+def test_a_wrong_offset_is_refused_with_the_offset_expected():
+    p = ports()
+    sh = shell(p)
+    host = _service(sh, p)
+    data = _file()
+    host.request("LIB_BEGIN", {"size": len(data), "crc": crc32(data) & 0xFFFFFFFF})
+    assert host.request("LIB_DATA", _chunk(data, 0)) == ("LIB_DATA_R", {"next": 192})
+    _refused(host.request("LIB_DATA", _chunk(data, 384)), "bad_value", "send from offset 192")
+    _refused(host.request("LIB_DATA", _chunk(data, 0)), "bad_value", "send from offset 192")
+    assert p["store"].files[libpush.NEW] == data[:192]
+    # a retry of the last LIB_DATA (same seq, same bytes) gets its answer again
+    host.send_wire(host.wire("LIB_DATA", _chunk(data, 192), seq=40))
+    first = host.answer(40)
+    host.send_wire(host.session.wire("LIB_DATA", 40, _chunk(data, 192), ctr=host.session.ctr))
+    (again,) = host.raw()  # the same answer, byte for byte (its counter not newer)
+    assert messages.decode(again.msg_id, again.payload) == {"next": 384}
+    assert first == ("LIB_DATA_R", {"next": 384})
+    assert p["store"].files[libpush.NEW] == data[:384]
+
+
+def test_only_the_service_role_may_push():
+    p = ports()
+    sh = shell(p)
+    data = _file()
+    for host in (_clinician(sh, p), Host(sh, p, role="monitor")):
+        if not host.session.authed:
+            host.hello()
+        name, f = host.request("LIB_BEGIN", {"size": len(data), "crc": 0})
+        assert (name, f["code"]) == ("ERROR", catalog.ERR_FORBIDDEN), (name, f)
+    assert libpush.NEW not in p["store"].files
+
+
+def test_a_library_is_not_switched_while_a_channel_delivers():
+    p = ports()
+    sh = shell(p)
+    before = _identity(sh.core.library)
+    clinician = _clinician(sh, p)
+    service = _service(sh, p)
+    assert clinician.request("START", NOREPI)[0] == "START_R"
+    data = _file()
+    begin = {"size": len(data), "crc": crc32(data) & 0xFFFFFFFF}
+    _refused(service.request("LIB_BEGIN", begin), "library_busy", "channel 1 running")
+    assert clinician.request("STOP", {"ch": 1})[0] == "STOP_R"  # norepinephrine tapers
+    _refused(service.request("LIB_BEGIN", begin), "library_busy", "channel 1 tapering")
+    assert clinician.request("ESTOP", {"ch": 1, "reason": "clinician"})[0] == "ESTOP_R"
+    assert service.request("LIB_BEGIN", begin)[0] == "LIB_BEGIN_R"  # stopped: free
+    for offset in range(0, len(data), catalog.LIB_CHUNK):
+        assert service.request("LIB_DATA", _chunk(data, offset))[0] == "LIB_DATA_R"
+    assert clinician.request("START", VASO)[0] == "START_R"
+    _refused(service.request("LIB_COMMIT", {}), "library_busy", "channel 2 running")
+    _unchanged(sh, p, before)
+    assert sh.core.status(2).state == "running"
+
+
+class PowerCut(BaseException):
+    """The board loses power: raised out of the shell's loop, as nothing catches it."""
+
+
+class CutStore(Store):
+    """A store that loses power at its cut-th change (write, append, rename, remove),
+    before it (after=False) or once it is done (after=True)."""
+
+    def __init__(self, files, cut, after):
+        Store.__init__(self)
+        self.files = dict(files)
+        self.cut = cut
+        self.after = after
+        self.changes = 0
+
+    def _change(self, op, *args):
+        self.changes += 1
+        if self.changes == self.cut and not self.after:
+            raise PowerCut()
+        op(self, *args)
+        if self.changes == self.cut:
+            raise PowerCut()
+
+    def write(self, name, data):
+        self._change(Store.write, name, data)
+
+    def append(self, name, data):
+        self._change(Store.append, name, data)
+
+    def rename(self, src, dst):
+        self._change(Store.rename, src, dst)
+
+    def remove(self, name):
+        self._change(Store.remove, name)
+
+
+def test_a_power_cut_at_any_store_change_of_a_push_boots_the_old_or_the_new_library():
+    old, new = _file("push-0"), _file("push-1")
+    base = Store()
+    base.files[libpush.ACTIVE] = old
+    identities = (_identity(druglib.load(old)), _identity(druglib.load(new)))
+    cut = 1
+    seen = []
+    while True:
+        ran = None
+        for after in (False, True):
+            store = CutStore(base.files, 0, after)
+            p = ports(store)
+            sh = shell(p)
+            sh.begin()  # as a board boots: the record saved once
+            host = _service(sh, p)
+            store.cut = store.changes + cut  # counted from the push on
+            try:
+                answer = _send(host, new)
+            except PowerCut:
+                answer = None
+            ran = answer
+            store.cut = 0  # power back: the boot's own changes go through
+            booted = shell(ports(store))
+            booted.begin()
+            booted.step()
+            lib = booted.core.library
+            assert lib.ok and _identity(lib) in identities, (cut, after, _identity(lib))
+            assert _high(booted) == [], (cut, after, booted.core.alarms())
+            seen.append(identities.index(_identity(lib)))
+        if ran is not None:  # the push completed before the cut-th change: all were cut
+            break
+        cut += 1
+    assert cut > 10  # each LIB_DATA's append, the rename, the saves were cut
+    # every cut before the rename boots the old library, every one after it the new
+    assert seen == sorted(seen) and seen[0] == 0 and seen[-1] == 1, seen
+
+
+def test_a_record_where_nothing_delivers_resumes_under_another_library():
+    # What a power cut after the switch and before the next save leaves: the record
+    # names the old library; nothing delivered (a push is refused otherwise).
+    p = ports()
+    sh = shell(p)
+    host = _clinician(sh, p)
+    assert host.request("START", NOREPI)[0] == "START_R"
+    assert host.request("ESTOP", {"ch": 1, "reason": "clinician"})[0] == "ESTOP_R"
+    store = p["store"]
+    store.files[libpush.ACTIVE] = _file()
+    booted = shell(ports(store))
+    assert "store_lost" not in [a.code for a in booted.core.alarms()]
+    assert booted.core.status(1).state == "stopped" and booted.core.status(1).drug is None
+    assert "clinician" in [a.code for a in booted.core.alarms()]  # the record's alarms kept
+    (switched,) = _log(booted, "library_switched")
+    assert "at boot: %s" % druglib.load(store.files[libpush.ACTIVE]).identity() in switched
+
+
+def test_a_record_where_a_channel_delivers_never_resumes_under_another_library():
+    p = ports()
+    sh = shell(p)
+    assert _clinician(sh, p).request("START", NOREPI)[0] == "START_R"
+    store = p["store"]
+    store.files[libpush.ACTIVE] = _file()
+    booted = shell(ports(store))
+    assert "store_lost" in _high(booted)
+    assert booted.core.status(1).state == "idle"
+
+
+def test_an_invalid_library_at_boot_alarms_counts_its_problems_and_refuses_every_start():
+    def bad(doc):
+        limits = doc["drugs"]["dobutamine"]["limits"]
+        del limits["hard_max"]
+        limits["soft_max"]["source"] = ""
+
+    store = Store()
+    store.files[libpush.ACTIVE] = _file(edit=bad, reseal=False)
+    problems = druglib.load(store.files[libpush.ACTIVE]).problems
+    assert len(problems) == 3, problems
+    p = ports(store)
+    sh = shell(p)
+    alarm = [a for a in sh.core.alarms() if a.code == "library_refused"]
+    assert len(alarm) == 1 and alarm[0].priority == "high" and alarm[0].active
+    assert alarm[0].message.startswith("drug library invalid: 3 problems")
+    host = _clinician(sh, p)
+    assert host.request("INFO", {})[1]["library_problems"] == 3
+    start = dict(NOREPI, drug="dobutamine", unit="mcg/kg/min", dose=5000000)
+    name, f = host.request("START", start)
+    assert (name, f["code"]) == ("REFUSED", reasons.NUMBER["library_invalid"])
+    head = "drug library invalid: 3 problems (pumpguard library check FILE lists them); first: "
+    assert f["message"].startswith(head) and len(f["message"]) <= TEXT_MAX, f["message"]
+    first = f["message"][len(head) :]
+    assert first == problems[0] or (
+        first.endswith("...") and (problems[0] + " ").startswith(first[:-3].rstrip() + " ")
+    ), (first, problems[0])
+    # valid again (the store's file removed: the built-in), the alarm's condition ends
+    del store.files[libpush.ACTIVE]
+    again = shell(ports(store))
+    assert [a.active for a in again.core.alarms() if a.code == "library_refused"] == [False]
+
+
+def test_words_cuts_only_between_words():
+    text = "library.crc32: bad CRC: file says '0x00000000', content is 0x1234abcd"
+    assert words(text, 200) == text
+    assert words(text, 31) == "library.crc32: bad CRC: file..."
+    assert words(text, 30) == "library.crc32: bad CRC..."
+    assert words(text, 26) == "library.crc32: bad CRC..."
+    assert words("abcdefghijklmnopqrstuvwxyz", 10) == "abcdefg..."

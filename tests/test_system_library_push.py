@@ -1,0 +1,136 @@
+"""A drug library pushed to the emulated board (Pump.push_library, service role), an
+invalid one at boot, and `pumpguard emulate --library`, on both runtimes."""
+
+import binascii
+import json
+import os
+import subprocess
+import sys
+
+import pumpguard
+import pytest
+
+from firmware import druglib
+from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
+
+pytestmark = pytest.mark.system
+
+_LIBRARY = os.path.join(os.path.dirname(druglib.__file__), "druglib.json")
+
+
+def _library(path, version="2026.12-push", reseal=True):
+    """The shipped library as version (resealed unless told): its file and identity."""
+    with open(_LIBRARY) as f:
+        doc = json.load(f)
+    doc["version"] = version
+    if reseal:
+        doc["crc32"] = f"0x{druglib.crc_of(doc):08x}"
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=1)
+    return str(path), druglib.load(path.read_text())
+
+
+def _service(emu):
+    return pumpguard.connect(emu.port, key=emu.key, role="service", timeout=ANSWER_TIMEOUT_S)
+
+
+def test_a_push_is_refused_while_infusing_then_switches_and_is_reported(emu, tmp_path):
+    path, lib = _library(tmp_path / "lib.json")
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as clinician, _service(emu) as pump:
+        builtin = pump.device["library_crc"]
+        start_norepinephrine(clinician)
+        with pytest.raises(pumpguard.RefusedError) as refused:
+            pump.push_library(path)
+        assert refused.value.code == "library_busy"
+        assert "channel 1 running" in refused.value.message
+        clinician.emergency_stop(1, "clinician")
+        pushed = pump.push_library(path)
+        assert (pushed.name, pushed.version, pushed.crc) == (lib.name, lib.version, lib.crc)
+        info = pump.info()
+        assert (info.library_version, info.library_crc, info.library_problems) == (
+            lib.version,
+            lib.crc,
+            0,
+        )
+        log = {e.code: e.text for e in pump.log()}
+        assert lib.identity() in log["library_pushed"]
+        assert lib.identity() in log["library_switched"]
+        assert f"{builtin:08x}" != f"{lib.crc:08x}"
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as again:  # a new HELLO
+        assert (again.device["library_version"], again.device["library_crc"]) == (
+            lib.version,
+            lib.crc,
+        )
+
+
+def test_a_power_cut_mid_push_boots_the_old_library(emu, tmp_path):
+    path, _lib = _library(tmp_path / "lib.json")
+    data = (tmp_path / "lib.json").read_bytes()
+    with _service(emu) as pump:
+        old = pump.device["library_crc"]
+        pump._call("LIB_BEGIN", {"size": len(data), "crc": binascii.crc32(data)})
+        for offset in (0, 192, 384):
+            piece = data[offset : offset + 192]
+            pump._call("LIB_DATA", {"offset": offset, "n": 192, "data": piece})
+    emu.power_cycle()
+    with _service(emu) as pump:
+        assert pump.device["library_crc"] == old
+        assert [a.code for a in pump.alarms() if a.priority == "high"] == []
+
+
+def test_an_invalid_library_at_boot_alarms_and_info_says_so(emu, tmp_path):
+    path, lib = _library(tmp_path / "lib.json", reseal=False)
+    emu.power_off()
+    with open(path, "rb") as f, open(os.path.join(emu.state_dir, "druglib.json"), "wb") as g:
+        g.write(f.read())
+    emu.start()  # on a new port
+    env = dict(os.environ, PUMPGUARD_KEY=emu.key, PUMPGUARD_TIMEOUT=str(ANSWER_TIMEOUT_S))
+    argv = [sys.executable, "-m", "pumpguard", "--port", emu.port, "info"]
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "INVALID: 1 problem, every start refused" in r.stdout
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        assert pump.info().library_problems == 1
+        alarm = next(a for a in pump.alarms() if a.code == "library_refused")
+        assert alarm.priority == "high"
+        with pytest.raises(pumpguard.RefusedError) as refused:
+            start_norepinephrine(pump)
+        assert refused.value.code == "library_invalid"
+        assert refused.value.message.startswith(
+            "drug library invalid: 1 problem (pumpguard library check FILE lists it); first: "
+            "library.crc32: bad CRC"
+        )
+    with open(emu.log_path) as log:  # the console's list
+        assert "library.crc32: bad CRC" in log.read()
+
+
+def test_emulate_library_boots_with_it_and_refuses_an_invalid_one(tmp_path, runtime):
+    def bad(doc):
+        del doc["drugs"]["vasopressin"]["limits"]["hard_max"]
+        doc["drugs"]["dobutamine"]["concentrations"]["unit"] = "furlongs"
+
+    with open(_LIBRARY) as f:
+        doc = json.load(f)
+    bad(doc)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(doc))
+    problems = druglib.load(broken.read_text()).problems
+    assert len(problems) >= 3
+    argv = [sys.executable, "-m", "pumpguard", "emulate", "--runtime", runtime]
+    argv += ["--state-dir", str(tmp_path / "never"), "--library", str(broken)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert all(problem in r.stderr.splitlines() for problem in problems), r.stderr
+    assert not os.path.exists(tmp_path / "never")
+
+    path, lib = _library(tmp_path / "lib.json")
+    state = tmp_path / "state"
+    with pumpguard.Emulator(state_dir=state, runtime=runtime, library=path) as emu:
+        with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+            assert (pump.device["library_version"], pump.device["library_crc"]) == (
+                lib.version,
+                lib.crc,
+            )
+        emu.factory_reset()  # a new board: the library it was given goes with the store
+        with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+            assert pump.device["library_version"] != lib.version
