@@ -97,7 +97,7 @@ class _Pump:
     def info(self):
         from pumpguard.api.answers import Info
 
-        return Info("pumpguard 0.1.0", "emulator", 2, "lib", "1.0", 0xABCDEF01, "", BOOT, 0, {})
+        return Info("pumpguard 0.1.0", "emulator", 2, "lib", "1.0", 0xABCDEF01, "", BOOT, 0, {}, 0)
 
 
 @pytest.mark.parametrize("form", ["--json", "--jsonl", "--csv"])
