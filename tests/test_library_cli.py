@@ -90,3 +90,18 @@ def test_the_readme_examples_print_what_the_readme_shows(capsys, monkeypatch, tm
     for command, shown in examples:
         _, out, err = run(capsys, *command.split()[1:])
         assert out + err == shown, command
+
+
+def test_a_reader_that_goes_away_ends_the_output_without_a_traceback():
+    # `pumpguard library show FILE | head -1`: the pipe is closed before pumpguard
+    # writes anything (it is still starting), so every write meets EPIPE.
+    proc = subprocess.Popen(
+        [str(PUMPGUARD), "library", "show", str(LIBRARY)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

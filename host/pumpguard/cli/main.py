@@ -211,6 +211,13 @@ def main(argv=None, out=None):
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`pumpguard log | head`): what it wanted it has. Later
+        # writes, the interpreter's own flush at exit included, go nowhere instead of
+        # ending in a traceback.
+        if out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     finally:
         if pump is not None:
             pump.close()
