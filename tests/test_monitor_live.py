@@ -86,11 +86,11 @@ class ScriptedKeys:
         return step
 
 
-def watch(pumps, keys):
+def watch(pumps, keys, terminal=True, out=None):
     """Run the loop on these pumps (each connect() takes the next; an exception in the
-    list is raised by that connect()); returns what the terminal showed."""
-    out = io.StringIO()
-    console = Console(file=out, force_terminal=True, color_system=None, width=120)
+    list is raised by that connect()); returns what the terminal (or pipe) showed."""
+    out = out or io.StringIO()
+    console = Console(file=out, force_terminal=terminal, color_system=None, width=120)
     queue = list(pumps)
 
     def connect():
@@ -197,3 +197,16 @@ def test_usage_errors_exit_2_before_anything_is_opened(monkeypatch, capsys, argv
     monkeypatch.delenv("PUMPGUARD_PORT", raising=False)
     assert main(argv) == 2
     assert says in capsys.readouterr().err
+
+
+def test_into_a_pipe_each_refresh_is_a_frame_of_its_own_as_it_comes():
+    # Off a terminal rich's Live prints only when it stops; a script tailing the
+    # monitor must get each refresh as it is made.
+    out = io.StringIO()
+    seen = []
+
+    def refreshed():
+        seen.append(out.getvalue().count("occlusion"))
+
+    watch([FakePump(alarms=[alarm(5, "high")])], ScriptedKeys(refreshed, refreshed), False, out)
+    assert seen == [1, 2]  # one frame after the first refresh, two after the second

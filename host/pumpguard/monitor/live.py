@@ -111,6 +111,18 @@ def _session(connect, supervise_s):
             yield pump, supervise_s
 
 
+class _Frames:
+    """Off a terminal (a pipe, a log file) rich's Live draws once, when it stops: a
+    script reading the monitor would see nothing until it quits. There each refresh is
+    printed as a frame of its own instead, one after the other."""
+
+    def __init__(self, console):
+        self._console = console
+
+    def update(self, renderable, refresh=False):
+        self._console.print(renderable)
+
+
 def run(connect, console, interval_s, keys):
     """Watch the pump ``connect()`` opens until ``q`` or Ctrl-C, on ``console``.
 
@@ -120,7 +132,11 @@ def run(connect, console, interval_s, keys):
     # Ctrl-C ends the watch: the session has closed (its goodbye said) on the way out.
     with (
         keys,
-        Live(console=console, auto_refresh=False) as live,
+        (
+            Live(console=console, auto_refresh=False)
+            if console.is_terminal
+            else contextlib.nullcontext(_Frames(console))
+        ) as live,
         contextlib.suppress(KeyboardInterrupt),
     ):
         _watch(connect, live, keys, interval_s, screen)
