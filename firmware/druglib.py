@@ -190,7 +190,10 @@ class Library:
     def __init__(self):
         self.name = None  # type: str | None
         self.version = None  # type: str | None
-        self.crc = None  # type: int | None
+        # 0 until computed, and when the content has none: HELLO_R's library_crc is a u32
+        # and the state record's crc32 an int (resume.py refuses any other); such a
+        # library is invalid (a problem says why) and unsealed
+        self.crc = 0
         self.drugs = {}
         self.weight_min = self.weight_max = 0
         self.volume_min = self.volume_max = 0
@@ -201,7 +204,7 @@ class Library:
         return not self.problems
 
     def identity(self):
-        return "%s %s (crc32 0x%08x)" % (self.name, self.version, self.crc or 0)
+        return "%s %s (crc32 0x%08x)" % (self.name, self.version, self.crc)
 
     def why_invalid(self, limit=5):
         shown = "; ".join(self.problems[:limit])
@@ -280,6 +283,9 @@ def load(text):
     except ValueError as exc:
         check.problem("library", "not valid JSON (%s)" % (exc,))
         return lib
+    except RuntimeError:  # CPython's RecursionError is one: nesting too deep to parse
+        check.problem("library", "not a drug library: its JSON is nested too deeply")
+        return lib
     if not isinstance(doc, dict):
         check.problem("library", "not a JSON object")
         return lib
@@ -292,13 +298,18 @@ def load(text):
         lib.crc = crc_of(doc)
     except ValueError as exc:
         check.problem("library", str(exc))
-    declared = doc.get("crc32")
-    if not isinstance(declared, str) or declared.lower() != "0x%08x" % (lib.crc or 0):
-        check.problem(
-            "library.crc32",
-            "bad CRC: file says %r, content is 0x%08x (edited without resealing?)"
-            % (declared, lib.crc or 0),
-        )
+        check.problem("library.crc32", "cannot be checked: the content has no CRC")
+    except RuntimeError:  # the canonical form is written recursively (MicroPython's limit)
+        check.problem("library", "nested too deeply to have a canonical form")
+        check.problem("library.crc32", "cannot be checked: the content has no CRC")
+    else:
+        declared = doc.get("crc32")
+        if not isinstance(declared, str) or declared.lower() != "0x%08x" % lib.crc:
+            check.problem(
+                "library.crc32",
+                "bad CRC: file says %r, content is 0x%08x (edited without resealing?)"
+                % (declared, lib.crc),
+            )
     _load_ranges(check, doc, lib)
     drugs = check.obj(doc, "drugs", "library")
     if not drugs:
@@ -332,7 +343,8 @@ def _load_drug(check, name, spec):
         check.problem(name, "not an object")
         return Drug(name, _FALLBACK_UNIT)
     unit = spec.get("dose_unit")
-    if unit not in units.DOSE_UNITS:
+    # `in` a dict hashes its operand: a list or object there would raise, not be a problem
+    if not isinstance(unit, str) or unit not in units.DOSE_UNITS:
         check.problem(
             name + ".dose_unit",
             "unknown dose unit %r (known: %s)" % (unit, ", ".join(sorted(units.DOSE_UNITS))),
@@ -355,7 +367,11 @@ def _load_concs(check, name, spec, drug):
     path = name + ".concentrations"
     concs = check.obj(spec, "concentrations", name)
     unit = concs.get("unit")
-    if unit not in units.CONC_UNITS or units.CONC_UNITS[unit][0] != drug.family:
+    if (
+        not isinstance(unit, str)  # as for dose_unit: no hashing a list or an object
+        or unit not in units.CONC_UNITS
+        or units.CONC_UNITS[unit][0] != drug.family
+    ):
         check.problem(path + ".unit", "%r is not a %s concentration unit" % (unit, drug.family))
         return
     drug.conc_unit = unit
@@ -364,11 +380,18 @@ def _load_concs(check, name, spec, drug):
         check.problem(path + ".allowed", "missing or empty list")
         return
     values = []
+    first = {}  # value -> the index of its first entry
     for i in range(len(allowed)):
-        value = check.figure_of(allowed[i], "%s.allowed.%d" % (path, i), "dose")
+        where = "%s.allowed.%d" % (path, i)
+        value = check.figure_of(allowed[i], where, "dose")
         if value == 0:
-            check.problem("%s.allowed.%d" % (path, i), "must be above 0")
+            check.problem(where, "must be above 0")
+        elif value in first:
+            # a start names its concentration by value: a second entry of one value is
+            # never a second choice, most likely a typo for another figure
+            check.problem(where, "duplicate of %s.allowed.%d" % (path, first[value]))
         elif value is not None:
+            first[value] = i
             values.append(value)
     drug.concs = tuple(values)
 
@@ -460,7 +483,12 @@ def _load_advisories(check, name, spec, drug):
                 where + ".text", "at most %d printable ASCII characters" % (_ADVISORY_MAX,)
             )
         partners = item.get("drugs")
-        if not isinstance(partners, list) or not partners:
+        # names only: load() looks each one up in the drugs (a list or object would raise)
+        if (
+            not isinstance(partners, list)
+            or not partners
+            or not all(isinstance(p, str) for p in partners)
+        ):
             check.problem(where + ".drugs", "needs_any needs a list of drug names")
             continue
         drug.needs_any = tuple(partners)

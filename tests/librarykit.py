@@ -29,6 +29,16 @@ def shipped():
     return json.loads(SHIPPED)
 
 
+def places(value, path=()):
+    """The path (keys and indexes) of every member and item under value, depth first:
+    where the property tests put a value of another type."""
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        yield (*path, key)
+        if isinstance(item, (dict, list)):
+            yield from places(item, (*path, key))
+
+
 def unsealed(tmp_path):
     """The shipped library with one reviewed edit and the old crc32 still in it."""
     doc = shipped()

@@ -1,15 +1,17 @@
 """CPython-side checks of the drug library and the unit arithmetic (hypothesis)."""
 
+import copy
 import json
 import zlib
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from firmware import druglib, units
+from tests.librarykit import places
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "firmware" / "druglib.json"
@@ -94,3 +96,36 @@ def test_library_identity_bounds_are_the_hello_field_widths():
     widths = {f[0]: f[2] for f in catalog.FIELDS[catalog.ID["HELLO_R"]] if len(f) > 2}
     assert widths["library"] == druglib._LIBRARY_NAME_MAX
     assert widths["library_version"] == druglib._LIBRARY_VERSION_MAX
+
+
+_SHIPPED = json.loads(LIBRARY.read_text())
+# every place but the seal and "about" (free text the pump never reads)
+_PLACES = [p for p in places(_SHIPPED) if p[0] not in ("crc32", "about")]
+# the limits whose null means "no limit": null there, or a figure for a null, is valid
+_OPTIONAL = {"start_max", "max_step_up", "max_step_down", "max_up_percent"}
+
+
+def _json_type(value):
+    return "bool" if isinstance(value, bool) else type(value).__name__
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_PLACES),
+    st.sampled_from(
+        [None, True, False, 0, 1, -1, "", "4", "x", [], ["x"], [[]], {}, {"a": 1}, 1.5]
+    ),
+)
+def test_any_value_of_another_type_anywhere_is_a_listed_problem_never_a_crash(place, value):
+    doc = copy.deepcopy(_SHIPPED)
+    node = doc
+    for key in place[:-1]:
+        node = node[key]
+    was, node[place[-1]] = node[place[-1]], value
+    assume(_json_type(was) != _json_type(value))
+    if not isinstance(value, float):
+        doc["crc32"] = f"0x{druglib.crc_of(doc):08x}"  # sealed: only the substitution is wrong
+    lib = druglib.load(json.dumps(doc))  # never raises (it runs at every boot)
+    no_limit = None in (was, value) and _OPTIONAL & set(map(str, place))
+    assert no_limit or lib.problems, (place, value)
+    assert isinstance(lib.crc, int)

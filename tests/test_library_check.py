@@ -2,9 +2,19 @@
 
 import json
 
+import pytest
 from pumpguard import library
 
-from tests.librarykit import INVALID, LIBRARY, SHIPPED_CRC, invalid, run, unsealed
+from tests.librarykit import (
+    INVALID,
+    LIBRARY,
+    SHIPPED_CRC,
+    invalid,
+    run,
+    shipped,
+    unsealed,
+    write,
+)
 
 
 def test_the_shipped_library_is_valid_and_sealed(capsys):
@@ -77,3 +87,59 @@ def test_a_file_that_is_not_json_or_not_there_is_one_line_and_exit_2(capsys, tmp
     (tmp_path / "list.json").write_text("[]")
     code, _, err = run(capsys, "library", "check", tmp_path / "list.json")
     assert code == 2 and "the JSON is not an object" in err
+
+
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        pytest.param(
+            lambda d: d["norepinephrine"].update(dose_unit={}),
+            "norepinephrine.dose_unit: unknown dose unit {}",
+            id="dose_unit",
+        ),
+        pytest.param(
+            lambda d: d["norepinephrine"]["concentrations"].update(unit=["mcg/mL"]),
+            "norepinephrine.concentrations.unit: ['mcg/mL'] is not a mass concentration unit",
+            id="conc_unit",
+        ),
+        pytest.param(
+            lambda d: d["vasopressin"]["advisories"][0].update(drugs=[["dopamine"]]),
+            "vasopressin.advisories.0.drugs: needs_any needs a list of drug names",
+            id="needs_any_partner",
+        ),
+    ],
+)
+def test_a_list_or_object_where_a_text_belongs_is_a_listed_problem(capsys, tmp_path, edit, problem):
+    # druglib.load hashed it (`in` a dict): a TypeError traceback here, at boot, at flash
+    doc = shipped()
+    edit(doc["drugs"])
+    code, out, err = run(capsys, "library", "check", write(tmp_path / "bad.json", doc))
+    assert code == 1 and "Traceback" not in err
+    assert [line for line in out.splitlines()[2:] if line.startswith(problem)], out
+
+
+def test_a_concentration_listed_twice_is_a_listed_problem(capsys, tmp_path):
+    doc = shipped()
+    allowed = doc["drugs"]["norepinephrine"]["concentrations"]["allowed"]
+    allowed.append(dict(allowed[1]))
+    path = write(tmp_path / "twice.json", doc)
+    code, out, _ = run(capsys, "library", "check", path)
+    assert code == 1
+    assert (
+        "norepinephrine.concentrations.allowed.2: duplicate of "
+        "norepinephrine.concentrations.allowed.1"
+    ) in out.splitlines()
+    assert not library.check(path).valid
+
+
+@pytest.mark.parametrize("action", ["check", "show", "seal", "diff"])
+@pytest.mark.parametrize("depth", [100, 100_000])  # past _DEPTH_MAX; past json's recursion
+def test_json_nested_deeper_than_any_library_is_a_one_line_usage_error(
+    capsys, tmp_path, action, depth
+):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"a":' * depth + "1" + "}" * depth)
+    files = (LIBRARY, deep) if action == "diff" else (deep,)
+    code, out, err = run(capsys, "library", action, *files)
+    assert (code, out) == (2, "")
+    assert err == f"pumpguard: {deep}: not a drug library: its JSON is nested more than 64 deep\n"

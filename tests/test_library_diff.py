@@ -1,11 +1,16 @@
 """`pumpguard library diff`: every figure that changed, drug by drug, both sources."""
 
+import copy
 import json
+import tempfile
+from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pumpguard import library
-from pumpguard.library.diff import ADDED, BOTH, DRUG_ADDED, DRUG_REMOVED, SOURCE, VALUE
+from pumpguard.library.diff import ADDED, BOTH, DRUG_ADDED, DRUG_REMOVED, ORDER, SOURCE, VALUE
 
-from tests.librarykit import LIBRARY, SHIPPED, SHIPPED_CRC, changed, run, shipped
+from tests.librarykit import LIBRARY, SHIPPED, SHIPPED_CRC, changed, places, run, shipped, write
 
 
 def test_identical_content_is_exit_0_whatever_the_layout_or_seal(capsys, tmp_path):
@@ -101,3 +106,112 @@ def test_a_missing_or_non_json_file_is_exit_2(capsys, tmp_path):
         code, out, err = run(capsys, "library", "diff", LIBRARY, other)
         assert (code, out, err.count("\n")) == (2, "", 1)
     assert run(capsys, "library", "diff", LIBRARY)[0] == 2  # usage: NEW missing
+
+
+def test_a_concentration_listed_twice_is_one_addition(tmp_path):
+    # keyed by value, the second "16" overwrote the first: "no change in content"
+    doc = shipped()
+    allowed = doc["drugs"]["norepinephrine"]["concentrations"]["allowed"]
+    allowed.append(dict(allowed[1]))
+    changes = library.diff(LIBRARY, write(tmp_path / "new.json", doc))
+    assert [(c.drug, c.field, c.kind) for c in changes] == [
+        ("norepinephrine", "concentrations.allowed[16]", ADDED)
+    ]
+
+
+def test_concentrations_reordered_is_an_order_change(capsys, tmp_path):
+    # the canonical form keeps a list's order (the CRC changes): so does the record
+    doc = shipped()
+    doc["drugs"]["norepinephrine"]["concentrations"]["allowed"].reverse()
+    new = write(tmp_path / "new.json", doc)
+    code, out, _ = run(capsys, "library", "diff", LIBRARY, new)
+    assert code == 1
+    assert (
+        "norepinephrine\n  concentrations.allowed: order changed\n    old: 4, 16\n    new: 16, 4\n"
+    ) in out
+    (change,) = library.diff(LIBRARY, new)
+    assert (change.kind, change.old.value, change.new.value) == (ORDER, ["4", "16"], ["16", "4"])
+
+
+def test_true_become_1_is_a_value_change(capsys, tmp_path):
+    # Python's True == 1: compared as Python values, the diff saw nothing
+    doc = shipped()
+    doc["drugs"]["norepinephrine"]["weight_based"] = 1
+    code, out, _ = run(capsys, "library", "diff", LIBRARY, write(tmp_path / "new.json", doc))
+    assert code == 1
+    assert "  weight_based: value changed\n    old: yes\n    new: 1\n" in out
+
+
+def test_a_note_inserted_before_another_is_one_addition(tmp_path):
+    # matched by position among their kind, the renal-dose note was "changed" into the
+    # new one and then "added" again
+    doc = shipped()
+    advisories = doc["drugs"]["dopamine"]["advisories"]
+    advisories.insert(0, {"kind": "note", "text": "new note", "source": "P&T 2026-11-24"})
+    changes = library.diff(LIBRARY, write(tmp_path / "new.json", doc))
+    assert [(c.kind, c.field, c.new.value["text"]) for c in changes if c.new] == [
+        (ADDED, "advisories[note]", "new note")
+    ]
+    assert len(changes) == 1
+
+
+def test_a_number_for_a_text_says_how_each_file_writes_it(capsys, tmp_path):
+    # 4 for "4" (an invalid library): both sides read "4 mcg/mL" in the review record
+    doc = shipped()
+    doc["drugs"]["norepinephrine"]["concentrations"]["allowed"][0]["value"] = 4
+    code, out, _ = run(capsys, "library", "diff", LIBRARY, write(tmp_path / "new.json", doc))
+    assert code == 1
+    source = shipped()["drugs"]["norepinephrine"]["concentrations"]["allowed"][0]["source"]
+    assert (
+        "  concentrations.allowed[4]: value changed\n"
+        f'    old: 4 mcg/mL (in the file: the text "4") (source: {source})\n'
+        f"    new: 4 mcg/mL (in the file: the number 4) (source: {source})\n"
+    ) in out
+
+
+def _parent(doc, place):
+    for key in place[:-1]:
+        doc = doc[key]
+    return doc
+
+
+def _content(doc):
+    """What the CRC covers, typed and in order (floats too, which have no CRC)."""
+    return json.dumps({k: v for k, v in doc.items() if k != "crc32"}, sort_keys=True)
+
+
+_SHIPPED = shipped()
+_PLACES = [p for p in places(_SHIPPED) if p != ("crc32",)]
+_LISTS = [p for p in _PLACES if isinstance(_parent(_SHIPPED, p)[p[-1]], list)]
+_VALUES = [None, True, False, 0, 1, "", "1", "4", "x", [], ["x"], {}, {"value": "4"}, 1.5]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("set"), st.sampled_from(_PLACES), st.sampled_from(_VALUES)),
+            st.tuples(st.just("reverse"), st.sampled_from(_LISTS)),
+            st.tuples(st.just("repeat"), st.sampled_from(_LISTS)),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_diff_is_empty_exactly_when_the_content_is_the_same(edits):
+    doc = shipped()
+    for action, place, *value in edits:
+        try:
+            parent = _parent(doc, place)
+            target = parent[place[-1]]
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier edit replaced what held this place
+        if action == "set":
+            parent[place[-1]] = value[0]
+        elif isinstance(target, list) and action == "reverse":
+            target.reverse()
+        elif isinstance(target, list) and target:
+            target.append(copy.deepcopy(target[0]))
+    with tempfile.TemporaryDirectory() as folder:
+        new = write(Path(folder) / "new.json", doc)
+        assert (library.diff(LIBRARY, new) == []) == (_content(doc) == _content(_SHIPPED)), edits

@@ -126,3 +126,40 @@ def test_seal_then_check_is_sealed_for_any_layout_of_the_shipped_library(
         assert after == {**doc, "crc32": SHIPPED_CRC}
         if crc != "absent":  # the rest of the text as it was, byte for byte
             assert path.read_text() == text.replace(json.dumps(doc["crc32"]), f'"{SHIPPED_CRC}"')
+
+
+def test_seal_through_a_symlink_seals_the_file_it_points_to(capsys, tmp_path):
+    # the rename went over the link: a regular file in its place, the target unsealed
+    real = _file(tmp_path, SHIPPED.replace(SHIPPED_CRC, WRONG), "real.json")
+    link = tmp_path / "druglib.json"
+    link.symlink_to(real)
+    code, _, err = run(capsys, "library", "seal", link)
+    assert code == 0, err
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text() == SHIPPED
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["druglib.json", "real.json"]
+
+
+def test_seal_refuses_a_read_only_file_and_writes_nothing(capsys, tmp_path):
+    # the rename replaced a 0444 file as if it were writable
+    path = _file(tmp_path, SHIPPED.replace(SHIPPED_CRC, WRONG))
+    path.chmod(0o444)
+    code, out, err = run(capsys, "library", "seal", path)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"pumpguard: {path}: read-only (mode 0444): not sealed; "
+        "make it writable (chmod u+w) to seal it\n"
+    )
+    assert path.read_text() == SHIPPED.replace(SHIPPED_CRC, WRONG)
+    assert os.stat(path).st_mode & 0o777 == 0o444
+
+
+def test_seal_refuses_a_file_with_other_hard_links_and_writes_nothing(capsys, tmp_path):
+    # the rename would give the sealed text to this name only, the other still unsealed
+    path = _file(tmp_path, SHIPPED.replace(SHIPPED_CRC, WRONG))
+    os.link(path, tmp_path / "other.json")
+    code, _, err = run(capsys, "library", "seal", path)
+    assert code == 2
+    assert err.startswith(f"pumpguard: {path}: has 2 hard links: sealing replaces the file")
+    assert (tmp_path / "other.json").read_text() == path.read_text()
+    assert path.read_text() == SHIPPED.replace(SHIPPED_CRC, WRONG)

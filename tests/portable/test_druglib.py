@@ -1,9 +1,10 @@
 # The drug library: DESIGN.md's figures, validation that reports every problem, CRC.
 import json
 
-from firmware import druglib
+from firmware import druglib, libpush
 from firmware.core import SafetyCore
 from tests.portable.corekit import HOUR, MIN, M, library, library_text
+from tests.portable.shellkit import Host, ports, shell
 
 
 def _doc():
@@ -202,3 +203,61 @@ def test_taper_stop_dose_must_lie_between_the_hard_min_and_the_taper_step():
         "vasopressin.taper.stop_at: must not be below limits.hard_min",
         "vasopressin.taper.stop_at: must not exceed the taper step",
     ]
+
+
+def test_a_list_or_object_where_a_text_belongs_is_a_problem_never_a_crash():
+    # load() runs at every boot (firmware/main.py) and at flash: a value that cannot be
+    # looked up (`in` a dict hashes it) must be a problem, never a TypeError
+    def dose_unit(drugs):
+        drugs["norepinephrine"]["dose_unit"] = {}
+
+    def conc_unit(drugs):
+        drugs["norepinephrine"]["concentrations"]["unit"] = ["mcg/mL"]
+
+    def partner(drugs):
+        drugs["vasopressin"]["advisories"][0]["drugs"] = [["norepinephrine"]]
+
+    for edit, field in [
+        (dose_unit, "norepinephrine.dose_unit: unknown dose unit {}"),
+        (conc_unit, "norepinephrine.concentrations.unit: ['mcg/mL'] is not a mass"),
+        (partner, "vasopressin.advisories.0.drugs: needs_any needs a list of drug names"),
+    ]:
+        doc = _doc()
+        edit(doc["drugs"])
+        lib = _load(doc)
+        assert [p for p in lib.problems if p.startswith(field)], (field, lib.problems)
+
+
+def test_a_concentration_listed_twice_is_a_problem():
+    # a start picks its concentration by value: a second "16" is never a second choice
+    doc = _doc()
+    allowed = doc["drugs"]["norepinephrine"]["concentrations"]["allowed"]
+    allowed.append({"value": "16.0", "source": "a second 16"})
+    assert _load(doc).problems == [
+        "norepinephrine.concentrations.allowed.2: duplicate of "
+        "norepinephrine.concentrations.allowed.1"
+    ]
+
+
+def test_a_library_without_a_canonical_form_has_crc_0_not_none():
+    # HELLO_R's library_crc is a u32 and the state record's crc32 an int: a float (no
+    # canonical form) or nesting too deep for the canonical form's recursion gives 0,
+    # with the library invalid and unsealed
+    doc = _doc()
+    doc["about"] = 1.5
+    lib = druglib.load(json.dumps(doc))
+    assert lib.crc == 0
+    assert "library.crc32: cannot be checked: the content has no CRC" in lib.problems
+    # CPython's parser gives up on it, MicroPython's parses it and the canonical form fails
+    deep = druglib.load('{"about":' + "[" * 3000 + "]" * 3000 + "}")
+    assert deep.crc == 0 and [p for p in deep.problems if "nested too deeply" in p]
+
+
+def test_hello_reports_crc_0_for_a_boot_library_that_has_no_crc():
+    p = ports()
+    doc = _doc()
+    doc["drugs"]["vasopressin"]["limits"]["hard_max"]["value"] = 0.04
+    p["store"].files[libpush.ACTIVE] = json.dumps(doc).encode()
+    sh = shell(p)
+    name, f = Host(sh, p).hello()
+    assert (name, f["library_crc"]) == ("HELLO_R", 0), f

@@ -3,14 +3,20 @@ drug, with both values and both sources; ``review(old, new)`` adds each file's
 identity and writes it all as a plain-text record (``Review.lines()``).
 
 Content is what the CRC covers: the "crc32" member is no figure (each file's identity
-line says whether it is sealed), whitespace and member order are no change. Order is
-stable: the library's own figures, then the drugs by name; within one, the old file's
-order, then what only the new one has in its order.
+line says whether it is sealed), whitespace and member order are no change; but values
+are compared as JSON writes them (true is not 1, 4 is not "4"), and a list's order and
+its duplicates are content (the canonical form keeps them). A concentration or an
+advisory is matched by what it says (its value; its kind and text), so one inserted is
+one addition; its list's order changed is one change of that list. Order is stable:
+the library's own figures, then the drugs by name; within one, the old file's order,
+then what only the new one has in its order.
 """
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 
-from .document import Document, Figure, Identity, count, read
+from .document import Document, Figure, Identity, count, read, written
 
 DRUG_ADDED = "drug added"
 DRUG_REMOVED = "drug removed"
@@ -19,6 +25,7 @@ REMOVED = "removed"
 VALUE = "value changed"
 SOURCE = "source changed"
 BOTH = "value and source changed"
+ORDER = "order changed"  # a list's items (field: the list), each side its items in order
 LIBRARY = "library"  # the drug name of a change to the library's own figures
 
 
@@ -80,8 +87,9 @@ class Review:
         }
 
 
-def _figure(f):
-    return f"{f.shown()} (source: {f.source})" if f.source is not None else f.shown()
+def _figure(f, typed=False):
+    shown = f"{f.shown()} (in the file: {written(f.value)})" if typed else f.shown()
+    return f"{shown} (source: {f.source})" if f.source is not None else shown
 
 
 def _change_lines(change):
@@ -90,9 +98,11 @@ def _change_lines(change):
     elif change.kind == REMOVED and change.old is not None:
         yield f"  - {change.field}: {_figure(change.old)}"
     elif change.old is not None and change.new is not None:
+        # values that read alike yet differ (4 and "4") each say how the file writes them
+        typed = change.old.shown() == change.new.shown() and not _same_value(change.old, change.new)
         yield f"  {change.field}: {change.kind}"
-        yield f"    old: {_figure(change.old)}"
-        yield f"    new: {_figure(change.new)}"
+        yield f"    old: {_figure(change.old, typed)}"
+        yield f"    new: {_figure(change.new, typed)}"
 
 
 def _summary(changes):
@@ -137,16 +147,55 @@ def _changes(a: Document, b: Document):
 
 
 def _figure_changes(drug, old, new):
-    before = {f.field: f for f in old}
-    after = {f.field: f for f in new}
-    for field, f in before.items():
-        g = after.get(field)
+    before, after = _matched(old), _matched(new)
+    for key, f in before.items():
+        g = after.get(key)
         if g is None:
-            yield Change(drug, field, REMOVED, old=f)
-        elif (f.value, f.unit) != (g.value, g.unit) or f.source != g.source:
-            same_value = (f.value, f.unit) == (g.value, g.unit)
-            kind = SOURCE if same_value else BOTH if f.source != g.source else VALUE
-            yield Change(drug, field, kind, old=f, new=g)
-    for field, g in after.items():
-        if field not in before:
-            yield Change(drug, field, ADDED, new=g)
+            yield Change(drug, f.field, REMOVED, old=f)
+        elif not _same_value(f, g) or f.source != g.source:
+            kind = SOURCE if _same_value(f, g) else BOTH if f.source != g.source else VALUE
+            yield Change(drug, g.field, kind, old=f, new=g)
+    for key, g in after.items():
+        if key not in before:
+            yield Change(drug, g.field, ADDED, new=g)
+    yield from _order_changes(drug, before, after)
+
+
+def _matched(figures):
+    """Each row by what matches it across two versions: its field; an item named by its
+    content (Figure.item) by its list, that content and which occurrence of it it is, so
+    that a duplicate is a row of its own."""
+    seen = Counter()
+    out = {}
+    for f in figures:
+        if f.item is None:
+            out[(f.field,)] = f
+        else:
+            seen[f.item] += 1
+            out[(*f.item, str(seen[f.item]))] = f
+    return out
+
+
+def _order_changes(drug, before, after):
+    """A list whose items both versions hold stand in another order: one ORDER change."""
+    lists = dict.fromkeys(key[0] for key in (*before, *after) if len(key) > 1)
+    for path in lists:
+        old = [key for key in before if len(key) > 1 and key[0] == path and key in after]
+        new = [key for key in after if len(key) > 1 and key[0] == path and key in before]
+        if old != new:
+            yield Change(
+                drug,
+                path,
+                ORDER,
+                old=Figure(path, [key[1] for key in old], None),
+                new=Figure(path, [key[1] for key in new], None),
+            )
+
+
+def _same_value(f, g):
+    """Equal as JSON: Python's True == 1 and 1 == 1.0 are no equality here."""
+    return f.unit == g.unit and _json(f.value) == _json(g.value)
+
+
+def _json(value):
+    return json.dumps(value, sort_keys=True)

@@ -7,7 +7,7 @@ problems can still be shown and compared, and every member (an unknown one too) 
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from firmware import druglib
 
@@ -16,6 +16,10 @@ from ..errors import PumpguardError, UsageError
 # The problems druglib.load reports about the stored CRC, and nothing else, start so: a
 # library whose only problem is one of these is valid but not sealed.
 _CRC_PROBLEM = "library.crc32:"
+# A library nests 6 levels (drugs, a drug, concentrations, allowed, an entry, its
+# value); a file far deeper is no library, and would exhaust the recursion of the tools
+# that read it level by level (druglib.canonical, _rows).
+_DEPTH_MAX = 64
 # Each section's figures are in this unit (the drug's own units filled in by _unit()).
 _SECTION_UNIT = {
     "weight_kg": "kg",
@@ -44,21 +48,26 @@ class LibraryProblems(PumpguardError):
 @dataclass(frozen=True)
 class Identity:
     """What a pump reports of a library: name and version as the file writes them
-    (None when missing), ``crc`` the CRC-32 of its content (None: it has none, e.g. a
-    float in it), ``sealed`` whether the file's "crc32" says that CRC."""
+    (None when missing), ``crc`` the CRC-32 of its content (0 when it has none, e.g. a
+    float in it: what the pump reports of it too), ``sealed`` whether the file's "crc32"
+    says that CRC."""
 
     name: str | None
     version: str | None
-    crc: int | None
+    crc: int
     sealed: bool
 
     def line(self):
-        crc = "no crc" if self.crc is None else f"crc32 0x{self.crc:08x}"
-        return f"{self.name} {self.version}, {crc}, {'sealed' if self.sealed else 'NOT sealed'}"
+        sealed = "sealed" if self.sealed else "NOT sealed"
+        return f"{self.name} {self.version}, crc32 0x{self.crc:08x}, {sealed}"
 
     def as_json(self):
-        crc = None if self.crc is None else f"0x{self.crc:08x}"
-        return {"name": self.name, "version": self.version, "crc": crc, "sealed": self.sealed}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "crc": f"0x{self.crc:08x}",
+            "sealed": self.sealed,
+        }
 
 
 @dataclass(frozen=True)
@@ -66,18 +75,23 @@ class Figure:
     """One row: ``field`` its path within its drug (or the library), e.g.
     "limits.hard_max", "concentrations.allowed[16]", "advisories[<its text>]"; ``value``
     as the JSON writes it; ``source`` the reviewed source (None where the file keeps
-    none, as for dose_unit); ``unit`` the unit its value is in ("" when none)."""
+    none, as for dose_unit); ``unit`` the unit its value is in ("" when none); ``item``
+    for an item of a list that is named by what it says (a concentration, an advisory):
+    (the list's field, its content: the value, or kind and text), else None."""
 
     field: str
     value: object
     source: str | None
     unit: str = ""
+    item: tuple[str, str] | None = None
 
     def shown(self):
         """The value as a reader sees it: "0.1 mcg/kg/min", "120 s", "none (no limit)"."""
         value = self.value
         if value is None:
             return "none (no limit)"
+        if isinstance(value, (list, dict)) and not value:
+            return "none (empty)"
         if isinstance(value, bool):
             return "yes" if value else "no"
         if isinstance(value, dict):
@@ -93,6 +107,23 @@ def _plain(value):
     if isinstance(value, list):
         return ", ".join(_plain(v) for v in value)
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def written(value):
+    """How the JSON writes value, its type said: 'the text "4"', "the number 4": two
+    values that read alike (shown()) are told apart by it."""
+    kind = (
+        "text"
+        if isinstance(value, str)
+        else "list"
+        if isinstance(value, list)
+        else "object"
+        if isinstance(value, dict)
+        else "number"
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else "value"  # true, false, null: their JSON says what they are
+    )
+    return f"the {kind} {json.dumps(value)}"
 
 
 @dataclass(frozen=True)
@@ -116,9 +147,7 @@ class Document:
 
     @property
     def identity(self):
-        sealed = self.library.crc is not None and not any(
-            p.startswith(_CRC_PROBLEM) for p in self.library.problems
-        )
+        sealed = not any(p.startswith(_CRC_PROBLEM) for p in self.library.problems)
         name, version = self.doc.get("name"), self.doc.get("version")
         return Identity(
             name if isinstance(name, str) else None,
@@ -163,17 +192,38 @@ def read(path):
         raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except ValueError as exc:
         raise UsageError(f"{path}: not valid JSON: {exc}") from None
+    except RecursionError:  # deeper than json can parse: deeper than _DEPTH_MAX too
+        raise _too_deep(path) from None
+    if _deeper_than(doc, _DEPTH_MAX):
+        raise _too_deep(path)
     if not isinstance(doc, dict):
         raise UsageError(f"{path}: not a drug library: the JSON is not an object")
     return Document(path, text, doc, druglib.load(text))
 
 
+def _too_deep(path):
+    return UsageError(f"{path}: not a drug library: its JSON is nested more than {_DEPTH_MAX} deep")
+
+
+def _deeper_than(doc, most):
+    """Whether doc nests more than most levels; by a stack, not recursion (the depth is
+    the file's: druglib's canonical form and _rows recurse once per level)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > most:
+                return True
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return False
+
+
 def _rows(value, path, source):
     """Rows of a parsed JSON object. A member {"value", "source"} is one figure; an object
     with a "source" but no "value" (a taper that is not required) gives that source to
-    each of its other members; a list's items are keyed by what they say, not where
-    they stand (a concentration by its value, an advisory by its kind, "note 2" for a
-    second note), so inserting one does not shift the others in a diff."""
+    each of its other members; a list's items are named by what they say (a
+    concentration by its value, an advisory by its kind, "note 2" for a second note)."""
     rows = []
     for key, member in value.items():
         where = f"{path}.{key}" if path else key
@@ -185,34 +235,46 @@ def _rows(value, path, source):
             rest = {k: v for k, v in member.items() if k != "source"}
             source_of = _text(member["source"])
             rows.extend(_rows(rest, where, source_of) or [Figure(where, None, source_of)])
+        # an empty object or list is a row: the CRC tells [] from {} from no member at all
         elif isinstance(member, dict):
-            rows.extend(_rows(member, where, source))
+            rows.extend(_rows(member, where, source) or [Figure(where, member, source)])
         elif isinstance(member, list):
-            rows.extend(_items(member, where))
+            rows.extend(_items(member, where) or [Figure(where, member, source)])
         else:
             rows.append(Figure(where, member, source))
     return rows
 
 
 def _items(items, path):
+    """A concentration or an advisory also carries its content (Figure.item), by which
+    diff matches two versions' items, so that inserting one shifts none of the others;
+    any other item is named and matched by its position."""
     rows, kinds = [], []
     for i, item in enumerate(items):
+        content = None
         if isinstance(item, dict) and "value" in item:
             key, value = item["value"], item["value"]
+            content = _plain(key)
         elif isinstance(item, dict) and "kind" in item:
             kinds.append(_plain(item["kind"]))
             count = kinds.count(kinds[-1])
             key = kinds[-1] if count == 1 else f"{kinds[-1]} {count}"
             value = {k: v for k, v in item.items() if k not in ("kind", "source")}
+            content = f"{kinds[-1]}: {_plain(item.get('text'))}"
         else:
             key, value = i, item
         source = _text(item.get("source")) if isinstance(item, dict) else None
-        rows.append(Figure(f"{path}[{_plain(key)}]", value, source))
+        row = Figure(f"{path}[{_plain(key)}]", value, source)
+        rows.append(row if content is None else replace(row, item=(path, content)))
     return rows
 
 
 def _text(source):
-    return source if isinstance(source, str) else None if source is None else _plain(source)
+    """A source as a reader sees it: one that is no text says what it is instead, so a
+    number 4 is never shown (nor compared) as the text "4"."""
+    if isinstance(source, str) or source is None:
+        return source
+    return f"{written(source)}, not a text"
 
 
 def _with_units(rows, dose_unit, conc_unit):
@@ -232,5 +294,5 @@ def _with_units(rows, dose_unit, conc_unit):
         shows_unit = isinstance(row.value, (str, int)) and not isinstance(row.value, bool)
         if not shows_unit or name in ("unit", "dose_unit") or not isinstance(unit, str):
             unit = ""
-        out.append(Figure(row.field, row.value, row.source, unit))
+        out.append(replace(row, unit=unit))
     return out

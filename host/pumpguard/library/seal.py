@@ -6,13 +6,20 @@ should the file repeat it), or, when there is none, a member inserted after "ver
 written as "version" is (its indentation, its separator). The file is replaced
 atomically (a temporary file beside it, then a rename): a crash leaves the old file or
 the new one, never half of either.
+
+A symbolic link is followed: the file it names is sealed (beside it, in its folder) and
+the link stays a link. A file with other hard links is refused: the rename would give
+the sealed text to this name only, leaving the other names the unsealed one, silently.
+A read-only file is refused too: its mode says nobody means to rewrite it.
 """
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 
+from ..errors import UsageError
 from .document import LibraryProblems, count, read
 
 _WS = " \t\n\r"  # JSON's whitespace
@@ -87,8 +94,21 @@ def _sealed_text(text, crc):
 
 
 def _replace(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    mode = os.stat(path).st_mode & 0o7777
+    target = os.path.realpath(path)
+    info = os.stat(target)
+    mode = stat.S_IMODE(info.st_mode)
+    # the mode, not os.access(): root may write anything, yet 0444 still says "keep"
+    if not mode & stat.S_IWUSR:
+        raise UsageError(
+            f"{path}: read-only (mode {mode:04o}): not sealed; make it writable "
+            "(chmod u+w) to seal it"
+        )
+    if info.st_nlink > 1:
+        raise UsageError(
+            f"{path}: has {info.st_nlink} hard links: sealing replaces the file, which would "
+            "leave the other names unsealed; seal one name, then link the others to it again"
+        )
+    folder = os.path.dirname(target)
     fd, temp = tempfile.mkstemp(dir=folder, prefix=".seal-", suffix=".json")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -96,7 +116,7 @@ def _replace(path, text):
             f.flush()
             os.fsync(f.fileno())
         os.chmod(temp, mode)
-        os.replace(temp, path)
+        os.replace(temp, target)
     except BaseException:
         os.unlink(temp)
         raise
