@@ -44,7 +44,7 @@ def hello(shell, f, now):
         "channels": shell.channels,
         "library": lib.name or "invalid",
         "library_version": lib.version or "",
-        "library_crc": lib.crc,
+        "library_crc": lib.crc or 0,  # a u32 always, whatever made the library
         "boot_id": shell.boot_id,
         "replay_window": 1,  # per session: the answer to its last request
         "max_payload": MAX_PAYLOAD,

@@ -93,7 +93,11 @@ class Push:
                 "offset %d is not the next byte: %d held, send from offset %d"
                 % (offset, self.held, self.held),
             )
-        if not 0 < n <= len(data) or self.held + n > self.size:
+        if not 0 < n <= len(data):
+            return refuse(
+                "bad_value", "n is 1-%d (the bytes of data to take), not %d" % (len(data), n)
+            )
+        if self.held + n > self.size:
             return refuse(
                 "bad_value",
                 "%d bytes at offset %d do not fit the %d LIB_BEGIN announced"
@@ -103,18 +107,28 @@ class Push:
         self.held += n
         return {"next": self.held}
 
-    def commit(self, core, sid, now):
-        refusal = self._none(sid) or _busy(core) or self._check()
-        if refusal:
-            self.end()
+    def _drop(self):
+        # The push is over, refused. A druglib.new the store fails to remove is harmless
+        # (never read; the next LIB_BEGIN empties it): the answer is the refusal's reason.
+        self.end()
+        try:
             self._store.remove(NEW)
+        except OSError as exc:  # for the engineer at the console, as main.library()'s
+            print("pumpguard: drug library: %s left in the store (%s)" % (NEW, exc))
+
+    def commit(self, core, sid, now):
+        refusal = self._none(sid)  # a session without the push leaves it to its owner
+        if refusal:
+            return refusal
+        refusal = _busy(core) or self._check()
+        if refusal:
+            self._drop()
             return refusal
         text = self._store.read(NEW)
         library = druglib.load(text)
         text = None  # the one copy of the text, gone before anything else is made
         if not library.ok:
-            self.end()
-            self._store.remove(NEW)
+            self._drop()
             n = len(library.problems)
             head = "pushed library not switched: %d problem%s; first: " % (n, "s" if n > 1 else "")
             return refuse(
@@ -122,6 +136,27 @@ class Push:
             )
         old = core.library
         was = "%s %s" % (clip(old.name, 24), clip(old.version, 16)) if old.ok else "an invalid one"
+        self.end()
+        try:
+            self._store.rename(NEW, ACTIVE)
+        except OSError as exc:
+            # The store may have replaced druglib.json and failed after (a directory
+            # sync): what it holds now is what the next boot runs, so RAM follows it.
+            # Not the pushed bytes: the old library stays, and the caller answers that
+            # nothing switched. One the store cannot read back is taken as not them
+            # (a boot reading it so runs an invalid library, which starts nothing).
+            try:
+                held = self._crc(ACTIVE)
+            except OSError:  # absent (the built-in is active) or unreadable
+                held = None
+            if held != (self.size, self.crc):
+                raise exc
+            core.device_alarm(
+                "store_failed",
+                "the store failed renaming the pushed library (%s) but holds it: switched"
+                % (str(exc)[:40],),
+                now,
+            )
         core.log.add(
             now,
             0,
@@ -129,8 +164,6 @@ class Push:
             "library_pushed",
             "pushed %s, %d bytes" % (library.identity(), self.size),
         )
-        self.end()
-        self._store.rename(NEW, ACTIVE)
         resume.switch(core, library)
         core.log.add(
             now,
@@ -147,24 +180,13 @@ class Push:
 
     def _check(self):
         # The whole file, and the bytes LIB_BEGIN said: its size, the CRC-32 of the bytes.
-        size = self._store.size(NEW)
+        size, crc = self._crc(NEW)
         if size != self.size:
             return refuse(
                 "bad_value",
                 "library holds %s of the %d bytes LIB_BEGIN announced: not switched"
                 % (size, self.size),
             )
-        buf = bytearray(_CRC_BUF)
-        view = memoryview(buf)
-        crc = 0
-        offset = 0
-        while offset < size:
-            n = self._store.readinto(NEW, offset, buf)
-            if not n:
-                break
-            crc = binascii.crc32(view[:n], crc)
-            offset += n
-        crc &= 0xFFFFFFFF
         if crc != self.crc:
             return refuse(
                 "bad_value",
@@ -172,3 +194,25 @@ class Push:
                 % (crc, self.crc),
             )
         return None
+
+    def _crc(self, name):
+        """(size, CRC-32) of the store's file name, read a small buffer at a time; an
+        OSError when it is absent or the store cannot read it (size() and readinto()
+        answer None for both): for druglib.new, which LIB_BEGIN made, the store's
+        failure, never a CRC that does not match."""
+        size = self._store.size(name)
+        if size is None:
+            raise OSError("the store cannot read %s" % (name,))
+        buf = bytearray(_CRC_BUF)
+        view = memoryview(buf)
+        crc = 0
+        offset = 0
+        while offset < size:
+            n = self._store.readinto(name, offset, buf)
+            if n is None:
+                raise OSError("the store cannot read %s" % (name,))
+            if not n:
+                break  # shorter than its size said: the size compared is what was read
+            crc = binascii.crc32(view[:n], crc)
+            offset += n
+        return offset, crc & 0xFFFFFFFF

@@ -324,8 +324,11 @@ def shown(library, saved):
 def switch(core, library):
     """The core runs library from now on (a push, firmware/libpush.py; no channel
     delivers: the caller made sure). Each channel is made again from its snapshot
-    against it, so none holds a drug of the old library."""
+    against it, so none holds a drug of the old library. A valid library ends the
+    library_refused condition an invalid one raised at boot (main.library_alarm())."""
     core.library = library
+    if library.ok:
+        core.condition_over("library_refused")
     channels = core._channels  # in place: the watchers hold this very list
     for i, c in enumerate(channels):
         channels[i] = Channel.restore(

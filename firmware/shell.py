@@ -293,7 +293,9 @@ class Shell:
         self._failed = None
         for ch in range(1, self.channels + 1):
             st = self.core.status(ch)
-            key = (st.state, st.dose, st.rate)
+            # The drug too: a library switch drops a stopped channel's drug the new
+            # library lacks (resume.switch), changing nothing else a monitor shows.
+            key = (st.state, st.drug, st.dose, st.rate)
             if key != self._sent[ch - 1]:
                 self._sent[ch - 1] = key
                 self._event(

@@ -131,6 +131,61 @@ def test_emulate_library_boots_with_it_and_refuses_an_invalid_one(tmp_path, runt
                 lib.version,
                 lib.crc,
             )
-        emu.factory_reset()  # a new board: the library it was given goes with the store
+        emu.factory_reset()  # a new board: it starts with the library it was given, again
         with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
-            assert pump.device["library_version"] != lib.version
+            assert pump.device["library_version"] == lib.version
+
+
+def test_a_power_cycle_keeps_the_library_pushed_to_an_emulator_started_with_another(
+    tmp_path, runtime
+):
+    first, _ = _library(tmp_path / "first.json", version="2026.12-first")
+    second, lib2 = _library(tmp_path / "second.json", version="2026.12-second")
+    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=runtime, library=first) as emu:
+        with _service(emu) as service:
+            service.push_library(second)
+        with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+            start_norepinephrine(pump)
+        emu.power_cycle()  # a power cut, not a reflash: --library is not placed again
+        with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+            device = (pump.device["library_version"], pump.device["library_crc"])
+            state = pump.status(1).state
+            codes = [a.code for a in pump.alarms()]
+        assert device == (lib2.version, lib2.crc), device
+        assert state == "running" and "store_lost" not in codes, (state, codes)
+    with open(emu.log_path) as log:
+        assert f"--library {first} not placed" in log.read()
+
+
+def test_emulate_help_says_library_is_placed_on_the_first_start_only():
+    argv = [sys.executable, "-m", "pumpguard", "emulate", "--help"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "first start only" in " ".join(r.stdout.split()), r.stdout
+
+
+def test_a_valid_push_ends_the_high_library_refused_alarm_on_the_board(emu, tmp_path):
+    bad, _ = _library(tmp_path / "bad.json", version="bad", reseal=False)
+    good, lib = _library(tmp_path / "good.json", version="2026.12-fix")
+    emu.power_off()
+    with open(bad, "rb") as f, open(os.path.join(emu.state_dir, "druglib.json"), "wb") as g:
+        g.write(f.read())
+    emu.start()
+    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as clinician:
+        (alarm,) = [a for a in clinician.alarms() if a.code == "library_refused"]
+        clinician.ack(alarm.id)  # acknowledged, it stays listed while its condition lasts
+        with _service(emu) as service:
+            assert service.push_library(good).crc == lib.crc
+        # valid now: the condition is over, and the acknowledged alarm goes
+        assert [a for a in clinician.alarms() if a.code == "library_refused"] == []
+
+
+def test_a_board_whose_store_library_is_not_json_can_still_be_reached(emu):
+    rotten = b'{"name": "pumpguard", "drugs": '
+    emu.power_off()
+    with open(os.path.join(emu.state_dir, "druglib.json"), "wb") as g:
+        g.write(rotten)
+    emu.start()
+    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+        assert pump.device["library_crc"] == binascii.crc32(rotten)
+        assert pump.info().library_problems == 1

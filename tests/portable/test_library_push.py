@@ -56,16 +56,25 @@ def _chunk(data, offset):
 
 def _send(host, data, crc=None, size=None):
     """LIB_BEGIN, every LIB_DATA, LIB_COMMIT: the commit's answer."""
+    _stage(host, data, crc, size)
+    return host.request("LIB_COMMIT", {})
+
+
+def _stage(host, data, crc=None, size=None):
+    """LIB_BEGIN and every LIB_DATA of data."""
     if crc is None:
         crc = crc32(data) & 0xFFFFFFFF
     begun = host.request("LIB_BEGIN", {"size": len(data) if size is None else size, "crc": crc})
     assert begun[0] == "LIB_BEGIN_R", begun
-    offset = 0
+    _rest(host, data, 0)
+
+
+def _rest(host, data, offset):
+    """Every LIB_DATA of data from offset on."""
     while offset < len(data):
         name, f = host.request("LIB_DATA", _chunk(data, offset))
         assert name == "LIB_DATA_R", (name, f)
         offset = f["next"]
-    return host.request("LIB_COMMIT", {})
 
 
 def _identity(lib):
@@ -140,12 +149,19 @@ def test_a_bad_crc_a_short_file_and_a_bad_library_are_refused_changing_nothing()
     assert _log(sh, "library_pushed") == [] and _log(sh, "library_switched") == []
 
 
-def test_a_wrong_offset_is_refused_with_the_offset_expected():
+def _begun():
+    """(ports, service host, data): LIB_BEGIN of data answered."""
     p = ports()
-    sh = shell(p)
-    host = _service(sh, p)
+    host = _service(shell(p), p)
     data = _file()
-    host.request("LIB_BEGIN", {"size": len(data), "crc": crc32(data) & 0xFFFFFFFF})
+    assert host.request("LIB_BEGIN", {"size": len(data), "crc": crc32(data) & 0xFFFFFFFF})[0] == (
+        "LIB_BEGIN_R"
+    )
+    return p, host, data
+
+
+def test_a_wrong_offset_is_refused_with_the_offset_expected():
+    p, host, data = _begun()
     assert host.request("LIB_DATA", _chunk(data, 0)) == ("LIB_DATA_R", {"next": 192})
     _refused(host.request("LIB_DATA", _chunk(data, 384)), "bad_value", "send from offset 192")
     _refused(host.request("LIB_DATA", _chunk(data, 0)), "bad_value", "send from offset 192")
@@ -267,14 +283,19 @@ def test_a_power_cut_at_any_store_change_of_a_push_boots_the_old_or_the_new_libr
     assert seen == sorted(seen) and seen[0] == 0 and seen[-1] == 1, seen
 
 
+def _stopped(sh, p):
+    """Channel 1 started with norepinephrine, then stopped (an emergency stop keeps its
+    drug shown)."""
+    host = _clinician(sh, p)
+    assert host.request("START", NOREPI)[0] == "START_R"
+    assert host.request("ESTOP", {"ch": 1, "reason": "clinician"})[0] == "ESTOP_R"
+
+
 def test_a_record_where_nothing_delivers_resumes_under_another_library():
     # What a power cut after the switch and before the next save leaves: the record
     # names the old library; nothing delivered (a push is refused otherwise).
     p = ports()
-    sh = shell(p)
-    host = _clinician(sh, p)
-    assert host.request("START", NOREPI)[0] == "START_R"
-    assert host.request("ESTOP", {"ch": 1, "reason": "clinician"})[0] == "ESTOP_R"
+    _stopped(shell(p), p)
     store = p["store"]
     store.files[libpush.ACTIVE] = _file()
     booted = shell(ports(store))
@@ -326,6 +347,177 @@ def test_an_invalid_library_at_boot_alarms_counts_its_problems_and_refuses_every
     del store.files[libpush.ACTIVE]
     again = shell(ports(store))
     assert [a.active for a in again.core.alarms() if a.code == "library_refused"] == [False]
+
+
+class RenameFailsAfter(Store):
+    """A store whose rename of the pushed file replaces it, then raises (a directory
+    sync that fails after os.rename); with before, one that raises replacing nothing."""
+
+    def __init__(self, before=False):
+        Store.__init__(self)
+        self.armed = False
+        self.before = before
+
+    def rename(self, src, dst):
+        if self.armed and dst == libpush.ACTIVE:
+            self.armed = False
+            if not self.before:
+                Store.rename(self, src, dst)
+            raise OSError(5, "EIO")
+        Store.rename(self, src, dst)
+
+
+def _all_drugs(doc):
+    doc["drugs"] = json.loads(library_text())["drugs"]
+
+
+def test_a_rename_that_failed_after_replacing_the_file_switches_as_a_boot_would():
+    store = RenameFailsAfter()
+    p = ports(store)
+    sh = shell(p)
+    sh.begin()
+    store.armed = True
+    data = _file("push-late", edit=_all_drugs)
+    name, f = _send(_service(sh, p), data)
+    new = _identity(druglib.load(data))
+    # the store holds the new file: RAM runs it and the answer says so
+    assert name == "LIB_COMMIT_R", (name, f)
+    assert _identity(sh.core.library) == new == _identity(shell(ports(store)).core.library)
+    assert "store_failed" in _high(sh)
+    assert len(_log(sh, "library_pushed")) == 1
+    # an infusion started now is one of the library a reset boots: it resumes
+    assert _clinician(sh, p).request("START", NOREPI)[0] == "START_R"
+    sh.step()
+    after = shell(ports(store))
+    assert after.core.status(1).state == "running", after.core.alarms()
+
+
+def test_a_rename_that_failed_replacing_nothing_keeps_the_old_library_and_logs_no_push():
+    store = RenameFailsAfter(before=True)
+    p = ports(store)
+    sh = shell(p)
+    before = _identity(sh.core.library)
+    store.armed = True
+    name, f = _send(_service(sh, p), _file())
+    assert name == "ERROR" and "nothing switched" in f["message"], (name, f)
+    assert _identity(sh.core.library) == before == _identity(shell(ports(store)).core.library)
+    assert _log(sh, "library_pushed") == [] and _log(sh, "library_switched") == []
+
+
+def test_a_valid_push_ends_the_library_refused_condition():
+    store = Store()
+    store.files[libpush.ACTIVE] = _file(reseal=False)  # invalid: bad CRC
+    p = ports(store)
+    sh = shell(p)
+    assert [a.active for a in sh.core.alarms() if a.code == "library_refused"] == [True]
+    name, f = _send(_service(sh, p), _file("push-fix"))
+    assert name == "LIB_COMMIT_R", f
+    assert [a.active for a in sh.core.alarms() if a.code == "library_refused"] == [False]
+
+
+def test_a_commit_from_a_session_without_the_push_leaves_the_push_to_its_owner():
+    p = ports()
+    sh = shell(p)
+    stray = _service(sh, p)
+    owner = _service(sh, p)
+    data = _file()
+    begin = {"size": len(data), "crc": crc32(data) & 0xFFFFFFFF}
+    assert owner.request("LIB_BEGIN", begin)[0] == "LIB_BEGIN_R"
+    assert owner.request("LIB_DATA", _chunk(data, 0))[0] == "LIB_DATA_R"
+    _refused(stray.request("LIB_COMMIT", {}), "invalid_state", "in this session")
+    assert libpush.NEW in p["store"].files
+    _rest(owner, data, catalog.LIB_CHUNK)
+    assert owner.request("LIB_COMMIT", {})[0] == "LIB_COMMIT_R"
+
+
+def test_lib_data_with_n_outside_1_to_the_chunk_is_refused_saying_what_n_may_be():
+    _p, host, data = _begun()
+    for n in (0, catalog.LIB_CHUNK + 1, 255):
+        fields = _chunk(data, 0)
+        fields["n"] = n
+        _refused(host.request("LIB_DATA", fields), "bad_value", "n is 1-%d" % catalog.LIB_CHUNK)
+
+
+class NewUnreadable(Store):
+    """A store that fails to read the pushed file back (its readinto's None: EIO)."""
+
+    def readinto(self, name, offset, buf):
+        if name == libpush.NEW:
+            return None
+        return Store.readinto(self, name, offset, buf)
+
+
+def test_a_store_that_cannot_read_the_pushed_file_back_is_reported_not_a_crc_mismatch():
+    p = ports(NewUnreadable())
+    sh = shell(p)
+    before = _identity(sh.core.library)
+    name, f = _send(_service(sh, p), _file())
+    assert name == "ERROR" and "the store failed" in f["message"], (name, f)
+    assert "CRC" not in f["message"] and "cannot read %s" % libpush.NEW in f["message"]
+    assert _identity(sh.core.library) == before
+
+
+class RemoveFails(Store):
+    def remove(self, name):
+        raise OSError(5, "EIO")
+
+
+def test_a_refused_commit_whose_file_cannot_be_removed_answers_why_it_was_refused():
+    p = ports(RemoveFails())
+    sh = shell(p)
+    before = _identity(sh.core.library)
+    data = _file()
+    answer = _send(_service(sh, p), data, crc=(crc32(data) + 1) & 0xFFFFFFFF)
+    _refused(answer, "bad_value", "CRC-32 of the bytes held")
+    assert _identity(sh.core.library) == before
+
+
+def test_a_switch_that_drops_a_stopped_channels_drug_sends_its_state():
+    p = ports()
+    sh = shell(p)
+    _stopped(sh, p)
+    assert sh.core.status(1).drug == "norepinephrine"
+    service = _service(sh, p)
+    _stage(service, _file())  # dobutamine only
+    service.send_wire(service.wire("LIB_COMMIT", {}))
+    sent = service.frames()  # the link's: every session's events are on it
+    assert "LIB_COMMIT_R" in [name for name, _, _ in sent], sent
+    states = [f for name, _, f in sent if name == "EV_STATE" and f["ch"] == 1]
+    assert [(f["state"], f["drug"]) for f in states] == [("stopped", "")], states
+
+
+class ActiveUnreadable(Store):
+    """A store whose pushed library fails to read (EIO)."""
+
+    def read(self, name):
+        if name == libpush.ACTIVE:
+            raise OSError(5, "EIO")
+        return Store.read(self, name)
+
+
+def _hello(sh, p):
+    """HELLO_R's fields, and the internal faults raised."""
+    name, f = Host(sh, p).hello(authenticate=False)
+    return name, f, [a.message for a in sh.core.alarms() if a.code == "internal_fault"]
+
+
+def test_a_board_whose_store_library_cannot_be_read_answers_hello_with_crc_0():
+    p = ports(ActiveUnreadable())
+    sh = shell(p)
+    assert "library_refused" in _high(sh)
+    name, f, faults = _hello(sh, p)
+    assert (name, f["library"], f["library_crc"], faults) == ("HELLO_R", "invalid", 0, [])
+
+
+def test_a_board_whose_store_library_is_not_json_answers_hello_with_its_bytes_crc():
+    store = Store()
+    rotten = b'{"name": "x", "drugs": '  # a torn or rotten file
+    store.files[libpush.ACTIVE] = rotten
+    p = ports(store)
+    sh = shell(p)
+    assert "library_refused" in _high(sh)
+    name, f, faults = _hello(sh, p)
+    assert (name, f["library_crc"], faults) == ("HELLO_R", crc32(rotten) & 0xFFFFFFFF, [])
 
 
 def test_words_cuts_only_between_words():

@@ -120,7 +120,8 @@ def argparse_emulate():
         "--library",
         metavar="FILE",
         help="boot with this drug library, as if pushed (put in the store as druglib.json; "
-        "refused unless valid and sealed); a factory reset removes it",
+        "refused unless valid and sealed), on the state dir's first start only (a new "
+        "board, or after a factory reset): a power cycle keeps the library pushed since",
     )
     return p
 

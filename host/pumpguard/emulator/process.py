@@ -30,7 +30,8 @@ class Emulator:
     of the board's keys (``<state_dir>/key.json``, absolute: ``connect(emu.port,
     key=emu.key)``; None when the state dir has none);
     ``insecure=True`` runs a board without keys (``--insecure``; ``.key`` None);
-    ``library=PATH`` boots it with that drug library (``--library``). The
+    ``library=PATH`` boots it with that drug library (``--library``: on the state
+    dir's first start only, so a power cycle keeps a library pushed since). The
     emulator's stderr goes to the file ``emulator.log`` in the state directory.
 
     ``start()`` returns once the firmware answers on ``.port`` (a safe boot: once the

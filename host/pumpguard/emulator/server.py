@@ -51,6 +51,10 @@ READY_TIMEOUT_S = 60
 BOARD_KEYS = "keys"  # the board's store file of its keys (firmware)
 HOST_KEY = "key.json"  # the host key file of the same keys
 _KEPT = ("emulator.lock", "emulator.log", BOARD_KEYS, HOST_KEY)
+# In the state dir from its board's first start on (a factory reset removes it): --library
+# is placed in the store on that start only, as a flash ships a library, never over a
+# library pushed since (a power cycle is no reflash).
+_STARTED = "emulator.started"
 
 
 def syringe_help(spec):
@@ -195,9 +199,10 @@ class _Board:
     """The emulated board from power-on to power loss: its hardware models, the control
     commands acting on them, and the firmware booted on them after every reset."""
 
-    def __init__(self, spec, time_scale, tcp, state_dir, run, out, runtime="cpython"):
+    def __init__(self, spec, time_scale, tcp, state_dir, run, out, runtime="cpython", library=None):
         self.spec = spec
         self.state_dir = state_dir
+        self.library = library  # --library's bytes, checked (None: the bundle's built-in)
         self.runtime = runtime
         self.clock = hardware.VirtualClock(time_scale, start=_START_MS)
         self.link = hardware.PtyLink() if tcp is None else hardware.TcpLink(tcp)
@@ -349,6 +354,7 @@ class _Board:
                     shutil.rmtree(path)
                 else:
                     os.remove(path)
+        _first_start(self.state_dir, self.library)
         self.clock.restart(_START_MS)
         self.pumps[:] = self._syringes()  # in place: the control commands hold this list
         self.link.silent = False
@@ -377,8 +383,9 @@ def serve(
     EmulatorError (before printing anything) when the runtime cannot start
     (errors.py), or when its firmware has not answered within READY_TIMEOUT_S.
     ``library``: a drug library file the board boots with, as if pushed (the store's
-    ``druglib.json``, firmware/libpush.py); a UsageError listing every problem, before
-    anything starts, unless it is valid and sealed.
+    ``druglib.json``, firmware/libpush.py), placed on the state dir's first start only
+    (see _first_start()); a UsageError listing every problem, before anything starts,
+    unless it is valid and sealed.
     """
     pushed = None if library is None else libpush.checked(library)[0]
     out = out or sys.stdout
@@ -399,9 +406,15 @@ def serve(
     emulated = None
     try:
         key_path = provision(state_dir, insecure)
-        if pushed is not None:
-            FileStore(state_dir).write(ACTIVE, pushed)
-        emulated = _Board(spec, time_scale, tcp, state_dir, run, out, runtime)
+        if not _first_start(state_dir, pushed) and pushed is not None:
+            print(
+                f"emulator: --library {library} not placed: the board of {state_dir} has "
+                "started before and keeps the library in its store (a factory reset or a "
+                "new state dir takes it)",
+                file=sys.stderr,
+                flush=True,
+            )
+        emulated = _Board(spec, time_scale, tcp, state_dir, run, out, runtime, pushed)
         _handle_signals(emulated.control)
         print(
             f"emulator: board {spec.NAME}, {spec.CHANNELS} channels, time x{time_scale}, "
@@ -428,6 +441,19 @@ def serve(
         lock.close()
         if made_dir:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _first_start(state_dir, library):
+    """Whether this is the first start of the state dir's board (a new one, or one a
+    factory reset emptied): then library (bytes, or None: the built-in) is placed in its
+    store as if pushed, and the start marked so that no later one places it again."""
+    if os.path.exists(os.path.join(state_dir, _STARTED)):
+        return False
+    store = FileStore(state_dir)
+    if library is not None:
+        store.write(ACTIVE, library)
+    store.write(_STARTED, b"")
+    return True
 
 
 def _key_line(state_dir, key_path):
