@@ -52,6 +52,15 @@ _ADVISORY_MAX = const(80)
 # library_version): a longer one could not be reported, so it is refused here.
 _LIBRARY_NAME_MAX = const(32)
 _LIBRARY_VERSION_MAX = const(16)
+# The bytes duplicate_keys() reads JSON by.
+_QUOTE = const(0x22)
+_BACKSLASH = const(0x5C)
+_NEWLINE = const(0x0A)
+_COMMA = const(0x2C)
+_OPEN_OBJECT = const(0x7B)
+_CLOSE_OBJECT = const(0x7D)
+_OPEN_ARRAY = const(0x5B)
+_CLOSE_ARRAY = const(0x5D)
 
 
 def canonical(doc):
@@ -275,9 +284,16 @@ class _Checker:
 
 
 def load(text):
-    """Parse and validate the library JSON text; never raises for content problems."""
+    """Parse and validate the library JSON (str, or the file's bytes: UTF-8); never
+    raises for content problems."""
     lib = Library()
     check = _Checker(lib.problems)
+    data = text.encode() if isinstance(text, str) else text
+    # CPython's json reads UTF-16 and a byte order mark in bytes, MicroPython's neither:
+    # refused here, a file a host check passes is one a board loads the same.
+    if data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in data:
+        check.problem("library", "not UTF-8 text without a byte order mark (saved as UTF-16?)")
+        return lib
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -289,6 +305,12 @@ def load(text):
     if not isinstance(doc, dict):
         check.problem("library", "not a JSON object")
         return lib
+    for line, key in duplicate_keys(data):  # valid JSON, so valid UTF-8: each key decodes
+        check.problem(
+            "library",
+            "member %r given twice in one object (line %d): a reader sees the first, the "
+            "pump would run the last" % (key, line),
+        )
     for key in doc:
         if key not in _TOP and key != "about":
             check.problem(key, "unknown top-level field")
@@ -323,6 +345,46 @@ def load(text):
             if partner not in lib.drugs:
                 check.problem(drug.name + ".advisories", "names unknown drug %r" % (partner,))
     return lib
+
+
+def duplicate_keys(data):
+    """[(line, key)] of each member of the JSON bytes data whose object already had its
+    key. json keeps the last of the two, so the text a pharmacist reviewed would not be
+    what runs. A scan of the bytes, never a copy of them (a Pico's heap)."""
+    found = []
+    stack = []  # per open container: the keys of an object so far, None for an array
+    expect_key = False  # the next string is a member's key
+    line = 1
+    i = 0
+    n = len(data)
+    while i < n:
+        b = data[i]
+        if b == _QUOTE:
+            start = i + 1
+            i += 1
+            while i < n and data[i] != _QUOTE:
+                i += 2 if data[i] == _BACKSLASH else 1
+            if expect_key:
+                key = bytes(data[start:i])
+                if key in stack[-1]:
+                    found.append((line, str(key, "utf-8")))
+                stack[-1].add(key)
+                expect_key = False
+        elif b == _OPEN_OBJECT:
+            stack.append(set())
+            expect_key = True
+        elif b == _OPEN_ARRAY:
+            stack.append(None)
+        elif b in (_CLOSE_OBJECT, _CLOSE_ARRAY):
+            if stack:
+                stack.pop()
+            expect_key = False
+        elif b == _COMMA:
+            expect_key = bool(stack) and stack[-1] is not None
+        elif b == _NEWLINE:
+            line += 1
+        i += 1
+    return found
 
 
 def _load_ranges(check, doc, lib):

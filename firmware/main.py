@@ -78,7 +78,7 @@ def library(store):
         lib.crc = 0  # no bytes to take one of: 0, which HELLO and the record can carry
     else:
         if text is None:
-            with open(_LIBRARY) as f:
+            with open(_LIBRARY, "rb") as f:  # bytes, as the store's: one copy, never two
                 text = f.read()
         lib = druglib.load(text)
         if lib.crc is None:

@@ -261,3 +261,49 @@ def test_hello_reports_crc_0_for_a_boot_library_that_has_no_crc():
     sh = shell(p)
     name, f = Host(sh, p).hello()
     assert (name, f["library_crc"]) == ("HELLO_R", 0), f
+
+
+def _shipped_bytes():
+    return library_text().encode()
+
+
+def test_a_member_given_twice_is_a_problem_naming_it_and_its_line():
+    # json keeps the last of two: a pharmacist who read the first hard_max would not see
+    # the one the pump runs (the seal covers the parsed document, so it passes).
+    doc = _doc()
+    doc["version"] = "dup"
+    doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+    text = json.dumps(doc).replace('", "', '",\n"')  # lines (MicroPython has no indent)
+    at = text.index('"hard_max"', text.index('"dobutamine"'))
+    text = text[:at] + '"hard_max": {"value": "1", "source": "reviewed"},\n' + text[at:]
+    line = text[:at].count("\n") + 2  # the second of the two, the one json keeps
+    lib = druglib.load(text)
+    assert not lib.ok
+    expected = "library: member 'hard_max' given twice in one object (line %d)" % (line,)
+    assert [p for p in lib.problems if "given twice" in p][0].startswith(expected), lib.problems
+
+
+def test_the_same_key_in_different_objects_is_no_duplicate():
+    assert druglib.duplicate_keys(b'{"a": {"k": 1}, "b": [{"k": 1}, {"k": 2}], "k": 0}') == []
+    assert druglib.duplicate_keys(b'{"s": "\\"{", "t": "\\\\", "s": 1}') == [(1, "s")]
+    assert druglib.duplicate_keys(_shipped_bytes()) == []
+
+
+def test_utf16_or_a_byte_order_mark_is_invalid_on_every_interpreter():
+    # CPython's json reads UTF-16 and a BOM in bytes (the host's check, flash --library),
+    # MicroPython's does not (a Pico): the same file must be refused on both.
+    text = library_text()
+    utf16 = bytearray(b"\xff\xfe")  # text.encode("utf-16"), which MicroPython lacks
+    for ch in text:
+        code = ord(ch)
+        utf16 += bytes((code & 0xFF, code >> 8))
+    for data in (bytes(utf16), b"\xef\xbb\xbf" + text.encode()):
+        lib = druglib.load(data)
+        assert not lib.ok
+        assert lib.problems[0].startswith("library: not UTF-8 text"), lib.problems
+
+
+def test_the_file_as_bytes_or_as_text_loads_the_same():
+    a = druglib.load(_shipped_bytes())
+    b = druglib.load(library_text())
+    assert a.ok and b.ok and a.crc == b.crc

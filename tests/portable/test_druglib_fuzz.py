@@ -1,0 +1,83 @@
+# The drug library's loader fuzzed on both interpreters: a library now reaches a board
+# over the link (LIB_COMMIT, firmware/libpush.py), and MicroPython's json, ints and
+# recursion differ from CPython's. Mutations of the shipped file (bytes flipped, cut,
+# repeated, structural characters and members put in): druglib.load never raises, and
+# whatever it accepts as valid is one a board can identify (a crc that is an int).
+import json
+
+from firmware import druglib
+from tests.portable.corekit import library_text
+from tests.portable.dispatchfuzz import Rng
+
+CASES = 150  # each a whole 16 KB library parsed: a few seconds on MicroPython
+_STRUCTURE = (b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b"0", b"-1e400", b"null")
+
+
+def _mutate(rng, data):
+    k = rng.below(6)
+    at = rng.below(len(data))
+    if k == 0:  # a byte flipped
+        return data[:at] + bytes((data[at] ^ (1 << rng.below(8)),)) + data[at + 1 :]
+    if k == 1:  # a stretch cut out
+        return data[:at] + data[at + 1 + rng.below(64) :]
+    if k == 2:  # a stretch repeated (a member given twice, most often)
+        end = min(len(data), at + 1 + rng.below(200))
+        return data[:end] + data[at:end] + data[end:]
+    if k == 3:  # a structural character or odd token put in
+        return data[:at] + rng.pick(_STRUCTURE) + data[at:]
+    if k == 4:  # random bytes in (UTF-8 broken, NULs)
+        return data[:at] + rng.bytes(1 + rng.below(8)) + data[at:]
+    return data[:at]  # a file cut short
+
+
+def test_no_mutation_of_the_library_makes_the_loader_raise():
+    shipped = library_text().encode()
+    rng = Rng(13)
+    valid = 0
+    for _ in range(CASES):
+        data = shipped
+        for _ in range(1 + rng.below(3)):
+            data = _mutate(rng, data)
+        lib = druglib.load(data)  # raises nothing, whatever the bytes
+        assert type(lib.crc) is int
+        assert lib.ok == (not lib.problems)
+        if lib.ok:  # a layout change only: the same content, the same crc
+            valid += 1
+            assert json.loads(data) == json.loads(shipped)
+    assert valid < CASES  # the mutations do reach past the layout
+
+
+_VALUES = (None, True, False, 0, -1, 1 << 31, 1 << 62, "", "0.04", "x" * 300, [], {}, [[]], {"": 1})
+
+
+def _paths(value, path, out):
+    # every place in the document a value can be put: (container, key)
+    if isinstance(value, dict):
+        for key in value:
+            out.append((value, key))
+            _paths(value[key], path + (key,), out)
+    elif isinstance(value, list):
+        for i in range(len(value)):
+            out.append((value, i))
+            _paths(value[i], path + (i,), out)
+    return out
+
+
+def test_any_value_put_anywhere_and_resealed_is_listed_never_raised():
+    # past the CRC (the file resealed after the edit, as a tool would): the checks of
+    # every figure, unit, name and advisory meet values of every JSON type.
+    rng = Rng(29)
+    for _ in range(CASES):
+        doc = json.loads(library_text())
+        places = _paths(doc, (), [])
+        for _ in range(1 + rng.below(3)):
+            container, key = rng.pick(places)
+            container[key] = rng.pick(_VALUES)
+            places = _paths(doc, (), [])
+        try:
+            doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+        except (ValueError, AttributeError, TypeError):
+            pass  # a top level no longer a library: load says so
+        lib = druglib.load(json.dumps(doc))
+        assert type(lib.crc) is int
+        assert lib.ok == (not lib.problems)
