@@ -11,30 +11,21 @@ Loading never stops at the first problem: ``load`` returns a Library whose ``pro
 lists every one, each as ``"<drug>.<field>: <what is wrong>"``. A library with problems
 runs no infusion (the core refuses every start with ``library_invalid`` and says why).
 
-Integrity: ``crc32`` in the file is ``"0x%08x"`` of CRC-32 (binascii.crc32, the zlib
-polynomial) over the UTF-8 bytes of the document's CANONICAL FORM, defined as:
-
-- the whole document with its top-level ``"crc32"`` member removed;
-- objects written as ``{`` members ``}``, members sorted by key (code point order),
-  each ``"key":value``, separated by ``,``; arrays as ``[`` items ``]`` separated by
-  ``,``; no whitespace anywhere outside strings;
-- strings in double quotes, escaping only ``"`` as ``\\"``, ``\\`` as ``\\\\`` and
-  characters below U+0020 as ``\\u00xx`` (lower-case hex); everything else literal UTF-8;
-- integers in decimal without leading zeros; ``true``, ``false``, ``null``;
-- floats are not allowed anywhere (a problem, not a canonical form).
-
-So whitespace, member order and indentation can change without changing the CRC; any
-change of a figure, unit, name or source changes it. To reseal after a reviewed edit:
+Integrity: ``crc32`` in the file is ``"0x%08x"`` of CRC-32 over the document's
+canonical form (firmware/canonical.py defines it). To reseal after a reviewed edit:
 ``pumpguard library seal firmware/druglib.json`` writes the new value into the file
 (``pumpguard library check`` lists every problem; README, "For the pharmacist").
 """
 
-import binascii
 import json
 
 from micropython import const
 
-from firmware import units
+from firmware import jsonkeys, units
+
+# The library's identity, its CRC (canonical re-exported: the host's tools write it too)
+from firmware.canonical import canonical as canonical
+from firmware.canonical import crc_of
 
 _TOP = ("name", "version", "crc32", "weight_kg", "volume_ml", "drugs")
 _LIMITS = ("hard_min", "soft_min", "soft_max", "hard_max")
@@ -43,7 +34,6 @@ _ADVISORY_KINDS = ("needs_any", "note")
 # problem is still reported (a library with problems runs nothing anyway).
 _FALLBACK_UNIT = "mcg/min"
 _MAX_FIGURE = const(0x3FFFFFFF)  # figures stay small ints on the device (MicroPython: 2^30)
-_CRC_CHUNK = const(1024)  # bytes of canonical form per binascii.crc32() call
 # Drug names and advisory texts go into the core's messages whole, which must fit the
 # wire (protocol/text.py TEXT_MAX): these bounds leave room for the rest of each message.
 _NAME_MAX = const(16)
@@ -52,112 +42,6 @@ _ADVISORY_MAX = const(80)
 # library_version): a longer one could not be reported, so it is refused here.
 _LIBRARY_NAME_MAX = const(32)
 _LIBRARY_VERSION_MAX = const(16)
-# The bytes duplicate_keys() reads JSON by.
-_QUOTE = const(0x22)
-_BACKSLASH = const(0x5C)
-_NEWLINE = const(0x0A)
-_COMMA = const(0x2C)
-_OPEN_OBJECT = const(0x7B)
-_CLOSE_OBJECT = const(0x7D)
-_OPEN_ARRAY = const(0x5B)
-_CLOSE_ARRAY = const(0x5D)
-
-
-def canonical(doc):
-    """The canonical form (see module docstring) of a JSON value, as a str."""
-    out = []
-    _write(doc, out.append)
-    return b"".join(out).decode()
-
-
-def crc_of(doc):
-    """CRC-32 of the canonical form of doc without its top-level "crc32" member.
-
-    The form is fed to the CRC in chunks as it is written, never built whole: on a board
-    the whole form (a list of ~11000 pieces, then their join) would hold ~77 KB at once,
-    several times the library itself.
-    """
-    body = dict(doc)
-    body.pop("crc32", None)
-    crc = _Crc()
-    _write(body, crc.add)
-    crc.flush()
-    return crc.value & 0xFFFFFFFF
-
-
-class _Crc:
-    """CRC-32 of the pieces given to add(), computed per _CRC_CHUNK bytes: every
-    binascii.crc32() call returns a 32-bit value, a long int on MicroPython (one more
-    allocation), so it is called a few times per library rather than per piece."""
-
-    def __init__(self):
-        self.value = 0
-        self._pieces = []
-        self._size = 0
-
-    def add(self, data):
-        self._pieces.append(data)
-        self._size += len(data)
-        if self._size >= _CRC_CHUNK:
-            self.flush()
-
-    def flush(self):
-        self.value = binascii.crc32(b"".join(self._pieces), self.value)
-        del self._pieces[:]
-        self._size = 0
-
-
-def _write(value, emit):
-    """Emit the canonical form of value, as UTF-8 bytes in pieces, to emit(bytes)."""
-    if value is None:
-        emit(b"null")
-    elif value is True:
-        emit(b"true")
-    elif value is False:
-        emit(b"false")
-    elif isinstance(value, int):
-        emit(str(value).encode())
-    elif isinstance(value, str):
-        data = value.encode()
-        emit(b'"')
-        emit(data if _plain(data) else _escaped(value).encode())
-        emit(b'"')
-    elif isinstance(value, list):
-        emit(b"[")
-        for i, item in enumerate(value):
-            if i:
-                emit(b",")
-            _write(item, emit)
-        emit(b"]")
-    elif isinstance(value, dict):
-        emit(b"{")
-        for i, key in enumerate(sorted(value)):
-            if i:
-                emit(b",")
-            _write(key, emit)
-            emit(b":")
-            _write(value[key], emit)
-        emit(b"}")
-    else:
-        raise ValueError("%r has no canonical form (floats are not allowed)" % (value,))
-
-
-def _plain(data):
-    """True when UTF-8 data needs no escape (the usual case: one piece, no copy)."""
-    # min() and `in` scan the bytes without allocating (a generator would, per string)
-    return not data or (min(data) >= 0x20 and b'"' not in data and b"\\" not in data)
-
-
-def _escaped(text):
-    out = []
-    for ch in text:
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20:
-            out.append("\\u%04x" % ord(ch))
-        else:
-            out.append(ch)
-    return "".join(out)
 
 
 class Drug:
@@ -305,7 +189,7 @@ def load(text):
     if not isinstance(doc, dict):
         check.problem("library", "not a JSON object")
         return lib
-    for line, key in duplicate_keys(data):  # valid JSON, so valid UTF-8: each key decodes
+    for line, key in jsonkeys.duplicates(data):  # valid JSON, so valid UTF-8: each key decodes
         check.problem(
             "library",
             "member %r given twice in one object (line %d): a reader sees the first, the "
@@ -345,46 +229,6 @@ def load(text):
             if partner not in lib.drugs:
                 check.problem(drug.name + ".advisories", "names unknown drug %r" % (partner,))
     return lib
-
-
-def duplicate_keys(data):
-    """[(line, key)] of each member of the JSON bytes data whose object already had its
-    key. json keeps the last of the two, so the text a pharmacist reviewed would not be
-    what runs. A scan of the bytes, never a copy of them (a Pico's heap)."""
-    found = []
-    stack = []  # per open container: the keys of an object so far, None for an array
-    expect_key = False  # the next string is a member's key
-    line = 1
-    i = 0
-    n = len(data)
-    while i < n:
-        b = data[i]
-        if b == _QUOTE:
-            start = i + 1
-            i += 1
-            while i < n and data[i] != _QUOTE:
-                i += 2 if data[i] == _BACKSLASH else 1
-            if expect_key:
-                key = bytes(data[start:i])
-                if key in stack[-1]:
-                    found.append((line, str(key, "utf-8")))
-                stack[-1].add(key)
-                expect_key = False
-        elif b == _OPEN_OBJECT:
-            stack.append(set())
-            expect_key = True
-        elif b == _OPEN_ARRAY:
-            stack.append(None)
-        elif b in (_CLOSE_OBJECT, _CLOSE_ARRAY):
-            if stack:
-                stack.pop()
-            expect_key = False
-        elif b == _COMMA:
-            expect_key = bool(stack) and stack[-1] is not None
-        elif b == _NEWLINE:
-            line += 1
-        i += 1
-    return found
 
 
 def _load_ranges(check, doc, lib):

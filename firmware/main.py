@@ -16,7 +16,6 @@
 # as it reads it, so the boot after that runs the pump again. `pumpguard flash --repl`
 # writes it over mpremote and resets the board; a board without USB access uses its
 # safe-boot pin instead (boards/pico.py: GP22).
-import binascii
 import json
 import os
 
@@ -75,17 +74,11 @@ def library(store):
     except OSError as exc:
         lib = druglib.Library()
         lib.problems.append("library: the store cannot read %s (%s)" % (libpush.ACTIVE, exc))
-        lib.crc = 0  # no bytes to take one of: 0, which HELLO and the record can carry
     else:
         if text is None:
             with open(_LIBRARY, "rb") as f:  # bytes, as the store's: one copy, never two
                 text = f.read()
-        lib = druglib.load(text)
-        if lib.crc is None:
-            # No document's CRC (not JSON: a torn or rotten file): that of its bytes, so
-            # HELLO and the record carry one, and a host can tell the file it pushed.
-            data = text.encode() if isinstance(text, str) else text
-            lib.crc = binascii.crc32(data) & 0xFFFFFFFF
+        lib = druglib.load(text)  # a library without a CRC (not JSON) says crc 0
     for problem in lib.problems:  # every one, for the engineer at the console
         print("pumpguard: drug library: %s" % (problem,))
     return lib

@@ -187,5 +187,5 @@ def test_a_board_whose_store_library_is_not_json_can_still_be_reached(emu):
         g.write(rotten)
     emu.start()
     with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
-        assert pump.device["library_crc"] == binascii.crc32(rotten)
+        assert pump.device["library_crc"] == 0  # no content, no CRC: 0, never None
         assert pump.info().library_problems == 1
