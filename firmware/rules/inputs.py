@@ -52,10 +52,10 @@ def check_library(lib):
 def check_drug(lib, name):
     if name in lib.drugs:
         return None
-    return refuse(
-        "unknown_drug",
-        "%s is not in the drug library; known: %s" % (shown(name), listing(sorted(lib.drugs), 70)),
-    )
+    # Every name the library has, as far as the wire's text holds them: the one a
+    # clinician meant is most often there (a typo); "+N more" only past TEXT_MAX.
+    said = "unknown drug %s; known: " % (shown(name),)
+    return refuse("unknown_drug", said + listing(sorted(lib.drugs), TEXT_MAX - len(said)))
 
 
 def _not_now(c, what):

@@ -168,6 +168,10 @@ def test_unknown_drug_channel_state_and_values_are_refused():
     core = make_core()
     result = core.start(1, "propofol", M, "mcg/min", 0, conc=M, conc_unit="mcg/mL", volume=M)
     assert result.code == "unknown_drug" and "norepinephrine" in result.message
+    # a typo is answered with every drug the library has, none left out as "+N more"
+    typo = core.start(1, "norepinephrin", M, "mcg/min", 0, conc=M, conc_unit="mcg/mL", volume=M)
+    known = ", ".join(sorted(core.library.drugs))
+    assert typo.message == "unknown drug 'norepinephrin'; known: " + known, typo.message
     assert start_norepinephrine(core, ch=3).code == "unknown_channel"
     assert start_norepinephrine(core, ch=0).code == "unknown_channel"
     assert start_norepinephrine(core, dose=-1).code == "bad_value"
