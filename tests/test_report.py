@@ -119,3 +119,200 @@ def test_every_export_reads_back_as_the_entries(form):
 def test_a_file_that_is_no_log_export_is_a_usage_error(text):
     with pytest.raises(UsageError):
         report.parse(text)
+
+
+# --- exports a user may hand over: a one-line UsageError naming the entry, never a traceback
+
+_ROW = {
+    "seq": 0,
+    "boot_id": 1,
+    "at_ms": 392,
+    "wall_ms": WALL,
+    "channel": 1,
+    "kind": "start",
+    "code": "received",
+    "text": "start norepinephrine 0.1 mcg/kg/min, 70 kg, 16 mcg/mL, 50 mL",
+}
+
+
+def _report_cli(*argv):
+    from pumpguard.cli.main import main
+
+    out = io.StringIO()
+    return main([str(a) for a in argv], out=out)
+
+
+def test_a_deeply_nested_export_is_a_usage_error_not_a_recursion_error(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"entries":' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert _report_cli("report", "--from", deep, "--out", tmp_path / "out") == 2
+    import json
+
+    lines = json.dumps(_ROW) + "\n" + '{"a":' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    with pytest.raises(UsageError, match="line 2: JSON nested too deep"):
+        report.parse(lines)  # a JSON Lines export
+
+
+def test_a_csv_with_a_field_too_large_is_a_usage_error():
+    with pytest.raises(UsageError, match="row"):
+        head = "seq,boot_id,at_ms,wall_ms,channel,kind,code,text\n"
+        report.parse(head + "1,1,0,,1,start,received," + "x" * 200_000 + "\n")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("wall_ms", 10**20, "wall_ms"),
+        ("wall_ms", -(10**15), "wall_ms"),
+        ("text", None, "text"),
+        ("seq", 1.5, "seq"),
+        ("at_ms", True, "at_ms"),
+    ],
+)
+def test_an_impossible_or_mistyped_field_is_a_usage_error_naming_the_entry(
+    tmp_path, field, value, said
+):
+    import json
+
+    export = tmp_path / "log.jsonl"
+    export.write_text(json.dumps(_ROW) + "\n" + json.dumps({**_ROW, field: value}) + "\n")
+    assert _report_cli("report", "--from", export, "--out", tmp_path / "out") == 2
+    with pytest.raises(UsageError, match=rf"line 2: .*{said}"):
+        report.load(export)
+
+
+# --- what the log says about time and volume it does not hold
+
+
+def _rows(*rows, seq0=0, boot=7, wall0=WALL):
+    return [
+        LogEntry(seq, at, ch, kind, code, text, boot, None if wall0 is None else wall0 + at)
+        for seq, (at, ch, kind, code, text) in enumerate(rows, seq0)
+    ]
+
+
+_START = (0, 1, "start", "received", "start norepinephrine 0.1 mcg/kg/min, 70 kg, 16 mcg/mL, 50 mL")
+_STARTED = (0, 1, "decision", "ok", "started norepinephrine at 0.1 mcg/kg/min (26.25 mL/h)")
+_RUNNING = (_START, (0, 1, "rate", "rate_changed", "0 mL/h -> 26.25 mL/h"), _STARTED)
+
+
+def test_a_log_whose_oldest_entries_rotated_out_counts_the_rate_it_says_was_running(tmp_path):
+    # the journal keeps its newest entries only: the first rate entry kept says the pump
+    # ran at 26.25 mL/h until then, an hour after the first entry kept
+    entries = _rows(
+        (36_000_000, 0, "ack", "received", "ack alarm 1"),
+        (36_000_000, 0, "decision", "acked", "acknowledged alarm 1 (near_empty, channel 1)"),
+        (39_600_000, 1, "titrate", "received", "titrate 0.2 mcg/kg/min"),
+        (39_600_000, 1, "rate", "rate_changed", "26.25 mL/h -> 52.5 mL/h"),
+        (39_600_000, 1, "decision", "ok", "norepinephrine 0.1 -> 0.2 mcg/kg/min (52.5 mL/h)"),
+        seq0=300,
+    )
+    r = report.build(entries, None)
+    assert not r.not_understood and r.first_seq == 300
+    (ch,) = r.channels
+    assert ch.volume_ml == Decimal("26.25")
+    _, page = _page(tmp_path, r)
+    assert "entries before seq 300 are not in this log" in page
+
+
+def test_volume_never_exceeds_what_the_syringe_held():
+    # 26.25 mL/h held for 3 h by the log (no entry until a late one): 78.75 mL of a 50 mL
+    # syringe; the syringe_empty fault, logged after the pump ran dry, ends the count too
+    entries = _rows(
+        *_RUNNING,
+        (10_800_000, 1, "rate", "rate_changed", "26.25 mL/h -> 0 mL/h"),
+        (
+            10_800_000,
+            1,
+            "decision",
+            "syringe_empty",
+            "syringe empty on channel 1: flow stopped (norepinephrine)",
+        ),
+    )
+    r = report.build(entries, None)
+    assert not r.not_understood
+    assert r.channels[0].volume_ml == 50 and r.channels[0].not_counted == Decimal("28.75")
+    assert max(v for run in r.channels[0].volumes for _, v in run) == 50
+
+
+def test_a_boot_whose_clock_is_behind_the_previous_one_is_placed_after_it(tmp_path):
+    # boot 8's wall clock says it began 10 min before boot 7's last entry (a host with a
+    # wrong clock): the axis keeps boot order, and the page says the clock disagreed
+    first = _rows(*_RUNNING)
+    first.append(
+        LogEntry(3, 1_200_000, 1, "titrate", "received", "titrate 0.2", 7, WALL + 1_200_000)
+    )
+    second = _rows((0, 2, "input", "button", "pressed"), seq0=4, boot=8, wall0=WALL + 600_000)
+    r = report.build(first + second, None)
+    assert r.wall_axis
+    assert r.boots[1].at.timestamp() * 1000 == WALL + 1_200_000
+    assert r.boots[1].clock_behind_ms == 600_000
+    _, page = _page(tmp_path, r)
+    assert "clock was 10 min behind" in page
+
+
+def test_a_report_from_a_file_says_its_timeline_ends_at_the_last_entry(tmp_path):
+    _, page = _page(tmp_path, report.build(_core_entries(), None))
+    assert "ends at the log's last entry" in page
+
+
+# --- the plots: labels a clinician can read
+
+
+def _drawn(monkeypatch, r, tmp_path, look):
+    """``look(figure, renderer)`` of each figure drawn as ``report.write`` saves it."""
+    from matplotlib.figure import Figure
+
+    seen = []
+    real = Figure.savefig
+
+    def capture(fig, *args, **kwargs):
+        fig.canvas.draw()
+        seen.append(look(fig, fig.canvas.get_renderer()))
+        return real(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", capture)
+    report.write(r, tmp_path)
+    return seen
+
+
+def test_the_time_labels_of_a_short_session_are_distinct(tmp_path, monkeypatch):
+    entries = _rows(
+        *_RUNNING,
+        (180_000, 1, "titrate", "received", "titrate 0.2 mcg/kg/min"),
+        (180_000, 1, "rate", "rate_changed", "26.25 mL/h -> 52.5 mL/h"),
+        (180_000, 1, "decision", "ok", "norepinephrine 0.1 -> 0.2 mcg/kg/min (52.5 mL/h)"),
+    )
+    (labels,) = _drawn(
+        monkeypatch,
+        report.build(entries, None),
+        tmp_path,
+        lambda fig, _: [t.get_text() for t in fig.axes[-1].get_xticklabels() if t.get_text()],
+    )
+    assert len(labels) > 1 and len(set(labels)) == len(labels), labels
+
+
+def test_the_codes_of_marks_close_in_time_do_not_overlap(tmp_path, monkeypatch):
+    from matplotlib.text import Text
+
+    refusals = [
+        row
+        for at in range(60_000, 66_000, 1_000)
+        for row in (
+            (at, 1, "titrate", "received", "titrate 0.3 mcg/kg/min"),
+            (at, 1, "decision", "above_hard_max", "titration refused: wait 2 min"),
+        )
+    ]
+    entries = _rows(*_RUNNING, *refusals)
+    (boxes,) = _drawn(
+        monkeypatch,
+        report.build(entries, None),
+        tmp_path,
+        lambda fig, renderer: [  # each label's text (its leader line meets the others')
+            Text.get_window_extent(t, renderer)
+            for t in fig.axes[0].texts
+            if t.get_text() == "above_hard_max"
+        ],
+    )
+    assert len(boxes) == 6
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])

@@ -146,3 +146,55 @@ def test_a_session_across_a_power_cut_is_read_whole_and_reported(emu, tmp_path):
         assert "not in this export" in page and refusal in page
         again, _, _ = report.load(tmp_path / f"session.{form}")
         assert again == entries
+
+
+def test_a_pump_still_infusing_is_reported_to_now_beside_its_own_volume(emu, tmp_path):
+    # 0.1 mcg/kg/min, 70 kg, 16 mcg/mL: 26.25 mL/h; 10 min later 4.375 mL are in the
+    # patient, though the log's last entry is the start
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump, "0.1")
+        emu.advance(600)
+        infused = pump.status(1).volume_infused_ml
+        r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
+    assert infused > 4
+    (ch,) = r.channels
+    assert ch.volume_ml >= Decimal("4.375") and ch.now.volume_infused_ml >= infused
+    code, _ = _run("--port", emu.port, "report", "--out", tmp_path)
+    assert code == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "nothing delivered" not in page and "The pump says now: running" in page
+
+
+def test_a_syringe_run_dry_is_never_reported_as_more_than_it_held(emu):
+    # each rate is held until the next entry, and the fault is logged after the pump ran
+    # dry: counted as is, 50.02 mL of a 50 mL syringe
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump, "0.2")  # 52.5 mL/h
+        for dose in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
+            emu.advance(125)
+            pump.titrate(1, dose, "mcg/kg/min")
+        emu.advance(600)  # runs dry at 262.5 mL/h
+        status = pump.status(1)
+        r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
+    assert status.volume_left_ml == 0
+    (ch,) = r.channels
+    assert ch.volume_ml <= 50, f"report: {ch.volume_ml} mL of a 50 mL syringe"
+
+
+def test_the_time_axis_never_runs_backwards_across_a_reboot(emu, tmp_path):
+    # boot 1's clock runs 10 min ahead of the host's (advance), as a host with a wrong
+    # clock would make it: boot 2's HELLO time is before boot 1's last entry
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump, "0.1")
+        emu.advance(600)
+        pump.titrate(1, "0.15", "mcg/kg/min")
+    emu.power_cycle()
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        pump.start(2, "vasopressin", "0.03", "units/min", **VASO)
+        r = report.build(pump.log(), report.identity(pump), pump.channels)
+    assert len(r.boots) == 2 and r.wall_axis
+    end = r.boots[0].last.wall_ms
+    assert r.boots[1].at.timestamp() * 1000 >= end
+    assert r.boots[1].clock_behind_ms > 0
+    page = report.write(r, tmp_path)[-1].read_text()
+    assert "clock was" in page and "behind" in page

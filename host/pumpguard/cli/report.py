@@ -39,6 +39,9 @@ def do_report(pump, args, out):
     else:
         device = report.identity(pump)
         source = f"the pump on {args.global_port}, board id {device['board_id']}"
-        made = report.build(pump.log(args.since), device, pump.channels, source=source)
+        entries = pump.log(args.since)
+        # after the log: its last entry is never later than the uptime the timeline ends at
+        now = report.now(pump)
+        made = report.build(entries, device, pump.channels, source=source, now=now)
     for path in report.write(made, args.out):
         print(path, file=out)

@@ -1,7 +1,7 @@
 """``pumpguard report``'s API: a session report from the device's persistent event log.
 
 >>> from pumpguard import report
->>> r = report.build(pump.log(), report.identity(pump), channels=pump.channels)
+>>> r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
 >>> report.write(r, "out")            # [out/channel-1.png, ..., out/report.html]
 >>> entries, device, _ = report.load("session.json")   # `pumpguard log --json` output
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .model import Report, build
-from .source import export, identity, load, parse
+from .source import export, identity, load, now, parse
 
-__all__ = ["Report", "build", "export", "identity", "load", "parse", "write"]
+__all__ = ["Report", "build", "export", "identity", "load", "now", "parse", "write"]
 
 
 def write(report: Report, out_dir) -> list[Path]:

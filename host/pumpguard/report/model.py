@@ -2,21 +2,30 @@
 volume over time with what happened on it marked, the decisions, the alarms and the boots.
 
 Times: an entry's own wall clock (UTC) where it has one, else its boot and uptime. The
-plots need one axis across boots: the wall clock when every boot has one (an entry of a
-boot made before a host gave the time is placed by that boot's offset), else hours with
-the boots laid end to end (the time between them unknown). Volume infused is computed
-from the log's rates (mL/h held until the next rate entry), boot by boot: nothing is
-counted between a boot's last entry and the next boot (the pump was off for part of it,
-and the log cannot say which part).
+plots need one axis across boots: the wall clock when every boot has one (each boot
+placed by its first wall offset plus uptime, so it never runs backwards inside a boot),
+else hours with the boots laid end to end (the time between them unknown). A boot whose
+clock puts it before the previous boot's end (a host with a wrong clock) is placed at
+that end instead, and said to be behind: the axis follows boot order.
+
+Volume infused is computed from the log's rates (mL/h held until the next rate entry),
+boot by boot: nothing is counted between a boot's last entry and the next boot (the pump
+was off for part of it, and the log cannot say which part). A channel's first rate
+entry says the rate before it ("26.25 mL/h -> 52.5 mL/h"): when the log's oldest
+entries rotated out, that rate is counted from the first entry kept. What one start
+delivers never exceeds the syringe volume its command gave, and a syringe_empty fault
+means all of it was (the fault is logged after the pump ran dry). From a live pump
+(``now``) each channel's timeline is closed at the pump's uptime now, at the rate it
+runs then, and never past the volume the pump itself counts.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from protocol.text import duration
 
-from ..api.answers import LogEntry
+from ..api.answers import LogEntry, Status
 from .parse import Event, by_pump, read
 
 MS_PER_H = 3_600_000
@@ -47,6 +56,7 @@ class Boot:
     last: LogEntry
     entries: int
     at: float | datetime  # its first entry's position on the plots' time axis
+    clock_behind_ms: int = 0  # its clock put it this much before the previous boot's end
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,8 @@ class ChannelReport:
     marks: list = field(default_factory=list)  # Mark
     volume_ml: Decimal = Decimal(0)
     by_drug: dict = field(default_factory=dict)  # drug -> mL (computed from the rates)
+    not_counted: Decimal = Decimal(0)  # mL the rates said past the syringe or pump's count
+    now: Status | None = None  # from a live pump: the channel's status when reported
 
     @property
     def drugs(self):
@@ -97,6 +109,15 @@ class AlarmRow:
     acked: LogEntry | None = None
 
 
+@dataclass(frozen=True)
+class Now:
+    """A live pump's state as the report is made (``pumpguard.report.now``)."""
+
+    boot_id: int
+    uptime_ms: int
+    statuses: dict  # channel -> Status
+
+
 @dataclass
 class Report:
     device: dict | None  # identity (pumpguard.report.identity), None: not in the export
@@ -110,6 +131,8 @@ class Report:
     alarms: list
     not_understood: list  # LogEntry of a known kind whose text no format matched
     unknown: list  # LogEntry of a kind this report does not know
+    first_seq: int = 0  # > 0: the entries before it are not in this log (rotated, --since)
+    now: Now | None = None  # live: where the timeline was closed (None: at the last entry)
 
 
 def _boots(entries):
@@ -132,17 +155,23 @@ class _Axis:
             if walls and boot_id not in self.offsets:
                 self.offsets[boot_id] = walls[0]
         self.wall = bool(boots) and all(b in self.offsets for b, _ in boots)
-        self.base = {}  # run index -> ms before it (boots end to end)
-        total = 0
-        for i, (_, run) in enumerate(boots):
-            self.base[i] = total
-            total += run[-1].at_ms
+        self.base = {}  # run index -> ms added to its uptime (wall: its offset and shift)
+        self.behind = {}  # run index -> ms its clock put it before the previous run's end
+        end = None
+        for i, (boot_id, run) in enumerate(boots):
+            if self.wall:
+                start = self.offsets[boot_id] + run[0].at_ms
+                self.behind[i] = 0 if end is None else max(0, end - start)
+                self.base[i] = self.offsets[boot_id] + self.behind[i]
+            else:
+                self.base[i] = 0 if end is None else end  # its uptime 0 at the last end
+            end = self.base[i] + run[-1].at_ms
 
     def at(self, run, e):
+        ms = self.base[run] + e.at_ms
         if self.wall:
-            ms = e.wall_ms if e.wall_ms is not None else e.at_ms + self.offsets[e.boot_id]
             return datetime.fromtimestamp(ms / 1000, UTC)
-        return (self.base[run] + e.at_ms) / MS_PER_H
+        return ms / MS_PER_H
 
 
 class _Channel:
@@ -157,25 +186,55 @@ class _Channel:
         self.volume = Decimal(0)
         self.last_ms = None  # uptime of the last point of this boot
         self.segment = None
+        # what the syringe loaded at the last start still holds (None: the log gives no
+        # volume); a new boot keeps it, as the pump does for a channel it resumes
+        self.left = None
+        self.given = Decimal(0)  # mL counted since the last start (the pump counts so too)
 
-    def boot(self, pos, at_ms):
-        # a new boot: nothing runs until the log says it resumed (power was lost)
-        self.rate = Decimal(0)
+    def boot(self, pos, at_ms, rate=Decimal(0)):
+        # a new boot: nothing runs until the log says it resumed (power was lost); only
+        # the log's first boot may say what ran before its first entry kept (``rate``)
+        self.rate = rate
         self.dose = None
         self.segment = None
         self.last_ms = at_ms
         self.out.rates.append([(pos, self.rate)])
         self.out.volumes.append([(pos, float(self.volume))])
 
-    def advance(self, pos, at_ms):
+    def advance(self, pos, at_ms, most=None):
+        """Count the rate held since the last point; ``most``: the mL this start may
+        have delivered in all by now (a live pump's own count), when known."""
         if self.last_ms is not None and at_ms > self.last_ms:
-            delivered = self.rate * (at_ms - self.last_ms) / MS_PER_H
-            self.volume += delivered
-            if self.drug is not None and delivered:
-                by = self.out.by_drug
-                by[self.drug] = by.get(self.drug, Decimal(0)) + delivered
+            self._deliver(self.rate * (at_ms - self.last_ms) / MS_PER_H, most)
             self.out.volumes[-1].append((pos, float(self.volume)))
         self.last_ms = at_ms
+
+    def _deliver(self, ml, most=None):
+        # each rate is held until the next entry, which the pump may log after it ran
+        # dry: never more than the syringe holds, nor than the pump itself counts
+        room = [self.left, None if most is None else most - self.given]
+        room = [r for r in room if r is not None]
+        if room and ml > min(room):
+            allowed = max(Decimal(0), min(room))
+            self.out.not_counted += ml - allowed
+            ml = allowed
+        if self.left is not None:
+            self.left -= ml
+        self.given += ml
+        self.volume += ml
+        if self.drug is not None and ml:
+            by = self.out.by_drug
+            by[self.drug] = by.get(self.drug, Decimal(0)) + ml
+
+    def load(self, volume):
+        self.left, self.given = volume, Decimal(0)
+
+    def emptied(self, pos):
+        # syringe_empty: everything loaded went in, whatever the rates held say
+        if self.left:
+            self._deliver(self.left)
+            self.out.volumes[-1].append((pos, float(self.volume)))
+        self.left = None if self.left is None else Decimal(0)
 
     def set_rate(self, pos, rate):
         self.rate = rate
@@ -217,14 +276,30 @@ def _dose_mark(ev: Event, command):
     return {"start": "start", "bolus": "bolus"}.get(kind, "titration")
 
 
-def build(entries, device=None, channels=None, source="") -> Report:
+def _running_before(run):
+    """channel -> the rate its first rate entry of ``run`` says ran before it: what ran
+    before the first entry kept when the oldest entries rotated out (or --since)."""
+    out = {}
+    for e in run:
+        if e.kind == "rate" and e.channel not in out:
+            ev = read(e)
+            if ev.was is not None:
+                out[e.channel] = ev.was
+    return out
+
+
+def build(entries, device=None, channels=None, source="", now=None) -> Report:
     """The report of ``entries`` (``LogEntry``, oldest first, as ``Pump.log()``) of the
     device ``device`` (``identity()``'s dict, None when unknown). ``channels``: the
     device's channel count when known (a live pump), so a channel the log never names
-    is said to be unused."""
+    is said to be unused. ``now``: a live pump's ``Now``, to close each channel's
+    timeline at the pump's uptime now rather than at the log's last entry."""
     entries = sorted(entries, key=lambda e: e.seq)
     runs = _boots(entries)
     axis = _Axis(runs)
+    if now is not None and (not runs or runs[-1][0] != now.boot_id):
+        now = None  # rebooted since the last entry: what runs now is not on this timeline
+    before = _running_before(runs[0][1]) if runs else {}
     chans: dict[int, _Channel] = {}
     decisions, alarms, odd, unknown = [], [], [], []
     by_id: dict[int, AlarmRow] = {}
@@ -232,7 +307,7 @@ def build(entries, device=None, channels=None, source="") -> Report:
     boots = []
     for i, (boot_id, run) in enumerate(runs):
         first = axis.at(i, run[0])
-        boots.append(Boot(boot_id, run[0], run[-1], len(run), first))
+        boots.append(Boot(boot_id, run[0], run[-1], len(run), first, axis.behind.get(i, 0)))
         for c in chans.values():
             c.boot(first, run[0].at_ms)
         pending.clear()
@@ -240,10 +315,13 @@ def build(entries, device=None, channels=None, source="") -> Report:
             pos = axis.at(i, e)
             if e.channel and e.channel not in chans:
                 chans[e.channel] = _Channel(e.channel)
-                chans[e.channel].boot(first, run[0].at_ms)
+                rate = before.get(e.channel, Decimal(0)) if i == 0 else Decimal(0)
+                chans[e.channel].boot(first, run[0].at_ms, rate)
             c = chans.get(e.channel)
             if c is not None:
                 c.advance(pos, e.at_ms)
+                if e.code == "syringe_empty":
+                    c.emptied(pos)
             ev = read(e)
             if not ev.understood:
                 odd.append(e)
@@ -264,7 +342,10 @@ def build(entries, device=None, channels=None, source="") -> Report:
                     c.mark("taper_started", pos, e)
                 elif c is not None and ev.what == "dose" and ev.understood:
                     c.set_dose(pos, ev)
-                    c.mark(_dose_mark(ev, command), pos, e)
+                    kind = _dose_mark(ev, command)
+                    if kind == "start" and command is not None:  # a start has its command
+                        c.load(read(command).volume)
+                    c.mark(kind, pos, e)
                 if ev.what == "acked" and ev.alarm_id in by_id:
                     by_id[ev.alarm_id].acked = e
             elif ev.what == "rate" and c is not None and ev.rate is not None:
@@ -279,9 +360,19 @@ def build(entries, device=None, channels=None, source="") -> Report:
                         c.set_dose(pos, ev)
                         c.set_rate(pos, _rate_before(c))
                     c.mark("alarm", pos, e)
-        last = axis.at(i, run[-1])
-        for c in chans.values():
-            c.advance(last, run[-1].at_ms)
+        live = now if i == len(runs) - 1 else None
+        end = run[-1]
+        if live is not None:
+            end = replace(end, at_ms=max(end.at_ms, live.uptime_ms), wall_ms=None)
+        last = axis.at(i, end)
+        for n, c in chans.items():
+            status = live.statuses.get(n) if live is not None else None
+            # an idle channel's count is of no infusion: no bound on what the log says
+            most = status.volume_infused_ml if status is not None and status.drug else None
+            c.advance(last, end.at_ms, most)
+            if status is not None:
+                c.out.now = status
+                c.rate = status.rate_ml_h  # the curve ends at the rate the motor runs now
             c.close(last)
     for c in chans.values():
         c.out.volume_ml = c.volume
@@ -299,6 +390,8 @@ def build(entries, device=None, channels=None, source="") -> Report:
         alarms=alarms,
         not_understood=odd,
         unknown=unknown,
+        first_seq=entries[0].seq if entries else 0,
+        now=now,
     )
 
 

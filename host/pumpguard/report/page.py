@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from protocol.text import duration
+
 from .model import DecisionRow, Report, when
 from .source import IDENTITY
 
@@ -75,21 +77,21 @@ def _boots(report):
             '<p class="note">Between two boots the pump was reset or lost power: nothing '
             "is known of that time, and no volume is counted for it.</p>"
         )
+    for b in report.boots:
+        if b.clock_behind_ms:
+            note += (
+                f"<p><b>Boot {b.boot_id:08x}'s clock was {duration(b.clock_behind_ms)} "
+                "behind</b> the previous boot's last entry (a host with a wrong clock gave "
+                "one of them the time): the plots place it at that entry, in boot order; "
+                "the tables show the times as logged.</p>"
+            )
     return _table(("boot", "first entry", "last entry", "entries"), rows) + note
 
 
 def _channels(report, images):
     parts = []
     for ch in report.channels:
-        drugs = (
-            ", ".join(f"{drug} {ml:.2f} mL" for drug, ml in ch.by_drug.items())
-            or "nothing delivered"
-        )
-        parts.append(
-            f"<h3>Channel {ch.channel}</h3><p>Volume infused: <b>{ch.volume_ml:.2f} mL</b> "
-            f"({escape(drugs)}), computed from the motor rates the log records, boot by "
-            "boot.</p>"
-        )
+        parts.append(f"<h3>Channel {ch.channel}</h3><p>{escape(_volume(ch))}</p>")
         image = images.get(ch.channel)
         if image is not None:
             data = base64.b64encode(image.read_bytes()).decode("ascii")
@@ -102,6 +104,40 @@ def _channels(report, images):
     if not parts:
         parts.append("<p>No channel appears in this log: nothing to plot.</p>")
     return "\n".join(parts)
+
+
+def _volume(ch):
+    drugs = [f"{drug} {ml:.2f} mL" for drug, ml in ch.by_drug.items()]
+    unnamed = ch.volume_ml - sum(ch.by_drug.values())
+    if unnamed > 0:  # a rate running at the first entry kept, its drug not yet named
+        drugs.append(f"{unnamed:.2f} mL of a drug set before the log's first entry")
+    said = f"Volume infused: {ch.volume_ml:.2f} mL ({', '.join(drugs) or 'nothing delivered'})"
+    said += ", computed from the motor rates the log records, boot by boot"
+    if round(ch.not_counted, 2):
+        said += (
+            f"; {ch.not_counted:.2f} mL more that the rates held until the next entry "
+            "say is not counted: the syringe (or the pump's own count) held no more"
+        )
+    s = ch.now
+    if s is not None:
+        dose = f"{s.drug} {s.dose} {s.dose_unit}, " if s.drug else ""
+        said += (
+            f". The pump says now: {s.state}, {dose}{s.rate_ml_h} mL/h, "
+            f"{s.volume_infused_ml:.2f} mL infused since its start (its own count)"
+        )
+    return said + "."
+
+
+def _timeline(report):
+    if report.now is not None:
+        at = f"boot {report.now.boot_id:08x} +{duration(report.now.uptime_ms)}"
+        return (
+            "Each channel's timeline is closed at the pump's uptime when this report was "
+            f"made ({at}), at the rate the pump ran then."
+        )
+    return (
+        "Each channel's timeline ends at the log's last entry: what ran after it is not in the log."
+    )
 
 
 def _decision(row: DecisionRow):
@@ -169,9 +205,16 @@ def html(report: Report, images: dict) -> str:
     if not report.decisions:
         decisions = "<p>No decision in this log.</p>"
     empty = "<p><b>The log is empty</b>: no entry to report.</p>" if not report.entries else ""
+    if report.first_seq:
+        empty += (
+            f"<p><b>The entries before seq {report.first_seq} are not in this log</b> "
+            "(rotated out of the pump's journal, or left out by --since): the volume "
+            "infused before them is unknown, and a rate running then is counted from "
+            "the first entry kept.</p>"
+        )
     body = f"""<h1>pumpguard session report</h1>
 <p class="note">From {escape(report.source)}; {len(report.entries)} log entries; made {made}.
-{times}</p>
+{times} {_timeline(report)}</p>
 {empty}
 <h2>Device</h2>
 {_identity(report)}

@@ -21,6 +21,8 @@ _WORD = r"\S+"  # a drug name or a unit (the library's names have no spaces)
 
 # firmware/wording.py start_command(): "start DRUG DOSE UNIT[, W kg][, C UNIT][, V mL][, override]"
 START_COMMAND = re.compile(rf"^start (?P<drug>{_WORD}) (?P<dose>\S+) (?P<unit>{_WORD})")
+# ... its ", V mL" part: the volume in the syringe (no upper bound on what it delivers)
+SYRINGE = re.compile(rf", (?P<volume>{_NUM}) mL(?:,|$)")
 # firmware/wording.py titrate_command(): "titrate DOSE UNIT[, override]"
 TITRATE_COMMAND = re.compile(r"^titrate (?P<dose>\S+) (?P<unit>\S+?)(?:, override)?$")
 # firmware/core.py _set_dose(): kind "rate", "OLD mL/h -> NEW mL/h"
@@ -103,6 +105,8 @@ class Event:
     dose: Decimal | None = None
     unit: str | None = None
     rate: Decimal | None = None
+    was: Decimal | None = None  # a rate entry's rate before it
+    volume: Decimal | None = None  # a start command's syringe volume (mL), when it gives one
     alarm_id: int | None = None
     priority: str | None = None
     message: str = ""
@@ -155,12 +159,20 @@ def read(entry: LogEntry) -> Event:
         if entry.code != "received":
             return Event(entry, "command", understood=False)
         pattern = {"start": START_COMMAND, "titrate": TITRATE_COMMAND}.get(kind)
-        return Event(entry, "command", understood=pattern is None or bool(pattern.match(text)))
+        syringe = SYRINGE.search(text) if kind == "start" else None
+        return Event(
+            entry,
+            "command",
+            understood=pattern is None or bool(pattern.match(text)),
+            volume=syringe and Decimal(syringe["volume"]),
+        )
     if kind == "decision":
         return _decision(entry)
     if kind == "rate":
         m = RATE.match(text)
-        return Event(entry, "rate", understood=m is not None, rate=m and Decimal(m["new"]))
+        if m is None:
+            return Event(entry, "rate", understood=False)
+        return Event(entry, "rate", rate=Decimal(m["new"]), was=Decimal(m["old"]))
     if kind == "alarm":
         m = ALARM.match(text)
         if m is None:

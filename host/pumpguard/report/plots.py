@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # files only, never a window (and no display needed)
 
 import matplotlib.pyplot as plt  # noqa: E402 (the backend is chosen first)
 from matplotlib import dates  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 from .model import MARKS, ChannelReport, Report  # noqa: E402
 
@@ -35,6 +36,36 @@ def _steps(ax, points, **style):
         ax.step(xs, [float(y) for y in ys], where="post", **style)
 
 
+# ConciseDateFormatter's formats by tick level (year .. second), each one naming the
+# time fully enough that two ticks never read alike (its default "%S" repeats each minute)
+_TICKS = ("%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S.%f")
+_ZERO = ("", "%Y", "%b", "%b %d", "%H:%M", "%H:%M")
+_NO_OFFSET = ("",) * 6  # the date is in the axis label already
+_LIFT, _STEP = 6, 10  # a code's height above its mark, and between stacked codes (points)
+
+
+def _unclutter(fig, codes):
+    """Lift each code label above the ones it would overlap: marks close in time (a
+    refusal repeated, an alarm with the decision it stopped) are all readable."""
+    fig.draw_without_rendering()  # the axes' final limits: where each label lands
+    renderer = fig.canvas.get_renderer()
+
+    def text(code):  # the label alone: the leader lines all meet near their marks
+        return Text.get_window_extent(code, renderer)
+
+    placed = []
+    for code in sorted(codes, key=lambda a: text(a).x0):
+        # a mark near the right edge: its label to its left, not over the legend
+        side = -1 if text(code).x1 > code.axes.get_window_extent(renderer).x1 else 1
+        code.set_horizontalalignment("right" if side < 0 else "left")
+        level = 0
+        code.xyann = (4 * side, _LIFT)
+        while any(text(code).overlaps(p) for p in placed):
+            level += 1
+            code.xyann = (4 * side, _LIFT + _STEP * level)
+        placed.append(text(code))
+
+
 def channel_png(report: Report, ch: ChannelReport, path: Path) -> Path:
     fig, (dose_ax, rate_ax, vol_ax) = plt.subplots(
         3,
@@ -57,6 +88,7 @@ def channel_png(report: Report, ch: ChannelReport, path: Path) -> Path:
     units = sorted({u for _, u in colours})
     dose_ax.set_ylabel("dose set\n" + (units[0] if len(units) == 1 else "(unit: see legend)"))
     shown = set()
+    codes = []  # the refusals' and alarms' code labels, placed once the axes are laid out
     for m in ch.marks:
         marker, colour = _STYLE[m.kind]
         y = float(m.dose) if m.dose is not None else 0.0
@@ -79,14 +111,16 @@ def channel_png(report: Report, ch: ChannelReport, path: Path) -> Path:
         )
         if m.kind in ("refused", "alarm"):
             # which refusal, which alarm: its reason code beside the mark
-            dose_ax.annotate(
-                m.entry.code,
-                (m.at, y),
-                textcoords="offset points",
-                xytext=(5, 6),
-                rotation=35,
-                fontsize=7,
-                color=colour,
+            codes.append(
+                dose_ax.annotate(
+                    m.entry.code,
+                    (m.at, y),
+                    textcoords="offset points",
+                    xytext=(4, _LIFT),
+                    fontsize=7,
+                    color=colour,
+                    arrowprops={"arrowstyle": "-", "color": colour, "alpha": 0.5, "lw": 0.6},
+                )
             )
         if m.kind == "alarm":
             for ax in (dose_ax, rate_ax, vol_ax):
@@ -99,11 +133,12 @@ def channel_png(report: Report, ch: ChannelReport, path: Path) -> Path:
             xs, ys = zip(*run, strict=True)
             vol_ax.plot(xs, ys, color="#0072B2", linewidth=1.5)
     vol_ax.set_ylabel("volume infused\nmL")
-    vol_ax.set_title(
-        f"{ch.volume_ml:.2f} mL in all, computed from the log's rates",
-        fontsize=9,
-        loc="left",
-    )
+    said = f"{ch.volume_ml:.2f} mL in all, computed from the log's rates"
+    if round(ch.not_counted, 2):
+        said += ", no more than the syringe held"
+    if ch.now is not None and ch.now.drug:
+        said += f"; the pump counts {ch.now.volume_infused_ml:.2f} mL since its start"
+    vol_ax.set_title(said, fontsize=9, loc="left")
     for boot in report.boots[1:]:
         # a boot: the pump was reset or powered off between the entries either side
         for ax in (dose_ax, rate_ax, vol_ax):
@@ -126,13 +161,21 @@ def channel_png(report: Report, ch: ChannelReport, path: Path) -> Path:
     if dose_ax.get_legend_handles_labels()[0]:
         dose_ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     if report.wall_axis:
-        vol_ax.xaxis.set_major_formatter(dates.DateFormatter("%H:%M", tz=UTC))
+        # labels as fine as the ticks: "%H:%M" alone repeats itself on a short session
+        locator = dates.AutoDateLocator(tz=UTC)
+        vol_ax.xaxis.set_major_locator(locator)
+        vol_ax.xaxis.set_major_formatter(
+            dates.ConciseDateFormatter(
+                locator, tz=UTC, formats=_TICKS, zero_formats=_ZERO, offset_formats=_NO_OFFSET
+            )
+        )
         first, last = report.boots[0].first.wall_time, report.boots[-1].last.wall_time
         days = sorted({t[:10] for t in (first, last) if t})
         vol_ax.set_xlabel("time (UTC), " + " to ".join(days))
     else:
         vol_ax.set_xlabel("hours from the log's first entry (boots end to end: no wall clock)")
     fig.subplots_adjust(left=0.1, right=0.76, top=0.92, bottom=0.1, hspace=0.25)
+    _unclutter(fig, codes)
     fig.savefig(path, dpi=DPI)  # no bbox "tight": every PNG WIDTH x HEIGHT exactly
     plt.close(fig)
     return path

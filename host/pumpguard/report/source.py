@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..api.answers import LogEntry
 from ..errors import UsageError
+from .model import Now
 
 # The identity ``pumpguard log --json`` writes as "device", and the report shows.
 IDENTITY = (
@@ -41,9 +42,28 @@ def identity(pump) -> dict:
     }
 
 
+def now(pump) -> Now:
+    """The pump's boot, uptime and every channel's status now: where a report from it
+    closes each channel's timeline (its log's last entry may be long past)."""
+    info = pump.info()
+    statuses = {n: pump.status(n) for n in range(1, pump.channels + 1)}
+    return Now(info.boot_id, info.uptime_ms, statuses)
+
+
 def export(entries, device) -> dict:
     """``pumpguard log --json``'s one object."""
     return {"device": device, "entries": [e.as_json() for e in entries]}
+
+
+def _whole(row, name):
+    # JSON's 1.5 or true would pass int() silently (truncated, or 1): a field of a log
+    # entry is a whole number >= 0 (CSV: its digits)
+    v = row[name]
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v)
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+        return v
+    raise ValueError(f"{name} {v!r} is not a whole number >= 0")
 
 
 def _entry(row, where):
@@ -51,24 +71,35 @@ def _entry(row, where):
         missing = [f for f in _FIELDS if f not in row]
         if missing:
             raise ValueError(f"no {', '.join(missing)}")
-
-        def wall():
-            v = row["wall_ms"]
-            return None if v in ("", None) else int(v)  # empty, null: no wall clock yet
-
-        seq, at_ms, ch, boot = (int(row[f]) for f in ("seq", "at_ms", "channel", "boot_id"))
-        return LogEntry(
-            seq,
-            at_ms,
-            ch,
-            str(row["kind"]),
-            str(row["code"]),
-            str(row["text"]),
-            boot_id=boot,
-            wall_ms=wall(),
+        texts = {f: row[f] for f in ("kind", "code", "text")}
+        wrong = [f for f, v in texts.items() if not isinstance(v, str)]
+        if wrong:
+            raise ValueError(", ".join(f"{f} {texts[f]!r} is not a text" for f in wrong))
+        wall = None if row["wall_ms"] in ("", None) else _whole(row, "wall_ms")  # no clock yet
+        entry = LogEntry(
+            _whole(row, "seq"),
+            _whole(row, "at_ms"),
+            _whole(row, "channel"),
+            texts["kind"],
+            texts["code"],
+            texts["text"],
+            boot_id=_whole(row, "boot_id"),
+            wall_ms=wall,
         )
-    except (TypeError, ValueError) as exc:
+        try:
+            entry.wall_time  # noqa: B018 (a time no calendar has: year 5e9, or before 1970)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"wall_ms {wall} is no date") from None
+        return entry
+    except ValueError as exc:
         raise UsageError(f"{where}: not a log entry ({exc})") from None
+
+
+def _json(text, where):
+    try:
+        return json.loads(text)
+    except RecursionError:  # json's decoder recurses: a hostile file would be a traceback
+        raise UsageError(f"{where}: JSON nested too deep to be a log export") from None
 
 
 def parse(text, name="the file"):
@@ -78,9 +109,9 @@ def parse(text, name="the file"):
         return [], None, "jsonl"  # `log --jsonl` of an empty log writes nothing
     if stripped.startswith("{"):
         try:
-            whole = json.loads(text)
+            whole = _json(text, name)
         except ValueError:
-            whole = None
+            whole = None  # not one object: JSON Lines (each line read below)
         if isinstance(whole, dict) and "entries" in whole:
             device = whole.get("device")
             if not isinstance(device, dict) or not isinstance(whole["entries"], list):
@@ -92,7 +123,7 @@ def parse(text, name="the file"):
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    row = json.loads(line)
+                    row = _json(line, f"{name} line {n}")
                 except ValueError as exc:
                     raise UsageError(f"{name} line {n}: not JSON ({exc})") from None
                 if not isinstance(row, dict):
@@ -105,7 +136,10 @@ def parse(text, name="the file"):
             f"{name} is not a log export: give the output of `pumpguard log --json`, "
             "`--jsonl` or `--csv`"
         )
-    return [_entry(r, f"{name} row {n}") for n, r in enumerate(rows, 2)], None, "csv"
+    try:
+        return [_entry(r, f"{name} row {n}") for n, r in enumerate(rows, 2)], None, "csv"
+    except csv.Error as exc:  # a field past csv's size limit, a NUL byte
+        raise UsageError(f"{name} row {rows.line_num}: not CSV ({exc})") from None
 
 
 def load(path):
