@@ -16,6 +16,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
         ("bench/latency_bench.py", ["5"], ("115200 baud ms", "HEARTBEAT", "STATUS", "TITRATE")),
         ("bench/protocol_bench.py", ["0.05"], ("115200 bd/s", "cpython", "micropython")),
         ("bench/auth_bench.py", ["5"], ("added", "us/tag", "micropython", "ratio")),
+        ("bench/library_bench.py", ["1"], ("library push", "cpython", "micropython")),
     ],
 )
 def test_bench_runs_and_prints_its_table(script, args, shows):
