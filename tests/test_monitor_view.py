@@ -166,3 +166,46 @@ def test_the_frame_fits_a_terminal_of_80_columns():
     screen = text(render(snapshot(alarms=(alarm(1, "high"),))), width=80)
     assert max(len(line) for line in screen.splitlines()) <= 80
     assert row(screen, "drug") == ["norepinephrine", "-"]
+
+
+def _tapering_with_an_alarm():
+    tapering = status(
+        1,
+        "tapering",
+        dose=Decimal("0.08"),
+        volume_infused_ml=Decimal("10.180541"),
+        volume_left_ml=Decimal("39.819459"),
+        taper_next_in_s=Decimal(655),
+        taper_next_dose=Decimal("0.06"),
+    )
+    vaso = status(2, drug="vasopressin", dose=Decimal("0.03"), dose_unit="units/min")
+    return snapshot(tapering, vaso, alarms=(alarm(1, "high", channel=2),))
+
+
+@pytest.mark.parametrize("width", [40, 52, 64])
+def test_a_narrow_terminal_stacks_the_channels_and_alarms_and_cuts_no_figure(width):
+    # rich fits a table to a narrow screen by cutting cells ("mcg/kg...", "2.1909...")
+    # and dropping the alarm's column: a dose, a volume or an alarm without its name.
+    screen = text(render(_tapering_with_an_alarm()), width=width)
+    assert "\u2026" not in screen, screen
+    assert max(len(line) for line in screen.splitlines()) <= width
+    flat = " ".join(screen.replace("│", " ").split())  # lines joined, panel edges gone
+    for shown in (
+        "0.08 mcg/kg/min",
+        "0.03 units/min",
+        "10.180541 mL",
+        "39.819459 mL",
+        "to 0.06 mcg/kg/min",
+        "tapering",
+        "norepinephrine",
+        "vasopressin",
+        "occlusion",
+        "high",
+    ):
+        assert shown in flat, (shown, screen)
+
+
+def test_a_terminal_of_80_columns_keeps_the_channels_side_by_side():
+    screen = text(render(_tapering_with_an_alarm()), width=80)
+    assert row(screen, "drug") == ["norepinephrine", "vasopressin"]
+    assert "#   id" in " ".join(screen.split("│"))  # the alarms' table, not stacked

@@ -4,6 +4,7 @@ the alarms by priority. Styles only: the console decides whether they become col
 
 from rich import box
 from rich.console import Group
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -13,6 +14,8 @@ from protocol.text import duration
 _STATE = {"running": "bold green", "tapering": "bold yellow", "stopped": "red", "idle": "dim"}
 _PRIORITY = {"high": "bold red", "medium": "yellow", "low": "cyan"}
 _NONE = "-"
+_ALARM_TEXT_MIN = 24  # columns an alarm's text wraps in, at the least, in the table
+_ENDLESS = 10_000  # a width no screen has: what a table needs with nothing cut
 
 
 def identity(device, role):
@@ -56,14 +59,29 @@ def _next_step(s):
     return when if s.taper_next_dose is None else f"{when} to {_dose(s, s.taper_next_dose)}"
 
 
-def channels(snapshot):
-    """Fields as rows, one column per channel: a board's few channels side by side fit
-    a bedside terminal's width, where ten columns per channel would not."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    table.add_column("", style="dim", no_wrap=True)
-    for s in snapshot.channels:
-        table.add_column(f"channel {s.channel}", header_style="bold")
-    rows = [
+class _ByWidth:
+    """The wide layout where it fits, else the narrow one. Fitting a table to a narrow
+    terminal, rich cuts cells ("mcg/kg...") or drops a column (an alarm without its
+    name): never acceptable for a dose or an alarm, so a narrow screen stacks. The wide
+    one fits when the cells that may not wrap (``whole``, a table of them) fit whole,
+    with ``room`` more columns for what may wrap."""
+
+    def __init__(self, wide, narrow, whole=None, room=0):
+        self._wide = wide
+        self._narrow = narrow
+        self._whole = wide if whole is None else whole
+        self._room = room
+
+    def __rich_console__(self, console, options):
+        # measured as if the screen were endless: rich clamps a measure to the width
+        natural = Measurement.get(console, options.update(width=_ENDLESS), self._whole)
+        fits = natural.maximum + self._room <= options.max_width
+        yield self._wide if fits else self._narrow
+
+
+def _fields(snapshot):
+    """(field, one cell per channel) for every row the channels show."""
+    return [
         ("state", [Text(s.state, style=_STATE.get(s.state, "bold")) for s in snapshot.channels]),
         ("drug", [s.drug or _NONE for s in snapshot.channels]),
         ("dose", [_dose(s, s.dose) for s in snapshot.channels]),
@@ -92,9 +110,28 @@ def channels(snapshot):
         ),
         ("next taper step", [_next_step(s) for s in snapshot.channels]),
     ]
+
+
+def channels(snapshot):
+    """Fields as rows, one column per channel: a board's few channels side by side fit
+    a bedside terminal's width, where ten columns per channel would not; on a narrower
+    one, each channel's fields under its own heading."""
+    rows = _fields(snapshot)
+    wide = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    wide.add_column("", style="dim", no_wrap=True)
+    for s in snapshot.channels:
+        wide.add_column(f"channel {s.channel}", header_style="bold", no_wrap=True)
     for name, cells in rows:
-        table.add_row(name, *cells)
-    return table
+        wide.add_row(name, *cells)
+    stacked = []
+    for i, s in enumerate(snapshot.channels):
+        one = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        one.add_column("", style="dim", no_wrap=True)
+        one.add_column(f"channel {s.channel}", header_style="bold", overflow="fold")
+        for name, cells in rows:
+            one.add_row(name, cells[i])
+        stacked.append(one)
+    return _ByWidth(wide, Group(*stacked))
 
 
 def alarms(snapshot):
@@ -105,18 +142,29 @@ def alarms(snapshot):
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in ("#", "id", "priority", "ch", "alarm", "age", "acked"):
         table.add_column(name, no_wrap=name != "alarm")
+    whole = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)  # all but the text
+    for name in ("#", "id", "priority", "ch", "age", "acked"):
+        whole.add_column(name, no_wrap=True)
+    stacked = []
     for n, a in enumerate(listed, 1):
         style = "dim" if a.acked else _PRIORITY.get(a.priority, "bold red")
-        table.add_row(
-            str(n) if n <= 9 else "",
-            str(a.id),
-            Text(a.priority, style=style),
-            "dev" if a.channel == 0 else str(a.channel),
-            Text.assemble((a.code, style), f": {a.message}"),
-            duration(max(0, snapshot.uptime_ms - a.at_ms)),
-            "yes" if a.acked else Text("no", style=style),
+        key = str(n) if n <= 9 else ""
+        where = "dev" if a.channel == 0 else str(a.channel)
+        age = duration(max(0, snapshot.uptime_ms - a.at_ms))
+        what = Text.assemble((a.code, style), f": {a.message}")
+        acked = "yes" if a.acked else Text("no", style=style)
+        table.add_row(key, str(a.id), Text(a.priority, style=style), where, what, age, acked)
+        whole.add_row(key, str(a.id), a.priority, where, age, acked)
+        stacked.append(
+            Text.assemble(
+                f"{key or '-'}. ",
+                (a.priority, style),
+                f" ch {where}, id {a.id}, {age} ago, {'acked' if a.acked else 'not acked'}\n   ",
+                what,
+            )
         )
-    return table
+    # The alarm's text wraps: the table needs room for a readable share of it per line.
+    return _ByWidth(table, Group(*stacked), whole, _ALARM_TEXT_MIN)
 
 
 def render(snapshot=None, device=None, role=None, problem=None, note=None, keys=None):
