@@ -21,7 +21,7 @@ import json
 
 from micropython import const
 
-from firmware import jsonkeys, units
+from firmware import jsontext, units
 
 # The library's identity, its CRC (canonical re-exported: the host's tools write it too)
 from firmware.canonical import canonical as canonical
@@ -42,6 +42,8 @@ _ADVISORY_MAX = const(80)
 # library_version): a longer one could not be reported, so it is refused here.
 _LIBRARY_NAME_MAX = const(32)
 _LIBRARY_VERSION_MAX = const(16)
+_DEPTH_MAX = const(16)  # arrays and objects within each other (the library's own: 6)
+_SURROGATES = (b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df")
 
 
 class Drug:
@@ -173,28 +175,27 @@ def load(text):
     lib = Library()
     check = _Checker(lib.problems)
     data = text.encode() if isinstance(text, str) else text
-    # CPython's json reads UTF-16 and a byte order mark in bytes, MicroPython's neither:
-    # refused here, a file a host check passes is one a board loads the same.
-    if data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in data:
-        check.problem("library", "not UTF-8 text without a byte order mark (saved as UTF-16?)")
+    if _text_problem(check, data):
         return lib
     try:
         doc = json.loads(text)
     except ValueError as exc:
         check.problem("library", "not valid JSON (%s)" % (exc,))
         return lib
-    except RuntimeError:  # CPython's RecursionError is one: nesting too deep to parse
-        check.problem("library", "not a drug library: its JSON is nested too deeply")
-        return lib
     if not isinstance(doc, dict):
         check.problem("library", "not a JSON object")
         return lib
-    for line, key in jsonkeys.duplicates(data):  # valid JSON, so valid UTF-8: each key decodes
+    twice = jsontext.duplicates(data)
+    for line, key in twice:
         check.problem(
             "library",
             "member %r given twice in one object (line %d): a reader sees the first, the "
             "pump would run the last" % (key, line),
         )
+    if not twice and jsontext.strings(data) != jsontext.strings_in(doc):
+        # a member the parse dropped that duplicates() could not place: given twice
+        # without a comma between, which MicroPython's json takes and CPython's refuses
+        check.problem("library", "the text holds members its document does not: one given twice")
     for key in doc:
         if key not in _TOP and key != "about":
             check.problem(key, "unknown top-level field")
@@ -204,9 +205,6 @@ def load(text):
         lib.crc = crc_of(doc)
     except ValueError as exc:
         check.problem("library", str(exc))
-        check.problem("library.crc32", "cannot be checked: the content has no CRC")
-    except RuntimeError:  # the canonical form is written recursively (MicroPython's limit)
-        check.problem("library", "nested too deeply to have a canonical form")
         check.problem("library.crc32", "cannot be checked: the content has no CRC")
     else:
         declared = doc.get("crc32")
@@ -229,6 +227,37 @@ def load(text):
             if partner not in lib.drugs:
                 check.problem(drug.name + ".advisories", "names unknown drug %r" % (partner,))
     return lib
+
+
+def _text_problem(check, data):
+    """True when the bytes are no text both interpreters read the same (a problem is
+    noted): a file a host's check passes must be one a board loads the same."""
+    # CPython's json reads UTF-16 and a byte order mark in bytes, MicroPython's neither.
+    if data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in data:
+        check.problem("library", "not UTF-8 text without a byte order mark (saved as UTF-16?)")
+        return True
+    # Parsing and the canonical form recurse: MicroPython's stack ends far sooner than
+    # CPython's, so one bound for both (a library nests 6 deep; "about" is free text).
+    deep = jsontext.depth(data)
+    if deep > _DEPTH_MAX:
+        check.problem("library", "nested %d deep: a library nests at most %d" % (deep, _DEPTH_MAX))
+        return True
+    # CPython's json joins a surrogate pair ("\ud835\udc65") into one character,
+    # MicroPython's keeps two: another canonical form, another CRC.
+    at = data.find(b"\\u")
+    while at >= 0:
+        escaped = 1
+        while at >= escaped and data[at - escaped] == 0x5C:  # "\\u" is no escape
+            escaped += 1
+        if escaped % 2 and data[at + 2 : at + 4].lower() in _SURROGATES:
+            check.problem(
+                "library",
+                "a \\u%s escape (half of a character outside the BMP): write the "
+                "character itself, in UTF-8" % (str(data[at + 2 : at + 6], "utf-8"),),
+            )
+            return True
+        at = data.find(b"\\u", at + 2)
+    return False
 
 
 def _load_ranges(check, doc, lib):

@@ -43,6 +43,8 @@ from binascii import crc32
 
 from micropython import const
 
+from firmware import jsontext
+
 _NAME = "state.json"
 _TMP = "state.tmp"
 _USED = "state.used"
@@ -53,12 +55,6 @@ _MAGIC = b"pumpguard-state 1 "
 # The deepest the record's JSON nests (body, core, channels, a channel): anything deeper
 # is not a state record, and is refused before the parser recurses into it.
 _DEPTH_MAX = const(4)
-_OPEN_LIST = const(0x5B)
-_CLOSE_LIST = const(0x5D)
-_OPEN_DICT = const(0x7B)
-_CLOSE_DICT = const(0x7D)
-_QUOTE = const(0x22)
-_BACKSLASH = const(0x5C)
 # Times and counters are whole ms or counts: bounded so that no record makes the
 # arithmetic on them grow without end (2**48 ms is over 8,000 years).
 _COUNT_MAX = 1 << 48
@@ -79,33 +75,9 @@ def is_count(value):
     return type(value) is int and 0 <= value < _COUNT_MAX
 
 
-def _depth(body):
-    """How deep the JSON text body nests its arrays and objects (strings skipped)."""
-    depth = deepest = 0
-    text = False
-    escaped = False
-    for b in body:
-        if text:
-            if escaped:
-                escaped = False
-            elif b == _BACKSLASH:
-                escaped = True
-            elif b == _QUOTE:
-                text = False
-        elif b == _QUOTE:
-            text = True
-        elif b in (_OPEN_LIST, _OPEN_DICT):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        elif b in (_CLOSE_LIST, _CLOSE_DICT):
-            depth -= 1
-    return deepest
-
-
 def _parse(body):
     """The JSON value of body, or None when it is none (or nests deeper than a record)."""
-    if _depth(body) > _DEPTH_MAX:
+    if jsontext.depth(body) > _DEPTH_MAX:
         return None
     try:
         return json.loads(body.decode())

@@ -1,7 +1,7 @@
 # The drug library: DESIGN.md's figures, validation that reports every problem, CRC.
 import json
 
-from firmware import druglib, jsonkeys, libpush
+from firmware import druglib, jsontext, libpush
 from firmware.core import SafetyCore
 from tests.portable.corekit import HOUR, MIN, M, library, library_text
 from tests.portable.shellkit import Host, ports, shell
@@ -248,9 +248,10 @@ def test_a_library_without_a_canonical_form_has_crc_0_not_none():
     lib = druglib.load(json.dumps(doc))
     assert lib.crc == 0
     assert "library.crc32: cannot be checked: the content has no CRC" in lib.problems
-    # CPython's parser gives up on it, MicroPython's parses it and the canonical form fails
+    # past any library's depth: refused before either interpreter's parser recurses
     deep = druglib.load('{"about":' + "[" * 3000 + "]" * 3000 + "}")
-    assert deep.crc == 0 and [p for p in deep.problems if "nested too deeply" in p]
+    assert deep.crc == 0
+    assert deep.problems == ["library: nested 3001 deep: a library nests at most 16"]
 
 
 def test_hello_reports_crc_0_for_a_boot_library_that_has_no_crc():
@@ -284,9 +285,9 @@ def test_a_member_given_twice_is_a_problem_naming_it_and_its_line():
 
 
 def test_the_same_key_in_different_objects_is_no_duplicate():
-    assert jsonkeys.duplicates(b'{"a": {"k": 1}, "b": [{"k": 1}, {"k": 2}], "k": 0}') == []
-    assert jsonkeys.duplicates(b'{"s": "\\"{", "t": "\\\\", "s": 1}') == [(1, "s")]
-    assert jsonkeys.duplicates(_shipped_bytes()) == []
+    assert jsontext.duplicates(b'{"a": {"k": 1}, "b": [{"k": 1}, {"k": 2}], "k": 0}') == []
+    assert jsontext.duplicates(b'{"s": "\\"{", "t": "\\\\", "s": 1}') == [(1, "s")]
+    assert jsontext.duplicates(_shipped_bytes()) == []
 
 
 def test_utf16_or_a_byte_order_mark_is_invalid_on_every_interpreter():
@@ -307,3 +308,75 @@ def test_the_file_as_bytes_or_as_text_loads_the_same():
     a = druglib.load(_shipped_bytes())
     b = druglib.load(library_text())
     assert a.ok and b.ok and a.crc == b.crc
+
+
+def _given_twice(between, second_key="hard_max"):
+    """The shipped library's text, sealed for what json keeps, with dobutamine's
+    limits.hard_max given twice: first the figure a pharmacist would read (40), then,
+    after `between` and under second_key (the same key as json reads it), the one json
+    keeps (400)."""
+    doc = _doc()
+    runs = {"value": "400", "source": "reviewed"}
+    doc["drugs"]["dobutamine"]["limits"]["hard_max"] = runs
+    doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+    text = json.dumps(doc)
+    member = '"hard_max": ' + json.dumps(runs)
+    at = text.index(member)
+    both = '"hard_max": {"value": "40", "source": "reviewed"}%s"%s": %s' % (
+        between,
+        second_key,
+        json.dumps(runs),
+    )
+    return (text[:at] + both + text[at + len(member) :]).encode()
+
+
+def test_a_member_given_twice_under_an_escaped_spelling_of_its_key_is_named():
+    # json reads "hard_ma\u0078" as "hard_max" and keeps the last: the pump would run 400
+    lib = druglib.load(_given_twice(", ", "hard_ma\\u0078"))
+    assert not lib.ok
+    assert [p for p in lib.problems if "'hard_max' given twice" in p], lib.problems
+
+
+def test_a_member_given_twice_without_a_comma_between_is_a_problem_on_both_interpreters():
+    # MicroPython's json takes a missing comma (and keeps the last), CPython's refuses
+    # the text: either way the board never runs a figure the reader did not see.
+    lib = druglib.load(_given_twice(" "))
+    assert not lib.ok
+    assert lib.problems[0].startswith("library: "), lib.problems
+
+
+def test_a_key_holding_an_encoded_surrogate_given_twice_is_listed_never_raised():
+    # CPython's json.loads(bytes) reads the bytes ED A0 80 (a lone surrogate); naming
+    # the duplicate must not raise where the parse did not
+    data = library_text().encode()
+    at = data.index(b'"name"')
+    lib = druglib.load(data[:at] + b'"\xed\xa0\x80": 1, "\xed\xa0\x80": 2, ' + data[at:])
+    assert not lib.ok
+
+
+def test_a_surrogate_pair_escape_is_a_problem_on_both_interpreters():
+    # CPython joins "\ud835\udc65" into one character, MicroPython's json keeps two
+    # surrogates: another canonical form, so a CRC sealed on a host would fail on a
+    # board. Refused on both; an escaped "\\ud835" (a backslash, then text) is not one.
+    doc = _doc()
+    doc["drugs"]["dobutamine"]["limits"]["hard_max"]["source"] = "ref @ p.12"
+    doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+    text = json.dumps(doc)
+    lib = druglib.load(text.replace("@", "\\ud835\\udc65"))
+    assert not lib.ok
+    assert lib.problems == [
+        "library: a \\ud835 escape (half of a character outside the BMP): write the "
+        "character itself, in UTF-8"
+    ]
+    doc["drugs"]["dobutamine"]["limits"]["hard_max"]["source"] = "ref \\ud835 p.12"
+    doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+    assert druglib.load(json.dumps(doc)).ok
+
+
+def test_nesting_past_any_library_is_the_same_problem_on_both_interpreters():
+    # "about" is free text: 200 deep parses on CPython and exhausts MicroPython's stack
+    doc = _doc()
+    doc["about"] = "@"
+    doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
+    lib = druglib.load(json.dumps(doc).replace('"@"', "[" * 200 + "]" * 200))
+    assert lib.problems == ["library: nested 201 deep: a library nests at most 16"]
