@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 from pumpguard import UsageError, report
-from pumpguard.api.answers import LogEntry
+from pumpguard.api.answers import LogEntry, Status
 from pumpguard.cli.commands import argparse_log, do_log
+from pumpguard.report.model import Now
 from pumpguard.report.plots import HEIGHT, WIDTH
 
 from firmware.core import SafetyCore
@@ -316,3 +317,90 @@ def test_the_codes_of_marks_close_in_time_do_not_overlap(tmp_path, monkeypatch):
     )
     assert len(boxes) == 6
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_a_negative_since_is_refused_from_a_file_as_from_a_pump(tmp_path):
+    path = tmp_path / "session.jsonl"
+    path.write_text("")
+    assert _report_cli("report", "--from", path, "--since", -5, "--out", tmp_path / "o") == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_ack_is_listed_on_the_channel_of_the_alarm_it_acknowledged(tmp_path):
+    entries = _rows(
+        (0, 0, "ack", "received", "ack alarm 4"),
+        (0, 0, "decision", "acked", "acknowledged alarm 4 (occlusion, channel 2)"),
+    )
+    r = report.build(entries, None)
+    assert not r.not_understood
+    assert [d.channel for d in r.decisions] == [2]
+    _, page = _page(tmp_path, r)
+    assert "<td>2</td><td>ack alarm 4</td>" in page
+
+
+def test_an_entry_repeated_is_read_once_and_a_seq_held_twice_is_said(tmp_path):
+    entries = _rows(*_RUNNING)
+    other = LogEntry(1, 5, 1, "input", "button", "pressed", 7, WALL + 5)  # seq 1 again
+    r = report.build([*entries, *entries[:2], other], None)
+    assert r.repeats == 2 and r.clashes == [(7, 1)]
+    assert r.entries == sorted([*entries, other], key=lambda e: e.seq)
+    _, page = _page(tmp_path, r)
+    assert "2 repeated entries" in page and "This export is inconsistent" in page
+    assert "boot 00000007 seq 1" in page
+
+
+def test_a_volume_across_a_power_cut_is_said_to_be_at_least(tmp_path):
+    # boot 7 ends with the channel at 26.25 mL/h: the time until power went off is lost
+    first = _rows(*_RUNNING, (3_600_000, 0, "input", "link_back", "host link back"))
+    second = _rows((0, 0, "input", "restored", "restored from snapshot"), seq0=4, boot=8)
+    r = report.build(first + second, None)
+    (ch,) = r.channels
+    assert ch.at_least and ch.volume_ml == Decimal("26.25")
+    _, page = _page(tmp_path, r)
+    assert "Volume infused: at least 26.25 mL" in page and "a lower bound" in page
+    # from a live pump: its own count is the figure to trust
+    status = Status(
+        1,
+        "running",
+        "norepinephrine",
+        Decimal("0.1"),
+        "mcg/kg/min",
+        Decimal("26.25"),
+        Decimal("30"),
+        None,
+        None,
+        (),
+        None,
+        None,
+        False,
+    )
+    live = report.build(first + second, None, now=Now(8, 60_000, {1: status}))
+    _, page = _page(tmp_path, live)
+    assert "30.00 mL infused since its start (its own count: the figure to trust)" in page
+    # no power cut while it delivered: exact as computed
+    (alone,) = report.build(first, None).channels
+    assert not alone.at_least
+
+
+def test_a_library_switch_is_a_line_on_each_channel_plot_and_a_device_event(tmp_path, monkeypatch):
+    switched = (
+        60_000,
+        0,
+        "input",
+        "library_switched",
+        "now adult icu 0.2.0 (crc32 0x0badcafe), was adult icu 0.1.0 (crc32 0x12345678)",
+    )
+    r = report.build(_rows(*_RUNNING, switched), None)
+    assert not r.not_understood and [s.version for s in r.switches] == ["0.2.0"]
+    before, after = r.libraries
+    assert before.library == "adult icu 0.1.0 (crc32 0x12345678)"
+    assert after.library == "adult icu 0.2.0 (crc32 0x0badcafe)"
+    (labels,) = _drawn(
+        monkeypatch,
+        r,
+        tmp_path,
+        lambda fig, renderer: [t.get_text() for t in fig.axes[0].texts],
+    )
+    assert "library 0.2.0" in labels
+    page = (tmp_path / "report.html").read_text()
+    assert "Device events" in page and "library_switched" in page

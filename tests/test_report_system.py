@@ -18,7 +18,8 @@ from pumpguard import report
 from pumpguard.cli.main import main
 from pumpguard.report.plots import HEIGHT, WIDTH
 
-from tests.systemkit import ANSWER_TIMEOUT_S, VASO, start_norepinephrine
+from tests.librarykit import LIBRARY
+from tests.systemkit import ANSWER_TIMEOUT_S, NOREPI, VASO, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -198,3 +199,124 @@ def test_the_time_axis_never_runs_backwards_across_a_reboot(emu, tmp_path):
     assert r.boots[1].clock_behind_ms > 0
     page = report.write(r, tmp_path)[-1].read_text()
     assert "clock was" in page and "behind" in page
+
+
+def _sealed(tmp_path, name, edit):
+    """The shipped library, edited by ``edit(text) -> text``, sealed with the CLI."""
+    path = tmp_path / name
+    path.write_text(edit(LIBRARY.read_text()))
+    code, _ = _run("library", "seal", path)
+    assert code == 0
+    code, text = _run("library", "check", path)
+    assert code == 0 and "valid" in text, text
+    return path
+
+
+def _push(emu, library):
+    with pumpguard.connect(emu.port, key=emu.key, role="service", timeout=ANSWER_TIMEOUT_S) as s:
+        s.push_library(library)
+
+
+def test_a_drug_whose_valid_name_has_a_space_is_read(emu, tmp_path):
+    # a drug name is 1-16 printable ASCII characters: a space is one
+    spaced = _sealed(
+        tmp_path, "spaced.json", lambda t: t.replace('"norepinephrine"', '"nor epi drip"')
+    )
+    _push(emu, spaced)
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        pump.start(1, "nor epi drip", "0.1", "mcg/kg/min", **NOREPI)
+        emu.advance(600)
+        pump.titrate(1, "0.15", "mcg/kg/min")
+        emu.advance(600)
+        pump.stop(1)  # tapered: its start, steps and end name the drug too
+        r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
+    (ch,) = r.channels
+    assert r.not_understood == [], [e.text for e in r.not_understood]
+    assert ch.drugs == ["nor epi drip"]
+    # the taper's first step is made inside the stop, logged before its decision
+    assert [m.kind for m in ch.marks] == ["start", "titration", "taper_step", "taper_started"]
+    assert set(ch.by_drug) == {"nor epi drip"}
+
+
+def test_a_library_switched_mid_log_is_on_the_page(emu, tmp_path):
+    # the first infusion ran under the shipped library, the second under 0.2.0
+    edited = _sealed(
+        tmp_path, "v2.json", lambda t: t.replace('"version": "0.1.0"', '"version": "0.2.0"', 1)
+    )
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        old = pump.info()
+        start_norepinephrine(pump)
+        emu.advance(300)
+        pump.emergency_stop(1, "clinician")
+    _push(emu, edited)
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump)
+        emu.advance(300)
+        r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
+    assert [s.version for s in r.switches] == ["0.2.0"]
+    assert {"library_pushed", "library_switched"} <= {e.code for e in r.inputs}
+    first, second = r.libraries
+    assert first.since is None and old.library_version in first.library
+    # the library before is named as the firmware clips it ("... 0.1.0"): its version
+    assert "0.2.0" in second.library and second.until is None
+    page = report.write(r, tmp_path / "r")[-1].read_text()
+    assert "Device events" in page and "library_switched" in page
+    assert "The drug library was switched during this log" in page
+
+
+@pytest.mark.parametrize("form", ["json", "csv"])
+def test_an_export_saved_with_a_byte_order_mark_and_crlf_is_read(emu, tmp_path, form):
+    # Excel's "CSV UTF-8" and Windows editors write a BOM and CRLF
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump)
+        emu.advance(60)
+        entries = pump.log()
+    code, text = _run("--port", emu.port, "log", f"--{form}")
+    assert code == 0
+    path = tmp_path / f"session.{form}"
+    path.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8"))
+    assert report.load(path)[0] == entries
+    code, _ = _run("report", "--from", path, "--out", tmp_path / "r")
+    assert code == 0
+
+
+def test_a_syringe_typed_larger_than_it_held_is_never_past_the_pumps_count(emu, tmp_path):
+    # typed 100 mL, the emulator's syringe holds 50 (not measured, as on a real pump): it
+    # runs dry after 50 mL; syringe_empty says at most the 100 typed went in
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump, volume_ml="100")
+        emu.advance(3 * 3600)
+        status = pump.status(1)
+        entries = pump.log()
+        r = report.build(entries, report.identity(pump), pump.channels, now=report.now(pump))
+    assert status.state == "stopped" and status.volume_infused_ml == 50
+    (ch,) = r.channels
+    assert ch.volume_ml <= status.volume_infused_ml and not ch.upper_bound
+    # from a file no count bounds it: the volume typed, said to be an upper bound
+    (from_file,) = report.build(entries).channels
+    assert from_file.upper_bound and from_file.volume_ml == 100
+    page = report.write(report.build(entries), tmp_path)[-1].read_text()
+    assert "Volume infused: at most 100.00 mL" in page and "an upper bound" in page
+
+
+def test_overlapping_jsonl_exports_list_each_entry_once_and_say_so(emu, tmp_path):
+    # a QA script appends `log --jsonl --since N` as it goes; a re-run repeats entries
+    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+        start_norepinephrine(pump)
+        with pytest.raises(pumpguard.RefusedError):
+            pump.titrate(1, "5", "mcg/kg/min")
+        emu.advance(60)
+        entries = pump.log()
+    code, first = _run("--port", emu.port, "log", "--jsonl")
+    assert code == 0
+    code, again = _run("--port", emu.port, "log", "--jsonl", "--since", 0)
+    assert code == 0
+    path = tmp_path / "appended.jsonl"
+    path.write_text(first + again)
+    r = report.build(*report.load(path)[:2])
+    assert len([d for d in r.decisions if d.refused]) == 1
+    assert r.entries == entries and r.repeats == len(entries) and not r.clashes
+    code, _ = _run("report", "--from", path, "--out", tmp_path / "r")
+    assert code == 0
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert f"{len(entries)} repeated entries" in page

@@ -4,6 +4,9 @@
 import argparse
 
 from .. import report
+from ..errors import BadValue
+
+SEQ_MAX = 0xFFFFFFFF  # the highest entry seq Pump.log() takes (api/client.py)
 
 
 def argparse_report():
@@ -33,6 +36,8 @@ def report_needs_pump(args):
 
 def do_report(pump, args, out):
     if args.from_file is not None:
+        if not 0 <= args.since <= SEQ_MAX:  # the rule a pump's log() applies
+            raise BadValue(f"since {args.since} is not an entry seq: give 0 to {SEQ_MAX}")
         entries, device, form = report.load(args.from_file)
         entries = [e for e in entries if e.seq >= args.since]
         made = report.build(entries, device, source=f"{args.from_file} (log --{form})")

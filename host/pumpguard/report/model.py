@@ -10,13 +10,20 @@ that end instead, and said to be behind: the axis follows boot order.
 
 Volume infused is computed from the log's rates (mL/h held until the next rate entry),
 boot by boot: nothing is counted between a boot's last entry and the next boot (the pump
-was off for part of it, and the log cannot say which part). A channel's first rate
+was off for part of it, and the log cannot say which part): a channel delivering when a
+boot ended has its volume said to be "at least" that. A channel's first rate
 entry says the rate before it ("26.25 mL/h -> 52.5 mL/h"): when the log's oldest
 entries rotated out, that rate is counted from the first entry kept. What one start
 delivers never exceeds the syringe volume its command gave, and a syringe_empty fault
-means all of it was (the fault is logged after the pump ran dry). From a live pump
-(``now``) each channel's timeline is closed at the pump's uptime now, at the rate it
-runs then, and never past the volume the pump itself counts.
+means at most all of it was (the fault is logged after the pump ran dry; the volume
+typed is not measured, the syringe may have held less): an upper bound, said so. From a
+live pump (``now``) each channel's timeline is closed at the pump's uptime now, at the
+rate it runs then, and its last start never counted past the volume the pump itself
+counts (a syringe_empty included).
+
+The same entry exported twice (overlapping ``log --jsonl --since N`` appends) is read
+once, the repeats counted; two different entries with one (boot, seq) are both kept and
+the export said to be inconsistent.
 """
 
 from dataclasses import dataclass, field, replace
@@ -26,7 +33,7 @@ from decimal import Decimal
 from protocol.text import duration
 
 from ..api.answers import LogEntry, Status
-from .parse import Event, by_pump, read
+from .parse import ACCEPTED_DOSE, STARTED, Event, by_pump, read
 
 MS_PER_H = 3_600_000
 
@@ -86,6 +93,8 @@ class ChannelReport:
     volume_ml: Decimal = Decimal(0)
     by_drug: dict = field(default_factory=dict)  # drug -> mL (computed from the rates)
     not_counted: Decimal = Decimal(0)  # mL the rates said past the syringe or pump's count
+    upper_bound: bool = False  # a syringe_empty counted the volume typed, no count to bound it
+    at_least: bool = False  # a boot ended while it delivered: the time off is not counted
     now: Status | None = None  # from a live pump: the channel's status when reported
 
     @property
@@ -98,6 +107,7 @@ class DecisionRow:
     entry: LogEntry  # the decision
     command: LogEntry | None  # the command it decided, None: the pump's own (taper, fault)
     refused: bool
+    channel: int  # the entry's, or for an ack the channel of the alarm it acknowledged
 
 
 @dataclass
@@ -107,6 +117,22 @@ class AlarmRow:
     priority: str
     message: str
     acked: LogEntry | None = None
+
+
+@dataclass(frozen=True)
+class LibrarySwitch:
+    at: float | datetime  # position on the plots' time axis
+    version: str
+    entry: LogEntry
+
+
+@dataclass(frozen=True)
+class LibraryPeriod:
+    """A part of the session run under one library, as the log's switches say."""
+
+    library: str
+    since: LogEntry | None  # the switch that began it, None: from the log's first entry
+    until: LogEntry | None  # the switch that ended it, None: to the log's last entry
 
 
 @dataclass(frozen=True)
@@ -133,6 +159,11 @@ class Report:
     unknown: list  # LogEntry of a kind this report does not know
     first_seq: int = 0  # > 0: the entries before it are not in this log (rotated, --since)
     now: Now | None = None  # live: where the timeline was closed (None: at the last entry)
+    inputs: list = field(default_factory=list)  # LogEntry of kind "input": device events
+    switches: list = field(default_factory=list)  # LibrarySwitch, in time order
+    libraries: list = field(default_factory=list)  # LibraryPeriod (empty: no switch logged)
+    repeats: int = 0  # identical copies of an entry dropped
+    clashes: list = field(default_factory=list)  # (boot_id, seq) held by different entries
 
 
 def _boots(entries):
@@ -177,8 +208,13 @@ class _Axis:
 class _Channel:
     """One channel's state while the log is read."""
 
-    def __init__(self, ch):
+    def __init__(self, ch, count=None, last_start=None):
         self.out = ChannelReport(ch)
+        # a live pump's own count of the channel's last start (seq ``last_start``; None:
+        # no start in the log, the count then bounds all the log says): what that start
+        # delivered never exceeds it
+        self.pump_count, self.last_start = count, last_start
+        self.count = count if last_start is None else None
         self.drug = None
         self.unit = None
         self.dose = None
@@ -194,6 +230,8 @@ class _Channel:
     def boot(self, pos, at_ms, rate=Decimal(0)):
         # a new boot: nothing runs until the log says it resumed (power was lost); only
         # the log's first boot may say what ran before its first entry kept (``rate``)
+        if self.rate:
+            self.out.at_least = True  # it ran until the pump went off: when, is unknown
         self.rate = rate
         self.dose = None
         self.segment = None
@@ -201,23 +239,26 @@ class _Channel:
         self.out.rates.append([(pos, self.rate)])
         self.out.volumes.append([(pos, float(self.volume))])
 
-    def advance(self, pos, at_ms, most=None):
-        """Count the rate held since the last point; ``most``: the mL this start may
-        have delivered in all by now (a live pump's own count), when known."""
+    def advance(self, pos, at_ms):
+        """Count the rate held since the last point."""
         if self.last_ms is not None and at_ms > self.last_ms:
-            self._deliver(self.rate * (at_ms - self.last_ms) / MS_PER_H, most)
+            self._deliver(self.rate * (at_ms - self.last_ms) / MS_PER_H)
             self.out.volumes[-1].append((pos, float(self.volume)))
         self.last_ms = at_ms
 
-    def _deliver(self, ml, most=None):
+    def _room(self):
+        # what this start may still deliver: what the syringe holds, what the pump counts
+        room = [self.left, None if self.count is None else self.count - self.given]
+        room = [r for r in room if r is not None]
+        return max(Decimal(0), min(room)) if room else None
+
+    def _deliver(self, ml):
         # each rate is held until the next entry, which the pump may log after it ran
         # dry: never more than the syringe holds, nor than the pump itself counts
-        room = [self.left, None if most is None else most - self.given]
-        room = [r for r in room if r is not None]
-        if room and ml > min(room):
-            allowed = max(Decimal(0), min(room))
-            self.out.not_counted += ml - allowed
-            ml = allowed
+        room = self._room()
+        if room is not None and ml > room:
+            self.out.not_counted += ml - room
+            ml = room
         if self.left is not None:
             self.left -= ml
         self.given += ml
@@ -226,13 +267,17 @@ class _Channel:
             by = self.out.by_drug
             by[self.drug] = by.get(self.drug, Decimal(0)) + ml
 
-    def load(self, volume):
+    def load(self, volume, seq):
         self.left, self.given = volume, Decimal(0)
+        self.count = self.pump_count if seq == self.last_start else None
 
     def emptied(self, pos):
-        # syringe_empty: everything loaded went in, whatever the rates held say
-        if self.left:
-            self._deliver(self.left)
+        # syringe_empty: at most everything loaded went in, whatever the rates held say
+        # (the volume typed is not measured): the pump's count bounds it when known
+        ml = self._room() if self.left else None  # no volume typed: nothing to add
+        if ml:
+            self.out.upper_bound = self.out.upper_bound or self.count is None
+            self._deliver(ml)
             self.out.volumes[-1].append((pos, float(self.volume)))
         self.left = None if self.left is None else Decimal(0)
 
@@ -294,14 +339,16 @@ def build(entries, device=None, channels=None, source="", now=None) -> Report:
     device's channel count when known (a live pump), so a channel the log never names
     is said to be unused. ``now``: a live pump's ``Now``, to close each channel's
     timeline at the pump's uptime now rather than at the log's last entry."""
-    entries = sorted(entries, key=lambda e: e.seq)
+    entries, repeats, clashes = _unique(sorted(entries, key=lambda e: e.seq))
     runs = _boots(entries)
     axis = _Axis(runs)
     if now is not None and (not runs or runs[-1][0] != now.boot_id):
         now = None  # rebooted since the last entry: what runs now is not on this timeline
     before = _running_before(runs[0][1]) if runs else {}
+    counts = _counts(now)
+    starts = _last_starts(entries)
     chans: dict[int, _Channel] = {}
-    decisions, alarms, odd, unknown = [], [], [], []
+    decisions, alarms, odd, unknown, inputs, switches = [], [], [], [], [], []
     by_id: dict[int, AlarmRow] = {}
     pending: dict[int, LogEntry] = {}  # channel -> its command awaiting a decision
     boots = []
@@ -314,7 +361,7 @@ def build(entries, device=None, channels=None, source="", now=None) -> Report:
         for e in run:
             pos = axis.at(i, e)
             if e.channel and e.channel not in chans:
-                chans[e.channel] = _Channel(e.channel)
+                chans[e.channel] = _Channel(e.channel, counts.get(e.channel), starts.get(e.channel))
                 rate = before.get(e.channel, Decimal(0)) if i == 0 else Decimal(0)
                 chans[e.channel].boot(first, run[0].at_ms, rate)
             c = chans.get(e.channel)
@@ -335,7 +382,8 @@ def build(entries, device=None, channels=None, source="", now=None) -> Report:
                 # the pump's own decisions (a taper's step, even the first, made inside
                 # the stop before its decision is logged; a fault) answer no command
                 command = None if by_pump(e.code) else pending.pop(e.channel, None)
-                decisions.append(DecisionRow(e, command, ev.what == "refused"))
+                channel = ev.channel if ev.channel is not None else e.channel
+                decisions.append(DecisionRow(e, command, ev.what == "refused", channel))
                 if c is not None and ev.what == "refused":
                     c.mark("refused", pos, e)
                 elif c is not None and ev.what == "taper_started":
@@ -344,7 +392,7 @@ def build(entries, device=None, channels=None, source="", now=None) -> Report:
                     c.set_dose(pos, ev)
                     kind = _dose_mark(ev, command)
                     if kind == "start" and command is not None:  # a start has its command
-                        c.load(read(command).volume)
+                        c.load(read(command).volume, e.seq)
                     c.mark(kind, pos, e)
                 if ev.what == "acked" and ev.alarm_id in by_id:
                     by_id[ev.alarm_id].acked = e
@@ -360,6 +408,10 @@ def build(entries, device=None, channels=None, source="", now=None) -> Report:
                         c.set_dose(pos, ev)
                         c.set_rate(pos, _rate_before(c))
                     c.mark("alarm", pos, e)
+            elif ev.what == "input":
+                inputs.append(e)
+                if ev.library is not None:
+                    switches.append((LibrarySwitch(pos, ev.library[1], e), ev))
         live = now if i == len(runs) - 1 else None
         end = run[-1]
         if live is not None:
@@ -367,9 +419,7 @@ def build(entries, device=None, channels=None, source="", now=None) -> Report:
         last = axis.at(i, end)
         for n, c in chans.items():
             status = live.statuses.get(n) if live is not None else None
-            # an idle channel's count is of no infusion: no bound on what the log says
-            most = status.volume_infused_ml if status is not None and status.drug else None
-            c.advance(last, end.at_ms, most)
+            c.advance(last, end.at_ms)
             if status is not None:
                 c.out.now = status
                 c.rate = status.rate_ml_h  # the curve ends at the rate the motor runs now
@@ -392,7 +442,58 @@ def build(entries, device=None, channels=None, source="", now=None) -> Report:
         unknown=unknown,
         first_seq=entries[0].seq if entries else 0,
         now=now,
+        inputs=inputs,
+        switches=[s for s, _ in switches],
+        libraries=_libraries(switches),
+        repeats=repeats,
+        clashes=clashes,
     )
+
+
+def _unique(entries):
+    """(entries, repeats, clashes): each entry once though an export repeats it (appended
+    ``--since`` exports that overlap); two different entries of one (boot, seq) are both
+    kept, their key in ``clashes``: which one the pump wrote, the export cannot say."""
+    seen: dict[tuple, list] = {}
+    kept, repeats = [], 0
+    for e in entries:
+        same = seen.setdefault((e.boot_id, e.seq), [])
+        if e in same:
+            repeats += 1
+            continue
+        same.append(e)
+        kept.append(e)
+    return kept, repeats, sorted(key for key, got in seen.items() if len(got) > 1)
+
+
+def _counts(now):
+    """channel -> a live pump's own count of its infusion (an idle channel's count is of
+    no infusion: no bound on what the log says)."""
+    if now is None:
+        return {}
+    return {n: s.volume_infused_ml for n, s in now.statuses.items() if s.drug}
+
+
+def _last_starts(entries):
+    """channel -> the seq of its last accepted start: the start the pump's count is of."""
+    return {
+        e.channel: e.seq
+        for e in entries
+        if e.kind == "decision" and e.code in ACCEPTED_DOSE and STARTED.match(e.text)
+    }
+
+
+def _libraries(switches):
+    """The parts of the session each library ran, when the log says (its switches)."""
+    periods, since = [], None
+    for switch, ev in switches:
+        periods.append(LibraryPeriod(ev.was_library, since, switch.entry))
+        since = switch.entry
+    if since is not None:
+        _, ev = switches[-1]
+        name, version, crc = ev.library
+        periods.append(LibraryPeriod(f"{name} {version} (crc32 0x{crc})", since, None))
+    return periods
 
 
 def _rate_before(c: _Channel):

@@ -111,8 +111,21 @@ def _volume(ch):
     unnamed = ch.volume_ml - sum(ch.by_drug.values())
     if unnamed > 0:  # a rate running at the first entry kept, its drug not yet named
         drugs.append(f"{unnamed:.2f} mL of a drug set before the log's first entry")
-    said = f"Volume infused: {ch.volume_ml:.2f} mL ({', '.join(drugs) or 'nothing delivered'})"
+    # a bound, never an exact-looking figure, where the log cannot give one
+    bound = "at most " if ch.upper_bound else "at least " if ch.at_least else ""
+    said = f"Volume infused: {bound}{ch.volume_ml:.2f} mL "
+    said += f"({', '.join(drugs) or 'nothing delivered'})"
     said += ", computed from the motor rates the log records, boot by boot"
+    if ch.upper_bound:
+        said += (
+            "; an upper bound: the syringe ran dry, and the volume typed at its start "
+            "(counted as given) is not measured: the syringe may have held less"
+        )
+    if ch.at_least:
+        said += (
+            "; a lower bound: the channel was delivering when a boot ended, and the time "
+            "until the pump went off is not counted"
+        )
     if round(ch.not_counted, 2):
         said += (
             f"; {ch.not_counted:.2f} mL more that the rates held until the next entry "
@@ -123,7 +136,8 @@ def _volume(ch):
         dose = f"{s.drug} {s.dose} {s.dose_unit}, " if s.drug else ""
         said += (
             f". The pump says now: {s.state}, {dose}{s.rate_ml_h} mL/h, "
-            f"{s.volume_infused_ml:.2f} mL infused since its start (its own count)"
+            f"{s.volume_infused_ml:.2f} mL infused since its start (its own count"
+            + (": the figure to trust)" if ch.at_least or ch.upper_bound else ")")
         )
     return said + "."
 
@@ -147,9 +161,48 @@ def _decision(row: DecisionRow):
     outcome = "REFUSED" if row.refused else "accepted" if row.command else "done by the pump"
     cls = ' class="refused"' if row.refused else ""
     return (
-        f"<tr{cls}>{_cell(when(e), 't')}{_cell(e.channel or 'device')}{_cell(command)}"
+        f"<tr{cls}>{_cell(when(e), 't')}{_cell(row.channel or 'device')}{_cell(command)}"
         f"{_cell(outcome)}{_cell(e.code)}{_cell(e.text)}</tr>"
     )
+
+
+def _events(report):
+    if not report.inputs:
+        return "<p>No device event in this log.</p>"
+    rows = [f"<tr>{_cell(when(e), 't')}{_cell(e.code)}{_cell(e.text)}</tr>" for e in report.inputs]
+    return _table(("time", "event", "what the pump said"), rows)
+
+
+def _libraries(report):
+    if not report.libraries:
+        return ""
+    rows = []
+    for p in report.libraries:
+        since = when(p.since) if p.since else "the log's first entry"
+        until = when(p.until) if p.until else "the log's last entry"
+        rows.append(f"<tr>{_cell(since, 't')}{_cell(until, 't')}{_cell(p.library)}</tr>")
+    return (
+        "<p><b>The drug library was switched during this log</b>: each part of it ran "
+        "under the library below (see Device events).</p>"
+        + _table(("from", "to", "drug library"), rows)
+    )
+
+
+def _repeats(report):
+    parts = []
+    if report.repeats:
+        parts.append(
+            f"<p>{report.repeats} repeated entries (the same entry twice in the export, "
+            "as overlapping <code>log --since</code> appends write it) were read once.</p>"
+        )
+    if report.clashes:
+        keys = ", ".join(f"boot {b:08x} seq {q}" for b, q in report.clashes)
+        parts.append(
+            f"<p><b>This export is inconsistent</b>: different entries share one boot and "
+            f"seq ({escape(keys)}); both are kept, and which one the pump wrote is "
+            "unknown.</p>"
+        )
+    return "\n".join(parts)
 
 
 def _alarms(report):
@@ -216,8 +269,10 @@ def html(report: Report, images: dict) -> str:
 <p class="note">From {escape(report.source)}; {len(report.entries)} log entries; made {made}.
 {times} {_timeline(report)}</p>
 {empty}
+{_repeats(report)}
 <h2>Device</h2>
 {_identity(report)}
+{_libraries(report)}
 <h2>Boots seen</h2>
 {_boots(report)}
 <h2>Channels</h2>
@@ -226,6 +281,8 @@ def html(report: Report, images: dict) -> str:
 {decisions}
 <h2>Alarms</h2>
 {_alarms(report)}
+<h2>Device events</h2>
+{_events(report)}
 {_odd(report)}
 """
     return (

@@ -17,10 +17,15 @@ from protocol import reasons
 from ..api.answers import LogEntry
 
 _NUM = r"-?\d+(?:\.\d+)?"  # firmware/units.py fmt(): the shortest exact decimal
-_WORD = r"\S+"  # a drug name or a unit (the library's names have no spaces)
+_UNIT = r"\S+"  # a dose unit (the library's units are single words: mcg/kg/min)
+# A drug name as the library allows it (1-16 printable ASCII, spaces too: "nor epi drip"):
+# lazy, so each pattern reads it up to the fixed words the firmware writes after it.
+_DRUG = r"[ -~]{1,16}?"
 
 # firmware/wording.py start_command(): "start DRUG DOSE UNIT[, W kg][, C UNIT][, V mL][, override]"
-START_COMMAND = re.compile(rf"^start (?P<drug>{_WORD}) (?P<dose>\S+) (?P<unit>{_WORD})")
+# (the drug clipped to 16, the unit to 14: the dose and unit are the last two words
+# before the first ", " or the end, whatever the name holds)
+START_COMMAND = re.compile(r"^start (?P<drug>.+?) (?P<dose>\S+) (?P<unit>[^\s,]+)(?:,|$)")
 # ... its ", V mL" part: the volume in the syringe (no upper bound on what it delivers)
 SYRINGE = re.compile(rf", (?P<volume>{_NUM}) mL(?:,|$)")
 # firmware/wording.py titrate_command(): "titrate DOSE UNIT[, override]"
@@ -29,22 +34,22 @@ TITRATE_COMMAND = re.compile(r"^titrate (?P<dose>\S+) (?P<unit>\S+?)(?:, overrid
 RATE = re.compile(rf"^(?P<old>{_NUM}) mL/h -> (?P<new>{_NUM}) mL/h$")
 # firmware/core.py _start(): "started DRUG at DOSE UNIT (RATE mL/h)[; override: ...][; advisory...]"
 STARTED = re.compile(
-    rf"^started (?P<drug>{_WORD}) at (?P<dose>{_NUM}) (?P<unit>{_WORD}) \((?P<rate>{_NUM}) mL/h\)"
+    rf"^started (?P<drug>{_DRUG}) at (?P<dose>{_NUM}) (?P<unit>{_UNIT}) \((?P<rate>{_NUM}) mL/h\)"
 )
 # firmware/core.py _titrate(): "DRUG WAS -> DOSE UNIT (RATE mL/h)[; taper cancelled][; ...]"
 TITRATED = re.compile(
-    rf"^(?P<drug>{_WORD}) (?P<was>{_NUM}) -> (?P<dose>{_NUM}) (?P<unit>{_WORD}) "
+    rf"^(?P<drug>{_DRUG}) (?P<was>{_NUM}) -> (?P<dose>{_NUM}) (?P<unit>{_UNIT}) "
     rf"\((?P<rate>{_NUM}) mL/h\)"
 )
 # firmware/core.py _titrate(): a titration to the dose already set, "DRUG already at DOSE UNIT"
-ALREADY = re.compile(rf"^(?P<drug>{_WORD}) already at (?P<dose>{_NUM}) (?P<unit>{_WORD})$")
+ALREADY = re.compile(rf"^(?P<drug>{_DRUG}) already at (?P<dose>{_NUM}) (?P<unit>{_UNIT})$")
 # firmware/core.py _stop(): "DRUG is tapered, never stopped abruptly: N steps of ..."
 TAPER_STARTED = re.compile(
-    rf"^(?P<drug>{_WORD}) is tapered, never stopped abruptly: (?P<steps>\d+) steps"
+    rf"^(?P<drug>{_DRUG}) is tapered, never stopped abruptly: (?P<steps>\d+) steps"
 )
 # firmware/core.py _taper_step(): "taper: DRUG now DOSE UNIT", last "taper complete: DRUG stopped"
-TAPER_STEP = re.compile(rf"^taper: (?P<drug>{_WORD}) now (?P<dose>{_NUM}) (?P<unit>{_WORD})$")
-TAPER_DONE = re.compile(rf"^taper complete: (?P<drug>{_WORD}) stopped$")
+TAPER_STEP = re.compile(rf"^taper: (?P<drug>{_DRUG}) now (?P<dose>{_NUM}) (?P<unit>{_UNIT})$")
+TAPER_DONE = re.compile(rf"^taper complete: (?P<drug>{_DRUG}) stopped$")
 # firmware/core.py _stop() of a drug without taper: "stopped (WHAT IT WAS)"
 STOPPED = re.compile(r"^stopped \(")
 # firmware/core.py _emergency(): "EMERGENCY STOP channel N (WAS): REASON"
@@ -55,10 +60,18 @@ FAULT = re.compile(r"^.+ on channel \d+: flow stopped")
 ALARM = re.compile(r"^(?P<priority>low|medium|high) #(?P<id>\d+): (?P<message>.*)$", re.S)
 # firmware/resume.py restore(): "channel N resumed after a reset: DRUG DOSE UNIT"
 RESUMED = re.compile(
-    rf"^channel \d+ resumed after a reset: (?P<drug>{_WORD}) (?P<dose>{_NUM}) (?P<unit>{_WORD})$"
+    rf"^channel \d+ resumed after a reset: (?P<drug>{_DRUG}) (?P<dose>{_NUM}) (?P<unit>{_UNIT})$"
 )
 # firmware/core.py ack(): "acknowledged alarm ID (CODE, channel N)"
-ACKED = re.compile(r"^acknowledged alarm (?P<id>\d+) ")
+ACKED = re.compile(r"^acknowledged alarm (?P<id>\d+) \(.*, channel (?P<channel>\d+)\)$")
+# firmware/libpush.py and resume.py restore(): kind "input", code "library_switched",
+# "now IDENTITY, was IDENTITY" (pushed) or "at boot: IDENTITY, was NAME VERSION" (a
+# switch a power cut kept out of the record), IDENTITY "NAME VERSION (crc32 0xCRC)"
+# (firmware/druglib.py identity())
+LIBRARY_SWITCHED = re.compile(
+    r"^(?:now|at boot:) (?P<name>.+) (?P<version>\S+) \(crc32 0x(?P<crc>[0-9a-f]{8})\), "
+    r"was (?P<was>.+)$"
+)
 
 # The kinds the firmware writes (ARCHITECTURE.md, "core.log"): its commands' names, and
 # decision, rate, alarm, input. A "bolus" command has no firmware yet; its entries, should
@@ -94,8 +107,10 @@ class Event:
     ``what``: "command", "dose" (a dose set: ``dose``, ``unit``, ``drug``), "rate"
     (``rate`` now, mL/h), "taper_started", "refused", "alarm" (``alarm_id``,
     ``priority``, ``message``), "acked" (``alarm_id``), "decision" (any other), "input",
-    "unknown" (a kind this report does not know). ``understood`` is False for an entry of
-    a known kind whose text matched none of the formats it should.
+    "unknown" (a kind this report does not know). An ack's ``channel`` is its alarm's; a
+    library switch's ``library`` is (name, version, crc) of the library it switched to.
+    ``understood`` is False for an entry of a known kind whose text matched none of the
+    formats it should.
     """
 
     entry: LogEntry
@@ -111,6 +126,9 @@ class Event:
     priority: str | None = None
     message: str = ""
     resumed: bool = False  # a dose a restore set after a reset (the rate is the one before)
+    channel: int | None = None  # an ack: the channel of the alarm it acknowledged
+    library: tuple | None = None  # a library switch: (name, version, crc) now running
+    was_library: str = ""  # a library switch: the library before it, as the log names it
 
 
 def _dose(entry, match, what="dose", **extra):
@@ -142,7 +160,9 @@ def _decision(entry):
         return _dose(entry, m) if m else Event(entry, "dose", understood=False)
     if code == "acked":
         m = ACKED.match(text)
-        return Event(entry, "acked", understood=m is not None, alarm_id=m and int(m["id"]))
+        if m is None:
+            return Event(entry, "acked", understood=False)
+        return Event(entry, "acked", alarm_id=int(m["id"]), channel=int(m["channel"]))
     stops = {"stopped": (TAPER_DONE, STOPPED), "emergency_stopped": (EMERGENCY,)}
     if code in stops or _alarm_code(code):
         # a stop, an emergency stop or a fault (its decision is named by its alarm): dose 0
@@ -191,5 +211,12 @@ def read(entry: LogEntry) -> Event:
             )
         return Event(entry, "alarm", alarm_id=alarm_id, priority=priority, message=message)
     if kind == "input":
-        return Event(entry, "input")
+        if entry.code != "library_switched":
+            return Event(entry, "input")
+        m = LIBRARY_SWITCHED.match(text)
+        if m is None:
+            return Event(entry, "input", understood=False)
+        return Event(
+            entry, "input", library=(m["name"], m["version"], m["crc"]), was_library=m["was"]
+        )
     return Event(entry, "unknown")

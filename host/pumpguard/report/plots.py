@@ -66,6 +66,27 @@ def _unclutter(fig, codes):
         placed.append(text(code))
 
 
+def _vline(axes, at, label, colours, style, side):
+    """A vertical line at ``at`` across every axis, ``label`` written along it at the top
+    of the first, on its ``side`` (a reboot and a switch at one time both readable)."""
+    line, text = colours
+    for ax in axes:
+        ax.axvline(at, color=line, linestyle=style, linewidth=1.2)
+    axes[0].annotate(
+        label,
+        (at, 1),
+        xycoords=("data", "axes fraction"),
+        # clear of the line and of the axes' top edge, which would hide its last letters
+        xytext=(2 if side == "left" else -2, -3),
+        textcoords="offset points",
+        rotation=90,
+        va="top",
+        ha=side,
+        fontsize=8,
+        color=text,
+    )
+
+
 def channel_png(report: Report, ch: ChannelReport, path: Path) -> Path:
     fig, (dose_ax, rate_ax, vol_ax) = plt.subplots(
         3,
@@ -133,26 +154,20 @@ def channel_png(report: Report, ch: ChannelReport, path: Path) -> Path:
             xs, ys = zip(*run, strict=True)
             vol_ax.plot(xs, ys, color="#0072B2", linewidth=1.5)
     vol_ax.set_ylabel("volume infused\nmL")
-    said = f"{ch.volume_ml:.2f} mL in all, computed from the log's rates"
+    bound = "at most " if ch.upper_bound else "at least " if ch.at_least else ""
+    said = f"{bound}{ch.volume_ml:.2f} mL in all, computed from the log's rates"
     if round(ch.not_counted, 2):
         said += ", no more than the syringe held"
     if ch.now is not None and ch.now.drug:
         said += f"; the pump counts {ch.now.volume_infused_ml:.2f} mL since its start"
     vol_ax.set_title(said, fontsize=9, loc="left")
+    axes = (dose_ax, rate_ax, vol_ax)
+    for switch in report.switches:
+        # the drug library changed: the limits each dose was checked against changed too
+        _vline(axes, switch.at, f"library {switch.version}", ("#E69F00", "#9A6700"), ":", "left")
     for boot in report.boots[1:]:
         # a boot: the pump was reset or powered off between the entries either side
-        for ax in (dose_ax, rate_ax, vol_ax):
-            ax.axvline(boot.at, color="#777777", linestyle="--", linewidth=1)
-        dose_ax.annotate(
-            f"reboot {boot.boot_id:08x}",
-            (boot.at, 1),
-            xycoords=("data", "axes fraction"),
-            rotation=90,
-            va="top",
-            ha="right",
-            fontsize=8,
-            color="#555555",
-        )
+        _vline(axes, boot.at, f"reboot {boot.boot_id:08x}", ("#777777", "#555555"), "--", "right")
     for ax in (dose_ax, rate_ax, vol_ax):
         ax.grid(True, alpha=0.3)
         ax.set_ylim(bottom=0)

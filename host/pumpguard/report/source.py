@@ -145,7 +145,9 @@ def parse(text, name="the file"):
 def load(path):
     """(entries, device or None, format) of the export at ``path``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: Excel's "CSV UTF-8" and Windows editors begin with a byte order
+        # mark; their CRLF line ends read as newlines (read_text's universal newlines)
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
     return parse(text, str(path))
