@@ -225,12 +225,15 @@ class SafetyCore:
 
     def snapshot(self):
         """A JSON-able dict of everything needed to resume after a reset."""
+        lib = self.library
         return {
             "version": resume.VERSION,
+            # An invalid library runs nothing, and its name may be None: the record
+            # names no library ("", crc 0), which resume takes as another library's.
             "library": {
-                "name": self.library.name,
-                "version": self.library.version,
-                "crc32": self.library.crc,
+                "name": lib.name if lib.ok else "",
+                "version": lib.version if lib.ok else "",
+                "crc32": lib.crc if lib.ok else 0,
             },
             "at_ms": self._now,
             "channels": [c.snapshot() for c in self._channels],

@@ -7,7 +7,7 @@
 # and sends what the handler returns. Handlers read the shell's session state and ask
 # the safety core; a command the core refuses is answered REFUSED, its reason sent as
 # its wire number (protocol/reasons.py).
-from firmware import VERSION
+from firmware import VERSION, libpush
 from firmware.channel import TAPERING
 from firmware.result import Result, refuse
 from protocol import auth, catalog, reasons
@@ -35,16 +35,12 @@ def hello(shell, f, now):
     sessions.role[i] = f["role"]
     # The host's clock, for the event log's entries from its AUTH on (authenticate)
     sessions.wall[i] = f["wall_ms"] - now if f["wall_ms"] else None
-    lib = shell.core.library
-    return "HELLO_R", {
+    answer = {
         "protocol": catalog.PROTOCOL_VERSION,
         "schema": catalog.SCHEMA_HASH,
         "firmware": FIRMWARE_VERSION,
         "board": shell.board.NAME,
         "channels": shell.channels,
-        "library": lib.name or "invalid",
-        "library_version": lib.version or "",
-        "library_crc": lib.crc or 0,  # a u32 always, whatever made the library
         "boot_id": shell.boot_id,
         "replay_window": 1,  # per session: the answer to its last request
         "max_payload": MAX_PAYLOAD,
@@ -54,6 +50,16 @@ def hello(shell, f, now):
         "role": f["role"],
         "nonce": sessions.nonce[i],
     }
+    library_identity(shell.core.library, answer)
+    return "HELLO_R", answer
+
+
+def library_identity(lib, fields):
+    """HELLO_R's and INFO_R's library, library_version and library_crc, of lib (the
+    active library: INFO tells a session open across a push the one it switched to)."""
+    fields["library"] = lib.name or "invalid"
+    fields["library_version"] = lib.version or ""
+    fields["library_crc"] = lib.crc or 0  # a u32 always, whatever made the library
 
 
 def authenticate(shell, f, now):
@@ -141,6 +147,8 @@ def _push(shell, name, now, step, *args):
     # A step of a library push (libpush.py): its answer's fields, or the refusal.
     try:
         r = step(shell.core, shell.sessions.sid[shell.slot], now, *args)
+    except libpush.Unsure:  # the push is over; the core runs no library (libpush.py)
+        return _error(catalog.ERR_INTERNAL, libpush.UNSURE)
     except OSError as exc:  # the store failed: the push is over, the active library stays
         shell.push.end()
         return _error(
@@ -159,7 +167,7 @@ def supervise(shell, f, now):
 
 def info(shell, f, now):
     d = shell.decoder
-    return "INFO_R", {
+    answer = {
         "uptime_ms": now,
         "boot_id": shell.boot_id,
         "rx_frames": d.frames,
@@ -174,6 +182,8 @@ def info(shell, f, now):
         "forbidden": shell.forbidden,
         "library_problems": len(shell.core.library.problems),
     }
+    library_identity(shell.core.library, answer)
+    return "INFO_R", answer
 
 
 def heartbeat(shell, f, now):

@@ -35,6 +35,34 @@ MAX_SIZE = const(32768)
 _CRC_BUF = const(256)
 
 
+# The answer (ERROR internal) to a commit whose store failed renaming and then reading
+# back both files: it may boot either library.
+UNSURE = (
+    "the store failed during the switch: it may hold the new library; nothing will start "
+    "until the board reboots"
+)
+
+
+class Unsure(Exception):
+    """A commit after which the store cannot say which library it holds (UNSURE)."""
+
+
+def _unsure(core, now):
+    # An infusion started now, under either library, is refused at the next boot if
+    # the store holds the other (store_lost): the core runs no library until a reboot
+    # reads the one the store holds. Nothing delivers during a push, so nothing stops.
+    none = druglib.Library()
+    none.problems.append("the store failed mid-switch: reboot")
+    resume.switch(core, none)
+    core.device_alarm(
+        "library_refused",
+        "the store failed while switching libraries: nothing starts until a reboot loads "
+        "the library it holds",
+        now,
+        True,
+    )
+
+
 def _busy(core):
     """library_busy naming every channel that is not idle or stopped, or None."""
     states = []
@@ -142,15 +170,16 @@ class Push:
         except OSError as exc:
             # The store may have replaced druglib.json and failed after (a directory
             # sync): what it holds now is what the next boot runs, so RAM follows it.
-            # Not the pushed bytes: the old library stays, and the caller answers that
-            # nothing switched. One the store cannot read back is taken as not them
-            # (a boot reading it so runs an invalid library, which starts nothing).
-            try:
-                held = self._crc(ACTIVE)
-            except OSError:  # absent (the built-in is active) or unreadable
-                held = None
-            if held != (self.size, self.crc):
-                raise exc
+            # Its rename replaces in one step, so druglib.json holding other bytes, or
+            # druglib.new still holding the pushed ones, is the old library kept: the
+            # caller answers that nothing switched.
+            pushed = (self.size, self.crc)
+            held = self._held(ACTIVE)
+            if held != pushed:
+                if held is not None or self._held(NEW) == pushed:
+                    raise exc
+                _unsure(core, now)
+                raise Unsure() from exc
             core.device_alarm(
                 "store_failed",
                 "the store failed renaming the pushed library (%s) but holds it: switched"
@@ -194,6 +223,13 @@ class Push:
                 % (crc, self.crc),
             )
         return None
+
+    def _held(self, name):
+        """(size, CRC-32) of the store's file name, or None when absent or unreadable."""
+        try:
+            return self._crc(name)
+        except OSError:
+            return None
 
     def _crc(self, name):
         """(size, CRC-32) of the store's file name, read a small buffer at a time; an

@@ -299,8 +299,11 @@ def restore(core, snapshot, now_ms):
         core._watch.advisories(now_ms)  # a partner drug that did not resume
     core.log.add(now_ms, 0, "input", "restored", "restored from snapshot")
     lib = snapshot["library"]
-    if not same_library(lib, library):
-        # The switch a power cut kept out of the record (and of the log): said now.
+    if library.ok and lib["name"] and not same_library(lib, library):
+        # The switch a power cut kept out of the record (and of the log): said now. Only
+        # between two valid libraries (a record of an invalid one names "", core
+        # snapshot()): a boot to an invalid one is no switch, its library_refused alarm
+        # says what happened, and a boot from one ends that condition.
         core.log.add(
             now_ms,
             0,

@@ -173,6 +173,10 @@ MESSAGES = (
             ("stale_ctr", U32),  # tagged frames refused for a counter not newer
             ("forbidden", U32),  # requests refused for the session's role
             ("library_problems", U16),  # the active library's problems (0: valid)
+            # The active library, as HELLO_R's: the one a push switched to since then.
+            ("library", STR, 32),
+            ("library_version", STR, 16),
+            ("library_crc", U32),
         ),
     ),
     (0x03, "STATUS", (("ch", U8),)),

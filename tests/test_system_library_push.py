@@ -189,3 +189,20 @@ def test_a_board_whose_store_library_is_not_json_can_still_be_reached(emu):
     with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.device["library_crc"] == 0  # no content, no CRC: 0, never None
         assert pump.info().library_problems == 1
+
+
+def test_info_of_a_session_open_across_a_push_reports_the_library_now_active(emu, tmp_path):
+    # INFO_R carries the active library's identity: a session open while the service
+    # role pushes (the monitor, a report's device identity) reports the new one, not
+    # its HELLO_R's.
+    path, lib = _library(tmp_path / "lib.json", "2026.12-other")
+    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as clinician:
+        assert clinician.info().library_crc != lib.crc
+        with _service(emu) as service:
+            service.push_library(path)
+        info = clinician.info()
+        assert (info.library, info.library_version, info.library_crc) == (
+            lib.name,
+            lib.version,
+            lib.crc,
+        )

@@ -12,7 +12,8 @@ from ..errors import reason_name
 
 @dataclass(frozen=True)
 class Info:
-    """What the device said about itself at HELLO, and its link counters now."""
+    """What the device said about itself at HELLO, and its active library and link
+    counters now."""
 
     firmware: str
     board: str
