@@ -52,7 +52,7 @@ def _unsure(core, now):
     # the store holds the other (store_lost): the core runs no library until a reboot
     # reads the one the store holds. Nothing delivers during a push, so nothing stops.
     none = druglib.Library()
-    none.problems.append("the store failed mid-switch: reboot")
+    none.problems.append("the store failed while switching: reboot the board to load one")
     resume.switch(core, none)
     core.device_alarm(
         "library_refused",

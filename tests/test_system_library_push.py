@@ -96,10 +96,7 @@ def test_an_invalid_library_at_boot_alarms_and_info_says_so(emu, tmp_path):
         with pytest.raises(pumpguard.RefusedError) as refused:
             start_norepinephrine(pump)
         assert refused.value.code == "library_invalid"
-        assert refused.value.message.startswith(
-            "drug library invalid: 1 problem (pumpguard library check FILE lists it); first: "
-            "library.crc32: bad CRC"
-        )
+        assert refused.value.message.startswith("drug library invalid: library.crc32: bad CRC")
     with open(emu.log_path) as log:  # the console's list
         assert "library.crc32: bad CRC" in log.read()
 

@@ -567,7 +567,11 @@ def test_a_switch_the_store_cannot_confirm_starts_nothing_until_a_reboot():
     (alarm,) = [a for a in sh.core.alarms() if a.code == "library_refused"]
     assert alarm.priority == "high" and alarm.active, alarm.message
     assert "store failed" in alarm.message and "reboot" in alarm.message, alarm.message
-    _refused(_clinician(sh, p).request("START", NOREPI), "library_invalid", "reboot")
+    _refused(
+        _clinician(sh, p).request("START", NOREPI),
+        "library_invalid",
+        "drug library invalid: the store failed while switching: reboot the board",
+    )
     sh.step()
     after = shell(ports(store))
     assert after.core.library.ok and after.core.library.version == "push-blink"
