@@ -10,8 +10,8 @@ import pytest
 from pumpguard import UsageError, report
 from pumpguard.api.answers import LogEntry, Status
 from pumpguard.cli.commands import argparse_log, do_log
-from pumpguard.report.model import Now
 from pumpguard.report.plots import HEIGHT, WIDTH
+from pumpguard.report.records import Now
 
 from firmware.core import SafetyCore
 from tests.portable.corekit import library

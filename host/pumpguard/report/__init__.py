@@ -12,7 +12,8 @@ builds the ``Report``, ``plots.py`` draws a PNG per channel, ``page.py`` writes 
 from pathlib import Path
 
 from ..errors import UsageError
-from .model import Report, build
+from .model import build
+from .records import Report
 from .source import export, identity, load, now, parse
 
 __all__ = ["Report", "build", "export", "identity", "load", "now", "parse", "write"]

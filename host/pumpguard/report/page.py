@@ -8,7 +8,7 @@ from pathlib import Path
 
 from protocol.text import duration
 
-from .model import DecisionRow, Report, when
+from .records import DecisionRow, Report, when
 from .source import IDENTITY
 
 _STYLE = """

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402 (the backend is chosen first)
 from matplotlib import dates  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from .model import MARKS, ChannelReport, Report  # noqa: E402
+from .records import MARKS, ChannelReport, Report  # noqa: E402
 
 WIDTH, HEIGHT, DPI = 1100, 820, 100  # every PNG's size in pixels
 # marker, colour per mark (colour-blind safe: the Okabe-Ito palette)

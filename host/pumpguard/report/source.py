@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..api.answers import LogEntry
 from ..errors import UsageError
-from .model import Now
+from .records import Now
 
 # The identity ``pumpguard log --json`` writes as "device", and the report shows.
 IDENTITY = (
