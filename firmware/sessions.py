@@ -93,7 +93,13 @@ class Sessions:
         if i < 0:
             return -1, 0
         evicted = self.sid[i]
+        # The next sid no slot holds (the one closed here included): sids count round
+        # mod 2**16, and a host without a key can open and close sessions until the
+        # count comes round to a sid still open; find() must never give that host's
+        # pending session the requests of the one that proved its key.
         sid = self._next
+        while sid in self.sid:
+            sid = (sid + 1) & _SEQ_MASK or 1
         self._next = (sid + 1) & _SEQ_MASK or 1
         self.sid[i] = sid
         self.last[i] = seq

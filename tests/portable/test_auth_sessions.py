@@ -232,3 +232,21 @@ def test_a_displaced_live_supervisor_that_then_dies_still_raises_link_lost():
     assert "link_lost" not in active(sh)
     silent(sh, p, 2)
     assert "link_lost" in active(sh)
+
+
+def test_a_new_session_never_takes_the_sid_of_a_session_still_open():
+    # sids count round mod 2**16: a host with no key can open and close sessions (HELLO,
+    # then a wrong AUTH) until the count comes round to the sid of a session that proved
+    # its key. Its pending session, in a lower slot, would then be the one find() gives
+    # for that sid, and the bedside host's requests would be refused "not authenticated".
+    sh, p = device()
+    stranger = Host(sh, p, key=bytes(32))
+    stranger.hello(authenticate=False)  # slot 0
+    bedside = Host(sh, p)
+    bedside.hello(supervise_s=1)  # slot 1, authenticated and supervising
+    assert stranger.request("AUTH", {})[0] == "ERROR"  # the wrong key: slot 0 closed
+    sh.sessions._next = bedside.sid  # stands for the 65535 HELLO + AUTH cycles more
+    again = Host(sh, p, key=bytes(32))
+    assert again.hello(authenticate=False)[0] == "HELLO_R"
+    assert again.sid != bedside.sid
+    assert bedside.request("HEARTBEAT", {})[0] == "HEARTBEAT_R"
