@@ -239,3 +239,45 @@ def test_a_device_unplugged_mid_command_through_the_api(device):
         with pytest.raises(LinkError, match="MAY HAVE RUN") as info:
             pump.stop(1)
         assert info.value.may_have_run is True
+
+
+class _Ticking:
+    """A pump whose clock runs `rate` times the host's (an emulator's --time-scale):
+    the host's clock is the waits the keepalive asked for, added up."""
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.host_s = 0.0
+        self.keepalive_error = None
+
+    def heartbeat(self):
+        return {"uptime_ms": int(self.host_s * self.rate * 1000)}
+
+
+class _Waits:
+    """stop.wait() that passes the time asked for on the fake clock and records it."""
+
+    def __init__(self, pump, beats):
+        self.pump = pump
+        self.beats = beats
+        self.asked = []
+
+    def wait(self, seconds):
+        self.asked.append(seconds)
+        self.pump.host_s += seconds
+        return len(self.asked) > self.beats
+
+
+@pytest.mark.parametrize("rate", [1, 10, 60])
+def test_keepalive_beats_by_the_devices_clock_so_a_fast_emulator_never_goes_silent(rate):
+    # The device counts its silence timeout in its own seconds: with --time-scale 10 a
+    # beat every 2 s of ours is 20 s to it, past its 10 s timeout (link_lost over and
+    # over under `pumpguard monitor`). Measured from the uptimes it answers with.
+    from pumpguard.api import keepalive
+
+    pump = _Ticking(rate)
+    stop = _Waits(pump, beats=6)
+    keepalive._beat(pump, 2, stop, clock=lambda: pump.host_s)
+    device_gaps = [wait * rate for wait in stop.asked]
+    assert max(device_gaps) <= 5  # the first beats probe: never near the 10 s timeout
+    assert device_gaps[-1] == pytest.approx(2, rel=0.01)  # then every 2 s of the device's clock

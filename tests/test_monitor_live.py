@@ -7,6 +7,7 @@ import os
 import termios
 
 import pytest
+from pumpguard.api.answers import Info
 from pumpguard.cli.main import main
 from pumpguard.errors import AuthError, Forbidden, NoAnswer
 from pumpguard.monitor import Keys, run
@@ -26,7 +27,8 @@ class FakePump:
         self.role = role
         self._alarms = list(alarms)
         self.refuse = refuse  # an exception ack() raises
-        self.fail = None  # an exception the next heartbeat() raises
+        self.fail = None  # an exception the next info() raises
+        self.library_problems = 0
         self.log = []
 
     def __enter__(self):
@@ -43,10 +45,23 @@ class FakePump:
         finally:
             self.log.append(("supervise", 0))
 
-    def heartbeat(self):
+    def info(self):
         if self.fail is not None:
             raise self.fail
-        return {"uptime_ms": 60_000}
+        d = self.device
+        return Info(
+            d["firmware"],
+            d["board"],
+            1,
+            d["library"],
+            d["library_version"],
+            d["library_crc"],
+            "",
+            1,
+            60_000,
+            {},
+            self.library_problems,
+        )
 
     def status(self, channel):
         return status(channel)
@@ -210,3 +225,23 @@ def test_into_a_pipe_each_refresh_is_a_frame_of_its_own_as_it_comes():
 
     watch([FakePump(alarms=[alarm(5, "high")])], ScriptedKeys(refreshed, refreshed), False, out)
     assert seen == [1, 2]  # one frame after the first refresh, two after the second
+
+
+def test_the_library_shown_is_the_one_info_reports_now():
+    # a push since this session's HELLO: the screen shows the active library (INFO's)
+    pump = FakePump()
+    pump.device = dict(DEVICE, library_version="0.1.0")
+    newer = dict(DEVICE, library_version="0.2.0")
+    pump.library_problems = 2
+    real_info = pump.info
+
+    def info():
+        pump.device = newer  # what INFO reports: the library active now
+        answer = real_info()
+        pump.device = dict(DEVICE, library_version="0.1.0")
+        return answer
+
+    pump.info = info
+    screen = watch([pump], ScriptedKeys(None))
+    assert "pumpguard-adult-icu-vasoactive 0.2.0" in screen
+    assert "INVALID: 2 problems, every start refused" in screen

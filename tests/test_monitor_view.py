@@ -209,3 +209,12 @@ def test_a_terminal_of_80_columns_keeps_the_channels_side_by_side():
     screen = text(render(_tapering_with_an_alarm()), width=80)
     assert row(screen, "drug") == ["norepinephrine", "vasopressin"]
     assert "#   id" in " ".join(screen.split("│"))  # the alarms' table, not stacked
+
+
+def test_an_invalid_library_is_said_on_the_identity_line():
+    # info says INVALID; the clinician's screen must too: nothing starts on this pump
+    bad = Snapshot(DEVICE, "clinician", 2, 60_000, (status(), IDLE), (), library_problems=3)
+    line = next(x for x in text(render(bad)).splitlines() if x.startswith("library "))
+    assert "INVALID: 3 problems, every start refused" in line
+    good = next(x for x in text(render(snapshot())).splitlines() if x.startswith("library "))
+    assert "INVALID" not in good

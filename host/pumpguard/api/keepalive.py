@@ -3,6 +3,7 @@ a heartbeat interval (protocol/SPEC.md §3, "Supervision and link silence")."""
 
 import contextlib
 import threading
+import time
 
 from ..errors import BadValue, PumpguardError, UsageError, WrongType
 
@@ -57,11 +58,28 @@ def keepalive(pump, interval_s):
                 raise
 
 
-def _beat(pump, interval_s, stop):
+_PROBE_S = 0.05  # host seconds before the first heartbeats, which measure the clock
+
+
+def _beat(pump, interval_s, stop, clock=time.monotonic):
+    # A heartbeat every interval_s of the DEVICE's clock, which the device's silence
+    # timeout counts in: an emulator run with --time-scale 10 lives ten of its seconds
+    # in one of ours, and beats every interval_s of ours would be silences of ten times
+    # that to it (link_lost). Its uptime in each answer measures the rate; a board's is
+    # ours, and a reset (uptime back to 0) changes nothing. The first beats come soon,
+    # to measure it before a slow one could pass the timeout.
     # A failed heartbeat is kept for the caller to see and the next one tried: a
     # glitch must not end supervision, and the caller's own requests still report it.
-    while not stop.wait(interval_s):
+    wait = min(interval_s, _PROBE_S)
+    last = None  # (device uptime ms, host clock s) of the last heartbeat answered
+    while not stop.wait(wait):
         try:
-            pump.heartbeat()
+            uptime_ms = pump.heartbeat()["uptime_ms"]
         except PumpguardError as exc:
             pump.keepalive_error = exc
+            continue
+        now = clock()
+        if last is not None and now > last[1]:
+            rate = (uptime_ms - last[0]) / 1000 / (now - last[1])  # device s per host s
+            wait = interval_s / max(1.0, rate)
+        last = (uptime_ms, now)

@@ -21,6 +21,9 @@ class Snapshot:
     uptime_ms: int
     channels: tuple
     alarms: tuple
+    # INFO's, not HELLO_R's: a push since this session opened shows at once, and an
+    # invalid library (nothing starts) says so on the clinician's screen
+    library_problems: int = 0
 
     @property
     def listed(self):
@@ -35,13 +38,21 @@ class Snapshot:
 
 
 def gather(pump, supervise_s):
-    """One refresh: the device's uptime, every channel's status, every alarm."""
-    uptime_ms = pump.heartbeat()["uptime_ms"]
+    """One refresh: the device's uptime and active library (INFO), every channel's
+    status, every alarm."""
+    info = pump.info()
+    device = dict(
+        pump.device,
+        library=info.library,
+        library_version=info.library_version,
+        library_crc=info.library_crc,
+    )
     return Snapshot(
-        device=pump.device,
+        device=device,
         role=pump.role,
         supervise_s=supervise_s,
-        uptime_ms=uptime_ms,
+        uptime_ms=info.uptime_ms,
         channels=tuple(pump.status(ch) for ch in range(1, pump.channels + 1)),
         alarms=tuple(pump.alarms()),
+        library_problems=info.library_problems,
     )

@@ -18,8 +18,16 @@ _ALARM_TEXT_MIN = 24  # columns an alarm's text wraps in, at the least, in the t
 _ENDLESS = 10_000  # a width no screen has: what a table needs with nothing cut
 
 
-def identity(device, role):
-    """The one line that says which pump this is and who is looking."""
+def identity(device, role, library_problems=0):
+    """The lines that say which pump this is, who is looking, and which library it
+    runs (and when that library is invalid: nothing starts)."""
+    invalid = ""
+    if library_problems:
+        n = library_problems
+        invalid = (
+            f"  INVALID: {n} problem{'s' if n > 1 else ''}, every start refused",
+            "bold red",
+        )
     return Text.assemble(
         ("board ", "dim"),
         (f"{device['board']} ({device['board_id'] or 'no id'})", "bold"),
@@ -29,6 +37,7 @@ def identity(device, role):
         (role, "bold"),
         ("\nlibrary ", "dim"),
         f"{device['library']} {device['library_version']} (crc {device['library_crc']:08x})",
+        invalid,
     )
 
 
@@ -173,10 +182,11 @@ def render(snapshot=None, device=None, role=None, problem=None, note=None, keys=
     without one; ``problem`` ("link lost: ...") and ``note`` (what a key did) are lines
     of their own; ``keys`` the key help (None: no keys, as with ``--once``)."""
     parts = []
+    problems = 0
     if snapshot is not None:
-        device, role = snapshot.device, snapshot.role
+        device, role, problems = snapshot.device, snapshot.role, snapshot.library_problems
     if device is not None:
-        parts.append(identity(device, role))
+        parts.append(identity(device, role, problems))
     if problem is not None:
         parts.append(Text(problem, style="bold red"))
     if snapshot is not None:
