@@ -50,7 +50,8 @@ def test_an_invalid_copy_lists_every_problem_by_drug_and_field(capsys, tmp_path)
     fields = [p.split(": ", 1)[0] for p in problems]
     assert fields == ["library.crc32", *sorted(INVALID)]  # the CRC's, then by drug
     assert "'0.5x' is not a plain decimal" in out
-    assert err == f"pumpguard: {path}: invalid, 4 problems\n"
+    assert err == f"pumpguard: {path}: invalid, 5 problems\n"  # the count the first line says
+    assert "NOT sealed; 5 problems" in out.splitlines()[0]
     assert not library.check(path).valid
 
 

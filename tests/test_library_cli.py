@@ -105,3 +105,16 @@ def test_a_reader_that_goes_away_ends_the_output_without_a_traceback():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 1
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_the_readme_api_works_after_import_pumpguard_alone():
+    # README: `pumpguard.library.check(path)` and `pumpguard.report`, after the
+    # `import pumpguard` every example starts with (a fresh interpreter: no other
+    # test's import of the subpackage hides a missing one)
+    code = (
+        "import pumpguard\n"
+        f"assert pumpguard.library.check({str(LIBRARY)!r}).identity.sealed\n"
+        "assert callable(pumpguard.report.build)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-600:]

@@ -10,6 +10,7 @@ Five lines to script a pump (the emulator stands in for a board here)::
         print(pump.status(1))                  # running at 26.25 mL/h
 """
 
+from . import library, report  # the pharmacist's and the report's APIs, as documented
 from .api.client import Pump, connect
 from .api.keys import KeyFile
 from .emulator import Emulator
@@ -51,4 +52,6 @@ __all__ = [
     "UsageError",
     "WrongType",
     "connect",
+    "library",
+    "report",
 ]

@@ -84,9 +84,8 @@ def do_library(pump, args, out):
         result = library.check(args.file)
         _print(out, args.json, result.as_json(), _check_lines(result))
         if not result.valid:
-            raise PumpguardError(
-                f"{result.file}: invalid, {count(len(result.content_problems), 'problem')}"
-            )
+            n = count(len(result.problems), "problem")  # the count its first line says
+            raise PumpguardError(f"{result.file}: invalid, {n}")
         if not result.sealed:
             raise PumpguardError(
                 f"{result.file}: valid but not sealed (pumpguard library seal FILE seals it)"
