@@ -211,7 +211,7 @@ def load(text):
         if not isinstance(declared, str) or declared.lower() != "0x%08x" % lib.crc:
             check.problem(
                 "library.crc32",
-                "bad CRC: file says %r, content is 0x%08x (edited without resealing?)"
+                "bad CRC: file says %r, content 0x%08x, reseal"  # an alarm holds it whole
                 % (declared, lib.crc),
             )
     _load_ranges(check, doc, lib)

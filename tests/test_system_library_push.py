@@ -93,6 +93,9 @@ def test_an_invalid_library_at_boot_alarms_and_info_says_so(emu, tmp_path):
         assert pump.info().library_problems == 1
         alarm = next(a for a in pump.alarms() if a.code == "library_refused")
         assert alarm.priority == "high"
+        # the problem whole, as the refusal below says it: never cut at "(edited..."
+        assert alarm.message.startswith("drug library invalid: library.crc32: bad CRC: ")
+        assert alarm.message.endswith(", reseal"), alarm.message
         with pytest.raises(pumpguard.RefusedError) as refused:
             start_norepinephrine(pump)
         assert refused.value.code == "library_invalid"

@@ -35,12 +35,11 @@ def check_channel(ch, count):
 def library_problem(lib, room=TEXT_MAX):
     """Why an invalid library runs nothing, in room characters: the core logs it at
     power-on and refuses with it. The first problem is given whole when it fits, else
-    cut after a whole word; of several, the count and the command that lists every one
-    come first."""
+    cut after a whole word; of several, their count comes first."""
     n = len(lib.problems)
-    head = "drug library invalid: "
-    if n > 1:  # one problem is said whole; of several, the first and where the rest are
-        head += "%d problems (pumpguard library check FILE lists them); first: " % (n,)
+    # Short, so the first problem fits whole in an alarm's text (the board's console
+    # and `pumpguard library check FILE` list every one)
+    head = "drug library invalid: " if n == 1 else "library invalid, %d problems: " % (n,)
     return head + words(lib.problems[0], room - len(head))
 
 
