@@ -92,7 +92,15 @@ class SafetyCore:
 
     def stop(self, ch, now_ms):
         self._command(now_ms, ch, "stop", "stop")
-        return self._decided(now_ms, ch, self._stop(ch, now_ms))
+        result = self._decided(now_ms, ch, self._stop(ch, now_ms))
+        if result.code == "taper_started":
+            # A first step due at once is taken after the decision that began the taper
+            # is logged: the log (and a report of it) reads the stop, then its steps.
+            c = self._channels[ch - 1]
+            if now_ms >= c.taper_next_ms:
+                self._taper_step(c, now_ms)
+                result.dose, result.rate = c.dose, c.rate  # what runs now, as before
+        return result
 
     def emergency_stop(self, ch, reason, now_ms):
         self._command(now_ms, ch, "emergency_stop", "emergency stop: %s" % (shown(reason),))
@@ -393,9 +401,7 @@ class SafetyCore:
                 first = max(now_ms, c.last_down_ms + drug.taper_interval_ms)
             plan = c.taper_plan(first)
             c.fire(TAPER)
-            c.taper_next_ms = first
-            if now_ms >= first:
-                self._taper_step(c, now_ms)
+            c.taper_next_ms = first  # due now: stop() takes it once this is logged
             return Result(
                 True,
                 "taper_started",

@@ -44,7 +44,7 @@ def test_the_core_s_own_wording_is_read_and_a_channel_never_used_is_said(tmp_pat
     r = report.build(_core_entries(), {"board": "b", "board_id": "<id>"}, channels=2)
     assert r.not_understood == [] and r.unknown == [] and r.unused == [2]
     (ch,) = r.channels
-    kinds = ["alarm", "start", "refused", "taper_step", "taper_started"]
+    kinds = ["alarm", "start", "refused", "taper_started", "taper_step"]  # the stop first
     assert [m.kind for m in ch.marks] == kinds
     # 0.03 units/min at 1 units/mL is 1.8 mL/h, for one hour: 1.8 mL
     assert ch.volume_ml == Decimal("1.8") and ch.by_drug == {"vasopressin": ch.volume_ml}

@@ -95,8 +95,8 @@ def test_a_session_across_a_power_cut_is_read_whole_and_reported(emu, tmp_path):
         ("start", d("0.05")),
         ("titration", d("0.1")),
         ("refused", d("0.1")),
-        ("taper_step", d("0.08")),  # the first step at once, logged before the stop's decision
-        ("taper_started", d("0.08")),
+        ("taper_started", d("0.1")),  # the stop, at the dose it was asked at
+        ("taper_step", d("0.08")),  # its first step at once, logged after it
         ("taper_step", d("0.06")),
         ("alarm", d("0.06")),  # resumed after the reset, at the dose it had
         ("taper_step", d("0.04")),
@@ -234,7 +234,7 @@ def test_a_drug_whose_valid_name_has_a_space_is_read(emu, tmp_path):
     assert r.not_understood == [], [e.text for e in r.not_understood]
     assert ch.drugs == ["nor epi drip"]
     # the taper's first step is made inside the stop, logged before its decision
-    assert [m.kind for m in ch.marks] == ["start", "titration", "taper_step", "taper_started"]
+    assert [m.kind for m in ch.marks] == ["start", "titration", "taper_started", "taper_step"]
     assert set(ch.by_drug) == {"nor epi drip"}
 
 

@@ -33,6 +33,10 @@ def test_stop_of_vasopressin_starts_the_label_taper():
     # the first step is taken at once; the channel is still delivering
     assert result.dose == 25000 and core.rate(2) == 15 * M
     assert core.status(2).state == "tapering"
+    # logged as it happened: the stop, its decision, then the step it took at once (a
+    # report of the log reads the clinician's stop before the pump's first step)
+    codes = [e[4] for e in core.log.entries() if e[2] == 2][-4:]
+    assert codes == ["received", "taper_started", "rate_changed", "taper_step"], codes
 
 
 def test_taper_runs_on_ticks_step_by_step_then_stops():

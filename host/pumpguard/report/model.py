@@ -259,8 +259,8 @@ def build(entries, device=None, channels=None, source="", now=None) -> Report:
                 if e.kind == "bolus" and c is not None:
                     c.mark("bolus", pos, e)
             elif ev.what in ("refused", "dose", "taper_started", "acked", "decision"):
-                # the pump's own decisions (a taper's step, even the first, made inside
-                # the stop before its decision is logged; a fault) answer no command
+                # the pump's own decisions (a taper's step, even the first, made at the
+                # stop; a fault) answer no command
                 command = None if by_pump(e.code) else pending.pop(e.channel, None)
                 channel = ev.channel if ev.channel is not None else e.channel
                 decisions.append(DecisionRow(e, command, ev.what == "refused", channel))

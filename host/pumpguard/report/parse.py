@@ -95,7 +95,7 @@ def _alarm_code(code):
 
 def by_pump(code):
     """Whether a decision is the pump's own, answering no command: a taper's step (the
-    first one made inside the stop, logged before the stop's decision) or a fault
+    first one too, made at the stop and logged after its decision) or a fault
     (firmware/core.py fault(): its decision is coded as its alarm)."""
     return code == "taper_step" or _alarm_code(code)
 
