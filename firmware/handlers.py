@@ -140,15 +140,15 @@ def lib_data(shell, f, now):
 
 
 def lib_commit(shell, f, now):
-    return _push(shell, "LIB_COMMIT_R", now, shell.push.commit)
+    return _push(shell, "LIB_COMMIT_R", now, shell.push.commit, shell.applied)
 
 
 def _push(shell, name, now, step, *args):
     # A step of a library push (libpush.py): its answer's fields, or the refusal.
     try:
         r = step(shell.core, shell.sessions.sid[shell.slot], now, *args)
-    except libpush.Unsure:  # the push is over; the core runs no library (libpush.py)
-        return _error(catalog.ERR_INTERNAL, libpush.UNSURE)
+    except libpush.Unsure as exc:  # the push is over; the core runs no library (libpush.py)
+        return _error(catalog.ERR_INTERNAL, exc.args[0])
     except OSError as exc:  # the store failed: the push is over, the active library stays
         shell.push.end()
         return _error(

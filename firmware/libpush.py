@@ -29,38 +29,36 @@ from protocol.text import TEXT_MAX, clip, listing, words
 
 ACTIVE = "druglib.json"  # the store's file of the library pushed last: the active one
 NEW = "druglib.new"  # the push under way
-# The built-in library is 16 KB; LIB_COMMIT parses the whole file at once (its text,
-# the JSON and the library), so a file this size still leaves a Pico's heap room.
+# LIB_COMMIT parses the whole file at once (its text, the JSON and the library) while
+# the old library is held: measured on the 64-bit unix MicroPython, a commit of 32 KB
+# needs ~300 KB of transient heap (of 22.8 KB ~250 KB; a boot of 32 KB ~160 KB). A
+# Pico's (32-bit objects, smaller) was not measured: a file this size is not known to
+# fit there. A commit that runs out of memory is refused safely: before the rename the
+# shell's net answers "internal fault, not run", nothing switched; after it (commit())
+# the core runs no library until a reboot loads the one the store holds.
 MAX_SIZE = const(32768)
 _CRC_BUF = const(256)
 
 
-# The answer (ERROR internal) to a commit whose store failed renaming and then reading
-# back both files: it may boot either library.
+# The answers (ERROR internal) to a commit after which the core runs no library: the
+# store failed renaming and then reading back both files, so it may boot either; or the
+# rename was done and the switch in RAM failed after it (out of memory).
 UNSURE = (
     "the store failed during the switch: it may hold the new library; nothing will start "
     "until the board reboots"
 )
+FAULT = (
+    "the store holds the new library but switching to it failed: nothing will start "
+    "until the board reboots"
+)
+_REFUSED = (
+    "a library switch failed: nothing starts until a reboot loads the library the store holds"
+)
 
 
 class Unsure(Exception):
-    """A commit after which the store cannot say which library it holds (UNSURE)."""
-
-
-def _unsure(core, now):
-    # An infusion started now, under either library, is refused at the next boot if
-    # the store holds the other (store_lost): the core runs no library until a reboot
-    # reads the one the store holds. Nothing delivers during a push, so nothing stops.
-    none = druglib.Library()
-    none.problems.append("the store failed while switching: reboot the board to load one")
-    resume.switch(core, none)
-    core.device_alarm(
-        "library_refused",
-        "the store failed while switching libraries: nothing starts until a reboot loads "
-        "the library it holds",
-        now,
-        True,
-    )
+    """A commit after which the core runs no library until a reboot (its message: UNSURE
+    or FAULT)."""
 
 
 def _busy(core):
@@ -144,10 +142,18 @@ class Push:
         except OSError as exc:  # for the engineer at the console, as main.library()'s
             print("pumpguard: drug library: %s left in the store (%s)" % (NEW, exc))
 
-    def commit(self, core, sid, now):
+    def commit(self, core, sid, now, applied):
+        """The commit's answer fields, or its refusal; raises OSError when the store
+        failed and nothing switched, Unsure when the core runs no library after it.
+        applied() is called just before the rename: from there on the request is not
+        undone (the shell's net), and nothing else is raised."""
         refusal = self._none(sid)  # a session without the push leaves it to its owner
         if refusal:
             return refusal
+        # Over whatever comes of the commit, a fault too (a MemoryError parsing): a
+        # LIB_COMMIT again would only parse the same file on the same heap, and a push
+        # left under way would hold the session's next LIB_DATA to a file that is done.
+        self.end()
         refusal = _busy(core) or self._check()
         if refusal:
             self._drop()
@@ -162,50 +168,83 @@ class Push:
             return refuse(
                 "library_invalid", head + words(library.problems[0], TEXT_MAX - len(head))
             )
+        answer = {
+            "library": library.name,
+            "library_version": library.version,
+            "library_crc": library.crc,
+        }
         old = core.library
+        if old.ok and (old.name, old.version, old.crc) == (
+            library.name,
+            library.version,
+            library.crc,
+        ):
+            # The library already active, again (a tool that retries or loops): no
+            # switch and no log entry, or pushes repeated push the infusions' entries
+            # out of the persistent log.
+            self._drop()
+            return answer
+        # Everything the switch makes is made now, while the old library still runs:
+        # the heap holds both libraries, and an allocation that fails after the rename
+        # would leave RAM on a library the store no longer holds (a start then is lost
+        # at the next reset). After the rename: assignments, and the log's two entries.
         was = "%s %s" % (clip(old.name, 24), clip(old.version, 16)) if old.ok else "an invalid one"
-        self.end()
+        pushed = "pushed %s, %d bytes" % (library.identity(), self.size)
+        switched = "now %s, was %s" % (library.identity(), was)
+        channels = resume.switched(core, library)
+        none = druglib.Library()
+        none.problems.append("a library switch failed: reboot to load the library the store holds")
+        nothing = resume.switched(core, none)
+        applied()
+        try:
+            renamed = self._renamed(core, now)
+        except OSError:
+            raise  # the store holds the old library: nothing switched
+        except Exception:  # out of memory reading the store back: it cannot say
+            renamed = False
+        why = UNSURE
+        if renamed:
+            try:
+                core.log.add(now, 0, "input", "library_pushed", pushed)
+                core.log.add(now, 0, "input", "library_switched", switched)
+                resume.switch(core, library, channels)
+                return answer
+            except Exception:  # a MemoryError: the heap holds both libraries
+                why = FAULT
+        # The store may hold the pushed library and RAM not run it: an infusion started
+        # now would be refused at the next boot (store_lost). No library runs until a
+        # reboot reads the one the store holds. Nothing delivers during a push.
+        resume.switch(core, none, nothing)
+        try:  # noqa: SIM105 (MicroPython has no contextlib)
+            core.device_alarm("library_refused", _REFUSED, now, True)
+        except Exception:  # out of memory still: every start is refused all the same
+            pass
+        raise Unsure(why)
+
+    def _renamed(self, core, now):
+        """Whether the store holds the pushed library after its rename over the active
+        one; False when it cannot say; OSError when it holds the old one."""
         try:
             self._store.rename(NEW, ACTIVE)
+            return True
         except OSError as exc:
             # The store may have replaced druglib.json and failed after (a directory
             # sync): what it holds now is what the next boot runs, so RAM follows it.
             # Its rename replaces in one step, so druglib.json holding other bytes, or
-            # druglib.new still holding the pushed ones, is the old library kept: the
-            # caller answers that nothing switched.
+            # druglib.new still holding the pushed ones, is the old library kept.
             pushed = (self.size, self.crc)
             held = self._held(ACTIVE)
             if held != pushed:
                 if held is not None or self._held(NEW) == pushed:
                     raise exc
-                _unsure(core, now)
-                raise Unsure() from exc
+                return False
             core.device_alarm(
                 "store_failed",
                 "the store failed renaming the pushed library (%s) but holds it: switched"
                 % (str(exc)[:40],),
                 now,
             )
-        core.log.add(
-            now,
-            0,
-            "input",
-            "library_pushed",
-            "pushed %s, %d bytes" % (library.identity(), self.size),
-        )
-        resume.switch(core, library)
-        core.log.add(
-            now,
-            0,
-            "input",
-            "library_switched",
-            "now %s, was %s" % (library.identity(), was),
-        )
-        return {
-            "library": library.name,
-            "library_version": library.version,
-            "library_crc": library.crc,
-        }
+            return True
 
     def _check(self):
         # The whole file, and the bytes LIB_BEGIN said: its size, the CRC-32 of the bytes.

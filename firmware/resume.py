@@ -324,16 +324,24 @@ def shown(library, saved):
     return saved
 
 
-def switch(core, library):
-    """The core runs library from now on (a push, firmware/libpush.py; no channel
-    delivers: the caller made sure). Each channel is made again from its snapshot
-    against it, so none holds a drug of the old library. A valid library ends the
-    library_refused condition an invalid one raised at boot (main.library_alarm())."""
+def switched(core, library):
+    """The channels the core runs under library once switch()ed to it (a push,
+    firmware/libpush.py; no channel delivers: the caller made sure): each made again
+    from its snapshot against it, so none holds a drug of the old library. Made before
+    the store's rename, so that the switch after it only assigns."""
+    return [
+        Channel.restore(i + 1, shown(library, c.snapshot()), library.drugs, 0, core.near_empty_s)
+        for i, c in enumerate(core._channels)
+    ]
+
+
+def switch(core, library, channels):
+    """The core runs library from now on, with channels (switched()): assignments only,
+    nothing allocated. A valid library ends the library_refused condition an invalid one
+    raised at boot (main.library_alarm())."""
     core.library = library
     if library.ok:
         core.condition_over("library_refused")
-    channels = core._channels  # in place: the watchers hold this very list
-    for i, c in enumerate(channels):
-        channels[i] = Channel.restore(
-            i + 1, shown(library, c.snapshot()), library.drugs, 0, core.near_empty_s
-        )
+    held = core._channels  # in place: the watchers hold this very list
+    for i in range(len(held)):
+        held[i] = channels[i]

@@ -236,6 +236,12 @@ class Shell:
         self._undo = self.core.snapshot()
         self._serving = frame
 
+    def applied(self):
+        """The request being served changes the store from here on (a library commit,
+        firmware/libpush.py): the core the store now goes with cannot be rolled back
+        to the snapshot from before it, so the net undoes nothing of it."""
+        self._undo = None
+
     def _fault(self, exc):
         # An exception out of a turn (step()). The core rolls back a request it was
         # serving, which is answered ERROR internal; the motors keep the rates they run,
@@ -246,19 +252,21 @@ class Shell:
         what = clip("%s: %s" % (type(exc).__name__, exc), 60)
         frame = self._serving
         self._serving = None
+        undo = self._undo
+        self._undo = None
         self._tick_at = self._since  # the next turn acts on it (events, alarm output)
-        if frame is not None:
+        if frame is not None and undo is not None:
             # A rollback that raises leaves a core that cannot be trusted: that one
             # leaves the loop, and the watchdog resets into the stored record.
-            self.core.rollback(self._undo)
-        self._undo = None
+            self.core.rollback(undo)
         try:
             # The alarm first: raised in the core, the next turn sets the alarm output
             # from it (_changed) even when the answer's write below fails.
             held = "internal fault (%s): rates held" % (what,)
             self.core.device_alarm("internal_fault", held, now)
             if frame is not None:
-                message = clip("internal fault, not run: %s" % (what,), TEXT_MAX)
+                ran = "not run" if undo is not None else "after it ran"
+                message = clip("internal fault, %s: %s" % (ran, what), TEXT_MAX)
                 self._link.write(gate.refuse(self, frame, self.slot, catalog.ERR_INTERNAL, message))
         except Exception:  # any: the net's own last step. Nothing else would catch it
             # but the watchdog, whose reset stops every infusion; the failing link or

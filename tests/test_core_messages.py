@@ -208,17 +208,24 @@ def _pushes(add):
     for size, sent in ((len(data) + 1, data), (len(data), data[:-1] + b" ")):  # size, crc
         push.begin(core, 1, 0, size, crc)
         push.data(core, 1, 0, 0, len(sent), sent)
-        add(push.commit(core, 1, 0))
+        add(push.commit(core, 1, 0, _nothing))
     bad = dict(doc, crc32="0x00000000")
     text = json.dumps(bad).encode()
     push.begin(core, 1, 0, len(text), binascii.crc32(text))
     push.data(core, 1, 0, 0, len(text), text)
-    add(push.commit(core, 1, 0))  # library_invalid
-    for _ in range(2):  # library_pushed and library_switched, twice: from its own too
-        push.begin(core, 1, 0, len(data), crc)
+    add(push.commit(core, 1, 0, _nothing))  # library_invalid
+    for version in ("v" * 16, "w" * 16):  # library_pushed and library_switched, twice:
+        doc["version"] = version  # the second from a library of the longest identity
+        doc["crc32"] = f"0x{druglib.crc_of(doc):08x}"
+        data = json.dumps(doc).encode()
+        push.begin(core, 1, 0, len(data), binascii.crc32(data))
         push.data(core, 1, 0, 0, len(data), data)
-        assert push.commit(core, 1, 0)["library"] == "n" * 32
+        assert push.commit(core, 1, 0, _nothing)["library_version"] == version
     return core
+
+
+def _nothing():
+    """A commit's applied() (firmware/shell.py) where no shell's net serves it."""
 
 
 def test_every_text_of_every_reason_path_fits_the_wire():

@@ -206,3 +206,38 @@ def test_info_of_a_session_open_across_a_push_reports_the_library_now_active(emu
             lib.version,
             lib.crc,
         )
+
+
+def _journal(sh):
+    """Every entry the persistent log (what LOG serves) still holds, oldest first."""
+    out = []
+    first = 0
+    while True:
+        entries, nxt = sh.journal.page(first, 10_000, 8)
+        if not entries:
+            return out
+        out += entries
+        first = nxt
+
+
+def test_pushing_the_active_library_again_and_again_keeps_the_infusions_in_the_log():
+    # Review 3: a looping service tool re-pushing the active library once logged two
+    # entries a push, and within ~130 pushes the infusion's start and emergency stop
+    # were gone from the persistent log a report is made from (the shell with dummy
+    # ports, CPython: the log's two 16 KB segments take that many pushes to fill).
+    from tests.portable.shellkit import NOREPI, ports, shell
+    from tests.portable.test_library_push import _clinician, _file, _send, _service
+
+    p = ports()
+    sh = shell(p)
+    sh.begin()
+    clinician = _clinician(sh, p)
+    assert clinician.request("START", NOREPI)[0] == "START_R"
+    assert clinician.request("ESTOP", {"ch": 1, "reason": "clinician"})[0] == "ESTOP_R"
+    service = _service(sh, p)
+    data = _file()
+    for _ in range(150):
+        assert _send(service, data)[0] == "LIB_COMMIT_R"
+    entries = _journal(sh)
+    kinds = [e["kind"] for e in entries]
+    assert "start" in kinds and "emergency_stop" in kinds, sorted({e["code"] for e in entries})

@@ -4,7 +4,7 @@
 import json
 from binascii import crc32
 
-from firmware import druglib, libpush
+from firmware import druglib, gate, libpush, resume
 from protocol import catalog, messages, reasons
 from protocol.text import TEXT_MAX, words
 from tests.portable.corekit import library_text
@@ -565,17 +565,23 @@ def test_a_switch_the_store_cannot_confirm_starts_nothing_until_a_reboot():
         "the store failed during the switch: it may hold the new library; nothing will "
         "start until the board reboots",
     ), (name, f)
+    _no_library_until_a_reboot(sh, p, "push-blink")
+
+
+def _no_library_until_a_reboot(sh, p, version):
+    """After a commit whose switch failed: no library runs (a HIGH library_refused,
+    every start refused) until a reboot runs the one the store holds, version."""
     (alarm,) = [a for a in sh.core.alarms() if a.code == "library_refused"]
     assert alarm.priority == "high" and alarm.active, alarm.message
-    assert "store failed" in alarm.message and "reboot" in alarm.message, alarm.message
+    assert "switch failed" in alarm.message and "reboot" in alarm.message, alarm.message
     _refused(
         _clinician(sh, p).request("START", NOREPI),
         "library_invalid",
-        "drug library invalid: the store failed while switching: reboot the board",
+        "drug library invalid: a library switch failed: reboot to load the library the store",
     )
     sh.step()
-    after = shell(ports(store))
-    assert after.core.library.ok and after.core.library.version == "push-blink"
+    after = shell(ports(p["store"]))
+    assert after.core.library.ok and after.core.library.version == version
     assert "store_lost" not in _high(after), [(a.code, a.message) for a in after.core.alarms()]
     assert [a.active for a in after.core.alarms() if a.code == "library_refused"] == [False]
 
@@ -627,3 +633,102 @@ def test_a_boot_whose_library_cannot_be_read_logs_no_switch_to_none():
     sh = _rebooted(store)
     assert "library_refused" in _high(sh)
     assert _log(sh, "library_switched") == []
+
+
+class Renames(Store):
+    """A store that counts its renames over the active library (each a rewrite)."""
+
+    renames = 0
+
+    def rename(self, src, dst):
+        self.renames += dst == libpush.ACTIVE
+        Store.rename(self, src, dst)
+
+
+def test_a_push_of_the_library_already_active_changes_nothing_and_logs_nothing():
+    # A tool re-pushing the active library in a loop would otherwise push the
+    # infusions' entries out of the persistent log (review 3).
+    store = Renames()
+    p = ports(store)
+    sh = shell(p)
+    host = _service(sh, p)
+    data = _file()
+    assert _send(host, data)[0] == "LIB_COMMIT_R"
+    logged = sh.core.log.next_seq
+    name, f = _send(host, data)
+    assert name == "LIB_COMMIT_R", f
+    assert (f["library"], f["library_version"], f["library_crc"]) == _identity(sh.core.library)
+    assert sh.core.log.next_seq == logged, sh.core.log.entries()[-3:]
+    assert store.renames == 1 and libpush.NEW not in store.files
+    assert store.files[libpush.ACTIVE] == data
+
+
+def _out_of_memory(module, attr, when=None):
+    """module.attr raising MemoryError once (when when(*args) holds), then as before."""
+    orig = getattr(module, attr)
+
+    def failing(*args):
+        if when is None or when(*args):
+            setattr(module, attr, orig)
+            raise MemoryError("memory allocation failed")
+        return orig(*args)
+
+    setattr(module, attr, failing)
+
+
+def test_a_fault_after_the_rename_runs_no_library_until_a_reboot_loads_the_stored_one():
+    # Out of memory after the rename (the heap holds both libraries): RAM must never
+    # run the old library while the store holds the new one, or a start accepted now
+    # is lost at the next reset (review 3).
+    p = ports()
+    sh = shell(p)
+    sh.begin()
+    _out_of_memory(sh.core.log, "add", lambda at, ch, kind, code, text: code == "library_pushed")
+    name, f = _send(_service(sh, p), _file("push-oom"))
+    assert (name, f["code"], f["message"]) == ("ERROR", catalog.ERR_INTERNAL, libpush.FAULT)
+    assert not sh.core.library.ok
+    _no_library_until_a_reboot(sh, p, "push-oom")
+
+
+def test_a_fault_making_the_switch_is_refused_changing_nothing_and_ends_the_push():
+    # Channel 1 shows norepinephrine, which the pushed library lacks: a fault rebuilding
+    # the channels once made core.rollback() look that drug up in the new library, and
+    # the KeyError left the loop (review 3). Made before the rename, nothing switched.
+    p = ports()
+    sh = shell(p)
+    sh.begin()
+    _stopped(sh, p)
+    before = _identity(sh.core.library)
+    service = _service(sh, p)
+    _out_of_memory(resume, "shown")
+    name, f = _send(service, _file("push-oom2"))
+    assert name == "ERROR" and "internal fault, not run" in f["message"], (name, f)
+    assert _identity(sh.core.library) == before and sh.core.status(1).drug == NOREPI["drug"]
+    assert libpush.ACTIVE not in p["store"].files
+    _refused(service.request("LIB_COMMIT", {}), "invalid_state", "no library push under way")
+
+
+def test_a_commit_out_of_memory_parsing_ends_the_push():
+    p = ports()
+    sh = shell(p)
+    service = _service(sh, p)
+    _stage(service, _file())
+    _out_of_memory(druglib, "load")
+    name, f = service.request("LIB_COMMIT", {})
+    assert name == "ERROR" and "internal fault, not run" in f["message"], (name, f)
+    _refused(service.request("LIB_COMMIT", {}), "invalid_state", "no library push under way")
+
+
+def test_a_fault_answering_a_commit_that_switched_undoes_nothing():
+    # The store holds the new library once the commit ran: the net must not roll the
+    # channels back to the old library's (a drug the new one lacks: KeyError out of the
+    # loop), and its answer says the request ran.
+    p = ports()
+    sh = shell(p)
+    sh.begin()
+    _stopped(sh, p)
+    service = _service(sh, p)
+    _out_of_memory(gate, "answer", lambda shell, frame, i, name, fields: name == "LIB_COMMIT_R")
+    name, f = _send(service, _file("push-answer"))
+    assert name == "ERROR" and "internal fault, after it ran" in f["message"], (name, f)
+    assert sh.core.library.version == "push-answer" and sh.core.status(1).drug is None
