@@ -25,7 +25,7 @@ from micropython import const
 from firmware import druglib, resume
 from firmware.channel import IDLE, STOPPED
 from firmware.result import refuse
-from protocol.text import TEXT_MAX, clip, listing, words
+from protocol.text import TEXT_MAX, listing, words
 
 ACTIVE = "druglib.json"  # the store's file of the library pushed last: the active one
 NEW = "druglib.new"  # the push under way
@@ -188,9 +188,11 @@ class Push:
         # the heap holds both libraries, and an allocation that fails after the rename
         # would leave RAM on a library the store no longer holds (a start then is lost
         # at the next reset). After the rename: assignments, and the log's two entries.
-        was = "%s %s" % (clip(old.name, 24), clip(old.version, 16)) if old.ok else "an invalid one"
         pushed = "pushed %s, %d bytes" % (library.identity(), self.size)
-        switched = "now %s, was %s" % (library.identity(), was)
+        if old.ok:
+            switched = resume.switched_from(library, old.name, old.version, old.crc)
+        else:
+            switched = "now %s, was an invalid one" % (library.identity(),)
         channels = resume.switched(core, library)
         none = druglib.Library()
         none.problems.append("a library switch failed: reboot to load the library the store holds")

@@ -304,14 +304,8 @@ def restore(core, snapshot, now_ms):
         # between two valid libraries (a record of an invalid one names "", core
         # snapshot()): a boot to an invalid one is no switch, its library_refused alarm
         # says what happened, and a boot from one ends that condition.
-        core.log.add(
-            now_ms,
-            0,
-            "input",
-            "library_switched",
-            "at boot: %s, was %s %s"
-            % (library.identity(), clip(lib["name"], 16), clip(lib["version"], 12)),
-        )
+        was = switched_from(library, lib["name"], lib["version"], lib["crc32"])
+        core.log.add(now_ms, 0, "input", "library_switched", "at boot: " + was)
 
 
 def shown(library, saved):
@@ -345,3 +339,14 @@ def switch(core, library, channels):
     held = core._channels  # in place: the watchers hold this very list
     for i in range(len(held)):
         held[i] = channels[i]
+
+
+def switched_from(library, name, version, crc):
+    """ "now <library>, was <the one before>", both named whole within the log's text:
+    the library before by its version and CRC when the name is the same (a new version
+    of one library, the usual push), else by its name and version."""
+    if name == library.name:
+        was = "%s (crc32 0x%08x)" % (version, crc)
+    else:
+        was = "%s %s" % (name, version)
+    return clip("now %s, was %s" % (library.identity(), was), TEXT_MAX - len("at boot: "))
