@@ -5,7 +5,7 @@ push really switches) pushed with ``Pump.push_library`` over the emulator's PTY 
 service session, on both runtimes: the median and spread of ROUNDS pushes, the frames
 and bytes that crossed the link, and the time those bytes need on a 115200-baud UART.
 The board's part of a push is its check of the library at LIB_COMMIT (the same parse a
-boot does); the rest is one authenticated round trip per 192-byte chunk.
+boot does); the rest is one authenticated round trip per chunk (catalog.LIB_CHUNK).
 
     .venv/bin/python bench/library_bench.py [ROUNDS]
 """
@@ -25,6 +25,7 @@ import pumpguard  # noqa: E402
 from latency_bench import CountingPort, line_ms  # noqa: E402
 
 from firmware import druglib  # noqa: E402
+from protocol import catalog  # noqa: E402
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 _LIBRARY = ROOT / "firmware" / "druglib.json"
@@ -56,7 +57,7 @@ def pushes(runtime, rounds):
             pump.push_library(path)
             samples.append(time.perf_counter() - t)
         size = path.stat().st_size
-        frames = 2 + -(-size // 192)  # LIB_BEGIN, the chunks, LIB_COMMIT
+        frames = 2 + -(-size // catalog.LIB_CHUNK)  # LIB_BEGIN, the chunks, LIB_COMMIT
         return statistics.median(samples), min(samples), max(samples), frames, counter.bytes
 
 
