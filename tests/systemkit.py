@@ -5,17 +5,16 @@ import os
 import serial
 from pumpguard.api import keys
 
+# The tests' own connections wait as long per attempt as the plugin's fixtures do. The
+# retry and timeout behaviour itself is tested with short timeouts on purpose
+# (tests/test_protocol_link.py, tests/test_system_link.py).
+from pumpguard.testing import ANSWER_TIMEOUT_S as ANSWER_TIMEOUT_S
+
 from protocol import auth, catalog, messages
 from protocol.decoder import Decoder
 
 NOREPI = {"weight_kg": "70", "concentration": "16 mcg/mL", "volume_ml": "50"}
 VASO = {"concentration": "1 units/mL", "volume_ml": "20"}
-
-# Per-attempt answer timeout of the tests' own connections: generous, so a loaded CI
-# machine (two xdist workers, emulators, Node) never turns a slow answer into a
-# failure. The retry and timeout behaviour itself is tested with short timeouts on
-# purpose (tests/test_protocol_link.py, tests/test_system_link.py).
-ANSWER_TIMEOUT_S = 2.0
 
 
 def start_norepinephrine(pump, dose="0.1", channel=1, **extra):

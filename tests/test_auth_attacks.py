@@ -96,11 +96,13 @@ def _try_start(pump):
     return None
 
 
-def test_a_forged_untagged_error_auth_never_says_a_start_that_ran_did_not_run(emu, monkeypatch):
+def test_a_forged_untagged_error_auth_never_says_a_start_that_ran_did_not_run(
+    emulator, monkeypatch
+):
     # A stranger answers the clinician's START first with an untagged ERROR auth: the
     # device's tagged answer that follows is the answer (the START ran, and says so).
     _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "START"))
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         exc = _try_start(pump)
         if exc is not None:
             ran = pump.status(1).state != "idle"
@@ -109,16 +111,16 @@ def test_a_forged_untagged_error_auth_never_says_a_start_that_ran_did_not_run(em
         assert pump.dropped >= 1  # the forgery, dropped once the tagged answer came
 
 
-def test_a_forged_untagged_hello_required_never_sends_a_start_twice(emu, monkeypatch):
+def test_a_forged_untagged_hello_required_never_sends_a_start_twice(emulator, monkeypatch):
     # The same with ERROR hello_required, which on a first attempt says "did not run"
     # (Pump._call then says HELLO and sends the START once more, in a new session).
     # Kept as a fallback, it loses to the device's tagged START_R: one START, started.
     _tapped(monkeypatch, _forged_error(catalog.ERR_HELLO_REQUIRED, "START"))
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         exc = _try_start(pump)
         outcome = "started" if exc is None else f"{type(exc).__name__}: {exc}"
         monkeypatch.undo()
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         second = [e for e in pump.log() if "cannot start" in e.text]  # the START sent again
         assert pump.status(1).state == "running"
     assert not second and outcome == "started", (outcome, second)
@@ -139,25 +141,26 @@ class _DeviceSideWriter(_Tap):
         return self._real.write(data)
 
 
-def test_the_devices_answer_to_a_strangers_frame_is_not_taken_for_the_hosts(emu, monkeypatch):
+def test_the_devices_answer_to_a_strangers_frame_is_not_taken_for_the_hosts(emulator, monkeypatch):
     # The device's own untagged ERROR auth to the stranger's frame carries the host's
     # sid and seq and comes first; the START's tagged answer after it is the answer.
     real = serial.serial_for_url
     monkeypatch.setattr(
         serial, "serial_for_url", lambda url, **kw: _DeviceSideWriter(real(url, **kw))
     )
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         decision = start_norepinephrine(pump)
         assert decision.rate_ml_h > 0 and pump.status(1).state == "running"
 
 
+@pytest.mark.needs_emulator  # its own emulator
 def test_a_forged_error_auth_that_hides_the_rotations_answer_keeps_the_new_key(
-    tmp_path, runtime, monkeypatch
+    tmp_path, pump_target, monkeypatch
 ):
     # A stranger answers KEY with an untagged ERROR auth and swallows the board's KEY_R:
     # the board rotated, the host cannot know. The new key stays in <file>.new (said
     # so), and it is the one that opens a clinician session now.
-    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=runtime) as emu:
+    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=pump_target) as emu:
         _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "KEY"), suppress=True)
         with (
             pumpguard.connect(emu.port, key=emu.key, role="service", timeout=T) as pump,
@@ -171,14 +174,15 @@ def test_a_forged_error_auth_that_hides_the_rotations_answer_keeps_the_new_key(
             pumpguard.connect(emu.port, key=emu.key, role="clinician", timeout=T)
 
 
+@pytest.mark.needs_emulator  # its own emulator
 def test_a_rotation_never_overwrites_the_new_key_an_unknown_one_kept(
-    tmp_path, runtime, monkeypatch
+    tmp_path, pump_target, monkeypatch
 ):
     # Rotation 1 (clinician) ends unknown: the board rotated, key.json.new holds its new
     # clinician key. A second rotation (monitor) with the key file as it is must not
     # write key.json.new over it (the board's clinician key would be in no file): it is
     # refused before anything is sent, naming the file and how to settle it.
-    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=runtime) as emu:
+    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=pump_target) as emu:
         new = f"{emu.key}.new"
         _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "KEY"), suppress=True)
         with (
@@ -208,13 +212,14 @@ def test_a_rotation_never_overwrites_the_new_key_an_unknown_one_kept(
         assert not os.path.exists(new)
 
 
-def test_a_rotation_leaves_the_emulators_keys_private(tmp_path, runtime):
+@pytest.mark.needs_emulator  # its own emulator
+def test_a_rotation_leaves_the_emulators_keys_private(tmp_path, pump_target):
     # The board's store "keys" is rewritten through the store port (keys.new, then a
     # rename): under the usual umask 022 that made it 0644, every role's key readable
     # by every local user. The emulator runs with umask 077.
     old_umask = os.umask(0o022)
     try:
-        with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=runtime) as emu:
+        with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=pump_target) as emu:
             with pumpguard.connect(emu.port, key=emu.key, role="service", timeout=T) as pump:
                 pump.rotate_key("clinician")
             for path in (emu.state_dir, os.path.join(emu.state_dir, "keys"), emu.key):
@@ -291,43 +296,47 @@ def _impersonator(board_id, board):
     ],
 )
 def test_insecure_never_takes_a_keyless_answer_for_a_board_with_keys(
-    emu, monkeypatch, board, given, said
+    emulator, monkeypatch, board, given, said
 ):
     # A stranger answering HELLO first with auth 0 would become the pump as far as the
     # host can tell (a running channel reads "stopped"): --insecure takes auth 0 only
     # from a device that says it is the emulator, for a board id no key file names.
     from pumpguard.api import keys
 
-    board_id = keys.KeyFile.load(emu.key).board_id
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    board_id = keys.KeyFile.load(emulator.key).board_id
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         start_norepinephrine(pump)
     _tapped(monkeypatch, _impersonator(board_id, board))
     with pytest.raises(pumpguard.AuthError, match=f"the device says it runs without keys.*{said}"):
         pumpguard.connect(
-            emu.port, key=emu.key if given else None, insecure=True, timeout=T, boot_wait=0
+            emulator.port,
+            key=emulator.key if given else None,
+            insecure=True,
+            timeout=T,
+            boot_wait=0,
         )
     with pytest.raises(pumpguard.AuthError, match="pass --insecure"):
-        pumpguard.connect(emu.port, timeout=T, boot_wait=0)  # not even asked for
+        pumpguard.connect(emulator.port, timeout=T, boot_wait=0)  # not even asked for
 
 
-def test_a_keyless_hello_flood_is_no_sign_of_life_of_the_supervisor(emu):
+def test_a_keyless_hello_flood_is_no_sign_of_life_of_the_supervisor(emulator):
     # The supervising clinician host goes silent (its port closed without a goodbye),
     # the emulator raises link_lost; a stranger with no key says HELLO five times
     # (never AUTH): no link_back until a host with a key speaks (decision (a):
     # supervision and its sign of life are the clinician's).
-    pump = pumpguard.connect(emu.port, key=emu.key, timeout=T, supervise=1)
+    pump = pumpguard.connect(emulator.port, key=emulator.key, timeout=T, supervise=1)
     start_norepinephrine(pump)
     pump._link.close()  # the host dies: no SUPERVISE 0
-    emu.advance(15)
-    raw = RawPort(emu.port)
+    emulator.advance(15)
+    raw = RawPort(emulator.port)
     try:
         for n in range(5):
             raw.send("HELLO", 100 + n, hello_fields(host=f"x{n}", supervise_s=1))
             raw.answer(100 + n)
     finally:
         raw.close()
-    emu.advance(5)  # below the 10 s timeout: nothing else raises or clears it
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as check:
+    emulator.advance(5)  # below the 10 s timeout: nothing else raises or clears it
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as check:
         now = check.info().uptime_ms
         log = check.log()
     assert [e for e in log if e.code == "link_lost"], log[-5:]
@@ -335,22 +344,22 @@ def test_a_keyless_hello_flood_is_no_sign_of_life_of_the_supervisor(emu):
     assert not early, f"link_back at {early[0].at_ms} ms, before any host with a key spoke ({now})"
 
 
-def test_a_forged_refusal_of_auth_loses_to_the_devices_auth_r(emu, monkeypatch):
+def test_a_forged_refusal_of_auth_loses_to_the_devices_auth_r(emulator, monkeypatch):
     # A stranger answers each AUTH of a supervising connect(supervise=2) with an untagged
     # ERROR auth ahead of the device's AUTH_R. Before AUTH_R too it is only a fallback:
     # the device's tagged AUTH_R that follows wins, and the session is the host's (no
     # authenticated session left on the device that no host speaks in).
     _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "AUTH", times=4))
     for _ in range(4):
-        with pumpguard.connect(emu.port, key=emu.key, supervise=2, timeout=T) as pump:
+        with pumpguard.connect(emulator.port, key=emulator.key, supervise=2, timeout=T) as pump:
             assert pump.role == "clinician" and pump.dropped == 1
             assert pump.status(1).state == "idle"
     monkeypatch.undo()
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         pump.emergency_stop(1, "clinician")
 
 
-def test_a_handshake_a_stranger_ends_leaves_no_supervisor_behind(emu, monkeypatch):
+def test_a_handshake_a_stranger_ends_leaves_no_supervisor_behind(emulator, monkeypatch):
     # The stranger also swallows the device's AUTH_R: connect() gives up (AuthError),
     # though the device authenticated the session. Supervision is declared only after
     # AUTH_R (HELLO's supervise_s is 0, SUPERVISE is the first tagged request), so that
@@ -359,21 +368,21 @@ def test_a_handshake_a_stranger_ends_leaves_no_supervisor_behind(emu, monkeypatc
     _tapped(monkeypatch, _forged_error(catalog.ERR_AUTH, "AUTH", times=4), suppress=True)
     for _ in range(4):
         with pytest.raises(pumpguard.AuthError):
-            pumpguard.connect(emu.port, key=emu.key, supervise=2, timeout=T)
+            pumpguard.connect(emulator.port, key=emulator.key, supervise=2, timeout=T)
     monkeypatch.undo()
-    emu.advance(60)  # a supervisor left behind would have raised link_lost by now
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    emulator.advance(60)  # a supervisor left behind would have raised link_lost by now
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         pump.emergency_stop(1, "clinician")
         assert "link_lost" not in [a.code for a in pump.alarms()]
 
 
-def test_an_emergency_stop_after_a_device_reset_goes_out_again_in_a_new_session(emu):
+def test_an_emergency_stop_after_a_device_reset_goes_out_again_in_a_new_session(emulator):
     # The device's own untagged hello_required after a reset is held only a short grace
     # for a tagged answer (test_host_keys checks the waits), then the ESTOP goes out
     # again in a new session: it runs, once.
-    with pumpguard.connect(emu.port, key=emu.key, timeout=3.0) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=3.0) as pump:
         start_norepinephrine(pump)
-        emu.factory_reset()
+        emulator.factory_reset()
         pump.emergency_stop(1, "clinician")
         assert pump._link.resets == 1
         estops = [e for e in pump.log() if e.kind == "emergency_stop" and e.code == "received"]
@@ -382,7 +391,7 @@ def test_an_emergency_stop_after_a_device_reset_goes_out_again_in_a_new_session(
 
 @pytest.mark.system
 def test_a_forged_untagged_hello_required_never_reruns_or_misreports_a_start_that_ran(
-    emu, monkeypatch
+    emulator, monkeypatch
 ):
     # A stranger answers the clinician's START with an untagged ERROR hello_required and
     # swallows the device's tagged START_R (or the device's answer is slower than
@@ -390,7 +399,7 @@ def test_a_forged_untagged_hello_required_never_reruns_or_misreports_a_start_tha
     # START ran, and the host must say it MAY HAVE RUN, never send it again (the device
     # did not reset: the new HELLO_R's boot_id says so).
     _tapped(monkeypatch, _forged_error(catalog.ERR_HELLO_REQUIRED, "START"), suppress=True)
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         try:
             start_norepinephrine(pump)
             exc = None
@@ -406,14 +415,14 @@ def test_a_forged_untagged_hello_required_never_reruns_or_misreports_a_start_tha
 
 
 @pytest.mark.system
-def test_a_forged_untagged_hello_required_never_runs_a_titration_twice(emu, monkeypatch):
+def test_a_forged_untagged_hello_required_never_runs_a_titration_twice(emulator, monkeypatch):
     # The same forgery on a TITRATE: it must run once (one "received" titration in the
     # device's own log), never again in a new session behind the caller's back.
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         start_norepinephrine(pump)
-    emu.advance(600)
+    emulator.advance(600)
     _tapped(monkeypatch, _forged_error(catalog.ERR_HELLO_REQUIRED, "TITRATE"), suppress=True)
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         try:
             said = pump.titrate(1, "0.12", "mcg/kg/min")
         except pumpguard.PumpguardError as e:

@@ -80,11 +80,12 @@ class _InterruptAfterWrite:
 
 
 @pytest.mark.system
-def test_ctrl_c_while_a_rotation_is_answered_keeps_the_new_key(tmp_path, runtime, capsys):
+@pytest.mark.needs_emulator  # its own emulator
+def test_ctrl_c_while_a_rotation_is_answered_keeps_the_new_key(tmp_path, pump_target, capsys):
     # Ctrl-C (or any error but the board's tagged answer) while KEY's answer is awaited
     # must not delete <key>.new, the only copy of a key the board may hold already:
     # for the service key that would leave a board nobody can rotate or flash.
-    with pumpguard.Emulator(state_dir=tmp_path / "s", runtime=runtime) as emu:
+    with pumpguard.Emulator(state_dir=tmp_path / "s", runtime=pump_target) as emu:
         key = _copy_key(emu, tmp_path / "key.json")
         with pumpguard.connect(emu.port, key=key, role="service", timeout=T) as pump:
             wrapper = _InterruptAfterWrite(pump._link._port)
@@ -97,13 +98,14 @@ def test_ctrl_c_while_a_rotation_is_answered_keeps_the_new_key(tmp_path, runtime
 
 
 @pytest.mark.system
+@pytest.mark.needs_emulator  # its own emulator
 def test_rotating_with_a_keyfile_without_a_path_is_refused_before_sending(
-    tmp_path, monkeypatch, runtime
+    tmp_path, monkeypatch, pump_target
 ):
     # connect(key=KeyFile) is documented; such a KeyFile has no path, so the new key
     # would be in no file: refused before KEY is sent, the old key still good.
     monkeypatch.chdir(tmp_path)
-    with pumpguard.Emulator(state_dir=tmp_path / "s", runtime=runtime) as emu:
+    with pumpguard.Emulator(state_dir=tmp_path / "s", runtime=pump_target) as emu:
         loaded = keys.KeyFile.load(emu.key)
         in_memory = keys.KeyFile(loaded.board_id, loaded.keys)  # path None
         with (
@@ -293,21 +295,21 @@ class _Writes:
 
 @pytest.mark.system
 def test_supervision_by_a_monitor_or_service_session_is_refused_before_sending(
-    emu, tmp_path, monkeypatch
+    emulator, tmp_path, monkeypatch
 ):
     # The device ignores a non-clinician's supervise_s and answers its SUPERVISE
     # forbidden (decision (a)): the host says so before anything is sent.
-    monitor = keys.KeyFile.load(emu.key).only(["monitor"]).save(tmp_path / "m.json")
+    monitor = keys.KeyFile.load(emulator.key).only(["monitor"]).save(tmp_path / "m.json")
     written = []
     real = serial.serial_for_url
     monkeypatch.setattr(
         serial, "serial_for_url", lambda url, **kw: _Writes(real(url, **kw), written)
     )
-    for kw in ({"key": monitor}, {"key": emu.key, "role": "service"}):
+    for kw in ({"key": monitor}, {"key": emulator.key, "role": "service"}):
         with pytest.raises(pumpguard.UsageError, match="supervision is the clinician's role"):
-            pumpguard.connect(emu.port, timeout=T, supervise=5, **kw)
+            pumpguard.connect(emulator.port, timeout=T, supervise=5, **kw)
     assert written == []  # not even HELLO
-    with pumpguard.connect(emu.port, key=monitor, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=monitor, timeout=T) as pump:
         before = len(written)
         with (
             pytest.raises(pumpguard.UsageError, match="supervision is the clinician's role"),
@@ -318,34 +320,39 @@ def test_supervision_by_a_monitor_or_service_session_is_refused_before_sending(
             pump.supervise(5)
         assert len(written) == before
         assert pump.info().counters["forbidden"] == 0
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump, pump.keepalive(2):
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump, pump.keepalive(2):
         assert pump.role == "clinician" and pump.supervise_s == 2
 
 
 @pytest.mark.system
-def test_a_monitor_keys_polling_never_hides_the_silence_of_a_clinician_supervisor(emu, tmp_path):
+def test_a_monitor_keys_polling_never_hides_the_silence_of_a_clinician_supervisor(
+    emulator, tmp_path
+):
     # A bedside display holding only the monitor key, polling STATUS, must not keep the
     # device from raising link_lost while the supervising clinician host is silent
     # (decision (a): the sign of life is the clinician's).
-    monitor = keys.KeyFile.load(emu.key).only(["monitor"]).save(tmp_path / "m.json")
+    monitor = keys.KeyFile.load(emulator.key).only(["monitor"]).save(tmp_path / "m.json")
     with (
-        pumpguard.connect(emu.port, key=emu.key, timeout=T, supervise=2) as clinician,
-        pumpguard.connect(emu.port, key=monitor, timeout=T) as display,
+        pumpguard.connect(emulator.port, key=emulator.key, timeout=T, supervise=2) as clinician,
+        pumpguard.connect(emulator.port, key=monitor, timeout=T) as display,
     ):
         start_norepinephrine(clinician)
-        emu.advance(15, keepalive=lambda: display.status(1), step=1)  # clinician silent
+        emulator.advance(15, keepalive=lambda: display.status(1), step=1)  # clinician silent
         codes = [a.code for a in display.alarms()]
     assert "link_lost" in codes
 
 
 @pytest.mark.system
-def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emu, tmp_path):
+def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emulator, tmp_path):
     # Four authenticated supervising sessions fill the device's authenticated slots: a
     # HELLO without a key finds the slot kept for a handshake and closes none of them;
     # a display's key is refused busy at AUTH (a link error that ran nothing); a
     # clinician's key gets in, in the place of the least recently heard supervisor.
-    pumps = [pumpguard.connect(emu.port, key=emu.key, timeout=T, supervise=60) for _ in range(4)]
-    raw = RawPort(emu.port)
+    pumps = [
+        pumpguard.connect(emulator.port, key=emulator.key, timeout=T, supervise=60)
+        for _ in range(4)
+    ]
+    raw = RawPort(emulator.port)
     try:
         for p in pumps:
             p._link.request("HEARTBEAT")  # each a confirmed supervisor
@@ -354,12 +361,12 @@ def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emu, tmp_
         assert name == "HELLO_R", reply
         for p in pumps:
             p._link.request("HEARTBEAT")  # not DeviceReset: the session is still known
-        monitor = _copy_key(emu, tmp_path / "key.json")
+        monitor = _copy_key(emulator, tmp_path / "key.json")
         keys.KeyFile.load(monitor).only(["monitor"]).save(str(tmp_path / "monitor.json"))
         with pytest.raises(pumpguard.LinkError, match="no session free: busy") as exc:
-            pumpguard.connect(emu.port, key=str(tmp_path / "monitor.json"), timeout=T)
+            pumpguard.connect(emulator.port, key=str(tmp_path / "monitor.json"), timeout=T)
         assert exc.value.exit_code == 4 and not exc.value.may_have_run
-        with pumpguard.connect(emu.port, key=emu.key, timeout=T) as bedside:
+        with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as bedside:
             assert bedside.status(1).state
         with pytest.raises(pumpguard.DeviceReset):
             pumps[0]._link.request("HEARTBEAT")  # the least recently heard: displaced
@@ -371,17 +378,17 @@ def test_a_host_without_the_key_cannot_evict_authenticated_supervisors(emu, tmp_
 
 
 @pytest.mark.system
-def test_four_usb_glitches_of_a_supervising_bedside_app_never_lock_it_out(emu):
+def test_four_usb_glitches_of_a_supervising_bedside_app_never_lock_it_out(emulator):
     # A bedside app supervises; its USB port glitches: the port fails, close()'s
     # SUPERVISE 0 goodbye cannot go out, the app reconnects in a new session. The old
     # sessions stay on the device as live supervisors nobody can end. After four of
     # them the clinician's next connection still gets in (in the place of the least
     # recently heard) and its emergency stop runs.
     for _ in range(4):
-        pump = pumpguard.connect(emu.port, key=emu.key, supervise=2, timeout=T)
+        pump = pumpguard.connect(emulator.port, key=emulator.key, supervise=2, timeout=T)
         pump._link._port.close()  # the glitch: the port is gone under the app
         pump.close()  # goodbye attempted, failed, suppressed
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         start_norepinephrine(pump)
         pump.emergency_stop(1, "clinician")
         assert pump.status(1).state == "stopped"
@@ -436,11 +443,11 @@ class _ForgeAhead:
 
 @pytest.mark.system
 @pytest.mark.parametrize("code", [catalog.ERR_HELLO_REQUIRED, catalog.ERR_AUTH])
-def test_an_untagged_error_forged_ahead_of_the_answer_neither_reruns_nor_misleads(emu, code):
+def test_an_untagged_error_forged_ahead_of_the_answer_neither_reruns_nor_misleads(emulator, code):
     # hello_required taken at once made Pump._call send the START again in a new
     # session (run twice, the caller told "already running"); auth taken at once said
     # "did NOT run". The device's tagged answer behind the forgery is the answer.
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         forger = _ForgeAhead(pump._link, code)
         pump._link._port = forger
         forger.armed = True
@@ -451,13 +458,13 @@ def test_an_untagged_error_forged_ahead_of_the_answer_neither_reruns_nor_mislead
 
 
 @pytest.mark.system
-def test_a_host_without_the_key_cannot_push_decisions_out_of_the_event_log(emu):
+def test_a_host_without_the_key_cannot_push_decisions_out_of_the_event_log(emulator):
     # Every refused AUTH is counted; only a few are logged (e9570d3), so a flood of
     # wrong proofs never rotates the clinical decisions out of the log.
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         start_norepinephrine(pump)
         kept = [e.seq for e in pump.log() if e.code != "auth_refused"]
-    raw = RawPort(emu.port)
+    raw = RawPort(emulator.port)
     try:
         seq = 1
         for _ in range(800):
@@ -468,7 +475,7 @@ def test_a_host_without_the_key_cannot_push_decisions_out_of_the_event_log(emu):
             seq += 2
     finally:
         raw.close()
-    with pumpguard.connect(emu.port, key=emu.key, timeout=T) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         left = {e.seq for e in pump.log()}
         assert pump.info().counters["auth_refused"] == 800
     assert set(kept) <= left, f"{len(set(kept) - left)} of {len(kept)} entries pushed out"
@@ -478,10 +485,10 @@ def test_a_host_without_the_key_cannot_push_decisions_out_of_the_event_log(emu):
 
 
 @pytest.mark.system
-def test_a_keyfile_error_from_the_api_names_the_api_argument(emu, monkeypatch, tmp_path):
+def test_a_keyfile_error_from_the_api_names_the_api_argument(emulator, monkeypatch, tmp_path):
     monkeypatch.setenv("PUMPGUARD_KEYS", str(tmp_path / "empty"))
     with pytest.raises(pumpguard.KeyFileError) as exc:
-        pumpguard.connect(emu.port, timeout=T)
+        pumpguard.connect(emulator.port, timeout=T)
     said = str(exc.value)
     assert "connect(port, key=PATH)" in said and "Emulator.key" in said and "--key" in said
 
@@ -534,17 +541,17 @@ def test_the_readme_documents_exit_code_5_key_rotation_and_the_key_line():
 
 @pytest.mark.system
 @pytest.mark.parametrize("how", ["--pump-key", "PUMPGUARD_KEY"])
-def test_hardware_in_the_loop_takes_the_boards_key(emu, tmp_path, how):
+def test_hardware_in_the_loop_takes_the_boards_key(emulator, tmp_path, how):
     # The emulator stands in for a board given with --pump-port, with an empty key
     # store: the run finds the key by --pump-key FILE, or PUMPGUARD_KEY.
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
     argv += ["tests/test_system_cli.py::test_port_from_the_environment"]
-    argv += ["--pump-port", emu.port, "--runtime", "cpython"]
+    argv += ["--pump-port", emulator.port]
     env = {**os.environ, "PUMPGUARD_KEYS": str(tmp_path / "empty"), "PUMPGUARD_KEY": ""}
     if how == "--pump-key":
-        argv += ["--pump-key", emu.key]
+        argv += ["--pump-key", emulator.key]
     else:
-        env["PUMPGUARD_KEY"] = emu.key
+        env["PUMPGUARD_KEY"] = emulator.key
     r = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "1 passed" in r.stdout

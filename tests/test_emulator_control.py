@@ -72,20 +72,20 @@ def test_the_allowed_values_are_accepted(board):
 
 
 @pytest.mark.system
-def test_bad_commands_leave_a_running_emulator_as_it_was(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_bad_commands_leave_a_running_emulator_as_it_was(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         before = pump.uptime_ms()
         for seconds in BAD_SECONDS:
             with pytest.raises(pumpguard.EmulatorError, match="from 0 to 86400"):
-                emu.command(f"advance {seconds}")
+                emulator.command(f"advance {seconds}")
         for seconds in (-60, float("inf"), float("nan")):
             with pytest.raises(pumpguard.EmulatorError, match="from 0 to 86400"):
-                emu.advance(seconds)  # never silently nothing: the emulator's error
+                emulator.advance(seconds)  # never silently nothing: the emulator's error
         for line in BAD_CHANNELS:
             with pytest.raises(pumpguard.EmulatorError, match="from 1 to 2"):
-                emu.command(line)
+                emulator.command(line)
         # The firmware lives on, its clock went neither back nor a day forward.
         assert before <= pump.uptime_ms() < before + 3_600_000
-        assert [p["fault"] for p in emu.pumps()] == [None, None]
-        emu.advance(2)
+        assert [p["fault"] for p in emulator.pumps()] == [None, None]
+        emulator.advance(2)
         assert pump.uptime_ms() >= before + 2000

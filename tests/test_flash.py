@@ -266,23 +266,23 @@ def _infusing(emu):
 
 
 @pytest.mark.parametrize("repl_only", [False, True])
-def test_a_flash_is_refused_while_a_channel_infuses(emu, repl_only):
-    _infusing(emu)
+def test_a_flash_is_refused_while_a_channel_infuses(emulator, repl_only):
+    _infusing(emulator)
     run = FakeMpremote()
-    f = Flasher("pico", "/dev/ttyACM0", link=emu.port, run=run, out=io.StringIO())
+    f = Flasher("pico", "/dev/ttyACM0", link=emulator.port, run=run, out=io.StringIO())
     with pytest.raises(FlashRefused, match=r"channel 2 \(running norepinephrine\).*stop") as e:
         f.enter_repl() if repl_only else f.flash()
     assert e.value.exit_code == 3
     assert run.calls == []  # no safe boot, no reset: nothing reached mpremote
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(2).state == "running"
 
 
-def test_the_cli_refuses_a_flash_while_a_channel_infuses(emu):
-    _infusing(emu)
+def test_the_cli_refuses_a_flash_while_a_channel_infuses(emulator):
+    _infusing(emulator)
     r = subprocess.run(
         [sys.executable, "-m", "pumpguard", "flash", "--board", "pico", "--repl"]
-        + ["--port", "/dev/nonexistent-usb", "--link", emu.port],
+        + ["--port", "/dev/nonexistent-usb", "--link", emulator.port],
         capture_output=True,
         text=True,
         timeout=60,
@@ -292,11 +292,11 @@ def test_the_cli_refuses_a_flash_while_a_channel_infuses(emu):
     assert "--force" in r.stderr
 
 
-def test_force_flashes_an_infusing_board_and_says_so(emu):
-    _infusing(emu)
+def test_force_flashes_an_infusing_board_and_says_so(emulator):
+    _infusing(emulator)
     run = FakeMpremote()
     out = io.StringIO()
-    Flasher("pico", "/dev/ttyACM0", link=emu.port, run=run, out=out, force=True).enter_repl()
+    Flasher("pico", "/dev/ttyACM0", link=emulator.port, run=run, out=out, force=True).enter_repl()
     assert [args[:2] for _p, args, _c in run.calls][:2] == [
         ("exec", "pass"),
         ("exec", "--no-follow"),
@@ -304,12 +304,12 @@ def test_force_flashes_an_infusing_board_and_says_so(emu):
     assert "--force" in out.getvalue() and "channel 2" in out.getvalue()
 
 
-def test_idle_or_stopped_channels_let_the_flash_go_on(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_idle_or_stopped_channels_let_the_flash_go_on(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, channel=1)
         pump.emergency_stop(1, "clinician")
     run = FakeMpremote()
-    Flasher("pico", "/dev/ttyACM0", link=emu.port, run=run, out=io.StringIO()).enter_repl()
+    Flasher("pico", "/dev/ttyACM0", link=emulator.port, run=run, out=io.StringIO()).enter_repl()
     assert len(run.calls) == 3
 
 

@@ -37,9 +37,9 @@ def _running_and_alarmed(pump, emu):
     emu.inject("occlusion", 2)  # flow stops on channel 2: a high alarm
 
 
-def test_once_shows_every_channel_and_the_alarm_plain_into_a_pipe(emu, pump, cli):
-    _running_and_alarmed(pump, emu)
-    r = cli("monitor", "--once")
+def test_once_shows_every_channel_and_the_alarm_plain_into_a_pipe(emulator, pump, pump_cli):
+    _running_and_alarmed(pump, emulator)
+    r = pump_cli("monitor", "--once")
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert ESCAPE not in out
@@ -53,12 +53,12 @@ def test_once_shows_every_channel_and_the_alarm_plain_into_a_pipe(emu, pump, cli
     assert "not supervising" in out  # one frame: a one-shot session
 
 
-def test_once_is_in_colour_on_a_terminal_and_never_with_no_color(emu, pump, cli):
-    _running_and_alarmed(pump, emu)
-    forced = cli("monitor", "--once", env={"FORCE_COLOR": "1"})
+def test_once_is_in_colour_on_a_terminal_and_never_with_no_color(emulator, pump, pump_cli):
+    _running_and_alarmed(pump, emulator)
+    forced = pump_cli("monitor", "--once", env={"FORCE_COLOR": "1"})
     assert forced.returncode == 0, forced.stderr
     assert COLOUR.search(forced.stdout), forced.stdout
-    plain = cli("monitor", "--once", env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    plain = pump_cli("monitor", "--once", env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
     assert plain.returncode == 0, plain.stderr
     assert not COLOUR.search(plain.stdout), plain.stdout
     assert "occlusion" in plain.stdout
@@ -120,29 +120,29 @@ class _Monitor:
         return self.proc.returncode, err.decode()
 
 
-def test_the_monitor_supervises_the_link_while_it_runs(emu, pump, tmp_path):
+def test_the_monitor_supervises_the_link_while_it_runs(emulator, pump, tmp_path):
     # The device's clock goes forward 2 s at a time, each time only once the monitor has
     # drawn a new frame (so spoken to the device since): past the 10 s link timeout with
     # the monitor heard throughout, whatever the speed of this machine. A monitor key
     # looks on: its requests are never a clinician's sign of life.
-    looker = keys.KeyFile.load(emu.key).only(["monitor"]).save(tmp_path / "m.json")
+    looker = keys.KeyFile.load(emulator.key).only(["monitor"]).save(tmp_path / "m.json")
     start_norepinephrine(pump)
-    with pumpguard.connect(emu.port, key=looker, timeout=ANSWER_TIMEOUT_S) as display:
-        monitor = _Monitor(emu, interval="0.1")
+    with pumpguard.connect(emulator.port, key=looker, timeout=ANSWER_TIMEOUT_S) as display:
+        monitor = _Monitor(emulator, interval="0.1")
         frame = monitor.wait_for_frame()
         assert b"supervising the link" in monitor._screen
         for _ in range(8):
-            emu.advance(2)
+            emulator.advance(2)
             frame = monitor.wait_for_frame(frame)
         assert "link_lost" not in alarm_codes(display)
         code, err = monitor.end(signal.SIGINT)  # Ctrl-C: a goodbye, exit 0
         assert code == 0 and "Traceback" not in err, err
-        emu.advance(15)
+        emulator.advance(15)
         assert "link_lost" not in alarm_codes(display)
 
-        dead = _Monitor(emu, interval="0.1")
+        dead = _Monitor(emulator, interval="0.1")
         dead.wait_for_frame()
         dead.end(signal.SIGKILL)  # no goodbye: the device must notice the silence
-        emu.advance(15)
+        emulator.advance(15)
         lost = [a for a in display.alarms() if a.code == "link_lost"]
         assert len(lost) == 1 and lost[0].priority == "high", lost

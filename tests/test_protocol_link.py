@@ -52,7 +52,7 @@ class FakeDevice:
     here), AUTH authenticates it, its sid, tag and a newer counter on every request, the
     replay cache, stale seqs refused, one answer per request, tagged. `drop` answers to
     leave unsent, `refuse` the REFUSED fields to answer with (None: serve). Its key file
-    is in the tests' key store (conftest.py), where connect() finds it."""
+    is in the tests' key store (tests/conftest.py), where connect() finds it."""
 
     def __init__(self):
         self.keyfile = keys.KeyFile.generate()

@@ -17,6 +17,7 @@ def _example():
 
 
 @pytest.mark.system
+@pytest.mark.needs_emulator  # its own emulator
 def test_readme_python_example_runs_and_prints_the_rate():
     example = _example()
     assert len(example.strip().splitlines()) <= 6  # the promise: a few lines, nothing hidden

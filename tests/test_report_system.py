@@ -74,9 +74,9 @@ def _check_page(page, device):
     assert f"{device['library_crc']:08x}" in page
 
 
-def test_a_session_across_a_power_cut_is_read_whole_and_reported(emu, tmp_path):
-    boots, refusal = _session(emu)
-    port = ["--port", emu.port]
+def test_a_session_across_a_power_cut_is_read_whole_and_reported(emulator, tmp_path):
+    boots, refusal = _session(emulator)
+    port = ["--port", emulator.port]
     code, text = _run(*port, "log", "--json")
     assert code == 0
     (tmp_path / "session.json").write_text(text)
@@ -149,32 +149,32 @@ def test_a_session_across_a_power_cut_is_read_whole_and_reported(emu, tmp_path):
         assert again == entries
 
 
-def test_a_pump_still_infusing_is_reported_to_now_beside_its_own_volume(emu, tmp_path):
+def test_a_pump_still_infusing_is_reported_to_now_beside_its_own_volume(emulator, tmp_path):
     # 0.1 mcg/kg/min, 70 kg, 16 mcg/mL: 26.25 mL/h; 10 min later 4.375 mL are in the
     # patient, though the log's last entry is the start
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
-        emu.advance(600)
+        emulator.advance(600)
         infused = pump.status(1).volume_infused_ml
         r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
     assert infused > 4
     (ch,) = r.channels
     assert ch.volume_ml >= Decimal("4.375") and ch.now.volume_infused_ml >= infused
-    code, _ = _run("--port", emu.port, "report", "--out", tmp_path)
+    code, _ = _run("--port", emulator.port, "report", "--out", tmp_path)
     assert code == 0
     page = (tmp_path / "report.html").read_text()
     assert "nothing delivered" not in page and "The pump says now: running" in page
 
 
-def test_a_syringe_run_dry_is_never_reported_as_more_than_it_held(emu):
+def test_a_syringe_run_dry_is_never_reported_as_more_than_it_held(emulator):
     # each rate is held until the next entry, and the fault is logged after the pump ran
     # dry: counted as is, 50.02 mL of a 50 mL syringe
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.2")  # 52.5 mL/h
         for dose in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
-            emu.advance(125)
+            emulator.advance(125)
             pump.titrate(1, dose, "mcg/kg/min")
-        emu.advance(600)  # runs dry at 262.5 mL/h
+        emulator.advance(600)  # runs dry at 262.5 mL/h
         status = pump.status(1)
         r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
     assert status.volume_left_ml == 0
@@ -182,15 +182,15 @@ def test_a_syringe_run_dry_is_never_reported_as_more_than_it_held(emu):
     assert ch.volume_ml <= 50, f"report: {ch.volume_ml} mL of a 50 mL syringe"
 
 
-def test_the_time_axis_never_runs_backwards_across_a_reboot(emu, tmp_path):
+def test_the_time_axis_never_runs_backwards_across_a_reboot(emulator, tmp_path):
     # boot 1's clock runs 10 min ahead of the host's (advance), as a host with a wrong
     # clock would make it: boot 2's HELLO time is before boot 1's last entry
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
-        emu.advance(600)
+        emulator.advance(600)
         pump.titrate(1, "0.15", "mcg/kg/min")
-    emu.power_cycle()
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.power_cycle()
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         pump.start(2, "vasopressin", "0.03", "units/min", **VASO)
         r = report.build(pump.log(), report.identity(pump), pump.channels)
     assert len(r.boots) == 2 and r.wall_axis
@@ -217,17 +217,17 @@ def _push(emu, library):
         s.push_library(library)
 
 
-def test_a_drug_whose_valid_name_has_a_space_is_read(emu, tmp_path):
+def test_a_drug_whose_valid_name_has_a_space_is_read(emulator, tmp_path):
     # a drug name is 1-16 printable ASCII characters: a space is one
     spaced = _sealed(
         tmp_path, "spaced.json", lambda t: t.replace('"norepinephrine"', '"nor epi drip"')
     )
-    _push(emu, spaced)
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    _push(emulator, spaced)
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         pump.start(1, "nor epi drip", "0.1", "mcg/kg/min", **NOREPI)
-        emu.advance(600)
+        emulator.advance(600)
         pump.titrate(1, "0.15", "mcg/kg/min")
-        emu.advance(600)
+        emulator.advance(600)
         pump.stop(1)  # tapered: its start, steps and end name the drug too
         r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
     (ch,) = r.channels
@@ -238,20 +238,20 @@ def test_a_drug_whose_valid_name_has_a_space_is_read(emu, tmp_path):
     assert set(ch.by_drug) == {"nor epi drip"}
 
 
-def test_a_library_switched_mid_log_is_on_the_page(emu, tmp_path):
+def test_a_library_switched_mid_log_is_on_the_page(emulator, tmp_path):
     # the first infusion ran under the shipped library, the second under 0.2.0
     edited = _sealed(
         tmp_path, "v2.json", lambda t: t.replace('"version": "0.1.0"', '"version": "0.2.0"', 1)
     )
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         old = pump.info()
         start_norepinephrine(pump)
-        emu.advance(300)
+        emulator.advance(300)
         pump.emergency_stop(1, "clinician")
-    _push(emu, edited)
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    _push(emulator, edited)
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
-        emu.advance(300)
+        emulator.advance(300)
         r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
     assert [s.version for s in r.switches] == ["0.2.0"]
     assert {"library_pushed", "library_switched"} <= {e.code for e in r.inputs}
@@ -265,13 +265,13 @@ def test_a_library_switched_mid_log_is_on_the_page(emu, tmp_path):
 
 
 @pytest.mark.parametrize("form", ["json", "csv"])
-def test_an_export_saved_with_a_byte_order_mark_and_crlf_is_read(emu, tmp_path, form):
+def test_an_export_saved_with_a_byte_order_mark_and_crlf_is_read(emulator, tmp_path, form):
     # Excel's "CSV UTF-8" and Windows editors write a BOM and CRLF
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
-        emu.advance(60)
+        emulator.advance(60)
         entries = pump.log()
-    code, text = _run("--port", emu.port, "log", f"--{form}")
+    code, text = _run("--port", emulator.port, "log", f"--{form}")
     assert code == 0
     path = tmp_path / f"session.{form}"
     path.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8"))
@@ -280,12 +280,12 @@ def test_an_export_saved_with_a_byte_order_mark_and_crlf_is_read(emu, tmp_path, 
     assert code == 0
 
 
-def test_a_syringe_typed_larger_than_it_held_is_never_past_the_pumps_count(emu, tmp_path):
+def test_a_syringe_typed_larger_than_it_held_is_never_past_the_pumps_count(emulator, tmp_path):
     # typed 100 mL, the emulator's syringe holds 50 (not measured, as on a real pump): it
     # runs dry after 50 mL; syringe_empty says at most the 100 typed went in
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, volume_ml="100")
-        emu.advance(3 * 3600)
+        emulator.advance(3 * 3600)
         status = pump.status(1)
         entries = pump.log()
         r = report.build(entries, report.identity(pump), pump.channels, now=report.now(pump))
@@ -299,17 +299,17 @@ def test_a_syringe_typed_larger_than_it_held_is_never_past_the_pumps_count(emu, 
     assert "Volume infused: at most 100.00 mL" in page and "an upper bound" in page
 
 
-def test_overlapping_jsonl_exports_list_each_entry_once_and_say_so(emu, tmp_path):
+def test_overlapping_jsonl_exports_list_each_entry_once_and_say_so(emulator, tmp_path):
     # a QA script appends `log --jsonl --since N` as it goes; a re-run repeats entries
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
         with pytest.raises(pumpguard.RefusedError):
             pump.titrate(1, "5", "mcg/kg/min")
-        emu.advance(60)
+        emulator.advance(60)
         entries = pump.log()
-    code, first = _run("--port", emu.port, "log", "--jsonl")
+    code, first = _run("--port", emulator.port, "log", "--jsonl")
     assert code == 0
-    code, again = _run("--port", emu.port, "log", "--jsonl", "--since", 0)
+    code, again = _run("--port", emulator.port, "log", "--jsonl", "--since", 0)
     assert code == 0
     path = tmp_path / "appended.jsonl"
     path.write_text(first + again)

@@ -17,7 +17,8 @@ from soak.power import PowerSoak
 from soak.relay import Faults
 from soak.store import StoreSoak
 
-pytestmark = pytest.mark.system
+# The emulator itself (its own processes): nothing here runs on a board.
+pytestmark = [pytest.mark.system, pytest.mark.needs_emulator]
 
 
 def _figures(part):
@@ -39,8 +40,8 @@ def test_the_relay_delivers_everything_when_it_injects_nothing():
     assert (a.applied_twice, a.divergences, dict(a.link_errors)) == (0, 0, {}), _figures(a)
 
 
-def test_power_cuts_lose_no_acknowledged_command(runtime):  # both runtimes (conftest.py)
-    b = PowerSoak(runtime, seed=5).run(4)
+def test_power_cuts_lose_no_acknowledged_command(pump_target):  # both runtimes (pump_target)
+    b = PowerSoak(pump_target, seed=5).run(4)
     assert b.cuts == 4
     assert (b.lost, b.boot_loops, b.unexpected) == (0, 0, 0), _figures(b)
     assert not b.problems, _figures(b)

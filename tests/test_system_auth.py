@@ -34,33 +34,33 @@ def _wrong_key(emu, tmp_path):
     return keyfile.replaced("clinician", os.urandom(32)).save(tmp_path / "wrong.json")
 
 
-def test_the_emulator_prints_its_key_file_and_keeps_it_across_a_factory_reset(emu):
-    assert emu.key == os.path.join(emu.state_dir, "key.json")
-    assert stat.S_IMODE(os.stat(emu.key).st_mode) == 0o600
-    before = pathlib.Path(emu.key).read_text()
-    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_the_emulator_prints_its_key_file_and_keeps_it_across_a_factory_reset(emulator):
+    assert emulator.key == os.path.join(emulator.state_dir, "key.json")
+    assert stat.S_IMODE(os.stat(emulator.key).st_mode) == 0o600
+    before = pathlib.Path(emulator.key).read_text()
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as pump:
         board_id = pump.device["board_id"]
         assert pump.device["auth"] == 1
-    assert keys.KeyFile.load(emu.key).board_id == board_id
-    emu.factory_reset()
-    assert pathlib.Path(emu.key).read_text() == before
-    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+    assert keys.KeyFile.load(emulator.key).board_id == board_id
+    emulator.factory_reset()
+    assert pathlib.Path(emulator.key).read_text() == before
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.device["board_id"] == board_id
 
 
-def test_no_key_is_refused_with_what_to_do(emu, cli, tmp_path, monkeypatch):
+def test_no_key_is_refused_with_what_to_do(emulator, pump_cli, tmp_path, monkeypatch):
     empty = tmp_path / "empty-store"
-    r = cli("status", env={"PUMPGUARD_KEY": "", "PUMPGUARD_KEYS": str(empty)})
+    r = pump_cli("status", env={"PUMPGUARD_KEY": "", "PUMPGUARD_KEYS": str(empty)})
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("pumpguard: no key for board ")
     assert "give --key FILE (or PUMPGUARD_KEY=FILE)" in r.stderr
     monkeypatch.setenv("PUMPGUARD_KEYS", str(empty))
     with pytest.raises(pumpguard.KeyFileError, match="no key for board"):
-        pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S)
+        pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S)
 
 
-def test_a_raw_start_without_a_tag_never_runs(emu):
-    raw = RawPort(emu.port)
+def test_a_raw_start_without_a_tag_never_runs(emulator):
+    raw = RawPort(emulator.port)
     try:
         raw.hello()
         raw.keys.clear()  # the project's own codec, no tag: as a host without the key
@@ -70,54 +70,54 @@ def test_a_raw_start_without_a_tag_never_runs(emu):
         assert raw.frame.tag is None  # the device had no key it could answer with
     finally:
         raw.close()
-    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "idle"
         assert pump.info().counters["bad_tag"] == 1
-    assert emu.pumps()[0]["rate"] == 0
+    assert emulator.pumps()[0]["rate"] == 0
 
 
-def test_a_wrong_key_is_refused_exit_5_and_counted(emu, cli, tmp_path):
-    wrong = _wrong_key(emu, tmp_path)
-    before = _counters(emu)["auth_refused"]
-    r = cli("--key", wrong, *START)
+def test_a_wrong_key_is_refused_exit_5_and_counted(emulator, pump_cli, tmp_path):
+    wrong = _wrong_key(emulator, tmp_path)
+    before = _counters(emulator)["auth_refused"]
+    r = pump_cli("--key", wrong, *START)
     assert r.returncode == 5, r.stderr
     assert "the board refused the key for role clinician" in r.stderr
     assert f"key file {wrong}" in r.stderr and "Traceback" not in r.stderr
     with pytest.raises(pumpguard.AuthError, match="refused the key for role clinician"):
-        pumpguard.connect(emu.port, key=wrong, timeout=ANSWER_TIMEOUT_S)
-    counters = _counters(emu)
+        pumpguard.connect(emulator.port, key=wrong, timeout=ANSWER_TIMEOUT_S)
+    counters = _counters(emulator)
     assert counters["auth_refused"] == before + 2
-    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "idle"  # nothing ran
         assert "auth_refused" in [e.code for e in pump.log()]
 
 
-def test_a_monitor_key_reads_status_and_may_not_start(emu, cli, tmp_path):
+def test_a_monitor_key_reads_status_and_may_not_start(emulator, pump_cli, tmp_path):
     monitor = tmp_path / "monitor.json"
-    r = cli("key", "export", "monitor", "--out", monitor)
+    r = pump_cli("key", "export", "monitor", "--out", monitor)
     assert r.returncode == 0, r.stderr
     assert keys.KeyFile.load(monitor).roles == ("monitor",)
     assert stat.S_IMODE(os.stat(monitor).st_mode) == 0o600
-    r = cli("--key", monitor, "status")
+    r = pump_cli("--key", monitor, "status")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("channel 1: idle")
-    r = cli("--key", monitor, *START)
+    r = pump_cli("--key", monitor, *START)
     assert r.returncode == 5, r.stderr
     assert "role monitor may not send START (clinician may)" in r.stderr
-    with pumpguard.connect(emu.port, key=monitor, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, key=monitor, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.role == "monitor"
         with pytest.raises(pumpguard.Forbidden, match="may not send START"):
             pump.start(1, "norepinephrine", "0.1", "mcg/kg/min", **NOREPI)
         assert pump.status(1).state == "idle"
         assert pump.info().counters["forbidden"] == 2
-    assert emu.pumps()[0]["rate"] == 0
+    assert emulator.pumps()[0]["rate"] == 0
 
 
 @pytest.fixture
-def own_emulator(tmp_path, runtime):
+def own_emulator(tmp_path, pump_target):
     """An emulator of this test's own: its keys rotate, which the worker's shared
     emulator (and the key store's copy of its keys) must never see."""
-    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=runtime) as emu:
+    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=pump_target) as emu:
         yield emu
 
 
@@ -127,6 +127,7 @@ def _run(emu, key, *args):
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
 
 
+@pytest.mark.needs_emulator  # its own emulator
 def test_a_rotated_key_refuses_the_old_one_and_takes_the_new(own_emulator, tmp_path):
     emu = own_emulator
     old = tmp_path / "old.json"
@@ -156,14 +157,15 @@ def test_a_rotated_key_refuses_the_old_one_and_takes_the_new(own_emulator, tmp_p
         pumpguard.connect(emu.port, key=old, timeout=ANSWER_TIMEOUT_S)
 
 
-def test_rotating_needs_the_service_key(emu, cli):
-    r = cli("--role", "clinician", "key", "rotate", "monitor")
+def test_rotating_needs_the_service_key(emulator, pump_cli):
+    r = pump_cli("--role", "clinician", "key", "rotate", "monitor")
     assert r.returncode == 2
     assert "needs the service key" in r.stderr and "nothing was sent" in r.stderr
 
 
-def test_an_insecure_emulator_says_so_and_needs_insecure_on_the_host(tmp_path, runtime):
-    with pumpguard.Emulator(state_dir=tmp_path / "s", runtime=runtime, insecure=True) as emu:
+@pytest.mark.needs_emulator  # its own emulator
+def test_an_insecure_emulator_says_so_and_needs_insecure_on_the_host(tmp_path, pump_target):
+    with pumpguard.Emulator(state_dir=tmp_path / "s", runtime=pump_target, insecure=True) as emu:
         assert emu.key is None and not os.path.exists(tmp_path / "s" / "key.json")
         assert json.loads((tmp_path / "s" / "keys").read_text())["insecure"] is True
         with pytest.raises(pumpguard.AuthError, match="pass --insecure to talk to it"):
@@ -192,6 +194,7 @@ def test_an_insecure_emulator_says_so_and_needs_insecure_on_the_host(tmp_path, r
     assert r.returncode == 2 and "made with --insecure" in r.stderr
 
 
+@pytest.mark.needs_emulator  # its own emulator
 def test_an_emulator_that_lost_its_keys_says_how_to_get_keys_and_still_runs(own_emulator, tmp_path):
     emu = own_emulator
     key = tmp_path / "key.json"

@@ -25,11 +25,11 @@ NOREPI = ["--weight", "70", "--concentration", "16", "mcg/mL", "--volume", "50"]
 VASO = ["--concentration", "1", "units/mL", "--volume", "20"]
 
 
-def test_start_status_json_and_exit_0(cli):
-    r = cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI)
+def test_start_status_json_and_exit_0(pump_cli):
+    r = pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI)
     assert r.returncode == 0, r.stderr
     assert "26.25 mL/h" in r.stdout
-    r = cli("status", "--json")
+    r = pump_cli("status", "--json")
     assert r.returncode == 0, r.stderr
     status = json.loads(r.stdout)
     for key in (
@@ -46,14 +46,14 @@ def test_start_status_json_and_exit_0(cli):
     assert (status["state"], status["dose"], status["rate_ml_h"]) == ("running", 0.1, 26.25)
 
 
-def test_status_json_all_prints_one_object_per_channel(cli):
-    r = cli("status", "--json", "--all")
+def test_status_json_all_prints_one_object_per_channel(pump_cli):
+    r = pump_cli("status", "--json", "--all")
     lines = r.stdout.splitlines()
     assert [json.loads(line)["channel"] for line in lines] == [1, 2]
 
 
-def test_refusal_exits_3_and_prints_the_reason_and_range(cli):
-    r = cli(
+def test_refusal_exits_3_and_prints_the_reason_and_range(pump_cli):
+    r = pump_cli(
         "start",
         "vasopressin",
         "0.05",
@@ -85,13 +85,13 @@ def test_refusal_exits_3_and_prints_the_reason_and_range(cli):
         ["start", "norepinephrine", "0.1", "mcg/kg/min", "--volume", "1e400"],
     ],
 )
-def test_usage_errors_exit_2_and_send_nothing(pump, cli, args):
+def test_usage_errors_exit_2_and_send_nothing(pump, pump_cli, args):
     def frames():
         return pump.info().counters["frames"]
 
     before = frames()
     one_info = frames() - before  # what asking costs: the INFO request itself
-    r = cli(*args)
+    r = pump_cli(*args)
     assert r.returncode == 2, r.stderr
     assert "usage" in r.stderr or "pumpguard:" in r.stderr
     assert "Traceback" not in r.stderr
@@ -99,8 +99,8 @@ def test_usage_errors_exit_2_and_send_nothing(pump, cli, args):
     assert frames() - before == 2 * one_info
 
 
-def test_a_dose_beyond_the_wire_says_the_range(cli):
-    r = cli("titrate", "1e9", "mcg/kg/min")
+def test_a_dose_beyond_the_wire_says_the_range(pump_cli):
+    r = pump_cli("titrate", "1e9", "mcg/kg/min")
     assert r.returncode == 2
     assert r.stderr.strip() == (
         "pumpguard: dose 1e9 is out of range: allowed 0 to 2147.483647 (the wire's 32 bits)"
@@ -158,8 +158,8 @@ def test_missing_port_is_a_usage_error():
     assert "PUMPGUARD_PORT" in r.stderr
 
 
-def test_port_from_the_environment(port):
-    env = dict(os.environ, PUMPGUARD_PORT=port)
+def test_port_from_the_environment(pump_port):
+    env = dict(os.environ, PUMPGUARD_PORT=pump_port)
     r = subprocess.run(
         [sys.executable, "-m", "pumpguard", "info"], capture_output=True, text=True, env=env
     )
@@ -176,43 +176,43 @@ def test_help_documents_the_exit_codes():
         assert line in r.stdout
 
 
-def test_stop_on_a_taper_drug_prints_the_plan(cli):
-    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
-    r = cli("stop")
+def test_stop_on_a_taper_drug_prints_the_plan(pump_cli):
+    assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    r = pump_cli("stop")
     assert r.returncode == 0, r.stderr
     assert "tapering, 5 steps" in r.stdout
     assert "0.08 mcg/kg/min" in r.stdout and "in 15 min " in r.stdout
 
 
-def test_emergency_stop_alarms_ack_and_log_csv(cli):
-    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
-    assert cli("stop", "--emergency", "occlusion").returncode == 0
-    r = cli("alarms")
+def test_emergency_stop_alarms_ack_and_log_csv(pump_cli):
+    assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    assert pump_cli("stop", "--emergency", "occlusion").returncode == 0
+    r = pump_cli("alarms")
     assert "high" in r.stdout and "occlusion" in r.stdout
     alarm_id = r.stdout.split()[0]
-    assert cli("alarms", "--ack", alarm_id).returncode == 0
-    r = cli("log", "--csv")
+    assert pump_cli("alarms", "--ack", alarm_id).returncode == 0
+    r = pump_cli("log", "--csv")
     assert r.stdout.splitlines()[0] == "seq,boot_id,at_ms,wall_ms,wall_time,channel,kind,code,text"
     assert "emergency" in r.stdout
 
 
-def test_titrate_on_channel_2(cli):
-    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
-    r = cli("start", "vasopressin", "0.03", "units/min", *VASO, channel=2)
+def test_titrate_on_channel_2(pump_cli):
+    assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    r = pump_cli("start", "vasopressin", "0.03", "units/min", *VASO, channel=2)
     assert r.returncode == 0, r.stderr
-    r = cli("titrate", "0.035", "units/min", channel=2)
+    r = pump_cli("titrate", "0.035", "units/min", channel=2)
     assert r.returncode == 3
     assert "above_soft_max" in r.stderr
-    r = cli("titrate", "0.035", "units/min", "--override", channel=2)
+    r = pump_cli("titrate", "0.035", "units/min", "--override", channel=2)
     assert r.returncode == 0, r.stderr
     assert "now 0.035 units/min" in r.stdout
-    r = cli("status", channel=2)
+    r = pump_cli("status", channel=2)
     assert "vasopressin 0.035 units/min (override)" in r.stdout, r.stdout
 
 
-def test_a_refusal_about_time_says_when_in_human_terms(cli):
-    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
-    r = cli("titrate", "0.15", "mcg/kg/min")
+def test_a_refusal_about_time_says_when_in_human_terms(pump_cli):
+    assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    r = pump_cli("titrate", "0.15", "mcg/kg/min")
     assert r.returncode == 3, r.stderr
     assert "refused (too_soon)" in r.stderr
     # 2 min between steps up, a second or so of it gone: never a raw device uptime.
@@ -220,15 +220,15 @@ def test_a_refusal_about_time_says_when_in_human_terms(cli):
     assert not re.search(r"\d{4,} ?ms", r.stderr)
 
 
-def test_stop_of_a_long_taper_prints_every_step_and_status_the_next_one(emu, cli):
+def test_stop_of_a_long_taper_prints_every_step_and_status_the_next_one(emulator, pump_cli):
     # From 1 mcg/kg/min norepinephrine tapers by 0.02 every 15 min: 50 steps, more than
     # STOP_R carries; the rest come from TAPER, none dropped.
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.2", weight_kg="40")
         for dose in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
-            emu.advance(120, keepalive=pump.uptime_ms)
+            emulator.advance(120, keepalive=pump.uptime_ms)
             pump.titrate(1, dose, "mcg/kg/min")
-    r = cli("stop")
+    r = pump_cli("stop")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "channel 1: tapering, 50 steps:"
@@ -237,7 +237,7 @@ def test_stop_of_a_long_taper_prints_every_step_and_status_the_next_one(emu, cli
     # "step N  in 15 min  DOSE UNIT": the wait is one to three words, the dose last
     assert [s[-2] for s in steps[:3]] == ["0.98", "0.96", "0.94"]
     assert steps[-2][-2:] == ["0.02", "mcg/kg/min"] and steps[-1][-2:] == ["0", "mcg/kg/min"]
-    r = cli("status")
+    r = pump_cli("status")
     assert r.returncode == 0, r.stderr
     assert re.search(
         r"tapering, .* next taper step in (14 min \d+ s|15 min) to 0.96 mcg/kg/min,", r.stdout
@@ -316,39 +316,39 @@ def _uptime_s(result):
     return int(re.search(r"^uptime +(\d+) s", result.stdout, re.M).group(1))
 
 
-def test_each_run_is_a_new_session_answered_now_never_from_the_last_one(emu, cli):
+def test_each_run_is_a_new_session_answered_now_never_from_the_last_one(emulator, pump_cli):
     # Every run sends the same HELLO at seq 1 and the same INFO after it: byte for byte
     # the last run's frames, which the device must answer anew.
-    first = _uptime_s(cli("info"))
-    emu.advance(30)
-    assert _uptime_s(cli("info")) >= first + 30
+    first = _uptime_s(pump_cli("info"))
+    emulator.advance(30)
+    assert _uptime_s(pump_cli("info")) >= first + 30
 
 
-def test_a_titrate_refused_too_soon_runs_once_the_interval_passed(emu, cli):
-    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
-    r = cli("titrate", "0.15", "mcg/kg/min")
+def test_a_titrate_refused_too_soon_runs_once_the_interval_passed(emulator, pump_cli):
+    assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    r = pump_cli("titrate", "0.15", "mcg/kg/min")
     assert r.returncode == 3 and "too_soon" in r.stderr, r.stderr
-    emu.advance(125)
-    r = cli("titrate", "0.15", "mcg/kg/min")
+    emulator.advance(125)
+    r = pump_cli("titrate", "0.15", "mcg/kg/min")
     assert r.returncode == 0, r.stderr
     assert "now 0.15 mcg/kg/min" in r.stdout
 
 
-def test_a_link_loss_with_a_drug_running_alarms_high_after_an_idle_one(emu, cli):
+def test_a_link_loss_with_a_drug_running_alarms_high_after_an_idle_one(emulator, pump_cli):
     # Someone supervises (a monitor, every 2 s) while the CLI is used: silences alarm.
-    with pumpguard.connect(emu.port, timeout=2.0, supervise=2) as monitor:
-        emu.advance(15)  # silent while idle: link_lost, medium, "nothing running"
-        assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
-        emu.advance(15)  # silent again, norepinephrine held this time
+    with pumpguard.connect(emulator.port, timeout=2.0, supervise=2) as monitor:
+        emulator.advance(15)  # silent while idle: link_lost, medium, "nothing running"
+        assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+        emulator.advance(15)  # silent again, norepinephrine held this time
         monitor.uptime_ms()  # the monitor speaks again before it says goodbye
-    r = cli("alarms")
+    r = pump_cli("alarms")
     lost = [line for line in r.stdout.splitlines() if "link_lost" in line]
     assert len(lost) == 1 and "high" in lost[0] and "norepinephrine" in lost[0], r.stdout
 
 
-def test_the_log_shows_no_field_the_command_left_out(cli):
-    r = cli("start", "vasopressin", "0.03", "units/min", *VASO, channel=2)
+def test_the_log_shows_no_field_the_command_left_out(pump_cli):
+    r = pump_cli("start", "vasopressin", "0.03", "units/min", *VASO, channel=2)
     assert r.returncode == 0, r.stderr
-    r = cli("log", "--csv")
+    r = pump_cli("log", "--csv")
     assert "start vasopressin 0.03 units/min, 1 units/mL, 20 mL" in r.stdout, r.stdout
     assert "None" not in r.stdout

@@ -13,7 +13,8 @@ import pytest
 
 from tests.systemkit import ANSWER_TIMEOUT_S
 
-pytestmark = pytest.mark.system
+# The emulator itself (its own processes): nothing here runs on a board.
+pytestmark = [pytest.mark.system, pytest.mark.needs_emulator]
 
 
 def test_tcp_link_serves_socket_urls(tmp_path):
@@ -24,13 +25,13 @@ def test_tcp_link_serves_socket_urls(tmp_path):
             assert pump.info().board == "emulator"
 
 
-def test_control_commands_answer_and_unknown_ones_fail(emu):
-    assert emu.command("refill 1").startswith("ok")
+def test_control_commands_answer_and_unknown_ones_fail(emulator):
+    assert emulator.command("refill 1").startswith("ok")
     with pytest.raises(pumpguard.EmulatorError, match="unknown command"):
-        emu.command("explode 1")
+        emulator.command("explode 1")
     with pytest.raises(pumpguard.EmulatorError, match="no channel"):
-        emu.inject("occlusion", 7)
-    assert [p["fault"] for p in emu.pumps()] == [None, None]
+        emulator.inject("occlusion", 7)
+    assert [p["fault"] for p in emulator.pumps()] == [None, None]
 
 
 def test_unknown_board_is_a_usage_error():

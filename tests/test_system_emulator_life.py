@@ -17,7 +17,8 @@ import pytest
 
 from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
-pytestmark = pytest.mark.system
+# The emulator itself (its own processes): nothing here runs on a board.
+pytestmark = [pytest.mark.system, pytest.mark.needs_emulator]
 
 # serve() with a firmware runner that boots 8 s late: longer than a host's connect()
 # waits (3 attempts of ANSWER_TIMEOUT_S), as a loaded machine may make a boot.
@@ -104,13 +105,13 @@ def test_a_firmware_that_never_answers_is_an_error_naming_the_runtime_and_what_i
     assert "Traceback" not in r.stderr
 
 
-def test_an_emulator_that_cannot_start_is_an_error_quoting_its_log(emu, runtime):
-    second = pumpguard.Emulator(state_dir=emu.state_dir, runtime=runtime)
+def test_an_emulator_that_cannot_start_is_an_error_quoting_its_log(emulator, pump_target):
+    second = pumpguard.Emulator(state_dir=emulator.state_dir, runtime=pump_target)
     with pytest.raises(pumpguard.EmulatorError) as info:
         second.start()
     second.close()
     assert "in use by another emulator" in str(info.value)
-    assert f"({runtime} runtime) exited with 2" in str(info.value)
+    assert f"({pump_target} runtime) exited with 2" in str(info.value)
 
 
 def _gone(pid):
@@ -122,9 +123,9 @@ def _gone(pid):
         return True
 
 
-def test_an_emulator_whose_owner_was_killed_stops_by_itself(tmp_path, runtime):
+def test_an_emulator_whose_owner_was_killed_stops_by_itself(tmp_path, pump_target):
     owner = subprocess.Popen(
-        [sys.executable, "-c", _OWNER, str(tmp_path / "state"), runtime],
+        [sys.executable, "-c", _OWNER, str(tmp_path / "state"), pump_target],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -143,24 +144,24 @@ def test_an_emulator_whose_owner_was_killed_stops_by_itself(tmp_path, runtime):
         owner.stdout.close()
 
 
-def test_a_factory_reset_gives_a_new_board_on_the_same_port(emu):
-    port = emu.port
+def test_a_factory_reset_gives_a_new_board_on_the_same_port(emulator):
+    port = emulator.port
     with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
-        emu.inject("occlusion", 2)
-        emu.advance(120, keepalive=pump.uptime_ms)
-    emu.command("silence on")
-    open(emu.state_dir + "/safeboot", "wb").close()  # would hold a boot at its REPL
-    emu.factory_reset()
-    assert emu.port == port
-    assert "safeboot" not in os.listdir(emu.state_dir)
-    assert emu.pumps() == [{"rate": 0, "left": 50_000000, "pumped": 0, "fault": None}] * 2
+        emulator.inject("occlusion", 2)
+        emulator.advance(120, keepalive=pump.uptime_ms)
+    emulator.command("silence on")
+    open(emulator.state_dir + "/safeboot", "wb").close()  # would hold a boot at its REPL
+    emulator.factory_reset()
+    assert emulator.port == port
+    assert "safeboot" not in os.listdir(emulator.state_dir)
+    assert emulator.pumps() == [{"rate": 0, "left": 50_000000, "pumped": 0, "fault": None}] * 2
     with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:  # the line carries again
         assert [pump.status(ch).state for ch in (1, 2)] == ["idle", "idle"]
         assert pump.alarms() == []
         assert pump.uptime_ms() < 60_000  # a first boot: no uptime restored
         assert pump.info().counters["bad_crc"] == 0
-    with open(emu.log_path) as log:
+    with open(emulator.log_path) as log:
         text = log.read()
     assert text.startswith("emulator: factory reset")  # the log begins anew
 

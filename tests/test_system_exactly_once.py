@@ -36,12 +36,12 @@ def _log_after_reset(port):
         return log, pump.status(1)
 
 
-def test_a_retry_across_a_reset_is_refused_not_run_again(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_a_retry_across_a_reset_is_refused_not_run_again(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
         since = pump.log()[-1].seq + 1
 
-    raw = RawPort(emu.port)
+    raw = RawPort(emulator.port)
     try:
         assert raw.hello()[0] == "HELLO_R"
         sent = raw.send("TITRATE", 2, TITRATE)
@@ -57,9 +57,9 @@ def test_a_retry_across_a_reset_is_refused_not_run_again(emu):
     finally:
         raw.close()
 
-    emu.power_cycle()
+    emulator.power_cycle()
 
-    raw = RawPort(emu.port)
+    raw = RawPort(emulator.port)
     try:
         raw.serial.write(sent)  # the retry: same sid, seq, counter, tag, bytes
         name, fields = raw.answer(2)
@@ -69,20 +69,20 @@ def test_a_retry_across_a_reset_is_refused_not_run_again(emu):
     finally:
         raw.close()
 
-    log, status = _log_after_reset(emu.port)
+    log, status = _log_after_reset(emulator.port)
     assert _titrations(log) == []  # not run again
     assert (status.state, status.dose) == ("running", Decimal("0.12"))  # the one run
-    assert emu.pumps()[0]["rate"] == 31_500000
+    assert emulator.pumps()[0]["rate"] == 31_500000
 
     # Control: the log does show a second run. The same request in a new session is
     # a new request and runs: had the firmware served the retry across the reset, the
     # check above would have found this entry.
-    raw = RawPort(emu.port)
+    raw = RawPort(emulator.port)
     try:
         raw.hello()
         assert raw.send("TITRATE", 2, TITRATE) != sent  # another session: its sid and tag
         assert raw.answer(2)[0] == "TITRATE_R"
     finally:
         raw.close()
-    log, _status = _log_after_reset(emu.port)
+    log, _status = _log_after_reset(emulator.port)
     assert len(_titrations(log)) == 1

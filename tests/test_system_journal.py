@@ -19,17 +19,17 @@ def _boot_runs(entries):
     return [b for i, b in enumerate(ids) if i == 0 or ids[i - 1] != b]
 
 
-def test_entries_survive_power_cuts_and_seq_continues_across_boots(emu):
+def test_entries_survive_power_cuts_and_seq_continues_across_boots(emulator):
     boots = []
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         boots.append(pump.info().boot_id)
         start_norepinephrine(pump, "0.1")
-    emu.power_cycle()
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.power_cycle()
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         boots.append(pump.info().boot_id)
         pump.titrate(1, "0.08", "mcg/kg/min")
-    emu.power_cycle()
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.power_cycle()
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         boots.append(pump.info().boot_id)
         entries = pump.log()
     assert [e.seq for e in entries] == list(range(len(entries)))  # nothing lost, in order
@@ -38,8 +38,8 @@ def test_entries_survive_power_cuts_and_seq_continues_across_boots(emu):
     assert decisions[0][0] == boots[0] and decisions[0][1].startswith("started norepinephrine")
     assert any(b == boots[1] and "0.08" in t for b, t in decisions)
     # the CLI reads the same, every boot, as JSON Lines
-    # (a power cycle gives the emulator a new PTY: the cli fixture's port is gone)
-    argv = [sys.executable, "-m", "pumpguard", "--port", emu.port, "log", "--jsonl"]
+    # (a power cycle gives the emulator a new PTY: pump_cli's port is gone)
+    argv = [sys.executable, "-m", "pumpguard", "--port", emulator.port, "log", "--jsonl"]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
@@ -47,16 +47,16 @@ def test_entries_survive_power_cuts_and_seq_continues_across_boots(emu):
     assert [row["boot_id"] for row in rows][: len(entries)] == [e.boot_id for e in entries]
 
 
-def test_a_torn_last_record_is_dropped_and_the_log_goes_on(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_a_torn_last_record_is_dropped_and_the_log_goes_on(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
         before = pump.log()
-    emu.power_off()
-    segment = os.path.join(emu.state_dir, "journal.0")
+    emulator.power_off()
+    segment = os.path.join(emulator.state_dir, "journal.0")
     with open(segment, "r+b") as f:  # a power cut in the middle of the last append
         f.truncate(os.path.getsize(segment) - 3)
-    emu.start()
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.start()
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         after = pump.log()
     assert after[: len(before) - 1] == before[:-1]  # only the torn one is gone
     assert after[len(before) - 1].seq == before[-1].seq  # its seq is given again

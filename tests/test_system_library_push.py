@@ -34,9 +34,12 @@ def _service(emu):
     return pumpguard.connect(emu.port, key=emu.key, role="service", timeout=ANSWER_TIMEOUT_S)
 
 
-def test_a_push_is_refused_while_infusing_then_switches_and_is_reported(emu, tmp_path):
+def test_a_push_is_refused_while_infusing_then_switches_and_is_reported(emulator, tmp_path):
     path, lib = _library(tmp_path / "lib.json")
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as clinician, _service(emu) as pump:
+    with (
+        pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as clinician,
+        _service(emulator) as pump,
+    ):
         builtin = pump.device["library_crc"]
         start_norepinephrine(clinician)
         with pytest.raises(pumpguard.RefusedError) as refused:
@@ -56,40 +59,40 @@ def test_a_push_is_refused_while_infusing_then_switches_and_is_reported(emu, tmp
         assert lib.identity() in log["library_pushed"]
         assert lib.identity() in log["library_switched"]
         assert f"{builtin:08x}" != f"{lib.crc:08x}"
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as again:  # a new HELLO
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as again:  # a new HELLO
         assert (again.device["library_version"], again.device["library_crc"]) == (
             lib.version,
             lib.crc,
         )
 
 
-def test_a_power_cut_mid_push_boots_the_old_library(emu, tmp_path):
+def test_a_power_cut_mid_push_boots_the_old_library(emulator, tmp_path):
     path, _lib = _library(tmp_path / "lib.json")
     data = (tmp_path / "lib.json").read_bytes()
-    with _service(emu) as pump:
+    with _service(emulator) as pump:
         old = pump.device["library_crc"]
         pump._call("LIB_BEGIN", {"size": len(data), "crc": binascii.crc32(data)})
         for offset in (0, 192, 384):
             piece = data[offset : offset + 192]
             pump._call("LIB_DATA", {"offset": offset, "n": 192, "data": piece})
-    emu.power_cycle()
-    with _service(emu) as pump:
+    emulator.power_cycle()
+    with _service(emulator) as pump:
         assert pump.device["library_crc"] == old
         assert [a.code for a in pump.alarms() if a.priority == "high"] == []
 
 
-def test_an_invalid_library_at_boot_alarms_and_info_says_so(emu, tmp_path):
+def test_an_invalid_library_at_boot_alarms_and_info_says_so(emulator, tmp_path):
     path, lib = _library(tmp_path / "lib.json", reseal=False)
-    emu.power_off()
-    with open(path, "rb") as f, open(os.path.join(emu.state_dir, "druglib.json"), "wb") as g:
+    emulator.power_off()
+    with open(path, "rb") as f, open(os.path.join(emulator.state_dir, "druglib.json"), "wb") as g:
         g.write(f.read())
-    emu.start()  # on a new port
-    env = dict(os.environ, PUMPGUARD_KEY=emu.key, PUMPGUARD_TIMEOUT=str(ANSWER_TIMEOUT_S))
-    argv = [sys.executable, "-m", "pumpguard", "--port", emu.port, "info"]
+    emulator.start()  # on a new port
+    env = dict(os.environ, PUMPGUARD_KEY=emulator.key, PUMPGUARD_TIMEOUT=str(ANSWER_TIMEOUT_S))
+    argv = [sys.executable, "-m", "pumpguard", "--port", emulator.port, "info"]
     r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "INVALID: 1 problem, every start refused" in r.stdout
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.info().library_problems == 1
         alarm = next(a for a in pump.alarms() if a.code == "library_refused")
         assert alarm.priority == "high"
@@ -100,11 +103,12 @@ def test_an_invalid_library_at_boot_alarms_and_info_says_so(emu, tmp_path):
             start_norepinephrine(pump)
         assert refused.value.code == "library_invalid"
         assert refused.value.message.startswith("drug library invalid: library.crc32: bad CRC")
-    with open(emu.log_path) as log:  # the console's list
+    with open(emulator.log_path) as log:  # the console's list
         assert "library.crc32: bad CRC" in log.read()
 
 
-def test_emulate_library_boots_with_it_and_refuses_an_invalid_one(tmp_path, runtime):
+@pytest.mark.needs_emulator  # its own emulator
+def test_emulate_library_boots_with_it_and_refuses_an_invalid_one(tmp_path, pump_target):
     def bad(doc):
         del doc["drugs"]["vasopressin"]["limits"]["hard_max"]
         doc["drugs"]["dobutamine"]["concentrations"]["unit"] = "furlongs"
@@ -116,7 +120,7 @@ def test_emulate_library_boots_with_it_and_refuses_an_invalid_one(tmp_path, runt
     broken.write_text(json.dumps(doc))
     problems = druglib.load(broken.read_text()).problems
     assert len(problems) >= 3
-    argv = [sys.executable, "-m", "pumpguard", "emulate", "--runtime", runtime]
+    argv = [sys.executable, "-m", "pumpguard", "emulate", "--runtime", pump_target]
     argv += ["--state-dir", str(tmp_path / "never"), "--library", str(broken)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stderr
@@ -125,7 +129,7 @@ def test_emulate_library_boots_with_it_and_refuses_an_invalid_one(tmp_path, runt
 
     path, lib = _library(tmp_path / "lib.json")
     state = tmp_path / "state"
-    with pumpguard.Emulator(state_dir=state, runtime=runtime, library=path) as emu:
+    with pumpguard.Emulator(state_dir=state, runtime=pump_target, library=path) as emu:
         with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
             assert (pump.device["library_version"], pump.device["library_crc"]) == (
                 lib.version,
@@ -136,12 +140,15 @@ def test_emulate_library_boots_with_it_and_refuses_an_invalid_one(tmp_path, runt
             assert pump.device["library_version"] == lib.version
 
 
+@pytest.mark.needs_emulator  # its own emulator
 def test_a_power_cycle_keeps_the_library_pushed_to_an_emulator_started_with_another(
-    tmp_path, runtime
+    tmp_path, pump_target
 ):
     first, _ = _library(tmp_path / "first.json", version="2026.12-first")
     second, lib2 = _library(tmp_path / "second.json", version="2026.12-second")
-    with pumpguard.Emulator(state_dir=tmp_path / "state", runtime=runtime, library=first) as emu:
+    with pumpguard.Emulator(
+        state_dir=tmp_path / "state", runtime=pump_target, library=first
+    ) as emu:
         with _service(emu) as service:
             service.push_library(second)
         with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
@@ -164,41 +171,41 @@ def test_emulate_help_says_library_is_placed_on_the_first_start_only():
     assert "first start only" in " ".join(r.stdout.split()), r.stdout
 
 
-def test_a_valid_push_ends_the_high_library_refused_alarm_on_the_board(emu, tmp_path):
+def test_a_valid_push_ends_the_high_library_refused_alarm_on_the_board(emulator, tmp_path):
     bad, _ = _library(tmp_path / "bad.json", version="bad", reseal=False)
     good, lib = _library(tmp_path / "good.json", version="2026.12-fix")
-    emu.power_off()
-    with open(bad, "rb") as f, open(os.path.join(emu.state_dir, "druglib.json"), "wb") as g:
+    emulator.power_off()
+    with open(bad, "rb") as f, open(os.path.join(emulator.state_dir, "druglib.json"), "wb") as g:
         g.write(f.read())
-    emu.start()
-    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as clinician:
+    emulator.start()
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as clinician:
         (alarm,) = [a for a in clinician.alarms() if a.code == "library_refused"]
         clinician.ack(alarm.id)  # acknowledged, it stays listed while its condition lasts
-        with _service(emu) as service:
+        with _service(emulator) as service:
             assert service.push_library(good).crc == lib.crc
         # valid now: the condition is over, and the acknowledged alarm goes
         assert [a for a in clinician.alarms() if a.code == "library_refused"] == []
 
 
-def test_a_board_whose_store_library_is_not_json_can_still_be_reached(emu):
+def test_a_board_whose_store_library_is_not_json_can_still_be_reached(emulator):
     rotten = b'{"name": "pumpguard", "drugs": '
-    emu.power_off()
-    with open(os.path.join(emu.state_dir, "druglib.json"), "wb") as g:
+    emulator.power_off()
+    with open(os.path.join(emulator.state_dir, "druglib.json"), "wb") as g:
         g.write(rotten)
-    emu.start()
-    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.start()
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.device["library_crc"] == 0  # no content, no CRC: 0, never None
         assert pump.info().library_problems == 1
 
 
-def test_info_of_a_session_open_across_a_push_reports_the_library_now_active(emu, tmp_path):
+def test_info_of_a_session_open_across_a_push_reports_the_library_now_active(emulator, tmp_path):
     # INFO_R carries the active library's identity: a session open while the service
     # role pushes (the monitor, a report's device identity) reports the new one, not
     # its HELLO_R's.
     path, lib = _library(tmp_path / "lib.json", "2026.12-other")
-    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as clinician:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as clinician:
         assert clinician.info().library_crc != lib.crc
-        with _service(emu) as service:
+        with _service(emulator) as service:
             service.push_library(path)
         info = clinician.info()
         assert (info.library, info.library_version, info.library_crc) == (

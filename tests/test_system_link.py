@@ -11,9 +11,9 @@ from tests.systemkit import ANSWER_TIMEOUT_S, RawPort, start_norepinephrine
 pytestmark = pytest.mark.system
 
 
-def test_garbage_between_commands_is_skipped_and_counted(port, pump):
+def test_garbage_between_commands_is_skipped_and_counted(pump_port, pump):
     start_norepinephrine(pump)
-    raw = RawPort(port)
+    raw = RawPort(pump_port)
     try:
         raw.serial.write(os.urandom(300) + b"\x00\x01\x02\x03\x00" + bytes(range(1, 255)))
         raw.serial.write(b"\x00")  # ends a half frame the garbage may have begun
@@ -24,11 +24,11 @@ def test_garbage_between_commands_is_skipped_and_counted(port, pump):
     assert counters["bad_crc"] + counters["bad_length"] + counters["bad_cobs"] > 0
 
 
-def test_a_retried_request_is_answered_twice_but_runs_once(pump, port):
+def test_a_retried_request_is_answered_twice_but_runs_once(pump, pump_port):
     start_norepinephrine(pump, "0.1")
     first_entry = pump.log()[-1].seq + 1
     pump.close()  # the raw client takes the line
-    raw = RawPort(port)
+    raw = RawPort(pump_port)
     try:
         assert raw.hello()[0] == "HELLO_R"
         fields = {"ch": 1}
@@ -41,15 +41,15 @@ def test_a_retried_request_is_answered_twice_but_runs_once(pump, port):
         assert answer1[0] == "STOP_R" and answer1[1]["plan"]
     finally:
         raw.close()
-    with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(pump_port, timeout=ANSWER_TIMEOUT_S) as pump:
         stops = [e for e in pump.log(first_entry) if e.kind == "stop"]
         assert len(stops) == 1
         assert pump.status(1).state == "tapering"
 
 
-def test_a_new_request_reusing_a_seq_runs_in_a_new_session_only(pump, port):
+def test_a_new_request_reusing_a_seq_runs_in_a_new_session_only(pump, pump_port):
     pump.close()
-    raw = RawPort(port)
+    raw = RawPort(pump_port)
     try:
         raw.hello()
         raw.send("STATUS", 2, {"ch": 1})
@@ -64,8 +64,8 @@ def test_a_new_request_reusing_a_seq_runs_in_a_new_session_only(pump, port):
         raw.close()
 
 
-def test_requests_before_hello_are_refused(emu):
-    raw = RawPort(emu.port)  # a fresh boot: a board keeps its session from earlier tests
+def test_requests_before_hello_are_refused(emulator):
+    raw = RawPort(emulator.port)  # a fresh boot: a board keeps its session from earlier tests
     try:
         raw.send("STATUS", 7, {"ch": 1})
         name, fields = raw.answer(7)

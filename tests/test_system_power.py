@@ -10,15 +10,15 @@ from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 pytestmark = pytest.mark.system
 
 
-def test_power_loss_resumes_at_the_last_verified_rate_with_an_alarm(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_power_loss_resumes_at_the_last_verified_rate_with_an_alarm(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
         pump.start(
             2, "vasopressin", "0.03", "units/min", concentration="1 units/mL", volume_ml="20"
         )
         before = pump.status(1)
-    emu.power_cycle()
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.power_cycle()
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         s = pump.status(1)
         assert (s.state, s.drug, s.dose, s.rate_ml_h) == (
             "running",
@@ -32,32 +32,32 @@ def test_power_loss_resumes_at_the_last_verified_rate_with_an_alarm(emu):
         assert pump.status(2).dose == Decimal("0.03")
         resumed = [a for a in pump.alarms() if a.code == "resumed_after_reset"]
         assert sorted(a.channel for a in resumed) == [1, 2]
-    assert emu.pumps()[0]["rate"] == 26_250000
+    assert emulator.pumps()[0]["rate"] == 26_250000
 
 
-def test_a_taper_survives_power_loss_and_completes(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_a_taper_survives_power_loss_and_completes(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.06")
         pump.stop(1)
-    emu.power_cycle()
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.power_cycle()
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "tapering"
-        emu.advance(3 * 900, keepalive=pump.uptime_ms)
+        emulator.advance(3 * 900, keepalive=pump.uptime_ms)
         assert (pump.status(1).state, pump.status(1).rate_ml_h) == ("stopped", 0)
 
 
-def test_a_corrupt_store_never_starts_an_infusion(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_a_corrupt_store_never_starts_an_infusion(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
-    emu.power_off()
-    state = emu.state_dir + "/state.json"
+    emulator.power_off()
+    state = emulator.state_dir + "/state.json"
     with open(state, "rb") as f:
         record = bytearray(f.read())
     record[-5] ^= 0x01  # one flipped bit in the body
     with open(state, "wb") as f:
         f.write(record)
-    emu.start()
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.start()
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(1).state == "idle"
         assert pump.status(1).rate_ml_h == 0
         # The clinician is told, loudly: what ran before the reset is not running now.
@@ -65,11 +65,11 @@ def test_a_corrupt_store_never_starts_an_infusion(emu):
         assert (lost.priority, lost.channel, lost.acked) == ("high", 0, False)
         assert "fails its CRC" in lost.message and "every channel started idle" in lost.message
         assert any(e.code == "store_lost" for e in pump.log())
-    assert emu.pumps()[0]["rate"] == 0
+    assert emulator.pumps()[0]["rate"] == 0
 
 
-def test_a_missing_store_is_a_first_boot(emu):
-    emu.power_off()
-    emu.start()
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_a_missing_store_is_a_first_boot(emulator):
+    emulator.power_off()
+    emulator.start()
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert [pump.status(ch).state for ch in (1, 2)] == ["idle", "idle"]

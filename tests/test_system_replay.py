@@ -278,12 +278,14 @@ def _replay_into_own_session(replayer, rec):
 # STATUS its cached answer, nothing run). What BASE cannot do is what is asserted
 # here: the counter check (step d: stale_ctr + 3, "counter N not newer", an untagged
 # ERROR that spends no device counter) and AUTH's once per session.
-def test_a_recorded_session_replayed_raw_after_it_closed_runs_nothing(emu, runtime, monkeypatch):
-    rec = _record_session(emu, monkeypatch)
-    ran, status, counters = _observe(emu, rec.since)
+def test_a_recorded_session_replayed_raw_after_it_closed_runs_nothing(
+    emulator, pump_target, monkeypatch
+):
+    rec = _record_session(emulator, monkeypatch)
+    ran, status, counters = _observe(emulator, rec.since)
     assert ran == [] and _same_channel(status, rec.status)
     # byte for byte, in its order
-    answers = _on_raw_port(emu, lambda port: _replay(port, rec.wires.items()))
+    answers = _on_raw_port(emulator, lambda port: _replay(port, rec.wires.items()))
     # HELLO opens a session the replayer cannot authenticate (a new device nonce: th and
     # Ks another); AUTH in the session it authenticated once is refused, not counted;
     # the commands are authentic, their counters not newer (step d); STATUS is the
@@ -305,15 +307,15 @@ def test_a_recorded_session_replayed_raw_after_it_closed_runs_nothing(emu, runti
         )
         # untagged: a replay spends none of the device's counters (SPEC §12, step d)
         assert answers[n].frame.tag is None
-    ran, after, counters_after = _observe(emu, rec.since)
+    ran, after, counters_after = _observe(emulator, rec.since)
     counted = _delta(counters_after, counters)
-    _report(runtime, "(a) raw, after the session closed", answers, counted)
+    _report(pump_target, "(a) raw, after the session closed", answers, counted)
     assert counted == {"auth_refused": 0, "bad_tag": 0, "stale_ctr": 3, "forbidden": 0}
     assert ran == [] and after == status  # not a field of the channel changed
-    assert emu.pumps()[0]["rate"] == 0
+    assert emulator.pumps()[0]["rate"] == 0
     # the CLI reads the same persistent log: the recorded session's three commands,
     # each received once, before the replay; none after
-    r = _cli(emu, "log", "--jsonl")
+    r = _cli(emulator, "log", "--jsonl")
     assert r.returncode == 0, r.stderr
     received = [json.loads(line) for line in r.stdout.splitlines()]
     received = [(e["kind"], e["seq"] < rec.since) for e in received if e["code"] == "received"]
@@ -336,29 +338,31 @@ def _refused_in_own_session(answers):
 # was answered START_R, TITRATE_R, ESTOP_R, STATUS_R, and its log gained three
 # `received` entries: start, titrate, emergency_stop.
 def test_a_recorded_session_replayed_into_the_replayers_own_session_runs_nothing(
-    emu, runtime, monkeypatch
+    emulator, pump_target, monkeypatch
 ):
-    rec = _record_session(emu, monkeypatch)
-    ran, status, counters = _observe(emu, rec.since)
+    rec = _record_session(emulator, monkeypatch)
+    ran, status, counters = _observe(emulator, rec.since)
     assert ran == [] and _same_channel(status, rec.status)
-    answers, _hello_r = _on_raw_port(emu, lambda port: _replay_into_own_session(port, rec))
+    answers, _hello_r = _on_raw_port(emulator, lambda port: _replay_into_own_session(port, rec))
     _refused_in_own_session(answers)
-    ran, after, counters_after = _observe(emu, rec.since)
+    ran, after, counters_after = _observe(emulator, rec.since)
     counted = _delta(counters_after, counters)
-    _report(runtime, "(b) into the replayer's own session", answers, counted)
+    _report(pump_target, "(b) into the replayer's own session", answers, counted)
     assert counted == {"auth_refused": 1, "bad_tag": 4, "stale_ctr": 0, "forbidden": 0}
     assert ran == [] and after == status
-    assert emu.pumps()[0]["rate"] == 0
+    assert emulator.pumps()[0]["rate"] == 0
 
 
 # On BASE the raw replay after the power cycle is answered hello_required there too
 # (sids come from the boot id), but the frames moved into the replayer's session of the
 # new boot run, as in the test above: the BASE run of it logged START, TITRATE and
 # ESTOP received again after the power cycle.
-def test_a_recorded_session_replayed_after_a_power_cycle_runs_nothing(emu, runtime, monkeypatch):
-    rec = _record_session(emu, monkeypatch)
-    emu.power_cycle()
-    motor = emu.pumps()[0]
+def test_a_recorded_session_replayed_after_a_power_cycle_runs_nothing(
+    emulator, pump_target, monkeypatch
+):
+    rec = _record_session(emulator, monkeypatch)
+    emulator.power_cycle()
+    motor = emulator.pumps()[0]
 
     def raw_then_moved(replayer):
         # Raw, before anything else reaches the new boot: no session of it is open, so
@@ -367,24 +371,24 @@ def test_a_recorded_session_replayed_after_a_power_cycle_runs_nothing(emu, runti
         raw = [(n, rec.wires[n]) for n in RECORDED[1:]] + [("HELLO", rec.wires["HELLO"])]
         return _replay(replayer, raw), _replay_into_own_session(replayer, rec)
 
-    raw, (moved, hello_r) = _on_raw_port(emu, raw_then_moved)
+    raw, (moved, hello_r) = _on_raw_port(emulator, raw_then_moved)
     assert _hows(raw) == {**dict.fromkeys(RECORDED[1:], "hello_required"), "HELLO": "HELLO_R"}
     assert {raw[n].message for n in RECORDED[1:]} == {"send HELLO first"}
     _refused_in_own_session(moved)
     assert hello_r["boot_id"] != rec.boot_id
-    ran, after, counters = _observe(emu, rec.since)  # the new boot's: from 0 at boot
-    _report(runtime, "(c) after a power cycle, raw", raw, "none (hello_required: uncounted)")
-    _report(runtime, "(c) after a power cycle, into its own session", moved, counters)
+    ran, after, counters = _observe(emulator, rec.since)  # the new boot's: from 0 at boot
+    _report(pump_target, "(c) after a power cycle, raw", raw, "none (hello_required: uncounted)")
+    _report(pump_target, "(c) after a power cycle, into its own session", moved, counters)
     assert counters == {"auth_refused": 1, "bad_tag": 4, "stale_ctr": 0, "forbidden": 0}
     assert ran == [] and _same_channel(after, rec.status)
-    assert emu.pumps()[0] == motor and motor["rate"] == 0
+    assert emulator.pumps()[0] == motor and motor["rate"] == 0
 
 
 # On BASE there is no tag to flip (a START there is 12 bytes shorter, and runs on
 # its CRC alone): the frame built here cannot be made, and a START that passes the
 # CRC runs.
-def test_a_start_with_one_bit_of_its_tag_flipped_is_refused_for_every_bit(emu, runtime):
-    with pumpguard.connect(emu.port, key=emu.key, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_a_start_with_one_bit_of_its_tag_flipped_is_refused_for_every_bit(emulator, pump_target):
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as pump:
         since = _next_log_seq(pump)
         link = pump._link
         # the API's next request, made START: its seq, sid, key and counter
@@ -392,7 +396,7 @@ def test_a_start_with_one_bit_of_its_tag_flipped_is_refused_for_every_bit(emu, r
         genuine = messages.to_wire("START", seq, START, sid=link.sid, key=link._ks, ctr=ctr)
         f = _frame(genuine)
         assert auth.equal(f.tag, auth.tag(link._ks, auth.HOST, f.signed))
-        _ran, _status, before = _observe(emu, since)  # another session: not this link's
+        _ran, _status, before = _observe(emulator, since)  # another session: not this link's
         refusals = []
         for bit in range(8 * auth.TAG):
             tag = bytearray(f.tag)
@@ -402,11 +406,13 @@ def test_a_start_with_one_bit_of_its_tag_flipped_is_refused_for_every_bit(emu, r
             answer = _ask(link._port, forged)
             refusals.append((answer.how, answer.message))
         assert refusals == [("auth", "wrong tag: not run")] * 64  # untagged, each
-        ran, status, counters = _observe(emu, since)
+        ran, status, counters = _observe(emulator, since)
         grew = _delta(counters, before)
-        print(f"\n[{runtime}] 64 one-bit tag flips of a genuine START: INFO counters grew {grew}")
+        print(
+            f"\n[{pump_target}] 64 one-bit tag flips of a genuine START: INFO counters grew {grew}"
+        )
         assert grew == {"auth_refused": 0, "bad_tag": 64, "stale_ctr": 0, "forbidden": 0}
-        assert ran == [] and status.state == "idle" and emu.pumps()[0]["rate"] == 0
+        assert ran == [] and status.state == "idle" and emulator.pumps()[0]["rate"] == 0
         # The control: the API's own next request is that frame untouched, and it runs
         # (the flips changed nothing: not the seq window, not the session's counter).
         writes = []
@@ -422,7 +428,7 @@ def test_a_start_with_one_bit_of_its_tag_flipped_is_refused_for_every_bit(emu, r
 # change and the old session's hello_required (sids come from the boot id) held
 # before authentication.
 def test_nonces_and_keys_never_repeat_across_a_power_cycle_and_the_old_session_is_dead(
-    emu, runtime, monkeypatch
+    emulator, pump_target, monkeypatch
 ):
     writes = []
     sessions = []  # (HELLO_R's fields, the session key) per session
@@ -435,7 +441,7 @@ def test_nonces_and_keys_never_repeat_across_a_power_cycle_and_the_old_session_i
             sessions.append((pump.device, pump._link._ks))
             pump.heartbeat()
 
-    pump = _recording_connect(emu, writes, monkeypatch)
+    pump = _recording_connect(emulator, writes, monkeypatch)
     try:
         five_sessions(pump)
         start_norepinephrine(pump, "0.1")
@@ -446,19 +452,19 @@ def test_nonces_and_keys_never_repeat_across_a_power_cycle_and_the_old_session_i
         seq, ctr = (link._seq + 1) & 0xFFFF, link._ctr + 1
         titrate = {"ch": 1, "dose": 120_000, "unit": "mcg/kg/min", "override": True}
         pending = messages.to_wire("TITRATE", seq, titrate, sid=link.sid, key=link._ks, ctr=ctr)
-        emu.power_cycle()
+        emulator.power_cycle()
     finally:
         pump.close()  # its PTY died with the power
-    answer = _on_raw_port(emu, lambda port: _ask(port, pending))  # the new boot's first frame
+    answer = _on_raw_port(emulator, lambda port: _ask(port, pending))  # the new boot's first frame
     assert (answer.how, answer.message) == ("hello_required", "send HELLO first")  # untagged
-    with _recording_connect(emu, writes, monkeypatch) as pump:
+    with _recording_connect(emulator, writes, monkeypatch) as pump:
         five_sessions(pump)
         status = pump.status(1)
         ran = [e.kind for e in pump.log(since) if e.code == "received"]
         counters = {k: pump.info().counters[k] for k in AUTH_COUNTERS}
     assert ran == []  # the TITRATE never ran: restored at 0.1
     assert (status.state, status.dose) == ("running", Decimal("0.1"))
-    assert emu.pumps()[0]["rate"] == 26_250000
+    assert emulator.pumps()[0]["rate"] == 26_250000
     assert counters == dict.fromkeys(AUTH_COUNTERS, 0)  # hello_required counts nothing
 
     boots = [d["boot_id"] for d, _ks in sessions]
@@ -483,7 +489,7 @@ def test_nonces_and_keys_never_repeat_across_a_power_cycle_and_the_old_session_i
         pairs.append((ks, f.ctr))
     assert len(set(pairs)) == len(pairs) and len({ks for ks, _ in pairs}) == 10
     print(
-        f"\n[{runtime}] power cycle mid-session: boot {boots[0]:08x} -> {boots[5]:08x}; "
+        f"\n[{pump_target}] power cycle mid-session: boot {boots[0]:08x} -> {boots[5]:08x}; "
         f"10 device nonces, 10 host nonces, 10 session keys, all distinct; "
         f"{len(tagged)} tagged frames, no (key, ctr) twice; the old session's next "
         f"request: ERROR {answer.how}, not run"

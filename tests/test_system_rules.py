@@ -151,20 +151,20 @@ def test_a_bad_argument_is_a_usage_error_of_the_api_and_nothing_is_sent(pump):
     assert pump.status(1).state == "idle"  # the link is as good as before
 
 
-def test_titration_step_and_interval(emu, pump):
+def test_titration_step_and_interval(emulator, pump):
     start_norepinephrine(pump, "0.1")
     refused(lambda: pump.titrate(1, "0.2", "mcg/kg/min"), "too_soon")  # a start is a rise
-    emu.advance(120, keepalive=pump.uptime_ms)
+    emulator.advance(120, keepalive=pump.uptime_ms)
     refused(lambda: pump.titrate(1, "0.3", "mcg/kg/min"), "step_up_too_large")
     pump.titrate(1, "0.2", "mcg/kg/min")
     exc = refused(lambda: pump.titrate(1, "0.25", "mcg/kg/min"), "too_soon")
     assert exc.next_at_ms is not None
-    emu.advance(120, keepalive=pump.uptime_ms)
+    emulator.advance(120, keepalive=pump.uptime_ms)
     assert pump.titrate(1, "0.25", "mcg/kg/min").rate_ml_h == Decimal("65.625")
     refused(lambda: pump.titrate(1, "0.1", "mcg/kg/min"), "step_down_too_large")
 
 
-def test_stop_of_a_taper_drug_tapers_to_zero_under_a_fast_clock(emu, pump):
+def test_stop_of_a_taper_drug_tapers_to_zero_under_a_fast_clock(emulator, pump):
     start_norepinephrine(pump, "0.1")
     stopped = pump.stop(1)
     assert [s.dose for s in stopped.plan] == [
@@ -173,13 +173,13 @@ def test_stop_of_a_taper_drug_tapers_to_zero_under_a_fast_clock(emu, pump):
     assert pump.status(1).state == "tapering"
     seen = set()
     for _ in range(5):
-        emu.advance(900, keepalive=pump.uptime_ms)
+        emulator.advance(900, keepalive=pump.uptime_ms)
         seen.add(pump.status(1).dose)
     s = pump.status(1)
     assert (s.state, s.rate_ml_h) == ("stopped", 0)
     assert seen >= {Decimal("0.02"), Decimal("0")} or s.dose in (None, 0)
     assert sum(1 for e in pump.log() if e.code == "taper_step") == 4
-    assert emu.pumps()[0]["rate"] == 0
+    assert emulator.pumps()[0]["rate"] == 0
 
 
 def test_stop_of_a_drug_without_taper_is_immediate(pump):

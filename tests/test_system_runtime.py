@@ -1,6 +1,6 @@
 """The two emulator runtimes, and the way back to a board's REPL, through the host tool.
 
-The other system tests already run on both runtimes (conftest.py); these cover what
+The other system tests already run on both runtimes (the plugin's pump_target); these cover what
 only a runtime choice shows: the MicroPython runtime runs the compiled bundle (and so
 reports its hash, as a flashed board does), TCP works there too, and a safe boot
 leaves the pump loop unstarted on either."""
@@ -14,7 +14,8 @@ from pumpguard.deploy import bundle, flash
 
 from tests.systemkit import ANSWER_TIMEOUT_S
 
-pytestmark = pytest.mark.system
+# The emulator itself (its own processes): nothing here runs on a board.
+pytestmark = [pytest.mark.system, pytest.mark.needs_emulator]
 
 
 def test_micropython_runs_the_bundle_and_passes_the_flash_check(tmp_path):
@@ -41,21 +42,21 @@ def test_tcp_link_on_micropython(tmp_path):
         assert pump.status(1).state == "idle"
 
 
-def test_safe_boot_leaves_the_pump_loop_unstarted_once(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_safe_boot_leaves_the_pump_loop_unstarted_once(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start = pump.start(
             2, "vasopressin", "0.03", "units/min", concentration="1 units/mL", volume_ml="20"
         )
-    state = emu.state_dir + "/"
+    state = emulator.state_dir + "/"
     open(state + "safeboot", "wb").close()  # what `pumpguard flash --repl` writes
-    emu.power_cycle()
+    emulator.power_cycle()
     with pytest.raises(pumpguard.LinkError):
-        pumpguard.connect(emu.port, timeout=0.2, attempts=1, boot_wait=0)
-    assert emu.pumps()[1]["rate"] == 0  # no loop: the motors stay off
+        pumpguard.connect(emulator.port, timeout=0.2, attempts=1, boot_wait=0)
+    assert emulator.pumps()[1]["rate"] == 0  # no loop: the motors stay off
     with open(state + "emulator.log") as log:
         assert "safe boot" in log.read()
-    emu.power_cycle()  # the file was consumed: the next boot runs the pump again
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.power_cycle()  # the file was consumed: the next boot runs the pump again
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         s = pump.status(2)
         assert (s.state, s.rate_ml_h) == ("running", start.rate_ml_h)
 
@@ -68,11 +69,11 @@ def test_emulate_help_offers_both_runtimes():
     assert "{cpython,micropython}" in r.stdout
 
 
-def test_a_board_at_its_repl_still_obeys_the_emulator(emu):
-    open(emu.state_dir + "/safeboot", "wb").close()
-    emu.power_cycle()
-    emu.advance(30)  # the clock runs on without the firmware
-    assert emu.command("occlusion 1").startswith("ok")
+def test_a_board_at_its_repl_still_obeys_the_emulator(emulator):
+    open(emulator.state_dir + "/safeboot", "wb").close()
+    emulator.power_cycle()
+    emulator.advance(30)  # the clock runs on without the firmware
+    assert emulator.command("occlusion 1").startswith("ok")
 
 
 def test_the_micropython_runtime_without_node_exits_saying_what_is_missing(tmp_path):

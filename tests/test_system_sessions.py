@@ -32,10 +32,10 @@ def _error(answer):
     return catalog.ERROR_NAMES[fields["code"]]
 
 
-def test_a_copy_arriving_after_newer_requests_and_a_hello_never_runs_again(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_a_copy_arriving_after_newer_requests_and_a_hello_never_runs_again(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
-    raw = RawPort(emu.port)
+    raw = RawPort(emulator.port)
     try:
         raw.hello()
         mine = raw.sid
@@ -54,13 +54,13 @@ def test_a_copy_arriving_after_newer_requests_and_a_hello_never_runs_again(emu):
         assert raw.answer(8) == cached
     finally:
         raw.close()
-    assert len(_titrations(emu.port)) == 1
+    assert len(_titrations(emulator.port)) == 1
 
 
-def test_another_host_reusing_my_seqs_does_not_make_my_retry_run_twice(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_another_host_reusing_my_seqs_does_not_make_my_retry_run_twice(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
-    raw = RawPort(emu.port)  # two hosts on one line (a relay): two sessions
+    raw = RawPort(emulator.port)  # two hosts on one line (a relay): two sessions
     try:
         raw.hello()
         me = raw.sid
@@ -78,31 +78,31 @@ def test_another_host_reusing_my_seqs_does_not_make_my_retry_run_twice(emu):
         assert raw.answer(2)[0] == "ERROR"  # stale there: it ran STATUS 2
     finally:
         raw.close()
-    assert len(_titrations(emu.port)) == 1
+    assert len(_titrations(emulator.port)) == 1
 
 
-def test_an_emergency_stop_crowded_out_by_one_shot_sessions_still_runs_once(emu):
+def test_an_emergency_stop_crowded_out_by_one_shot_sessions_still_runs_once(emulator):
     # A program holding a connection, and four one-shot CLI calls from another terminal
     # in between: the device closed the program's session for theirs. Its emergency
     # stop, answered "unknown session" without running, is sent again in a new
     # session, and runs (once: the channel is stopped, one emergency-stop entry).
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
         for _ in range(4):
-            with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as other:
+            with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as other:
                 other.status(1)
         pump.emergency_stop(1, "extravasation")
         assert pump.status(1).state == "stopped"
         boot = pump.info().boot_id
         stops = [e for e in pump.log() if e.boot_id == boot and e.kind == "emergency_stop"]
         assert len([e for e in stops if e.code == "received"]) == 1, stops
-    assert emu.pumps()[0]["rate"] == 0
+    assert emulator.pumps()[0]["rate"] == 0
 
 
-def test_a_hello_of_the_wrong_schema_or_version_closes_no_session(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_a_hello_of_the_wrong_schema_or_version_closes_no_session(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, "0.1")
-    raw = RawPort(emu.port)
+    raw = RawPort(emulator.port)
     try:
         raw.hello()
         mine = raw.sid
@@ -119,67 +119,67 @@ def test_a_hello_of_the_wrong_schema_or_version_closes_no_session(emu):
         assert raw.answer(2) == ("ESTOP_R", {"ch": 1})
     finally:
         raw.close()
-    assert emu.pumps()[0]["rate"] == 0
+    assert emulator.pumps()[0]["rate"] == 0
 
 
-def test_one_shot_cli_use_never_raises_link_lost_however_long_the_gaps(emu, cli):
-    r = cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI_CLI)
+def test_one_shot_cli_use_never_raises_link_lost_however_long_the_gaps(emulator, pump_cli):
+    r = pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI_CLI)
     assert r.returncode == 0, r.stderr
     for _ in range(3):
-        emu.advance(120)  # a clinician's commands minutes apart, a vasopressor running
-        r = cli("alarms")
+        emulator.advance(120)  # a clinician's commands minutes apart, a vasopressor running
+        r = pump_cli("alarms")
         assert r.returncode == 0, r.stderr
         assert "link_lost" not in r.stdout, r.stdout
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert "link_lost" not in [e.code for e in pump.log()]
         assert pump.status(1).state == "running"
 
 
-def test_a_supervising_host_that_goes_silent_raises_link_lost(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S, supervise=2) as pump:
+def test_a_supervising_host_that_goes_silent_raises_link_lost(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S, supervise=2) as pump:
         start_norepinephrine(pump)
-        emu.advance(15)  # past max(10 s link timeout, 3 x 2 s) with nothing said
+        emulator.advance(15)  # past max(10 s link timeout, 3 x 2 s) with nothing said
         (lost,) = [a for a in pump.alarms() if a.code == "link_lost"]
         assert lost.priority == "high" and "norepinephrine" in lost.message
         assert pump.status(1).rate_ml_h == Decimal("26.25")  # held, never stopped
 
 
-def test_the_allowed_silence_is_three_intervals_when_that_is_longer(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S, supervise=30) as pump:
+def test_the_allowed_silence_is_three_intervals_when_that_is_longer(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S, supervise=30) as pump:
         start_norepinephrine(pump)
-        emu.advance(60)
+        emulator.advance(60)
         assert "link_lost" not in alarm_codes(pump)
-        emu.advance(91)
+        emulator.advance(91)
         assert "link_lost" in alarm_codes(pump)
 
 
-def test_supervise_0_is_a_clean_goodbye(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_supervise_0_is_a_clean_goodbye(emulator):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump)
         with pump.keepalive(interval_s=2):
             assert pump.status(1).state == "running"
         # keepalive's exit sent SUPERVISE 0: nobody supervises any more
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S, supervise=2):
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S, supervise=2):
         pass  # close() says goodbye too
-    emu.advance(60)
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    emulator.advance(60)
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert "link_lost" not in alarm_codes(pump)
         assert "link_lost" not in [e.code for e in pump.log()]
 
 
-def test_a_link_lost_clears_with_the_goodbye_of_the_last_supervisor(emu):
-    raw = RawPort(emu.port)
+def test_a_link_lost_clears_with_the_goodbye_of_the_last_supervisor(emulator):
+    raw = RawPort(emulator.port)
     try:
         raw.hello(supervise_s=2)
         raw.send("HEARTBEAT", 2, {})  # its first request: a supervisor from now on
         assert raw.answer(2)[0] == "HEARTBEAT_R"
-        emu.advance(15)
+        emulator.advance(15)
         raw.send("ALARMS", 3, {"first": 0})
         name, fields = raw.answer(3)
         assert [a["code"] for a in fields["alarms"]] == [40]  # link_lost, cleared: heard
         raw.send("SUPERVISE", 4, {"interval_s": 0})
         assert raw.answer(4) == ("SUPERVISE_R", {"interval_s": 0})
-        emu.advance(60)
+        emulator.advance(60)
         raw.send("ALARMS", 5, {"first": 0})
         name, fields = raw.answer(5)
         assert fields["total"] <= 1  # no new link_lost after the goodbye
@@ -187,11 +187,11 @@ def test_a_link_lost_clears_with_the_goodbye_of_the_last_supervisor(emu):
         raw.close()
 
 
-def test_the_device_dying_mid_command_is_a_link_error_that_may_have_run(emu):
-    pump = pumpguard.connect(emu.port, timeout=30, attempts=1)
+def test_the_device_dying_mid_command_is_a_link_error_that_may_have_run(emulator):
+    pump = pumpguard.connect(emulator.port, timeout=30, attempts=1)
     try:
         start_norepinephrine(pump)
-        emu.command("silence on")  # the device will never answer
+        emulator.command("silence on")  # the device will never answer
         written = threading.Event()
         port = pump._link._port
         write = port.write
@@ -202,7 +202,7 @@ def test_the_device_dying_mid_command_is_a_link_error_that_may_have_run(emu):
             return n
 
         port.write = write_then_tell
-        killer = threading.Thread(target=lambda: written.wait(60) and emu.power_off())
+        killer = threading.Thread(target=lambda: written.wait(60) and emulator.power_off())
         killer.start()
         with pytest.raises(pumpguard.LinkError, match="MAY HAVE RUN") as info:
             pump.titrate(1, "0.12", "mcg/kg/min", override=True)
@@ -221,18 +221,18 @@ def _opened(pid, port):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
-def test_the_cli_on_an_emulator_killed_mid_command_exits_with_a_link_error(emu):
-    emu.command("silence on")  # the CLI's HELLO goes unanswered: it keeps asking
-    argv = [sys.executable, "-m", "pumpguard", "--port", emu.port, "status"]
+def test_the_cli_on_an_emulator_killed_mid_command_exits_with_a_link_error(emulator):
+    emulator.command("silence on")  # the CLI's HELLO goes unanswered: it keeps asking
+    argv = [sys.executable, "-m", "pumpguard", "--port", emulator.port, "status"]
     env = dict(os.environ, PUMPGUARD_PORT="")
     with subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     ) as cli:
         deadline = time.monotonic() + 60
-        while not _opened(cli.pid, os.path.realpath(emu.port)):
+        while not _opened(cli.pid, os.path.realpath(emulator.port)):
             assert cli.poll() is None and time.monotonic() < deadline, "the CLI never opened"
             time.sleep(0.01)
-        emu.power_off()
+        emulator.power_off()
         out, err = cli.communicate(timeout=60)
     assert cli.returncode == pumpguard.errors.EXIT_LINK, err
     assert err.startswith("pumpguard: link failure") and "Traceback" not in err, err
