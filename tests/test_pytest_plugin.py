@@ -1,0 +1,168 @@
+"""The pytest plugin (pumpguard.testing) as a QA engineer's own project uses it: pytest
+run in a directory outside this repository (its own rootdir, none of this repository's
+conftest or configuration), the boards given as the real PTY paths of two emulators."""
+
+import importlib.metadata
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+
+import pumpguard
+import pytest
+from pumpguard.api import keys
+
+pytest_plugins = ["pytester"]
+# The boards here are emulators of these tests' own: nothing to run on a real board.
+pytestmark = [pytest.mark.system, pytest.mark.needs_emulator]
+
+BOARD_TESTS = """
+import os
+
+import pytest
+
+def test_status(pump, pump_target):
+    assert pump_target == "emulator"  # the board's name: the test id reads [emulator]
+    assert pump.status(1).state == "idle"
+
+def test_each_worker_drives_its_own_board(pump_cli, pump_port, worker_id):
+    assert pump_port == os.environ["BOARDS"].split()[int(worker_id[2:])]
+    assert pump_cli("status").returncode == 0
+
+@pytest.mark.needs_emulator
+def test_the_emulators_hands():
+    pass
+
+def test_the_emulator(emulator):
+    pass
+"""
+
+NOREPINEPHRINE = (
+    '1, "norepinephrine", "0.1", "mcg/kg/min", '
+    'weight_kg="70", concentration="16 mcg/mL", volume_ml="50"'
+)
+
+
+@pytest.fixture(scope="module")
+def boards(tmp_path_factory):
+    """Two emulators standing in for two flashed boards, their key files in a key
+    store of their own (as `pumpguard flash` leaves a lab's)."""
+    store = tmp_path_factory.mktemp("keys")
+    emulators = [
+        pumpguard.Emulator(state_dir=tmp_path_factory.mktemp("board") / "state") for _ in "ab"
+    ]
+    try:
+        with ThreadPoolExecutor(len(emulators)) as pool:
+            list(pool.map(pumpguard.Emulator.start, emulators))
+        for emulator in emulators:
+            stored = store / f"{keys.KeyFile.load(emulator.key).board_id}.json"
+            shutil.copyfile(emulator.key, stored)
+            stored.chmod(0o600)
+        yield store, emulators
+    finally:
+        for emulator in emulators:
+            emulator.close()
+
+
+@pytest.fixture
+def lab(pytester, boards, monkeypatch):
+    """The QA project's directory with BOARD_TESTS, and the two boards' ports."""
+    store, emulators = boards
+    ports = [emulator.port for emulator in emulators]
+    monkeypatch.setenv("PUMPGUARD_KEYS", str(store))
+    monkeypatch.setenv("BOARDS", " ".join(ports))
+    pytester.makepyfile(test_board=BOARD_TESTS)
+    return ports
+
+
+def test_two_boards_run_on_two_workers_with_the_boards_in_junit(pytester, lab):
+    result = pytester.runpytest_subprocess(
+        "-v",
+        "-n",
+        "2",
+        *(f"--pump-port={port}" for port in lab),
+        "--pump-board",
+        "emulator",
+        "--junitxml=junit.xml",
+    )
+    result.assert_outcomes(passed=2, skipped=2)
+    result.stdout.fnmatch_lines([f"rootdir: {pytester.path}"])
+    result.stdout.fnmatch_lines(["*PASSED test_board.py::test_status[[]emulator[]]*"])
+    assert "[cpython]" not in result.stdout.str()
+    properties = ET.parse(pytester.path / "junit.xml").find("testsuite/properties")
+    assert properties is not None
+    found = [(p.get("name"), p.get("value")) for p in properties]
+    names = ["board", "port", "board_id", "firmware", "bundle", "library"]
+    names += ["library_version", "library_crc"]
+    assert [name for name, _ in found] == names * 2  # one group per board, in order
+    for group, port in zip((found[:8], found[8:]), lab, strict=True):
+        values = dict(group)
+        assert (values["board"], values["port"]) == ("emulator", port)
+        assert values["firmware"] == "pumpguard " + importlib.metadata.version("pumpguard")
+        assert values["library"] == "pumpguard-adult-icu-vasoactive"
+        assert len(values["library_crc"]) == 8 and len(values["board_id"]) == 16
+
+
+def test_more_workers_than_boards_is_a_usage_error_saying_how_many(pytester, lab):
+    result = pytester.runpytest_subprocess("-n", "3", *(f"--pump-port={port}" for port in lab))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*pumpguard: 3 xdist workers for 2 --pump-port*give -n 2"])
+
+
+def test_a_port_given_as_two_words_is_refused_before_it_roots_the_run(pytester, lab):
+    # pytest would root the run at /dev/pts and read none of the project's pytest.ini
+    result = pytester.runpytest_subprocess("--pump-port", lab[0])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*pumpguard: write --pump-port={lab[0]} (one word)*"])
+
+
+def test_a_failing_test_shows_the_boards_event_log_and_a_hung_one_is_stopped(pytester, lab):
+    # The board, its key and the timeout from the ini file alone.
+    pytester.makeini(f"[pytest]\npump_port = {lab[0]}\npump_timeout = 1\n")
+    pytester.makepyfile(
+        test_fails=f"""
+import threading
+
+def test_refused(pump):
+    pump.start({NOREPINEPHRINE})
+    assert pump.status(1).state == "stopped"
+
+def test_hangs(pump):
+    assert pump.status(1).state != "running"  # the last test's infusion was stopped
+    threading.Event().wait()
+"""
+    )
+    result = pytester.runpytest_subprocess("test_fails.py")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"*- pumpguard event log of {lab[0]} (last entries) -*",
+            "-- boot *",
+            "*decision ok started norepinephrine*",
+            "*Timeout (>1.0s) from pytest-timeout*",
+        ]
+    )
+
+
+def test_a_port_where_nothing_answers_is_one_error_and_no_test_runs(pytester):
+    pytester.makepyfile(test_board=BOARD_TESTS)
+    master, slave = os.openpty()  # a PTY nobody serves
+    try:
+        port = os.ttyname(slave)
+        result = pytester.runpytest_subprocess(f"--pump-port={port}")
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr.str()
+    assert errors[0].startswith(f"ERROR: pumpguard: --pump-port {port}: no pumpguard board")
+    assert "flashed" in errors[0] and "not its REPL's USB port" in errors[0]
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output and "passed" not in output and "failed" not in output
+
+
+def test_without_pytest_timeout_a_pump_run_says_so_once(pytester):
+    pytester.makepyfile(test_board=BOARD_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:timeout", "--collect-only", "-q")
+    assert result.stdout.str().count("pytest-timeout is not installed") == 1
