@@ -134,6 +134,7 @@ def test_a_bad_argument_is_a_usage_error_of_the_api_and_nothing_is_sent(pump):
     # Every error the API raises on purpose is a PumpguardError: a script catches one
     # class. A float is still a TypeError and a bad value a ValueError, as Python's are.
     last = max((e.seq for e in pump.log()), default=-1)
+    state = pump.status(1).state  # a board's: an earlier test may have stopped it
     for call, builtin in (
         (lambda: pump.status("1"), ValueError),  # STATUS.ch is a u8
         (lambda: pump.ack(-1), ValueError),
@@ -148,7 +149,7 @@ def test_a_bad_argument_is_a_usage_error_of_the_api_and_nothing_is_sent(pump):
             call()
         assert isinstance(info.value, builtin), info.value
     assert pump.log(last + 1) == []
-    assert pump.status(1).state == "idle"  # the link is as good as before
+    assert pump.status(1).state == state  # the link is as good as before
 
 
 def test_titration_step_and_interval(emulator, pump):
