@@ -104,14 +104,14 @@ def test_two_boards_run_on_two_workers_with_the_boards_in_junit(pytester, lab):
 
 
 def test_more_workers_than_boards_is_a_usage_error_saying_how_many(pytester, lab):
-    result = pytester.runpytest_subprocess("-n", "3", *(f"--pump-port={port}" for port in lab))
+    result = pytester.runpytest_inprocess("-n", "3", *(f"--pump-port={port}" for port in lab))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pumpguard: 3 xdist workers for 2 --pump-port*give -n 2"])
 
 
 def test_a_port_given_as_two_words_is_refused_before_it_roots_the_run(pytester, lab):
     # pytest would root the run at /dev/pts and read none of the project's pytest.ini
-    result = pytester.runpytest_subprocess("--pump-port", lab[0])
+    result = pytester.runpytest_inprocess("--pump-port", lab[0])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*pumpguard: write --pump-port={lab[0]} (one word)*"])
 
@@ -164,5 +164,5 @@ def test_a_port_where_nothing_answers_is_one_error_and_no_test_runs(pytester):
 
 def test_without_pytest_timeout_a_pump_run_says_so_once(pytester):
     pytester.makepyfile(test_board=BOARD_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:timeout", "--collect-only", "-q")
+    result = pytester.runpytest_inprocess("-p", "no:timeout", "--collect-only", "-q")
     assert result.stdout.str().count("pytest-timeout is not installed") == 1
