@@ -8,7 +8,7 @@ import io
 import json
 
 from pumpguard.api.client import LogEntry
-from pumpguard.cli.commands import LOG_FIELDS, argparse_log, do_log
+from pumpguard.cli.readouts import LOG_FIELDS, argparse_log, do_log
 
 _ENTRIES = [
     LogEntry(0, 1200, 0, "input", "restored", "restored from snapshot", 0xDEADBEEF, None),
