@@ -205,6 +205,6 @@ def nobody(tried):
     """The one line saying no board answered, and what was tried."""
     where = "; ".join(f"{p.port}: {p.said}" for p in tried) or "pyserial lists no serial port"
     return (
-        f"no pumpguard board answered HELLO on any serial port (tried: {where}); an "
+        f"no pumpguard board answers on any serial port (tried: {where}); an "
         "emulator's PTY is not listed: give the port `pumpguard emulate` printed"
     )

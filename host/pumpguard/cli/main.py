@@ -108,27 +108,37 @@ class _Command:
 
 
 _COMMANDS = {
-    "info": _Command(do_info, argparse_info, "firmware, board, drug library, link", True),
-    "status": _Command(do_status, argparse_status, "a channel's state, dose, rate", True),
-    "start": _Command(do_start, argparse_start, "start a drug on a channel", True),
-    "titrate": _Command(do_titrate, argparse_titrate, "change a channel's dose", True),
-    "stop": _Command(do_stop, argparse_stop, "stop a channel (taper drugs taper)", True),
-    "alarms": _Command(do_alarms, argparse_alarms, "list or acknowledge alarms", True),
+    "info": _Command(do_info, argparse_info, "firmware, board, drug library, link counters", True),
+    "status": _Command(
+        do_status, argparse_status, "a channel's state, dose, rate, volumes, alarms", True
+    ),
+    "start": _Command(do_start, argparse_start, "start DRUG at DOSE UNIT on --channel", True),
+    "titrate": _Command(do_titrate, argparse_titrate, "change the running dose on --channel", True),
+    "stop": _Command(
+        do_stop, argparse_stop, "stop --channel (a taper drug tapers: its plan)", True
+    ),
+    "alarms": _Command(do_alarms, argparse_alarms, "list the alarms, or acknowledge one", True),
     "log": _Command(do_log, argparse_log, "the device's persistent event log", True),
-    "monitor": _Command(do_monitor, argparse_monitor, "watch the pump live", port=True),
+    "monitor": _Command(
+        do_monitor, argparse_monitor, "watch the pump live (a supervising session)", port=True
+    ),
     "report": _Command(
-        do_report, argparse_report, "a session report from the log", report_needs_pump
+        do_report, argparse_report, "a session report (plots, HTML) from the log", report_needs_pump
     ),
     "library": _Command(
         do_library,
         argparse_library,
-        "check, seal, show, diff, push a drug library",
+        "check, seal, show, diff or push a drug library",
         library_needs_pump,
     ),
-    "key": _Command(do_key, argparse_key, "rotate or export the board's keys", key_needs_pump),
-    "ports": _Command(do_ports, argparse_ports, "serial ports, and which a board answers on"),
+    "key": _Command(
+        do_key, argparse_key, "rotate a role's key, or export keys to a file", key_needs_pump
+    ),
+    "ports": _Command(
+        do_ports, argparse_ports, "serial ports, VID:PID, and whether a board answers"
+    ),
     "emulate": _Command(do_emulate, argparse_emulate, "run the firmware on an emulated board"),
-    "flash": _Command(do_flash, argparse_flash, "deploy the firmware to a board"),
+    "flash": _Command(do_flash, argparse_flash, "deploy the firmware to a board (or --bundle)"),
 }
 
 
