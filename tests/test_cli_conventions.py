@@ -7,11 +7,8 @@ pump is needed."""
 import dataclasses
 import io
 import json
-import os
 import pathlib
 import re
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
@@ -196,17 +193,19 @@ def test_a_channel_the_pump_lacks_is_a_usage_error_before_the_command(port, pump
 
 
 @pytest.mark.system
-def test_the_console_script_with_p_and_options_after_the_command(port, key):
-    env = {**os.environ, "PUMPGUARD_KEY": key or "", "PUMPGUARD_PORT": ""}
-    r = subprocess.run(
-        [sys.executable, "-m", "pumpguard", "status", "-p", port, "--json", "--channel", "2", *T],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+def test_the_console_script_with_p_and_options_after_the_command(cli, port):
+    # cli() gives `--port PORT --channel 1` before the command: those after it win
+    r = cli("status", "--json", "--channel", "2", "-p", port)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["channel"] == 2
+    r = cli("--version")
+    assert (r.returncode, r.stdout.split()[:2]) == (0, ["pumpguard", _version()]), r.stderr
+
+
+def _version():
+    import importlib.metadata
+
+    return importlib.metadata.version("pumpguard")
 
 
 def test_the_readme_shows_the_help_as_it_is(monkeypatch, capsys):

@@ -98,11 +98,11 @@ WRONG = [
     (["ports", "--timeout", "-1"], 2, "ports: argument --timeout: '-1' is not a timeout"),
     # link failures: what to check is said on the same line
     (["-p", "/nonexistent/ttyUSB9", "info"], 4, "cannot open /nonexistent/ttyUSB9"),
-    (["-p", "/nonexistent/ttyUSB9", "info"], 4, "Check the port: `pumpguard ports` lists"),
+    (["--port", "/nonexistent/ttyUSB9", "info"], 4, "Check the port: `pumpguard ports` lists"),
     (["status", "-p", "{silent}", "--timeout", "0.1"], 4, "no answer after 3 attempts"),
-    (["-p", "{silent}", "--timeout", "0.1", "info"], 4, "is the emulator running"),
-    (["-p", "{silent}", "--timeout", "0.1", "info"], 4, "not its REPL port (mpremote's)"),
-    (["-p", "{silent}", "--timeout", "0.1", "info"], 4, "`pumpguard ports` lists the serial"),
+    (["--port", "{silent}", "--timeout", "0.1", "info"], 4, "is the emulator running"),
+    (["--port", "{silent}", "--timeout", "0.1", "info"], 4, "not its REPL port (mpremote's)"),
+    (["--port", "{silent}", "--timeout", "0.1", "info"], 4, "`pumpguard ports` lists the serial"),
     (["--port", "auto", "status"], 4, "no pumpguard board answers on any serial port (tried:"),
     (["log", "--port", "auto"], 4, "(tried: pyserial lists no serial port)"),
 ]
