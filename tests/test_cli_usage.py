@@ -191,6 +191,13 @@ def test_the_probe_never_sends_a_byte_a_micropython_repl_acts_on():
     assert discover.REPL_ACTS_ON & set(hello)
 
 
+def test_a_port_that_echoes_is_no_board():
+    # a loopback plug (pyserial's loop://) hands back the probe's own frames
+    probe = discover.probe("loop://", timeout=0.1)
+    assert (probe.answers, probe.matches) == (False, False)
+    assert probe.said == "no pumpguard answer within 0.1 s"
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "says"),
     [

@@ -142,14 +142,15 @@ def _hello(port, url, timeout):
 
 
 def _answer(port, seq, timeout):
-    """The frame answering request ``seq`` within ``timeout`` seconds (events and other
-    frames skipped), or None."""
+    """The frame answering request ``seq`` within ``timeout`` seconds, or None. Events
+    and requests are skipped: a port that echoes (a loopback plug) is no board."""
     decoder = Decoder(crc=CRC32)
     deadline = time.monotonic() + timeout
     while (left := deadline - time.monotonic()) > 0:
         port.timeout = left
         for frame in decoder.decode(port.read(port.in_waiting or 1)):
-            if frame.seq == seq and not catalog.is_event(frame.msg_id):
+            answer = not (catalog.is_event(frame.msg_id) or catalog.is_request(frame.msg_id))
+            if frame.seq == seq and answer:
                 return frame
     return None
 
