@@ -204,6 +204,8 @@ def test_a_port_that_echoes_is_no_board():
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
         (["status", "--channel", "0"], 2, "'0' is not a channel"),
         (["-p", "/nonexistent/ttyUSB9", "info"], 4, "Check the port"),
+        # (not in-process: the emulator sets its process's umask)
+        (["emulate", "--state-dir", "/proc/nope"], 1, "the emulator cannot use /proc/nope"),
     ],
 )
 def test_the_console_script_says_the_same_one_line(argv, code, says):

@@ -1,9 +1,8 @@
 """``pumpguard emulate``: the firmware on an emulated board (``pumpguard.emulator``),
-served on a PTY or ``--tcp``; a TCP port it cannot serve on is one line, not a
-traceback."""
+served on a PTY or ``--tcp``; what the machine refuses it (a TCP port taken, a state dir
+it cannot make) is one line, not a traceback."""
 
 import argparse
-import errno
 import os
 
 from ..errors import EmulatorError, UsageError
@@ -80,16 +79,24 @@ def do_emulate(pump, args, out):
             args.insecure,
             args.library,
         )
+    except BrokenPipeError:
+        raise  # its reader went away: main() says nothing
     except OSError as exc:
-        # The TCP server's bind, before the board starts (emulator/server.py): another
-        # program serves there, or a port below 1024 without the privilege (a socket's
-        # error names no file; a state dir's does).
-        if args.tcp is None or exc.filename is not None:
-            raise
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
-            raise
-        raise EmulatorError(
-            f"--tcp {args.tcp}: cannot serve on 127.0.0.1:{args.tcp} "
-            f"({os.strerror(exc.errno)}): "
-            "give a free port, or 0 to pick one"
-        ) from None
+        raise EmulatorError(_cannot(args, exc)) from None
+
+
+def _cannot(args, exc):
+    """What the environment refused the emulator, in one line. A socket's error names
+    no file: the TCP server's bind, before the board starts (another program serves
+    there, or a port below 1024 without the privilege). A file's: the state dir (one
+    that cannot be made or written)."""
+    why = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.filename is None and args.tcp is not None:
+        return (
+            f"--tcp {args.tcp}: cannot serve on 127.0.0.1:{args.tcp} ({why}): give a free "
+            "port, or 0 to pick one"
+        )
+    if exc.filename is None:
+        return f"the emulator cannot start: {exc}"
+    fix = ": give --state-dir a directory it may create and write" if args.state_dir else ""
+    return f"the emulator cannot use {exc.filename} ({why}){fix}"
