@@ -62,7 +62,10 @@ def test_push_prints_the_library_the_pump_runs_then():
 def test_push_without_a_port_is_a_usage_error(capsys, monkeypatch):
     monkeypatch.delenv("PUMPGUARD_PORT", raising=False)
     code, _, err = run(capsys, "library", "push", LIBRARY)
-    assert (code, err) == (2, "pumpguard: no port: give --port PORT or set PUMPGUARD_PORT\n")
+    assert (code, err) == (
+        2,
+        "pumpguard: no port: give --port PORT (-p PORT), --port auto, or set PUMPGUARD_PORT\n",
+    )
 
 
 def _readme_examples():

@@ -204,7 +204,7 @@ def test_keys_reads_single_presses_from_a_terminal_without_blocking():
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["monitor", "--once"], "no port: give --port PORT or set PUMPGUARD_PORT"),
+        (["monitor", "--once"], "no port: give --port PORT (-p PORT), --port auto, or set"),
         (["--port", "/dev/null", "monitor", "--interval", "0"], "is not a refresh interval"),
     ],
 )

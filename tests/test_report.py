@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pumpguard import UsageError, report
 from pumpguard.api.answers import LogEntry, Status
-from pumpguard.cli.commands import argparse_log, do_log
+from pumpguard.cli.readouts import argparse_log, do_log
 from pumpguard.report.plots import HEIGHT, WIDTH
 from pumpguard.report.records import Now
 

@@ -1,6 +1,7 @@
 """The real ``pumpguard`` command, run as a subprocess against the emulator's PTY."""
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -12,8 +13,8 @@ from decimal import Decimal
 import pumpguard
 import pytest
 from pumpguard import errors
-from pumpguard.cli import commands as cli_commands
 from pumpguard.cli import main as cli_main
+from pumpguard.cli import readouts
 
 from protocol import reasons
 from protocol.reasons import NAME, NUMBER
@@ -43,7 +44,7 @@ def test_start_status_json_and_exit_0(pump_cli):
         "alarms",
     ):
         assert key in status
-    assert (status["state"], status["dose"], status["rate_ml_h"]) == ("running", 0.1, 26.25)
+    assert (status["state"], status["dose"], status["rate_ml_h"]) == ("running", "0.1", "26.25")
 
 
 def test_status_json_all_prints_one_object_per_channel(pump_cli):
@@ -133,7 +134,7 @@ def test_alarm_columns_fit_the_longest_code():
             ]
 
     out = io.StringIO()
-    cli_commands.do_alarms(Pump(), argparse.Namespace(ack=None), out)
+    readouts.do_alarms(Pump(), argparse.Namespace(ack=None, json=False), out)
     lines = out.getvalue().splitlines()
     assert lines[0].index("flow stopped") == lines[1].index("resumed at 5 mL/h")
 
@@ -269,9 +270,8 @@ class _Raises:
     ],
 )
 def test_each_error_exits_with_the_code_its_class_carries(monkeypatch, capsys, exc, code, said):
-    monkeypatch.setitem(
-        cli_main._COMMANDS, "ports", (_Raises(exc), cli_commands.argparse_ports, False)
-    )
+    ports = cli_main._COMMANDS["ports"]
+    monkeypatch.setitem(cli_main._COMMANDS, "ports", dataclasses.replace(ports, run=_Raises(exc)))
     assert exc.exit_code == code
     assert cli_main.main(["ports"], out=io.StringIO()) == code
     assert capsys.readouterr().err.startswith("pumpguard: " + said)

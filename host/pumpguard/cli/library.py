@@ -7,7 +7,8 @@ import json
 from .. import library
 from ..errors import PumpguardError
 from ..library.document import count
-from .commands import _parser
+from .jsonout import print_json
+from .options import command_parser
 
 # action -> (help, its arguments (a trailing "?": optional), takes --json)
 _ACTIONS = {
@@ -37,13 +38,13 @@ _ACTIONS = {
         "load FILE onto the pump, every channel idle or stopped (needs the service key); "
         "prints the library the pump then runs",
         ("file",),
-        False,
+        True,
     ),
 }
 
 
 def argparse_library():
-    p = _parser(
+    p = command_parser(
         "library",
         "Check, seal, show and compare a drug library file (firmware/druglib.json's "
         "format), or push one to a pump (service role).",
@@ -68,6 +69,9 @@ def library_needs_pump(args):
 def do_library(pump, args, out):
     if args.action == "push":
         active = pump.push_library(args.file)
+        if args.json:
+            print_json(active, out)
+            return
         print(
             f"the pump now runs {active.name} {active.version} (crc32 0x{active.crc:08x})",
             file=out,

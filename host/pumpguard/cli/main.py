@@ -1,16 +1,23 @@
-"""``main()``: parse the global options, connect when the command needs a pump, run the
-command's handler (``commands.py``), and turn a ``PumpguardError`` into a message and
-an exit code: the one place that does.
+"""``main()``: parse the command line, connect when the command needs a pump, run the
+command's handler, and turn a ``PumpguardError`` into one line and an exit code: the
+one place that does.
 
-Each command is ``name -> (handler, parser, needs a pump)`` in ``_COMMANDS``, as
-mpremote's ``main.py`` keeps its ``_COMMANDS``.
+Each command is a row of ``_COMMANDS`` (its handler, its parser, its summary, whether
+main() connects for it), as mpremote's ``main.py`` keeps its ``_COMMANDS``; each
+module of this package holds the commands of one role (readouts.py, delivery.py...).
+The global options (options.py) are accepted before and after the command.
 """
 
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
 
-from ..api.client import connect
+from firmware import VERSION
+from protocol import catalog
+
 from ..errors import (
     EXIT_AUTH,
     EXIT_ERROR,
@@ -23,47 +30,55 @@ from ..errors import (
     PumpguardError,
     UsageError,
 )
-from .commands import (
-    argparse_alarms,
-    argparse_emulate,
-    argparse_flash,
-    argparse_info,
-    argparse_key,
-    argparse_log,
-    argparse_ports,
+from .delivery import (
     argparse_start,
-    argparse_status,
     argparse_stop,
     argparse_titrate,
-    do_alarms,
-    do_emulate,
-    do_flash,
-    do_info,
-    do_key,
-    do_log,
-    do_ports,
     do_start,
-    do_status,
     do_stop,
     do_titrate,
-    key_needs_pump,
 )
+from .emulate import argparse_emulate, do_emulate
+from .flash import argparse_flash, do_flash
+from .key import argparse_key, do_key, key_needs_pump
 from .library import argparse_library, do_library, library_needs_pump
 from .monitor import argparse_monitor, do_monitor
+from .options import Parser, add_global_options, settle
+from .ports import argparse_ports, do_ports
+from .readouts import (
+    argparse_alarms,
+    argparse_info,
+    argparse_log,
+    argparse_status,
+    do_alarms,
+    do_info,
+    do_log,
+    do_status,
+)
 from .report import argparse_report, do_report, report_needs_pump
+from .session import open_pump, pump_port
+
+_VERSION = (
+    f"pumpguard {VERSION} (protocol {catalog.PROTOCOL_VERSION}, schema {catalog.SCHEMA_HASH:08x})"
+)
 
 # The codes come from the error classes (errors.py), which carry them.
 _EPILOG = f"""\
+Global options go before or after the command (`pumpguard status -p /dev/ttyUSB0
+--json`); a command's own options go after it. `pumpguard COMMAND --help` for each.
+
 exit codes:
   {EXIT_OK}  done
   {EXIT_USAGE}  usage error (bad option or value; nothing was sent)
   {EXIT_REFUSED}  refused by the safety layer (the reason and the allowed range are printed),
      or a flash refused while a channel infuses (the channels are named)
-  {EXIT_LINK}  link failure (no answer, or a device that speaks another protocol)
+  {EXIT_LINK}  link failure (no answer, or a device that speaks another protocol; --port
+     auto: no board answered)
   {EXIT_AUTH}  authentication failed: the board refused the key for the role, the
      device failed its own proof (not the board the key file is for), a request
      the role may not send (forbidden), or a device without keys (--insecure)
   {EXIT_ERROR}  anything else
+Every error is one line on stderr: `pumpguard: <what was wrong and what is allowed>`.
 
 Keys: --key FILE (or PUMPGUARD_KEY) is the board's key file; without it the key
 store's file for the board id the device names is used ($PUMPGUARD_KEYS, else
@@ -72,98 +87,124 @@ writes it). --role (or PUMPGUARD_ROLE) is monitor, clinician or service; by defa
 clinician if the key file holds it, else monitor, else service. A key file missing,
 malformed or readable by others is a usage error ({EXIT_USAGE}).
 
-The port comes from --port or the PUMPGUARD_PORT environment variable: a device path
-(/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, or a pyserial URL (socket://...).
+The port comes from --port/-p or the PUMPGUARD_PORT environment variable: a device
+path (/dev/ttyUSB0), a PTY printed by `pumpguard emulate`, a pyserial URL
+(socket://...), or auto: the serial port where a pumpguard board answers HELLO (an
+error when none does, or more than one: `pumpguard ports` shows which answer).
 --timeout (or PUMPGUARD_TIMEOUT) is how long each of the 3 attempts of a request waits
 for its answer: raise it for a slow link or a busy machine.
 Quantities are exact decimals (at most 6 decimals, at most 2147.483647: the wire's
-32 bits); nothing is rounded.
+32 bits); nothing is rounded. --json prints the API's answer: quantities as strings.
 """
 
 
-# name -> (handler, parser, needs a pump: a bool, or a function of the parsed args)
+@dataclass(frozen=True)
+class _Command:
+    run: Callable
+    parser: Callable[[], argparse.ArgumentParser]
+    summary: str  # its line in `pumpguard --help`
+    pump: bool | Callable = False  # main() connects first (or a function of the args)
+    port: bool = False  # the command opens its own session on the port (monitor)
+
+
 _COMMANDS = {
-    "ports": (do_ports, argparse_ports, False),
-    "emulate": (do_emulate, argparse_emulate, False),
-    "flash": (do_flash, argparse_flash, False),
-    "info": (do_info, argparse_info, True),
-    "status": (do_status, argparse_status, True),
-    "start": (do_start, argparse_start, True),
-    "titrate": (do_titrate, argparse_titrate, True),
-    "stop": (do_stop, argparse_stop, True),
-    "alarms": (do_alarms, argparse_alarms, True),
-    "log": (do_log, argparse_log, True),
-    "key": (do_key, argparse_key, key_needs_pump),
-    "report": (do_report, argparse_report, report_needs_pump),
-    "library": (do_library, argparse_library, library_needs_pump),
-    "monitor": (do_monitor, argparse_monitor, False),
+    "info": _Command(do_info, argparse_info, "firmware, board, drug library, link counters", True),
+    "status": _Command(
+        do_status, argparse_status, "a channel's state, dose, rate, volumes, alarms", True
+    ),
+    "start": _Command(do_start, argparse_start, "start DRUG at DOSE UNIT on --channel", True),
+    "titrate": _Command(do_titrate, argparse_titrate, "change the running dose on --channel", True),
+    "stop": _Command(
+        do_stop, argparse_stop, "stop --channel (a taper drug tapers: its plan)", True
+    ),
+    "alarms": _Command(do_alarms, argparse_alarms, "list the alarms, or acknowledge one", True),
+    "log": _Command(do_log, argparse_log, "the device's persistent event log", True),
+    "monitor": _Command(
+        do_monitor, argparse_monitor, "watch the pump live (a supervising session)", port=True
+    ),
+    "report": _Command(
+        do_report, argparse_report, "a session report (plots, HTML) from the log", report_needs_pump
+    ),
+    "library": _Command(
+        do_library,
+        argparse_library,
+        "check, seal, show, diff or push a drug library",
+        library_needs_pump,
+    ),
+    "key": _Command(
+        do_key, argparse_key, "rotate a role's key, or export keys to a file", key_needs_pump
+    ),
+    "ports": _Command(
+        do_ports, argparse_ports, "serial ports, VID:PID, and whether a board answers"
+    ),
+    "emulate": _Command(do_emulate, argparse_emulate, "run the firmware on an emulated board"),
+    "flash": _Command(do_flash, argparse_flash, "deploy the firmware to a board (or --bundle)"),
 }
 
 
-def _describe(exc):
-    # A refusal's str() names its reason and range (errors.RefusedError).
-    if isinstance(exc, (LinkError, ProtocolMismatch)):
-        return f"link failure: {exc}"
-    return str(exc)
-
-
-_TIMEOUT_S = 0.5  # a request's answer takes milliseconds on a working link
-_TIMEOUT_MAX_S = 60
-
-
-def _seconds(text):
-    # argparse applies it to the environment's default too: a bad PUMPGUARD_TIMEOUT is
-    # a usage error, not a traceback.
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if not 0 < value <= _TIMEOUT_MAX_S:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a timeout: give seconds above 0, at most {_TIMEOUT_MAX_S}"
-        )
-    return value
-
-
-def _global_parser():
-    p = argparse.ArgumentParser(
+def _parser():
+    p = Parser(
         prog="pumpguard",
         description="Drive a pumpguard infusion-pump safety module, or emulate one.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--port", default=os.environ.get("PUMPGUARD_PORT"), help="the pump's port")
-    p.add_argument("--channel", type=int, default=1, metavar="N", help="channel (default 1)")
-    p.add_argument(
-        "--timeout",
-        type=_seconds,
-        default=os.environ.get("PUMPGUARD_TIMEOUT", str(_TIMEOUT_S)),
-        metavar="S",
-        help=f"seconds each attempt waits for an answer (default {_TIMEOUT_S})",
-    )
-    p.add_argument(
-        "--key",
-        default=os.environ.get("PUMPGUARD_KEY") or None,
-        metavar="FILE",
-        help="the board's key file (default: the key store's file for the board)",
-    )
-    p.add_argument(
-        "--role",
-        default=os.environ.get("PUMPGUARD_ROLE") or None,
-        choices=("monitor", "clinician", "service"),
-        help="the role to speak as (default: clinician, else monitor, else service)",
-    )
-    p.add_argument(
-        "--insecure",
-        action="store_true",
-        help="talk to an emulator started with --insecure (no keys; development only; "
-        "`--insecure emulate` starts one)",
-    )
-    p.add_argument(
-        "command", choices=sorted(_COMMANDS), metavar="COMMAND", help="one of: %(choices)s"
-    )
-    p.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments (COMMAND -h)")
+    p.add_argument("--version", action="version", version=_VERSION)
+    add_global_options(p, after_command=False)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands", required=True)
+    for name, command in _COMMANDS.items():
+        own = command.parser()
+        child = sub.add_parser(
+            name,
+            # argparse copies any parser's arguments; its stubs want the subparsers' class
+            parents=[cast(Parser, own)],
+            add_help=False,  # own's -h is copied
+            help=command.summary,
+            description=own.description,
+            epilog=own.epilog,
+            formatter_class=own.formatter_class,
+        )
+        _add_globals_after(child)
     return p
+
+
+def _add_globals_after(parser):
+    # Every parser a command's arguments reach takes the global options, down to an
+    # action's (`key rotate ROLE --role service`).
+    add_global_options(parser, after_command=True)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _add_globals_after(nested)
+
+
+def _parse(argv):
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        raise UsageError(_unrecognized(args.command, extra, argv))
+    return args
+
+
+def _unrecognized(command, extra, argv):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    before = argv[: argv.index(command)] if command in argv else []
+    misplaced = [a for a in extra if a in before]
+    if misplaced:
+        return (
+            f"{' '.join(misplaced)}: not a global option; a command's options go after "
+            f"it (pumpguard {command} {' '.join(misplaced)}); see pumpguard --help"
+        )
+    return f"{command}: unrecognized arguments: {' '.join(extra)}; see pumpguard {command} --help"
+
+
+def _describe(exc):
+    # A refusal's str() names its reason and range (errors.RefusedError); notes say
+    # what to check (session.py).
+    text = str(exc)
+    if isinstance(exc, LinkError | ProtocolMismatch):
+        text = f"link failure: {text}"
+    return ". ".join([text, *getattr(exc, "__notes__", ())])
 
 
 def main(argv=None, out=None):
@@ -172,40 +213,25 @@ def main(argv=None, out=None):
     pump = None
     try:
         # A quantity the wire cannot carry raises UsageError while parsing (quantity.py).
-        g = _global_parser().parse_args(argv)
-        handler, make_parser, needs_pump = _COMMANDS[g.command]
-        args = make_parser().parse_args(g.args)
-        args.channel = g.channel
-        args.global_port = g.port
-        args.key = g.key
-        args.global_timeout, args.global_insecure = g.timeout, g.insecure  # monitor connects
-        if g.insecure and g.command == "emulate":
+        args = _parse(argv)
+        command = _COMMANDS[args.command]
+        settle(args)
+        if args.global_insecure and args.command == "emulate":
             args.insecure = True  # `pumpguard --insecure emulate` is `emulate --insecure`
-        elif g.insecure and g.command == "flash":
+        elif args.global_insecure and args.command == "flash":
             raise UsageError(
                 "--insecure is the emulator's development mode: a flash always provisions "
                 "keys (the check before it and its verify speak with them)"
             )
-        # A command may speak as a role of its own by default (`key rotate`: service).
-        args.role = g.role or getattr(args, "session_role", None)
-        if callable(needs_pump):
-            needs_pump = needs_pump(args)
+        needs_pump = command.pump(args) if callable(command.pump) else command.pump
+        if needs_pump or command.port:
+            args.pump_port = pump_port(args)
         if needs_pump:
-            if not g.port:
-                raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
-            # one-shot: its silence after is no alarm
-            pump = connect(
-                g.port,
-                timeout=g.timeout,
-                supervise=0,
-                key=g.key,
-                role=args.role,
-                insecure=g.insecure,
-            )
-        handler(pump, args, out)
+            pump = open_pump(args, supervise=0)  # one-shot: its silence after is no alarm
+        command.run(pump, args, out)
         return EXIT_OK
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return exc.code
+    except SystemExit as exc:  # argparse: --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
     except PumpguardError as exc:
         print(f"pumpguard: {_describe(exc)}", file=sys.stderr)
         return exc.exit_code

@@ -2,24 +2,24 @@
 of it (``--once``, for scripts). It opens its own session, a supervising one, rather
 than main()'s one-shot session: so it needs no pump from main()."""
 
-import argparse
 import functools
 import sys
 
 from rich.console import Console
 
-from ..api.client import connect
 from ..errors import UsageError
 from ..monitor import Keys, gather, render, run
+from .options import command_parser
+from .session import open_pump
 
 _INTERVAL_MIN_S = 0.1  # faster only loads the link: a refresh is a few requests
 _INTERVAL_MAX_S = 3600
 
 
 def argparse_monitor():
-    p = argparse.ArgumentParser(
-        prog="pumpguard monitor",
-        description="Watch the pump live: every channel (state, drug, dose, rate, volumes, "
+    p = command_parser(
+        "monitor",
+        "Watch the pump live: every channel (state, drug, dose, rate, volumes, "
         "time to empty, next taper step, override) and the alarms by priority. A "
         "clinician's session supervises the link while it runs (the device alarms "
         "link_lost if the monitor dies; q or Ctrl-C is a clean goodbye); a monitor key "
@@ -48,17 +48,8 @@ def do_monitor(pump, args, out):
             f"--interval {args.interval:g} is not a refresh interval: give seconds from "
             f"{_INTERVAL_MIN_S} to {_INTERVAL_MAX_S}"
         )
-    if not args.global_port:
-        raise UsageError("no port: give --port PORT or set PUMPGUARD_PORT")
     console = Console(file=out)  # a terminal and NO_COLOR decide the colour
-    opened = functools.partial(
-        connect,
-        args.global_port,
-        timeout=args.global_timeout,
-        key=args.key,
-        role=args.role,
-        insecure=args.global_insecure,
-    )
+    opened = functools.partial(open_pump, args)  # args.pump_port: main() found it
     if args.once:
         with opened() as one_shot:  # supervise=0: its silence after is no alarm
             console.print(render(gather(one_shot, 0)))

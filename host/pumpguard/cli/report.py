@@ -1,18 +1,17 @@
 """``pumpguard report``: the session report of a pump's event log, or of a file
 ``pumpguard log`` exported (``pumpguard.report`` does the work)."""
 
-import argparse
-
 from .. import report
 from ..errors import BadValue
+from .options import command_parser
 
 SEQ_MAX = 0xFFFFFFFF  # the highest entry seq Pump.log() takes (api/client.py)
 
 
 def argparse_report():
-    p = argparse.ArgumentParser(
-        prog="pumpguard report",
-        description="Write a session report: one PNG per channel (dose and motor rate over "
+    p = command_parser(
+        "report",
+        "Write a session report: one PNG per channel (dose and motor rate over "
         "time, titrations, taper steps, overrides, refusals and alarms marked, volume "
         "infused computed from the log's rates) and one self-contained report.html with "
         "the plots, the decisions and refusals, the alarms, the device and its boots. "
@@ -43,7 +42,7 @@ def do_report(pump, args, out):
         made = report.build(entries, device, source=f"{args.from_file} (log --{form})")
     else:
         device = report.identity(pump)
-        source = f"the pump on {args.global_port}, board id {device['board_id']}"
+        source = f"the pump on {args.pump_port}, board id {device['board_id']}"
         entries = pump.log(args.since)
         # after the log: its last entry is never later than the uptime the timeline ends at
         now = report.now(pump)

@@ -1,0 +1,108 @@
+"""The commands that change what a channel delivers: ``start``, ``titrate``, ``stop``
+(a taper drug's plan printed, or ``--emergency``). Each prints the pump's decision, or
+with ``--json`` the API's answer (jsonout.py)."""
+
+from protocol.text import duration
+
+from .jsonout import print_json
+from .options import Concentration, channel, command_parser, quantity
+
+_JSON_HELP = "the pump's decision as one JSON object (quantities as exact decimal strings)"
+
+
+def argparse_start():
+    p = command_parser("start", "Start DRUG at DOSE UNIT on --channel.")
+    p.add_argument("drug")
+    p.add_argument("dose", type=quantity("dose"))
+    p.add_argument("unit", help="dose unit, e.g. mcg/min, mcg/kg/min, units/min")
+    p.add_argument("--weight", type=quantity("weight"), metavar="KG")
+    p.add_argument(
+        "--concentration",
+        nargs=2,
+        action=Concentration,
+        metavar=("VALUE", "UNIT"),
+        help="e.g. 16 mcg/mL",
+    )
+    p.add_argument("--volume", type=quantity("volume"), metavar="ML", help="syringe volume")
+    p.add_argument("--override", action="store_true", help="accept a soft-limit excess (logged)")
+    p.add_argument("--json", action="store_true", help=_JSON_HELP)
+    return p
+
+
+def do_start(pump, args, out):
+    d = pump.start(
+        channel(pump, args),
+        args.drug,
+        args.dose,
+        args.unit,
+        weight_kg=args.weight,
+        concentration=args.concentration,
+        volume_ml=args.volume,
+        override=args.override,
+    )
+    if args.json:
+        print_json(d, out)
+        return
+    print(
+        f"channel {d.channel}: {args.drug} running at {d.dose} {d.dose_unit} = {d.rate_ml_h} mL/h",
+        file=out,
+    )
+
+
+def argparse_titrate():
+    p = command_parser("titrate", "Change the running dose on --channel.")
+    p.add_argument("dose", type=quantity("dose"))
+    p.add_argument("unit")
+    p.add_argument("--override", action="store_true", help="accept a soft-limit excess (logged)")
+    p.add_argument("--json", action="store_true", help=_JSON_HELP)
+    return p
+
+
+def do_titrate(pump, args, out):
+    d = pump.titrate(channel(pump, args), args.dose, args.unit, override=args.override)
+    if args.json:
+        print_json(d, out)
+        return
+    print(f"channel {d.channel}: now {d.dose} {d.dose_unit} = {d.rate_ml_h} mL/h", file=out)
+
+
+def argparse_stop():
+    p = command_parser("stop", "Stop --channel (taper drugs taper; --emergency stops at once).")
+    p.add_argument(
+        "--emergency",
+        metavar="REASON",
+        choices=("occlusion", "air_in_line", "extravasation", "clinician"),
+        help="occlusion, air_in_line, extravasation or clinician",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="the answer as one JSON object: the channel, its dose unit and the taper plan "
+        "(every step: at_ms, in_s, dose; empty when it stopped at once); --emergency: "
+        '{"channel": N, "emergency": REASON}',
+    )
+    return p
+
+
+def do_stop(pump, args, out):
+    ch = channel(pump, args)
+    if args.emergency:
+        pump.emergency_stop(ch, args.emergency)
+        if args.json:
+            print_json({"channel": ch, "emergency": args.emergency}, out)
+        else:
+            print(f"channel {ch}: emergency stop ({args.emergency})", file=out)
+        return
+    r = pump.stop(ch)
+    if args.json:
+        print_json(r, out)
+        return
+    if not r.plan:
+        print(f"channel {r.channel}: stopped", file=out)
+        return
+    print(f"channel {r.channel}: tapering, {len(r.plan)} steps:", file=out)
+    for i, step in enumerate(r.plan, 1):
+        print(
+            f"  step {i:2d}  in {duration(int(step.in_s * 1000)):<14} {step.dose} {r.dose_unit}",
+            file=out,
+        )
