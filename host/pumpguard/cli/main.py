@@ -26,7 +26,6 @@ from ..errors import (
 from .commands import (
     argparse_alarms,
     argparse_emulate,
-    argparse_flash,
     argparse_info,
     argparse_key,
     argparse_log,
@@ -37,7 +36,6 @@ from .commands import (
     argparse_titrate,
     do_alarms,
     do_emulate,
-    do_flash,
     do_info,
     do_key,
     do_log,
@@ -48,6 +46,7 @@ from .commands import (
     do_titrate,
     key_needs_pump,
 )
+from .flash import argparse_flash, do_flash
 from .library import argparse_library, do_library, library_needs_pump
 from .monitor import argparse_monitor, do_monitor
 from .report import argparse_report, do_report, report_needs_pump
