@@ -1,5 +1,10 @@
 """``pumpguard flash``'s parser and handler: the command line of deploy/flash.py (build,
-safe boot, copy, reset, verify) and of the bundle alone (``--bundle DIR``)."""
+safe boot, copy, reset, verify) and of the bundle alone (``--bundle DIR``).
+
+The REPL port is flash's own ``--port``, else a ``--port``/``-p`` given before the command
+(main's ``args.port_given``); never ``PUMPGUARD_PORT``: that names the protocol link, and
+mpremote's raw REPL sent down a link hangs.
+"""
 
 import argparse
 
@@ -24,8 +29,18 @@ def argparse_flash():
         "then `mpremote connect PORT repl`; the next reset runs the pump loop again.",
     )
     p.add_argument("--board", required=True, help="board definition, e.g. pico")
-    p.add_argument("--port", help="the board's USB (REPL) port, or auto: the first one found")
+    p.add_argument(
+        "--port",
+        help="the board's USB (REPL) port, or auto: the one serial port with the board's "
+        "MicroPython USB id that is not --link (never PUMPGUARD_PORT: the protocol's)",
+    )
     p.add_argument("--bundle", metavar="DIR", help="write the bundle to DIR; no device needed")
+    p.add_argument(
+        "--from-bundle",
+        metavar="DIR",
+        help="flash the bundle an earlier --bundle DIR wrote, as it is: refused unless "
+        "every file is the one its manifest lists (none changed, missing or extra)",
+    )
     p.add_argument(
         "--link", metavar="PORT", help="the board's protocol port, when not its USB port"
     )
@@ -72,9 +87,18 @@ def do_flash(pump, args, out):
             file=out,
         )
         return
-    port = args.port or args.global_port
+    if args.from_bundle and (args.bundle or args.library):
+        given = "--bundle DIR" if args.bundle else "--library FILE"
+        raise UsageError(
+            f"--from-bundle flashes a bundle as it was built: no {given} with it "
+            "(give that when building it with --bundle DIR)"
+        )
+    port = args.port or getattr(args, "port_given", None)
     if not port:
-        raise UsageError("no port: give --port PORT (or auto), or --bundle DIR")
+        raise UsageError(
+            "no REPL port: give --port PORT (the board's USB port) or --port auto; "
+            "PUMPGUARD_PORT is the protocol link's, never the REPL's (or --bundle DIR alone)"
+        )
     flasher = Flasher(
         args.board,
         port,
@@ -83,9 +107,11 @@ def do_flash(pump, args, out):
         keys=args.keys,
         key=args.key,
         library=args.library,
+        from_bundle=args.from_bundle,
     )
     if args.repl:
         flasher.enter_repl()
+        port = flasher.port  # --port auto: the port it found
         print(f"{args.board} on {port} is at its REPL: mpremote connect {port} repl", file=out)
         return
     flasher.flash()
