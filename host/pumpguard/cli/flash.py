@@ -76,6 +76,12 @@ def do_flash(pump, args, out):
     from ..deploy.flash import Flasher
 
     _check_board(args.board)
+    if args.from_bundle and (args.bundle or args.library):
+        given = "--bundle DIR" if args.bundle else "--library FILE"
+        raise UsageError(
+            f"--from-bundle flashes a bundle as it was built: no {given} with it "
+            "(give that when building it with --bundle DIR)"
+        )
     if args.bundle:
         manifest = bundle.build(args.board, args.bundle, args.library)  # a UsageError
         sizes = bundle.sizes(args.bundle)
@@ -87,12 +93,6 @@ def do_flash(pump, args, out):
             file=out,
         )
         return
-    if args.from_bundle and (args.bundle or args.library):
-        given = "--bundle DIR" if args.bundle else "--library FILE"
-        raise UsageError(
-            f"--from-bundle flashes a bundle as it was built: no {given} with it "
-            "(give that when building it with --bundle DIR)"
-        )
     port = args.port or getattr(args, "port_given", None)
     if not port:
         raise UsageError(
