@@ -270,7 +270,8 @@ class Flasher:
         """The safe boot; with the ``manifest`` of the bundle to copy, only once the
         board's MicroPython matches it."""
         self.check_idle()
-        self._step("repl", f"safe boot of {self.port}: pump loop and watchdog off")
+        checked = "" if manifest is None else "its MicroPython checked, then "
+        self._step("repl", f"{checked}safe boot of {self.port}: pump loop and watchdog off")
         if manifest is None:
             self._mpremote("repl", "exec", "pass", todo=_USB_TODO)
         else:
@@ -296,25 +297,21 @@ class Flasher:
                 f"{self.port} repl` shows what answers there.",
             ) from None
         board_wrong, micropython_wrong = abi.problems(said, manifest, self.board)
-        if board_wrong:
-            todo = (
-                f"Check --port and --board: a {self.board.NAME} bundle is for a "
-                f"{self.board.MACHINE}; nothing was written to the board."
-            )
+        if not (board_wrong or micropython_wrong):
+            return
+        if board_wrong:  # another MicroPython would not make it the board
+            todo = f"Check --port and --board: a {self.board.NAME} bundle is for a "
+            todo += f"{self.board.MACHINE}"
         else:
             wanted = manifest["micropython"].rsplit(".", 1)[0]
-            todo = (
-                f"Install MicroPython v{wanted} for the {self.board.MACHINE} "
-                "(micropython.org/download), then flash again; nothing was written to the "
-                "board."
-            )
-        if board_wrong or micropython_wrong:
-            raise FlashError(
-                "repl",
-                f"refused: the board on {self.port} runs {abi.describe(said)}: "
-                + "; ".join(board_wrong + micropython_wrong),
-                todo,
-            )
+            todo = f"Install MicroPython v{wanted} for the {self.board.MACHINE} "
+            todo += "(micropython.org/download), then flash again"
+        raise FlashError(
+            "repl",
+            f"refused: the board on {self.port} runs {abi.describe(said)}: "
+            + "; ".join(board_wrong + micropython_wrong),
+            todo + "; nothing was written to the board.",
+        )
 
     def _wait_for_repl(self):
         deadline = time.monotonic() + _BOOT_WAIT_S
@@ -387,7 +384,8 @@ class Flasher:
         self.reset()
         self.verify(manifest, keyfile)
         print(
-            f"flashed {self.board.NAME}: bundle {manifest['bundle'][:8]}, library "
+            # the whole hash: what QA compares with the bundle it tested
+            f"flashed {self.board.NAME}: bundle {manifest['bundle']}, library "
             f"{manifest['library']['name']} crc {manifest['library']['crc']:08x}, keys of "
             f"board {keyfile.board_id} in {store}; the board's previous keys, and any "
             "key file exported from them, no longer work",
