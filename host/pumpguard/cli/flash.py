@@ -24,7 +24,8 @@ def argparse_flash():
     p = argparse.ArgumentParser(
         prog="pumpguard flash",
         description="Compile the firmware for a board, deploy it with mpremote and check "
-        "over the protocol that it runs; or write the bundle only (--bundle).",
+        "over the protocol that it runs (or flash a bundle built earlier, --from-bundle); "
+        "or write the bundle only (--bundle).",
         epilog="Back to a board's REPL: `pumpguard flash --board NAME --port PORT --repl`, "
         "then `mpremote connect PORT repl`; the next reset runs the pump loop again.",
     )
