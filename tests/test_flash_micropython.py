@@ -2,13 +2,15 @@
 refuses one that cannot import the bundle or was never tested with it, saying which
 release to install, with nothing written to the board."""
 
+import io
 import os
+import shutil
 import subprocess
 
 import pytest
 from pumpguard.api import keys
 from pumpguard.deploy import abi, bundle
-from pumpguard.deploy.flash import FlashError
+from pumpguard.deploy.flash import Flasher, FlashError
 
 import boards
 from tests.test_flash import (
@@ -20,8 +22,8 @@ from tests.test_flash import (
     BOARD_ID,
     PICO_SAYS,
     FakeMpremote,
+    FakePump,
     _device,
-    _flasher,
 )
 
 RP2040 = "Raspberry Pi Pico with RP2040"
@@ -32,6 +34,38 @@ CHECK = "Check --port and --board: a pico bundle is for a Raspberry Pi Pico"
 
 def _mpy(version=_MPY, sub=_MPY_SUB, arch=_ARMV6M):
     return version | sub << 8 | arch
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("built") / "pico"
+    return out, bundle.build("pico", out)
+
+
+@pytest.fixture
+def flasher(built):
+    """A Flasher of the built bundle on a board that says what ``run`` says it runs;
+    returns it and the list of each check over the link before."""
+    out, manifest = built
+    checks = []
+
+    def connect(port, **kw):
+        checks.append(port)
+        return FakePump(_device(manifest))
+
+    def make(run):
+        f = Flasher(
+            "pico", "/dev/ttyACM0", link="/dev/ttyUSB0", run=run, connect=connect, out=io.StringIO()
+        )
+
+        def build(out_dir):  # the built bundle: what is checked here is the board
+            shutil.copytree(out, out_dir, dirs_exist_ok=True)
+            return manifest
+
+        f.build = build
+        return f, checks
+
+    return make
 
 
 @pytest.mark.parametrize(
@@ -65,9 +99,9 @@ def _mpy(version=_MPY, sub=_MPY_SUB, arch=_ARMV6M):
         ),
     ],
 )
-def test_a_board_of_another_micropython_is_refused_before_the_safe_boot(board, said, todo):
+def test_a_board_of_another_micropython_is_refused_before_the_safe_boot(flasher, board, said, todo):
     run = FakeMpremote(board=board)
-    f, seen = _flasher(run, device=_device)
+    f, checks = flasher(run)
     with pytest.raises(FlashError) as refused:
         f.flash()
     message = str(refused.value)
@@ -77,32 +111,32 @@ def test_a_board_of_another_micropython_is_refused_before_the_safe_boot(board, s
     # asked, and nothing else: no safe boot, no copy, no reset, no keys made
     assert [args for _port, args, _cwd in run.calls] == [("exec", abi.QUERY)]
     assert not os.path.exists(keys.store_path(BOARD_ID) + ".new")
-    assert len(seen["connects"]) == 1  # the check that nothing infuses, before
+    assert len(checks) == 1  # the check that nothing infuses, before
 
 
-def test_a_patch_release_of_the_same_micropython_is_flashed():
+def test_a_patch_release_of_the_same_micropython_is_flashed(flasher):
     board = ("micropython", (_MAJOR, _MINOR, _MICRO + 1), PICO_SAYS[2], RP2040)
     run = FakeMpremote(board=board)
-    f, _seen = _flasher(run, device=_device)
+    f, _checks = flasher(run)
     f.flash()
     assert [args[:2] for _port, args, _cwd in run.calls][-2:] == [("fs", "cp"), ("reset",)]
 
 
 @pytest.mark.parametrize("printed", ["", "Traceback (most recent call last):", "('x', 1)"])
-def test_a_board_that_does_not_say_what_it_runs_is_not_flashed(printed):
+def test_a_board_that_does_not_say_what_it_runs_is_not_flashed(flasher, printed):
     class Says(FakeMpremote):
         def capture(self, port, *args):
             return self(port, *args), printed
 
     run = Says()
-    f, _seen = _flasher(run, device=_device)
+    f, _checks = flasher(run)
     with pytest.raises(FlashError, match=r"step 2/5 \(repl\): the board on .* did not say"):
         f.flash()
     assert len(run.calls) == 1
 
 
-def test_the_manifest_records_what_its_modules_need(tmp_path):
-    manifest = bundle.build("pico", tmp_path)
+def test_the_manifest_records_what_its_modules_need(built):
+    tmp_path, manifest = built
     assert manifest["micropython"] == f"{_MAJOR}.{_MINOR}.{_MICRO}"
     assert manifest["mpy"] == _MPY
     for path in manifest["files"]:
