@@ -14,10 +14,14 @@
 # driver, a store over a filesystem); a board's own models live with it
 # (boards/emulator/: the emulated hardware and the MicroPython-side relay to it).
 
-# (name, what it is): "int", "str", "bool", or "int?"/"str?" where None is allowed
+# (name, what it is): "int", "str", "bool", "tuple", or "int?"/"str?"/"tuple?" where None
+# is allowed
 FIELDS = (
     ("NAME", "str"),  # registry name
     ("MACHINE", "str?"),  # text in os.uname().machine on that board; None: emulated
+    # the USB "vid:pid" (hex) its MicroPython's REPL enumerates with: how `flash --port
+    # auto` tells the board's USB port from a USB-serial adapter's; None: no USB REPL
+    ("USB_IDS", "tuple?"),
     ("MPY_ARCH", "str?"),  # mpy-cross -march for its CPU; None: portable bytecode
     ("CHANNELS", "int"),  # pump channels, numbered from 1
     ("MAX_RATE", "int"),  # mechanical maximum rate, millionths of mL/h

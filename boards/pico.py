@@ -22,6 +22,7 @@ from boards.drivers.stepper import StepDirMotor
 
 NAME = "pico"
 MACHINE = "Raspberry Pi Pico"  # os.uname().machine: "Raspberry Pi Pico with RP2040"
+USB_IDS = ("2e8a:0005",)  # Raspberry Pi's USB id of MicroPython on the rp2 port
 CHANNELS = const(2)
 MPY_ARCH = "armv6m"  # mpy-cross -march: the RP2040's Cortex-M0+
 LINK_UART = const(0)

@@ -4,6 +4,7 @@ the MicroPython emulator in test_system_runtime.py."""
 
 import io
 import os
+import re
 import subprocess
 import sys
 import types
@@ -11,7 +12,7 @@ import types
 import pumpguard
 import pytest
 from pumpguard.api import keys
-from pumpguard.deploy import bundle, flash
+from pumpguard.deploy import abi, bundle, flash
 from pumpguard.deploy.flash import Flasher, FlashError, FlashRefused
 from pumpguard.errors import UsageError
 
@@ -19,16 +20,40 @@ import boards
 from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 
-class FakeMpremote:
-    """Records each ``mpremote connect PORT ...`` call; fails the ones asked to."""
+def _compiled_for():
+    found = re.search(
+        r"MicroPython v(\d+)\.(\d+)\.(\d+).*mpy v(\d+)\.(\d+)", bundle.mpy_cross_version()
+    )
+    assert found, bundle.mpy_cross_version()
+    return tuple(int(n) for n in found.groups())
 
-    def __init__(self, fail=()):
+
+_MAJOR, _MINOR, _MICRO, _MPY, _MPY_SUB = _compiled_for()
+# What a Pico running the MicroPython of this mpy-cross says to abi.QUERY: armv6m is
+# native arch 4 (bits 10-13 of _mpy).
+PICO_SAYS = (
+    "micropython",
+    (_MAJOR, _MINOR, _MICRO),
+    _MPY | _MPY_SUB << 8 | 4 << 10,
+    "Raspberry Pi Pico with RP2040",
+)
+
+
+class FakeMpremote:
+    """Records each ``mpremote connect PORT ...`` call; fails the ones asked to. A board
+    asked what it runs (``capture``) says ``board``."""
+
+    def __init__(self, fail=(), board=PICO_SAYS):
         self.calls = []
         self.fail = fail
+        self.board = board
 
     def __call__(self, port, *args, cwd=None):
         self.calls.append((port, args, cwd))
         return 1 if any(word in args for word in self.fail) else 0
+
+    def capture(self, port, *args):
+        return self(port, *args), repr(self.board) + "\n"
 
 
 class FakePump:
@@ -84,7 +109,7 @@ def test_a_flash_runs_every_step_in_order_and_checks_the_link():
     manifest = f.flash()
     commands = [args[:2] for _port, args, _cwd in run.calls]
     assert commands == [
-        ("exec", "pass"),  # the board answers on USB
+        ("exec", abi.QUERY),  # the board answers on USB, saying which MicroPython it runs
         ("exec", "--no-follow"),  # safeboot file + reset
         ("exec", "pass"),  # back at its REPL
         ("fs", "cp"),  # the copy (identical files skipped by mpremote) + cleanup
@@ -132,7 +157,7 @@ def test_a_failed_copy_names_its_step_and_what_to_do():
 
 
 def test_an_unreachable_board_fails_at_the_repl_step():
-    f, _seen = _flasher(FakeMpremote(fail=("pass",)), device=_device)
+    f, _seen = _flasher(FakeMpremote(fail=("exec",)), device=_device)
     with pytest.raises(FlashError, match=r"step 2/5 \(repl\).*--port"):
         f.flash()
 

