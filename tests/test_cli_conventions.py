@@ -113,41 +113,41 @@ def _json(*argv):
 
 
 @pytest.mark.system
-def test_json_on_every_command_that_prints_data(port, monkeypatch, capsys):
-    info = _json("info", "-p", port, *T, "--json")
+def test_json_on_every_command_that_prints_data(pump_port, monkeypatch, capsys):
+    info = _json("info", "-p", pump_port, *T, "--json")
     assert info["channels"] == 2 and info["library_problems"] == 0 and "counters" in info
-    d = _json("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI, "-p", port, *T, "--json")
+    d = _json("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI, "-p", pump_port, *T, "--json")
     assert d == {"channel": 1, "dose": "0.1", "dose_unit": "mcg/kg/min", "rate_ml_h": "26.25"}
-    s = _json("status", "--json", "-p", port, *T)
+    s = _json("status", "--json", "-p", pump_port, *T)
     assert (s["state"], s["dose"], s["rate_ml_h"], s["alarms"]) == ("running", "0.1", "26.25", [])
-    assert [one["channel"] for one in _json("status", "--all", "--json", "-p", port, *T)] == [1, 2]
-    stopped = _json("stop", "-p", port, *T, "--json")
+    assert [one["channel"] for one in _json("status", "--all", "--json", "-p", pump_port, *T)] == [1, 2]
+    stopped = _json("stop", "-p", pump_port, *T, "--json")
     assert (stopped["channel"], stopped["dose_unit"]) == (1, "mcg/kg/min")
     assert [step["dose"] for step in stopped["plan"]] == ["0.08", "0.06", "0.04", "0.02", "0"]
-    estop = ["--channel", "1", "stop", "--emergency", "clinician", "--json", "-p", port, *T]
+    estop = ["--channel", "1", "stop", "--emergency", "clinician", "--json", "-p", pump_port, *T]
     assert _json(*estop) == {"channel": 1, "emergency": "clinician"}
-    alarms = _json("alarms", "--json", "-p", port, *T)
+    alarms = _json("alarms", "--json", "-p", pump_port, *T)
     assert [a["code"] for a in alarms] == ["clinician"] and alarms[0]["acked"] is False
-    acked = _json("alarms", "--ack", alarms[0]["id"], "--json", "-p", port, *T)
+    acked = _json("alarms", "--ack", alarms[0]["id"], "--json", "-p", pump_port, *T)
     assert acked == {"acknowledged": alarms[0]["id"]}
-    log = _json("log", "--json", "-p", port, *T)  # the shape `report --from` reads
+    log = _json("log", "--json", "-p", pump_port, *T)  # the shape `report --from` reads
     assert set(log) == {"device", "entries"} and log["device"]["board_id"]
     # ports: the emulator's PTY is not a serial port pyserial lists; given as one, a
     # board answers there, named as INFO names it
-    pty_port = discover.SerialPort(port, None, None, "the emulator's PTY", None)
+    pty_port = discover.SerialPort(pump_port, None, None, "the emulator's PTY", None)
     monkeypatch.setattr(discover, "serial_ports", lambda: [pty_port])
     (found,) = _json("ports", "--json", *T)
-    assert (found["device"], found["vid_pid"], found["serial_number"]) == (port, None, None)
+    assert (found["device"], found["vid_pid"], found["serial_number"]) == (pump_port, None, None)
     assert found["pumpguard"]["matches"] and found["pumpguard"]["board"] == info["board"]
     assert found["pumpguard"]["board_id"] == log["device"]["board_id"]
     assert capsys.readouterr().err == ""
 
 
 @pytest.mark.system
-def test_ports_lists_each_port_and_whether_a_board_answers(port, monkeypatch):
+def test_ports_lists_each_port_and_whether_a_board_answers(pump_port, monkeypatch):
     listed = [
         discover.SerialPort("/nonexistent/ttyUSB9", "0403:6001", "A10KZ3QX", "FT232R", "FTDI"),
-        discover.SerialPort(port, None, None, "the emulator's PTY", None),
+        discover.SerialPort(pump_port, None, None, "the emulator's PTY", None),
     ]
     monkeypatch.setattr(discover, "serial_ports", lambda: listed)
     code, text = _run("ports", *T)
@@ -156,7 +156,7 @@ def test_ports_lists_each_port_and_whether_a_board_answers(port, monkeypatch):
     assert header.split() == ["DEVICE", "VID:PID", "SERIAL", "DESCRIPTION", "PUMPGUARD"]
     assert usb.split()[:4] == ["/nonexistent/ttyUSB9", "0403:6001", "A10KZ3QX", "FT232R"]
     assert "no: cannot open" in usb
-    assert f"yes: board emulator {_board_id(port)}, pumpguard " in pty_line
+    assert f"yes: board emulator {_board_id(pump_port)}, pumpguard " in pty_line
     code, text = _run("ports", "--no-probe")
     assert code == 0 and "PUMPGUARD" not in text and "yes" not in text
 
@@ -167,25 +167,25 @@ def _board_id(port):
 
 
 @pytest.mark.system
-def test_port_auto_takes_the_one_port_a_board_answers_on(port, monkeypatch):
+def test_port_auto_takes_the_one_port_a_board_answers_on(pump_port, monkeypatch):
     listed = [
         discover.SerialPort("/nonexistent/ttyUSB9", None, None, "n/a", None),
-        discover.SerialPort(port, None, None, "the emulator's PTY", None),
+        discover.SerialPort(pump_port, None, None, "the emulator's PTY", None),
     ]
     monkeypatch.setattr(discover, "serial_ports", lambda: listed)
     code, text = _run("status", "--port", "auto", *T)
     assert code == 0 and text.startswith("channel 1: idle"), text
-    assert discover.find(ANSWER_TIMEOUT_S) == port
+    assert discover.find(ANSWER_TIMEOUT_S) == pump_port
 
 
 @pytest.mark.system
-def test_a_channel_the_pump_lacks_is_a_usage_error_before_the_command(port, pump, capsys):
+def test_a_channel_the_pump_lacks_is_a_usage_error_before_the_command(pump_port, pump, capsys):
     def frames():
         return pump.info().counters["frames"]
 
     before = frames()
     one_info = frames() - before  # what asking costs: the INFO request itself
-    assert cli_main.main(["--channel", "3", "stop", "-p", port, *T]) == 2
+    assert cli_main.main(["--channel", "3", "stop", "-p", pump_port, *T]) == 2
     assert capsys.readouterr().err == "pumpguard: --channel 3: this pump has channels 1 to 2\n"
     # HELLO and AUTH, then nothing: no STOP reached the device
     assert frames() - before == 2 * one_info + 2
@@ -193,12 +193,12 @@ def test_a_channel_the_pump_lacks_is_a_usage_error_before_the_command(port, pump
 
 
 @pytest.mark.system
-def test_the_console_script_with_p_and_options_after_the_command(cli, port):
-    # cli() gives `--port PORT --channel 1` before the command: those after it win
-    r = cli("status", "--json", "--channel", "2", "-p", port)
+def test_the_console_script_with_p_and_options_after_the_command(pump_cli, pump_port):
+    # pump_cli() gives `--port PORT --channel 1` before the command: those after it win
+    r = pump_cli("status", "--json", "--channel", "2", "-p", pump_port)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["channel"] == 2
-    r = cli("--version")
+    r = pump_cli("--version")
     assert (r.returncode, r.stdout.split()[:2]) == (0, ["pumpguard", _version()]), r.stderr
 
 
