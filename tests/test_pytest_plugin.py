@@ -149,7 +149,7 @@ def test_a_port_where_nothing_answers_is_one_error_and_no_test_runs(pytester):
     master, slave = os.openpty()  # a PTY nobody serves
     try:
         port = os.ttyname(slave)
-        result = pytester.runpytest_subprocess(f"--pump-port={port}")
+        result = pytester.runpytest_inprocess(f"--pump-port={port}")
     finally:
         os.close(slave)
         os.close(master)
