@@ -9,7 +9,8 @@ import time
 import pumpguard
 import pytest
 import serial
-from pumpguard.api.client import Heartbeat, Pump
+from pumpguard import Heartbeat
+from pumpguard.api.client import Pump
 from pumpguard.api.link import Link
 from pumpguard.errors import BadValue, LinkError, ProtocolMismatch
 

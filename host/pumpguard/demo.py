@@ -11,7 +11,7 @@ import sys
 
 import pumpguard
 from protocol.text import duration
-from pumpguard.api.client import Alarm, Decision, StateChange, Stopped
+from pumpguard import Alarm, Decision, StateChange, Stopped
 from pumpguard.errors import EXIT_OK
 
 NOREPINEPHRINE = {"weight_kg": "70", "concentration": "16 mcg/mL", "volume_ml": "50"}

@@ -62,23 +62,8 @@ from typing import Any, cast
 from protocol import catalog
 
 from ..errors import AuthError, Busy, DeviceReset, LinkError, NoAnswer, PumpguardError, RefusedError
-from . import args, keepalive, keys, libpush
-from .answers import (  # noqa: F401 (re-exported: pumpguard.api.client.LogEntry...)
-    Alarm,
-    Decision,
-    Event,
-    Heartbeat,
-    Info,
-    LibraryId,
-    LogEntry,
-    StateChange,
-    Status,
-    Stopped,
-    TaperStep,
-    _alarm,
-    _event,
-    _log_entry,
-)
+from . import answers, args, keepalive, keys, libpush
+from .answers import Alarm, LogEntry  # noqa: F401 (re-exported: pumpguard.api.client.Alarm)
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
 
@@ -98,7 +83,7 @@ _ALARM_ID_MAX = 0xFFFF
 
 
 class Pump:
-    """A connected device; build it with ``pumpguard.connect(port)``.
+    """A connected device: ``pumpguard.connect(port)`` (``Pump(port)`` is the same).
 
     Channels are numbered from 1. Every method is one request to the device, retried
     over the link without ever running twice (the device's replay cache).
@@ -115,6 +100,22 @@ class Pump:
         role: str | None = None,
         insecure: bool = False,
     ) -> None:
+        """Open ``port`` (device path, PTY or pyserial URL), say HELLO, authenticate the
+        session (``connect(port, ...)`` is this). ``timeout``: seconds per attempt;
+        ``attempts``: of each request.
+
+        ``boot_wait``: seconds to keep saying HELLO while nothing answers (a device still
+        booting) or no session is free (``Busy``: another host's handshake holds a slot).
+        ``supervise``: the heartbeat interval in whole seconds this host promises (0, the
+        default: none, one-shot use; see ``Pump.keepalive()`` for a background one).
+        ``key``: a key file's path or a ``KeyFile`` (None: ``$PUMPGUARD_KEY``, else the key
+        store's file for the board); ``role``: monitor, clinician or service (None: the
+        key file's first of clinician, monitor, service); ``insecure``: talk to an
+        emulator started with ``--insecure`` (no keys). Raises ``LinkError`` when nothing
+        answers, ``ProtocolMismatch`` when the device speaks another protocol version or
+        message schema, ``KeyFileError`` without a usable key, ``AuthError`` when the
+        board refuses the key or fails its own proof.
+        """
         # Every argument checked before the port is opened: a bad one sends nothing.
         port = args.path(port, "port")
         timeout = args.seconds(timeout, "timeout", positive=True)
@@ -231,10 +232,10 @@ class Pump:
         self._link.supervise_s = interval_s
         self._call("SUPERVISE", {"interval_s": interval_s}, rerun=True)
 
-    def heartbeat(self) -> Heartbeat:
+    def heartbeat(self) -> answers.Heartbeat:
         """One HEARTBEAT: the device hears this host (its uptime, boot, alarms unacked)."""
         r = self._call("HEARTBEAT", {}, rerun=True)
-        return Heartbeat(r["uptime_ms"], r["boot_id"], r["active_alarms"])
+        return answers.Heartbeat(r["uptime_ms"], r["boot_id"], r["active_alarms"])
 
     def keepalive(self, interval_s: int = 2) -> AbstractContextManager["Pump"]:
         """A context manager: supervise the device while the ``with`` block runs
@@ -243,13 +244,13 @@ class Pump:
         ``keepalive_error`` and the next one tried."""
         return keepalive.keepalive(self, interval_s)
 
-    def info(self) -> Info:
+    def info(self) -> answers.Info:
         """Firmware, board, channels, drug library and link counters (``Info``)."""
         info = self._call("INFO", {}, rerun=True)
         d = self.device
         counters = {k[3:]: v for k, v in info.items() if k.startswith("rx_")}
         counters.update((k, info[k]) for k in AUTH_COUNTERS)
-        return Info(
+        return answers.Info(
             d["firmware"],
             d["board"],
             d["channels"],
@@ -275,10 +276,10 @@ class Pump:
         """The device's uptime now (ms): the clock its times are in."""
         return self.heartbeat().uptime_ms
 
-    def status(self, channel: int = 1) -> Status:
+    def status(self, channel: int = 1) -> answers.Status:
         """The channel's ``Status``."""
         s = self._call("STATUS", {"ch": self._channel(channel)}, rerun=True)
-        return Status(
+        return answers.Status(
             s["ch"],
             s["state"],
             s["drug"] or None,
@@ -314,7 +315,7 @@ class Pump:
         concentration: str | tuple[Quantity, str] | None = None,
         volume_ml: Quantity | None = None,
         override: bool = False,
-    ) -> Decision:
+    ) -> answers.Decision:
         """Start ``drug`` at ``dose`` ``unit`` on ``channel``; returns a ``Decision``.
 
         ``concentration`` is ``"16 mcg/mL"`` or ``("16", "mcg/mL")``; ``override``
@@ -333,11 +334,13 @@ class Pump:
         }
         fields["conc"], fields["conc_unit"] = args.concentration(concentration, _SIZE["conc_unit"])
         r = self._call("START", fields)
-        return Decision(
+        return answers.Decision(
             r["ch"], micro_to_decimal(r["dose"]), r["unit"], micro_to_decimal(r["rate"])
         )
 
-    def titrate(self, channel: int, dose: Quantity, unit: str, override: bool = False) -> Decision:
+    def titrate(
+        self, channel: int, dose: Quantity, unit: str, override: bool = False
+    ) -> answers.Decision:
         """Change the running dose; the library's step and interval limits apply."""
         fields = {
             "ch": self._channel(channel),
@@ -346,11 +349,11 @@ class Pump:
             "override": args.flag(override, "override"),
         }
         r = self._call("TITRATE", fields)
-        return Decision(
+        return answers.Decision(
             r["ch"], micro_to_decimal(r["dose"]), r["unit"], micro_to_decimal(r["rate"])
         )
 
-    def stop(self, channel: int) -> Stopped:
+    def stop(self, channel: int) -> answers.Stopped:
         """Stop the channel: at once, or by the library's taper for a taper drug (the
         whole plan, every step, fetched page by page)."""
         channel = self._channel(channel)
@@ -362,10 +365,12 @@ class Pump:
         if steps:
             now = self.uptime_ms()
             plan = tuple(
-                TaperStep(s["at_ms"], self._in_s(s["at_ms"], now), micro_to_decimal(s["dose"]))
+                answers.TaperStep(
+                    s["at_ms"], self._in_s(s["at_ms"], now), micro_to_decimal(s["dose"])
+                )
                 for s in steps
             )
-        return Stopped(r["ch"], r["unit"], plan)
+        return answers.Stopped(r["ch"], r["unit"], plan)
 
     def _taper_page(self, channel: int, first: int, total: int) -> list[dict[str, Any]]:
         # The steps of the taper STOP announced (total of them) from step `first` on.
@@ -388,12 +393,12 @@ class Pump:
         fields = {"ch": self._channel(channel), "reason": args.name(reason, "reason", _REASON_SIZE)}
         self._call("ESTOP", fields, rerun=True)  # stopped is stopped
 
-    def alarms(self) -> list[Alarm]:
+    def alarms(self) -> list[answers.Alarm]:
         """Every alarm the device lists, oldest first (a list of ``Alarm``)."""
         out = []
         while True:
             r = self._call("ALARMS", {"first": len(out)}, rerun=True)
-            out.extend(_alarm(a) for a in r["alarms"])
+            out.extend(answers._alarm(a) for a in r["alarms"])
             if not r["alarms"] or len(out) >= r["total"]:
                 return out
 
@@ -401,7 +406,7 @@ class Pump:
         """Acknowledge alarm ``alarm_id`` (silences it; a lasting condition stays listed)."""
         self._call("ACK", {"alarm_id": args.whole(alarm_id, "alarm_id", 1, _ALARM_ID_MAX)})
 
-    def log(self, since: int = 0) -> list[LogEntry]:
+    def log(self, since: int = 0) -> list[answers.LogEntry]:
         """The device's persistent event log from entry ``since`` on, across its boots
         (a list of ``LogEntry``, oldest first), many entries per LOG page. Entries the
         device rotated out are missing: the first seq returned may be above ``since``."""
@@ -410,7 +415,7 @@ class Pump:
         first = since
         while True:
             r = self._call("LOG", {"first": first}, rerun=True)
-            out.extend(_log_entry(e) for e in r["entries"])
+            out.extend(answers._log_entry(e) for e in r["entries"])
             if not r["entries"] or r["next"] == first:
                 return out
             first = r["next"]
@@ -422,19 +427,19 @@ class Pump:
         key in ``<path>.new``)."""
         return keys.rotate(self, args.one_of(role, "role", keys.ROLES))
 
-    def push_library(self, path: str | os.PathLike[str]) -> LibraryId:
+    def push_library(self, path: str | os.PathLike[str]) -> answers.LibraryId:
         """Check the library file at ``path`` here, push it and switch the device to it
         (a service session, no channel delivering); its ``LibraryId`` (api/libpush.py)."""
         return libpush.push(self, args.path(path, "library path"))
 
-    def events(self, timeout: float = 0.0) -> list[Event]:
+    def events(self, timeout: float = 0.0) -> list[answers.Event]:
         """Unsolicited events received so far, or within ``timeout`` seconds, oldest
         first: an ``Alarm`` for each alarm raised, a ``StateChange`` for each change of a
         channel's state (its dose and rate as ``Decimal``s)."""
         timeout = args.seconds(timeout, "timeout")
         with self._lock:
             polled = self._link.poll(timeout)
-        return [_event(name, fields) for name, _seq, fields in polled]
+        return [answers._event(name, fields) for name, _seq, fields in polled]
 
 
 def _decimal(micro: int | None) -> Decimal | None:
@@ -442,30 +447,5 @@ def _decimal(micro: int | None) -> Decimal | None:
     return None if micro is None else micro_to_decimal(micro)
 
 
-def connect(
-    port: str | os.PathLike[str],
-    timeout: float = 0.5,
-    attempts: int = 3,
-    boot_wait: float = BOOT_WAIT_S,
-    supervise: int = 0,
-    key: KeyArg = None,
-    role: str | None = None,
-    insecure: bool = False,
-) -> Pump:
-    """Open ``port`` (device path, PTY or pyserial URL), say HELLO, authenticate the
-    session, return a ``Pump``. The options are ``Pump``'s: ``timeout`` (s per attempt,
-    0.5), ``attempts`` (3), ``boot_wait``, ``supervise``, ``key``, ``role``, ``insecure``.
-
-    ``boot_wait``: seconds to keep saying HELLO while nothing answers (a device still
-    booting) or no session is free (``Busy``: another host's handshake holds a slot).
-    ``supervise``: the heartbeat interval in whole seconds this host promises (0, the
-    default: none, one-shot use; see ``Pump.keepalive()`` for a background one).
-    ``key``: a key file's path or a ``KeyFile`` (None: ``$PUMPGUARD_KEY``, else the key
-    store's file for the board); ``role``: monitor, clinician or service (None: the
-    key file's first of clinician, monitor, service); ``insecure``: talk to an
-    emulator started with ``--insecure`` (no keys). Raises ``LinkError`` when nothing
-    answers, ``ProtocolMismatch`` when the device speaks another protocol version or
-    message schema, ``KeyFileError`` without a usable key, ``AuthError`` when the
-    board refuses the key or fails its own proof.
-    """
-    return Pump(port, timeout, attempts, boot_wait, supervise, key, role, insecure)
+# connect(port, ...) is the Pump, connected: one signature, the constructor's.
+connect = Pump
