@@ -14,7 +14,7 @@ from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 pytestmark = pytest.mark.system
 
 
-def test_status_gives_the_concentration_weight_and_volume_programmed(pump):
+def test_status_gives_the_order_here_in_the_status_command_and_the_readme(pump, cli, capsys):
     idle = pump.status(2)
     assert (idle.concentration, idle.concentration_unit, idle.weight_kg, idle.volume_ml) == (
         None,
@@ -38,21 +38,25 @@ def test_status_gives_the_concentration_weight_and_volume_programmed(pump):
         "units/mL",
     )
     assert (v.weight_kg, v.volume_ml) == (None, Decimal("20"))
+    r = cli("status")
+    assert r.returncode == 0, r.stderr
+    assert "norepinephrine 0.1 mcg/kg/min [16 mcg/mL, 70 kg, 50 mL programmed]" in r.stdout
+    shown = json.loads(cli("status", "--json").stdout)
+    assert (shown["concentration"], shown["concentration_unit"]) == (16, "mcg/mL")
+    assert (shown["weight_kg"], shown["volume_ml"]) == (70, 50)
+    # the README's second example, verbatim, on this pump
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Script a pump from Python", 1)[1].split("\n## ", 1)[0]
+    exec(
+        re.findall(r"```python\n(.*?)```", section, re.S)[1], {"pump": pump, "pumpguard": pumpguard}
+    )
+    assert "1 running 0.1 mcg/kg/min 26.25" in capsys.readouterr().out.splitlines()
     pump.emergency_stop(1, "clinician")
     stopped = pump.status(1)  # what it ran is still said
     assert stopped.state == "stopped" and stopped.order == s.order
     # the concentration in the drug's unit, as the library writes it
     start_norepinephrine(pump, concentration=("0.016", "mg/mL"))
     assert pump.status(1).order == "16 mcg/mL, 70 kg, 50 mL programmed"
-
-
-def test_the_readmes_status_and_events_example_runs(pump, capsys):
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Script a pump from Python", 1)[1].split("\n## ", 1)[0]
-    example = re.findall(r"```python\n(.*?)```", section, re.S)[1]
-    start_norepinephrine(pump)
-    exec(example, {"pump": pump, "pumpguard": pumpguard})
-    assert "1 running 0.1 mcg/kg/min 26.25" in capsys.readouterr().out.splitlines()
 
 
 def test_events_are_typed_answers_with_decimal_quantities(pump, emu):
@@ -72,14 +76,3 @@ def test_events_are_typed_answers_with_decimal_quantities(pump, emu):
     (alarm,) = [e for e in events if isinstance(e, pumpguard.Alarm)]
     assert (alarm.channel, alarm.code, alarm.priority) == (1, "occlusion", "high")
     assert all(isinstance(e, (pumpguard.Alarm, pumpguard.StateChange)) for e in events)
-
-
-def test_the_status_command_shows_the_order(cli):
-    assert cli("start", "norepinephrine", "0.1", "mcg/kg/min", "--weight", "70",
-               "--concentration", "16", "mcg/mL", "--volume", "50").returncode == 0  # fmt: skip
-    r = cli("status")
-    assert r.returncode == 0, r.stderr
-    assert "norepinephrine 0.1 mcg/kg/min [16 mcg/mL, 70 kg, 50 mL programmed]" in r.stdout
-    shown = json.loads(cli("status", "--json").stdout)
-    assert (shown["concentration"], shown["concentration_unit"]) == (16, "mcg/mL")
-    assert (shown["weight_kg"], shown["volume_ml"]) == (70, 50)
