@@ -104,6 +104,7 @@ class Channel:
         self.dose = 0
         self.weight = None
         self.conc = 0
+        self.volume = None  # the volume START programmed (the syringe's or bag's)
         self.volume_left = 0
         self.volume_infused = 0
         self.rate = 0
@@ -141,6 +142,7 @@ class Channel:
         self.drug = drug
         self.weight = weight
         self.conc = conc
+        self.volume = volume
         self.volume_left = volume
         self.volume_infused = 0
         self.last_up_ms = now_ms
@@ -186,6 +188,7 @@ class Channel:
             "dose": self.dose,
             "weight": self.weight,
             "conc": self.conc,
+            "volume": self.volume,
             "volume_left": self.volume_left,
             "volume_infused": self.volume_infused,
             "rate": self.rate,
@@ -212,7 +215,8 @@ class Channel:
             c.fire(event)
         if saved["drug"] is None:
             return c
-        c.begin(drugs[saved["drug"]], saved["weight"], saved["conc"], saved["volume_left"], 0)
+        c.begin(drugs[saved["drug"]], saved["weight"], saved["conc"], saved["volume"], 0)
+        c.volume_left = saved["volume_left"]
         c.volume_infused = saved["volume_infused"]
         c.override = saved["override"]
         c.last_up_ms = _later(saved["last_up_ms"], shift)
@@ -237,6 +241,7 @@ _STATUS_FIELDS = (
     "weight",
     "conc",
     "conc_unit",
+    "volume",
     "taper_next_ms",
     "taper_next_dose",
     "override",
@@ -245,10 +250,11 @@ _STATUS_FIELDS = (
 
 class ChannelStatus:
     """What status(ch) reports: ch, state, drug, dose, dose_unit, rate, volume_infused,
-    volume_left, time_to_empty_s, alarms (codes), weight, conc, conc_unit,
-    taper_next_ms and taper_next_dose (TAPERING only, else None: when the next step is
-    due and the dose it sets), override (the dose was set past a soft limit by an
-    override)."""
+    volume_left, time_to_empty_s, alarms (codes); the last start's weight, conc,
+    conc_unit and volume (the volume programmed; each None before a first start, the
+    weight also when none was given); taper_next_ms and taper_next_dose (TAPERING only,
+    else None: when the next step is due and the dose it sets), override (the dose was
+    set past a soft limit by an override)."""
 
     def __init__(self, c, alarm_codes):
         drug = c.drug
@@ -265,6 +271,7 @@ class ChannelStatus:
         self.weight = c.weight
         self.conc = c.conc if drug else None
         self.conc_unit = drug.conc_unit if drug else None
+        self.volume = c.volume
         tapering = c.state == TAPERING
         self.taper_next_ms = c.taper_next_ms if tapering else None
         self.taper_next_dose = c.next_taper_dose() if tapering else None

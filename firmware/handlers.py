@@ -213,6 +213,10 @@ def status(shell, f, now):
         "taper_next_ms": st.taper_next_ms,
         "taper_next_dose": st.taper_next_dose,
         "override": st.override,
+        "conc": st.conc,
+        "conc_unit": st.conc_unit or "",
+        "weight": st.weight,
+        "volume": st.volume,
     }
 
 

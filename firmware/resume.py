@@ -23,7 +23,9 @@ from firmware.persist import is_count
 from protocol import reasons
 from protocol.text import TEXT_MAX, clip
 
-VERSION = const(1)  # of the snapshot format (SafetyCore.snapshot())
+# Of the snapshot format (SafetyCore.snapshot()). 2: a channel keeps the volume its start
+# programmed ("volume"); a record of format 1 boots as a lost one (store_lost).
+VERSION = const(2)
 _STATES = (IDLE, RUNNING, TAPERING, STOPPED)
 _PRIORITIES = (HIGH, MEDIUM, LOW)
 # The longest strings a record may hold (druglib's bounds for names; TEXT for messages).
@@ -41,6 +43,7 @@ _CHANNEL = (
     "dose",
     "weight",
     "conc",
+    "volume",
     "volume_left",
     "volume_infused",
     "rate",
@@ -130,7 +133,7 @@ def check(library, snapshot, channels):
         if not (c["drug"] is None or _text(c["drug"], _DRUG_MAX)):
             raise _bad(what, "drug")
         _ints(c, what, ("dose", "conc", "rate"), rules.is_quantity)
-        _ints(c, what, ("weight",), rules.is_quantity, True)
+        _ints(c, what, ("weight", "volume"), rules.is_quantity, True)
         _ints(c, what, ("volume_left", "volume_infused"), is_count)
         _ints(c, what, ("taper_next_ms",), _is_time)
         _ints(c, what, ("last_up_ms", "last_down_ms"), _is_time, True)
@@ -209,8 +212,13 @@ def refusal(library, saved, resumed, max_rate):
             dose_text(drug, total),
             dose_text(drug, drug.hard_max),
         )
-    if saved["volume_left"] > library.volume_max:
-        return "%s mL left is more than a syringe holds" % (units.fmt(saved["volume_left"]),)
+    left, volume = saved["volume_left"], saved["volume"]
+    if left > library.volume_max:
+        return "%s mL left is more than a syringe holds" % (units.fmt(left),)
+    if volume is None:
+        return "no volume programmed"
+    if left > volume:
+        return "%s mL left is more than the %s mL programmed" % (units.fmt(left), units.fmt(volume))
     rate = units.rate_for(dose, drug.dose_unit, weight, conc, drug.conc_unit)
     if rate != saved["rate"]:
         return "rate %s mL/h does not follow from %s" % (

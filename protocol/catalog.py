@@ -197,6 +197,12 @@ MESSAGES = (
             ("taper_next_ms", OMS),  # tapering: when the next step is due, else None
             ("taper_next_dose", OQ, "@dose_unit"),  # tapering: the dose it steps to
             ("override", BOOL),  # the dose was set past a soft limit by an override
+            # The last start's order (None, and conc_unit "", before a first start): its
+            # concentration, the patient's weight (None: none given), the volume programmed.
+            ("conc", OQ, "@conc_unit"),
+            ("conc_unit", STR, 16),
+            ("weight", OQ, "kg"),
+            ("volume", OQ, "mL"),
         ),
     ),
     (

@@ -9,6 +9,7 @@ import time
 import pumpguard
 import pytest
 import serial
+from pumpguard import Heartbeat
 from pumpguard.api.client import Pump
 from pumpguard.api.link import Link
 from pumpguard.errors import BadValue, LinkError, ProtocolMismatch
@@ -251,7 +252,7 @@ class _Ticking:
         self.keepalive_error = None
 
     def heartbeat(self):
-        return {"uptime_ms": int(self.host_s * self.rate * 1000)}
+        return Heartbeat(int(self.host_s * self.rate * 1000), boot_id=1, active_alarms=0)
 
 
 class _Waits:

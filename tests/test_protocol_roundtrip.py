@@ -178,6 +178,10 @@ def test_encode_refuses_what_does_not_fit_and_never_clamps(msg, fields, error):
             "taper_next_ms": None,
             "taper_next_dose": None,
             "override": False,
+            "conc": None,
+            "conc_unit": "",
+            "weight": None,
+            "volume": None,
         }
     with pytest.raises(ValueError, match=error):
         messages.encode(msg, fields)

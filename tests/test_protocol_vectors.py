@@ -148,6 +148,10 @@ VECTORS = [
             "taper_next_ms": None,
             "taper_next_dose": None,
             "override": True,
+            "conc": 16_000000,
+            "conc_unit": "mcg/mL",
+            "weight": 70_000000,
+            "volume": 50_000000,
         },
     ),
     (
@@ -168,6 +172,10 @@ VECTORS = [
             "taper_next_ms": 7_200_000,
             "taper_next_dose": 20000,
             "override": False,
+            "conc": 1_000000,
+            "conc_unit": "units/mL",
+            "weight": None,
+            "volume": 20_000000,
         },
     ),
     (
@@ -188,6 +196,10 @@ VECTORS = [
             "taper_next_ms": None,
             "taper_next_dose": None,
             "override": False,
+            "conc": None,
+            "conc_unit": "",
+            "weight": None,
+            "volume": None,
         },
     ),
     (

@@ -6,7 +6,7 @@ import pumpguard
 import pytest
 
 from protocol.reasons import NUMBER
-from tests.systemkit import NOREPI, VASO, alarm_codes, start_norepinephrine
+from tests.systemkit import NOREPI, VASO, RawPort, alarm_codes, start_norepinephrine
 
 pytestmark = pytest.mark.system
 
@@ -136,7 +136,7 @@ def test_a_bad_argument_is_a_usage_error_of_the_api_and_nothing_is_sent(pump):
     last = max((e.seq for e in pump.log()), default=-1)
     state = pump.status(1).state  # a board's: an earlier test may have stopped it
     for call, builtin in (
-        (lambda: pump.status("1"), ValueError),  # STATUS.ch is a u8
+        (lambda: pump.status("1"), TypeError),  # a channel is an int
         (lambda: pump.ack(-1), ValueError),
         (lambda: pump.start(1, "norepinephrine", 0.1, "mcg/kg/min", **NOREPI), TypeError),
         (lambda: pump.titrate(1, "0.1234567", "mcg/kg/min"), ValueError),
@@ -217,6 +217,19 @@ def test_vasopressin_alone_raises_an_advisory_that_can_be_acked(pump):
     refused(lambda: pump.ack(999), "unknown_alarm")
 
 
-def test_unknown_channel_is_refused(pump):
-    refused(lambda: pump.status(9), "unknown_channel")
-    refused(lambda: start_norepinephrine(pump, channel=9), "unknown_channel")
+def test_unknown_channel_is_refused_by_the_api_and_by_the_device(pump, port):
+    # The API knows the pump's channels (HELLO): nothing is sent for another one.
+    allowed = f"allowed 1 to {pump.channels}"
+    with pytest.raises(pumpguard.BadValue, match=f"channel 9 is out of range: {allowed}"):
+        pump.status(9)
+    with pytest.raises(pumpguard.BadValue, match=f"channel 9 is out of range: {allowed}"):
+        start_norepinephrine(pump, channel=9)
+    # The device refuses one all the same, whoever sends it.
+    raw = RawPort(port)
+    try:
+        assert raw.hello()[0] == "HELLO_R"
+        raw.send("STATUS", 2, {"ch": 9})
+        name, fields = raw.answer(2)
+    finally:
+        raw.close()
+    assert (name, fields["code"]) == ("REFUSED", NUMBER["unknown_channel"]), fields

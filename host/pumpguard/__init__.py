@@ -11,7 +11,20 @@ Five lines to script a pump (the emulator stands in for a board here)::
 """
 
 from . import library, report  # the pharmacist's and the report's APIs, as documented
-from .api.client import Pump, connect
+from .api.answers import (
+    Alarm,
+    Decision,
+    Event,
+    Heartbeat,
+    Info,
+    LibraryId,
+    LogEntry,
+    StateChange,
+    Status,
+    Stopped,
+    TaperStep,
+)
+from .api.client import Pump, Quantity, connect
 from .api.keys import KeyFile
 from .emulator import Emulator
 from .errors import (
@@ -33,22 +46,34 @@ from .errors import (
 )
 
 __all__ = [
+    "Alarm",
     "AuthError",
     "BadValue",
     "Busy",
+    "Decision",
     "DeviceAlarm",
     "DeviceError",
     "DeviceReset",
     "Emulator",
     "EmulatorError",
+    "Event",
     "Forbidden",
+    "Heartbeat",
+    "Info",
     "KeyFile",
     "KeyFileError",
+    "LibraryId",
     "LinkError",
+    "LogEntry",
     "ProtocolMismatch",
     "Pump",
     "PumpguardError",
+    "Quantity",
     "RefusedError",
+    "StateChange",
+    "Status",
+    "Stopped",
+    "TaperStep",
     "UsageError",
     "WrongType",
     "connect",

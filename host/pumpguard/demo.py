@@ -10,10 +10,8 @@ between steps, with the host polling the pump meanwhile as a central station wou
 import sys
 
 import pumpguard
-from protocol.catalog import PRIORITY_NAMES
 from protocol.text import duration
-from pumpguard.api.client import Decision, Stopped
-from pumpguard.api.quantity import from_micro
+from pumpguard import Alarm, Decision, StateChange, Stopped
 from pumpguard.errors import EXIT_OK
 
 NOREPINEPHRINE = {"weight_kg": "70", "concentration": "16 mcg/mL", "volume_ml": "50"}
@@ -74,14 +72,13 @@ class Timeline:
                 self.note(f"channel {ch}: {s.state}")
 
     def events(self):
-        for name, f in self.pump.events():
-            if name == "EV_ALARM":
-                self.note(f"ALARM ({PRIORITY_NAMES[f['priority']]}): {f['message']}")
-            elif name == "EV_STATE" and f["drug"]:
-                dose = from_micro(f["dose"])
-                rate = from_micro(f["rate"])
+        for event in self.pump.events():
+            if isinstance(event, Alarm):
+                self.note(f"ALARM ({event.priority}): {event.message}")
+            elif isinstance(event, StateChange) and event.drug:
                 self.note(
-                    f"channel {f['ch']}: {f['state']}, {f['drug']} {dose} {f['unit']} = {rate} mL/h"
+                    f"channel {event.channel}: {event.state}, {event.drug} {event.dose} "
+                    f"{event.dose_unit} = {event.rate_ml_h} mL/h"
                 )
 
 

@@ -7,6 +7,10 @@ with the class's exit code: each class carries its documented code (``pumpguard
 --help``), the one source of them.
 """
 
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
 from protocol import reasons
 from protocol.text import duration
 
@@ -18,7 +22,7 @@ EXIT_LINK = 4  # no answer, or a device that speaks another protocol
 EXIT_AUTH = 5  # the board refused the key, or the device failed its proof
 
 
-def reason_name(number):
+def reason_name(number: int) -> str:
     """The stable name of a reason's wire number (protocol/reasons.py), the one place
     the host turns one into the other: "above_hard_max" for 24, "unknown" for
     reasons.UNKNOWN (the device logged a reason its own table lacks: a firmware bug),
@@ -31,7 +35,7 @@ def reason_name(number):
 class PumpguardError(Exception):
     """Base of every error this package raises on purpose."""
 
-    exit_code = EXIT_ERROR
+    exit_code: int = EXIT_ERROR
 
 
 class UsageError(PumpguardError):
@@ -65,7 +69,7 @@ class AuthError(PumpguardError):
 
     exit_code = EXIT_AUTH
 
-    def __init__(self, message, may_have_run=False):
+    def __init__(self, message: str, may_have_run: bool = False) -> None:
         super().__init__(message)
         self.may_have_run = may_have_run
 
@@ -82,7 +86,7 @@ class LinkError(PumpguardError):
 
     exit_code = EXIT_LINK
 
-    def __init__(self, message, may_have_run):
+    def __init__(self, message: str, may_have_run: bool) -> None:
         super().__init__(message)
         self.may_have_run = may_have_run
 
@@ -104,7 +108,7 @@ class DeviceReset(LinkError):
     came untagged in an authenticated session (anyone could have sent it);
     `first_attempt`: it answered the request's first attempt."""
 
-    def __init__(self, message, may_have_run, first_attempt=False):
+    def __init__(self, message: str, may_have_run: bool, first_attempt: bool = False) -> None:
         super().__init__(message, may_have_run)
         self.first_attempt = first_attempt
 
@@ -115,7 +119,7 @@ class ProtocolMismatch(PumpguardError):
 
     exit_code = EXIT_LINK
 
-    def __init__(self, differences):
+    def __init__(self, differences: list[tuple[str, Any, Any]]) -> None:
         self.differences = differences
         parts = [f"{what}: host {host}, device {device}" for what, host, device in differences]
         super().__init__("protocol mismatch, refusing to talk: " + "; ".join(parts))
@@ -126,7 +130,7 @@ class DeviceError(PumpguardError):
     As with RefusedError, `code` is the error's name (protocol/SPEC.md) and `number`
     its wire number."""
 
-    def __init__(self, number, code, message):
+    def __init__(self, number: int, code: str, message: str) -> None:
         super().__init__(f"device error {code} ({number}): {message}")
         self.number = number
         self.code = code
@@ -148,7 +152,15 @@ class RefusedError(PumpguardError):
 
     exit_code = EXIT_REFUSED
 
-    def __init__(self, code, number, message, allowed=None, next_at_ms=None, uptime_ms=None):
+    def __init__(
+        self,
+        code: str,
+        number: int,
+        message: str,
+        allowed: tuple[Decimal | None, Decimal | None, str] | None = None,
+        next_at_ms: int | None = None,
+        uptime_ms: int | None = None,
+    ) -> None:
         self.code = code
         self.number = number
         self.message = message
@@ -162,13 +174,13 @@ class RefusedError(PumpguardError):
         super().__init__(text + self.when())
 
     @property
-    def wait_ms(self):
+    def wait_ms(self) -> int | None:
         """How long after the refusal the command would be allowed (None: no interval)."""
         if self.next_at_ms is None or self.uptime_ms is None:
             return None
         return max(0, self.next_at_ms - self.uptime_ms)
 
-    def when(self):
+    def when(self) -> str:
         """ " (next allowed in 1 min 58 s)", or "" when the refusal is not about time."""
         wait = self.wait_ms
         return "" if wait is None else f" (next allowed in {duration(wait)})"
@@ -189,7 +201,7 @@ class DeviceAlarm(PumpguardError):
     """An alarm the device raised; `alarm` holds its fields (id, ch, code, priority,
     acked, at_ms, message) as decoded from EV_ALARM or ALARMS_R."""
 
-    def __init__(self, alarm):
+    def __init__(self, alarm: Mapping[str, Any]) -> None:
         super().__init__(
             f"alarm {alarm['id']} on channel {alarm['ch']} (priority {alarm['priority']}): "
             + alarm["message"]

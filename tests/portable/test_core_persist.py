@@ -92,6 +92,41 @@ def test_restore_refuses_a_corrupted_rate():
     assert refused.priority == "high" and "rate 300 mL/h does not follow" in refused.message
 
 
+def test_restore_keeps_the_volume_programmed():
+    core = make_core()
+    start_norepinephrine(core)
+    core.delivered(1, 10 * M)
+    back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=0)
+    s = back.status(1)
+    assert (s.volume, s.volume_left, s.volume_infused) == (50 * M, 40 * M, 10 * M)
+
+
+def test_restore_refuses_more_left_than_was_programmed():
+    core = make_core()
+    start_norepinephrine(core)
+    for volume, why in (
+        (30 * M, "50 mL left is more than the 30 mL programmed"),
+        (None, "no volume"),
+    ):
+        snap = _through_json(core.snapshot())
+        snap["channels"][0]["volume"] = volume
+        back = SafetyCore.restore(library(), snap, 0)
+        assert back.status(1).state == "stopped" and back.rate(1) == 0
+        assert why in alarm(back, "restore_refused").message
+
+
+def test_restore_refuses_a_record_of_the_format_before_the_volume_programmed():
+    core = make_core()
+    start_norepinephrine(core)
+    snap = _through_json(core.snapshot())
+    snap["version"] = 1
+    del snap["channels"][0]["volume"]
+    assert "record format 1 is not 2" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
+    snap = _through_json(core.snapshot())
+    snap["channels"][1]["volume"] = "50"
+    assert "volume out of type" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
+
+
 def test_restore_refuses_a_state_the_transition_table_never_reaches():
     core = make_core()
     start_norepinephrine(core)

@@ -163,6 +163,33 @@ def test_a_long_taper_is_reachable_whole_page_by_page():
     assert status["state"] == "tapering" and status["taper_next_ms"] == plan[1]["at_ms"]
 
 
+def test_status_gives_the_last_starts_concentration_weight_and_volume():
+    sh, p, host = _running()
+    name, idle = host.request("STATUS", {"ch": 2})
+    assert name == "STATUS_R"
+    assert (idle["conc"], idle["conc_unit"], idle["weight"], idle["volume"]) == (
+        None,
+        "",
+        None,
+        None,
+    )
+    host.request("START", VASO)
+    sh.core.delivered(1, 5000000)
+    name, s = host.request("STATUS", {"ch": 1})
+    assert (s["conc"], s["conc_unit"], s["weight"]) == (16000000, "mcg/mL", 70000000)
+    # the volume programmed stays what START said while the volume left goes down
+    assert (s["volume"], s["volume_left"]) == (50000000, 45000000)
+    host.request("ESTOP", {"ch": 2, "reason": "clinician"})
+    name, s = host.request("STATUS", {"ch": 2})  # stopped, its order still shown
+    assert s["state"] == "stopped"
+    assert (s["conc"], s["conc_unit"], s["weight"], s["volume"]) == (
+        1000000,
+        "units/mL",
+        None,
+        20000000,
+    )
+
+
 def test_taper_of_a_channel_not_tapering_is_refused():
     sh, p, host = _running()
     name, r = host.request("TAPER", {"ch": 1, "first": 0})

@@ -9,9 +9,13 @@
                    weight_kg="70", concentration="16 mcg/mL", volume_ml="50")
         print(pump.status(1).rate_ml_h)                   # Decimal('26.25')
 
-Quantities go in as ``str``, ``Decimal`` or ``int`` and come back as ``Decimal``:
-exact, never ``float`` (a float is refused with ``WrongType``, a ``TypeError``; every
-bad argument raises a ``UsageError`` before anything is sent). A command the safety
+Quantities go in as ``str``, ``Decimal`` or ``int`` and come back as ``Decimal`` in the
+unit their name says (``rate_ml_h``) or a field beside them names (``dose_unit``):
+exact, never ``float``, never the wire's millionths. Every bad argument raises a
+``UsageError`` before anything is sent, saying what was wrong and what is allowed:
+``WrongType`` (also a ``TypeError``) for a value of the wrong type, a float for a
+quantity among them (a float may already be inexact), ``BadValue`` (also a
+``ValueError``) for one out of range (channel 0, a dose with seven decimals). A command the safety
 layer refuses raises ``RefusedError``: its reason's name (``code``, e.g.
 ``"above_hard_max"``) and wire ``number``, message, and allowed range (``allowed``,
 ``Decimal``s as above); ``str()`` of it is the whole line the CLI prints. A link that
@@ -49,41 +53,17 @@ the key file.
 
 import contextlib
 import os
-import secrets
-import sys
 import threading
 import time
+from contextlib import AbstractContextManager
 from decimal import Decimal
+from typing import Any, cast
 
-from protocol import auth, catalog
+from protocol import catalog
 
-from ..errors import (
-    AuthError,
-    BadValue,
-    Busy,
-    DeviceError,
-    DeviceReset,
-    Forbidden,
-    LinkError,
-    NoAnswer,
-    PumpguardError,
-    RefusedError,
-    UsageError,
-    WrongType,
-)
-from . import keepalive, keys, libpush
-from .answers import (  # noqa: F401 (re-exported: pumpguard.api.client.LogEntry...)
-    Alarm,
-    Decision,
-    Info,
-    LibraryId,
-    LogEntry,
-    Status,
-    Stopped,
-    TaperStep,
-    _alarm,
-    _log_entry,
-)
+from ..errors import AuthError, Busy, DeviceReset, LinkError, NoAnswer, PumpguardError, RefusedError
+from . import answers, args, keepalive, keys, libpush
+from .answers import Alarm, LogEntry  # noqa: F401 (re-exported: pumpguard.api.client.Alarm)
 from .link import Link
 from .quantity import micro_to_decimal, to_micro
 
@@ -91,25 +71,19 @@ BOOT_WAIT_S = 10.0  # connect(): how long a device that does not answer yet is w
 _BUSY_S = 0.25  # connect(): the pause before a HELLO the device had no room for is sent again
 # INFO_R's counters of the link's authentication, beside its decoder's rx_ ones.
 AUTH_COUNTERS = ("auth_refused", "bad_tag", "stale_ctr", "forbidden")
-
-
-def _concentration(value):
-    # "16 mcg/mL" or ("16", "mcg/mL") -> (micro-scaled value, unit)
-    if value is None:
-        return None, ""
-    if isinstance(value, str):
-        value = value.split()
-    try:
-        number, unit = value
-    except (TypeError, ValueError):
-        raise BadValue(
-            f"concentration {value!r} must be 'VALUE UNIT' or (VALUE, UNIT), e.g. '16 mcg/mL'"
-        ) from None
-    return to_micro(number, "concentration"), unit
+# A quantity as the API takes it: exact (a float is refused: it may already be inexact).
+Quantity = str | Decimal | int
+# A key file for connect(): its path, or one in memory.
+KeyArg = str | os.PathLike[str] | keys.KeyFile | None
+# The wire's sizes of what the device alone knows (protocol/catalog.py): text longer than
+# these cannot be sent, so it is a BadValue here rather than a refusal there.
+_SIZE = {f[0]: f[2] for f in catalog.FIELDS[catalog.ID["START"]] if f[1] == catalog.STR}
+_REASON_SIZE = catalog.FIELDS[catalog.ID["ESTOP"]][1][2]
+_ALARM_ID_MAX = 0xFFFF
 
 
 class Pump:
-    """A connected device; build it with ``pumpguard.connect(port)``.
+    """A connected device: ``pumpguard.connect(port)`` (``Pump(port)`` is the same).
 
     Channels are numbered from 1. Every method is one request to the device, retried
     over the link without ever running twice (the device's replay cache).
@@ -117,31 +91,58 @@ class Pump:
 
     def __init__(
         self,
-        port,
-        timeout=0.5,
-        attempts=3,
-        boot_wait=BOOT_WAIT_S,
-        supervise=0,
-        key=None,
-        role=None,
-        insecure=False,
-    ):
+        port: str | os.PathLike[str],
+        timeout: float = 0.5,
+        attempts: int = 3,
+        boot_wait: float = BOOT_WAIT_S,
+        supervise: int = 0,
+        key: KeyArg = None,
+        role: str | None = None,
+        insecure: bool = False,
+    ) -> None:
+        """Open ``port`` (device path, PTY or pyserial URL), say HELLO, authenticate the
+        session (``connect(port, ...)`` is this). ``timeout``: seconds per attempt;
+        ``attempts``: of each request.
+
+        ``boot_wait``: seconds to keep saying HELLO while nothing answers (a device still
+        booting) or no session is free (``Busy``: another host's handshake holds a slot).
+        ``supervise``: the heartbeat interval in whole seconds this host promises (0, the
+        default: none, one-shot use; see ``Pump.keepalive()`` for a background one).
+        ``key``: a key file's path or a ``KeyFile`` (None: ``$PUMPGUARD_KEY``, else the key
+        store's file for the board); ``role``: monitor, clinician or service (None: the
+        key file's first of clinician, monitor, service); ``insecure``: talk to an
+        emulator started with ``--insecure`` (no keys). Raises ``LinkError`` when nothing
+        answers, ``ProtocolMismatch`` when the device speaks another protocol version or
+        message schema, ``KeyFileError`` without a usable key, ``AuthError`` when the
+        board refuses the key or fails its own proof.
+        """
+        # Every argument checked before the port is opened: a bad one sends nothing.
+        port = args.path(port, "port")
+        timeout = args.seconds(timeout, "timeout", positive=True)
+        attempts = args.whole(attempts, "attempts", 1, args.ATTEMPTS_MAX)
+        boot_wait = args.seconds(boot_wait, "boot_wait")
+        supervise = keepalive.interval(supervise, 0)
+        if not isinstance(key, keys.KeyFile) and key is not None:
+            key = args.path(key, "key")
+        if role is not None:
+            role = args.one_of(role, "role", keys.ROLES)
+        insecure = args.flag(insecure, "insecure")
         self.port = port
-        self.keepalive_error = None  # the last heartbeat that failed (keepalive())
+        self.keepalive_error: PumpguardError | None = None  # the last heartbeat that failed
         # One request at a time on the link: the caller's and the keepalive thread's.
         self._lock = threading.RLock()
         self._link = Link(
             port, timeout=timeout, attempts=attempts, key=key, role=role, insecure=insecure
         )
-        self._link.supervise_s = keepalive.interval(supervise, 0)
+        self._link.supervise_s = supervise
         try:
             self._link.discard_input()  # events queued before we came
-            self.device = self._hello(boot_wait)
+            self.device: dict[str, Any] = self._hello(boot_wait)  # HELLO_R's fields
         except BaseException:
             self._link.close()
             raise
 
-    def _hello(self, boot_wait):
+    def _hello(self, boot_wait: float) -> dict[str, Any]:
         # HELLO again while nothing answers or no session is free, until boot_wait has
         # passed: a device still booting says nothing yet, and another host's handshake
         # holds a slot for 2 s. HELLO runs nothing, so asking again is harmless; a
@@ -155,7 +156,7 @@ class Pump:
                     raise
                 time.sleep(_BUSY_S if isinstance(exc, Busy) else 0)
 
-    def close(self):
+    def close(self) -> None:
         """Say goodbye to supervision (when declared) and close the port."""
         with self._lock:
             if self._link.supervise_s:
@@ -163,29 +164,35 @@ class Pump:
                     self.supervise(0)
             self._link.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "Pump":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
-    def role(self):
+    def role(self) -> str:
         """The role this session speaks as (monitor, clinician or service)."""
-        return self._link.session_role
+        return cast(str, self._link.session_role)  # set by the HELLO that made this Pump
 
     @property
-    def key_path(self):
+    def key_path(self) -> str | None:
         """The key file the session authenticated with (None: the insecure mode)."""
         keyfile = self._link.session_keyfile
         return None if keyfile is None else keyfile.path
 
     @property
-    def dropped(self):
+    def dropped(self) -> int:
         """Answers this host dropped: a wrong or missing tag, a device counter not newer."""
         return self._link.dropped
 
-    def _call(self, name, fields, rerun=False, wrap=None):
+    def _call(
+        self,
+        name: str,
+        fields: dict[str, Any],
+        rerun: bool = False,
+        wrap: tuple[str, bytes] | None = None,
+    ) -> dict[str, Any]:
         # The device no longer knows this session (it reset, or closed the session for
         # newer hosts'): a new HELLO, then the request once more when it certainly did
         # not run (the device reset before its first attempt), or when running it twice
@@ -212,11 +219,11 @@ class Pump:
                 return self._link.request(name, fields, wrap)
 
     @property
-    def supervise_s(self):
+    def supervise_s(self) -> int:
         """The heartbeat interval this host has declared (0: none)."""
         return self._link.supervise_s
 
-    def supervise(self, interval_s):
+    def supervise(self, interval_s: int) -> None:
         """Declare a heartbeat interval in whole seconds (0: stop supervising, a clean
         goodbye). Prefer ``keepalive()``, which also sends the heartbeats. The
         clinician's alone (the device's rule): a UsageError in another role's session."""
@@ -225,24 +232,25 @@ class Pump:
         self._link.supervise_s = interval_s
         self._call("SUPERVISE", {"interval_s": interval_s}, rerun=True)
 
-    def heartbeat(self):
-        """One HEARTBEAT: the device hears this host (its answer's fields)."""
-        return self._call("HEARTBEAT", {}, rerun=True)
+    def heartbeat(self) -> answers.Heartbeat:
+        """One HEARTBEAT: the device hears this host (its uptime, boot, alarms unacked)."""
+        r = self._call("HEARTBEAT", {}, rerun=True)
+        return answers.Heartbeat(r["uptime_ms"], r["boot_id"], r["active_alarms"])
 
-    def keepalive(self, interval_s=2):
+    def keepalive(self, interval_s: int = 2) -> AbstractContextManager["Pump"]:
         """A context manager: supervise the device while the ``with`` block runs
         (declare ``interval_s``, heartbeat every ``interval_s`` seconds from a
         background thread, then say goodbye). A heartbeat that fails is kept in
         ``keepalive_error`` and the next one tried."""
         return keepalive.keepalive(self, interval_s)
 
-    def info(self):
+    def info(self) -> answers.Info:
         """Firmware, board, channels, drug library and link counters (``Info``)."""
         info = self._call("INFO", {}, rerun=True)
         d = self.device
         counters = {k[3:]: v for k, v in info.items() if k.startswith("rx_")}
         counters.update((k, info[k]) for k in AUTH_COUNTERS)
-        return Info(
+        return answers.Info(
             d["firmware"],
             d["board"],
             d["channels"],
@@ -257,17 +265,21 @@ class Pump:
         )
 
     @property
-    def channels(self):
+    def channels(self) -> int:
+        """How many channels the device has (numbered from 1)."""
         return self.device["channels"]
 
-    def uptime_ms(self):
-        return self.heartbeat()["uptime_ms"]
+    def _channel(self, channel: object) -> int:
+        return args.channel(channel, self.channels)
 
-    def status(self, channel=1):
+    def uptime_ms(self) -> int:
+        """The device's uptime now (ms): the clock its times are in."""
+        return self.heartbeat().uptime_ms
+
+    def status(self, channel: int = 1) -> answers.Status:
         """The channel's ``Status``."""
-        s = self._call("STATUS", {"ch": channel}, rerun=True)
-        left = s["volume_left"]
-        return Status(
+        s = self._call("STATUS", {"ch": self._channel(channel)}, rerun=True)
+        return answers.Status(
             s["ch"],
             s["state"],
             s["drug"] or None,
@@ -275,15 +287,19 @@ class Pump:
             s["dose_unit"] or None,
             micro_to_decimal(s["rate"]),
             micro_to_decimal(s["volume_infused"]),
-            None if left is None else micro_to_decimal(left),
+            _decimal(s["volume_left"]),
             s["time_to_empty_s"],
             tuple(a["id"] for a in s["alarms"]),
             None if s["taper_next_ms"] is None else self._in_s(s["taper_next_ms"]),
-            None if s["taper_next_dose"] is None else micro_to_decimal(s["taper_next_dose"]),
+            _decimal(s["taper_next_dose"]),
             s["override"],
+            _decimal(s["conc"]),
+            s["conc_unit"] or None,
+            _decimal(s["weight"]),
+            _decimal(s["volume"]),
         )
 
-    def _in_s(self, at_ms, now_ms=None):
+    def _in_s(self, at_ms: int, now_ms: int | None = None) -> Decimal:
         # Seconds from the device's uptime now to its uptime at_ms (0 if already past).
         if now_ms is None:
             now_ms = self.uptime_ms()
@@ -291,52 +307,56 @@ class Pump:
 
     def start(
         self,
-        channel,
-        drug,
-        dose,
-        unit,
-        weight_kg=None,
-        concentration=None,
-        volume_ml=None,
-        override=False,
-    ):
+        channel: int,
+        drug: str,
+        dose: Quantity,
+        unit: str,
+        weight_kg: Quantity | None = None,
+        concentration: str | tuple[Quantity, str] | None = None,
+        volume_ml: Quantity | None = None,
+        override: bool = False,
+    ) -> answers.Decision:
         """Start ``drug`` at ``dose`` ``unit`` on ``channel``; returns a ``Decision``.
 
         ``concentration`` is ``"16 mcg/mL"`` or ``("16", "mcg/mL")``; ``override``
-        accepts a dose past a soft limit (never a hard one), and is logged.
+        (True or False) accepts a dose past a soft limit (never a hard one), and is logged.
         """
-        conc, conc_unit = _concentration(concentration)
-        r = self._call(
-            "START",
-            {
-                "ch": channel,
-                "drug": drug,
-                "dose": to_micro(dose, "dose"),
-                "unit": unit,
-                "weight": None if weight_kg is None else to_micro(weight_kg, "weight"),
-                "conc": conc,
-                "conc_unit": conc_unit,
-                "volume": None if volume_ml is None else to_micro(volume_ml, "volume"),
-                "override": bool(override),
-            },
-        )
-        return Decision(
+        fields = {
+            "ch": self._channel(channel),
+            "drug": args.name(drug, "drug", _SIZE["drug"]),
+            "dose": to_micro(dose, "dose"),
+            "unit": args.name(unit, "unit", _SIZE["unit"]),
+            "weight": None if weight_kg is None else to_micro(weight_kg, "weight"),
+            "conc": None,
+            "conc_unit": "",
+            "volume": None if volume_ml is None else to_micro(volume_ml, "volume"),
+            "override": args.flag(override, "override"),
+        }
+        fields["conc"], fields["conc_unit"] = args.concentration(concentration, _SIZE["conc_unit"])
+        r = self._call("START", fields)
+        return answers.Decision(
             r["ch"], micro_to_decimal(r["dose"]), r["unit"], micro_to_decimal(r["rate"])
         )
 
-    def titrate(self, channel, dose, unit, override=False):
+    def titrate(
+        self, channel: int, dose: Quantity, unit: str, override: bool = False
+    ) -> answers.Decision:
         """Change the running dose; the library's step and interval limits apply."""
-        r = self._call(
-            "TITRATE",
-            {"ch": channel, "dose": to_micro(dose, "dose"), "unit": unit, "override": override},
-        )
-        return Decision(
+        fields = {
+            "ch": self._channel(channel),
+            "dose": to_micro(dose, "dose"),
+            "unit": args.name(unit, "unit", _SIZE["unit"]),
+            "override": args.flag(override, "override"),
+        }
+        r = self._call("TITRATE", fields)
+        return answers.Decision(
             r["ch"], micro_to_decimal(r["dose"]), r["unit"], micro_to_decimal(r["rate"])
         )
 
-    def stop(self, channel):
+    def stop(self, channel: int) -> answers.Stopped:
         """Stop the channel: at once, or by the library's taper for a taper drug (the
         whole plan, every step, fetched page by page)."""
+        channel = self._channel(channel)
         r = self._call("STOP", {"ch": channel})
         steps = list(r["plan"])
         while len(steps) < r["total"]:
@@ -345,12 +365,14 @@ class Pump:
         if steps:
             now = self.uptime_ms()
             plan = tuple(
-                TaperStep(s["at_ms"], self._in_s(s["at_ms"], now), micro_to_decimal(s["dose"]))
+                answers.TaperStep(
+                    s["at_ms"], self._in_s(s["at_ms"], now), micro_to_decimal(s["dose"])
+                )
                 for s in steps
             )
-        return Stopped(r["ch"], r["unit"], plan)
+        return answers.Stopped(r["ch"], r["unit"], plan)
 
-    def _taper_page(self, channel, first, total):
+    def _taper_page(self, channel: int, first: int, total: int) -> list[dict[str, Any]]:
         # The steps of the taper STOP announced (total of them) from step `first` on.
         try:
             page = self._call("TAPER", {"ch": channel, "first": first}, rerun=True)
@@ -365,132 +387,65 @@ class Pump:
             f"{first} could be read ({why}); check its status"
         )
 
-    def emergency_stop(self, channel, reason):
+    def emergency_stop(self, channel: int, reason: str) -> None:
         """Stop flow at once: reason is occlusion, air_in_line, extravasation or
         clinician. The one way to stop a taper drug abruptly; always alarmed and logged."""
-        self._call("ESTOP", {"ch": channel, "reason": reason}, rerun=True)  # stopped is stopped
+        fields = {"ch": self._channel(channel), "reason": args.name(reason, "reason", _REASON_SIZE)}
+        self._call("ESTOP", fields, rerun=True)  # stopped is stopped
 
-    def alarms(self):
+    def alarms(self) -> list[answers.Alarm]:
         """Every alarm the device lists, oldest first (a list of ``Alarm``)."""
         out = []
         while True:
             r = self._call("ALARMS", {"first": len(out)}, rerun=True)
-            out.extend(_alarm(a) for a in r["alarms"])
+            out.extend(answers._alarm(a) for a in r["alarms"])
             if not r["alarms"] or len(out) >= r["total"]:
                 return out
 
-    def ack(self, alarm_id):
+    def ack(self, alarm_id: int) -> None:
         """Acknowledge alarm ``alarm_id`` (silences it; a lasting condition stays listed)."""
-        self._call("ACK", {"alarm_id": alarm_id})
+        self._call("ACK", {"alarm_id": args.whole(alarm_id, "alarm_id", 1, _ALARM_ID_MAX)})
 
-    def log(self, since=0):
+    def log(self, since: int = 0) -> list[answers.LogEntry]:
         """The device's persistent event log from entry ``since`` on, across its boots
         (a list of ``LogEntry``, oldest first), many entries per LOG page. Entries the
         device rotated out are missing: the first seq returned may be above ``since``."""
-        if isinstance(since, bool) or not isinstance(since, int):
-            raise WrongType(f"since must be an entry seq (int), not {since!r}")
-        if not 0 <= since <= 0xFFFFFFFF:
-            raise BadValue(f"since {since} is not an entry seq: give 0 to 4294967295")
+        since = args.whole(since, "since (an entry seq)", 0, 0xFFFFFFFF)
         out = []
         first = since
         while True:
             r = self._call("LOG", {"first": first}, rerun=True)
-            out.extend(_log_entry(e) for e in r["entries"])
+            out.extend(answers._log_entry(e) for e in r["entries"])
             if not r["entries"] or r["next"] == first:
                 return out
             first = r["next"]
 
-    def rotate_key(self, role):
+    def rotate_key(self, role: str) -> str:
         """Replace ``role``'s key on the board with a new random one (this session must
-        be a service one) and in the key file the session used; returns its path.
+        be a service one) and in the key file the session used; returns its path
+        (``api/keys.py``, ``rotate()``: how a rotation whose end is unknown keeps the new
+        key in ``<path>.new``)."""
+        return keys.rotate(self, args.one_of(role, "role", keys.ROLES))
 
-        The new key file is written to ``<path>.new`` first, and removed only once the
-        board's tagged answer says how it ended: KEY_R with the new key's check (then
-        the key file has the new key), or a tagged ERROR or REFUSED (the board kept the
-        old key). Anything else (a lost answer, an untagged error anyone could have
-        sent, Ctrl-C, a reset) may leave the board with the new key already: ``.new``
-        is kept, and the error says so; no rotation starts while one is kept (a
-        UsageError says how to settle it). Sessions open keep working; new ones need the
-        new key. A session whose key file has no path (a ``KeyFile`` built in memory)
-        is refused before anything is sent: the new key would be in no file."""
-        if role not in keys.ROLES:
-            raise BadValue(f"role {role!r} is not one of {', '.join(keys.ROLES)}")
-        with self._lock:
-            keyfile = self._link.session_keyfile
-            if keyfile is None:
-                raise UsageError("the device runs without keys (--insecure): none to rotate")
-            if self.role != "service":
-                raise UsageError(
-                    f"rotating a key needs the service key (connect with role='service', "
-                    f"or --role service); this session is {self.role}: nothing was sent"
-                )
-            if not keyfile.path:
-                raise UsageError(
-                    "rotating a key needs a key file on disk to write the new key to: "
-                    "this session's KeyFile has no path (save() it, then connect(port, "
-                    "key=PATH)); nothing was sent"
-                )
-            new = keys.pending(keyfile)  # never over an earlier rotation's kept key
-            new_key = secrets.token_bytes(auth.KEY)
-            rotated = keyfile.replaced(role, new_key)
-            path = keyfile.path
-            pending = rotated.save(new)
-            try:
-                r = self._call("KEY", {"role": catalog.ROLES[role]}, wrap=("key", new_key))
-            except (RefusedError, DeviceError, Forbidden, BadValue):
-                # A tagged answer of the board's (or nothing sent): it kept the old key.
-                os.remove(pending)
-                raise
-            except (LinkError, AuthError) as exc:
-                # No answer, an untagged one (anyone's), or a reset (its re-HELLO too):
-                # whatever the error says of this attempt, KEY may have run on the board.
-                raise type(exc)(keys.kept(exc, role, pending, path), exc.may_have_run) from None
-            except BaseException:  # Ctrl-C while the answer was awaited, and the like
-                print(keys.kept(None, role, pending, path), file=sys.stderr)
-                raise
-            if r["role"] != catalog.ROLES[role] or not auth.equal(
-                r["check"], auth.key_check(new_key)
-            ):
-                raise PumpguardError(
-                    f"the board answered the rotation of the {role} key with the check of "
-                    f"another key: the key it holds is unknown here; the new one is kept in "
-                    f"{pending}, the old in {path}"
-                )
-            rotated.save(path)
-            os.remove(pending)
-            if self._link.keyfile is keyfile:
-                self._link.keyfile = rotated
-            self._link.session_keyfile = rotated
-            return path
-
-    def push_library(self, path):
+    def push_library(self, path: str | os.PathLike[str]) -> answers.LibraryId:
         """Check the library file at ``path`` here, push it and switch the device to it
         (a service session, no channel delivering); its ``LibraryId`` (api/libpush.py)."""
-        return libpush.push(self, path)
+        return libpush.push(self, args.path(path, "library path"))
 
-    def events(self, timeout=0.0):
-        """Unsolicited events (alarms, state changes) received so far, or within
-        ``timeout`` seconds: a list of (name, fields)."""
+    def events(self, timeout: float = 0.0) -> list[answers.Event]:
+        """Unsolicited events received so far, or within ``timeout`` seconds, oldest
+        first: an ``Alarm`` for each alarm raised, a ``StateChange`` for each change of a
+        channel's state (its dose and rate as ``Decimal``s)."""
+        timeout = args.seconds(timeout, "timeout")
         with self._lock:
             polled = self._link.poll(timeout)
-        return [(name, fields) for name, _seq, fields in polled]
+        return [answers._event(name, fields) for name, _seq, fields in polled]
 
 
-def connect(port, **options):
-    """Open ``port`` (device path, PTY or pyserial URL), say HELLO, authenticate the
-    session, return a ``Pump``. The options are ``Pump``'s: ``timeout`` (s per attempt,
-    0.5), ``attempts`` (3), ``boot_wait``, ``supervise``, ``key``, ``role``, ``insecure``.
+def _decimal(micro: int | None) -> Decimal | None:
+    # An optional quantity of the wire (None: absent) as the API gives it.
+    return None if micro is None else micro_to_decimal(micro)
 
-    ``boot_wait``: seconds to keep saying HELLO while nothing answers (a device still
-    booting) or no session is free (``Busy``: another host's handshake holds a slot).
-    ``supervise``: the heartbeat interval in whole seconds this host promises (0, the
-    default: none, one-shot use; see ``Pump.keepalive()`` for a background one).
-    ``key``: a key file's path or a ``KeyFile`` (None: ``$PUMPGUARD_KEY``, else the key
-    store's file for the board); ``role``: monitor, clinician or service (None: the
-    key file's first of clinician, monitor, service); ``insecure``: talk to an
-    emulator started with ``--insecure`` (no keys). Raises ``LinkError`` when nothing
-    answers, ``ProtocolMismatch`` when the device speaks another protocol version or
-    message schema, ``KeyFileError`` without a usable key, ``AuthError`` when the
-    board refuses the key or fails its own proof.
-    """
-    return Pump(port, **options)
+
+# connect(port, ...) is the Pump, connected: one signature, the constructor's.
+connect = Pump

@@ -4,20 +4,22 @@ a heartbeat interval (protocol/SPEC.md §3, "Supervision and link silence")."""
 import contextlib
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from ..errors import BadValue, PumpguardError, UsageError, WrongType
+from ..errors import PumpguardError, UsageError
+from . import args
+
+if TYPE_CHECKING:  # client.py imports this module: the name only, for the hints
+    from .client import Pump
 
 
-def interval(value, least):
+def interval(value: object, least: int) -> int:
     """A heartbeat interval in whole seconds, least..65535, or a UsageError."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise WrongType(f"a heartbeat interval is whole seconds (an int), not {value!r}")
-    if not least <= value <= 0xFFFF:
-        raise BadValue(f"heartbeat interval {value} s: from {least} to 65535")
-    return value
+    return args.whole(value, "heartbeat interval (s)", least, 0xFFFF)
 
 
-def may_supervise(role, supervise_s):
+def may_supervise(role: str, supervise_s: int | bool) -> None:
     """Supervision (and the sign of life it asks for) is the clinician's, as the device
     rules (catalog.MAY: SUPERVISE; a HELLO's supervise_s from another role is ignored):
     a UsageError, before anything is sent, for another role's."""
@@ -30,7 +32,7 @@ def may_supervise(role, supervise_s):
 
 
 @contextlib.contextmanager
-def keepalive(pump, interval_s):
+def keepalive(pump: "Pump", interval_s: int) -> Iterator["Pump"]:
     """Declare interval_s (SUPERVISE), heartbeat from a thread while the block runs,
     then declare what was declared before (SUPERVISE 0: the goodbye, unless the pump
     was connected with supervise=). pump.supervise(s) and pump.heartbeat() are the
@@ -61,7 +63,12 @@ def keepalive(pump, interval_s):
 _PROBE_S = 0.05  # host seconds before the first heartbeats, which measure the clock
 
 
-def _beat(pump, interval_s, stop, clock=time.monotonic):
+def _beat(
+    pump: "Pump",
+    interval_s: int,
+    stop: threading.Event,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     # A heartbeat every interval_s of the DEVICE's clock, which the device's silence
     # timeout counts in: an emulator run with --time-scale 10 lives ten of its seconds
     # in one of ours, and beats every interval_s of ours would be silences of ten times
@@ -74,7 +81,7 @@ def _beat(pump, interval_s, stop, clock=time.monotonic):
     last = None  # (device uptime ms, host clock s) of the last heartbeat answered
     while not stop.wait(wait):
         try:
-            uptime_ms = pump.heartbeat()["uptime_ms"]
+            uptime_ms = pump.heartbeat().uptime_ms
         except PumpguardError as exc:
             pump.keepalive_error = exc
             continue

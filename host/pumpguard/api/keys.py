@@ -14,7 +14,7 @@ as ssh refuses such a private key: the key may already be someone else's.
 
 ``for_board()`` picks the key file for the board a HELLO_R names; ``check_insecure()``
 decides whether a HELLO_R saying auth 0 (the emulator's insecure mode) is believed;
-``pending()`` and ``kept()`` are ``Pump.rotate_key``'s ``<file>.new``.
+``rotate()`` is ``Pump.rotate_key``, ``pending()`` and ``kept()`` its ``<file>.new``.
 """
 
 import contextlib
@@ -22,12 +22,30 @@ import json
 import os
 import secrets
 import stat
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from protocol import auth, catalog
 
-from ..errors import AuthError, KeyFileError, UsageError
+from ..errors import (
+    AuthError,
+    BadValue,
+    DeviceError,
+    Forbidden,
+    KeyFileError,
+    LinkError,
+    PumpguardError,
+    RefusedError,
+    UsageError,
+)
+from . import args
 
-ROLES = tuple(sorted(catalog.ROLES, key=lambda r: catalog.ROLES[r]))  # monitor, clinician, service
+if TYPE_CHECKING:  # client.py imports this module: the name only, for the hints
+    from .client import Pump
+
+# monitor, clinician, service
+ROLES: tuple[str, ...] = tuple(sorted(catalog.ROLES, key=lambda r: catalog.ROLES[r]))
 # connect() with no role: the first of these the key file holds (the CLI drives delivery).
 DEFAULT_ROLES = ("clinician", "monitor", "service")
 BOARD_ID_HEX = 16
@@ -45,20 +63,21 @@ class KeyFile:
     """A board's id and the keys of some of its roles (32 bytes each); ``path`` is the
     file it was read from or last saved to (None: not on disk yet)."""
 
-    def __init__(self, board_id, keys, path=None):
+    def __init__(self, board_id: str, keys: Mapping[str, bytes], path: str | None = None) -> None:
         self.board_id = board_id
-        self.keys = dict(keys)
+        self.keys: dict[str, bytes] = dict(keys)
         self.path = path
 
-    def __repr__(self):  # never the keys: a repr ends up in tracebacks and logs
+    def __repr__(self) -> str:  # never the keys: a repr ends up in tracebacks and logs
         return f"KeyFile(board {self.board_id}, roles {', '.join(self.roles)}, {self.path})"
 
     @property
-    def roles(self):
+    def roles(self) -> tuple[str, ...]:
+        """The roles this file holds a key of, in ROLES' order."""
         return tuple(r for r in ROLES if r in self.keys)
 
     @classmethod
-    def generate(cls, board_id=None):
+    def generate(cls, board_id: str | None = None) -> "KeyFile":
         """New random keys for every role (secrets: the OS's CSPRNG), and a new board id
         unless given."""
         if board_id is None:
@@ -66,9 +85,9 @@ class KeyFile:
         return cls(board_id, {role: secrets.token_bytes(auth.KEY) for role in ROLES})
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> "KeyFile":
         """Read and check a key file; KeyFileError naming the file and what is wrong."""
-        path = os.fspath(path)
+        path = args.path(path, "key file")  # never an int: open() reads a descriptor
         try:
             with open(path, "rb") as f:
                 mode = os.fstat(f.fileno()).st_mode
@@ -88,7 +107,9 @@ class KeyFile:
         return cls.from_json(data, path)
 
     @classmethod
-    def from_json(cls, data, path="<key file>"):
+    def from_json(cls, data: object, path: str = "<key file>") -> "KeyFile":
+        """A key file's JSON (``to_json()``'s shape) checked; KeyFileError naming ``path``
+        and what is wrong."""
         where = f"key file {path}"
         if not isinstance(data, dict) or set(data) != {"board_id", "keys"}:
             raise KeyFileError(
@@ -115,13 +136,14 @@ class KeyFile:
         _check_keys(out, where)
         return cls(board_id, out, path)
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
+        """The key file's JSON: its board id and its roles' keys in hex."""
         return {
             "board_id": self.board_id,
             "keys": {role: self.keys[role].hex() for role in self.roles},
         }
 
-    def board_json(self):
+    def board_json(self) -> dict[str, str]:
         """The board's own "keys" file (firmware/): every role's key, flat."""
         missing = [r for r in ROLES if r not in self.keys]
         if missing:
@@ -132,7 +154,7 @@ class KeyFile:
         _check_keys(self.keys, f"key file {self.path}")
         return {"board_id": self.board_id, **{r: self.keys[r].hex() for r in ROLES}}
 
-    def key(self, role):
+    def key(self, role: str) -> bytes:
         """The role's 32 bytes; KeyFileError when this file does not hold it."""
         if role not in self.keys:
             raise KeyFileError(
@@ -140,18 +162,19 @@ class KeyFile:
             )
         return self.keys[role]
 
-    def default_role(self):
+    def default_role(self) -> str:
+        """The role connect() speaks as without one given (DEFAULT_ROLES' first held)."""
         return next(r for r in DEFAULT_ROLES if r in self.keys)
 
-    def only(self, roles):
+    def only(self, roles: Iterable[str]) -> "KeyFile":
         """A copy holding only ``roles`` (``pumpguard key export``), not saved yet."""
         return KeyFile(self.board_id, {r: self.key(r) for r in roles})
 
-    def replaced(self, role, key):
+    def replaced(self, role: str, key: bytes) -> "KeyFile":
         """A copy with ``role``'s key replaced, at the same path, not saved yet."""
         return KeyFile(self.board_id, {**self.keys, role: key}, self.path)
 
-    def save(self, path=None):
+    def save(self, path: str | os.PathLike[str] | None = None) -> str:
         """Write the file atomically (a temporary file in its directory, 0600 from its
         creation, fsynced, renamed over): a crash leaves the old file or the new one,
         never half of one, and the key is never readable by others, even briefly.
@@ -208,7 +231,7 @@ def _shape(data):
     return f"a JSON {type(data).__name__}"
 
 
-def store_dir():
+def store_dir() -> str:
     """The host key store: $PUMPGUARD_KEYS, else $XDG_CONFIG_HOME/pumpguard/keys."""
     if os.environ.get("PUMPGUARD_KEYS"):
         return os.environ["PUMPGUARD_KEYS"]
@@ -216,13 +239,13 @@ def store_dir():
     return os.path.join(config, "pumpguard", "keys")
 
 
-def store_path(board_id):
+def store_path(board_id: str) -> str:
     if not _is_hex(board_id, BOARD_ID_HEX):  # never a path out of the store
         raise KeyFileError(f"board id {board_id!r} is not {BOARD_ID_HEX} lowercase hex digits")
     return os.path.join(store_dir(), f"{board_id}.json")
 
 
-def lookup(board_id):
+def lookup(board_id: str) -> KeyFile | None:
     """The store's key file for ``board_id``, or None when the store has none."""
     path = store_path(board_id)
     if not os.path.exists(path):
@@ -233,7 +256,7 @@ def lookup(board_id):
     return found
 
 
-def given(key):
+def given(key: "str | os.PathLike[str] | KeyFile | None") -> KeyFile | None:
     """The key file a caller named: a KeyFile, a path, or None -> $PUMPGUARD_KEY (None
     when that is unset too: the store is asked once the board has named itself)."""
     if isinstance(key, KeyFile):
@@ -245,7 +268,7 @@ def given(key):
     return KeyFile.load(key)
 
 
-def for_board(reply, given):
+def for_board(reply: Mapping[str, Any], given: KeyFile | None) -> KeyFile:
     """The key file for the board whose HELLO_R is `reply`: `given` (the caller's, or
     $PUMPGUARD_KEY's), else the store's; AuthError for a board that says it has no
     keys or a key file of another board, KeyFileError when none is at hand."""
@@ -279,7 +302,7 @@ def for_board(reply, given):
     return keyfile
 
 
-def check_insecure(reply, given, insecure):
+def check_insecure(reply: Mapping[str, Any], given: KeyFile | None, insecure: bool) -> None:
     """HELLO_R `reply` says auth 0, which anyone answering first can say: believed only
     when asked for (`insecure`), from a device that says it is the emulator, for a
     board id no key file of this host names (`given`, or the store's): a board with
@@ -302,7 +325,7 @@ def check_insecure(reply, given, insecure):
         )
 
 
-def pending(keyfile):
+def pending(keyfile: KeyFile) -> str:
     """Where a rotation of `keyfile`'s keys keeps the new key file, ``<path>.new``,
     once no earlier rotation's is there: one whose end was unknown left it, and it may
     hold the only copy of a key the board has; a new rotation must not overwrite it, so
@@ -325,7 +348,7 @@ def pending(keyfile):
     )
 
 
-def kept(exc, role, new, path):
+def kept(exc: BaseException | None, role: str, new: str, path: str) -> str:
     """What a rotation whose end is unknown says: where the new key is kept."""
     head = "the rotation was interrupted" if exc is None else str(exc)
     return (
@@ -333,3 +356,64 @@ def kept(exc, role, new, path):
         f"(try it with --key {new}; if the board refuses it, the old key in {path} "
         "still works)"
     )
+
+
+def rotate(pump: "Pump", role: str) -> str:
+    """``Pump.rotate_key(role)``: replace ``role``'s key on the board with a new random
+    one (the pump's session must be a service one) and in the key file the session
+    used; returns its path.
+
+    The new key file is written to ``<path>.new`` first, and removed only once the
+    board's tagged answer says how it ended: KEY_R with the new key's check (then
+    the key file has the new key), or a tagged ERROR or REFUSED (the board kept the
+    old key). Anything else (a lost answer, an untagged error anyone could have
+    sent, Ctrl-C, a reset) may leave the board with the new key already: ``.new``
+    is kept, and the error says so; no rotation starts while one is kept (a
+    UsageError says how to settle it). Sessions open keep working; new ones need the
+    new key. A session whose key file has no path (a ``KeyFile`` built in memory)
+    is refused before anything is sent: the new key would be in no file."""
+    with pump._lock:
+        keyfile = pump._link.session_keyfile
+        if keyfile is None:
+            raise UsageError("the device runs without keys (--insecure): none to rotate")
+        if pump.role != "service":
+            raise UsageError(
+                f"rotating a key needs the service key (connect with role='service', "
+                f"or --role service); this session is {pump.role}: nothing was sent"
+            )
+        if not keyfile.path:
+            raise UsageError(
+                "rotating a key needs a key file on disk to write the new key to: "
+                "this session's KeyFile has no path (save() it, then connect(port, "
+                "key=PATH)); nothing was sent"
+            )
+        new = pending(keyfile)  # never over an earlier rotation's kept key
+        new_key = secrets.token_bytes(auth.KEY)
+        rotated = keyfile.replaced(role, new_key)
+        path = keyfile.path
+        kept_path = rotated.save(new)
+        try:
+            r = pump._call("KEY", {"role": catalog.ROLES[role]}, wrap=("key", new_key))
+        except (RefusedError, DeviceError, Forbidden, BadValue):
+            # A tagged answer of the board's (or nothing sent): it kept the old key.
+            os.remove(kept_path)
+            raise
+        except (LinkError, AuthError) as exc:
+            # No answer, an untagged one (anyone's), or a reset (its re-HELLO too):
+            # whatever the error says of this attempt, KEY may have run on the board.
+            raise type(exc)(kept(exc, role, kept_path, path), exc.may_have_run) from None
+        except BaseException:  # Ctrl-C while the answer was awaited, and the like
+            print(kept(None, role, kept_path, path), file=sys.stderr)
+            raise
+        if r["role"] != catalog.ROLES[role] or not auth.equal(r["check"], auth.key_check(new_key)):
+            raise PumpguardError(
+                f"the board answered the rotation of the {role} key with the check of "
+                f"another key: the key it holds is unknown here; the new one is kept in "
+                f"{kept_path}, the old in {path}"
+            )
+        rotated.save(path)
+        os.remove(kept_path)
+        if pump._link.keyfile is keyfile:
+            pump._link.keyfile = rotated
+        pump._link.session_keyfile = rotated
+        return path

@@ -3,6 +3,7 @@ firmware's own loader, then pushed over the link and switched to on the device
 (LIB_BEGIN, LIB_DATA in chunks, LIB_COMMIT; protocol/SPEC.md §6, firmware/libpush.py)."""
 
 import binascii
+from typing import TYPE_CHECKING
 
 from firmware import druglib, libpush
 from protocol import catalog
@@ -10,8 +11,11 @@ from protocol import catalog
 from ..errors import PumpguardError, UsageError
 from .answers import LibraryId
 
+if TYPE_CHECKING:  # client.py imports this module: the name only, for the hints
+    from .client import Pump
 
-def checked(path):
+
+def checked(path: str) -> tuple[bytes, druglib.Library]:
     """The bytes of the library file at path and its ``Library``, once it loads valid
     and sealed as the board will load it; else a ``UsageError`` listing every problem,
     one per line (nothing was sent)."""
@@ -35,7 +39,7 @@ def checked(path):
     return data, library
 
 
-def push(pump, path):
+def push(pump: "Pump", path: str) -> LibraryId:
     """Push the library at path to the device behind pump; its identity once active."""
     data, library = checked(path)
     pump._call("LIB_BEGIN", {"size": len(data), "crc": binascii.crc32(data)})

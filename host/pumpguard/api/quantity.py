@@ -11,15 +11,18 @@ too, with ``BadValue``, a ``PumpguardError``: the CLI says so and exits 2.
 
 from decimal import Decimal, InvalidOperation
 
+from protocol.text import clip, shown
+
 from ..errors import BadValue, UsageError, WrongType
 
 SCALE = 1_000_000
 _DECIMALS = 6
 # The largest quantity the wire carries: i32 millionths (protocol/catalog.py, type Q).
 WIRE_MAX = Decimal(2**31 - 1).scaleb(-_DECIMALS)
+_SHOWN = 40  # characters of a value an error message quotes
 
 
-def to_micro(value, what="quantity"):
+def to_micro(value: str | Decimal | int, what: str = "quantity") -> int:
     """Return ``value`` (str, Decimal or int) as an integer count of millionths.
 
     ``what`` names the quantity in error messages ("dose", "weight"...). Raises
@@ -39,7 +42,7 @@ def to_micro(value, what="quantity"):
             f"(a float may already be inexact: write it as text, '{value}')"
         )
     if isinstance(value, bool):
-        raise WrongType(f"{what} must be a number, not {value!r}")
+        raise WrongType(f"{what} must be a number as a str, Decimal or int, not {value!r}")
     if isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, Decimal):
@@ -48,24 +51,36 @@ def to_micro(value, what="quantity"):
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
-            raise BadValue(f"{what} {value!r} is not a decimal number") from None
+            raise BadValue(
+                f"{what} {shown(value, _SHOWN)} is not a decimal number: give one such as '0.1'"
+            ) from None
     else:
-        raise WrongType(f"{what} must be a str, Decimal or int, not {type(value).__name__}")
+        raise WrongType(
+            f"{what} must be a number as a str, Decimal or int, not a {type(value).__name__}"
+        )
     exponent = number.as_tuple().exponent
     if not isinstance(exponent, int):  # "n", "N", "F": NaN, signalling NaN, Infinity
-        raise BadValue(f"{what} {value!r} is not a finite number")
+        raise BadValue(
+            f"{what} {shown(value, _SHOWN)} is not a finite number: allowed 0 to {WIRE_MAX}"
+        )
+    # The user's text as typed; a number as Decimal writes it (str() of an int past 4300
+    # digits raises).
+    said = clip(value if isinstance(value, str) else str(number), _SHOWN)
     if number < 0:
-        raise BadValue(f"{what} {value} is negative")
+        raise BadValue(f"{what} {said} is negative: allowed 0 to {WIRE_MAX}")
     if exponent < -_DECIMALS:
-        raise BadValue(f"{what} {value} has more than {_DECIMALS} decimals")
+        raise BadValue(
+            f"{what} {said} has more than {_DECIMALS} decimals: allowed at most {_DECIMALS} "
+            "(a millionth of its unit)"
+        )
     if number > WIRE_MAX:
         raise UsageError(
-            f"{what} {value} is out of range: allowed 0 to {WIRE_MAX} (the wire's 32 bits)"
+            f"{what} {said} is out of range: allowed 0 to {WIRE_MAX} (the wire's 32 bits)"
         )
     return int(number.scaleb(_DECIMALS))
 
 
-def from_micro(value):
+def from_micro(value: int) -> str:
     """Format a micro-scaled integer as the shortest exact decimal text ("0.04", "8")."""
     text = str(Decimal(value).scaleb(-_DECIMALS).normalize())
     # normalize() writes 100 as 1E+2; quantize to an integer spells it out.
@@ -74,6 +89,6 @@ def from_micro(value):
     return text
 
 
-def micro_to_decimal(value):
+def micro_to_decimal(value: int) -> Decimal:
     """A micro-scaled integer as an exact ``Decimal`` (for JSON and API results)."""
     return Decimal(from_micro(value))

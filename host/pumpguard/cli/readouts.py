@@ -77,6 +77,7 @@ def do_status(pump, args, out):
                 step += f" to {s.taper_next_dose} {s.dose_unit}"
         if s.override:
             what += " (override)"
+        what += f" [{s.order}]" if s.order else ""
         print(
             f"channel {ch}: {s.state}, {what}, {s.rate_ml_h} mL/h, "
             f"{s.volume_infused_ml} mL infused{left}{empty}{step}, "

@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import EmulatorError
 from .control import MAX_ADVANCE_S
@@ -43,14 +45,14 @@ class Emulator:
 
     def __init__(
         self,
-        board="emulator",
-        time_scale=1,
-        state_dir=None,
-        tcp=None,
-        runtime="cpython",
-        insecure=False,
-        library=None,
-    ):
+        board: str = "emulator",
+        time_scale: float = 1,
+        state_dir: str | os.PathLike[str] | None = None,
+        tcp: int | None = None,
+        runtime: str = "cpython",
+        insecure: bool = False,
+        library: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.board = board
         self.insecure = insecure
         self.library = library  # a drug library file to boot with (--library)
@@ -61,12 +63,12 @@ class Emulator:
         if state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="pumpguard-emulator-")
             state_dir = self._tmp.name
-        self.state_dir = os.path.abspath(os.fspath(state_dir))
-        self.port = None
-        self.key = None  # the host key file of the board's keys (None: insecure)
+        self.state_dir: str = os.path.abspath(os.fspath(state_dir))
+        self.port: str = ""  # the port to open, once start() returned
+        self.key: str | None = None  # the host key file of the board's keys (None: insecure)
         self._proc = None
 
-    def start(self):
+    def start(self) -> "Emulator":
         argv = [sys.executable, "-m", "pumpguard", "emulate", "--board", self.board]
         argv += ["--time-scale", str(self.time_scale), "--state-dir", self.state_dir]
         argv += ["--runtime", self.runtime]
@@ -105,7 +107,7 @@ class Emulator:
         return self
 
     @property
-    def log_path(self):
+    def log_path(self) -> str:
         return os.path.join(self.state_dir, "emulator.log")
 
     def _log_tail(self):
@@ -122,7 +124,7 @@ class Emulator:
             raise EmulatorError("the emulator is not started: call start() or use `with`")
         return proc, proc.stdin, proc.stdout
 
-    def command(self, line):
+    def command(self, line: str) -> str:
         """Send one control command (see the module docstring); returns its reply."""
         _proc, stdin, stdout = self._process()
         stdin.write(line + "\n")
@@ -132,11 +134,13 @@ class Emulator:
             raise EmulatorError(f"emulator: {line!r}: {reply or 'no reply'}")
         return reply
 
-    def inject(self, fault, channel=1):
+    def inject(self, fault: str, channel: int = 1) -> str:
         """Inject ``fault`` (``"occlusion"``, ``"air"`` or ``"empty"``) on ``channel``."""
         return self.command(f"{fault} {channel}")
 
-    def advance(self, seconds, keepalive=None, step=5):
+    def advance(
+        self, seconds: float, keepalive: Callable[[], object] | None = None, step: float = 5
+    ) -> None:
         """Fast-forward the virtual clock by ``seconds``; returns once they passed.
 
         ``keepalive``, when given, is called every ``step`` virtual seconds (for
@@ -159,7 +163,7 @@ class Emulator:
             if keepalive:
                 keepalive()
 
-    def factory_reset(self):
+    def factory_reset(self) -> None:
         """A new board on the same port (the control command ``factory-reset``): the
         store emptied, new syringes, the clock from its start, the log begun anew;
         returns once the new boot answers."""
@@ -167,15 +171,15 @@ class Emulator:
             log.truncate()  # the emulator appends: its next line starts the file
         self.command("factory-reset")
 
-    def running(self):
+    def running(self) -> bool:
         """Whether the emulator's process is alive (not powered off, not quit)."""
         return self._proc is not None and self._proc.poll() is None
 
-    def pumps(self):
+    def pumps(self) -> list[dict[str, Any]]:
         """The syringe models: rate, volume left and pumped (millionths), fault."""
         return json.loads(self.command("pumps"))
 
-    def power_off(self):
+    def power_off(self) -> None:
         """SIGKILL: power lost at once, the store left as the firmware last wrote it.
         ``start()`` powers it on again on the same state dir (a new ``.port``); between
         the two, a test may damage the store as a failing flash would."""
@@ -183,12 +187,14 @@ class Emulator:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
-    def power_cycle(self):
+    def power_cycle(self) -> "Emulator":
         """Power loss and power on again on the same state dir; new ``.port``."""
         self.power_off()
         return self.start()
 
-    def close(self):
+    def close(self) -> None:
+        """Quit the emulator (killed if it does not within 5 s); its temporary state
+        directory, when it made one, is removed."""
         if self._proc:
             proc, stdin, stdout = self._process()
             if proc.poll() is None:
@@ -205,8 +211,8 @@ class Emulator:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self):
+    def __enter__(self) -> "Emulator":
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -1,8 +1,9 @@
 """``check(path)``: every problem of a library file at once, and whether it is sealed."""
 
 from dataclasses import dataclass
+from typing import Any
 
-from .document import Identity, read
+from .document import FilePath, Identity, read
 
 
 @dataclass(frozen=True)
@@ -18,18 +19,18 @@ class Check:
     identity: Identity
 
     @property
-    def valid(self):
+    def valid(self) -> bool:
         return not self.content_problems
 
     @property
-    def sealed(self):
+    def sealed(self) -> bool:
         return self.identity.sealed
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.valid and self.sealed
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         identity = self.identity.as_json()
         del identity["sealed"]  # said once, beside valid
         return {
@@ -41,7 +42,7 @@ class Check:
         }
 
 
-def check(path) -> Check:
+def check(path: FilePath) -> Check:
     """Check the library file at path (UsageError when it is not a JSON object)."""
     doc = read(path)
     return Check(str(path), doc.problems, doc.content_problems, doc.identity)

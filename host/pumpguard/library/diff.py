@@ -14,9 +14,11 @@ then what only the new one has in its order.
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from .document import Document, Figure, Identity, count, read, written
+from .document import Document, Figure, FilePath, Identity, count, read, written
 
 DRUG_ADDED = "drug added"
 DRUG_REMOVED = "drug removed"
@@ -42,7 +44,7 @@ class Change:
     old: Figure | None = None
     new: Figure | None = None
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         return {
             "drug": self.drug,
             "field": self.field,
@@ -60,7 +62,8 @@ class Review:
     new: Identity
     changes: tuple[Change, ...]
 
-    def lines(self):
+    def lines(self) -> Iterator[str]:
+        """The review as a pharmacist reads it: both identities, each change, a summary."""
         yield f"old: {self.old_file}: {self.old.line()}"
         yield f"new: {self.new_file}: {self.new.line()}"
         if not self.changes:
@@ -78,7 +81,7 @@ class Review:
             yield from _change_lines(change)
         yield _summary(self.changes)
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         return {
             "old": {"file": self.old_file, **self.old.as_json()},
             "new": {"file": self.new_file, **self.new.as_json()},
@@ -120,13 +123,13 @@ def _summary(changes):
     return text
 
 
-def review(old, new) -> Review:
+def review(old: FilePath, new: FilePath) -> Review:
     """Compare the library files at old and new (UsageError when one is no JSON object)."""
     a, b = read(old), read(new)
     return Review(str(old), str(new), a.identity, b.identity, tuple(_changes(a, b)))
 
 
-def diff(old, new) -> list[Change]:
+def diff(old: FilePath, new: FilePath) -> list[Change]:
     """Every change from the library file at old to the one at new ([] when their
     content is the same)."""
     return list(review(old, new).changes)

@@ -7,10 +7,14 @@ problems can still be shown and compared, and every member (an unknown one too) 
 """
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from firmware import druglib
 
+from ..api import args
 from ..errors import PumpguardError, UsageError
 
 # The problems druglib.load reports about the stored CRC, and nothing else, start so: a
@@ -21,6 +25,8 @@ _CRC_PROBLEM = "library.crc32:"
 # that read it level by level (druglib.canonical, _rows).
 _DEPTH_MAX = 64
 # Each section's figures are in this unit (the drug's own units filled in by _unit()).
+# A library file as the API takes it.
+FilePath = str | os.PathLike[str]
 _SECTION_UNIT = {
     "weight_kg": "kg",
     "volume_ml": "mL",
@@ -31,7 +37,7 @@ _SECTION_UNIT = {
 }
 
 
-def count(n, what):
+def count(n: int, what: str) -> str:
     """ "1 problem", "4 problems": what a pharmacist reads in a report."""
     return f"{n} {what}" if n == 1 else f"{n} {what}s"
 
@@ -40,9 +46,9 @@ class LibraryProblems(PumpguardError):
     """A library with problems where none may be (check, seal): ``problems`` lists every
     one, as druglib.load words them; the message says how many and lists them."""
 
-    def __init__(self, headline, problems):
+    def __init__(self, headline: str, problems: Iterable[str]) -> None:
         super().__init__("\n".join([headline, *problems]))
-        self.problems = tuple(problems)
+        self.problems: tuple[str, ...] = tuple(problems)
 
 
 @dataclass(frozen=True)
@@ -57,11 +63,12 @@ class Identity:
     crc: int
     sealed: bool
 
-    def line(self):
+    def line(self) -> str:
+        """One line: name, version, CRC-32, whether sealed."""
         sealed = "sealed" if self.sealed else "NOT sealed"
         return f"{self.name} {self.version}, crc32 0x{self.crc:08x}, {sealed}"
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "version": self.version,
@@ -85,7 +92,7 @@ class Figure:
     unit: str = ""
     item: tuple[str, str] | None = None
 
-    def shown(self):
+    def shown(self) -> str:
         """The value as a reader sees it: "0.1 mcg/kg/min", "120 s", "none (no limit)"."""
         value = self.value
         if value is None:
@@ -99,7 +106,7 @@ class Figure:
         text = _plain(value)
         return f"{text} {self.unit}" if self.unit else text
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         return {"field": self.field, "value": self.value, "unit": self.unit, "source": self.source}
 
 
@@ -109,7 +116,7 @@ def _plain(value):
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def written(value):
+def written(value: object) -> str:
     """How the JSON writes value, its type said: 'the text "4"', "the number 4": two
     values that read alike (shown()) are told apart by it."""
     kind = (
@@ -177,9 +184,11 @@ class Document:
         return _with_units(_rows(spec, "", None), spec.get("dose_unit"), conc_unit)
 
 
-def read(path):
+def read(path: FilePath) -> "Document":
     """The library file at path; UsageError (one line) when it cannot be read, is not
-    UTF-8 JSON, or is not a JSON object: such a file is no library to check."""
+    UTF-8 JSON, or is not a JSON object: such a file is no library to check; WrongType
+    for a path that is no path (an int would be read as a file descriptor)."""
+    path = args.path(path, "library file")
     try:
         with open(path, "rb") as f:
             data = f.read()

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from .document import LibraryProblems, count, read
+from .document import FilePath, LibraryProblems, count, read
 
 _WS = " \t\n\r"  # JSON's whitespace
 _DECODER = json.JSONDecoder()
@@ -37,7 +37,7 @@ class Sealed:
     changed: bool
 
 
-def seal(path) -> Sealed:
+def seal(path: FilePath) -> Sealed:
     """Seal the library file at path; LibraryProblems (nothing written) when anything
     but its CRC is wrong, UsageError when it is not a JSON object."""
     doc = read(path)

@@ -1,10 +1,12 @@
 """``show(path, drug=None)``: every drug of a library file, each figure with its unit
 and its source, as a table a pharmacist reads (``Shown.lines()``) or as data."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import UsageError
-from .document import Figure, Identity, count, read
+from .document import Figure, FilePath, Identity, count, read
 
 _VALUE_W = 32  # a longer value does not widen the value column
 
@@ -27,7 +29,7 @@ class Shown:
     library: tuple[Figure, ...]
     drugs: tuple[DrugView, ...]
 
-    def lines(self):
+    def lines(self) -> Iterator[str]:
         """The table: a head line (identity, problems), the library's own figures (when
         no one drug was asked for), then one block per drug; columns aligned across the
         whole table. A value too long for its column (a note, the library's "about")
@@ -56,7 +58,7 @@ class Shown:
             yield drug.name
             yield from (line for f in drug.figures for line in row(f))
 
-    def as_json(self):
+    def as_json(self) -> dict[str, Any]:
         return {
             "file": self.file,
             "identity": self.identity.as_json(),
@@ -66,7 +68,7 @@ class Shown:
         }
 
 
-def show(path, drug=None) -> Shown:
+def show(path: FilePath, drug: str | None = None) -> Shown:
     """Every drug of the library file at path, or only drug (UsageError naming every
     drug of the file when it has no such drug)."""
     doc = read(path)

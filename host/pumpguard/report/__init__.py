@@ -9,6 +9,7 @@
 builds the ``Report``, ``plots.py`` draws a PNG per channel, ``page.py`` writes the page.
 """
 
+import os
 from pathlib import Path
 
 from ..errors import UsageError
@@ -19,7 +20,7 @@ from .source import export, identity, load, now, parse
 __all__ = ["Report", "build", "export", "identity", "load", "now", "parse", "write"]
 
 
-def write(report: Report, out_dir) -> list[Path]:
+def write(report: Report, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write one ``channel-N.png`` per channel the log names and ``report.html`` into
     ``out_dir`` (made if missing); returns the paths written, the page last."""
     # matplotlib loads here, not with the package: `pumpguard log` needs none of it

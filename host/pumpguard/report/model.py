@@ -26,9 +26,11 @@ once, the repeats counted; two different entries with one (boot, seq) are both k
 the export said to be inconsistent.
 """
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from ..api.answers import LogEntry
 from .parse import ACCEPTED_DOSE, STARTED, Event, by_pump, read
@@ -41,6 +43,7 @@ from .records import (
     LibraryPeriod,
     LibrarySwitch,
     Mark,
+    Now,
     Report,
     Segment,
 )
@@ -213,7 +216,13 @@ def _running_before(run):
     return out
 
 
-def build(entries, device=None, channels=None, source="", now=None) -> Report:
+def build(
+    entries: Iterable[LogEntry],
+    device: dict[str, Any] | None = None,
+    channels: int | None = None,
+    source: str = "",
+    now: Now | None = None,
+) -> Report:
     """The report of ``entries`` (``LogEntry``, oldest first, as ``Pump.log()``) of the
     device ``device`` (``identity()``'s dict, None when unknown). ``channels``: the
     device's channel count when known (a live pump), so a channel the log never names

@@ -5,6 +5,7 @@ the alarms, the library switches and the pump's own figures when it was asked no
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from protocol.text import duration
 
@@ -116,26 +117,26 @@ class Now:
 
     boot_id: int
     uptime_ms: int
-    statuses: dict  # channel -> Status
+    statuses: dict[int, Status]  # channel -> its Status
 
 
 @dataclass
 class Report:
-    device: dict | None  # identity (pumpguard.report.identity), None: not in the export
+    device: dict[str, Any] | None  # identity (pumpguard.report.identity), None: not known
     source: str
-    entries: list
+    entries: list[LogEntry]
     wall_axis: bool  # the plots' time axis: UTC (True) or hours, boots end to end
-    boots: list
-    channels: list  # ChannelReport, only channels with entries
-    unused: list  # channel numbers the device has that the log never names
-    decisions: list
-    alarms: list
-    not_understood: list  # LogEntry of a known kind whose text no format matched
-    unknown: list  # LogEntry of a kind this report does not know
+    boots: list[Boot]
+    channels: list[ChannelReport]  # only channels with entries
+    unused: list[int]  # channel numbers the device has that the log never names
+    decisions: list[DecisionRow]
+    alarms: list[AlarmRow]
+    not_understood: list[LogEntry]  # of a known kind whose text no format matched
+    unknown: list[LogEntry]  # of a kind this report does not know
     first_seq: int = 0  # > 0: the entries before it are not in this log (rotated, --since)
     now: Now | None = None  # live: where the timeline was closed (None: at the last entry)
-    inputs: list = field(default_factory=list)  # LogEntry of kind "input": device events
-    switches: list = field(default_factory=list)  # LibrarySwitch, in time order
-    libraries: list = field(default_factory=list)  # LibraryPeriod (empty: no switch logged)
+    inputs: list[LogEntry] = field(default_factory=list)  # of kind "input": device events
+    switches: list[LibrarySwitch] = field(default_factory=list)  # in time order
+    libraries: list[LibraryPeriod] = field(default_factory=list)  # empty: no switch logged
     repeats: int = 0  # identical copies of an entry dropped
-    clashes: list = field(default_factory=list)  # (boot_id, seq) held by different entries
+    clashes: list[tuple[int, int]] = field(default_factory=list)  # (boot_id, seq) held twice

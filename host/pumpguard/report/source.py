@@ -5,11 +5,21 @@ entries), ``--jsonl`` or ``--csv`` (the entries alone: the identity is not in th
 import csv
 import io
 import json
+import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..api.answers import LogEntry
 from ..errors import UsageError
 from .records import Now
+
+if TYPE_CHECKING:  # the API is the caller's: imported for the hints only
+    from ..api.client import Pump
+
+# What parse() and load() return: the entries, the device's identity (None: the export
+# has none) and the export's format ("json", "jsonl" or "csv").
+Export = tuple[list[LogEntry], dict[str, Any] | None, str]
 
 # The identity ``pumpguard log --json`` writes as "device", and the report shows.
 IDENTITY = (
@@ -26,7 +36,7 @@ IDENTITY = (
 _FIELDS = ("seq", "boot_id", "at_ms", "wall_ms", "channel", "kind", "code", "text")
 
 
-def identity(pump) -> dict:
+def identity(pump: "Pump") -> dict[str, Any]:
     """The pump's identity (``IDENTITY``) from its HELLO and INFO; boot_id is the boot
     now running."""
     info = pump.info()
@@ -42,7 +52,7 @@ def identity(pump) -> dict:
     }
 
 
-def now(pump) -> Now:
+def now(pump: "Pump") -> Now:
     """The pump's boot, uptime and every channel's status now: where a report from it
     closes each channel's timeline (its log's last entry may be long past)."""
     info = pump.info()
@@ -50,7 +60,7 @@ def now(pump) -> Now:
     return Now(info.boot_id, info.uptime_ms, statuses)
 
 
-def export(entries, device) -> dict:
+def export(entries: Iterable[LogEntry], device: dict[str, Any] | None) -> dict[str, Any]:
     """``pumpguard log --json``'s one object."""
     return {"device": device, "entries": [e.as_json() for e in entries]}
 
@@ -102,7 +112,7 @@ def _json(text, where):
         raise UsageError(f"{where}: JSON nested too deep to be a log export") from None
 
 
-def parse(text, name="the file"):
+def parse(text: str, name: str = "the file") -> Export:
     """(entries, device or None, format) of an export's text."""
     stripped = text.lstrip()
     if not stripped:
@@ -142,7 +152,7 @@ def parse(text, name="the file"):
         raise UsageError(f"{name} row {rows.line_num}: not CSV ({exc})") from None
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Export:
     """(entries, device or None, format) of the export at ``path``."""
     try:
         # utf-8-sig: Excel's "CSV UTF-8" and Windows editors begin with a byte order
