@@ -217,7 +217,7 @@ def _raises(call, pump, cls, said):
 
 
 @pytest.mark.system
-def test_every_method_refuses_bad_arguments_with_what_is_allowed_and_sends_nothing(pump, port):
+def test_every_method_refuses_bad_arguments_with_what_is_allowed_and_sends_nothing(pump, pump_port):
     start_norepinephrine(pump)
     before = _order(pump)
     frames = _frames(pump)
@@ -228,7 +228,7 @@ def test_every_method_refuses_bad_arguments_with_what_is_allowed_and_sends_nothi
         if isinstance(error, (WrongType, BadValue)):
             assert ALLOWED.search(str(error)), str(error)
     for options, cls, said in CONNECT:
-        options = {"port": port, "timeout": ANSWER_TIMEOUT_S, **options}
+        options = {"port": pump_port, "timeout": ANSWER_TIMEOUT_S, **options}
         with pytest.raises(pumpguard.PumpguardError) as info:
             pumpguard.connect(**options)
         assert type(info.value) is cls and re.search(said, str(info.value)), info.value

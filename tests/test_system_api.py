@@ -14,7 +14,7 @@ from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 pytestmark = pytest.mark.system
 
 
-def test_status_gives_the_order_here_in_the_status_command_and_the_readme(pump, cli, capsys):
+def test_status_gives_the_order_here_in_the_status_command_and_the_readme(pump, pump_cli, capsys):
     idle = pump.status(2)
     assert (idle.concentration, idle.concentration_unit, idle.weight_kg, idle.volume_ml) == (
         None,
@@ -38,10 +38,10 @@ def test_status_gives_the_order_here_in_the_status_command_and_the_readme(pump, 
         "units/mL",
     )
     assert (v.weight_kg, v.volume_ml) == (None, Decimal("20"))
-    r = cli("status")
+    r = pump_cli("status")
     assert r.returncode == 0, r.stderr
     assert "norepinephrine 0.1 mcg/kg/min [16 mcg/mL, 70 kg, 50 mL programmed]" in r.stdout
-    shown = json.loads(cli("status", "--json").stdout)
+    shown = json.loads(pump_cli("status", "--json").stdout)
     assert (shown["concentration"], shown["concentration_unit"]) == (16, "mcg/mL")
     assert (shown["weight_kg"], shown["volume_ml"]) == (70, 50)
     # the README's second example, verbatim, on this pump
@@ -59,9 +59,9 @@ def test_status_gives_the_order_here_in_the_status_command_and_the_readme(pump, 
     assert pump.status(1).order == "16 mcg/mL, 70 kg, 50 mL programmed"
 
 
-def test_events_are_typed_answers_with_decimal_quantities(pump, emu):
+def test_events_are_typed_answers_with_decimal_quantities(pump, emulator):
     start_norepinephrine(pump)
-    emu.inject("occlusion", 1)
+    emulator.inject("occlusion", 1)
     events = []
     # Events come as the device sends them: read until both are in (each poll waits).
     for _ in range(20):

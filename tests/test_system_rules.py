@@ -217,7 +217,7 @@ def test_vasopressin_alone_raises_an_advisory_that_can_be_acked(pump):
     refused(lambda: pump.ack(999), "unknown_alarm")
 
 
-def test_unknown_channel_is_refused_by_the_api_and_by_the_device(pump, port):
+def test_unknown_channel_is_refused_by_the_api_and_by_the_device(pump, pump_port):
     # The API knows the pump's channels (HELLO): nothing is sent for another one.
     allowed = f"allowed 1 to {pump.channels}"
     with pytest.raises(pumpguard.BadValue, match=f"channel 9 is out of range: {allowed}"):
@@ -225,7 +225,7 @@ def test_unknown_channel_is_refused_by_the_api_and_by_the_device(pump, port):
     with pytest.raises(pumpguard.BadValue, match=f"channel 9 is out of range: {allowed}"):
         start_norepinephrine(pump, channel=9)
     # The device refuses one all the same, whoever sends it.
-    raw = RawPort(port)
+    raw = RawPort(pump_port)
     try:
         assert raw.hello()[0] == "HELLO_R"
         raw.send("STATUS", 2, {"ch": 9})
