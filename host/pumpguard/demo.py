@@ -10,8 +10,8 @@ between steps, with the host polling the pump meanwhile as a central station wou
 import sys
 
 import pumpguard
-from protocol.catalog import PRIORITY_NAMES
-from protocol.text import duration
+from pumpguard._board.protocol.catalog import PRIORITY_NAMES
+from pumpguard._board.protocol.text import duration
 from pumpguard.api.client import Decision, Stopped
 from pumpguard.api.quantity import from_micro
 from pumpguard.errors import EXIT_OK

@@ -7,8 +7,8 @@ with the class's exit code: each class carries its documented code (``pumpguard
 --help``), the one source of them.
 """
 
-from protocol import reasons
-from protocol.text import duration
+from pumpguard._board.protocol import reasons
+from pumpguard._board.protocol.text import duration
 
 EXIT_OK = 0  # done
 EXIT_ERROR = 1  # anything else

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from protocol.catalog import PRIORITY_NAMES
+from pumpguard._board.protocol.catalog import PRIORITY_NAMES
 
 from ..errors import reason_name
 

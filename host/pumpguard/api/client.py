@@ -55,7 +55,7 @@ import threading
 import time
 from decimal import Decimal
 
-from protocol import auth, catalog
+from pumpguard._board.protocol import auth, catalog
 
 from ..errors import (
     AuthError,

@@ -23,7 +23,7 @@ import os
 import secrets
 import stat
 
-from protocol import auth, catalog
+from pumpguard._board.protocol import auth, catalog
 
 from ..errors import AuthError, KeyFileError, UsageError
 

@@ -11,7 +11,7 @@ import json
 import os
 from typing import cast
 
-from protocol.text import duration
+from pumpguard._board.protocol.text import duration
 
 from ..api import keys
 from ..api.quantity import to_micro
@@ -74,7 +74,7 @@ def do_ports(pump, args, out):
 
 
 def argparse_emulate():
-    import boards
+    from pumpguard._board import boards
 
     from ..emulator import CONTROL_HELP, RUNTIMES, syringe_help
 
@@ -127,7 +127,7 @@ def argparse_emulate():
 
 
 def _check_board(name):
-    import boards
+    from pumpguard._board import boards
 
     if name not in boards.names():
         raise UsageError(f"unknown board {name!r} (known: {', '.join(boards.names())})")

@@ -39,6 +39,7 @@ leaves the board at its REPL (the documented way back to it); the next reset run
 pump loop again.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -46,7 +47,7 @@ import sys
 import tempfile
 import time
 
-import boards
+from pumpguard._board import boards
 
 from ..api import keys as keystore
 from ..api.client import connect
@@ -137,6 +138,12 @@ class Flasher:
         key=None,
         library=None,
     ):
+        # The flash extra's tools, missing: said before anything is built or sent.
+        if run is mpremote and importlib.util.find_spec("mpremote") is None:
+            raise UsageError(
+                f"pumpguard flash needs mpremote, which is not installed: {bundle.INSTALL_FLASH}"
+            )
+        bundle.mpy_cross()
         try:
             self.board = boards.get(board_name)
         except ValueError as exc:

@@ -9,7 +9,7 @@ problems can still be shown and compared, and every member (an unknown one too) 
 import json
 from dataclasses import dataclass, replace
 
-from firmware import druglib
+from pumpguard._board.firmware import druglib
 
 from ..errors import PumpguardError, UsageError
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from protocol.text import duration
+from pumpguard._board.protocol.text import duration
 
 from ..api.answers import LogEntry, Status
 
