@@ -5,12 +5,14 @@ only a runtime choice shows: the MicroPython runtime runs the compiled bundle (a
 reports its hash, as a flashed board does), TCP works there too, and a safe boot
 leaves the pump loop unstarted on either."""
 
+import os
 import subprocess
 import sys
 
 import pumpguard
 import pytest
 from pumpguard.deploy import bundle, flash
+from pumpguard.emulator import micropython
 
 from tests.systemkit import ANSWER_TIMEOUT_S
 
@@ -75,16 +77,32 @@ def test_a_board_at_its_repl_still_obeys_the_emulator(emu):
     assert emu.command("occlusion 1").startswith("ok")
 
 
-def test_the_micropython_runtime_without_node_exits_saying_what_is_missing(tmp_path):
-    # Before anything is served: no port printed for a board that would never answer.
+def _emulate_micropython(env):
+    """`pumpguard emulate --runtime micropython` that cannot start: its one line, said
+    before anything is served (no port printed for a board that would never answer)."""
     r = subprocess.run(
         [sys.executable, "-m", "pumpguard", "emulate", "--runtime", "micropython"],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        env={"PATH": str(tmp_path), "HOME": str(tmp_path)},  # an empty PATH: no node
+        env=env,
         timeout=120,
     )
     assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr.startswith("pumpguard: the micropython runtime needs Node 20+ on PATH")
-    assert "--runtime cpython" in r.stderr
+    assert r.stderr.count("\n") == 1 and "--runtime cpython" in r.stderr
+    return r.stderr
+
+
+def test_the_micropython_runtime_without_node_exits_saying_what_is_missing(tmp_path):
+    said = _emulate_micropython({"PATH": str(tmp_path), "HOME": str(tmp_path)})  # no node
+    assert said.startswith("pumpguard: the micropython runtime needs Node 20+ on PATH")
+
+
+def test_the_micropython_runtime_without_its_npm_package_says_what_to_install(tmp_path):
+    # At once: never a board booting into the same wall for ever.
+    said = _emulate_micropython({**os.environ, micropython.NODE_MODULES_ENV: str(tmp_path)})
+    assert said.startswith(
+        f"pumpguard: the micropython runtime needs the npm package {micropython.PACKAGE} "
+        f"{micropython.PACKAGE_VERSION} in ${micropython.NODE_MODULES_ENV} ({tmp_path}): "
+        f"`npm install --prefix DIR {micropython.PACKAGE}@{micropython.PACKAGE_VERSION}`"
+    )
