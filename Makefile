@@ -27,7 +27,7 @@ PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
 
-.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz soak clean report-example
+.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz soak clean report-example test-install
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
@@ -84,6 +84,12 @@ test-mp: mpy $(NODE_STAMP)
 bundle: $(VENV_STAMP)
 	@echo "== bundle (what pumpguard flash writes to a board's filesystem)"
 	@$(PY) -m pumpguard flash --board pico --bundle build/bundle/pico
+
+# `pip install .` as a user does it, not part of `make test` (about 20 s): the wheel in a
+# fresh venv holds only pumpguard at the top of site-packages, its emulator runs there
+# (both runtimes) and writes nothing into site-packages (tests/test_install.py).
+test-install: $(VENV_STAMP) $(NODE_STAMP)
+	$(PY) -m pytest -q -m install
 
 # Long runs, not part of `make test`: every 2- and 3-bit flip of every golden vector and
 # 40 times the decoder fuzzing (hours of CPU), the safety core's long property profile,

@@ -116,11 +116,16 @@ def _json(*argv):
 def test_json_on_every_command_that_prints_data(pump_port, monkeypatch, capsys):
     info = _json("info", "-p", pump_port, *T, "--json")
     assert info["channels"] == 2 and info["library_problems"] == 0 and "counters" in info
-    d = _json("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI, "-p", pump_port, *T, "--json")
+    d = _json(
+        "start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI, "-p", pump_port, *T, "--json"
+    )
     assert d == {"channel": 1, "dose": "0.1", "dose_unit": "mcg/kg/min", "rate_ml_h": "26.25"}
     s = _json("status", "--json", "-p", pump_port, *T)
     assert (s["state"], s["dose"], s["rate_ml_h"], s["alarms"]) == ("running", "0.1", "26.25", [])
-    assert [one["channel"] for one in _json("status", "--all", "--json", "-p", pump_port, *T)] == [1, 2]
+    assert [one["channel"] for one in _json("status", "--all", "--json", "-p", pump_port, *T)] == [
+        1,
+        2,
+    ]
     stopped = _json("stop", "-p", pump_port, *T, "--json")
     assert (stopped["channel"], stopped["dose_unit"]) == (1, "mcg/kg/min")
     assert [step["dose"] for step in stopped["plan"]] == ["0.08", "0.06", "0.04", "0.02", "0"]

@@ -8,11 +8,14 @@ so nothing depends on how fast this machine runs.
 import io
 
 import pytest
+
+# The emulator's own view of the board (pumpguard._board): the clock and the wait patched
+# here must be the ones server.py's board runs on, not the checkout's second copy.
+from pumpguard._board.boards import emulator
+from pumpguard._board.boards.emulator import hardware
+from pumpguard._board.firmware import main as firmware_main
 from pumpguard.emulator import server
 
-from boards import emulator
-from boards.emulator import hardware
-from firmware import main as firmware_main
 from tests.portable.corekit import start_norepinephrine
 
 STALL_S = 0.027  # the scheduling stall seen on a loaded machine

@@ -11,11 +11,11 @@ import sys
 import types
 
 import pytest
+from pumpguard._board.boards.emulator import hardware  # the models server.py builds on
 from pumpguard.emulator import server
 
 import boards
 from boards import emulator
-from boards.emulator import hardware
 
 
 def _holds_the_contract(ports, channels):

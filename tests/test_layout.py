@@ -34,9 +34,19 @@ MAX_LINES = 500
 
 
 def _modules():
+    # Each module once, where its source lives: host/pumpguard/_board/ holds links to the
+    # board's packages (pumpguard._board.*), not modules of its own but its __init__.py.
     for package, path in PACKAGES.items():
         for source in sorted(path.rglob("*.py")):
-            yield package, source
+            if not source.is_symlink():
+                yield package, source
+
+
+def _package(name):
+    """The package a module name belongs to: the host's pumpguard._board.<name> is the
+    board's <name>, as the board's own code names it."""
+    parts = name.split(".")
+    return parts[2] if parts[:2] == ["pumpguard", "_board"] and len(parts) > 2 else parts[0]
 
 
 def _imported_packages(source):
@@ -45,9 +55,10 @@ def _imported_packages(source):
     found = set()
     for node in ast.walk(ast.parse(source.read_text())):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(_package(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            found.update(_package(name) for name in names)
     return found & set(PACKAGES)
 
 
@@ -81,9 +92,11 @@ def test_no_import_cycle_between_packages_with_the_composition_root_counted():
 def _host_modules():
     yield pumpguard
     for info in pkgutil.walk_packages(pumpguard.__path__, "pumpguard."):
-        if info.name not in ("pumpguard.__main__",):  # running it would start the CLI
+        # __main__ would start the CLI; pumpguard._board.* is the board's code (its own
+        # errors are the firmware's), but for the host code kept in boards/
+        if info.name != "pumpguard.__main__" and not info.name.startswith("pumpguard._board."):
             yield importlib.import_module(info.name)
-    yield importlib.import_module("boards.emulator.hardware")  # host code, in boards/
+    yield importlib.import_module("pumpguard._board.boards.emulator.hardware")
 
 
 def test_every_error_the_host_package_raises_on_purpose_is_a_pumpguard_error():
@@ -131,11 +144,13 @@ def test_architecture_names_every_module_and_its_owner():
 
 def test_const_has_one_stand_in_on_cpython():
     # MicroPython code writes `from micropython import const`; CPython finds the one
-    # stand-in module (host/micropython.py) the host package installs.
+    # stand-in module (host/micropython.py): pumpguard._board.micropython in the host
+    # package (a link to it here), the top-level micropython of the checkout's tests.
     defined = [
         str(source.relative_to(ROOT))
         for source in sorted(ROOT.rglob("*.py"))
         if not {".venv", "node_modules", "build"} & set(source.relative_to(ROOT).parts)
+        and not source.is_symlink()
         and re.search(r"^\s*def const\(", source.read_text(), re.MULTILINE)
     ]
     assert defined == ["host/micropython.py"]
@@ -210,7 +225,8 @@ def test_the_core_decides_in_order_and_every_refusal_is_a_rule():
 def test_every_package_is_in_the_distribution():
     # A subpackage missing from pyproject.toml is missing from `pip install .`: a wheel
     # without firmware/rules/ builds bundles that cannot boot. (make installs editable,
-    # which would never show it.)
+    # which would never show it.) The board's packages ship as pumpguard._board.*, and
+    # nothing else is at the top (tests/test_install.py installs the wheel and looks).
     import tomllib
 
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
@@ -218,5 +234,11 @@ def test_every_package_is_in_the_distribution():
     for package, path in PACKAGES.items():
         for init in path.rglob("__init__.py"):
             rel = init.parent.relative_to(path).parts
-            found.add(".".join((package, *rel)))
+            top = ("pumpguard",) if package == "pumpguard" else ("pumpguard", "_board", package)
+            found.add(".".join((*top, *rel)))
     assert set(setuptools["packages"]) == found
+    assert "py-modules" not in setuptools
+    links = ROOT / "host" / "pumpguard" / "_board"
+    for name in ("firmware", "protocol", "boards"):
+        assert (links / name).resolve() == PACKAGES[name]
+    assert (links / "micropython.py").resolve() == ROOT / "host" / "micropython.py"

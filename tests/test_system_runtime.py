@@ -5,12 +5,14 @@ only a runtime choice shows: the MicroPython runtime runs the compiled bundle (a
 reports its hash, as a flashed board does), TCP works there too, and a safe boot
 leaves the pump loop unstarted on either."""
 
+import os
 import subprocess
 import sys
 
 import pumpguard
 import pytest
 from pumpguard.deploy import bundle, flash
+from pumpguard.emulator import micropython
 
 from tests.systemkit import ANSWER_TIMEOUT_S
 
@@ -76,16 +78,46 @@ def test_a_board_at_its_repl_still_obeys_the_emulator(emulator):
     assert emulator.command("occlusion 1").startswith("ok")
 
 
-def test_the_micropython_runtime_without_node_exits_saying_what_is_missing(tmp_path):
-    # Before anything is served: no port printed for a board that would never answer.
+def _emulate_micropython(env):
+    """What `pumpguard emulate --runtime micropython` that cannot start says on stderr:
+    before anything is served (no port printed for a board that would never answer)."""
     r = subprocess.run(
         [sys.executable, "-m", "pumpguard", "emulate", "--runtime", "micropython"],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        env={"PATH": str(tmp_path), "HOME": str(tmp_path)},  # an empty PATH: no node
+        env=env,
         timeout=120,
     )
     assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr.startswith("pumpguard: the micropython runtime needs Node 20+ on PATH")
-    assert "--runtime cpython" in r.stderr
+    return r.stderr
+
+
+def test_the_micropython_runtime_without_node_exits_saying_what_is_missing(tmp_path):
+    said = _emulate_micropython({"PATH": str(tmp_path), "HOME": str(tmp_path)})  # no node
+    assert said.count("\n") == 1 and "--runtime cpython" in said
+    assert said.startswith("pumpguard: the micropython runtime needs Node 20+ on PATH")
+
+
+def test_the_micropython_runtime_without_its_npm_package_says_what_to_install(tmp_path):
+    # At once: never a board booting into the same wall for ever.
+    said = _emulate_micropython({**os.environ, micropython.NODE_MODULES_ENV: str(tmp_path)})
+    assert said.count("\n") == 1 and "--runtime cpython" in said
+    assert said.startswith(
+        f"pumpguard: the micropython runtime needs the npm package {micropython.PACKAGE} "
+        f"{micropython.PACKAGE_VERSION} in ${micropython.NODE_MODULES_ENV} ({tmp_path}): "
+        f"`npm install --prefix DIR {micropython.PACKAGE}@{micropython.PACKAGE_VERSION}`"
+    )
+
+
+def test_an_interpreter_that_cannot_load_is_an_error_not_a_board_rebooting_into_it(tmp_path):
+    # node fails before the firmware runs: once, said, instead of a watchdog reset into
+    # the same failure at every boot until the emulator's 60 s deadline for an answer.
+    package = tmp_path / micropython.PACKAGE
+    package.mkdir(parents=True)
+    (package / "package.json").write_text('{"main": "broken.mjs"}')
+    (package / "broken.mjs").write_text('throw new Error("not an interpreter");\n')
+    said = _emulate_micropython({**os.environ, micropython.NODE_MODULES_ENV: str(tmp_path)})
+    assert "not an interpreter" in said  # node's own error, in the log
+    assert said.splitlines()[-1].startswith("pumpguard: node exited with 1 before the firmware ran")
+    assert "firmware died" not in said

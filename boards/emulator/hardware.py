@@ -14,7 +14,6 @@ import select
 import socket
 import sys
 import time
-import tty
 
 from protocol.catalog import PRIORITY_NAMES
 
@@ -167,6 +166,8 @@ class PtyLink:
     """
 
     def __init__(self):
+        import tty  # POSIX only, as PTYs are: importing the models (pumpguard) needs none
+
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)

@@ -10,8 +10,8 @@ between steps, with the host polling the pump meanwhile as a central station wou
 import sys
 
 import pumpguard
-from protocol.text import duration
 from pumpguard import Alarm, Decision, StateChange, Stopped
+from pumpguard._board.protocol.text import duration
 from pumpguard.errors import EXIT_OK
 
 NOREPINEPHRINE = {"weight_kg": "70", "concentration": "16 mcg/mL", "volume_ml": "50"}

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from protocol import reasons
-from protocol.text import duration
+from pumpguard._board.protocol import reasons
+from pumpguard._board.protocol.text import duration
 
 EXIT_OK = 0  # done
 EXIT_ERROR = 1  # anything else

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from protocol.catalog import PRIORITY_NAMES
+from pumpguard._board.protocol.catalog import PRIORITY_NAMES
 
 from ..errors import reason_name
 from .quantity import micro_to_decimal

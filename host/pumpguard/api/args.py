@@ -12,7 +12,7 @@ import os
 from decimal import Decimal
 from typing import Any
 
-from protocol.text import shown
+from pumpguard._board.protocol.text import shown
 
 from ..errors import BadValue, WrongType
 from .quantity import to_micro

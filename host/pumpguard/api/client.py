@@ -59,7 +59,7 @@ from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import Any, cast
 
-from protocol import catalog
+from pumpguard._board.protocol import catalog
 
 from ..errors import AuthError, Busy, DeviceReset, LinkError, NoAnswer, PumpguardError, RefusedError
 from . import answers, args, keepalive, keys, libpush

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import serial
 
-from protocol import auth, catalog, messages
-from protocol.decoder import Decoder
+from pumpguard._board.protocol import auth, catalog, messages
+from pumpguard._board.protocol.decoder import Decoder
 
 from ..errors import NoAnswer
 from .link import CRC32, PORT_ERRORS

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from protocol import auth, catalog
+from pumpguard._board.protocol import auth, catalog
 
 from ..errors import (
     AuthError,

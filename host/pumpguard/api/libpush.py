@@ -5,8 +5,8 @@ firmware's own loader, then pushed over the link and switched to on the device
 import binascii
 from typing import TYPE_CHECKING
 
-from firmware import druglib, libpush
-from protocol import catalog
+from pumpguard._board.firmware import druglib, libpush
+from pumpguard._board.protocol import catalog
 
 from ..errors import PumpguardError, UsageError
 from .answers import LibraryId

@@ -52,8 +52,8 @@ from collections import deque
 import crcmod.predefined
 import serial
 
-from protocol import auth, catalog, messages
-from protocol.decoder import Decoder
+from pumpguard._board.protocol import auth, catalog, messages
+from pumpguard._board.protocol.decoder import Decoder
 
 from ..errors import (
     AuthError,

@@ -11,7 +11,7 @@ too, with ``BadValue``, a ``PumpguardError``: the CLI says so and exits 2.
 
 from decimal import Decimal, InvalidOperation
 
-from protocol.text import clip, shown
+from pumpguard._board.protocol.text import clip, shown
 
 from ..errors import BadValue, UsageError, WrongType
 

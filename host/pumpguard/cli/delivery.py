@@ -2,7 +2,7 @@
 (a taper drug's plan printed, or ``--emergency``). Each prints the pump's decision, or
 with ``--json`` the API's answer (jsonout.py)."""
 
-from protocol.text import duration
+from pumpguard._board.protocol.text import duration
 
 from .jsonout import print_json
 from .options import Concentration, channel, command_parser, quantity

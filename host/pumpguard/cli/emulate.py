@@ -10,7 +10,7 @@ from .options import check_board, command_parser, tcp_port
 
 
 def argparse_emulate():
-    import boards
+    from pumpguard._board import boards
 
     from ..emulator import CONTROL_HELP, RUNTIMES, syringe_help
 

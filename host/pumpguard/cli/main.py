@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-from firmware import VERSION
-from protocol import catalog
+from pumpguard._board.firmware import VERSION
+from pumpguard._board.protocol import catalog
 
 from ..errors import (
     EXIT_AUTH,

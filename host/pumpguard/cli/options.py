@@ -198,7 +198,7 @@ def channel(pump, args):
 
 
 def check_board(name):
-    import boards
+    from pumpguard._board import boards
 
     if name not in boards.names():
         raise UsageError(f"unknown board {name!r} (known: {', '.join(boards.names())})")

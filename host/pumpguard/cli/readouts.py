@@ -6,7 +6,7 @@ one), ``log``. Each prints plain text, or with ``--json`` the API's answer
 import csv
 import json
 
-from protocol.text import duration
+from pumpguard._board.protocol.text import duration
 
 from ..report.source import export, identity
 from .jsonout import print_json

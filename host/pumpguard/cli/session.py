@@ -2,8 +2,8 @@
 ``auto``: the one pumpguard board that answers on this machine's serial ports), and the
 session opened on it, whose link failures say what to check."""
 
-from firmware import VERSION
-from protocol import catalog
+from pumpguard._board.firmware import VERSION
+from pumpguard._board.protocol import catalog
 
 from ..api import discover
 from ..api.client import connect

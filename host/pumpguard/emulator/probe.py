@@ -15,8 +15,8 @@ import threading
 
 import serial
 
-from protocol import catalog, messages
-from protocol.decoder import Decoder
+from pumpguard._board.protocol import catalog, messages
+from pumpguard._board.protocol.decoder import Decoder
 
 _ASK_EVERY_S = 0.5  # a frame lost while the firmware boots is asked again this soon
 _SEQ = 0xFFFF  # any seq: the answer is matched by it

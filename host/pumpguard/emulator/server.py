@@ -15,7 +15,6 @@ and lists a standing low alarm.
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -26,10 +25,10 @@ import tempfile
 import time
 import traceback
 
-import boards
-from boards.drivers.filestore import FileStore
-from boards.emulator import hardware
-from firmware.libpush import ACTIVE
+from pumpguard._board import boards
+from pumpguard._board.boards.drivers.filestore import FileStore
+from pumpguard._board.boards.emulator import hardware
+from pumpguard._board.firmware.libpush import ACTIVE
 
 from ..api import libpush
 from ..api.keys import BOARD_ID_HEX, KeyFile
@@ -101,7 +100,9 @@ def _runner(runtime, spec):
         return micropython.runner(spec)
     if runtime != "cpython":
         raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
-    from firmware import main as firmware_main  # a firmware that cannot load: said now
+    # A firmware that cannot load: said now. It runs in this process as the host's view
+    # of the board's sources (pumpguard._board: its imports of its own names mapped there).
+    from pumpguard._board.firmware import main as firmware_main
 
     return in_process(firmware_main.run)
 
@@ -182,6 +183,8 @@ def _write_private(path, data):
 
 def _lock_store(state_dir):
     """An exclusive lock on the state dir, held while the returned file stays open."""
+    import fcntl  # POSIX only, as the emulator is (PTYs): `import pumpguard` needs none
+
     os.makedirs(state_dir, exist_ok=True)
     lock = open(os.path.join(state_dir, "emulator.lock"), "w")  # noqa: SIM115 (held open: the lock)
     try:

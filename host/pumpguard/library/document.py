@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from firmware import druglib
+from pumpguard._board.firmware import druglib
 
 from ..api import args
 from ..errors import PumpguardError, UsageError

@@ -14,9 +14,7 @@ import math
 import os
 import select
 import sys
-import termios
 import time
-import tty
 from dataclasses import dataclass
 
 from rich.live import Live
@@ -26,7 +24,7 @@ from . import view
 from .snapshot import gather
 
 KEY_HELP = "keys: 1-9 acknowledge the alarm of that number, q quits (Ctrl-C too)"
-NO_KEYS = "keys off (stdin is not a terminal): Ctrl-C quits"
+NO_KEYS = "keys off (stdin is not a POSIX terminal): Ctrl-C quits"
 _QUIT = ("q", "Q")
 _ACK_KEYS = "123456789"
 # What a session may die of and come back from: the link (a cable pulled, a device
@@ -44,11 +42,14 @@ def supervise_interval(interval_s):
 
 class Keys:
     """Single key presses from ``stream`` when it is a terminal (cbreak mode while the
-    ``with`` block runs: no Enter needed, Ctrl-C still interrupts); off otherwise."""
+    ``with`` block runs: no Enter needed, Ctrl-C still interrupts); off otherwise, and on
+    Windows, whose console has no termios and no select() (the view runs all the same)."""
 
     def __init__(self, stream=None):
         stream = sys.stdin if stream is None else stream
-        self.fd = stream.fileno() if stream is not None and stream.isatty() else None
+        self.fd = None
+        if stream is not None and stream.isatty() and os.name == "posix":
+            self.fd = stream.fileno()
         self._saved = None
 
     @property
@@ -57,12 +58,17 @@ class Keys:
 
     def __enter__(self):
         if self.fd is not None:
+            import termios  # POSIX only (fd is None elsewhere): `import pumpguard` needs none
+            import tty
+
             self._saved = (self.fd, termios.tcgetattr(self.fd))
             tty.setcbreak(self.fd)
         return self
 
     def __exit__(self, *exc):
         if self._saved is not None:
+            import termios
+
             # The terminal's fd, even once get() stopped reading it (a hang-up).
             fd, attrs = self._saved
             self._saved = None

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from protocol.catalog import PRIORITY
+from pumpguard._board.protocol.catalog import PRIORITY
 
 # A priority this host's table lacks (a newer firmware's) is listed first: an alarm
 # nobody here can rank must not sink below the ones it can.

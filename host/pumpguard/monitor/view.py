@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from protocol.text import duration
+from pumpguard._board.protocol.text import duration
 
 _STATE = {"running": "bold green", "tapering": "bold yellow", "stopped": "red", "idle": "dim"}
 _PRIORITY = {"high": "bold red", "medium": "yellow", "low": "cyan"}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
-from protocol.text import duration
+from pumpguard._board.protocol.text import duration
 
 from .records import DecisionRow, Report, when
 from .source import IDENTITY

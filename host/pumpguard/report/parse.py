@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from protocol import reasons
+from pumpguard._board.protocol import reasons
 
 from ..api.answers import LogEntry
 

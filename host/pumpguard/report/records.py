@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from protocol.text import duration
+from pumpguard._board.protocol.text import duration
 
 from ..api.answers import LogEntry, Status
 

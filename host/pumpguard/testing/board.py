@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import pumpguard
-from protocol.text import duration
+from pumpguard._board.protocol.text import duration
 
 from . import ANSWER_TIMEOUT_S
 
