@@ -1,0 +1,1 @@
+"""Testing pumpguard boards: the pytest plugin and the labgrid board farm."""
