@@ -21,7 +21,8 @@ name the link in the binding: ``PumpguardDriver: {bindings: {link: <resource nam
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import attr
 from labgrid.binding import BindingError, StateError
@@ -152,7 +153,8 @@ def labgrid_ports(config: pytest.Config) -> list[str]:
         env = config.stash.get(LABGRID_ENV_KEY, None)
         if env is None:
             # labgrid's attrs fields carry no annotations: pyright sees no parameters
-            env = Environment(config_file=path)  # pyright: ignore[reportCallIssue]
+            environment = cast("Callable[..., Environment]", Environment)
+            env = environment(config_file=path)
             if config.option.lg_coordinator is not None:
                 env.config.set_option("coordinator_address", config.option.lg_coordinator)
         return env_ports(env)
