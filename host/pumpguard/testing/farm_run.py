@@ -201,7 +201,9 @@ def _pytest(argv: list[str], keys_dir: str) -> int:
     interrupted = False
     while True:
         try:
-            return proc.wait()
+            status = proc.wait()
+            # killed by a signal (one passed on before its own handler was set): as a shell says it
+            return 128 - status if status < 0 else status
         except KeyboardInterrupt:
             if interrupted:
                 proc.kill()
