@@ -194,7 +194,10 @@ def test_labgrid_ports_are_the_acquired_places_through_a_real_coordinator(board,
         session.release("pumpguard-1")
         run = _pytest_lg_env(project, str(env_yaml), board.key)
         assert run.returncode == pytest.ExitCode.USAGE_ERROR, run.stdout + run.stderr
-        said = f"--lg-env {env_yaml}: target pumpguard-1: place pumpguard-1 is not acquired"
+        said = (
+            f"pumpguard: --lg-env {env_yaml}: target pumpguard-1: "
+            f"place pumpguard-1 is not acquired (coordinator at {address})"
+        )
         assert said in run.stderr
         assert "Traceback" not in run.stdout + run.stderr
     finally:

@@ -21,6 +21,8 @@ name the link in the binding: ``PumpguardDriver: {bindings: {link: <resource nam
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -136,8 +138,17 @@ def env_ports(env: Environment) -> list[str]:
             assert target is not None  # one of the config's targets
             ports.append(target.get_driver(PumpguardDriver).port)
         except (PumpguardError, *_FARM_ERRORS) as exc:
-            raise UsageError(f"target {name}: {_said(exc)}") from exc
+            said = _said(exc)
+            if isinstance(exc, ClientError):  # what the coordinator said, or that none did
+                said += f" (coordinator at {_coordinator(env)})"
+            raise UsageError(f"target {name}: {said}") from exc
     return ports
+
+
+def _coordinator(env: Environment) -> str:
+    # where labgrid's RemotePlace looks for it
+    default = os.environ.get("LG_COORDINATOR", "127.0.0.1:20408")
+    return env.config.get_option("coordinator_address", default)
 
 
 def labgrid_ports(config: pytest.Config) -> list[str]:
@@ -147,7 +158,10 @@ def labgrid_ports(config: pytest.Config) -> list[str]:
     from labgrid import Environment
     from labgrid.pytestplugin.hooks import LABGRID_ENV_KEY
 
-    path = config.option.lg_env
+    path = config.option.lg_env or os.environ.get("LG_ENV")  # labgrid's plugin reads both
+    # labgrid logs what its errors say too (the coordinator unreachable...): said once here
+    was = logging.root.manager.disable
+    logging.disable(logging.ERROR)
     try:
         # The environment labgrid's plugin made, when its pytest_configure ran first.
         env = config.stash.get(LABGRID_ENV_KEY, None)
@@ -159,7 +173,9 @@ def labgrid_ports(config: pytest.Config) -> list[str]:
                 env.config.set_option("coordinator_address", config.option.lg_coordinator)
         return env_ports(env)
     except (PumpguardError, *_FARM_ERRORS) as exc:
-        raise pytest.UsageError(f"--lg-env {path}: {_said(exc)}") from None
+        raise pytest.UsageError(f"pumpguard: --lg-env {path}: {_said(exc)}") from None
+    finally:
+        logging.disable(was)
 
 
 def _said(exc: BaseException) -> str:
