@@ -206,3 +206,22 @@ def test_labgrid_ports_are_the_acquired_places_through_a_real_coordinator(board,
         if exporter is not None:
             exporter.stop()
         coordinator.stop()
+
+
+def test_make_farm_s_runner_refuses_bad_input_in_one_line(tmp_path, capsys):
+    from pumpguard.testing import farm_run
+
+    with pytest.raises(SystemExit) as raised:
+        farm_run.main(["--runtime", "java"])
+    assert raised.value.code == pumpguard.UsageError.exit_code
+    said = capsys.readouterr().err
+    assert said.startswith("pumpguard: farm: argument --runtime: invalid choice: 'java'")
+    assert said.count("\n") == 1
+
+    (tmp_path / "notes.txt").write_text("a user's file, never removed")
+    assert farm_run.main(["--log-dir", str(tmp_path)]) == pumpguard.UsageError.exit_code
+    assert capsys.readouterr().err == (
+        f"pumpguard: farm: --log-dir {tmp_path} holds files of something else: "
+        "give a new or empty dir\n"
+    )
+    assert (tmp_path / "notes.txt").exists()

@@ -36,18 +36,22 @@ class Process:
         self._seen = threading.Event()  # the ready line came, or the output ended
         self._tail: deque[str] = deque(maxlen=_LOG_TAIL_LINES)
         self._log = open(log_path, "w")  # noqa: SIM115 (closed by stop())
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            cwd=cwd,
-            # labgrid prints its readiness without flushing some lines before it
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                cwd=cwd,
+                # its lines into the log as they come (labgrid flushes only some prints)
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._log.close()
+            raise PumpguardError(f"cannot run {argv[0]}: {exc}") from None
         assert self.proc.stdout is not None  # stdout=PIPE
         self._copier = threading.Thread(target=self._copy, args=(self.proc.stdout,), daemon=True)
         self._copier.start()
@@ -103,7 +107,7 @@ def start_coordinator(log_dir: str) -> tuple[Process, str]:
         ready=r"listening on (\S+:\d+)",
         cwd=state,
     )
-    return proc, proc.wait_ready(60)[1]
+    return proc, _ready(proc)[1]
 
 
 def start_exporter(address: str, name: str, config: str, log_dir: str) -> Process:
@@ -116,8 +120,17 @@ def start_exporter(address: str, name: str, config: str, log_dir: str) -> Proces
         os.path.join(log_dir, "exporter.log"),
         ready=r"^Exporter ready",
     )
-    proc.wait_ready(60)
+    _ready(proc)
     return proc
+
+
+def _ready(proc: Process) -> re.Match[str]:
+    # Generous: labgrid's programs import gRPC first, slowly on a loaded machine.
+    try:
+        return proc.wait_ready(60)
+    except PumpguardError:
+        proc.stop()  # one that said nothing in time is still running
+        raise
 
 
 def _tool(name: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -33,7 +34,8 @@ from . import farm_lab
 
 PLACES = ("pumpguard-1", "pumpguard-2")
 EXPORTER = "pumpguard-farm"  # the exporter's name: the first part of each match
-# Generous: labgrid's programs import gRPC first, slowly on a loaded machine.
+# Generous: the exporter's resources reach the coordinator within a second on an idle
+# machine.
 READY_TIMEOUT_S = 60
 _MARK = ".pumpguard-farm"  # in a log dir this runner made (and may empty again)
 
@@ -68,17 +70,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    # SIGTERM (a CI job cancelled) stops the farm as a Ctrl-C does: in order.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        if importlib.util.find_spec("labgrid") is None:
+            raise UsageError("labgrid is not installed: pip install pumpguard[farm]")
         log_dir = _fresh(args.log_dir)
         print(f"farm: logs and configs in {log_dir}", flush=True)
+        # SIGTERM (a CI job cancelled) stops the farm as a Ctrl-C does: in order.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         with contextlib.ExitStack() as stack:
             try:
                 return _run(args, log_dir, stack)
             finally:
-                # a second Ctrl-C must not cut the releases and stops short
+                # a second Ctrl-C (or SIGTERM) must not cut the releases and stops short
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except PumpguardError as exc:
         print(f"pumpguard: farm: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -125,8 +130,8 @@ def _run(args: argparse.Namespace, log_dir: str, stack: contextlib.ExitStack) ->
     session = farm_lab.Session(address)
     stack.callback(session.close)
 
-    ports = _start_emulators(args.runtime, log_dir, stack)
     keys_dir = os.path.join(log_dir, "keys")
+    ports = _start_emulators(args.runtime, log_dir, keys_dir, stack)
 
     config = os.path.join(log_dir, "exporter.yaml")
     with open(config, "w") as f:
@@ -158,10 +163,12 @@ def _run(args: argparse.Namespace, log_dir: str, stack: contextlib.ExitStack) ->
     return status
 
 
-def _start_emulators(runtime: str, log_dir: str, stack: contextlib.ExitStack) -> dict[str, str]:
+def _start_emulators(
+    runtime: str, log_dir: str, keys_dir: str, stack: contextlib.ExitStack
+) -> dict[str, str]:
     """One emulator per place (state, key and log in ``log_dir``/<place>), serving raw
-    TCP on a free port, its key file put in the key store ``log_dir``/keys as a flash
-    puts a board's; each place's ``socket://`` URL."""
+    TCP on a free port, its key file put in the key store ``keys_dir`` as a flash puts
+    a board's; each place's ``socket://`` URL."""
     emulators = {
         place: Emulator(state_dir=os.path.join(log_dir, place), tcp=0, runtime=runtime)
         for place in PLACES
@@ -177,7 +184,6 @@ def _start_emulators(runtime: str, log_dir: str, stack: contextlib.ExitStack) ->
             list(pool.map(Emulator.start, emulators.values()))
     finally:
         signal.signal(signal.SIGINT, previous)
-    keys_dir = os.path.join(log_dir, "keys")
     os.makedirs(keys_dir, mode=0o700, exist_ok=True)
     for place, emulator in emulators.items():
         keyfile = keys.KeyFile.load(emulator.key)
