@@ -5,6 +5,7 @@
 #   make test   everything CI runs: lint, mpy-cross, type checks, pytest (CPython; the
 #               system tests on both emulator runtimes), the portable tests and memory
 #               reports on real MicroPython (WebAssembly, Node), the bundle's size
+#   make farm   the system suite through a labgrid board farm on 127.0.0.1 (two places)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -27,7 +28,7 @@ PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
 
-.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz soak clean report-example test-install
+.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz soak farm clean report-example test-install
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
@@ -107,6 +108,16 @@ fuzz: $(VENV_STAMP) mpy $(NODE_STAMP)
 SOAK_ARGS ?= --jobs 8
 soak: $(VENV_STAMP) mpy $(NODE_STAMP)
 	$(PY) -m soak $(SOAK_ARGS)
+
+# The README's "A board farm (labgrid)" on this machine: labgrid-coordinator and
+# labgrid-exporter on 127.0.0.1, two emulators exported as places, then
+# `pytest -m system --lg-env build/farm/env.yaml -n 2` (one worker per place); all it
+# started is stopped at the end, also on failure or Ctrl-C; pytest's status is make's.
+# Logs, the configs written and junit.xml: build/farm/. FARM_ARGS passes options
+# (python -m pumpguard.testing.farm_run --help), e.g. FARM_ARGS="-- -k alarms".
+FARM_ARGS ?=
+farm: $(VENV_STAMP) $(NODE_STAMP)
+	$(PY) -m pumpguard.testing.farm_run --log-dir build/farm $(FARM_ARGS)
 
 bench: $(VENV_STAMP) mpy $(NODE_STAMP)
 	@for b in $(sort $(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done

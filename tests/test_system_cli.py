@@ -118,9 +118,10 @@ def test_a_dose_beyond_the_wire_says_the_range(pump_cli):
     ],
 )
 def test_the_api_refuses_quantities_beyond_the_wire(pump, call, what):
+    state = pump.status(1).state  # a board's: an earlier test may have stopped it
     with pytest.raises(errors.UsageError, match=rf"^{what} .* out of range: allowed 0 to 2147"):
         call(pump)
-    assert pump.status(1).state == "idle"
+    assert pump.status(1).state == state  # nothing was sent
 
 
 def test_alarm_columns_fit_the_longest_code():

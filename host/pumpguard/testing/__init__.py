@@ -1,6 +1,7 @@
 """pumpguard's pytest plugin: system tests against the emulator, or the same tests
-against boards (hardware in the loop). pytest loads it by itself wherever pumpguard is
-installed (the ``pytest11`` entry point ``pumpguard``; ``-p no:pumpguard`` turns it off).
+against boards (hardware in the loop), on this machine or in a labgrid farm
+(``farm.py``). pytest loads it by itself wherever pumpguard is installed (the
+``pytest11`` entry point ``pumpguard``; ``-p no:pumpguard`` turns it off).
 
     pytest                                                  # fresh emulators
     pytest --pump-port /dev/ttyUSB0 --pump-board pico       # one board
