@@ -106,6 +106,17 @@ class Emulator:
         self.key = path if os.path.isabs(path) else None
         return self
 
+    def register_key(self, store_dir: str) -> str:
+        """Put this board's host key file into the key store ``store_dir`` as
+        ``<board_id>.json``, as a flash does; returns the board id."""
+        from ..api import keys  # the emulator process itself never needs the host's keys
+
+        if self.key is None:
+            raise EmulatorError("an --insecure emulator has no keys to register")
+        keyfile = keys.KeyFile.load(self.key)
+        keyfile.save(os.path.join(store_dir, f"{keyfile.board_id}.json"))
+        return keyfile.board_id
+
     @property
     def log_path(self) -> str:
         return os.path.join(self.state_dir, "emulator.log")

@@ -26,7 +26,6 @@ import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from ..api import keys
 from ..emulator import RUNTIMES
 from ..emulator.process import Emulator
 from ..errors import EXIT_USAGE, PumpguardError, UsageError
@@ -186,10 +185,9 @@ def _start_emulators(
         signal.signal(signal.SIGINT, previous)
     os.makedirs(keys_dir, mode=0o700, exist_ok=True)
     for place, emulator in emulators.items():
-        keyfile = keys.KeyFile.load(emulator.key)
-        keyfile.save(os.path.join(keys_dir, f"{keyfile.board_id}.json"))
+        board_id = emulator.register_key(keys_dir)
         print(
-            f"farm: emulator {place} ({runtime} runtime, board {keyfile.board_id}) at "
+            f"farm: emulator {place} ({runtime} runtime, board {board_id}) at "
             f"{emulator.port} ({emulator.log_path})",
             flush=True,
         )

@@ -71,8 +71,7 @@ def _new(config, tmp_path_factory, runtime):
         state_dir=tmp_path_factory.mktemp(f"emulator-{runtime}") / "state",
         runtime=runtime,
     ).start()
-    keyfile = keys.KeyFile.load(emulator.key)
-    keyfile.save(keys.store_path(keyfile.board_id))  # into the run's store, as a flash does
+    emulator.register_key(keys.store_dir())  # into the run's store, as a flash does
     with pumpguard.connect(emulator.port, key=emulator.key, timeout=ANSWER_TIMEOUT_S) as pump:
         identity = board.identity(pump, emulator.port)
     # One JUnit group per kind of emulator: each process's has its own port and board id.
