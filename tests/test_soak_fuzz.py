@@ -31,13 +31,29 @@ MODES = {"dispatch": 0, "store": 1}
 
 
 def _micropython(seed, count, every, records, dump=()):
+    """The MicroPython run, started: ``.lines()`` waits for it and gives its lines."""
     argv = ["node", "tests/mp/run.mjs", "tests/mp/fuzz_dispatch.py"]
     argv += [str(a) for a in (seed, count, every, records, *dump)]
-    # Exit code 1 is "something escaped": the lines say what, and are judged below.
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=7200)
-    if "fuzz done" not in done.stdout:
-        pytest.fail(f"MicroPython fuzz did not finish: {done.stdout[-2000:]}{done.stderr}")
-    return done.stdout.splitlines()
+    return _Node(argv)
+
+
+class _Node:
+    def __init__(self, argv):
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def lines(self):
+        try:
+            out, err = self.proc.communicate(timeout=7200)
+        finally:
+            if self.proc.poll() is None:  # the run failed before it: never left behind
+                self.proc.kill()
+                self.proc.communicate()
+        # Exit code 1 is "something escaped": the lines say what, and are judged below.
+        if "fuzz done" not in out:
+            pytest.fail(f"MicroPython fuzz did not finish: {out[-2000:]}{err}")
+        return out.splitlines()
 
 
 def _cpython(seed, count, every, records, dump=None):
@@ -80,11 +96,29 @@ def _first_difference(ours, theirs):
     return "the frames agree: only the name of an escaped exception differs"
 
 
-@pytest.fixture(scope="module", params=sorted(MODES))
+def _both(*args):
+    """Both interpreters' lines: MicroPython's Node process runs beside this one's."""
+    micropython = _micropython(*args)
+    try:
+        cpython = _cpython(*args)
+    except BaseException:
+        micropython.proc.kill()
+        raise
+    return cpython, micropython.lines()
+
+
+# One run of each mode for all its tests: an xdist group keeps a mode's tests on one
+# worker (make test runs pytest with --dist loadgroup), where a module fixture would
+# otherwise be set up again on every worker that draws one of them.
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(m, marks=pytest.mark.xdist_group(f"soak-fuzz-{m}")) for m in sorted(MODES)
+    ],
+)
 def runs(request):
     records = MODES[request.param]
-    args = (SEED, INPUTS, EVERY, records)
-    return request.param, _cpython(*args), _micropython(*args)
+    return request.param, *_both(SEED, INPUTS, EVERY, records)
 
 
 def _report(lines):
@@ -124,10 +158,7 @@ def test_both_interpreters_answer_every_input_alike(runs):
             records = MODES[mode]
             frames = [
                 [line for line in lines if line.startswith(("in ", "out "))]
-                for lines in (
-                    _cpython(SEED, hi, hi, records, (lo, hi)),
-                    _micropython(SEED, hi, hi, records, (lo, hi)),
-                )
+                for lines in _both(SEED, hi, hi, records, (lo, hi))
             ]
             pytest.fail(
                 f"{mode} fuzz, seed {SEED}: digests differ first at input {hi} "
