@@ -28,7 +28,7 @@ PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
 
-.PHONY: run test lint mpy typecheck test-py test-mp bundle bench fuzz soak farm clean report-example test-install
+.PHONY: run test lint mpy typecheck test-py test-mp test-mp-checks bundle bench fuzz soak farm clean report-example test-install
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
@@ -38,7 +38,18 @@ run: $(VENV_STAMP)
 report-example: $(VENV_STAMP)
 	$(PY) -m pumpguard.report.example docs/report-example.png build/report-example
 
-test: lint mpy typecheck test-py test-mp bundle
+# pytest and the MicroPython part run side by side: test-mp is one single-threaded Node
+# process, and pytest leaves cores idle while its tests wait on PTYs and emulators. Its
+# output goes to build/test-mp.log and is shown whole once pytest is done (never
+# interleaved with pytest's); either one failing fails make test.
+test: lint mpy typecheck $(VENV_STAMP) $(NODE_STAMP)
+	@$(MAKE) --no-print-directory test-mp-checks >build/test-mp.log 2>&1 & mp=$$!; \
+	trap 'kill $$mp 2>/dev/null' INT TERM; \
+	$(MAKE) --no-print-directory test-py; py=$$?; \
+	wait $$mp; mp=$$?; \
+	echo "== make test-mp, run beside pytest (build/test-mp.log):"; cat build/test-mp.log; \
+	test $$py = 0 && test $$mp = 0
+	@$(MAKE) --no-print-directory bundle
 
 # firmware/__init__.py: the version the installed package reports is read from it
 $(VENV_STAMP): requirements-dev.txt pyproject.toml firmware/__init__.py
@@ -76,6 +87,11 @@ test-py: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q -n 4
 
 test-mp: mpy $(NODE_STAMP)
+	@$(MAKE) --no-print-directory test-mp-checks
+
+# test-mp's checks on the bundle `mpy` built: no prerequisites, so make test runs them
+# beside pytest without rebuilding that bundle under the tests that read it (run.mjs).
+test-mp-checks:
 	$(MP) tests/mp/runner.py $(PORTABLE)
 	@for r in $(MP_REPORTS); do echo "== $$r (MicroPython)"; $(MP) $$r || exit 1; done
 	@echo "== tests/mp/firmware_memory.mjs (MicroPython, the whole firmware)"

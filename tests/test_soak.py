@@ -12,10 +12,12 @@ import re
 import pytest
 
 from soak import __main__ as soak_main
+from soak import noisy
 from soak.noisy import NoisySoak
 from soak.power import PowerSoak
 from soak.relay import Faults
 from soak.store import StoreSoak
+from tests.systemkit import ANSWER_TIMEOUT_S
 
 # The emulator itself (its own processes): nothing here runs on a board.
 pytestmark = [pytest.mark.system, pytest.mark.needs_emulator]
@@ -32,7 +34,11 @@ def test_noisy_link_commands_run_once_and_as_the_host_believes():
     assert (a.applied_twice, a.divergences, a.unexpected) == (0, 0, 0), _figures(a)
 
 
-def test_the_relay_delivers_everything_when_it_injects_nothing():
+def test_the_relay_delivers_everything_when_it_injects_nothing(monkeypatch):
+    # Nothing is held up on a quiet relay: the tests' generous answer timeout instead of
+    # the noisy run's 0.3 s (sized to its delays), so that a loaded machine's slow
+    # answer is never taken for a frame the relay lost.
+    monkeypatch.setattr(noisy, "ANSWER_TIMEOUT_S", ANSWER_TIMEOUT_S)
     quiet = Faults(ber=0, drop=0, delay=0, dup=0, split=0)
     a = NoisySoak("cpython", seed=4, faults=quiet, checkpoint=5, log_every=5).run(15)
     assert a.relay is not None

@@ -7,6 +7,7 @@ firmware never decides a result here.
 """
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -20,18 +21,21 @@ from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 # The emulator itself (its own processes): nothing here runs on a board.
 pytestmark = [pytest.mark.system, pytest.mark.needs_emulator]
 
-# serve() with a firmware runner that boots 8 s late: longer than a host's connect()
-# waits (3 attempts of ANSWER_TIMEOUT_S), as a loaded machine may make a boot.
+# serve() with a firmware runner held in its boot until the test lets it go on (fds
+# argv[2], argv[3]): as long as a loaded machine may make a boot, and longer than a
+# host's connect() waits, without the test waiting out a fixed time.
 _SLOW_BOOT = """
-import sys, time
+import os, sys
 from pumpguard.emulator import server
 
 in_process = server.in_process
+held, release = int(sys.argv[2]), int(sys.argv[3])
 
 def slow(firmware_run):
     run = in_process(firmware_run)
     def booting(board, ports, boot_id):
-        time.sleep(8)
+        os.write(held, b"booting\\n")
+        os.read(release, 1)
         return run(board, ports, boot_id)
     return booting
 
@@ -70,21 +74,34 @@ time.sleep(600)
 
 
 def test_the_port_is_printed_only_once_the_firmware_answers(tmp_path):
+    held_r, held_w = os.pipe()
+    release_r, release_w = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_BOOT, str(tmp_path / "state")],
+        [sys.executable, "-c", _SLOW_BOOT, str(tmp_path / "state"), str(held_w), str(release_r)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        pass_fds=(held_w, release_r),
     )
+    os.close(held_w)
+    os.close(release_r)
     assert proc.stdout
     try:
+        with os.fdopen(held_r) as held:
+            assert held.readline() == "booting\n"  # the firmware is held in its boot
+        # Nothing is printed while it cannot answer: neither its key nor its port. (A
+        # second to look: a correct emulator prints nothing however long it is held.)
+        printed = select.select([proc.stdout], [], [], 1.0)[0]
+        assert not printed, "printed while the firmware is held in its boot"
+        os.write(release_w, b"go")
         key = proc.stdout.readline().strip().removeprefix("key: ")
         port = proc.stdout.readline().strip()
-        # The tests' usual connect: the firmware is up already, not 8 s away.
+        # The tests' usual connect: the firmware is up already, not still booting.
         with pumpguard.connect(port, key=key, timeout=ANSWER_TIMEOUT_S) as pump:
             assert pump.info().board == "emulator"
     finally:
+        os.close(release_w)
         proc.terminate()
         proc.wait(timeout=30)
 
