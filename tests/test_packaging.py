@@ -45,10 +45,14 @@ port, key, timeout = sys.argv[1:]
 with pumpguard.connect(port, key=key, timeout=float(timeout)) as pump:
     print(pump.info().board)
 # Every host module (the CLI's included), but the board's own (pumpguard._board: the
-# board's code, which MicroPython runs) and __main__ (it would run the CLI).
+# board's code, which MicroPython runs), __main__ (it would run the CLI) and the labgrid
+# farm's (pumpguard.testing.farm*: labgrid itself is a POSIX lab tool, it imports tty).
 for info in pkgutil.walk_packages(pumpguard.__path__, "pumpguard."):
-    if info.name != "pumpguard.__main__" and not info.name.startswith("pumpguard._board."):
-        importlib.import_module(info.name)
+    name = info.name
+    if name.startswith(("pumpguard._board.", "pumpguard.testing.farm")):
+        continue
+    if name != "pumpguard.__main__":
+        importlib.import_module(name)
 print(sorted(set(BLOCKED) & set(sys.modules)))
 """
 

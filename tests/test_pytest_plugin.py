@@ -16,6 +16,10 @@ pytest_plugins = ["pytester"]
 # The boards here are emulators of these tests' own: nothing to run on a real board.
 pytestmark = [pytest.mark.system, pytest.mark.needs_emulator]
 
+# In-process runs inside this pytest: labgrid's own plugin (installed for the farm) keeps a
+# logger started once per process and refuses a second start, so it stays out of them.
+_ALONE = ("-p", "no:labgrid")
+
 BOARD_TESTS = """
 import os
 
@@ -104,14 +108,16 @@ def test_two_boards_run_on_two_workers_with_the_boards_in_junit(pytester, lab):
 
 
 def test_more_workers_than_boards_is_a_usage_error_saying_how_many(pytester, lab):
-    result = pytester.runpytest_inprocess("-n", "3", *(f"--pump-port={port}" for port in lab))
+    result = pytester.runpytest_inprocess(
+        *_ALONE, "-n", "3", *(f"--pump-port={port}" for port in lab)
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pumpguard: 3 xdist workers for 2 --pump-port*give -n 2"])
 
 
 def test_a_port_given_as_two_words_is_refused_before_it_roots_the_run(pytester, lab):
     # pytest would root the run at /dev/pts and read none of the project's pytest.ini
-    result = pytester.runpytest_inprocess("--pump-port", lab[0])
+    result = pytester.runpytest_inprocess(*_ALONE, "--pump-port", lab[0])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*pumpguard: write --pump-port={lab[0]} (one word)*"])
 
@@ -149,7 +155,7 @@ def test_a_port_where_nothing_answers_is_one_error_and_no_test_runs(pytester):
     master, slave = os.openpty()  # a PTY nobody serves
     try:
         port = os.ttyname(slave)
-        result = pytester.runpytest_inprocess(f"--pump-port={port}")
+        result = pytester.runpytest_inprocess(*_ALONE, f"--pump-port={port}")
     finally:
         os.close(slave)
         os.close(master)
@@ -164,5 +170,5 @@ def test_a_port_where_nothing_answers_is_one_error_and_no_test_runs(pytester):
 
 def test_without_pytest_timeout_a_pump_run_says_so_once(pytester):
     pytester.makepyfile(test_board=BOARD_TESTS)
-    result = pytester.runpytest_inprocess("-p", "no:timeout", "--collect-only", "-q")
+    result = pytester.runpytest_inprocess(*_ALONE, "-p", "no:timeout", "--collect-only", "-q")
     assert result.stdout.str().count("pytest-timeout is not installed") == 1

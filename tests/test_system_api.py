@@ -42,8 +42,9 @@ def test_status_gives_the_order_here_in_the_status_command_and_the_readme(pump, 
     assert r.returncode == 0, r.stderr
     assert "norepinephrine 0.1 mcg/kg/min [16 mcg/mL, 70 kg, 50 mL programmed]" in r.stdout
     shown = json.loads(pump_cli("status", "--json").stdout)
-    assert (shown["concentration"], shown["concentration_unit"]) == (16, "mcg/mL")
-    assert (shown["weight_kg"], shown["volume_ml"]) == (70, 50)
+    # --json gives every quantity as its exact decimal string (cli/jsonout.py)
+    assert (shown["concentration"], shown["concentration_unit"]) == ("16", "mcg/mL")
+    assert (shown["weight_kg"], shown["volume_ml"]) == ("70", "50")
     # the README's second example, verbatim, on this pump
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("## Script a pump from Python", 1)[1].split("\n## ", 1)[0]
