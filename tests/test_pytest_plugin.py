@@ -166,3 +166,20 @@ def test_without_pytest_timeout_a_pump_run_says_so_once(pytester):
     pytester.makepyfile(test_board=BOARD_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:timeout", "--collect-only", "-q")
     assert result.stdout.str().count("pytest-timeout is not installed") == 1
+
+
+def test_a_timeout_due_while_the_event_log_is_read_fails_the_test_not_the_run(
+    pytester, lab, monkeypatch
+):
+    # pytest-timeout's alarm may come while a failed test's log is read (a slow board):
+    # raised inside the making of the report, it once ended the run (INTERNALERROR).
+    from pumpguard.testing import board
+
+    def alarm_while_reading(port, key):
+        pytest.fail("Timeout (>1.0s) from pytest-timeout.")
+
+    monkeypatch.setattr(board, "log_tail", alarm_while_reading)
+    pytester.makepyfile(test_fails="def test_fails(pump):\n    assert False\n")
+    result = pytester.runpytest_inprocess("test_fails.py", f"--pump-port={lab[0]}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*(no event log: the test's timeout ran out while*"])
