@@ -116,9 +116,19 @@ def test_a_port_given_as_two_words_is_refused_before_it_roots_the_run(pytester, 
     result.stderr.fnmatch_lines([f"*pumpguard: write --pump-port={lab[0]} (one word)*"])
 
 
-def test_a_failing_test_shows_the_boards_event_log_and_a_hung_one_is_stopped(pytester, lab):
-    # The board, its key and the timeout from the ini file alone.
-    pytester.makeini(f"[pytest]\npump_port = {lab[0]}\npump_timeout = 1\n")
+def test_a_failing_test_shows_the_boards_event_log_and_a_hung_one_is_stopped(
+    pytester, lab, boards, monkeypatch
+):
+    # The board, its key and the timeout from the ini file alone: the key store is
+    # empty, and the key's path is the ini file's, run from a directory below it.
+    key = pytester.path / "keys" / "board.json"
+    key.parent.mkdir()
+    _store, emulators = boards
+    shutil.copyfile(emulators[0].key, key)
+    key.chmod(0o600)
+    monkeypatch.setenv("PUMPGUARD_KEYS", str(pytester.mkdir("empty")))
+    ini = f"[pytest]\npump_port = {lab[0]}\npump_key = keys/board.json\npump_timeout = 1\n"
+    pytester.makeini(ini)
     pytester.makepyfile(
         test_fails=f"""
 import threading
@@ -132,7 +142,8 @@ def test_hangs(pump):
     threading.Event().wait()
 """
     )
-    result = pytester.runpytest_subprocess("test_fails.py")
+    monkeypatch.chdir(pytester.mkdir("below"))
+    result = pytester.runpytest_subprocess("../test_fails.py")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
