@@ -122,9 +122,19 @@ def test_a_port_given_as_two_words_is_refused_before_it_roots_the_run(pytester, 
     result.stderr.fnmatch_lines([f"*pumpguard: write --pump-port={lab[0]} (one word)*"])
 
 
-def test_a_failing_test_shows_the_boards_event_log_and_a_hung_one_is_stopped(pytester, lab):
-    # The board, its key and the timeout from the ini file alone.
-    pytester.makeini(f"[pytest]\npump_port = {lab[0]}\npump_timeout = 1\n")
+def test_a_failing_test_shows_the_boards_event_log_and_a_hung_one_is_stopped(
+    pytester, lab, boards, monkeypatch
+):
+    # The board, its key and the timeout from the ini file alone: the key store is
+    # empty, and the key's path is the ini file's, run from a directory below it.
+    key = pytester.path / "keys" / "board.json"
+    key.parent.mkdir()
+    _store, emulators = boards
+    shutil.copyfile(emulators[0].key, key)
+    key.chmod(0o600)
+    monkeypatch.setenv("PUMPGUARD_KEYS", str(pytester.mkdir("empty")))
+    ini = f"[pytest]\npump_port = {lab[0]}\npump_key = keys/board.json\npump_timeout = 1\n"
+    pytester.makeini(ini)
     pytester.makepyfile(
         test_fails=f"""
 import threading
@@ -138,7 +148,8 @@ def test_hangs(pump):
     threading.Event().wait()
 """
     )
-    result = pytester.runpytest_subprocess("test_fails.py")
+    monkeypatch.chdir(pytester.mkdir("below"))
+    result = pytester.runpytest_subprocess("../test_fails.py")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
@@ -172,3 +183,20 @@ def test_without_pytest_timeout_a_pump_run_says_so_once(pytester):
     pytester.makepyfile(test_board=BOARD_TESTS)
     result = pytester.runpytest_inprocess(*_ALONE, "-p", "no:timeout", "--collect-only", "-q")
     assert result.stdout.str().count("pytest-timeout is not installed") == 1
+
+
+def test_a_timeout_due_while_the_event_log_is_read_fails_the_test_not_the_run(
+    pytester, lab, monkeypatch
+):
+    # pytest-timeout's alarm may come while a failed test's log is read (a slow board):
+    # raised inside the making of the report, it once ended the run (INTERNALERROR).
+    from pumpguard.testing import board
+
+    def alarm_while_reading(port, key):
+        pytest.fail("Timeout (>1.0s) from pytest-timeout.")
+
+    monkeypatch.setattr(board, "log_tail", alarm_while_reading)
+    pytester.makepyfile(test_fails="def test_fails(pump):\n    assert False\n")
+    result = pytester.runpytest_inprocess("test_fails.py", f"--pump-port={lab[0]}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*(no event log: the test's timeout ran out while*"])

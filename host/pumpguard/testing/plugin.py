@@ -359,7 +359,11 @@ def pytest_runtest_makereport(item, call):
     if report.failed and target is not None and not item.stash.get(_LOGGED, False):
         item.stash[_LOGGED] = True  # once per test: a failed call, then its teardown
         port, key = target()
-        report.sections.append(
-            (f"pumpguard event log of {port} (last entries)", board.log_tail(port, key))
-        )
+        try:
+            text = board.log_tail(port, key)
+        except pytest.fail.Exception:
+            # pytest-timeout's alarm, due while the log was read: here, inside the making
+            # of a report, it would end the whole run (an internal error), not the test.
+            text = "(no event log: the test's timeout ran out while it was being read)\n"
+        report.sections.append((f"pumpguard event log of {port} (last entries)", text))
     return report
