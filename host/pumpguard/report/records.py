@@ -56,25 +56,26 @@ class Segment:
 
     drug: str
     unit: str
-    points: list = field(default_factory=list)
+    points: list[tuple[float | datetime, Decimal | None]] = field(default_factory=list)
 
 
 @dataclass
 class ChannelReport:
     channel: int
-    doses: list = field(default_factory=list)  # Segment, in time order
-    rates: list = field(default_factory=list)  # per boot: [(position, mL/h as Decimal)]
-    volumes: list = field(default_factory=list)  # per boot: [(position, mL so far)]
-    marks: list = field(default_factory=list)  # Mark
+    doses: list[Segment] = field(default_factory=list)  # in time order
+    # per boot: [(position, mL/h)]; [(position, mL so far, a float: a plot's point)]
+    rates: list[list[tuple[float | datetime, Decimal]]] = field(default_factory=list)
+    volumes: list[list[tuple[float | datetime, float]]] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
     volume_ml: Decimal = Decimal(0)
-    by_drug: dict = field(default_factory=dict)  # drug -> mL (computed from the rates)
+    by_drug: dict[str, Decimal] = field(default_factory=dict)  # drug -> mL (from the rates)
     not_counted: Decimal = Decimal(0)  # mL the rates said past the syringe or pump's count
     upper_bound: bool = False  # a syringe_empty counted the volume typed, no count to bound it
     at_least: bool = False  # a boot ended while it delivered: the time off is not counted
     now: Status | None = None  # from a live pump: the channel's status when reported
 
     @property
-    def drugs(self):
+    def drugs(self) -> list[str]:
         return list(dict.fromkeys(s.drug for s in self.doses))
 
 
