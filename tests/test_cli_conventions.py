@@ -113,6 +113,7 @@ def _json(*argv):
 
 
 @pytest.mark.system
+@pytest.mark.needs_emulator  # a fresh board: idle channels, no other session
 def test_json_on_every_command_that_prints_data(pump_port, monkeypatch, capsys):
     info = _json("info", "-p", pump_port, *T, "--json")
     assert info["channels"] == 2 and info["library_problems"] == 0 and "counters" in info
@@ -149,6 +150,7 @@ def test_json_on_every_command_that_prints_data(pump_port, monkeypatch, capsys):
 
 
 @pytest.mark.system
+@pytest.mark.needs_emulator  # a fresh board: idle channels, no other session
 def test_ports_lists_each_port_and_whether_a_board_answers(pump_port, monkeypatch):
     listed = [
         discover.SerialPort("/nonexistent/ttyUSB9", "0403:6001", "A10KZ3QX", "FT232R", "FTDI"),
@@ -172,6 +174,7 @@ def _board_id(port):
 
 
 @pytest.mark.system
+@pytest.mark.needs_emulator  # a fresh board: idle channels, no other session
 def test_port_auto_takes_the_one_port_a_board_answers_on(pump_port, monkeypatch):
     listed = [
         discover.SerialPort("/nonexistent/ttyUSB9", None, None, "n/a", None),
@@ -184,6 +187,7 @@ def test_port_auto_takes_the_one_port_a_board_answers_on(pump_port, monkeypatch)
 
 
 @pytest.mark.system
+@pytest.mark.needs_emulator  # a fresh board: idle channels, no other session
 def test_a_channel_the_pump_lacks_is_a_usage_error_before_the_command(pump_port, pump, capsys):
     def frames():
         return pump.info().counters["frames"]

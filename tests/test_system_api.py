@@ -14,6 +14,7 @@ from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 pytestmark = pytest.mark.system
 
 
+@pytest.mark.needs_emulator  # a fresh board: an idle channel says no order
 def test_status_gives_the_order_here_in_the_status_command_and_the_readme(pump, pump_cli, capsys):
     idle = pump.status(2)
     assert (idle.concentration, idle.concentration_unit, idle.weight_kg, idle.volume_ml) == (
