@@ -197,6 +197,6 @@ def test_a_timeout_due_while_the_event_log_is_read_fails_the_test_not_the_run(
 
     monkeypatch.setattr(board, "log_tail", alarm_while_reading)
     pytester.makepyfile(test_fails="def test_fails(pump):\n    assert False\n")
-    result = pytester.runpytest_inprocess("test_fails.py", f"--pump-port={lab[0]}")
+    result = pytester.runpytest_inprocess(*_ALONE, "test_fails.py", f"--pump-port={lab[0]}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*(no event log: the test's timeout ran out while*"])
