@@ -28,7 +28,7 @@ PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
 
-.PHONY: run test lint mpy typecheck test-py test-mp test-mp-checks bundle bench fuzz soak farm clean report-example test-install
+.PHONY: run test lint mpy typecheck test-py test-mp test-mp-checks bundle bench fuzz soak farm clean report-example test-install heap heap-short
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
@@ -96,6 +96,25 @@ test-mp-checks:
 	@for r in $(MP_REPORTS); do echo "== $$r (MicroPython)"; $(MP) $$r || exit 1; done
 	@echo "== tests/mp/firmware_memory.mjs (MicroPython, the whole firmware)"
 	@node tests/mp/firmware_memory.mjs $(MPY_BUNDLE)
+	@$(MAKE) --no-print-directory heap-short
+
+# The firmware on a bounded heap, on the native MicroPython unix port (tests/heap/run.py):
+# the portable tests one module per process, then the whole firmware through 72
+# simulated hours; ends with the one line `heap 190k: N MemoryError over 72 h, ...`.
+# HEAP_SIZE is the heap the firmware gets (make test's short run uses it too); HEAP_ARGS
+# passes options (python -m tests.heap.run --help), e.g. HEAP_ARGS="--hours 24 --no-portable".
+HEAP_SIZE ?= 190k
+HEAP_ARGS ?=
+heap: $(VENV_STAMP) mpy
+	@echo "== tests/heap/memory.py (unix port, 64-bit: the whole firmware's bytes per command)"
+	@$(PY) -m tests.heap.memory || true
+	@$(PY) -m tests.heap.run --heap $(HEAP_SIZE) $(HEAP_ARGS)
+
+# make test's part (test-mp-checks, on the bundle `mpy` built): 3 simulated hours at
+# HEAP_SIZE; fails on any MemoryError or a command allocating more than 1024 bytes.
+heap-short:
+	@echo "== tests/heap (unix port, $(HEAP_SIZE) heap, 3 simulated h)"
+	@$(PY) -m tests.heap.run --heap $(HEAP_SIZE) --hours 3 --no-portable --check --max-command 1024
 
 # The bundle each real board gets (pumpguard flash --bundle), and its size.
 bundle: $(VENV_STAMP)
