@@ -168,3 +168,12 @@ def test_the_tree_holds_the_harness_compiled_and_no_host_module():
     assert (where / "tests" / "mp" / "runner.mpy").exists()
     assert not list(where.rglob("*.py"))  # nothing the unix port would compile itself
     assert not (where / "tests" / "heap" / "run.mpy").exists()
+
+
+def test_the_two_processes_around_the_power_cut_make_one_run():
+    a = figures.parse_soak(SOAK_OUT)
+    b = figures.parse_soak(SOAK_OUT.replace("CMD START 3 18073", "CMD START 2 30000"))
+    both = figures.merge(a, b)
+    assert both.commands["START"] == (5, 30000, 20320, 2)
+    assert len(both.errors) == 2 and both.boots == 4 and both.block == 32
+    assert both.largest_free() == 3840 and len(both.samples) == 4

@@ -117,6 +117,21 @@ def parse_soak(text, status=0):
     return soak
 
 
+def merge(a, b):
+    """One run of two processes (before and after a power cut): b's figures added."""
+    out = Soak(block=a.block, alloc=dict(a.alloc), status=b.status, free0=a.free0)
+    out.samples = a.samples + b.samples
+    out.errors = a.errors + b.errors
+    out.answers = a.answers + b.answers
+    out.end_s = b.end_s
+    out.boots = a.boots + b.boots
+    for name in list(a.commands) + [n for n in b.commands if n not in a.commands]:
+        x = a.commands.get(name, (0, 0, 0, 0))
+        y = b.commands.get(name, (0, 0, 0, 0))
+        out.commands[name] = (x[0] + y[0], max(x[1], y[1]), max(x[2], y[2]), x[3] + y[3])
+    return out
+
+
 def _power_of_two(x):
     n = 1
     while n * 2 <= x * 1.5:

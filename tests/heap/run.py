@@ -68,10 +68,32 @@ def run_portable(heap, where, modules, jobs):
         return list(pool.map(one, modules))
 
 
-def soak(heap, hours, where, state, setup=False):
+def soak(heap, hours, where, state, setup=False, span=None):
     args = ["-m", "tests.heap.soak", str(state), str(hours)] + (["setup"] if setup else [])
+    if span:
+        args += [str(span[0]), str(span[1])]
     status, out = micropython(heap, args, where)
     return status, out
+
+
+def power_cut_s(hours):
+    """The second the board loses power: halfway, on a minute (as soak.py's at())."""
+    return hours * 3600 // 2 // 60 * 60 + 7
+
+
+OUTAGE_S = 30
+
+
+def day(heap, hours, where, state):
+    """(figures.Soak, output): the run in two processes, a power cut between them
+    (a board's heap starts empty at each boot; the store's files stay)."""
+    cut = power_cut_s(hours)
+    before = soak(heap, hours, where, state, span=(0, cut))
+    got = figures.parse_soak(before[1], before[0])
+    if not got.finished or got.end_s < cut:  # stopped before the cut (import, boot)
+        return got, before[1]
+    after = soak(heap, hours, where, state, span=(cut + OUTAGE_S, hours * 3600))
+    return figures.merge(got, figures.parse_soak(after[1], after[0])), before[1] + after[1]
 
 
 def harness_credit(where, state):
@@ -125,8 +147,7 @@ def main(argv=None):
         state = Path(tmp)
         credit = 0 if opts.no_credit else harness_credit(where, state)
         print(f"== the whole firmware, {opts.hours} simulated h, {figures.heap_name(heap)} heap")
-        status, out = soak(heap + credit, opts.hours, where, state / "soak")
-    got = figures.parse_soak(out, status)
+        got, out = day(heap + credit, opts.hours, where, state / "soak")
     if opts.verbose or not (got.finished or got.errors):
         print(out)
     for line in figures.report(got, heap, opts.hours, credit):

@@ -1,7 +1,7 @@
 # The simulated day(s) of the whole firmware on a bounded heap (MicroPython only; the
 # MicroPython side of tests/heap/run.py, which reads what this prints).
 #
-#   micropython -X heapsize=N -m tests.heap.soak STATE_DIR HOURS [setup]
+#   micropython -X heapsize=N -m tests.heap.soak STATE_DIR HOURS [setup | FROM_S TO_S]
 #
 # run from the tree tests/heap/tree.py builds (the bundle's .mpy files and the harness
 # compiled too). firmware.main.start() boots the board's full library on the emulator
@@ -10,7 +10,8 @@
 # references, motors that deliver at their rate, the virtual Clock of shellkit. One loop
 # turn per simulated second; a host's commands between turns: heartbeats, status polls,
 # titrations, starts, tapers, alarms and their acks, LOG and ALARMS pages, a motor fault,
-# link silence, new HELLO/AUTH sessions and a power cut that boots from the state record.
+# link silence, new HELLO/AUTH sessions; the power cut halfway is the host's: this
+# process ends, a new one boots from the state record in the same STATE_DIR.
 #
 # Measured (printed as lines the host parses, see tests/heap/figures.py):
 #   CMD name: every command's bytes allocated (micropython.mem_current() delta: bytes
@@ -171,7 +172,11 @@ class Null:
 _state_dir = sys.argv[1]
 _hours = int(sys.argv[2])
 _setup_only = len(sys.argv) > 3 and sys.argv[3] == "setup"
+# A power cut is a new process (a board's heap starts empty at every boot): the host
+# runs the seconds from _from to _stop here, the store's directory kept between them.
+_from = int(sys.argv[3]) if len(sys.argv) > 4 else 0
 _end = _hours * HOUR_S
+_stop = int(sys.argv[4]) if len(sys.argv) > 4 else _end
 _store = FileStore(_state_dir)
 _store.write("keys", shellkit.keys_file())
 _link = Link()
@@ -366,7 +371,6 @@ _SCRIPT = (
     (at(0.28), "STOP", {"ch": 2}),
     (at(0.29), "TAPER", {"ch": 2, "first": 0}),
     (at(0.42), "START", VASO),
-    (at(0.5), "power", None),
     (at(0.55), "fault", None),
     (at(0.56), "unfault", None),
     (at(0.6), "START", NOREPI_250),
@@ -378,11 +382,7 @@ _SCRIPT = (
 
 
 def scripted(name, fields):
-    if name == "power":  # the power cut: the board boots from its record, a new session
-        _now[0] += 30  # 30 s without power
-        if power_on():
-            session()
-    elif name == "silence":
+    if name == "silence":
         _silent[0] = _now[0] + 3 * MIN_S
     elif name == "fault":
         _ports["motors"][0].fault_kind = "occlusion"
@@ -428,12 +428,16 @@ def main():
     print("ALLOC booted", gc.mem_alloc())
     if _setup_only:
         return
+    _now[0] = _from
     session()
-    command("START", NOREPI_250)
+    if _from == 0:
+        command("START", NOREPI_250)
     sample()
     script = 0
+    while script < len(_SCRIPT) and _SCRIPT[script][0] <= _from:
+        script += 1
     looped = 0
-    while _now[0] < _end:
+    while _now[0] < _stop:
         _now[0] += 1
         s = _now[0]
         try:
