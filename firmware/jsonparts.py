@@ -49,7 +49,7 @@ class Parts:
         """The value at span, parsed on its own; ValueError (json's, with where the value
         begins: json counts its lines and columns from there) when it is no JSON."""
         try:
-            return json.loads(self._view[span[0] : span[1]])
+            return json.loads(self._view[span[0] : span[1]])  # type: ignore[arg-type]
         except ValueError as exc:
             raise ValueError(
                 "%s, in the value from line %d" % (exc, _line(self.data, span[0]))

@@ -76,7 +76,6 @@ def _first_pass(parts, crc):
             emit(b"{")
         for i in range(len(values)):
             name, span = values[i]
-            values[i] = None
             drug = parts.value(span)
             count += 1 + jsonparts.strings_in(drug)
             if no_form is None:
