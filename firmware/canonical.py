@@ -27,7 +27,7 @@ _CRC_CHUNK = const(1024)  # bytes of canonical form per binascii.crc32() call
 def canonical(doc):
     """The canonical form (see module docstring) of a JSON value, as a str."""
     out = []
-    _write(doc, out.append)
+    write(doc, out.append)
     return b"".join(out).decode()
 
 
@@ -40,13 +40,13 @@ def crc_of(doc):
     """
     body = dict(doc)
     body.pop("crc32", None)
-    crc = _Crc()
-    _write(body, crc.add)
+    crc = Crc()
+    write(body, crc.add)
     crc.flush()
     return crc.value & 0xFFFFFFFF
 
 
-class _Crc:
+class Crc:
     """CRC-32 of the pieces given to add(), computed per _CRC_CHUNK bytes: every
     binascii.crc32() call returns a 32-bit value, a long int on MicroPython (one more
     allocation), so it is called a few times per library rather than per piece."""
@@ -68,7 +68,7 @@ class _Crc:
         self._size = 0
 
 
-def _write(value, emit):
+def write(value, emit):
     """Emit the canonical form of value, as UTF-8 bytes in pieces, to emit(bytes)."""
     if value is None:
         emit(b"null")
@@ -88,16 +88,16 @@ def _write(value, emit):
         for i, item in enumerate(value):
             if i:
                 emit(b",")
-            _write(item, emit)
+            write(item, emit)
         emit(b"]")
     elif isinstance(value, dict):
         emit(b"{")
         for i, key in enumerate(sorted(value)):
             if i:
                 emit(b",")
-            _write(key, emit)
+            write(key, emit)
             emit(b":")
-            _write(value[key], emit)
+            write(value[key], emit)
         emit(b"}")
     else:
         raise ValueError("%r has no canonical form (floats are not allowed)" % (value,))

@@ -90,12 +90,12 @@ def test_incremental_crc_is_the_crc_of_the_whole_canonical_form(doc):
 def test_library_identity_bounds_are_the_hello_field_widths():
     # druglib refuses a name or version HELLO_R could not carry whole; the two
     # numbers live in different layers, so this pins them together.
-    from firmware import druglib
+    from firmware import libload
     from protocol import catalog
 
     widths = {f[0]: f[2] for f in catalog.FIELDS[catalog.ID["HELLO_R"]] if len(f) > 2}
-    assert widths["library"] == druglib._LIBRARY_NAME_MAX
-    assert widths["library_version"] == druglib._LIBRARY_VERSION_MAX
+    assert widths["library"] == libload._LIBRARY_NAME_MAX
+    assert widths["library_version"] == libload._LIBRARY_VERSION_MAX
 
 
 _SHIPPED = json.loads(LIBRARY.read_text())

@@ -1,7 +1,7 @@
 # The drug library: DESIGN.md's figures, validation that reports every problem, CRC.
 import json
 
-from firmware import druglib, jsontext, libpush
+from firmware import druglib, jsonparts, libpush
 from firmware.core import SafetyCore
 from tests.portable.corekit import HOUR, MIN, M, library, library_text
 from tests.portable.shellkit import Host, ports, shell
@@ -285,9 +285,9 @@ def test_a_member_given_twice_is_a_problem_naming_it_and_its_line():
 
 
 def test_the_same_key_in_different_objects_is_no_duplicate():
-    assert jsontext.duplicates(b'{"a": {"k": 1}, "b": [{"k": 1}, {"k": 2}], "k": 0}') == []
-    assert jsontext.duplicates(b'{"s": "\\"{", "t": "\\\\", "s": 1}') == [(1, "s")]
-    assert jsontext.duplicates(_shipped_bytes()) == []
+    assert jsonparts.duplicates(b'{"a": {"k": 1}, "b": [{"k": 1}, {"k": 2}], "k": 0}') == []
+    assert jsonparts.duplicates(b'{"s": "\\"{", "t": "\\\\", "s": 1}') == [(1, "s")]
+    assert jsonparts.duplicates(_shipped_bytes()) == []
 
 
 def test_utf16_or_a_byte_order_mark_is_invalid_on_every_interpreter():

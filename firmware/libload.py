@@ -1,0 +1,441 @@
+"""The drug library's loader: druglib.load() imports it for the call and drops it after
+(a boot, a LIB_COMMIT), so none of its code stays in a board's heap.
+
+Never the whole document at once: the text is scanned for the members of its top-level
+object and of its "drugs" object (their byte ranges, _members()), and each drug is parsed
+on its own (json.loads of its bytes), checked and dropped, in two passes: the first
+parses every value (the text is valid JSON), counts its strings and feeds its canonical
+form to the CRC; the second checks each drug into its Drug. At most one drug's tree is
+held beside the text (a drug ~5 KB on the 64-bit unix port, the whole tree ~28 KB).
+
+Problems are those firmware/druglib.py's docstring describes, each
+``"<drug>.<field>: <what is wrong>"``, every one listed, never raised.
+"""
+
+import json
+
+from micropython import const
+
+from firmware import jsonparts, jsontext, units
+from firmware.canonical import Crc, write
+from firmware.druglib import Drug, Library
+
+_TOP = ("name", "version", "crc32", "weight_kg", "volume_ml", "drugs")
+_LIMITS = ("hard_min", "soft_min", "soft_max", "hard_max")
+_ADVISORY_KINDS = ("needs_any", "note")
+# A drug whose dose unit is unknown is checked on against this one, so that every other
+# problem is still reported (a library with problems runs nothing anyway).
+_FALLBACK_UNIT = "mcg/min"
+_MAX_FIGURE = const(0x3FFFFFFF)  # figures stay small ints on the device (MicroPython: 2^30)
+# Drug names and advisory texts go into the core's messages whole, which must fit the
+# wire (protocol/text.py TEXT_MAX): these bounds leave room for the rest of each message.
+_NAME_MAX = const(16)
+_ADVISORY_MAX = const(80)
+# The library's identity travels whole in HELLO (protocol/SPEC.md, HELLO_R library and
+# library_version): a longer one could not be reported, so it is refused here.
+_LIBRARY_NAME_MAX = const(32)
+_LIBRARY_VERSION_MAX = const(16)
+_DEPTH_MAX = const(16)  # arrays and objects within each other (the library's own: 6)
+_SURROGATES = (b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df")
+
+
+def _first_pass(parts, crc):
+    """Parse every value of the document (ValueError: not valid JSON), in the canonical
+    form's order, feeding that form (without the top-level "crc32") to crc: (the
+    document's top-level values but "drugs", the strings the document holds, the
+    ValueError of a value with no canonical form or None)."""
+    doc = {}
+    count = 0
+    no_form = None
+    emit = crc.add
+    emit(b"{")
+    first = True
+    for key in sorted(parts.top):
+        count += 1
+        span = parts.top[key]
+        if key == "drugs" and parts.drugs is not None:
+            values = [(name, parts.drugs[name]) for name in sorted(parts.drugs)]
+            doc[key] = None
+        else:
+            values = None
+            doc[key] = value = parts.value(span)
+        if key == "crc32":
+            count += jsonparts.strings_in(value)
+            continue
+        if no_form is None:
+            if not first:
+                emit(b",")
+            first = False
+            write(key, emit)
+            emit(b":")
+        if values is None:
+            count += jsonparts.strings_in(value)
+            no_form = _form(value, emit, no_form)
+            continue
+        if no_form is None:
+            emit(b"{")
+        for i in range(len(values)):
+            name, span = values[i]
+            drug = parts.value(span)
+            count += 1 + jsonparts.strings_in(drug)
+            if no_form is None:
+                if i:
+                    emit(b",")
+                write(name, emit)
+                emit(b":")
+            no_form = _form(drug, emit, no_form)
+            drug = None
+        if no_form is None:
+            emit(b"}")
+    if no_form is None:
+        emit(b"}")
+        crc.flush()
+    return doc, count, no_form
+
+
+def _form(value, emit, no_form):
+    # the canonical form of value to emit until one value has none (its ValueError)
+    if no_form is not None:
+        return no_form
+    try:
+        write(value, emit)
+    except ValueError as exc:
+        return exc
+    return None
+
+
+def load(text):
+    """Parse and validate the library JSON (str, or the file's bytes: UTF-8); never
+    raises for content problems."""
+    lib = Library()
+    check = _Checker(lib.problems)
+    data = text.encode() if isinstance(text, str) else text
+    text = None
+    if _text_problem(check, data):
+        return lib
+    crc = Crc()
+    try:
+        parts = jsonparts.Parts(data)
+        doc, count, no_form = _first_pass(parts, crc)
+    except TypeError:  # not an object: is it JSON at all?
+        try:
+            json.loads(data)
+        except ValueError as exc:
+            check.problem("library", "not valid JSON (%s)" % (exc,))
+        else:
+            check.problem("library", "not a JSON object")
+        return lib
+    except ValueError as exc:
+        check.problem("library", "not valid JSON (%s)" % (exc,))
+        return lib
+    twice = jsonparts.duplicates(data)
+    for line, key in twice:
+        check.problem(
+            "library",
+            "member %r given twice in one object (line %d): a reader sees the first, the "
+            "pump would run the last" % (key, line),
+        )
+    if not twice and jsonparts.strings(data) != count:
+        # a member the parse dropped that duplicates() could not place: given twice
+        # without a comma between, which MicroPython's json takes and CPython's refuses
+        check.problem("library", "the text holds members its document does not: one given twice")
+    for key in parts.top:  # the text's order, as json's dict
+        if key not in _TOP and key != "about":
+            check.problem(key, "unknown top-level field")
+    lib.name = check.text(doc, "name", "library", _LIBRARY_NAME_MAX)
+    lib.version = check.text(doc, "version", "library", _LIBRARY_VERSION_MAX)
+    if no_form is not None:
+        check.problem("library", str(no_form))
+        check.problem("library.crc32", "cannot be checked: the content has no CRC")
+    else:
+        lib.crc = crc.value & 0xFFFFFFFF
+        declared = doc.get("crc32")
+        if not isinstance(declared, str) or declared.lower() != "0x%08x" % lib.crc:
+            check.problem(
+                "library.crc32",
+                "bad CRC: file says %r, content 0x%08x, reseal"  # an alarm holds it whole
+                % (declared, lib.crc),
+            )
+    crc = None
+    _load_ranges(check, doc, lib)
+    # absent, or not an object: a problem
+    drugs = check.obj(doc, "drugs", "library") if parts.drugs is None else parts.drugs
+    if not drugs:
+        check.problem("library.drugs", "no drugs")
+    for name in sorted(drugs):
+        if not 0 < len(name) <= _NAME_MAX or not _printable(name):
+            check.problem(name, "a drug name is 1-%d printable ASCII characters" % (_NAME_MAX,))
+        lib.drugs[name] = _load_drug(check, name, parts.value(drugs[name]))
+    for drug in lib.drugs.values():
+        for partner in drug.needs_any:
+            if partner not in lib.drugs:
+                check.problem(drug.name + ".advisories", "names unknown drug %r" % (partner,))
+    return lib
+
+
+class _Checker:
+    """Reads figures out of the parsed JSON, noting every problem by path."""
+
+    def __init__(self, problems):
+        self.problems = problems
+
+    def problem(self, path, what):
+        self.problems.append("%s: %s" % (path, what))
+
+    def obj(self, parent, key, path):
+        value = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(value, dict):
+            self.problem(path + "." + key if path else key, "missing or not an object")
+            return {}
+        return value
+
+    def text(self, parent, key, path, most=None):
+        """A non-empty text; with most, also printable ASCII of at most that length."""
+        value = parent.get(key)
+        if not isinstance(value, str) or not value:
+            self.problem(path + "." + key, "missing or not a non-empty text")
+            return None
+        if most is not None and (len(value) > most or not _printable(value)):
+            self.problem(path + "." + key, "must be 1-%d printable ASCII characters" % (most,))
+            return None
+        return value
+
+    def figure(self, parent, key, path, kind, optional=False):
+        """kind: "dose" (decimal text -> micro-scaled int), "seconds" or "percent" (int)."""
+        return self.figure_of(parent.get(key), path + "." + key, kind, optional)
+
+    def figure_of(self, fig, where, kind, optional=False):
+        if fig is None and optional:
+            return None
+        if not isinstance(fig, dict):
+            self.problem(where, 'missing; expected {"value": ..., "source": ...}')
+            return None
+        source = fig.get("source")
+        if not isinstance(source, str) or not source.strip():
+            self.problem(where, "missing source")
+        value = fig.get("value")
+        if value is None:
+            if not optional:
+                self.problem(where, "value is required")
+            return None
+        if kind == "dose":
+            try:
+                number = units.parse_decimal(value)
+            except ValueError as exc:
+                self.problem(where, str(exc))
+                return None
+        elif isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            self.problem(where, "%r is not a whole number of %s" % (value, kind))
+            return None
+        if number < 0 or number > _MAX_FIGURE:
+            self.problem(where, "%r is out of range" % (value,))
+            return None
+        return number
+
+
+def _text_problem(check, data):
+    """True when the bytes are no text both interpreters read the same (a problem is
+    noted): a file a host's check passes must be one a board loads the same."""
+    # CPython's json reads UTF-16 and a byte order mark in bytes, MicroPython's neither.
+    if data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in data:
+        check.problem("library", "not UTF-8 text without a byte order mark (saved as UTF-16?)")
+        return True
+    # Parsing and the canonical form recurse: MicroPython's stack ends far sooner than
+    # CPython's, so one bound for both (a library nests 6 deep; "about" is free text).
+    deep = jsontext.depth(data)
+    if deep > _DEPTH_MAX:
+        check.problem("library", "nested %d deep: a library nests at most %d" % (deep, _DEPTH_MAX))
+        return True
+    # CPython's json joins a surrogate pair ("\ud835\udc65") into one character,
+    # MicroPython's keeps two: another canonical form, another CRC.
+    at = data.find(b"\\u")
+    while at >= 0:
+        escaped = 1
+        while at >= escaped and data[at - escaped] == 0x5C:  # "\\u" is no escape
+            escaped += 1
+        if escaped % 2 and data[at + 2 : at + 4].lower() in _SURROGATES:
+            check.problem(
+                "library",
+                "a \\u%s escape (half of a character outside the BMP): write the "
+                "character itself, in UTF-8" % (str(data[at + 2 : at + 6], "utf-8"),),
+            )
+            return True
+        at = data.find(b"\\u", at + 2)
+    return False
+
+
+def _load_ranges(check, doc, lib):
+    weight = check.obj(doc, "weight_kg", "library")
+    lib.weight_min = check.figure(weight, "min", "weight_kg", "dose") or 0
+    lib.weight_max = check.figure(weight, "max", "weight_kg", "dose") or 0
+    if not 0 < lib.weight_min <= lib.weight_max:
+        check.problem("weight_kg", "need 0 < min <= max")
+    volume = check.obj(doc, "volume_ml", "library")
+    lib.volume_min = check.figure(volume, "min", "volume_ml", "dose") or 0
+    lib.volume_max = check.figure(volume, "max", "volume_ml", "dose") or 0
+    if not 0 < lib.volume_min <= lib.volume_max:
+        check.problem("volume_ml", "need 0 < min <= max")
+
+
+def _load_drug(check, name, spec):
+    if not isinstance(spec, dict):
+        check.problem(name, "not an object")
+        return Drug(name, _FALLBACK_UNIT)
+    unit = spec.get("dose_unit")
+    # `in` a dict hashes its operand: a list or object there would raise, not be a problem
+    if not isinstance(unit, str) or unit not in units.DOSE_UNITS:
+        check.problem(
+            name + ".dose_unit",
+            "unknown dose unit %r (known: %s)" % (unit, ", ".join(sorted(units.DOSE_UNITS))),
+        )
+        unit = _FALLBACK_UNIT
+    elif spec.get("weight_based") is not units.DOSE_UNITS[unit][2]:
+        check.problem(
+            name + ".weight_based", "must be %s for %s" % (units.DOSE_UNITS[unit][2], unit)
+        )
+    drug = Drug(name, unit)
+    _load_concs(check, name, spec, drug)
+    _load_limits(check, name, spec, drug)
+    _load_titration(check, name, spec, drug)
+    _load_taper(check, name, spec, drug)
+    _load_advisories(check, name, spec, drug)
+    return drug
+
+
+def _load_concs(check, name, spec, drug):
+    path = name + ".concentrations"
+    concs = check.obj(spec, "concentrations", name)
+    unit = concs.get("unit")
+    if (
+        not isinstance(unit, str)  # as for dose_unit: no hashing a list or an object
+        or unit not in units.CONC_UNITS
+        or units.CONC_UNITS[unit][0] != drug.family
+    ):
+        check.problem(path + ".unit", "%r is not a %s concentration unit" % (unit, drug.family))
+        return
+    drug.conc_unit = unit
+    allowed = concs.get("allowed")
+    if not isinstance(allowed, list) or not allowed:
+        check.problem(path + ".allowed", "missing or empty list")
+        return
+    values = []
+    first = {}  # value -> the index of its first entry
+    for i in range(len(allowed)):
+        where = "%s.allowed.%d" % (path, i)
+        value = check.figure_of(allowed[i], where, "dose")
+        if value == 0:
+            check.problem(where, "must be above 0")
+        elif value in first:
+            # a start names its concentration by value: a second entry of one value is
+            # never a second choice, most likely a typo for another figure
+            check.problem(where, "duplicate of %s.allowed.%d" % (path, first[value]))
+        elif value is not None:
+            first[value] = i
+            values.append(value)
+    drug.concs = tuple(values)
+
+
+def _load_limits(check, name, spec, drug):
+    path = name + ".limits"
+    limits = check.obj(spec, "limits", name)
+    got = [check.figure(limits, key, path, "dose") for key in _LIMITS]
+    drug.start_max = check.figure(limits, "start_max", path, "dose", optional=True)
+    if None in got:
+        return
+    drug.hard_min, drug.soft_min, drug.soft_max, drug.hard_max = got
+    if drug.hard_min == 0:
+        check.problem(path + ".hard_min", "must be above 0 (a zero dose is a stop)")
+    if not drug.hard_min <= drug.soft_min <= drug.soft_max <= drug.hard_max:
+        check.problem(
+            path,
+            "need hard_min <= soft_min <= soft_max <= hard_max (hard limit inside soft limit?)",
+        )
+    if drug.start_max is not None and not drug.hard_min <= drug.start_max <= drug.hard_max:
+        check.problem(path + ".start_max", "must lie within the hard limits")
+
+
+def _load_titration(check, name, spec, drug):
+    path = name + ".titration"
+    tit = check.obj(spec, "titration", name)
+    drug.step_up = check.figure(tit, "max_step_up", path, "dose", optional=True)
+    drug.up_percent = check.figure(tit, "max_up_percent", path, "percent", optional=True)
+    drug.up_interval_ms = (check.figure(tit, "up_interval_s", path, "seconds") or 0) * 1000
+    drug.step_down = check.figure(tit, "max_step_down", path, "dose", optional=True)
+    drug.down_interval_ms = (check.figure(tit, "down_interval_s", path, "seconds") or 0) * 1000
+    if drug.up_percent is not None and drug.up_percent <= 100:
+        check.problem(path + ".max_up_percent", "must be above 100 (100 allows no increase)")
+    if drug.step_up == 0 or drug.step_down == 0:
+        check.problem(path, "a step of 0 forbids every change: use null for no limit")
+
+
+def _load_taper(check, name, spec, drug):
+    path = name + ".taper"
+    taper = check.obj(spec, "taper", name)
+    required = taper.get("required")
+    if not isinstance(required, bool):
+        check.problem(path + ".required", "must be true or false")
+        return
+    if not required:
+        if not isinstance(taper.get("source"), str):
+            check.problem(path, "missing source")
+        return
+    drug.taper = True
+    drug.taper_step = check.figure(taper, "step", path, "dose") or 0
+    drug.taper_interval_ms = (check.figure(taper, "interval_s", path, "seconds") or 0) * 1000
+    drug.taper_stop_at = check.figure(taper, "stop_at", path, "dose") or 0
+    if not drug.taper_step or not drug.taper_interval_ms:
+        check.problem(path, "a taper needs a step and an interval above 0")
+    # The taper stops from stop_at or below (channel.taper_after): at or above hard_min,
+    # so the steps before it never run a dose below hard_min and the taper ends; within
+    # one step, so the drop to 0 is never larger than a step.
+    if drug.taper_stop_at < drug.hard_min:
+        check.problem(path + ".stop_at", "must not be below limits.hard_min")
+    if drug.taper_stop_at > drug.taper_step:
+        check.problem(path + ".stop_at", "must not exceed the taper step")
+    # Every decrease of a taper drug (titration, taper step, final stop) stays within
+    # max_step_down: that is what makes "never cut short" checkable.
+    if drug.step_down is None:
+        check.problem(name + ".titration.max_step_down", "required for a taper drug")
+    elif drug.taper_step > drug.step_down or drug.taper_stop_at > drug.step_down:
+        check.problem(path, "step and stop_at must not exceed titration.max_step_down")
+
+
+def _load_advisories(check, name, spec, drug):
+    path = name + ".advisories"
+    items = spec.get("advisories", [])
+    if not isinstance(items, list):
+        check.problem(path, "must be a list")
+        return
+    notes = []
+    for i, item in enumerate(items):
+        where = "%s.%d" % (path, i)
+        if not isinstance(item, dict) or item.get("kind") not in _ADVISORY_KINDS:
+            check.problem(where, "needs kind, one of %s" % (", ".join(_ADVISORY_KINDS),))
+            continue
+        text = check.text(item, "text", where)
+        check.text(item, "source", where)
+        if item["kind"] == "note":
+            notes.append(text)
+            continue
+        if text is not None and (len(text) > _ADVISORY_MAX or not _printable(text)):
+            check.problem(
+                where + ".text", "at most %d printable ASCII characters" % (_ADVISORY_MAX,)
+            )
+        partners = item.get("drugs")
+        # names only: load() looks each one up in the drugs (a list or object would raise)
+        if (
+            not isinstance(partners, list)
+            or not partners
+            or not all(isinstance(p, str) for p in partners)
+        ):
+            check.problem(where + ".drugs", "needs_any needs a list of drug names")
+            continue
+        drug.needs_any = tuple(partners)
+        drug.advisory = text
+    drug.notes = tuple(notes)
+
+
+def _printable(text):
+    return all(" " <= ch <= "~" for ch in text)
