@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from decimal import Decimal
 
 import pumpguard
 
@@ -127,7 +128,9 @@ def _clinical(emu, rec, rounds):
             rec.measure(req, "STATUS", {"ch": 1})
             rec.measure(req, "LOG", {"first": 0})
             dose = f"{200 - (r + 1) * 0.25:g}"  # a new dose each time: down, no interval
-            rec.measure(pump.titrate, 1, dose, "mcg/min")
+            done = rec.measure(pump.titrate, 1, dose, "mcg/min")
+            if done.dose != Decimal(dose):  # the bench's own check: a real change each time
+                raise SystemExit(f"TITRATE to {dose} answered {done.dose}")
             rec.measure(pump.start, 2, dose="100", **PHENYL)
             rec.measure(pump.stop, 2)
             pump.start(2, dose="100", **PHENYL)

@@ -58,6 +58,8 @@ def report(lines, title):
         words = line.split()
         if words[:1] == ["CAL"] and words[1] != "1":
             print("  warning: the wrappers' own cost did not calibrate (figures may be off)")
+        elif words[:1] == ["MISSING"]:
+            print(f"  warning: no piece of the firmware found for {', '.join(words[1:])}")
         elif words[:1] == ["IDLE"]:
             turns, ms, saves, save_b, rest_b, total = map(int, words[1:])
             print(
