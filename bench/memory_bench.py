@@ -58,6 +58,13 @@ def report(lines, title):
         words = line.split()
         if words[:1] == ["CAL"] and words[1] != "1":
             print("  warning: the wrappers' own cost did not calibrate (figures may be off)")
+        elif words[:1] == ["CHECK"]:
+            lo, hi, wlo, whi = map(int, words[1:])
+            agree = "they agree" if wlo <= hi and lo <= whi else "they DISAGREE: phases off"
+            print(
+                f"  check: HEARTBEAT x4 {lo}-{hi} B unwrapped, {wlo}-{whi} B wrapped less "
+                f"the wrappers' own ({agree})"
+            )
         elif words[:1] == ["MISSING"]:
             print(f"  warning: no piece of the firmware found for {', '.join(words[1:])}")
         elif words[:1] == ["IDLE"]:
@@ -76,6 +83,8 @@ def report(lines, title):
     print(head + f"{'total':>9}")
     for label, answer, total, parts in rows:
         cells = "".join(f"{parts[c]:>9}" for c in COLUMNS)
+        if sum(parts[c] for c in COLUMNS) != total:
+            cells += " (phases do not add up)"
         print(f"  {label:<14}{answer:<14}{cells}{total:>9}")
     worst = max(rows, key=lambda r: r[2])
     over = [r[0] for r in rows if r[2] > 1024]

@@ -57,6 +57,8 @@ def test_memory_bench_prints_phases_per_request_and_the_idle_save():
     sections = out.split("-- MicroPython ")[1:]
     assert [s.split()[0] for s in sections] == ["unix", "WebAssembly"]
     for section in sections:
+        assert re.search(r"check: HEARTBEAT x4 .* wrapped .* \(they agree\)", section)
+        assert "do not add up" not in section and "warning" not in section
         assert re.search(r"idle loop: 61 turns of 1000 ms \(61\.0 s of uptime\), [1-9]", section)
         labels = [line.split()[0] for line in section.splitlines() if re.search(r"_R\s", line)]
         for name in REQUESTS:

@@ -403,7 +403,16 @@ def main(args):
         raise RuntimeError("setup: no session or no infusion")
     for _ in range(3):
         m.idle_turns()  # settle: the first saves, events
+    # The same request served 4 times before the wrapping and 4 after: what "the
+    # wrappers' own taken out" claims, checked on every run (a repeat may differ from
+    # the one before: WebAssembly's HEARTBEAT varies by 128 B).
+    bare = [serve(m._session.wire("HEARTBEAT", _next_seq(), {}))[0] for _ in range(4)]
     missing = install(m._shell)
+    wrapped = []
+    for _ in range(4):
+        total, _ = serve(m._session.wire("HEARTBEAT", _next_seq(), {}))
+        wrapped.append(total - ACC[OWN])
+    print("CHECK %d %d %d %d" % (min(bare), max(bare), min(wrapped), max(wrapped)))
     if missing:
         print("MISSING %s" % " ".join(missing))
     gc.collect()
