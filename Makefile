@@ -154,8 +154,13 @@ FARM_ARGS ?=
 farm: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m pumpguard.testing.farm_run --log-dir build/farm $(FARM_ARGS)
 
+# Every benchmark with its default figures (a few minutes): each prints what it measures
+# and on which runtime; bench/latency_bench.py is most of the time (every request on both
+# emulator runtimes). The machine's load shows in every figure: take them on a quiet one.
 bench: $(VENV_STAMP) mpy $(NODE_STAMP)
-	@for b in $(sort $(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done
+	@start=$$(date +%s); \
+	for b in $(sort $(wildcard bench/*.py)); do echo "== $$b"; $(PY) $$b || exit 1; done; \
+	echo "== make bench: $$(( $$(date +%s) - start )) s"
 
 clean:
 	rm -rf build out .pytest_cache .ruff_cache

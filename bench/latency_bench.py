@@ -1,21 +1,55 @@
-"""Command round-trip latency through the API over the emulator's PTY.
+"""Round trip of every request in the catalog, on both emulator runtimes (a script that
+prints numbers, not a test).
 
-Prints median and p99 per command, beside the time the same request and response
-bytes need on a 115200-baud UART (10 bits per byte: start, 8 data, stop), which is the
-floor a board on a hardware UART cannot beat. A benchmark prints numbers; no test
-asserts on them.
+Each request goes through the host's own protocol code (pumpguard.connect()'s link:
+encoded, tagged, sent, its answer read and checked) over the emulator's PTY, on the
+CPython runtime and on the MicroPython one (the emulator bundle's .mpy on WebAssembly
+under Node). Each one is timed in a state where it does what it is for: START and STOP
+(at once) a channel, TITRATE to a new dose every time, ESTOP then ACK its alarm, TAPER
+a running taper, SUPERVISE on and off, HELLO and AUTH a new session, KEY a new key
+(a service session), LIB_BEGIN, LIB_DATA and LIB_COMMIT a whole library push.
 
-    .venv/bin/python bench/latency_bench.py [ROUNDS]
+Per request: samples, median and p99 (nearest rank) of the round trip, the bytes that
+crossed the link meanwhile (the request, the answer, and any event the device sent
+before it), the time those bytes need on a 115200-baud UART (10 bits a byte: the floor
+a board on a hardware UART cannot beat), and median / wire time.
+
+    .venv/bin/python bench/latency_bench.py [ROUNDS [PUSHES]]
+
+ROUNDS: samples per request (default 100); PUSHES: library pushes (default 2).
 """
 
+import json
+import math
+import pathlib
 import statistics
 import sys
+import tempfile
 import time
+from decimal import Decimal
 
 import pumpguard
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from firmware import druglib  # noqa: E402
+from protocol import catalog  # noqa: E402
+
 BAUD = 115200
-ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+PUSHES = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+RUNTIMES = ("cpython", "micropython")
+_LIBRARY = ROOT / "firmware" / "druglib.json"
+# A drug stopped at once, titrated down without an interval (the shipped library's).
+PHENYL = dict(drug="phenylephrine", unit="mcg/min", concentration="20 mcg/mL", volume_ml="50")
+NOREPI = dict(
+    drug="norepinephrine",
+    unit="mcg/kg/min",
+    weight_kg="70",
+    concentration="16 mcg/mL",
+    volume_ml="50",
+)
 
 
 class CountingPort:
@@ -49,50 +83,152 @@ def line_ms(nbytes):
     return nbytes * 10 / BAUD * 1000
 
 
-def measure(call, counter, rounds=ROUNDS):
-    samples = []
-    counter.bytes = 0
-    for _ in range(rounds):
-        t = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - t) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[int(len(samples) * 0.99) - 1], counter.bytes / rounds
+class Recorder:
+    """Times every exchange of a Pump's link while `on`: samples[name] of (s, bytes)."""
+
+    def __init__(self):
+        self.samples = {}
+        self.on = False
+
+    def attach(self, pump):
+        # The bench reaches into the link once, to count and time; the API has no reason to.
+        link = pump._link
+        counter = link._port = CountingPort(link._port)
+        inner = link._exchange
+
+        def timed(name, fields, wrap=None):
+            b0 = counter.bytes
+            t0 = time.perf_counter()
+            try:
+                return inner(name, fields, wrap)
+            finally:
+                if self.on:
+                    sample = (time.perf_counter() - t0, counter.bytes - b0)
+                    self.samples.setdefault(name, []).append(sample)
+
+        link._exchange = timed
+        return link
+
+    def measure(self, call, *args, **kwargs):
+        self.on = True
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self.on = False
 
 
-def round_trips(rounds=ROUNDS):
-    """(command, median ms, p99 ms, bytes per round trip) for each command measured."""
-    with pumpguard.Emulator() as emu, pumpguard.connect(emu.port, key=emu.key) as pump:
-        pump.start(
-            1,
-            "norepinephrine",
-            "0.1",
-            "mcg/kg/min",
-            weight_kg="70",
-            concentration="16 mcg/mL",
-            volume_ml="50",
-        )
-        # The bench reaches into the link once, to count bytes; the API has no reason to.
-        counter = pump._link._port = CountingPort(pump._link._port)
-        cases = [
-            ("HEARTBEAT", pump.uptime_ms),
-            ("STATUS", lambda: pump.status(1)),
-            ("TITRATE (same dose)", lambda: pump.titrate(1, "0.1", "mcg/kg/min")),
-        ]
-        for name, call in cases:
-            yield (name, *measure(call, counter, rounds))
+def _clinical(emu, rec, rounds):
+    with pumpguard.connect(emu.port, key=emu.key, role="clinician") as pump:
+        link = rec.attach(pump)
+        req = link.request
+        pump.start(1, dose="200", **PHENYL)
+        for r in range(rounds):
+            rec.measure(req, "HEARTBEAT")
+            rec.measure(req, "INFO")
+            rec.measure(req, "STATUS", {"ch": 1})
+            rec.measure(req, "LOG", {"first": 0})
+            dose = f"{200 - (r + 1) * 0.25:g}"  # a new dose each time: down, no interval
+            done = rec.measure(pump.titrate, 1, dose, "mcg/min")
+            if done.dose != Decimal(dose):  # the bench's own check: a real change each time
+                raise SystemExit(f"TITRATE to {dose} answered {done.dose}")
+            rec.measure(pump.start, 2, dose="100", **PHENYL)
+            rec.measure(pump.stop, 2)
+            pump.start(2, dose="100", **PHENYL)
+            rec.measure(pump.emergency_stop, 2, "clinician")
+            alarms = rec.measure(req, "ALARMS", {"first": 0})["alarms"]
+            unacked = [a["id"] for a in alarms if not a["acked"]] or [a["id"] for a in alarms]
+            rec.measure(req, "ACK", {"alarm_id": unacked[-1]})
+            rec.measure(req, "SUPERVISE", {"interval_s": 30 if r % 2 == 0 else 0})
+        req("SUPERVISE", {"interval_s": 0})
+        pump.start(2, dose="0.1", **NOREPI)
+        total = req("STOP", {"ch": 2})["total"]  # a taper: the plan's first page, then TAPER
+        for r in range(rounds):
+            rec.measure(req, "TAPER", {"ch": 2, "first": r % max(total, 1)})
+        pump.emergency_stop(2, "clinician")
+        pump.stop(1)
+        for _ in range(rounds):
+            rec.measure(link.hello)  # HELLO, then AUTH: a new session each time
+
+
+def _library_versions(folder, n):
+    doc = json.loads(_LIBRARY.read_text())
+    for i in range(n):
+        doc["version"] = f"bench-{i}"
+        doc["crc32"] = f"0x{druglib.crc_of(doc):08x}"
+        path = pathlib.Path(folder) / f"lib-{i}.json"
+        path.write_text(json.dumps(doc, indent=1))
+        yield path
+
+
+def _service(emu, rec, rounds, pushes):
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        pumpguard.connect(emu.port, key=emu.key, role="service", timeout=10) as pump,
+    ):
+        link = rec.attach(pump)
+        for i in range(rounds):
+            new = bytes((i + j) & 0xFF for j in range(32))
+            wrap = ("key", new)
+            rec.measure(link.request, "KEY", {"role": 1, "key": b""}, wrap=wrap)
+        for path in _library_versions(folder, pushes):
+            rec.measure(pump.push_library, path)
+
+
+def measure_all(runtime, rounds=ROUNDS, pushes=PUSHES):
+    """{request name: [(seconds, bytes), ...]} on one emulator runtime."""
+    rec = Recorder()
+    with pumpguard.Emulator(runtime=runtime) as emu:
+        _clinical(emu, rec, rounds)
+        _service(emu, rec, rounds, pushes)
+    return rec.samples
+
+
+def p99(values):
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+def summary(samples):
+    """(n, median ms, p99 ms, median bytes) of a request's samples."""
+    ms = [s * 1000 for s, _ in samples]
+    return len(ms), statistics.median(ms), p99(ms), statistics.median(b for _, b in samples)
+
+
+def round_trips(rounds=ROUNDS, runtime="cpython", pushes=0):
+    """(request, median ms, p99 ms, median bytes) for each request measured."""
+    for name, samples in measure_all(runtime, rounds, pushes).items():
+        n, med, high, nbytes = summary(samples)
+        yield name, med, high, nbytes
+
+
+def requests():
+    return [name for msg_id, name, _ in catalog.MESSAGES if catalog.is_request(msg_id)]
 
 
 def main():
-    print(f"round trip through pumpguard.connect() over the emulator PTY, {ROUNDS} rounds")
     print(
-        f"{'command':<22}{'median ms':>10}{'p99 ms':>10}{'bytes':>8}{'115200 baud ms':>16}"
-        f"{'median/line':>13}"
+        f"round trip through the host's link (pumpguard.connect()) over the emulator PTY, "
+        f"{ROUNDS} samples per request ({PUSHES} library pushes for LIB_*)"
     )
-    for name, median, p99, nbytes in round_trips():
-        line = line_ms(nbytes)
-        ratio = median / line
-        print(f"{name:<22}{median:>10.3f}{p99:>10.3f}{nbytes:>8.0f}{line:>16.3f}{ratio:>13.3f}")
+    head = f"{'runtime':<12}{'request':<12}{'n':>5}{'median ms':>11}{'p99 ms':>9}"
+    print(head + f"{'bytes':>7}{'115200 baud ms':>16}{'median/wire':>13}")
+    for runtime in RUNTIMES:
+        samples = measure_all(runtime)
+        for name in requests():
+            if name not in samples:
+                print(f"{runtime:<12}{name:<12}  not measured")
+                continue
+            n, med, high, nbytes = summary(samples[name])
+            wire = line_ms(nbytes)
+            print(
+                f"{runtime:<12}{name:<12}{n:>5}{med:>11.3f}{high:>9.3f}{nbytes:>7.0f}"
+                f"{wire:>16.3f}{med / wire:>13.2f}"
+            )
+    print(
+        "(bytes: median per round trip, the request, its answer and the events sent before "
+        "it; cpython: the emulator's firmware on CPython; micropython: its .mpy on "
+        "WebAssembly under Node; a PC's speed, not a board's)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,32 +1,35 @@
-# MicroPython half of bench/auth_bench.py: HMAC-SHA256 tag time per frame on the real
-# interpreter, the median of several windows (time.ticks_us), printed as BENCH lines.
-# Each window is a PHASES step: this WebAssembly build collects garbage only between
-# calls from JavaScript (tests/mp/run.mjs), so a window never runs out of heap.
+# MicroPython half of bench/auth_bench.py: HMAC-SHA256 tag time per frame, on the
+# 64-bit unix port at -X heapsize=190k where garbage is collected inline, as on a board
+# (the firmware booted into the heap first when it fits: tests/mp/bench_codec.py):
+#
+#   micropython -X heapsize=190k -c "import sys; sys.path[:] = [BUNDLE, ROOT];
+#       import tests.mp.bench_auth as b; b.main([N, WINDOWS])"
+#
+# Prints LIVE (as bench_codec), then per frame: BENCH name bytes median min max, in us
+# per tag over WINDOWS windows of N tags each.
 import time
 
 from protocol import auth, messages
+from tests.mp.bench_codec import _setup
 from tests.mp.benchframes import FRAMES
 
 KEY = bytes(range(32))
-WINDOWS = 5
-N = 1000  # tags per window: ticks_us counts whole ms on this build, so 1 us of resolution
 
 
-def _phases():
+def main(args):
+    n = int(args[0]) if args else 1000
+    windows = int(args[1]) if len(args) > 1 else 5
+    _setup()
     for name, fields in FRAMES:
         signed = messages.to_wire(name, 1, fields, sid=0x1234)
-        windows = []
-        for _ in range(N):  # a window untimed first: the code and heap warmed up
+        for _ in range(n):  # a window untimed first: the code and heap warmed up
             auth.tag(KEY, b"H", signed)
-        yield
-        for _ in range(WINDOWS):
+        times = []
+        for _ in range(windows):
             t = time.ticks_us()
-            for _ in range(N):
+            for _ in range(n):
                 auth.tag(KEY, b"H", signed)
-            windows.append(time.ticks_diff(time.ticks_us(), t) / N)
-            yield
-        windows.sort()
-        print("BENCH %s %d %.1f" % (name, len(signed), windows[WINDOWS // 2]))
-
-
-PHASES = _phases()
+            times.append(time.ticks_diff(time.ticks_us(), t) / n)
+        times.sort()
+        mid = times[len(times) // 2]
+        print("BENCH %s %d %.1f %.1f %.1f" % (name, len(signed), mid, times[0], times[-1]))
