@@ -3,10 +3,22 @@
 # The ring is allocated once; when full, the oldest entry is overwritten. seq numbers
 # keep counting, so a reader (the shell streaming events to the host) asks for entries
 # since the last seq it saw and can tell from a gap that some were overwritten.
+#
+# An entry is a fixed slot: its time in an array and _W references (its channel, kind,
+# code, then a text or a wording's number with its arguments: small
+# ints, the library's Drug, strings the command or the library already holds). Adding
+# one allocates nothing; its text is worded (wording.text) only when it is read.
+from array import array
+
+from micropython import const
+
+from firmware.wording import text as _text
+
+_W = const(11)  # ch, kind, code, form, 7 arguments
 
 
 class EventLog:
-    """Entries are tuples (seq, at_ms, ch, kind, code, text).
+    """Entries read as tuples (seq, at_ms, ch, kind, code, text).
 
     kind: the command's name (start, titrate, stop, emergency_stop, ack: as received,
     code "received"), "decision" (its Result), "rate" (motor rate change), "alarm"
@@ -17,13 +29,35 @@ class EventLog:
     def __init__(self, size):
         if size < 1:
             raise ValueError("log size must be at least 1, not %r" % (size,))
-        self._ring = [None] * size  # type: list[tuple | None]
+        self._at = array("q", bytes(8 * size))
+        self._r = [None] * (_W * size)
         self._next = 0  # seq of the next entry; its slot is _next % size
         self.size = size
 
     def add(self, at_ms, ch, kind, code, text):
+        """An entry whose text is made already."""
+        return self.put(at_ms, ch, kind, code, text)
+
+    def put(self, at_ms, ch, kind, code, form, a=None, b=None, c=None, d=None, e=None, f=None,
+            g=None):  # fmt: skip
+        """An entry worded when read: form is a text, or wording's number of the text
+        made of a..g."""
         seq = self._next
-        self._ring[seq % self.size] = (seq, at_ms, ch, kind, code, text)
+        i = seq % self.size
+        self._at[i] = at_ms
+        r = self._r
+        o = i * _W
+        r[o] = ch
+        r[o + 1] = kind
+        r[o + 2] = code
+        r[o + 3] = form
+        r[o + 4] = a
+        r[o + 5] = b
+        r[o + 6] = c
+        r[o + 7] = d
+        r[o + 8] = e
+        r[o + 9] = f
+        r[o + 10] = g
         self._next = seq + 1
         return seq
 
@@ -34,6 +68,34 @@ class EventLog:
     def next_seq(self):
         return self._next
 
+    def held(self, seq):
+        """seq is still in the ring."""
+        return self._next - self.size <= seq < self._next and seq >= 0
+
+    def kind(self, seq):
+        return self._r[seq % self.size * _W + 1]
+
+    def code(self, seq):
+        return self._r[seq % self.size * _W + 2]
+
+    def at_ms(self, seq):
+        return self._at[seq % self.size]
+
+    def ch(self, seq):
+        return self._r[seq % self.size * _W]
+
+    def text(self, seq):
+        """Entry seq's text, worded now."""
+        o = seq % self.size * _W
+        r = self._r
+        form = r[o + 3]
+        if isinstance(form, str):
+            return form
+        return _text(form, r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8], r[o + 9], r[o + 10])
+
+    def entry(self, seq):
+        return (seq, self.at_ms(seq), self.ch(seq), self.kind(seq), self.code(seq), self.text(seq))
+
     def since(self, seq):
         """Entries with seq >= seq still held, oldest first (none for any seq from the
         future: a host may ask for any u32, and a range() past 2**30 would overflow a
@@ -41,10 +103,14 @@ class EventLog:
         if seq >= self._next:
             return []
         first = max(seq, self._next - self.size, 0)
-        return [self._ring[s % self.size] for s in range(first, self._next)]
+        return [self.entry(s) for s in range(first, self._next)]
+
+    def first(self, seq):
+        """The oldest seq >= seq still held (next_seq when none)."""
+        return max(seq, self._next - self.size, 0) if seq < self._next else self._next
 
     def entries(self):
         return self.since(0)
 
     def last(self):
-        return self._ring[(self._next - 1) % self.size] if self._next else None
+        return self.entry(self._next - 1) if self._next else None

@@ -3,10 +3,16 @@
 # refused, taper stops and their steps, faults, emergency stops, acks, the link, odd
 # inputs). test_core_logtext.py compares its texts with those the core made before
 # its log kept codes and numbers (logtexts.json): they must be the same, byte for byte.
-from tests.portable.corekit import HOUR, MIN, M, library
 from firmware.core import SafetyCore
+from tests.portable.corekit import HOUR, MIN, M, library
 
 NE = "norepinephrine"
+
+
+def _none():
+    return None  # a step whose calls return nothing worth comparing
+
+
 UNIT = "mcg/kg/min"
 
 
@@ -53,7 +59,7 @@ def steps(core, t):
         lambda: core.tick(t + 120 * MIN),
         lambda: core.titrate(1, 50000, UNIT, t + 121 * MIN),  # cancels the taper
         lambda: core.stop(1, t + 122 * MIN),
-        lambda: [core.tick(t + (130 + 10 * i) * MIN) for i in range(30)] and None,
+        lambda: [core.tick(t + (130 + 10 * i) * MIN) for i in range(30)] and _none(),
         lambda: _vaso(core, 2, 30000, t + 10 * HOUR),  # alone: advisory
         lambda: _vaso(core, 1, 40000, t + 10 * HOUR, override=True),  # soft max, override
         lambda: _vaso(core, 1, 30000, t + 10 * HOUR),  # combined above hard max
@@ -87,28 +93,68 @@ def steps(core, t):
         lambda: core.start(0, NE, 1, UNIT, t + 12 * HOUR),
         lambda: core.fault(1, "occlusion", t + 13 * HOUR),
         lambda: _ne(core, 2, 100000, big, weight=75500000, volume=1 * M),
-        lambda: [core.delivered(2, 400000), core.tick(big + 1000)] and None,
-        lambda: [core.delivered(2, 700000), core.tick(big + 2000)] and None,
+        lambda: [core.delivered(2, 400000), core.tick(big + 1000)] and _none(),
+        lambda: [core.delivered(2, 700000), core.tick(big + 2000)] and _none(),
         lambda: core.supervise(2000, big + 3000),
         lambda: core.tick(big + 20000),
         lambda: core.host_seen(big + 21000),
         lambda: core.store_lost("crc mismatch", big + 22000),
         lambda: core.titrate(2, 100000, UNIT, big + 23000),
-        lambda: _start(core, 1, "dobutamine", 2500000, UNIT, big + 24000, weight=80 * M,
-                       conc=1 * M, conc_unit="mg/mL", volume=50 * M),
+        lambda: _start(
+            core,
+            1,
+            "dobutamine",
+            2500000,
+            UNIT,
+            big + 24000,
+            weight=80 * M,
+            conc=1 * M,
+            conc_unit="mg/mL",
+            volume=50 * M,
+        ),
         lambda: core.titrate(1, 5000000, UNIT, big + 25000),
         lambda: core.titrate(1, 5000000, UNIT, big + 25000 + 20 * MIN, override=True),
         lambda: core.titrate(1, 1000000, UNIT, big + 26000 + 40 * MIN, override=True),
         lambda: core.stop(1, big + 27000 + 40 * MIN),
-        lambda: _start(core, 1, "phenylephrine", 50 * M, "mcg/min", big + HOUR,
-                       conc=100 * M, conc_unit="mcg/mL", volume=50 * M),
-        lambda: _start(core, 1, "dopamine", 5 * M, UNIT, big + HOUR, weight=80 * M,
-                       conc=1600000, conc_unit="mg/mL", volume=250 * M),
+        lambda: _start(
+            core,
+            1,
+            "phenylephrine",
+            50 * M,
+            "mcg/min",
+            big + HOUR,
+            conc=100 * M,
+            conc_unit="mcg/mL",
+            volume=50 * M,
+        ),
+        lambda: _start(
+            core,
+            1,
+            "dopamine",
+            5 * M,
+            UNIT,
+            big + HOUR,
+            weight=80 * M,
+            conc=1600000,
+            conc_unit="mg/mL",
+            volume=250 * M,
+        ),
         lambda: core.emergency_stop(1, "clinician", big + 2 * HOUR),
-        lambda: _start(core, 1, "epinephrine", 50000, UNIT, big + 3 * HOUR, weight=80 * M,
-                       conc=16 * M, conc_unit="mcg/mL", volume=50 * M, override=True),
+        lambda: _start(
+            core,
+            1,
+            "epinephrine",
+            50000,
+            UNIT,
+            big + 3 * HOUR,
+            weight=80 * M,
+            conc=16 * M,
+            conc_unit="mcg/mL",
+            volume=50 * M,
+            override=True,
+        ),
         lambda: core.stop(1, big + 4 * HOUR),
-        lambda: [core.tick(big + 4 * HOUR + i * 10 * MIN) for i in range(1, 40)] and None,
+        lambda: [core.tick(big + 4 * HOUR + i * 10 * MIN) for i in range(1, 40)] and _none(),
         lambda: core.fault(2, "syringe_empty", big + 5 * HOUR),
     ]
 
