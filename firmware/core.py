@@ -230,6 +230,15 @@ class SafetyCore:
     def alarms(self):
         return list(self._alarms.items)
 
+    def listed(self):
+        """The alarms listed, the core's own list (no copy): for a caller that only
+        reads it at once (the shell's change detection), never keeps or changes it."""
+        return self._alarms.items
+
+    def channel(self, ch):
+        """Channel ch itself (firmware/channel.py), to read at once, never to change."""
+        return self._get(ch)
+
     @property
     def channels(self):
         return len(self._channels)

@@ -155,9 +155,14 @@ class Journal:
         append (or a few, when they fill the batch or a segment). A store that fails
         leaves the entries it did not take in RAM, to try again on the next change."""
         try:
-            for seq, at_ms, ch, kind, code, text in log.since(self._taken):
-                self._take(at_ms, ch, kind, reasons.number(code), text)
-                self._taken = seq + 1
+            # entry by entry, through the log's accessors: no list or tuple of them
+            seq = log.first(self._taken)
+            end = log.next_seq
+            while seq < end:
+                code = reasons.number(log.code(seq))
+                self._take(log.at_ms(seq), log.ch(seq), log.kind(seq), code, log, seq)
+                seq += 1
+                self._taken = seq
             self._flush()
         except OSError:
             self.write_errors += 1
@@ -171,11 +176,12 @@ class Journal:
             self._batched = 0
         self._kept = self._writer()
 
-    def _take(self, at_ms, ch, kind, code, text):
-        if code in (_LINK_LOST, _LINK_BACK):
+    def _take(self, at_ms, ch, kind, code, log, seq):
+        # entry seq of log (its text worded only when it is written)
+        if code == _LINK_LOST or code == _LINK_BACK:  # noqa: SIM109 (no tuple made)
             kept = _LOST_KEPT if code == _LINK_LOST else _BACK_KEPT
             if not self._run & kept:
-                self._append(at_ms, ch, kind, code, text)
+                self._append(at_ms, ch, kind, code, log.text(seq))
                 self._run |= kept
             else:
                 self._held += 1
@@ -188,7 +194,7 @@ class Journal:
             # the run's last entry says what state the link was left in
             self._append(at, c, k, lc, "link: %d more lost/back left out" % held)
         self._run = self._held = 0
-        self._append(at_ms, ch, kind, code, text)
+        self._append(at_ms, ch, kind, code, log.text(seq))
 
     def _append(self, at_ms, ch, kind, code, text):
         kind_b = _cut(kind.encode(), _KIND_MAX)

@@ -94,6 +94,14 @@ def check_values(dose, volume=None, conc=None, weight=None):
 
 def check_unit(unit, drug):
     """A per-minute dose unit of the drug's family (units.unit_problem says why not)."""
+    if (
+        type(unit) is str
+        and unit != units.RATE
+        and unit not in units.PER_HOUR_UNITS
+        and unit in units.DOSE_UNITS
+        and units.DOSE_UNITS[unit][0] == units.DOSE_UNITS[drug.dose_unit][0]
+    ):
+        return None  # what unit_problem passes, without the texts it makes first
     problem = units.unit_problem(unit, drug.dose_unit)
     return refuse(problem[0], problem[1]) if problem else None
 
