@@ -12,7 +12,7 @@ from array import array
 
 from micropython import const
 
-from firmware.wording import text as _text
+from firmware.wording import BUF, render
 
 _W = const(11)  # ch, kind, code, form, 7 arguments
 
@@ -31,6 +31,7 @@ class EventLog:
             raise ValueError("log size must be at least 1, not %r" % (size,))
         self._at = array("q", bytes(8 * size))
         self._r = [None] * (_W * size)
+        self._text = bytearray(BUF)  # an entry's text worded when read (text())
         self._next = 0  # seq of the next entry; its slot is _next % size
         self.size = size
 
@@ -84,14 +85,23 @@ class EventLog:
     def ch(self, seq):
         return self._r[seq % self.size * _W]
 
-    def text(self, seq):
-        """Entry seq's text, worded now."""
+    def render(self, seq, buf):
+        """Entry seq's text worded into buf (wording.BUF bytes) as UTF-8: its length, or
+        -1 for an entry whose text was made already (text() is that str)."""
         o = seq % self.size * _W
         r = self._r
         form = r[o + 3]
         if isinstance(form, str):
-            return form
-        return _text(form, r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8], r[o + 9], r[o + 10])
+            return -1
+        return render(buf, form, r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8], r[o + 9],
+                      r[o + 10])  # fmt: skip
+
+    def text(self, seq):
+        """Entry seq's text, worded now."""
+        n = self.render(seq, self._text)
+        if n < 0:
+            return self._r[seq % self.size * _W + 3]
+        return str(memoryview(self._text)[:n], "utf-8")
 
     def entry(self, seq):
         return (seq, self.at_ms(seq), self.ch(seq), self.kind(seq), self.code(seq), self.text(seq))

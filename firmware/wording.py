@@ -6,12 +6,14 @@
 # Every text here stays within the wire's TEXT_MAX: a command's arguments are clipped as
 # they are said, and an accepted message names the advisory only while it fits
 # (tests/test_core_messages.py drives every path with the longest inputs a command has).
+import struct
+import sys
+
 from micropython import const
 
 from firmware import units
-from firmware.channel import dose_text
 from firmware.rules.inputs import is_quantity
-from protocol.text import TEXT_MAX, clip, duration, shown
+from protocol.text import TEXT_MAX, clip, shown
 
 # The forms (EventLog.put's form) and their arguments
 START = const(1)  # drug, dose, unit, weight, conc, conc_unit, volume (as received)
@@ -87,63 +89,230 @@ def titrate_command(dose, unit, override):
     return "titrate %s %s%s" % (said(dose), said(unit, 14), ", override" if override else "")
 
 
-def _was(drug, dose, ch, state):
-    # channel.describe() of the channel as it was
-    if drug is None:
-        return "channel %d %s" % (ch, state)
-    return "%s %s" % (drug.name, dose_text(drug, dose))
-
-
-def _accepted(message, notes, advisory):
-    if notes:
-        message += "; override: " + ", ".join(
-            PASSED[i] for i in range(len(PASSED)) if notes & (1 << i)
-        )
-    if advisory:
-        # the advisory's text is its alarm's; repeated here when the message has room
-        more = "; advisory: " + advisory
-        message += more if len(message) + len(more) <= TEXT_MAX else "; advisory alarm"
-    return message
-
-
 def accepted_code(notes, advisory):
     return "ok_override" if notes else "ok_advisory" if advisory else "ok"
 
 
-def text(form, a, b, c, d, e, f, g):
-    """The text of a log entry of form with its arguments."""
+# -- worded into bytes ------------------------------------------------------------------
+#
+# render() writes an entry's text as UTF-8 into a bytearray, allocating nothing on
+# MicroPython: the journal writes it straight into its record, the RAM log decodes it
+# when read. struct packs a str's own bytes there ("121s" pads with zeros after it:
+# writing on from its end overwrites them, so BUF bytes of room hold any text). A
+# string holding a NUL, and anything but a quantity or a str, is worded as text first.
+
+BUF = const(400)  # room render() needs
+_MP = sys.implementation.name == "micropython"
+_ROOM = const(121)  # bytes of a string packed at once: TEXT_MAX and one to cut after
+
+
+def _bytes(buf, o, s):
+    b = s.encode()
+    buf[o : o + len(b)] = b
+    return o + len(b)
+
+
+def _raw(buf, o, s):
+    # s's bytes at o (s holds no NUL); returns their end
+    if not _MP:
+        return _bytes(buf, o, s)
+    struct.pack_into("121s", buf, o, s)
+    end = o
+    stop = o + _ROOM
+    while end < stop and buf[end]:
+        end += 1
+    return end
+
+
+def _put(buf, o, s):
+    # a string of the library or the core (its own text)
+    if "\x00" in s:
+        return _bytes(buf, o, s)  # never so, but never wrong either
+    return _raw(buf, o, s)
+
+
+def _int(buf, o, n):
+    if n < 0:
+        buf[o] = 45  # -
+        o += 1
+        n = -n
+    end = o
+    m = n
+    while True:
+        end += 1
+        m //= 10
+        if not m:
+            break
+    i = end
+    while True:
+        i -= 1
+        buf[i] = 48 + n % 10
+        n //= 10
+        if not n:
+            break
+    return end
+
+
+def _fmt(buf, o, value):
+    # units.fmt(value)
+    whole, frac = divmod(value, 1000000)
+    o = _int(buf, o, whole)
+    if frac:
+        buf[o] = 46  # .
+        digits = 6
+        while frac % 10 == 0:
+            frac //= 10
+            digits -= 1
+        for i in range(digits - 1, -1, -1):
+            buf[o + 1 + i] = 48 + frac % 10
+            frac //= 10
+        o += 1 + digits
+    return o
+
+
+def _dur(buf, o, ms):
+    # protocol.text.duration(ms)
+    s = max(0, (ms + 999) // 1000)
+    if s >= 3600:
+        h, m = divmod((s + 59) // 60, 60)
+        o = _raw(buf, _int(buf, o, h), " h")
+        return _raw(buf, _int(buf, _raw(buf, o, " "), m), " min") if m else o
+    o2 = o
+    if s >= 60:
+        m, s = divmod(s, 60)
+        o2 = _raw(buf, _int(buf, o, m), " min")
+        if not s:
+            return o2
+        o2 = _raw(buf, o2, " ")
+    return _raw(buf, _int(buf, o2, s), " s")
+
+
+def _clip(buf, o, s, room):
+    # clip(s, room): printable ASCII (each other character a ?), "..." past room
+    if "\x00" in s:
+        return _raw(buf, o, clip(s, room))
+    end = _raw(buf, o, s)
+    r = w = o
+    n = 0
+    while r < end:
+        b = buf[r]
+        r += 1
+        if b >= 0x80:
+            while r < end and buf[r] & 0xC0 == 0x80:
+                r += 1
+            b = 63  # ?
+        elif b < 0x20 or b > 0x7E:
+            b = 63
+        buf[w] = b
+        w += 1
+        n += 1
+    if r == o + _ROOM or n > room:  # longer than room (a packed string cut is too)
+        w = o + room - 3
+        for i in range(3):
+            buf[w + i] = 46
+        w += 3
+    return w
+
+
+def _said(buf, o, value, room=11):
+    # said(value, room)
+    if is_quantity(value):
+        return _fmt(buf, o, value)
+    if isinstance(value, str):
+        return _clip(buf, o, value, room)
+    return _raw(buf, o, shown(value, room))
+
+
+def _dose(buf, o, drug, dose):
+    # dose_text(drug, dose)
+    return _put(buf, _raw(buf, _fmt(buf, o, dose), " "), drug.dose_unit)
+
+
+def _chars(buf, a, b):
+    # characters in buf[a:b] (UTF-8): the bytes that start one
+    n = 0
+    for i in range(a, b):
+        if buf[i] & 0xC0 != 0x80:
+            n += 1
+    return n
+
+
+def _accepted_into(buf, o, notes, advisory):
+    if notes:
+        o = _raw(buf, o, "; override: ")
+        first = True
+        for i in range(len(PASSED)):
+            if notes & (1 << i):
+                if not first:
+                    o = _raw(buf, o, ", ")
+                o = _raw(buf, o, PASSED[i])
+                first = False
+    if advisory:
+        start = o
+        end = _put(buf, _raw(buf, o, "; advisory: "), advisory)
+        if _chars(buf, 0, end) > TEXT_MAX:
+            end = _raw(buf, start, "; advisory alarm")
+        o = end
+    return o
+
+
+def render(buf, form, a, b, c, d, e, f, g):
+    """The text of a log entry of form with its arguments, written into buf (BUF bytes)
+    from 0; returns its length in bytes."""
     if form <= START_OVERRIDE:
-        return start_command(a, b, c, d, e, f, g, form == START_OVERRIDE)
+        o = _said(buf, _raw(buf, 0, "start "), a, 16)
+        o = _said(buf, _raw(buf, o, " "), b)
+        o = _said(buf, _raw(buf, o, " "), c, 14)
+        if d is not None:
+            o = _raw(buf, _said(buf, _raw(buf, o, ", "), d), " kg")
+        if e is not None or f is not None:
+            o = _raw(buf, o, ", ")
+            if e is not None:
+                o = _said(buf, o, e)
+                if f is not None:
+                    o = _raw(buf, o, " ")
+            if f is not None:
+                o = _said(buf, o, f, 14)
+        if g is not None:
+            o = _raw(buf, _said(buf, _raw(buf, o, ", "), g), " mL")
+        return _raw(buf, o, ", override") if form == START_OVERRIDE else o
     if form <= TITRATE_OVERRIDE:
-        return titrate_command(a, b, form == TITRATE_OVERRIDE)
+        o = _said(buf, _raw(buf, 0, "titrate "), a)
+        o = _said(buf, _raw(buf, o, " "), b, 14)
+        return _raw(buf, o, ", override") if form == TITRATE_OVERRIDE else o
     if form == RATE:
-        return "%s mL/h -> %s mL/h" % (units.fmt(a), units.fmt(b))
+        o = _raw(buf, _fmt(buf, 0, a), " mL/h -> ")
+        return _raw(buf, _fmt(buf, o, b), " mL/h")
     if form == STARTED:
-        message = "started %s at %s (%s mL/h)" % (a.name, dose_text(a, b), units.fmt(c))
-        return _accepted(message, d, e)
+        o = _put(buf, _raw(buf, 0, "started "), a.name)
+        o = _dose(buf, _raw(buf, o, " at "), a, b)
+        o = _raw(buf, _fmt(buf, _raw(buf, o, " ("), c), " mL/h)")
+        return _accepted_into(buf, o, d, e)
     if form == TITRATED:
-        message = "%s %s -> %s (%s mL/h)%s" % (
-            a.name,
-            units.fmt(b),
-            dose_text(a, c),
-            units.fmt(d),
-            "; taper cancelled" if e else "",
-        )
-        return _accepted(message, f, None)
+        o = _raw(buf, _put(buf, 0, a.name), " ")
+        o = _dose(buf, _raw(buf, _fmt(buf, o, b), " -> "), a, c)
+        o = _raw(buf, _fmt(buf, _raw(buf, o, " ("), d), " mL/h)")
+        if e:
+            o = _raw(buf, o, "; taper cancelled")
+        return _accepted_into(buf, o, f, None)
     if form == TAPER_STEP:
-        return "taper: %s now %s" % (a.name, dose_text(a, b))
+        o = _raw(buf, _put(buf, _raw(buf, 0, "taper: "), a.name), " now ")
+        return _dose(buf, o, a, b)
     if form == TAPER_DONE:
-        return "taper complete: %s stopped" % (a.name,)
+        return _raw(buf, _put(buf, _raw(buf, 0, "taper complete: "), a.name), " stopped")
     if form == TAPER_STARTED:
-        return "%s is tapered, never stopped abruptly: %d steps of %s every %s, off in %s" % (
-            a.name,
-            b,
-            dose_text(a, a.taper_step),
-            duration(a.taper_interval_ms),
-            duration(c),
-        )
+        o = _raw(buf, _put(buf, 0, a.name), " is tapered, never stopped abruptly: ")
+        o = _dose(buf, _raw(buf, _int(buf, o, b), " steps of "), a, a.taper_step)
+        o = _dur(buf, _raw(buf, o, " every "), a.taper_interval_ms)
+        return _dur(buf, _raw(buf, o, ", off in "), c)
     if form == STOPPED:
-        return "stopped (%s)" % (_was(a, b, c, d),)
+        o = _raw(buf, 0, "stopped (")
+        if a is None:
+            o = _put(buf, _raw(buf, _int(buf, _raw(buf, o, "channel "), c), " "), d)
+        else:
+            o = _dose(buf, _raw(buf, _put(buf, o, a.name), " "), a, b)
+        return _raw(buf, o, ")")
     if form == ALREADY:
-        return "%s already at %s" % (a.name, dose_text(a, b))
-    return "?"
+        o = _raw(buf, _put(buf, 0, a.name), " already at ")
+        return _dose(buf, o, a, b)
+    return _raw(buf, 0, "?")
