@@ -4,17 +4,15 @@
 # keep counting, so a reader (the shell streaming events to the host) asks for entries
 # since the last seq it saw and can tell from a gap that some were overwritten.
 #
-# An entry is a fixed slot: its time in an array and _W references (its channel, kind,
-# code, then a text or a wording's number with its arguments: small
-# ints, the library's Drug, strings the command or the library already holds). Adding
-# one allocates nothing; its text is worded (wording.text) only when it is read.
-from array import array
-
+# An entry is a fixed slot of _W references: its channel, kind, code, then a text or a
+# wording form with its arguments (small ints, the library's Drug, strings the command
+# or the library already holds), and its time. Adding one allocates nothing; its text
+# is worded (wording.render) only when it is read or written to the journal.
 from micropython import const
 
 from firmware.wording import BUF, render
 
-_W = const(11)  # ch, kind, code, form, 7 arguments
+_W = const(12)  # ch, kind, code, form, 7 arguments, at_ms
 
 
 class EventLog:
@@ -29,7 +27,6 @@ class EventLog:
     def __init__(self, size):
         if size < 1:
             raise ValueError("log size must be at least 1, not %r" % (size,))
-        self._at = array("q", bytes(8 * size))
         self._r = [None] * (_W * size)
         self._text = bytearray(BUF)  # an entry's text worded when read (text())
         self._next = 0  # seq of the next entry; its slot is _next % size
@@ -44,10 +41,8 @@ class EventLog:
         """An entry worded when read: form is a text, or wording's number of the text
         made of a..g."""
         seq = self._next
-        i = seq % self.size
-        self._at[i] = at_ms
         r = self._r
-        o = i * _W
+        o = seq % self.size * _W
         r[o] = ch
         r[o + 1] = kind
         r[o + 2] = code
@@ -59,6 +54,7 @@ class EventLog:
         r[o + 8] = e
         r[o + 9] = f
         r[o + 10] = g
+        r[o + 11] = at_ms  # a reference: an array('q') makes an int when read
         self._next = seq + 1
         return seq
 
@@ -80,7 +76,7 @@ class EventLog:
         return self._r[seq % self.size * _W + 2]
 
     def at_ms(self, seq):
-        return self._at[seq % self.size]
+        return self._r[seq % self.size * _W + 11]
 
     def ch(self, seq):
         return self._r[seq % self.size * _W]

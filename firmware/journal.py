@@ -134,6 +134,7 @@ class Journal:
         self._mv = memoryview(self._buf)
         self._text = bytearray(BUF)  # an entry's text, worded by the log (render())
         self._batch = bytearray(_BATCH)  # records packed, not yet appended
+        self._bmv = memoryview(self._batch)
         self._batched = 0
         self._wall = None  # wall_ms - uptime: set_wall()
         self._taken = 0  # seq of the core's RAM log entry to take next
@@ -157,12 +158,16 @@ class Journal:
         self._cur_first = a[0]
         self.next_seq = 0 if a[1] is None else a[1] + 1
         self.oldest = self._first_of(b[0], a[0])
-        self._kept = self._writer()
+        self._kept = [None] * len(_WRITER)
+        self._writer()
 
     def _writer(self):
         # What writing changes, as of the last append the store took: a failed one
         # puts it back (_rewind), so the entries it held are written again next time.
-        return tuple(getattr(self, name) for name in _WRITER)
+        # Kept in place: nothing made per drain.
+        kept = self._kept
+        for i in range(len(_WRITER)):
+            kept[i] = getattr(self, _WRITER[i])
 
     def _rewind(self):
         for i in range(len(_WRITER)):  # MicroPython's zip() takes no strict=
@@ -202,9 +207,9 @@ class Journal:
 
     def _flush(self):
         if self._batched:
-            self._store.append(self._cur, memoryview(self._batch)[: self._batched])
+            self._store.append(self._cur, self._bmv[: self._batched])
             self._batched = 0
-        self._kept = self._writer()
+        self._writer()
 
     def _take(self, at_ms, ch, kind, code, log, seq):
         # entry seq of log (its text worded only when it is written)
@@ -263,7 +268,10 @@ class Journal:
         struct.pack_into("<I", buf, o, crc32(self._mv[:o]))
         if self._batched + total > _BATCH:
             self._flush()
-        self._batch[self._batched : self._batched + total] = self._mv[:total]
+        batch = self._batch
+        at = self._batched
+        for i in range(total):  # byte by byte: a slice would be made
+            batch[at + i] = buf[i]
         self._batched += total
         self._size += total
         if self._cur_first is None:

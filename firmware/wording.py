@@ -155,8 +155,8 @@ def _int(buf, o, n):
 
 def _fmt(buf, o, value):
     # units.fmt(value)
-    whole, frac = divmod(value, 1000000)
-    o = _int(buf, o, whole)
+    frac = value % 1000000  # divmod() would make a tuple
+    o = _int(buf, o, value // 1000000)
     if frac:
         buf[o] = 46  # .
         digits = 6
@@ -174,13 +174,14 @@ def _dur(buf, o, ms):
     # protocol.text.duration(ms)
     s = max(0, (ms + 999) // 1000)
     if s >= 3600:
-        h, m = divmod((s + 59) // 60, 60)
-        o = _raw(buf, _int(buf, o, h), " h")
+        m = (s + 59) // 60
+        o = _raw(buf, _int(buf, o, m // 60), " h")
+        m %= 60
         return _raw(buf, _int(buf, _raw(buf, o, " "), m), " min") if m else o
     o2 = o
     if s >= 60:
-        m, s = divmod(s, 60)
-        o2 = _raw(buf, _int(buf, o, m), " min")
+        o2 = _raw(buf, _int(buf, o, s // 60), " min")
+        s %= 60
         if not s:
             return o2
         o2 = _raw(buf, o2, " ")
