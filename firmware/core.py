@@ -75,16 +75,14 @@ class SafetyCore:
         override=False,
     ):
         self._now = now_ms
-        if wording.texts(drug, unit, conc_unit) and wording.numbers(dose, weight, conc, volume):
-            # kept as received, worded when read: nothing made of it now
-            form = wording.START_OVERRIDE if override else wording.START
-            self.log.put(now_ms, ch, "start", "received", form, drug, dose, unit, weight, conc,
-                         conc_unit, volume)  # fmt: skip
-        else:  # an odd argument (a list, a float) is worded now, as it is now
-            text = wording.start_command(
-                drug, dose, unit, weight, conc, conc_unit, volume, override
-            )
-            self.log.add(now_ms, ch, "start", "received", text)
+        # kept as received, worded when read: nothing made of it now
+        form = wording.START_OVERRIDE if override else wording.START
+        seq = self.log.put(now_ms, ch, "start", "received", form, drug, dose, unit, weight,
+                           conc, conc_unit, volume)  # fmt: skip
+        if not (
+            wording.texts(drug, unit, conc_unit) and wording.numbers(dose, weight, conc, volume)
+        ):
+            self.log.freeze(seq)  # an odd argument (a list, a float): worded as it is now
         return self._decided(
             now_ms,
             ch,
@@ -93,11 +91,10 @@ class SafetyCore:
 
     def titrate(self, ch, dose, unit, now_ms, override=False):
         self._now = now_ms
-        if wording.texts(unit, None, None) and wording.numbers(dose, None, None, None):
-            form = wording.TITRATE_OVERRIDE if override else wording.TITRATE
-            self.log.put(now_ms, ch, "titrate", "received", form, dose, unit)
-        else:
-            self._command(now_ms, ch, "titrate", wording.titrate_command(dose, unit, override))
+        form = wording.TITRATE_OVERRIDE if override else wording.TITRATE
+        seq = self.log.put(now_ms, ch, "titrate", "received", form, dose, unit)
+        if not (wording.texts(unit, None, None) and wording.numbers(dose, None, None, None)):
+            self.log.freeze(seq)
         return self._decided(now_ms, ch, self._titrate(ch, dose, unit, now_ms, override))
 
     def stop(self, ch, now_ms):

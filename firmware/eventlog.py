@@ -92,6 +92,13 @@ class EventLog:
         return render(buf, form, r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8], r[o + 9],
                       r[o + 10])  # fmt: skip
 
+    def freeze(self, seq):
+        """Entry seq (the last) worded now: its arguments may change later (a list)."""
+        o = seq % self.size * _W
+        self._r[o + 3] = self.text(seq)
+        for i in range(o + 4, o + 11):
+            self._r[i] = None
+
     def text(self, seq):
         """Entry seq's text, worded now."""
         n = self.render(seq, self._text)

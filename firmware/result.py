@@ -72,19 +72,6 @@ class Result:
         self._log = log
         self._seq = seq
 
-    def as_dict(self):
-        return {
-            "ok": self.ok,
-            "code": self.code,
-            "message": self.message,
-            "allowed": list(self.allowed) if self.allowed else None,
-            "next_at_ms": self.next_at_ms,
-            "plan": [list(step) for step in self.plan] if self.plan else None,
-            "dose": self.dose,
-            "rate": self.rate,
-            "unit": self.unit,
-        }
-
     def __repr__(self):
         return "Result(%s, %s: %s)" % ("ok" if self.ok else "refused", self.code, self.message)
 

@@ -11,7 +11,6 @@ import sys
 
 from micropython import const
 
-from firmware import units
 from firmware.rules.inputs import is_quantity
 from protocol.text import TEXT_MAX, clip, shown
 
@@ -60,35 +59,6 @@ def numbers(a, b, c, d):
     )
 
 
-def said(value, room=11):
-    """A command's argument as the log shows it: a quantity as its decimal, a text as
-    itself, anything else as its repr; clipped (the longest quantity is 11 characters)."""
-    if is_quantity(value):
-        return units.fmt(value)
-    return clip(value, room) if isinstance(value, str) else shown(value, room)
-
-
-def start_command(drug, dose, unit, weight, conc, conc_unit, volume, override):
-    # An argument the command left out (a weight a drug dosed per minute does not
-    # need) is left out of the log too, never shown as "None".
-    text = "start %s %s %s" % (said(drug, 16), said(dose), said(unit, 14))
-    if weight is not None:
-        text += ", %s kg" % (said(weight),)
-    if conc is not None or conc_unit is not None:
-        text += ", " + " ".join(
-            said(v, room) for v, room in ((conc, 11), (conc_unit, 14)) if v is not None
-        )
-    if volume is not None:
-        text += ", %s mL" % (said(volume),)
-    if override:
-        text += ", override"
-    return text
-
-
-def titrate_command(dose, unit, override):
-    return "titrate %s %s%s" % (said(dose), said(unit, 14), ", override" if override else "")
-
-
 def accepted_code(notes, advisory):
     return "ok_override" if notes else "ok_advisory" if advisory else "ok"
 
@@ -106,29 +76,18 @@ _MP = sys.implementation.name == "micropython"
 _ROOM = const(121)  # bytes of a string packed at once: TEXT_MAX and one to cut after
 
 
-def _bytes(buf, o, s):
-    b = s.encode()
+def _raw(buf, o, s):
+    # s's bytes at o; returns their end
+    if _MP and "\x00" not in s:
+        struct.pack_into("121s", buf, o, s)
+        end = o
+        stop = o + _ROOM
+        while end < stop and buf[end]:
+            end += 1
+        return end
+    b = s.encode()  # CPython (or a NUL in s: never so, never wrong either)
     buf[o : o + len(b)] = b
     return o + len(b)
-
-
-def _raw(buf, o, s):
-    # s's bytes at o (s holds no NUL); returns their end
-    if not _MP:
-        return _bytes(buf, o, s)
-    struct.pack_into("121s", buf, o, s)
-    end = o
-    stop = o + _ROOM
-    while end < stop and buf[end]:
-        end += 1
-    return end
-
-
-def _put(buf, o, s):
-    # a string of the library or the core (its own text)
-    if "\x00" in s:
-        return _bytes(buf, o, s)  # never so, but never wrong either
-    return _raw(buf, o, s)
 
 
 def _int(buf, o, n):
@@ -191,7 +150,7 @@ def _dur(buf, o, ms):
 def _clip(buf, o, s, room):
     # clip(s, room): printable ASCII (each other character a ?), "..." past room
     if "\x00" in s:
-        return _raw(buf, o, clip(s, room))
+        return _raw(buf, o, clip(s, room))  # clip() makes a NUL a ?
     end = _raw(buf, o, s)
     r = w = o
     n = 0
@@ -226,16 +185,7 @@ def _said(buf, o, value, room=11):
 
 def _dose(buf, o, drug, dose):
     # dose_text(drug, dose)
-    return _put(buf, _raw(buf, _fmt(buf, o, dose), " "), drug.dose_unit)
-
-
-def _chars(buf, a, b):
-    # characters in buf[a:b] (UTF-8): the bytes that start one
-    n = 0
-    for i in range(a, b):
-        if buf[i] & 0xC0 != 0x80:
-            n += 1
-    return n
+    return _raw(buf, _raw(buf, _fmt(buf, o, dose), " "), drug.dose_unit)
 
 
 def _accepted_into(buf, o, notes, advisory):
@@ -250,8 +200,12 @@ def _accepted_into(buf, o, notes, advisory):
                 first = False
     if advisory:
         start = o
-        end = _put(buf, _raw(buf, o, "; advisory: "), advisory)
-        if _chars(buf, 0, end) > TEXT_MAX:
+        end = _raw(buf, _raw(buf, o, "; advisory: "), advisory)
+        n = 0  # characters: the bytes that start one
+        for i in range(end):
+            if buf[i] & 0xC0 != 0x80:
+                n += 1
+        if n > TEXT_MAX:
             end = _raw(buf, start, "; advisory alarm")
         o = end
     return o
@@ -285,35 +239,35 @@ def render(buf, form, a, b, c, d, e, f, g):
         o = _raw(buf, _fmt(buf, 0, a), " mL/h -> ")
         return _raw(buf, _fmt(buf, o, b), " mL/h")
     if form == STARTED:
-        o = _put(buf, _raw(buf, 0, "started "), a.name)
+        o = _raw(buf, _raw(buf, 0, "started "), a.name)
         o = _dose(buf, _raw(buf, o, " at "), a, b)
         o = _raw(buf, _fmt(buf, _raw(buf, o, " ("), c), " mL/h)")
         return _accepted_into(buf, o, d, e)
     if form == TITRATED:
-        o = _raw(buf, _put(buf, 0, a.name), " ")
+        o = _raw(buf, _raw(buf, 0, a.name), " ")
         o = _dose(buf, _raw(buf, _fmt(buf, o, b), " -> "), a, c)
         o = _raw(buf, _fmt(buf, _raw(buf, o, " ("), d), " mL/h)")
         if e:
             o = _raw(buf, o, "; taper cancelled")
         return _accepted_into(buf, o, f, None)
     if form == TAPER_STEP:
-        o = _raw(buf, _put(buf, _raw(buf, 0, "taper: "), a.name), " now ")
+        o = _raw(buf, _raw(buf, _raw(buf, 0, "taper: "), a.name), " now ")
         return _dose(buf, o, a, b)
     if form == TAPER_DONE:
-        return _raw(buf, _put(buf, _raw(buf, 0, "taper complete: "), a.name), " stopped")
+        return _raw(buf, _raw(buf, _raw(buf, 0, "taper complete: "), a.name), " stopped")
     if form == TAPER_STARTED:
-        o = _raw(buf, _put(buf, 0, a.name), " is tapered, never stopped abruptly: ")
+        o = _raw(buf, _raw(buf, 0, a.name), " is tapered, never stopped abruptly: ")
         o = _dose(buf, _raw(buf, _int(buf, o, b), " steps of "), a, a.taper_step)
         o = _dur(buf, _raw(buf, o, " every "), a.taper_interval_ms)
         return _dur(buf, _raw(buf, o, ", off in "), c)
     if form == STOPPED:
         o = _raw(buf, 0, "stopped (")
         if a is None:
-            o = _put(buf, _raw(buf, _int(buf, _raw(buf, o, "channel "), c), " "), d)
+            o = _raw(buf, _raw(buf, _int(buf, _raw(buf, o, "channel "), c), " "), d)
         else:
-            o = _dose(buf, _raw(buf, _put(buf, o, a.name), " "), a, b)
+            o = _dose(buf, _raw(buf, _raw(buf, o, a.name), " "), a, b)
         return _raw(buf, o, ")")
     if form == ALREADY:
-        o = _raw(buf, _put(buf, 0, a.name), " already at ")
+        o = _raw(buf, _raw(buf, 0, a.name), " already at ")
         return _dose(buf, o, a, b)
     return _raw(buf, 0, "?")
