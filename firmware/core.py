@@ -77,7 +77,7 @@ class SafetyCore:
         self._now = now_ms
         # kept as received, worded when read: nothing made of it now
         form = wording.START_OVERRIDE if override else wording.START
-        seq = self.log.put(now_ms, ch, "start", "received", form, drug, dose, unit, weight,
+        seq = self.log.put(now_ms, ch, form, drug, dose, unit, weight,
                            conc, conc_unit, volume)  # fmt: skip
         if not (
             wording.texts(drug, unit, conc_unit) and wording.numbers(dose, weight, conc, volume)
@@ -92,7 +92,7 @@ class SafetyCore:
     def titrate(self, ch, dose, unit, now_ms, override=False):
         self._now = now_ms
         form = wording.TITRATE_OVERRIDE if override else wording.TITRATE
-        seq = self.log.put(now_ms, ch, "titrate", "received", form, dose, unit)
+        seq = self.log.put(now_ms, ch, form, dose, unit)
         if not (wording.texts(unit, None, None) and wording.numbers(dose, None, None, None)):
             self.log.freeze(seq)
         return self._decided(now_ms, ch, self._titrate(ch, dose, unit, now_ms, override))
@@ -446,7 +446,7 @@ class SafetyCore:
     def _set_dose(self, c, dose, now_ms):
         old = c.set_dose(dose, self.near_empty_s)
         if old != c.rate:
-            self.log.put(now_ms, c.ch, "rate", "rate_changed", wording.RATE, old, c.rate)
+            self.log.put(now_ms, c.ch, wording.RATE, old, c.rate)
 
     def _taper_step(self, c, now_ms):
         dose = c.next_taper_dose()
@@ -463,9 +463,9 @@ class SafetyCore:
             c.fire(TAPER_END)
         self._set_dose(c, dose, now_ms)
         if dose:
-            self.log.put(now_ms, c.ch, "decision", "taper_step", wording.TAPER_STEP, c.drug, dose)
+            self.log.put(now_ms, c.ch, wording.TAPER_STEP, c.drug, dose)
         else:
-            self.log.put(now_ms, c.ch, "decision", "stopped", wording.TAPER_DONE, c.drug)
+            self.log.put(now_ms, c.ch, wording.TAPER_DONE, c.drug)
         if not dose:
             self._watch.advisories(now_ms)
 
@@ -487,7 +487,5 @@ class SafetyCore:
         Result's message is worded when read (firmware/wording.py)."""
         drug = c.drug
         result = Result(True, code, None, dose=c.dose, rate=c.rate, unit=drug.dose_unit)
-        result.logged(
-            self.log, self.log.put(now_ms, c.ch, "decision", code, form, a, b, c_, d, e, f)
-        )
+        result.logged(self.log, self.log.put(now_ms, c.ch, form, a, b, c_, d, e, f))
         return result

@@ -10,9 +10,9 @@
 # is worded (wording.render) only when it is read or written to the journal.
 from micropython import const
 
-from firmware.wording import BUF, render
+from firmware import wording
 
-_W = const(12)  # ch, kind, code, form, 7 arguments, at_ms
+_W = const(10)  # ch, at_ms, form (or text, its kind, its code), 7 arguments
 
 
 class EventLog:
@@ -28,33 +28,33 @@ class EventLog:
         if size < 1:
             raise ValueError("log size must be at least 1, not %r" % (size,))
         self._r = [None] * (_W * size)
-        self._text = bytearray(BUF)  # an entry's text worded when read (text())
+        self._text = bytearray(wording.BUF)  # an entry's text worded when read (text())
         self._next = 0  # seq of the next entry; its slot is _next % size
         self.size = size
 
     def add(self, at_ms, ch, kind, code, text):
         """An entry whose text is made already."""
-        return self.put(at_ms, ch, kind, code, text)
+        return self._put(at_ms, ch, text, kind, code, None, None, None, None, None)
 
-    def put(self, at_ms, ch, kind, code, form, a=None, b=None, c=None, d=None, e=None, f=None,
-            g=None):  # fmt: skip
-        """An entry worded when read: form is a text, or wording's number of the text
-        made of a..g."""
+    def put(self, at_ms, ch, form, a=None, b=None, c=None, d=None, e=None, f=None, g=None):
+        """An entry worded when read: wording's form (which says its kind and code too)
+        and its arguments a..g."""
+        return self._put(at_ms, ch, form, a, b, c, d, e, f, g)
+
+    def _put(self, at_ms, ch, form, a, b, c, d, e, f, g):
         seq = self._next
         r = self._r
         o = seq % self.size * _W
         r[o] = ch
-        r[o + 1] = kind
-        r[o + 2] = code
-        r[o + 3] = form
-        r[o + 4] = a
-        r[o + 5] = b
-        r[o + 6] = c
-        r[o + 7] = d
-        r[o + 8] = e
-        r[o + 9] = f
-        r[o + 10] = g
-        r[o + 11] = at_ms  # a reference: an array('q') makes an int when read
+        r[o + 1] = at_ms  # a reference: an array('q') makes an int when read
+        r[o + 2] = form
+        r[o + 3] = a  # a text's: its kind
+        r[o + 4] = b  # and its code
+        r[o + 5] = c
+        r[o + 6] = d
+        r[o + 7] = e
+        r[o + 8] = f
+        r[o + 9] = g
         self._next = seq + 1
         return seq
 
@@ -70,13 +70,20 @@ class EventLog:
         return self._next - self.size <= seq < self._next and seq >= 0
 
     def kind(self, seq):
-        return self._r[seq % self.size * _W + 1]
+        o = seq % self.size * _W
+        form = self._r[o + 2]
+        return self._r[o + 3] if isinstance(form, str) else wording.KINDS[form]
 
     def code(self, seq):
-        return self._r[seq % self.size * _W + 2]
+        o = seq % self.size * _W
+        r = self._r
+        form = r[o + 2]
+        return (
+            r[o + 4] if isinstance(form, str) else wording.code(form, r[o + 6], r[o + 7], r[o + 8])
+        )
 
     def at_ms(self, seq):
-        return self._r[seq % self.size * _W + 11]
+        return self._r[seq % self.size * _W + 1]
 
     def ch(self, seq):
         return self._r[seq % self.size * _W]
@@ -86,24 +93,29 @@ class EventLog:
         -1 for an entry whose text was made already (text() is that str)."""
         o = seq % self.size * _W
         r = self._r
-        form = r[o + 3]
+        form = r[o + 2]
         if isinstance(form, str):
             return -1
-        return render(buf, form, r[o + 4], r[o + 5], r[o + 6], r[o + 7], r[o + 8], r[o + 9],
-                      r[o + 10])  # fmt: skip
+        return wording.render(buf, form, r[o + 3], r[o + 4], r[o + 5], r[o + 6], r[o + 7],
+                              r[o + 8], r[o + 9])  # fmt: skip
 
     def freeze(self, seq):
         """Entry seq (the last) worded now: its arguments may change later (a list)."""
         o = seq % self.size * _W
-        self._r[o + 3] = self.text(seq)
-        for i in range(o + 4, o + 11):
-            self._r[i] = None
+        r = self._r
+        kind = self.kind(seq)
+        code = self.code(seq)
+        r[o + 2] = self.text(seq)
+        r[o + 3] = kind
+        r[o + 4] = code
+        for i in range(o + 5, o + 10):
+            r[i] = None
 
     def text(self, seq):
         """Entry seq's text, worded now."""
         n = self.render(seq, self._text)
         if n < 0:
-            return self._r[seq % self.size * _W + 3]
+            return self._r[seq % self.size * _W + 2]
         return str(memoryview(self._text)[:n], "utf-8")
 
     def entry(self, seq):

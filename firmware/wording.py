@@ -63,6 +63,21 @@ def accepted_code(notes, advisory):
     return "ok_override" if notes else "ok_advisory" if advisory else "ok"
 
 
+# Each form's kind and code (None: the code of an accepted start or titration, code())
+KINDS = (None, "start", "start", "titrate", "titrate", "rate") + ("decision",) * 7
+_CODES = (None, "received", "received", "received", "received", "rate_changed", None, None,
+          "taper_step", "stopped", "taper_started", "stopped", "ok")  # fmt: skip
+
+
+def code(form, d, e, f):
+    """The code of an entry of form (d, e, f: its arguments that say it)."""
+    if form == STARTED:
+        return accepted_code(d, e)
+    if form == TITRATED:
+        return accepted_code(f, None)
+    return _CODES[form]
+
+
 # -- worded into bytes ------------------------------------------------------------------
 #
 # render() writes an entry's text as UTF-8 into a bytearray, allocating nothing on
