@@ -156,7 +156,12 @@ class Channel:
         drug = self.started_drug()
         self.dose = dose
         self.rate = units.rate_for(dose, drug.dose_unit, self.weight, self.conc, drug.conc_unit)
-        self.near_empty_volume = self.rate * near_empty_s // _S_PER_H
+        # rate * near_empty_s // _S_PER_H, exactly, without a product past a small int
+        # (a 32-bit board's ends at 2**30: 30 mL/h is 3 * 10**7 here)
+        rate = self.rate
+        self.near_empty_volume = rate // _S_PER_H * near_empty_s + (
+            rate % _S_PER_H * near_empty_s // _S_PER_H
+        )
         return old
 
     def time_to_empty_s(self):

@@ -21,12 +21,11 @@ from firmware.channel import (
     Channel,
     ChannelStatus,
     describe,
-    dose_text,
 )
 from firmware.eventlog import EventLog
 from firmware.result import Result
 from firmware.watchers import Watchers
-from protocol.text import clip, duration, shown
+from protocol.text import clip, shown
 
 # fault kind (from the shell) -> alarm code
 FAULTS = {
@@ -56,6 +55,7 @@ class SafetyCore:
         self._watch = Watchers(self._alarms, self.log, self._channels, link_timeout_ms)
         self._now = 0  # latest now_ms seen: the time of snapshots
         self.pending = False  # a delivery reached near empty or empty: tick() raises it
+        self._notes = []  # what an override passed, per decision (cleared, never made)
         if not library.ok:
             self.log.add(0, 0, "input", "library_invalid", rules.library_problem(library))
 
@@ -74,12 +74,15 @@ class SafetyCore:
         volume=None,
         override=False,
     ):
-        self._command(
-            now_ms,
-            ch,
-            "start",
-            wording.start_command(drug, dose, unit, weight, conc, conc_unit, volume, override),
-        )
+        self._now = now_ms
+        # kept as received, worded when read: nothing made of it now
+        form = wording.START_OVERRIDE if override else wording.START
+        seq = self.log.put(now_ms, ch, form, drug, dose, unit, weight,
+                           conc, conc_unit, volume)  # fmt: skip
+        if not (
+            wording.texts(drug, unit, conc_unit) and wording.numbers(dose, weight, conc, volume)
+        ):
+            self.log.freeze(seq)  # an odd argument (a list, a float): worded as it is now
         return self._decided(
             now_ms,
             ch,
@@ -87,7 +90,11 @@ class SafetyCore:
         )
 
     def titrate(self, ch, dose, unit, now_ms, override=False):
-        self._command(now_ms, ch, "titrate", wording.titrate_command(dose, unit, override))
+        self._now = now_ms
+        form = wording.TITRATE_OVERRIDE if override else wording.TITRATE
+        seq = self.log.put(now_ms, ch, form, dose, unit)
+        if not (wording.texts(unit, None, None) and wording.numbers(dose, None, None, None)):
+            self.log.freeze(seq)
         return self._decided(now_ms, ch, self._titrate(ch, dose, unit, now_ms, override))
 
     def stop(self, ch, now_ms):
@@ -99,7 +106,8 @@ class SafetyCore:
             c = self._channels[ch - 1]
             if now_ms >= c.taper_next_ms:
                 self._taper_step(c, now_ms)
-                result.dose, result.rate = c.dose, c.rate  # what runs now, as before
+                result.dose = c.dose  # what runs now, as before
+                result.rate = c.rate
         return result
 
     def emergency_stop(self, ch, reason, now_ms):
@@ -219,6 +227,15 @@ class SafetyCore:
     def alarms(self):
         return list(self._alarms.items)
 
+    def listed(self):
+        """The alarms listed, the core's own list (no copy): for a caller that only
+        reads it at once (the shell's change detection), never keeps or changes it."""
+        return self._alarms.items
+
+    def channel(self, ch):
+        """Channel ch itself (firmware/channel.py), to read at once, never to change."""
+        return self._get(ch)
+
     @property
     def channels(self):
         return len(self._channels)
@@ -303,7 +320,8 @@ class SafetyCore:
         if refusal:
             return refusal
         num, den = units.convert_dose(dose, unit, drug.dose_unit, weight)
-        notes = []  # what an override passed, named in the decision
+        notes = self._notes  # what an override passed, named in the decision
+        notes.clear()
         refusal = rules.check_dose(drug, num, den, dose, unit, override, notes)
         if refusal:
             return refusal
@@ -320,13 +338,12 @@ class SafetyCore:
         c.override = bool(notes)
         self._alarms.clear(ch, "near_empty")
         self._set_dose(c, value, now_ms)
-        advisory = self._watch.advisories(now_ms).get(ch)
-        message = "started %s at %s (%s mL/h)" % (
-            drug.name,
-            dose_text(drug, value),
-            units.fmt(c.rate),
-        )
-        return wording.accepted(c, message, notes, advisory)
+        advisory = self._watch.advisories(now_ms, ch)
+        mask = wording.notes_mask(notes)
+        return self._accepted(
+            now_ms, c, wording.accepted_code(mask, advisory), wording.STARTED, drug, value,
+            c.rate, mask, advisory,
+        )  # fmt: skip
 
     def _titrate(self, ch, dose, unit, now_ms, override):
         refusal = rules.check_channel(ch, len(self._channels))
@@ -343,21 +360,15 @@ class SafetyCore:
             return refusal
         drug = c.drug
         num, den = units.convert_dose(dose, unit, drug.dose_unit, c.weight)
-        notes = []
+        notes = self._notes
+        notes.clear()
         refusal = rules.check_dose(drug, num, den, dose, unit, override, notes)
         if refusal:
             return refusal
         value = units.round_div(num, den)
         if value == c.dose and c.state == RUNNING:
             # absolute doses make a repeated titration harmless: nothing changes
-            return Result(
-                True,
-                "ok",
-                "%s already at %s" % (drug.name, dose_text(drug, value)),
-                dose=value,
-                rate=c.rate,
-                unit=drug.dose_unit,
-            )
+            return self._accepted(now_ms, c, "ok", wording.ALREADY, drug, value)
         refusal = (
             rules.check_step(
                 drug, c.dose, value, c.last_up_ms, c.last_down_ms, now_ms, override, notes
@@ -376,14 +387,11 @@ class SafetyCore:
             c.last_down_ms = now_ms
         c.override = bool(notes)
         self._set_dose(c, value, now_ms)
-        message = "%s %s -> %s (%s mL/h)%s" % (
-            drug.name,
-            units.fmt(was),
-            dose_text(drug, value),
-            units.fmt(c.rate),
-            "; taper cancelled" if cancelled else "",
-        )
-        return wording.accepted(c, message, notes, None)
+        mask = wording.notes_mask(notes)
+        return self._accepted(
+            now_ms, c, wording.accepted_code(mask, None), wording.TITRATED, drug, was, value,
+            c.rate, cancelled, mask,
+        )  # fmt: skip
 
     def _stop(self, ch, now_ms):
         refusal = rules.check_channel(ch, len(self._channels))
@@ -394,7 +402,9 @@ class SafetyCore:
         if refusal:
             return refusal
         drug = c.started_drug()
-        was = describe(c)
+        was = drug if c.delivering else None  # describe(c), worded when read
+        was_dose = c.dose
+        was_state = c.state
         if drug.taper and c.dose > drug.taper_stop_at:
             first = now_ms
             if c.last_down_ms is not None:
@@ -402,34 +412,20 @@ class SafetyCore:
             plan = c.taper_plan(first)
             c.fire(TAPER)
             c.taper_next_ms = first  # due now: stop() takes it once this is logged
-            return Result(
-                True,
-                "taper_started",
-                "%s is tapered, never stopped abruptly: %d steps of %s every %s, off in %s"
-                % (
-                    drug.name,
-                    len(plan),
-                    dose_text(drug, drug.taper_step),
-                    duration(drug.taper_interval_ms),
-                    duration(plan[-1][0] - now_ms),
-                ),
-                plan=plan,
-                dose=c.dose,
-                rate=c.rate,
-                unit=drug.dose_unit,
-            )
+            result = self._accepted(
+                now_ms, c, "taper_started", wording.TAPER_STARTED, drug, len(plan),
+                plan[-1][0] - now_ms,
+            )  # fmt: skip
+            result.plan = plan
+            return result
         c.fire(STOP)
         self._set_dose(c, 0, now_ms)
         self._watch.advisories(now_ms)
-        return Result(
-            True,
-            "stopped",
-            "stopped (%s)" % (was,),
-            plan=[(now_ms, 0)],
-            dose=0,
-            rate=0,
-            unit=drug.dose_unit,
+        result = self._accepted(
+            now_ms, c, "stopped", wording.STOPPED, was, was_dose, c.ch, was_state
         )
+        result.plan = [(now_ms, 0)]
+        return result
 
     def _emergency(self, ch, reason, now_ms):
         refusal = rules.check_reason(reason) or rules.check_channel(ch, len(self._channels))
@@ -450,13 +446,7 @@ class SafetyCore:
     def _set_dose(self, c, dose, now_ms):
         old = c.set_dose(dose, self.near_empty_s)
         if old != c.rate:
-            self.log.add(
-                now_ms,
-                c.ch,
-                "rate",
-                "rate_changed",
-                "%s mL/h -> %s mL/h" % (units.fmt(old), units.fmt(c.rate)),
-            )
+            self.log.put(now_ms, c.ch, wording.RATE, old, c.rate)
 
     def _taper_step(self, c, now_ms):
         dose = c.next_taper_dose()
@@ -472,15 +462,10 @@ class SafetyCore:
         else:
             c.fire(TAPER_END)
         self._set_dose(c, dose, now_ms)
-        self.log.add(
-            now_ms,
-            c.ch,
-            "decision",
-            "taper_step" if dose else "stopped",
-            "taper: %s now %s" % (c.drug.name, dose_text(c.drug, dose))
-            if dose
-            else "taper complete: %s stopped" % (c.drug.name,),
-        )
+        if dose:
+            self.log.put(now_ms, c.ch, wording.TAPER_STEP, c.drug, dose)
+        else:
+            self.log.put(now_ms, c.ch, wording.TAPER_DONE, c.drug)
         if not dose:
             self._watch.advisories(now_ms)
 
@@ -493,5 +478,14 @@ class SafetyCore:
         self.log.add(now_ms, ch, name, "received", text)
 
     def _decided(self, now_ms, ch, result):
-        self.log.add(now_ms, ch, "decision", result.code, result.message)
+        if result._log is None:  # not logged already (_accepted)
+            self.log.add(now_ms, ch, "decision", result.code, result.message)
+        return result
+
+    def _accepted(self, now_ms, c, code, form, a=None, b=None, c_=None, d=None, e=None, f=None):
+        """An accepted decision on channel c, logged now as form with its arguments: its
+        Result's message is worded when read (firmware/wording.py)."""
+        drug = c.drug
+        result = Result(True, code, None, dose=c.dose, rate=c.rate, unit=drug.dose_unit)
+        result.logged(self.log, self.log.put(now_ms, c.ch, form, a, b, c_, d, e, f))
         return result

@@ -3,10 +3,20 @@
 # The ring is allocated once; when full, the oldest entry is overwritten. seq numbers
 # keep counting, so a reader (the shell streaming events to the host) asks for entries
 # since the last seq it saw and can tell from a gap that some were overwritten.
+#
+# An entry is a fixed slot of _W references: its channel, kind, code, then a text or a
+# wording form with its arguments (small ints, the library's Drug, strings the command
+# or the library already holds), and its time. Adding one allocates nothing; its text
+# is worded (wording.render) only when it is read or written to the journal.
+from micropython import const
+
+from firmware import wording
+
+_W = const(10)  # ch, at_ms, form (or text, its kind, its code), 7 arguments
 
 
 class EventLog:
-    """Entries are tuples (seq, at_ms, ch, kind, code, text).
+    """Entries read as tuples (seq, at_ms, ch, kind, code, text).
 
     kind: the command's name (start, titrate, stop, emergency_stop, ack: as received,
     code "received"), "decision" (its Result), "rate" (motor rate change), "alarm"
@@ -17,13 +27,34 @@ class EventLog:
     def __init__(self, size):
         if size < 1:
             raise ValueError("log size must be at least 1, not %r" % (size,))
-        self._ring = [None] * size  # type: list[tuple | None]
+        self._r = [None] * (_W * size)
+        self._text = bytearray(wording.BUF)  # an entry's text worded when read (text())
         self._next = 0  # seq of the next entry; its slot is _next % size
         self.size = size
 
     def add(self, at_ms, ch, kind, code, text):
+        """An entry whose text is made already."""
+        return self._put(at_ms, ch, text, kind, code, None, None, None, None, None)
+
+    def put(self, at_ms, ch, form, a=None, b=None, c=None, d=None, e=None, f=None, g=None):
+        """An entry worded when read: wording's form (which says its kind and code too)
+        and its arguments a..g."""
+        return self._put(at_ms, ch, form, a, b, c, d, e, f, g)
+
+    def _put(self, at_ms, ch, form, a, b, c, d, e, f, g):
         seq = self._next
-        self._ring[seq % self.size] = (seq, at_ms, ch, kind, code, text)
+        r = self._r
+        o = seq % self.size * _W
+        r[o] = ch
+        r[o + 1] = at_ms  # a reference: an array('q') makes an int when read
+        r[o + 2] = form
+        r[o + 3] = a  # a text's: its kind
+        r[o + 4] = b  # and its code
+        r[o + 5] = c
+        r[o + 6] = d
+        r[o + 7] = e
+        r[o + 8] = f
+        r[o + 9] = g
         self._next = seq + 1
         return seq
 
@@ -34,6 +65,62 @@ class EventLog:
     def next_seq(self):
         return self._next
 
+    def held(self, seq):
+        """seq is still in the ring."""
+        return self._next - self.size <= seq < self._next and seq >= 0
+
+    def kind(self, seq):
+        o = seq % self.size * _W
+        form = self._r[o + 2]
+        return self._r[o + 3] if isinstance(form, str) else wording.KINDS[form]
+
+    def code(self, seq):
+        o = seq % self.size * _W
+        r = self._r
+        form = r[o + 2]
+        return (
+            r[o + 4] if isinstance(form, str) else wording.code(form, r[o + 6], r[o + 7], r[o + 8])
+        )
+
+    def at_ms(self, seq):
+        return self._r[seq % self.size * _W + 1]
+
+    def ch(self, seq):
+        return self._r[seq % self.size * _W]
+
+    def render(self, seq, buf):
+        """Entry seq's text worded into buf (wording.BUF bytes) as UTF-8: its length, or
+        -1 for an entry whose text was made already (text() is that str)."""
+        o = seq % self.size * _W
+        r = self._r
+        form = r[o + 2]
+        if isinstance(form, str):
+            return -1
+        return wording.render(buf, form, r[o + 3], r[o + 4], r[o + 5], r[o + 6], r[o + 7],
+                              r[o + 8], r[o + 9])  # fmt: skip
+
+    def freeze(self, seq):
+        """Entry seq (the last) worded now: its arguments may change later (a list)."""
+        o = seq % self.size * _W
+        r = self._r
+        kind = self.kind(seq)
+        code = self.code(seq)
+        r[o + 2] = self.text(seq)
+        r[o + 3] = kind
+        r[o + 4] = code
+        for i in range(o + 5, o + 10):
+            r[i] = None
+
+    def text(self, seq):
+        """Entry seq's text, worded now."""
+        n = self.render(seq, self._text)
+        if n < 0:
+            return self._r[seq % self.size * _W + 2]
+        return str(memoryview(self._text)[:n], "utf-8")
+
+    def entry(self, seq):
+        return (seq, self.at_ms(seq), self.ch(seq), self.kind(seq), self.code(seq), self.text(seq))
+
     def since(self, seq):
         """Entries with seq >= seq still held, oldest first (none for any seq from the
         future: a host may ask for any u32, and a range() past 2**30 would overflow a
@@ -41,10 +128,14 @@ class EventLog:
         if seq >= self._next:
             return []
         first = max(seq, self._next - self.size, 0)
-        return [self._ring[s % self.size] for s in range(first, self._next)]
+        return [self.entry(s) for s in range(first, self._next)]
+
+    def first(self, seq):
+        """The oldest seq >= seq still held (next_seq when none)."""
+        return max(seq, self._next - self.size, 0) if seq < self._next else self._next
 
     def entries(self):
         return self.since(0)
 
     def last(self):
-        return self._ring[(self._next - 1) % self.size] if self._next else None
+        return self.entry(self._next - 1) if self._next else None

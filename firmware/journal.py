@@ -41,10 +41,12 @@
 # more entry, the run's last, saying how many were left out; hours of a host that
 # comes and goes can never push the decisions out of the log.
 import struct
+import sys
 from binascii import crc32
 
 from micropython import const
 
+from firmware.wording import BUF
 from protocol import reasons
 from protocol.text import TEXT_MAX
 
@@ -59,6 +61,9 @@ _FIXED_SIZE = const(27)
 _KIND_MAX = const(16)  # the catalog's STR 16 of LOG_R's kind
 _MAX_LEN = _FIXED_SIZE + _KIND_MAX + 1 + TEXT_MAX  # 164: fits the u8 len
 _MIN_LEN = const(_FIXED_SIZE + 1)
+_MP = sys.implementation.name == "micropython"
+_KIND_PACK = "17s"  # _KIND_MAX + 1: the byte after says whether a cut splits a character
+_TEXT_PACK = "121s"  # TEXT_MAX + 1
 # magic and len before, CRC after
 _MAX_RECORD = 2 + _MAX_LEN + 4
 # A LOG_R entry's wire size besides its kind and text: seq, boot_id, at_ms, wall_ms,
@@ -87,6 +92,30 @@ _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
 
 
+def _cut_at(b, o, n, most):
+    # the length of the n bytes of UTF-8 at b[o] cut to at most most at a character
+    # (b holds a byte past most when n > most)
+    if n <= most:
+        return n
+    while most and b[o + most] & 0xC0 == 0x80:  # a continuation byte: inside a character
+        most -= 1
+    return most
+
+
+def _string(buf, o, s, most):
+    # s written at o as UTF-8, cut to most bytes at a character; returns its length.
+    # MicroPython packs the str's own bytes (nothing made; zeros pad it to most + 1).
+    if _MP and "\x00" not in s:
+        struct.pack_into(_KIND_PACK if most == _KIND_MAX else _TEXT_PACK, buf, o, s)
+        n = 0
+        while n <= most and buf[o + n]:
+            n += 1
+        return _cut_at(buf, o, n, most)
+    b = _cut(s.encode(), most)
+    buf[o : o + len(b)] = b
+    return len(b)
+
+
 def _cut(b, most):
     # b (UTF-8) cut to at most most bytes at a character: never inside one
     if len(b) <= most:
@@ -103,7 +132,9 @@ class Journal:
         self._limit = segment_bytes
         self._buf = bytearray(_MAX_RECORD)
         self._mv = memoryview(self._buf)
+        self._text = bytearray(BUF)  # an entry's text, worded by the log (render())
         self._batch = bytearray(_BATCH)  # records packed, not yet appended
+        self._bmv = memoryview(self._batch)
         self._batched = 0
         self._wall = None  # wall_ms - uptime: set_wall()
         self._taken = 0  # seq of the core's RAM log entry to take next
@@ -127,12 +158,16 @@ class Journal:
         self._cur_first = a[0]
         self.next_seq = 0 if a[1] is None else a[1] + 1
         self.oldest = self._first_of(b[0], a[0])
-        self._kept = self._writer()
+        self._kept = [None] * len(_WRITER)
+        self._writer()
 
     def _writer(self):
         # What writing changes, as of the last append the store took: a failed one
         # puts it back (_rewind), so the entries it held are written again next time.
-        return tuple(getattr(self, name) for name in _WRITER)
+        # Kept in place: nothing made per drain.
+        kept = self._kept
+        for i in range(len(_WRITER)):
+            kept[i] = getattr(self, _WRITER[i])
 
     def _rewind(self):
         for i in range(len(_WRITER)):  # MicroPython's zip() takes no strict=
@@ -155,9 +190,14 @@ class Journal:
         append (or a few, when they fill the batch or a segment). A store that fails
         leaves the entries it did not take in RAM, to try again on the next change."""
         try:
-            for seq, at_ms, ch, kind, code, text in log.since(self._taken):
-                self._take(at_ms, ch, kind, reasons.number(code), text)
-                self._taken = seq + 1
+            # entry by entry, through the log's accessors: no list or tuple of them
+            seq = log.first(self._taken)
+            end = log.next_seq
+            while seq < end:
+                code = reasons.number(log.code(seq))
+                self._take(log.at_ms(seq), log.ch(seq), log.kind(seq), code, log, seq)
+                seq += 1
+                self._taken = seq
             self._flush()
         except OSError:
             self.write_errors += 1
@@ -167,15 +207,16 @@ class Journal:
 
     def _flush(self):
         if self._batched:
-            self._store.append(self._cur, memoryview(self._batch)[: self._batched])
+            self._store.append(self._cur, self._bmv[: self._batched])
             self._batched = 0
-        self._kept = self._writer()
+        self._writer()
 
-    def _take(self, at_ms, ch, kind, code, text):
-        if code in (_LINK_LOST, _LINK_BACK):
+    def _take(self, at_ms, ch, kind, code, log, seq):
+        # entry seq of log (its text worded only when it is written)
+        if code == _LINK_LOST or code == _LINK_BACK:  # noqa: SIM109 (no tuple made)
             kept = _LOST_KEPT if code == _LINK_LOST else _BACK_KEPT
             if not self._run & kept:
-                self._append(at_ms, ch, kind, code, text)
+                self._append(at_ms, ch, kind, code, None, log, seq)
                 self._run |= kept
             else:
                 self._held += 1
@@ -188,12 +229,25 @@ class Journal:
             # the run's last entry says what state the link was left in
             self._append(at, c, k, lc, "link: %d more lost/back left out" % held)
         self._run = self._held = 0
-        self._append(at_ms, ch, kind, code, text)
+        self._append(at_ms, ch, kind, code, None, log, seq)
 
-    def _append(self, at_ms, ch, kind, code, text):
-        kind_b = _cut(kind.encode(), _KIND_MAX)
-        text_b = _cut(text.encode(), TEXT_MAX)
-        n = _FIXED_SIZE + len(kind_b) + 1 + len(text_b)
+    def _append(self, at_ms, ch, kind, code, text, log=None, seq=0):
+        # text, or entry seq of log: its text worded straight into the record. Kind and
+        # text are written into the buffer first (nothing else uses it while appending).
+        buf = self._buf
+        o = 2 + _FIXED_SIZE
+        klen = _string(buf, o, kind, _KIND_MAX)
+        o += klen
+        n = log.render(seq, self._text) if log is not None else -1
+        if n < 0:  # a text made already
+            tlen = _string(buf, o + 1, text if log is None else log.text(seq), TEXT_MAX)
+        else:
+            tlen = _cut_at(self._text, 0, n, TEXT_MAX)
+            t = self._text
+            for i in range(tlen):
+                buf[o + 1 + i] = t[i]
+        buf[o] = tlen
+        n = _FIXED_SIZE + klen + 1 + tlen
         total = n + 6
         if self.next_seq > _SEQ_MAX:
             self._flush()  # what is batched is of the numbering that ends
@@ -202,23 +256,22 @@ class Journal:
             self._flush()  # what is batched belongs to the segment being closed
             self._rotate()
         wall = NO_WALL
-        if self._wall is not None and 0 <= at_ms + self._wall < NO_WALL:
+        if self._wall is not None:
             wall = at_ms + self._wall
-        buf = self._buf
+            if not 0 <= wall < NO_WALL:
+                wall = NO_WALL
         buf[0] = _MAGIC
         buf[1] = n
         seq = self.next_seq
-        struct.pack_into(_FIXED, buf, 2, seq, self.boot_id, at_ms, wall, ch, code, len(kind_b))
-        o = 2 + _FIXED_SIZE
-        buf[o : o + len(kind_b)] = kind_b
-        o += len(kind_b)
-        buf[o] = len(text_b)
-        buf[o + 1 : o + 1 + len(text_b)] = text_b
-        o += 1 + len(text_b)
+        struct.pack_into(_FIXED, buf, 2, seq, self.boot_id, at_ms, wall, ch, code, klen)
+        o = 2 + n
         struct.pack_into("<I", buf, o, crc32(self._mv[:o]))
         if self._batched + total > _BATCH:
             self._flush()
-        self._batch[self._batched : self._batched + total] = self._mv[:total]
+        batch = self._batch
+        at = self._batched
+        for i in range(total):  # byte by byte: a slice would be made
+            batch[at + i] = buf[i]
         self._batched += total
         self._size += total
         if self._cur_first is None:

@@ -20,6 +20,12 @@ class Result:
     unit        the dose unit of dose (the drug's library unit)
     """
 
+    # Left out, a field is the class's None: an instance holds only what it was given
+    # (each attribute of an instance is a slot of its dict, allocated per decision).
+    allowed = next_at_ms = plan = dose = rate = unit = None
+    _log = None  # an accepted decision's message is its log entry's, worded when read
+    _seq = 0
+
     def __init__(
         self,
         ok,
@@ -34,26 +40,37 @@ class Result:
     ):
         self.ok = ok
         self.code = code
-        self.message = message
-        self.allowed = allowed
-        self.next_at_ms = next_at_ms
-        self.plan = plan
-        self.dose = dose
-        self.rate = rate
-        self.unit = unit
+        self._message = message
+        if allowed is not None:
+            self.allowed = allowed
+        if next_at_ms is not None:
+            self.next_at_ms = next_at_ms
+        if plan is not None:
+            self.plan = plan
+        if dose is not None:
+            self.dose = dose
+        if rate is not None:
+            self.rate = rate
+        if unit is not None:
+            self.unit = unit
 
-    def as_dict(self):
-        return {
-            "ok": self.ok,
-            "code": self.code,
-            "message": self.message,
-            "allowed": list(self.allowed) if self.allowed else None,
-            "next_at_ms": self.next_at_ms,
-            "plan": [list(step) for step in self.plan] if self.plan else None,
-            "dose": self.dose,
-            "rate": self.rate,
-            "unit": self.unit,
-        }
+    @property
+    def message(self):
+        log = self._log
+        if self._message is None and log is not None:
+            # worded now, from the entry the core logged the decision as (kept once
+            # read: the ring may overwrite the entry later)
+            self._message = log.text(self._seq) if log.held(self._seq) else ""
+        return self._message
+
+    @message.setter
+    def message(self, value):
+        self._message = value
+
+    def logged(self, log, seq):
+        """The decision is entry seq of log, which words its message when read."""
+        self._log = log
+        self._seq = seq
 
     def __repr__(self):
         return "Result(%s, %s: %s)" % ("ok" if self.ok else "refused", self.code, self.message)

@@ -134,8 +134,9 @@ class Shell:
         self._faults = [None] * self.channels  # last fault each motor reported
         self._logged = core.log.next_seq  # log entries already acted on
         # (state, dose, rate) last sent per channel
-        self._sent = [None] * self.channels  # type: list[tuple | None]
-        self._alarm_ids = ()  # alarm ids already sent as events
+        self._sent = [None] * (4 * self.channels)  # per channel: state, drug, dose, rate sent
+        self._alarm_ids = []  # alarm ids already sent as events (_changed: kept in place)
+        self._alarm_was = []  # the ids before this _changed (the two lists swap)
         self._failed = None  # the link's failure to write an event of this _changed
         self._supervised_s = 0  # the heartbeat interval the core was last told
 
@@ -288,38 +289,62 @@ class Shell:
         # (a link write that raises) the turn's net catches once they are all tried.
         self._logged = self.core.log.next_seq
         self._save(now)
+        core = self.core
+        listed = core.listed()  # the core's own list: read, never kept or changed here
         level = 0
-        raised = []
-        for alarm in self.core.alarms():
-            if alarm.id not in self._alarm_ids:
-                raised.append(alarm)
+        for alarm in listed:
             if not alarm.acked:
                 level = max(level, catalog.PRIORITY[alarm.priority])
         self._alarm.set(level)
-        self._alarm_ids = [alarm.id for alarm in self.core.alarms()]
-        self.journal.drain(self.core.log)
+        # The ids listed now, written in place into the spare list (grown only past the
+        # most ever listed), which becomes the list sent: nothing is made per change.
+        was = self._alarm_ids
+        ids = self._alarm_was
+        n = len(listed)
+        while len(ids) > n:
+            ids.pop()
+        for i in range(n):
+            if i < len(ids):
+                ids[i] = listed[i].id
+            else:
+                ids.append(listed[i].id)
+        self._alarm_ids = ids
+        self._alarm_was = was
+        self.journal.drain(core.log)
         self._failed = None
+        sent = self._sent
         for ch in range(1, self.channels + 1):
-            st = self.core.status(ch)
+            c = core.channel(ch)
+            drug = c.drug
             # The drug too: a library switch drops a stopped channel's drug the new
             # library lacks (resume.switch), changing nothing else a monitor shows.
-            key = (st.state, st.drug, st.dose, st.rate)
-            if key != self._sent[ch - 1]:
-                self._sent[ch - 1] = key
+            name = drug.name if drug else None
+            o = 4 * (ch - 1)
+            if (
+                sent[o] != c.state
+                or sent[o + 1] != name
+                or sent[o + 2] != c.dose
+                or (sent[o + 3] != c.rate)
+            ):
+                sent[o] = c.state
+                sent[o + 1] = name
+                sent[o + 2] = c.dose
+                sent[o + 3] = c.rate
                 self._event(
                     "EV_STATE",
                     {
                         "ch": ch,
-                        "state": st.state,
-                        "drug": st.drug or "",
-                        "dose": st.dose or 0,
-                        "unit": st.dose_unit or "",
-                        "rate": st.rate,
+                        "state": c.state,
+                        "drug": name or "",
+                        "dose": c.dose or 0,
+                        "unit": drug.dose_unit if drug else "",
+                        "rate": c.rate,
                         "at_ms": now,
                     },
                 )
-        for alarm in raised:
-            self._event("EV_ALARM", handlers.alarm_fields(alarm))
+        for alarm in listed:
+            if alarm.id not in was:  # raised since the last change
+                self._event("EV_ALARM", handlers.alarm_fields(alarm))
         if self._failed is not None:
             raise self._failed  # the net (step()) alarms it: the events it lost are a gap
 

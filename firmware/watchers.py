@@ -107,23 +107,28 @@ class Watchers:
 
     # -- drugs that need a partner ------------------------------------------------------
 
-    def advisories(self, now_ms):
+    def advisories(self, now_ms, ch=0):
         """Cross-channel: a second-line drug (vasopressin, phenylephrine, dopamine) with
-        none of its partners delivering. Returns {ch: advisory text} for every channel
-        the advisory applies to now (raised now or already listed)."""
-        running = [c.started_drug().name for c in self._channels if c.delivering]
-        alone = {}
+        none of its partners delivering, alarmed on every channel it applies to now
+        (raised now or already listed). Returns the advisory text of channel ch when it
+        applies there, else None. Loops only: nothing is made for a start or a stop."""
+        said = None
         for c in self._channels:
             drug = c.started_drug() if c.delivering else None
-            if (
-                drug is not None
-                and drug.needs_any
-                and not any(p in running for p in drug.needs_any)
-            ):
+            if drug is not None and drug.needs_any and not self._partnered(drug):
                 # the library's advisory text (druglib keeps it short enough to send)
                 text = drug.advisory or ""
                 self.alarm(c.ch, "second_line_alone", MEDIUM, text, now_ms, True)
-                alone[c.ch] = text
+                if c.ch == ch:
+                    said = text
             else:
                 self._alarms.clear(c.ch, "second_line_alone")
-        return alone
+        return said
+
+    def _partnered(self, drug):
+        # one of drug's partners delivering on some channel (a loop: any() of a
+        # generator would make one for every start)
+        for o in self._channels:  # noqa: SIM110
+            if o.delivering and o.started_drug().name in drug.needs_any:
+                return True
+        return False

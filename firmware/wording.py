@@ -1,52 +1,288 @@
-# How the safety core words a command in its log, and an accepted decision's answer.
+# How the safety core words its log: a command as received, an accepted decision, a
+# rate change, a taper's steps. The core logs each as a form (a number below) and its
+# arguments, small ints and references it already holds (firmware/eventlog.py); text()
+# words it when the entry is read, so an accepted command makes no text at all.
 #
 # Every text here stays within the wire's TEXT_MAX: a command's arguments are clipped as
 # they are said, and an accepted message names the advisory only while it fits
 # (tests/test_core_messages.py drives every path with the longest inputs a command has).
-from firmware import rules, units
-from firmware.result import Result
+import struct
+import sys
+
+from micropython import const
+
+from firmware.rules.inputs import is_quantity
 from protocol.text import TEXT_MAX, clip, shown
 
+# The forms (EventLog.put's form) and their arguments
+START = const(1)  # drug, dose, unit, weight, conc, conc_unit, volume (as received)
+START_OVERRIDE = const(2)  # the same, with override
+TITRATE = const(3)  # dose, unit
+TITRATE_OVERRIDE = const(4)
+RATE = const(5)  # old rate, new rate
+STARTED = const(6)  # Drug, dose, rate, notes (a mask of PASSED), advisory text or None
+TITRATED = const(7)  # Drug, old dose, dose, rate, taper cancelled, notes
+TAPER_STEP = const(8)  # Drug, dose
+TAPER_DONE = const(9)  # Drug
+TAPER_STARTED = const(10)  # Drug, steps, ms until off
+STOPPED = const(11)  # Drug (None when not delivering), dose, ch, state: as it was
+ALREADY = const(12)  # Drug, dose
 
-def said(value, room=11):
-    """A command's argument as the log shows it: a quantity as its decimal, a text as
-    itself, anything else as its repr; clipped (the longest quantity is 11 characters)."""
-    if rules.is_quantity(value):
-        return units.fmt(value)
-    return clip(value, room) if isinstance(value, str) else shown(value, room)
-
-
-def start_command(drug, dose, unit, weight, conc, conc_unit, volume, override):
-    # An argument the command left out (a weight a drug dosed per minute does not
-    # need) is left out of the log too, never shown as "None".
-    text = "start %s %s %s" % (said(drug, 16), said(dose), said(unit, 14))
-    if weight is not None:
-        text += ", %s kg" % (said(weight),)
-    if conc is not None or conc_unit is not None:
-        text += ", " + " ".join(
-            said(v, room) for v, room in ((conc, 11), (conc_unit, 14)) if v is not None
-        )
-    if volume is not None:
-        text += ", %s mL" % (said(volume),)
-    if override:
-        text += ", override"
-    return text
+# What an override passed, as the accepted message names it, in the order the checks
+# pass them (short: it must fit the wire after the dose, the rate and a cancelled taper).
+PASSED = ("soft max", "soft min", "start max", "step", "interval")
 
 
-def titrate_command(dose, unit, override):
-    return "titrate %s %s%s" % (said(dose), said(unit, 14), ", override" if override else "")
+def notes_mask(notes):
+    mask = 0
+    for note in notes:
+        mask |= 1 << PASSED.index(note)
+    return mask
 
 
-def accepted(c, message, notes, advisory):
-    """The Result of a start or titration of channel c: message, then what an override
-    passed (notes) and the second-line advisory the start raised, if any."""
-    code = "ok"
+def texts(a, b, c):
+    # texts a command gave, or None: kept by reference (a str never changes)
+    return (
+        (a is None or type(a) is str)
+        and (b is None or type(b) is str)
+        and (c is None or type(c) is str)
+    )
+
+
+def numbers(a, b, c, d):
+    # numbers a command gave, or None (ints never change; bools are worded now)
+    return (
+        (a is None or type(a) is int)
+        and (b is None or type(b) is int)
+        and (c is None or type(c) is int)
+        and (d is None or type(d) is int)
+    )
+
+
+def accepted_code(notes, advisory):
+    return "ok_override" if notes else "ok_advisory" if advisory else "ok"
+
+
+# Each form's kind and code (None: the code of an accepted start or titration, code())
+KINDS = (None, "start", "start", "titrate", "titrate", "rate") + ("decision",) * 7
+_CODES = (None, "received", "received", "received", "received", "rate_changed", None, None,
+          "taper_step", "stopped", "taper_started", "stopped", "ok")  # fmt: skip
+
+
+def code(form, d, e, f):
+    """The code of an entry of form (d, e, f: its arguments that say it)."""
+    if form == STARTED:
+        return accepted_code(d, e)
+    if form == TITRATED:
+        return accepted_code(f, None)
+    return _CODES[form]
+
+
+# -- worded into bytes ------------------------------------------------------------------
+#
+# render() writes an entry's text as UTF-8 into a bytearray, allocating nothing on
+# MicroPython: the journal writes it straight into its record, the RAM log decodes it
+# when read. struct packs a str's own bytes there ("121s" pads with zeros after it:
+# writing on from its end overwrites them, so BUF bytes of room hold any text). A
+# string holding a NUL, and anything but a quantity or a str, is worded as text first.
+
+BUF = const(400)  # room render() needs
+_MP = sys.implementation.name == "micropython"
+_ROOM = const(121)  # bytes of a string packed at once: TEXT_MAX and one to cut after
+
+
+def _raw(buf, o, s):
+    # s's bytes at o; returns their end
+    if _MP and "\x00" not in s:
+        struct.pack_into("121s", buf, o, s)
+        end = o
+        stop = o + _ROOM
+        while end < stop and buf[end]:
+            end += 1
+        return end
+    b = s.encode()  # CPython (or a NUL in s: never so, never wrong either)
+    buf[o : o + len(b)] = b
+    return o + len(b)
+
+
+def _int(buf, o, n):
+    if n < 0:
+        buf[o] = 45  # -
+        o += 1
+        n = -n
+    end = o
+    m = n
+    while True:
+        end += 1
+        m //= 10
+        if not m:
+            break
+    i = end
+    while True:
+        i -= 1
+        buf[i] = 48 + n % 10
+        n //= 10
+        if not n:
+            break
+    return end
+
+
+def _fmt(buf, o, value):
+    # units.fmt(value)
+    frac = value % 1000000  # divmod() would make a tuple
+    o = _int(buf, o, value // 1000000)
+    if frac:
+        buf[o] = 46  # .
+        digits = 6
+        while frac % 10 == 0:
+            frac //= 10
+            digits -= 1
+        for i in range(digits - 1, -1, -1):
+            buf[o + 1 + i] = 48 + frac % 10
+            frac //= 10
+        o += 1 + digits
+    return o
+
+
+def _dur(buf, o, ms):
+    # protocol.text.duration(ms)
+    s = max(0, (ms + 999) // 1000)
+    if s >= 3600:
+        m = (s + 59) // 60
+        o = _raw(buf, _int(buf, o, m // 60), " h")
+        m %= 60
+        return _raw(buf, _int(buf, _raw(buf, o, " "), m), " min") if m else o
+    o2 = o
+    if s >= 60:
+        o2 = _raw(buf, _int(buf, o, s // 60), " min")
+        s %= 60
+        if not s:
+            return o2
+        o2 = _raw(buf, o2, " ")
+    return _raw(buf, _int(buf, o2, s), " s")
+
+
+def _clip(buf, o, s, room):
+    # clip(s, room): printable ASCII (each other character a ?), "..." past room
+    if "\x00" in s:
+        return _raw(buf, o, clip(s, room))  # clip() makes a NUL a ?
+    end = _raw(buf, o, s)
+    r = w = o
+    n = 0
+    while r < end:
+        b = buf[r]
+        r += 1
+        if b >= 0x80:
+            while r < end and buf[r] & 0xC0 == 0x80:
+                r += 1
+            b = 63  # ?
+        elif b < 0x20 or b > 0x7E:
+            b = 63
+        buf[w] = b
+        w += 1
+        n += 1
+    if r == o + _ROOM or n > room:  # longer than room (a packed string cut is too)
+        w = o + room - 3
+        for i in range(3):
+            buf[w + i] = 46
+        w += 3
+    return w
+
+
+def _said(buf, o, value, room=11):
+    # said(value, room)
+    if is_quantity(value):
+        return _fmt(buf, o, value)
+    if isinstance(value, str):
+        return _clip(buf, o, value, room)
+    return _raw(buf, o, shown(value, room))
+
+
+def _dose(buf, o, drug, dose):
+    # dose_text(drug, dose)
+    return _raw(buf, _raw(buf, _fmt(buf, o, dose), " "), drug.dose_unit)
+
+
+def _accepted_into(buf, o, notes, advisory):
     if notes:
-        code = "ok_override"
-        message += "; override: " + ", ".join(notes)
+        o = _raw(buf, o, "; override: ")
+        first = True
+        for i in range(len(PASSED)):
+            if notes & (1 << i):
+                if not first:
+                    o = _raw(buf, o, ", ")
+                o = _raw(buf, o, PASSED[i])
+                first = False
     if advisory:
-        code = "ok_advisory" if code == "ok" else code
-        # the advisory's text is its alarm's; repeated here when the message has room
-        more = "; advisory: " + advisory
-        message += more if len(message) + len(more) <= TEXT_MAX else "; advisory alarm"
-    return Result(True, code, message, dose=c.dose, rate=c.rate, unit=c.drug.dose_unit)
+        start = o
+        end = _raw(buf, _raw(buf, o, "; advisory: "), advisory)
+        n = 0  # characters: the bytes that start one
+        for i in range(end):
+            if buf[i] & 0xC0 != 0x80:
+                n += 1
+        if n > TEXT_MAX:
+            end = _raw(buf, start, "; advisory alarm")
+        o = end
+    return o
+
+
+def render(buf, form, a, b, c, d, e, f, g):
+    """The text of a log entry of form with its arguments, written into buf (BUF bytes)
+    from 0; returns its length in bytes."""
+    if form <= START_OVERRIDE:
+        o = _said(buf, _raw(buf, 0, "start "), a, 16)
+        o = _said(buf, _raw(buf, o, " "), b)
+        o = _said(buf, _raw(buf, o, " "), c, 14)
+        if d is not None:
+            o = _raw(buf, _said(buf, _raw(buf, o, ", "), d), " kg")
+        if e is not None or f is not None:
+            o = _raw(buf, o, ", ")
+            if e is not None:
+                o = _said(buf, o, e)
+                if f is not None:
+                    o = _raw(buf, o, " ")
+            if f is not None:
+                o = _said(buf, o, f, 14)
+        if g is not None:
+            o = _raw(buf, _said(buf, _raw(buf, o, ", "), g), " mL")
+        return _raw(buf, o, ", override") if form == START_OVERRIDE else o
+    if form <= TITRATE_OVERRIDE:
+        o = _said(buf, _raw(buf, 0, "titrate "), a)
+        o = _said(buf, _raw(buf, o, " "), b, 14)
+        return _raw(buf, o, ", override") if form == TITRATE_OVERRIDE else o
+    if form == RATE:
+        o = _raw(buf, _fmt(buf, 0, a), " mL/h -> ")
+        return _raw(buf, _fmt(buf, o, b), " mL/h")
+    if form == STARTED:
+        o = _raw(buf, _raw(buf, 0, "started "), a.name)
+        o = _dose(buf, _raw(buf, o, " at "), a, b)
+        o = _raw(buf, _fmt(buf, _raw(buf, o, " ("), c), " mL/h)")
+        return _accepted_into(buf, o, d, e)
+    if form == TITRATED:
+        o = _raw(buf, _raw(buf, 0, a.name), " ")
+        o = _dose(buf, _raw(buf, _fmt(buf, o, b), " -> "), a, c)
+        o = _raw(buf, _fmt(buf, _raw(buf, o, " ("), d), " mL/h)")
+        if e:
+            o = _raw(buf, o, "; taper cancelled")
+        return _accepted_into(buf, o, f, None)
+    if form == TAPER_STEP:
+        o = _raw(buf, _raw(buf, _raw(buf, 0, "taper: "), a.name), " now ")
+        return _dose(buf, o, a, b)
+    if form == TAPER_DONE:
+        return _raw(buf, _raw(buf, _raw(buf, 0, "taper complete: "), a.name), " stopped")
+    if form == TAPER_STARTED:
+        o = _raw(buf, _raw(buf, 0, a.name), " is tapered, never stopped abruptly: ")
+        o = _dose(buf, _raw(buf, _int(buf, o, b), " steps of "), a, a.taper_step)
+        o = _dur(buf, _raw(buf, o, " every "), a.taper_interval_ms)
+        return _dur(buf, _raw(buf, o, ", off in "), c)
+    if form == STOPPED:
+        o = _raw(buf, 0, "stopped (")
+        if a is None:
+            o = _raw(buf, _raw(buf, _int(buf, _raw(buf, o, "channel "), c), " "), d)
+        else:
+            o = _dose(buf, _raw(buf, _raw(buf, o, a.name), " "), a, b)
+        return _raw(buf, o, ")")
+    if form == ALREADY:
+        o = _raw(buf, _raw(buf, 0, a.name), " already at ")
+        return _dose(buf, o, a, b)
+    return _raw(buf, 0, "?")

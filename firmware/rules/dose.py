@@ -44,8 +44,8 @@ def soft(code, message, allowed, override, notes, next_at_ms=None):
 
 def check_dose(drug, num, den, given, unit, override, notes):
     """Limits of the dose num/den (drug.dose_unit) that the command gave as given unit."""
-    given_text = "%s %s" % (units.fmt(given), unit)
     if num > drug.hard_max * den:
+        given_text = "%s %s" % (units.fmt(given), unit)
         for factor, slip in _SLIPS[drug.family]:
             if drug.soft_min * den * factor <= num <= drug.soft_max * den * factor:
                 return refuse(
@@ -60,32 +60,40 @@ def check_dose(drug, num, den, given, unit, override, notes):
                     ),
                     dose_range(drug, drug.hard_min, drug.hard_max),
                 )
-    said = given_text
+    # the hard limits first: they refuse whatever the override says (one by one: a
+    # table of them would be made for every command)
+    if num > drug.hard_max * den:
+        return _limit(drug, num, den, given, unit, "above_hard_max", True, drug.hard_max, 0, 0)
+    if num < drug.hard_min * den:
+        return _limit(drug, num, den, given, unit, "below_hard_min", False, drug.hard_min, 0, 0)
+    if num > drug.soft_max * den:
+        return _limit(
+            drug, num, den, given, unit, "above_soft_max", True, drug.soft_max, override, notes
+        )
+    if num < drug.soft_min * den:
+        return _limit(
+            drug, num, den, given, unit, "below_soft_min", False, drug.soft_min, override, notes
+        )
+    return None
+
+
+def _limit(drug, num, den, given, unit, code, above, limit, override, notes):
+    # the refusal (or the override's note) of the dose num/den past limit
+    said = "%s %s" % (units.fmt(given), unit)
     if unit != drug.dose_unit:
         said += " (%s)" % dose_text(drug, units.round_div(num, den))
-    # the hard limits first: they refuse whatever the override says
-    for code, above, limit in (
-        ("above_hard_max", True, drug.hard_max),
-        ("below_hard_min", False, drug.hard_min),
-        ("above_soft_max", True, drug.soft_max),
-        ("below_soft_min", False, drug.soft_min),
-    ):
-        if num > limit * den if above else num < limit * den:
-            hard = code.endswith("hard_max") or code.endswith("hard_min")
-            message = "%s for %s is %s its %s %s %s" % (
-                said,
-                drug.name,
-                "above" if above else "below",
-                "hard" if hard else "soft",
-                "max" if above else "min",
-                dose_text(drug, limit),
-            )
-            if hard:
-                return refuse(code, message, dose_range(drug, drug.hard_min, drug.hard_max))
-            return soft(
-                code, message, dose_range(drug, drug.soft_min, drug.soft_max), override, notes
-            )
-    return None
+    hard = code.endswith("hard_max") or code.endswith("hard_min")
+    message = "%s for %s is %s its %s %s %s" % (
+        said,
+        drug.name,
+        "above" if above else "below",
+        "hard" if hard else "soft",
+        "max" if above else "min",
+        dose_text(drug, limit),
+    )
+    if hard:
+        return refuse(code, message, dose_range(drug, drug.hard_min, drug.hard_max))
+    return soft(code, message, dose_range(drug, drug.soft_min, drug.soft_max), override, notes)
 
 
 def check_start(drug, dose, override, notes):

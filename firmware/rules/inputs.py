@@ -82,14 +82,26 @@ def check_values(dose, volume=None, conc=None, weight=None):
     out, and each has its own refusal where it is needed."""
     if not is_quantity(dose):
         return _bad_value("dose", dose)
-    for what, value in (("volume", volume), ("conc", conc), ("weight", weight)):
-        if value is not None and not is_quantity(value):
-            return _bad_value(what, value)
+    # one by one: a tuple of them would be made for every command
+    if volume is not None and not is_quantity(volume):
+        return _bad_value("volume", volume)
+    if conc is not None and not is_quantity(conc):
+        return _bad_value("conc", conc)
+    if weight is not None and not is_quantity(weight):
+        return _bad_value("weight", weight)
     return None
 
 
 def check_unit(unit, drug):
     """A per-minute dose unit of the drug's family (units.unit_problem says why not)."""
+    if (
+        type(unit) is str
+        and unit != units.RATE
+        and unit not in units.PER_HOUR_UNITS
+        and unit in units.DOSE_UNITS
+        and units.DOSE_UNITS[unit][0] == units.DOSE_UNITS[drug.dose_unit][0]
+    ):
+        return None  # what unit_problem passes, without the texts it makes first
     problem = units.unit_problem(unit, drug.dose_unit)
     return refuse(problem[0], problem[1]) if problem else None
 
@@ -116,15 +128,12 @@ def check_weight(lib, drug, unit, weight):
 def check_conc(drug, conc, conc_unit):
     """The library concentration (in drug.conc_unit) equal to conc conc_unit, exactly;
     a refusal when there is none (or none was given)."""
-    allowed = "allowed: %s %s" % (
-        listing([units.fmt(a) for a in drug.concs], 40),
-        drug.conc_unit,
-    )
     if conc is None or conc_unit is None:
-        return refuse("conc_required", "the concentration is required (%s)" % (allowed,))
+        return refuse("conc_required", "the concentration is required (%s)" % (_concs(drug),))
     if conc_unit not in units.CONC_UNITS:
         return refuse(
-            "unknown_unit", "unknown concentration unit %s (%s)" % (shown(conc_unit), allowed)
+            "unknown_unit",
+            "unknown concentration unit %s (%s)" % (shown(conc_unit), _concs(drug)),
         )
     exact = units.convert_conc(conc, conc_unit, drug.conc_unit)
     if exact is not None:
@@ -134,8 +143,13 @@ def check_conc(drug, conc, conc_unit):
     return refuse(
         "conc_not_allowed",
         "%s %s is not a library concentration of %s (%s)"
-        % (units.fmt(conc), conc_unit, drug.name, allowed),
+        % (units.fmt(conc), conc_unit, drug.name, _concs(drug)),
     )
+
+
+def _concs(drug):
+    # what a concentration refusal says is allowed (made only for a refusal)
+    return "allowed: %s %s" % (listing([units.fmt(a) for a in drug.concs], 40), drug.conc_unit)
 
 
 def check_volume(lib, volume):
