@@ -119,13 +119,14 @@ class Record:
         text = self._text
         if text is None:
             text = self._text = recordtext.Text(core.channels)
-        try:
-            record = text.record(core, uptime_ms, gen)
-        except recordtext.Full:
-            # Longer than the largest record foreseen (text that needs escapes): a
-            # buffer twice as large, once, never a record cut short.
-            text = self._text = recordtext.Text(0, 2 * text.size)
-            record = text.record(core, uptime_ms, gen)
+        while True:
+            try:
+                record = text.record(core, uptime_ms, gen)
+                break
+            except recordtext.Full:
+                # Longer than the largest record foreseen (text that needs escapes): a
+                # buffer twice as large, kept, never a record cut short.
+                text = self._text = recordtext.Text(0, 2 * text.size)
         self._commit(record, text.counter, gen)
 
     def save(self, snapshot, uptime_ms):

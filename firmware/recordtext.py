@@ -163,12 +163,13 @@ class Text:
             self.num(v)
         else:
             p = self.pos
-            if p + 6 * len(v) + 2 > self.end:
-                raise Full()
+            last = self.end - 7  # room for a character's longest form and the quote
             buf = self.buf
             buf[p] = 0x22
             p += 1
             for ch in v:
+                if p > last:
+                    raise Full()
                 c = ord(ch)
                 if c < 0x20:
                     buf[p : p + 4] = b"\\u00"
