@@ -83,7 +83,12 @@ def _parse(body):
     if jsontext.depth(body) > _DEPTH_MAX:
         return None
     try:
-        return json.loads(str(body, "utf-8"))
+        if body and max(body) < 0x80:  # ASCII, as every record this firmware writes
+            try:
+                return json.loads(body)  # MicroPython parses the view: no copy of it
+            except TypeError:  # CPython's json takes no memoryview
+                return json.loads(bytes(body))
+        return json.loads(str(body, "utf-8"))  # past ASCII: its UTF-8 checked
     except ValueError:  # not JSON, or not UTF-8 (UnicodeError is a ValueError)
         return None
 
