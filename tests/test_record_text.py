@@ -78,7 +78,9 @@ def _core(channels, saved, alarms, next_id, at_ms):
 
 def _saved(store):
     raw = bytes(store.files["state.json"])
-    return raw, persist.Record(_copy(store)).load()
+    loaded = persist.Record(_copy(store)).load()
+    assert loaded is not None
+    return raw, loaded
 
 
 def _copy(store):
@@ -161,8 +163,9 @@ def test_the_largest_record_of_a_board_fits_its_buffer(channels, message):
     store = Store()
     record = persist.Record(store)
     record.save_core(core, _BIG)
-    assert record._text.size == recordtext.Text(channels).size  # never grown
+    text = record._text
+    assert text is not None and text.size == recordtext.Text(channels).size  # never grown
     raw, (snapshot, _) = _saved(store)
     assert snapshot == json.loads(json.dumps(core.snapshot()))
-    assert len(raw) <= record._text.end
+    assert len(raw) <= text.end
     resume.check(LIB, snapshot, channels)  # a record this firmware writes
