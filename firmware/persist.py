@@ -128,7 +128,7 @@ class Record:
             try:
                 record = text.record(core, uptime_ms, gen)
                 break
-            except recordtext.Full:
+            except IndexError:  # recordtext: the record does not fit the buffer
                 # Longer than the largest record foreseen (text that needs escapes): a
                 # buffer twice as large, kept, never a record cut short.
                 text = self._text = recordtext.Text(0, 2 * text.size)

@@ -79,10 +79,6 @@ _DEVICE_CODES = const(9)
 _CHANNEL_CODES = const(10)
 
 
-class Full(Exception):
-    """The record does not fit the buffer."""
-
-
 class Text:
     """The state record's buffer (for the largest record of a board with channels, or
     of size bytes), and the writer of one record into it."""
@@ -110,7 +106,7 @@ class Text:
         p = self.pos
         n = len(data)
         if p + n > self.end:
-            raise Full()
+            raise IndexError
         self.buf[p : p + n] = data
         self.pos = p + n
 
@@ -127,7 +123,7 @@ class Text:
         else:
             p = self.pos
             if p + 21 > self.end:
-                raise Full()
+                raise IndexError
             if not _NSMALL <= n <= _SMALL:
                 for ch in str(n):
                     buf[p] = ord(ch)
@@ -169,7 +165,7 @@ class Text:
             p += 1
             for ch in v:
                 if p > last:
-                    raise Full()
+                    raise IndexError
                 c = ord(ch)
                 if c < 0x20:
                     buf[p : p + 4] = b"\\u00"
@@ -208,7 +204,7 @@ class Text:
     def record(self, core, uptime_ms, gen):
         """The record of core's state into the buffer: the memoryview to write (header,
         body, padding), its CRC over the body computed in place; the counter's text of
-        gen in counter. Raises Full."""
+        gen in counter. Raises IndexError: the record does not fit the buffer."""
         lib = core.library
         if lib is not self._library:  # the library's member, made once per library
             ok = lib.ok
