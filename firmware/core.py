@@ -266,6 +266,9 @@ class SafetyCore:
             "next_alarm_id": self._alarms.next_id,
         }
 
+    def record(self, write):  # snapshot()'s state uncopied, for firmware/recordtext.py
+        return write(self._now, self._channels, self._alarms)
+
     @classmethod
     def restore(cls, library, snapshot, now_ms=0, **kwargs):
         """A core for this library and board (kwargs as the constructor's: channels is

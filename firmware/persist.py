@@ -3,7 +3,10 @@
 #
 #   state.json:  b"pumpguard-state 1 <crc32 as 8 hex digits>\n" + JSON body
 #   body:        {"uptime_ms": <uptime when saved>, "gen": <record counter>,
-#                 "core": <SafetyCore.snapshot()>}
+#                 "core": <SafetyCore.snapshot()>}, then spaces (JSON's whitespace)
+#
+# The shell's saves (save_core) write that text in place, into one buffer made at the
+# first save (firmware/recordtext.py): no dict, no json, nothing allocated per save.
 #
 # save() writes state.tmp and renames it over state.json, so a reset in the middle
 # leaves the previous record whole; the CRC-32 (over the body bytes) catches a record
@@ -43,7 +46,7 @@ from binascii import crc32
 
 from micropython import const
 
-from firmware import jsontext
+from firmware import jsontext, recordtext
 
 _NAME = "state.json"
 _TMP = "state.tmp"
@@ -51,7 +54,7 @@ _USED = "state.used"
 _GEN = "state.gen"
 _BOOT = "state.boot"
 _BAD = "state.bad."
-_MAGIC = b"pumpguard-state 1 "
+_MAGIC = recordtext.MAGIC
 # The deepest the record's JSON nests (body, core, channels, a channel): anything deeper
 # is not a state record, and is refused before the parser recurses into it.
 _DEPTH_MAX = const(4)
@@ -80,7 +83,12 @@ def _parse(body):
     if jsontext.depth(body) > _DEPTH_MAX:
         return None
     try:
-        return json.loads(body.decode())
+        if body and max(body) < 0x80:  # ASCII, as every record this firmware writes
+            try:
+                return json.loads(body)  # MicroPython parses the view: no copy of it
+            except TypeError:  # CPython's json takes no memoryview
+                return json.loads(bytes(body))
+        return json.loads(str(body, "utf-8"))  # past ASCII: its UTF-8 checked
     except ValueError:  # not JSON, or not UTF-8 (UnicodeError is a ValueError)
         return None
 
@@ -97,6 +105,7 @@ class Record:
         self._held = False
         self._marked = False  # state.boot holds this boot's mark (boot_attempts())
         self.failed = None  # the OSError of a boot write load() could not make, or None
+        self._text = None  # the record's buffer (recordtext.Text), made at the first save
 
     def _slot(self):
         """The counter state.gen holds, or None (never written, or unreadable)."""
@@ -107,7 +116,33 @@ class Record:
             return None
         return gen if is_count(gen) else None
 
+    def save_core(self, core, uptime_ms):
+        """Save core's state: the shell's save, written in place (recordtext.py) into a
+        buffer made at the first one, so that a save allocates nothing."""
+        self._unhold()
+        gen = self.gen + 1
+        text = self._text
+        if text is None:
+            text = self._text = recordtext.Text(core.channels)
+        while True:
+            try:
+                record = text.record(core, uptime_ms, gen)
+                break
+            except IndexError:  # recordtext: the record does not fit the buffer
+                # Longer than the largest record foreseen (text that needs escapes): a
+                # buffer twice as large, kept, never a record cut short.
+                text = self._text = recordtext.Text(0, 2 * text.size)
+        self._commit(record, text.counter, gen)
+
     def save(self, snapshot, uptime_ms):
+        """Save the snapshot dict given (any JSON value: the tests' and tools' records;
+        the shell saves with save_core)."""
+        self._unhold()
+        gen = self.gen + 1
+        body = json.dumps({"uptime_ms": uptime_ms, "gen": gen, "core": snapshot}).encode()
+        self._commit(_MAGIC + ("%08x\n" % crc32(body)).encode() + body, str(gen).encode(), gen)
+
+    def _unhold(self):
         if self._held:
             # The record load() could not read: kept as state.bad.<gen> once it reads
             # (set_aside() reads it; while the store still fails it raises OSError and
@@ -115,15 +150,15 @@ class Record:
             # what the pump does now, as after any lost store.
             self.set_aside()
             self._held = False
-        gen = self.gen + 1
-        body = json.dumps({"uptime_ms": uptime_ms, "gen": gen, "core": snapshot}).encode()
+
+    def _commit(self, record, counter, gen):
         store = self._store
-        store.write(_TMP, _MAGIC + ("%08x\n" % crc32(body)).encode() + body)
+        store.write(_TMP, record)
         store.rename(_TMP, _NAME)
         self.gen = gen
         # After the record: a reset between the two leaves the counter one behind a
         # newer record, which loads (only a record older than the counter is refused).
-        store.write(_GEN, str(gen).encode())
+        store.write(_GEN, counter)
 
     def load(self):
         """(snapshot, uptime_ms) from the store, None on a first boot (no record ever).
@@ -151,7 +186,7 @@ class Record:
         head = len(_MAGIC)
         if record[:head] != _MAGIC or record[head + 8 : head + 9] != b"\n":
             raise StoreError("state record has no valid header")
-        body = record[head + 9 :]
+        body = memoryview(record)[head + 9 :]  # a view: the record is not copied
         try:
             crc = int(record[head : head + 8], 16)
         except ValueError:

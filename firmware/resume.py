@@ -20,12 +20,10 @@ from firmware import rules, units
 from firmware.alarms import HIGH, ID_MAX, LOW, MEDIUM, MESSAGE_MAX, Alarm
 from firmware.channel import IDLE, RUNNING, STOPPED, TAPERING, Channel, describe, dose_text
 from firmware.persist import is_count
+from firmware.recordtext import ALARM, CHANNEL, VERSION
 from protocol import reasons
 from protocol.text import TEXT_MAX, clip
 
-# Of the snapshot format (SafetyCore.snapshot()). 2: a channel keeps the volume its start
-# programmed ("volume"); a record of format 1 boots as a lost one (store_lost).
-VERSION = const(2)
 _STATES = (IDLE, RUNNING, TAPERING, STOPPED)
 _PRIORITIES = (HIGH, MEDIUM, LOW)
 # The longest strings a record may hold (druglib's bounds for names; TEXT for messages).
@@ -36,24 +34,6 @@ _ALARMS_MAX = const(256)
 _TIME_MAX = 1 << 48
 _TOP = ("version", "library", "at_ms", "channels", "alarms", "next_alarm_id")
 _LIBRARY = ("name", "version", "crc32")
-_CHANNEL = (
-    "ch",
-    "state",
-    "drug",
-    "dose",
-    "weight",
-    "conc",
-    "volume",
-    "volume_left",
-    "volume_infused",
-    "rate",
-    "override",
-    "last_up_ms",
-    "last_down_ms",
-    "taper_next_ms",
-    "near_empty_raised",
-)
-_ALARM = ("id", "ch", "code", "priority", "message", "at_ms", "acked", "active")
 
 
 def _is_time(v):
@@ -125,7 +105,7 @@ def check(library, snapshot, channels):
         )
     for i, c in enumerate(saved):
         what = "record channel %d" % (i + 1,)
-        _record(c, _CHANNEL, what)
+        _record(c, CHANNEL, what)
         if c["ch"] != i + 1 or type(c["ch"]) is not int:
             raise ValueError("%s: out of order" % (what,))
         if not _text(c["state"], 16) or c["state"] not in _STATES:
@@ -142,7 +122,7 @@ def check(library, snapshot, channels):
     if type(alarms) is not list or len(alarms) > _ALARMS_MAX:
         raise _bad("the record", "alarms")
     for a in alarms:
-        _record(a, _ALARM, "a record alarm")
+        _record(a, ALARM, "a record alarm")
         _ints(a, "a record alarm", ("id", "at_ms"), is_count)
         if type(a["ch"]) is not int or not 0 <= a["ch"] <= channels:
             raise _bad("a record alarm", "ch")

@@ -351,7 +351,7 @@ class Shell:
     def _save(self, now):
         since = self._since
         try:
-            self._record.save(self.core.snapshot(), now)
+            self._record.save_core(self.core, now)
         except OSError as exc:  # the store's own failure (a failing or full flash)
             self._save_failed(exc, now)
             return
