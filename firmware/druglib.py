@@ -87,27 +87,31 @@ class Library:
 def load(text):
     """Parse and validate the library JSON (str, or the file's bytes: UTF-8); never
     raises for content problems (firmware/libload.py)."""
-    return _call("libload", "load", text)
+    return call(_LOADER, "load", text)
 
 
 def crc_of(doc):
     """CRC-32 of the canonical form of a parsed document (firmware/canonical.py)."""
-    return _call("canonical", "crc_of", doc)
+    return call(_CANONICAL, "crc_of", doc)
 
 
 def canonical(doc):
     """The canonical form of a parsed document, as a str (firmware/canonical.py)."""
-    return _call("canonical", "canonical", doc)
+    return call(_CANONICAL, "canonical", doc)
 
 
-def _call(module, name, arg):
-    # The loader's modules, imported for the call and dropped after it: their code is
-    # collected, not held for good by a board that loads a library at boot and push only.
+def call(modules, name, *args):
+    """modules[0]'s function name called with args, the modules named (this package's:
+    modules[0] and what it imports that no resident module holds) imported for the call
+    and dropped after it, but for those loaded before it: their code is collected, not
+    held for good by a board that runs it at a boot or a rare request only (the loader,
+    the boot, a library push). Whatever the import or the call raises is raised as it
+    is (a MemoryError importing: no stretch of free heap large enough for the code)."""
     package = __name__.rpartition(".")[0]
-    loaded = [m for m in _LOADER if package + "." + m not in sys.modules]
+    loaded = [m for m in modules if package + "." + m not in sys.modules]
     try:
-        __import__(package + "." + module)
-        return getattr(sys.modules[package + "." + module], name)(arg)
+        _import(package + "." + modules[0])
+        return getattr(sys.modules[package + "." + modules[0]], name)(*args)
     finally:
         parent = sys.modules[package]
         for m in loaded:
@@ -116,4 +120,6 @@ def _call(module, name, arg):
                 delattr(parent, m)
 
 
+_import = __import__  # (the tests' stand-in makes an import run out of memory)
 _LOADER = ("libload", "jsonparts", "canonical")
+_CANONICAL = ("canonical",)

@@ -4,7 +4,7 @@
 import json
 from binascii import crc32
 
-from firmware import druglib, gate, libpush, resume
+from firmware import druglib, gate, libpush, libsteps, reverify
 from protocol import catalog, messages, reasons
 from protocol.text import TEXT_MAX, words
 from tests.portable.corekit import library_text
@@ -687,7 +687,7 @@ def test_a_fault_after_the_rename_runs_no_library_until_a_reboot_loads_the_store
     sh.begin()
     _out_of_memory(sh.core.log, "add", lambda at, ch, kind, code, text: code == "library_pushed")
     name, f = _send(_service(sh, p), _file("push-oom"))
-    assert (name, f["code"], f["message"]) == ("ERROR", catalog.ERR_INTERNAL, libpush.FAULT)
+    assert (name, f["code"], f["message"]) == ("ERROR", catalog.ERR_INTERNAL, libsteps.FAULT)
     assert not sh.core.library.ok
     _no_library_until_a_reboot(sh, p, "push-oom")
 
@@ -702,7 +702,7 @@ def test_a_fault_making_the_switch_is_refused_changing_nothing_and_ends_the_push
     _stopped(sh, p)
     before = _identity(sh.core.library)
     service = _service(sh, p)
-    _out_of_memory(resume, "shown")
+    _out_of_memory(reverify, "shown")
     name, f = _send(service, _file("push-oom2"))
     assert name == "ERROR" and "internal fault, not run" in f["message"], (name, f)
     assert _identity(sh.core.library) == before and sh.core.status(1).drug == NOREPI["drug"]

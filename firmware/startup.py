@@ -1,0 +1,218 @@
+# A boot's work: the active library loaded, the core restored from the store's record,
+# the board's keys loaded, their standing alarms raised, the shell built. Imported by
+# firmware/main.py for the boot only (druglib.call) and dropped after it: a running
+# pump never calls this code again, so its bytecode is collected, not held for good.
+# The same code as on every boot, on the board, in the emulator and in the tests.
+import json
+
+from firmware import druglib, keys, libpush, persist, rules
+from firmware.alarms import LOW, MESSAGE_MAX
+from firmware.core import SafetyCore
+from firmware.shell import Shell
+
+# The library sits beside this module, on the board as on the host.
+_LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
+# Written by pumpguard flash at the filesystem root: the bundle this firmware came from.
+_MANIFEST = "/manifest.json"
+_SAFE_BOOT = "safeboot"
+_SAFE_BOOT_USED = "safeboot.used"
+
+
+def _core_options(board):
+    return {
+        "channels": board.CHANNELS,
+        "max_rate": board.MAX_RATE,
+        "link_timeout_ms": board.LINK_TIMEOUT_MS,
+        "near_empty_s": board.NEAR_EMPTY_S,
+    }
+
+
+def build(board, ports, boot_id, bundle=""):
+    """The shell for this board and ports, with the active library (see library()),
+    every channel restored from the store (see restore()) and the board's keys loaded
+    from it (see keys_alarms())."""
+    store = ports["store"]
+    lib = library(store)
+    core, record, uptime = restore(lib, board, store)
+    library_alarm(core, lib, uptime)
+    board_keys = keys.load(store, board.INSECURE_OK)
+    keys_alarms(core, board_keys, uptime)
+    return Shell(
+        core,
+        board,
+        keys=board_keys,
+        boot_id=boot_id,
+        uptime_ms=uptime,
+        bundle=bundle,
+        record=record,
+        **ports,
+    )
+
+
+def library(store):
+    """The active drug library: the one pushed last (the store's druglib.json,
+    firmware/libpush.py) when there is one, else the bundle's. A pushed library that
+    the store cannot read is the one that failed: the built-in never stands in for it
+    unseen (a store that reads nothing back reads no record either, restore())."""
+    try:
+        text = store.read(libpush.ACTIVE)
+    except OSError as exc:
+        lib = druglib.Library()
+        lib.problems.append("library: the store cannot read %s (%s)" % (libpush.ACTIVE, exc))
+    else:
+        if text is None:
+            with open(_LIBRARY, "rb") as f:  # bytes, as the store's: one copy, never two
+                text = f.read()
+        lib = druglib.load(text)  # a library without a CRC (not JSON) says crc 0
+    for problem in lib.problems:  # every one, for the engineer at the console
+        print("pumpguard: drug library: %s" % (problem,))
+    return lib
+
+
+def library_alarm(core, lib, uptime):
+    """An invalid library runs nothing (the core refuses every start): a standing HIGH
+    library_refused alarm says so at once, not only at the first start refused. Raised
+    at a boot before and valid now, its condition ends."""
+    if lib.ok:
+        core.condition_over("library_refused")
+    else:
+        core.device_alarm("library_refused", rules.library_problem(lib, MESSAGE_MAX), uptime, True)
+
+
+def keys_alarms(core, board_keys, uptime):
+    """The standing alarms of the board's keys, raised after the channels are restored:
+    a board without valid keys runs its infusions on (HIGH keys_missing: every AUTH is
+    refused, nobody can command it until reflashed); the emulator's insecure mode is
+    a LOW insecure_link. Each condition raised at a boot before and over now ends."""
+    if board_keys.problem is not None:
+        core.device_alarm(
+            "keys_missing",
+            "no valid keys, every AUTH refused (reflash with pumpguard flash): %s"
+            % (board_keys.problem,),
+            uptime,
+            True,
+        )
+    else:
+        core.condition_over("keys_missing")
+    if board_keys.insecure:
+        core.device_alarm(
+            "insecure_link",
+            "insecure development mode: any host may command this emulator",
+            uptime,
+            True,
+            LOW,
+        )
+    else:
+        core.condition_over("insecure_link")
+
+
+def restore(library, board, store):
+    """(core, record, uptime): the core of this board restored from the store's record.
+
+    A good record: each channel that passes re-verification (firmware/resume.py)
+    resumes at its last verified rate and the core raises its reset alarm; one that
+    fails stays stopped with restore_refused. No record: a first boot, every channel
+    idle, no alarm. A bad record (damaged, not resumable, older than the store's record
+    counter) or one the store cannot read (OSError: not a first boot): every channel
+    idle and a high-priority alarm saying why; never an infusion guessed from damaged
+    data. A record that two boots failed on while restoring it (they raised something
+    no check expected, or lost power in that step) is set aside on the third.
+
+    Never raises OSError: a store that fails its boot writes (a full or failing flash)
+    boots degraded, store_failed, serving the link; a reset would only fail the same
+    way again, boot after boot.
+    """
+    options = _core_options(board)
+    record = persist.Record(store)
+    uptime = 0
+    core = None
+    problem = None
+    code = "store_lost"
+    aside = None
+    failed = None  # the OSError of a boot write the store failed
+    tried = 0
+    try:
+        tried = record.boot_attempts()  # counted before anything is restored
+        if tried >= persist.BOOTS_TRIED:
+            aside = record.set_aside()
+    except OSError as exc:
+        failed = exc
+        if tried >= persist.BOOTS_TRIED:  # not set aside: never tried a third time
+            problem = "state record failed %d boots and could not be set aside" % (tried,)
+    try:
+        saved = None if aside or problem else record.load()
+        failed = failed or record.failed
+        if saved is not None:
+            snapshot, uptime = saved
+            core = SafetyCore.restore(library, snapshot, uptime, **options)
+    except OSError as exc:
+        # The store cannot read the record (EIO): not a first boot. The record holds
+        # saving off (persist.Record.save()) so nothing is written over it unread.
+        problem = "state record unreadable (%s)" % (exc,)
+    except persist.RolledBack as exc:  # a whole record, but an old copy put back
+        problem = str(exc)
+        code = "record_rolled_back"
+    except persist.StoreError as exc:  # the record is damaged
+        problem = str(exc)
+    except ValueError as exc:
+        # A record that passes its CRC but that the core will not resume (another
+        # library, another board, a field out of its type or range).
+        problem = "not resumable: %s" % (exc,)
+    try:
+        # Restored (or refused): from here on a power cut is no failure of the record.
+        record.booted()
+    except OSError as exc:  # the shell's first turn tries again
+        failed = failed or exc
+    if core is None:
+        core = SafetyCore(library, **options)
+        if aside:
+            core.store_lost("record set aside", uptime)
+            core.device_alarm(
+                "record_set_aside",
+                "state record failed %d boots: kept as %s, every channel started idle"
+                % (tried, aside),
+                uptime,
+            )
+        elif code == "record_rolled_back":
+            core.device_alarm(code, "%s: every channel started idle" % (problem,), uptime)
+        elif problem:
+            core.store_lost(problem, uptime)
+    if failed is not None:
+        # As the shell's failed save (shell._save_failed), but not a lasting condition
+        # it clears: the shell's own saves raise and clear theirs.
+        core.device_alarm(
+            "store_failed",
+            "writing the store at boot failed (%s): running on as it is" % (str(failed)[:40],),
+            uptime,
+        )
+    return core, record, uptime
+
+
+def bundle_hash(path=_MANIFEST):
+    """The SHA-256 (hex) of the bundle this firmware was flashed from; "" when run from
+    source (the CPython emulator, the host tests)."""
+    try:
+        with open(path) as f:
+            return json.load(f)["bundle"]
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
+def safe_boot_requested(store):
+    """True once after the safeboot file was put in the store; consumes it."""
+    if store.read(_SAFE_BOOT) is None:
+        return False
+    store.rename(_SAFE_BOOT, _SAFE_BOOT_USED)
+    return True
+
+
+def start(board, ports, boot_id=None, bundle=None):
+    """main.start()'s work: the shell (not yet begun), or None on a safe boot."""
+    if safe_boot_requested(ports["store"]):
+        print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
+        return None
+    if boot_id is None:
+        boot_id = int.from_bytes(ports["entropy"].random(4), "little")
+    if bundle is None:
+        bundle = bundle_hash()
+    return build(board, ports, boot_id, bundle)
