@@ -17,15 +17,17 @@
 # KEY replaces one role's key: the whole file is written to "keys.new", then renamed
 # over "keys" (one step on littlefs and POSIX), so a power cut leaves the old file or
 # the new one, never half of one; the key in RAM changes only once the rename returned.
+#
+# Reading the file at boot is firmware/startup.py's (load_keys()): the boot's code,
+# dropped after it. What stays is what a running pump calls: key(), rotate().
 import json
-from binascii import hexlify, unhexlify
+from binascii import hexlify
 
 from protocol import auth, catalog
 
 FILE = "keys"
 _NEW = "keys.new"
 NO_BOARD = "0000000000000000"
-_HEX = "0123456789abcdef"
 INSECURE_KEY = bytes(auth.KEY)  # every role's key in insecure mode
 
 
@@ -55,7 +57,7 @@ class Keys:
             raise ValueError("the board has no keys to replace")
         keys = dict(self._keys)
         keys[role] = new
-        _check_keys(keys)
+        check_keys(keys)
         doc = {"board_id": self.board_id}
         for name in catalog.ROLES:
             doc[name] = hexlify(keys[catalog.ROLES[name]]).decode()
@@ -64,39 +66,9 @@ class Keys:
         self._keys = keys
 
 
-def load(store, insecure_ok):
-    """The board's Keys from the store; one without keys (and its problem) for a file
-    that is missing, unreadable or invalid, or insecure on a board not INSECURE_OK."""
-    try:
-        data = store.read(FILE)
-    except OSError as exc:  # the store's own failure: no keys this boot, alarmed
-        return Keys(store, problem="the keys file cannot be read (%s)" % (exc,))
-    if data is None:
-        return Keys(store, problem="no keys file")
-    try:
-        return _parse(store, json.loads(data.decode()), insecure_ok)
-    except ValueError as exc:  # JSON, text or a field: the message names the field only
-        return Keys(store, problem="the keys file is invalid (%s)" % (exc,))
-
-
-def _parse(store, doc, insecure_ok):
-    if type(doc) is not dict:
-        raise ValueError("not an object")
-    board_id = _hex_text(doc, "board_id", 16)
-    if "insecure" in doc:
-        if doc["insecure"] is not True:
-            raise ValueError("insecure is not true")
-        if not insecure_ok:
-            raise ValueError("insecure mode is refused on this board")
-        return Keys(store, board_id, insecure=True)
-    keys = {}
-    for name in catalog.ROLES:
-        keys[catalog.ROLES[name]] = unhexlify(_hex_text(doc, name, 2 * auth.KEY))
-    _check_keys(keys)
-    return Keys(store, board_id, keys)
-
-
-def _check_keys(keys):
+def check_keys(keys):
+    """ValueError unless keys (role number -> key) are keys a board may hold (at boot,
+    firmware/startup.py; and a rotation's)."""
     # A key of zeros is the insecure mode's, which a keyed board must never accept in
     # disguise; two roles sharing a key would let the lesser one claim the other.
     seen = []
@@ -107,11 +79,3 @@ def _check_keys(keys):
         if key in seen:
             raise ValueError("the %s key is another role's" % (name,))
         seen.append(key)
-
-
-def _hex_text(doc, name, n):
-    # The field's text when it is n lowercase hex digits; the error names the field only.
-    text = doc.get(name)
-    if type(text) is not str or len(text) != n or not all(c in _HEX for c in text):
-        raise ValueError("%s is not %d lowercase hex digits" % (name, n))
-    return text

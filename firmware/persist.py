@@ -97,7 +97,7 @@ class Record:
     """The state record of one store, with its counter (gen: of the newest record
     written or read; the next save writes gen + 1)."""
 
-    def __init__(self, store):
+    def __init__(self, store, channels=0):
         self._store = store
         self.gen = 0
         # True from a load() that could not read the store until save() reads it again:
@@ -105,7 +105,10 @@ class Record:
         self._held = False
         self._marked = False  # state.boot holds this boot's mark (boot_attempts())
         self.failed = None  # the OSError of a boot write load() could not make, or None
-        self._text = None  # the record's buffer (recordtext.Text), made at the first save
+        # The record's buffer (recordtext.Text): made now for a board of channels (a
+        # boot makes it first, while the heap is one free stretch: the largest block a
+        # running pump holds), else at the first save.
+        self._text = recordtext.Text(channels) if channels else None
 
     def _slot(self):
         """The counter state.gen holds, or None (never written, or unreadable)."""

@@ -4,11 +4,13 @@
 # pump never calls this code again, so its bytecode is collected, not held for good.
 # The same code as on every boot, on the board, in the emulator and in the tests.
 import json
+from binascii import unhexlify
 
 from firmware import druglib, keys, libpush, persist, rules
 from firmware.alarms import LOW, MESSAGE_MAX
 from firmware.core import SafetyCore
 from firmware.shell import Shell
+from protocol import auth, catalog
 
 # The library sits beside this module, on the board as on the host.
 _LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
@@ -16,6 +18,7 @@ _LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
 _MANIFEST = "/manifest.json"
 _SAFE_BOOT = "safeboot"
 _SAFE_BOOT_USED = "safeboot.used"
+_HEX = "0123456789abcdef"
 
 
 def _core_options(board):
@@ -32,10 +35,14 @@ def build(board, ports, boot_id, bundle=""):
     every channel restored from the store (see restore()) and the board's keys loaded
     from it (see keys_alarms())."""
     store = ports["store"]
+    # The state record's buffer first, the largest block the pump holds, while the heap
+    # is still one free stretch (made at the first save, after the library's parse and
+    # the restore had cut the heap up, a boot needed 50 KB more of it: 309k, now 258k).
+    record = persist.Record(store, board.CHANNELS)
     lib = library(store)
-    core, record, uptime = restore(lib, board, store)
+    core, record, uptime = restore(lib, board, store, record)
     library_alarm(core, lib, uptime)
-    board_keys = keys.load(store, board.INSECURE_OK)
+    board_keys = load_keys(store, board.INSECURE_OK)
     keys_alarms(core, board_keys, uptime)
     return Shell(
         core,
@@ -106,7 +113,48 @@ def keys_alarms(core, board_keys, uptime):
         core.condition_over("insecure_link")
 
 
-def restore(library, board, store):
+def load_keys(store, insecure_ok):
+    """The board's keys.Keys from the store's keys file (firmware/keys.py); one without
+    keys (and its problem) for a file that is missing, unreadable or invalid, or
+    insecure on a board not INSECURE_OK."""
+    try:
+        data = store.read(keys.FILE)
+    except OSError as exc:  # the store's own failure: no keys this boot, alarmed
+        return keys.Keys(store, problem="the keys file cannot be read (%s)" % (exc,))
+    if data is None:
+        return keys.Keys(store, problem="no keys file")
+    try:
+        return _parse(store, json.loads(data.decode()), insecure_ok)
+    except ValueError as exc:  # JSON, text or a field: the message names the field only
+        return keys.Keys(store, problem="the keys file is invalid (%s)" % (exc,))
+
+
+def _parse(store, doc, insecure_ok):
+    if type(doc) is not dict:
+        raise ValueError("not an object")
+    board_id = _hex_text(doc, "board_id", 16)
+    if "insecure" in doc:
+        if doc["insecure"] is not True:
+            raise ValueError("insecure is not true")
+        if not insecure_ok:
+            raise ValueError("insecure mode is refused on this board")
+        return keys.Keys(store, board_id, insecure=True)
+    found = {}
+    for name in catalog.ROLES:
+        found[catalog.ROLES[name]] = unhexlify(_hex_text(doc, name, 2 * auth.KEY))
+    keys.check_keys(found)
+    return keys.Keys(store, board_id, found)
+
+
+def _hex_text(doc, name, n):
+    # The field's text when it is n lowercase hex digits; the error names the field only.
+    text = doc.get(name)
+    if type(text) is not str or len(text) != n or not all(c in _HEX for c in text):
+        raise ValueError("%s is not %d lowercase hex digits" % (name, n))
+    return text
+
+
+def restore(library, board, store, record=None):
     """(core, record, uptime): the core of this board restored from the store's record.
 
     A good record: each channel that passes re-verification (firmware/resume.py)
@@ -123,7 +171,7 @@ def restore(library, board, store):
     way again, boot after boot.
     """
     options = _core_options(board)
-    record = persist.Record(store)
+    record = persist.Record(store) if record is None else record
     uptime = 0
     core = None
     problem = None

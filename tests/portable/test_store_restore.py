@@ -7,8 +7,8 @@ import json
 from binascii import crc32
 
 from boards import emulator as board
-from firmware import keys, units
 from firmware import main as firmware_main
+from firmware import startup, units
 from firmware.core import SafetyCore
 from firmware.shell import Shell
 from tests.portable.corekit import (
@@ -252,7 +252,7 @@ def test_store_fuzz_every_field_mutated_boots_and_never_delivers_above_a_limit()
             _assert_within_limits(core)
             # and the shell serves it: every alarm and state encodes for the wire
             p = ports(store)
-            board_keys = keys.load(store, board.INSECURE_OK)
+            board_keys = startup.load_keys(store, board.INSECURE_OK)
             sh = Shell(
                 core, board, keys=board_keys, boot_id=1, uptime_ms=uptime, record=record, **p
             )
