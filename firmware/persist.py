@@ -46,7 +46,7 @@ from binascii import crc32
 
 from micropython import const
 
-from firmware import jsontext, recordtext
+from firmware import druglib, recordtext
 
 _NAME = "state.json"
 _TMP = "state.tmp"
@@ -55,14 +55,12 @@ _GEN = "state.gen"
 _BOOT = "state.boot"
 _BAD = "state.bad."
 _MAGIC = recordtext.MAGIC
-# The deepest the record's JSON nests (body, core, channels, a channel): anything deeper
-# is not a state record, and is refused before the parser recurses into it.
-_DEPTH_MAX = const(4)
 # Times and counters are whole ms or counts: bounded so that no record makes the
 # arithmetic on them grow without end (2**48 ms is over 8,000 years).
 _COUNT_MAX = 1 << 48
 # Boots that fail on a record before it is set aside: the third boot sets it aside.
 BOOTS_TRIED = const(2)
+_LOAD = ("recordload",)  # the record read back at a boot: imported for it, dropped after
 
 
 class StoreError(Exception):
@@ -76,21 +74,6 @@ class RolledBack(StoreError):
 def is_count(value):
     """A whole number the record may hold as a time or a counter (not a bool)."""
     return type(value) is int and 0 <= value < _COUNT_MAX
-
-
-def _parse(body):
-    """The JSON value of body, or None when it is none (or nests deeper than a record)."""
-    if jsontext.depth(body) > _DEPTH_MAX:
-        return None
-    try:
-        if body and max(body) < 0x80:  # ASCII, as every record this firmware writes
-            try:
-                return json.loads(body)  # MicroPython parses the view: no copy of it
-            except TypeError:  # CPython's json takes no memoryview
-                return json.loads(bytes(body))
-        return json.loads(str(body, "utf-8"))  # past ASCII: its UTF-8 checked
-    except ValueError:  # not JSON, or not UTF-8 (UnicodeError is a ValueError)
-        return None
 
 
 class Record:
@@ -164,84 +147,18 @@ class Record:
         store.write(_GEN, counter)
 
     def load(self):
-        """(snapshot, uptime_ms) from the store, None on a first boot (no record ever).
-        The snapshot is only known to be what a firmware wrote: resume.py checks it."""
-        store = self._store
-        self._held = True  # until the reads below return: an OSError leaves it held
-        slot = self._slot()
-        self.gen = slot or 0
-        record = store.read(_NAME)
-        used = store.read(_USED) is not None
-        self._held = False
-        if not used:
-            # Marked before the first record is written (the shell saves one as it begins),
-            # so a store ever written to is never taken for a new one again.
-            try:
-                store.write(_USED, b"")
-            except OSError as exc:  # a failing store: the record still loads (main alarms)
-                self.failed = exc
-        if record is None:
-            if slot is not None:
-                raise StoreError("state record %d missing from the store" % (slot,))
-            if used:
-                raise StoreError("state record missing from a store that held one")
-            return None
-        head = len(_MAGIC)
-        if record[:head] != _MAGIC or record[head + 8 : head + 9] != b"\n":
-            raise StoreError("state record has no valid header")
-        body = memoryview(record)[head + 9 :]  # a view: the record is not copied
-        try:
-            crc = int(record[head : head + 8], 16)
-        except ValueError:
-            raise StoreError("state record header is damaged") from None
-        if crc32(body) != crc:
-            raise StoreError(
-                "state record fails its CRC (%08x, expected %08x)" % (crc32(body), crc)
-            )
-        data = _parse(body)
-        if type(data) is dict and len(data) == 2:
-            data["gen"] = 0  # written before the counter existed: the oldest there is
-        if not (
-            type(data) is dict
-            and len(data) == 3
-            and type(data.get("core")) is dict
-            and is_count(data.get("uptime_ms"))
-            and is_count(data.get("gen"))
-        ):
-            raise StoreError("state record passes its CRC but is not a state record")
-        gen = data["gen"]
-        if slot is None and gen > 1:
-            # The counter is written after every record, so a record past the first
-            # (gen 1: a reset may fall between it and its counter) always has one; gen 0
-            # is a record from before the counter existed. Without it, this may be an
-            # old copy put back with the counter removed: nothing is resumed from it.
-            raise RolledBack("state record %d has no store counter beside it" % (gen,))
-        if slot is not None and gen < slot:
-            raise RolledBack("state record %d is older than the store's counter %d" % (gen, slot))
-        self.gen = gen
-        return data["core"], data["uptime_ms"]
+        """(snapshot, uptime_ms) from the store, None on a first boot (no record ever);
+        StoreError (RolledBack) for a record that cannot be trusted. The snapshot is only
+        known to be what a firmware wrote: reverify.py checks it (firmware/recordload.py)."""
+        return druglib.call(_LOAD, "load", self)
 
     # -- boots that fail on a record ---------------------------------------------------
 
     def boot_attempts(self):
-        """How many boots before this one failed while restoring the record (each was
-        counted in state.boot before it restored anything); this one is counted now,
-        until booted(). Any record written since such a boot came from the record it
-        restored, so they count against the same record, whatever its counter says.
-        Raises OSError when the store cannot be read or written."""
-        store = self._store
-        raw = store.read(_BOOT)
-        tried = 0
-        if raw:
-            parts = raw.split()
-            try:
-                tried = int(parts[1]) if len(parts) == 2 else 0
-            except ValueError:
-                tried = 0
-        tried = tried if is_count(tried) else 0
-        store.write(_BOOT, ("%d %d" % (self._slot() or 0, tried + 1)).encode())
-        self._marked = True
-        return tried
+        """How many boots before this one failed while restoring the record; this one is
+        counted now, until booted(). Raises OSError when the store cannot be read or
+        written (firmware/recordload.py)."""
+        return druglib.call(_LOAD, "boot_attempts", self)
 
     def booted(self):
         """The record is restored: it is not what failed the boots before. Called by

@@ -16,7 +16,7 @@ from tests.portable.shellkit import Host, ports, shell
 
 _BOUNDED = sys.implementation.name == "micropython" and sys.platform != "webassembly"
 _PACKAGE = druglib.__name__.rpartition(".")[0]
-_TRANSIENT = ("startup", "reverify", "libsteps", "libload", "jsonparts", "canonical")
+_TRANSIENT = ("startup", "reverify", "recordload", "libsteps", "libload", "jsonparts", "canonical")
 # The bytes each module's own code and globals hold once imported (its imports already
 # resident), on the 64-bit unix port. Measured: main 1.8 KB (8.4 KB with boards/ before
 # the boot's work moved out: 5.0 KB without), resume 0.6 KB (8.4 KB), libpush 2.7 KB
