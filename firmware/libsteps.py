@@ -1,12 +1,13 @@
 # A library push's LIB_BEGIN and LIB_COMMIT (firmware/libpush.py says what each does):
 # run by the resident Push for the request and dropped after it (druglib.call), so a
 # pump that is not being pushed a library holds none of this code. LIB_DATA, a push's
-# every chunk, is the resident Push's own.
+# every chunk, is the resident Push's own. reverify.py (the channels made again for the
+# new library) is imported by the commit once the library is parsed.
 import binascii
 
 from micropython import const
 
-from firmware import druglib, reverify
+from firmware import druglib
 from firmware.channel import IDLE, STOPPED
 from firmware.libpush import ACTIVE, MAX_SIZE, NEW, Unsure
 from firmware.result import refuse
@@ -118,6 +119,9 @@ def commit(push, core, sid, now, applied):
     # the heap holds both libraries, and an allocation that fails after the rename
     # would leave RAM on a library the store no longer holds (a start then is lost
     # at the next reset). After the rename: assignments, and the log's two entries.
+    # reverify (8 KB of code) only now, after the parse: not in its peak, nor LIB_BEGIN's.
+    from firmware import reverify
+
     pushed = "pushed %s, %d bytes" % (library.identity(), push.size)
     if old.ok:
         switched = reverify.switched_from(library, old.name, old.version, old.crc)

@@ -196,3 +196,38 @@ def test_the_modules_a_running_pump_holds_hold_no_boot_or_push_code():
     __import__(_PACKAGE + ".main")
     held = [(name, _held(name), most) for name, most in _HELD_MAX]
     assert all(n <= most for _, n, most in held), held
+
+
+def test_a_lib_begin_on_a_heap_too_full_for_its_code_is_all_or_nothing():
+    # The unix port's bounded heap filled but for one stretch, of every size from too
+    # small for anything to enough: each LIB_BEGIN either begins the push or changes
+    # nothing (the store, the push, the library), whatever ran out of memory and where.
+    if not _BOUNDED:
+        return
+    from tests.portable.test_druglib_memory import _in_free
+
+    p = ports()
+    sh = shell(p)
+    sh.begin()
+    host = _service(sh, p)
+    seen = set()
+    for n in range(2000, 14000, 1000):
+        wire = host.wire("LIB_BEGIN", {"size": 100, "crc": 1})
+        p["link"].rx += wire
+        was = _state(sh, p)[:3]
+
+        def turn(wire=wire):
+            for _ in range(1 + len(wire) // 64):
+                sh.step()
+
+        _in_free(n, turn)
+        frames = [f for f in host.raw() if f.seq == host.seq and not catalog.is_event(f.msg_id)]
+        name = catalog.NAME[frames[-1].msg_id] if frames else None
+        if name == "LIB_BEGIN_R":
+            assert sh.push.sid is not None and p["store"].files[libpush.NEW] == b""
+            sh.push.end()
+            del p["store"].files[libpush.NEW]
+        else:
+            assert _state(sh, p)[:3] == was, (n, name)
+        seen.add(name)
+    assert "LIB_BEGIN_R" in seen and len(seen) > 1, seen  # the sweep met both
