@@ -61,7 +61,7 @@ def hello(shell, frame, handler, now):
     key = shell.keys.key(role)
     sessions.th[i] = th
     sessions.ks[i] = None if key is None else auth.session_key(key, th)
-    return encode_frame(catalog.ID[name], frame.seq, payload, sid=sid)
+    return encode_frame(catalog.msg_id(name), frame.seq, payload, sid=sid)
 
 
 def check(shell, frame, i):
@@ -80,7 +80,7 @@ def check(shell, frame, i):
         if frame.tag is None:
             return shell.error(frame, catalog.ERR_AUTH, "frame without a tag refused: AUTH first")
         return shell.error(frame, catalog.ERR_AUTH, "session not authenticated: AUTH first")
-    if not auth.equal(frame.tag, auth.tag(sessions.ks[i], auth.HOST, frame.signed)):
+    if not auth.verify(sessions.ks[i], auth.HOST, frame.signed, frame.tag):
         shell.bad_tag += 1
         return shell.error(frame, catalog.ERR_AUTH, "wrong tag: not run")
     if sessions.device_ctr[i] >= _CTR_LAST:
@@ -98,14 +98,14 @@ def check(shell, frame, i):
     stale = _stale_seq(shell, frame, i, True)
     if stale is not None:
         return stale
-    may = catalog.MAY.get(frame.msg_id, ())
     role = sessions.role[i]
-    if role not in may:
+    if not catalog.may(frame.msg_id, role):
         shell.forbidden += 1
         message = "role %s may not send %s (%s may)" % (
             catalog.ROLE_NAMES[role],
-            catalog.NAME[frame.msg_id],
-            ", ".join([catalog.ROLE_NAMES[r] for r in may]) or "no role",
+            catalog.name(frame.msg_id),
+            ", ".join([catalog.ROLE_NAMES[r] for r in catalog.roles_may(frame.msg_id)])
+            or "no role",
         )
         return tagged(shell, frame, i, "ERROR", {"code": catalog.ERR_FORBIDDEN, "message": message})
     return None
@@ -149,8 +149,8 @@ def tagged(shell, frame, i, name, fields):
     sessions = shell.sessions
     ctr = sessions.device_ctr[i] + 1
     sessions.device_ctr[i] = ctr
-    return messages.to_wire(
-        name, frame.seq, fields, sid=frame.sid, key=sessions.ks[i], ctr=ctr, sender=auth.DEVICE
+    return messages.wire(
+        shell.out, name, frame.seq, fields, frame.sid, sessions.ks[i], ctr, auth.DEVICE
     )
 
 

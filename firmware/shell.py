@@ -49,6 +49,7 @@ from firmware.libpush import Push
 from firmware.sessions import CLINICIAN, SESSIONS, Sessions
 from protocol import catalog, messages
 from protocol.decoder import Decoder
+from protocol.frame import MAX_WIRE
 from protocol.replay import ReplayCache
 from protocol.text import TEXT_MAX, clip
 
@@ -129,6 +130,11 @@ class Shell:
         self._serving = None  # the request frame being handled, for the safety net
         self._undo = None  # the core's snapshot from before that request
         self._rx = bytearray(_RX_CHUNK)
+        # The wire of the answer being sent (gate.py, error()) and of events, written in
+        # place (messages.wire): an answer is written out before the next is made, and
+        # the events of a request go out before its answer does.
+        self.out = bytearray(MAX_WIRE)
+        self._ev_out = bytearray(MAX_WIRE)
         self._events = 0  # event sequence number (a gap tells the host one was lost)
         self._rates = [0] * self.channels  # rate each motor was last set to
         self._faults = [None] * self.channels  # last fault each motor reported
@@ -355,7 +361,7 @@ class Shell:
     def _event(self, name, fields):
         self._events = (self._events + 1) & 0xFFFF
         try:
-            self._link.write(messages.to_wire(name, self._events, fields))
+            self._link.write(messages.wire(self._ev_out, name, self._events, fields))
         except OSError as exc:  # the link's own failure: the other events are still tried
             self._failed = exc
 
@@ -461,5 +467,4 @@ class Shell:
         """An untagged ERROR to frame, in its own session (none for HELLO): the host
         matches it by both."""
         sid = 0 if frame.msg_id == _HELLO else frame.sid
-        fields = {"code": code, "message": message}
-        return messages.to_wire("ERROR", frame.seq, fields, sid=sid)
+        return messages.wire(self.out, "ERROR", frame.seq, (code, message), sid)

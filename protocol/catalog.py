@@ -17,14 +17,18 @@ A field is a tuple, by type:
     (name, TEXT, max)  human text: u8 byte count + UTF-8; longer is cut at a character
                        and ends in "..." (never cut silently)
     (name, LIST, max, fields)  u8 count + that many records of `fields`
-"""
 
-import binascii
+The rich form of this table (each message's fields by name, type and unit) is
+schema.py's: the schema hash, SPEC.md and the host's tables (MESSAGES, FIELDS, ID,
+NAME, BOUNDS, ROOM, MAY, PACKED, schema_text: read them here, made when first read)
+come from it. A board holds only the compact form below, made from it
+(schema.compact(); tests/test_protocol_spec.py keeps the two equal).
+"""
 
 from micropython import const
 
-from protocol.frame import MAX_PAYLOAD
-from protocol.text import TEXT_MAX
+from protocol.frame import MAX_PAYLOAD  # noqa: F401  (catalog.MAX_PAYLOAD, read by the host)
+from protocol.text import TEXT_MAX  # noqa: F401  (catalog.TEXT_MAX)
 
 PROTOCOL_VERSION = const(3)
 
@@ -56,6 +60,8 @@ LIST = "list"
 
 # Wire sizes of the fixed-size types.
 SIZE = {U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1, Q: 4, OQ: 4, MS: 8, OMS: 8, OS: 4}
+# The types in the order of their numbers in the compact layouts below.
+TYPES = (U8, U16, U32, U64, BOOL, Q, OQ, MS, OMS, OS, RAW, STR, TEXT, LIST)
 
 # Message id ranges: requests 0x01-0x3F (host -> device), their responses at
 # request | 0x80, unsolicited events 0x40-0x7F (device -> host), and the two
@@ -76,17 +82,11 @@ ERR_FORBIDDEN = const(8)  # the session's role may not send this request (MAY)
 # A HELLO that only closing an authenticated supervising session could make room for:
 # no session opened, none closed (a stranger's HELLO never ends a bedside host's watch)
 ERR_BUSY = const(9)
-ERROR_NAMES = {
-    ERR_UNKNOWN_MESSAGE: "unknown_message",
-    ERR_BAD_PAYLOAD: "bad_payload",
-    ERR_HELLO_REQUIRED: "hello_required",
-    ERR_MISMATCH: "mismatch",
-    ERR_INTERNAL: "internal",
-    ERR_STALE: "stale",
-    ERR_AUTH: "auth",
-    ERR_FORBIDDEN: "forbidden",
-    ERR_BUSY: "busy",
-}
+# The ERROR codes' names, for the host (ERROR_NAMES, made when read): code n is the
+# n-th name of this str.
+_ERROR_NAMES = (
+    "|unknown_message|bad_payload|hello_required|mismatch|internal|stale|auth|forbidden|busy|"
+)
 
 # The roles a key is for (SPEC §12): each board holds one key per role, and a session
 # is the role whose key proved it at AUTH. ROLE_NAMES: the wire's numbers to names.
@@ -98,281 +98,197 @@ ROLE_NAMES = dict((number, name) for name, number in ROLES.items())
 PRIORITY = {"low": 1, "medium": 2, "high": 3}
 PRIORITY_NAMES = dict((level, name) for name, level in PRIORITY.items())
 
-_ALARM = (
-    ("id", U16),
-    ("ch", U8),
-    ("code", U8),  # wire number of the alarm's reason (protocol/reasons.py)
-    ("priority", U8),  # PRIORITY_NAMES
-    ("acked", BOOL),
-    ("at_ms", MS),
-    ("message", TEXT, TEXT_MAX),
+
+# Records per page of the paged answers and the like are above; HELLO of any length:
+# protocol and schema (5 bytes) are all a device needs to answer a host of another
+# version with a mismatch instead of a bad length (SPEC §3).
+HELLO_PREFIX = const(5)
+
+# CRC-32 of schema.schema_text(): HELLO compares it, so two builds agree on every
+# layout (tests/test_protocol_spec.py checks this number is that CRC).
+SCHEMA_HASH = 0x9D028CA6
+
+# The compact catalog (schema.compact() makes it; never edit it by hand). Message k
+# (schema.MESSAGES' order) has id _IDS[k] and name NAMES[k]; _AT[id] is k + 1 (0: no
+# such message). Its fields start at _LAY[_OFF[2k] | _OFF[2k + 1] << 8]: a count, then
+# per field three bytes, its name (FIELD_NAMES index), its type (TYPES index) and its
+# size (RAW), longest (STR, TEXT) or most records (LIST, whose record's fields follow
+# as a count and triples of their own). _LO[k] and _HI[k]: the smallest and largest
+# payload the decoder takes; _MAY[k]: bit r set when role r may send it.
+_IDS = bytes.fromhex(
+    "0181028203830484058506860787088809890a8a0b8b0c8c0d8d0e8e0f8f1090119112924041feff"
 )
 
-# One step of a taper plan: at device uptime at_ms the dose becomes `dose`.
-_STEP = (("at_ms", MS), ("dose", Q, "@unit"))
-
-# (id, name, fields)
-MESSAGES = (
-    # HELLO's first two fields and HELLO_R's first twelve are frozen: every protocol
-    # version keeps them (later versions append), so a device reads protocol and schema
-    # at fixed offsets before it decodes the rest, and a mismatch can always be read and
-    # reported.
-    (
-        0x01,
-        "HELLO",
-        (
-            ("protocol", U8),
-            ("schema", U32),
-            ("host", STR, 24),
-            ("supervise_s", U16),  # heartbeat interval the host promises; 0: one-shot
-            ("wall_ms", U64),  # the host's Unix time in ms, 0: none
-            ("role", U8),  # ROLES: the key this host will prove it holds at AUTH
-            ("nonce", RAW, 16),  # the host's fresh random nonce (Nh)
-        ),
-    ),
-    (
-        0x81,
-        "HELLO_R",
-        (
-            ("protocol", U8),
-            ("schema", U32),
-            ("firmware", STR, 24),
-            ("board", STR, 24),
-            ("channels", U8),
-            ("library", STR, 32),
-            ("library_version", STR, 16),
-            ("library_crc", U32),
-            ("boot_id", U32),  # random per boot: a new value means the device reset
-            ("replay_window", U8),  # answers the device keeps for retries, per session
-            ("max_payload", U16),
-            # SHA-256 (64 hex digits) of the bundle the firmware was flashed from
-            # (manifest.json); "" when it runs from source (the CPython emulator).
-            ("bundle", STR, 64),
-            # Added by protocol 3, after the frozen fields.
-            ("board_id", STR, 16),  # 16 lowercase hex digits: the key file it needs
-            ("auth", U8),  # 1: keyed; 0: the emulator's insecure mode (all-zero keys)
-            ("role", U8),  # HELLO's, echoed
-            ("nonce", RAW, 16),  # the device's fresh random nonce (Nd)
-        ),
-    ),
-    (0x02, "INFO", ()),
-    (
-        0x82,
-        "INFO_R",
-        (
-            ("uptime_ms", MS),
-            ("boot_id", U32),
-            ("rx_frames", U32),  # the device decoder's counters since boot
-            ("rx_bad_crc", U32),
-            ("rx_oversize", U32),
-            ("rx_bad_cobs", U32),
-            ("rx_unknown", U32),
-            ("rx_bad_length", U32),
-            ("auth_refused", U32),  # AUTH proofs refused since boot
-            ("bad_tag", U32),  # frames refused for a missing or wrong tag
-            ("stale_ctr", U32),  # tagged frames refused for a counter not newer
-            ("forbidden", U32),  # requests refused for the session's role
-            ("library_problems", U16),  # the active library's problems (0: valid)
-            # The active library, as HELLO_R's: the one a push switched to since then.
-            ("library", STR, 32),
-            ("library_version", STR, 16),
-            ("library_crc", U32),
-        ),
-    ),
-    (0x03, "STATUS", (("ch", U8),)),
-    (
-        0x83,
-        "STATUS_R",
-        (
-            ("ch", U8),
-            ("state", STR, 16),
-            ("drug", STR, 24),  # "" when idle
-            ("dose", Q, "@dose_unit"),
-            ("dose_unit", STR, 16),
-            ("rate", Q, "mL/h"),
-            ("volume_infused", Q, "mL"),
-            ("volume_left", OQ, "mL"),  # None: no volume was given
-            ("time_to_empty_s", OS),  # None: unknown (no volume, or not running)
-            ("alarms", LIST, 16, (("id", U16),)),
-            ("taper_next_ms", OMS),  # tapering: when the next step is due, else None
-            ("taper_next_dose", OQ, "@dose_unit"),  # tapering: the dose it steps to
-            ("override", BOOL),  # the dose was set past a soft limit by an override
-            # The last start's order (None, and conc_unit "", before a first start): its
-            # concentration, the patient's weight (None: none given), the volume programmed.
-            ("conc", OQ, "@conc_unit"),
-            ("conc_unit", STR, 16),
-            ("weight", OQ, "kg"),
-            ("volume", OQ, "mL"),
-        ),
-    ),
-    (
-        0x04,
-        "START",
-        (
-            ("ch", U8),
-            ("drug", STR, 24),
-            ("dose", Q, "@unit"),
-            ("unit", STR, 16),
-            ("weight", OQ, "kg"),
-            ("conc", OQ, "@conc_unit"),
-            ("conc_unit", STR, 16),  # "" when conc is None
-            ("volume", OQ, "mL"),
-            ("override", BOOL),
-        ),
-    ),
-    (0x84, "START_R", (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("rate", Q, "mL/h"))),
-    (
-        0x05,
-        "TITRATE",
-        (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("override", BOOL)),
-    ),
-    (0x85, "TITRATE_R", (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("rate", Q, "mL/h"))),
-    (0x06, "STOP", (("ch", U8),)),
-    (
-        0x86,
-        "STOP_R",
-        (
-            ("ch", U8),
-            ("unit", STR, 16),
-            # Empty for drugs stopped at once; for taper drugs the steps the device
-            # will apply on its own, the last one with dose 0: `total` of them, the
-            # first page here, the rest from TAPER.
-            ("total", U16),
-            ("plan", LIST, TAPER_PAGE, _STEP),
-        ),
-    ),
-    # reason: occlusion | air_in_line | extravasation | clinician
-    (0x07, "ESTOP", (("ch", U8), ("reason", STR, 16))),
-    (0x87, "ESTOP_R", (("ch", U8),)),
-    (0x08, "ALARMS", (("first", U8),)),
-    # Active alarms from index `first` on; ask again from first + len(alarms) while
-    # that is below total.
-    (0x88, "ALARMS_R", (("total", U8), ("alarms", LIST, ALARMS_PAGE, _ALARM))),
-    (0x09, "ACK", (("alarm_id", U16),)),
-    (0x89, "ACK_R", (("alarm_id", U16),)),
-    (0x0A, "LOG", (("first", U32),)),
-    # Event log entries with seq >= first, oldest first, as many as fit MAX_PAYLOAD
-    # (at least one, at most LOG_PAGE); `next` is the seq to ask for next (equal to
-    # `first` when there is nothing newer), `oldest` the oldest seq the device's
-    # persistent log still holds (older entries were rotated out). seq counts across
-    # boots; wall_ms is absent for entries made before a host gave the time at HELLO.
-    (
-        0x8A,
-        "LOG_R",
-        (
-            ("oldest", U32),
-            ("next", U32),
-            (
-                "entries",
-                LIST,
-                LOG_PAGE,
-                (
-                    ("seq", U32),
-                    ("boot_id", U32),  # the boot the entry was made in
-                    ("at_ms", MS),  # device uptime in that boot
-                    ("wall_ms", OMS),  # Unix time in ms, None: no host had given it
-                    ("ch", U8),  # 0: not about one channel
-                    ("kind", STR, 16),
-                    ("code", U8),
-                    ("text", TEXT, TEXT_MAX),
-                ),
-            ),
-        ),
-    ),
-    (0x0B, "HEARTBEAT", ()),
-    (0x8B, "HEARTBEAT_R", (("uptime_ms", MS), ("boot_id", U32), ("active_alarms", U8))),
-    # The taper plan of the last STOP of channel `ch`, from step `first` on; ask again
-    # from first + len(plan) while that is below total.
-    (0x0C, "TAPER", (("ch", U8), ("first", U16))),
-    (
-        0x8C,
-        "TAPER_R",
-        (("ch", U8), ("unit", STR, 16), ("total", U16), ("plan", LIST, TAPER_PAGE, _STEP)),
-    ),
-    # This session's heartbeat interval (0: ends its supervision). While any session
-    # supervises, a host silent for max(link timeout, 3 x the largest interval) is an
-    # alarm (link_lost); nobody supervising, silence is no alarm (SPEC §3).
-    (0x0D, "SUPERVISE", (("interval_s", U16),)),
-    (0x8D, "SUPERVISE_R", (("interval_s", U16),)),
-    # The host's proof that it holds the role's key (untagged: the session has no
-    # proven key yet); AUTH_R, tagged with the device's counter 1, the device's (§12).
-    (0x0E, "AUTH", (("proof", RAW, 16),)),
-    (0x8E, "AUTH_R", (("proof", RAW, 16),)),
-    # Service only: the new key of `role`, wrapped (auth.wrap under the session key and
-    # this frame's ctr); KEY_R: auth.key_check of the key the device stored.
-    (0x0F, "KEY", (("role", U8), ("key", RAW, 32))),
-    (0x8F, "KEY_R", (("role", U8), ("check", RAW, 8))),
-    # Service only: a new drug library, pushed whole then switched to (SPEC §6).
-    # LIB_BEGIN: the file's size and the CRC-32 of its bytes; LIB_DATA: n bytes of it
-    # at offset (the bytes the device holds), in data's first n; LIB_DATA_R: the offset
-    # of the next; LIB_COMMIT_R: the identity of the library now active.
-    (0x10, "LIB_BEGIN", (("size", U32), ("crc", U32))),
-    (0x90, "LIB_BEGIN_R", ()),
-    (0x11, "LIB_DATA", (("offset", U32), ("n", U8), ("data", RAW, LIB_CHUNK))),
-    (0x91, "LIB_DATA_R", (("next", U32),)),
-    (0x12, "LIB_COMMIT", ()),
-    (
-        0x92,
-        "LIB_COMMIT_R",
-        (("library", STR, 32), ("library_version", STR, 16), ("library_crc", U32)),
-    ),
-    # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
-    # a lost event. The host does not answer them.
-    (0x40, "EV_ALARM", _ALARM),
-    (
-        0x41,
-        "EV_STATE",
-        (
-            ("ch", U8),
-            ("state", STR, 16),
-            ("drug", STR, 24),
-            ("dose", Q, "@unit"),
-            ("unit", STR, 16),
-            ("rate", Q, "mL/h"),
-            ("at_ms", MS),
-        ),
-    ),
-    # The safety core refused the request; nothing changed.
-    (
-        REFUSED,
-        "REFUSED",
-        (
-            ("code", U8),  # wire number of the reason (protocol/reasons.py)
-            ("message", TEXT, TEXT_MAX),
-            ("lo", OQ, "@unit"),  # allowed range, None when the refusal has none
-            ("hi", OQ, "@unit"),
-            ("unit", STR, 16),
-            ("next_at_ms", OMS),  # earliest time it would be allowed, or None
-            ("uptime_ms", MS),  # the device's uptime when it refused: next_at_ms - uptime_ms
-            # is the wait, which a host shows instead of a raw uptime
-        ),
-    ),
-    # The request never reached the safety core (ERR_* codes above).
-    (ERROR, "ERROR", (("code", U8), ("message", TEXT, TEXT_MAX))),
+_AT = bytes.fromhex(
+    "0001030507090b0d0f11131517191b1d1f212300000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000252600000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
+    "000000000000000000000000000000020406080a0c0e10121416181a1c1e2022240000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
+    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
+    "00000000000000000000000000000000000000000000000000002728"
 )
 
-ID = {}
-NAME = {}
-FIELDS = {}
-for _id, _name, _fields in MESSAGES:
-    ID[_name] = _id
-    NAME[_id] = _name
-    FIELDS[_id] = _fields
+_LAY = bytes.fromhex(
+    "07000000010200020b18030100040300050000060a1010000000010200070b18080b18090000"
+    "0a0b200b0b100c02000d02000e00000f0100100b40110b10120000050000060a100010130700"
+    "0d02001402001502001602001702001802001902001a02001b02001c02001d02001e01000a0b"
+    "200b0b100c0200011f0000111f0000200b10210b18220500230b102405002505002606002709"
+    "00280d10012901002a08002b06002c04002d06002e0b102f0600300600091f0000210b182205"
+    "00310b102f06002d06002e0b103006002c0400041f0000220500310b10240500041f00002205"
+    "00310b102c0400041f0000220500310b10240500011f0000041f0000310b10320100330d1202"
+    "340700220500021f0000350b10011f00000136000002320000280d01072901001f0000370000"
+    "3800003904003407003a0c78013b0100013b010001360200033c02003d02003e0d08083f0200"
+    "0d02003407000408001f0000400b10370000410c7800031307000d0200420000021f00003601"
+    "00041f0000310b10320100330d1202340700220500014301000143010001440a1001440a1002"
+    "050000450a2002050000460a080247020048020000034902004a00004b0ac0013d020000030a"
+    "0b200b0b100c0200072901001f00003700003800003904003407003a0c78071f0000200b1021"
+    "0b18220500310b10240500340700073700003a0c784c06004d0600310b104e08001307000237"
+    "00003a0c78"
+)
 
+_OFF = bytes.fromhex(
+    "000016004700480079007d00b500d100de00eb00f800fc00100117011b011f013c0140014401"
+    "48016b016c0176017d019101950199019d01a101a801af01b601b701c101c501c601d001e601"
+    "fc011202"
+)
 
-_ALL = (ROLES["monitor"], ROLES["clinician"], ROLES["service"])
-_CLINICIAN = (ROLES["clinician"],)
-# Per request id, the roles that may send it (step f of SPEC §12's checks). HELLO and
-# AUTH are absent: they come before a session has a proven role.
-MAY = {}
-for _name in ("INFO", "STATUS", "ALARMS", "LOG", "HEARTBEAT", "TAPER"):
-    MAY[ID[_name]] = _ALL
-# SUPERVISE too is the clinician's: link_lost watches the host that changes delivery,
-# and a display's or a service tool's frames must not stand in for its silence.
-for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK", "SUPERVISE"):
-    MAY[ID[_name]] = _CLINICIAN
-for _name in ("KEY", "LIB_BEGIN", "LIB_DATA", "LIB_COMMIT"):
-    MAY[ID[_name]] = (ROLES["service"],)
+_LO = bytes.fromhex(
+    "0529003c0133150a070a01050201010202020409000d03050202101021090800c50400060f141b02"
+)
+
+_HI = bytes.fromhex(
+    "f0d9006c019b4d1a171a01ed12010189020204f0000d03ed0202101021090800c5040036874ca37a"
+)
+
+_MAY = bytes.fromhex(
+    "00000e000e0004000400040004000e0004000e000e000e0004000000080008000800080000000000"
+)
+
+NAMES = (
+    "HELLO",
+    "HELLO_R",
+    "INFO",
+    "INFO_R",
+    "STATUS",
+    "STATUS_R",
+    "START",
+    "START_R",
+    "TITRATE",
+    "TITRATE_R",
+    "STOP",
+    "STOP_R",
+    "ESTOP",
+    "ESTOP_R",
+    "ALARMS",
+    "ALARMS_R",
+    "ACK",
+    "ACK_R",
+    "LOG",
+    "LOG_R",
+    "HEARTBEAT",
+    "HEARTBEAT_R",
+    "TAPER",
+    "TAPER_R",
+    "SUPERVISE",
+    "SUPERVISE_R",
+    "AUTH",
+    "AUTH_R",
+    "KEY",
+    "KEY_R",
+    "LIB_BEGIN",
+    "LIB_BEGIN_R",
+    "LIB_DATA",
+    "LIB_DATA_R",
+    "LIB_COMMIT",
+    "LIB_COMMIT_R",
+    "EV_ALARM",
+    "EV_STATE",
+    "REFUSED",
+    "ERROR",
+)
+
+FIELD_NAMES = (
+    "protocol",
+    "schema",
+    "host",
+    "supervise_s",
+    "wall_ms",
+    "role",
+    "nonce",
+    "firmware",
+    "board",
+    "channels",
+    "library",
+    "library_version",
+    "library_crc",
+    "boot_id",
+    "replay_window",
+    "max_payload",
+    "bundle",
+    "board_id",
+    "auth",
+    "uptime_ms",
+    "rx_frames",
+    "rx_bad_crc",
+    "rx_oversize",
+    "rx_bad_cobs",
+    "rx_unknown",
+    "rx_bad_length",
+    "auth_refused",
+    "bad_tag",
+    "stale_ctr",
+    "forbidden",
+    "library_problems",
+    "ch",
+    "state",
+    "drug",
+    "dose",
+    "dose_unit",
+    "rate",
+    "volume_infused",
+    "volume_left",
+    "time_to_empty_s",
+    "alarms",
+    "id",
+    "taper_next_ms",
+    "taper_next_dose",
+    "override",
+    "conc",
+    "conc_unit",
+    "weight",
+    "volume",
+    "unit",
+    "total",
+    "plan",
+    "at_ms",
+    "reason",
+    "first",
+    "code",
+    "priority",
+    "acked",
+    "message",
+    "alarm_id",
+    "oldest",
+    "next",
+    "entries",
+    "seq",
+    "kind",
+    "text",
+    "active_alarms",
+    "interval_s",
+    "proof",
+    "key",
+    "check",
+    "size",
+    "crc",
+    "offset",
+    "n",
+    "data",
+    "lo",
+    "hi",
+    "next_at_ms",
+)
 
 
 def is_request(msg_id):
@@ -383,63 +299,41 @@ def is_event(msg_id):
     return 0x40 <= msg_id < 0x80
 
 
-def _bounds(fields):
-    # (smallest, largest) payload size of a record of these fields
-    lo = hi = 0
-    for f in fields:
-        t = f[1]
-        if t in SIZE:
-            lo += SIZE[t]
-            hi += SIZE[t]
-        elif t == RAW:
-            lo += f[2]
-            hi += f[2]
-        elif t == LIST:
-            sub = _bounds(f[3])[1]
-            lo += 1
-            hi += 1 + f[2] * sub
-        else:
-            lo += 1
-            hi += 1 + f[2]
-    return lo, hi
+def index(msg_id):
+    """k of message msg_id in the compact tables, -1 when the catalog has no such id."""
+    return _AT[msg_id] - 1 if 0 <= msg_id <= 0xFF else -1
 
 
-# Per message id: smallest and largest payload; the decoder rejects other lengths.
-# ROOM: the largest a record of its fields could be, the encoder's buffer.
-BOUNDS = {}
-ROOM = {}
-for _id, _fields in FIELDS.items():
-    BOUNDS[_id] = _bounds(_fields)
-    ROOM[_id] = BOUNDS[_id][1]
-# Packed answers hold as many records as fit MAX_PAYLOAD, never more.
-PACKED = (ID["LOG_R"],)
-for _id in PACKED:
-    BOUNDS[_id] = (BOUNDS[_id][0], MAX_PAYLOAD)
-# HELLO of any length: protocol and schema (5 bytes) are all a device needs to answer
-# a host of another version with a mismatch instead of a bad length (SPEC §3).
-HELLO_PREFIX = const(5)
-BOUNDS[0x01] = (HELLO_PREFIX, MAX_PAYLOAD)
+def msg_id(name):
+    """The id of the message called name (ValueError when there is none)."""
+    return _IDS[NAMES.index(name)]
 
 
-def _describe(fields):
-    out = []
-    for f in fields:
-        if f[1] == LIST:
-            out.append("%s:list%d[%s]" % (f[0], f[2], _describe(f[3])))
-        elif len(f) > 2:
-            out.append("%s:%s:%s" % (f[0], f[1], f[2]))
-        else:
-            out.append("%s:%s" % (f[0], f[1]))
-    return ",".join(out)
+def name(msg_id):
+    """The name of message msg_id."""
+    return NAMES[_AT[msg_id] - 1]
 
 
-def schema_text():
-    """The canonical text the schema hash is the CRC-32 of (one line per message)."""
-    lines = ["pumpguard %d" % PROTOCOL_VERSION]
-    for msg_id, name, fields in MESSAGES:
-        lines.append("%02x %s %s" % (msg_id, name, _describe(fields)))
-    return "\n".join(lines)
+def may(msg_id, role):
+    """Whether a session of role may send request msg_id (SPEC §12 step f)."""
+    k = _AT[msg_id] - 1
+    return k >= 0 and 0 < role < 8 and _MAY[k] >> role & 1 == 1
 
 
-# CRC-32 of schema_text(): HELLO compares it, so two builds agree on every layout.
-SCHEMA_HASH = binascii.crc32(schema_text().encode())
+def roles_may(msg_id):
+    """The roles that may send request msg_id, in their numbers' order (a refusal's text)."""
+    k = _AT[msg_id] - 1
+    return [r for r in sorted(ROLE_NAMES) if k >= 0 and _MAY[k] >> r & 1]
+
+
+def __getattr__(attr):
+    # The host's rich tables, from schema.py (a board reads none of them).
+    if attr == "ERROR_NAMES":
+        return dict((i, n) for i, n in enumerate(_ERROR_NAMES[1:-1].split("|"), 1))
+    from protocol import schema
+
+    if attr in ("MESSAGES", "ID", "NAME", "FIELDS", "BOUNDS", "ROOM", "MAY", "PACKED"):
+        return getattr(schema, attr)
+    if attr in ("schema_text", "_bounds", "_describe"):
+        return getattr(schema, attr)
+    raise AttributeError(attr)

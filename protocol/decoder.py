@@ -75,7 +75,8 @@ class Frame:
 
 
 class Decoder:
-    def __init__(self, crc=crc32, bounds=catalog.BOUNDS):
+    def __init__(self, crc=crc32, bounds=None):
+        # bounds: {msg_id: (lo, hi)} in place of the catalog's (catalog._LO, _HI)
         self._crc = crc
         self._bounds = bounds
         self._buf = bytearray(MAX_FRAME)
@@ -174,11 +175,11 @@ class Decoder:
         tail = TRAILER + AUTH_BYTES if verfl & FLAG_AUTH else TRAILER
         if n < head + tail or buf[4] != n - head - tail:
             self.bad_length += 1
-        elif verfl not in _VERFL or buf[1] not in self._bounds:
+        elif verfl not in _VERFL or not self._known(buf[1]):
             self.unknown += 1
         elif sid and buf[HEADER] == 0 and buf[HEADER + 1] == 0:
             self.unknown += 1  # S promises a session id, and 0 is none
-        elif not self._bounds[buf[1]][0] <= buf[4] <= self._bounds[buf[1]][1]:
+        elif not self._fits(buf[1], buf[4]):
             self.bad_length += 1
         else:
             self._end = n
@@ -186,6 +187,17 @@ class Decoder:
             self.frames += 1
             return True
         return False
+
+    def _known(self, msg_id):
+        if self._bounds is None:
+            return catalog._AT[msg_id] != 0
+        return msg_id in self._bounds
+
+    def _fits(self, msg_id, n):
+        if self._bounds is None:
+            k = catalog._AT[msg_id] - 1
+            return catalog._LO[k] <= n <= catalog._HI[k]
+        return self._bounds[msg_id][0] <= n <= self._bounds[msg_id][1]
 
     def take(self):
         """The frame `feed` just completed (a copy: the buffer is reused)."""
