@@ -109,9 +109,11 @@ HELLO_PREFIX = const(5)
 SCHEMA_HASH = 0x9D028CA6
 
 # The compact catalog (schema.compact() makes it; never edit it by hand). Message k
-# (schema.MESSAGES' order) has id _IDS[k] and name NAMES[k]; _AT[id] is k + 1 (0: no
-# such message). Its fields start at _LAY[_OFF[2k] | _OFF[2k + 1] << 8]: a count, then
-# per field three bytes, its name (FIELD_NAMES index), its type (TYPES index) and its
+# (schema.MESSAGES' order) has id _IDS[k] and name name(id), the k-th of _MN (names
+# between "|", each starting at the u16 LE _MNO[2k]); _AT[id] is k + 1 (0: no such
+# message). Its fields start at _LAY[_OFF[2k] | _OFF[2k + 1] << 8]: a count, then
+# per field three bytes, its name (field_name(), _FN and _FNO as _MN and _MNO), its
+# type (TYPES index) and its
 # size (RAW), longest (STR, TEXT) or most records (LIST, whose record's fields follow
 # as a count and triples of their own). _LO[k] and _HI[k]: the smallest and largest
 # payload the decoder takes; _MAY[k]: bit r set when role r may send it.
@@ -119,175 +121,110 @@ _IDS = bytes.fromhex(
     "0181028203830484058506860787088809890a8a0b8b0c8c0d8d0e8e0f8f1090119112924041feff"
 )
 
-_AT = bytes.fromhex(
-    "0001030507090b0d0f11131517191b1d1f212300000000000000000000000000000000000000"
-    "0000000000000000000000000000000000000000000000000000252600000000000000000000"
-    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
-    "000000000000000000000000000000020406080a0c0e10121416181a1c1e2022240000000000"
-    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
-    "0000000000000000000000000000000000000000000000000000000000000000000000000000"
-    "00000000000000000000000000000000000000000000000000002728"
+_FN = (
+    "protocol|schema|host|supervise_s|wall_ms|role|nonce|firmware|board|channels|"
+    "library|library_version|library_crc|boot_id|replay_window|max_payload|bundle|"
+    "board_id|auth|uptime_ms|rx_frames|rx_bad_crc|rx_oversize|rx_bad_cobs|rx_unknown|"
+    "rx_bad_length|auth_refused|bad_tag|stale_ctr|forbidden|library_problems|ch|"
+    "state|drug|dose|dose_unit|rate|volume_infused|volume_left|time_to_empty_s|"
+    "alarms|id|taper_next_ms|taper_next_dose|override|conc|conc_unit|weight|volume|"
+    "unit|total|plan|at_ms|reason|first|code|priority|acked|message|alarm_id|oldest|"
+    "next|entries|seq|kind|text|active_alarms|interval_s|proof|key|check|size|crc|"
+    "offset|n|data|lo|hi|next_at_ms|"
 )
 
-_LAY = bytes.fromhex(
-    "07000000010200020b18030100040300050000060a1010000000010200070b18080b18090000"
-    "0a0b200b0b100c02000d02000e00000f0100100b40110b10120000050000060a100010130700"
-    "0d02001402001502001602001702001802001902001a02001b02001c02001d02001e01000a0b"
-    "200b0b100c0200011f0000111f0000200b10210b18220500230b102405002505002606002709"
-    "00280d10012901002a08002b06002c04002d06002e0b102f0600300600091f0000210b182205"
-    "00310b102f06002d06002e0b103006002c0400041f0000220500310b10240500041f00002205"
-    "00310b102c0400041f0000220500310b10240500011f0000041f0000310b10320100330d1202"
-    "340700220500021f0000350b10011f00000136000002320000280d01072901001f0000370000"
-    "3800003904003407003a0c78013b0100013b010001360200033c02003d02003e0d08083f0200"
-    "0d02003407000408001f0000400b10370000410c7800031307000d0200420000021f00003601"
-    "00041f0000310b10320100330d1202340700220500014301000143010001440a1001440a1002"
-    "050000450a2002050000460a080247020048020000034902004a00004b0ac0013d020000030a"
-    "0b200b0b100c0200072901001f00003700003800003904003407003a0c78071f0000200b1021"
-    "0b18220500310b10240500340700073700003a0c784c06004d0600310b104e08001307000237"
-    "00003a0c78"
+_FNO = (
+    b"\x00\x00\x09\x00\x10\x00\x15\x00\x21\x00\x29\x00\x2e\x00\x34\x00\x3d\x00\x43\x00"
+    b"\x4c\x00\x54\x00\x64\x00\x70\x00\x78\x00\x86\x00\x92\x00\x99\x00\xa2\x00\xa7\x00"
+    b"\xb1\x00\xbb\x00\xc6\x00\xd2\x00\xde\x00\xe9\x00\xf7\x00\x04\x01\x0c\x01\x16\x01"
+    b"\x20\x01\x31\x01\x34\x01\x3a\x01\x3f\x01\x44\x01\x4e\x01\x53\x01\x62\x01\x6e\x01"
+    b"\x7e\x01\x85\x01\x88\x01\x96\x01\xa6\x01\xaf\x01\xb4\x01\xbe\x01\xc5\x01\xcc\x01"
+    b"\xd1\x01\xd7\x01\xdc\x01\xe2\x01\xe9\x01\xef\x01\xf4\x01\xfd\x01\x03\x02\x0b\x02"
+    b"\x14\x02\x1b\x02\x20\x02\x28\x02\x2c\x02\x31\x02\x36\x02\x44\x02\x4f\x02\x55\x02"
+    b"\x59\x02\x5f\x02\x64\x02\x68\x02\x6f\x02\x71\x02\x76\x02\x79\x02\x7c\x02\x87\x02"
 )
 
-_OFF = bytes.fromhex(
-    "000016004700480079007d00b500d100de00eb00f800fc00100117011b011f013c0140014401"
-    "48016b016c0176017d019101950199019d01a101a801af01b601b701c101c501c601d001e601"
-    "fc011202"
+_MN = (
+    "HELLO|HELLO_R|INFO|INFO_R|STATUS|STATUS_R|START|START_R|TITRATE|TITRATE_R|STOP|"
+    "STOP_R|ESTOP|ESTOP_R|ALARMS|ALARMS_R|ACK|ACK_R|LOG|LOG_R|HEARTBEAT|HEARTBEAT_R|"
+    "TAPER|TAPER_R|SUPERVISE|SUPERVISE_R|AUTH|AUTH_R|KEY|KEY_R|LIB_BEGIN|LIB_BEGIN_R|"
+    "LIB_DATA|LIB_DATA_R|LIB_COMMIT|LIB_COMMIT_R|EV_ALARM|EV_STATE|REFUSED|ERROR|"
 )
 
-_LO = bytes.fromhex(
-    "0529003c0133150a070a01050201010202020409000d03050202101021090800c50400060f141b02"
+_MNO = (
+    b"\x00\x00\x06\x00\x0e\x00\x13\x00\x1a\x00\x21\x00\x2a\x00\x30\x00\x38\x00\x40\x00"
+    b"\x4a\x00\x4f\x00\x56\x00\x5c\x00\x64\x00\x6b\x00\x74\x00\x78\x00\x7e\x00\x82\x00"
+    b"\x88\x00\x92\x00\x9e\x00\xa4\x00\xac\x00\xb6\x00\xc2\x00\xc7\x00\xce\x00\xd2\x00"
+    b"\xd8\x00\xe2\x00\xee\x00\xf7\x00\x02\x01\x0d\x01\x1a\x01\x23\x01\x2c\x01\x34\x01"
+    b"\x3a\x01"
 )
 
-_HI = bytes.fromhex(
-    "f0d9006c019b4d1a171a01ed12010189020204f0000d03ed0202101021090800c5040036874ca37a"
+_AT = (
+    b"\x00\x01\x03\x05\x07\x09\x0b\x0d\x0f\x11\x13\x15\x17\x19\x1b\x1d\x1f\x21\x23\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x25\x26\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x04\x06\x08\x0a\x0c\x0e\x10\x12\x14\x16"
+    b"\x18\x1a\x1c\x1e\x20\x22\x24\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x27\x28"
 )
 
-_MAY = bytes.fromhex(
-    "00000e000e0004000400040004000e0004000e000e000e0004000000080008000800080000000000"
+_LAY = (
+    b"\x07\x00\x00\x00\x01\x02\x00\x02\x0b\x18\x03\x01\x00\x04\x03\x00\x05\x00\x00\x06"
+    b"\x0a\x10\x10\x00\x00\x00\x01\x02\x00\x07\x0b\x18\x08\x0b\x18\x09\x00\x00\x0a\x0b"
+    b"\x20\x0b\x0b\x10\x0c\x02\x00\x0d\x02\x00\x0e\x00\x00\x0f\x01\x00\x10\x0b\x40\x11"
+    b"\x0b\x10\x12\x00\x00\x05\x00\x00\x06\x0a\x10\x00\x10\x13\x07\x00\x0d\x02\x00\x14"
+    b"\x02\x00\x15\x02\x00\x16\x02\x00\x17\x02\x00\x18\x02\x00\x19\x02\x00\x1a\x02\x00"
+    b"\x1b\x02\x00\x1c\x02\x00\x1d\x02\x00\x1e\x01\x00\x0a\x0b\x20\x0b\x0b\x10\x0c\x02"
+    b"\x00\x01\x1f\x00\x00\x11\x1f\x00\x00\x20\x0b\x10\x21\x0b\x18\x22\x05\x00\x23\x0b"
+    b"\x10\x24\x05\x00\x25\x05\x00\x26\x06\x00\x27\x09\x00\x28\x0d\x10\x01\x29\x01\x00"
+    b"\x2a\x08\x00\x2b\x06\x00\x2c\x04\x00\x2d\x06\x00\x2e\x0b\x10\x2f\x06\x00\x30\x06"
+    b"\x00\x09\x1f\x00\x00\x21\x0b\x18\x22\x05\x00\x31\x0b\x10\x2f\x06\x00\x2d\x06\x00"
+    b"\x2e\x0b\x10\x30\x06\x00\x2c\x04\x00\x04\x1f\x00\x00\x22\x05\x00\x31\x0b\x10\x24"
+    b"\x05\x00\x04\x1f\x00\x00\x22\x05\x00\x31\x0b\x10\x2c\x04\x00\x04\x1f\x00\x00\x22"
+    b"\x05\x00\x31\x0b\x10\x24\x05\x00\x01\x1f\x00\x00\x04\x1f\x00\x00\x31\x0b\x10\x32"
+    b"\x01\x00\x33\x0d\x12\x02\x34\x07\x00\x22\x05\x00\x02\x1f\x00\x00\x35\x0b\x10\x01"
+    b"\x1f\x00\x00\x01\x36\x00\x00\x02\x32\x00\x00\x28\x0d\x01\x07\x29\x01\x00\x1f\x00"
+    b"\x00\x37\x00\x00\x38\x00\x00\x39\x04\x00\x34\x07\x00\x3a\x0c\x78\x01\x3b\x01\x00"
+    b"\x01\x3b\x01\x00\x01\x36\x02\x00\x03\x3c\x02\x00\x3d\x02\x00\x3e\x0d\x08\x08\x3f"
+    b"\x02\x00\x0d\x02\x00\x34\x07\x00\x04\x08\x00\x1f\x00\x00\x40\x0b\x10\x37\x00\x00"
+    b"\x41\x0c\x78\x00\x03\x13\x07\x00\x0d\x02\x00\x42\x00\x00\x02\x1f\x00\x00\x36\x01"
+    b"\x00\x04\x1f\x00\x00\x31\x0b\x10\x32\x01\x00\x33\x0d\x12\x02\x34\x07\x00\x22\x05"
+    b"\x00\x01\x43\x01\x00\x01\x43\x01\x00\x01\x44\x0a\x10\x01\x44\x0a\x10\x02\x05\x00"
+    b"\x00\x45\x0a\x20\x02\x05\x00\x00\x46\x0a\x08\x02\x47\x02\x00\x48\x02\x00\x00\x03"
+    b"\x49\x02\x00\x4a\x00\x00\x4b\x0a\xc0\x01\x3d\x02\x00\x00\x03\x0a\x0b\x20\x0b\x0b"
+    b"\x10\x0c\x02\x00\x07\x29\x01\x00\x1f\x00\x00\x37\x00\x00\x38\x00\x00\x39\x04\x00"
+    b"\x34\x07\x00\x3a\x0c\x78\x07\x1f\x00\x00\x20\x0b\x10\x21\x0b\x18\x22\x05\x00\x31"
+    b"\x0b\x10\x24\x05\x00\x34\x07\x00\x07\x37\x00\x00\x3a\x0c\x78\x4c\x06\x00\x4d\x06"
+    b"\x00\x31\x0b\x10\x4e\x08\x00\x13\x07\x00\x02\x37\x00\x00\x3a\x0c\x78"
 )
 
-NAMES = (
-    "HELLO",
-    "HELLO_R",
-    "INFO",
-    "INFO_R",
-    "STATUS",
-    "STATUS_R",
-    "START",
-    "START_R",
-    "TITRATE",
-    "TITRATE_R",
-    "STOP",
-    "STOP_R",
-    "ESTOP",
-    "ESTOP_R",
-    "ALARMS",
-    "ALARMS_R",
-    "ACK",
-    "ACK_R",
-    "LOG",
-    "LOG_R",
-    "HEARTBEAT",
-    "HEARTBEAT_R",
-    "TAPER",
-    "TAPER_R",
-    "SUPERVISE",
-    "SUPERVISE_R",
-    "AUTH",
-    "AUTH_R",
-    "KEY",
-    "KEY_R",
-    "LIB_BEGIN",
-    "LIB_BEGIN_R",
-    "LIB_DATA",
-    "LIB_DATA_R",
-    "LIB_COMMIT",
-    "LIB_COMMIT_R",
-    "EV_ALARM",
-    "EV_STATE",
-    "REFUSED",
-    "ERROR",
+_OFF = (
+    b"\x00\x00\x16\x00\x47\x00\x48\x00\x79\x00\x7d\x00\xb5\x00\xd1\x00\xde\x00\xeb\x00"
+    b"\xf8\x00\xfc\x00\x10\x01\x17\x01\x1b\x01\x1f\x01\x3c\x01\x40\x01\x44\x01\x48\x01"
+    b"\x6b\x01\x6c\x01\x76\x01\x7d\x01\x91\x01\x95\x01\x99\x01\x9d\x01\xa1\x01\xa8\x01"
+    b"\xaf\x01\xb6\x01\xb7\x01\xc1\x01\xc5\x01\xc6\x01\xd0\x01\xe6\x01\xfc\x01\x12\x02"
 )
 
-FIELD_NAMES = (
-    "protocol",
-    "schema",
-    "host",
-    "supervise_s",
-    "wall_ms",
-    "role",
-    "nonce",
-    "firmware",
-    "board",
-    "channels",
-    "library",
-    "library_version",
-    "library_crc",
-    "boot_id",
-    "replay_window",
-    "max_payload",
-    "bundle",
-    "board_id",
-    "auth",
-    "uptime_ms",
-    "rx_frames",
-    "rx_bad_crc",
-    "rx_oversize",
-    "rx_bad_cobs",
-    "rx_unknown",
-    "rx_bad_length",
-    "auth_refused",
-    "bad_tag",
-    "stale_ctr",
-    "forbidden",
-    "library_problems",
-    "ch",
-    "state",
-    "drug",
-    "dose",
-    "dose_unit",
-    "rate",
-    "volume_infused",
-    "volume_left",
-    "time_to_empty_s",
-    "alarms",
-    "id",
-    "taper_next_ms",
-    "taper_next_dose",
-    "override",
-    "conc",
-    "conc_unit",
-    "weight",
-    "volume",
-    "unit",
-    "total",
-    "plan",
-    "at_ms",
-    "reason",
-    "first",
-    "code",
-    "priority",
-    "acked",
-    "message",
-    "alarm_id",
-    "oldest",
-    "next",
-    "entries",
-    "seq",
-    "kind",
-    "text",
-    "active_alarms",
-    "interval_s",
-    "proof",
-    "key",
-    "check",
-    "size",
-    "crc",
-    "offset",
-    "n",
-    "data",
-    "lo",
-    "hi",
-    "next_at_ms",
+_LO = (
+    b"\x05\x29\x00\x3c\x01\x33\x15\x0a\x07\x0a\x01\x05\x02\x01\x01\x02\x02\x02\x04\x09"
+    b"\x00\x0d\x03\x05\x02\x02\x10\x10\x21\x09\x08\x00\xc5\x04\x00\x06\x0f\x14\x1b\x02"
+)
+
+_HI = (
+    b"\xf0\xd9\x00\x6c\x01\x9b\x4d\x1a\x17\x1a\x01\xed\x12\x01\x01\x89\x02\x02\x04\xf0"
+    b"\x00\x0d\x03\xed\x02\x02\x10\x10\x21\x09\x08\x00\xc5\x04\x00\x36\x87\x4c\xa3\x7a"
+)
+
+_MAY = (
+    b"\x00\x00\x0e\x00\x0e\x00\x04\x00\x04\x00\x04\x00\x04\x00\x0e\x00\x04\x00\x0e\x00"
+    b"\x0e\x00\x0e\x00\x04\x00\x00\x00\x08\x00\x08\x00\x08\x00\x08\x00\x00\x00\x00\x00"
 )
 
 
@@ -304,14 +241,49 @@ def index(msg_id):
     return _AT[msg_id] - 1 if 0 <= msg_id <= 0xFF else -1
 
 
+def find(name):
+    """k of the message called name, -1 when there is none (allocates nothing)."""
+    return _find(_MN, _MNO, name)
+
+
 def msg_id(name):
-    """The id of the message called name (ValueError when there is none)."""
-    return _IDS[NAMES.index(name)]
+    """The id of the message called name (KeyError when there is none)."""
+    k = _find(_MN, _MNO, name)
+    if k < 0:
+        raise KeyError(name)
+    return _IDS[k]
 
 
 def name(msg_id):
-    """The name of message msg_id."""
-    return NAMES[_AT[msg_id] - 1]
+    """The name of message msg_id (a new str: for texts and the host)."""
+    return _name(_MN, _MNO, _AT[msg_id] - 1)
+
+
+def field_name(i):
+    """The name of field name number i (_LAY's first byte of a field)."""
+    return _name(_FN, _FNO, i)
+
+
+def field_is(i, key):
+    """Whether key is the name of field name number i (allocates nothing)."""
+    a = _FNO[2 * i] | _FNO[2 * i + 1] << 8
+    b = _FNO[2 * i + 2] | _FNO[2 * i + 3] << 8
+    return len(key) == b - 1 - a and _FN.startswith(key, a)
+
+
+def _name(names, offs, i):
+    if i < 0:
+        raise KeyError(i)
+    return names[offs[2 * i] | offs[2 * i + 1] << 8 : (offs[2 * i + 2] | offs[2 * i + 3] << 8) - 1]
+
+
+def _find(names, offs, key):
+    n = len(key)
+    for i in range(len(offs) // 2 - 1):
+        a = offs[2 * i] | offs[2 * i + 1] << 8
+        if (offs[2 * i + 2] | offs[2 * i + 3] << 8) - 1 - a == n and names.startswith(key, a):
+            return i
+    return -1
 
 
 def may(msg_id, role):

@@ -89,6 +89,7 @@ class Decoder:
         self.ready = False  # a verified frame waits in the buffer for take()
         self._end = 0  # its length, CRC included
         self._head = HEADER  # its header's length: HEADER, or HEADER + SID_BYTES with S
+        self._frame = None  # the Frame view() fills in, made at its first call
         self.frames = 0
         self.bad_crc = 0
         self.oversize = 0
@@ -216,6 +217,35 @@ class Decoder:
         tag = bytes(mv[c : n - TRAILER])
         payload = bytes(mv[head : c - CTR_BYTES])
         return Frame(buf[1], buf[2] | buf[3] << 8, payload, crc, sid, ctr, tag, bytes(mv[:c]))
+
+    def view(self):
+        """take() for the device: the same Frame object each time, its payload, tag and
+        signed bytes memoryviews of the buffer, valid until the next feed (the shell
+        answers a frame before it feeds the next bytes)."""
+        buf = self._buf
+        mv = self._mv
+        n = self._end
+        head = self._head
+        f = self._frame
+        if f is None:
+            f = self._frame = Frame(0, 0, None, 0)
+        f.msg_id = buf[1]
+        f.seq = buf[2] | buf[3] << 8
+        f.crc = buf[n - 4] | buf[n - 3] << 8 | buf[n - 2] << 16 | buf[n - 1] << 24
+        f.sid = buf[HEADER] | buf[HEADER + 1] << 8 if head != HEADER else 0
+        if buf[0] != _TAGGED:
+            f.payload = mv[head : n - TRAILER]
+            f.ctr = 0
+            f.tag = None
+            f.signed = None
+            return f
+        c = n - TRAILER - AUTH_BYTES  # the payload's end, the ctr's start
+        f.ctr = buf[c] | buf[c + 1] << 8 | buf[c + 2] << 16 | buf[c + 3] << 24
+        f.payload = mv[head:c]
+        c += CTR_BYTES
+        f.tag = mv[c : n - TRAILER]
+        f.signed = mv[:c]
+        return f
 
     def decode(self, data):
         """Every verified frame in `data` (allocates a list: host side convenience)."""

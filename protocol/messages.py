@@ -18,7 +18,6 @@ from micropython import const
 
 from protocol import catalog, frame
 from protocol.auth import HOST, TAG, tag_into
-from protocol.catalog import FIELD_NAMES, NAMES
 from protocol.cobs import encode_into
 from protocol.crc import crc32
 
@@ -49,9 +48,7 @@ _MV = memoryview(_BODY)
 
 
 def _k(msg):
-    k = catalog.index(msg) if isinstance(msg, int) else -1
-    if isinstance(msg, str) and msg in NAMES:
-        k = NAMES.index(msg)
+    k = catalog.find(msg) if isinstance(msg, str) else catalog.index(msg)
     if k < 0:
         raise KeyError(msg)
     return k
@@ -66,9 +63,9 @@ def encode(msg, fields):
     k = _k(msg)
     room = _room(_at(k))[0]
     buf = bytearray(room)
-    end = _put(_at(k), fields, buf, 0, room, NAMES[k])[1]
+    end = _put(_at(k), fields, buf, 0, room, k)
     if end > catalog._HI[k]:  # a packed answer given more than fits
-        raise ValueError("%s: %d bytes, at most %d" % (NAMES[k], end, frame.MAX_PAYLOAD))
+        raise ValueError("%s: %d bytes, at most %d" % (_w(k), end, frame.MAX_PAYLOAD))
     return bytes(memoryview(buf)[:end])
 
 
@@ -105,14 +102,15 @@ def to_wire(msg, seq, fields, crc=None, sid=0, key=None, ctr=0, sender=HOST):
 
 
 def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
-    """to_wire()'s bytes, written into buf (MAX_WIRE bytes): a memoryview of them."""
+    """to_wire()'s bytes, written into buf (a memoryview of MAX_WIRE bytes: what it
+    returns, buf[:n], is then a view of them, no copy)."""
     k = _k(msg)
     body = _BODY
     head = frame.HEADER + frame.SID_BYTES if sid else frame.HEADER
-    end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, NAMES[k])[1]
+    end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, k)
     n = end - head
     if n > catalog._HI[k]:
-        raise ValueError("%s: %d bytes, at most %d" % (NAMES[k], n, frame.MAX_PAYLOAD))
+        raise ValueError("%s: %d bytes, at most %d" % (_w(k), n, frame.MAX_PAYLOAD))
     verfl = frame.VERSION_FLAGS | frame.FLAG_SID if sid else frame.VERSION_FLAGS
     if key is not None:
         verfl |= frame.FLAG_AUTH
@@ -134,7 +132,7 @@ def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     buf[0] = 0
     o = encode_into(body, end, buf, 1)
     buf[o] = 0
-    return memoryview(buf)[: o + 1]
+    return buf[: o + 1]
 
 
 def hello_version(payload):
@@ -149,15 +147,26 @@ def decode(msg_id, payload):
     k = catalog.index(msg_id)
     if k < 0:
         raise ValueError("unknown message id 0x%02x" % msg_id)
-    out, end = _get(_at(k), payload, 0, NAMES[k])
+    out = {}
+    end = _get(_at(k), payload, 0, k, out)
     if end != len(payload):
-        raise ValueError("%s: %d bytes left over" % (NAMES[k], len(payload) - end))
+        raise ValueError("%s: %d bytes left over" % (_w(k), len(payload) - end))
     return out
+
+
+def decode_into(msg_id, payload, out):
+    """decode() for the device: the fields in their order into the list out (as long as
+    the message's fields at least; a LIST field, which no request has, as a list of
+    dicts), no dict made. msg_id must be in the catalog (the decoder's bounds)."""
+    k = catalog.index(msg_id)
+    end = _get(_at(k), payload, 0, k, out)
+    if end != len(payload):
+        raise ValueError("%s: %d bytes left over" % (_w(k), len(payload) - end))
 
 
 def _put(a, values, buf, o, lim, where):
     # Writes the record of the fields at _LAY[a] from values into buf at o (never
-    # past lim); (index after those fields, end of what it wrote).
+    # past lim); the end of what it wrote.
     lay = catalog._LAY
     start = a
     count = lay[a]
@@ -166,14 +175,17 @@ def _put(a, values, buf, o, lim, where):
     if len(values) != count:
         _mismatch(start, values, where)
     for i in range(count):
-        name = FIELD_NAMES[lay[a]]
+        name = lay[a]  # the field's name number: catalog.field_name(name) for a text
         t = lay[a + 1]
         arg = lay[a + 2]
         a += 3
         if by_name:
-            if name not in values:
+            v = _MISSING
+            for key in values:
+                if catalog.field_is(name, key):
+                    v = values[key]
+            if v is _MISSING:
                 _mismatch(start, values, where)
-            v = values[name]
         else:
             v = values[i]
         if t in (_STR, _TEXT):
@@ -182,24 +194,24 @@ def _put(a, values, buf, o, lim, where):
             # bytes or bytearray (a str is text, never taken for its encoding); the
             # error never shows the value: a RAW field may be a key or a proof.
             if not isinstance(v, (bytes, bytearray)):
-                raise ValueError("%s.%s: a %s, not bytes" % (_w(where), name, type(v).__name__))
+                raise ValueError("%s: a %s, not bytes" % (_f(where, name), type(v).__name__))
             if len(v) != arg:
-                raise ValueError("%s.%s: %d bytes, not %d" % (_w(where), name, len(v), arg))
+                raise ValueError("%s: %d bytes, not %d" % (_f(where, name), len(v), arg))
             _room_for(o + arg, lim, where)
             buf[o : o + arg] = v
             o += arg
         elif t == _LIST:
             if len(v) > arg:
-                raise ValueError("%s.%s: %d records, at most %d" % (_w(where), name, len(v), arg))
+                raise ValueError("%s: %d records, at most %d" % (_f(where, name), len(v), arg))
             _room_for(o + 1, lim, where)
             buf[o] = len(v)
             o += 1
             sub = a
-            a = _room(sub)[1]
+            a = _skip(sub)
             if v:
                 inner = (where, name)
                 for rec in v:
-                    o = _put(sub, rec, buf, o, lim, inner)[1]
+                    o = _put(sub, rec, buf, o, lim, inner)
         else:
             # bool is an int subclass on CPython, not on MicroPython: each is checked
             # as itself, so a bool is never taken for a number nor the reverse.
@@ -207,31 +219,36 @@ def _put(a, values, buf, o, lim, where):
                 v = NONE_Q if t == _OQ else NONE_MS if t == _OMS else NONE_S
             elif t == _BOOL:
                 if not isinstance(v, bool):
-                    raise ValueError(
-                        "%s.%s: %r is not a %s" % (_w(where), name, v, catalog.TYPES[t])
-                    )
+                    raise ValueError("%s: %r is not a %s" % (_f(where, name), v, catalog.TYPES[t]))
                 v = 1 if v else 0
             elif not isinstance(v, int) or isinstance(v, bool):
-                raise ValueError("%s.%s: %r is not a %s" % (_w(where), name, v, catalog.TYPES[t]))
+                raise ValueError("%s: %r is not a %s" % (_f(where, name), v, catalog.TYPES[t]))
             elif t in (_Q, _OQ):
                 if not NONE_Q < v <= 0x7FFFFFFF:
-                    raise ValueError("%s.%s: %d out of i32 range" % (_w(where), name, v))
+                    raise ValueError("%s: %d out of i32 range" % (_f(where, name), v))
             elif not 0 <= v <= _max(t):
-                raise ValueError(
-                    "%s.%s: %d out of %s range" % (_w(where), name, v, catalog.TYPES[t])
-                )
+                raise ValueError("%s: %d out of %s range" % (_f(where, name), v, catalog.TYPES[t]))
             size = _SIZE[t]
             _room_for(o + size, lim, where)
             struct.pack_into(_FMT[t], buf, o, v)
             o += size
-    return a, o
+    return o
+
+
+_MISSING = object()
 
 
 def _w(where):
-    # A record inside a LIST is named by (where, list field): made only for an error.
+    # A message is named by its k, a record inside a LIST by (where, the list field's
+    # name number): the text is made only for an error.
     if isinstance(where, tuple):
-        return _w(where[0]) + "." + where[1]
-    return where
+        return _w(where[0]) + "." + catalog.field_name(where[1])
+    return catalog._name(catalog._MN, catalog._MNO, where)
+
+
+def _f(where, name):
+    # "where.field" of an error
+    return _w(where) + "." + catalog.field_name(name)
 
 
 def _room_for(end, lim, where):
@@ -253,17 +270,28 @@ def _max(t):
     return NONE_S - 1  # _OS
 
 
+def _skip(a):
+    # The index after the fields at _LAY[a] (a LIST's record's with them).
+    lay = catalog._LAY
+    n = lay[a]
+    a += 1
+    for _ in range(n):
+        a += 3
+        if lay[a - 2] == _LIST:
+            a = _skip(a)
+    return a
+
+
 def _names(a):
     lay = catalog._LAY
     out = []
     n = lay[a]
     a += 1
     for _ in range(n):
-        out.append(FIELD_NAMES[lay[a]])
-        if lay[a + 1] == _LIST:
-            a = _room(a + 3)[1]
-        else:
-            a += 3
+        out.append(catalog.field_name(lay[a]))
+        a += 3
+        if lay[a - 2] == _LIST:
+            a = _skip(a)
     return out
 
 
@@ -279,12 +307,12 @@ def _mismatch(a, values, where):
 
 def _put_str(t, most, name, v, buf, o, lim, where):
     if not isinstance(v, str):
-        raise ValueError("%s.%s: %r is not a str" % (_w(where), name, v))
+        raise ValueError("%s: %r is not a str" % (_f(where, name), v))
     b = v.encode()
     n = len(b)
     if n > most:
         if t == _STR:
-            raise ValueError("%s.%s: %d bytes, at most %d" % (_w(where), name, n, most))
+            raise ValueError("%s: %d bytes, at most %d" % (_f(where, name), n, most))
         # Human text is cut, never refused: a refusal must reach the host even when
         # its message is long. The cut is never silent: the text ends in "...". Back
         # up to the first byte of a UTF-8 character to make room for it.
@@ -299,55 +327,72 @@ def _put_str(t, most, name, v, buf, o, lim, where):
     return o + 1 + n
 
 
-def _get(a, p, o, where):
-    # The record of the fields at _LAY[a] from p at o: (dict, end); its fields' names
-    # are FIELD_NAMES' (interned: no key is made per request).
+def _get(a, p, o, where, out):
+    # The record of the fields at _LAY[a] from p at o into out, a dict by name or a
+    # list in field order; the end of what it read.
     lay = catalog._LAY
-    out = {}
+    by_index = isinstance(out, list)
     count = lay[a]
     a += 1
-    for _ in range(count):
-        name = FIELD_NAMES[lay[a]]
+    for i in range(count):
+        name = lay[a]
+        key = i if by_index else catalog.field_name(name)
         t = lay[a + 1]
         arg = lay[a + 2]
         a += 3
         if t >= _STR and o >= len(p):
-            raise ValueError("%s: payload ends before %s" % (where, name))
+            raise ValueError("%s: payload ends before %s" % (_w(where), catalog.field_name(name)))
         if t in (_STR, _TEXT):
             n = p[o]
             if n > arg or o + 1 + n > len(p):
-                raise ValueError("%s.%s: bad string length %d" % (where, name, n))
+                raise ValueError("%s: bad string length %d" % (_f(where, name), n))
             try:
-                out[name] = str(p[o + 1 : o + 1 + n], "utf-8")
+                out[key] = str(p[o + 1 : o + 1 + n], "utf-8")
             except UnicodeError:
-                raise ValueError("%s.%s: not UTF-8" % (where, name)) from None
+                raise ValueError("%s: not UTF-8" % (_f(where, name))) from None
             o += 1 + n
         elif t == _RAW:
             if o + arg > len(p):
-                raise ValueError("%s: payload ends inside %s" % (where, name))
-            out[name] = bytes(p[o : o + arg])
+                raise ValueError(
+                    "%s: payload ends inside %s" % (_w(where), catalog.field_name(name))
+                )
+            out[key] = bytes(p[o : o + arg])
             o += arg
         elif t == _LIST:
             n = p[o]
             if n > arg:
-                raise ValueError("%s.%s: %d records, at most %d" % (where, name, n, arg))
+                raise ValueError("%s: %d records, at most %d" % (_f(where, name), n, arg))
             o += 1
             recs = []
             sub = a
-            a = _room(sub)[1]
+            a = _skip(sub)
             for _ in range(n):
-                rec, o = _get(sub, p, o, where + "." + name)
+                rec = {}
+                o = _get(sub, p, o, (where, name), rec)
                 recs.append(rec)
-            out[name] = recs
+            out[key] = recs
         else:
             size = _SIZE[t]
             if o + size > len(p):
-                raise ValueError("%s: payload ends inside %s" % (where, name))
-            v = struct.unpack_from(_FMT[t], p, o)[0]
+                raise ValueError(
+                    "%s: payload ends inside %s" % (_w(where), catalog.field_name(name))
+                )
+            if size == 1:
+                v = p[o]
+            elif size == 2:
+                v = p[o] | p[o + 1] << 8
+            elif size == 4:  # no tuple made: a small int unless it is large
+                v = p[o] | p[o + 1] << 8 | p[o + 2] << 16
+                if (t in (_Q, _OQ)) and p[o + 3] & 0x80:
+                    v -= (0x100 - p[o + 3]) << 24
+                else:
+                    v |= p[o + 3] << 24
+            else:
+                v = struct.unpack_from(_FMT[t], p, o)[0]
             o += size
             if t == _BOOL:
                 if v > 1:
-                    raise ValueError("%s.%s: bool is %d" % (where, name, v))
+                    raise ValueError("%s: bool is %d" % (_f(where, name), v))
                 v = v == 1
             elif (
                 (t == _OQ and v == NONE_Q)
@@ -357,6 +402,6 @@ def _get(a, p, o, where):
             ):
                 v = None
             elif (t == _Q and v == NONE_Q) or (t == _MS and v == NONE_MS):
-                raise ValueError("%s.%s: absent value in a required field" % (where, name))
-            out[name] = v
-    return out, o
+                raise ValueError("%s: absent value in a required field" % (_f(where, name)))
+            out[key] = v
+    return o

@@ -379,9 +379,8 @@ SCHEMA_HASH = binascii.crc32(schema_text().encode())
 
 
 def compact():
-    """catalog.py's compact tables, made from these (tests/test_protocol_spec.py compares
-    them with catalog's): FIELD_NAMES, NAMES, and the bytes _AT, _LAY, _OFF, _LO, _HI,
-    _MAY as catalog.py's comment describes them."""
+    """catalog.py's compact tables, made from these (tests/test_protocol_compact.py
+    compares them with catalog's), as catalog.py's comment describes them."""
     names = []
     for _id, _name, fields in MESSAGES:
         for f in fields:
@@ -417,8 +416,10 @@ def compact():
         hi.append(BOUNDS[msg_id][1])
         may.append(sum(1 << r for r in MAY.get(msg_id, ())))
     return {
-        "FIELD_NAMES": tuple(names),
-        "NAMES": tuple(m[1] for m in MESSAGES),
+        "_FN": "|".join(names) + "|",
+        "_FNO": _offsets(names),
+        "_MN": "|".join(m[1] for m in MESSAGES) + "|",
+        "_MNO": _offsets([m[1] for m in MESSAGES]),
         "_AT": bytes(at),
         "_LAY": bytes(lay),
         "_OFF": bytes(off),
@@ -426,3 +427,13 @@ def compact():
         "_HI": bytes(hi),
         "_MAY": bytes(may),
     }
+
+
+def _offsets(names):
+    # u16 LE starts of each name in "|".join(names) + "|", then the end (one past it)
+    out = []
+    at = 0
+    for n in list(names) + [""]:
+        out += [at & 0xFF, at >> 8]
+        at += len(n) + 1
+    return bytes(out)

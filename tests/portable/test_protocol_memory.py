@@ -11,7 +11,7 @@ from protocol.decoder import Decoder
 
 _MP = sys.implementation.name == "micropython"
 KS = bytes(range(32))
-OUT = bytearray(frame.MAX_WIRE)
+OUT = memoryview(bytearray(frame.MAX_WIRE))
 STATE = (1, "running", "norepinephrine", 50000, "mcg/kg/min", 5250000, 123456)
 HEART = (123456, 77, 0)
 TITRATE_R = (1, 60000, "mcg/kg/min", 6300000)
@@ -75,3 +75,32 @@ def test_catalog_compact_lookups():
     assert catalog.index(0x42) == -1
     assert catalog.may(catalog.msg_id("START"), 2) and not catalog.may(catalog.msg_id("START"), 1)
     _bound("catalog.may", lambda: catalog.may(0x04, 2), 0)
+
+
+def test_request_decoded_without_a_dict():
+    # STOP's and TITRATE's fields into one reused list (was a dict each: 224, 704 B)
+    fields = [None] * 9
+    stop = messages.encode("STOP", (1,))
+    messages.decode_into(0x06, stop, fields)
+    assert fields[0] == 1
+    titrate = messages.encode("TITRATE", (2, -5, "mL/h", True))
+    messages.decode_into(0x05, titrate, fields)
+    assert fields[:4] == [2, -5, "mL/h", True]
+    _bound("STOP", lambda: messages.decode_into(0x06, stop, fields), 0)
+    _bound("TITRATE", lambda: messages.decode_into(0x05, titrate, fields), 128)
+
+
+def test_frame_viewed_in_place():
+    # The decoder's view(): one Frame, memoryviews of its buffer (take(): 480 B)
+    wire = messages.to_wire("TITRATE", 7, (1, 60000, "mcg/kg/min", False), sid=9, key=KS, ctr=5)
+    dec = Decoder()
+
+    def view():
+        dec.feed(wire)
+        return dec.view()
+
+    f = view()
+    assert (f.msg_id, f.seq, f.sid, f.ctr) == (0x05, 7, 9, 5)
+    assert bytes(f.payload) == messages.encode("TITRATE", (1, 60000, "mcg/kg/min", False))
+    assert auth.verify(KS, auth.HOST, f.signed, f.tag)
+    _bound("view", view, 160)
