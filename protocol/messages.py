@@ -256,6 +256,10 @@ def _room_for(end, lim, where):
         raise ValueError("%s: more than %d bytes" % (_w(where), frame.MAX_PAYLOAD))
 
 
+_MAX_MS = NONE_MS - 1  # made once: a large int is a heap object on a board
+_MAX_S = NONE_S - 1
+
+
 def _max(t):
     if t == 0:
         return 0xFF
@@ -266,8 +270,8 @@ def _max(t):
     if t == 3:
         return NONE_MS
     if t in (_MS, _OMS):
-        return NONE_MS - 1
-    return NONE_S - 1  # _OS
+        return _MAX_MS
+    return _MAX_S  # _OS
 
 
 def _skip(a):

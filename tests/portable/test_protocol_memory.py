@@ -104,3 +104,24 @@ def test_frame_viewed_in_place():
     assert bytes(f.payload) == messages.encode("TITRATE", (1, 60000, "mcg/kg/min", False))
     assert auth.verify(KS, auth.HOST, f.signed, f.tag)
     _bound("view", view, 160)
+
+
+def _import_cost(name):
+    # The heap a fresh import of module name holds (its qstrs already interned).
+    old = sys.modules.pop(name)
+    try:
+        gc.collect()
+        before = gc.mem_alloc()
+        __import__(name)
+        gc.collect()
+        return gc.mem_alloc() - before
+    finally:
+        sys.modules[name] = old
+
+
+def test_catalog_and_reasons_are_compact():
+    # The catalog was a nested tuple table and its dicts (23 KB held, re-imported),
+    # reasons a table of pairs and two dicts (8 KB): now packed bytes and one str each.
+    if _MP:
+        assert _import_cost("protocol.catalog") <= 10_000
+        assert _import_cost("protocol.reasons") <= 2_500
