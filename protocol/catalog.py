@@ -298,6 +298,18 @@ def roles_may(msg_id):
     return [r for r in sorted(ROLE_NAMES) if k >= 0 and _MAY[k] >> r & 1]
 
 
+# The host's rich tables: declared here, made by __getattr__ when read (schema.py).
+MESSAGES: "tuple"
+ID: "dict[str, int]"
+NAME: "dict[int, str]"
+FIELDS: "dict[int, tuple]"
+BOUNDS: "dict[int, tuple[int, int]]"
+ROOM: "dict[int, int]"
+MAY: "dict[int, tuple[int, ...]]"
+PACKED: "tuple[int, ...]"
+ERROR_NAMES: "dict[int, str]"
+
+
 def __getattr__(attr):
     # The host's rich tables, from schema.py (a board reads none of them).
     if attr == "ERROR_NAMES":

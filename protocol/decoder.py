@@ -57,12 +57,12 @@ class Frame:
     def __init__(self, msg_id, seq, payload, crc, sid=0, ctr=0, tag=None, signed=None):
         self.msg_id = msg_id
         self.seq = seq
-        self.payload = payload
+        self.payload = payload  # type: bytes | memoryview
         self.crc = crc
         self.sid = sid
         self.ctr = ctr
-        self.tag = tag
-        self.signed = signed
+        self.tag = tag  # type: bytes | memoryview | None
+        self.signed = signed  # type: bytes | memoryview | None
 
     def __repr__(self):
         return "Frame(0x%02x, seq=%d, sid=%d, %d bytes%s)" % (
@@ -228,7 +228,7 @@ class Decoder:
         head = self._head
         f = self._frame
         if f is None:
-            f = self._frame = Frame(0, 0, None, 0)
+            f = self._frame = Frame(0, 0, b"", 0)
         f.msg_id = buf[1]
         f.seq = buf[2] | buf[3] << 8
         f.crc = buf[n - 4] | buf[n - 3] << 8 | buf[n - 2] << 16 | buf[n - 1] << 24

@@ -173,21 +173,13 @@ def _put(a, values, buf, o, lim, where):
     a += 1
     by_name = isinstance(values, dict)
     if len(values) != count:
-        _mismatch(start, values, where)
+        raise _mismatch(start, values, where)
     for i in range(count):
         name = lay[a]  # the field's name number: catalog.field_name(name) for a text
         t = lay[a + 1]
         arg = lay[a + 2]
         a += 3
-        if by_name:
-            v = _MISSING
-            for key in values:
-                if catalog.field_is(name, key):
-                    v = values[key]
-            if v is _MISSING:
-                _mismatch(start, values, where)
-        else:
-            v = values[i]
+        v = _by_name(values, name, start, where) if by_name else values[i]
         if t in (_STR, _TEXT):
             o = _put_str(t, arg, name, v, buf, o, lim, where)
         elif t == _RAW:
@@ -235,7 +227,12 @@ def _put(a, values, buf, o, lim, where):
     return o
 
 
-_MISSING = object()
+def _by_name(values, name, start, where):
+    # values[the name of field name number name], found without making that name
+    for key in values:
+        if catalog.field_is(name, key):
+            return values[key]
+    raise _mismatch(start, values, where)
 
 
 def _w(where):
@@ -300,13 +297,14 @@ def _names(a):
 
 
 def _mismatch(a, values, where):
+    # The error (to raise) of values that are not the fields at _LAY[a]
     names = _names(a)
     where = _w(where)
     if isinstance(values, dict):
         missing = [k for k in names if k not in values]
         unknown = [k for k in values if k not in names]
-        raise ValueError("%s: missing fields %s, unknown %s" % (where, missing, unknown))
-    raise ValueError("%s: %d values for %d fields" % (where, len(values), len(names)))
+        return ValueError("%s: missing fields %s, unknown %s" % (where, missing, unknown))
+    return ValueError("%s: %d values for %d fields" % (where, len(values), len(names)))
 
 
 def _put_str(t, most, name, v, buf, o, lim, where):

@@ -68,6 +68,11 @@ def _names():
     return _TABLE[1:-1].split("|")
 
 
+# The host's dicts: declared here, made by __getattr__ when read.
+NAME: "dict[int, str]"
+NUMBER: "dict[str, int]"
+
+
 def __getattr__(attr):
     # The host's dicts (and a rare reader on a board: made anew at each read there).
     if attr == "NAME":

@@ -382,14 +382,16 @@ def compact():
     """catalog.py's compact tables, made from these (tests/test_protocol_compact.py
     compares them with catalog's), as catalog.py's comment describes them."""
     names = []
-    for _id, _name, fields in MESSAGES:
+
+    def add(fields):
         for f in fields:
             if f[0] not in names:
                 names.append(f[0])
             if f[1] == LIST:
-                for g in f[3]:
-                    if g[0] not in names:
-                        names.append(g[0])
+                add(f[3])
+
+    for _id, _name, fields in MESSAGES:
+        add(fields)
 
     def layout(fields):
         out = [len(fields)]
