@@ -439,3 +439,25 @@ def _offsets(names):
         out += [at & 0xFF, at >> 8]
         at += len(n) + 1
     return bytes(out)
+
+
+def literals():
+    """catalog.py's compact tables as the Python source to paste there (between its
+    comment and is_request) when a message changes."""
+    out = []
+    for name, value in compact().items():
+        lines = []
+        if isinstance(value, str):
+            cur = ""
+            for piece in value.split("|")[:-1]:
+                if cur and len(cur) + len(piece) + 1 > 80:
+                    lines.append('    "%s"' % cur)
+                    cur = ""
+                cur += piece + "|"
+            lines.append('    "%s"' % cur)
+        else:
+            hexed = ["\\x%02x" % b for b in value]
+            for i in range(0, len(hexed), 20):
+                lines.append('    b"%s"' % "".join(hexed[i : i + 20]))
+        out.append("%s = (\n%s\n)\n" % (name, "\n".join(lines)))
+    return "\n".join(out)

@@ -1,11 +1,12 @@
 # The board's compact catalog (catalog.py) is the rich one (schema.py), written out:
-# regenerate it from schema.compact() when a message changes.
+# regenerate it with schema.literals() when a message changes.
 from protocol import catalog, schema
 
 
 def test_compact_tables_are_the_schema():
     for name, value in schema.compact().items():
-        assert getattr(catalog, name) == value, name
+        hint = f"{name} differs; paste into catalog.py:\n{schema.literals()}"
+        assert getattr(catalog, name) == value, hint
     assert bytes(catalog._IDS) == bytes(m[0] for m in schema.MESSAGES)
 
 
