@@ -380,7 +380,7 @@ def test_an_emergency_stop_after_a_device_reset_goes_out_again_in_a_new_session(
     # The device's own untagged hello_required after a reset is held only a short grace
     # for a tagged answer (test_host_keys checks the waits), then the ESTOP goes out
     # again in a new session: it runs, once.
-    with pumpguard.connect(emulator.port, key=emulator.key, timeout=3.0) as pump:
+    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
         start_norepinephrine(pump)
         emulator.factory_reset()
         pump.emergency_stop(1, "clinician")
