@@ -102,10 +102,11 @@ def test_a_one_shot_connection_declares_no_supervision_and_sends_no_goodbye(devi
 
 def test_connect_waits_for_a_device_still_booting(device):
     device.drop = 4  # the first HELLOs go unanswered, as by a device still booting
-    with pumpguard.connect(device.url, timeout=0.2, attempts=1, boot_wait=30) as pump:
+    # 0.5 s per HELLO: each dropped one is waited out, so not long; an answered one
+    # later than that (a loaded machine) costs one more HELLO, still a connect that
+    # waited out the boot.
+    with pumpguard.connect(device.url, timeout=0.5, attempts=1, boot_wait=30) as pump:
         assert pump.device["board"] == "test"
-    # 4 dropped, then answered; one more when the answer came later than 0.2 s (a loaded
-    # machine): still a connect that waited out the boot.
     assert len(device.hellos) >= 5
 
 
