@@ -44,7 +44,7 @@ class SafetyCore:
         max_rate=1000_000000,
         link_timeout_ms=10_000,
         near_empty_s=900,
-        log_size=128,
+        log_size=64,  # the ring's entries: why so many, firmware/eventlog.py
     ):
         self.library = library
         self.max_rate = max_rate

@@ -8,6 +8,16 @@
 # wording form with its arguments (small ints, the library's Drug, strings the command
 # or the library already holds), and its time. Adding one allocates nothing; its text
 # is worded (wording.render) only when it is read or written to the journal.
+#
+# Its size (the core's log_size, 64): the journal (journal.py) drains the ring on every
+# change, so with a working store the ring holds only one turn's entries: a command's
+# three (received, decision, rate) and per channel a taper step, a rate and an alarm or
+# two, about 12 on two channels. While the store fails, though, the ring is all that
+# holds what the core logs until an append succeeds again: 64 entries keep every entry
+# of an outage of 20 commands (tests/portable/test_journal.py); past that the oldest not
+# yet kept are overwritten, as past 40 with 128 (link noise coalesces only once kept).
+# (the save fails on the same store: store_failed). Each entry is _W references, 80 B on a
+# 64-bit port and 40 on a Pico: 5 KB, 2.5 KB (128 cost 10 KB for turns that use 12).
 from micropython import const
 
 from firmware import wording
