@@ -38,7 +38,9 @@ class EventLog:
         if size < 1:
             raise ValueError("log size must be at least 1, not %r" % (size,))
         self._r = [None] * (_W * size)
-        self._text = bytearray(wording.BUF)  # an entry's text worded when read (text())
+        # an entry's text worded when read (text()), and by the journal as it writes
+        # one (journal.py): copied out at once, never held across another's wording
+        self.words = bytearray(wording.BUF)
         self._next = 0  # seq of the next entry; its slot is _next % size
         self.size = size
 
@@ -123,10 +125,10 @@ class EventLog:
 
     def text(self, seq):
         """Entry seq's text, worded now."""
-        n = self.render(seq, self._text)
+        n = self.render(seq, self.words)
         if n < 0:
             return self._r[seq % self.size * _W + 2]
-        return str(memoryview(self._text)[:n], "utf-8")
+        return str(memoryview(self.words)[:n], "utf-8")
 
     def entry(self, seq):
         return (seq, self.at_ms(seq), self.ch(seq), self.kind(seq), self.code(seq), self.text(seq))
