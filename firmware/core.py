@@ -5,7 +5,7 @@
 # every rate change and alarm is logged too. tick(), delivered() and host_seen() are the
 # shell's hot path: in steady state they only compare and add small integers, and
 # allocate nothing (tests/mp/report_core_memory.py proves it with heap_lock).
-from firmware import resume, rules, units, wording
+from firmware import rules, units, wording
 from firmware.alarms import HIGH, MESSAGE_MAX, Alarm, Alarms
 from firmware.channel import (
     EMERGENCY,
@@ -23,6 +23,7 @@ from firmware.channel import (
     describe,
 )
 from firmware.eventlog import EventLog
+from firmware.recordtext import VERSION
 from firmware.result import Result
 from firmware.watchers import Watchers
 from protocol.text import clip, shown
@@ -252,7 +253,7 @@ class SafetyCore:
         """A JSON-able dict of everything needed to resume after a reset."""
         lib = self.library
         return {
-            "version": resume.VERSION,
+            "version": VERSION,
             # An invalid library runs nothing, and its name may be None: the record
             # names no library ("", crc 0), which resume takes as another library's.
             "library": {
@@ -276,6 +277,10 @@ class SafetyCore:
         channel is re-verified first (firmware/resume.py): one that breaks a rule stays
         stopped with a restore_refused alarm. Raises ValueError for a snapshot of another
         library, format or channel count, or with any field out of its type or range."""
+        # resume is boot code: imported here, not by this module, so a board that
+        # has booted need not hold it
+        from firmware import resume
+
         core = cls(library, **kwargs)
         resume.restore(core, snapshot, now_ms)
         return core
