@@ -232,6 +232,37 @@ class Channel:
         return c
 
 
+# What a rollback puts back of a channel: every field but ch (the shell's safety net,
+# SafetyCore.keep() before each request and rollback() should it raise).
+_KEPT = ("state", "drug", "dose", "weight", "conc", "volume", "volume_left", "volume_infused",
+         "rate", "override", "last_up_ms", "last_down_ms", "taper_next_ms",
+         "near_empty_volume", "near_empty_raised")  # fmt: skip
+
+
+def keep(channels, into):
+    """Every channel's fields (_KEPT) copied into the list into from 0, in place (it
+    grows only the first time): returns where they end."""
+    o = 0
+    for c in channels:
+        for name in _KEPT:
+            if o < len(into):
+                into[o] = getattr(c, name)
+            else:
+                into.append(getattr(c, name))
+            o += 1
+    return o
+
+
+def put_back(channels, kept):
+    """The channels' fields as keep() copied them; returns where they end in kept."""
+    o = 0
+    for c in channels:
+        for name in _KEPT:
+            setattr(c, name, kept[o])
+            o += 1
+    return o
+
+
 _STATUS_FIELDS = (
     "ch",
     "state",

@@ -6,7 +6,7 @@
 # shell's hot path: in steady state they only compare and add small integers, and
 # allocate nothing (tests/mp/report_core_memory.py proves it with heap_lock).
 from firmware import rules, units, wording
-from firmware.alarms import HIGH, MESSAGE_MAX, Alarm, Alarms
+from firmware.alarms import HIGH, MESSAGE_MAX, Alarms
 from firmware.channel import (
     EMERGENCY,
     FAULT,
@@ -21,6 +21,8 @@ from firmware.channel import (
     Channel,
     ChannelStatus,
     describe,
+    keep,
+    put_back,
 )
 from firmware.eventlog import EventLog
 from firmware.recordtext import VERSION
@@ -29,12 +31,8 @@ from firmware.watchers import Watchers
 from protocol.text import clip, shown
 
 # fault kind (from the shell) -> alarm code
-FAULTS = {
-    "occlusion": "occlusion",
-    "air_in_line": "air_in_line",
-    "syringe_empty": "syringe_empty",
-    "motor": "motor_fault",
-}
+FAULTS = {"occlusion": "occlusion", "air_in_line": "air_in_line",
+          "syringe_empty": "syringe_empty", "motor": "motor_fault"}  # fmt: skip
 
 
 class SafetyCore:
@@ -57,6 +55,7 @@ class SafetyCore:
         self._now = 0  # latest now_ms seen: the time of snapshots
         self.pending = False  # a delivery reached near empty or empty: tick() raises it
         self._notes = []  # what an override passed, per decision (cleared, never made)
+        self._kept = []  # keep()'s, grown by its first
         if not library.ok:
             self.log.add(0, 0, "input", "library_invalid", rules.library_problem(library))
 
@@ -277,23 +276,25 @@ class SafetyCore:
         channel is re-verified first (firmware/resume.py): one that breaks a rule stays
         stopped with a restore_refused alarm. Raises ValueError for a snapshot of another
         library, format or channel count, or with any field out of its type or range."""
-        # resume is boot code: imported here, not by this module, so a board that
-        # has booted need not hold it
+        # boot code: imported here, not by this module (a booted board need not hold it)
         from firmware import resume
 
         core = cls(library, **kwargs)
         resume.restore(core, snapshot, now_ms)
         return core
 
-    def rollback(self, snapshot):
-        """Back to snapshot, this core's own, taken before a command whose handling
-        raised: the command leaves nothing applied. Its log entries stay (they say what
-        was received); the shell raises internal_fault."""
-        drugs = self.library.drugs
-        for i, saved in enumerate(snapshot["channels"]):
-            self._channels[i] = Channel.restore(i + 1, saved, drugs, 0, self.near_empty_s)
-        self._alarms.items = [Alarm.from_dict(a) for a in snapshot["alarms"]]
-        self._alarms.next_id = snapshot["next_alarm_id"]
+    def keep(self):
+        """What rollback() puts back (the shell keeps it before each request): every
+        channel's fields, the alarms listed and the next id, copied in place into one
+        list made once: nothing made per request."""
+        kept = self._kept
+        self._alarms.keep(kept, keep(self._channels, kept))
+        return kept
+
+    def rollback(self, kept):
+        """Back to what keep() kept before a command whose handling raised: nothing of
+        it applied, its log entries kept (what was received); shell: internal_fault."""
+        self._alarms.put_back(kept, put_back(self._channels, kept))
 
     # -- decisions --------------------------------------------------------------------
 
