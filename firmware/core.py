@@ -79,9 +79,7 @@ class SafetyCore:
         form = wording.START_OVERRIDE if override else wording.START
         seq = self.log.put(now_ms, ch, form, drug, dose, unit, weight,
                            conc, conc_unit, volume)  # fmt: skip
-        if not (
-            wording.texts(drug, unit, conc_unit) and wording.numbers(dose, weight, conc, volume)
-        ):
+        if not wording.kept(drug, unit, conc_unit, dose, weight, conc, volume):
             self.log.freeze(seq)  # an odd argument (a list, a float): worded as it is now
         return self._decided(
             now_ms,
@@ -93,7 +91,7 @@ class SafetyCore:
         self._now = now_ms
         form = wording.TITRATE_OVERRIDE if override else wording.TITRATE
         seq = self.log.put(now_ms, ch, form, dose, unit)
-        if not (wording.texts(unit, None, None) and wording.numbers(dose, None, None, None)):
+        if not wording.kept(unit, None, None, dose, None, None, None):
             self.log.freeze(seq)
         return self._decided(now_ms, ch, self._titrate(ch, dose, unit, now_ms, override))
 

@@ -46,14 +46,11 @@ class EventLog:
 
     def add(self, at_ms, ch, kind, code, text):
         """An entry whose text is made already."""
-        return self._put(at_ms, ch, text, kind, code, None, None, None, None, None)
+        return self.put(at_ms, ch, text, kind, code)
 
     def put(self, at_ms, ch, form, a=None, b=None, c=None, d=None, e=None, f=None, g=None):
         """An entry worded when read: wording's form (which says its kind and code too)
         and its arguments a..g."""
-        return self._put(at_ms, ch, form, a, b, c, d, e, f, g)
-
-    def _put(self, at_ms, ch, form, a, b, c, d, e, f, g):
         seq = self._next
         r = self._r
         o = seq % self.size * _W
