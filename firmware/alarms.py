@@ -54,15 +54,6 @@ class Alarm:
         alarm.acked = d["acked"]
         return alarm
 
-    def __repr__(self):
-        return "Alarm(%d, ch%d %s %s: %s)" % (
-            self.id,
-            self.ch,
-            self.priority,
-            self.code,
-            self.message,
-        )
-
 
 class Alarms:
     def __init__(self):

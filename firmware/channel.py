@@ -315,6 +315,3 @@ class ChannelStatus:
 
     def as_dict(self):
         return {name: getattr(self, name) for name in _STATUS_FIELDS}
-
-    def __repr__(self):
-        return "ChannelStatus(%r)" % (self.as_dict(),)
