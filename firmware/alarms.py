@@ -121,31 +121,30 @@ class Alarms:
         if not alarm.active:
             self.items.remove(alarm)
 
-    def keep(self, into, o):
+    def keep(self, kept, o, back=False):
         """next_id and the alarms listed, each with its acked and active, copied into
-        the list into from o, in place (grown only past the most ever listed)."""
+        the list kept from o, in place (grown only past the most ever listed); or back:
+        the same Alarm objects listed again as they were."""
         items = self.items
-        while len(into) < o + 2 + 3 * len(items):
-            into.append(None)
-        into[o] = self.next_id
-        into[o + 1] = len(items)
+        if back:
+            while items:
+                items.pop()
+            self.next_id = kept[o]
+            for i in range(kept[o + 1]):
+                alarm = kept[o + 2 + 3 * i]
+                alarm.acked = kept[o + 3 + 3 * i]
+                alarm.active = kept[o + 4 + 3 * i]
+                items.append(alarm)
+            return
+        while len(kept) < o + 2 + 3 * len(items):
+            kept.append(None)
+        kept[o] = self.next_id
+        kept[o + 1] = len(items)
         for alarm in items:
-            into[o + 2] = alarm
-            into[o + 3] = alarm.acked
-            into[o + 4] = alarm.active
+            kept[o + 2] = alarm
+            kept[o + 3] = alarm.acked
+            kept[o + 4] = alarm.active
             o += 3
-
-    def put_back(self, kept, o):
-        """The alarms as keep() copied them from o: the same objects, listed again."""
-        items = self.items
-        while items:
-            items.pop()
-        self.next_id = kept[o]
-        for i in range(kept[o + 1]):
-            alarm = kept[o + 2 + 3 * i]
-            alarm.acked = kept[o + 3 + 3 * i]
-            alarm.active = kept[o + 4 + 3 * i]
-            items.append(alarm)
 
     def on_channel(self, ch):
         return [alarm.code for alarm in self.items if alarm.ch == ch]

@@ -239,26 +239,19 @@ _KEPT = ("state", "drug", "dose", "weight", "conc", "volume", "volume_left", "vo
          "near_empty_volume", "near_empty_raised")  # fmt: skip
 
 
-def keep(channels, into):
-    """Every channel's fields (_KEPT) copied into the list into from 0, in place (it
-    grows only the first time): returns where they end."""
+def keep(channels, kept, back=False):
+    """Every channel's fields (_KEPT) copied into the list kept from 0, in place (it
+    grows only the first time), or back: from kept into the channels. Returns where
+    they end in kept. (One function both ways: each costs a board's heap.)"""
     o = 0
     for c in channels:
         for name in _KEPT:
-            if o < len(into):
-                into[o] = getattr(c, name)
+            if back:
+                setattr(c, name, kept[o])
+            elif o < len(kept):
+                kept[o] = getattr(c, name)
             else:
-                into.append(getattr(c, name))
-            o += 1
-    return o
-
-
-def put_back(channels, kept):
-    """The channels' fields as keep() copied them; returns where they end in kept."""
-    o = 0
-    for c in channels:
-        for name in _KEPT:
-            setattr(c, name, kept[o])
+                kept.append(getattr(c, name))
             o += 1
     return o
 

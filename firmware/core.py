@@ -22,7 +22,6 @@ from firmware.channel import (
     ChannelStatus,
     describe,
     keep,
-    put_back,
 )
 from firmware.eventlog import EventLog
 from firmware.recordtext import VERSION
@@ -292,7 +291,7 @@ class SafetyCore:
     def rollback(self, kept):
         """Back to what keep() kept before a command whose handling raised: nothing of
         it applied, its log entries kept (what was received); shell: internal_fault."""
-        self._alarms.put_back(kept, put_back(self._channels, kept))
+        self._alarms.keep(kept, keep(self._channels, kept, True), True)
 
     # -- decisions --------------------------------------------------------------------
 
