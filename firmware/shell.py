@@ -244,7 +244,7 @@ class Shell:
     def _guard(self, frame):
         # The safety net's undo: a request whose handling raises leaves the core as it
         # was before it (snapshot, then core.rollback() in _fault).
-        self._undo = self.core.snapshot()
+        self._undo = self.core.keep()  # in place: nothing made per request
         self._serving = frame
 
     def applied(self):
