@@ -28,7 +28,7 @@ PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
 
-.PHONY: run test lint mpy typecheck test-py test-mp test-mp-checks bundle bench fuzz soak farm clean report-example test-install heap heap-short
+.PHONY: run test lint mpy typecheck test-py test-mp test-mp-checks test-beside-pytest bundle bench fuzz soak farm clean report-example test-install heap heap-short
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
@@ -38,18 +38,22 @@ run: $(VENV_STAMP)
 report-example: $(VENV_STAMP)
 	$(PY) -m pumpguard.report.example docs/report-example.png build/report-example
 
-# pytest and the MicroPython part run side by side: test-mp is one single-threaded Node
-# process, and pytest leaves cores idle while its tests wait on PTYs and emulators. Its
-# output goes to build/test-mp.log and is shown whole once pytest is done (never
-# interleaved with pytest's); either one failing fails make test.
-test: lint mpy typecheck $(VENV_STAMP) $(NODE_STAMP)
-	@$(MAKE) --no-print-directory test-mp-checks >build/test-mp.log 2>&1 & mp=$$!; \
+# pytest and the rest run side by side: the type checks (pyright, about 11 s) and then
+# test-mp (one single-threaded Node process, about 50 s) take far less than pytest, which
+# leaves cores idle while its tests wait on PTYs and emulators. Their output goes to
+# build/test-mp.log and is shown whole once pytest is done (never interleaved with
+# pytest's); either side failing fails make test.
+test: lint mpy $(VENV_STAMP) $(NODE_STAMP)
+	@$(MAKE) --no-print-directory test-beside-pytest >build/test-mp.log 2>&1 & mp=$$!; \
 	trap 'kill $$mp 2>/dev/null' INT TERM; \
 	$(MAKE) --no-print-directory test-py; py=$$?; \
 	wait $$mp; mp=$$?; \
-	echo "== make test-mp, run beside pytest (build/test-mp.log):"; cat build/test-mp.log; \
+	echo "== make typecheck test-mp, run beside pytest (build/test-mp.log):"; cat build/test-mp.log; \
 	test $$py = 0 && test $$mp = 0
 	@$(MAKE) --no-print-directory bundle
+
+# What make test runs beside pytest, one after the other (one process to stop).
+test-beside-pytest: typecheck test-mp-checks
 
 # firmware/__init__.py: the version the installed package reports is read from it
 $(VENV_STAMP): requirements-dev.txt pyproject.toml firmware/__init__.py
@@ -82,9 +86,12 @@ typecheck: $(STUBS_STAMP) $(NODE_STAMP) $(VENV_STAMP)
 
 # The system tests start the MicroPython runtime too (node_modules). Four workers on two
 # cores: much of a system test is waiting on a PTY or an emulator, so four keep both cores
-# busy (measured under two busy loops: 144 s against 187 s with two workers).
+# busy (measured under two busy loops: 144 s against 187 s with two workers), and beside
+# other CPU-bound processes more workers get more of the CPU. worksteal: a worker that ran
+# out takes half of another's queue, so the long tests (soak, farm, plugin) end no tail
+# (one subset, system + roundtrip tests, 414, load ~13: 235 s with load, 186 s worksteal).
 test-py: $(VENV_STAMP) $(NODE_STAMP)
-	$(PY) -m pytest -q -n 4
+	$(PY) -m pytest -q -n 4 --dist worksteal
 
 test-mp: mpy $(NODE_STAMP)
 	@$(MAKE) --no-print-directory test-mp-checks

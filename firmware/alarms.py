@@ -54,15 +54,6 @@ class Alarm:
         alarm.acked = d["acked"]
         return alarm
 
-    def __repr__(self):
-        return "Alarm(%d, ch%d %s %s: %s)" % (
-            self.id,
-            self.ch,
-            self.priority,
-            self.code,
-            self.message,
-        )
-
 
 class Alarms:
     def __init__(self):
@@ -110,7 +101,10 @@ class Alarms:
         return given
 
     def listed(self, alarm_id):
-        return any(alarm.id == alarm_id for alarm in self.items)
+        for alarm in self.items:  # noqa: SIM110 (any() of a generator makes one)
+            if alarm.id == alarm_id:
+                return True
+        return False
 
     def clear(self, ch, code):
         """The condition behind (ch, code) is over."""
@@ -126,6 +120,31 @@ class Alarms:
         alarm.acked = True
         if not alarm.active:
             self.items.remove(alarm)
+
+    def keep(self, kept, o, back=False):
+        """next_id and the alarms listed, each with its acked and active, copied into
+        the list kept from o, in place (grown only past the most ever listed); or back:
+        the same Alarm objects listed again as they were."""
+        items = self.items
+        if back:
+            while items:
+                items.pop()
+            self.next_id = kept[o]
+            for i in range(kept[o + 1]):
+                alarm = kept[o + 2 + 3 * i]
+                alarm.acked = kept[o + 3 + 3 * i]
+                alarm.active = kept[o + 4 + 3 * i]
+                items.append(alarm)
+            return
+        while len(kept) < o + 2 + 3 * len(items):
+            kept.append(None)
+        kept[o] = self.next_id
+        kept[o + 1] = len(items)
+        for alarm in items:
+            kept[o + 2] = alarm
+            kept[o + 3] = alarm.acked
+            kept[o + 4] = alarm.active
+            o += 3
 
     def on_channel(self, ch):
         return [alarm.code for alarm in self.items if alarm.ch == ch]

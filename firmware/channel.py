@@ -232,6 +232,30 @@ class Channel:
         return c
 
 
+# What a rollback puts back of a channel: every field but ch (the shell's safety net,
+# SafetyCore.keep() before each request and rollback() should it raise).
+_KEPT = ("state", "drug", "dose", "weight", "conc", "volume", "volume_left", "volume_infused",
+         "rate", "override", "last_up_ms", "last_down_ms", "taper_next_ms",
+         "near_empty_volume", "near_empty_raised")  # fmt: skip
+
+
+def keep(channels, kept, back=False):
+    """Every channel's fields (_KEPT) copied into the list kept from 0, in place (it
+    grows only the first time), or back: from kept into the channels. Returns where
+    they end in kept. (One function both ways: each costs a board's heap.)"""
+    o = 0
+    for c in channels:
+        for name in _KEPT:
+            if back:
+                setattr(c, name, kept[o])
+            elif o < len(kept):
+                kept[o] = getattr(c, name)
+            else:
+                kept.append(getattr(c, name))
+            o += 1
+    return o
+
+
 _STATUS_FIELDS = (
     "ch",
     "state",
@@ -284,6 +308,3 @@ class ChannelStatus:
 
     def as_dict(self):
         return {name: getattr(self, name) for name in _STATUS_FIELDS}
-
-    def __repr__(self):
-        return "ChannelStatus(%r)" % (self.as_dict(),)

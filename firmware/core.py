@@ -5,8 +5,8 @@
 # every rate change and alarm is logged too. tick(), delivered() and host_seen() are the
 # shell's hot path: in steady state they only compare and add small integers, and
 # allocate nothing (tests/mp/report_core_memory.py proves it with heap_lock).
-from firmware import resume, rules, units, wording
-from firmware.alarms import HIGH, MESSAGE_MAX, Alarm, Alarms
+from firmware import rules, units, wording
+from firmware.alarms import HIGH, MESSAGE_MAX, Alarms
 from firmware.channel import (
     EMERGENCY,
     FAULT,
@@ -21,19 +21,17 @@ from firmware.channel import (
     Channel,
     ChannelStatus,
     describe,
+    keep,
 )
 from firmware.eventlog import EventLog
+from firmware.recordtext import VERSION
 from firmware.result import Result
 from firmware.watchers import Watchers
 from protocol.text import clip, shown
 
 # fault kind (from the shell) -> alarm code
-FAULTS = {
-    "occlusion": "occlusion",
-    "air_in_line": "air_in_line",
-    "syringe_empty": "syringe_empty",
-    "motor": "motor_fault",
-}
+FAULTS = {"occlusion": "occlusion", "air_in_line": "air_in_line",
+          "syringe_empty": "syringe_empty", "motor": "motor_fault"}  # fmt: skip
 
 
 class SafetyCore:
@@ -44,7 +42,7 @@ class SafetyCore:
         max_rate=1000_000000,
         link_timeout_ms=10_000,
         near_empty_s=900,
-        log_size=128,
+        log_size=64,  # the ring's entries: why so many, firmware/eventlog.py
     ):
         self.library = library
         self.max_rate = max_rate
@@ -56,6 +54,7 @@ class SafetyCore:
         self._now = 0  # latest now_ms seen: the time of snapshots
         self.pending = False  # a delivery reached near empty or empty: tick() raises it
         self._notes = []  # what an override passed, per decision (cleared, never made)
+        self._kept = []  # keep()'s, grown by its first
         if not library.ok:
             self.log.add(0, 0, "input", "library_invalid", rules.library_problem(library))
 
@@ -79,9 +78,7 @@ class SafetyCore:
         form = wording.START_OVERRIDE if override else wording.START
         seq = self.log.put(now_ms, ch, form, drug, dose, unit, weight,
                            conc, conc_unit, volume)  # fmt: skip
-        if not (
-            wording.texts(drug, unit, conc_unit) and wording.numbers(dose, weight, conc, volume)
-        ):
+        if not wording.kept(drug, unit, conc_unit, dose, weight, conc, volume):
             self.log.freeze(seq)  # an odd argument (a list, a float): worded as it is now
         return self._decided(
             now_ms,
@@ -93,7 +90,7 @@ class SafetyCore:
         self._now = now_ms
         form = wording.TITRATE_OVERRIDE if override else wording.TITRATE
         seq = self.log.put(now_ms, ch, form, dose, unit)
-        if not (wording.texts(unit, None, None) and wording.numbers(dose, None, None, None)):
+        if not wording.kept(unit, None, None, dose, None, None, None):
             self.log.freeze(seq)
         return self._decided(now_ms, ch, self._titrate(ch, dose, unit, now_ms, override))
 
@@ -252,7 +249,7 @@ class SafetyCore:
         """A JSON-able dict of everything needed to resume after a reset."""
         lib = self.library
         return {
-            "version": resume.VERSION,
+            "version": VERSION,
             # An invalid library runs nothing, and its name may be None: the record
             # names no library ("", crc 0), which resume takes as another library's.
             "library": {
@@ -276,19 +273,25 @@ class SafetyCore:
         channel is re-verified first (firmware/resume.py): one that breaks a rule stays
         stopped with a restore_refused alarm. Raises ValueError for a snapshot of another
         library, format or channel count, or with any field out of its type or range."""
+        # boot code: imported here, not by this module (a booted board need not hold it)
+        from firmware import resume
+
         core = cls(library, **kwargs)
         resume.restore(core, snapshot, now_ms)
         return core
 
-    def rollback(self, snapshot):
-        """Back to snapshot, this core's own, taken before a command whose handling
-        raised: the command leaves nothing applied. Its log entries stay (they say what
-        was received); the shell raises internal_fault."""
-        drugs = self.library.drugs
-        for i, saved in enumerate(snapshot["channels"]):
-            self._channels[i] = Channel.restore(i + 1, saved, drugs, 0, self.near_empty_s)
-        self._alarms.items = [Alarm.from_dict(a) for a in snapshot["alarms"]]
-        self._alarms.next_id = snapshot["next_alarm_id"]
+    def keep(self):
+        """What rollback() puts back (the shell keeps it before each request): every
+        channel's fields, the alarms listed and the next id, copied in place into one
+        list made once: nothing made per request."""
+        kept = self._kept
+        self._alarms.keep(kept, keep(self._channels, kept))
+        return kept
+
+    def rollback(self, kept):
+        """Back to what keep() kept before a command whose handling raised: nothing of
+        it applied, its log entries kept (what was received); shell: internal_fault."""
+        self._alarms.keep(kept, keep(self._channels, kept, True), True)
 
     # -- decisions --------------------------------------------------------------------
 

@@ -8,6 +8,16 @@
 # wording form with its arguments (small ints, the library's Drug, strings the command
 # or the library already holds), and its time. Adding one allocates nothing; its text
 # is worded (wording.render) only when it is read or written to the journal.
+#
+# Its size (the core's log_size, 64): the journal (journal.py) drains the ring on every
+# change, so with a working store the ring holds only one turn's entries: a command's
+# three (received, decision, rate) and per channel a taper step, a rate and an alarm or
+# two, about 12 on two channels. While the store fails, though, the ring is all that
+# holds what the core logs until an append succeeds again: 64 entries keep every entry
+# of an outage of 20 commands (tests/portable/test_journal.py); past that the oldest not
+# yet kept are overwritten, as past 40 with 128 (link noise coalesces only once kept).
+# (the save fails on the same store: store_failed). Each entry is _W references, 80 B on a
+# 64-bit port and 40 on a Pico: 5 KB, 2.5 KB (128 cost 10 KB for turns that use 12).
 from micropython import const
 
 from firmware import wording
@@ -28,20 +38,19 @@ class EventLog:
         if size < 1:
             raise ValueError("log size must be at least 1, not %r" % (size,))
         self._r = [None] * (_W * size)
-        self._text = bytearray(wording.BUF)  # an entry's text worded when read (text())
+        # an entry's text worded when read (text()), and by the journal as it writes
+        # one (journal.py): copied out at once, never held across another's wording
+        self.words = bytearray(wording.BUF)
         self._next = 0  # seq of the next entry; its slot is _next % size
         self.size = size
 
     def add(self, at_ms, ch, kind, code, text):
         """An entry whose text is made already."""
-        return self._put(at_ms, ch, text, kind, code, None, None, None, None, None)
+        return self.put(at_ms, ch, text, kind, code)
 
     def put(self, at_ms, ch, form, a=None, b=None, c=None, d=None, e=None, f=None, g=None):
         """An entry worded when read: wording's form (which says its kind and code too)
         and its arguments a..g."""
-        return self._put(at_ms, ch, form, a, b, c, d, e, f, g)
-
-    def _put(self, at_ms, ch, form, a, b, c, d, e, f, g):
         seq = self._next
         r = self._r
         o = seq % self.size * _W
@@ -113,10 +122,10 @@ class EventLog:
 
     def text(self, seq):
         """Entry seq's text, worded now."""
-        n = self.render(seq, self._text)
+        n = self.render(seq, self.words)
         if n < 0:
             return self._r[seq % self.size * _W + 2]
-        return str(memoryview(self._text)[:n], "utf-8")
+        return str(memoryview(self.words)[:n], "utf-8")
 
     def entry(self, seq):
         return (seq, self.at_ms(seq), self.ch(seq), self.kind(seq), self.code(seq), self.text(seq))

@@ -39,17 +39,18 @@ def hello(shell, frame, handler, now):
             "device speaks protocol %d schema %08x, host %d schema %08x"
             % (catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH, version[0], version[1]),
         )
+    fields = shell.fields  # HELLO's, in their order: supervise_s 3, role 5
     try:
-        fields = messages.decode(frame.msg_id, frame.payload)
+        messages.decode_into(frame.msg_id, frame.payload, fields)
     except ValueError as exc:
         return shell.error(frame, catalog.ERR_BAD_PAYLOAD, str(exc))
-    role = fields["role"]
+    role = fields[5]
     if role not in catalog.ROLE_NAMES:
         message = "role %d unknown (%s)" % (role, _roles())
         return shell.error(frame, catalog.ERR_BAD_PAYLOAD, message)
     # A retry of a HELLO is the same bytes: its digest, not its CRC (which anyone can
     # forge for a HELLO of another role), finds the session the first copy opened.
-    if not shell.open_session(fields["supervise_s"], hashlib.sha256(frame.payload).digest(), now):
+    if not shell.open_session(fields[3], hashlib.sha256(frame.payload).digest(), now):
         message = "busy: no session free (handshakes in progress, hosts authenticated)"
         return shell.error(frame, catalog.ERR_BUSY, message)
     name, reply = handler(shell, fields, now)  # the session's nonce, HELLO_R
@@ -61,7 +62,7 @@ def hello(shell, frame, handler, now):
     key = shell.keys.key(role)
     sessions.th[i] = th
     sessions.ks[i] = None if key is None else auth.session_key(key, th)
-    return encode_frame(catalog.ID[name], frame.seq, payload, sid=sid)
+    return encode_frame(catalog.msg_id(name), frame.seq, payload, sid=sid)
 
 
 def check(shell, frame, i):
@@ -80,7 +81,7 @@ def check(shell, frame, i):
         if frame.tag is None:
             return shell.error(frame, catalog.ERR_AUTH, "frame without a tag refused: AUTH first")
         return shell.error(frame, catalog.ERR_AUTH, "session not authenticated: AUTH first")
-    if not auth.equal(frame.tag, auth.tag(sessions.ks[i], auth.HOST, frame.signed)):
+    if not auth.verify(sessions.ks[i], auth.HOST, frame.signed, frame.tag):
         shell.bad_tag += 1
         return shell.error(frame, catalog.ERR_AUTH, "wrong tag: not run")
     if sessions.device_ctr[i] >= _CTR_LAST:
@@ -98,16 +99,16 @@ def check(shell, frame, i):
     stale = _stale_seq(shell, frame, i, True)
     if stale is not None:
         return stale
-    may = catalog.MAY.get(frame.msg_id, ())
     role = sessions.role[i]
-    if role not in may:
+    if not catalog.may(frame.msg_id, role):
         shell.forbidden += 1
         message = "role %s may not send %s (%s may)" % (
             catalog.ROLE_NAMES[role],
-            catalog.NAME[frame.msg_id],
-            ", ".join([catalog.ROLE_NAMES[r] for r in may]) or "no role",
+            catalog.name(frame.msg_id),
+            ", ".join([catalog.ROLE_NAMES[r] for r in catalog.roles_may(frame.msg_id)])
+            or "no role",
         )
-        return tagged(shell, frame, i, "ERROR", {"code": catalog.ERR_FORBIDDEN, "message": message})
+        return tagged(shell, frame, i, "ERROR", (catalog.ERR_FORBIDDEN, message))
     return None
 
 
@@ -115,30 +116,30 @@ def _stale_seq(shell, frame, i, tag):
     sessions = shell.sessions
     if sessions.newer(i, frame.seq):
         return None
-    fields = {
-        "code": catalog.ERR_STALE,
-        "message": "seq %d not newer than seq %d, the last this session ran: not run"
-        % (frame.seq, sessions.last[i]),
-    }
+    message = "seq %d not newer than seq %d, the last this session ran: not run" % (
+        frame.seq,
+        sessions.last[i],
+    )
     if tag:
-        return tagged(shell, frame, i, "ERROR", fields)
-    return shell.error(frame, catalog.ERR_STALE, fields["message"])
+        return tagged(shell, frame, i, "ERROR", (catalog.ERR_STALE, message))
+    return shell.error(frame, catalog.ERR_STALE, message)
 
 
 def refuse(shell, frame, i, code, message):
     """An ERROR to a request that passed check(): tagged once the session is
     authenticated (AUTH's own errors are not: the host has not proved its key yet)."""
     if shell.sessions.authed[i]:
-        return tagged(shell, frame, i, "ERROR", {"code": code, "message": message})
+        return tagged(shell, frame, i, "ERROR", (code, message))
     return shell.error(frame, code, message)
 
 
 def answer(shell, frame, i, name, fields):
-    """The wire of the answer a handler gave to a request of session slot i, kept in
-    the replay cache; an AUTH refused ends its pending session, untagged."""
+    """The wire of the answer a handler gave to a request of session slot i (fields in
+    their order, or by name), kept in the replay cache; an AUTH refused (ERROR: code,
+    message) ends its pending session, untagged."""
     if not shell.sessions.authed[i]:
         shell.close_session(i, shell.uptime_ms())
-        return shell.error(frame, fields["code"], fields["message"])
+        return shell.error(frame, fields[0], fields[1])
     wire = tagged(shell, frame, i, name, fields)
     shell.replay.store(frame.sid, frame.seq, frame.crc, wire)
     return wire
@@ -149,8 +150,8 @@ def tagged(shell, frame, i, name, fields):
     sessions = shell.sessions
     ctr = sessions.device_ctr[i] + 1
     sessions.device_ctr[i] = ctr
-    return messages.to_wire(
-        name, frame.seq, fields, sid=frame.sid, key=sessions.ks[i], ctr=ctr, sender=auth.DEVICE
+    return messages.wire(
+        shell.out, name, frame.seq, fields, frame.sid, sessions.ks[i], ctr, auth.DEVICE
     )
 
 

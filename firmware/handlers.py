@@ -1,12 +1,14 @@
-# The requests the device serves: one handler each, handler(shell, fields, now) ->
+# The requests the device serves: one handler each, handler(shell, f, now) ->
 # (response name, fields), and SERVED, the table the shell dispatches on (the way
 # mpremote's commands.py holds the do_* handlers its main.py's table names).
 #
-# The shell (shell.py) has decoded the request, checked its session, its replay cache
-# and its authentication (gate.py: tag, counter, seq, role), and encodes, tags, caches
-# and sends what the handler returns. Handlers read the shell's session state and ask
-# the safety core; a command the core refuses is answered REFUSED, its reason sent as
-# its wire number (protocol/reasons.py).
+# f is the request's fields in their catalog order (messages.decode_into: a list the
+# shell reuses, no dict per request), the answer's fields a tuple in its order (or a
+# dict by name: libpush's). The shell (shell.py) has decoded the request, checked its
+# session, its replay cache and its authentication (gate.py: tag, counter, seq, role),
+# and encodes, tags, caches and sends what the handler returns. Handlers read the
+# shell's session state and ask the safety core; a command the core refuses is
+# answered REFUSED, its reason sent as its wire number (protocol/reasons.py).
 from firmware import VERSION, libpush
 from firmware.channel import TAPERING
 from firmware.result import Result, refuse
@@ -32,34 +34,35 @@ def hello(shell, f, now):
     i = shell.slot
     if sessions.nonce[i] is None:
         sessions.nonce[i] = shell.entropy.random(auth.NONCE)
-    sessions.role[i] = f["role"]
+    role = f[5]
+    sessions.role[i] = role
     # The host's clock, for the event log's entries from its AUTH on (authenticate)
-    sessions.wall[i] = f["wall_ms"] - now if f["wall_ms"] else None
-    answer = {
-        "protocol": catalog.PROTOCOL_VERSION,
-        "schema": catalog.SCHEMA_HASH,
-        "firmware": FIRMWARE_VERSION,
-        "board": shell.board.NAME,
-        "channels": shell.channels,
-        "boot_id": shell.boot_id,
-        "replay_window": 1,  # per session: the answer to its last request
-        "max_payload": MAX_PAYLOAD,
-        "bundle": shell.bundle,
-        "board_id": shell.keys.board_id,
-        "auth": 0 if shell.keys.insecure else 1,
-        "role": f["role"],
-        "nonce": sessions.nonce[i],
-    }
-    library_identity(shell.core.library, answer)
-    return "HELLO_R", answer
+    sessions.wall[i] = f[4] - now if f[4] else None
+    lib = shell.core.library
+    return "HELLO_R", (
+        catalog.PROTOCOL_VERSION,
+        catalog.SCHEMA_HASH,
+        FIRMWARE_VERSION,
+        shell.board.NAME,
+        shell.channels,
+        _lib_name(lib),
+        lib.version or "",
+        lib.crc or 0,  # a u32 always, whatever made the library
+        shell.boot_id,
+        1,  # replay_window, per session: the answer to its last request
+        MAX_PAYLOAD,
+        shell.bundle,
+        shell.keys.board_id,
+        0 if shell.keys.insecure else 1,
+        role,
+        sessions.nonce[i],
+    )
 
 
-def library_identity(lib, fields):
-    """HELLO_R's and INFO_R's library, library_version and library_crc, of lib (the
-    active library: INFO tells a session open across a push the one it switched to)."""
-    fields["library"] = lib.name or "invalid"
-    fields["library_version"] = lib.version or ""
-    fields["library_crc"] = lib.crc or 0  # a u32 always, whatever made the library
+def _lib_name(lib):
+    # HELLO_R's and INFO_R's library, library_version and library_crc are of the active
+    # library (INFO tells a session open across a push the one it switched to).
+    return lib.name or "invalid"
 
 
 def authenticate(shell, f, now):
@@ -72,19 +75,19 @@ def authenticate(shell, f, now):
     th = sessions.th[i]
     if ks is None:
         why = "the board has no keys provisioned: reflash it with pumpguard flash"
-    elif not auth.equal(f["proof"], auth.proof(ks, th, auth.HOST)):
+    elif not auth.equal(f[0], auth.proof(ks, th, auth.HOST)):
         why = "the board refused the key for role %s" % (catalog.ROLE_NAMES[sessions.role[i]],)
     else:
         room = sessions.make_room(i, now)
         if room == -2:  # every other session a live supervisor, and this no clinician
             why = "busy: the other sessions are supervising hosts'; nothing ran"
-            return "ERROR", {"code": catalog.ERR_BUSY, "message": why}
+            return "ERROR", (catalog.ERR_BUSY, why)
         if room >= 0:
             shell.close_session(room, now)
         sessions.authed[i] = True
         if sessions.wall[i] is not None:  # the event log's entries carry wall time from now
             shell.journal.set_wall(sessions.wall[i])
-        return "AUTH_R", {"proof": auth.proof(ks, th, auth.DEVICE)}
+        return "AUTH_R", (auth.proof(ks, th, auth.DEVICE),)
     shell.auth_refused += 1
     n = shell.auth_refused
     if n & (n - 1) == 0:
@@ -98,14 +101,14 @@ def authenticate(shell, f, now):
             "auth_refused",
             why if n == 1 else "%s (%d refused since boot)" % (why, n),
         )
-    return "ERROR", {"code": catalog.ERR_AUTH, "message": why}
+    return "ERROR", (catalog.ERR_AUTH, why)
 
 
 def key(shell, f, now):
     # A new key for a role, wrapped under this (service) session's key and the
     # request's counter; the keys file is rewritten atomically (keys.py). Sessions
     # open keep their session keys.
-    role = f["role"]
+    role = f[0]
     if role not in catalog.ROLE_NAMES:
         return _error(catalog.ERR_BAD_PAYLOAD, "role %d unknown: no key replaced" % (role,))
     name = catalog.ROLE_NAMES[role]
@@ -113,7 +116,7 @@ def key(shell, f, now):
         return _error(catalog.ERR_FORBIDDEN, "insecure mode has no keys to replace")
     sessions = shell.sessions
     i = shell.slot
-    new = auth.wrap(sessions.ks[i], sessions.host_ctr[i], f["key"])
+    new = auth.wrap(sessions.ks[i], sessions.host_ctr[i], f[1])
     try:
         shell.keys.rotate(role, new)
     except ValueError as exc:  # a key the next boot would refuse: nothing written
@@ -124,19 +127,19 @@ def key(shell, f, now):
             "key for role %s not replaced: the store failed (%s)" % (name, clip(str(exc), 40)),
         )
     shell.core.log.add(now, 0, "input", "key_rotated", "key for role %s replaced" % (name,))
-    return "KEY_R", {"role": role, "check": auth.key_check(new)}
+    return "KEY_R", (role, auth.key_check(new))
 
 
 def _error(code, message):
-    return "ERROR", {"code": code, "message": message}
+    return "ERROR", (code, message)
 
 
 def lib_begin(shell, f, now):
-    return _push(shell, "LIB_BEGIN_R", now, shell.push.begin, f["size"], f["crc"])
+    return _push(shell, "LIB_BEGIN_R", now, shell.push.begin, f[0], f[1])
 
 
 def lib_data(shell, f, now):
-    return _push(shell, "LIB_DATA_R", now, shell.push.data, f["offset"], f["n"], f["data"])
+    return _push(shell, "LIB_DATA_R", now, shell.push.data, f[0], f[1], f[2])
 
 
 def lib_commit(shell, f, now):
@@ -161,29 +164,31 @@ def _push(shell, name, now, step, *args):
 
 
 def supervise(shell, f, now):
-    shell.supervise(f["interval_s"], now)
-    return "SUPERVISE_R", {"interval_s": f["interval_s"]}
+    shell.supervise(f[0], now)
+    return "SUPERVISE_R", (f[0],)
 
 
 def info(shell, f, now):
     d = shell.decoder
-    answer = {
-        "uptime_ms": now,
-        "boot_id": shell.boot_id,
-        "rx_frames": d.frames,
-        "rx_bad_crc": d.bad_crc,
-        "rx_oversize": d.oversize,
-        "rx_bad_cobs": d.bad_cobs,
-        "rx_unknown": d.unknown,
-        "rx_bad_length": d.bad_length,
-        "auth_refused": shell.auth_refused,
-        "bad_tag": shell.bad_tag,
-        "stale_ctr": shell.stale_ctr,
-        "forbidden": shell.forbidden,
-        "library_problems": len(shell.core.library.problems),
-    }
-    library_identity(shell.core.library, answer)
-    return "INFO_R", answer
+    lib = shell.core.library
+    return "INFO_R", (
+        now,
+        shell.boot_id,
+        d.frames,
+        d.bad_crc,
+        d.oversize,
+        d.bad_cobs,
+        d.unknown,
+        d.bad_length,
+        shell.auth_refused,
+        shell.bad_tag,
+        shell.stale_ctr,
+        shell.forbidden,
+        len(lib.problems),
+        _lib_name(lib),
+        lib.version or "",
+        lib.crc or 0,
+    )
 
 
 def heartbeat(shell, f, now):
@@ -191,33 +196,33 @@ def heartbeat(shell, f, now):
     for alarm in shell.core.alarms():
         if not alarm.acked:
             active += 1
-    return "HEARTBEAT_R", {"uptime_ms": now, "boot_id": shell.boot_id, "active_alarms": active}
+    return "HEARTBEAT_R", (now, shell.boot_id, active)
 
 
 def status(shell, f, now):
-    ch = f["ch"]
+    ch = f[0]
     if not 1 <= ch <= shell.channels:
         return _no_channel(shell, ch, now)
     st = shell.core.status(ch)
-    return "STATUS_R", {
-        "ch": ch,
-        "state": st.state,
-        "drug": st.drug or "",
-        "dose": st.dose or 0,
-        "dose_unit": st.dose_unit or "",
-        "rate": st.rate,
-        "volume_infused": st.volume_infused,
-        "volume_left": st.volume_left,
-        "time_to_empty_s": st.time_to_empty_s,
-        "alarms": [{"id": a.id} for a in shell.core.alarms() if a.ch == ch],
-        "taper_next_ms": st.taper_next_ms,
-        "taper_next_dose": st.taper_next_dose,
-        "override": st.override,
-        "conc": st.conc,
-        "conc_unit": st.conc_unit or "",
-        "weight": st.weight,
-        "volume": st.volume,
-    }
+    return "STATUS_R", (
+        ch,
+        st.state,
+        st.drug or "",
+        st.dose or 0,
+        st.dose_unit or "",
+        st.rate,
+        st.volume_infused,
+        st.volume_left,
+        st.time_to_empty_s,
+        [(a.id,) for a in shell.core.alarms() if a.ch == ch],
+        st.taper_next_ms,
+        st.taper_next_dose,
+        st.override,
+        st.conc,
+        st.conc_unit or "",
+        st.weight,
+        st.volume,
+    )
 
 
 def _no_channel(shell, ch, now):
@@ -225,48 +230,46 @@ def _no_channel(shell, ch, now):
 
 
 def start(shell, f, now):
+    # START: ch, drug, dose, unit, weight, conc, conc_unit, volume, override
     r = shell.core.start(
-        f["ch"],
-        f["drug"],
-        f["dose"],
-        f["unit"],
+        f[0],
+        f[1],
+        f[2],
+        f[3],
         now,
-        weight=f["weight"],
-        conc=f["conc"],
-        conc_unit=f["conc_unit"] or None,
-        volume=f["volume"],
-        override=f["override"],
+        weight=f[4],
+        conc=f[5],
+        conc_unit=f[6] or None,
+        volume=f[7],
+        override=f[8],
     )
     if not r.ok:
         return refused(r, now)
-    return "START_R", {"ch": f["ch"], "dose": r.dose, "unit": r.unit, "rate": r.rate}
+    return "START_R", (f[0], r.dose, r.unit, r.rate)
 
 
 def titrate(shell, f, now):
-    r = shell.core.titrate(f["ch"], f["dose"], f["unit"], now, override=f["override"])
+    # TITRATE: ch, dose, unit, override
+    r = shell.core.titrate(f[0], f[1], f[2], now, override=f[3])
     if not r.ok:
         return refused(r, now)
-    return "TITRATE_R", {"ch": f["ch"], "dose": r.dose, "unit": r.unit, "rate": r.rate}
+    return "TITRATE_R", (f[0], r.dose, r.unit, r.rate)
 
 
 def stop(shell, f, now):
-    ch = f["ch"]
+    ch = f[0]
     r = shell.core.stop(ch, now)
     if not r.ok:
         return refused(r, now)
     unit = r.unit or ""
     plan = r.plan if r.code == "taper_started" else []
     shell.tapers[ch - 1] = (unit, plan) if plan else None
-    return "STOP_R", {
-        "ch": ch,
-        "unit": unit,
-        "total": len(plan),
-        "plan": plan[: catalog.TAPER_PAGE],
-    }
+    page = plan if len(plan) <= catalog.TAPER_PAGE else plan[: catalog.TAPER_PAGE]
+    return "STOP_R", (ch, unit, len(plan), page)
 
 
 def taper(shell, f, now):
-    ch = f["ch"]
+    ch = f[0]
     if not 1 <= ch <= shell.channels:
         return _no_channel(shell, ch, now)
     taper = shell.tapers[ch - 1]
@@ -274,87 +277,81 @@ def taper(shell, f, now):
         shell.tapers[ch - 1] = None  # over, or cut short by an emergency stop
         return refused(refuse("invalid_state", _NO_TAPER % ch), now)
     unit, plan = taper
-    first = f["first"]
+    first = f[1]
     page = plan[first : first + catalog.TAPER_PAGE]
-    return "TAPER_R", {"ch": ch, "unit": unit, "total": len(plan), "plan": page}
+    return "TAPER_R", (ch, unit, len(plan), page)
 
 
 def estop(shell, f, now):
-    r = shell.core.emergency_stop(f["ch"], f["reason"], now)
+    r = shell.core.emergency_stop(f[0], f[1], now)
     if not r.ok:
         return refused(r, now)
-    return "ESTOP_R", {"ch": f["ch"]}
+    return "ESTOP_R", (f[0],)
 
 
 def alarms(shell, f, now):
     alarms = shell.core.alarms()
-    first = f["first"]
+    first = f[0]
     page = [alarm_fields(a) for a in alarms[first : first + catalog.ALARMS_PAGE]]
-    return "ALARMS_R", {"total": len(alarms), "alarms": page}
+    return "ALARMS_R", (len(alarms), page)
 
 
 def ack(shell, f, now):
-    r = shell.core.ack(f["alarm_id"], now)
+    r = shell.core.ack(f[0], now)
     if not r.ok:
         return refused(r, now)
-    return "ACK_R", {"alarm_id": f["alarm_id"]}
+    return "ACK_R", (f[0],)
 
 
 def log(shell, f, now):
     # Served from the persistent log (journal.py), packed: as many entries as fit.
     journal = shell.journal
-    entries, nxt = journal.page(f["first"], MAX_PAYLOAD - _LOG_R_HEAD, catalog.LOG_PAGE)
-    return "LOG_R", {"oldest": journal.oldest, "next": nxt, "entries": entries}
+    entries, nxt = journal.page(f[0], MAX_PAYLOAD - _LOG_R_HEAD, catalog.LOG_PAGE)
+    return "LOG_R", (journal.oldest, nxt, entries)
 
 
 # request id -> handler: every request this device serves
 SERVED = {
-    catalog.ID["HELLO"]: hello,
-    catalog.ID["INFO"]: info,
-    catalog.ID["STATUS"]: status,
-    catalog.ID["START"]: start,
-    catalog.ID["TITRATE"]: titrate,
-    catalog.ID["STOP"]: stop,
-    catalog.ID["ESTOP"]: estop,
-    catalog.ID["ALARMS"]: alarms,
-    catalog.ID["ACK"]: ack,
-    catalog.ID["LOG"]: log,
-    catalog.ID["HEARTBEAT"]: heartbeat,
-    catalog.ID["TAPER"]: taper,
-    catalog.ID["SUPERVISE"]: supervise,
-    catalog.ID["AUTH"]: authenticate,
-    catalog.ID["KEY"]: key,
-    catalog.ID["LIB_BEGIN"]: lib_begin,
-    catalog.ID["LIB_DATA"]: lib_data,
-    catalog.ID["LIB_COMMIT"]: lib_commit,
+    catalog.msg_id("HELLO"): hello,
+    catalog.msg_id("INFO"): info,
+    catalog.msg_id("STATUS"): status,
+    catalog.msg_id("START"): start,
+    catalog.msg_id("TITRATE"): titrate,
+    catalog.msg_id("STOP"): stop,
+    catalog.msg_id("ESTOP"): estop,
+    catalog.msg_id("ALARMS"): alarms,
+    catalog.msg_id("ACK"): ack,
+    catalog.msg_id("LOG"): log,
+    catalog.msg_id("HEARTBEAT"): heartbeat,
+    catalog.msg_id("TAPER"): taper,
+    catalog.msg_id("SUPERVISE"): supervise,
+    catalog.msg_id("AUTH"): authenticate,
+    catalog.msg_id("KEY"): key,
+    catalog.msg_id("LIB_BEGIN"): lib_begin,
+    catalog.msg_id("LIB_DATA"): lib_data,
+    catalog.msg_id("LIB_COMMIT"): lib_commit,
 }
 
 
 def alarm_fields(alarm):
-    """An alarm of the core as the wire's fields (EV_ALARM, ALARMS_R)."""
-    return {
-        "id": alarm.id,
-        "ch": alarm.ch,
-        "code": reasons.number(alarm.code),
-        "priority": catalog.PRIORITY[alarm.priority],
-        "acked": alarm.acked,
-        "at_ms": alarm.at_ms,
-        "message": alarm.message,
-    }
+    """An alarm of the core as the wire's fields in their order (EV_ALARM, ALARMS_R):
+    id, ch, code, priority, acked, at_ms, message."""
+    return (
+        alarm.id,
+        alarm.ch,
+        reasons.number(alarm.code),
+        catalog.PRIORITY[alarm.priority],
+        alarm.acked,
+        alarm.at_ms,
+        alarm.message,
+    )
 
 
 def refused(r, now):
-    """A refusal of the core as the wire's REFUSED (its reason as its wire number)."""
+    """A refusal of the core as the wire's REFUSED (its reason as its wire number), its
+    fields in their order: code, message, lo, hi, unit, next_at_ms, uptime_ms."""
     lo = hi = None
     unit = ""
     if r.allowed:
         lo, hi, unit = r.allowed
-    return "REFUSED", {
-        "code": reasons.number(r.code),
-        "message": r.message,
-        "lo": lo,
-        "hi": hi,
-        "unit": unit,
-        "next_at_ms": r.next_at_ms,
-        "uptime_ms": now,
-    }
+    return "REFUSED", (reasons.number(r.code), r.message, lo, hi, unit, r.next_at_ms, now)

@@ -46,7 +46,6 @@ from binascii import crc32
 
 from micropython import const
 
-from firmware.wording import BUF
 from protocol import reasons
 from protocol.text import TEXT_MAX
 
@@ -132,7 +131,6 @@ class Journal:
         self._limit = segment_bytes
         self._buf = bytearray(_MAX_RECORD)
         self._mv = memoryview(self._buf)
-        self._text = bytearray(BUF)  # an entry's text, worded by the log (render())
         self._batch = bytearray(_BATCH)  # records packed, not yet appended
         self._bmv = memoryview(self._batch)
         self._batched = 0
@@ -238,12 +236,12 @@ class Journal:
         o = 2 + _FIXED_SIZE
         klen = _string(buf, o, kind, _KIND_MAX)
         o += klen
-        n = log.render(seq, self._text) if log is not None else -1
+        n = log.render(seq, log.words) if log is not None else -1  # the log's buffer
         if n < 0:  # a text made already
             tlen = _string(buf, o + 1, text if log is None else log.text(seq), TEXT_MAX)
         else:
-            tlen = _cut_at(self._text, 0, n, TEXT_MAX)
-            t = self._text
+            t = log.words
+            tlen = _cut_at(t, 0, n, TEXT_MAX)
             for i in range(tlen):
                 buf[o + 1 + i] = t[i]
         buf[o] = tlen

@@ -72,9 +72,6 @@ class Result:
         self._log = log
         self._seq = seq
 
-    def __repr__(self):
-        return "Result(%s, %s: %s)" % ("ok" if self.ok else "refused", self.code, self.message)
-
 
 def refuse(code, message, allowed=None, next_at_ms=None):
     return Result(False, code, message, allowed, next_at_ms)

@@ -49,6 +49,7 @@ from firmware.libpush import Push
 from firmware.sessions import CLINICIAN, SESSIONS, Sessions
 from protocol import catalog, messages
 from protocol.decoder import Decoder
+from protocol.frame import MAX_WIRE
 from protocol.replay import ReplayCache
 from protocol.text import TEXT_MAX, clip
 
@@ -58,6 +59,7 @@ _SAVE_EVERY_MS = const(60_000)  # volume infused is saved at least this often
 _RETRY_MS = const(1_000)  # first retry of a failed save; doubles up to _SAVE_EVERY_MS
 _REBASE_MS = const(1 << 29)  # _since stays below this (plus a turn): a small int
 _HELLO = const(0x01)  # catalog.ID["HELLO"], frozen across protocol versions
+_FIELDS = const(9)  # fields of the longest request (START); HELLO's are gate.hello's
 
 
 class Shell:
@@ -129,6 +131,14 @@ class Shell:
         self._serving = None  # the request frame being handled, for the safety net
         self._undo = None  # the core's snapshot from before that request
         self._rx = bytearray(_RX_CHUNK)
+        # The wire of the answer being sent (gate.py, error()) and of events, written in
+        # place (messages.wire): an answer is written out before the next is made, and
+        # the events of a request go out before its answer does.
+        self.out = memoryview(bytearray(MAX_WIRE))
+        # The request's fields in their order (messages.decode_into), the handlers' f:
+        # one list for every request, as long as the longest request.
+        self.fields = [None] * _FIELDS
+        self._ev_out = memoryview(bytearray(MAX_WIRE))
         self._events = 0  # event sequence number (a gap tells the host one was lost)
         self._rates = [0] * self.channels  # rate each motor was last set to
         self._faults = [None] * self.channels  # last fault each motor reported
@@ -234,7 +244,7 @@ class Shell:
     def _guard(self, frame):
         # The safety net's undo: a request whose handling raises leaves the core as it
         # was before it (snapshot, then core.rollback() in _fault).
-        self._undo = self.core.snapshot()
+        self._undo = self.core.keep()  # in place: nothing made per request
         self._serving = frame
 
     def applied(self):
@@ -380,7 +390,7 @@ class Shell:
     def _event(self, name, fields):
         self._events = (self._events + 1) & 0xFFFF
         try:
-            self._link.write(messages.to_wire(name, self._events, fields))
+            self._link.write(messages.wire(self._ev_out, name, self._events, fields))
         except OSError as exc:  # the link's own failure: the other events are still tried
             self._failed = exc
 
@@ -392,7 +402,7 @@ class Shell:
         while pos < n:
             pos = decoder.feed(self._rx, pos, n)
             if decoder.ready:
-                frame = decoder.take()
+                frame = decoder.view()  # answered before the next bytes are fed
                 if catalog.is_request(frame.msg_id):
                     self._link.write(self._respond(frame, now))
 
@@ -427,8 +437,9 @@ class Shell:
             # one), a replay, or a display's or service tool's frame (link_lost watches
             # the host that changes delivery).
             self.core.host_seen(now)
+        fields = self.fields
         try:
-            fields = messages.decode(frame.msg_id, frame.payload)
+            messages.decode_into(frame.msg_id, frame.payload, fields)
         except ValueError as exc:
             return gate.refuse(self, frame, i, catalog.ERR_BAD_PAYLOAD, str(exc))
         # Marked run before it runs: should it fail half way, a retry is stale, never
@@ -486,5 +497,4 @@ class Shell:
         """An untagged ERROR to frame, in its own session (none for HELLO): the host
         matches it by both."""
         sid = 0 if frame.msg_id == _HELLO else frame.sid
-        fields = {"code": code, "message": message}
-        return messages.to_wire("ERROR", frame.seq, fields, sid=sid)
+        return messages.wire(self.out, "ERROR", frame.seq, (code, message), sid)

@@ -37,11 +37,10 @@ class Watchers:
     # -- a syringe near empty -------------------------------------------------------------
 
     def near_empty(self, c, now_ms):
-        # hot path: two compares, and the alarm only once per start
-        if c.rate and not c.near_empty_raised and c.volume_left <= c.near_empty_volume:
-            self._near_empty(c, now_ms)
-
-    def _near_empty(self, c, now_ms):
+        # hot path: two compares, and the alarm only once per start (one function, not
+        # a second for the alarm: each costs a board's heap)
+        if not c.rate or c.near_empty_raised or c.volume_left > c.near_empty_volume:
+            return
         c.near_empty_raised = True
         self.alarm(
             c.ch,
@@ -89,10 +88,8 @@ class Watchers:
         return None if self._link_alarmed or not self._supervised else self._link_deadline
 
     def link(self, now_ms):
-        if self._supervised and not self._link_alarmed and now_ms >= self._link_deadline:
-            self._link_lost(now_ms)
-
-    def _link_lost(self, now_ms):
+        if not self._supervised or self._link_alarmed or now_ms < self._link_deadline:
+            return
         self._link_alarmed = True
         held = [describe(c) for c in self._channels if c.delivering]
         self.alarm(
@@ -115,7 +112,15 @@ class Watchers:
         said = None
         for c in self._channels:
             drug = c.started_drug() if c.delivering else None
-            if drug is not None and drug.needs_any and not self._partnered(drug):
+            alone = drug is not None and drug.needs_any
+            if alone:
+                # one of drug's partners delivering on some channel (a loop: any() of
+                # a generator would make one for every start)
+                for o in self._channels:
+                    if o.delivering and o.started_drug().name in drug.needs_any:
+                        alone = False
+                        break
+            if alone:
                 # the library's advisory text (druglib keeps it short enough to send)
                 text = drug.advisory or ""
                 self.alarm(c.ch, "second_line_alone", MEDIUM, text, now_ms, True)
@@ -124,11 +129,3 @@ class Watchers:
             else:
                 self._alarms.clear(c.ch, "second_line_alone")
         return said
-
-    def _partnered(self, drug):
-        # one of drug's partners delivering on some channel (a loop: any() of a
-        # generator would make one for every start)
-        for o in self._channels:  # noqa: SIM110
-            if o.delivering and o.started_drug().name in drug.needs_any:
-                return True
-        return False

@@ -40,22 +40,18 @@ def notes_mask(notes):
     return mask
 
 
-def texts(a, b, c):
-    # texts a command gave, or None: kept by reference (a str never changes)
+def kept(a, b, c, d, e, f, g):
+    """What a command gave can be kept by reference and worded later: a, b, c texts or
+    None (a str never changes), d..g numbers or None (ints never change; bools and
+    anything else are worded now)."""
     return (
         (a is None or type(a) is str)
         and (b is None or type(b) is str)
         and (c is None or type(c) is str)
-    )
-
-
-def numbers(a, b, c, d):
-    # numbers a command gave, or None (ints never change; bools are worded now)
-    return (
-        (a is None or type(a) is int)
-        and (b is None or type(b) is int)
-        and (c is None or type(c) is int)
         and (d is None or type(d) is int)
+        and (e is None or type(e) is int)
+        and (f is None or type(f) is int)
+        and (g is None or type(g) is int)
     )
 
 

@@ -31,15 +31,19 @@ DEVICE = b"D"
 _PROOF_LABEL = {HOST: b"host proof", DEVICE: b"device proof"}
 
 
+# The HMAC's padded key, reused by every HMAC (none runs inside another).
+_PAD = bytearray(_BLOCK)
+
+
 def _hmac(key, a, b=b""):
     """HMAC-SHA256(key, a || b), the message in two parts so that no caller copies a
     frame to prefix it (RFC 2104: H(K ^ opad || H(K ^ ipad || m)))."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
-    pad = bytearray(_BLOCK)
-    pad[: len(key)] = key
+    pad = _PAD
+    n = len(key)
     for i in range(_BLOCK):
-        pad[i] ^= _IPAD
+        pad[i] = (key[i] if i < n else 0) ^ _IPAD
     inner = hashlib.sha256(pad)
     inner.update(a)
     inner.update(b)
@@ -98,6 +102,26 @@ def tag(ks, sender, signed):
     if sender != HOST and sender != DEVICE:
         raise ValueError("sender %r is neither %r nor %r" % (sender, HOST, DEVICE))
     return _hmac(ks, sender, signed)[:TAG]
+
+
+def tag_into(ks, sender, signed, buf, o):
+    """tag()'s bytes written into buf at o (the device's answers: no bytes made for it)."""
+    if sender != HOST and sender != DEVICE:
+        raise ValueError("sender %r is neither %r nor %r" % (sender, HOST, DEVICE))
+    d = _hmac(ks, sender, signed)
+    for i in range(TAG):
+        buf[o + i] = d[i]
+
+
+def verify(ks, sender, signed, tag):
+    """equal(tag, tag(ks, sender, signed)) without the tag's copy: a frame's tag checked."""
+    if len(tag) != TAG:
+        return False
+    d = _hmac(ks, sender, signed)
+    diff = 0
+    for i in range(TAG):
+        diff |= tag[i] ^ d[i]
+    return diff == 0
 
 
 def wrap(ks, ctr, key32):

@@ -17,14 +17,18 @@ A field is a tuple, by type:
     (name, TEXT, max)  human text: u8 byte count + UTF-8; longer is cut at a character
                        and ends in "..." (never cut silently)
     (name, LIST, max, fields)  u8 count + that many records of `fields`
-"""
 
-import binascii
+The rich form of this table (each message's fields by name, type and unit) is
+schema.py's: the schema hash, SPEC.md and the host's tables (MESSAGES, FIELDS, ID,
+NAME, BOUNDS, ROOM, MAY, PACKED, schema_text: read them here, made when first read)
+come from it. A board holds only the compact form below, made from it
+(schema.compact(); tests/test_protocol_spec.py keeps the two equal).
+"""
 
 from micropython import const
 
-from protocol.frame import MAX_PAYLOAD
-from protocol.text import TEXT_MAX
+from protocol.frame import MAX_PAYLOAD  # noqa: F401  (catalog.MAX_PAYLOAD, read by the host)
+from protocol.text import TEXT_MAX  # noqa: F401  (catalog.TEXT_MAX)
 
 PROTOCOL_VERSION = const(3)
 
@@ -56,6 +60,8 @@ LIST = "list"
 
 # Wire sizes of the fixed-size types.
 SIZE = {U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1, Q: 4, OQ: 4, MS: 8, OMS: 8, OS: 4}
+# The types in the order of their numbers in the compact layouts below.
+TYPES = (U8, U16, U32, U64, BOOL, Q, OQ, MS, OMS, OS, RAW, STR, TEXT, LIST)
 
 # Message id ranges: requests 0x01-0x3F (host -> device), their responses at
 # request | 0x80, unsolicited events 0x40-0x7F (device -> host), and the two
@@ -76,17 +82,11 @@ ERR_FORBIDDEN = const(8)  # the session's role may not send this request (MAY)
 # A HELLO that only closing an authenticated supervising session could make room for:
 # no session opened, none closed (a stranger's HELLO never ends a bedside host's watch)
 ERR_BUSY = const(9)
-ERROR_NAMES = {
-    ERR_UNKNOWN_MESSAGE: "unknown_message",
-    ERR_BAD_PAYLOAD: "bad_payload",
-    ERR_HELLO_REQUIRED: "hello_required",
-    ERR_MISMATCH: "mismatch",
-    ERR_INTERNAL: "internal",
-    ERR_STALE: "stale",
-    ERR_AUTH: "auth",
-    ERR_FORBIDDEN: "forbidden",
-    ERR_BUSY: "busy",
-}
+# The ERROR codes' names, for the host (ERROR_NAMES, made when read): code n is the
+# n-th name of this str.
+_ERROR_NAMES = (
+    "|unknown_message|bad_payload|hello_required|mismatch|internal|stale|auth|forbidden|busy|"
+)
 
 # The roles a key is for (SPEC §12): each board holds one key per role, and a session
 # is the role whose key proved it at AUTH. ROLE_NAMES: the wire's numbers to names.
@@ -98,281 +98,134 @@ ROLE_NAMES = dict((number, name) for name, number in ROLES.items())
 PRIORITY = {"low": 1, "medium": 2, "high": 3}
 PRIORITY_NAMES = dict((level, name) for name, level in PRIORITY.items())
 
-_ALARM = (
-    ("id", U16),
-    ("ch", U8),
-    ("code", U8),  # wire number of the alarm's reason (protocol/reasons.py)
-    ("priority", U8),  # PRIORITY_NAMES
-    ("acked", BOOL),
-    ("at_ms", MS),
-    ("message", TEXT, TEXT_MAX),
+
+# Records per page of the paged answers and the like are above; HELLO of any length:
+# protocol and schema (5 bytes) are all a device needs to answer a host of another
+# version with a mismatch instead of a bad length (SPEC §3).
+HELLO_PREFIX = const(5)
+
+# CRC-32 of schema.schema_text(): HELLO compares it, so two builds agree on every
+# layout (tests/test_protocol_spec.py checks this number is that CRC).
+SCHEMA_HASH = 0x9D028CA6
+
+# The compact catalog (schema.compact() makes it; never edit it by hand). Message k
+# (schema.MESSAGES' order) has id _IDS[k] and name name(id), the k-th of _MN (names
+# between "|", each starting at the u16 LE _MNO[2k]); _AT[id] is k + 1 (0: no such
+# message). Its fields start at _LAY[_OFF[2k] | _OFF[2k + 1] << 8]: a count, then
+# per field three bytes, its name (field_name(), _FN and _FNO as _MN and _MNO), its
+# type (TYPES index) and its
+# size (RAW), longest (STR, TEXT) or most records (LIST, whose record's fields follow
+# as a count and triples of their own). _LO[k] and _HI[k]: the smallest and largest
+# payload the decoder takes; _MAY[k]: bit r set when role r may send it.
+_IDS = bytes.fromhex(
+    "0181028203830484058506860787088809890a8a0b8b0c8c0d8d0e8e0f8f1090119112924041feff"
 )
 
-# One step of a taper plan: at device uptime at_ms the dose becomes `dose`.
-_STEP = (("at_ms", MS), ("dose", Q, "@unit"))
-
-# (id, name, fields)
-MESSAGES = (
-    # HELLO's first two fields and HELLO_R's first twelve are frozen: every protocol
-    # version keeps them (later versions append), so a device reads protocol and schema
-    # at fixed offsets before it decodes the rest, and a mismatch can always be read and
-    # reported.
-    (
-        0x01,
-        "HELLO",
-        (
-            ("protocol", U8),
-            ("schema", U32),
-            ("host", STR, 24),
-            ("supervise_s", U16),  # heartbeat interval the host promises; 0: one-shot
-            ("wall_ms", U64),  # the host's Unix time in ms, 0: none
-            ("role", U8),  # ROLES: the key this host will prove it holds at AUTH
-            ("nonce", RAW, 16),  # the host's fresh random nonce (Nh)
-        ),
-    ),
-    (
-        0x81,
-        "HELLO_R",
-        (
-            ("protocol", U8),
-            ("schema", U32),
-            ("firmware", STR, 24),
-            ("board", STR, 24),
-            ("channels", U8),
-            ("library", STR, 32),
-            ("library_version", STR, 16),
-            ("library_crc", U32),
-            ("boot_id", U32),  # random per boot: a new value means the device reset
-            ("replay_window", U8),  # answers the device keeps for retries, per session
-            ("max_payload", U16),
-            # SHA-256 (64 hex digits) of the bundle the firmware was flashed from
-            # (manifest.json); "" when it runs from source (the CPython emulator).
-            ("bundle", STR, 64),
-            # Added by protocol 3, after the frozen fields.
-            ("board_id", STR, 16),  # 16 lowercase hex digits: the key file it needs
-            ("auth", U8),  # 1: keyed; 0: the emulator's insecure mode (all-zero keys)
-            ("role", U8),  # HELLO's, echoed
-            ("nonce", RAW, 16),  # the device's fresh random nonce (Nd)
-        ),
-    ),
-    (0x02, "INFO", ()),
-    (
-        0x82,
-        "INFO_R",
-        (
-            ("uptime_ms", MS),
-            ("boot_id", U32),
-            ("rx_frames", U32),  # the device decoder's counters since boot
-            ("rx_bad_crc", U32),
-            ("rx_oversize", U32),
-            ("rx_bad_cobs", U32),
-            ("rx_unknown", U32),
-            ("rx_bad_length", U32),
-            ("auth_refused", U32),  # AUTH proofs refused since boot
-            ("bad_tag", U32),  # frames refused for a missing or wrong tag
-            ("stale_ctr", U32),  # tagged frames refused for a counter not newer
-            ("forbidden", U32),  # requests refused for the session's role
-            ("library_problems", U16),  # the active library's problems (0: valid)
-            # The active library, as HELLO_R's: the one a push switched to since then.
-            ("library", STR, 32),
-            ("library_version", STR, 16),
-            ("library_crc", U32),
-        ),
-    ),
-    (0x03, "STATUS", (("ch", U8),)),
-    (
-        0x83,
-        "STATUS_R",
-        (
-            ("ch", U8),
-            ("state", STR, 16),
-            ("drug", STR, 24),  # "" when idle
-            ("dose", Q, "@dose_unit"),
-            ("dose_unit", STR, 16),
-            ("rate", Q, "mL/h"),
-            ("volume_infused", Q, "mL"),
-            ("volume_left", OQ, "mL"),  # None: no volume was given
-            ("time_to_empty_s", OS),  # None: unknown (no volume, or not running)
-            ("alarms", LIST, 16, (("id", U16),)),
-            ("taper_next_ms", OMS),  # tapering: when the next step is due, else None
-            ("taper_next_dose", OQ, "@dose_unit"),  # tapering: the dose it steps to
-            ("override", BOOL),  # the dose was set past a soft limit by an override
-            # The last start's order (None, and conc_unit "", before a first start): its
-            # concentration, the patient's weight (None: none given), the volume programmed.
-            ("conc", OQ, "@conc_unit"),
-            ("conc_unit", STR, 16),
-            ("weight", OQ, "kg"),
-            ("volume", OQ, "mL"),
-        ),
-    ),
-    (
-        0x04,
-        "START",
-        (
-            ("ch", U8),
-            ("drug", STR, 24),
-            ("dose", Q, "@unit"),
-            ("unit", STR, 16),
-            ("weight", OQ, "kg"),
-            ("conc", OQ, "@conc_unit"),
-            ("conc_unit", STR, 16),  # "" when conc is None
-            ("volume", OQ, "mL"),
-            ("override", BOOL),
-        ),
-    ),
-    (0x84, "START_R", (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("rate", Q, "mL/h"))),
-    (
-        0x05,
-        "TITRATE",
-        (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("override", BOOL)),
-    ),
-    (0x85, "TITRATE_R", (("ch", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("rate", Q, "mL/h"))),
-    (0x06, "STOP", (("ch", U8),)),
-    (
-        0x86,
-        "STOP_R",
-        (
-            ("ch", U8),
-            ("unit", STR, 16),
-            # Empty for drugs stopped at once; for taper drugs the steps the device
-            # will apply on its own, the last one with dose 0: `total` of them, the
-            # first page here, the rest from TAPER.
-            ("total", U16),
-            ("plan", LIST, TAPER_PAGE, _STEP),
-        ),
-    ),
-    # reason: occlusion | air_in_line | extravasation | clinician
-    (0x07, "ESTOP", (("ch", U8), ("reason", STR, 16))),
-    (0x87, "ESTOP_R", (("ch", U8),)),
-    (0x08, "ALARMS", (("first", U8),)),
-    # Active alarms from index `first` on; ask again from first + len(alarms) while
-    # that is below total.
-    (0x88, "ALARMS_R", (("total", U8), ("alarms", LIST, ALARMS_PAGE, _ALARM))),
-    (0x09, "ACK", (("alarm_id", U16),)),
-    (0x89, "ACK_R", (("alarm_id", U16),)),
-    (0x0A, "LOG", (("first", U32),)),
-    # Event log entries with seq >= first, oldest first, as many as fit MAX_PAYLOAD
-    # (at least one, at most LOG_PAGE); `next` is the seq to ask for next (equal to
-    # `first` when there is nothing newer), `oldest` the oldest seq the device's
-    # persistent log still holds (older entries were rotated out). seq counts across
-    # boots; wall_ms is absent for entries made before a host gave the time at HELLO.
-    (
-        0x8A,
-        "LOG_R",
-        (
-            ("oldest", U32),
-            ("next", U32),
-            (
-                "entries",
-                LIST,
-                LOG_PAGE,
-                (
-                    ("seq", U32),
-                    ("boot_id", U32),  # the boot the entry was made in
-                    ("at_ms", MS),  # device uptime in that boot
-                    ("wall_ms", OMS),  # Unix time in ms, None: no host had given it
-                    ("ch", U8),  # 0: not about one channel
-                    ("kind", STR, 16),
-                    ("code", U8),
-                    ("text", TEXT, TEXT_MAX),
-                ),
-            ),
-        ),
-    ),
-    (0x0B, "HEARTBEAT", ()),
-    (0x8B, "HEARTBEAT_R", (("uptime_ms", MS), ("boot_id", U32), ("active_alarms", U8))),
-    # The taper plan of the last STOP of channel `ch`, from step `first` on; ask again
-    # from first + len(plan) while that is below total.
-    (0x0C, "TAPER", (("ch", U8), ("first", U16))),
-    (
-        0x8C,
-        "TAPER_R",
-        (("ch", U8), ("unit", STR, 16), ("total", U16), ("plan", LIST, TAPER_PAGE, _STEP)),
-    ),
-    # This session's heartbeat interval (0: ends its supervision). While any session
-    # supervises, a host silent for max(link timeout, 3 x the largest interval) is an
-    # alarm (link_lost); nobody supervising, silence is no alarm (SPEC §3).
-    (0x0D, "SUPERVISE", (("interval_s", U16),)),
-    (0x8D, "SUPERVISE_R", (("interval_s", U16),)),
-    # The host's proof that it holds the role's key (untagged: the session has no
-    # proven key yet); AUTH_R, tagged with the device's counter 1, the device's (§12).
-    (0x0E, "AUTH", (("proof", RAW, 16),)),
-    (0x8E, "AUTH_R", (("proof", RAW, 16),)),
-    # Service only: the new key of `role`, wrapped (auth.wrap under the session key and
-    # this frame's ctr); KEY_R: auth.key_check of the key the device stored.
-    (0x0F, "KEY", (("role", U8), ("key", RAW, 32))),
-    (0x8F, "KEY_R", (("role", U8), ("check", RAW, 8))),
-    # Service only: a new drug library, pushed whole then switched to (SPEC §6).
-    # LIB_BEGIN: the file's size and the CRC-32 of its bytes; LIB_DATA: n bytes of it
-    # at offset (the bytes the device holds), in data's first n; LIB_DATA_R: the offset
-    # of the next; LIB_COMMIT_R: the identity of the library now active.
-    (0x10, "LIB_BEGIN", (("size", U32), ("crc", U32))),
-    (0x90, "LIB_BEGIN_R", ()),
-    (0x11, "LIB_DATA", (("offset", U32), ("n", U8), ("data", RAW, LIB_CHUNK))),
-    (0x91, "LIB_DATA_R", (("next", U32),)),
-    (0x12, "LIB_COMMIT", ()),
-    (
-        0x92,
-        "LIB_COMMIT_R",
-        (("library", STR, 32), ("library_version", STR, 16), ("library_crc", U32)),
-    ),
-    # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
-    # a lost event. The host does not answer them.
-    (0x40, "EV_ALARM", _ALARM),
-    (
-        0x41,
-        "EV_STATE",
-        (
-            ("ch", U8),
-            ("state", STR, 16),
-            ("drug", STR, 24),
-            ("dose", Q, "@unit"),
-            ("unit", STR, 16),
-            ("rate", Q, "mL/h"),
-            ("at_ms", MS),
-        ),
-    ),
-    # The safety core refused the request; nothing changed.
-    (
-        REFUSED,
-        "REFUSED",
-        (
-            ("code", U8),  # wire number of the reason (protocol/reasons.py)
-            ("message", TEXT, TEXT_MAX),
-            ("lo", OQ, "@unit"),  # allowed range, None when the refusal has none
-            ("hi", OQ, "@unit"),
-            ("unit", STR, 16),
-            ("next_at_ms", OMS),  # earliest time it would be allowed, or None
-            ("uptime_ms", MS),  # the device's uptime when it refused: next_at_ms - uptime_ms
-            # is the wait, which a host shows instead of a raw uptime
-        ),
-    ),
-    # The request never reached the safety core (ERR_* codes above).
-    (ERROR, "ERROR", (("code", U8), ("message", TEXT, TEXT_MAX))),
+_FN = (
+    "protocol|schema|host|supervise_s|wall_ms|role|nonce|firmware|board|channels|"
+    "library|library_version|library_crc|boot_id|replay_window|max_payload|bundle|"
+    "board_id|auth|uptime_ms|rx_frames|rx_bad_crc|rx_oversize|rx_bad_cobs|rx_unknown|"
+    "rx_bad_length|auth_refused|bad_tag|stale_ctr|forbidden|library_problems|ch|"
+    "state|drug|dose|dose_unit|rate|volume_infused|volume_left|time_to_empty_s|"
+    "alarms|id|taper_next_ms|taper_next_dose|override|conc|conc_unit|weight|volume|"
+    "unit|total|plan|at_ms|reason|first|code|priority|acked|message|alarm_id|oldest|"
+    "next|entries|seq|kind|text|active_alarms|interval_s|proof|key|check|size|crc|"
+    "offset|n|data|lo|hi|next_at_ms|"
 )
 
-ID = {}
-NAME = {}
-FIELDS = {}
-for _id, _name, _fields in MESSAGES:
-    ID[_name] = _id
-    NAME[_id] = _name
-    FIELDS[_id] = _fields
+_FNO = (
+    b"\x00\x00\x09\x00\x10\x00\x15\x00\x21\x00\x29\x00\x2e\x00\x34\x00\x3d\x00\x43\x00"
+    b"\x4c\x00\x54\x00\x64\x00\x70\x00\x78\x00\x86\x00\x92\x00\x99\x00\xa2\x00\xa7\x00"
+    b"\xb1\x00\xbb\x00\xc6\x00\xd2\x00\xde\x00\xe9\x00\xf7\x00\x04\x01\x0c\x01\x16\x01"
+    b"\x20\x01\x31\x01\x34\x01\x3a\x01\x3f\x01\x44\x01\x4e\x01\x53\x01\x62\x01\x6e\x01"
+    b"\x7e\x01\x85\x01\x88\x01\x96\x01\xa6\x01\xaf\x01\xb4\x01\xbe\x01\xc5\x01\xcc\x01"
+    b"\xd1\x01\xd7\x01\xdc\x01\xe2\x01\xe9\x01\xef\x01\xf4\x01\xfd\x01\x03\x02\x0b\x02"
+    b"\x14\x02\x1b\x02\x20\x02\x28\x02\x2c\x02\x31\x02\x36\x02\x44\x02\x4f\x02\x55\x02"
+    b"\x59\x02\x5f\x02\x64\x02\x68\x02\x6f\x02\x71\x02\x76\x02\x79\x02\x7c\x02\x87\x02"
+)
 
+_MN = (
+    "HELLO|HELLO_R|INFO|INFO_R|STATUS|STATUS_R|START|START_R|TITRATE|TITRATE_R|STOP|"
+    "STOP_R|ESTOP|ESTOP_R|ALARMS|ALARMS_R|ACK|ACK_R|LOG|LOG_R|HEARTBEAT|HEARTBEAT_R|"
+    "TAPER|TAPER_R|SUPERVISE|SUPERVISE_R|AUTH|AUTH_R|KEY|KEY_R|LIB_BEGIN|LIB_BEGIN_R|"
+    "LIB_DATA|LIB_DATA_R|LIB_COMMIT|LIB_COMMIT_R|EV_ALARM|EV_STATE|REFUSED|ERROR|"
+)
 
-_ALL = (ROLES["monitor"], ROLES["clinician"], ROLES["service"])
-_CLINICIAN = (ROLES["clinician"],)
-# Per request id, the roles that may send it (step f of SPEC §12's checks). HELLO and
-# AUTH are absent: they come before a session has a proven role.
-MAY = {}
-for _name in ("INFO", "STATUS", "ALARMS", "LOG", "HEARTBEAT", "TAPER"):
-    MAY[ID[_name]] = _ALL
-# SUPERVISE too is the clinician's: link_lost watches the host that changes delivery,
-# and a display's or a service tool's frames must not stand in for its silence.
-for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK", "SUPERVISE"):
-    MAY[ID[_name]] = _CLINICIAN
-for _name in ("KEY", "LIB_BEGIN", "LIB_DATA", "LIB_COMMIT"):
-    MAY[ID[_name]] = (ROLES["service"],)
+_MNO = (
+    b"\x00\x00\x06\x00\x0e\x00\x13\x00\x1a\x00\x21\x00\x2a\x00\x30\x00\x38\x00\x40\x00"
+    b"\x4a\x00\x4f\x00\x56\x00\x5c\x00\x64\x00\x6b\x00\x74\x00\x78\x00\x7e\x00\x82\x00"
+    b"\x88\x00\x92\x00\x9e\x00\xa4\x00\xac\x00\xb6\x00\xc2\x00\xc7\x00\xce\x00\xd2\x00"
+    b"\xd8\x00\xe2\x00\xee\x00\xf7\x00\x02\x01\x0d\x01\x1a\x01\x23\x01\x2c\x01\x34\x01"
+    b"\x3a\x01"
+)
+
+_AT = (
+    b"\x00\x01\x03\x05\x07\x09\x0b\x0d\x0f\x11\x13\x15\x17\x19\x1b\x1d\x1f\x21\x23\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x25\x26\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x04\x06\x08\x0a\x0c\x0e\x10\x12\x14\x16"
+    b"\x18\x1a\x1c\x1e\x20\x22\x24\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x27\x28"
+)
+
+_LAY = (
+    b"\x07\x00\x00\x00\x01\x02\x00\x02\x0b\x18\x03\x01\x00\x04\x03\x00\x05\x00\x00\x06"
+    b"\x0a\x10\x10\x00\x00\x00\x01\x02\x00\x07\x0b\x18\x08\x0b\x18\x09\x00\x00\x0a\x0b"
+    b"\x20\x0b\x0b\x10\x0c\x02\x00\x0d\x02\x00\x0e\x00\x00\x0f\x01\x00\x10\x0b\x40\x11"
+    b"\x0b\x10\x12\x00\x00\x05\x00\x00\x06\x0a\x10\x00\x10\x13\x07\x00\x0d\x02\x00\x14"
+    b"\x02\x00\x15\x02\x00\x16\x02\x00\x17\x02\x00\x18\x02\x00\x19\x02\x00\x1a\x02\x00"
+    b"\x1b\x02\x00\x1c\x02\x00\x1d\x02\x00\x1e\x01\x00\x0a\x0b\x20\x0b\x0b\x10\x0c\x02"
+    b"\x00\x01\x1f\x00\x00\x11\x1f\x00\x00\x20\x0b\x10\x21\x0b\x18\x22\x05\x00\x23\x0b"
+    b"\x10\x24\x05\x00\x25\x05\x00\x26\x06\x00\x27\x09\x00\x28\x0d\x10\x01\x29\x01\x00"
+    b"\x2a\x08\x00\x2b\x06\x00\x2c\x04\x00\x2d\x06\x00\x2e\x0b\x10\x2f\x06\x00\x30\x06"
+    b"\x00\x09\x1f\x00\x00\x21\x0b\x18\x22\x05\x00\x31\x0b\x10\x2f\x06\x00\x2d\x06\x00"
+    b"\x2e\x0b\x10\x30\x06\x00\x2c\x04\x00\x04\x1f\x00\x00\x22\x05\x00\x31\x0b\x10\x24"
+    b"\x05\x00\x04\x1f\x00\x00\x22\x05\x00\x31\x0b\x10\x2c\x04\x00\x04\x1f\x00\x00\x22"
+    b"\x05\x00\x31\x0b\x10\x24\x05\x00\x01\x1f\x00\x00\x04\x1f\x00\x00\x31\x0b\x10\x32"
+    b"\x01\x00\x33\x0d\x12\x02\x34\x07\x00\x22\x05\x00\x02\x1f\x00\x00\x35\x0b\x10\x01"
+    b"\x1f\x00\x00\x01\x36\x00\x00\x02\x32\x00\x00\x28\x0d\x01\x07\x29\x01\x00\x1f\x00"
+    b"\x00\x37\x00\x00\x38\x00\x00\x39\x04\x00\x34\x07\x00\x3a\x0c\x78\x01\x3b\x01\x00"
+    b"\x01\x3b\x01\x00\x01\x36\x02\x00\x03\x3c\x02\x00\x3d\x02\x00\x3e\x0d\x08\x08\x3f"
+    b"\x02\x00\x0d\x02\x00\x34\x07\x00\x04\x08\x00\x1f\x00\x00\x40\x0b\x10\x37\x00\x00"
+    b"\x41\x0c\x78\x00\x03\x13\x07\x00\x0d\x02\x00\x42\x00\x00\x02\x1f\x00\x00\x36\x01"
+    b"\x00\x04\x1f\x00\x00\x31\x0b\x10\x32\x01\x00\x33\x0d\x12\x02\x34\x07\x00\x22\x05"
+    b"\x00\x01\x43\x01\x00\x01\x43\x01\x00\x01\x44\x0a\x10\x01\x44\x0a\x10\x02\x05\x00"
+    b"\x00\x45\x0a\x20\x02\x05\x00\x00\x46\x0a\x08\x02\x47\x02\x00\x48\x02\x00\x00\x03"
+    b"\x49\x02\x00\x4a\x00\x00\x4b\x0a\xc0\x01\x3d\x02\x00\x00\x03\x0a\x0b\x20\x0b\x0b"
+    b"\x10\x0c\x02\x00\x07\x29\x01\x00\x1f\x00\x00\x37\x00\x00\x38\x00\x00\x39\x04\x00"
+    b"\x34\x07\x00\x3a\x0c\x78\x07\x1f\x00\x00\x20\x0b\x10\x21\x0b\x18\x22\x05\x00\x31"
+    b"\x0b\x10\x24\x05\x00\x34\x07\x00\x07\x37\x00\x00\x3a\x0c\x78\x4c\x06\x00\x4d\x06"
+    b"\x00\x31\x0b\x10\x4e\x08\x00\x13\x07\x00\x02\x37\x00\x00\x3a\x0c\x78"
+)
+
+_OFF = (
+    b"\x00\x00\x16\x00\x47\x00\x48\x00\x79\x00\x7d\x00\xb5\x00\xd1\x00\xde\x00\xeb\x00"
+    b"\xf8\x00\xfc\x00\x10\x01\x17\x01\x1b\x01\x1f\x01\x3c\x01\x40\x01\x44\x01\x48\x01"
+    b"\x6b\x01\x6c\x01\x76\x01\x7d\x01\x91\x01\x95\x01\x99\x01\x9d\x01\xa1\x01\xa8\x01"
+    b"\xaf\x01\xb6\x01\xb7\x01\xc1\x01\xc5\x01\xc6\x01\xd0\x01\xe6\x01\xfc\x01\x12\x02"
+)
+
+_LO = (
+    b"\x05\x29\x00\x3c\x01\x33\x15\x0a\x07\x0a\x01\x05\x02\x01\x01\x02\x02\x02\x04\x09"
+    b"\x00\x0d\x03\x05\x02\x02\x10\x10\x21\x09\x08\x00\xc5\x04\x00\x06\x0f\x14\x1b\x02"
+)
+
+_HI = (
+    b"\xf0\xd9\x00\x6c\x01\x9b\x4d\x1a\x17\x1a\x01\xed\x12\x01\x01\x89\x02\x02\x04\xf0"
+    b"\x00\x0d\x03\xed\x02\x02\x10\x10\x21\x09\x08\x00\xc5\x04\x00\x36\x87\x4c\xa3\x7a"
+)
+
+_MAY = (
+    b"\x00\x00\x0e\x00\x0e\x00\x04\x00\x04\x00\x04\x00\x04\x00\x0e\x00\x04\x00\x0e\x00"
+    b"\x0e\x00\x0e\x00\x04\x00\x00\x00\x08\x00\x08\x00\x08\x00\x08\x00\x00\x00\x00\x00"
+)
 
 
 def is_request(msg_id):
@@ -383,63 +236,88 @@ def is_event(msg_id):
     return 0x40 <= msg_id < 0x80
 
 
-def _bounds(fields):
-    # (smallest, largest) payload size of a record of these fields
-    lo = hi = 0
-    for f in fields:
-        t = f[1]
-        if t in SIZE:
-            lo += SIZE[t]
-            hi += SIZE[t]
-        elif t == RAW:
-            lo += f[2]
-            hi += f[2]
-        elif t == LIST:
-            sub = _bounds(f[3])[1]
-            lo += 1
-            hi += 1 + f[2] * sub
-        else:
-            lo += 1
-            hi += 1 + f[2]
-    return lo, hi
+def index(msg_id):
+    """k of message msg_id in the compact tables, -1 when the catalog has no such id."""
+    return _AT[msg_id] - 1 if 0 <= msg_id <= 0xFF else -1
 
 
-# Per message id: smallest and largest payload; the decoder rejects other lengths.
-# ROOM: the largest a record of its fields could be, the encoder's buffer.
-BOUNDS = {}
-ROOM = {}
-for _id, _fields in FIELDS.items():
-    BOUNDS[_id] = _bounds(_fields)
-    ROOM[_id] = BOUNDS[_id][1]
-# Packed answers hold as many records as fit MAX_PAYLOAD, never more.
-PACKED = (ID["LOG_R"],)
-for _id in PACKED:
-    BOUNDS[_id] = (BOUNDS[_id][0], MAX_PAYLOAD)
-# HELLO of any length: protocol and schema (5 bytes) are all a device needs to answer
-# a host of another version with a mismatch instead of a bad length (SPEC §3).
-HELLO_PREFIX = const(5)
-BOUNDS[0x01] = (HELLO_PREFIX, MAX_PAYLOAD)
+def find(name):
+    """k of the message called name, -1 when there is none (allocates nothing)."""
+    return _find(_MN, _MNO, name)
 
 
-def _describe(fields):
-    out = []
-    for f in fields:
-        if f[1] == LIST:
-            out.append("%s:list%d[%s]" % (f[0], f[2], _describe(f[3])))
-        elif len(f) > 2:
-            out.append("%s:%s:%s" % (f[0], f[1], f[2]))
-        else:
-            out.append("%s:%s" % (f[0], f[1]))
-    return ",".join(out)
+def msg_id(name):
+    """The id of the message called name (KeyError when there is none)."""
+    k = _find(_MN, _MNO, name)
+    if k < 0:
+        raise KeyError(name)
+    return _IDS[k]
 
 
-def schema_text():
-    """The canonical text the schema hash is the CRC-32 of (one line per message)."""
-    lines = ["pumpguard %d" % PROTOCOL_VERSION]
-    for msg_id, name, fields in MESSAGES:
-        lines.append("%02x %s %s" % (msg_id, name, _describe(fields)))
-    return "\n".join(lines)
+def name(msg_id):
+    """The name of message msg_id (a new str: for texts and the host)."""
+    return _name(_MN, _MNO, _AT[msg_id] - 1)
 
 
-# CRC-32 of schema_text(): HELLO compares it, so two builds agree on every layout.
-SCHEMA_HASH = binascii.crc32(schema_text().encode())
+def field_name(i):
+    """The name of field name number i (_LAY's first byte of a field)."""
+    return _name(_FN, _FNO, i)
+
+
+def field_is(i, key):
+    """Whether key is the name of field name number i (allocates nothing)."""
+    a = _FNO[2 * i] | _FNO[2 * i + 1] << 8
+    b = _FNO[2 * i + 2] | _FNO[2 * i + 3] << 8
+    return len(key) == b - 1 - a and _FN.startswith(key, a)
+
+
+def _name(names, offs, i):
+    if i < 0:
+        raise KeyError(i)
+    return names[offs[2 * i] | offs[2 * i + 1] << 8 : (offs[2 * i + 2] | offs[2 * i + 3] << 8) - 1]
+
+
+def _find(names, offs, key):
+    n = len(key)
+    for i in range(len(offs) // 2 - 1):
+        a = offs[2 * i] | offs[2 * i + 1] << 8
+        if (offs[2 * i + 2] | offs[2 * i + 3] << 8) - 1 - a == n and names.startswith(key, a):
+            return i
+    return -1
+
+
+def may(msg_id, role):
+    """Whether a session of role may send request msg_id (SPEC §12 step f)."""
+    k = _AT[msg_id] - 1
+    return k >= 0 and 0 < role < 8 and _MAY[k] >> role & 1 == 1
+
+
+def roles_may(msg_id):
+    """The roles that may send request msg_id, in their numbers' order (a refusal's text)."""
+    k = _AT[msg_id] - 1
+    return [r for r in sorted(ROLE_NAMES) if k >= 0 and _MAY[k] >> r & 1]
+
+
+# The host's rich tables: declared here, made by __getattr__ when read (schema.py).
+MESSAGES: "tuple"
+ID: "dict[str, int]"
+NAME: "dict[int, str]"
+FIELDS: "dict[int, tuple]"
+BOUNDS: "dict[int, tuple[int, int]]"
+ROOM: "dict[int, int]"
+MAY: "dict[int, tuple[int, ...]]"
+PACKED: "tuple[int, ...]"
+ERROR_NAMES: "dict[int, str]"
+
+
+def __getattr__(attr):
+    # The host's rich tables, from schema.py (a board reads none of them).
+    if attr == "ERROR_NAMES":
+        return dict((i, n) for i, n in enumerate(_ERROR_NAMES[1:-1].split("|"), 1))
+    from protocol import schema
+
+    if attr in ("MESSAGES", "ID", "NAME", "FIELDS", "BOUNDS", "ROOM", "MAY", "PACKED"):
+        return getattr(schema, attr)
+    if attr in ("schema_text", "_bounds", "_describe"):
+        return getattr(schema, attr)
+    raise AttributeError(attr)

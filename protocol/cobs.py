@@ -8,6 +8,27 @@ decoder.py.
 """
 
 
+def encode_into(data, n, out, o):
+    """encode(data[:n]) written into out from index o; the index after it. out must
+    hold n + n // 254 + 1 bytes from o."""
+    code_at = o
+    o += 1
+    code = 1
+    for i in range(n):
+        b = data[i]
+        if b:
+            out[o] = b
+            o += 1
+            code += 1
+        if not b or code == 0xFF:
+            out[code_at] = code
+            code_at = o
+            o += 1
+            code = 1
+    out[code_at] = code
+    return o
+
+
 def encode(data):
     """COBS of `data`, without delimiters: each block is a code byte n (1-255)
     followed by n-1 non-zero bytes, and stands for them plus a 0x00, except that a

@@ -57,12 +57,12 @@ class Frame:
     def __init__(self, msg_id, seq, payload, crc, sid=0, ctr=0, tag=None, signed=None):
         self.msg_id = msg_id
         self.seq = seq
-        self.payload = payload
+        self.payload = payload  # type: bytes | memoryview
         self.crc = crc
         self.sid = sid
         self.ctr = ctr
-        self.tag = tag
-        self.signed = signed
+        self.tag = tag  # type: bytes | memoryview | None
+        self.signed = signed  # type: bytes | memoryview | None
 
     def __repr__(self):
         return "Frame(0x%02x, seq=%d, sid=%d, %d bytes%s)" % (
@@ -75,7 +75,8 @@ class Frame:
 
 
 class Decoder:
-    def __init__(self, crc=crc32, bounds=catalog.BOUNDS):
+    def __init__(self, crc=crc32, bounds=None):
+        # bounds: {msg_id: (lo, hi)} in place of the catalog's (catalog._LO, _HI)
         self._crc = crc
         self._bounds = bounds
         self._buf = bytearray(MAX_FRAME)
@@ -88,6 +89,7 @@ class Decoder:
         self.ready = False  # a verified frame waits in the buffer for take()
         self._end = 0  # its length, CRC included
         self._head = HEADER  # its header's length: HEADER, or HEADER + SID_BYTES with S
+        self._frame = None  # the Frame view() fills in, made at its first call
         self.frames = 0
         self.bad_crc = 0
         self.oversize = 0
@@ -174,11 +176,11 @@ class Decoder:
         tail = TRAILER + AUTH_BYTES if verfl & FLAG_AUTH else TRAILER
         if n < head + tail or buf[4] != n - head - tail:
             self.bad_length += 1
-        elif verfl not in _VERFL or buf[1] not in self._bounds:
+        elif verfl not in _VERFL or not self._known(buf[1]):
             self.unknown += 1
         elif sid and buf[HEADER] == 0 and buf[HEADER + 1] == 0:
             self.unknown += 1  # S promises a session id, and 0 is none
-        elif not self._bounds[buf[1]][0] <= buf[4] <= self._bounds[buf[1]][1]:
+        elif not self._fits(buf[1], buf[4]):
             self.bad_length += 1
         else:
             self._end = n
@@ -186,6 +188,17 @@ class Decoder:
             self.frames += 1
             return True
         return False
+
+    def _known(self, msg_id):
+        if self._bounds is None:
+            return catalog._AT[msg_id] != 0
+        return msg_id in self._bounds
+
+    def _fits(self, msg_id, n):
+        if self._bounds is None:
+            k = catalog._AT[msg_id] - 1
+            return catalog._LO[k] <= n <= catalog._HI[k]
+        return self._bounds[msg_id][0] <= n <= self._bounds[msg_id][1]
 
     def take(self):
         """The frame `feed` just completed (a copy: the buffer is reused)."""
@@ -204,6 +217,35 @@ class Decoder:
         tag = bytes(mv[c : n - TRAILER])
         payload = bytes(mv[head : c - CTR_BYTES])
         return Frame(buf[1], buf[2] | buf[3] << 8, payload, crc, sid, ctr, tag, bytes(mv[:c]))
+
+    def view(self):
+        """take() for the device: the same Frame object each time, its payload, tag and
+        signed bytes memoryviews of the buffer, valid until the next feed (the shell
+        answers a frame before it feeds the next bytes)."""
+        buf = self._buf
+        mv = self._mv
+        n = self._end
+        head = self._head
+        f = self._frame
+        if f is None:
+            f = self._frame = Frame(0, 0, b"", 0)
+        f.msg_id = buf[1]
+        f.seq = buf[2] | buf[3] << 8
+        f.crc = buf[n - 4] | buf[n - 3] << 8 | buf[n - 2] << 16 | buf[n - 1] << 24
+        f.sid = buf[HEADER] | buf[HEADER + 1] << 8 if head != HEADER else 0
+        if buf[0] != _TAGGED:
+            f.payload = mv[head : n - TRAILER]
+            f.ctr = 0
+            f.tag = None
+            f.signed = None
+            return f
+        c = n - TRAILER - AUTH_BYTES  # the payload's end, the ctr's start
+        f.ctr = buf[c] | buf[c + 1] << 8 | buf[c + 2] << 16 | buf[c + 3] << 24
+        f.payload = mv[head:c]
+        c += CTR_BYTES
+        f.tag = mv[c : n - TRAILER]
+        f.signed = mv[:c]
+        return f
 
     def decode(self, data):
         """Every verified frame in `data` (allocates a list: host side convenience)."""

@@ -1,53 +1,138 @@
-"""Payload encoding and decoding, driven by the field tables in catalog.py.
+"""Payload encoding and decoding, driven by the compact field tables in catalog.py.
 
     payload = encode("START", {"ch": 1, "drug": "norepinephrine", ...})
     fields = decode(msg_id, payload)        # dict; ValueError if it does not fit
+    out = wire(buf, msg_id, seq, fields, sid, key, ctr, sender)   # the device's
 
 Records in a LIST decode to dicts and encode from dicts or from tuples in field order
 (the core's taper plan is a list of (at_ms, dose) tuples). A RAW field is bytes of its
-exact length both ways.
+exact length both ways. wire() is the device's to_wire(): the frame is built in one
+buffer allocated at import, tagged, its CRC and COBS written in place into `buf` (a
+bytearray of frame.MAX_WIRE bytes the caller holds), and it returns a memoryview of
+the wire bytes there, so an answer costs no bytes object, list or concatenation.
 """
 
 import struct
 
+from micropython import const
+
 from protocol import catalog, frame
-from protocol.auth import HOST
-from protocol.catalog import BOOL, LIST, MS, OMS, OQ, OS, RAW, STR, TEXT, U8, U16, U32, U64, Q
+from protocol.auth import HOST, TAG, tag_into
+from protocol.cobs import encode_into
+from protocol.crc import crc32
 
 # The absent value of an optional quantity or time: a value no real one can take.
 NONE_Q = -0x80000000
 NONE_MS = 0xFFFFFFFFFFFFFFFF
 NONE_S = 0xFFFFFFFF
-_NONE = {OQ: NONE_Q, OMS: NONE_MS, OS: NONE_S}
 
-_FMT = {U8: "<B", BOOL: "<B", U16: "<H", U32: "<I", U64: "<Q", Q: "<i", OQ: "<i", OS: "<I"}
-_FMT[MS] = _FMT[OMS] = "<Q"
-_MAX = {U8: 0xFF, BOOL: 1, U16: 0xFFFF, U32: 0xFFFFFFFF, U64: NONE_MS, MS: NONE_MS - 1}
-_MAX[OMS] = _MAX[MS]
-_MAX[OS] = NONE_S - 1
+# Type numbers (catalog.TYPES): U8 U16 U32 U64 BOOL Q OQ MS OMS OS RAW STR TEXT LIST
+_BOOL = const(4)
+_Q = const(5)
+_OQ = const(6)
+_MS = const(7)
+_OMS = const(8)
+_OS = const(9)
+_RAW = const(10)
+_STR = const(11)
+_TEXT = const(12)
+_LIST = const(13)
+# Per type number below _RAW: its struct format and its wire size.
+_FMT = ("<B", "<H", "<I", "<Q", "<B", "<i", "<i", "<Q", "<Q", "<I")
+_SIZE = b"\x01\x02\x04\x08\x01\x04\x04\x08\x08\x04"
 _CUT = b"..."  # the end of a TEXT the sender had to cut
+
+# The device's frame, built here before it is stuffed into the caller's buffer.
+_BODY = bytearray(frame.MAX_FRAME)
+_MV = memoryview(_BODY)
+
+
+def _k(msg):
+    k = catalog.find(msg) if isinstance(msg, str) else catalog.index(msg)
+    if k < 0:
+        raise KeyError(msg)
+    return k
+
+
+def _at(k):
+    return catalog._OFF[2 * k] | catalog._OFF[2 * k + 1] << 8
 
 
 def encode(msg, fields):
     """The payload of message `msg` (name or id) with `fields` (a dict of every field)."""
-    msg_id = catalog.ID[msg] if isinstance(msg, str) else msg
-    buf = bytearray(catalog.ROOM[msg_id])
-    end = _put(catalog.FIELDS[msg_id], fields, buf, 0, catalog.NAME[msg_id])
-    if end > catalog.BOUNDS[msg_id][1]:  # a packed answer given more than fits
-        raise ValueError(
-            "%s: %d bytes, at most %d" % (catalog.NAME[msg_id], end, frame.MAX_PAYLOAD)
-        )
+    k = _k(msg)
+    room = _room(_at(k))[0]
+    buf = bytearray(room)
+    end = _put(_at(k), fields, buf, 0, room, k)
+    if end > catalog._HI[k]:  # a packed answer given more than fits
+        raise ValueError("%s: %d bytes, at most %d" % (_w(k), end, frame.MAX_PAYLOAD))
     return bytes(memoryview(buf)[:end])
+
+
+def _room(a):
+    # (largest size of a record of the fields at _LAY[a], the index after them)
+    lay = catalog._LAY
+    n = lay[a]
+    a += 1
+    size = 0
+    for _ in range(n):
+        t = lay[a + 1]
+        arg = lay[a + 2]
+        a += 3
+        if t == _LIST:
+            sub, a = _room(a)
+            size += 1 + arg * sub
+        elif t == _RAW:
+            size += arg
+        elif t > _RAW:
+            size += 1 + arg
+        else:
+            size += _SIZE[t]
+    return size, a
 
 
 def to_wire(msg, seq, fields, crc=None, sid=0, key=None, ctr=0, sender=HOST):
     """One frame's wire bytes: encode() then frame.encode(); sid 0: no session id; key
     (the session key): tagged by `sender` with its counter ctr (frame.encode)."""
-    msg_id = catalog.ID[msg] if isinstance(msg, str) else msg
+    msg_id = catalog._IDS[_k(msg)]
     payload = encode(msg_id, fields)
     if crc is None:
         return frame.encode(msg_id, seq, payload, sid=sid, key=key, ctr=ctr, sender=sender)
     return frame.encode(msg_id, seq, payload, crc, sid, key, ctr, sender)
+
+
+def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
+    """to_wire()'s bytes, written into buf (a memoryview of MAX_WIRE bytes: what it
+    returns, buf[:n], is then a view of them, no copy)."""
+    k = _k(msg)
+    body = _BODY
+    head = frame.HEADER + frame.SID_BYTES if sid else frame.HEADER
+    end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, k)
+    n = end - head
+    if n > catalog._HI[k]:
+        raise ValueError("%s: %d bytes, at most %d" % (_w(k), n, frame.MAX_PAYLOAD))
+    verfl = frame.VERSION_FLAGS | frame.FLAG_SID if sid else frame.VERSION_FLAGS
+    if key is not None:
+        verfl |= frame.FLAG_AUTH
+    body[0] = verfl
+    body[1] = catalog._IDS[k]
+    body[2] = seq & 0xFF
+    body[3] = seq >> 8 & 0xFF
+    body[4] = n
+    if sid:
+        body[5] = sid & 0xFF
+        body[6] = sid >> 8
+    if key is not None:
+        struct.pack_into("<I", body, end, ctr)
+        end += frame.CTR_BYTES
+        tag_into(key, sender, _MV[:end], body, end)
+        end += TAG
+    struct.pack_into("<I", body, end, crc32(_MV[:end]))
+    end += frame.TRAILER
+    buf[0] = 0
+    o = encode_into(body, end, buf, 1)
+    buf[o] = 0
+    return buf[: o + 1]
 
 
 def hello_version(payload):
@@ -59,138 +144,266 @@ def hello_version(payload):
 
 def decode(msg_id, payload):
     """The fields of a payload as a dict; ValueError if it does not decode exactly."""
-    if msg_id not in catalog.FIELDS:
+    k = catalog.index(msg_id)
+    if k < 0:
         raise ValueError("unknown message id 0x%02x" % msg_id)
-    out, end = _get(catalog.FIELDS[msg_id], payload, 0, catalog.NAME[msg_id])
+    out = {}
+    end = _get(_at(k), payload, 0, k, out)
     if end != len(payload):
-        raise ValueError("%s: %d bytes left over" % (catalog.NAME[msg_id], len(payload) - end))
+        raise ValueError("%s: %d bytes left over" % (_w(k), len(payload) - end))
     return out
 
 
-def _put(fields, values, buf, o, where):
+def decode_into(msg_id, payload, out):
+    """decode() for the device: the fields in their order into the list out (as long as
+    the message's fields at least; a LIST field, which no request has, as a list of
+    dicts), no dict made. msg_id must be in the catalog (the decoder's bounds)."""
+    k = catalog.index(msg_id)
+    end = _get(_at(k), payload, 0, k, out)
+    if end != len(payload):
+        raise ValueError("%s: %d bytes left over" % (_w(k), len(payload) - end))
+
+
+def _put(a, values, buf, o, lim, where):
+    # Writes the record of the fields at _LAY[a] from values into buf at o (never
+    # past lim); the end of what it wrote.
+    lay = catalog._LAY
+    start = a
+    count = lay[a]
+    a += 1
     by_name = isinstance(values, dict)
-    if len(values) != len(fields):
-        _mismatch(fields, values, where)
-    for k in range(len(fields)):
-        f = fields[k]
-        if by_name:
-            if f[0] not in values:
-                _mismatch(fields, values, where)
-            v = values[f[0]]
-        else:
-            v = values[k]
-        t = f[1]
-        if t in (STR, TEXT):
-            o = _put_str(f, v, buf, o, where)
-        elif t == RAW:
+    if len(values) != count:
+        raise _mismatch(start, values, where)
+    for i in range(count):
+        name = lay[a]  # the field's name number: catalog.field_name(name) for a text
+        t = lay[a + 1]
+        arg = lay[a + 2]
+        a += 3
+        v = _by_name(values, name, start, where) if by_name else values[i]
+        if t in (_STR, _TEXT):
+            o = _put_str(t, arg, name, v, buf, o, lim, where)
+        elif t == _RAW:
             # bytes or bytearray (a str is text, never taken for its encoding); the
             # error never shows the value: a RAW field may be a key or a proof.
             if not isinstance(v, (bytes, bytearray)):
-                raise ValueError("%s.%s: a %s, not bytes" % (where, f[0], type(v).__name__))
-            if len(v) != f[2]:
-                raise ValueError("%s.%s: %d bytes, not %d" % (where, f[0], len(v), f[2]))
-            buf[o : o + f[2]] = v
-            o += f[2]
-        elif t == LIST:
-            if len(v) > f[2]:
-                raise ValueError("%s.%s: %d records, at most %d" % (where, f[0], len(v), f[2]))
+                raise ValueError("%s: a %s, not bytes" % (_f(where, name), type(v).__name__))
+            if len(v) != arg:
+                raise ValueError("%s: %d bytes, not %d" % (_f(where, name), len(v), arg))
+            _room_for(o + arg, lim, where)
+            buf[o : o + arg] = v
+            o += arg
+        elif t == _LIST:
+            if len(v) > arg:
+                raise ValueError("%s: %d records, at most %d" % (_f(where, name), len(v), arg))
+            _room_for(o + 1, lim, where)
             buf[o] = len(v)
             o += 1
-            for rec in v:
-                o = _put(f[3], rec, buf, o, where + "." + f[0])
+            sub = a
+            a = _skip(sub)
+            if v:
+                inner = (where, name)
+                for rec in v:
+                    o = _put(sub, rec, buf, o, lim, inner)
         else:
             # bool is an int subclass on CPython, not on MicroPython: each is checked
             # as itself, so a bool is never taken for a number nor the reverse.
-            if v is None and t in _NONE:
-                v = _NONE[t]
-            elif t == BOOL:
+            if v is None and (t in (_OQ, _OMS, _OS)):
+                v = NONE_Q if t == _OQ else NONE_MS if t == _OMS else NONE_S
+            elif t == _BOOL:
                 if not isinstance(v, bool):
-                    raise ValueError("%s.%s: %r is not a %s" % (where, f[0], v, t))
+                    raise ValueError("%s: %r is not a %s" % (_f(where, name), v, catalog.TYPES[t]))
+                v = 1 if v else 0
             elif not isinstance(v, int) or isinstance(v, bool):
-                raise ValueError("%s.%s: %r is not a %s" % (where, f[0], v, t))
-            elif t in (Q, OQ):
+                raise ValueError("%s: %r is not a %s" % (_f(where, name), v, catalog.TYPES[t]))
+            elif t in (_Q, _OQ):
                 if not NONE_Q < v <= 0x7FFFFFFF:
-                    raise ValueError("%s.%s: %d out of i32 range" % (where, f[0], v))
-            elif not 0 <= v <= _MAX[t]:
-                raise ValueError("%s.%s: %d out of %s range" % (where, f[0], v, t))
-            struct.pack_into(_FMT[t], buf, o, int(v))
-            o += catalog.SIZE[t]
+                    raise ValueError("%s: %d out of i32 range" % (_f(where, name), v))
+            elif not 0 <= v <= _max(t):
+                raise ValueError("%s: %d out of %s range" % (_f(where, name), v, catalog.TYPES[t]))
+            size = _SIZE[t]
+            _room_for(o + size, lim, where)
+            struct.pack_into(_FMT[t], buf, o, v)
+            o += size
     return o
 
 
-def _mismatch(fields, values, where):
-    names = [f[0] for f in fields]
+def _by_name(values, name, start, where):
+    # values[the name of field name number name], found without making that name
+    for key in values:
+        if catalog.field_is(name, key):
+            return values[key]
+    raise _mismatch(start, values, where)
+
+
+def _w(where):
+    # A message is named by its k, a record inside a LIST by (where, the list field's
+    # name number): the text is made only for an error.
+    if isinstance(where, tuple):
+        return _w(where[0]) + "." + catalog.field_name(where[1])
+    return catalog._name(catalog._MN, catalog._MNO, where)
+
+
+def _f(where, name):
+    # "where.field" of an error
+    return _w(where) + "." + catalog.field_name(name)
+
+
+def _room_for(end, lim, where):
+    if end > lim:
+        raise ValueError("%s: more than %d bytes" % (_w(where), frame.MAX_PAYLOAD))
+
+
+_MAX_MS = NONE_MS - 1  # made once: a large int is a heap object on a board
+_MAX_S = NONE_S - 1
+
+
+def _max(t):
+    if t == 0:
+        return 0xFF
+    if t == 1:
+        return 0xFFFF
+    if t == 2:
+        return 0xFFFFFFFF
+    if t == 3:
+        return NONE_MS
+    if t in (_MS, _OMS):
+        return _MAX_MS
+    return _MAX_S  # _OS
+
+
+def _skip(a):
+    # The index after the fields at _LAY[a] (a LIST's record's with them).
+    lay = catalog._LAY
+    n = lay[a]
+    a += 1
+    for _ in range(n):
+        a += 3
+        if lay[a - 2] == _LIST:
+            a = _skip(a)
+    return a
+
+
+def _names(a):
+    lay = catalog._LAY
+    out = []
+    n = lay[a]
+    a += 1
+    for _ in range(n):
+        out.append(catalog.field_name(lay[a]))
+        a += 3
+        if lay[a - 2] == _LIST:
+            a = _skip(a)
+    return out
+
+
+def _mismatch(a, values, where):
+    # The error (to raise) of values that are not the fields at _LAY[a]
+    names = _names(a)
+    where = _w(where)
     if isinstance(values, dict):
         missing = [k for k in names if k not in values]
         unknown = [k for k in values if k not in names]
-        raise ValueError("%s: missing fields %s, unknown %s" % (where, missing, unknown))
-    raise ValueError("%s: %d values for %d fields" % (where, len(values), len(fields)))
+        return ValueError("%s: missing fields %s, unknown %s" % (where, missing, unknown))
+    return ValueError("%s: %d values for %d fields" % (where, len(values), len(names)))
 
 
-def _put_str(f, v, buf, o, where):
+def _put_str(t, most, name, v, buf, o, lim, where):
     if not isinstance(v, str):
-        raise ValueError("%s.%s: %r is not a str" % (where, f[0], v))
+        raise ValueError("%s: %r is not a str" % (_f(where, name), v))
     b = v.encode()
     n = len(b)
-    if n > f[2]:
-        if f[1] == STR:
-            raise ValueError("%s.%s: %d bytes, at most %d" % (where, f[0], n, f[2]))
+    if n > most:
+        if t == _STR:
+            raise ValueError("%s: %d bytes, at most %d" % (_f(where, name), n, most))
         # Human text is cut, never refused: a refusal must reach the host even when
         # its message is long. The cut is never silent: the text ends in "...". Back
         # up to the first byte of a UTF-8 character to make room for it.
-        n = f[2] - len(_CUT)
+        n = most - len(_CUT)
         while b[n] & 0xC0 == 0x80:
             n -= 1
         b = b[:n] + _CUT
         n += len(_CUT)
+    _room_for(o + 1 + n, lim, where)
     buf[o] = n
-    buf[o + 1 : o + 1 + n] = memoryview(b)[:n]
+    buf[o + 1 : o + 1 + n] = b
     return o + 1 + n
 
 
-def _get(fields, p, o, where):
-    out = {}
-    for f in fields:
-        t = f[1]
-        if t in (STR, TEXT, LIST) and o >= len(p):
-            raise ValueError("%s: payload ends before %s" % (where, f[0]))
-        if t in (STR, TEXT):
+def _get(a, p, o, where, out):
+    # The record of the fields at _LAY[a] from p at o into out, a dict by name or a
+    # list in field order; the end of what it read.
+    lay = catalog._LAY
+    by_index = isinstance(out, list)
+    count = lay[a]
+    a += 1
+    for i in range(count):
+        name = lay[a]
+        key = i if by_index else catalog.field_name(name)
+        t = lay[a + 1]
+        arg = lay[a + 2]
+        a += 3
+        if t >= _STR and o >= len(p):
+            raise ValueError("%s: payload ends before %s" % (_w(where), catalog.field_name(name)))
+        if t in (_STR, _TEXT):
             n = p[o]
-            if n > f[2] or o + 1 + n > len(p):
-                raise ValueError("%s.%s: bad string length %d" % (where, f[0], n))
+            if n > arg or o + 1 + n > len(p):
+                raise ValueError("%s: bad string length %d" % (_f(where, name), n))
             try:
-                out[f[0]] = str(p[o + 1 : o + 1 + n], "utf-8")
+                out[key] = str(p[o + 1 : o + 1 + n], "utf-8")
             except UnicodeError:
-                raise ValueError("%s.%s: not UTF-8" % (where, f[0])) from None
+                raise ValueError("%s: not UTF-8" % (_f(where, name))) from None
             o += 1 + n
-        elif t == RAW:
-            if o + f[2] > len(p):
-                raise ValueError("%s: payload ends inside %s" % (where, f[0]))
-            out[f[0]] = bytes(p[o : o + f[2]])
-            o += f[2]
-        elif t == LIST:
-            count = p[o]
-            if count > f[2]:
-                raise ValueError("%s.%s: %d records, at most %d" % (where, f[0], count, f[2]))
+        elif t == _RAW:
+            if o + arg > len(p):
+                raise ValueError(
+                    "%s: payload ends inside %s" % (_w(where), catalog.field_name(name))
+                )
+            out[key] = bytes(p[o : o + arg])
+            o += arg
+        elif t == _LIST:
+            n = p[o]
+            if n > arg:
+                raise ValueError("%s: %d records, at most %d" % (_f(where, name), n, arg))
             o += 1
             recs = []
-            for _ in range(count):
-                rec, o = _get(f[3], p, o, where + "." + f[0])
+            sub = a
+            a = _skip(sub)
+            for _ in range(n):
+                rec = {}
+                o = _get(sub, p, o, (where, name), rec)
                 recs.append(rec)
-            out[f[0]] = recs
+            out[key] = recs
         else:
-            size = catalog.SIZE[t]
+            size = _SIZE[t]
             if o + size > len(p):
-                raise ValueError("%s: payload ends inside %s" % (where, f[0]))
-            v = struct.unpack_from(_FMT[t], p, o)[0]
+                raise ValueError(
+                    "%s: payload ends inside %s" % (_w(where), catalog.field_name(name))
+                )
+            if size == 1:
+                v = p[o]
+            elif size == 2:
+                v = p[o] | p[o + 1] << 8
+            elif size == 4:  # no tuple made: a small int unless it is large
+                v = p[o] | p[o + 1] << 8 | p[o + 2] << 16
+                if (t in (_Q, _OQ)) and p[o + 3] & 0x80:
+                    v -= (0x100 - p[o + 3]) << 24
+                else:
+                    v |= p[o + 3] << 24
+            else:
+                v = struct.unpack_from(_FMT[t], p, o)[0]
             o += size
-            if t == BOOL:
+            if t == _BOOL:
                 if v > 1:
-                    raise ValueError("%s.%s: bool is %d" % (where, f[0], v))
+                    raise ValueError("%s: bool is %d" % (_f(where, name), v))
                 v = v == 1
-            elif t in _NONE and v == _NONE[t]:
+            elif (
+                (t == _OQ and v == NONE_Q)
+                or (t == _OMS and v == NONE_MS)
+                or t == _OS
+                and v == NONE_S
+            ):
                 v = None
-            elif (t == Q and v == NONE_Q) or (t == MS and v == NONE_MS):
-                raise ValueError("%s.%s: absent value in a required field" % (where, f[0]))
-            out[f[0]] = v
-    return out, o
+            elif (t == _Q and v == NONE_Q) or (t == _MS and v == NONE_MS):
+                raise ValueError("%s: absent value in a required field" % (_f(where, name)))
+            out[key] = v
+    return o

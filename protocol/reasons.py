@@ -9,83 +9,42 @@
 # The safety core knows the names only; the device's shell turns them into numbers
 # (number()) and the host back into names (NAME), both from this one table.
 # protocol/SPEC.md section 9 renders it (tests/test_protocol_spec.py keeps them equal).
+#
+# One str, the names between "|" in the order of their numbers ("" where a number is
+# free): a board holds 900 bytes, not two dicts of 70 entries. number() finds a name
+# without allocating; NUMBER and NAME, the host's dicts, are made when read.
 
-_CODES = (
-    # accepted
-    ("ok", 0),
-    ("ok_override", 1),  # accepted past a soft limit because the command carried override
-    ("ok_advisory", 2),  # accepted, with an advisory alarm (e.g. vasopressin alone)
-    ("taper_started", 3),  # stop of a taper drug: the library's taper now runs
-    ("stopped", 4),
-    ("emergency_stopped", 5),
-    ("acked", 6),
-    ("taper_step", 7),  # one step of a running taper (log only)
-    ("rate_changed", 8),  # the motor's rate changed (log only)
-    ("restored", 9),  # the core was restored from a snapshot after a reset (log only)
-    # refused
-    ("library_invalid", 10),
-    ("unknown_drug", 11),
-    ("unknown_channel", 12),
-    ("invalid_state", 13),
-    ("unknown_unit", 14),
-    ("wrong_unit_family", 15),
-    ("per_hour_unit", 16),
-    ("rate_not_dose", 17),
-    ("weight_required", 18),
-    ("weight_out_of_range", 19),
-    ("conc_required", 20),
-    ("conc_not_allowed", 21),
-    ("volume_required", 22),
-    ("volume_out_of_range", 23),
-    ("above_hard_max", 24),
-    ("below_hard_min", 25),
-    ("above_soft_max", 26),
-    ("below_soft_min", 27),
-    ("likely_unit_slip", 28),
-    ("step_up_too_large", 29),
-    ("step_down_too_large", 30),
-    ("too_soon", 31),
-    ("above_max_rate", 32),
-    ("unknown_alarm", 33),
-    ("unknown_reason", 34),
-    ("bad_value", 35),
-    ("above_start_max", 36),
-    # alarms and advisories (Alarm.code)
-    ("link_lost", 40),
-    ("near_empty", 41),
-    ("syringe_empty", 42),
-    ("occlusion", 43),
-    ("air_in_line", 44),
-    ("motor_fault", 45),
-    ("extravasation", 46),
-    ("clinician", 47),  # emergency stop by the clinician
-    ("second_line_alone", 48),  # a second-line drug runs with none of its partners
-    ("resumed_after_reset", 49),  # a channel delivers again after a reset, from a snapshot
-    ("store_lost", 50),  # the saved state was missing or corrupt: every channel starts idle
-    # log entries of inputs (EventLog.code)
-    ("received", 60),  # a command as received (kind: its name); its decision follows
-    ("link_back", 61),  # the host is heard again after link_lost
-    # alarms of the device's own loop and store (issue 10)
-    ("internal_fault", 51),  # an exception inside a turn: channels held safe, link served
-    ("store_failed", 52),  # a save failed: degraded mode, the current safe state kept
-    ("record_set_aside", 53),  # a record that failed to boot twice was moved aside
-    ("restore_refused", 54),  # a restored channel failed re-verification: stays stopped
-    ("record_rolled_back", 55),  # the record is older than the board's record counter
-    # the authenticated link (issue 11)
-    ("insecure_link", 56),  # LOW, standing: the emulator runs --insecure (all-zero keys)
-    ("keys_missing", 57),  # HIGH: no valid keys file on the board, every AUTH is refused
-    ("key_rotated", 58),  # log entry: the key of a role was replaced (KEY)
-    ("auth_refused", 59),  # log entry: an AUTH proof was refused
-    # library push (issue 13)
-    ("library_busy", 37),  # refused: a library is pushed only while no channel delivers
-    ("library_pushed", 62),  # log entry: a pushed library passed its checks on the board
-    ("library_switched", 63),  # log entry: the core now runs another library
-    # alarms (continued: 40-59 are taken)
-    ("library_refused", 80),  # HIGH, standing: the active library is invalid, nothing runs
+_TABLE = (
+    # 0-9 accepted: ok, ok_override (past a soft limit: the command carried override),
+    # ok_advisory (with an advisory alarm), taper_started (stop of a taper drug),
+    # taper_step, rate_changed, restored (from a snapshot after a reset): log only
+    "|ok|ok_override|ok_advisory|taper_started|stopped|emergency_stopped|acked"
+    "|taper_step|rate_changed|restored"
+    # 10-37 refused (37: a library is pushed only while no channel delivers)
+    "|library_invalid|unknown_drug|unknown_channel|invalid_state|unknown_unit"
+    "|wrong_unit_family|per_hour_unit|rate_not_dose|weight_required"
+    "|weight_out_of_range|conc_required|conc_not_allowed|volume_required"
+    "|volume_out_of_range|above_hard_max|below_hard_min|above_soft_max"
+    "|below_soft_min|likely_unit_slip|step_up_too_large|step_down_too_large"
+    "|too_soon|above_max_rate|unknown_alarm|unknown_reason|bad_value"
+    "|above_start_max|library_busy||"
+    # 40-50 alarms and advisories (Alarm.code): clinician is an emergency stop by the
+    # clinician, second_line_alone a second-line drug without its partners,
+    # resumed_after_reset a channel delivering again from a snapshot, store_lost a
+    # missing or corrupt saved state (every channel starts idle)
+    "|link_lost|near_empty|syringe_empty|occlusion|air_in_line|motor_fault"
+    "|extravasation|clinician|second_line_alone|resumed_after_reset|store_lost"
+    # 51-55 the device's own loop and store (issue 10); 56-59 the authenticated link
+    # (issue 11): insecure_link LOW standing, keys_missing HIGH, key_rotated and
+    # auth_refused log entries
+    "|internal_fault|store_failed|record_set_aside|restore_refused"
+    "|record_rolled_back|insecure_link|keys_missing|key_rotated|auth_refused"
+    # 60-63 log entries of inputs (EventLog.code): received (a command as received),
+    # link_back (the host heard again), library_pushed, library_switched (issue 13)
+    "|received|link_back|library_pushed|library_switched||||||||||||||||"
+    # 80 alarms again: library_refused, HIGH standing (the active library is invalid)
+    "|library_refused|"
 )
-
-NUMBER = dict(_CODES)
-NAME = dict((number, name) for name, number in _CODES)
 
 # The wire number sent for a reason this table does not list: a firmware bug, never
 # the number of another reason (SPEC.md section 9).
@@ -94,4 +53,32 @@ UNKNOWN = 255
 
 def number(name):
     """The wire number of reason name; UNKNOWN for a name the table lacks."""
-    return NUMBER.get(name, UNKNOWN)
+    t = _TABLE
+    if not name or "|" in name:
+        return UNKNOWN
+    i = t.find(name)
+    while i > 0:
+        if t.startswith("|", i - 1) and t.startswith("|", i + len(name)):
+            return t.count("|", 0, i) - 1
+        i = t.find(name, i + 1)
+    return UNKNOWN
+
+
+def _names():
+    return _TABLE[1:-1].split("|")
+
+
+# The host's dicts: declared here, made by __getattr__ when read.
+NAME: "dict[int, str]"
+NUMBER: "dict[str, int]"
+
+
+def __getattr__(attr):
+    # The host's dicts (and a rare reader on a board: made anew at each read there).
+    if attr == "NAME":
+        table = dict((i, n) for i, n in enumerate(_names()) if n)
+    elif attr == "NUMBER":
+        table = dict((n, i) for i, n in enumerate(_names()) if n)
+    else:
+        raise AttributeError(attr)
+    return table

@@ -48,7 +48,7 @@ class RawPort:
     (sid, seq): sent again, a request is byte for byte the same (a retry)."""
 
     def __init__(self, port, key=None):
-        self.serial = serial.serial_for_url(port, timeout=10)
+        self.serial = serial.serial_for_url(port, timeout=3 * ANSWER_TIMEOUT_S)
         self.serial.reset_input_buffer()
         self.decoder = Decoder()
         self.key = key

@@ -51,6 +51,15 @@ def _opens(emu, candidates, role):
 # -- rotation ---------------------------------------------------------------------------
 
 
+def _await_answer(port, within_s=60):
+    """Return once the device's answer is waiting on ``port``, unread (it has run the
+    request): readiness, never a fixed sleep that a loaded machine outlasts."""
+    deadline = time.monotonic() + within_s
+    while not port.in_waiting:
+        assert time.monotonic() < deadline, "the device never answered"
+        time.sleep(0.01)
+
+
 class _InterruptAfterWrite:
     """The link's port, but once armed the first read after a write waits for the
     device to act on what was written, then raises KeyboardInterrupt (Ctrl-C while the
@@ -68,7 +77,7 @@ class _InterruptAfterWrite:
 
     def read(self, size=1):
         if self.written:
-            time.sleep(1.0)  # the device has run the request by now
+            _await_answer(self._port)  # the device has run the request by now
             raise KeyboardInterrupt
         return self._port.read(size)
 
@@ -144,7 +153,7 @@ def _answer_key_with(device, make):
 
 def test_only_a_tagged_refusal_of_key_removes_dot_new(device, tmp_path):
     path = keys.KeyFile(device.keyfile.board_id, device.keyfile.keys).save(tmp_path / "k.json")
-    with Pump(device.url, key=path, role="service", timeout=0.5) as pump:
+    with Pump(device.url, key=path, role="service", timeout=T) as pump:
         # A tagged ERROR: the board certainly kept the old key, .new goes.
         _answer_key_with(
             device,
@@ -185,7 +194,7 @@ def test_a_failed_rehello_never_says_a_command_that_may_have_run_did_not(device,
     # fails. Its error (busy: "did NOT run") must not stand for the ESTOP's: the error
     # raised keeps may_have_run and says both.
     again = _REHELLO_FAILS[how]
-    with Pump(device.url, timeout=0.5) as pump:
+    with Pump(device.url, timeout=T) as pump:
 
         def lost(name, fields=None, wrap=None):
             raise DeviceReset(f"{name}: session gone; the command MAY HAVE RUN", True)
@@ -423,7 +432,7 @@ class _ForgeAhead:
         if self.forged:
             wire = self.forged
             object.__setattr__(self, "forged", b"")
-            time.sleep(0.3)  # the genuine request has run on the device meanwhile
+            _await_answer(self._port)  # the genuine request has run on the device meanwhile
             return wire
         return self._port.read(size)
 

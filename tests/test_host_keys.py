@@ -13,6 +13,7 @@ from pumpguard.api import keys
 from pumpguard.api.client import Pump
 from pumpguard.api.link import GRACE_S, Link
 from pumpguard.errors import AuthError, KeyFileError, LinkError, NoAnswer, UsageError
+from pumpguard.testing import ANSWER_TIMEOUT_S as T
 
 from protocol import auth, catalog, messages
 from protocol.decoder import Decoder
@@ -191,7 +192,7 @@ def test_rotation_writes_the_new_key_to_dot_new_first_then_the_file(device, tmp_
         return answer(f)
 
     device._answer = check_new_file_first
-    with Pump(device.url, key=path, role="service", timeout=0.5) as pump:
+    with Pump(device.url, key=path, role="service", timeout=T) as pump:
         assert pump.rotate_key("clinician") == path
     new = device.rotated[0]
     assert seen == {"new": new, "file": device.keyfile.keys["clinician"]}
@@ -201,7 +202,8 @@ def test_rotation_writes_the_new_key_to_dot_new_first_then_the_file(device, tmp_
 
 def test_a_rotation_whose_answer_is_lost_keeps_the_new_key_in_dot_new(device, tmp_path):
     path = keys.KeyFile(device.keyfile.board_id, device.keyfile.keys).save(tmp_path / "k.json")
-    with Pump(device.url, key=path, role="service", timeout=0.2, attempts=2) as pump:
+    with Pump(device.url, key=path, role="service", timeout=T, attempts=2) as pump:
+        pump._link.timeout = 0.2  # answered handshake above; only the lost answers wait
         device.drop = 2
         with pytest.raises(LinkError, match=rf"MAY HAVE RUN.*it is in {path}.new") as exc:
             pump.rotate_key("monitor")
@@ -212,7 +214,7 @@ def test_a_rotation_whose_answer_is_lost_keeps_the_new_key_in_dot_new(device, tm
 
 def test_rotation_needs_a_service_session(device):
     with (
-        Pump(device.url, timeout=0.5) as pump,  # clinician, from the store
+        Pump(device.url, timeout=T) as pump,  # clinician, from the store
         pytest.raises(UsageError, match="needs the service key"),
     ):
         pump.rotate_key("monitor")
@@ -262,8 +264,9 @@ HEARTBEAT_R = {"uptime_ms": 1, "boot_id": 1, "active_alarms": 0}
     ids=["untagged", "other-key", "host-sender", "stale-ctr", "untagged-error"],
 )
 def test_an_answer_that_fails_its_tag_or_counter_is_dropped(device, forge):
-    with Link(device.url, timeout=0.2, attempts=2) as link:
+    with Link(device.url, timeout=T, attempts=2) as link:
         link.hello()
+        link.timeout = 0.2  # the handshake was answered; the dropped answers wait this
         _lying(device, lambda f: forge(device, f))
         with pytest.raises(NoAnswer, match="MAY HAVE RUN"):
             link.request("HEARTBEAT")
@@ -271,7 +274,7 @@ def test_an_answer_that_fails_its_tag_or_counter_is_dropped(device, forge):
 
 
 def test_untagged_hello_required_and_auth_errors_are_believed(device):
-    with Link(device.url, timeout=0.5) as link:
+    with Link(device.url, timeout=T) as link:
         link.hello()
         device.reboot()  # the device forgot the session: hello_required, untagged
         with pytest.raises(LinkError, match="does not know this session"):
@@ -342,7 +345,7 @@ def test_a_device_that_fails_its_proof_is_refused(device):
 
     device._answer = wrong_proof
     with pytest.raises(AuthError, match="the device failed its proof for role clinician"):
-        Pump(device.url, timeout=0.5)
+        Pump(device.url, timeout=T)
 
 
 def test_a_key_file_of_another_board_is_never_sent(device, tmp_path):
@@ -352,7 +355,7 @@ def test_a_key_file_of_another_board_is_never_sent(device, tmp_path):
     device._answer = lambda f: (sent.append(catalog.NAME[f.msg_id]), answer(f))[1]
     board = device.keyfile.board_id
     with pytest.raises(AuthError, match=f"is for board .*but the device is board {board}"):
-        Pump(device.url, key=other, timeout=0.5)
+        Pump(device.url, key=other, timeout=T)
     assert sent == ["HELLO"]  # no AUTH: no proof made with the other board's key
 
 
@@ -360,13 +363,13 @@ def test_no_key_for_the_board_says_where_to_put_one(device, monkeypatch, tmp_pat
     monkeypatch.setenv("PUMPGUARD_KEYS", str(tmp_path))
     board = device.keyfile.board_id
     with pytest.raises(KeyFileError, match=f"no key for board {board}: give --key"):
-        Pump(device.url, timeout=0.5)
+        Pump(device.url, timeout=T)
 
 
 def test_the_role_defaults_to_what_the_store_s_key_file_holds(device, tmp_path):
     monitor = device.keyfile.only(["monitor"])
     monitor.save(keys.store_path(device.keyfile.board_id))  # the store holds monitor only
-    with Pump(device.url, timeout=0.5) as pump:
+    with Pump(device.url, timeout=T) as pump:
         assert pump.role == "monitor"
     # HELLO as clinician (the guess), then again as the role the file holds
     assert [h["role"] for h in device.hellos] == [2, 1]

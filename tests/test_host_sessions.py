@@ -13,6 +13,7 @@ from pumpguard import Heartbeat
 from pumpguard.api.client import Pump
 from pumpguard.api.link import Link
 from pumpguard.errors import BadValue, LinkError, ProtocolMismatch
+from pumpguard.testing import ANSWER_TIMEOUT_S as T
 
 from protocol import catalog, messages
 from tests.test_protocol_link import FakeDevice
@@ -41,7 +42,7 @@ def test_every_request_carries_the_sid_of_hello_r_s_frame(device):
         return orig(f)
 
     device._answer = record
-    with Link(device.url, timeout=0.5) as link:
+    with Link(device.url, timeout=T) as link:
         link.hello()
         assert link.sid == device.sid != 0
         link.request("HEARTBEAT")
@@ -51,8 +52,9 @@ def test_every_request_carries_the_sid_of_hello_r_s_frame(device):
 
 
 def test_an_answer_of_another_session_is_not_taken_for_ours(device):
-    with Link(device.url, timeout=0.3, attempts=1) as link:
+    with Link(device.url, timeout=T, attempts=1) as link:
         link.hello()
+        link.timeout = 0.3  # the handshake was answered; the foreign answer waits this
         fields = {"uptime_ms": 1, "boot_id": 1, "active_alarms": 0}
         device._answer = lambda f: messages.to_wire("HEARTBEAT_R", f.seq, fields, sid=f.sid + 1)
         with pytest.raises(LinkError, match="no answer"):
@@ -60,7 +62,7 @@ def test_an_answer_of_another_session_is_not_taken_for_ours(device):
 
 
 def test_stale_is_may_have_run_never_did_not_run(device):
-    with Link(device.url, timeout=0.5) as link:
+    with Link(device.url, timeout=T) as link:
         link.hello()
         device.last = 500  # the session ran a newer request than this host's next one
         with pytest.raises(LinkError, match="MAY HAVE RUN") as exc:
@@ -83,7 +85,7 @@ def test_supervision_is_declared_once_authenticated_and_hello_says_the_host_s_ti
 
     device._answer = record
     before = int(time.time() * 1000)
-    with Pump(device.url, timeout=0.5, supervise=5) as pump:
+    with Pump(device.url, timeout=T, supervise=5) as pump:
         assert pump.supervise_s == 5
     first = device.hellos[0]
     assert first["supervise_s"] == 0 and first["wall_ms"] >= before
@@ -92,7 +94,7 @@ def test_supervision_is_declared_once_authenticated_and_hello_says_the_host_s_ti
 
 
 def test_a_one_shot_connection_declares_no_supervision_and_sends_no_goodbye(device):
-    with pumpguard.connect(device.url, timeout=0.5) as pump:
+    with pumpguard.connect(device.url, timeout=T) as pump:
         pump.uptime_ms()
     assert device.hellos[0]["supervise_s"] == 0
     assert [name for name, _seq in device.runs] == ["HELLO", "HEARTBEAT"]
@@ -100,9 +102,12 @@ def test_a_one_shot_connection_declares_no_supervision_and_sends_no_goodbye(devi
 
 def test_connect_waits_for_a_device_still_booting(device):
     device.drop = 4  # the first HELLOs go unanswered, as by a device still booting
-    with pumpguard.connect(device.url, timeout=0.2, attempts=1, boot_wait=30) as pump:
+    # 0.5 s per HELLO: each dropped one is waited out, so not long; an answered one
+    # later than that (a loaded machine) costs one more HELLO, still a connect that
+    # waited out the boot.
+    with pumpguard.connect(device.url, timeout=0.5, attempts=1, boot_wait=30) as pump:
         assert pump.device["board"] == "test"
-    assert len(device.hellos) == 5
+    assert len(device.hellos) >= 5
 
 
 def test_connect_gives_up_after_boot_wait(device):
@@ -116,12 +121,12 @@ def test_connect_gives_up_after_boot_wait(device):
 def test_connect_never_waits_out_a_mismatch(device):
     device.schema = 0x1234
     with pytest.raises(ProtocolMismatch):
-        pumpguard.connect(device.url, timeout=0.2, boot_wait=30)
+        pumpguard.connect(device.url, timeout=T, boot_wait=30)
     assert len(device.hellos) == 1
 
 
 def test_keepalive_declares_heartbeats_and_says_goodbye(device):
-    with pumpguard.connect(device.url, timeout=0.5) as pump:
+    with pumpguard.connect(device.url, timeout=T) as pump:
         with pump.keepalive(interval_s=1):
             _wait_for(lambda: "HEARTBEAT" in [n for n, _s in device.runs], "no heartbeat")
             assert pump.uptime_ms() == 5  # the caller's requests take turns with its own
@@ -131,7 +136,7 @@ def test_keepalive_declares_heartbeats_and_says_goodbye(device):
 
 
 def test_keepalive_intervals_are_whole_seconds_checked_before_anything_is_sent(device):
-    with pumpguard.connect(device.url, timeout=0.5) as pump:
+    with pumpguard.connect(device.url, timeout=T) as pump:
         for bad in (0, 70000, 1.5, True):
             with pytest.raises((BadValue, TypeError)), pump.keepalive(interval_s=bad):
                 pass

@@ -337,7 +337,7 @@ def test_a_titrate_refused_too_soon_runs_once_the_interval_passed(emulator, pump
 
 def test_a_link_loss_with_a_drug_running_alarms_high_after_an_idle_one(emulator, pump_cli):
     # Someone supervises (a monitor, every 2 s) while the CLI is used: silences alarm.
-    with pumpguard.connect(emulator.port, timeout=2.0, supervise=2) as monitor:
+    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S, supervise=2) as monitor:
         emulator.advance(15)  # silent while idle: link_lost, medium, "nothing running"
         assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
         emulator.advance(15)  # silent again, norepinephrine held this time

@@ -59,7 +59,9 @@ def test_make_run_scenario_plays_to_the_end():
     assert r.returncode == 0, r.stderr
     out = r.stdout
     # The refusals, by what the host prints of them (the core words their messages):
-    assert "next allowed in 2 min" in out  # norepinephrine 0.2 straight away: too soon
+    # norepinephrine 0.2 straight away: too soon. The emulator's clock runs in real time
+    # between the demo's jumps, so a loaded machine may take a second or more to send it.
+    assert re.search(r"next allowed in (2 min|1 min \d+ s)\)", out)
     assert "allowed range: 0.005 to 0.04 units/min" in out  # vasopressin 0.05
     assert "allowed range: 0.01 to 3 mcg/kg/min" in out  # "0.02 mg/kg/min"
     assert not re.search(r"\d{4,} ?ms", out)  # device uptimes are never shown raw
@@ -138,7 +140,7 @@ def test_a_background_job_in_a_terminal_keeps_answering(tmp_path):
         os.execv("/bin/bash", ["bash", "-c", script])
     try:
         port_file = tmp_path / "port"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded machine starts Python slowly
         # "key: PATH", then the port
         while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
             assert time.monotonic() < deadline, "the emulator printed no port"
@@ -147,7 +149,7 @@ def test_a_background_job_in_a_terminal_keeps_answering(tmp_path):
         time.sleep(1)
         key_line, port = port_file.read_text().splitlines()[:2]
         assert key_line == f"key: {tmp_path}/s/key.json"
-        with pumpguard.connect(port, key=key_line[5:], timeout=2) as pump:
+        with pumpguard.connect(port, key=key_line[5:], timeout=ANSWER_TIMEOUT_S) as pump:
             assert pump.info().board == "emulator"
     finally:
         if (tmp_path / "pid").exists():

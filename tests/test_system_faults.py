@@ -39,6 +39,9 @@ def test_a_silent_line_is_a_link_error_that_says_whether_it_ran(emulator, pump, 
     # One attempt: on a dead line the retries only repeat the wait (tests of the
     # retries themselves: test_protocol_link.py).
     with pumpguard.connect(pump_port, timeout=ANSWER_TIMEOUT_S, attempts=1) as once:
+        # The HELLO above waited as long as any answer may take; the request below is
+        # meant to meet silence, so its wait is short (it cannot end early wrongly).
+        once._link.timeout = 1.0
         emulator.command("silence on")
         with pytest.raises(pumpguard.LinkError) as info:
             once.titrate(1, "0.15", "mcg/kg/min")

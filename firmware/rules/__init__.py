@@ -13,12 +13,12 @@
 # in the decision and the log. Doses arrive as the exact rational num/den of the
 # drug's dose_unit (units.convert_dose), and are compared by cross-multiplying.
 #
-# The modules, and their checks in the order start applies them (__all__ below): inputs
-# (what the command names and says), dose (the library's limits of one dose), patient
-# (the same drug on other channels), pump (its maximum rate); then what only the other
-# commands check, steps (a titration's change of dose) among them.
+# The modules, and their checks in the order start applies them: inputs (what the
+# command names and says), dose (the library's limits of one dose, then the same drug on
+# other channels, then the pump's maximum rate); then what only the other commands
+# check, steps (a titration's change of dose) among them.
 # ruff: noqa: F401 - re-exported for the core; no __all__ (a list of 23 names in the heap)
-from firmware.rules.dose import check_dose, check_start
+from firmware.rules.dose import check_combined, check_dose, check_rate, check_start
 from firmware.rules.inputs import (
     EMERGENCY_REASONS,
     check_alarm,
@@ -37,6 +37,4 @@ from firmware.rules.inputs import (
     is_quantity,
     library_problem,
 )
-from firmware.rules.patient import check_combined
-from firmware.rules.pump import check_rate
 from firmware.rules.steps import check_step

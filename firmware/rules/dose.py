@@ -1,7 +1,10 @@
-# The library's limits of one dose, as the command gives it: an entry slip (a dose a
-# thousand or ten times usual), the hard limits, the soft limits, the usual starting
-# dose; and the override that a soft rule needs (soft(), which steps.py uses too).
-# (Conventions: firmware/rules/__init__.py.)
+# The limits of a dose. The library's of one dose, as the command gives it: an entry slip
+# (a dose a thousand or ten times usual), the hard limits, the soft limits, the usual
+# starting dose; and the override that a soft rule needs (soft(), which steps.py uses
+# too). The patient's across channels: a drug's hard max holds for the patient, not for
+# one channel. The pump's: its mechanical maximum rate. (One module, not three: each
+# module costs its own object, dict and names in a board's heap. Conventions:
+# firmware/rules/__init__.py.)
 from firmware import units
 from firmware.channel import dose_text
 from firmware.result import refuse
@@ -106,5 +109,57 @@ def check_start(drug, dose, override, notes):
             dose_range(drug, drug.hard_min, drug.start_max),
             override,
             notes,
+        )
+    return None
+
+
+# -- the patient's limits across channels ---------------------------------------------
+def check_combined(c, drug, dose, channels):
+    """The hard max is the patient's, not a channel's: the same drug delivering on
+    other channels counts too, so two channels at 0.03 units/min of vasopressin are
+    refused (0.06 > 0.04). Clinical judgement, the safe side: a syringe changeover
+    that runs old and new together must fit under the hard max (else let the old one
+    run out: near empty warns well before). Doses add in the drug's dose_unit. A
+    titration that does not rise never needs it: it only lowers the patient's total."""
+    if c.delivering and dose <= c.dose:
+        return None
+    others = 0
+    for o in channels:
+        if o is not c and o.delivering and o.started_drug().name == drug.name:
+            others += o.dose
+    if not others or dose + others <= drug.hard_max:
+        return None
+    room = drug.hard_max - others
+    return refuse(
+        "above_hard_max",
+        "%s + %s on other channels is above the hard max %s %s for %s"
+        % (
+            units.fmt(dose),
+            units.fmt(others),
+            units.fmt(drug.hard_max),
+            drug.dose_unit,
+            drug.name,
+        ),
+        (drug.hard_min, room, drug.dose_unit) if room >= drug.hard_min else None,
+    )
+
+
+# -- the pump's limits: its maximum rate ------------------------------------------------
+def check_rate(drug, weight, conc, dose, max_rate):
+    """The pump's mechanical maximum, as a refusal naming the dose it allows."""
+    rate = units.rate_for(dose, drug.dose_unit, weight, conc, drug.conc_unit)
+    if rate > max_rate:
+        top = units.dose_for(max_rate, drug.dose_unit, weight, conc, drug.conc_unit)
+        return refuse(
+            "above_max_rate",
+            "%s %s needs %s mL/h, above this pump's max %s mL/h (%s at most)"
+            % (
+                units.fmt(dose),
+                drug.dose_unit,
+                units.fmt(rate),
+                units.fmt(max_rate),
+                units.fmt(min(top, drug.hard_max)),
+            ),
+            (drug.hard_min, min(top, drug.hard_max), drug.dose_unit),
         )
     return None

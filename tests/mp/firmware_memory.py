@@ -156,9 +156,9 @@ def _answer_name():
     for i in range(min(_link.sent, _MAX_FRAMES)):
         for frame in Decoder().decode(bytes(_link.frames[i])):
             if not catalog.is_event(frame.msg_id):
-                if catalog.NAME[frame.msg_id] == "HELLO_R":
+                if catalog.name(frame.msg_id) == "HELLO_R":
                     _session.opened(frame)  # the session every later request carries
-                return catalog.NAME[frame.msg_id]
+                return catalog.name(frame.msg_id)
     return None
 
 

@@ -268,7 +268,7 @@ class Host:
         out = self.raw()
         if sids is not None:
             sids.extend(f.sid for f in out)
-        return [(catalog.NAME[f.msg_id], f.seq, messages.decode(f.msg_id, f.payload)) for f in out]
+        return [(catalog.name(f.msg_id), f.seq, messages.decode(f.msg_id, f.payload)) for f in out]
 
     def wire(self, name, fields, seq=None):
         """The wire of a request of this session, tagged (seq: the next unless given)."""
@@ -292,7 +292,7 @@ class Host:
     def answer(self, seq, hello=False):
         frames = [f for f in self.raw() if f.seq == seq and not catalog.is_event(f.msg_id)]
         f = frames[-1]
-        name = catalog.NAME[f.msg_id]
+        name = catalog.name(f.msg_id)
         fields = messages.decode(f.msg_id, f.payload)
         if name == "HELLO_R":
             self.session.opened(f)
@@ -352,7 +352,7 @@ VASO = {
 }
 
 
-def flip_tag(wire, bit, bounds=catalog.BOUNDS):
+def flip_tag(wire, bit, bounds=None):
     """The frame with one bit of its tag flipped and its CRC made valid again: only the
     tag can refuse it (bounds: the decoder's, for a frame outside the catalog's)."""
     f = Decoder(bounds=bounds).decode(wire)[0]

@@ -21,6 +21,9 @@ TITRATE_MAX = 768 if _WIDE else 1280
 STOP_MAX = 384 if _WIDE else 512
 TAPER_STOP_MAX = 768 if _WIDE else 1024  # its plan: (at_ms, dose) steps for the reply
 DRAIN_MAX = 256  # the journal writing a command's three entries
+# The core made at boot, its log ring most of it (64 entries of 10 references: 5 KB on
+# a 64-bit port, 2.5 KB on 32 bits; 128 of them made it 12 KB and 6 KB)
+CORE_MAX = 8192 if _WIDE else 4096
 
 
 class _Store:
@@ -87,6 +90,21 @@ def _until_stopped(core, t):
         t += 10 * MIN
         core.tick(t)
     return t
+
+
+def test_the_core_made_at_boot_is_small():
+    if not _MP:
+        return
+    lib = library()
+    size, core = _alloc(lambda: make_core_of(lib))
+    assert core.log.size == 64
+    assert size <= CORE_MAX, size
+
+
+def make_core_of(lib):
+    from firmware.core import SafetyCore
+
+    return SafetyCore(lib)
 
 
 def test_start_titrate_and_stop_allocate_little():

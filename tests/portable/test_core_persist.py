@@ -221,3 +221,12 @@ def test_rates_and_tapers_need_a_started_channel():
     c = Channel(1)
     assert "never started" in _raises_value_error(c.set_dose, 1000, 900)
     assert "never started" in _raises_value_error(c.taper_plan, 0)
+
+
+def test_the_core_holds_no_boot_code_once_booted():
+    # resume (and the rest of the boot) is imported by SafetyCore.restore when a boot
+    # restores, never held by the core's module: a booted board may drop it (issue 14)
+    from firmware import core as core_module
+
+    for name in ("resume", "main", "libpush", "keys"):
+        assert not hasattr(core_module, name), name

@@ -174,7 +174,7 @@ def play(ops, hosts=3):
     served = handlers.SERVED[_ACK]
 
     def counting(sh, f, now):
-        line.runs[f["alarm_id"]] = line.runs.get(f["alarm_id"], 0) + 1
+        line.runs[f[0]] = line.runs.get(f[0], 0) + 1  # ACK's alarm_id
         return served(sh, f, now)
 
     handlers.SERVED[_ACK] = counting

@@ -287,3 +287,28 @@ def test_a_failed_append_keeps_every_entry_for_the_next_drain_once():
     texts = _texts(got)
     assert texts == ["entry %d with some words of text" % i for i in range(n - len(texts), n)]
     assert j.write_errors > 0
+
+
+def test_the_core_s_ring_keeps_every_entry_of_a_store_outage_of_20_commands():
+    # While the store fails, the core's RAM log (its default size: firmware/eventlog.py
+    # says why) is all that holds the decisions: twenty commands' entries all reach the
+    # journal once an append succeeds again, in order, none lost.
+    from tests.portable.corekit import MIN, make_core, start_norepinephrine
+
+    store = _CountingStore()
+    j = _journal(store)
+    core = make_core()
+    start_norepinephrine(core)
+    j.drain(core.log)
+    store.failing = 1_000_000  # every append fails
+    for i in range(20):
+        core.titrate(1, 100000 + 10000 * (i % 2), "mcg/kg/min", (i + 1) * 10 * MIN)
+        j.drain(core.log)
+    assert core.log.next_seq >= 60 and j.write_errors == 20
+    store.failing = 0
+    j.drain(core.log)
+    got = _all(_journal(store))
+    assert [e["seq"] for e in got] == list(range(core.log.next_seq))
+    assert _texts(got)[-3:] == [
+        core.log.text(s) for s in range(core.log.next_seq - 3, core.log.next_seq)
+    ]

@@ -98,6 +98,52 @@ def test_a_handler_that_raises_is_answered_error_internal_with_nothing_applied()
     assert p["motors"][0].rate == 0
 
 
+def test_a_handler_that_raises_after_an_ack_and_a_fault_puts_back_every_field():
+    # The net's undo puts back every channel field and every alarm (acked, active,
+    # the next id) as they were before the request, the same Alarm objects listed.
+    sh, p, host = _running()
+    sh.core.fault(2, "occlusion", sh.uptime_ms())  # listed, active: an ack keeps it
+    before = json.dumps(sh.core.snapshot())
+    listed = list(sh.core.listed())
+    ack = handlers.SERVED[catalog.ID["ACK"]]
+    estop = handlers.SERVED[catalog.ID["ESTOP"]]
+
+    def ack_stop_then_raise(shell, fields, now):
+        ack(shell, fields, now)
+        estop(shell, _ESTOP, now)
+        shell.core.fault(1, "air_in_line", now)
+        raise AttributeError("simulated bug")
+
+    handlers.SERVED[catalog.ID["ACK"]] = ack_stop_then_raise
+    try:
+        name, fields = host.request("ACK", {"alarm_id": listed[0].id})
+    finally:
+        handlers.SERVED[catalog.ID["ACK"]] = ack
+    assert name == "ERROR" and "not run" in fields["message"], fields
+    internal = _listed(sh, "internal_fault")
+    assert [a for a in sh.core.listed() if a not in internal] == listed
+    snapshot = sh.core.snapshot()
+    snapshot["alarms"] = [a for a in snapshot["alarms"] if a["code"] != "internal_fault"]
+    was = json.loads(before)
+    was["next_alarm_id"] = snapshot["next_alarm_id"]  # the internal_fault's id was taken
+    assert json.loads(json.dumps(snapshot)) == was
+    assert p["motors"][0].rate == 26250000
+
+
+def test_the_undo_kept_before_each_request_allocates_nothing():
+    # before issue 14's round 2: core.snapshot()'s dicts, 1 KB per request (64-bit)
+    sh, p, host = _running()
+    sh.core.fault(2, "occlusion", sh.uptime_ms())  # an alarm listed
+    sh._guard(None)
+    gc.collect()
+    before = _allocated()
+    sh._guard(None)
+    allocated = _allocated() - before
+    sh._serving = sh._undo = None
+    if _MP:
+        assert allocated == 0, allocated
+
+
 def test_an_exception_in_the_core_or_a_port_holds_the_rates_and_feeds_the_watchdog():
     sh, p, host = _running()
     core = sh.core

@@ -8,7 +8,11 @@ Fresh, not new: each process keeps one emulator per runtime and gives every test
 after a factory reset (``Emulator.factory_reset()``: the store emptied, new syringes, the
 clock from its start, the firmware booted again, answered once the new boot answers):
 the state a new emulator has, without a new Python (and Node) process per test. An
-emulator a test left powered off, or one that fails its reset, is replaced.
+emulator a test left powered off, or one that fails its reset, is replaced. An idle
+emulator is not free (its firmware's loop turns every few ms: about 12% of a core for a
+WebAssembly one, 3% for CPython, measured), so once the next test of this process takes
+no pump fixture, the process's emulators are closed, and the next pump test starts new
+ones (a few tenths of a second): a worker running other tests leaves the cores to them.
 
 Keys: the emulators' key files go into a key store of this run (``PUMPGUARD_KEYS``,
 while the emulators live), so ``pumpguard.connect(emulator.port)`` finds one as a host
@@ -29,6 +33,7 @@ from . import ANSWER_TIMEOUT_S, board
 from .plugin import record, settings, worker_port
 
 _CLI_TIMEOUT_S = 60  # one `pumpguard` command, on a loaded machine
+_POOL = pytest.StashKey[dict]()  # this process's emulators by runtime (while the session is)
 
 
 @pytest.fixture
@@ -39,15 +44,29 @@ def pump_target(request):
 
 
 @pytest.fixture(scope="session")
-def _pumpguard_emulators(tmp_path_factory):
+def _pumpguard_emulators(request, tmp_path_factory):
     """This process's emulators, one per runtime, reused by ``emulator``."""
     pool = {}
+    request.config.stash[_POOL] = pool
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PUMPGUARD_KEYS", str(tmp_path_factory.mktemp("pumpguard-keys")))
         env.delenv("PUMPGUARD_KEY", raising=False)  # a board's, never an emulator's
         yield pool
-        for emulator in pool.values():
-            emulator.close()
+        _close_all(pool)
+        del request.config.stash[_POOL]
+
+
+def _close_all(pool):
+    while pool:
+        pool.popitem()[1].close()
+
+
+@pytest.hookimpl(trylast=True)  # after the test's own fixtures were torn down
+def pytest_runtest_teardown(item, nextitem):
+    # Reused only by a pump test: before any other, the pool's emulators go.
+    pool = item.config.stash.get(_POOL, None)
+    if pool and (nextitem is None or "pump_target" not in getattr(nextitem, "fixturenames", ())):
+        _close_all(pool)
 
 
 def _reused(pool, runtime):

@@ -1,0 +1,127 @@
+# Allocation of the device's encode and decode path (issue 14), asserted on MicroPython
+# only (gc.mem_alloc deltas; CPython checks the bytes alone): an answer or an event
+# is written in place (messages.wire into a buffer the shell holds), a frame's tag is
+# checked without copying it (auth.verify), a reason's number found without a dict
+# (reasons.number), and each writes the same bytes as the host's to_wire().
+import gc
+import sys
+
+from protocol import auth, catalog, frame, messages, reasons
+from protocol.decoder import Decoder
+
+_MP = sys.implementation.name == "micropython"
+KS = bytes(range(32))
+OUT = memoryview(bytearray(frame.MAX_WIRE))
+STATE = (1, "running", "norepinephrine", 50000, "mcg/kg/min", 5250000, 123456)
+HEART = (123456, 77, 0)
+TITRATE_R = (1, 60000, "mcg/kg/min", 6300000)
+REFUSED = (24, "dose 2 mcg/kg/min above the hard max 1", 0, 1000000, "mcg/kg/min", None, 9)
+
+
+def _alloc(fn):
+    fn()
+    gc.collect()
+    before = gc.mem_alloc()
+    fn()
+    return gc.mem_alloc() - before
+
+
+def _bound(label, fn, limit):
+    if _MP:
+        used = _alloc(fn)
+        assert used <= limit, (label, used, limit)
+
+
+def test_wire_is_to_wire():
+    for name, values in (("EV_STATE", STATE), ("HEARTBEAT_R", HEART), ("REFUSED", REFUSED)):
+        got = bytes(messages.wire(OUT, name, 3, values))
+        assert got == messages.to_wire(name, 3, values), name
+        got = bytes(messages.wire(OUT, name, 9, values, 0x5A3C, KS, 7, auth.DEVICE))
+        want = messages.to_wire(name, 9, values, sid=0x5A3C, key=KS, ctr=7, sender=auth.DEVICE)
+        assert got == want, name
+
+
+def test_event_encodes_in_place():
+    # Untagged EV_STATE: 3 strings encoded and the wire's memoryview (was 1536 B).
+    _bound("EV_STATE", lambda: messages.wire(OUT, "EV_STATE", 3, STATE), 320)
+    _bound("HEARTBEAT_R", lambda: messages.wire(OUT, "HEARTBEAT_R", 3, HEART), 256)
+
+
+def test_tagged_answer_encodes_in_place():
+    # The HMAC's two sha256 objects and two digests are most of it (was 1664-1792 B).
+    def answer():
+        messages.wire(OUT, "TITRATE_R", 9, TITRATE_R, 0x5A3C, KS, 7, auth.DEVICE)
+
+    _bound("TITRATE_R tagged", answer, 700)
+
+
+def test_tag_checked_without_copies():
+    wire = messages.to_wire("TITRATE", 7, (1, 60000, "mcg/kg/min", False), sid=9, key=KS, ctr=5)
+    f = Decoder().decode(wire)[0]
+    assert auth.verify(KS, auth.HOST, f.signed, f.tag)
+    assert not auth.verify(KS, auth.DEVICE, f.signed, f.tag)
+    _bound("tag check", lambda: auth.verify(KS, auth.HOST, f.signed, f.tag), 480)
+
+
+def test_reason_number_allocates_nothing():
+    assert reasons.number("above_hard_max") == 24
+    assert reasons.number("library_refused") == 80
+    assert reasons.number("hard_max") == reasons.UNKNOWN
+    _bound("reasons.number", lambda: reasons.number("library_refused"), 0)
+
+
+def test_catalog_compact_lookups():
+    assert catalog.msg_id("LOG_R") == 0x8A and catalog.name(0x8A) == "LOG_R"
+    assert catalog.index(0x42) == -1
+    assert catalog.may(catalog.msg_id("START"), 2) and not catalog.may(catalog.msg_id("START"), 1)
+    _bound("catalog.may", lambda: catalog.may(0x04, 2), 0)
+
+
+def test_request_decoded_without_a_dict():
+    # STOP's and TITRATE's fields into one reused list (was a dict each: 224, 704 B)
+    fields = [None] * 9
+    stop = messages.encode("STOP", (1,))
+    messages.decode_into(0x06, stop, fields)
+    assert fields[0] == 1
+    titrate = messages.encode("TITRATE", (2, -5, "mL/h", True))
+    messages.decode_into(0x05, titrate, fields)
+    assert fields[:4] == [2, -5, "mL/h", True]
+    _bound("STOP", lambda: messages.decode_into(0x06, stop, fields), 0)
+    _bound("TITRATE", lambda: messages.decode_into(0x05, titrate, fields), 128)
+
+
+def test_frame_viewed_in_place():
+    # The decoder's view(): one Frame, memoryviews of its buffer (take(): 480 B)
+    wire = messages.to_wire("TITRATE", 7, (1, 60000, "mcg/kg/min", False), sid=9, key=KS, ctr=5)
+    dec = Decoder()
+
+    def view():
+        dec.feed(wire)
+        return dec.view()
+
+    f = view()
+    assert (f.msg_id, f.seq, f.sid, f.ctr) == (0x05, 7, 9, 5)
+    assert bytes(f.payload) == messages.encode("TITRATE", (1, 60000, "mcg/kg/min", False))
+    assert auth.verify(KS, auth.HOST, f.signed, f.tag)
+    _bound("view", view, 160)
+
+
+def _import_cost(name):
+    # The heap a fresh import of module name holds (its qstrs already interned).
+    old = sys.modules.pop(name)
+    try:
+        gc.collect()
+        before = gc.mem_alloc()
+        __import__(name)
+        gc.collect()
+        return gc.mem_alloc() - before
+    finally:
+        sys.modules[name] = old
+
+
+def test_catalog_and_reasons_are_compact():
+    # The catalog was a nested tuple table and its dicts (23 KB held, re-imported),
+    # reasons a table of pairs and two dicts (8 KB): now packed bytes and one str each.
+    if _MP:
+        assert _import_cost("protocol.catalog") <= 10_000
+        assert _import_cost("protocol.reasons") <= 2_500
