@@ -1,7 +1,7 @@
 # A library push's LIB_BEGIN and LIB_COMMIT (firmware/libpush.py says what each does):
 # run by the resident Push for the request and dropped after it (druglib.call), so a
 # pump that is not being pushed a library holds none of this code. LIB_DATA, a push's
-# every chunk, is the resident Push's own. reverify.py (the channels made again for the
+# every chunk, is the resident Push's own. resume.py (the channels made again for the
 # new library) is imported by the commit once the library is parsed.
 import binascii
 
@@ -119,18 +119,18 @@ def commit(push, core, sid, now, applied):
     # the heap holds both libraries, and an allocation that fails after the rename
     # would leave RAM on a library the store no longer holds (a start then is lost
     # at the next reset). After the rename: assignments, and the log's two entries.
-    # reverify (8 KB of code) only now, after the parse: not in its peak, nor LIB_BEGIN's.
-    from firmware import reverify
+    # resume (8 KB of code) only now, after the parse: not in its peak, nor LIB_BEGIN's.
+    from firmware import resume
 
     pushed = "pushed %s, %d bytes" % (library.identity(), push.size)
     if old.ok:
-        switched = reverify.switched_from(library, old.name, old.version, old.crc)
+        switched = resume.switched_from(library, old.name, old.version, old.crc)
     else:
         switched = "now %s, was an invalid one" % (library.identity(),)
-    channels = reverify.switched(core, library)
+    channels = resume.switched(core, library)
     none = druglib.Library()
     none.problems.append("a library switch failed: reboot to load the library the store holds")
-    nothing = reverify.switched(core, none)
+    nothing = resume.switched(core, none)
     applied()
     try:
         renamed = _renamed(push, core, now)
@@ -143,14 +143,14 @@ def commit(push, core, sid, now, applied):
         try:
             core.log.add(now, 0, "input", "library_pushed", pushed)
             core.log.add(now, 0, "input", "library_switched", switched)
-            reverify.switch(core, library, channels)
+            resume.switch(core, library, channels)
             return answer
         except Exception:  # a MemoryError: the heap holds both libraries
             why = FAULT
     # The store may hold the pushed library and RAM not run it: an infusion started
     # now would be refused at the next boot (store_lost). No library runs until a
     # reboot reads the one the store holds. Nothing delivers during a push.
-    reverify.switch(core, none, nothing)
+    resume.switch(core, none, nothing)
     try:  # noqa: SIM105 (MicroPython has no contextlib)
         core.device_alarm("library_refused", _REFUSED, now, True)
     except Exception:  # out of memory still: every start is refused all the same

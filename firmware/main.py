@@ -30,8 +30,9 @@ from firmware import druglib
 from firmware.core import SafetyCore  # noqa: F401
 from firmware.shell import Shell  # noqa: F401
 
-# The boot's module (druglib.call: imported for the call, dropped after it).
-_BOOT = ("startup",)
+# The boot's modules (druglib.call: imported for the call, dropped after it): startup.py
+# and the restore's re-verification it runs (resume.py, SafetyCore.restore()'s import).
+_BOOT = ("startup", "resume")
 
 
 def build(board, ports, boot_id, bundle=""):

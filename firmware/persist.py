@@ -149,7 +149,7 @@ class Record:
     def load(self):
         """(snapshot, uptime_ms) from the store, None on a first boot (no record ever);
         StoreError (RolledBack) for a record that cannot be trusted. The snapshot is only
-        known to be what a firmware wrote: reverify.py checks it (firmware/recordload.py)."""
+        known to be what a firmware wrote: resume.py checks it (firmware/recordload.py)."""
         return druglib.call(_LOAD, "load", self)
 
     # -- boots that fail on a record ---------------------------------------------------

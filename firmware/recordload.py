@@ -31,7 +31,7 @@ def _parse(body):
 
 def load(rec):
     """(snapshot, uptime_ms) from the store, None on a first boot (no record ever).
-    The snapshot is only known to be what a firmware wrote: firmware/reverify.py checks it."""
+    The snapshot is only known to be what a firmware wrote: firmware/resume.py checks it."""
     store = rec._store
     rec._held = True  # until the reads below return: an OSError leaves it held
     slot = rec._slot()

@@ -10,7 +10,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import persist, recordtext, reverify
+from firmware import persist, recordtext, resume
 from firmware.alarms import Alarm
 from firmware.core import SafetyCore
 from protocol import reasons
@@ -168,4 +168,4 @@ def test_the_largest_record_of_a_board_fits_its_buffer(channels, message):
     raw, (snapshot, _) = _saved(store)
     assert snapshot == json.loads(json.dumps(core.snapshot()))
     assert len(raw) <= text.end
-    reverify.check(LIB, snapshot, channels)  # a record this firmware writes
+    resume.check(LIB, snapshot, channels)  # a record this firmware writes

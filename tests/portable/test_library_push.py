@@ -4,7 +4,7 @@
 import json
 from binascii import crc32
 
-from firmware import druglib, gate, libpush, libsteps, reverify
+from firmware import druglib, gate, libpush, libsteps, resume
 from protocol import catalog, messages, reasons
 from protocol.text import TEXT_MAX, words
 from tests.portable.corekit import library_text
@@ -702,7 +702,7 @@ def test_a_fault_making_the_switch_is_refused_changing_nothing_and_ends_the_push
     _stopped(sh, p)
     before = _identity(sh.core.library)
     service = _service(sh, p)
-    _out_of_memory(reverify, "shown")
+    _out_of_memory(resume, "shown")
     name, f = _send(service, _file("push-oom2"))
     assert name == "ERROR" and "internal fault, not run" in f["message"], (name, f)
     assert _identity(sh.core.library) == before and sh.core.status(1).drug == NOREPI["drug"]

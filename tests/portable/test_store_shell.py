@@ -6,7 +6,7 @@ import json
 import sys
 from binascii import crc32
 
-from firmware import handlers, persist, recordtext, reverify
+from firmware import handlers, persist, recordtext, resume
 from firmware.alarms import HIGH, Alarm
 from protocol import catalog
 from protocol.text import TEXT_MAX
@@ -472,7 +472,7 @@ def test_the_largest_record_fits_the_buffer_made_at_boot_and_reads_back():
     assert len(bytes(store.files["state.json"])) <= text.size  # type: ignore[arg-type]
     # a record this firmware writes (the figures break the rules: a boot would keep
     # the channels stopped, each alarmed)
-    reverify.check(sh.core.library, snapshot, sh.core.channels)
+    resume.check(sh.core.library, snapshot, sh.core.channels)
     if _MP and not _CRC_INT:
         # 64-bit: nothing. On 32 bits its figures past 2**30 are heap ints, each
         # formatted with str() (recordtext.py): about 1.7 KB for this one's 70
