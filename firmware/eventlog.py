@@ -37,7 +37,7 @@ class EventLog:
     def __init__(self, size):
         if size < 1:
             raise ValueError("log size must be at least 1, not %r" % (size,))
-        self._r = [None] * (_W * size)
+        self._r = [None] * (_W * size)  # type: list
         # an entry's text worded when read (text()), and by the journal as it writes
         # one (journal.py): copied out at once, never held across another's wording
         self.words = bytearray(wording.BUF)

@@ -237,7 +237,7 @@ class Journal:
         klen = _string(buf, o, kind, _KIND_MAX)
         o += klen
         n = log.render(seq, log.words) if log is not None else -1  # the log's buffer
-        if n < 0:  # a text made already
+        if log is None or n < 0:  # a text made already
             tlen = _string(buf, o + 1, text if log is None else log.text(seq), TEXT_MAX)
         else:
             t = log.words

@@ -55,13 +55,13 @@ class Result:
             self.unit = unit
 
     @property
-    def message(self):
+    def message(self) -> str:
         log = self._log
         if self._message is None and log is not None:
             # worded now, from the entry the core logged the decision as (kept once
             # read: the ring may overwrite the entry later)
             self._message = log.text(self._seq) if log.held(self._seq) else ""
-        return self._message
+        return self._message or ""
 
     @message.setter
     def message(self, value):

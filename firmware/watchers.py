@@ -112,15 +112,15 @@ class Watchers:
         said = None
         for c in self._channels:
             drug = c.started_drug() if c.delivering else None
-            alone = drug is not None and drug.needs_any
-            if alone:
+            alone = drug is not None and bool(drug.needs_any)
+            if drug is not None and alone:
                 # one of drug's partners delivering on some channel (a loop: any() of
                 # a generator would make one for every start)
                 for o in self._channels:
                     if o.delivering and o.started_drug().name in drug.needs_any:
                         alone = False
                         break
-            if alone:
+            if drug is not None and alone:
                 # the library's advisory text (druglib keeps it short enough to send)
                 text = drug.advisory or ""
                 self.alarm(c.ch, "second_line_alone", MEDIUM, text, now_ms, True)
