@@ -234,9 +234,9 @@ class Channel:
 
 # What a rollback puts back of a channel: every field but ch (the shell's safety net,
 # SafetyCore.keep() before each request and rollback() should it raise).
-_KEPT = ("state", "drug", "dose", "weight", "conc", "volume", "volume_left", "volume_infused",
+_KEPT = const(("state", "drug", "dose", "weight", "conc", "volume", "volume_left", "volume_infused",
          "rate", "override", "last_up_ms", "last_down_ms", "taper_next_ms",
-         "near_empty_volume", "near_empty_raised")  # fmt: skip
+         "near_empty_volume", "near_empty_raised"))  # fmt: skip
 
 
 def keep(channels, kept, back=False):
@@ -256,24 +256,26 @@ def keep(channels, kept, back=False):
     return o
 
 
-_STATUS_FIELDS = (
-    "ch",
-    "state",
-    "drug",
-    "dose",
-    "dose_unit",
-    "rate",
-    "volume_infused",
-    "volume_left",
-    "time_to_empty_s",
-    "alarms",
-    "weight",
-    "conc",
-    "conc_unit",
-    "volume",
-    "taper_next_ms",
-    "taper_next_dose",
-    "override",
+_STATUS_FIELDS = const(
+    (
+        "ch",
+        "state",
+        "drug",
+        "dose",
+        "dose_unit",
+        "rate",
+        "volume_infused",
+        "volume_left",
+        "time_to_empty_s",
+        "alarms",
+        "weight",
+        "conc",
+        "conc_unit",
+        "volume",
+        "taper_next_ms",
+        "taper_next_dose",
+        "override",
+    )
 )
 
 

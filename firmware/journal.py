@@ -54,17 +54,16 @@ SEGMENTS = ("journal.0", "journal.1")
 NO_WALL = 0xFFFFFFFFFFFFFFFF  # wall_ms of an entry made before any host gave the time
 
 _MAGIC = const(0xA5)
-_SEQ_MAX = 0xFFFFFFFF  # seq is a u32 (a large int on MicroPython: not a const)
-_FIXED = "<IIQQBBB"  # seq, boot_id, at_ms, wall_ms, ch, code, kind_len
+_FIXED = const("<IIQQBBB")  # seq, boot_id, at_ms, wall_ms, ch, code, kind_len
 _FIXED_SIZE = const(27)
 _KIND_MAX = const(16)  # the catalog's STR 16 of LOG_R's kind
-_MAX_LEN = _FIXED_SIZE + _KIND_MAX + 1 + TEXT_MAX  # 164: fits the u8 len
+_MAX_LEN = const(_FIXED_SIZE + _KIND_MAX + 1 + 120)  # TEXT_MAX 120: 164 fits the u8 len
 _MIN_LEN = const(_FIXED_SIZE + 1)
 _MP = sys.implementation.name == "micropython"
-_KIND_PACK = "17s"  # _KIND_MAX + 1: the byte after says whether a cut splits a character
-_TEXT_PACK = "121s"  # TEXT_MAX + 1
+_KIND_PACK = const("17s")  # _KIND_MAX + 1: the byte after says whether a cut splits a character
+_TEXT_PACK = const("121s")  # TEXT_MAX + 1
 # magic and len before, CRC after
-_MAX_RECORD = 2 + _MAX_LEN + 4
+_MAX_RECORD = const(2 + _MAX_LEN + 4)
 # A LOG_R entry's wire size besides its kind and text: seq, boot_id, at_ms, wall_ms,
 # ch, code and the two strings' length bytes.
 ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
@@ -75,17 +74,19 @@ _LINK_BACK = reasons.number("link_back")
 # board's flash programmed once, the emulator's file fsynced once), not one per entry.
 _BATCH = const(512)
 # The writer's state a failed append puts back (Journal._writer, _rewind).
-_WRITER = (
-    "_taken",
-    "next_seq",
-    "_size",
-    "_cur_first",
-    "_run",
-    "_held",
-    "_last_held",
-    "_cur",
-    "_old",
-    "oldest",
+_WRITER = const(
+    (
+        "_taken",
+        "next_seq",
+        "_size",
+        "_cur_first",
+        "_run",
+        "_held",
+        "_last_held",
+        "_cur",
+        "_old",
+        "oldest",
+    )
 )
 _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
@@ -247,7 +248,7 @@ class Journal:
         buf[o] = tlen
         n = _FIXED_SIZE + klen + 1 + tlen
         total = n + 6
-        if self.next_seq > _SEQ_MAX:
+        if self.next_seq > 0xFFFFFFFF:  # seq is a u32 (a large int on a board)
             self._flush()  # what is batched is of the numbering that ends
             self._restart()
         if self._size + total > self._limit:

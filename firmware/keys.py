@@ -23,10 +23,12 @@
 import json
 from binascii import hexlify
 
+from micropython import const
+
 from protocol import auth, catalog
 
 FILE = "keys"
-_NEW = "keys.new"
+_NEW = const("keys.new")
 NO_BOARD = "0000000000000000"
 INSECURE_KEY = bytes(auth.KEY)  # every role's key in insecure mode
 

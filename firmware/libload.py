@@ -20,12 +20,12 @@ from firmware import jsonparts, jsontext, units
 from firmware.canonical import Crc, write
 from firmware.druglib import Drug, Library
 
-_TOP = ("name", "version", "crc32", "weight_kg", "volume_ml", "drugs")
-_LIMITS = ("hard_min", "soft_min", "soft_max", "hard_max")
-_ADVISORY_KINDS = ("needs_any", "note")
+_TOP = const(("name", "version", "crc32", "weight_kg", "volume_ml", "drugs"))
+_LIMITS = const(("hard_min", "soft_min", "soft_max", "hard_max"))
+_ADVISORY_KINDS = const(("needs_any", "note"))
 # A drug whose dose unit is unknown is checked on against this one, so that every other
 # problem is still reported (a library with problems runs nothing anyway).
-_FALLBACK_UNIT = "mcg/min"
+_FALLBACK_UNIT = const("mcg/min")
 _MAX_FIGURE = const(0x3FFFFFFF)  # figures stay small ints on the device (MicroPython: 2^30)
 # Drug names and advisory texts go into the core's messages whole, which must fit the
 # wire (protocol/text.py TEXT_MAX): these bounds leave room for the rest of each message.
@@ -36,7 +36,7 @@ _ADVISORY_MAX = const(80)
 _LIBRARY_NAME_MAX = const(32)
 _LIBRARY_VERSION_MAX = const(16)
 _DEPTH_MAX = const(16)  # arrays and objects within each other (the library's own: 6)
-_SURROGATES = (b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df")
+_SURROGATES = const((b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df"))
 
 
 def _first_pass(parts, crc):

@@ -34,15 +34,14 @@ _DRUG_MAX = const(16)
 _LIBRARY_MAX = const(32)
 # More alarms than one per reason per channel of the largest board is not a record.
 _ALARMS_MAX = const(256)
-_TIME_MAX = 1 << 48
-_TOP = ("version", "library", "at_ms", "channels", "alarms", "next_alarm_id")
-_LIBRARY = ("name", "version", "crc32")
+_TOP = const(("version", "library", "at_ms", "channels", "alarms", "next_alarm_id"))
+_LIBRARY = const(("name", "version", "crc32"))
 
 
 def _is_time(v):
     """A channel's time (ms of uptime): negative after a restore at an uptime below the
     record's (a test's reset to 0), bounded as counts are."""
-    return type(v) is int and -_TIME_MAX < v < _TIME_MAX
+    return type(v) is int and -0x1000000000000 < v < 0x1000000000000  # 2**48
 
 
 def _record(d, keys, what):

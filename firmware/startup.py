@@ -6,6 +6,8 @@
 import json
 from binascii import unhexlify
 
+from micropython import const
+
 from firmware import druglib, keys, libpush, persist, rules
 from firmware.alarms import LOW, MESSAGE_MAX
 from firmware.core import SafetyCore
@@ -15,10 +17,10 @@ from protocol import auth, catalog
 # The library sits beside this module, on the board as on the host.
 _LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
 # Written by pumpguard flash at the filesystem root: the bundle this firmware came from.
-_MANIFEST = "/manifest.json"
-_SAFE_BOOT = "safeboot"
-_SAFE_BOOT_USED = "safeboot.used"
-_HEX = "0123456789abcdef"
+_MANIFEST = const("/manifest.json")
+_SAFE_BOOT = const("safeboot")
+_SAFE_BOOT_USED = const("safeboot.used")
+_HEX = const("0123456789abcdef")
 
 
 def _core_options(board):

@@ -5,6 +5,8 @@
 # one channel. The pump's: its mechanical maximum rate. (One module, not three: each
 # module costs its own object, dict and names in a board's heap. Conventions:
 # firmware/rules/__init__.py.)
+from micropython import const
+
 from firmware import units
 from firmware.channel import dose_text
 from firmware.result import refuse
@@ -13,7 +15,7 @@ from firmware.result import refuse
 # most likely first: (factor, what the slip probably was). A thousandfold one is usually
 # the family's unit a thousand times larger written for the drug's own; a tenfold one
 # has no unit between, so it is a decimal point in the wrong place.
-_TENFOLD = (10, "tenfold: a misplaced decimal point?")
+_TENFOLD = const((10, "tenfold: a misplaced decimal point?"))
 _SLIPS = {
     units.MASS: ((1000, "thousandfold: mg for mcg?"), _TENFOLD),
     units.UNITS: ((1000, "thousandfold: units for milliunits?"), _TENFOLD),
