@@ -179,13 +179,17 @@ class _Checker:
     def __init__(self, problems):
         self.problems = problems
 
-    def problem(self, path, what):
+    def problem(self, path, what, key=None):
+        # at path, or at path.key (".key" literals would be interned for good: the
+        # keys are names held anyway)
+        if key:
+            path += "." + key
         self.problems.append("%s: %s" % (path, what))
 
     def obj(self, parent, key, path):
         value = parent.get(key) if isinstance(parent, dict) else None
         if not isinstance(value, dict):
-            self.problem(path + "." + key if path else key, "missing or not an object")
+            self.problem(path or key, "missing or not an object", path and key)
             return {}
         return value
 
@@ -193,10 +197,10 @@ class _Checker:
         """A non-empty text; with most, also printable ASCII of at most that length."""
         value = parent.get(key)
         if not isinstance(value, str) or not value:
-            self.problem(path + "." + key, "missing or not a non-empty text")
+            self.problem(path, "missing or not a non-empty text", key)
             return None
         if most is not None and (len(value) > most or not _printable(value)):
-            self.problem(path + "." + key, "must be 1-%d printable ASCII characters" % (most,))
+            self.problem(path, "must be 1-%d printable ASCII characters" % (most,), key)
             return None
         return value
 
@@ -287,8 +291,9 @@ def _load_drug(check, name, spec):
     # `in` a dict hashes its operand: a list or object there would raise, not be a problem
     if not isinstance(unit, str) or unit not in units.DOSE_UNITS:
         check.problem(
-            name + ".dose_unit",
+            name,
             "unknown dose unit %r (known: %s)" % (unit, ", ".join(sorted(units.DOSE_UNITS))),
+            "dose_unit",
         )
         unit = _FALLBACK_UNIT
     elif spec.get("weight_based") is not units.DOSE_UNITS[unit][2]:
@@ -313,12 +318,12 @@ def _load_concs(check, name, spec, drug):
         or unit not in units.CONC_UNITS
         or units.CONC_UNITS[unit][0] != drug.family
     ):
-        check.problem(path + ".unit", "%r is not a %s concentration unit" % (unit, drug.family))
+        check.problem(path, "%r is not a %s concentration unit" % (unit, drug.family), "unit")
         return
     drug.conc_unit = unit
     allowed = concs.get("allowed")
     if not isinstance(allowed, list) or not allowed:
-        check.problem(path + ".allowed", "missing or empty list")
+        check.problem(path, "missing or empty list", "allowed")
         return
     values = []
     first = {}  # value -> the index of its first entry
@@ -338,7 +343,7 @@ def _load_concs(check, name, spec, drug):
 
 
 def _load_limits(check, name, spec, drug):
-    path = name + ".limits"
+    path = name + "." + "limits"  # (not ".limits": interned for good)
     limits = check.obj(spec, "limits", name)
     got = [check.figure(limits, key, path, "dose") for key in _LIMITS]
     drug.start_max = check.figure(limits, "start_max", path, "dose", optional=True)
@@ -346,18 +351,18 @@ def _load_limits(check, name, spec, drug):
         return
     drug.hard_min, drug.soft_min, drug.soft_max, drug.hard_max = got
     if drug.hard_min == 0:
-        check.problem(path + ".hard_min", "must be above 0 (a zero dose is a stop)")
+        check.problem(path, "must be above 0 (a zero dose is a stop)", "hard_min")
     if not drug.hard_min <= drug.soft_min <= drug.soft_max <= drug.hard_max:
         check.problem(
             path,
             "need hard_min <= soft_min <= soft_max <= hard_max (hard limit inside soft limit?)",
         )
     if drug.start_max is not None and not drug.hard_min <= drug.start_max <= drug.hard_max:
-        check.problem(path + ".start_max", "must lie within the hard limits")
+        check.problem(path, "must lie within the hard limits", "start_max")
 
 
 def _load_titration(check, name, spec, drug):
-    path = name + ".titration"
+    path = name + "." + "titration"  # (not ".titration": interned for good)
     tit = check.obj(spec, "titration", name)
     drug.step_up = check.figure(tit, "max_step_up", path, "dose", optional=True)
     drug.up_percent = check.figure(tit, "max_up_percent", path, "percent", optional=True)
@@ -371,11 +376,11 @@ def _load_titration(check, name, spec, drug):
 
 
 def _load_taper(check, name, spec, drug):
-    path = name + ".taper"
+    path = name + "." + "taper"  # (not ".taper": interned for good)
     taper = check.obj(spec, "taper", name)
     required = taper.get("required")
     if not isinstance(required, bool):
-        check.problem(path + ".required", "must be true or false")
+        check.problem(path, "must be true or false", "required")
         return
     if not required:
         if not isinstance(taper.get("source"), str):
@@ -391,9 +396,9 @@ def _load_taper(check, name, spec, drug):
     # so the steps before it never run a dose below hard_min and the taper ends; within
     # one step, so the drop to 0 is never larger than a step.
     if drug.taper_stop_at < drug.hard_min:
-        check.problem(path + ".stop_at", "must not be below limits.hard_min")
+        check.problem(path, "must not be below limits.hard_min", "stop_at")
     if drug.taper_stop_at > drug.taper_step:
-        check.problem(path + ".stop_at", "must not exceed the taper step")
+        check.problem(path, "must not exceed the taper step", "stop_at")
     # Every decrease of a taper drug (titration, taper step, final stop) stays within
     # max_step_down: that is what makes "never cut short" checkable.
     if drug.step_down is None:
@@ -420,9 +425,7 @@ def _load_advisories(check, name, spec, drug):
             notes.append(text)
             continue
         if text is not None and (len(text) > _ADVISORY_MAX or not _printable(text)):
-            check.problem(
-                where + ".text", "at most %d printable ASCII characters" % (_ADVISORY_MAX,)
-            )
+            check.problem(where, "at most %d printable ASCII characters" % (_ADVISORY_MAX,), "text")
         partners = item.get("drugs")
         # names only: load() looks each one up in the drugs (a list or object would raise)
         if (
@@ -430,7 +433,7 @@ def _load_advisories(check, name, spec, drug):
             or not partners
             or not all(isinstance(p, str) for p in partners)
         ):
-            check.problem(where + ".drugs", "needs_any needs a list of drug names")
+            check.problem(where, "needs_any needs a list of drug names", "drugs")
             continue
         drug.needs_any = tuple(partners)
         drug.advisory = text
