@@ -1,5 +1,6 @@
-# Restore re-verifies: a record of the safety core (SafetyCore.snapshot() as the store
-# gives it back) passes the same rules a command does before any channel delivers again.
+# Restore re-verifies: a record of the safety core (the state record recordtext.py
+# writes, as the store gives it back; tests/portable/coreview.py's snapshot()) passes
+# the same rules a command does before any channel delivers again.
 #
 # A CRC says a record is the one written, not that what it says is allowed (a hand edit
 # re-sealed, a bug that wrote a bad record, a record of another library). Two outcomes:
