@@ -469,10 +469,10 @@ class SafetyCore:
             self.log.add(now_ms, ch, "decision", result.code, result.message)
         return result
 
-    def _accepted(self, now_ms, c, code, form, a=None, b=None, c_=None, d=None, e=None, f=None):
+    def _accepted(self, now_ms, c, code, form, a=None, b=None, g=None, d=None, e=None, f=None):
         """An accepted decision on channel c, logged now as form with its arguments: its
         Result's message is worded when read (firmware/wording.py)."""
         drug = c.drug
         result = Result(True, code, None, dose=c.dose, rate=c.rate, unit=drug.dose_unit)
-        result.logged(self.log, self.log.put(now_ms, c.ch, form, a, b, c_, d, e, f))
+        result.logged(self.log, self.log.put(now_ms, c.ch, form, a, b, g, d, e, f))
         return result

@@ -172,10 +172,10 @@ class Journal:
         for i in range(len(_WRITER)):  # MicroPython's zip() takes no strict=
             setattr(self, _WRITER[i], self._kept[i])
 
-    def _first_of(self, old_first, cur_first):
-        if old_first is not None:
-            return old_first
-        return self.next_seq if cur_first is None else cur_first
+    def _first_of(self, first, seq):
+        if first is not None:
+            return first
+        return self.next_seq if seq is None else seq
 
     def set_wall(self, offset):
         """The wall clock from now on: wall_ms = uptime + offset (a HELLO's wall_ms
@@ -344,16 +344,16 @@ class Journal:
             if first is None:
                 first = last
 
-    def _strings(self, length):
+    def _strings(self, n):
         # (kind, text) of the record of len length in the buffer, or None when its
         # kind_len and text_len do not make that len or its strings are not UTF-8
         buf = self._buf
         o = 2 + _FIXED_SIZE
         klen = buf[o - 1]
-        if klen > _KIND_MAX or _FIXED_SIZE + klen + 1 > length:
+        if klen > _KIND_MAX or _FIXED_SIZE + klen + 1 > n:
             return None
         tlen = buf[o + klen]
-        if _FIXED_SIZE + klen + 1 + tlen != length:
+        if _FIXED_SIZE + klen + 1 + tlen != n:
             return None
         try:
             kind = bytes(self._mv[o : o + klen]).decode()

@@ -39,7 +39,7 @@ _DEPTH_MAX = const(16)  # arrays and objects within each other (the library's ow
 _SURROGATES = const((b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df"))
 
 
-def _first_pass(parts, crc):
+def _first_pass(p, crc):
     """Parse every value of the document (ValueError: not valid JSON), in the canonical
     form's order, feeding that form (without the top-level "crc32") to crc: (the
     document's top-level values but "drugs", the strings the document holds, the
@@ -50,15 +50,15 @@ def _first_pass(parts, crc):
     emit = crc.add
     emit(b"{")
     first = True
-    for key in sorted(parts.top):
+    for key in sorted(p.top):
         count += 1
-        span = parts.top[key]
-        if key == "drugs" and parts.drugs is not None:
-            values = [(name, parts.drugs[name]) for name in sorted(parts.drugs)]
+        span = p.top[key]
+        if key == "drugs" and p.drugs is not None:
+            values = [(name, p.drugs[name]) for name in sorted(p.drugs)]
             doc[key] = None
         else:
             values = None
-            doc[key] = value = parts.value(span)
+            doc[key] = value = p.value(span)
         if key == "crc32":
             count += jsonparts.strings_in(value)
             continue
@@ -76,7 +76,7 @@ def _first_pass(parts, crc):
             emit(b"{")
         for i in range(len(values)):
             name, span = values[i]
-            drug = parts.value(span)
+            drug = p.value(span)
             count += 1 + jsonparts.strings_in(drug)
             if no_form is None:
                 if i:
@@ -93,10 +93,10 @@ def _first_pass(parts, crc):
     return doc, count, no_form
 
 
-def _form(value, emit, no_form):
+def _form(value, emit, error):
     # the canonical form of value to emit until one value has none (its ValueError)
-    if no_form is not None:
-        return no_form
+    if error is not None:
+        return error
     try:
         write(value, emit)
     except ValueError as exc:
@@ -186,16 +186,16 @@ class _Checker:
             path += "." + key
         self.problems.append("%s: %s" % (path, what))
 
-    def obj(self, parent, key, path):
-        value = parent.get(key) if isinstance(parent, dict) else None
+    def obj(self, doc, key, path):
+        value = doc.get(key) if isinstance(doc, dict) else None
         if not isinstance(value, dict):
             self.problem(path or key, "missing or not an object", path and key)
             return {}
         return value
 
-    def text(self, parent, key, path, most=None):
+    def text(self, doc, key, path, most=None):
         """A non-empty text; with most, also printable ASCII of at most that length."""
-        value = parent.get(key)
+        value = doc.get(key)
         if not isinstance(value, str) or not value:
             self.problem(path, "missing or not a non-empty text", key)
             return None
@@ -204,9 +204,9 @@ class _Checker:
             return None
         return value
 
-    def figure(self, parent, key, path, kind, optional=False):
+    def figure(self, doc, key, path, kind, optional=False):
         """kind: "dose" (decimal text -> micro-scaled int), "seconds" or "percent" (int)."""
-        return self.figure_of(parent.get(key), path + "." + key, kind, optional)
+        return self.figure_of(doc.get(key), path + "." + key, kind, optional)
 
     def figure_of(self, fig, where, kind, optional=False):
         if fig is None and optional:
@@ -283,11 +283,11 @@ def _load_ranges(check, doc, lib):
         check.problem("volume_ml", "need 0 < min <= max")
 
 
-def _load_drug(check, name, spec):
-    if not isinstance(spec, dict):
+def _load_drug(check, name, d):
+    if not isinstance(d, dict):
         check.problem(name, "not an object")
         return Drug(name, _FALLBACK_UNIT)
-    unit = spec.get("dose_unit")
+    unit = d.get("dose_unit")
     # `in` a dict hashes its operand: a list or object there would raise, not be a problem
     if not isinstance(unit, str) or unit not in units.DOSE_UNITS:
         check.problem(
@@ -296,22 +296,22 @@ def _load_drug(check, name, spec):
             "dose_unit",
         )
         unit = _FALLBACK_UNIT
-    elif spec.get("weight_based") is not units.DOSE_UNITS[unit][2]:
+    elif d.get("weight_based") is not units.DOSE_UNITS[unit][2]:
         check.problem(
             name + ".weight_based", "must be %s for %s" % (units.DOSE_UNITS[unit][2], unit)
         )
     drug = Drug(name, unit)
-    _load_concs(check, name, spec, drug)
-    _load_limits(check, name, spec, drug)
-    _load_titration(check, name, spec, drug)
-    _load_taper(check, name, spec, drug)
-    _load_advisories(check, name, spec, drug)
+    _load_concs(check, name, d, drug)
+    _load_limits(check, name, d, drug)
+    _load_titration(check, name, d, drug)
+    _load_taper(check, name, d, drug)
+    _load_advisories(check, name, d, drug)
     return drug
 
 
-def _load_concs(check, name, spec, drug):
+def _load_concs(check, name, d, drug):
     path = name + ".concentrations"
-    concs = check.obj(spec, "concentrations", name)
+    concs = check.obj(d, "concentrations", name)
     unit = concs.get("unit")
     if (
         not isinstance(unit, str)  # as for dose_unit: no hashing a list or an object
@@ -342,9 +342,9 @@ def _load_concs(check, name, spec, drug):
     drug.concs = tuple(values)
 
 
-def _load_limits(check, name, spec, drug):
+def _load_limits(check, name, d, drug):
     path = name + "." + "limits"  # (not ".limits": interned for good)
-    limits = check.obj(spec, "limits", name)
+    limits = check.obj(d, "limits", name)
     got = [check.figure(limits, key, path, "dose") for key in _LIMITS]
     drug.start_max = check.figure(limits, "start_max", path, "dose", optional=True)
     if None in got:
@@ -361,9 +361,9 @@ def _load_limits(check, name, spec, drug):
         check.problem(path, "must lie within the hard limits", "start_max")
 
 
-def _load_titration(check, name, spec, drug):
+def _load_titration(check, name, d, drug):
     path = name + "." + "titration"  # (not ".titration": interned for good)
-    tit = check.obj(spec, "titration", name)
+    tit = check.obj(d, "titration", name)
     drug.step_up = check.figure(tit, "max_step_up", path, "dose", optional=True)
     drug.up_percent = check.figure(tit, "max_up_percent", path, "percent", optional=True)
     drug.up_interval_ms = (check.figure(tit, "up_interval_s", path, "seconds") or 0) * 1000
@@ -375,9 +375,9 @@ def _load_titration(check, name, spec, drug):
         check.problem(path, "a step of 0 forbids every change: use null for no limit")
 
 
-def _load_taper(check, name, spec, drug):
+def _load_taper(check, name, d, drug):
     path = name + "." + "taper"  # (not ".taper": interned for good)
-    taper = check.obj(spec, "taper", name)
+    taper = check.obj(d, "taper", name)
     required = taper.get("required")
     if not isinstance(required, bool):
         check.problem(path, "must be true or false", "required")
@@ -407,9 +407,9 @@ def _load_taper(check, name, spec, drug):
         check.problem(path, "step and stop_at must not exceed titration.max_step_down")
 
 
-def _load_advisories(check, name, spec, drug):
+def _load_advisories(check, name, d, drug):
     path = name + ".advisories"
-    items = spec.get("advisories", [])
+    items = d.get("advisories", [])
     if not isinstance(items, list):
         check.problem(path, "must be a list")
         return

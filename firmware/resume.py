@@ -56,10 +56,10 @@ def _bad(what, key):
     return ValueError("%s: %s out of type or range" % (what, key))
 
 
-def _ints(d, what, keys, test, optional=False):
+def _ints(d, what, keys, check, optional=False):
     for key in keys:
         v = d[key]
-        if not (test(v) or (optional and v is None)):
+        if not (check(v) or (optional and v is None)):
             raise _bad(what, key)
 
 
@@ -170,9 +170,9 @@ def _infusion(library, saved):
     return refused.message if refused else None
 
 
-def refusal(library, saved, resumed, max_rate):
+def refusal(library, saved, channels, max_rate):
     """Why the delivering channel saved may not resume (a short text), or None.
-    resumed: the channels already resumed (the patient's total counts them)."""
+    channels: the channels already resumed (the patient's total counts them)."""
     why = _infusion(library, saved)
     if why is not None:
         return why
@@ -187,7 +187,7 @@ def refusal(library, saved, resumed, max_rate):
             dose_text(drug, drug.hard_max),
         )
     total = dose
-    for o in resumed:
+    for o in channels:
         if o.delivering and o.drug is drug:
             total += o.dose
     if total > drug.hard_max:
