@@ -256,29 +256,6 @@ def keep(channels, kept, back=False):
     return o
 
 
-_STATUS_FIELDS = const(
-    (
-        "ch",
-        "state",
-        "drug",
-        "dose",
-        "dose_unit",
-        "rate",
-        "volume_infused",
-        "volume_left",
-        "time_to_empty_s",
-        "alarms",
-        "weight",
-        "conc",
-        "conc_unit",
-        "volume",
-        "taper_next_ms",
-        "taper_next_dose",
-        "override",
-    )
-)
-
-
 class ChannelStatus:
     """What status(ch) reports: ch, state, drug, dose, dose_unit, rate, volume_infused,
     volume_left, time_to_empty_s, alarms (codes); the last start's weight, conc,
@@ -307,6 +284,3 @@ class ChannelStatus:
         self.taper_next_ms = c.taper_next_ms if tapering else None
         self.taper_next_dose = c.next_taper_dose() if tapering else None
         self.override = c.override
-
-    def as_dict(self):
-        return {name: getattr(self, name) for name in _STATUS_FIELDS}

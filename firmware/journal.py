@@ -1,10 +1,10 @@
 # The persistent event log: every entry of the core's RAM log (eventlog.py), kept on
 # the board's store across resets and power cuts, bounded, read back by LOG.
 #
-# Two segment files, journal.0 and journal.1, each at most SEGMENT_BYTES. Records are
+# Two segment files, journal.0 and journal.1, each at most _SEGMENT_BYTES. Records are
 # appended to the current one; when the next would not fit, the older segment is
 # removed and becomes the new current one (empty), so the log holds between one and
-# two segments of the newest entries and never more than 2 x SEGMENT_BYTES. On a Pico
+# two segments of the newest entries and never more than 2 x _SEGMENT_BYTES. On a Pico
 # (littlefs, 4 KB blocks, about 1.4 MB of filesystem) 2 x 16 KB is 8 blocks. A record
 # is 34 bytes + its kind + its text (42 to 170; 84 on average over a start, titrate,
 # stop session): 96 to 480 records per segment, about 190 typically, and the log
@@ -49,7 +49,7 @@ from micropython import const
 from protocol import reasons
 from protocol.text import TEXT_MAX
 
-SEGMENT_BYTES = const(16_384)
+_SEGMENT_BYTES = const(16_384)
 SEGMENTS = ("journal.0", "journal.1")
 NO_WALL = 0xFFFFFFFFFFFFFFFF  # wall_ms of an entry made before any host gave the time
 
@@ -66,7 +66,7 @@ _TEXT_PACK = const("121s")  # TEXT_MAX + 1
 _MAX_RECORD = const(2 + _MAX_LEN + 4)
 # A LOG_R entry's wire size besides its kind and text: seq, boot_id, at_ms, wall_ms,
 # ch, code and the two strings' length bytes.
-ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
+_ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
 
 _LINK_LOST = reasons.number("link_lost")
 _LINK_BACK = reasons.number("link_back")
@@ -126,7 +126,7 @@ def _cut(b, most):
 
 
 class Journal:
-    def __init__(self, store, boot_id, segment_bytes=SEGMENT_BYTES):
+    def __init__(self, store, boot_id, segment_bytes=_SEGMENT_BYTES):
         self._store = store
         self.boot_id = boot_id
         self._limit = segment_bytes
@@ -403,7 +403,7 @@ class Journal:
                     break
                 if self._seq_at() >= first:
                     entry = self._entry()
-                    cost = ENTRY_WIRE + len(entry["kind"]) + len(entry["text"])
+                    cost = _ENTRY_WIRE + len(entry["kind"]) + len(entry["text"])
                     if out and (len(out) >= most or cost > room):
                         self._cursor = (nxt, name, found[0])
                         return out, nxt

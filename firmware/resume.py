@@ -21,15 +21,17 @@
 from micropython import const
 
 from firmware import rules, units
-from firmware.alarms import HIGH, ID_MAX, LOW, MEDIUM, MESSAGE_MAX, Alarm
-from firmware.channel import IDLE, RUNNING, STOPPED, TAPERING, Channel, describe, dose_text
+from firmware.alarms import HIGH, ID_MAX, MEDIUM, MESSAGE_MAX, Alarm
+from firmware.channel import RUNNING, STOPPED, TAPERING, Channel, describe, dose_text
 from firmware.persist import is_count
 from firmware.recordtext import ALARM, CHANNEL, VERSION
 from protocol import reasons
 from protocol.text import TEXT_MAX, clip
 
-_STATES = (IDLE, RUNNING, TAPERING, STOPPED)
-_PRIORITIES = (HIGH, MEDIUM, LOW)
+# channel.py's IDLE, RUNNING, TAPERING, STOPPED and alarms.py's HIGH, MEDIUM, LOW as
+# literals: a const() tuple, no name of its own (tests/portable/test_qstr_budget.py)
+_STATES = const(("idle", "running", "tapering", "stopped"))
+_PRIORITIES = const(("high", "medium", "low"))
 # The longest strings a record may hold (druglib's bounds for names; TEXT for messages).
 _DRUG_MAX = const(16)
 _LIBRARY_MAX = const(32)

@@ -25,6 +25,33 @@ def last(log):
     return entry(log, log.next_seq - 1) if log.next_seq else None
 
 
+# ChannelStatus's fields, in the order status(ch) documents them
+_STATUS_FIELDS = (
+    "ch",
+    "state",
+    "drug",
+    "dose",
+    "dose_unit",
+    "rate",
+    "volume_infused",
+    "volume_left",
+    "time_to_empty_s",
+    "alarms",
+    "weight",
+    "conc",
+    "conc_unit",
+    "volume",
+    "taper_next_ms",
+    "taper_next_dose",
+    "override",
+)
+
+
+def status_dict(status):
+    """A ChannelStatus (core.status(ch)) as a dict of its fields."""
+    return {name: getattr(status, name) for name in _STATUS_FIELDS}
+
+
 def alarm_dict(a):
     """An alarm's fields as the state record holds them."""
     return {

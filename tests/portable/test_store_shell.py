@@ -76,7 +76,7 @@ def test_alarm_ids_wrap_past_the_top_skipping_those_still_listed():
 
 def test_a_handler_that_raises_is_answered_error_internal_with_nothing_applied():
     sh, p, host = _running()
-    before = sh.core.status(1).as_dict()
+    before = coreview.status_dict(sh.core.status(1))
     estop = handlers.SERVED[catalog.ID["ESTOP"]]
 
     def half_then_raise(shell, fields, now):
@@ -90,7 +90,7 @@ def test_a_handler_that_raises_is_answered_error_internal_with_nothing_applied()
         handlers.SERVED[catalog.ID["ESTOP"]] = estop
     assert name == "ERROR" and fields["code"] == catalog.ERR_INTERNAL == 5, fields
     assert "not run" in fields["message"] and "AttributeError" in fields["message"]
-    assert sh.core.status(1).as_dict() == before  # nothing half-applied
+    assert coreview.status_dict(sh.core.status(1)) == before  # nothing half-applied
     assert p["motors"][0].rate == 26250000
     (fault,) = _listed(sh, "internal_fault")
     assert fault.priority == "high" and "simulated bug" in fault.message
