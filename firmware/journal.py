@@ -68,8 +68,10 @@ _MAX_RECORD = const(2 + _MAX_LEN + 4)
 # ch, code and the two strings' length bytes.
 _ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
 
-_LINK_LOST = reasons.number("link_lost")
-_LINK_BACK = reasons.number("link_back")
+# reasons.number("link_lost"), ("link_back"): append-only numbers, as literals (no
+# names interned; tests/test_qstr_budget.py checks them)
+_LINK_LOST = const(40)
+_LINK_BACK = const(61)
 # Records of one drain() go to the store in one append: one commit of the medium (a
 # board's flash programmed once, the emulator's file fsynced once), not one per entry.
 _BATCH = const(512)

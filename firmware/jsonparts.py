@@ -22,8 +22,8 @@ _OPEN_OBJECT = const(0x7B)
 _CLOSE_OBJECT = const(0x7D)
 _OPEN_ARRAY = const(0x5B)
 _CLOSE_ARRAY = const(0x5D)
-_SPACE = b" \t\n\r"  # JSON's whitespace (RFC 8259), and only it
-_VALUE_END = b",}] \t\n\r"
+_SPACE = const(b" \t\n\r")  # JSON's whitespace (RFC 8259), and only it
+_VALUE_END = const(b",}] \t\n\r")
 
 
 class Parts:

@@ -13,6 +13,7 @@ import subprocess
 from firmware import journal, resume
 from firmware.alarms import HIGH, LOW, MEDIUM
 from firmware.channel import IDLE, RUNNING, STOPPED, TAPERING
+from protocol import reasons
 from protocol.text import TEXT_MAX
 from tests.heap import run, tree
 from tests.test_heap import needs_port
@@ -50,3 +51,5 @@ def test_the_literals_that_stand_for_names_elsewhere_say_the_same():
     assert resume._PRIORITIES == (HIGH, MEDIUM, LOW)
     assert journal._MAX_LEN == journal._FIXED_SIZE + journal._KIND_MAX + 1 + TEXT_MAX
     assert f"{TEXT_MAX + 1}s" == journal._TEXT_PACK
+    assert reasons.number("link_lost") == journal._LINK_LOST
+    assert reasons.number("link_back") == journal._LINK_BACK
