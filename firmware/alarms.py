@@ -34,18 +34,6 @@ class Alarm:
         self.acked = False
         self.active = active
 
-    def as_dict(self):
-        return {
-            "id": self.id,
-            "ch": self.ch,
-            "code": self.code,
-            "priority": self.priority,
-            "message": self.message,
-            "at_ms": self.at_ms,
-            "acked": self.acked,
-            "active": self.active,
-        }
-
     @classmethod
     def from_dict(cls, d):
         alarm = cls(

@@ -61,8 +61,8 @@ def _path_to(state):
 _S_PER_H = const(3600)
 
 
-def _later(ms, shift):
-    return None if ms is None else ms + shift
+def _later(ms, offset):
+    return None if ms is None else ms + offset
 
 
 def dose_text(drug, dose):
@@ -173,11 +173,11 @@ class Channel:
         """The dose after one taper step (see taper_after)."""
         return taper_after(self.started_drug(), self.dose)
 
-    def taper_plan(self, first_ms):
-        """[(at_ms, dose), ...] from first_ms, one step per taper interval, ending at 0."""
+    def taper_plan(self, at_ms):
+        """[(at_ms, dose), ...] from at_ms, one step per taper interval, ending at 0."""
         plan = []
         dose = self.dose
-        at = first_ms
+        at = at_ms
         drug = self.started_drug()
         while dose:
             dose = taper_after(drug, dose)
@@ -205,8 +205,8 @@ class Channel:
         }
 
     @classmethod
-    def restore(cls, ch, saved, drugs, shift, near_empty_s):
-        """Channel ch as snapshot() saved it, its times moved by shift ms; drugs is the
+    def restore(cls, ch, saved, drugs, offset, near_empty_s):
+        """Channel ch as snapshot() saved it, its times moved by offset ms; drugs is the
         library's (name -> Drug). Raises ValueError for a record that is not channel ch
         or names a state the table never reaches. Nothing else is checked here: a
         record from the store passes firmware/resume.py first."""
@@ -224,9 +224,9 @@ class Channel:
         c.volume_left = saved["volume_left"]
         c.volume_infused = saved["volume_infused"]
         c.override = saved["override"]
-        c.last_up_ms = _later(saved["last_up_ms"], shift)
-        c.last_down_ms = _later(saved["last_down_ms"], shift)
-        c.taper_next_ms = saved["taper_next_ms"] + shift
+        c.last_up_ms = _later(saved["last_up_ms"], offset)
+        c.last_down_ms = _later(saved["last_down_ms"], offset)
+        c.taper_next_ms = saved["taper_next_ms"] + offset
         c.near_empty_raised = saved["near_empty_raised"]
         c.set_dose(saved["dose"] if c.delivering else 0, near_empty_s)
         return c
@@ -234,9 +234,9 @@ class Channel:
 
 # What a rollback puts back of a channel: every field but ch (the shell's safety net,
 # SafetyCore.keep() before each request and rollback() should it raise).
-_KEPT = ("state", "drug", "dose", "weight", "conc", "volume", "volume_left", "volume_infused",
+_KEPT = const(("state", "drug", "dose", "weight", "conc", "volume", "volume_left", "volume_infused",
          "rate", "override", "last_up_ms", "last_down_ms", "taper_next_ms",
-         "near_empty_volume", "near_empty_raised")  # fmt: skip
+         "near_empty_volume", "near_empty_raised"))  # fmt: skip
 
 
 def keep(channels, kept, back=False):
@@ -256,27 +256,6 @@ def keep(channels, kept, back=False):
     return o
 
 
-_STATUS_FIELDS = (
-    "ch",
-    "state",
-    "drug",
-    "dose",
-    "dose_unit",
-    "rate",
-    "volume_infused",
-    "volume_left",
-    "time_to_empty_s",
-    "alarms",
-    "weight",
-    "conc",
-    "conc_unit",
-    "volume",
-    "taper_next_ms",
-    "taper_next_dose",
-    "override",
-)
-
-
 class ChannelStatus:
     """What status(ch) reports: ch, state, drug, dose, dose_unit, rate, volume_infused,
     volume_left, time_to_empty_s, alarms (codes); the last start's weight, conc,
@@ -285,7 +264,7 @@ class ChannelStatus:
     else None: when the next step is due and the dose it sets), override (the dose was
     set past a soft limit by an override)."""
 
-    def __init__(self, c, alarm_codes):
+    def __init__(self, c, alarms):
         drug = c.drug
         self.ch = c.ch
         self.state = c.state
@@ -296,7 +275,7 @@ class ChannelStatus:
         self.volume_infused = c.volume_infused
         self.volume_left = c.volume_left
         self.time_to_empty_s = c.time_to_empty_s()
-        self.alarms = alarm_codes
+        self.alarms = alarms  # codes
         self.weight = c.weight
         self.conc = c.conc if drug else None
         self.conc_unit = drug.conc_unit if drug else None
@@ -305,6 +284,3 @@ class ChannelStatus:
         self.taper_next_ms = c.taper_next_ms if tapering else None
         self.taper_next_dose = c.next_taper_dose() if tapering else None
         self.override = c.override
-
-    def as_dict(self):
-        return {name: getattr(self, name) for name in _STATUS_FIELDS}

@@ -24,7 +24,6 @@ from firmware.channel import (
     keep,
 )
 from firmware.eventlog import EventLog
-from firmware.recordtext import VERSION
 from firmware.result import Result
 from firmware.watchers import Watchers
 from protocol.text import clip, shown
@@ -245,25 +244,7 @@ class SafetyCore:
 
     # -- persistence ------------------------------------------------------------------
 
-    def snapshot(self):
-        """A JSON-able dict of everything needed to resume after a reset."""
-        lib = self.library
-        return {
-            "version": VERSION,
-            # An invalid library runs nothing, and its name may be None: the record
-            # names no library ("", crc 0), which resume takes as another library's.
-            "library": {
-                "name": lib.name if lib.ok else "",
-                "version": lib.version if lib.ok else "",
-                "crc32": lib.crc if lib.ok else 0,
-            },
-            "at_ms": self._now,
-            "channels": [c.snapshot() for c in self._channels],
-            "alarms": [a.as_dict() for a in self._alarms.items],
-            "next_alarm_id": self._alarms.next_id,
-        }
-
-    def record(self, write):  # snapshot()'s state uncopied, for firmware/recordtext.py
+    def record(self, write):  # the record's state uncopied, for firmware/recordtext.py
         return write(self._now, self._channels, self._alarms)
 
     @classmethod
@@ -488,10 +469,10 @@ class SafetyCore:
             self.log.add(now_ms, ch, "decision", result.code, result.message)
         return result
 
-    def _accepted(self, now_ms, c, code, form, a=None, b=None, c_=None, d=None, e=None, f=None):
+    def _accepted(self, now_ms, c, code, form, a=None, b=None, g=None, d=None, e=None, f=None):
         """An accepted decision on channel c, logged now as form with its arguments: its
         Result's message is worded when read (firmware/wording.py)."""
         drug = c.drug
         result = Result(True, code, None, dose=c.dose, rate=c.rate, unit=drug.dose_unit)
-        result.logged(self.log, self.log.put(now_ms, c.ch, form, a, b, c_, d, e, f))
+        result.logged(self.log, self.log.put(now_ms, c.ch, form, a, b, g, d, e, f))
         return result

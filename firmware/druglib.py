@@ -20,6 +20,8 @@ canonical form (firmware/canonical.py defines it). To reseal after a reviewed ed
 
 import sys
 
+from micropython import const
+
 from firmware import units
 
 
@@ -84,6 +86,11 @@ class Library:
         return shown + ("; and %d more" % more if more > 0 else "")
 
 
+# The loader's modules, and the canonical form's (call()'s modules)
+_LOADER = const(("libload", "jsonparts", "canonical"))
+_CANONICAL = const(("canonical",))
+
+
 def load(text):
     """Parse and validate the library JSON (str, or the file's bytes: UTF-8); never
     raises for content problems (firmware/libload.py)."""
@@ -121,5 +128,3 @@ def call(modules, name, *args):
 
 
 _import = __import__  # (the tests' stand-in makes an import run out of memory)
-_LOADER = ("libload", "jsonparts", "canonical")
-_CANONICAL = ("canonical",)

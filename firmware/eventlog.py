@@ -26,7 +26,8 @@ _W = const(10)  # ch, at_ms, form (or text, its kind, its code), 7 arguments
 
 
 class EventLog:
-    """Entries read as tuples (seq, at_ms, ch, kind, code, text).
+    """Entries read by seq, field by field: at_ms, ch, kind, code, text (the tests read
+    them as tuples (seq, at_ms, ch, kind, code, text): tests/portable/coreview.py).
 
     kind: the command's name (start, titrate, stop, emergency_stop, ack: as received,
     code "received"), "decision" (its Result), "rate" (motor rate change), "alarm"
@@ -127,24 +128,6 @@ class EventLog:
             return self._r[seq % self.size * _W + 2]
         return str(memoryview(self.words)[:n], "utf-8")
 
-    def entry(self, seq):
-        return (seq, self.at_ms(seq), self.ch(seq), self.kind(seq), self.code(seq), self.text(seq))
-
-    def since(self, seq):
-        """Entries with seq >= seq still held, oldest first (none for any seq from the
-        future: a host may ask for any u32, and a range() past 2**30 would overflow a
-        small int on MicroPython)."""
-        if seq >= self._next:
-            return []
-        first = max(seq, self._next - self.size, 0)
-        return [self.entry(s) for s in range(first, self._next)]
-
     def first(self, seq):
         """The oldest seq >= seq still held (next_seq when none)."""
         return max(seq, self._next - self.size, 0) if seq < self._next else self._next
-
-    def entries(self):
-        return self.since(0)
-
-    def last(self):
-        return self.entry(self._next - 1) if self._next else None

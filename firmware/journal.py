@@ -1,10 +1,10 @@
 # The persistent event log: every entry of the core's RAM log (eventlog.py), kept on
 # the board's store across resets and power cuts, bounded, read back by LOG.
 #
-# Two segment files, journal.0 and journal.1, each at most SEGMENT_BYTES. Records are
+# Two segment files, journal.0 and journal.1, each at most _SEGMENT_BYTES. Records are
 # appended to the current one; when the next would not fit, the older segment is
 # removed and becomes the new current one (empty), so the log holds between one and
-# two segments of the newest entries and never more than 2 x SEGMENT_BYTES. On a Pico
+# two segments of the newest entries and never more than 2 x _SEGMENT_BYTES. On a Pico
 # (littlefs, 4 KB blocks, about 1.4 MB of filesystem) 2 x 16 KB is 8 blocks. A record
 # is 34 bytes + its kind + its text (42 to 170; 84 on average over a start, titrate,
 # stop session): 96 to 480 records per segment, about 190 typically, and the log
@@ -49,43 +49,46 @@ from micropython import const
 from protocol import reasons
 from protocol.text import TEXT_MAX
 
-SEGMENT_BYTES = const(16_384)
+_SEGMENT_BYTES = const(16_384)
 SEGMENTS = ("journal.0", "journal.1")
 NO_WALL = 0xFFFFFFFFFFFFFFFF  # wall_ms of an entry made before any host gave the time
 
 _MAGIC = const(0xA5)
-_SEQ_MAX = 0xFFFFFFFF  # seq is a u32 (a large int on MicroPython: not a const)
-_FIXED = "<IIQQBBB"  # seq, boot_id, at_ms, wall_ms, ch, code, kind_len
+_FIXED = const("<IIQQBBB")  # seq, boot_id, at_ms, wall_ms, ch, code, kind_len
 _FIXED_SIZE = const(27)
 _KIND_MAX = const(16)  # the catalog's STR 16 of LOG_R's kind
-_MAX_LEN = _FIXED_SIZE + _KIND_MAX + 1 + TEXT_MAX  # 164: fits the u8 len
+_MAX_LEN = const(_FIXED_SIZE + _KIND_MAX + 1 + 120)  # TEXT_MAX 120: 164 fits the u8 len
 _MIN_LEN = const(_FIXED_SIZE + 1)
 _MP = sys.implementation.name == "micropython"
-_KIND_PACK = "17s"  # _KIND_MAX + 1: the byte after says whether a cut splits a character
-_TEXT_PACK = "121s"  # TEXT_MAX + 1
+_KIND_PACK = const("17s")  # _KIND_MAX + 1: the byte after says whether a cut splits a character
+_TEXT_PACK = const("121s")  # TEXT_MAX + 1
 # magic and len before, CRC after
-_MAX_RECORD = 2 + _MAX_LEN + 4
+_MAX_RECORD = const(2 + _MAX_LEN + 4)
 # A LOG_R entry's wire size besides its kind and text: seq, boot_id, at_ms, wall_ms,
 # ch, code and the two strings' length bytes.
-ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
+_ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
 
-_LINK_LOST = reasons.number("link_lost")
-_LINK_BACK = reasons.number("link_back")
+# reasons.number("link_lost"), ("link_back"): append-only numbers, as literals (no
+# names interned; tests/test_qstr_budget.py checks them)
+_LINK_LOST = const(40)
+_LINK_BACK = const(61)
 # Records of one drain() go to the store in one append: one commit of the medium (a
 # board's flash programmed once, the emulator's file fsynced once), not one per entry.
 _BATCH = const(512)
 # The writer's state a failed append puts back (Journal._writer, _rewind).
-_WRITER = (
-    "_taken",
-    "next_seq",
-    "_size",
-    "_cur_first",
-    "_run",
-    "_held",
-    "_last_held",
-    "_cur",
-    "_old",
-    "oldest",
+_WRITER = const(
+    (
+        "_taken",
+        "next_seq",
+        "_size",
+        "_cur_first",
+        "_run",
+        "_held",
+        "_last_held",
+        "_cur",
+        "_old",
+        "oldest",
+    )
 )
 _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
@@ -125,7 +128,7 @@ def _cut(b, most):
 
 
 class Journal:
-    def __init__(self, store, boot_id, segment_bytes=SEGMENT_BYTES):
+    def __init__(self, store, boot_id, segment_bytes=_SEGMENT_BYTES):
         self._store = store
         self.boot_id = boot_id
         self._limit = segment_bytes
@@ -171,10 +174,10 @@ class Journal:
         for i in range(len(_WRITER)):  # MicroPython's zip() takes no strict=
             setattr(self, _WRITER[i], self._kept[i])
 
-    def _first_of(self, old_first, cur_first):
-        if old_first is not None:
-            return old_first
-        return self.next_seq if cur_first is None else cur_first
+    def _first_of(self, first, seq):
+        if first is not None:
+            return first
+        return self.next_seq if seq is None else seq
 
     def set_wall(self, offset):
         """The wall clock from now on: wall_ms = uptime + offset (a HELLO's wall_ms
@@ -247,7 +250,7 @@ class Journal:
         buf[o] = tlen
         n = _FIXED_SIZE + klen + 1 + tlen
         total = n + 6
-        if self.next_seq > _SEQ_MAX:
+        if self.next_seq > 0xFFFFFFFF:  # seq is a u32 (a large int on a board)
             self._flush()  # what is batched is of the numbering that ends
             self._restart()
         if self._size + total > self._limit:
@@ -343,16 +346,16 @@ class Journal:
             if first is None:
                 first = last
 
-    def _strings(self, length):
+    def _strings(self, n):
         # (kind, text) of the record of len length in the buffer, or None when its
         # kind_len and text_len do not make that len or its strings are not UTF-8
         buf = self._buf
         o = 2 + _FIXED_SIZE
         klen = buf[o - 1]
-        if klen > _KIND_MAX or _FIXED_SIZE + klen + 1 > length:
+        if klen > _KIND_MAX or _FIXED_SIZE + klen + 1 > n:
             return None
         tlen = buf[o + klen]
-        if _FIXED_SIZE + klen + 1 + tlen != length:
+        if _FIXED_SIZE + klen + 1 + tlen != n:
             return None
         try:
             kind = bytes(self._mv[o : o + klen]).decode()
@@ -402,7 +405,7 @@ class Journal:
                     break
                 if self._seq_at() >= first:
                     entry = self._entry()
-                    cost = ENTRY_WIRE + len(entry["kind"]) + len(entry["text"])
+                    cost = _ENTRY_WIRE + len(entry["kind"]) + len(entry["text"])
                     if out and (len(out) >= most or cost > room):
                         self._cursor = (nxt, name, found[0])
                         return out, nxt

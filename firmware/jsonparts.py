@@ -22,8 +22,8 @@ _OPEN_OBJECT = const(0x7B)
 _CLOSE_OBJECT = const(0x7D)
 _OPEN_ARRAY = const(0x5B)
 _CLOSE_ARRAY = const(0x5D)
-_SPACE = b" \t\n\r"  # JSON's whitespace (RFC 8259), and only it
-_VALUE_END = b",}] \t\n\r"
+_SPACE = const(b" \t\n\r")  # JSON's whitespace (RFC 8259), and only it
+_VALUE_END = const(b",}] \t\n\r")
 
 
 class Parts:
@@ -45,14 +45,14 @@ class Parts:
         if span is not None and data[span[0]] == _OPEN_OBJECT:
             self.drugs = _members(data, span[0])[0]
 
-    def value(self, span):
-        """The value at span, parsed on its own; ValueError (json's, with where the value
+    def value(self, at):
+        """The value at the span at, parsed on its own; ValueError (json's, with where the value
         begins: json counts its lines and columns from there) when it is no JSON."""
         try:
-            return json.loads(self._view[span[0] : span[1]])  # type: ignore[arg-type]
+            return json.loads(self._view[at[0] : at[1]])  # type: ignore[arg-type]
         except ValueError as exc:
             raise ValueError(
-                "%s, in the value from line %d" % (exc, _line(self.data, span[0]))
+                "%s, in the value from line %d" % (exc, _line(self.data, at[0]))
             ) from None
 
 

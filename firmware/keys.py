@@ -23,11 +23,13 @@
 import json
 from binascii import hexlify
 
+from micropython import const
+
 from protocol import auth, catalog
 
 FILE = "keys"
-_NEW = "keys.new"
-NO_BOARD = "0000000000000000"
+_NEW = const("keys.new")
+_NO_BOARD = const("0000000000000000")
 INSECURE_KEY = bytes(auth.KEY)  # every role's key in insecure mode
 
 
@@ -35,7 +37,7 @@ class Keys:
     """board_id (16 hex digits), insecure, problem (why the board has no keys, or None)
     and key(role) -> the role's 32-byte key, or None when the board has none."""
 
-    def __init__(self, store, board_id=NO_BOARD, keys=None, insecure=False, problem=None):
+    def __init__(self, store, board_id=_NO_BOARD, keys=None, insecure=False, problem=None):
         self._store = store
         self.board_id = board_id
         self.insecure = insecure

@@ -20,12 +20,12 @@ from firmware import jsonparts, jsontext, units
 from firmware.canonical import Crc, write
 from firmware.druglib import Drug, Library
 
-_TOP = ("name", "version", "crc32", "weight_kg", "volume_ml", "drugs")
-_LIMITS = ("hard_min", "soft_min", "soft_max", "hard_max")
-_ADVISORY_KINDS = ("needs_any", "note")
+_TOP = const(("name", "version", "crc32", "weight_kg", "volume_ml", "drugs"))
+_LIMITS = const(("hard_min", "soft_min", "soft_max", "hard_max"))
+_ADVISORY_KINDS = const(("needs_any", "note"))
 # A drug whose dose unit is unknown is checked on against this one, so that every other
 # problem is still reported (a library with problems runs nothing anyway).
-_FALLBACK_UNIT = "mcg/min"
+_FALLBACK_UNIT = const("mcg/min")
 _MAX_FIGURE = const(0x3FFFFFFF)  # figures stay small ints on the device (MicroPython: 2^30)
 # Drug names and advisory texts go into the core's messages whole, which must fit the
 # wire (protocol/text.py TEXT_MAX): these bounds leave room for the rest of each message.
@@ -36,10 +36,10 @@ _ADVISORY_MAX = const(80)
 _LIBRARY_NAME_MAX = const(32)
 _LIBRARY_VERSION_MAX = const(16)
 _DEPTH_MAX = const(16)  # arrays and objects within each other (the library's own: 6)
-_SURROGATES = (b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df")
+_SURROGATES = const((b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df"))
 
 
-def _first_pass(parts, crc):
+def _first_pass(p, crc):
     """Parse every value of the document (ValueError: not valid JSON), in the canonical
     form's order, feeding that form (without the top-level "crc32") to crc: (the
     document's top-level values but "drugs", the strings the document holds, the
@@ -50,15 +50,15 @@ def _first_pass(parts, crc):
     emit = crc.add
     emit(b"{")
     first = True
-    for key in sorted(parts.top):
+    for key in sorted(p.top):
         count += 1
-        span = parts.top[key]
-        if key == "drugs" and parts.drugs is not None:
-            values = [(name, parts.drugs[name]) for name in sorted(parts.drugs)]
+        span = p.top[key]
+        if key == "drugs" and p.drugs is not None:
+            values = [(name, p.drugs[name]) for name in sorted(p.drugs)]
             doc[key] = None
         else:
             values = None
-            doc[key] = value = parts.value(span)
+            doc[key] = value = p.value(span)
         if key == "crc32":
             count += jsonparts.strings_in(value)
             continue
@@ -76,7 +76,7 @@ def _first_pass(parts, crc):
             emit(b"{")
         for i in range(len(values)):
             name, span = values[i]
-            drug = parts.value(span)
+            drug = p.value(span)
             count += 1 + jsonparts.strings_in(drug)
             if no_form is None:
                 if i:
@@ -93,10 +93,10 @@ def _first_pass(parts, crc):
     return doc, count, no_form
 
 
-def _form(value, emit, no_form):
+def _form(value, emit, error):
     # the canonical form of value to emit until one value has none (its ValueError)
-    if no_form is not None:
-        return no_form
+    if error is not None:
+        return error
     try:
         write(value, emit)
     except ValueError as exc:
@@ -179,30 +179,34 @@ class _Checker:
     def __init__(self, problems):
         self.problems = problems
 
-    def problem(self, path, what):
+    def problem(self, path, what, key=None):
+        # at path, or at path.key (".key" literals would be interned for good: the
+        # keys are names held anyway)
+        if key:
+            path += "." + key
         self.problems.append("%s: %s" % (path, what))
 
-    def obj(self, parent, key, path):
-        value = parent.get(key) if isinstance(parent, dict) else None
+    def obj(self, doc, key, path):
+        value = doc.get(key) if isinstance(doc, dict) else None
         if not isinstance(value, dict):
-            self.problem(path + "." + key if path else key, "missing or not an object")
+            self.problem(path or key, "missing or not an object", path and key)
             return {}
         return value
 
-    def text(self, parent, key, path, most=None):
+    def text(self, doc, key, path, most=None):
         """A non-empty text; with most, also printable ASCII of at most that length."""
-        value = parent.get(key)
+        value = doc.get(key)
         if not isinstance(value, str) or not value:
-            self.problem(path + "." + key, "missing or not a non-empty text")
+            self.problem(path, "missing or not a non-empty text", key)
             return None
         if most is not None and (len(value) > most or not _printable(value)):
-            self.problem(path + "." + key, "must be 1-%d printable ASCII characters" % (most,))
+            self.problem(path, "must be 1-%d printable ASCII characters" % (most,), key)
             return None
         return value
 
-    def figure(self, parent, key, path, kind, optional=False):
+    def figure(self, doc, key, path, kind, optional=False):
         """kind: "dose" (decimal text -> micro-scaled int), "seconds" or "percent" (int)."""
-        return self.figure_of(parent.get(key), path + "." + key, kind, optional)
+        return self.figure_of(doc.get(key), path + "." + key, kind, optional)
 
     def figure_of(self, fig, where, kind, optional=False):
         if fig is None and optional:
@@ -279,46 +283,47 @@ def _load_ranges(check, doc, lib):
         check.problem("volume_ml", "need 0 < min <= max")
 
 
-def _load_drug(check, name, spec):
-    if not isinstance(spec, dict):
+def _load_drug(check, name, d):
+    if not isinstance(d, dict):
         check.problem(name, "not an object")
         return Drug(name, _FALLBACK_UNIT)
-    unit = spec.get("dose_unit")
+    unit = d.get("dose_unit")
     # `in` a dict hashes its operand: a list or object there would raise, not be a problem
     if not isinstance(unit, str) or unit not in units.DOSE_UNITS:
         check.problem(
-            name + ".dose_unit",
+            name,
             "unknown dose unit %r (known: %s)" % (unit, ", ".join(sorted(units.DOSE_UNITS))),
+            "dose_unit",
         )
         unit = _FALLBACK_UNIT
-    elif spec.get("weight_based") is not units.DOSE_UNITS[unit][2]:
+    elif d.get("weight_based") is not units.DOSE_UNITS[unit][2]:
         check.problem(
             name + ".weight_based", "must be %s for %s" % (units.DOSE_UNITS[unit][2], unit)
         )
     drug = Drug(name, unit)
-    _load_concs(check, name, spec, drug)
-    _load_limits(check, name, spec, drug)
-    _load_titration(check, name, spec, drug)
-    _load_taper(check, name, spec, drug)
-    _load_advisories(check, name, spec, drug)
+    _load_concs(check, name, d, drug)
+    _load_limits(check, name, d, drug)
+    _load_titration(check, name, d, drug)
+    _load_taper(check, name, d, drug)
+    _load_advisories(check, name, d, drug)
     return drug
 
 
-def _load_concs(check, name, spec, drug):
+def _load_concs(check, name, d, drug):
     path = name + ".concentrations"
-    concs = check.obj(spec, "concentrations", name)
+    concs = check.obj(d, "concentrations", name)
     unit = concs.get("unit")
     if (
         not isinstance(unit, str)  # as for dose_unit: no hashing a list or an object
         or unit not in units.CONC_UNITS
         or units.CONC_UNITS[unit][0] != drug.family
     ):
-        check.problem(path + ".unit", "%r is not a %s concentration unit" % (unit, drug.family))
+        check.problem(path, "%r is not a %s concentration unit" % (unit, drug.family), "unit")
         return
     drug.conc_unit = unit
     allowed = concs.get("allowed")
     if not isinstance(allowed, list) or not allowed:
-        check.problem(path + ".allowed", "missing or empty list")
+        check.problem(path, "missing or empty list", "allowed")
         return
     values = []
     first = {}  # value -> the index of its first entry
@@ -337,28 +342,28 @@ def _load_concs(check, name, spec, drug):
     drug.concs = tuple(values)
 
 
-def _load_limits(check, name, spec, drug):
-    path = name + ".limits"
-    limits = check.obj(spec, "limits", name)
+def _load_limits(check, name, d, drug):
+    path = name + "." + "limits"  # (not ".limits": interned for good)
+    limits = check.obj(d, "limits", name)
     got = [check.figure(limits, key, path, "dose") for key in _LIMITS]
     drug.start_max = check.figure(limits, "start_max", path, "dose", optional=True)
     if None in got:
         return
     drug.hard_min, drug.soft_min, drug.soft_max, drug.hard_max = got
     if drug.hard_min == 0:
-        check.problem(path + ".hard_min", "must be above 0 (a zero dose is a stop)")
+        check.problem(path, "must be above 0 (a zero dose is a stop)", "hard_min")
     if not drug.hard_min <= drug.soft_min <= drug.soft_max <= drug.hard_max:
         check.problem(
             path,
             "need hard_min <= soft_min <= soft_max <= hard_max (hard limit inside soft limit?)",
         )
     if drug.start_max is not None and not drug.hard_min <= drug.start_max <= drug.hard_max:
-        check.problem(path + ".start_max", "must lie within the hard limits")
+        check.problem(path, "must lie within the hard limits", "start_max")
 
 
-def _load_titration(check, name, spec, drug):
-    path = name + ".titration"
-    tit = check.obj(spec, "titration", name)
+def _load_titration(check, name, d, drug):
+    path = name + "." + "titration"  # (not ".titration": interned for good)
+    tit = check.obj(d, "titration", name)
     drug.step_up = check.figure(tit, "max_step_up", path, "dose", optional=True)
     drug.up_percent = check.figure(tit, "max_up_percent", path, "percent", optional=True)
     drug.up_interval_ms = (check.figure(tit, "up_interval_s", path, "seconds") or 0) * 1000
@@ -370,12 +375,12 @@ def _load_titration(check, name, spec, drug):
         check.problem(path, "a step of 0 forbids every change: use null for no limit")
 
 
-def _load_taper(check, name, spec, drug):
-    path = name + ".taper"
-    taper = check.obj(spec, "taper", name)
+def _load_taper(check, name, d, drug):
+    path = name + "." + "taper"  # (not ".taper": interned for good)
+    taper = check.obj(d, "taper", name)
     required = taper.get("required")
     if not isinstance(required, bool):
-        check.problem(path + ".required", "must be true or false")
+        check.problem(path, "must be true or false", "required")
         return
     if not required:
         if not isinstance(taper.get("source"), str):
@@ -391,9 +396,9 @@ def _load_taper(check, name, spec, drug):
     # so the steps before it never run a dose below hard_min and the taper ends; within
     # one step, so the drop to 0 is never larger than a step.
     if drug.taper_stop_at < drug.hard_min:
-        check.problem(path + ".stop_at", "must not be below limits.hard_min")
+        check.problem(path, "must not be below limits.hard_min", "stop_at")
     if drug.taper_stop_at > drug.taper_step:
-        check.problem(path + ".stop_at", "must not exceed the taper step")
+        check.problem(path, "must not exceed the taper step", "stop_at")
     # Every decrease of a taper drug (titration, taper step, final stop) stays within
     # max_step_down: that is what makes "never cut short" checkable.
     if drug.step_down is None:
@@ -402,9 +407,9 @@ def _load_taper(check, name, spec, drug):
         check.problem(path, "step and stop_at must not exceed titration.max_step_down")
 
 
-def _load_advisories(check, name, spec, drug):
+def _load_advisories(check, name, d, drug):
     path = name + ".advisories"
-    items = spec.get("advisories", [])
+    items = d.get("advisories", [])
     if not isinstance(items, list):
         check.problem(path, "must be a list")
         return
@@ -420,9 +425,7 @@ def _load_advisories(check, name, spec, drug):
             notes.append(text)
             continue
         if text is not None and (len(text) > _ADVISORY_MAX or not _printable(text)):
-            check.problem(
-                where + ".text", "at most %d printable ASCII characters" % (_ADVISORY_MAX,)
-            )
+            check.problem(where, "at most %d printable ASCII characters" % (_ADVISORY_MAX,), "text")
         partners = item.get("drugs")
         # names only: load() looks each one up in the drugs (a list or object would raise)
         if (
@@ -430,7 +433,7 @@ def _load_advisories(check, name, spec, drug):
             or not partners
             or not all(isinstance(p, str) for p in partners)
         ):
-            check.problem(where + ".drugs", "needs_any needs a list of drug names")
+            check.problem(where, "needs_any needs a list of drug names", "drugs")
             continue
         drug.needs_any = tuple(partners)
         drug.advisory = text

@@ -41,7 +41,7 @@ MAX_SIZE = const(32768)
 
 
 NOT_RUN = "not run: no memory free for a library push now; nothing changed"
-_STEPS = ("libsteps", "resume")  # and what it imports that nothing resident holds
+_STEPS = const(("libsteps", "resume"))  # and what it imports that nothing resident holds
 
 
 class Unsure(Exception):

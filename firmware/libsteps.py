@@ -27,8 +27,8 @@ FAULT = (
     "the store holds the new library but switching to it failed: nothing will start "
     "until the board reboots"
 )
-_REFUSED = (
-    "a library switch failed: nothing starts until a reboot loads the library the store holds"
+_REFUSED = const(
+    ("a library switch failed: nothing starts until a reboot loads the library the store holds")
 )
 
 

@@ -22,6 +22,8 @@
 # while the pump runs is the shell and what it calls, not the boot's code.
 import os
 
+from micropython import const
+
 import boards
 from firmware import druglib
 
@@ -32,7 +34,7 @@ from firmware.shell import Shell  # noqa: F401
 
 # The boot's modules (druglib.call: imported for the call, dropped after it): startup.py
 # and the restore's re-verification it runs (resume.py, SafetyCore.restore()'s import).
-_BOOT = ("startup", "resume")
+_BOOT = const(("startup", "resume"))
 
 
 def build(board, ports, boot_id, bundle=""):

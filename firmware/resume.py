@@ -1,5 +1,6 @@
-# Restore re-verifies: a record of the safety core (SafetyCore.snapshot() as the store
-# gives it back) passes the same rules a command does before any channel delivers again.
+# Restore re-verifies: a record of the safety core (the state record recordtext.py
+# writes, as the store gives it back; tests/portable/coreview.py's snapshot()) passes
+# the same rules a command does before any channel delivers again.
 #
 # A CRC says a record is the one written, not that what it says is allowed (a hand edit
 # re-sealed, a bug that wrote a bad record, a record of another library). Two outcomes:
@@ -20,29 +21,30 @@
 from micropython import const
 
 from firmware import rules, units
-from firmware.alarms import HIGH, ID_MAX, LOW, MEDIUM, MESSAGE_MAX, Alarm
-from firmware.channel import IDLE, RUNNING, STOPPED, TAPERING, Channel, describe, dose_text
+from firmware.alarms import HIGH, ID_MAX, MEDIUM, MESSAGE_MAX, Alarm
+from firmware.channel import RUNNING, STOPPED, TAPERING, Channel, describe, dose_text
 from firmware.persist import is_count
 from firmware.recordtext import ALARM, CHANNEL, VERSION
 from protocol import reasons
 from protocol.text import TEXT_MAX, clip
 
-_STATES = (IDLE, RUNNING, TAPERING, STOPPED)
-_PRIORITIES = (HIGH, MEDIUM, LOW)
+# channel.py's IDLE, RUNNING, TAPERING, STOPPED and alarms.py's HIGH, MEDIUM, LOW as
+# literals: a const() tuple, no name of its own (tests/portable/test_qstr_budget.py)
+_STATES = const(("idle", "running", "tapering", "stopped"))
+_PRIORITIES = const(("high", "medium", "low"))
 # The longest strings a record may hold (druglib's bounds for names; TEXT for messages).
 _DRUG_MAX = const(16)
 _LIBRARY_MAX = const(32)
 # More alarms than one per reason per channel of the largest board is not a record.
 _ALARMS_MAX = const(256)
-_TIME_MAX = 1 << 48
-_TOP = ("version", "library", "at_ms", "channels", "alarms", "next_alarm_id")
-_LIBRARY = ("name", "version", "crc32")
+_TOP = const(("version", "library", "at_ms", "channels", "alarms", "next_alarm_id"))
+_LIBRARY = const(("name", "version", "crc32"))
 
 
 def _is_time(v):
     """A channel's time (ms of uptime): negative after a restore at an uptime below the
     record's (a test's reset to 0), bounded as counts are."""
-    return type(v) is int and -_TIME_MAX < v < _TIME_MAX
+    return type(v) is int and -0x1000000000000 < v < 0x1000000000000  # 2**48
 
 
 def _record(d, keys, what):
@@ -56,10 +58,10 @@ def _bad(what, key):
     return ValueError("%s: %s out of type or range" % (what, key))
 
 
-def _ints(d, what, keys, test, optional=False):
+def _ints(d, what, keys, check, optional=False):
     for key in keys:
         v = d[key]
-        if not (test(v) or (optional and v is None)):
+        if not (check(v) or (optional and v is None)):
             raise _bad(what, key)
 
 
@@ -170,9 +172,9 @@ def _infusion(library, saved):
     return refused.message if refused else None
 
 
-def refusal(library, saved, resumed, max_rate):
+def refusal(library, saved, channels, max_rate):
     """Why the delivering channel saved may not resume (a short text), or None.
-    resumed: the channels already resumed (the patient's total counts them)."""
+    channels: the channels already resumed (the patient's total counts them)."""
     why = _infusion(library, saved)
     if why is not None:
         return why
@@ -187,7 +189,7 @@ def refusal(library, saved, resumed, max_rate):
             dose_text(drug, drug.hard_max),
         )
     total = dose
-    for o in resumed:
+    for o in channels:
         if o.delivering and o.drug is drug:
             total += o.dose
     if total > drug.hard_max:

@@ -4,9 +4,9 @@
 # the seq of the last request it ran (any request not newer is refused as stale, never
 # run again: a copy arriving late, after any number of newer requests, still finds it),
 # the heartbeat interval it declared (0: not supervising, a one-shot CLI) and when it
-# was last heard. At most SESSIONS at once, AUTHED of them authenticated: a HELLO takes
+# was last heard. At most SESSIONS at once, _AUTHED of them authenticated: a HELLO takes
 # a free slot or a handshake's that waited HOLD_MS in vain (_victim()), and an AUTH that
-# passes closes an authenticated one when AUTHED others are (make_room()).
+# passes closes an authenticated one when _AUTHED others are (make_room()).
 # Everything is preallocated at boot; the per-frame calls compare and store small ints.
 #
 # A session supervises from its first request on, not from its HELLO: a HELLO whose
@@ -27,10 +27,10 @@
 # host counter it accepted and the device's own counter for its answers.
 from micropython import const
 
-# Slots: at most AUTHED sessions authenticated at once, and always one slot more, so a
+# Slots: at most _AUTHED sessions authenticated at once, and always one slot more, so a
 # handshake finds room without closing the session of a host that proved its key.
 SESSIONS = const(5)
-AUTHED = const(4)
+_AUTHED = const(4)
 HOLD_MS = const(2_000)  # a handshake's time to AUTH before another HELLO may take its slot
 CLINICIAN = const(2)  # catalog.ROLES["clinician"]: the role that supervises
 _SEQ_MASK = const(0xFFFF)
@@ -146,7 +146,7 @@ class Sessions:
 
     def make_room(self, i, now):
         """Session i just proved its key: the slot of the authenticated session it
-        closes to stay within AUTHED (-1: none needed), or -2: no room. The least
+        closes to stay within _AUTHED (-1: none needed), or -2: no room. The least
         recently heard of: a one-shot session, a supervisor silent past its window, and,
         for a clinician only, a supervisor still heard (a host holding the key that
         changes delivery always gets in: the one it displaces says HELLO again and comes
@@ -169,7 +169,7 @@ class Sessions:
             if rank < best_rank or (rank == best_rank and self._heard[j] < self._heard[best]):
                 best = j
                 best_rank = rank
-        if count < AUTHED:
+        if count < _AUTHED:
             return -1
         return best if best >= 0 else -2
 
@@ -191,10 +191,16 @@ class Sessions:
         self._heard[i] = self._clock
 
     def _renumber(self):
-        # Keep the order, restart the count: 0..size-1 by recency.
-        order = sorted(range(self.size), key=lambda j: self._heard[j])
-        for rank in range(self.size):
-            self._heard[order[rank]] = rank
+        # Keep the order, restart the count: 0..size-1 by recency (ties by slot, as a
+        # stable sort ranks them; no key function: a lambda's names are interned)
+        heard = self._heard
+        old = list(heard)
+        for i in range(self.size):
+            rank = 0
+            for j in range(self.size):
+                if old[j] < old[i] or (old[j] == old[i] and j < i):
+                    rank += 1
+            heard[i] = rank
         self._clock = self.size
 
     def newer(self, i, seq):

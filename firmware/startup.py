@@ -6,6 +6,8 @@
 import json
 from binascii import unhexlify
 
+from micropython import const
+
 from firmware import druglib, keys, libpush, persist, rules
 from firmware.alarms import LOW, MESSAGE_MAX
 from firmware.core import SafetyCore
@@ -15,10 +17,10 @@ from protocol import auth, catalog
 # The library sits beside this module, on the board as on the host.
 _LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
 # Written by pumpguard flash at the filesystem root: the bundle this firmware came from.
-_MANIFEST = "/manifest.json"
-_SAFE_BOOT = "safeboot"
-_SAFE_BOOT_USED = "safeboot.used"
-_HEX = "0123456789abcdef"
+_MANIFEST = const("/manifest.json")
+_SAFE_BOOT = const("safeboot")
+_SAFE_BOOT_USED = const("safeboot.used")
+_HEX = const("0123456789abcdef")
 
 
 def _core_options(board):
@@ -86,22 +88,22 @@ def library_alarm(core, lib, uptime):
         core.device_alarm("library_refused", rules.library_problem(lib, MESSAGE_MAX), uptime, True)
 
 
-def keys_alarms(core, board_keys, uptime):
+def keys_alarms(core, keys, uptime):
     """The standing alarms of the board's keys, raised after the channels are restored:
     a board without valid keys runs its infusions on (HIGH keys_missing: every AUTH is
     refused, nobody can command it until reflashed); the emulator's insecure mode is
     a LOW insecure_link. Each condition raised at a boot before and over now ends."""
-    if board_keys.problem is not None:
+    if keys.problem is not None:
         core.device_alarm(
             "keys_missing",
             "no valid keys, every AUTH refused (reflash with pumpguard flash): %s"
-            % (board_keys.problem,),
+            % (keys.problem,),
             uptime,
             True,
         )
     else:
         core.condition_over("keys_missing")
-    if board_keys.insecure:
+    if keys.insecure:
         core.device_alarm(
             "insecure_link",
             "insecure development mode: any host may command this emulator",
@@ -113,7 +115,7 @@ def keys_alarms(core, board_keys, uptime):
         core.condition_over("insecure_link")
 
 
-def load_keys(store, insecure_ok):
+def load_keys(store, insecure):
     """The board's keys.Keys from the store's keys file (firmware/keys.py); one without
     keys (and its problem) for a file that is missing, unreadable or invalid, or
     insecure on a board not INSECURE_OK."""
@@ -124,19 +126,19 @@ def load_keys(store, insecure_ok):
     if data is None:
         return keys.Keys(store, problem="no keys file")
     try:
-        return _parse(store, json.loads(data.decode()), insecure_ok)
+        return _parse(store, json.loads(data.decode()), insecure)
     except ValueError as exc:  # JSON, text or a field: the message names the field only
         return keys.Keys(store, problem="the keys file is invalid (%s)" % (exc,))
 
 
-def _parse(store, doc, insecure_ok):
+def _parse(store, doc, insecure):
     if type(doc) is not dict:
         raise ValueError("not an object")
     board_id = _hex_text(doc, "board_id", 16)
     if "insecure" in doc:
         if doc["insecure"] is not True:
             raise ValueError("insecure is not true")
-        if not insecure_ok:
+        if not insecure:
             raise ValueError("insecure mode is refused on this board")
         return keys.Keys(store, board_id, insecure=True)
     found = {}

@@ -47,12 +47,12 @@ def dose_units_of(family):
     return sorted(u for u in DOSE_UNITS if DOSE_UNITS[u][0] == family)
 
 
-def unit_problem(unit, drug_unit):
-    """Why a dose given in unit cannot be a dose of a drug dosed in drug_unit.
+def unit_problem(unit, dose_unit):
+    """Why a dose given in unit cannot be a dose of a drug dosed in dose_unit.
 
     Returns None when it can (same family, per minute), else (code, message).
     """
-    family = DOSE_UNITS[drug_unit][0]
+    family = DOSE_UNITS[dose_unit][0]
     allowed = ", ".join(dose_units_of(family))
     if unit == RATE:
         return ("rate_not_dose", "mL/h is a pump rate, not a dose; give a dose in: " + allowed)
@@ -74,19 +74,19 @@ def unit_problem(unit, drug_unit):
     return None
 
 
-def needs_weight(unit, drug_unit):
-    """True when converting unit to drug_unit goes through the patient's weight."""
-    return DOSE_UNITS[unit][2] != DOSE_UNITS[drug_unit][2]
+def needs_weight(unit, dose_unit):
+    """True when converting unit to dose_unit goes through the patient's weight."""
+    return DOSE_UNITS[unit][2] != DOSE_UNITS[dose_unit][2]
 
 
-def convert_dose(value, unit, to_unit, weight):
-    """value (micro-scaled, in unit) as the exact rational (num, den) of to_unit.
+def convert_dose(value, unit, dose_unit, weight):
+    """value (micro-scaled, in unit) as the exact rational (num, den) of dose_unit.
 
     Both units must be of one family (see unit_problem); weight (micro-scaled kg) is
     used only when exactly one of them is per kg.
     """
     _, size_from, per_kg_from = DOSE_UNITS[unit]
-    _, size_to, per_kg_to = DOSE_UNITS[to_unit]
+    _, size_to, per_kg_to = DOSE_UNITS[dose_unit]
     num = value * size_from
     den = size_to
     if per_kg_from and not per_kg_to:
@@ -98,11 +98,11 @@ def convert_dose(value, unit, to_unit, weight):
     return num, den
 
 
-def convert_conc(value, unit, to_unit):
-    """value (micro-scaled, in unit) as the exact rational (num, den) of to_unit, or None
+def convert_conc(value, unit, conc_unit):
+    """value (micro-scaled, in unit) as the exact rational (num, den) of conc_unit, or None
     when the two are of different families (units/mL for a mcg drug)."""
     family_from, size_from = CONC_UNITS[unit]
-    family_to, size_to = CONC_UNITS[to_unit]
+    family_to, size_to = CONC_UNITS[conc_unit]
     if family_from != family_to:
         return None
     return value * size_from, size_to

@@ -61,8 +61,8 @@ def accepted_code(notes, advisory):
 
 # Each form's kind and code (None: the code of an accepted start or titration, code())
 KINDS = (None, "start", "start", "titrate", "titrate", "rate") + ("decision",) * 7
-_CODES = (None, "received", "received", "received", "received", "rate_changed", None, None,
-          "taper_step", "stopped", "taper_started", "stopped", "ok")  # fmt: skip
+_CODES = const((None, "received", "received", "received", "received", "rate_changed", None, None,
+          "taper_step", "stopped", "taper_started", "stopped", "ok"))  # fmt: skip
 
 
 def code(form, d, e, f):
@@ -88,15 +88,16 @@ _ROOM = const(121)  # bytes of a string packed at once: TEXT_MAX and one to cut 
 
 
 def _raw(buf, o, s):
-    # s's bytes at o; returns their end
-    if _MP and "\x00" not in s:
+    # s's bytes at o (a str, or a bytes literal: bytes are never interned, short str
+    # literals are, for ever); returns their end
+    if _MP and (type(s) is bytes or "\x00" not in s):
         struct.pack_into("121s", buf, o, s)
         end = o
         stop = o + _ROOM
         while end < stop and buf[end]:
             end += 1
         return end
-    b = s.encode()  # CPython (or a NUL in s: never so, never wrong either)
+    b = s if type(s) is bytes else s.encode()  # CPython (or a NUL in s: never so)
     buf[o : o + len(b)] = b
     return o + len(b)
 
@@ -145,17 +146,17 @@ def _dur(buf, o, ms):
     s = max(0, (ms + 999) // 1000)
     if s >= 3600:
         m = (s + 59) // 60
-        o = _raw(buf, _int(buf, o, m // 60), " h")
+        o = _raw(buf, _int(buf, o, m // 60), b" h")
         m %= 60
-        return _raw(buf, _int(buf, _raw(buf, o, " "), m), " min") if m else o
+        return _raw(buf, _int(buf, _raw(buf, o, b" "), m), b" min") if m else o
     o2 = o
     if s >= 60:
-        o2 = _raw(buf, _int(buf, o, s // 60), " min")
+        o2 = _raw(buf, _int(buf, o, s // 60), b" min")
         s %= 60
         if not s:
             return o2
-        o2 = _raw(buf, o2, " ")
-    return _raw(buf, _int(buf, o2, s), " s")
+        o2 = _raw(buf, o2, b" ")
+    return _raw(buf, _int(buf, o2, s), b" s")
 
 
 def _clip(buf, o, s, room):
@@ -196,28 +197,28 @@ def _said(buf, o, value, room=11):
 
 def _dose(buf, o, drug, dose):
     # dose_text(drug, dose)
-    return _raw(buf, _raw(buf, _fmt(buf, o, dose), " "), drug.dose_unit)
+    return _raw(buf, _raw(buf, _fmt(buf, o, dose), b" "), drug.dose_unit)
 
 
 def _accepted_into(buf, o, notes, advisory):
     if notes:
-        o = _raw(buf, o, "; override: ")
+        o = _raw(buf, o, b"; override: ")
         first = True
         for i in range(len(PASSED)):
             if notes & (1 << i):
                 if not first:
-                    o = _raw(buf, o, ", ")
+                    o = _raw(buf, o, b", ")
                 o = _raw(buf, o, PASSED[i])
                 first = False
     if advisory:
         start = o
-        end = _raw(buf, _raw(buf, o, "; advisory: "), advisory)
+        end = _raw(buf, _raw(buf, o, b"; advisory: "), advisory)
         n = 0  # characters: the bytes that start one
         for i in range(end):
             if buf[i] & 0xC0 != 0x80:
                 n += 1
         if n > TEXT_MAX:
-            end = _raw(buf, start, "; advisory alarm")
+            end = _raw(buf, start, b"; advisory alarm")
         o = end
     return o
 
@@ -226,59 +227,59 @@ def render(buf, form, a, b, c, d, e, f, g):
     """The text of a log entry of form with its arguments, written into buf (BUF bytes)
     from 0; returns its length in bytes."""
     if form <= START_OVERRIDE:
-        o = _said(buf, _raw(buf, 0, "start "), a, 16)
-        o = _said(buf, _raw(buf, o, " "), b)
-        o = _said(buf, _raw(buf, o, " "), c, 14)
+        o = _said(buf, _raw(buf, 0, b"start "), a, 16)
+        o = _said(buf, _raw(buf, o, b" "), b)
+        o = _said(buf, _raw(buf, o, b" "), c, 14)
         if d is not None:
-            o = _raw(buf, _said(buf, _raw(buf, o, ", "), d), " kg")
+            o = _raw(buf, _said(buf, _raw(buf, o, b", "), d), b" kg")
         if e is not None or f is not None:
-            o = _raw(buf, o, ", ")
+            o = _raw(buf, o, b", ")
             if e is not None:
                 o = _said(buf, o, e)
                 if f is not None:
-                    o = _raw(buf, o, " ")
+                    o = _raw(buf, o, b" ")
             if f is not None:
                 o = _said(buf, o, f, 14)
         if g is not None:
-            o = _raw(buf, _said(buf, _raw(buf, o, ", "), g), " mL")
-        return _raw(buf, o, ", override") if form == START_OVERRIDE else o
+            o = _raw(buf, _said(buf, _raw(buf, o, b", "), g), b" mL")
+        return _raw(buf, o, b", override") if form == START_OVERRIDE else o
     if form <= TITRATE_OVERRIDE:
-        o = _said(buf, _raw(buf, 0, "titrate "), a)
-        o = _said(buf, _raw(buf, o, " "), b, 14)
-        return _raw(buf, o, ", override") if form == TITRATE_OVERRIDE else o
+        o = _said(buf, _raw(buf, 0, b"titrate "), a)
+        o = _said(buf, _raw(buf, o, b" "), b, 14)
+        return _raw(buf, o, b", override") if form == TITRATE_OVERRIDE else o
     if form == RATE:
-        o = _raw(buf, _fmt(buf, 0, a), " mL/h -> ")
-        return _raw(buf, _fmt(buf, o, b), " mL/h")
+        o = _raw(buf, _fmt(buf, 0, a), b" mL/h -> ")
+        return _raw(buf, _fmt(buf, o, b), b" mL/h")
     if form == STARTED:
-        o = _raw(buf, _raw(buf, 0, "started "), a.name)
-        o = _dose(buf, _raw(buf, o, " at "), a, b)
-        o = _raw(buf, _fmt(buf, _raw(buf, o, " ("), c), " mL/h)")
+        o = _raw(buf, _raw(buf, 0, b"started "), a.name)
+        o = _dose(buf, _raw(buf, o, b" at "), a, b)
+        o = _raw(buf, _fmt(buf, _raw(buf, o, b" ("), c), b" mL/h)")
         return _accepted_into(buf, o, d, e)
     if form == TITRATED:
-        o = _raw(buf, _raw(buf, 0, a.name), " ")
-        o = _dose(buf, _raw(buf, _fmt(buf, o, b), " -> "), a, c)
-        o = _raw(buf, _fmt(buf, _raw(buf, o, " ("), d), " mL/h)")
+        o = _raw(buf, _raw(buf, 0, a.name), b" ")
+        o = _dose(buf, _raw(buf, _fmt(buf, o, b), b" -> "), a, c)
+        o = _raw(buf, _fmt(buf, _raw(buf, o, b" ("), d), b" mL/h)")
         if e:
-            o = _raw(buf, o, "; taper cancelled")
+            o = _raw(buf, o, b"; taper cancelled")
         return _accepted_into(buf, o, f, None)
     if form == TAPER_STEP:
-        o = _raw(buf, _raw(buf, _raw(buf, 0, "taper: "), a.name), " now ")
+        o = _raw(buf, _raw(buf, _raw(buf, 0, b"taper: "), a.name), b" now ")
         return _dose(buf, o, a, b)
     if form == TAPER_DONE:
-        return _raw(buf, _raw(buf, _raw(buf, 0, "taper complete: "), a.name), " stopped")
+        return _raw(buf, _raw(buf, _raw(buf, 0, b"taper complete: "), a.name), b" stopped")
     if form == TAPER_STARTED:
-        o = _raw(buf, _raw(buf, 0, a.name), " is tapered, never stopped abruptly: ")
-        o = _dose(buf, _raw(buf, _int(buf, o, b), " steps of "), a, a.taper_step)
-        o = _dur(buf, _raw(buf, o, " every "), a.taper_interval_ms)
-        return _dur(buf, _raw(buf, o, ", off in "), c)
+        o = _raw(buf, _raw(buf, 0, a.name), b" is tapered, never stopped abruptly: ")
+        o = _dose(buf, _raw(buf, _int(buf, o, b), b" steps of "), a, a.taper_step)
+        o = _dur(buf, _raw(buf, o, b" every "), a.taper_interval_ms)
+        return _dur(buf, _raw(buf, o, b", off in "), c)
     if form == STOPPED:
-        o = _raw(buf, 0, "stopped (")
+        o = _raw(buf, 0, b"stopped (")
         if a is None:
-            o = _raw(buf, _raw(buf, _int(buf, _raw(buf, o, "channel "), c), " "), d)
+            o = _raw(buf, _raw(buf, _int(buf, _raw(buf, o, b"channel "), c), b" "), d)
         else:
-            o = _dose(buf, _raw(buf, _raw(buf, o, a.name), " "), a, b)
-        return _raw(buf, o, ")")
+            o = _dose(buf, _raw(buf, _raw(buf, o, a.name), b" "), a, b)
+        return _raw(buf, o, b")")
     if form == ALREADY:
-        o = _raw(buf, _raw(buf, 0, a.name), " already at ")
+        o = _raw(buf, _raw(buf, 0, a.name), b" already at ")
         return _dose(buf, o, a, b)
-    return _raw(buf, 0, "?")
+    return _raw(buf, 0, b"?")

@@ -29,6 +29,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import entries, snapshot
 from tests.portable.shellkit import Store
 
 BIG = 0x7FFFFFFF  # the largest quantity the wire carries (protocol Q: i32)
@@ -47,7 +48,7 @@ def assert_core_texts_fit(core, results=()):
     for a in core.alarms():
         assert a.code in reasons.NUMBER, a
         assert fits(a.message), (len(a.message), a.message)
-    for seq, _at, _ch, kind, code, text in core.log.entries():
+    for seq, _at, _ch, kind, code, text in entries(core.log):
         assert code in reasons.NUMBER, (seq, kind, code, text)
         assert fits(text), (len(text), text)
 
@@ -160,7 +161,7 @@ def _tour():
     running = _core()
     add(start_norepinephrine(running, ch=1))
     add(start_vasopressin(running, ch=2))
-    back = SafetyCore.restore(LIB, json.loads(json.dumps(running.snapshot())), 5000)
+    back = SafetyCore.restore(LIB, json.loads(json.dumps(snapshot(running))), 5000)
     fresh = _core()
     fresh.store_lost("x" * 300 + "\u00e9", 0)
     fresh.store_lost("missing", 1)
@@ -173,7 +174,7 @@ def _tour():
     fresh.log.add(3, 0, "input", "auth_refused", "the board refused the key for role clinician")
     fresh.log.add(3, 0, "input", "key_rotated", "key for role clinician replaced")
     # a restored channel that breaks a rule (vasopressin above its hard max) stays stopped
-    forged = json.loads(json.dumps(running.snapshot()))
+    forged = json.loads(json.dumps(snapshot(running)))
     forged["channels"][1]["dose"] = 999999
     refused = SafetyCore.restore(LIB, forged, 5000)
     # an invalid library, and its standing alarm at boot (firmware/main.py)
@@ -238,7 +239,7 @@ def test_the_tour_reaches_every_reason():
     cores, results = _tour()
     seen = {r.code for r in results}
     for core in cores:
-        seen.update(e[4] for e in core.log.entries())
+        seen.update(e[4] for e in entries(core.log))
     assert seen == set(reasons.NUMBER), set(reasons.NUMBER) - seen
 
 
@@ -263,9 +264,9 @@ def test_every_log_code_is_a_reason_and_commands_keep_their_name_as_kind():
     core.stop(1, 11 * MIN)
     core.emergency_stop(1, "clinician", 12 * MIN)
     core.ack(1, 13 * MIN)
-    commands = [(e[3], e[4]) for e in core.log.entries() if e[4] == "received"]
+    commands = [(e[3], e[4]) for e in entries(core.log) if e[4] == "received"]
     assert [kind for kind, _ in commands] == ["start", "titrate", "stop", "emergency_stop", "ack"]
-    assert all(e[4] in reasons.NUMBER for e in core.log.entries())
+    assert all(e[4] in reasons.NUMBER for e in entries(core.log))
 
 
 def test_too_soon_says_how_long_to_wait_and_keeps_the_time_for_machines():

@@ -29,6 +29,7 @@ from firmware import units
 from firmware.core import FAULTS, SafetyCore
 from firmware.rules import EMERGENCY_REASONS
 from tests.portable.corekit import HOUR, M, library
+from tests.portable.coreview import snapshot
 from tests.test_core_messages import assert_core_texts_fit
 
 _PROFILES = {
@@ -112,7 +113,7 @@ class CoreMachine(RuleBasedStateMachine):
         return [self.core.status(ch) for ch in range(1, CHANNELS + 1)]
 
     def _state(self):
-        return self.core.snapshot(), [self.core.rate(ch) for ch in range(1, CHANNELS + 1)]
+        return snapshot(self.core), [self.core.rate(ch) for ch in range(1, CHANNELS + 1)]
 
     def _decide(self, command):
         """command() (a core command), checking that a refusal changed nothing: not the
@@ -334,7 +335,7 @@ class CoreMachine(RuleBasedStateMachine):
     def reset(self, outage):
         """A reset mid-infusion: snapshot, through JSON, restored on a new uptime."""
         before = self._before()
-        snap = json.loads(json.dumps(self.core.snapshot()))
+        snap = json.loads(json.dumps(snapshot(self.core)))
         self.now = outage
         self.core = SafetyCore.restore(LIB, snap, now_ms=self.now, max_rate=MAX_RATE)
         for ch in range(1, CHANNELS + 1):

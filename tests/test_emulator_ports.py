@@ -14,14 +14,13 @@ import pytest
 from pumpguard._board.boards.emulator import hardware  # the models server.py builds on
 from pumpguard.emulator import server
 
-import boards
-from boards import emulator
+from boards import contract, emulator
 
 
 def _holds_the_contract(ports, channels):
-    assert sorted(ports) == sorted(port for port, _ in boards.PORTS)
+    assert sorted(ports) == sorted(port for port, _ in contract.PORTS)
     assert len(ports["motors"]) == channels
-    for port, methods in boards.PORTS:
+    for port, methods in contract.PORTS:
         for obj in ports[port] if port == "motors" else (ports[port],):
             for method in methods:
                 assert callable(getattr(obj, method, None)), (port, method)

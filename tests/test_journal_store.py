@@ -18,6 +18,7 @@ from firmware.eventlog import EventLog
 from firmware.journal import SEGMENTS, Journal
 from protocol import catalog
 from protocol.frame import MAX_PAYLOAD
+from tests.portable.coreview import since
 
 
 def _synced(monkeypatch):
@@ -127,4 +128,4 @@ def test_the_micropython_runtime_relays_the_journal_to_the_host_store(tmp_path, 
 def test_the_ram_log_serves_any_u32(first):
     log = EventLog(4)
     log.add(0, 0, "input", "received", "x")
-    assert log.since(first) == ([(0, 0, 0, "input", "received", "x")] if first == 0 else [])
+    assert since(log, first) == ([(0, 0, 0, "input", "received", "x")] if first == 0 else [])

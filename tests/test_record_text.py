@@ -15,6 +15,7 @@ from firmware.alarms import Alarm
 from firmware.core import SafetyCore
 from protocol import reasons
 from protocol.text import TEXT_MAX
+from tests.portable import coreview
 from tests.portable.corekit import library
 from tests.portable.shellkit import Store
 
@@ -108,12 +109,12 @@ def test_the_record_written_in_place_reads_back_as_the_core_state(
     for _ in range(saves):
         record.save_core(core, uptime)
     raw, (snapshot, loaded_uptime) = _saved(store)
-    expected = json.loads(json.dumps(core.snapshot()))
+    expected = json.loads(json.dumps(coreview.snapshot(core)))
     assert snapshot == expected and loaded_uptime == uptime
     assert record.gen == saves and int(store.files["state.gen"]) == saves
     # the very text json.dumps makes of it (then JSON's spaces), the CRC over the body
     body = raw[recordtext.HEAD :]
-    made = {"uptime_ms": uptime, "gen": saves, "core": core.snapshot()}
+    made = {"uptime_ms": uptime, "gen": saves, "core": coreview.snapshot(core)}
     text = json.dumps(made, separators=(",", ":"), ensure_ascii=False).encode()
     if not any(ord(ch) < 0x20 for a in alarms for ch in a["message"]):
         assert body.rstrip(b" ") == text  # CPython writes \n as \n, this as \u000a
@@ -166,6 +167,6 @@ def test_the_largest_record_of_a_board_fits_its_buffer(channels, message):
     text = record._text
     assert text is not None and text.size == recordtext.Text(channels).size  # never grown
     raw, (snapshot, _) = _saved(store)
-    assert snapshot == json.loads(json.dumps(core.snapshot()))
+    assert snapshot == json.loads(json.dumps(coreview.snapshot(core)))
     assert len(raw) <= text.end
     resume.check(LIB, snapshot, channels)  # a record this firmware writes

@@ -15,6 +15,7 @@ from pumpguard.report.records import Now
 
 from firmware.core import SafetyCore
 from tests.portable.corekit import library
+from tests.portable.coreview import entries
 
 WALL = 1_796_000_000_000  # a Unix time in ms (2026)
 BOOT = 0x0B0071D5
@@ -31,7 +32,7 @@ def _core_entries(wall=True):
     core.stop(1, 3_600_000)
     return [
         LogEntry(seq, at, ch, kind, code, text, BOOT, WALL + at if wall else None)
-        for seq, at, ch, kind, code, text in core.log.entries()
+        for seq, at, ch, kind, code, text in entries(core.log)
     ]
 
 

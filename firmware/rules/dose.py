@@ -5,6 +5,8 @@
 # one channel. The pump's: its mechanical maximum rate. (One module, not three: each
 # module costs its own object, dict and names in a board's heap. Conventions:
 # firmware/rules/__init__.py.)
+from micropython import const
+
 from firmware import units
 from firmware.channel import dose_text
 from firmware.result import refuse
@@ -13,16 +15,16 @@ from firmware.result import refuse
 # most likely first: (factor, what the slip probably was). A thousandfold one is usually
 # the family's unit a thousand times larger written for the drug's own; a tenfold one
 # has no unit between, so it is a decimal point in the wrong place.
-_TENFOLD = (10, "tenfold: a misplaced decimal point?")
+_TENFOLD = const((10, "tenfold: a misplaced decimal point?"))
 _SLIPS = {
     units.MASS: ((1000, "thousandfold: mg for mcg?"), _TENFOLD),
     units.UNITS: ((1000, "thousandfold: units for milliunits?"), _TENFOLD),
 }
 
 
-def dose_range(drug, lo, hi):
+def dose_range(drug, low, high):
     """An allowed range of doses in the drug's own unit, as a refusal carries it."""
-    return (lo, hi, drug.dose_unit)
+    return (low, high, drug.dose_unit)
 
 
 # What an override passed, as the accepted message names it (short: it must fit the wire
@@ -45,10 +47,10 @@ def soft(code, message, allowed, override, notes, next_at_ms=None):
     return refuse(code, message + "; needs override", allowed, next_at_ms)
 
 
-def check_dose(drug, num, den, given, unit, override, notes):
-    """Limits of the dose num/den (drug.dose_unit) that the command gave as given unit."""
+def check_dose(drug, num, den, value, unit, override, notes):
+    """Limits of the dose num/den (drug.dose_unit) that the command gave as value unit."""
     if num > drug.hard_max * den:
-        given_text = "%s %s" % (units.fmt(given), unit)
+        given_text = "%s %s" % (units.fmt(value), unit)
         for factor, slip in _SLIPS[drug.family]:
             if drug.soft_min * den * factor <= num <= drug.soft_max * den * factor:
                 return refuse(
@@ -66,23 +68,23 @@ def check_dose(drug, num, den, given, unit, override, notes):
     # the hard limits first: they refuse whatever the override says (one by one: a
     # table of them would be made for every command)
     if num > drug.hard_max * den:
-        return _limit(drug, num, den, given, unit, "above_hard_max", True, drug.hard_max, 0, 0)
+        return _limit(drug, num, den, value, unit, "above_hard_max", True, drug.hard_max, 0, 0)
     if num < drug.hard_min * den:
-        return _limit(drug, num, den, given, unit, "below_hard_min", False, drug.hard_min, 0, 0)
+        return _limit(drug, num, den, value, unit, "below_hard_min", False, drug.hard_min, 0, 0)
     if num > drug.soft_max * den:
         return _limit(
-            drug, num, den, given, unit, "above_soft_max", True, drug.soft_max, override, notes
+            drug, num, den, value, unit, "above_soft_max", True, drug.soft_max, override, notes
         )
     if num < drug.soft_min * den:
         return _limit(
-            drug, num, den, given, unit, "below_soft_min", False, drug.soft_min, override, notes
+            drug, num, den, value, unit, "below_soft_min", False, drug.soft_min, override, notes
         )
     return None
 
 
-def _limit(drug, num, den, given, unit, code, above, limit, override, notes):
+def _limit(drug, num, den, value, unit, code, above, limit, override, notes):
     # the refusal (or the override's note) of the dose num/den past limit
-    said = "%s %s" % (units.fmt(given), unit)
+    said = "%s %s" % (units.fmt(value), unit)
     if unit != drug.dose_unit:
         said += " (%s)" % dose_text(drug, units.round_div(num, den))
     hard = code.endswith("hard_max") or code.endswith("hard_min")

@@ -161,7 +161,7 @@ def check_volume(lib, volume):
         % (
             units.fmt(lib.volume_min),
             units.fmt(lib.volume_max),
-            "missing" if volume is None else units.fmt(volume) + " mL",
+            "missing" if volume is None else units.fmt(volume) + " " + units.VOLUME,
         ),
         (lib.volume_min, lib.volume_max, units.VOLUME),
     )

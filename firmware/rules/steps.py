@@ -7,36 +7,36 @@ from firmware.rules.dose import dose_range, soft
 from protocol.text import duration
 
 
-def _too_soon(drug, way, every_ms, due, now_ms):
+def _too_soon(drug, kind, interval_ms, at_ms, now_ms):
     return "%s may %s again in %s (once every %s)" % (
         drug.name,
-        way,
-        duration(due - now_ms),
-        duration(every_ms),
+        kind,
+        duration(at_ms - now_ms),
+        duration(interval_ms),
     )
 
 
-def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes):
-    """Titration from old to new at now_ms: step sizes and intervals.
+def check_step(drug, dose, new, last_up_ms, last_down_ms, now_ms, override, notes):
+    """Titration from dose to new at now_ms: step sizes and intervals.
 
     Increases are soft (an emergency may need a faster climb, with override).
     Decreases of a taper drug are hard: a titration must never do what the taper
     forbids, so a larger or earlier step down is refused, never shortened silently.
     """
-    if new == old:
+    if new == dose:
         # a hold, neither a rise nor a fall: no step and no interval applies (during a
         # taper it is how the clinician keeps the current dose, cancelling the taper)
         return None
-    if new > old:
-        hi = old + drug.step_up if drug.step_up is not None else drug.hard_max
+    if new > dose:
+        hi = dose + drug.step_up if drug.step_up is not None else drug.hard_max
         if drug.up_percent is not None:
-            hi = min(hi, old * drug.up_percent // 100)
+            hi = min(hi, dose * drug.up_percent // 100)
         if new > hi:
             refusal = soft(
                 "step_up_too_large",
                 "%s may rise to at most %s from %s in one step"
-                % (drug.name, dose_text(drug, hi), units.fmt(old)),
-                dose_range(drug, old, hi),
+                % (drug.name, dose_text(drug, hi), units.fmt(dose)),
+                dose_range(drug, dose, hi),
                 override,
                 notes,
             )
@@ -47,32 +47,34 @@ def check_step(drug, old, new, last_up_ms, last_down_ms, now_ms, override, notes
             return soft(
                 "too_soon",
                 _too_soon(drug, "rise", drug.up_interval_ms, due, now_ms),
-                dose_range(drug, drug.hard_min, old),
+                dose_range(drug, drug.hard_min, dose),
                 override,
                 notes,
                 due,
             )
         return None
-    lo = old - drug.step_down if drug.step_down is not None else drug.hard_min
+    lo = dose - drug.step_down if drug.step_down is not None else drug.hard_min
     if new < lo:
         message = "%s may fall to at least %s from %s in one step" % (
             drug.name,
             dose_text(drug, lo),
-            units.fmt(old),
+            units.fmt(dose),
         )
         if drug.taper:
             return refuse(
                 "step_down_too_large",
                 message + " (taper drug: stop starts its taper)",
-                dose_range(drug, lo, old),
+                dose_range(drug, lo, dose),
             )
-        refusal = soft("step_down_too_large", message, dose_range(drug, lo, old), override, notes)
+        refusal = soft("step_down_too_large", message, dose_range(drug, lo, dose), override, notes)
         if refusal:
             return refusal
     if last_down_ms is not None and now_ms < last_down_ms + drug.down_interval_ms:
         due = last_down_ms + drug.down_interval_ms
         message = _too_soon(drug, "fall", drug.down_interval_ms, due, now_ms)
         if drug.taper:
-            return refuse("too_soon", message, dose_range(drug, old, drug.hard_max), due)
-        return soft("too_soon", message, dose_range(drug, old, drug.hard_max), override, notes, due)
+            return refuse("too_soon", message, dose_range(drug, dose, drug.hard_max), due)
+        return soft(
+            "too_soon", message, dose_range(drug, dose, drug.hard_max), override, notes, due
+        )
     return None

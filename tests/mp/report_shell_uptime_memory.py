@@ -17,6 +17,7 @@ import micropython
 
 from firmware.core import SafetyCore
 from tests.portable.corekit import library
+from tests.portable.coreview import snapshot
 from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
 
 _UPTIME = 3 << 30  # ms of total uptime in the record
@@ -37,7 +38,7 @@ class _CountingStore(Store):
 def _store_at(uptime):
     # the record format both the firmware of issue 10 and the one before it read
     core = SafetyCore(library(), channels=2)
-    body = json.dumps({"uptime_ms": uptime, "gen": 1, "core": core.snapshot()}).encode()
+    body = json.dumps({"uptime_ms": uptime, "gen": 1, "core": snapshot(core)}).encode()
     store = _CountingStore()
     store.files["state.used"] = b""
     store.files["state.json"] = b"pumpguard-state 1 " + ("%08x\n" % crc32(body)).encode() + body

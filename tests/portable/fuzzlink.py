@@ -13,6 +13,7 @@
 from protocol import auth, catalog, frame, messages
 from protocol.decoder import Decoder
 from tests.portable import shellkit
+from tests.portable.coreview import since
 
 _ANY_LENGTH = dict([(i, (0, frame.MAX_PAYLOAD)) for i in range(256)])  # any id, any payload
 _AUTH = catalog.ID["AUTH"]
@@ -87,7 +88,7 @@ class AuthLink:
                 else:
                     self.genuine_run += 1
         if not ran:
-            for e in sh.core.log.since(logged):
+            for e in since(sh.core.log, logged):
                 if e[3] not in ("input", "alarm", "decision", "rate") and e[4] == "received":
                     found.append("the core ran %s" % (e[3],))
         return found

@@ -5,6 +5,7 @@
 # its log kept codes and numbers (logtexts.json): they must be the same, byte for byte.
 from firmware.core import SafetyCore
 from tests.portable.corekit import HOUR, MIN, M, library
+from tests.portable.coreview import since
 
 NE = "norepinephrine"
 
@@ -169,7 +170,7 @@ def run(log_size=64):
         r = step()
         if r is not None and hasattr(r, "ok"):
             out.append("R %s %s %s" % (r.ok, r.code, r.message))
-        for e in core.log.since(seen):
+        for e in since(core.log, seen):
             out.append("L %d %d %d %s %s %s" % e)
             seen = e[0] + 1
     return out

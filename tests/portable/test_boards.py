@@ -5,7 +5,7 @@
 import os
 
 import boards
-from boards import pico
+from boards import contract, pico
 from firmware import main as firmware_main
 from protocol import catalog, messages
 from protocol.decoder import Decoder
@@ -105,13 +105,13 @@ def test_every_registered_board_holds_the_contract():
     for name in boards.names():
         board = boards.get(name)
         assert name == board.NAME, name
-        for field, kind in boards.FIELDS:
+        for field, kind in contract.FIELDS:
             assert hasattr(board, field), (name, field)
             value = getattr(board, field)
             if kind.endswith("?") and value is None:
                 continue
             assert isinstance(value, _KINDS[kind.rstrip("?")]), (name, field, value)
-        for function in boards.FUNCTIONS:
+        for function in contract.FUNCTIONS:
             assert callable(getattr(board, function, None)), (name, function)
         assert board.CHANNELS >= 1 and board.MAX_RATE > 0 and board.SYRINGE_ML > 0, name
     # the insecure development mode is the emulator's alone
@@ -121,8 +121,8 @@ def test_every_registered_board_holds_the_contract():
 def test_the_pico_ports_are_built_with_dummy_pins_and_uart():
     try:
         ports = _pico_ports(_PORTS_STATE)
-        assert sorted(ports) == sorted(port for port, _ in boards.PORTS)
-        for port, methods in boards.PORTS:
+        assert sorted(ports) == sorted(port for port, _ in contract.PORTS)
+        for port, methods in contract.PORTS:
             for obj in ports[port] if port == "motors" else (ports[port],):
                 for method in methods:
                     assert callable(getattr(obj, method, None)), (port, method)

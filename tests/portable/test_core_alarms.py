@@ -11,6 +11,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import entries, last, snapshot
 
 
 def test_link_silence_holds_the_rate_and_alarms_never_stopping_a_vasopressor():
@@ -36,7 +37,7 @@ def test_link_alarm_rises_once_and_clears_when_the_host_is_back():
     start_norepinephrine(core)
     for t in range(10000, 20000, 100):
         core.tick(t)
-    assert len([e for e in core.log.entries() if e[4] == "link_lost" and e[3] == "alarm"]) == 1
+    assert len([e for e in entries(core.log) if e[4] == "link_lost" and e[3] == "alarm"]) == 1
     core.host_seen(20000)
     a = alarm(core, "link_lost")
     assert not a.active and not a.acked  # stays listed until seen
@@ -148,7 +149,7 @@ def test_alarms_are_logged():
     core = make_core()
     start_norepinephrine(core)
     core.fault(1, "air_in_line", MIN)
-    assert [e for e in core.log.entries() if e[3] == "alarm" and e[4] == "air_in_line"]
+    assert [e for e in entries(core.log) if e[3] == "alarm" and e[4] == "air_in_line"]
 
 
 def test_advisory_is_reported_again_on_a_restart_while_its_alarm_is_still_listed():
@@ -181,7 +182,7 @@ def test_a_lost_store_raises_a_high_alarm_saying_every_channel_started_idle():
     assert (a.code, a.priority, a.ch, a.at_ms) == ("store_lost", "high", 0, 1234)
     assert "corrupt: not JSON" in a.message and "every channel started idle" in a.message
     assert alarm(core, "store_lost") is a
-    assert core.log.last()[1:5] == (1234, 0, "alarm", "store_lost")
+    assert last(core.log)[1:5] == (1234, 0, "alarm", "store_lost")
     assert core.ack(a.id, 2000).ok and alarm(core, "store_lost") is None
 
 
@@ -200,7 +201,7 @@ def test_a_link_loss_after_an_idle_one_alarms_anew_with_what_now_runs():
     a = alarm(core, "link_lost")
     assert a.active and a.priority == "high" and "norepinephrine" in a.message
     assert a.id != idle.id and codes(core).count("link_lost") == 1
-    raised = [e for e in core.log.entries() if e[3] == "alarm" and e[4] == "link_lost"]
+    raised = [e for e in entries(core.log) if e[3] == "alarm" and e[4] == "link_lost"]
     assert len(raised) == 2 and "high" in raised[1][5]
 
 
@@ -219,7 +220,7 @@ def test_a_link_alarm_restored_active_clears_when_the_host_is_back():
     core = make_core(link_timeout_ms=10000)
     core.supervise(2000, 0)
     core.tick(10000)
-    restored = SafetyCore.restore(library(), core.snapshot(), 0, link_timeout_ms=10000)
+    restored = SafetyCore.restore(library(), snapshot(core), 0, link_timeout_ms=10000)
     assert alarm(restored, "link_lost").active
     restored.host_seen(1000)
     assert not alarm(restored, "link_lost").active

@@ -5,6 +5,7 @@
 import json
 
 from tests.portable import logsession
+from tests.portable.coreview import entries
 
 
 def _golden():
@@ -29,7 +30,7 @@ def test_texts_read_after_the_ring_wrapped_are_as_before():
     core = SafetyCore(library(), log_size=8)
     for step in logsession.steps(core, 5000):
         step()
-    held = ["L %d %d %d %s %s %s" % e for e in core.log.entries()]
+    held = ["L %d %d %d %s %s %s" % e for e in entries(core.log)]
     want = [t for t in _golden() if t.startswith("L ")][-8:]
     assert held == want
 

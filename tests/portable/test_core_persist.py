@@ -17,6 +17,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import entries, last, since, snapshot
 
 
 def _raises_value_error(fn, *args, **kwargs):
@@ -37,7 +38,7 @@ def test_a_reset_mid_infusion_resumes_the_verified_rates():
     start_vasopressin(core)
     core.delivered(1, 10 * M)
     core.tick(30 * MIN)
-    snap = _through_json(core.snapshot())
+    snap = _through_json(snapshot(core))
     back = SafetyCore.restore(library(), snap, now_ms=0)
     assert back.rate(1) == 30 * M and back.rate(2) == 18 * M
     assert back.status(1).volume_left == 40 * M and back.status(1).state == "running"
@@ -50,7 +51,7 @@ def test_a_taper_resumes_after_a_reset_never_sooner():
     start_vasopressin(core)
     core.stop(2, 10 * MIN)  # next step at 70 min
     core.tick(40 * MIN)
-    back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=5000)
+    back = SafetyCore.restore(library(), _through_json(snapshot(core)), now_ms=5000)
     assert back.status(2).state == "tapering" and back.status(2).dose == 25000
     back.tick(5000 + 30 * MIN - 1)
     assert back.status(2).dose == 25000
@@ -62,7 +63,7 @@ def test_restore_keeps_alarms_and_titration_intervals():
     core = make_core()
     start_vasopressin(core)
     core.titrate(2, 25000, "units/min", MIN)
-    back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=0)
+    back = SafetyCore.restore(library(), _through_json(snapshot(core)), now_ms=0)
     assert alarm(back, "second_line_alone") is not None
     assert back.titrate(2, 20000, "units/min", 10 * MIN).code == "too_soon"
     assert back.titrate(2, 20000, "units/min", HOUR).ok
@@ -71,7 +72,7 @@ def test_restore_keeps_alarms_and_titration_intervals():
 def test_restore_refuses_a_snapshot_of_another_library():
     core = make_core()
     start_norepinephrine(core)
-    snap = core.snapshot()
+    snap = snapshot(core)
     doc = json.loads(library_text())
     doc["version"] = "0.2.0"
     doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
@@ -84,7 +85,7 @@ def test_restore_refuses_a_snapshot_of_another_library():
 def test_restore_refuses_a_corrupted_rate():
     core = make_core()
     start_norepinephrine(core)
-    snap = _through_json(core.snapshot())
+    snap = _through_json(snapshot(core))
     snap["channels"][0]["rate"] = 300 * M
     back = SafetyCore.restore(library(), snap, 0)  # the channel stays stopped, and says why
     assert back.status(1).state == "stopped" and back.rate(1) == 0
@@ -96,7 +97,7 @@ def test_restore_keeps_the_volume_programmed():
     core = make_core()
     start_norepinephrine(core)
     core.delivered(1, 10 * M)
-    back = SafetyCore.restore(library(), _through_json(core.snapshot()), now_ms=0)
+    back = SafetyCore.restore(library(), _through_json(snapshot(core)), now_ms=0)
     s = back.status(1)
     assert (s.volume, s.volume_left, s.volume_infused) == (50 * M, 40 * M, 10 * M)
 
@@ -108,7 +109,7 @@ def test_restore_refuses_more_left_than_was_programmed():
         (30 * M, "50 mL left is more than the 30 mL programmed"),
         (None, "no volume"),
     ):
-        snap = _through_json(core.snapshot())
+        snap = _through_json(snapshot(core))
         snap["channels"][0]["volume"] = volume
         back = SafetyCore.restore(library(), snap, 0)
         assert back.status(1).state == "stopped" and back.rate(1) == 0
@@ -118,11 +119,11 @@ def test_restore_refuses_more_left_than_was_programmed():
 def test_restore_refuses_a_record_of_the_format_before_the_volume_programmed():
     core = make_core()
     start_norepinephrine(core)
-    snap = _through_json(core.snapshot())
+    snap = _through_json(snapshot(core))
     snap["version"] = 1
     del snap["channels"][0]["volume"]
     assert "record format 1 is not 2" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
-    snap = _through_json(core.snapshot())
+    snap = _through_json(snapshot(core))
     snap["channels"][1]["volume"] = "50"
     assert "volume out of type" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
 
@@ -131,14 +132,14 @@ def test_restore_refuses_a_state_the_transition_table_never_reaches():
     core = make_core()
     start_norepinephrine(core)
     for bad in ("paused", ["running"], None):
-        snap = _through_json(core.snapshot())
+        snap = _through_json(snapshot(core))
         snap["channels"][0]["state"] = bad
         message = _raises_value_error(SafetyCore.restore, library(), snap, 0)
         assert message and "channel 1: unknown state" in message, (bad, message)
 
 
 def test_restore_refuses_channels_out_of_order():
-    snap = _through_json(make_core().snapshot())
+    snap = _through_json(snapshot(make_core()))
     snap["channels"].reverse()
     assert "out of order" in _raises_value_error(SafetyCore.restore, library(), snap, 0)
 
@@ -159,7 +160,7 @@ def test_every_state_restores_through_the_transition_table():
 
     Channel.fire = recording
     try:
-        back = SafetyCore.restore(library(), _through_json(core.snapshot()), 0, channels=4)
+        back = SafetyCore.restore(library(), _through_json(snapshot(core)), 0, channels=4)
     finally:
         Channel.fire = fire
     # the fewest events from idle, through the table (an emergency stop reaches stopped)
@@ -178,7 +179,7 @@ def test_a_restore_reaches_its_state_only_through_the_transition_table():
     core = make_core()
     start_norepinephrine(core)
     assert core.stop(1, MIN).code == "taper_started"
-    snap = _through_json(core.snapshot())
+    snap = _through_json(snapshot(core))
     assert snap["channels"][0]["state"] == "tapering"
     running = channel._TRANSITIONS[channel.RUNNING]
     taper = running.pop(channel.TAPER)
@@ -193,7 +194,7 @@ def test_a_restore_reaches_its_state_only_through_the_transition_table():
 def test_snapshot_is_plain_json():
     core = make_core()
     start_norepinephrine(core)
-    snap = core.snapshot()
+    snap = snapshot(core)
     assert _through_json(snap) == snap
 
 
@@ -202,10 +203,10 @@ def test_log_is_a_bounded_ring_with_continuing_sequence_numbers():
     for i in range(10):
         log.add(i, 0, "input", "ok", "event %d" % i)
     assert len(log) == 4
-    assert [e[0] for e in log.entries()] == [6, 7, 8, 9]
-    assert [e[0] for e in log.since(8)] == [8, 9]
-    assert [e[0] for e in log.since(0)] == [6, 7, 8, 9]  # the gap shows what was lost
-    assert log.last()[5] == "event 9"
+    assert [e[0] for e in entries(log)] == [6, 7, 8, 9]
+    assert [e[0] for e in since(log, 8)] == [8, 9]
+    assert [e[0] for e in since(log, 0)] == [6, 7, 8, 9]  # the gap shows what was lost
+    assert last(log)[5] == "event 9"
 
 
 def test_core_log_stays_bounded():

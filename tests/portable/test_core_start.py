@@ -7,6 +7,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import entries, last
 
 
 def test_start_returns_the_verified_dose_and_rate():
@@ -27,9 +28,9 @@ def test_start_returns_the_verified_dose_and_rate():
 def test_start_is_logged_as_command_decision_and_rate_change():
     core = make_core()
     start_norepinephrine(core, now=5000)
-    kinds = [(e[3], e[4]) for e in core.log.entries()]
+    kinds = [(e[3], e[4]) for e in entries(core.log)]
     assert kinds == [("start", "received"), ("rate", "rate_changed"), ("decision", "ok")]
-    assert all(e[1] == 5000 and e[2] == 1 for e in core.log.entries())
+    assert all(e[1] == 5000 and e[2] == 1 for e in entries(core.log))
 
 
 def test_hard_max_is_refused_even_with_override():
@@ -48,7 +49,7 @@ def test_soft_max_needs_override_and_the_override_is_logged():
     assert result.allowed == (10000, 30000, "units/min")
     result = start_vasopressin(core, dose=40000, override=True)
     assert result.ok and result.code == "ok_override" and "override" in result.message
-    assert "override" in core.log.last()[5]
+    assert "override" in last(core.log)[5]
 
 
 def test_below_hard_min_refused_below_soft_min_needs_override():
@@ -194,5 +195,5 @@ def test_the_logged_command_leaves_out_what_was_not_given():
     # vasopressin needs no weight: the log says nothing about one, never "None kg"
     core = make_core()
     start_vasopressin(core, now=5000)
-    text = core.log.entries()[0][5]
+    text = entries(core.log)[0][5]
     assert text == "start vasopressin 0.03 units/min, 0.1 units/mL, 50 mL", text

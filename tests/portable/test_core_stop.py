@@ -11,6 +11,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import entries
 
 
 def test_stop_of_a_drug_without_taper_is_immediate():
@@ -35,7 +36,7 @@ def test_stop_of_vasopressin_starts_the_label_taper():
     assert core.status(2).state == "tapering"
     # logged as it happened: the stop, its decision, then the step it took at once (a
     # report of the log reads the clinician's stop before the pump's first step)
-    codes = [e[4] for e in core.log.entries() if e[2] == 2][-4:]
+    codes = [e[4] for e in entries(core.log) if e[2] == 2][-4:]
     assert codes == ["received", "taper_started", "rate_changed", "taper_step"], codes
 
 
@@ -107,7 +108,7 @@ def test_emergency_stop_stops_a_taper_drug_at_once_with_reason_alarm_and_log():
     assert core.status(1).state == "stopped"
     a = alarm(core, "extravasation")
     assert a.priority == "high" and a.ch == 1
-    texts = [e[5] for e in core.log.entries()]
+    texts = [e[5] for e in entries(core.log)]
     assert [t for t in texts if "EMERGENCY STOP" in t and "extravasation" in t]
 
 

@@ -9,6 +9,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import snapshot
 
 
 def _taper_vasopressin():
@@ -35,7 +36,7 @@ def test_a_late_tick_takes_one_step_then_waits_a_full_interval():
 
 def test_a_restored_taper_ticked_far_ahead_steps_once_per_interval():
     core = _taper_vasopressin()
-    restored = SafetyCore.restore(library(), core.snapshot(), now_ms=0)
+    restored = SafetyCore.restore(library(), snapshot(core), now_ms=0)
     t = 10 * HOUR
     restored.host_seen(t)
     restored.tick(t)

@@ -7,6 +7,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import since
 
 
 def test_titration_within_the_rules_changes_dose_and_rate():
@@ -91,7 +92,7 @@ def test_repeating_a_titration_changes_nothing():
     before = len(core.log)
     result = core.titrate(1, 200000, "mcg/kg/min", 2 * MIN + 5)
     assert result.ok and result.dose == 200000
-    assert not [e for e in core.log.since(before) if e[3] == "rate"]
+    assert not [e for e in since(core.log, before) if e[3] == "rate"]
 
 
 def test_titration_to_zero_is_not_a_stop():

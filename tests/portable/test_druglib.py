@@ -4,6 +4,7 @@ import json
 from firmware import druglib, jsonparts, libpush
 from firmware.core import SafetyCore
 from tests.portable.corekit import HOUR, MIN, M, library, library_text
+from tests.portable.coreview import last
 from tests.portable.shellkit import Host, ports, shell
 
 
@@ -146,7 +147,7 @@ def test_invalid_library_runs_no_infusion_and_says_why():
     del doc["drugs"]["vasopressin"]["limits"]["hard_max"]
     lib = _load(doc)
     core = SafetyCore(lib)
-    assert "vasopressin.limits.hard_max" in core.log.last()[5]  # said at power-on
+    assert "vasopressin.limits.hard_max" in last(core.log)[5]  # said at power-on
     result = core.start(
         2, "vasopressin", 30000, "units/min", 0, conc=100000, conc_unit="units/mL", volume=50 * M
     )

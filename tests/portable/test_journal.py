@@ -8,6 +8,7 @@ from firmware.eventlog import EventLog
 from firmware.journal import SEGMENTS, Journal
 from protocol import catalog, reasons
 from protocol.frame import MAX_PAYLOAD
+from tests.portable.coreview import since
 from tests.portable.shellkit import NOREPI, Host, Store, ports
 
 
@@ -223,8 +224,8 @@ def test_any_u32_first_is_served_without_an_exception():
             "LOG_R",
             {"oldest": 0, "next": first, "entries": []},
         ), first
-    assert sh.core.log.since(2**31) == [] and sh.core.log.since(2**32 - 1) == []
-    assert len(sh.core.log.since(0)) == held
+    assert since(sh.core.log, 2**31) == [] and since(sh.core.log, 2**32 - 1) == []
+    assert len(since(sh.core.log, 0)) == held
 
 
 def test_wall_time_is_uptime_plus_the_offset_a_host_gave():

@@ -8,6 +8,7 @@ from firmware import druglib, gate, libpush, libsteps, resume
 from protocol import catalog, messages, reasons
 from protocol.text import TEXT_MAX, words
 from tests.portable.corekit import library_text
+from tests.portable.coreview import entries
 from tests.portable.shellkit import NOREPI, VASO, Host, Store, ports, shell
 
 _DOC = []
@@ -93,7 +94,7 @@ def _high(sh):
 
 
 def _log(sh, code):
-    return [e[5] for e in sh.core.log.entries() if e[4] == code]
+    return [e[5] for e in entries(sh.core.log) if e[4] == code]
 
 
 def test_a_whole_push_switches_the_library_and_a_boot_keeps_it():
@@ -660,7 +661,7 @@ def test_a_push_of_the_library_already_active_changes_nothing_and_logs_nothing()
     name, f = _send(host, data)
     assert name == "LIB_COMMIT_R", f
     assert (f["library"], f["library_version"], f["library_crc"]) == _identity(sh.core.library)
-    assert sh.core.log.next_seq == logged, sh.core.log.entries()[-3:]
+    assert sh.core.log.next_seq == logged, entries(sh.core.log)[-3:]
     assert store.renames == 1 and libpush.NEW not in store.files
     assert store.files[libpush.ACTIVE] == data
 

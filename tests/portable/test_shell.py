@@ -5,6 +5,8 @@ from firmware.result import refuse
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 from protocol.reasons import NAME, NUMBER, UNKNOWN, number
+from tests.portable import coreview
+from tests.portable.coreview import entries
 from tests.portable.shellkit import NOREPI, PERIOD, VASO, Host, ports, shell
 
 
@@ -61,7 +63,7 @@ def test_a_retry_is_answered_from_the_cache_and_runs_once():
     host.send_wire(wire)
     second = [f for f in host.frames() if f[0] == "STOP_R"]
     assert first == second and len(first) == 1
-    stops = [e for e in sh.core.log.entries() if e[3] == "stop"]
+    stops = [e for e in entries(sh.core.log) if e[3] == "stop"]
     assert len(stops) == 1
 
 
@@ -248,7 +250,7 @@ def test_every_reason_the_core_logs_or_alarms_goes_out_whole():
     host.request("ACK", {"alarm_id": 999})
     codes = set()
     for core_log in (sh.core.log, _after_lost_store(p).core.log):
-        for e in core_log.entries():
+        for e in coreview.entries(core_log):
             codes.add(e[4])
     assert "store_lost" in codes and "taper_step" in codes and "received" in codes
     assert "link_lost" in codes
@@ -262,7 +264,7 @@ def test_every_reason_the_core_logs_or_alarms_goes_out_whole():
         if r["next"] == first:
             break
         first = r["next"]
-    held = sh.core.log.entries()
+    held = coreview.entries(sh.core.log)
     assert [(e["seq"], e["code"], e["text"]) for e in entries] == [
         (e[0], NUMBER[e[4]], e[5]) for e in held
     ]

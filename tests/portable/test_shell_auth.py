@@ -8,6 +8,7 @@ from boards import pico
 from firmware import main as firmware_main
 from protocol import auth, catalog, messages
 from protocol.decoder import Decoder
+from tests.portable.coreview import entries
 from tests.portable.shellkit import (
     BOARD_ID,
     BOOT_ID,
@@ -33,7 +34,7 @@ def _device(store=None):
 
 def _starts(sh):
     """How many STARTs the core ran (its log's start entries)."""
-    return len([e for e in sh.core.log.entries() if e[3] == "start"])
+    return len([e for e in entries(sh.core.log) if e[3] == "start"])
 
 
 def _codes(sh):
@@ -156,7 +157,7 @@ def test_a_whole_recorded_session_replayed_into_a_new_session_runs_nothing():
 
 def _commands(sh):
     # The core's log entries of commands (a boot logs only inputs and alarms)
-    return [e for e in sh.core.log.entries() if e[3] not in ("input", "alarm", "decision")]
+    return [e for e in entries(sh.core.log) if e[3] not in ("input", "alarm", "decision")]
 
 
 def test_a_monitor_may_read_status_but_not_start():
@@ -181,7 +182,7 @@ def test_a_wrong_key_at_auth_is_refused_counted_logged_and_its_session_closed():
     assert (name, fields["code"]) == ("ERROR", _ERR_AUTH), fields
     assert fields["message"] == "the board refused the key for role clinician"
     assert sh.auth_refused == 1
-    assert [e[5] for e in sh.core.log.entries() if e[4] == "auth_refused"] == [fields["message"]]
+    assert [e[5] for e in entries(sh.core.log) if e[4] == "auth_refused"] == [fields["message"]]
     assert host.request("STATUS", {"ch": 1})[1]["code"] == catalog.ERR_HELLO_REQUIRED
     assert [sid for sid in sh.sessions.sid if sid] == []
     good = Host(sh, p)
@@ -198,7 +199,7 @@ def test_a_flood_of_wrong_keys_is_counted_each_and_logged_at_powers_of_two():
         host.hello(authenticate=False)
         assert host.request("AUTH", {})[1]["code"] == _ERR_AUTH
     assert sh.auth_refused == 100
-    logged = [e[5] for e in sh.core.log.entries() if e[4] == "auth_refused"]
+    logged = [e[5] for e in entries(sh.core.log) if e[4] == "auth_refused"]
     assert len(logged) == 7  # the 1st, 2nd, 4th, ... 64th
     assert logged[-1] == "the board refused the key for role clinician (64 refused since boot)"
 
@@ -264,7 +265,7 @@ def test_a_keys_file_the_board_cannot_trust_is_no_keys():
         host = Host(sh, p)
         host.hello(authenticate=False)
         assert host.request("AUTH", {})[1]["code"] == _ERR_AUTH
-        for text in [a.message for a in sh.core.alarms()] + [e[5] for e in sh.core.log.entries()]:
+        for text in [a.message for a in sh.core.alarms()] + [e[5] for e in entries(sh.core.log)]:
             for key in KEYS.values():
                 assert hexlify(key).decode() not in text  # never a key in a text
 
@@ -317,7 +318,7 @@ def test_only_the_service_role_rotates_a_key_and_the_new_key_works():
     assert name == "KEY_R", fields
     assert fields == {"role": 2, "check": auth.key_check(new)}
     assert "keys.new" not in store.files
-    logged = [e[5] for e in sh.core.log.entries() if e[4] == "key_rotated"]
+    logged = [e[5] for e in entries(sh.core.log) if e[4] == "key_rotated"]
     assert logged == ["key for role clinician replaced"]
     assert clinician.request("STATUS", {"ch": 1})[0] == "STATUS_R"  # open sessions keep Ks
     old = Host(sh, p)

@@ -19,6 +19,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import entries, snapshot
 from tests.portable.shellkit import Host, Store, ports, shell
 
 _MAGIC = b"pumpguard-state 1 "
@@ -98,13 +99,13 @@ def _assert_within_limits(core):
 
 
 def test_a_good_record_resumes_both_channels():
-    core = _boot(_seal(_plain(_running().snapshot())))
+    core = _boot(_seal(_plain(snapshot(_running()))))
     assert [core.status(ch).state for ch in (1, 2)] == ["running", "running"]
     assert "restore_refused" not in _codes(core) and "store_lost" not in _codes(core)
 
 
 def test_a_record_written_before_the_record_counter_existed_still_resumes():
-    body = json.dumps({"uptime_ms": MIN, "core": _plain(_running().snapshot())}).encode()
+    body = json.dumps({"uptime_ms": MIN, "core": _plain(snapshot(_running()))}).encode()
     store = Store()
     store.files["state.used"] = b""
     store.files["state.json"] = _MAGIC + ("%08x\n" % crc32(body)).encode() + body
@@ -115,7 +116,7 @@ def test_a_record_written_before_the_record_counter_existed_still_resumes():
 def test_a_resealed_dose_above_the_hard_max_stays_stopped_and_says_why():
     # vasopressin's hard max is 0.04 units/min: 0.5 and 1 are 12.5x and 25x
     for dose in (500000, 1000000, 40001):
-        core = _boot(_seal(_forge(_plain(_running().snapshot()), 2, dose=dose)))
+        core = _boot(_seal(_forge(_plain(snapshot(_running())), 2, dose=dose)))
         assert core.status(2).state == "stopped" and core.rate(2) == 0
         refused = _alarm(core, "restore_refused")
         assert refused.priority == "high" and refused.ch == 2, refused
@@ -131,11 +132,11 @@ def test_a_resealed_weight_concentration_or_drug_outside_the_library_is_refused(
         ({"conc": 3 * M}, "concentration"),  # 3 mcg/mL: not a library concentration
     )
     for fields, said in cases:
-        core = _boot(_seal(_forge(_plain(_running().snapshot()), 1, **fields)))
+        core = _boot(_seal(_forge(_plain(snapshot(_running())), 1, **fields)))
         assert core.status(1).state == "stopped" and core.rate(1) == 0, fields
         assert said in _alarm(core, "restore_refused").message, (fields, core.alarms())
         assert core.status(2).state == "running"
-    snap = _plain(_running().snapshot())
+    snap = _plain(snapshot(_running()))
     snap["channels"][0]["drug"] = "fentanyl"
     core = _boot(_seal(snap))
     assert core.status(1).state == "stopped"
@@ -144,7 +145,7 @@ def test_a_resealed_weight_concentration_or_drug_outside_the_library_is_refused(
 
 def test_a_running_channel_without_a_drug_gives_an_alarm_not_an_exception():
     # base: "drug": null with a delivering state raised AttributeError (a boot loop)
-    snap = _plain(_running().snapshot())
+    snap = _plain(snapshot(_running()))
     snap["channels"][1]["drug"] = None
     core = _boot(_seal(snap))
     assert core.status(2).state == "stopped" and core.rate(2) == 0
@@ -155,7 +156,7 @@ def test_a_running_channel_without_a_drug_gives_an_alarm_not_an_exception():
 def test_the_patient_total_across_channels_is_verified_too():
     core = make_core(max_rate=board.MAX_RATE)
     assert start_vasopressin(core, ch=1, dose=30000).ok
-    snap = _plain(core.snapshot())
+    snap = _plain(snapshot(core))
     second = dict(snap["channels"][0])  # a second 0.03 units/min: 0.06 > 0.04
     second["ch"] = 2
     snap["channels"][1] = second
@@ -197,7 +198,7 @@ def test_a_record_that_is_not_one_this_firmware_writes_is_a_lost_store():
         huge_string,
         extra_field,
     ):
-        snap = _plain(_running().snapshot())
+        snap = _plain(snapshot(_running()))
         mutate(snap)
         core = _boot(_seal(snap))
         assert [core.status(ch).state for ch in (1, 2)] == ["idle", "idle"], mutate
@@ -214,7 +215,7 @@ def test_a_record_that_is_a_list_or_deeply_nested_json_is_a_lost_store():
 
 
 def test_alarm_ids_out_of_the_wire_range_restore_renumbered():
-    snap = _plain(_running().snapshot())
+    snap = _plain(snapshot(_running()))
     snap["alarms"][0]["id"] = 70000  # more than U16
     snap["next_alarm_id"] = 10**12
     core = _boot(_seal(snap))
@@ -242,9 +243,9 @@ def test_store_fuzz_every_field_mutated_boots_and_never_delivers_above_a_limit()
     base = _running()
     base.stop(1, MIN)  # a taper too
     count = 0
-    for i in range(len(_paths(_plain(base.snapshot())))):
+    for i in range(len(_paths(_plain(snapshot(base))))):
         for value in _VALUES:
-            snap = _plain(base.snapshot())
+            snap = _plain(snapshot(base))
             container, key = _paths(snap)[i]
             container[key] = value
             store = _seal(snap)
@@ -310,7 +311,7 @@ def test_the_counter_keeps_growing_past_a_rolled_back_record():
     store.files["state.json"] = older
     assert "record_rolled_back" in _codes(_boot(store))  # which saves a record of its own
     again = _boot(store)
-    assert "restored" in [e[4] for e in again.log.entries()]  # that record is believed
+    assert "restored" in [e[4] for e in entries(again.log)]  # that record is believed
     assert _codes(again).count("record_rolled_back") == 1  # the first boot's, still listed
 
 
@@ -318,7 +319,7 @@ def test_the_counter_keeps_growing_past_a_rolled_back_record():
 
 
 def test_a_record_that_fails_two_boots_is_set_aside_on_the_third():
-    store = _seal(_plain(_running().snapshot()))
+    store = _seal(_plain(snapshot(_running())))
     bad = store.files["state.json"]
     restore = SafetyCore.restore
 
@@ -346,7 +347,7 @@ def test_a_record_that_fails_two_boots_is_set_aside_on_the_third():
 
 
 def test_a_boot_that_completes_a_turn_clears_its_mark():
-    store = _seal(_plain(_running().snapshot()))
+    store = _seal(_plain(snapshot(_running())))
     for _ in range(4):  # reboots, each after a whole turn: more than BOOTS_TRIED
         core = _boot(store)
         assert store.files["state.boot"] == b""

@@ -10,6 +10,7 @@ from firmware import handlers, persist, recordtext, resume
 from firmware.alarms import HIGH, Alarm
 from protocol import catalog
 from protocol.text import TEXT_MAX
+from tests.portable import coreview
 from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
 
 _ESTOP = {"ch": 1, "reason": "extravasation"}
@@ -75,7 +76,7 @@ def test_alarm_ids_wrap_past_the_top_skipping_those_still_listed():
 
 def test_a_handler_that_raises_is_answered_error_internal_with_nothing_applied():
     sh, p, host = _running()
-    before = sh.core.status(1).as_dict()
+    before = coreview.status_dict(sh.core.status(1))
     estop = handlers.SERVED[catalog.ID["ESTOP"]]
 
     def half_then_raise(shell, fields, now):
@@ -89,7 +90,7 @@ def test_a_handler_that_raises_is_answered_error_internal_with_nothing_applied()
         handlers.SERVED[catalog.ID["ESTOP"]] = estop
     assert name == "ERROR" and fields["code"] == catalog.ERR_INTERNAL == 5, fields
     assert "not run" in fields["message"] and "AttributeError" in fields["message"]
-    assert sh.core.status(1).as_dict() == before  # nothing half-applied
+    assert coreview.status_dict(sh.core.status(1)) == before  # nothing half-applied
     assert p["motors"][0].rate == 26250000
     (fault,) = _listed(sh, "internal_fault")
     assert fault.priority == "high" and "simulated bug" in fault.message
@@ -103,7 +104,7 @@ def test_a_handler_that_raises_after_an_ack_and_a_fault_puts_back_every_field():
     # the next id) as they were before the request, the same Alarm objects listed.
     sh, p, host = _running()
     sh.core.fault(2, "occlusion", sh.uptime_ms())  # listed, active: an ack keeps it
-    before = json.dumps(sh.core.snapshot())
+    before = json.dumps(coreview.snapshot(sh.core))
     listed = list(sh.core.listed())
     ack = handlers.SERVED[catalog.ID["ACK"]]
     estop = handlers.SERVED[catalog.ID["ESTOP"]]
@@ -122,7 +123,7 @@ def test_a_handler_that_raises_after_an_ack_and_a_fault_puts_back_every_field():
     assert name == "ERROR" and "not run" in fields["message"], fields
     internal = _listed(sh, "internal_fault")
     assert [a for a in sh.core.listed() if a not in internal] == listed
-    snapshot = sh.core.snapshot()
+    snapshot = coreview.snapshot(sh.core)
     snapshot["alarms"] = [a for a in snapshot["alarms"] if a["code"] != "internal_fault"]
     was = json.loads(before)
     was["next_alarm_id"] = snapshot["next_alarm_id"]  # the internal_fault's id was taken
@@ -273,7 +274,7 @@ def test_uptime_past_2_to_the_30_keeps_counting_and_tapers_on_time():
     sh, p, host = _running()
     start = (1 << 31) - 3000
     store = Store()
-    _seal(store, sh.core.snapshot(), start)
+    _seal(store, coreview.snapshot(sh.core), start)
     p = ports(store)
     sh = shell(p)  # booted from it: norepinephrine resumed
     sh.begin()
@@ -376,7 +377,7 @@ def test_the_periodic_save_allocates_nothing():
     allocated = _allocated() - before
     assert store.saves == saves + 2, store.saves  # the record and its counter
     snapshot, uptime = _loaded(store)
-    assert _same(snapshot, sh.core.snapshot()) and start < uptime <= sh.uptime_ms()
+    assert _same(snapshot, coreview.snapshot(sh.core)) and start < uptime <= sh.uptime_ms()
     if _MP:
         assert allocated <= _CRC_INT, allocated
 
@@ -394,7 +395,7 @@ def test_a_save_of_a_change_allocates_nothing():
     sh._save(now)
     allocated = _allocated() - before
     snapshot, uptime = _loaded(store)
-    assert _same(snapshot, sh.core.snapshot()) and uptime == now
+    assert _same(snapshot, coreview.snapshot(sh.core)) and uptime == now
     assert len(snapshot["alarms"]) >= 1
     if _MP:
         assert allocated <= _CRC_INT, allocated
@@ -468,7 +469,7 @@ def test_the_largest_record_fits_the_buffer_made_at_boot_and_reads_back():
     allocated = _allocated() - before
     assert record._text is text
     snapshot, uptime = _loaded(store)
-    assert _same(snapshot, sh.core.snapshot()) and uptime == 1 << 40
+    assert _same(snapshot, coreview.snapshot(sh.core)) and uptime == 1 << 40
     assert len(bytes(store.files["state.json"])) <= text.size  # type: ignore[arg-type]
     # a record this firmware writes (the figures break the rules: a boot would keep
     # the channels stopped, each alarmed)
@@ -493,7 +494,7 @@ def test_a_record_longer_than_its_buffer_grows_it_and_reads_back():
     size = record._text.size  # pyright: ignore[reportOptionalMemberAccess]
     assert size > 256
     snapshot, uptime = _loaded(p["store"])
-    assert _same(snapshot, sh.core.snapshot()) and uptime == 5
+    assert _same(snapshot, coreview.snapshot(sh.core)) and uptime == 5
     assert [a["message"] for a in snapshot["alarms"]][-3:] == [a.message for a in items[-3:]]
     record.save_core(sh.core, 6)
     assert record._text.size == size  # pyright: ignore[reportOptionalMemberAccess]

@@ -85,7 +85,10 @@ def mpy_cross_version():
 
 
 def _compile(rel, arch, dest):
-    argv = [mpy_cross(), "-s", rel, "-o", dest]
+    # Its source named as its module ("firmware.core"): the name the import interns anyway,
+    # so a module's traceback name costs no interned string of its own (issue 14).
+    name = rel[:-3].replace("/", ".").replace(".__init__", "")
+    argv = [mpy_cross(), "-s", name, "-o", dest]
     if arch:
         argv.append("-march=" + arch)
     done = subprocess.run(

@@ -1,0 +1,86 @@
+# The safety core's log and state as the tests read them, in the MicroPython subset:
+# what the board never calls itself (every name a board module holds is interned for
+# good on MicroPython, and its code is held in the heap: issue 14), read from the
+# same fields the board's code keeps.
+from firmware.recordtext import VERSION
+
+
+def entry(log, seq):
+    """EventLog entry seq as a tuple (seq, at_ms, ch, kind, code, text)."""
+    return (seq, log.at_ms(seq), log.ch(seq), log.kind(seq), log.code(seq), log.text(seq))
+
+
+def since(log, seq):
+    """The entries with seq >= seq still held, oldest first (none for a seq from the
+    future)."""
+    first = log.first(seq)
+    return [entry(log, s) for s in range(first, log.next_seq)]
+
+
+def entries(log):
+    return since(log, 0)
+
+
+def last(log):
+    return entry(log, log.next_seq - 1) if log.next_seq else None
+
+
+# ChannelStatus's fields, in the order status(ch) documents them
+_STATUS_FIELDS = (
+    "ch",
+    "state",
+    "drug",
+    "dose",
+    "dose_unit",
+    "rate",
+    "volume_infused",
+    "volume_left",
+    "time_to_empty_s",
+    "alarms",
+    "weight",
+    "conc",
+    "conc_unit",
+    "volume",
+    "taper_next_ms",
+    "taper_next_dose",
+    "override",
+)
+
+
+def status_dict(status):
+    """A ChannelStatus (core.status(ch)) as a dict of its fields."""
+    return {name: getattr(status, name) for name in _STATUS_FIELDS}
+
+
+def alarm_dict(a):
+    """An alarm's fields as the state record holds them."""
+    return {
+        "id": a.id,
+        "ch": a.ch,
+        "code": a.code,
+        "priority": a.priority,
+        "message": a.message,
+        "at_ms": a.at_ms,
+        "acked": a.acked,
+        "active": a.active,
+    }
+
+
+def snapshot(core):
+    """A JSON-able dict of everything the core resumes from after a reset: the state
+    record's content (firmware/recordtext.py writes it from the same fields)."""
+    lib = core.library
+    return {
+        "version": VERSION,
+        # An invalid library runs nothing, and its name may be None: the record names
+        # no library ("", crc 0), which resume takes as another library's.
+        "library": {
+            "name": lib.name if lib.ok else "",
+            "version": lib.version if lib.ok else "",
+            "crc32": lib.crc if lib.ok else 0,
+        },
+        "at_ms": core._now,
+        "channels": [core.channel(ch).snapshot() for ch in range(1, core.channels + 1)],
+        "alarms": [alarm_dict(a) for a in core.listed()],
+        "next_alarm_id": core._alarms.next_id,
+    }
