@@ -5,7 +5,8 @@
     out = wire(buf, msg_id, seq, fields, sid, key, ctr, sender)   # the device's
 
 Records in a LIST decode to dicts and encode from dicts or from tuples in field order
-(the core's taper plan is a list of (at_ms, dose) tuples). A RAW field is bytes of its
+(the core's taper plan is a list of (at_ms, dose) tuples); a record of one number
+field also from the bare number (STATUS_R's alarm ids). A RAW field is bytes of its
 exact length both ways. wire() is the device's to_wire(): the frame is built in one
 buffer allocated at import, tagged, its CRC and COBS written in place into `buf` (a
 bytearray of frame.MAX_WIRE bytes the caller holds), and it returns a memoryview of
@@ -172,14 +173,17 @@ def _put(a, values, buf, o, lim, where):
     count = lay[a]
     a += 1
     by_name = isinstance(values, dict)
-    if len(values) != count:
+    # A record of one field may be given as its bare value (STATUS_R's alarm ids: the
+    # device's list of ints, no record made per id); a bool for a bool field too.
+    bare = count == 1 and isinstance(values, (int, bool))
+    if not bare and len(values) != count:
         raise _mismatch(start, values, where)
     for i in range(count):
         name = lay[a]  # the field's name number: catalog.field_name(name) for a text
         t = lay[a + 1]
         arg = lay[a + 2]
         a += 3
-        v = _by_name(values, name, start, where) if by_name else values[i]
+        v = values if bare else _by_name(values, name, start, where) if by_name else values[i]
         if t in (_STR, _TEXT):
             o = _put_str(t, arg, name, v, buf, o, lim, where)
         elif t == _RAW:
