@@ -125,3 +125,66 @@ def test_catalog_and_reasons_are_compact():
     if _MP:
         assert _import_cost("protocol.catalog") <= 10_000
         assert _import_cost("protocol.reasons") <= 2_500
+
+
+# -- the shell's answers and events (issue 14, round 3) ---------------------------------
+
+
+class _Null:
+    # A link that keeps nothing, a record that saves nothing: what is left is the
+    # change detection's and the event's (the save is test_store_shell's)
+    def write(self, data):
+        pass
+
+    def save_core(self, core, now):
+        pass
+
+
+def _running():
+    from tests.portable.shellkit import NOREPI, Host, ports, shell
+
+    p = ports()
+    sh = shell(p)
+    sh.begin()
+    host = Host(sh, p)
+    host.hello()
+    name, fields = host.request("START", NOREPI)
+    assert name == "START_R", fields
+    sh.core.device_alarm("internal_fault", "drill", sh.uptime_ms())  # one alarm listed
+    return sh, host
+
+
+def test_status_reads_the_channel_in_place():
+    # STATUS built a ChannelStatus (17 attributes) and a list of (id,) tuples per
+    # request (736 B more than now on the 64-bit unix port): now the answer's tuple alone.
+    from firmware import handlers
+
+    sh, host = _running()
+    sh.core.device_alarm("internal_fault", "drill", sh.uptime_ms())
+    name, got = host.request("STATUS", {"ch": 1})
+    assert name == "STATUS_R", got
+    st = sh.core.status(1)
+    assert got["alarms"] == [{"id": a.id} for a in sh.core.alarms() if a.ch == 1]
+    for key in ("state", "drug", "dose", "rate", "volume_left", "conc", "weight", "volume"):
+        assert got[key] == getattr(st, key), key
+    # the bare ids encode as the records of one field would
+    name, reply = handlers.status(sh, [1], sh.uptime_ms())
+    records = list(reply)
+    records[9] = [(i,) for i in reply[9]]
+    assert messages.encode(name, reply) == messages.encode(name, tuple(records))
+    now = sh.uptime_ms()
+    _bound("STATUS", lambda: handlers.status(sh, [1], now), 256)
+    _bound("HEARTBEAT", lambda: handlers.heartbeat(sh, None, now), 192)
+
+
+def test_state_event_fields_written_in_place():
+    # EV_STATE's fields were a dict per change (384 B on the 64-bit unix port)
+    sh, host = _running()
+    sh._link = sh._record = _Null()
+    now = sh.uptime_ms()
+
+    def change():
+        sh._sent[0] = None  # channel 1's state taken as not yet sent
+        sh._changed(now)
+
+    _bound("EV_STATE change", change, 192)
