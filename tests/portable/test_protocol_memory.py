@@ -187,4 +187,4 @@ def test_state_event_fields_written_in_place():
         sh._sent[0] = None  # channel 1's state taken as not yet sent
         sh._changed(now)
 
-    _bound("EV_STATE change", change, 192)
+    _bound("EV_STATE change", change, 160)
