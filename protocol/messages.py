@@ -1,8 +1,12 @@
 """Payload encoding and decoding, driven by the compact field tables in catalog.py.
 
-    payload = encode("START", {"ch": 1, "drug": "norepinephrine", ...})
+    payload = encode("START", {"ch": 1, "drug": "norepinephrine", ...})   # codec.py's
     fields = decode(msg_id, payload)        # dict; ValueError if it does not fit
     out = wire(buf, msg_id, seq, fields, sid, key, ctr, sender)   # the device's
+    decode_into(msg_id, payload, fields)    # the device's: into a reused list
+
+encode, decode and to_wire are the host's (codec.py, read through this module's
+__getattr__): the device's firmware never imports them.
 
 Records in a LIST decode to dicts and encode from dicts or from tuples in field order
 (the core's taper plan is a list of (at_ms, dose) tuples); a record of one number
@@ -59,49 +63,6 @@ def _at(k):
     return catalog._OFF[2 * k] | catalog._OFF[2 * k + 1] << 8
 
 
-def encode(msg, fields):
-    """The payload of message `msg` (name or id) with `fields` (a dict of every field)."""
-    k = _k(msg)
-    room = _room(_at(k))[0]
-    buf = bytearray(room)
-    end = _put(_at(k), fields, buf, 0, room, k)
-    if end > catalog._HI[k]:  # a packed answer given more than fits
-        raise ValueError("%s: %d bytes, at most %d" % (_w(k), end, frame.MAX_PAYLOAD))
-    return bytes(memoryview(buf)[:end])
-
-
-def _room(a):
-    # (largest size of a record of the fields at _LAY[a], the index after them)
-    lay = catalog._LAY
-    n = lay[a]
-    a += 1
-    size = 0
-    for _ in range(n):
-        t = lay[a + 1]
-        arg = lay[a + 2]
-        a += 3
-        if t == _LIST:
-            sub, a = _room(a)
-            size += 1 + arg * sub
-        elif t == _RAW:
-            size += arg
-        elif t > _RAW:
-            size += 1 + arg
-        else:
-            size += _SIZE[t]
-    return size, a
-
-
-def to_wire(msg, seq, fields, crc=None, sid=0, key=None, ctr=0, sender=HOST):
-    """One frame's wire bytes: encode() then frame.encode(); sid 0: no session id; key
-    (the session key): tagged by `sender` with its counter ctr (frame.encode)."""
-    msg_id = catalog._IDS[_k(msg)]
-    payload = encode(msg_id, fields)
-    if crc is None:
-        return frame.encode(msg_id, seq, payload, sid=sid, key=key, ctr=ctr, sender=sender)
-    return frame.encode(msg_id, seq, payload, crc, sid, key, ctr, sender)
-
-
 def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     """to_wire()'s bytes, written into buf (a memoryview of MAX_WIRE bytes: what it
     returns, buf[:n], is then a view of them, no copy)."""
@@ -136,23 +97,18 @@ def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     return buf[: o + 1]
 
 
+def sent_payload():
+    """The payload of the frame wire() wrote last (a memoryview of its buffer, valid
+    until the next wire()): HELLO_R's, which the handshake's transcript hashes."""
+    head = frame.HEADER + frame.SID_BYTES if _BODY[0] & frame.FLAG_SID else frame.HEADER
+    return _MV[head : head + _BODY[4]]
+
+
 def hello_version(payload):
     """(protocol, schema) from a HELLO payload of any protocol version: its first two
     fields sit at fixed offsets in every version. The decoder's bound for HELLO
     (catalog.HELLO_PREFIX bytes at least) guarantees the payload holds them."""
     return payload[0], struct.unpack_from("<I", payload, 1)[0]
-
-
-def decode(msg_id, payload):
-    """The fields of a payload as a dict; ValueError if it does not decode exactly."""
-    k = catalog.index(msg_id)
-    if k < 0:
-        raise ValueError("unknown message id 0x%02x" % msg_id)
-    out = {}
-    end = _get(_at(k), payload, 0, k, out)
-    if end != len(payload):
-        raise ValueError("%s: %d bytes left over" % (_w(k), len(payload) - end))
-    return out
 
 
 def decode_into(msg_id, payload, out):
@@ -239,6 +195,23 @@ def _by_name(values, name, start, where):
     raise _mismatch(start, values, where)
 
 
+def _mismatch(a, values, where):
+    # The error (to raise) of values that are not the fields at _LAY[a]: a programming
+    # error on a board, worded by the host's module (codec.py), imported only for it.
+    from protocol import codec
+
+    return codec.mismatch(a, values, where)
+
+
+def __getattr__(attr):
+    # The host's encode, decode and to_wire (codec.py): a board's firmware calls none.
+    if attr in ("encode", "decode", "to_wire"):
+        from protocol import codec
+
+        return getattr(codec, attr)
+    raise AttributeError(attr)
+
+
 def _w(where):
     # A message is named by its k, a record inside a LIST by (where, the list field's
     # name number): the text is made only for an error.
@@ -285,30 +258,6 @@ def _skip(a):
         if lay[a - 2] == _LIST:
             a = _skip(a)
     return a
-
-
-def _names(a):
-    lay = catalog._LAY
-    out = []
-    n = lay[a]
-    a += 1
-    for _ in range(n):
-        out.append(catalog.field_name(lay[a]))
-        a += 3
-        if lay[a - 2] == _LIST:
-            a = _skip(a)
-    return out
-
-
-def _mismatch(a, values, where):
-    # The error (to raise) of values that are not the fields at _LAY[a]
-    names = _names(a)
-    where = _w(where)
-    if isinstance(values, dict):
-        missing = [k for k in names if k not in values]
-        unknown = [k for k in values if k not in names]
-        return ValueError("%s: missing fields %s, unknown %s" % (where, missing, unknown))
-    return ValueError("%s: %d values for %d fields" % (where, len(values), len(names)))
 
 
 def _put_str(t, most, name, v, buf, o, lim, where):
