@@ -6,10 +6,13 @@ code would only take its heap. messages.encode, decode and to_wire are these fun
 (messages.__getattr__), so every caller keeps its names.
 """
 
+import struct
+
 from micropython import const
 
-from protocol import catalog, frame
+from protocol import auth, catalog, cobs, frame
 from protocol.auth import HOST
+from protocol.crc import crc32
 from protocol.messages import _at, _get, _k, _put, _skip, _w
 
 # catalog.TYPES' numbers, as in messages.py (a const is not a board module's attribute)
@@ -57,8 +60,8 @@ def to_wire(msg, seq, fields, crc=None, sid=0, key=None, ctr=0, sender=HOST):
     msg_id = catalog._IDS[_k(msg)]
     payload = encode(msg_id, fields)
     if crc is None:
-        return frame.encode(msg_id, seq, payload, sid=sid, key=key, ctr=ctr, sender=sender)
-    return frame.encode(msg_id, seq, payload, crc, sid, key, ctr, sender)
+        return frame_encode(msg_id, seq, payload, sid=sid, key=key, ctr=ctr, sender=sender)
+    return frame_encode(msg_id, seq, payload, crc, sid, key, ctr, sender)
 
 
 def decode(msg_id, payload):
@@ -95,3 +98,39 @@ def mismatch(a, values, where):
         unknown = [k for k in values if k not in names]
         return ValueError("%s: missing fields %s, unknown %s" % (where, missing, unknown))
     return ValueError("%s: %d values for %d fields" % (where, len(values), len(names)))
+
+
+def frame_encode(msg_id, seq, payload, crc=crc32, sid=0, key=None, ctr=0, sender=auth.HOST):
+    """The wire bytes of one frame: delimiter, COBS(header, payload, CRC), delimiter.
+    sid 0: a frame without a session id (HELLO, events, errors to such frames).
+    key (the 32-byte session key): flag A, the sender's counter ctr and the tag, which
+    sender (auth.HOST or auth.DEVICE) makes; a tagged frame always has a sid."""
+    n = len(payload)
+    if n > frame.MAX_PAYLOAD:
+        raise ValueError("payload of %d bytes exceeds %d" % (n, frame.MAX_PAYLOAD))
+    if not 0 <= sid <= 0xFFFF:
+        raise ValueError("sid %d is not a u16" % sid)
+    verfl = frame.VERSION_FLAGS | frame.FLAG_SID if sid else frame.VERSION_FLAGS
+    tail = frame.TRAILER
+    if key is not None:
+        if not sid:
+            raise ValueError("a tagged frame needs a sid")
+        if not 0 <= ctr <= 0xFFFFFFFF:
+            raise ValueError("ctr %d is not a u32" % ctr)
+        verfl |= frame.FLAG_AUTH
+        tail += frame.AUTH_BYTES
+    head = frame.HEADER + frame.SID_BYTES if sid else frame.HEADER
+    body = bytearray(head + n + tail)
+    struct.pack_into("<BBHB", body, 0, verfl, msg_id, seq & 0xFFFF, n)
+    if sid:
+        struct.pack_into("<H", body, frame.HEADER, sid)
+    body[head : head + n] = payload
+    end = head + n
+    mv = memoryview(body)
+    if key is not None:
+        struct.pack_into("<I", body, end, ctr)
+        end += frame.CTR_BYTES
+        mv[end : end + auth.TAG] = auth.tag(key, sender, mv[:end])
+        end += auth.TAG
+    struct.pack_into("<I", body, end, crc(mv[:end]))
+    return b"\x00" + cobs.encode(body) + b"\x00"
