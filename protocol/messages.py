@@ -18,6 +18,7 @@ the wire bytes there, so an answer costs no bytes object, list or concatenation.
 """
 
 import struct
+import sys
 
 from micropython import const
 
@@ -50,6 +51,8 @@ _CUT = b"..."  # the end of a TEXT the sender had to cut
 # The device's frame, built here before it is stuffed into the caller's buffer.
 _BODY = bytearray(frame.MAX_FRAME)
 _MV = memoryview(_BODY)
+_MP = sys.implementation.name == "micropython"
+_STR_BUF = bytearray(256)  # a str's bytes, packed from it (_put_str, MicroPython only)
 
 
 def _k(msg):
@@ -263,6 +266,21 @@ def _skip(a):
 def _put_str(t, most, name, v, buf, o, lim, where):
     if not isinstance(v, str):
         raise ValueError("%s: %r is not a str" % (_f(where, name), v))
+    n = len(v)
+    if _MP and n <= most:
+        # MicroPython: struct packs a str from its own UTF-8 bytes, so no bytes is made
+        # (48 B a string on a 64-bit port). Its len is in characters: taken as bytes
+        # when the first n bytes are ASCII, which makes them the whole string.
+        _room_for(o + 1 + n, lim, where)
+        struct.pack_into("255s", _STR_BUF, 0, v)
+        for i in range(n):
+            c = _STR_BUF[i]
+            if c & 0x80:
+                break  # not ASCII: encoded below
+            buf[o + 1 + i] = c
+        else:
+            buf[o] = n
+            return o + 1 + n
     b = v.encode()
     n = len(b)
     if n > most:

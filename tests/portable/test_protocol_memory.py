@@ -198,3 +198,15 @@ def test_the_wire_modules_hold_the_device_code_alone():
     if _MP:
         held = (_import_cost("protocol.messages"), _import_cost("protocol.frame"))
         assert held[0] <= 7_000 and held[1] <= 700, held
+
+
+def test_strings_packed_without_bytes():
+    # Each STR or TEXT field was str.encode()d into a bytes first (48 B each on the
+    # 64-bit unix port); on MicroPython an ASCII one is packed from the str itself.
+    for values in (STATE, (1, "tapering", "µ-drug", 5, "µg/min", 0, 1), (2, "", "", 0, "", 0, 2)):
+        got = bytes(messages.wire(OUT, "EV_STATE", 3, values))
+        assert got == messages.to_wire("EV_STATE", 3, values), values
+    cut = (24, "é" * 150, None, None, "", None, 9)  # a TEXT cut at a character
+    assert bytes(messages.wire(OUT, "REFUSED", 3, cut)) == messages.to_wire("REFUSED", 3, cut)
+    # 3 strings: only the CRC's and the wire's memoryviews are left
+    _bound("EV_STATE", lambda: messages.wire(OUT, "EV_STATE", 3, STATE), 64)
