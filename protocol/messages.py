@@ -51,8 +51,11 @@ _CUT = b"..."  # the end of a TEXT the sender had to cut
 # The device's frame, built here before it is stuffed into the caller's buffer.
 _BODY = bytearray(frame.MAX_FRAME)
 _MV = memoryview(_BODY)
+_TAG = bytearray(TAG)  # the tag of the frame being written
 _MP = sys.implementation.name == "micropython"
-_STR_BUF = bytearray(256)  # a str's bytes, packed from it (_put_str, MicroPython only)
+# While wire() writes _BODY, its caller's buffer (MAX_WIRE bytes, written last): the
+# scratch a str's bytes are packed into (_put_str, MicroPython only); None otherwise.
+_SCRATCH = None
 
 
 def _k(msg):
@@ -72,7 +75,12 @@ def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     k = _k(msg)
     body = _BODY
     head = frame.HEADER + frame.SID_BYTES if sid else frame.HEADER
-    end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, k)
+    global _SCRATCH
+    _SCRATCH = buf if _MP else None
+    try:
+        end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, k)
+    finally:
+        _SCRATCH = None
     n = end - head
     if n > catalog._HI[k]:
         raise ValueError("%s: %d bytes, at most %d" % (_w(k), n, frame.MAX_PAYLOAD))
@@ -90,9 +98,16 @@ def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     if key is not None:
         struct.pack_into("<I", body, end, ctr)
         end += frame.CTR_BYTES
-        tag_into(key, sender, _MV[:end], body, end)
+        # One view of the signed bytes for the tag and the CRC, which goes on over the
+        # tag from the module's own copy of it
+        signed = _MV[:end]
+        tag_into(key, sender, signed, _TAG, 0)
+        body[end : end + TAG] = _TAG
         end += TAG
-    struct.pack_into("<I", body, end, crc32(_MV[:end]))
+        crc = crc32(_TAG, crc32(signed))
+    else:
+        crc = crc32(_MV[:end])
+    struct.pack_into("<I", body, end, crc)
     end += frame.TRAILER
     buf[0] = 0
     o = encode_into(body, end, buf, 1)
@@ -267,14 +282,15 @@ def _put_str(t, most, name, v, buf, o, lim, where):
     if not isinstance(v, str):
         raise ValueError("%s: %r is not a str" % (_f(where, name), v))
     n = len(v)
-    if _MP and n <= most:
+    s = _SCRATCH
+    if s is not None and n <= most:
         # MicroPython: struct packs a str from its own UTF-8 bytes, so no bytes is made
         # (48 B a string on a 64-bit port). Its len is in characters: taken as bytes
         # when the first n bytes are ASCII, which makes them the whole string.
         _room_for(o + 1 + n, lim, where)
-        struct.pack_into("255s", _STR_BUF, 0, v)
+        struct.pack_into("255s", s, 0, v)
         for i in range(n):
-            c = _STR_BUF[i]
+            c = s[i]
             if c & 0x80:
                 break  # not ASCII: encoded below
             buf[o + 1 + i] = c

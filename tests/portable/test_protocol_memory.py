@@ -10,6 +10,7 @@ from protocol import auth, catalog, frame, messages, reasons
 from protocol.decoder import Decoder
 
 _MP = sys.implementation.name == "micropython"
+_W64 = sys.maxsize > 1 << 32  # the 64-bit unix port (WebAssembly and a board: 32-bit)
 KS = bytes(range(32))
 OUT = memoryview(bytearray(frame.MAX_WIRE))
 STATE = (1, "running", "norepinephrine", 50000, "mcg/kg/min", 5250000, 123456)
@@ -52,7 +53,9 @@ def test_tagged_answer_encodes_in_place():
     def answer():
         messages.wire(OUT, "TITRATE_R", 9, TITRATE_R, 0x5A3C, KS, 7, auth.DEVICE)
 
-    _bound("TITRATE_R tagged", answer, 700)
+    # One view of the signed bytes for both the tag and the CRC (round 3: 576 -> 512 B on
+    # the 64-bit unix port, 480 -> 448 on WebAssembly): the HMAC's 448 (384) and the wire's.
+    _bound("TITRATE_R tagged", answer, 512 if _W64 else 448)
 
 
 def test_tag_checked_without_copies():
@@ -103,7 +106,9 @@ def test_frame_viewed_in_place():
     assert (f.msg_id, f.seq, f.sid, f.ctr) == (0x05, 7, 9, 5)
     assert bytes(f.payload) == messages.encode("TITRATE", (1, 60000, "mcg/kg/min", False))
     assert auth.verify(KS, auth.HOST, f.signed, f.tag)
-    _bound("view", view, 160)
+    # its tag copied into the decoder's bytearray, not a view (round 3: 128 -> 96 B on
+    # the 64-bit unix port, 160 -> 144 on WebAssembly, whose CRC and ctr are heap ints)
+    _bound("view", view, 96 if _W64 else 144)
 
 
 def _import_cost(name):
