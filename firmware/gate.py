@@ -21,7 +21,6 @@ import hashlib
 from micropython import const
 
 from protocol import auth, catalog, messages
-from protocol.frame import encode as encode_frame
 
 _AUTH = const(0x0E)  # catalog.ID["AUTH"]
 _CTR_LAST = const(0xFFFFFFFF)  # a u32: the last counter a frame can carry
@@ -57,12 +56,13 @@ def hello(shell, frame, handler, now):
     sessions = shell.sessions
     i = shell.slot
     sid = sessions.sid[i]
-    payload = messages.encode(name, reply)
-    th = auth.transcript(frame.payload, sid, payload)
+    # Untagged, in the session; the transcript hashes its payload where wire() wrote it.
+    wire = messages.wire(shell.out, name, frame.seq, reply, sid)
+    th = auth.transcript(frame.payload, sid, messages.sent_payload())
     key = shell.keys.key(role)
     sessions.th[i] = th
     sessions.ks[i] = None if key is None else auth.session_key(key, th)
-    return encode_frame(catalog.msg_id(name), frame.seq, payload, sid=sid)
+    return wire
 
 
 def check(shell, frame, i):

@@ -193,35 +193,52 @@ def info(shell, f, now):
 
 def heartbeat(shell, f, now):
     active = 0
-    for alarm in shell.core.alarms():
+    for alarm in shell.core.listed():  # read at once: no copy of the list
         if not alarm.acked:
             active += 1
     return "HEARTBEAT_R", (now, shell.boot_id, active)
 
 
 def status(shell, f, now):
+    # Read from the channel itself (core.channel), its alarms' ids written in place into
+    # the shell's list (a record of one field is encoded from its bare value): no status
+    # object, no list made per request.
     ch = f[0]
     if not 1 <= ch <= shell.channels:
         return _no_channel(shell, ch, now)
-    st = shell.core.status(ch)
+    core = shell.core
+    c = core.channel(ch)
+    drug = c.drug
+    ids = shell.ids
+    n = 0
+    for a in core.listed():
+        if a.ch == ch:
+            if n < len(ids):
+                ids[n] = a.id
+            else:
+                ids.append(a.id)
+            n += 1
+    while len(ids) > n:
+        ids.pop()
+    tapering = c.state == TAPERING
     return "STATUS_R", (
         ch,
-        st.state,
-        st.drug or "",
-        st.dose or 0,
-        st.dose_unit or "",
-        st.rate,
-        st.volume_infused,
-        st.volume_left,
-        st.time_to_empty_s,
-        [(a.id,) for a in shell.core.alarms() if a.ch == ch],
-        st.taper_next_ms,
-        st.taper_next_dose,
-        st.override,
-        st.conc,
-        st.conc_unit or "",
-        st.weight,
-        st.volume,
+        c.state,
+        (drug.name if drug else None) or "",
+        c.dose or 0,
+        (drug.dose_unit if drug else None) or "",
+        c.rate,
+        c.volume_infused,
+        c.volume_left,
+        c.time_to_empty_s(),
+        ids,
+        c.taper_next_ms if tapering else None,
+        c.next_taper_dose() if tapering else None,
+        c.override,
+        c.conc if drug else None,
+        (drug.conc_unit if drug else None) or "",
+        c.weight,
+        c.volume,
     )
 
 
@@ -273,7 +290,7 @@ def taper(shell, f, now):
     if not 1 <= ch <= shell.channels:
         return _no_channel(shell, ch, now)
     taper = shell.tapers[ch - 1]
-    if taper is None or shell.core.status(ch).state != TAPERING:
+    if taper is None or shell.core.channel(ch).state != TAPERING:
         shell.tapers[ch - 1] = None  # over, or cut short by an emergency stop
         return refused(refuse("invalid_state", _NO_TAPER % ch), now)
     unit, plan = taper

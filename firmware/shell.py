@@ -138,6 +138,7 @@ class Shell:
         # The request's fields in their order (messages.decode_into), the handlers' f:
         # one list for every request, as long as the longest request.
         self.fields = [None] * _FIELDS
+        self.ids = []  # STATUS_R's alarm ids (handlers.status), written in place
         self._ev_out = memoryview(bytearray(MAX_WIRE))
         self._events = 0  # event sequence number (a gap tells the host one was lost)
         self._rates = [0] * self.channels  # rate each motor was last set to
@@ -145,6 +146,7 @@ class Shell:
         self._logged = core.log.next_seq  # log entries already acted on
         # (state, dose, rate) last sent per channel
         self._sent = [None] * (4 * self.channels)  # per channel: state, drug, dose, rate sent
+        self._state = [0] * 7  # EV_STATE's fields in their order, written in place
         self._alarm_ids = []  # alarm ids already sent as events (_changed: kept in place)
         self._alarm_was = []  # the ids before this _changed (the two lists swap)
         self._failed = None  # the link's failure to write an event of this _changed
@@ -340,18 +342,15 @@ class Shell:
                 sent[o + 1] = name
                 sent[o + 2] = c.dose
                 sent[o + 3] = c.rate
-                self._event(
-                    "EV_STATE",
-                    {
-                        "ch": ch,
-                        "state": c.state,
-                        "drug": name or "",
-                        "dose": c.dose or 0,
-                        "unit": drug.dose_unit if drug else "",
-                        "rate": c.rate,
-                        "at_ms": now,
-                    },
-                )
+                ev = self._state  # ch, state, drug, dose, unit, rate, at_ms
+                ev[0] = ch
+                ev[1] = c.state
+                ev[2] = name or ""
+                ev[3] = c.dose or 0
+                ev[4] = drug.dose_unit if drug else ""
+                ev[5] = c.rate
+                ev[6] = now
+                self._event("EV_STATE", ev)
         for alarm in listed:
             if alarm.id not in was:  # raised since the last change
                 self._event("EV_ALARM", handlers.alarm_fields(alarm))

@@ -35,18 +35,4 @@ def encode(data):
     255 block carries no 0x00 and the 0x00 of the last block is not part of the data.
     """
     out = bytearray(len(data) + len(data) // 254 + 1)
-    code_at = 0
-    o = 1
-    code = 1
-    for b in data:
-        if b:
-            out[o] = b
-            o += 1
-            code += 1
-        if not b or code == 0xFF:
-            out[code_at] = code
-            code_at = o
-            o += 1
-            code = 1
-    out[code_at] = code
-    return bytes(memoryview(out)[:o])
+    return bytes(memoryview(out)[: encode_into(data, len(data), out, 0)])

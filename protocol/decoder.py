@@ -30,6 +30,7 @@ Two delimiters in a row are idle fill and count as nothing.
 """
 
 from protocol import catalog
+from protocol.auth import TAG
 from protocol.crc import RESIDUE, crc32
 from protocol.frame import (
     AUTH_BYTES,
@@ -90,6 +91,7 @@ class Decoder:
         self._end = 0  # its length, CRC included
         self._head = HEADER  # its header's length: HEADER, or HEADER + SID_BYTES with S
         self._frame = None  # the Frame view() fills in, made at its first call
+        self._tag = None  # and the tag's bytes it holds (bytearray(TAG))
         self.frames = 0
         self.bad_crc = 0
         self.oversize = 0
@@ -219,9 +221,10 @@ class Decoder:
         return Frame(buf[1], buf[2] | buf[3] << 8, payload, crc, sid, ctr, tag, bytes(mv[:c]))
 
     def view(self):
-        """take() for the device: the same Frame object each time, its payload, tag and
-        signed bytes memoryviews of the buffer, valid until the next feed (the shell
-        answers a frame before it feeds the next bytes)."""
+        """take() for the device: the same Frame object each time, its payload and signed
+        bytes memoryviews of the buffer, its tag copied into the decoder's own bytearray,
+        valid until the next feed (the shell answers a frame before it feeds the next
+        bytes)."""
         buf = self._buf
         mv = self._mv
         n = self._end
@@ -243,7 +246,12 @@ class Decoder:
         f.ctr = buf[c] | buf[c + 1] << 8 | buf[c + 2] << 16 | buf[c + 3] << 24
         f.payload = mv[head:c]
         c += CTR_BYTES
-        f.tag = mv[c : n - TRAILER]
+        tag = self._tag  # its 8 bytes copied into the decoder's own: no view made
+        if tag is None:
+            tag = self._tag = bytearray(TAG)
+        for i in range(TAG):
+            tag[i] = buf[c + i]
+        f.tag = tag
         f.signed = mv[:c]
         return f
 

@@ -20,12 +20,7 @@ On the wire::   0x00  COBS(frame)  0x00
 The leading 0x00 ends whatever noise came before, so a frame never fuses with it.
 """
 
-import struct
-
 from micropython import const
-
-from protocol import auth, cobs
-from protocol.crc import crc32
 
 VERSION_FLAGS = const(0x10)
 FLAG_SID = const(0x01)
@@ -43,37 +38,11 @@ MAX_FRAME = const(263)
 MAX_WIRE = const(267)
 
 
-def encode(msg_id, seq, payload, crc=crc32, sid=0, key=None, ctr=0, sender=auth.HOST):
-    """The wire bytes of one frame: delimiter, COBS(header, payload, CRC), delimiter.
-    sid 0: a frame without a session id (HELLO, events, errors to such frames).
-    key (the 32-byte session key): flag A, the sender's counter ctr and the tag, which
-    sender (auth.HOST or auth.DEVICE) makes; a tagged frame always has a sid."""
-    n = len(payload)
-    if n > MAX_PAYLOAD:
-        raise ValueError("payload of %d bytes exceeds %d" % (n, MAX_PAYLOAD))
-    if not 0 <= sid <= 0xFFFF:
-        raise ValueError("sid %d is not a u16" % sid)
-    verfl = VERSION_FLAGS | FLAG_SID if sid else VERSION_FLAGS
-    tail = TRAILER
-    if key is not None:
-        if not sid:
-            raise ValueError("a tagged frame needs a sid")
-        if not 0 <= ctr <= 0xFFFFFFFF:
-            raise ValueError("ctr %d is not a u32" % ctr)
-        verfl |= FLAG_AUTH
-        tail += AUTH_BYTES
-    head = HEADER + SID_BYTES if sid else HEADER
-    body = bytearray(head + n + tail)
-    struct.pack_into("<BBHB", body, 0, verfl, msg_id, seq & 0xFFFF, n)
-    if sid:
-        struct.pack_into("<H", body, HEADER, sid)
-    body[head : head + n] = payload
-    end = head + n
-    mv = memoryview(body)
-    if key is not None:
-        struct.pack_into("<I", body, end, ctr)
-        end += CTR_BYTES
-        mv[end : end + auth.TAG] = auth.tag(key, sender, mv[:end])
-        end += auth.TAG
-    struct.pack_into("<I", body, end, crc(mv[:end]))
-    return b"\x00" + cobs.encode(body) + b"\x00"
+def __getattr__(attr):
+    # encode, the host's (codec.frame_encode): the device writes its frames in place
+    # (messages.wire), and its firmware never loads it.
+    if attr == "encode":
+        from protocol import codec
+
+        return codec.frame_encode
+    raise AttributeError(attr)

@@ -1,11 +1,16 @@
 """Payload encoding and decoding, driven by the compact field tables in catalog.py.
 
-    payload = encode("START", {"ch": 1, "drug": "norepinephrine", ...})
+    payload = encode("START", {"ch": 1, "drug": "norepinephrine", ...})   # codec.py's
     fields = decode(msg_id, payload)        # dict; ValueError if it does not fit
     out = wire(buf, msg_id, seq, fields, sid, key, ctr, sender)   # the device's
+    decode_into(msg_id, payload, fields)    # the device's: into a reused list
+
+encode, decode and to_wire are the host's (codec.py, read through this module's
+__getattr__): the device's firmware never imports them.
 
 Records in a LIST decode to dicts and encode from dicts or from tuples in field order
-(the core's taper plan is a list of (at_ms, dose) tuples). A RAW field is bytes of its
+(the core's taper plan is a list of (at_ms, dose) tuples); a record of one number
+field also from the bare number (STATUS_R's alarm ids). A RAW field is bytes of its
 exact length both ways. wire() is the device's to_wire(): the frame is built in one
 buffer allocated at import, tagged, its CRC and COBS written in place into `buf` (a
 bytearray of frame.MAX_WIRE bytes the caller holds), and it returns a memoryview of
@@ -13,6 +18,7 @@ the wire bytes there, so an answer costs no bytes object, list or concatenation.
 """
 
 import struct
+import sys
 
 from micropython import const
 
@@ -45,6 +51,11 @@ _CUT = b"..."  # the end of a TEXT the sender had to cut
 # The device's frame, built here before it is stuffed into the caller's buffer.
 _BODY = bytearray(frame.MAX_FRAME)
 _MV = memoryview(_BODY)
+_TAG = bytearray(TAG)  # the tag of the frame being written
+_MP = sys.implementation.name == "micropython"
+# While wire() writes _BODY, its caller's buffer (MAX_WIRE bytes, written last): the
+# scratch a str's bytes are packed into (_put_str, MicroPython only); None otherwise.
+_SCRATCH = None
 
 
 def _k(msg):
@@ -58,56 +69,18 @@ def _at(k):
     return catalog._OFF[2 * k] | catalog._OFF[2 * k + 1] << 8
 
 
-def encode(msg, fields):
-    """The payload of message `msg` (name or id) with `fields` (a dict of every field)."""
-    k = _k(msg)
-    room = _room(_at(k))[0]
-    buf = bytearray(room)
-    end = _put(_at(k), fields, buf, 0, room, k)
-    if end > catalog._HI[k]:  # a packed answer given more than fits
-        raise ValueError("%s: %d bytes, at most %d" % (_w(k), end, frame.MAX_PAYLOAD))
-    return bytes(memoryview(buf)[:end])
-
-
-def _room(a):
-    # (largest size of a record of the fields at _LAY[a], the index after them)
-    lay = catalog._LAY
-    n = lay[a]
-    a += 1
-    size = 0
-    for _ in range(n):
-        t = lay[a + 1]
-        arg = lay[a + 2]
-        a += 3
-        if t == _LIST:
-            sub, a = _room(a)
-            size += 1 + arg * sub
-        elif t == _RAW:
-            size += arg
-        elif t > _RAW:
-            size += 1 + arg
-        else:
-            size += _SIZE[t]
-    return size, a
-
-
-def to_wire(msg, seq, fields, crc=None, sid=0, key=None, ctr=0, sender=HOST):
-    """One frame's wire bytes: encode() then frame.encode(); sid 0: no session id; key
-    (the session key): tagged by `sender` with its counter ctr (frame.encode)."""
-    msg_id = catalog._IDS[_k(msg)]
-    payload = encode(msg_id, fields)
-    if crc is None:
-        return frame.encode(msg_id, seq, payload, sid=sid, key=key, ctr=ctr, sender=sender)
-    return frame.encode(msg_id, seq, payload, crc, sid, key, ctr, sender)
-
-
 def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     """to_wire()'s bytes, written into buf (a memoryview of MAX_WIRE bytes: what it
     returns, buf[:n], is then a view of them, no copy)."""
     k = _k(msg)
     body = _BODY
     head = frame.HEADER + frame.SID_BYTES if sid else frame.HEADER
-    end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, k)
+    global _SCRATCH
+    _SCRATCH = buf if _MP else None
+    try:
+        end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, k)
+    finally:
+        _SCRATCH = None
     n = end - head
     if n > catalog._HI[k]:
         raise ValueError("%s: %d bytes, at most %d" % (_w(k), n, frame.MAX_PAYLOAD))
@@ -125,9 +98,16 @@ def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     if key is not None:
         struct.pack_into("<I", body, end, ctr)
         end += frame.CTR_BYTES
-        tag_into(key, sender, _MV[:end], body, end)
+        # One view of the signed bytes for the tag and the CRC, which goes on over the
+        # tag from the module's own copy of it
+        signed = _MV[:end]
+        tag_into(key, sender, signed, _TAG, 0)
+        body[end : end + TAG] = _TAG
         end += TAG
-    struct.pack_into("<I", body, end, crc32(_MV[:end]))
+        crc = crc32(_TAG, crc32(signed))
+    else:
+        crc = crc32(_MV[:end])
+    struct.pack_into("<I", body, end, crc)
     end += frame.TRAILER
     buf[0] = 0
     o = encode_into(body, end, buf, 1)
@@ -135,23 +115,18 @@ def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     return buf[: o + 1]
 
 
+def sent_payload():
+    """The payload of the frame wire() wrote last (a memoryview of its buffer, valid
+    until the next wire()): HELLO_R's, which the handshake's transcript hashes."""
+    head = frame.HEADER + frame.SID_BYTES if _BODY[0] & frame.FLAG_SID else frame.HEADER
+    return _MV[head : head + _BODY[4]]
+
+
 def hello_version(payload):
     """(protocol, schema) from a HELLO payload of any protocol version: its first two
     fields sit at fixed offsets in every version. The decoder's bound for HELLO
     (catalog.HELLO_PREFIX bytes at least) guarantees the payload holds them."""
     return payload[0], struct.unpack_from("<I", payload, 1)[0]
-
-
-def decode(msg_id, payload):
-    """The fields of a payload as a dict; ValueError if it does not decode exactly."""
-    k = catalog.index(msg_id)
-    if k < 0:
-        raise ValueError("unknown message id 0x%02x" % msg_id)
-    out = {}
-    end = _get(_at(k), payload, 0, k, out)
-    if end != len(payload):
-        raise ValueError("%s: %d bytes left over" % (_w(k), len(payload) - end))
-    return out
 
 
 def decode_into(msg_id, payload, out):
@@ -172,14 +147,17 @@ def _put(a, values, buf, o, lim, where):
     count = lay[a]
     a += 1
     by_name = isinstance(values, dict)
-    if len(values) != count:
+    # A record of one field may be given as its bare value (STATUS_R's alarm ids: the
+    # device's list of ints, no record made per id); a bool for a bool field too.
+    bare = count == 1 and isinstance(values, (int, bool))
+    if not bare and len(values) != count:
         raise _mismatch(start, values, where)
     for i in range(count):
         name = lay[a]  # the field's name number: catalog.field_name(name) for a text
         t = lay[a + 1]
         arg = lay[a + 2]
         a += 3
-        v = _by_name(values, name, start, where) if by_name else values[i]
+        v = values if bare else _by_name(values, name, start, where) if by_name else values[i]
         if t in (_STR, _TEXT):
             o = _put_str(t, arg, name, v, buf, o, lim, where)
         elif t == _RAW:
@@ -235,6 +213,23 @@ def _by_name(values, name, start, where):
     raise _mismatch(start, values, where)
 
 
+def _mismatch(a, values, where):
+    # The error (to raise) of values that are not the fields at _LAY[a]: a programming
+    # error on a board, worded by the host's module (codec.py), imported only for it.
+    from protocol import codec
+
+    return codec.mismatch(a, values, where)
+
+
+def __getattr__(attr):
+    # The host's encode, decode and to_wire (codec.py): a board's firmware calls none.
+    if attr in ("encode", "decode", "to_wire"):
+        from protocol import codec
+
+        return getattr(codec, attr)
+    raise AttributeError(attr)
+
+
 def _w(where):
     # A message is named by its k, a record inside a LIST by (where, the list field's
     # name number): the text is made only for an error.
@@ -283,33 +278,25 @@ def _skip(a):
     return a
 
 
-def _names(a):
-    lay = catalog._LAY
-    out = []
-    n = lay[a]
-    a += 1
-    for _ in range(n):
-        out.append(catalog.field_name(lay[a]))
-        a += 3
-        if lay[a - 2] == _LIST:
-            a = _skip(a)
-    return out
-
-
-def _mismatch(a, values, where):
-    # The error (to raise) of values that are not the fields at _LAY[a]
-    names = _names(a)
-    where = _w(where)
-    if isinstance(values, dict):
-        missing = [k for k in names if k not in values]
-        unknown = [k for k in values if k not in names]
-        return ValueError("%s: missing fields %s, unknown %s" % (where, missing, unknown))
-    return ValueError("%s: %d values for %d fields" % (where, len(values), len(names)))
-
-
 def _put_str(t, most, name, v, buf, o, lim, where):
     if not isinstance(v, str):
         raise ValueError("%s: %r is not a str" % (_f(where, name), v))
+    n = len(v)
+    s = _SCRATCH
+    if s is not None and n <= most:
+        # MicroPython: struct packs a str from its own UTF-8 bytes, so no bytes is made
+        # (48 B a string on a 64-bit port). Its len is in characters: taken as bytes
+        # when the first n bytes are ASCII, which makes them the whole string.
+        _room_for(o + 1 + n, lim, where)
+        struct.pack_into("255s", s, 0, v)
+        for i in range(n):
+            c = s[i]
+            if c & 0x80:
+                break  # not ASCII: encoded below
+            buf[o + 1 + i] = c
+        else:
+            buf[o] = n
+            return o + 1 + n
     b = v.encode()
     n = len(b)
     if n > most:
