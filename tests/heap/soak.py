@@ -299,7 +299,7 @@ def command(name, fields):
     if answer is None:
         stat[3] += 1
         return None, None
-    got = catalog.NAME[answer.msg_id]
+    got = catalog.name(answer.msg_id)
     if got != name + "_R":  # refused (a rule, an interval) or an error: said, counted
         stat[3] += 1
         said = messages.decode(answer.msg_id, answer.payload).get("message", "")
@@ -315,7 +315,7 @@ _EMPTY = 42
 
 
 def event(f):
-    if catalog.NAME[f.msg_id] != "EV_ALARM":
+    if catalog.name(f.msg_id) != "EV_ALARM":
         return
     fields = messages.decode(f.msg_id, f.payload)
     if fields["acked"]:
