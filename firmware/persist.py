@@ -5,14 +5,18 @@
 #   body:        {"uptime_ms": <uptime when saved>, "gen": <record counter>,
 #                 "core": <SafetyCore.snapshot()>}, then spaces (JSON's whitespace)
 #
-# The shell's saves (save_core) write that text in place, into one buffer made at the
-# first save (firmware/recordtext.py): no dict, no json, nothing allocated per save.
+# The shell's saves (save_core) write that text in place through one small buffer made
+# with the Record (firmware/recordtext.py: 512 B, whatever the record's length), handed
+# to the store in chunks (write, then append): no dict, no json, nothing allocated per
+# save, and no block of the record's size held.
 #
-# save() writes state.tmp and renames it over state.json, so a reset in the middle
-# leaves the previous record whole; the CRC-32 (over the body bytes) catches a record
-# damaged anyway (flash wear, a hand edit). load() tells three cases apart: no record
-# (first boot: nothing to restore), a good record, and a bad one (StoreError: the shell
-# starts with every channel idle and raises an alarm; it never guesses an infusion).
+# save() writes state.tmp (in chunks: a store that fails at any of them fails the save
+# as a failed write does, state.json untouched) and renames it over state.json, so a
+# reset in the middle leaves the previous record whole; the CRC-32 (over the body
+# bytes) catches a record damaged anyway (flash wear, a hand edit). load() tells three
+# cases apart: no record (first boot: nothing to restore), a good record, and a bad one
+# (StoreError: the shell starts with every channel idle and raises an alarm; it never
+# guesses an infusion).
 # A CRC detects damage, not intent or age: what the record says is re-verified by
 # firmware/resume.py before any channel delivers again.
 #
@@ -80,7 +84,7 @@ class Record:
     """The state record of one store, with its counter (gen: of the newest record
     written or read; the next save writes gen + 1)."""
 
-    def __init__(self, store, channels=0):
+    def __init__(self, store):
         self._store = store
         self.gen = 0
         # True from a load() that could not read the store until save() reads it again:
@@ -88,10 +92,9 @@ class Record:
         self._held = False
         self._marked = False  # state.boot holds this boot's mark (boot_attempts())
         self.failed = None  # the OSError of a boot write load() could not make, or None
-        # The record's buffer (recordtext.Text): made now for a board of channels (a
-        # boot makes it first, while the heap is one free stretch: the largest block a
-        # running pump holds), else at the first save.
-        self._text = recordtext.Text(channels) if channels else None
+        # The record's buffer (recordtext.Text, 512 B): made now, so that no save
+        # allocates it.
+        self._text = recordtext.Text()
 
     def _slot(self):
         """The counter state.gen holds, or None (never written, or unreadable)."""
@@ -103,22 +106,14 @@ class Record:
         return gen if is_count(gen) else None
 
     def save_core(self, core, uptime_ms):
-        """Save core's state: the shell's save, written in place (recordtext.py) into a
-        buffer made at the first one, so that a save allocates nothing."""
+        """Save core's state: the shell's save, written in place (recordtext.py) through
+        the record's small buffer into state.tmp a chunk at a time, so that a save
+        allocates nothing."""
         self._unhold()
         gen = self.gen + 1
         text = self._text
-        if text is None:
-            text = self._text = recordtext.Text(core.channels)
-        while True:
-            try:
-                record = text.record(core, uptime_ms, gen)
-                break
-            except IndexError:  # recordtext: the record does not fit the buffer
-                # Longer than the largest record foreseen (text that needs escapes): a
-                # buffer twice as large, kept, never a record cut short.
-                text = self._text = recordtext.Text(0, 2 * text.size)
-        self._commit(record, text.counter, gen)
+        text.write(self._store, _TMP, core, uptime_ms, gen)
+        self._commit(text.counter, gen)
 
     def save(self, snapshot, uptime_ms):
         """Save the snapshot dict given (any JSON value: the tests' and tools' records;
@@ -126,7 +121,8 @@ class Record:
         self._unhold()
         gen = self.gen + 1
         body = json.dumps({"uptime_ms": uptime_ms, "gen": gen, "core": snapshot}).encode()
-        self._commit(_MAGIC + ("%08x\n" % crc32(body)).encode() + body, str(gen).encode(), gen)
+        self._store.write(_TMP, _MAGIC + ("%08x\n" % crc32(body)).encode() + body)
+        self._commit(str(gen).encode(), gen)
 
     def _unhold(self):
         if self._held:
@@ -137,9 +133,9 @@ class Record:
             self.set_aside()
             self._held = False
 
-    def _commit(self, record, counter, gen):
+    def _commit(self, counter, gen):
+        # state.tmp written whole: it becomes the record
         store = self._store
-        store.write(_TMP, record)
         store.rename(_TMP, _NAME)
         self.gen = gen
         # After the record: a reset between the two leaves the counter one behind a

@@ -34,10 +34,8 @@ def build(board, ports, boot_id, bundle=""):
     every channel restored from the store (see restore()) and the board's keys loaded
     from it (see keys_alarms())."""
     store = ports["store"]
-    # The state record's buffer first, the largest block the pump holds, while the heap
-    # is still one free stretch (made at the first save, after the library's parse and
-    # the restore had cut the heap up, a boot needed 50 KB more of it: 309k, now 258k).
-    record = persist.Record(store, board.CHANNELS)
+    # The state record first (its buffer, 512 B, is held for the pump's life).
+    record = persist.Record(store)
     lib = library(store)
     # The pump's resident modules only now (core and shell, and all they import): the
     # library's parse (its loader and one drug's tree beside the text) is the boot's

@@ -2,10 +2,14 @@
 core's state: for any state a core can hold (every channel's state, drug and figures,
 times negative and past 2**30, any alarm list with any text), the record save_core()
 writes is the text json.dumps makes of the same snapshot, load() returns that snapshot,
-and the largest record a board makes fits the buffer made at its first save.
+the record is byte for byte the one the whole-buffer writer made before it was written
+in chunks (the reference below: the format on the store is unchanged), every piece
+handed to the store is 512 B at most, and the largest record a board makes goes through
+the same small buffer.
 """
 
 import json
+from binascii import crc32
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -123,9 +127,76 @@ def test_the_record_written_in_place_reads_back_as_the_core_state(
     assert len(body) % 64 == 0 and body.strip(b" ").endswith(b"}")
 
 
+def _text(value):
+    # JSON as the firmware writes it: separators "," and ":", a string's quote and
+    # backslash escaped, control characters as \u00XX, any other character as itself
+    if isinstance(value, dict):
+        return "{" + ",".join(_text(k) + ":" + _text(v) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_text(v) for v in value) + "]"
+    if isinstance(value, str):
+        out = []
+        for ch in value:
+            if ord(ch) < 0x20:
+                out.append(f"\\u{ord(ch):04x}")
+            else:
+                out.append("\\" + ch if ch in '"\\' else ch)
+        return '"' + "".join(out) + '"'
+    return json.dumps(value)  # None, a bool, an int
+
+
+def _reference(core, uptime, gen):
+    # the record the whole-buffer writer (before the chunks) made of core's state: the
+    # header with the CRC-32 of the body, the body padded with spaces to 64 bytes' steps
+    made = {"uptime_ms": uptime, "gen": gen, "core": coreview.snapshot(core)}
+    body = _text(made).encode()
+    body += b" " * (-len(body) % 64)
+    return b"pumpguard-state 1 " + b"%08x\n" % crc32(body) + body
+
+
+class _Pieces(Store):
+    # a store that logs the length of each piece of state.tmp it is handed
+    def __init__(self):
+        Store.__init__(self)
+        self.pieces = []
+
+    def write(self, name, data):
+        if name == "state.tmp":
+            self.pieces = [len(data)]
+        Store.write(self, name, data)
+
+    def append(self, name, data):
+        if name == "state.tmp":
+            self.pieces.append(len(data))
+        Store.append(self, name, data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    channels=st.integers(1, 4),
+    saved=st.lists(channel, min_size=4, max_size=4),
+    alarms=st.lists(alarm, max_size=29),
+    next_id=st.integers(0, 0xFFFF),
+    at_ms=counts,
+    uptime=counts,
+    saves=st.integers(1, 3),
+)
+def test_the_record_written_in_chunks_is_the_whole_buffer_s_byte_for_byte(
+    channels, saved, alarms, next_id, at_ms, uptime, saves
+):
+    core = _core(channels, saved, alarms, next_id, at_ms)
+    store = _Pieces()
+    record = persist.Record(store)
+    for _ in range(saves):
+        record.save_core(core, uptime)
+    assert store.files["state.json"] == _reference(core, uptime, saves)
+    assert store.files["state.gen"] == b"%16d" % saves  # the counter as before
+    assert max(store.pieces) <= 512 and sum(store.pieces) == len(store.files["state.json"])
+
+
 @settings(max_examples=50, deadline=None)
 @given(channels=st.integers(1, 4), message=st.characters(codec="ascii", min_codepoint=0x20))
-def test_the_largest_record_of_a_board_fits_its_buffer(channels, message):
+def test_the_largest_record_of_a_board_goes_through_the_small_buffer(channels, message):
     # every channel at its longest figures; every alarm the core can list at once, one
     # per device code and per channel code, each message TEXT_MAX of printable ASCII
     saved = [
@@ -164,9 +235,10 @@ def test_the_largest_record_of_a_board_fits_its_buffer(channels, message):
     store = Store()
     record = persist.Record(store)
     record.save_core(core, _BIG)
-    text = record._text
-    assert text is not None and text.size == recordtext.Text(channels).size  # never grown
+    buf = record._text.buf
+    record.save_core(core, _BIG)
+    assert record._text.buf is buf and len(buf) <= 512  # never grown
     raw, (snapshot, _) = _saved(store)
     assert snapshot == json.loads(json.dumps(coreview.snapshot(core)))
-    assert len(raw) <= text.end
+    assert raw == _reference(core, _BIG, 2) and len(raw) > 4 * 512 * channels
     resume.check(LIB, snapshot, channels)  # a record this firmware writes

@@ -51,20 +51,31 @@ class _Link:
 # Room for the journal entries the measured commands make (a few dozen), far less than
 # a segment: the live heap reported is the firmware's, not this store's.
 _SEGMENT_ROOM = 4096
+# Room for a state record the measured commands make (1 KB or so): the firmware writes
+# it in chunks (write, then append) through its own small buffer, copied here.
+_RECORD_ROOM = 2048
+_RECORD = ("state.tmp", "state.json")
 
 
 class _Store:
-    # The state record by reference; the journal's segments copied byte by byte into
-    # buffers made here once, so appending and reading them allocates nothing.
+    # The journal's segments and the state record (state.tmp, renamed over state.json)
+    # copied byte by byte into buffers made here once, so that appending, writing and
+    # renaming them allocates nothing; the other files by reference.
     def __init__(self):
-        self.files = {"state.json": None, "state.tmp": None, "keys": keys_file()}
+        self.files = {"keys": keys_file()}
         self.segments = {}
         self.sizes = {}
         for name in journal.SEGMENTS:
             self.segments[name] = bytearray(_SEGMENT_ROOM)
             self.sizes[name] = None
+        for name in _RECORD:
+            self.segments[name] = bytearray(_RECORD_ROOM)
+            self.sizes[name] = None
 
     def read(self, name):
+        if name in self.segments:  # a copy, as a board's read() makes
+            size = self.sizes[name]
+            return None if size is None else bytes(memoryview(self.segments[name])[:size])
         return self.files.get(name)
 
     def readinto(self, name, offset, buf):
@@ -83,7 +94,11 @@ class _Store:
         return self.sizes[name]
 
     def write(self, name, data):
-        self.files[name] = data
+        if name in self.segments:
+            self.sizes[name] = 0
+            self.append(name, data)
+        else:
+            self.files[name] = data
 
     def append(self, name, data):
         size = self.sizes[name] or 0
@@ -93,11 +108,23 @@ class _Store:
         self.sizes[name] = size + len(data)
 
     def rename(self, src, dst):
-        self.files[dst] = self.files[src]
-        self.files[src] = None
+        segments = self.segments
+        if src in segments and dst in segments:  # the buffers swapped: nothing copied
+            segments[src], segments[dst] = segments[dst], segments[src]
+            self.sizes[dst] = self.sizes[src]
+            self.sizes[src] = None
+        elif src in segments:  # a record set aside (state.bad.<gen>)
+            self.files[dst] = self.read(src)
+            self.sizes[src] = None
+        else:
+            self.files[dst] = self.files[src]
+            self.files[src] = None
 
     def remove(self, name):
-        self.sizes[name] = None
+        if name in self.sizes:
+            self.sizes[name] = None
+        else:
+            self.files[name] = None
 
 
 class _Null:
