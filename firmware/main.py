@@ -27,6 +27,13 @@ from micropython import const
 import boards
 from firmware import druglib
 
+# What the running pump holds, imported before the boot's module: the boot's code,
+# dropped after it, then leaves one free stretch, not holes between them (imported
+# after the library's parse instead, the pump's modules and its log ring found no
+# 5 KB stretch left at 232k: measured, issue 14).
+from firmware.core import SafetyCore  # noqa: F401
+from firmware.shell import Shell  # noqa: F401
+
 # The boot's modules (druglib.call: imported for the call, dropped after it): startup.py
 # and the restore's re-verification it runs (resume.py, SafetyCore.restore()'s import).
 _BOOT = const(("startup", "resume"))

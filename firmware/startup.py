@@ -8,7 +8,10 @@ from binascii import unhexlify
 
 from micropython import const
 
-from firmware import druglib, keys, libpush, persist
+from firmware import druglib, keys, libpush, persist, rules
+from firmware.alarms import LOW, MESSAGE_MAX
+from firmware.core import SafetyCore
+from firmware.shell import Shell
 from protocol import auth, catalog
 
 # The library sits beside this module, on the board as on the host.
@@ -37,12 +40,6 @@ def build(board, ports, boot_id, bundle=""):
     # The state record first (its buffer, 512 B, is held for the pump's life).
     record = persist.Record(store)
     lib = library(store)
-    # The pump's resident modules only now (core and shell, and all they import): the
-    # library's parse (its loader and one drug's tree beside the text) is the boot's
-    # largest transient need, and what it frees is where they go instead of a stretch
-    # it would need beside them.
-    from firmware.shell import Shell
-
     core, record, uptime = restore(lib, board, store, record)
     library_alarm(core, lib, uptime)
     board_keys = load_keys(store, board.INSECURE_OK)
@@ -83,9 +80,6 @@ def library_alarm(core, lib, uptime):
     """An invalid library runs nothing (the core refuses every start): a standing HIGH
     library_refused alarm says so at once, not only at the first start refused. Raised
     at a boot before and valid now, its condition ends."""
-    from firmware import rules
-    from firmware.alarms import MESSAGE_MAX
-
     if lib.ok:
         core.condition_over("library_refused")
     else:
@@ -97,8 +91,6 @@ def keys_alarms(core, keys, uptime):
     a board without valid keys runs its infusions on (HIGH keys_missing: every AUTH is
     refused, nobody can command it until reflashed); the emulator's insecure mode is
     a LOW insecure_link. Each condition raised at a boot before and over now ends."""
-    from firmware.alarms import LOW
-
     if keys.problem is not None:
         core.device_alarm(
             "keys_missing",
@@ -178,8 +170,6 @@ def restore(library, board, store, record=None):
     boots degraded, store_failed, serving the link; a reset would only fail the same
     way again, boot after boot.
     """
-    from firmware.core import SafetyCore
-
     options = _core_options(board)
     record = persist.Record(store) if record is None else record
     uptime = 0

@@ -20,8 +20,11 @@ from tests.heap import run, tree
 from tests.portable.shellkit import Store
 from tests.test_heap import needs_port
 
-# Where it boots with a little margin over the 226k measured: int e4e84c0 did not.
-BOOTS_IN = "232k"
+# Where it boots, over the 226k measured: int e4e84c0 did in none of them. Three sizes,
+# not one: the smallest heap that boots is not monotonic (fragmentation: at int
+# f1fe940, 224-238k boot in 2 KB steps but for 232k, whose log ring finds no 5 KB
+# stretch), so one size would say more about where the blocks fell than about the boot.
+BOOTS_IN = ("230k", "234k", "238k")
 
 
 def _boot_failures(heap):
@@ -41,9 +44,10 @@ def _boot_failures(heap):
 
 
 @needs_port
-def test_the_firmware_imports_and_boots_in_a_heap_of_232k():
-    failed, out = _boot_failures(BOOTS_IN)
-    assert not failed, out[-3000:]
+def test_the_firmware_imports_and_boots_in_heaps_of_230k_234k_238k():
+    for heap in BOOTS_IN:
+        failed, out = _boot_failures(heap)
+        assert not failed, out[-3000:]
 
 
 def test_a_record_has_its_small_buffer_from_the_start():
