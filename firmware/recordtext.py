@@ -88,7 +88,7 @@ class Text:
         self.counter = bytearray(_GEN)  # state.gen's text
         # The view of a chunk of k steps of body: [k], with the header before it: [_STEPS
         # + k]; each made at its first chunk and kept.
-        self._views = [None] * (2 * _STEPS + 1)
+        self._views = [None] * (2 * _STEPS + 1)  # type: list
         self._store = None  # the store a pass writes into; None: the CRC's pass
         self._name = ""
         self._chunks = 0  # the chunks this pass handed over

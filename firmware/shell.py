@@ -146,7 +146,7 @@ class Shell:
         self._logged = core.log.next_seq  # log entries already acted on
         # (state, dose, rate) last sent per channel
         self._sent = [None] * (4 * self.channels)  # per channel: state, drug, dose, rate sent
-        self._state = [0] * 7  # EV_STATE's fields in their order, written in place
+        self._state = [0] * 7  # type: list  # EV_STATE's fields in their order, written in place
         self._alarm_ids = []  # alarm ids already sent as events (_changed: kept in place)
         self._alarm_was = []  # the ids before this _changed (the two lists swap)
         self._failed = None  # the link's failure to write an event of this _changed

@@ -62,7 +62,7 @@ class Frame:
         self.crc = crc
         self.sid = sid
         self.ctr = ctr
-        self.tag = tag  # type: bytes | memoryview | None
+        self.tag = tag  # type: bytes | bytearray | memoryview | None
         self.signed = signed  # type: bytes | memoryview | None
 
     def __repr__(self):

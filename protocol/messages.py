@@ -149,7 +149,7 @@ def _put(a, values, buf, o, lim, where):
     by_name = isinstance(values, dict)
     # A record of one field may be given as its bare value (STATUS_R's alarm ids: the
     # device's list of ints, no record made per id); a bool for a bool field too.
-    bare = count == 1 and isinstance(values, (int, bool))
+    bare = count == 1 and type(values) in (int, bool)
     if not bare and len(values) != count:
         raise _mismatch(start, values, where)
     for i in range(count):
