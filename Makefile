@@ -6,6 +6,7 @@
 #               system tests on both emulator runtimes), the portable tests and memory
 #               reports on real MicroPython (WebAssembly, Node), the bundle's size
 #   make farm   the system suite through a labgrid board farm on 127.0.0.1 (two places)
+#   make heap   the whole firmware through 72 simulated hours on a bounded heap (unix port)
 
 PYTHON ?= python3
 VENV   := .venv

@@ -85,6 +85,7 @@ gc.collect()
 print("ALLOC firmware", gc.mem_alloc())
 
 try:  # the harness's own (shellkit: the host's side of the session, the Clock)
+    from tests.mp.reflink import RefLink
     from tests.portable import shellkit
 except MemoryError as exc:
     memory_error("import", exc)
@@ -100,36 +101,6 @@ _MAX_FRAMES = 24
 NOREPI_250 = dict(NOREPI, volume=250000000)  # 250 mL: about 9.5 h at 0.1 mcg/kg/min
 
 
-class Link:
-    # The bytes of one request in a buffer made once; what the firmware writes kept
-    # by reference (read once its window is over).
-    def __init__(self):
-        self.rx = bytearray(1024)
-        self.rx_len = 0
-        self.rx_pos = 0
-        self.frames = [None] * _MAX_FRAMES
-        self.sent = 0
-
-    def load(self, wire):
-        self.rx[: len(wire)] = wire
-        self.rx_len = len(wire)
-        self.rx_pos = 0
-
-    def readinto(self, buf):
-        n = min(len(buf), self.rx_len - self.rx_pos)
-        if n <= 0:
-            return None
-        rx = self.rx
-        pos = self.rx_pos
-        for i in range(n):
-            buf[i] = rx[pos + i]
-        self.rx_pos = pos + n
-        return n
-
-    def write(self, data):
-        if self.sent < _MAX_FRAMES:
-            self.frames[self.sent] = data
-        self.sent += 1
 
 
 class Motor:
@@ -179,7 +150,7 @@ _end = _hours * HOUR_S
 _stop = int(sys.argv[4]) if len(sys.argv) > 4 else _end
 _store = FileStore(_state_dir)
 _store.write("keys", shellkit.keys_file())
-_link = Link()
+_link = RefLink(1024, _MAX_FRAMES)
 _entropy = shellkit.Entropy(7)
 _null = Null()
 _boot = [0]

@@ -12,40 +12,13 @@ from firmware import journal
 from firmware import main as firmware_main
 from protocol import catalog
 from protocol.decoder import Decoder
+from tests.mp.reflink import RefLink
 from tests.portable.shellkit import NOREPI, Clock, Entropy, Motor, Session, hello_fields, keys_file
 
 _TURNS = 1000
 _MAX_FRAMES = 8
 
 
-class _Link:
-    def __init__(self):
-        self.rx = bytearray(512)
-        self.rx_len = 0
-        self.rx_pos = 0
-        self.frames = [None] * _MAX_FRAMES
-        self.sent = 0
-
-    def load(self, wire):
-        self.rx[: len(wire)] = wire
-        self.rx_len = len(wire)
-        self.rx_pos = 0
-
-    def readinto(self, buf):
-        n = min(len(buf), self.rx_len - self.rx_pos)
-        if n <= 0:
-            return None
-        rx = self.rx
-        pos = self.rx_pos
-        for i in range(n):
-            buf[i] = rx[pos + i]
-        self.rx_pos = pos + n
-        return n
-
-    def write(self, data):
-        if self.sent < _MAX_FRAMES:
-            self.frames[self.sent] = data
-        self.sent += 1
 
 
 # Room for the journal entries the measured commands make (a few dozen), far less than
@@ -135,7 +108,7 @@ class _Null:
         pass
 
 
-_link = _Link()
+_link = RefLink(512, _MAX_FRAMES)
 _clock = Clock(0)
 _ports = {
     "link": _link,
