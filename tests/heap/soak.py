@@ -101,8 +101,6 @@ _MAX_FRAMES = 24
 NOREPI_250 = dict(NOREPI, volume=250000000)  # 250 mL: about 9.5 h at 0.1 mcg/kg/min
 
 
-
-
 class Motor:
     # Delivers at the rate it was set to (mL/h, micro-scaled) on the virtual clock: the
     # core sees its syringe empty as a board's would. Small ints only (64-bit).

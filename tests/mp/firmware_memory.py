@@ -19,8 +19,6 @@ _TURNS = 1000
 _MAX_FRAMES = 8
 
 
-
-
 # Room for the journal entries the measured commands make (a few dozen), far less than
 # a segment: the live heap reported is the firmware's, not this store's.
 _SEGMENT_ROOM = 4096
