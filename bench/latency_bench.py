@@ -150,7 +150,9 @@ def _clinical(emu, rec, rounds):
             rec.measure(link.hello)  # HELLO, then AUTH: a new session each time
 
 
-def _library_versions(folder, n):
+def library_versions(folder, n):
+    """n sealed copies of the drug library in folder, each its own version (a push of
+    the same library twice would change nothing)."""
     doc = json.loads(_LIBRARY.read_text())
     for i in range(n):
         doc["version"] = f"bench-{i}"
@@ -170,7 +172,7 @@ def _service(emu, rec, rounds, pushes):
             new = bytes((i + j) & 0xFF for j in range(32))
             wrap = ("key", new)
             rec.measure(link.request, "KEY", {"role": 1, "key": b""}, wrap=wrap)
-        for path in _library_versions(folder, pushes):
+        for path in library_versions(folder, pushes):
             rec.measure(pump.push_library, path)
 
 

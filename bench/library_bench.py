@@ -10,7 +10,6 @@ boot does); the rest is one authenticated round trip per chunk (catalog.LIB_CHUN
     .venv/bin/python bench/library_bench.py [ROUNDS]
 """
 
-import json
 import pathlib
 import statistics
 import sys
@@ -22,23 +21,12 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import pumpguard  # noqa: E402
-from latency_bench import CountingPort, line_ms  # noqa: E402
+from latency_bench import CountingPort, library_versions, line_ms  # noqa: E402
 
-from firmware import druglib  # noqa: E402
 from protocol import catalog  # noqa: E402
 
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 _LIBRARY = ROOT / "firmware" / "druglib.json"
-
-
-def _versions(folder, n):
-    doc = json.loads(_LIBRARY.read_text())
-    for i in range(n):
-        doc["version"] = f"bench-{i}"
-        doc["crc32"] = f"0x{druglib.crc_of(doc):08x}"
-        path = pathlib.Path(folder) / f"lib-{i}.json"
-        path.write_text(json.dumps(doc, indent=1))
-        yield path
 
 
 def pushes(runtime, rounds):
@@ -51,7 +39,7 @@ def pushes(runtime, rounds):
         # The bench reaches into the link once, to count bytes; the API has no reason to.
         counter = pump._link._port = CountingPort(pump._link._port)
         samples = []
-        for path in _versions(folder, rounds):
+        for path in library_versions(folder, rounds):
             counter.bytes = 0
             t = time.perf_counter()
             pump.push_library(path)
