@@ -215,14 +215,7 @@ class Text:
         buf = self.buf
         p = self.pos
         if not _NSMALL <= n <= _SMALL:
-            for ch in str(n):
-                buf[p] = ord(ch)
-                p += 1
-                if p >= _LIM:
-                    self.pos = p
-                    self._spill()
-                    p = self.pos
-            self.pos = p
+            self.put(b"%d" % n)  # a heap int: its digits are a heap object anyway
             return
         if n < 0:
             buf[p] = 0x2D

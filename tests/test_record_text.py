@@ -67,6 +67,22 @@ alarm = st.fixed_dictionaries(
 )
 
 
+def _states(alarms):
+    """A test over cores in any state the record holds, with up to `alarms` alarms, saved
+    1-3 times at any uptime."""
+    return lambda test: settings(max_examples=300, deadline=None)(
+        given(
+            channels=st.integers(1, 4),
+            saved=st.lists(channel, min_size=4, max_size=4),
+            alarms=st.lists(alarm, max_size=alarms),
+            next_id=st.integers(0, 0xFFFF),
+            at_ms=counts,
+            uptime=counts,
+            saves=st.integers(1, 3),
+        )(test)
+    )
+
+
 def _core(channels, saved, alarms, next_id, at_ms):
     core = SafetyCore(LIB, channels=channels)
     for c, fields in zip(core._channels, saved[:channels], strict=True):
@@ -94,16 +110,7 @@ def _copy(store):
     return copied
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    channels=st.integers(1, 4),
-    saved=st.lists(channel, min_size=4, max_size=4),
-    alarms=st.lists(alarm, max_size=12),
-    next_id=st.integers(0, 0xFFFF),
-    at_ms=counts,
-    uptime=counts,
-    saves=st.integers(1, 3),
-)
+@_states(alarms=12)
 def test_the_record_written_in_place_reads_back_as_the_core_state(
     channels, saved, alarms, next_id, at_ms, uptime, saves
 ):
@@ -171,16 +178,7 @@ class _Pieces(Store):
         Store.append(self, name, data)
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    channels=st.integers(1, 4),
-    saved=st.lists(channel, min_size=4, max_size=4),
-    alarms=st.lists(alarm, max_size=29),
-    next_id=st.integers(0, 0xFFFF),
-    at_ms=counts,
-    uptime=counts,
-    saves=st.integers(1, 3),
-)
+@_states(alarms=29)
 def test_the_record_written_in_chunks_is_the_whole_buffer_s_byte_for_byte(
     channels, saved, alarms, next_id, at_ms, uptime, saves
 ):

@@ -160,3 +160,24 @@ def _copy(store):
         if store.read(name) is not None:
             copied.files[name] = bytes(store.read(name))
     return copied
+
+
+def test_an_int_of_any_size_is_written_as_its_decimal_text():
+    # either side of the port's small ints (2**30 on 32 bits, 2**62 on 64), and past both
+    for n in (
+        0,
+        7,
+        -7,
+        (1 << 30) - 1,
+        1 << 30,
+        -(1 << 30) - 1,
+        (1 << 62) - 1,
+        1 << 62,
+        -(1 << 62) - 5,
+        10**30,
+        -(10**30),
+    ):
+        text = recordtext.Text()
+        start = text.pos
+        text.num(n)
+        assert bytes(text.buf[start : text.pos]) == str(n).encode(), n
