@@ -306,11 +306,27 @@ def estop(shell, f, now):
     return "ESTOP_R", (f[0],)
 
 
+# ALARMS_R's fields and its page's records, and EV_ALARM's, made once and written in
+# place: an answer or event is encoded before the next is made (shell.py).
+_RECORDS = [[None] * 7 for _ in range(catalog.ALARMS_PAGE)]
+_PAGE = []
+_ALARMS_R = [0, _PAGE]
+_ALARMS_ANSWER = ("ALARMS_R", _ALARMS_R)
+_EVENT = [None] * 7
+
+
 def alarms(shell, f, now):
-    alarms = shell.core.alarms()
-    first = f[0]
-    page = [alarm_fields(a) for a in alarms[first : first + catalog.ALARMS_PAGE]]
-    return "ALARMS_R", (len(alarms), page)
+    # From the core's own list (core.listed(): read at once), no copy or slice of it
+    listed = shell.core.listed()
+    page = _PAGE
+    while page:
+        page.pop()
+    i = f[0]
+    while i < len(listed) and len(page) < catalog.ALARMS_PAGE:
+        page.append(_alarm_into(_RECORDS[len(page)], listed[i]))
+        i += 1
+    _ALARMS_R[0] = len(listed)
+    return _ALARMS_ANSWER
 
 
 def ack(shell, f, now):
@@ -320,11 +336,28 @@ def ack(shell, f, now):
     return "ACK_R", (f[0],)
 
 
+class _Page:
+    # LOG_R's payload, the page log() asked for: written by the journal from its
+    # records straight into the wire (messages.wire: a payload that writes itself), no entry made
+    def __init__(self):
+        self.journal = None
+        self.first = 0
+
+    def put(self, buf, o, lim):
+        journal = self.journal
+        self.journal = None  # a board's one shell, or a test's next: none kept
+        return journal.page_into(self.first, lim - o - _LOG_R_HEAD, catalog.LOG_PAGE, buf, o)
+
+
+_LOG = _Page()
+_LOG_ANSWER = ("LOG_R", _LOG)
+
+
 def log(shell, f, now):
     # Served from the persistent log (journal.py), packed: as many entries as fit.
-    journal = shell.journal
-    entries, nxt = journal.page(f[0], MAX_PAYLOAD - _LOG_R_HEAD, catalog.LOG_PAGE)
-    return "LOG_R", (journal.oldest, nxt, entries)
+    _LOG.journal = shell.journal
+    _LOG.first = f[0]
+    return _LOG_ANSWER
 
 
 # request id -> handler: every request this device serves
@@ -351,17 +384,21 @@ SERVED = {
 
 
 def alarm_fields(alarm):
-    """An alarm of the core as the wire's fields in their order (EV_ALARM, ALARMS_R):
-    id, ch, code, priority, acked, at_ms, message."""
-    return (
-        alarm.id,
-        alarm.ch,
-        reasons.number(alarm.code),
-        catalog.PRIORITY[alarm.priority],
-        alarm.acked,
-        alarm.at_ms,
-        alarm.message,
-    )
+    """An alarm of the core as EV_ALARM's fields in their order: id, ch, code,
+    priority, acked, at_ms, message (a list made once, written in place: encode it
+    before the next call)."""
+    return _alarm_into(_EVENT, alarm)
+
+
+def _alarm_into(r, alarm):
+    r[0] = alarm.id
+    r[1] = alarm.ch
+    r[2] = reasons.number(alarm.code)
+    r[3] = catalog.PRIORITY[alarm.priority]
+    r[4] = alarm.acked
+    r[5] = alarm.at_ms
+    r[6] = alarm.message
+    return r
 
 
 def refused(r, now):

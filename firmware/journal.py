@@ -32,9 +32,10 @@
 #
 # Kind and text are cut to their bounds at a character, never inside one. A record
 # whose CRC is right but whose kind_len and text_len do not make its len, or whose
-# strings are not UTF-8, is damage like a wrong CRC: skipped and counted. Reading goes record
-# by record into one preallocated buffer (a Pico has about 190 KB of heap: a segment
-# is never read whole), and a page that ends where the last one did resumes there.
+# strings are not UTF-8, is damage like a wrong CRC: skipped and counted. Reading goes
+# record by record into one preallocated buffer, making nothing (a segment is never read
+# whole); a page at or past where the last one ended resumes there, and LOG's page is
+# written from the records straight into the wire (page_into).
 #
 # Link noise: a run of link_lost/link_back entries with nothing else between is kept
 # as its first link_lost and first link_back and, once the next other entry comes, one
@@ -47,7 +48,7 @@ from binascii import crc32
 from micropython import const
 
 from protocol import reasons
-from protocol.text import TEXT_MAX
+from protocol.text import TEXT_MAX, is_utf8
 
 _SEGMENT_BYTES = const(16_384)
 SEGMENTS = ("journal.0", "journal.1")
@@ -76,20 +77,12 @@ _LINK_BACK = const(61)
 # board's flash programmed once, the emulator's file fsynced once), not one per entry.
 _BATCH = const(512)
 # The writer's state a failed append puts back (Journal._writer, _rewind).
-_WRITER = const(
-    (
-        "_taken",
-        "next_seq",
-        "_size",
-        "_cur_first",
-        "_run",
-        "_held",
-        "_last_held",
-        "_cur",
-        "_old",
-        "oldest",
-    )
-)
+_WRITER = const(("_taken", "next_seq", "_size", "_cur_first", "_run", "_held", "_last_held",
+                 "_cur", "_old", "oldest"))  # fmt: skip
+# The CRC-32 of any bytes followed by their own CRC-32 (little-endian): one crc32() over
+# a record whole checks it, a small int even on a 32-bit board
+_RESIDUE = const(0x2144DF1C)
+_WIRE_FIXED = const(25)  # seq, boot_id, at_ms, wall_ms, ch: a record's and LOG_R's alike
 _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
 
@@ -147,8 +140,13 @@ class Journal:
         self._run = 0
         self._held = 0
         self._last_held = (0, 0, "", 0)
-        # where the last page ended: (seq, segment, offset) to resume from
-        self._cursor = None  # type: tuple | None
+        # where the last page ended, to resume from: the seq asked next there, the
+        # segment (None: no page to resume) and the offset of its next record
+        self._at_seq = 0
+        self._at_name = None
+        self._at_pos = 0
+        self._nxt = 0  # the seq to ask for next after the page read last (_walk)
+        self._end = 0  # where its entries ended in the buffer they were written into
         a, b = [self._scan(name) for name in SEGMENTS]  # (first, last, size) each
         if b[1] is not None and (a[1] is None or b[1] > a[1]):
             a, b = b, a
@@ -204,7 +202,7 @@ class Journal:
             self.write_errors += 1
             self._rewind()
             self._batched = 0
-            self._cursor = None
+            self._at_name = None
 
     def _flush(self):
         if self._batched:
@@ -266,7 +264,7 @@ class Journal:
         seq = self.next_seq
         struct.pack_into(_FIXED, buf, 2, seq, self.boot_id, at_ms, wall, ch, code, klen)
         o = 2 + n
-        struct.pack_into("<I", buf, o, crc32(self._mv[:o]))
+        struct.pack_into("<I", buf, o, self._crc(o))
         if self._batched + total > _BATCH:
             self._flush()
         batch = self._batch
@@ -286,7 +284,7 @@ class Journal:
         self.oldest = self._first_of(self._cur_first, None)
         self._cur_first = None
         self._size = 0
-        self._cursor = None
+        self._at_name = None
 
     def _restart(self):
         # Past the last u32 seq: the journal starts over, empty, at seq 0.
@@ -296,28 +294,39 @@ class Journal:
         self.next_seq = self.oldest = 0
         self._cur_first = None
         self._size = 0
-        self._cursor = None
+        self._at_name = None
 
-    # -- reading ---------------------------------------------------------------------
+    # -- reading: nothing made per record (a rescan costs time, never memory) --------
+
+    def _crc(self, n):
+        # crc32 of the buffer's first n bytes; MicroPython: cut to n in place and grown
+        # back into the room it keeps, no view made (the bytes past n are zeros after)
+        buf = self._buf
+        if not _MP:
+            return crc32(self._mv[:n])
+        k = len(buf) - n
+        buf[n:] = b""
+        c = crc32(buf)
+        for _ in range(k):
+            buf.append(0)
+        return c
 
     def _find(self, name, pos, size):
-        """(offset, length) of the first valid record at or after pos, else None."""
+        """The offset of the first valid record at or after pos (it is in the buffer),
+        else -1."""
         buf = self._buf
         self._skipped = False
         while pos < size:
             n = self._store.readinto(name, pos, buf)
             if not n:
-                return None
+                return -1
             if buf[0] == _MAGIC and n >= 2:
                 length = buf[1]
                 total = length + 6
-                if (
-                    _MIN_LEN <= length <= _MAX_LEN
-                    and total <= n
-                    and crc32(self._mv[: total - 4]) == struct.unpack_from("<I", buf, total - 4)[0]
-                    and self._strings(length) is not None
-                ):
-                    return pos, total
+                if _MIN_LEN <= length <= _MAX_LEN and total <= n:
+                    if self._crc(total) == _RESIDUE and self._strings(length):
+                        return pos
+                    n = total  # the bytes past it were cleared (_crc)
             self._skipped = True
             step = n  # resync: on at the next byte that may start a record
             for i in range(1, n):
@@ -325,10 +334,11 @@ class Journal:
                     step = i
                     break
             pos += step
-        return None
+        return -1
 
     def _seq_at(self):
-        return struct.unpack_from("<I", self._buf, 2)[0]
+        b = self._buf
+        return b[2] | b[3] << 8 | b[4] << 16 | b[5] << 24
 
     def _scan(self, name):
         # (first seq, last seq, size) of a segment: None, None for one without records
@@ -336,10 +346,10 @@ class Journal:
         first = last = None
         pos = 0
         while True:
-            found = self._find(name, pos, size)
-            if found is None:
+            pos = self._find(name, pos, size)
+            if pos < 0:
                 return first, last, size
-            pos = found[0] + found[1]
+            pos += self._buf[1] + 6
             if self._skipped:
                 self.damaged += 1
             last = self._seq_at()
@@ -347,71 +357,142 @@ class Journal:
                 first = last
 
     def _strings(self, n):
-        # (kind, text) of the record of len length in the buffer, or None when its
-        # kind_len and text_len do not make that len or its strings are not UTF-8
+        # the record of len n in the buffer: its kind_len and text_len make that len,
+        # and its strings are UTF-8
         buf = self._buf
         o = 2 + _FIXED_SIZE
         klen = buf[o - 1]
         if klen > _KIND_MAX or _FIXED_SIZE + klen + 1 > n:
-            return None
+            return False
         tlen = buf[o + klen]
         if _FIXED_SIZE + klen + 1 + tlen != n:
-            return None
-        try:
-            kind = bytes(self._mv[o : o + klen]).decode()
-            text = bytes(self._mv[o + klen + 1 : o + klen + 1 + tlen]).decode()
-        except UnicodeError:  # bytes that are not UTF-8: damage
-            return None
-        return kind, text
+            return False
+        return is_utf8(buf, o, o + klen) and is_utf8(buf, o + klen + 1, o + klen + 1 + tlen)
 
     def _entry(self):
         # the record in the buffer (_find() checked it) as LOG_R's fields
-        seq, boot, at_ms, wall, ch, code, _ = struct.unpack_from(_FIXED, self._buf, 2)
-        strings = self._strings(self._buf[1])
-        kind, text = strings if strings is not None else ("", "")  # never None here
+        seq, boot, at_ms, wall, ch, code, klen = struct.unpack_from(_FIXED, self._buf, 2)
+        o = 2 + _FIXED_SIZE
+        t = o + klen + 1
         return {
             "seq": seq,
             "boot_id": boot,
             "at_ms": at_ms,
             "wall_ms": None if wall == NO_WALL else wall,
             "ch": ch,
-            "kind": kind,
+            "kind": bytes(self._mv[o : o + klen]).decode(),
             "code": code,
-            "text": text,
+            "text": bytes(self._mv[t : t + self._buf[t - 1]]).decode(),
         }
+
+    def _text_len(self):
+        # the record's text's bytes on the wire: one longer than TEXT_MAX (only ever
+        # made by hand) cut with "..." as the encoder cuts it
+        b = self._buf
+        t = 2 + _FIXED_SIZE + b[2 + _FIXED_SIZE - 1] + 1
+        n = b[t - 1]
+        if n <= TEXT_MAX:
+            return n
+        n = TEXT_MAX - 3
+        while b[t + n] & 0xC0 == 0x80:
+            n -= 1
+        return n + 3
+
+    def _put(self, buf, o):
+        # the record in the buffer as LOG_R's entry, written into buf at o; its end
+        r = self._buf
+        for i in range(10, 18):  # at_ms: an MS is never NONE_MS (the encoder's check)
+            if r[i] != 0xFF:
+                break
+        else:
+            raise ValueError("LOG_R.entries.at_ms: %d out of MS range" % NO_WALL)
+        for i in range(_WIRE_FIXED):
+            buf[o + i] = r[2 + i]
+        o += _WIRE_FIXED
+        k = 2 + _FIXED_SIZE
+        klen = r[k - 1]
+        buf[o] = klen
+        for i in range(klen):
+            buf[o + 1 + i] = r[k + i]
+        o += 1 + klen
+        buf[o] = r[k - 2]  # code
+        t = k + klen + 1
+        n = self._text_len()
+        buf[o + 1] = n
+        o += 2
+        cut = n != r[t - 1]
+        if cut:
+            n -= 3
+        for i in range(n):
+            buf[o + i] = r[t + i]
+        o += n
+        if cut:
+            for i in range(3):
+                buf[o + i] = 46  # "..."
+            o += 3
+        return o
+
+    def _walk(self, first, room, most, out, buf, o):
+        # The entries of a page (page()): appended to out as LOG_R's fields, or (out
+        # None) written into buf from o; their count (self._nxt: the seq to ask next,
+        # self._end: where the entries end in buf). Each costs its wire size.
+        count = 0
+        nxt = max(first, self.oldest)
+        name = self._at_name
+        if name is not None and first >= self._at_seq:
+            pos = self._at_pos  # nothing at or past first before it
+        elif self._cur_first is not None and first >= self._cur_first:
+            name = self._cur  # nothing older than first in the older segment
+            pos = 0
+        else:
+            name = self._old
+            pos = 0
+        self._at_name = None
+        while True:
+            size = self._store.size(name) or 0
+            while True:
+                pos = self._find(name, pos, size)
+                if pos < 0:
+                    break
+                seq = self._seq_at()
+                if seq >= first:
+                    cost = _ENTRY_WIRE + self._buf[2 + _FIXED_SIZE - 1] + self._text_len()
+                    if count and (count >= most or cost > room):
+                        self._at_seq = nxt
+                        self._at_name = name
+                        self._at_pos = pos
+                        break
+                    if out is None:
+                        o = self._put(buf, o)
+                    else:
+                        out.append(self._entry())
+                    count += 1
+                    room -= cost
+                    nxt = seq + 1
+                pos += self._buf[1] + 6
+            if self._at_name is not None or name == self._cur:
+                break
+            name = self._cur
+            pos = 0
+        self._nxt = nxt
+        self._end = o
+        return count
 
     def page(self, first, room, most):
         """Entries with seq >= first, oldest first, as LOG_R's fields: at most most of
         them and, past the first, only while their wire size fits room. Returns
         (entries, the seq to ask for next)."""
         out = []
-        nxt = max(first, self.oldest)
-        cursor = self._cursor
-        if cursor is not None and cursor[0] == first:
-            start = (cursor[1], cursor[2])
-        elif self._cur_first is not None and first >= self._cur_first:
-            start = (self._cur, 0)  # nothing older than first in the older segment
-        else:
-            start = (self._old, 0)
-        for name in (self._old, self._cur):
-            if start is not None and name != start[0]:
-                continue
-            pos = start[1] if start is not None else 0
-            start = None
-            size = self._store.size(name) or 0
-            while True:
-                found = self._find(name, pos, size)
-                if found is None:
-                    break
-                if self._seq_at() >= first:
-                    entry = self._entry()
-                    cost = _ENTRY_WIRE + len(entry["kind"]) + len(entry["text"])
-                    if out and (len(out) >= most or cost > room):
-                        self._cursor = (nxt, name, found[0])
-                        return out, nxt
-                    out.append(entry)
-                    room -= cost
-                    nxt = entry["seq"] + 1
-                pos = found[0] + found[1]
-        self._cursor = None
-        return out, nxt
+        self._walk(first, room, most, out, None, 0)
+        return out, self._nxt
+
+    def page_into(self, first, room, most, buf, o):
+        """LOG_R's payload, page()'s entries (room for the entries alone) written into
+        buf at o straight from the records: oldest, next, their count, the entries.
+        Its end."""
+        n = self._walk(first, room, most, None, buf, o + 9)
+        if self._nxt > 0xFFFFFFFF:  # after a record of seq 2**32-1 (made by hand)
+            raise ValueError("LOG_R.next: %d out of U32 range" % self._nxt)
+        struct.pack_into("<II", buf, o, self.oldest, self._nxt)
+        buf[o + 8] = n
+        return self._end

@@ -1,0 +1,207 @@
+# LOG and ALARMS answered allocating little (issue 14): a LOG page is encoded from the
+# journal's records straight into the wire (no dict per entry, no bytes or str per
+# record read), a cursor that does not match costs a rescan's time, never memory in
+# proportion to the journal; ALARMS and EV_ALARM write an alarm's fields into a record
+# made once. Asserted on MicroPython only (gc.mem_alloc deltas); on CPython the tests
+# check the bytes alone: each answer is what the host's to_wire() makes of the same
+# entries (journal.page: LOG_R's fields by name).
+import gc
+import sys
+
+from firmware import handlers
+from firmware.alarms import Alarms
+from firmware.eventlog import EventLog
+from firmware.journal import Journal
+from protocol import catalog, frame, messages, reasons
+from protocol.decoder import Decoder
+
+_MP = sys.implementation.name == "micropython"
+OUT = memoryview(bytearray(frame.MAX_WIRE))
+# What wire() itself makes besides the payload (the memoryview of the wire it returns)
+# and the handler's answer; none of it grows with the entries or the journal.
+LOG_MAX = 96
+ALARMS_MAX = 128
+ALARM_FIELDS_MAX = 0
+
+
+class _Store:
+    # segments in buffers made once, copied into byte by byte: the journal's bytes only
+    def __init__(self, room):
+        self.data = {"journal.0": bytearray(room), "journal.1": bytearray(room)}
+        self.sizes = {"journal.0": None, "journal.1": None}
+
+    def size(self, name):
+        return self.sizes[name]
+
+    def readinto(self, name, offset, buf):
+        size = self.sizes[name]
+        if size is None:
+            return None
+        n = max(0, min(len(buf), size - offset))
+        segment = self.data[name]
+        for i in range(n):
+            buf[i] = segment[offset + i]
+        return n
+
+    def append(self, name, data):
+        at = self.sizes[name] or 0
+        segment = self.data[name]
+        for i in range(len(data)):
+            segment[at + i] = data[i]
+        self.sizes[name] = at + len(data)
+
+    def remove(self, name):
+        self.sizes[name] = None
+
+
+class _Shell:
+    # what handlers.log and handlers.alarms read of the shell
+    def __init__(self, journal=None, core=None):
+        self.journal = journal
+        self.core = core
+
+
+class _Core:
+    def __init__(self, alarms):
+        self._alarms = alarms
+
+    def alarms(self):
+        return list(self._alarms.items)
+
+    def listed(self):
+        return self._alarms.items
+
+
+_TEXTS = (
+    "start norepinephrine 0.1 mcg/kg/min",
+    "ok: rate 2.625 mL/h",
+    "caf\u00e9 \u00b5g \u2014 a text that is not ASCII",
+    "x" * 120,
+    "y" * 119 + "\u00e9",  # 121 bytes: cut at the character
+)
+
+
+def _journal(n, segment_bytes=16_384, wall=None):
+    store = _Store(segment_bytes + 256)
+    j = Journal(store, 7, segment_bytes)
+    if wall is not None:
+        j.set_wall(wall)
+    log = EventLog(8)
+    for i in range(n):
+        kind = "decision" if i % 3 else "emergency_stop"  # 8 and 14 bytes
+        log.add(1000 * i, i % 3, kind, "ok", "%d %s" % (i, _TEXTS[i % len(_TEXTS)]))
+        j.drain(log)
+    return store, j
+
+
+def _alloc(fn):
+    fn()
+    gc.collect()
+    before = gc.mem_alloc()
+    fn()
+    return gc.mem_alloc() - before
+
+
+F = [0]  # the request's fields, as the shell's reused list
+
+
+def _log_wire(sh, first):
+    F[0] = first
+    name, fields = handlers.log(sh, F, 0)
+    return messages.wire(OUT, name, 3, fields)
+
+
+def _want(store, first):
+    # what the host's encoder makes of the page journal.page() reads (a fresh journal
+    # on the same store: no cursor)
+    j = Journal(store, 7, 1 << 30)
+    entries, nxt = j.page(first, frame.MAX_PAYLOAD - 9, catalog.LOG_PAGE)
+    return messages.to_wire("LOG_R", 3, (j.oldest, nxt, entries))
+
+
+def test_a_log_page_is_the_bytes_the_host_encoder_makes_of_its_entries():
+    for wall in (None, 1_700_000_000_000):
+        store, j = _journal(40, segment_bytes=2048, wall=wall)
+        sh = _Shell(j)
+        first = 0
+        pages = 0
+        while True:
+            got = bytes(_log_wire(sh, first))
+            assert got == _want(store, first), (wall, first)
+            d = messages.decode(catalog.ID["LOG_R"], Decoder().decode(got)[0].payload)
+            if not d["entries"]:
+                break
+            first = d["next"]
+            pages += 1
+        assert pages > 10, pages
+        # every first, out of order, and any u32: a page packed by its bytes (its texts'
+        # characters counted instead let a page of non-ASCII texts pass MAX_PAYLOAD)
+        for first in list(range(40, -1, -1)) + [1000, 0xFFFFFFFF]:
+            assert bytes(_log_wire(sh, first)) == _want(store, first), first
+
+
+def test_a_log_page_allocates_no_more_than_its_wire_view():
+    if not _MP:
+        return
+    store, j = _journal(30)
+    sh = _Shell(j)
+    used = _alloc(lambda: _log_wire(sh, 0))
+    assert used <= LOG_MAX, used
+    used = _alloc(lambda: _log_wire(sh, 5))
+    assert used <= LOG_MAX, used
+
+
+def test_a_cursor_that_does_not_match_rescans_without_allocating_per_record():
+    # A page whose first is not where the last page ended reads the journal again from
+    # a segment's start: 52 KB allocated once on a board for it (a dict, two bytes and
+    # two strs, tuples per record passed over). Both segments full here.
+    if not _MP:
+        return
+    store, j = _journal(400, segment_bytes=4096)
+    assert store.sizes["journal.0"] and store.sizes["journal.1"]
+    sh = _Shell(j)
+    late = j.next_seq - 3
+    _log_wire(sh, late)  # the cursor after the newest entries
+    # then the oldest the journal holds, and one in the middle: no cursor matches
+    for first in (j.oldest, j.oldest + 60, late - 1):
+        used = _alloc(lambda: _log_wire(sh, first))  # noqa: B023 (called at once)
+        assert used <= LOG_MAX, (first, used)
+
+
+def _alarms(n):
+    a = Alarms()
+    for i in range(n):
+        a.raise_(i % 3, "internal_fault" if i % 2 else "near_empty", "high", "drill %d" % i, i)
+    return a
+
+
+def test_an_alarms_page_is_the_bytes_of_its_alarm():
+    a = _alarms(4)
+    sh = _Shell(core=_Core(a))
+    for first in (0, 1, 3, 4, 200):
+        name, fields = handlers.alarms(sh, [first], 0)
+        got = bytes(messages.wire(OUT, name, 3, fields))
+        page = [
+            (x.id, x.ch, reasons.number(x.code), catalog.PRIORITY[x.priority], x.acked,
+             x.at_ms, x.message)
+            for x in a.items[first : first + catalog.ALARMS_PAGE]
+        ]  # fmt: skip
+        assert got == messages.to_wire("ALARMS_R", 3, (4, page)), first
+
+
+def test_alarms_and_an_alarm_event_allocate_little():
+    if not _MP:
+        return
+    a = _alarms(4)
+    sh = _Shell(core=_Core(a))
+
+    def page():
+        F[0] = 2
+        name, fields = handlers.alarms(sh, F, 0)
+        messages.wire(OUT, name, 3, fields)
+
+    used = _alloc(page)
+    assert used <= ALARMS_MAX, used
+    alarm = a.items[1]
+    used = _alloc(lambda: handlers.alarm_fields(alarm))
+    assert used <= ALARM_FIELDS_MAX, used
