@@ -163,32 +163,50 @@ def _push(shell, name, now, step, *args):
     return name, r
 
 
+# The answers of the requests served most, each its fields in a list made once and
+# written in place (an answer is encoded before the next is made: shell.py), so
+# answering one makes no tuple.
+_SUPERVISE_R = ("SUPERVISE_R", [0])
+_INFO_R = ("INFO_R", [None] * 16)
+_HEARTBEAT_R = ("HEARTBEAT_R", [0, 0, 0])
+_STATUS_R = ("STATUS_R", [None] * 17)
+_START_R = ("START_R", [None] * 4)
+_TITRATE_R = ("TITRATE_R", [None] * 4)
+_ESTOP_R = ("ESTOP_R", [0])
+_ACK_R = ("ACK_R", [0])
+
+
+def _one(answer, v):
+    answer[1][0] = v
+    return answer
+
+
 def supervise(shell, f, now):
     shell.supervise(f[0], now)
-    return "SUPERVISE_R", (f[0],)
+    return _one(_SUPERVISE_R, f[0])
 
 
 def info(shell, f, now):
     d = shell.decoder
     lib = shell.core.library
-    return "INFO_R", (
-        now,
-        shell.boot_id,
-        d.frames,
-        d.bad_crc,
-        d.oversize,
-        d.bad_cobs,
-        d.unknown,
-        d.bad_length,
-        shell.auth_refused,
-        shell.bad_tag,
-        shell.stale_ctr,
-        shell.forbidden,
-        len(lib.problems),
-        _lib_name(lib),
-        lib.version or "",
-        lib.crc or 0,
-    )
+    r = _INFO_R[1]
+    r[0] = now
+    r[1] = shell.boot_id
+    r[2] = d.frames
+    r[3] = d.bad_crc
+    r[4] = d.oversize
+    r[5] = d.bad_cobs
+    r[6] = d.unknown
+    r[7] = d.bad_length
+    r[8] = shell.auth_refused
+    r[9] = shell.bad_tag
+    r[10] = shell.stale_ctr
+    r[11] = shell.forbidden
+    r[12] = len(lib.problems)
+    r[13] = _lib_name(lib)
+    r[14] = lib.version or ""
+    r[15] = lib.crc or 0
+    return _INFO_R
 
 
 def heartbeat(shell, f, now):
@@ -196,7 +214,11 @@ def heartbeat(shell, f, now):
     for alarm in shell.core.listed():  # read at once: no copy of the list
         if not alarm.acked:
             active += 1
-    return "HEARTBEAT_R", (now, shell.boot_id, active)
+    r = _HEARTBEAT_R[1]
+    r[0] = now
+    r[1] = shell.boot_id
+    r[2] = active
+    return _HEARTBEAT_R
 
 
 def status(shell, f, now):
@@ -221,25 +243,25 @@ def status(shell, f, now):
     while len(ids) > n:
         ids.pop()
     tapering = c.state == TAPERING
-    return "STATUS_R", (
-        ch,
-        c.state,
-        (drug.name if drug else None) or "",
-        c.dose or 0,
-        (drug.dose_unit if drug else None) or "",
-        c.rate,
-        c.volume_infused,
-        c.volume_left,
-        c.time_to_empty_s(),
-        ids,
-        c.taper_next_ms if tapering else None,
-        c.next_taper_dose() if tapering else None,
-        c.override,
-        c.conc if drug else None,
-        (drug.conc_unit if drug else None) or "",
-        c.weight,
-        c.volume,
-    )
+    r = _STATUS_R[1]
+    r[0] = ch
+    r[1] = c.state
+    r[2] = (drug.name if drug else None) or ""
+    r[3] = c.dose or 0
+    r[4] = (drug.dose_unit if drug else None) or ""
+    r[5] = c.rate
+    r[6] = c.volume_infused
+    r[7] = c.volume_left
+    r[8] = c.time_to_empty_s()
+    r[9] = ids
+    r[10] = c.taper_next_ms if tapering else None
+    r[11] = c.next_taper_dose() if tapering else None
+    r[12] = c.override
+    r[13] = c.conc if drug else None
+    r[14] = (drug.conc_unit if drug else None) or ""
+    r[15] = c.weight
+    r[16] = c.volume
+    return _STATUS_R
 
 
 def _no_channel(shell, ch, now):
@@ -262,7 +284,7 @@ def start(shell, f, now):
     )
     if not r.ok:
         return refused(r, now)
-    return "START_R", (f[0], r.dose, r.unit, r.rate)
+    return _dose(_START_R, f[0], r)
 
 
 def titrate(shell, f, now):
@@ -270,7 +292,16 @@ def titrate(shell, f, now):
     r = shell.core.titrate(f[0], f[1], f[2], now, override=f[3])
     if not r.ok:
         return refused(r, now)
-    return "TITRATE_R", (f[0], r.dose, r.unit, r.rate)
+    return _dose(_TITRATE_R, f[0], r)
+
+
+def _dose(answer, ch, r):
+    a = answer[1]
+    a[0] = ch
+    a[1] = r.dose
+    a[2] = r.unit
+    a[3] = r.rate
+    return answer
 
 
 def stop(shell, f, now):
@@ -303,7 +334,7 @@ def estop(shell, f, now):
     r = shell.core.emergency_stop(f[0], f[1], now)
     if not r.ok:
         return refused(r, now)
-    return "ESTOP_R", (f[0],)
+    return _one(_ESTOP_R, f[0])
 
 
 # ALARMS_R's fields and its page's records, and EV_ALARM's, made once and written in
@@ -333,7 +364,7 @@ def ack(shell, f, now):
     r = shell.core.ack(f[0], now)
     if not r.ok:
         return refused(r, now)
-    return "ACK_R", (f[0],)
+    return _one(_ACK_R, f[0])
 
 
 class _Page:
