@@ -1,14 +1,11 @@
 # The persistent event log: every entry of the core's RAM log (eventlog.py), kept on
 # the board's store across resets and power cuts, bounded, read back by LOG.
 #
-# Two segment files, journal.0 and journal.1, each at most _SEGMENT_BYTES. Records are
-# appended to the current one; when the next would not fit, the older segment is
-# removed and becomes the new current one (empty), so the log holds between one and
-# two segments of the newest entries and never more than 2 x _SEGMENT_BYTES. On a Pico
-# (littlefs, 4 KB blocks, about 1.4 MB of filesystem) 2 x 16 KB is 8 blocks. A record
-# is 34 bytes + its kind + its text (42 to 170; 84 on average over a start, titrate,
-# stop session): 96 to 480 records per segment, about 190 typically, and the log
-# always holds at least the whole current segment's.
+# Two segment files, journal.0 and journal.1, each at most _SEGMENT_BYTES (16 KB: 8 of
+# a Pico's 4 KB littlefs blocks for both). Records are appended to the current one; when
+# the next would not fit, the older is removed and becomes the new current one, so the
+# log holds one to two segments of the newest entries. A record is 34 bytes + its kind
+# + its text (42 to 170, 84 on average): 96 to 480 records per segment, 190 typically.
 #
 # A record, all integers little-endian:
 #   0xA5  len  seq:u32 boot_id:u32 at_ms:u64 wall_ms:u64 ch:u8 code:u8
@@ -23,12 +20,10 @@
 # costs only the records it hit: each damaged stretch followed by a good record is
 # counted (damaged). New records go after a torn tail; it then is such a stretch.
 #
-# seq counts across boots: the boot reads the last valid seq back. It is a u32 and
-# never wraps: the entry that would pass 2**32-1 (4 billion entries, a century at one a
-# second: in practice only a damaged or hand-made record) starts the journal over, both
-# segments removed and seq 0 next, so seqs only ever grow in what the journal holds and
-# both interpreters write the same (struct.pack_into raises on CPython, truncates on
-# MicroPython).
+# seq counts across boots (the boot reads the last valid seq back), a u32 that never
+# wraps: the entry that would pass 2**32-1 (a century at one a second: in practice only
+# after a hand-made record) starts the journal over, both segments removed, seq 0 next:
+# seqs only ever grow in what the journal holds (and both interpreters write the same).
 #
 # Kind and text are cut to their bounds at a character, never inside one. A record
 # whose CRC is right but whose kind_len and text_len do not make its len, or whose
@@ -37,10 +32,9 @@
 # whole); a page at or past where the last one ended resumes there, and LOG's page is
 # written from the records straight into the wire (page_into).
 #
-# Link noise: a run of link_lost/link_back entries with nothing else between is kept
-# as its first link_lost and first link_back and, once the next other entry comes, one
-# more entry, the run's last, saying how many were left out; hours of a host that
-# comes and goes can never push the decisions out of the log.
+# Link noise: a run of link_lost/link_back entries is kept as its first link_lost and
+# first link_back and, once another entry comes, the run's last saying how many were
+# left out: a host that comes and goes never pushes the decisions out of the log.
 import struct
 import sys
 from binascii import crc32
@@ -63,18 +57,18 @@ _MIN_LEN = const(_FIXED_SIZE + 1)
 _MP = sys.implementation.name == "micropython"
 _KIND_PACK = const("17s")  # _KIND_MAX + 1: the byte after says whether a cut splits a character
 _TEXT_PACK = const("121s")  # TEXT_MAX + 1
-# magic and len before, CRC after
-_MAX_RECORD = const(2 + _MAX_LEN + 4)
-# A LOG_R entry's wire size besides its kind and text: seq, boot_id, at_ms, wall_ms,
-# ch, code and the two strings' length bytes.
-_ENTRY_WIRE = const(4 + 4 + 8 + 8 + 1 + 1 + 1 + 1)
+_MAX_RECORD = const(2 + _MAX_LEN + 4)  # magic and len before, CRC after
+# A LOG_R entry's wire size but its strings: 25 bytes as a record's (seq, boot_id, at_ms,
+# wall_ms, ch), code and the strings' lengths
+_WIRE_FIXED = const(25)
+_ENTRY_WIRE = const(_WIRE_FIXED + 3)
 
 # reasons.number("link_lost"), ("link_back"): append-only numbers, as literals (no
 # names interned; tests/test_qstr_budget.py checks them)
 _LINK_LOST = const(40)
 _LINK_BACK = const(61)
-# Records of one drain() go to the store in one append: one commit of the medium (a
-# board's flash programmed once, the emulator's file fsynced once), not one per entry.
+# Records of one drain() go to the store in one append: one commit of the medium, not
+# one per entry (and, empty outside drain(), the window reads go through).
 _BATCH = const(512)
 # The writer's state a failed append puts back (Journal._writer, _rewind).
 _WRITER = const(("_taken", "next_seq", "_size", "_cur_first", "_run", "_held", "_last_held",
@@ -82,14 +76,12 @@ _WRITER = const(("_taken", "next_seq", "_size", "_cur_first", "_run", "_held", "
 # The CRC-32 of any bytes followed by their own CRC-32 (little-endian): one crc32() over
 # a record whole checks it, a small int even on a 32-bit board
 _RESIDUE = const(0x2144DF1C)
-_WIRE_FIXED = const(25)  # seq, boot_id, at_ms, wall_ms, ch: a record's and LOG_R's alike
 _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
 
 
 def _cut_at(b, o, n, most):
-    # the length of the n bytes of UTF-8 at b[o] cut to at most most at a character
-    # (b holds a byte past most when n > most)
+    # n bytes of UTF-8 at b[o] cut to most at a character: the length (b[o + most] read)
     if n <= most:
         return n
     while most and b[o + most] & 0xC0 == 0x80:  # a continuation byte: inside a character
@@ -106,18 +98,10 @@ def _string(buf, o, s, most):
         while n <= most and buf[o + n]:
             n += 1
         return _cut_at(buf, o, n, most)
-    b = _cut(s.encode(), most)
-    buf[o : o + len(b)] = b
-    return len(b)
-
-
-def _cut(b, most):
-    # b (UTF-8) cut to at most most bytes at a character: never inside one
-    if len(b) <= most:
-        return b
-    while most and b[most] & 0xC0 == 0x80:  # a continuation byte: inside a character
-        most -= 1
-    return b[:most]
+    b = s.encode()
+    n = _cut_at(b, 0, len(b), most)
+    buf[o : o + n] = b[:n]
+    return n
 
 
 class Journal:
@@ -147,6 +131,10 @@ class Journal:
         self._at_pos = 0
         self._nxt = 0  # the seq to ask for next after the page read last (_walk)
         self._end = 0  # where its entries ended in the buffer they were written into
+        # Reading goes through the batch (empty but in drain()): a window of the segment
+        # read last, from _win_pos, _win_n bytes, one store read for several records
+        self._win_name = None
+        self._win_pos = self._win_n = 0
         a, b = [self._scan(name) for name in SEGMENTS]  # (first, last, size) each
         if b[1] is not None and (a[1] is None or b[1] > a[1]):
             a, b = b, a
@@ -173,9 +161,7 @@ class Journal:
             setattr(self, _WRITER[i], self._kept[i])
 
     def _first_of(self, first, seq):
-        if first is not None:
-            return first
-        return self.next_seq if seq is None else seq
+        return first if first is not None else self.next_seq if seq is None else seq
 
     def set_wall(self, offset):
         """The wall clock from now on: wall_ms = uptime + offset (a HELLO's wall_ms
@@ -317,7 +303,7 @@ class Journal:
         buf = self._buf
         self._skipped = False
         while pos < size:
-            n = self._store.readinto(name, pos, buf)
+            n = self._read(name, pos)
             if not n:
                 return -1
             if buf[0] == _MAGIC and n >= 2:
@@ -336,15 +322,36 @@ class Journal:
             pos += step
         return -1
 
+    def _read(self, name, pos):
+        # the segment's bytes from pos into the buffer, as many as it holds (0 past the
+        # end, None: no file), through the window (valid for one walk or scan: nothing
+        # is appended during one)
+        w = self._batch
+        at = self._win_pos
+        n = self._win_n
+        if self._win_name != name or pos < at or pos + _MAX_RECORD > at + n == at + _BATCH:
+            n = self._store.readinto(name, pos, w)
+            self._win_name = name if n else None
+            if not n:
+                return n
+            self._win_pos = at = pos
+            self._win_n = n
+        n = min(at + n - pos, _MAX_RECORD)
+        buf = self._buf
+        o = pos - at
+        for i in range(n):
+            buf[i] = w[o + i]
+        return max(n, 0)
+
     def _seq_at(self):
-        b = self._buf
-        return b[2] | b[3] << 8 | b[4] << 16 | b[5] << 24
+        return self._buf[2] | self._buf[3] << 8 | self._buf[4] << 16 | self._buf[5] << 24
 
     def _scan(self, name):
         # (first seq, last seq, size) of a segment: None, None for one without records
         size = self._store.size(name) or 0
         first = last = None
         pos = 0
+        self._win_name = None
         while True:
             pos = self._find(name, pos, size)
             if pos < 0:
@@ -421,21 +428,16 @@ class Journal:
         buf[o + 1] = n
         o += 2
         cut = n != r[t - 1]
-        if cut:
-            n -= 3
-        for i in range(n):
+        for i in range(n - 3 if cut else n):
             buf[o + i] = r[t + i]
         o += n
         if cut:
-            for i in range(3):
-                buf[o + i] = 46  # "..."
-            o += 3
+            buf[o - 3] = buf[o - 2] = buf[o - 1] = 46  # "..."
         return o
 
     def _walk(self, first, room, most, out, buf, o):
-        # The entries of a page (page()): appended to out as LOG_R's fields, or (out
-        # None) written into buf from o; their count (self._nxt: the seq to ask next,
-        # self._end: where the entries end in buf). Each costs its wire size.
+        # page()'s entries, appended to out as LOG_R's fields or (out None) written into
+        # buf from o, each costing its wire size: their count (_nxt, _end: see __init__)
         count = 0
         nxt = max(first, self.oldest)
         name = self._at_name
@@ -447,7 +449,7 @@ class Journal:
         else:
             name = self._old
             pos = 0
-        self._at_name = None
+        self._at_name = self._win_name = None
         while True:
             size = self._store.size(name) or 0
             while True:

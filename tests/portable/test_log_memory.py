@@ -205,3 +205,32 @@ def test_alarms_and_an_alarm_event_allocate_little():
     alarm = a.items[1]
     used = _alloc(lambda: handlers.alarm_fields(alarm))
     assert used <= ALARM_FIELDS_MAX, used
+
+
+class _Counting(_Store):
+    # a board's store allocates per read (FileStore: a file opened, about 230 B on the
+    # 64-bit unix port): reads counted
+    reads = 0
+
+    def readinto(self, name, offset, buf):
+        self.reads += 1
+        return _Store.readinto(self, name, offset, buf)
+
+
+def test_a_page_reads_the_store_a_window_at_a_time_not_a_record_at_a_time():
+    store, _ = _journal(200, segment_bytes=4096)
+    counting = _Counting(4096 + 256)
+    counting.data, counting.sizes = store.data, store.sizes
+    j = Journal(counting, 7, 4096)
+    sh = _Shell(j)
+    first = j.oldest
+    for _ in range(10):  # pages in order: each where the last ended
+        counting.reads = 0
+        wire = bytes(_log_wire(sh, first))
+        d = messages.decode(catalog.ID["LOG_R"], Decoder().decode(wire)[0].payload)
+        assert len(d["entries"]) >= 1 and counting.reads <= 2, (first, counting.reads)
+        first = d["next"]
+    counting.reads = 0  # a rescan, both segments: a read per window of 512 B
+    _log_wire(sh, j.next_seq - 1)
+    held = (store.sizes["journal.0"] or 0) + (store.sizes["journal.1"] or 0)
+    assert counting.reads <= held // (512 - 170) + 2, (counting.reads, held)
