@@ -166,12 +166,17 @@ def _push(shell, name, now, step, *args):
 # The answers of the requests served most, each its fields in a list made once and
 # written in place (an answer is encoded before the next is made: shell.py), so
 # answering one makes no tuple.
+def _fields(n):
+    # type: (int) -> list
+    return [None] * n
+
+
 _SUPERVISE_R = ("SUPERVISE_R", [0])
-_INFO_R = ("INFO_R", [None] * 16)
+_INFO_R = ("INFO_R", _fields(16))
 _HEARTBEAT_R = ("HEARTBEAT_R", [0, 0, 0])
-_STATUS_R = ("STATUS_R", [None] * 17)
-_START_R = ("START_R", [None] * 4)
-_TITRATE_R = ("TITRATE_R", [None] * 4)
+_STATUS_R = ("STATUS_R", _fields(17))
+_START_R = ("START_R", _fields(4))
+_TITRATE_R = ("TITRATE_R", _fields(4))
 _ESTOP_R = ("ESTOP_R", [0])
 _ACK_R = ("ACK_R", [0])
 
@@ -377,7 +382,8 @@ class _Page:
     def put(self, buf, o, lim):
         journal = self.journal
         self.journal = None  # a board's one shell, or a test's next: none kept
-        return journal.page_into(self.first, lim - o - _LOG_R_HEAD, catalog.LOG_PAGE, buf, o)
+        room = lim - o - _LOG_R_HEAD
+        return journal.page_into(self.first, room, catalog.LOG_PAGE, buf, o)  # type: ignore
 
 
 _LOG = _Page()
