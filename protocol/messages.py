@@ -155,7 +155,8 @@ def _put(a, values, buf, o, lim, where):
     by_name = isinstance(values, dict)
     # A record of one field may be given as its bare value (STATUS_R's alarm ids: the
     # device's list of ints, no record made per id); a bool for a bool field too.
-    bare = count == 1 and _bare(values)
+    kind = type(values)  # no tuple of types made
+    bare = count == 1 and (kind is int or kind is bool)
     if not bare and len(values) != count:
         raise _mismatch(start, values, where)
     for i in range(count):
@@ -209,11 +210,6 @@ def _put(a, values, buf, o, lim, where):
             struct.pack_into(_FMT[t], buf, o, v)
             o += size
     return o
-
-
-def _bare(v):
-    # a number or bool given for a record of one field (no tuple of types made)
-    return type(v) is int or type(v) is bool
 
 
 def _by_name(values, name, start, where):
