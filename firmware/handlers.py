@@ -9,14 +9,14 @@
 # and encodes, tags, caches and sends what the handler returns. Handlers read the
 # shell's session state and ask the safety core; a command the core refuses is
 # answered REFUSED, its reason sent as its wire number (protocol/reasons.py).
+from micropython import const
+
 from firmware import VERSION, libpush
 from firmware.channel import TAPERING
 from firmware.result import Result, refuse
 from protocol import auth, catalog, reasons
 from protocol.frame import MAX_PAYLOAD
 from protocol.text import clip
-
-_LOG_R_HEAD = 4 + 4 + 1  # LOG_R's oldest, next and entry count, before its entries
 
 FIRMWARE_VERSION = "pumpguard " + VERSION  # what HELLO_R reports
 # A taper plan is held from the STOP that started it until the taper ends; a reset
@@ -163,55 +163,39 @@ def _push(shell, name, now, step, *args):
     return name, r
 
 
-# The answers of the requests served most, each its fields in a list made once and
-# written in place (an answer is encoded before the next is made: shell.py), so
-# answering one makes no tuple.
-def _fields(n):
-    # type: (int) -> list
-    return [None] * n
-
-
-_SUPERVISE_R = ("SUPERVISE_R", [0])
-_INFO_R = ("INFO_R", _fields(16))
-_HEARTBEAT_R = ("HEARTBEAT_R", [0, 0, 0])
-_STATUS_R = ("STATUS_R", _fields(17))
-_START_R = ("START_R", _fields(4))
-_TITRATE_R = ("TITRATE_R", _fields(4))
-_ESTOP_R = ("ESTOP_R", [0])
-_ACK_R = ("ACK_R", [0])
-
-
-def _one(answer, v):
-    answer[1][0] = v
-    return answer
+# The answers written in place (_A, below), each an index there: a const, no name
+# interned (tests/test_qstr_budget.py).
+_ALARMS_R = const(0)
+_RECORDS = const(1)  # ALARMS_R's records
+_EVENT = const(2)  # EV_ALARM's
 
 
 def supervise(shell, f, now):
     shell.supervise(f[0], now)
-    return _one(_SUPERVISE_R, f[0])
+    return "SUPERVISE_R", (f[0],)
 
 
 def info(shell, f, now):
     d = shell.decoder
     lib = shell.core.library
-    r = _INFO_R[1]
-    r[0] = now
-    r[1] = shell.boot_id
-    r[2] = d.frames
-    r[3] = d.bad_crc
-    r[4] = d.oversize
-    r[5] = d.bad_cobs
-    r[6] = d.unknown
-    r[7] = d.bad_length
-    r[8] = shell.auth_refused
-    r[9] = shell.bad_tag
-    r[10] = shell.stale_ctr
-    r[11] = shell.forbidden
-    r[12] = len(lib.problems)
-    r[13] = _lib_name(lib)
-    r[14] = lib.version or ""
-    r[15] = lib.crc or 0
-    return _INFO_R
+    return "INFO_R", (
+        now,
+        shell.boot_id,
+        d.frames,
+        d.bad_crc,
+        d.oversize,
+        d.bad_cobs,
+        d.unknown,
+        d.bad_length,
+        shell.auth_refused,
+        shell.bad_tag,
+        shell.stale_ctr,
+        shell.forbidden,
+        len(lib.problems),
+        _lib_name(lib),
+        lib.version or "",
+        lib.crc or 0,
+    )
 
 
 def heartbeat(shell, f, now):
@@ -219,11 +203,7 @@ def heartbeat(shell, f, now):
     for alarm in shell.core.listed():  # read at once: no copy of the list
         if not alarm.acked:
             active += 1
-    r = _HEARTBEAT_R[1]
-    r[0] = now
-    r[1] = shell.boot_id
-    r[2] = active
-    return _HEARTBEAT_R
+    return "HEARTBEAT_R", (now, shell.boot_id, active)
 
 
 def status(shell, f, now):
@@ -248,25 +228,25 @@ def status(shell, f, now):
     while len(ids) > n:
         ids.pop()
     tapering = c.state == TAPERING
-    r = _STATUS_R[1]
-    r[0] = ch
-    r[1] = c.state
-    r[2] = (drug.name if drug else None) or ""
-    r[3] = c.dose or 0
-    r[4] = (drug.dose_unit if drug else None) or ""
-    r[5] = c.rate
-    r[6] = c.volume_infused
-    r[7] = c.volume_left
-    r[8] = c.time_to_empty_s()
-    r[9] = ids
-    r[10] = c.taper_next_ms if tapering else None
-    r[11] = c.next_taper_dose() if tapering else None
-    r[12] = c.override
-    r[13] = c.conc if drug else None
-    r[14] = (drug.conc_unit if drug else None) or ""
-    r[15] = c.weight
-    r[16] = c.volume
-    return _STATUS_R
+    return "STATUS_R", (
+        ch,
+        c.state,
+        (drug.name if drug else None) or "",
+        c.dose or 0,
+        (drug.dose_unit if drug else None) or "",
+        c.rate,
+        c.volume_infused,
+        c.volume_left,
+        c.time_to_empty_s(),
+        ids,
+        c.taper_next_ms if tapering else None,
+        c.next_taper_dose() if tapering else None,
+        c.override,
+        c.conc if drug else None,
+        (drug.conc_unit if drug else None) or "",
+        c.weight,
+        c.volume,
+    )
 
 
 def _no_channel(shell, ch, now):
@@ -289,7 +269,7 @@ def start(shell, f, now):
     )
     if not r.ok:
         return refused(r, now)
-    return _dose(_START_R, f[0], r)
+    return "START_R", (f[0], r.dose, r.unit, r.rate)
 
 
 def titrate(shell, f, now):
@@ -297,16 +277,7 @@ def titrate(shell, f, now):
     r = shell.core.titrate(f[0], f[1], f[2], now, override=f[3])
     if not r.ok:
         return refused(r, now)
-    return _dose(_TITRATE_R, f[0], r)
-
-
-def _dose(answer, ch, r):
-    a = answer[1]
-    a[0] = ch
-    a[1] = r.dose
-    a[2] = r.unit
-    a[3] = r.rate
-    return answer
+    return "TITRATE_R", (f[0], r.dose, r.unit, r.rate)
 
 
 def stop(shell, f, now):
@@ -339,62 +310,47 @@ def estop(shell, f, now):
     r = shell.core.emergency_stop(f[0], f[1], now)
     if not r.ok:
         return refused(r, now)
-    return _one(_ESTOP_R, f[0])
-
-
-# ALARMS_R's fields and its page's records, and EV_ALARM's, made once and written in
-# place: an answer or event is encoded before the next is made (shell.py).
-_RECORDS = [[None] * 7 for _ in range(catalog.ALARMS_PAGE)]
-_PAGE = []
-_ALARMS_R = [0, _PAGE]
-_ALARMS_ANSWER = ("ALARMS_R", _ALARMS_R)
-_EVENT = [None] * 7
+    return "ESTOP_R", (f[0],)
 
 
 def alarms(shell, f, now):
     # From the core's own list (core.listed(): read at once), no copy or slice of it
     listed = shell.core.listed()
-    page = _PAGE
+    answer = _A[_ALARMS_R]
+    page = answer[1][1]
     while page:
         page.pop()
     i = f[0]
     while i < len(listed) and len(page) < catalog.ALARMS_PAGE:
-        page.append(_alarm_into(_RECORDS[len(page)], listed[i]))
+        page.append(_alarm_into(_A[_RECORDS][len(page)], listed[i]))
         i += 1
-    _ALARMS_R[0] = len(listed)
-    return _ALARMS_ANSWER
+    answer[1][0] = len(listed)
+    return answer
 
 
 def ack(shell, f, now):
     r = shell.core.ack(f[0], now)
     if not r.ok:
         return refused(r, now)
-    return _one(_ACK_R, f[0])
+    return "ACK_R", (f[0],)
 
 
-class _Page:
-    # LOG_R's payload, the page log() asked for: written by the journal from its
-    # records straight into the wire (messages.wire: a payload that writes itself), no entry made
-    def __init__(self):
-        self.journal = None
-        self.first = 0
-
-    def put(self, buf, o, lim):
-        journal = self.journal
-        self.journal = None  # a board's one shell, or a test's next: none kept
-        room = lim - o - _LOG_R_HEAD
-        return journal.page_into(self.first, room, catalog.LOG_PAGE, buf, o)  # type: ignore
-
-
-_LOG = _Page()
-_LOG_ANSWER = ("LOG_R", _LOG)
+# ALARMS_R (name, fields) and its records, EV_ALARM's: made once, written in place (an
+# answer or event is encoded before the next is made, shell.py).
+_A = (
+    ("ALARMS_R", [0, []]),
+    [[None] * 7 for _ in range(catalog.ALARMS_PAGE)],
+    [None] * 7,
+)  # type: tuple
 
 
 def log(shell, f, now):
     # Served from the persistent log (journal.py), packed: as many entries as fit.
-    _LOG.journal = shell.journal
-    _LOG.first = f[0]
-    return _LOG_ANSWER
+    # The journal writes LOG_R's payload from its records straight into the wire
+    # (messages.wire: a payload that writes itself, journal.put), no entry made.
+    journal = shell.journal
+    journal.asked = f[0]
+    return "LOG_R", journal
 
 
 # request id -> handler: every request this device serves
@@ -424,7 +380,7 @@ def alarm_fields(alarm):
     """An alarm of the core as EV_ALARM's fields in their order: id, ch, code,
     priority, acked, at_ms, message (a list made once, written in place: encode it
     before the next call)."""
-    return _alarm_into(_EVENT, alarm)
+    return _alarm_into(_A[_EVENT], alarm)
 
 
 def _alarm_into(r, alarm):

@@ -76,6 +76,12 @@ _WRITER = const(("_taken", "next_seq", "_size", "_cur_first", "_run", "_held", "
 # The CRC-32 of any bytes followed by their own CRC-32 (little-endian): one crc32() over
 # a record whole checks it, a small int even on a 32-bit board
 _RESIDUE = const(0x2144DF1C)
+_SEQ = const(0)  # Journal._at: where the last page ended (_SEQ asked next, _NAME, _POS)
+_NAME = const(1)
+_POS = const(2)
+_NXT = const(3)  # and the last page's next seq, and where its entries ended
+_END = const(4)
+_LOG_PAGE = const(8)  # catalog.LOG_PAGE: the most entries a page holds
 _LOST_KEPT = const(1)
 _BACK_KEPT = const(2)
 
@@ -124,17 +130,13 @@ class Journal:
         self._run = 0
         self._held = 0
         self._last_held = (0, 0, "", 0)
-        # where the last page ended, to resume from: the seq asked next there, the
-        # segment (None: no page to resume) and the offset of its next record
-        self._at_seq = 0
-        self._at_name = None
-        self._at_pos = 0
-        self._nxt = 0  # the seq to ask for next after the page read last (_walk)
-        self._end = 0  # where its entries ended in the buffer they were written into
+        # where the last page ended (_SEQ asked next there, _NAME: None for no page to
+        # resume, _POS of its next record), its next seq and end (_walk): one list
+        self._at = [0, None, 0, 0, 0]
+        self.asked = 0  # LOG's first, for put()
         # Reading goes through the batch (empty but in drain()): a window of the segment
-        # read last, from _win_pos, _win_n bytes, one store read for several records
-        self._win_name = None
-        self._win_pos = self._win_n = 0
+        # read last (name, offset, bytes), one store read for several records
+        self._win = [None, 0, 0]
         a, b = [self._scan(name) for name in SEGMENTS]  # (first, last, size) each
         if b[1] is not None and (a[1] is None or b[1] > a[1]):
             a, b = b, a
@@ -188,7 +190,7 @@ class Journal:
             self.write_errors += 1
             self._rewind()
             self._batched = 0
-            self._at_name = None
+            self._at[_NAME] = None
 
     def _flush(self):
         if self._batched:
@@ -270,7 +272,7 @@ class Journal:
         self.oldest = self._first_of(self._cur_first, None)
         self._cur_first = None
         self._size = 0
-        self._at_name = None
+        self._at[_NAME] = None
 
     def _restart(self):
         # Past the last u32 seq: the journal starts over, empty, at seq 0.
@@ -280,7 +282,7 @@ class Journal:
         self.next_seq = self.oldest = 0
         self._cur_first = None
         self._size = 0
-        self._at_name = None
+        self._at[_NAME] = None
 
     # -- reading: nothing made per record (a rescan costs time, never memory) --------
 
@@ -327,15 +329,15 @@ class Journal:
         # end, None: no file), through the window (valid for one walk or scan: nothing
         # is appended during one)
         w = self._batch
-        at = self._win_pos
-        n = self._win_n
-        if self._win_name != name or pos < at or pos + _MAX_RECORD > at + n == at + _BATCH:
+        at = self._win[1]
+        n = self._win[2]
+        if self._win[0] != name or pos < at or pos + _MAX_RECORD > at + n == at + _BATCH:
             n = self._store.readinto(name, pos, w)
-            self._win_name = name if n else None
+            self._win[0] = name if n else None
             if not n:
                 return n
-            self._win_pos = at = pos
-            self._win_n = n
+            self._win[1] = at = pos
+            self._win[2] = n
         n = min(at + n - pos, _MAX_RECORD)
         buf = self._buf
         o = pos - at
@@ -351,7 +353,7 @@ class Journal:
         size = self._store.size(name) or 0
         first = last = None
         pos = 0
-        self._win_name = None
+        self._win[0] = None
         while True:
             pos = self._find(name, pos, size)
             if pos < 0:
@@ -375,22 +377,6 @@ class Journal:
         if _FIXED_SIZE + klen + 1 + tlen != n:
             return False
         return is_utf8(buf, o, o + klen) and is_utf8(buf, o + klen + 1, o + klen + 1 + tlen)
-
-    def _entry(self):
-        # the record in the buffer (_find() checked it) as LOG_R's fields
-        seq, boot, at_ms, wall, ch, code, klen = struct.unpack_from(_FIXED, self._buf, 2)
-        o = 2 + _FIXED_SIZE
-        t = o + klen + 1
-        return {
-            "seq": seq,
-            "boot_id": boot,
-            "at_ms": at_ms,
-            "wall_ms": None if wall == NO_WALL else wall,
-            "ch": ch,
-            "kind": bytes(self._mv[o : o + klen]).decode(),
-            "code": code,
-            "text": bytes(self._mv[t : t + self._buf[t - 1]]).decode(),
-        }
 
     def _text_len(self):
         # the record's text's bytes on the wire: one longer than TEXT_MAX (only ever
@@ -435,21 +421,21 @@ class Journal:
             buf[o - 3] = buf[o - 2] = buf[o - 1] = 46  # "..."
         return o
 
-    def _walk(self, first, room, most, out, buf, o):
-        # page()'s entries, appended to out as LOG_R's fields or (out None) written into
-        # buf from o, each costing its wire size: their count (_nxt, _end: see __init__)
+    def _walk(self, first, room, most, buf, o):
+        # page_into()'s entries written into buf from o, each costing its wire size:
+        # their count (_at: see __init__)
         count = 0
         nxt = max(first, self.oldest)
-        name = self._at_name
-        if name is not None and first >= self._at_seq:
-            pos = self._at_pos  # nothing at or past first before it
+        name = self._at[_NAME]
+        if name is not None and first >= self._at[_SEQ]:
+            pos = self._at[_POS]  # nothing at or past first before it
         elif self._cur_first is not None and first >= self._cur_first:
             name = self._cur  # nothing older than first in the older segment
             pos = 0
         else:
             name = self._old
             pos = 0
-        self._at_name = self._win_name = None
+        self._at[_NAME] = self._win[0] = None
         while True:
             size = self._store.size(name) or 0
             while True:
@@ -460,41 +446,37 @@ class Journal:
                 if seq >= first:
                     cost = _ENTRY_WIRE + self._buf[2 + _FIXED_SIZE - 1] + self._text_len()
                     if count and (count >= most or cost > room):
-                        self._at_seq = nxt
-                        self._at_name = name
-                        self._at_pos = pos
+                        self._at[_SEQ] = nxt
+                        self._at[_NAME] = name
+                        self._at[_POS] = pos
                         break
-                    if out is None:
-                        o = self._put(buf, o)
-                    else:
-                        out.append(self._entry())
+                    o = self._put(buf, o)
                     count += 1
                     room -= cost
                     nxt = seq + 1
                 pos += self._buf[1] + 6
-            if self._at_name is not None or name == self._cur:
+            if self._at[_NAME] is not None or name == self._cur:
                 break
             name = self._cur
             pos = 0
-        self._nxt = nxt
-        self._end = o
+        self._at[_NXT] = nxt
+        self._at[_END] = o
         return count
 
-    def page(self, first, room, most):
-        """Entries with seq >= first, oldest first, as LOG_R's fields: at most most of
-        them and, past the first, only while their wire size fits room. Returns
-        (entries, the seq to ask for next)."""
-        out = []
-        self._walk(first, room, most, out, None, 0)
-        return out, self._nxt
-
     def page_into(self, first, room, most, buf, o):
-        """LOG_R's payload, page()'s entries (room for the entries alone) written into
-        buf at o straight from the records: oldest, next, their count, the entries.
-        Its end."""
-        n = self._walk(first, room, most, None, buf, o + 9)
-        if self._nxt > 0xFFFFFFFF:  # after a record of seq 2**32-1 (made by hand)
-            raise ValueError("LOG_R.next: %d out of U32 range" % self._nxt)
-        struct.pack_into("<II", buf, o, self.oldest, self._nxt)
+        """LOG_R's payload written into buf at o straight from the records: oldest,
+        next (the seq to ask for next), the count of the entries with seq >= first,
+        oldest first, at most most of them and, past the first, only while their wire
+        size fits room, and the entries. Its end (tests/portable/coreview.py's page()
+        reads them back as LOG_R's fields)."""
+        n = self._walk(first, room, most, buf, o + 9)
+        if self._at[_NXT] > 0xFFFFFFFF:  # after a record of seq 2**32-1 (made by hand)
+            raise ValueError("LOG_R.next: %d out of U32 range" % self._at[_NXT])
+        struct.pack_into("<II", buf, o, self.oldest, self._at[_NXT])
         buf[o + 8] = n
-        return self._end
+        return self._at[_END]
+
+    def put(self, buf, o, lim):
+        """LOG_R's payload for LOG's first (asked) as messages.wire() takes a payload
+        that writes itself: page_into() with the room lim leaves for the entries."""
+        return self.page_into(self.asked, lim - o - 9, _LOG_PAGE, buf, o)
