@@ -6,7 +6,8 @@ whole firmware (the emulator bundle's .mpy, full library, a channel infusing) se
 each request of the catalog through its own loop (tests/mp/bench_phases.py, on the
 ports of tests/mp/firmware_memory.py), its pieces wrapped so that each byte allocated
 is charged to the piece that allocated it: decode, dispatch, rules, log, persist,
-encode, changes, other. The figures are gc.mem_alloc() deltas with no garbage
+encode, changes, hmac (HMAC-SHA256 wherever it runs), other; each row's last column is
+its total without the HMAC. The figures are gc.mem_alloc() deltas with no garbage
 collection inside a command, so they are every byte allocated, garbage included
 (WebAssembly: it never collects inside a call; unix port: -X heapsize=2m, collected
 before each command). Then the idle loop over 61 s of uptime: a window that holds the
@@ -27,7 +28,7 @@ BUNDLE = "build/bundle/emulator"
 MS_PER_TURN = sys.argv[1] if len(sys.argv) > 1 else "1"
 UNIX_HEAP = "2m"
 WASM_HEAP = 8 * 1024 * 1024
-COLUMNS = ("decode", "dispatch", "rules", "log", "persist", "encode", "changes", "other")
+COLUMNS = ("decode", "dispatch", "rules", "log", "persist", "encode", "changes", "hmac", "other")
 
 
 def _unix():
@@ -85,17 +86,23 @@ def report(lines, title):
             rows.append((label, answer, total, parts))
     head = f"  {'command':<14}{'answer':<14}" + "".join(f"{c:>9}" for c in COLUMNS)
     print("  bytes allocated per command, by phase (sum = total):")
-    print(head + f"{'total':>9}")
+    print(head + f"{'total':>9}{'w/o hmac':>9}")
     for label, answer, total, parts in rows:
         cells = "".join(f"{parts[c]:>9}" for c in COLUMNS)
         if sum(parts[c] for c in COLUMNS) != total:
             cells += " (phases do not add up)"
-        print(f"  {label:<14}{answer:<14}{cells}{total:>9}")
+        print(f"  {label:<14}{answer:<14}{cells}{total:>9}{total - parts['hmac']:>9}")
     worst = max(rows, key=lambda r: r[2])
     over = [r[0] for r in rows if r[2] > 1024]
     print(
         f"  worst: {worst[0]} {worst[2]} B; over 1 KB: {len(over)} of {len(rows)} "
         f"({', '.join(over) or 'none'})"
+    )
+    bare = max(rows, key=lambda r: r[2] - r[3]["hmac"])
+    over = [r[0] for r in rows if r[2] - r[3]["hmac"] > 1024]
+    print(
+        f"  without the HMAC: worst {bare[0]} {bare[2] - bare[3]['hmac']} B; over 1 KB: "
+        f"{len(over)} of {len(rows)} ({', '.join(over) or 'none'})"
     )
 
 
@@ -110,7 +117,8 @@ def main():
         "  (dispatch: gate, sessions and the handler's own work, e.g. LIB_COMMIT's library "
         "check; rules: the SafetyCore's decisions; log: entries made and journalled; "
         "persist: the state record; encode: answers and events to wire; changes: change "
-        "detection and event fields; other: the loop; the wrappers' own bytes taken out)"
+        "detection and event fields; hmac: HMAC-SHA256, wherever it runs (a tag checked "
+        "or made, a key, a proof); other: the loop; the wrappers' own bytes taken out)"
     )
 
 

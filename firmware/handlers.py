@@ -9,14 +9,14 @@
 # and encodes, tags, caches and sends what the handler returns. Handlers read the
 # shell's session state and ask the safety core; a command the core refuses is
 # answered REFUSED, its reason sent as its wire number (protocol/reasons.py).
+from micropython import const
+
 from firmware import VERSION, libpush
 from firmware.channel import TAPERING
 from firmware.result import Result, refuse
 from protocol import auth, catalog, reasons
 from protocol.frame import MAX_PAYLOAD
 from protocol.text import clip
-
-_LOG_R_HEAD = 4 + 4 + 1  # LOG_R's oldest, next and entry count, before its entries
 
 FIRMWARE_VERSION = "pumpguard " + VERSION  # what HELLO_R reports
 # A taper plan is held from the STOP that started it until the taper ends; a reset
@@ -163,6 +163,13 @@ def _push(shell, name, now, step, *args):
     return name, r
 
 
+# The answers written in place (_A, below), each an index there: a const, no name
+# interned (tests/test_qstr_budget.py).
+_ALARMS_R = const(0)
+_RECORDS = const(1)  # ALARMS_R's records
+_EVENT = const(2)  # EV_ALARM's
+
+
 def supervise(shell, f, now):
     shell.supervise(f[0], now)
     return "SUPERVISE_R", (f[0],)
@@ -307,10 +314,18 @@ def estop(shell, f, now):
 
 
 def alarms(shell, f, now):
-    alarms = shell.core.alarms()
-    first = f[0]
-    page = [alarm_fields(a) for a in alarms[first : first + catalog.ALARMS_PAGE]]
-    return "ALARMS_R", (len(alarms), page)
+    # From the core's own list (core.listed(): read at once), no copy or slice of it
+    listed = shell.core.listed()
+    answer = _A[_ALARMS_R]
+    page = answer[1][1]
+    while page:
+        page.pop()
+    i = f[0]
+    while i < len(listed) and len(page) < catalog.ALARMS_PAGE:
+        page.append(_alarm_into(_A[_RECORDS][len(page)], listed[i]))
+        i += 1
+    answer[1][0] = len(listed)
+    return answer
 
 
 def ack(shell, f, now):
@@ -320,11 +335,22 @@ def ack(shell, f, now):
     return "ACK_R", (f[0],)
 
 
+# ALARMS_R (name, fields) and its records, EV_ALARM's: made once, written in place (an
+# answer or event is encoded before the next is made, shell.py).
+_A = (
+    ("ALARMS_R", [0, []]),
+    [[None] * 7 for _ in range(catalog.ALARMS_PAGE)],
+    [None] * 7,
+)  # type: tuple
+
+
 def log(shell, f, now):
     # Served from the persistent log (journal.py), packed: as many entries as fit.
+    # The journal writes LOG_R's payload from its records straight into the wire
+    # (messages.wire: a payload that writes itself, journal.put), no entry made.
     journal = shell.journal
-    entries, nxt = journal.page(f[0], MAX_PAYLOAD - _LOG_R_HEAD, catalog.LOG_PAGE)
-    return "LOG_R", (journal.oldest, nxt, entries)
+    journal.asked = f[0]
+    return "LOG_R", journal
 
 
 # request id -> handler: every request this device serves
@@ -351,17 +377,21 @@ SERVED = {
 
 
 def alarm_fields(alarm):
-    """An alarm of the core as the wire's fields in their order (EV_ALARM, ALARMS_R):
-    id, ch, code, priority, acked, at_ms, message."""
-    return (
-        alarm.id,
-        alarm.ch,
-        reasons.number(alarm.code),
-        catalog.PRIORITY[alarm.priority],
-        alarm.acked,
-        alarm.at_ms,
-        alarm.message,
-    )
+    """An alarm of the core as EV_ALARM's fields in their order: id, ch, code,
+    priority, acked, at_ms, message (a list made once, written in place: encode it
+    before the next call)."""
+    return _alarm_into(_A[_EVENT], alarm)
+
+
+def _alarm_into(r, alarm):
+    r[0] = alarm.id
+    r[1] = alarm.ch
+    r[2] = reasons.number(alarm.code)
+    r[3] = catalog.PRIORITY[alarm.priority]
+    r[4] = alarm.acked
+    r[5] = alarm.at_ms
+    r[6] = alarm.message
+    return r
 
 
 def refused(r, now):

@@ -71,14 +71,20 @@ def _at(k):
 
 def wire(buf, msg, seq, fields, sid=0, key=None, ctr=0, sender=HOST):
     """to_wire()'s bytes, written into buf (a memoryview of MAX_WIRE bytes: what it
-    returns, buf[:n], is then a view of them, no copy)."""
+    returns, buf[:n], is then a view of them, no copy). fields may also be an object
+    that writes its payload itself: put(buf, o, lim) writes it from o, never past lim,
+    and returns its end."""
     k = _k(msg)
     body = _BODY
     head = frame.HEADER + frame.SID_BYTES if sid else frame.HEADER
     global _SCRATCH
     _SCRATCH = buf if _MP else None
     try:
-        end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, k)
+        t = type(fields)
+        if t is tuple or t is list or t is dict or not hasattr(fields, "put"):
+            end = _put(_at(k), fields, body, head, head + frame.MAX_PAYLOAD, k)
+        else:  # a payload that writes itself (LOG_R's page, from the journal's records)
+            end = fields.put(body, head, head + frame.MAX_PAYLOAD)
     finally:
         _SCRATCH = None
     n = end - head
@@ -149,7 +155,8 @@ def _put(a, values, buf, o, lim, where):
     by_name = isinstance(values, dict)
     # A record of one field may be given as its bare value (STATUS_R's alarm ids: the
     # device's list of ints, no record made per id); a bool for a bool field too.
-    bare = count == 1 and type(values) in (int, bool)
+    kind = type(values)  # no tuple of types made
+    bare = count == 1 and (kind is int or kind is bool)
     if not bare and len(values) != count:
         raise _mismatch(start, values, where)
     for i in range(count):

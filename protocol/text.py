@@ -66,3 +66,39 @@ def duration(ms):
         m, s = divmod(s, 60)
         return "%d min %d s" % (m, s) if s else "%d min" % (m,)
     return "%d s" % (s,)
+
+
+def is_utf8(b, o, end):
+    """b[o:end] is UTF-8 as CPython's strict decoder takes it (the host's): no overlong
+    form, surrogate or code point past U+10FFFF. Read in place: nothing made (the
+    journal checks each record it reads with it)."""
+    while o < end:
+        c = b[o]
+        o += 1
+        if c < 0x80:
+            continue
+        lo = 0x80
+        hi = 0xBF
+        if 0xC2 <= c <= 0xDF:
+            n = 1
+        elif 0xE0 <= c <= 0xEF:
+            n = 2
+            if c == 0xE0:
+                lo = 0xA0
+            elif c == 0xED:
+                hi = 0x9F
+        elif 0xF0 <= c <= 0xF4:
+            n = 3
+            if c == 0xF0:
+                lo = 0x90
+            elif c == 0xF4:
+                hi = 0x8F
+        else:
+            return False
+        if o + n > end or not lo <= b[o] <= hi:
+            return False
+        for i in range(o + 1, o + n):
+            if b[i] & 0xC0 != 0x80:
+                return False
+        o += n
+    return True

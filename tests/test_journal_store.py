@@ -18,6 +18,7 @@ from firmware.eventlog import EventLog
 from firmware.journal import SEGMENTS, Journal
 from protocol import catalog
 from protocol.frame import MAX_PAYLOAD
+from tests.portable.coreview import page as log_page
 from tests.portable.coreview import since
 
 
@@ -77,7 +78,7 @@ def test_a_torn_record_on_the_filesystem_drops_only_that_record(tmp_path):
     last = len(whole) - (2 * (whole[1] + 6))
     for k in range(1, last + 1):
         path.write_bytes(whole[: len(whole) - k])
-        page, nxt = Journal(store, 2).page(0, MAX_PAYLOAD, catalog.LOG_PAGE)
+        page, nxt = log_page(Journal(store, 2), 0, MAX_PAYLOAD, catalog.LOG_PAGE)
         assert ([e["text"] for e in page], nxt) == (["entry 0", "entry 1"], 2), k
 
 
@@ -117,7 +118,7 @@ def test_the_micropython_runtime_relays_the_journal_to_the_host_store(tmp_path, 
         journal.drain(log)
     assert max(store.size(name) or 0 for name in SEGMENTS) <= 200
     again = Journal(relayed, 10, segment_bytes=200)
-    page, _ = again.page(0, MAX_PAYLOAD, catalog.LOG_PAGE)
+    page, _ = log_page(again, 0, MAX_PAYLOAD, catalog.LOG_PAGE)
     assert again.next_seq == 10 and page[0]["seq"] == again.oldest > 0
     assert [e["text"] for e in page][-1] == f"relayed {again.oldest + len(page) - 1}"
     assert relayed.size("nothing") is None and relayed.readinto("nothing", 0, bytearray(2)) is None

@@ -11,6 +11,7 @@ import pumpguard
 import pytest
 
 from firmware import druglib
+from tests.portable.coreview import page as log_page
 from tests.systemkit import ANSWER_TIMEOUT_S, start_norepinephrine
 
 pytestmark = pytest.mark.system
@@ -220,7 +221,7 @@ def _journal(sh):
     out = []
     first = 0
     while True:
-        entries, nxt = sh.journal.page(first, 10_000, 8)
+        entries, nxt = log_page(sh.journal, first, 10_000, 8)
         if not entries:
             return out
         out += entries

@@ -84,3 +84,29 @@ def snapshot(core):
         "alarms": [alarm_dict(a) for a in core.listed()],
         "next_alarm_id": core._alarms.next_id,
     }
+
+
+def page(journal, first, room, most):
+    """journal.page_into()'s page read back: (its entries as LOG_R's fields by name,
+    the seq to ask for next)."""
+    import struct
+
+    buf = bytearray(9 + most * 170)
+    end = journal.page_into(first, room, most, buf, 0)
+    out = []
+    o = 9
+    for _ in range(buf[8]):
+        seq, boot, at_ms, wall, ch = struct.unpack_from("<IIQQB", buf, o)
+        o += 25
+        kind = str(bytes(buf[o + 1 : o + 1 + buf[o]]), "utf-8")
+        o += 1 + buf[o]
+        code = buf[o]
+        text = str(bytes(buf[o + 2 : o + 2 + buf[o + 1]]), "utf-8")
+        o += 2 + buf[o + 1]
+        entry = {"seq": seq, "boot_id": boot, "at_ms": at_ms, "wall_ms": wall, "ch": ch}
+        if wall == 0xFFFFFFFFFFFFFFFF:
+            entry["wall_ms"] = None
+        entry.update({"kind": kind, "code": code, "text": text})
+        out.append(entry)
+    assert o == end, (o, end)
+    return out, struct.unpack_from("<I", buf, 4)[0]

@@ -6,6 +6,7 @@ import json
 
 from tests.portable import logsession
 from tests.portable.coreview import entries
+from tests.portable.coreview import page as log_page
 
 
 def _golden():
@@ -53,7 +54,7 @@ def test_the_journal_writes_the_same_texts():
     got = []
     first = 0
     while True:
-        page, first = journal.page(first, MAX_PAYLOAD, catalog.LOG_PAGE)
+        page, first = log_page(journal, first, MAX_PAYLOAD, catalog.LOG_PAGE)
         if not page:
             break
         got += ["L %d %d %d %s %s" % (e["seq"], e["at_ms"], e["ch"], e["kind"], e["text"])

@@ -8,6 +8,7 @@ from firmware.eventlog import EventLog
 from firmware.journal import SEGMENTS, Journal
 from protocol import catalog, reasons
 from protocol.frame import MAX_PAYLOAD
+from tests.portable.coreview import page as log_page
 from tests.portable.coreview import since
 from tests.portable.shellkit import NOREPI, Host, Store, ports
 
@@ -28,7 +29,7 @@ def _fill(journal, n, start=0, log=None):
 def _all(journal, first=0):
     out = []
     while True:
-        page, nxt = journal.page(first, MAX_PAYLOAD, catalog.LOG_PAGE)
+        page, nxt = log_page(journal, first, MAX_PAYLOAD, catalog.LOG_PAGE)
         out += page
         if not page:
             return out
@@ -205,7 +206,7 @@ def test_a_page_fits_max_payload_with_entries_of_the_longest_text():
     for i in range(3):
         log.add(i, 2, "emergency_stop", "received", "x" * 120)
         j.drain(log)
-    page, nxt = j.page(0, MAX_PAYLOAD - 9, catalog.LOG_PAGE)
+    page, nxt = log_page(j, 0, MAX_PAYLOAD - 9, catalog.LOG_PAGE)
     assert len(page) == 1 and nxt == 1  # one full entry is 162 bytes, two do not fit
     assert page[0]["text"] == "x" * 120
 

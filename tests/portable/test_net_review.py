@@ -7,6 +7,7 @@ from binascii import crc32
 
 from firmware import handlers, persist
 from protocol import catalog
+from tests.portable.coreview import page as log_page
 from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
 
 _HIGH = catalog.PRIORITY["high"]
@@ -161,7 +162,7 @@ def test_a_long_text_is_cut_at_a_character():
     # 2 bytes each after the "a": the cut at TEXT_MAX bytes lands inside one
     sh.core.log.add(0, 0, "input", "restored", "a" + "\u00e9" * 200)
     sh.journal.drain(sh.core.log)
-    entries, _ = sh.journal.page(0, 100000, 100)
+    entries, _ = log_page(sh.journal, 0, 100000, 100)
     text = entries[-1]["text"]
     assert text == "a" + "\u00e9" * (len(text) - 1), text
 
