@@ -32,6 +32,11 @@ IDLE_MAX_MS = 50
 _MS_PER_HOUR = 3_600_000
 
 
+def _sleep(timeout) -> bool:
+    time.sleep(timeout)
+    return False  # nothing heard: there is nothing to hear
+
+
 class VirtualClock:
     """Virtual milliseconds running ``scale`` times real time, wrapping like a board's.
 
@@ -50,7 +55,7 @@ class VirtualClock:
         self.restart(start)
         # What sleep_ms() waits with (seconds): the emulator sets one that serves the
         # link and its control commands meanwhile, and returns true when either came.
-        self.idle = time.sleep
+        self.idle = _sleep
 
     def restart(self, start):
         """Virtual time from ``start`` again, nothing pending (a new board)."""
