@@ -18,6 +18,14 @@ STUBS := build/mpy-typings
 STUBS_STAMP := $(STUBS)/.installed
 PYRIGHT := node_modules/.bin/pyright
 
+# Bytecode: every Python make starts (pytest's workers, the emulators, each `pumpguard`
+# command a system test runs: hundreds per make test) reads its compiled modules from
+# build/pycache, written once, so none is left in the source tree; a shell's
+# PYTHONDONTWRITEBYTECODE would have each of them compile every module again (a
+# pytest process's collection: 6.9 s of CPU against 2.3 s, measured).
+export PYTHONPYCACHEPREFIX := $(CURDIR)/build/pycache
+unexport PYTHONDONTWRITEBYTECODE
+
 # Every module that goes onto a board, compiled the one way there is
 # (pumpguard/deploy/bundle.py): the emulator board's bundle, byte for byte the modules a
 # Pico gets but for their arch, is what the MicroPython tests run (tests/mp/run.mjs).
@@ -144,12 +152,20 @@ test-install: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q -m install
 
 # Long runs, not part of `make test`: every 2- and 3-bit flip of every golden vector and
-# 40 times the decoder fuzzing (hours of CPU), the safety core's long property profile,
-# and 10^6 inputs per mode of the dispatch and store fuzz on MicroPython and CPython
+# 40 times the decoder fuzzing (hours of CPU), the long property profiles, and 10^6
+# inputs per mode of the dispatch and store fuzz on MicroPython and CPython
 # (tests/test_soak_fuzz.py; about 10 min per mode on MicroPython, the two in parallel).
+# make test runs every one of these tests too, on smaller budgets that fuzz deepens:
+#   test_protocol_flips  every 2-bit flip up to 32 wire bytes, 3-bit up to 14, 2000
+#                        sampled 2- and 3-bit flips of each longer vector, half the
+#                        bursts (fuzz: every 2- and 3-bit flip of every vector)
+#   test_protocol_fuzz   500 examples (fuzz: 20,000)
+#   test_core_properties 200 examples of 30 steps (fuzz: 3000 of 80)
+#   test_library_diff    60 examples (fuzz: 1000)
+#   test_soak_fuzz       1000 inputs per mode (fuzz: 10^6)
 fuzz: $(VENV_STAMP) mpy $(NODE_STAMP)
 	PUMPGUARD_EXHAUSTIVE=1 $(PY) -m pytest -n auto tests/test_protocol_flips.py tests/test_protocol_fuzz.py
-	HYPOTHESIS_PROFILE=long $(PY) -m pytest -n auto tests/test_core_properties.py
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -n auto tests/test_core_properties.py tests/test_library_diff.py
 	PUMPGUARD_FUZZ_INPUTS=1000000 $(PY) -m pytest -n 2 -p no:timeout tests/test_soak_fuzz.py
 
 # The long soak of issue 10 on both runtimes (soak/): noisy link, power cuts, store

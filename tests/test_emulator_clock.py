@@ -126,3 +126,33 @@ def test_a_scaled_run_of_the_firmware_under_stalls_never_resets_and_counts_every
     pump = board.pumps[0]
     assert pump.pumped == pump.rate * given // MS_PER_HOUR
     assert shell.core.status(1).volume_infused == pump.pumped
+
+
+@pytest.mark.parametrize("scale", [1, 60])
+def test_quiet_turns_back_off_and_anything_heard_wakes_the_next_turn_at_once(scale):
+    # An idle emulator's loop (the firmware sleeps 1 ms a turn) must not burn a core:
+    # quiet turns wait longer, up to IDLE_MAX_MS (virtual, and never more real ms); a
+    # turn that heard the link or a command, and a fast-forward, wait 1 ms again.
+    clock = hardware.VirtualClock(scale)
+    waits = []
+    heard = []
+    clock.idle = lambda s: waits.append(s) or (heard.pop() if heard else False)
+    for _ in range(10):
+        clock.sleep_ms(1)
+    longest = min(hardware.IDLE_MAX_MS / scale, hardware.IDLE_MAX_MS) / 1000
+    assert waits[0] == pytest.approx(0.001 / scale)
+    assert waits[-1] == pytest.approx(longest) and max(waits) == pytest.approx(longest)
+    assert waits == sorted(waits)
+    heard.append(True)
+    clock.sleep_ms(1)  # hears something
+    clock.sleep_ms(1)
+    assert waits[-1] == pytest.approx(0.001 / scale)
+    for _ in range(10):
+        clock.sleep_ms(1)
+    clock.advance(5000)
+    clock.sleep_ms(1)  # fast-forwarding: no wait at all
+    while clock.fast_forwarding():
+        clock.ticks_ms()
+    n = len(waits)
+    clock.sleep_ms(1)
+    assert len(waits) == n + 1 and waits[-1] == pytest.approx(0.001 / scale)

@@ -161,7 +161,12 @@ def test_hangs(pump):
     )
 
 
-def test_a_port_where_nothing_answers_is_one_error_and_no_test_runs(pytester):
+def test_a_port_where_nothing_answers_is_one_error_and_no_test_runs(pytester, monkeypatch):
+    # Nothing ever answers on this PTY, so the check's 3 attempts may be short: the
+    # generous per-attempt wait of a run (ANSWER_TIMEOUT_S, 10 s) is for slow answers.
+    from pumpguard.testing import board
+
+    monkeypatch.setattr(board, "ANSWER_TIMEOUT_S", 0.5)
     pytester.makepyfile(test_board=BOARD_TESTS)
     master, slave = os.openpty()  # a PTY nobody serves
     try:

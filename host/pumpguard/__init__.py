@@ -10,7 +10,9 @@ Five lines to script a pump (the emulator stands in for a board here)::
         print(pump.status(1))                  # running at 26.25 mL/h
 """
 
-from . import library, report  # the pharmacist's and the report's APIs, as documented
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .api.answers import (
     Alarm,
     Decision,
@@ -26,7 +28,6 @@ from .api.answers import (
 )
 from .api.client import Pump, Quantity, connect
 from .api.keys import KeyFile
-from .emulator import Emulator
 from .errors import (
     AuthError,
     BadValue,
@@ -44,6 +45,25 @@ from .errors import (
     UsageError,
     WrongType,
 )
+
+# The pharmacist's and the report's APIs (as documented) and the emulator are imported
+# when first used: every `pumpguard` command (and every emulator) starts a Python, and
+# most never touch them (rich, the report's model: about half of the start-up).
+if TYPE_CHECKING:
+    from . import library, report
+    from .emulator import Emulator
+
+_LAZY = {"library": ".library", "report": ".report", "Emulator": ".emulator"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'pumpguard' has no attribute {name!r}")
+    module = importlib.import_module(_LAZY[name], __name__)
+    value = getattr(module, name) if name == "Emulator" else module
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Alarm",

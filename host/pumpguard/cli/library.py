@@ -4,9 +4,7 @@ one onto a pump with the service role."""
 
 import json
 
-from .. import library
 from ..errors import PumpguardError
-from ..library.document import count
 from .jsonout import print_json
 from .options import command_parser
 
@@ -77,6 +75,10 @@ def do_library(pump, args, out):
             file=out,
         )
         return
+    # Imported here: the other commands start without the library's modules.
+    from .. import library
+    from ..library.document import count
+
     if args.action == "seal":
         sealed = library.seal(args.file)
         if sealed.changed:
@@ -114,6 +116,8 @@ def _print(out, as_json, data, lines):
 
 
 def _check_lines(result):
+    from ..library.document import count
+
     verdict = "valid" if result.ok else count(len(result.problems), "problem")
     yield f"{result.file}: {result.identity.line()}; {verdict}"
     yield from result.problems

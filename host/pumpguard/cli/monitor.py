@@ -5,10 +5,7 @@ than main()'s one-shot session: so it needs no pump from main()."""
 import functools
 import sys
 
-from rich.console import Console
-
 from ..errors import UsageError
-from ..monitor import Keys, gather, render, run
 from .options import command_parser
 from .session import open_pump
 
@@ -48,6 +45,11 @@ def do_monitor(pump, args, out):
             f"--interval {args.interval:g} is not a refresh interval: give seconds from "
             f"{_INTERVAL_MIN_S} to {_INTERVAL_MAX_S}"
         )
+    # Imported here: rich is a tenth of a second of every other command's start.
+    from rich.console import Console
+
+    from ..monitor import Keys, gather, render, run
+
     console = Console(file=out)  # a terminal and NO_COLOR decide the colour
     opened = functools.partial(open_pump, args)  # args.pump_port: main() found it
     if args.once:

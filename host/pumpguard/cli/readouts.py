@@ -8,7 +8,6 @@ import json
 
 from pumpguard._board.protocol.text import duration
 
-from ..report.source import export, identity
 from .jsonout import print_json
 from .options import alarm_id, channel, command_parser
 
@@ -150,6 +149,8 @@ def argparse_log():
 def do_log(pump, args, out):
     entries = pump.log(args.since)
     if args.json:
+        from ..report.source import export, identity  # the report's package: imported here
+
         print(json.dumps(export(entries, identity(pump)), indent=1), file=out)
         return
     if args.csv:

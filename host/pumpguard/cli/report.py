@@ -1,7 +1,6 @@
 """``pumpguard report``: the session report of a pump's event log, or of a file
 ``pumpguard log`` exported (``pumpguard.report`` does the work)."""
 
-from .. import report
 from ..errors import BadValue
 from .options import command_parser
 
@@ -34,6 +33,8 @@ def report_needs_pump(args):
 
 
 def do_report(pump, args, out):
+    from .. import report  # imported here: the other commands start without it
+
     if args.from_file is not None:
         if not 0 <= args.since <= SEQ_MAX:  # the rule a pump's log() applies
             raise BadValue(f"since {args.since} is not an entry seq: give 0 to {SEQ_MAX}")

@@ -261,8 +261,8 @@ class _Board:
 
     def idle(self, timeout):
         """Wait up to timeout s for the link or a control command (the firmware's
-        sleep); raises _Quit on quit, WatchdogReset once the watchdog starved, and
-        _EmulatorFault for an error of the emulator's own."""
+        sleep): whether either came; raises _Quit on quit, WatchdogReset once the
+        watchdog starved, and _EmulatorFault for an error of the emulator's own."""
         control = self.control
         try:
             fd = control.fd if control.listening() else None
@@ -279,6 +279,7 @@ class _Board:
             raise _FactoryReset
         if self.watchdog:
             self.watchdog.check()
+        return bool(ready)
 
     def _ports(self):
         try:
