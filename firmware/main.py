@@ -17,15 +17,18 @@
 # writes it over mpremote and resets the board; a board without USB access uses its
 # safe-boot pin instead (boards/pico.py: GP22).
 #
-# What a boot does (the library, the restored core, the keys, the shell built) is
-# firmware/startup.py, imported for the boot and dropped after it: what stays resident
-# while the pump runs is the shell and what it calls, not the boot's code.
+# What a boot does (the restored core, the keys, the shell built) is firmware/startup.py,
+# imported for the boot and dropped after it: what stays resident while the pump runs is
+# the shell and what it calls, not the boot's code. The library is loaded before it
+# (druglib.active(): its loader, imported for the call and dropped too), so the boot's
+# peak holds the loader or startup.py, never both beside the library's text (measured,
+# issue 14: with both, 190k failed in the loader).
 import os
 
 from micropython import const
 
 import boards
-from firmware import druglib
+from firmware import druglib, persist
 
 # What the running pump holds, imported before the boot's module: the boot's code,
 # dropped after it, then leaves one free stretch, not holes between them (imported
@@ -37,12 +40,22 @@ from firmware.shell import Shell  # noqa: F401
 # The boot's modules (druglib.call: imported for the call, dropped after it): startup.py
 # and the restore's re-verification it runs (resume.py, SafetyCore.restore()'s import).
 _BOOT = const(("startup", "resume"))
+_SAFE_BOOT = const("safeboot")
+_SAFE_BOOT_USED = const("safeboot.used")
+
+
+def _first(store):
+    """(record, library): the state record (its buffer, 512 B, held for the pump's life,
+    made first) and the active library (firmware/libload.py active()), made before the
+    boot's module is imported."""
+    return persist.Record(store), druglib.active(store)
 
 
 def build(board, ports, boot_id, bundle=""):
     """The shell for this board and ports, with the active library, every channel
     restored from the store and the board's keys loaded from it (firmware/startup.py)."""
-    return druglib.call(_BOOT, "build", board, ports, boot_id, bundle)
+    record, lib = _first(ports["store"])
+    return druglib.call(_BOOT, "build", board, ports, boot_id, bundle, record, lib)
 
 
 def restore(library, board, store):
@@ -63,10 +76,22 @@ def start(board, ports, boot_id=None, bundle=None):
     the emulator's cpython runtime hands in one of its own). bundle: the bundle hash to report
     (read from the manifest when None).
     """
-    shell = druglib.call(_BOOT, "start", board, ports, boot_id, bundle)
-    if shell is not None:  # begun with the boot's code collected: the heap it held is free
-        shell.begin()
+    store = ports["store"]
+    if safe_boot_requested(store):
+        print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
+        return None
+    record, lib = _first(store)
+    shell = druglib.call(_BOOT, "start", board, ports, boot_id, bundle, record, lib)
+    shell.begin()  # begun with the boot's code collected: the heap it held is free
     return shell
+
+
+def safe_boot_requested(store):
+    """True once after the safeboot file was put in the store; consumes it."""
+    if store.read(_SAFE_BOOT) is None:
+        return False
+    store.rename(_SAFE_BOOT, _SAFE_BOOT_USED)
+    return True
 
 
 def run(board, ports, boot_id=None, bundle=None):

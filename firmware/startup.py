@@ -8,18 +8,14 @@ from binascii import unhexlify
 
 from micropython import const
 
-from firmware import druglib, keys, libpush, persist, rules
+from firmware import druglib, keys, persist, rules
 from firmware.alarms import LOW, MESSAGE_MAX
 from firmware.core import SafetyCore
 from firmware.shell import Shell
 from protocol import auth, catalog
 
-# The library sits beside this module, on the board as on the host.
-_LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
 # Written by pumpguard flash at the filesystem root: the bundle this firmware came from.
 _MANIFEST = const("/manifest.json")
-_SAFE_BOOT = const("safeboot")
-_SAFE_BOOT_USED = const("safeboot.used")
 _HEX = const("0123456789abcdef")
 
 
@@ -32,14 +28,16 @@ def _core_options(board):
     }
 
 
-def build(board, ports, boot_id, bundle=""):
-    """The shell for this board and ports, with the active library (see library()),
-    every channel restored from the store (see restore()) and the board's keys loaded
-    from it (see keys_alarms())."""
+def build(board, ports, boot_id, bundle="", record=None, lib=None):
+    """The shell for this board and ports, with the active library (see library();
+    lib, when main.start() loaded it before this module), every channel restored from
+    the store (see restore()) and the board's keys loaded from it (see keys_alarms())."""
     store = ports["store"]
     # The state record first (its buffer, 512 B, is held for the pump's life).
-    record = persist.Record(store)
-    lib = library(store)
+    if record is None:
+        record = persist.Record(store)
+    if lib is None:
+        lib = library(store)
     core, record, uptime = restore(lib, board, store, record)
     library_alarm(core, lib, uptime)
     board_keys = load_keys(store, board.INSECURE_OK)
@@ -57,23 +55,9 @@ def build(board, ports, boot_id, bundle=""):
 
 
 def library(store):
-    """The active drug library: the one pushed last (the store's druglib.json,
-    firmware/libpush.py) when there is one, else the bundle's. A pushed library that
-    the store cannot read is the one that failed: the built-in never stands in for it
-    unseen (a store that reads nothing back reads no record either, restore())."""
-    try:
-        text = store.read(libpush.ACTIVE)
-    except OSError as exc:
-        lib = druglib.Library()
-        lib.problems.append("library: the store cannot read %s (%s)" % (libpush.ACTIVE, exc))
-    else:
-        if text is None:
-            with open(_LIBRARY, "rb") as f:  # bytes, as the store's: one copy, never two
-                text = f.read()
-        lib = druglib.load(text)  # a library without a CRC (not JSON) says crc 0
-    for problem in lib.problems:  # every one, for the engineer at the console
-        print("pumpguard: drug library: %s" % (problem,))
-    return lib
+    """The active drug library (firmware/libload.py active(): the one pushed last, else
+    the bundle's), its problems printed."""
+    return druglib.active(store)
 
 
 def library_alarm(core, lib, uptime):
@@ -246,21 +230,11 @@ def bundle_hash(path=_MANIFEST):
         return ""
 
 
-def safe_boot_requested(store):
-    """True once after the safeboot file was put in the store; consumes it."""
-    if store.read(_SAFE_BOOT) is None:
-        return False
-    store.rename(_SAFE_BOOT, _SAFE_BOOT_USED)
-    return True
-
-
-def start(board, ports, boot_id=None, bundle=None):
-    """main.start()'s work: the shell (not yet begun), or None on a safe boot."""
-    if safe_boot_requested(ports["store"]):
-        print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
-        return None
+def start(board, ports, boot_id=None, bundle=None, record=None, lib=None):
+    """main.start()'s work once no safe boot was requested: the shell (not yet begun),
+    with the record and library main.start() made before this module (see build())."""
     if boot_id is None:
         boot_id = int.from_bytes(ports["entropy"].random(4), "little")
     if bundle is None:
         bundle = bundle_hash()
-    return build(board, ports, boot_id, bundle)
+    return build(board, ports, boot_id, bundle, record, lib)
