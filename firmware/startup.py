@@ -28,17 +28,18 @@ def _core_options(board):
     }
 
 
-def build(board, ports, boot_id, bundle="", record=None, lib=None):
+def build(board, ports, boot_id, bundle="", record=None, lib=None, room=None):
     """The shell for this board and ports, with the active library (see library();
     lib, when main.start() loaded it before this module), every channel restored from
-    the store (see restore()) and the board's keys loaded from it (see keys_alarms())."""
+    the store (see restore(), room its) and the board's keys loaded from it (see
+    keys_alarms())."""
     store = ports["store"]
     # The state record first (its buffer, 512 B, is held for the pump's life).
     if record is None:
         record = persist.Record(store)
     if lib is None:
         lib = library(store)
-    core, record, uptime = restore(lib, board, store, record)
+    core, record, uptime = restore(lib, board, store, record, room)
     library_alarm(core, lib, uptime)
     board_keys = load_keys(store, board.INSECURE_OK)
     keys_alarms(core, board_keys, uptime)
@@ -138,7 +139,7 @@ def _hex_text(doc, name, n):
     return text
 
 
-def restore(library, board, store, record=None):
+def restore(library, board, store, record=None, room=None):
     """(core, record, uptime): the core of this board restored from the store's record.
 
     A good record: each channel that passes re-verification (firmware/resume.py)
@@ -153,6 +154,9 @@ def restore(library, board, store, record=None):
     Never raises OSError: a store that fails its boot writes (a full or failing flash)
     boots degraded, store_failed, serving the link; a reset would only fail the same
     way again, boot after boot.
+
+    room: main.start()'s list of the stretch kept for the core's log ring, emptied just
+    before the core is made (the restore's code imported before that).
     """
     options = _core_options(board)
     record = persist.Record(store) if record is None else record
@@ -176,6 +180,9 @@ def restore(library, board, store, record=None):
         failed = failed or record.failed
         if saved is not None:
             snapshot, uptime = saved
+            from firmware import resume  # noqa: F401  (SafetyCore.restore's, before the room)
+
+            _free(room)
             core = SafetyCore.restore(library, snapshot, uptime, **options)
     except OSError as exc:
         # The store cannot read the record (EIO): not a first boot. The record holds
@@ -196,6 +203,7 @@ def restore(library, board, store, record=None):
     except OSError as exc:  # the shell's first turn tries again
         failed = failed or exc
     if core is None:
+        _free(room)
         core = SafetyCore(library, **options)
         if aside:
             core.store_lost("record set aside", uptime)
@@ -220,6 +228,12 @@ def restore(library, board, store, record=None):
     return core, record, uptime
 
 
+def _free(room):
+    # the stretch main.start() kept for the core's log ring, free for it now
+    if room:
+        room.pop()
+
+
 def bundle_hash(path=_MANIFEST):
     """The SHA-256 (hex) of the bundle this firmware was flashed from; "" when run from
     source (the CPython emulator, the host tests)."""
@@ -230,11 +244,11 @@ def bundle_hash(path=_MANIFEST):
         return ""
 
 
-def start(board, ports, boot_id=None, bundle=None, record=None, lib=None):
+def start(board, ports, boot_id=None, bundle=None, record=None, lib=None, room=None):
     """main.start()'s work once no safe boot was requested: the shell (not yet begun),
     with the record and library main.start() made before this module (see build())."""
     if boot_id is None:
         boot_id = int.from_bytes(ports["entropy"].random(4), "little")
     if bundle is None:
         bundle = bundle_hash()
-    return build(board, ports, boot_id, bundle, record, lib)
+    return build(board, ports, boot_id, bundle, record, lib, room)
