@@ -107,12 +107,25 @@ def load(text):
     return call(_LOADER, "load", data, first, lib)
 
 
-def active(store):
+def _load_file(path, buf=None):
+    """load() of the file at path, its text never read whole: the first pass reads it
+    through a window (jsonparts.Source), the second each drug's bytes (into buf, a
+    bytearray, when they fit)."""
+    lib = Library()
+    with open(path, "rb") as f:
+        got = call(_FIRST, "first_file", f, lib.problems)
+        if got is None:
+            return lib
+        return call(_LOADER, "load", f, got, lib, buf)
+
+
+def active(store, buf=None):
     """The active drug library: the one pushed last (the store's druglib.json,
     firmware/libpush.py) when there is one, else the bundle's; its problems printed,
     every one, for the engineer at the console. A pushed library that the store cannot
     read is the one that failed: the built-in never stands in for it unseen (a store
-    that reads nothing back reads no record either, startup.restore())."""
+    that reads nothing back reads no record either, startup.restore()). buf: a bytearray
+    the bundle's library's loader may read each drug's bytes into (main.start()'s)."""
     from firmware.libpush import ACTIVE  # (libpush imports this module)
 
     try:
@@ -121,10 +134,8 @@ def active(store):
         lib = Library()
         lib.problems.append("library: the store cannot read %s (%s)" % (ACTIVE, exc))
     else:
-        if text is None:
-            with open(_LIBRARY, "rb") as f:  # bytes, as the store's: one copy, never two
-                text = f.read()
-        lib = load(text)  # a library without a CRC (not JSON) says crc 0
+        # a library without a CRC (not JSON) says crc 0
+        lib = _load_file(_LIBRARY, buf) if text is None else load(text)
         text = None
     for problem in lib.problems:
         print("pumpguard: drug library: %s" % (problem,))

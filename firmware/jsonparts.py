@@ -30,6 +30,7 @@ _OPEN_ARRAY = const(0x5B)
 _CLOSE_ARRAY = const(0x5D)
 _SPACE = const(b" \t\n\r")  # JSON's whitespace (RFC 8259), and only it
 _VALUE_END = const(b",}] \t\n\r")
+_WINDOW = const(256)  # a Source's window
 
 
 class Parts:
@@ -39,7 +40,8 @@ class Parts:
     def __init__(self, data):
         self.data = data
         # MicroPython's json reads any buffer: a value is parsed where it lies, never copied
-        self._view = memoryview(data) if sys.implementation.name == "micropython" else data
+        # (a Source's value is read out of its file)
+        self._view = memoryview(data) if _buffer(data) else data
         at = _space(data, 0)
         if at >= len(data) or data[at] != _OPEN_OBJECT:
             raise TypeError  # no object: load() asks json what it is
@@ -60,6 +62,75 @@ class Parts:
             raise ValueError(
                 "%s, in the value from line %d" % (exc, _line(self.data, at[0]))
             ) from None
+
+
+def _buffer(data):
+    # True when data is bytes MicroPython's json can read in place (a memoryview of them)
+    return sys.implementation.name == "micropython" and isinstance(data, (bytes, bytearray))
+
+
+class Source:
+    """A file's bytes, read as the scans here read bytes (len, an index, a slice, find,
+    count, in) through one window of _WINDOW bytes: the drug library's text at a boot,
+    never held whole (16 KB; measured, issue 14: with it held beside the loader's first
+    pass, 190k did not boot). A slice is read from the file (a value, a key: small)."""
+
+    def __init__(self, f):
+        f.seek(0, 2)
+        self._n = f.tell()
+        self._f = f
+        self._win = bytearray(_WINDOW)
+        self._at = 0  # the file's offset of the window's first byte
+        self._len = 0  # the bytes the window holds
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            start = i.start or 0
+            stop = self._n if i.stop is None else min(i.stop, self._n)
+            if stop <= start:
+                return b""
+            self._f.seek(start)
+            return self._f.read(stop - start)
+        o = i - self._at
+        if o < 0 or o >= self._len:
+            if not 0 <= i < self._n:
+                raise IndexError(i)
+            self._f.seek(i)
+            self._len = self._f.readinto(self._win)
+            self._at = i
+            o = 0
+        return self._win[o]
+
+    def find(self, sub, start=0):
+        """As bytes.find(sub, start)."""
+        n = len(sub)
+        while start < self._n:
+            at = self[start : start + _WINDOW + n - 1].find(sub)
+            if at >= 0:
+                return start + at
+            start += _WINDOW
+        return -1
+
+    def count(self, sub, start, end):
+        """As bytes.count(sub, start, end), for a sub of one byte."""
+        total = 0
+        while start < end:
+            stop = min(start + _WINDOW, end)
+            total += self[start:stop].count(sub)
+            start = stop
+        return total
+
+    def __contains__(self, sub):
+        return self.find(sub) >= 0
+
+
+def first_file(f, problems):
+    """first() of the JSON text the binary file f holds, read through a Source (none
+    kept after it: its methods would hold this module's code, through its globals)."""
+    return first(Source(f), problems)
 
 
 def _space(data, at):
@@ -220,7 +291,7 @@ def first(data, problems):
         doc, count, no_form = _first_pass(parts, crc)
     except TypeError:  # not an object: is it JSON at all?
         try:
-            json.loads(data)
+            json.loads(data[0 : len(data)])  # (a Source's bytes read whole: no library)
         except ValueError as exc:
             problem("library", "not valid JSON (%s)" % (exc,))
         else:

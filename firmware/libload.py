@@ -40,11 +40,13 @@ _LIBRARY_NAME_MAX = const(32)
 _LIBRARY_VERSION_MAX = const(16)
 
 
-def load(text, first=None, lib=None):
-    """Parse and validate the library JSON (str, or the file's bytes: UTF-8); never
-    raises for content problems. first: jsonparts.first()'s result for these bytes (in
-    lib.problems), when druglib.load() ran it before this module was imported; without
-    it, it is run here."""
+def load(text, first=None, lib=None, buf=None):
+    """Parse and validate the library JSON (str, or the file's bytes: UTF-8, or with
+    first the binary file that holds them); never raises for content problems. first:
+    jsonparts.first()'s result for these bytes (in lib.problems), when druglib.load()
+    ran it before this module was imported; without it, it is run here. buf: a
+    bytearray each drug's bytes are read into from the file when they fit (MicroPython's
+    json parses them there: no stretch of heap needed per drug)."""
     data = text.encode() if isinstance(text, str) else text
     text = None
     if lib is None:
@@ -76,13 +78,26 @@ def load(text, first=None, lib=None):
     drugs = check.obj(doc, "drugs", "library") if spans is None else spans
     if not drugs:
         check.problem("library.drugs", "no drugs")
-    view = memoryview(data) if sys.implementation.name == "micropython" else data
+    # MicroPython's json reads bytes in place; from a binary file (druglib._load_file())
+    # each drug's bytes are read
+    buffer = isinstance(data, (bytes, bytearray))
+    view = memoryview(data) if buffer and sys.implementation.name == "micropython" else data
     for name in sorted(drugs):
         if not 0 < len(name) <= _NAME_MAX or not _printable(name):
             check.problem(name, "a drug name is 1-%d printable ASCII characters" % (_NAME_MAX,))
         d = drugs[name]
-        if spans is not None:  # parsed once already (jsonparts.first()): valid JSON
+        if spans is not None and buffer:  # parsed once already (jsonparts.first())
             d = json.loads(view[d[0] : d[1]])  # type: ignore[arg-type]
+        elif spans is not None:
+            data.seek(d[0])  # type: ignore[union-attr]
+            n = d[1] - d[0]
+            if buf is not None and n <= len(buf) and sys.implementation.name == "micropython":
+                part = memoryview(buf)[:n]
+                data.readinto(part)  # type: ignore[union-attr]
+                d = json.loads(part)  # type: ignore[arg-type]
+                part = None
+            else:
+                d = json.loads(data.read(n))  # type: ignore[union-attr]
         lib.drugs[name] = _load_drug(check, name, d)
         d = None
     for drug in lib.drugs.values():

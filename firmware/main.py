@@ -34,8 +34,8 @@ from firmware import druglib, persist
 # dropped after it, then leaves one free stretch, not holes between them (imported
 # after the library's parse instead, the pump's modules and its log ring found no
 # 5 KB stretch left at 232k: measured, issue 14).
-from firmware.core import SafetyCore  # noqa: F401
-from firmware.shell import Shell  # noqa: F401
+from firmware.core import SafetyCore
+from firmware.shell import Shell
 
 # The boot's modules (druglib.call: imported for the call, dropped after it): startup.py
 # and the restore's re-verification it runs (resume.py, SafetyCore.restore()'s import).
@@ -44,29 +44,40 @@ _SAFE_BOOT = const("safeboot")
 _SAFE_BOOT_USED = const("safeboot.used")
 
 
-# The stretch kept for the core's log ring (64 entries of 10 references: 5,120 B on the
-# 64-bit unix port) from the library's parse to the core's making, with room for the
-# few small objects made before the ring.
+# The stretch kept for the core's log ring through the library's load: the ring and the
+# few small objects the core makes before it.
 _RING_ROOM = const(6144)
 
 
-def _first(store):
-    """(record, library, room): the state record (its buffer, 512 B, held for the pump's
-    life, made first) and the active library (firmware/libload.py active()), made before
-    the boot's module is imported; then room, a list of one stretch of _RING_ROOM bytes
-    that startup.restore() empties just before it makes the core: the boot's code and
-    the restore's, imported in between, never leave the ring no stretch to land in
-    (measured, issue 14: at 196k and 204k the restoring boot failed there, 5,120 B)."""
+def _first(board, store):
+    """(record, library, [core]): the state record (its buffer, 512 B, held for the pump's
+    life, made first), the active library (druglib.active(), its text never read whole)
+    and a core for them, not yet restored, made before the boot's module is imported:
+    its log ring (64 entries of 10 references: 5,120 B on the 64-bit unix port) lands
+    in the stretch kept for it from before the library's load, which, like the boot's
+    code, leaves no such stretch (measured, issue 14: at 192-200k a boot failed there,
+    the ring made after startup.py's imports; at 190k a restoring boot, the ring made
+    after the library's load)."""
+    room = bytearray(_RING_ROOM)  # the ring's stretch, kept through the library's load
     record = persist.Record(store)
-    lib = druglib.active(store)
-    return record, lib, [bytearray(_RING_ROOM)]
+    lib = druglib.active(store, room)  # (room its buffer for each drug's bytes meanwhile)
+    room = None  # noqa: F841  (free for the ring: the core is the next made)
+    core = SafetyCore(
+        lib,
+        channels=board.CHANNELS,
+        max_rate=board.MAX_RATE,
+        link_timeout_ms=board.LINK_TIMEOUT_MS,
+        near_empty_s=board.NEAR_EMPTY_S,
+    )
+    return record, lib, [core]  # a list: startup.restore() lets go of it
 
 
 def build(board, ports, boot_id, bundle=""):
     """The shell for this board and ports, with the active library, every channel
     restored from the store and the board's keys loaded from it (firmware/startup.py)."""
-    record, lib, room = _first(ports["store"])
-    return druglib.call(_BOOT, "build", board, ports, boot_id, bundle, record, lib, room)
+    record, lib, fresh = _first(board, ports["store"])
+    core, args = druglib.call(_BOOT, "prepared", board, ports, boot_id, bundle, record, lib, fresh)
+    return Shell(core, board, **args)  # made with the boot's code collected
 
 
 def restore(library, board, store):
@@ -91,9 +102,11 @@ def start(board, ports, boot_id=None, bundle=None):
     if safe_boot_requested(store):
         print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
         return None
-    record, lib, room = _first(store)
-    shell = druglib.call(_BOOT, "start", board, ports, boot_id, bundle, record, lib, room)
-    shell.begin()  # begun with the boot's code collected: the heap it held is free
+    record, lib, fresh = _first(board, store)
+    core, args = druglib.call(_BOOT, "start", board, ports, boot_id, bundle, record, lib, fresh)
+    # made and begun with the boot's code collected: its buffers need none of that heap
+    shell = Shell(core, board, **args)
+    shell.begin()
     return shell
 
 

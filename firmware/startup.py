@@ -28,31 +28,35 @@ def _core_options(board):
     }
 
 
-def build(board, ports, boot_id, bundle="", record=None, lib=None, room=None):
-    """The shell for this board and ports, with the active library (see library();
-    lib, when main.start() loaded it before this module), every channel restored from
-    the store (see restore(), room its) and the board's keys loaded from it (see
-    keys_alarms())."""
+def build(board, ports, boot_id, bundle="", record=None, lib=None, fresh=None):
+    """The shell for this board and ports (see prepared())."""
+    core, args = prepared(board, ports, boot_id, bundle, record, lib, fresh)
+    return Shell(core, board, **args)
+
+
+def prepared(board, ports, boot_id, bundle="", record=None, lib=None, fresh=None):
+    """(core, the keyword arguments of its Shell(core, board, ...)), with the active
+    library (see library(); lib, when main.start() loaded it before this module), every
+    channel restored from the store (see restore(), fresh its) and the board's keys
+    loaded from it (see keys_alarms()). main.start() makes the shell once this module
+    and the restore's are dropped: its buffers never need the heap their code holds."""
     store = ports["store"]
     # The state record first (its buffer, 512 B, is held for the pump's life).
     if record is None:
         record = persist.Record(store)
     if lib is None:
         lib = library(store)
-    core, record, uptime = restore(lib, board, store, record, room)
+    core, record, uptime = restore(lib, board, store, record, fresh)
     library_alarm(core, lib, uptime)
     board_keys = load_keys(store, board.INSECURE_OK)
     keys_alarms(core, board_keys, uptime)
-    return Shell(
-        core,
-        board,
-        keys=board_keys,
-        boot_id=boot_id,
-        uptime_ms=uptime,
-        bundle=bundle,
-        record=record,
-        **ports,
-    )
+    args = dict(ports)
+    args["keys"] = board_keys
+    args["boot_id"] = boot_id
+    args["uptime_ms"] = uptime
+    args["bundle"] = bundle
+    args["record"] = record
+    return core, args
 
 
 def library(store):
@@ -139,7 +143,7 @@ def _hex_text(doc, name, n):
     return text
 
 
-def restore(library, board, store, record=None, room=None):
+def restore(library, board, store, record=None, fresh=None):
     """(core, record, uptime): the core of this board restored from the store's record.
 
     A good record: each channel that passes re-verification (firmware/resume.py)
@@ -155,8 +159,10 @@ def restore(library, board, store, record=None, room=None):
     boots degraded, store_failed, serving the link; a reset would only fail the same
     way again, boot after boot.
 
-    room: main.start()'s list of the stretch kept for the core's log ring, emptied just
-    before the core is made (the restore's code imported before that).
+    fresh: a list of one core for this library and board made before and never used
+    (main.start(): its log ring made before the boot's code is imported): the idle core
+    when none is restored; let go of before a restore (SafetyCore.restore() makes its
+    own), whose core's ring then finds its stretch.
     """
     options = _core_options(board)
     record = persist.Record(store) if record is None else record
@@ -180,9 +186,12 @@ def restore(library, board, store, record=None, room=None):
         failed = failed or record.failed
         if saved is not None:
             snapshot, uptime = saved
-            from firmware import resume  # noqa: F401  (SafetyCore.restore's, before the room)
+            if fresh:
+                # its code first, then the core made already let go of: the restored
+                # core's ring lands where that one's was once it is collected
+                from firmware import resume  # noqa: F401
 
-            _free(room)
+                fresh.pop()
             core = SafetyCore.restore(library, snapshot, uptime, **options)
     except OSError as exc:
         # The store cannot read the record (EIO): not a first boot. The record holds
@@ -203,8 +212,7 @@ def restore(library, board, store, record=None, room=None):
     except OSError as exc:  # the shell's first turn tries again
         failed = failed or exc
     if core is None:
-        _free(room)
-        core = SafetyCore(library, **options)
+        core = fresh.pop() if fresh else SafetyCore(library, **options)
         if aside:
             core.store_lost("record set aside", uptime)
             core.device_alarm(
@@ -228,12 +236,6 @@ def restore(library, board, store, record=None, room=None):
     return core, record, uptime
 
 
-def _free(room):
-    # the stretch main.start() kept for the core's log ring, free for it now
-    if room:
-        room.pop()
-
-
 def bundle_hash(path=_MANIFEST):
     """The SHA-256 (hex) of the bundle this firmware was flashed from; "" when run from
     source (the CPython emulator, the host tests)."""
@@ -244,11 +246,12 @@ def bundle_hash(path=_MANIFEST):
         return ""
 
 
-def start(board, ports, boot_id=None, bundle=None, record=None, lib=None, room=None):
-    """main.start()'s work once no safe boot was requested: the shell (not yet begun),
-    with the record and library main.start() made before this module (see build())."""
+def start(board, ports, boot_id=None, bundle=None, record=None, lib=None, fresh=None):
+    """main.start()'s work once no safe boot was requested: prepared()'s (core, shell
+    arguments), with the record, library and core main.start() made before this
+    module."""
     if boot_id is None:
         boot_id = int.from_bytes(ports["entropy"].random(4), "little")
     if bundle is None:
         bundle = bundle_hash()
-    return build(board, ports, boot_id, bundle, record, lib, room)
+    return prepared(board, ports, boot_id, bundle, record, lib, fresh)
