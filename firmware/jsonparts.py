@@ -56,10 +56,7 @@ class Parts:
     def value(self, at):
         """The value at the span at, parsed on its own; ValueError (json's, with where the value
         begins: json counts its lines and columns from there) when it is no JSON."""
-        data = self.data
         try:
-            if isinstance(data, Source):
-                return json.loads(data.part(at[0], at[1]))  # type: ignore[arg-type]
             return json.loads(self._view[at[0] : at[1]])  # type: ignore[arg-type]
         except ValueError as exc:
             raise ValueError(
@@ -78,11 +75,10 @@ class Source:
     never held whole (16 KB; measured, issue 14: with it held beside the loader's first
     pass, 190k did not boot). A slice is read from the file (a value, a key: small)."""
 
-    def __init__(self, f, buf=None):
+    def __init__(self, f):
         f.seek(0, 2)
         self._n = f.tell()
         self._f = f
-        self._buf = buf
         self._win = bytearray(_WINDOW)
         self._at = 0  # the file's offset of the window's first byte
         self._len = 0  # the bytes the window holds
@@ -108,19 +104,6 @@ class Source:
             o = 0
         return self._win[o]
 
-    def part(self, start, end):
-        """The bytes from start to end, for json.loads(): read into buf when they fit
-        (on MicroPython, whose json parses a buffer where it lies: no stretch of heap per
-        value), else read anew; valid until the next part()."""
-        buf = self._buf
-        n = end - start
-        if buf is None or n > len(buf) or sys.implementation.name != "micropython":
-            return self[start:end]
-        self._f.seek(start)
-        view = memoryview(buf)[:n]
-        self._f.readinto(view)
-        return view
-
     def find(self, sub, start=0):
         """As bytes.find(sub, start)."""
         n = len(sub)
@@ -144,11 +127,10 @@ class Source:
         return self.find(sub) >= 0
 
 
-def first_file(f, problems, buf=None):
-    """first() of the JSON text the binary file f holds, read through a Source (its
-    values into buf: Source.part()); none kept after it (its methods would hold this
-    module's code, through its globals)."""
-    return first(Source(f, buf), problems)
+def first_file(f, problems):
+    """first() of the JSON text the binary file f holds, read through a Source (none
+    kept after it: its methods would hold this module's code, through its globals)."""
+    return first(Source(f), problems)
 
 
 def _space(data, at):
