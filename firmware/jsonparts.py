@@ -88,12 +88,7 @@ class Source:
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            start = i.start or 0
-            stop = self._n if i.stop is None else min(i.stop, self._n)
-            if stop <= start:
-                return b""
-            self._f.seek(start)
-            return self._f.read(stop - start)
+            return self._bytes(i.start or 0, self._n if i.stop is None else i.stop)
         o = i - self._at
         if o < 0 or o >= self._len:
             if not 0 <= i < self._n:
@@ -104,11 +99,19 @@ class Source:
             o = 0
         return self._win[o]
 
+    def _bytes(self, start, stop):
+        # the bytes from start to stop (a slice's), read from the file
+        stop = min(stop, self._n)
+        if stop <= start:
+            return b""
+        self._f.seek(start)
+        return self._f.read(stop - start)
+
     def find(self, sub, start=0):
         """As bytes.find(sub, start)."""
         n = len(sub)
         while start < self._n:
-            at = self[start : start + _WINDOW + n - 1].find(sub)
+            at = self._bytes(start, start + _WINDOW + n - 1).find(sub)
             if at >= 0:
                 return start + at
             start += _WINDOW
@@ -119,7 +122,7 @@ class Source:
         total = 0
         while start < end:
             stop = min(start + _WINDOW, end)
-            total += self[start:stop].count(sub)
+            total += self._bytes(start, stop).count(sub)
             start = stop
         return total
 
