@@ -21,7 +21,7 @@ import binascii
 
 from micropython import const
 
-_CRC_CHUNK = const(1024)  # bytes of canonical form per binascii.crc32() call
+_CRC_CHUNK = const(256)  # bytes of canonical form per binascii.crc32() call
 
 
 def canonical(doc):

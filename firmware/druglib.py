@@ -86,15 +86,61 @@ class Library:
         return shown + ("; and %d more" % more if more > 0 else "")
 
 
-# The loader's modules, and the canonical form's (call()'s modules)
-_LOADER = const(("libload", "jsonparts", "canonical"))
+# The loader's two passes' modules, and the canonical form's (call()'s modules)
+_FIRST = const(("jsonparts", "canonical", "jsontext"))
+_LOADER = const(("libload",))
 _CANONICAL = const(("canonical",))
+# The bundle's library sits beside this module, on the board as on the host.
+_LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
 
 
 def load(text):
     """Parse and validate the library JSON (str, or the file's bytes: UTF-8); never
-    raises for content problems (firmware/libload.py)."""
-    return call(_LOADER, "load", text)
+    raises for content problems. Two passes, each one's code imported for it and
+    dropped after (firmware/libload.py): jsonparts.first(), then libload.load()."""
+    lib = Library()
+    data = text.encode() if isinstance(text, str) else text
+    text = None
+    first = call(_FIRST, "first", data, lib.problems)
+    if first is None:
+        return lib
+    return call(_LOADER, "load", data, first, lib)
+
+
+def _load_file(path, buf=None):
+    """load() of the file at path, its text never read whole: the first pass reads it
+    through a window (jsonparts.Source), the second each drug's bytes (into buf, a
+    bytearray, when they fit: the first pass's values read into it too made the 72 h at
+    190k fail, measured)."""
+    lib = Library()
+    with open(path, "rb") as f:
+        got = call(_FIRST, "first_file", f, lib.problems)
+        if got is None:
+            return lib
+        return call(_LOADER, "load", f, got, lib, buf)
+
+
+def active(store, buf=None):
+    """The active drug library: the one pushed last (the store's druglib.json,
+    firmware/libpush.py) when there is one, else the bundle's; its problems printed,
+    every one, for the engineer at the console. A pushed library that the store cannot
+    read is the one that failed: the built-in never stands in for it unseen (a store
+    that reads nothing back reads no record either, startup.restore()). buf: a bytearray
+    the bundle's library's loader may read each drug's bytes into (main.start()'s)."""
+    from firmware.libpush import ACTIVE  # (libpush imports this module)
+
+    try:
+        text = store.read(ACTIVE)
+    except OSError as exc:
+        lib = Library()
+        lib.problems.append("library: the store cannot read %s (%s)" % (ACTIVE, exc))
+    else:
+        # a library without a CRC (not JSON) says crc 0
+        lib = _load_file(_LIBRARY, buf) if text is None else load(text)
+        text = None
+    for problem in lib.problems:
+        print("pumpguard: drug library: %s" % (problem,))
+    return lib
 
 
 def crc_of(doc):

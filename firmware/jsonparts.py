@@ -1,5 +1,6 @@
-# A JSON text by parts, for the drug library's loader (firmware/libload.py, imported at
-# a boot and a LIB_COMMIT only, dropped with it): the byte ranges of an object's members
+# A JSON text by parts, and the drug library loader's first pass (first(): imported by
+# druglib.load() at a boot and a LIB_COMMIT only, dropped before libload.py, the second
+# pass, is imported): the byte ranges of an object's members
 # (Parts), so that each drug is parsed on its own and the whole tree is never held; and
 # what json.loads() does not tell of a text: the members an object gives twice, how many
 # strings it holds (a figure given twice is reviewed by its first and run by its last).
@@ -12,7 +13,12 @@ import sys
 
 from micropython import const
 
-from firmware.jsontext import _string_end
+from firmware.canonical import Crc, write
+from firmware.jsontext import _string_end, depth
+
+_TOP = const(("name", "version", "crc32", "weight_kg", "volume_ml", "drugs"))
+_DEPTH_MAX = const(16)  # arrays and objects within each other (the library's own: 6)
+_SURROGATES = const((b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df"))
 
 _QUOTE = const(0x22)
 _NEWLINE = const(0x0A)
@@ -24,6 +30,7 @@ _OPEN_ARRAY = const(0x5B)
 _CLOSE_ARRAY = const(0x5D)
 _SPACE = const(b" \t\n\r")  # JSON's whitespace (RFC 8259), and only it
 _VALUE_END = const(b",}] \t\n\r")
+_WINDOW = const(256)  # a Source's window
 
 
 class Parts:
@@ -33,7 +40,8 @@ class Parts:
     def __init__(self, data):
         self.data = data
         # MicroPython's json reads any buffer: a value is parsed where it lies, never copied
-        self._view = memoryview(data) if sys.implementation.name == "micropython" else data
+        # (a Source's value is read out of its file)
+        self._view = memoryview(data) if _buffer(data) else data
         at = _space(data, 0)
         if at >= len(data) or data[at] != _OPEN_OBJECT:
             raise TypeError  # no object: load() asks json what it is
@@ -54,6 +62,78 @@ class Parts:
             raise ValueError(
                 "%s, in the value from line %d" % (exc, _line(self.data, at[0]))
             ) from None
+
+
+def _buffer(data):
+    # True when data is bytes MicroPython's json can read in place (a memoryview of them)
+    return sys.implementation.name == "micropython" and isinstance(data, (bytes, bytearray))
+
+
+class Source:
+    """A file's bytes, read as the scans here read bytes (len, an index, a slice, find,
+    count, in) through one window of _WINDOW bytes: the drug library's text at a boot,
+    never held whole (16 KB; measured, issue 14: with it held beside the loader's first
+    pass, 190k did not boot). A slice is read from the file (a value, a key: small)."""
+
+    def __init__(self, f):
+        f.seek(0, 2)
+        self._n = f.tell()
+        self._f = f
+        self._win = bytearray(_WINDOW)
+        self._at = 0  # the file's offset of the window's first byte
+        self._len = 0  # the bytes the window holds
+
+    def __len__(self):
+        return self._n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self._bytes(i.start or 0, self._n if i.stop is None else i.stop)
+        o = i - self._at
+        if o < 0 or o >= self._len:
+            if not 0 <= i < self._n:
+                raise IndexError(i)
+            self._f.seek(i)
+            self._len = self._f.readinto(self._win)
+            self._at = i
+            o = 0
+        return self._win[o]
+
+    def _bytes(self, start, stop):
+        # the bytes from start to stop (a slice's), read from the file
+        stop = min(stop, self._n)
+        if stop <= start:
+            return b""
+        self._f.seek(start)
+        return self._f.read(stop - start)
+
+    def find(self, sub, start=0):
+        """As bytes.find(sub, start)."""
+        n = len(sub)
+        while start < self._n:
+            at = self._bytes(start, start + _WINDOW + n - 1).find(sub)
+            if at >= 0:
+                return start + at
+            start += _WINDOW
+        return -1
+
+    def count(self, sub, start, end):
+        """As bytes.count(sub, start, end), for a sub of one byte."""
+        total = 0
+        while start < end:
+            stop = min(start + _WINDOW, end)
+            total += self._bytes(start, stop).count(sub)
+            start = stop
+        return total
+
+    def __contains__(self, sub):
+        return self.find(sub) >= 0
+
+
+def first_file(f, problems):
+    """first() of the JSON text the binary file f holds, read through a Source (none
+    kept after it: its methods would hold this module's code, through its globals)."""
+    return first(Source(f), problems)
 
 
 def _space(data, at):
@@ -193,3 +273,144 @@ def duplicates(data):
             line += 1
         i += 1
     return found
+
+
+def first(data, problems):
+    """The library loader's first pass over the JSON bytes data (firmware/libload.py
+    load() the second): (the document's top-level values, "drugs" None when it is an
+    object, the CRC of its canonical form, the ValueError of a value with no canonical
+    form or None, {drug: (start, end)} or None when "drugs" is no object), or None when
+    the text is no library to check further. Its problems appended to problems, as
+    libload's: "<path>: <what is wrong>"."""
+
+    def problem(path, what):
+        problems.append("%s: %s" % (path, what))
+
+    if _text_problem(problem, data):
+        return None
+    crc = Crc()
+    try:
+        parts = Parts(data)
+        doc, count, no_form = _first_pass(parts, crc)
+    except TypeError:  # not an object: is it JSON at all?
+        try:
+            json.loads(data[0 : len(data)])  # (a Source's bytes read whole: no library)
+        except ValueError as exc:
+            problem("library", "not valid JSON (%s)" % (exc,))
+        else:
+            problem("library", "not a JSON object")
+        return None
+    except ValueError as exc:
+        problem("library", "not valid JSON (%s)" % (exc,))
+        return None
+    twice = duplicates(data)
+    for line, key in twice:
+        problem(
+            "library",
+            "member %r given twice in one object (line %d): a reader sees the first, the "
+            "pump would run the last" % (key, line),
+        )
+    if not twice and strings(data) != count:
+        # a member the parse dropped that duplicates() could not place: given twice
+        # without a comma between, which MicroPython's json takes and CPython's refuses
+        problem("library", "the text holds members its document does not: one given twice")
+    for key in parts.top:  # the text's order, as json's dict
+        if key not in _TOP and key != "about":
+            problem(key, "unknown top-level field")
+    return doc, crc.value & 0xFFFFFFFF, no_form, parts.drugs
+
+
+def _first_pass(p, crc):
+    """Parse every value of the document (ValueError: not valid JSON), in the canonical
+    form's order, feeding that form (without the top-level "crc32") to crc: (the
+    document's top-level values but "drugs", the strings the document holds, the
+    ValueError of a value with no canonical form or None)."""
+    doc = {}
+    count = 0
+    no_form = None
+    emit = crc.add
+    emit(b"{")
+    first = True
+    for key in sorted(p.top):
+        count += 1
+        span = p.top[key]
+        if key == "drugs" and p.drugs is not None:
+            values = [(name, p.drugs[name]) for name in sorted(p.drugs)]
+            doc[key] = None
+        else:
+            values = None
+            doc[key] = value = p.value(span)
+        if key == "crc32":
+            count += strings_in(value)
+            continue
+        if no_form is None:
+            if not first:
+                emit(b",")
+            first = False
+            write(key, emit)
+            emit(b":")
+        if values is None:
+            count += strings_in(value)
+            no_form = _form(value, emit, no_form)
+            continue
+        if no_form is None:
+            emit(b"{")
+        for i in range(len(values)):
+            name, span = values[i]
+            drug = p.value(span)
+            count += 1 + strings_in(drug)
+            if no_form is None:
+                if i:
+                    emit(b",")
+                write(name, emit)
+                emit(b":")
+            no_form = _form(drug, emit, no_form)
+            drug = None
+        if no_form is None:
+            emit(b"}")
+    if no_form is None:
+        emit(b"}")
+        crc.flush()
+    return doc, count, no_form
+
+
+def _form(value, emit, error):
+    # the canonical form of value to emit until one value has none (its ValueError)
+    if error is not None:
+        return error
+    try:
+        write(value, emit)
+    except ValueError as exc:
+        return exc
+    return None
+
+
+def _text_problem(problem, data):
+    """True when the bytes are no text both interpreters read the same (a problem is
+    noted): a file a host's check passes must be one a board loads the same."""
+    # CPython's json reads UTF-16 and a byte order mark in bytes, MicroPython's neither.
+    if data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in data:
+        problem("library", "not UTF-8 text without a byte order mark (saved as UTF-16?)")
+        return True
+    # Parsing and the canonical form recurse: MicroPython's stack ends far sooner than
+    # CPython's, so one bound for both (a library nests 6 deep; "about" is free text).
+    deep = depth(data)
+    if deep > _DEPTH_MAX:
+        problem("library", "nested %d deep: a library nests at most %d" % (deep, _DEPTH_MAX))
+        return True
+    # CPython's json joins a surrogate pair ("\ud835\udc65") into one character,
+    # MicroPython's keeps two: another canonical form, another CRC.
+    at = data.find(b"\\u")
+    while at >= 0:
+        escaped = 1
+        while at >= escaped and data[at - escaped] == 0x5C:  # "\\u" is no escape
+            escaped += 1
+        if escaped % 2 and data[at + 2 : at + 4].lower() in _SURROGATES:
+            problem(
+                "library",
+                "a \\u%s escape (half of a character outside the BMP): write the "
+                "character itself, in UTF-8" % (str(data[at + 2 : at + 6], "utf-8"),),
+            )
+            return True
+        at = data.find(b"\\u", at + 2)
+    return False

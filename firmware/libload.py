@@ -1,26 +1,29 @@
 """The drug library's loader: druglib.load() imports it for the call and drops it after
 (a boot, a LIB_COMMIT), so none of its code stays in a board's heap.
 
-Never the whole document at once: the text is scanned for the members of its top-level
-object and of its "drugs" object (their byte ranges, _members()), and each drug is parsed
-on its own (json.loads of its bytes), checked and dropped, in two passes: the first
-parses every value (the text is valid JSON), counts its strings and feeds its canonical
-form to the CRC; the second checks each drug into its Drug. At most one drug's tree is
-held beside the text (a drug ~5 KB on the 64-bit unix port, the whole tree ~28 KB).
+Never the whole document at once, and never both halves of the loader at once: the
+first pass is jsonparts.first()'s (druglib.load() imports jsonparts and canonical for it
+and drops them before this module is imported): the text is checked as text, scanned
+for the members of its top-level object and of its "drugs" object (their byte ranges),
+every value parsed (the text is valid JSON), its strings counted and its canonical form
+fed to the CRC. The second pass is this module's: each drug parsed on its own again
+(json.loads of its bytes), checked into its Drug and dropped. At most one drug's tree is
+held beside the text (a drug ~5 KB on the 64-bit unix port, the whole tree ~28 KB), and
+one half of the loader's code (measured, issue 14, on the 64-bit unix port: the whole
+loader held 20.3 KB of heap, its first half 10.4 KB, this one 9.3 KB).
 
 Problems are those firmware/druglib.py's docstring describes, each
 ``"<drug>.<field>: <what is wrong>"``, every one listed, never raised.
 """
 
 import json
+import sys
 
 from micropython import const
 
-from firmware import jsonparts, jsontext, units
-from firmware.canonical import Crc, write
+from firmware import units
 from firmware.druglib import Drug, Library
 
-_TOP = const(("name", "version", "crc32", "weight_kg", "volume_ml", "drugs"))
 _LIMITS = const(("hard_min", "soft_min", "soft_max", "hard_max"))
 _ADVISORY_KINDS = const(("needs_any", "note"))
 # A drug whose dose unit is unknown is checked on against this one, so that every other
@@ -35,120 +38,34 @@ _ADVISORY_MAX = const(80)
 # library_version): a longer one could not be reported, so it is refused here.
 _LIBRARY_NAME_MAX = const(32)
 _LIBRARY_VERSION_MAX = const(16)
-_DEPTH_MAX = const(16)  # arrays and objects within each other (the library's own: 6)
-_SURROGATES = const((b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df"))
 
 
-def _first_pass(p, crc):
-    """Parse every value of the document (ValueError: not valid JSON), in the canonical
-    form's order, feeding that form (without the top-level "crc32") to crc: (the
-    document's top-level values but "drugs", the strings the document holds, the
-    ValueError of a value with no canonical form or None)."""
-    doc = {}
-    count = 0
-    no_form = None
-    emit = crc.add
-    emit(b"{")
-    first = True
-    for key in sorted(p.top):
-        count += 1
-        span = p.top[key]
-        if key == "drugs" and p.drugs is not None:
-            values = [(name, p.drugs[name]) for name in sorted(p.drugs)]
-            doc[key] = None
-        else:
-            values = None
-            doc[key] = value = p.value(span)
-        if key == "crc32":
-            count += jsonparts.strings_in(value)
-            continue
-        if no_form is None:
-            if not first:
-                emit(b",")
-            first = False
-            write(key, emit)
-            emit(b":")
-        if values is None:
-            count += jsonparts.strings_in(value)
-            no_form = _form(value, emit, no_form)
-            continue
-        if no_form is None:
-            emit(b"{")
-        for i in range(len(values)):
-            name, span = values[i]
-            drug = p.value(span)
-            count += 1 + jsonparts.strings_in(drug)
-            if no_form is None:
-                if i:
-                    emit(b",")
-                write(name, emit)
-                emit(b":")
-            no_form = _form(drug, emit, no_form)
-            drug = None
-        if no_form is None:
-            emit(b"}")
-    if no_form is None:
-        emit(b"}")
-        crc.flush()
-    return doc, count, no_form
-
-
-def _form(value, emit, error):
-    # the canonical form of value to emit until one value has none (its ValueError)
-    if error is not None:
-        return error
-    try:
-        write(value, emit)
-    except ValueError as exc:
-        return exc
-    return None
-
-
-def load(text):
-    """Parse and validate the library JSON (str, or the file's bytes: UTF-8); never
-    raises for content problems."""
-    lib = Library()
-    check = _Checker(lib.problems)
+def load(text, first=None, lib=None, buf=None):
+    """Parse and validate the library JSON (str, or the file's bytes: UTF-8, or with
+    first the binary file that holds them); never raises for content problems. first:
+    jsonparts.first()'s result for these bytes (in lib.problems), when druglib.load()
+    ran it before this module was imported; without it, it is run here. buf: a
+    bytearray each drug's bytes are read into from the file when they fit (MicroPython's
+    json parses them there: no stretch of heap needed per drug)."""
     data = text.encode() if isinstance(text, str) else text
     text = None
-    if _text_problem(check, data):
+    if lib is None:
+        lib = Library()
+        from firmware import jsonparts
+
+        first = jsonparts.first(data, lib.problems)
+    if first is None:
         return lib
-    crc = Crc()
-    try:
-        parts = jsonparts.Parts(data)
-        doc, count, no_form = _first_pass(parts, crc)
-    except TypeError:  # not an object: is it JSON at all?
-        try:
-            json.loads(data)
-        except ValueError as exc:
-            check.problem("library", "not valid JSON (%s)" % (exc,))
-        else:
-            check.problem("library", "not a JSON object")
-        return lib
-    except ValueError as exc:
-        check.problem("library", "not valid JSON (%s)" % (exc,))
-        return lib
-    twice = jsonparts.duplicates(data)
-    for line, key in twice:
-        check.problem(
-            "library",
-            "member %r given twice in one object (line %d): a reader sees the first, the "
-            "pump would run the last" % (key, line),
-        )
-    if not twice and jsonparts.strings(data) != count:
-        # a member the parse dropped that duplicates() could not place: given twice
-        # without a comma between, which MicroPython's json takes and CPython's refuses
-        check.problem("library", "the text holds members its document does not: one given twice")
-    for key in parts.top:  # the text's order, as json's dict
-        if key not in _TOP and key != "about":
-            check.problem(key, "unknown top-level field")
+    doc, crc, no_form, spans = first
+    first = None
+    check = _Checker(lib.problems)
     lib.name = check.text(doc, "name", "library", _LIBRARY_NAME_MAX)
     lib.version = check.text(doc, "version", "library", _LIBRARY_VERSION_MAX)
     if no_form is not None:
         check.problem("library", str(no_form))
         check.problem("library.crc32", "cannot be checked: the content has no CRC")
     else:
-        lib.crc = crc.value & 0xFFFFFFFF
+        lib.crc = crc
         declared = doc.get("crc32")
         if not isinstance(declared, str) or declared.lower() != "0x%08x" % lib.crc:
             check.problem(
@@ -156,16 +73,33 @@ def load(text):
                 "bad CRC: file says %r, content 0x%08x, reseal"  # an alarm holds it whole
                 % (declared, lib.crc),
             )
-    crc = None
     _load_ranges(check, doc, lib)
     # absent, or not an object: a problem
-    drugs = check.obj(doc, "drugs", "library") if parts.drugs is None else parts.drugs
+    drugs = check.obj(doc, "drugs", "library") if spans is None else spans
     if not drugs:
         check.problem("library.drugs", "no drugs")
+    # MicroPython's json reads bytes in place; from a binary file (druglib._load_file())
+    # each drug's bytes are read
+    buffer = isinstance(data, (bytes, bytearray))
+    view = memoryview(data) if buffer and sys.implementation.name == "micropython" else data
     for name in sorted(drugs):
         if not 0 < len(name) <= _NAME_MAX or not _printable(name):
             check.problem(name, "a drug name is 1-%d printable ASCII characters" % (_NAME_MAX,))
-        lib.drugs[name] = _load_drug(check, name, parts.value(drugs[name]))
+        d = drugs[name]
+        if spans is not None and buffer:  # parsed once already (jsonparts.first())
+            d = json.loads(view[d[0] : d[1]])  # type: ignore[arg-type]
+        elif spans is not None:
+            data.seek(d[0])  # type: ignore[union-attr]
+            n = d[1] - d[0]
+            if buf is not None and n <= len(buf) and sys.implementation.name == "micropython":
+                part = memoryview(buf)[:n]
+                data.readinto(part)  # type: ignore[union-attr]
+                d = json.loads(part)  # type: ignore[arg-type]
+                part = None
+            else:
+                d = json.loads(data.read(n))  # type: ignore[union-attr]
+        lib.drugs[name] = _load_drug(check, name, d)
+        d = None
     for drug in lib.drugs.values():
         for partner in drug.needs_any:
             if partner not in lib.drugs:
@@ -237,37 +171,6 @@ class _Checker:
             self.problem(where, "%r is out of range" % (value,))
             return None
         return number
-
-
-def _text_problem(check, data):
-    """True when the bytes are no text both interpreters read the same (a problem is
-    noted): a file a host's check passes must be one a board loads the same."""
-    # CPython's json reads UTF-16 and a byte order mark in bytes, MicroPython's neither.
-    if data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in data:
-        check.problem("library", "not UTF-8 text without a byte order mark (saved as UTF-16?)")
-        return True
-    # Parsing and the canonical form recurse: MicroPython's stack ends far sooner than
-    # CPython's, so one bound for both (a library nests 6 deep; "about" is free text).
-    deep = jsontext.depth(data)
-    if deep > _DEPTH_MAX:
-        check.problem("library", "nested %d deep: a library nests at most %d" % (deep, _DEPTH_MAX))
-        return True
-    # CPython's json joins a surrogate pair ("\ud835\udc65") into one character,
-    # MicroPython's keeps two: another canonical form, another CRC.
-    at = data.find(b"\\u")
-    while at >= 0:
-        escaped = 1
-        while at >= escaped and data[at - escaped] == 0x5C:  # "\\u" is no escape
-            escaped += 1
-        if escaped % 2 and data[at + 2 : at + 4].lower() in _SURROGATES:
-            check.problem(
-                "library",
-                "a \\u%s escape (half of a character outside the BMP): write the "
-                "character itself, in UTF-8" % (str(data[at + 2 : at + 6], "utf-8"),),
-            )
-            return True
-        at = data.find(b"\\u", at + 2)
-    return False
 
 
 def _load_ranges(check, doc, lib):

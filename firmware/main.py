@@ -17,32 +17,67 @@
 # writes it over mpremote and resets the board; a board without USB access uses its
 # safe-boot pin instead (boards/pico.py: GP22).
 #
-# What a boot does (the library, the restored core, the keys, the shell built) is
-# firmware/startup.py, imported for the boot and dropped after it: what stays resident
-# while the pump runs is the shell and what it calls, not the boot's code.
+# What a boot does (the restored core, the keys, the shell built) is firmware/startup.py,
+# imported for the boot and dropped after it: what stays resident while the pump runs is
+# the shell and what it calls, not the boot's code. The library is loaded before it
+# (druglib.active(): its loader, imported for the call and dropped too), so the boot's
+# peak holds the loader or startup.py, never both beside the library's text (measured,
+# issue 14: with both, 190k failed in the loader).
 import os
 
 from micropython import const
 
 import boards
-from firmware import druglib
+from firmware import druglib, persist
 
 # What the running pump holds, imported before the boot's module: the boot's code,
 # dropped after it, then leaves one free stretch, not holes between them (imported
 # after the library's parse instead, the pump's modules and its log ring found no
 # 5 KB stretch left at 232k: measured, issue 14).
-from firmware.core import SafetyCore  # noqa: F401
-from firmware.shell import Shell  # noqa: F401
+from firmware.core import SafetyCore
+from firmware.shell import Shell
 
 # The boot's modules (druglib.call: imported for the call, dropped after it): startup.py
 # and the restore's re-verification it runs (resume.py, SafetyCore.restore()'s import).
 _BOOT = const(("startup", "resume"))
+_SAFE_BOOT = const("safeboot")
+_SAFE_BOOT_USED = const("safeboot.used")
+
+
+# The stretch kept for the core's log ring through the library's load: the ring and the
+# few small objects the core makes before it.
+_RING_ROOM = const(6144)
+
+
+def _first(board, store):
+    """(record, library, [core]): the state record (its buffer, 512 B, held for the pump's
+    life, made first), the active library (druglib.active(), its text never read whole)
+    and a core for them, not yet restored, made before the boot's module is imported:
+    its log ring (64 entries of 10 references: 5,120 B on the 64-bit unix port) lands
+    in the stretch kept for it from before the library's load, which, like the boot's
+    code, leaves no such stretch (measured, issue 14: at 192-200k a boot failed there,
+    the ring made after startup.py's imports; at 190k a restoring boot, the ring made
+    after the library's load)."""
+    room = bytearray(_RING_ROOM)  # the ring's stretch, kept through the library's load
+    record = persist.Record(store)
+    lib = druglib.active(store, room)  # (room its buffer for each drug's bytes meanwhile)
+    room = None  # noqa: F841  (free for the ring: the core is the next made)
+    core = SafetyCore(
+        lib,
+        channels=board.CHANNELS,
+        max_rate=board.MAX_RATE,
+        link_timeout_ms=board.LINK_TIMEOUT_MS,
+        near_empty_s=board.NEAR_EMPTY_S,
+    )
+    return record, lib, [core]  # a list: startup.restore() lets go of it
 
 
 def build(board, ports, boot_id, bundle=""):
     """The shell for this board and ports, with the active library, every channel
     restored from the store and the board's keys loaded from it (firmware/startup.py)."""
-    return druglib.call(_BOOT, "build", board, ports, boot_id, bundle)
+    record, lib, fresh = _first(board, ports["store"])
+    core, args = druglib.call(_BOOT, "prepared", board, ports, boot_id, bundle, record, lib, fresh)
+    return Shell(core, board, **args)  # made with the boot's code collected
 
 
 def restore(library, board, store):
@@ -63,10 +98,24 @@ def start(board, ports, boot_id=None, bundle=None):
     the emulator's cpython runtime hands in one of its own). bundle: the bundle hash to report
     (read from the manifest when None).
     """
-    shell = druglib.call(_BOOT, "start", board, ports, boot_id, bundle)
-    if shell is not None:  # begun with the boot's code collected: the heap it held is free
-        shell.begin()
+    store = ports["store"]
+    if safe_boot_requested(store):
+        print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
+        return None
+    record, lib, fresh = _first(board, store)
+    core, args = druglib.call(_BOOT, "start", board, ports, boot_id, bundle, record, lib, fresh)
+    # made and begun with the boot's code collected: its buffers need none of that heap
+    shell = Shell(core, board, **args)
+    shell.begin()
     return shell
+
+
+def safe_boot_requested(store):
+    """True once after the safeboot file was put in the store; consumes it."""
+    if store.read(_SAFE_BOOT) is None:
+        return False
+    store.rename(_SAFE_BOOT, _SAFE_BOOT_USED)
+    return True
 
 
 def run(board, ports, boot_id=None, bundle=None):

@@ -8,18 +8,14 @@ from binascii import unhexlify
 
 from micropython import const
 
-from firmware import druglib, keys, libpush, persist, rules
+from firmware import druglib, keys, persist, rules
 from firmware.alarms import LOW, MESSAGE_MAX
 from firmware.core import SafetyCore
 from firmware.shell import Shell
 from protocol import auth, catalog
 
-# The library sits beside this module, on the board as on the host.
-_LIBRARY = __file__.rsplit("/", 1)[0] + "/druglib.json"
 # Written by pumpguard flash at the filesystem root: the bundle this firmware came from.
 _MANIFEST = const("/manifest.json")
-_SAFE_BOOT = const("safeboot")
-_SAFE_BOOT_USED = const("safeboot.used")
 _HEX = const("0123456789abcdef")
 
 
@@ -32,48 +28,41 @@ def _core_options(board):
     }
 
 
-def build(board, ports, boot_id, bundle=""):
-    """The shell for this board and ports, with the active library (see library()),
-    every channel restored from the store (see restore()) and the board's keys loaded
-    from it (see keys_alarms())."""
+def build(board, ports, boot_id, bundle="", record=None, lib=None, fresh=None):
+    """The shell for this board and ports (see prepared())."""
+    core, args = prepared(board, ports, boot_id, bundle, record, lib, fresh)
+    return Shell(core, board, **args)
+
+
+def prepared(board, ports, boot_id, bundle="", record=None, lib=None, fresh=None):
+    """(core, the keyword arguments of its Shell(core, board, ...)), with the active
+    library (see library(); lib, when main.start() loaded it before this module), every
+    channel restored from the store (see restore(), fresh its) and the board's keys
+    loaded from it (see keys_alarms()). main.start() makes the shell once this module
+    and the restore's are dropped: its buffers never need the heap their code holds."""
     store = ports["store"]
     # The state record first (its buffer, 512 B, is held for the pump's life).
-    record = persist.Record(store)
-    lib = library(store)
-    core, record, uptime = restore(lib, board, store, record)
+    if record is None:
+        record = persist.Record(store)
+    if lib is None:
+        lib = library(store)
+    core, record, uptime = restore(lib, board, store, record, fresh)
     library_alarm(core, lib, uptime)
     board_keys = load_keys(store, board.INSECURE_OK)
     keys_alarms(core, board_keys, uptime)
-    return Shell(
-        core,
-        board,
-        keys=board_keys,
-        boot_id=boot_id,
-        uptime_ms=uptime,
-        bundle=bundle,
-        record=record,
-        **ports,
-    )
+    args = dict(ports)
+    args["keys"] = board_keys
+    args["boot_id"] = boot_id
+    args["uptime_ms"] = uptime
+    args["bundle"] = bundle
+    args["record"] = record
+    return core, args
 
 
 def library(store):
-    """The active drug library: the one pushed last (the store's druglib.json,
-    firmware/libpush.py) when there is one, else the bundle's. A pushed library that
-    the store cannot read is the one that failed: the built-in never stands in for it
-    unseen (a store that reads nothing back reads no record either, restore())."""
-    try:
-        text = store.read(libpush.ACTIVE)
-    except OSError as exc:
-        lib = druglib.Library()
-        lib.problems.append("library: the store cannot read %s (%s)" % (libpush.ACTIVE, exc))
-    else:
-        if text is None:
-            with open(_LIBRARY, "rb") as f:  # bytes, as the store's: one copy, never two
-                text = f.read()
-        lib = druglib.load(text)  # a library without a CRC (not JSON) says crc 0
-    for problem in lib.problems:  # every one, for the engineer at the console
-        print("pumpguard: drug library: %s" % (problem,))
-    return lib
+    """The active drug library (firmware/libload.py active(): the one pushed last, else
+    the bundle's), its problems printed."""
+    return druglib.active(store)
 
 
 def library_alarm(core, lib, uptime):
@@ -154,7 +143,7 @@ def _hex_text(doc, name, n):
     return text
 
 
-def restore(library, board, store, record=None):
+def restore(library, board, store, record=None, fresh=None):
     """(core, record, uptime): the core of this board restored from the store's record.
 
     A good record: each channel that passes re-verification (firmware/resume.py)
@@ -169,6 +158,11 @@ def restore(library, board, store, record=None):
     Never raises OSError: a store that fails its boot writes (a full or failing flash)
     boots degraded, store_failed, serving the link; a reset would only fail the same
     way again, boot after boot.
+
+    fresh: a list of one core for this library and board made before and never used
+    (main.start(): its log ring made before the boot's code is imported): the idle core
+    when none is restored; let go of before a restore (SafetyCore.restore() makes its
+    own), whose core's ring then finds its stretch.
     """
     options = _core_options(board)
     record = persist.Record(store) if record is None else record
@@ -192,6 +186,12 @@ def restore(library, board, store, record=None):
         failed = failed or record.failed
         if saved is not None:
             snapshot, uptime = saved
+            if fresh:
+                # its code first, then the core made already let go of: the restored
+                # core's ring lands where that one's was once it is collected
+                from firmware import resume  # noqa: F401
+
+                fresh.pop()
             core = SafetyCore.restore(library, snapshot, uptime, **options)
     except OSError as exc:
         # The store cannot read the record (EIO): not a first boot. The record holds
@@ -212,7 +212,7 @@ def restore(library, board, store, record=None):
     except OSError as exc:  # the shell's first turn tries again
         failed = failed or exc
     if core is None:
-        core = SafetyCore(library, **options)
+        core = fresh.pop() if fresh else SafetyCore(library, **options)
         if aside:
             core.store_lost("record set aside", uptime)
             core.device_alarm(
@@ -246,21 +246,12 @@ def bundle_hash(path=_MANIFEST):
         return ""
 
 
-def safe_boot_requested(store):
-    """True once after the safeboot file was put in the store; consumes it."""
-    if store.read(_SAFE_BOOT) is None:
-        return False
-    store.rename(_SAFE_BOOT, _SAFE_BOOT_USED)
-    return True
-
-
-def start(board, ports, boot_id=None, bundle=None):
-    """main.start()'s work: the shell (not yet begun), or None on a safe boot."""
-    if safe_boot_requested(ports["store"]):
-        print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
-        return None
+def start(board, ports, boot_id=None, bundle=None, record=None, lib=None, fresh=None):
+    """main.start()'s work once no safe boot was requested: prepared()'s (core, shell
+    arguments), with the record, library and core main.start() made before this
+    module."""
     if boot_id is None:
         boot_id = int.from_bytes(ports["entropy"].random(4), "little")
     if bundle is None:
         bundle = bundle_hash()
-    return build(board, ports, boot_id, bundle)
+    return prepared(board, ports, boot_id, bundle, record, lib, fresh)

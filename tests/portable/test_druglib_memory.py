@@ -118,3 +118,75 @@ def test_the_loader_is_not_held_after_a_load():
     for name in names:
         if name not in held:
             assert name not in dir(sys.modules["firmware"]), name
+
+
+# -- the boot's load (druglib.active): the bundle's file read through a window ------------
+
+# One stretch of free heap druglib.active() loads the shipped library from its file in,
+# its loader's two halves imported one after the other, each drug's bytes read into the
+# boot's buffer (64-bit unix port): never its text whole (16 KB) beside the loader.
+# Measured, in 2-4 KB steps, on a 400k heap: 32 KB (34 KB on a 190k one, this module's
+# first test); the text read whole and loaded (druglib.load(), as main at f6eec9f booted)
+# 48 KB.
+ACTIVE_MAX = 34000
+_FILE = "pumpguard-test-library.json"
+
+
+class _NoPush:
+    # a store that holds no pushed library: druglib.active() loads the bundle's
+    def read(self, name):
+        return None
+
+
+def test_a_boot_loads_the_active_library_in_a_stretch_smaller_than_its_text_and_loader():
+    if not _BOUNDED:
+        return
+    druglib.active(_NoPush())  # its names interned once, as at any boot before
+    libs = []
+    room = bytearray(6144)  # main.start()'s stretch kept for the ring, outside this one
+    assert _in_free(ACTIVE_MAX, lambda: libs.append(druglib.active(_NoPush(), room)))
+    assert libs[0].ok, libs[0].problems
+
+
+def _through_file(text):
+    import os
+
+    with open(_FILE, "wb") as f:
+        f.write(text.encode())
+    try:
+        return druglib._load_file(_FILE)
+    finally:
+        os.remove(_FILE)
+
+
+def _same(a, b):
+    assert a.problems == b.problems, (a.problems, b.problems)
+    assert (a.name, a.version, a.crc) == (b.name, b.version, b.crc)
+    assert sorted(a.drugs) == sorted(b.drugs)
+    for name in a.drugs:
+        assert a.drugs[name].__dict__ == b.drugs[name].__dict__, name
+
+
+def test_a_library_read_through_its_file_is_the_one_its_bytes_give():
+    # the boot's load (a window over the file, each drug's bytes read again) finds what
+    # the load of the whole text (a push, `pumpguard library check`) finds, problems too.
+    # On CPython and WebAssembly: a few copies of the 16 KB text at once are more than
+    # the bounded port's heap (make heap: 190k) leaves the tests; it runs the check above.
+    if _BOUNDED:
+        return
+    text = library_text()
+    at = text.index('"hard_max"', text.index('"dobutamine"'))
+    variants = (
+        lambda: text,
+        lambda: text.replace('"0.04"', '"0.05"', 1),  # another figure: a bad CRC
+        lambda: text[:at] + '"hard_max": {"value": "1", "source": "x"},' + text[at:],  # twice
+        lambda: text[: len(text) // 2],  # cut short: no JSON
+        lambda: "\ufeff" + text,  # a byte order mark
+        lambda: text.replace('"units/min"', '"units/min\\ud835"', 1),  # half a surrogate
+        lambda: json.dumps(json.loads(text)).replace(', "vasopressin"', ' "vasopressin"', 1),
+        lambda: text.replace('"drugs"', '"drugz"', 1),  # no drugs, an unknown field
+        lambda: "[1, 2]",  # not an object
+    )
+    for make in variants:  # one text at a time (a bounded heap holds few)
+        variant = make()
+        _same(_through_file(variant), druglib.load(variant))
