@@ -32,7 +32,8 @@
 #                Pico keep it in the same store, so a copy of the whole filesystem
 #                still rolls back unseen; a board with memory of its own that survives
 #                power loss (a battery-backed RTC's RAM; an ESP32's RTC memory only
-#                survives resets) would keep the counter there instead.
+#                survives resets) would keep the counter there instead. Replaced as the
+#                record is (state.tmp renamed over it): never found torn.
 #   state.boot:  b"<gen> <attempts>" while a boot restores its record (boot_attempts()
 #                before, booted() as soon as the core is restored); empty otherwise. A
 #                record that made two boots fail while restoring it is set aside as
@@ -140,7 +141,12 @@ class Record:
         self.gen = gen
         # After the record: a reset between the two leaves the counter one behind a
         # newer record, which loads (only a record older than the counter is refused).
-        store.write(_GEN, counter)
+        # Written beside it and renamed over it, as the record is (state.tmp, free once
+        # renamed): a write cut by the power leaves a POSIX or FAT file truncated, and a
+        # record past the first with an empty counter reads as a copy put back (every
+        # channel idle).
+        store.write(_TMP, counter)
+        store.rename(_TMP, _GEN)
 
     def load(self):
         """(snapshot, uptime_ms) from the store, None on a first boot (no record ever);

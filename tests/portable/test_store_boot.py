@@ -147,3 +147,90 @@ def test_a_filestore_read_error_raises_and_only_a_missing_file_is_none():
     finally:
         os.rmdir(_STATE + "/state.json")
         os.rmdir(_STATE)
+
+
+class _PowerCut(BaseException):
+    """The power gone: nothing after it runs (not an Exception the shell's net takes)."""
+
+
+class TornStore(Store):
+    """A store whose power goes at its cut-th change of a file: a write truncates first
+    and keeps only `part` of its bytes (open("wb") then write, as a POSIX or FAT file
+    does; littlefs keeps the old file whole until close), an append keeps `part` of its
+    bytes, a rename is done or not; nothing changes after the cut."""
+
+    def __init__(self, files, cut, part):
+        Store.__init__(self)
+        self.files = dict(files)
+        self.cut = cut
+        self.part = part
+        self.changes = 0
+
+    def _change(self):
+        self.changes += 1
+        if self.changes > self.cut:
+            raise _PowerCut()
+        return self.changes == self.cut
+
+    def write(self, name, data):
+        if self._change():
+            self.files[name] = bytes(data[: self.part(len(data))])
+            raise _PowerCut()
+        Store.write(self, name, data)
+
+    def append(self, name, data):
+        if self._change():
+            Store.append(self, name, data[: self.part(len(data))])
+            raise _PowerCut()
+        Store.append(self, name, data)
+
+    def rename(self, src, dst):
+        if self._change():
+            raise _PowerCut()
+        Store.rename(self, src, dst)
+
+    def remove(self, name):
+        if self._change():
+            raise _PowerCut()
+        Store.remove(self, name)
+
+
+_TITRATE_AFTER_MS = 16 * 60_000  # past norepinephrine's titration interval
+
+
+def test_a_power_cut_at_any_byte_of_a_save_never_loses_the_record():
+    # before: a cut while state.gen was rewritten left it empty beside a record past the
+    # first, which then read as a copy put back without its counter: every channel idle
+    # (a running norepinephrine stopped at once), seen in the power-cut soak under load
+    source = _running()
+    halves = (lambda n: 0, lambda n: n // 2, lambda n: n - 1 if n else 0)
+    for part in halves:
+        cut = 1
+        while True:
+            store = TornStore(source.files, 1 << 30, part)
+            p = ports(store)
+            sh = shell(p)
+            sh.begin()
+            host = Host(sh, p)
+            host.hello()
+            p["clock"].advance(_TITRATE_AFTER_MS)
+            store.changes, store.cut = 0, cut  # the cut falls in the titration's save
+            try:
+                answer = host.request(
+                    "TITRATE", {"ch": 1, "dose": 110000, "unit": "mcg/kg/min", "override": False}
+                )
+            except _PowerCut:
+                pass
+            else:
+                assert answer[0] == "TITRATE_R", answer
+                break  # the titration and its save came through before the cut
+            store.cut = 1 << 30  # the power back: a new boot on what the store holds
+            p2 = ports(store)
+            sh2 = shell(p2)
+            sh2.begin()
+            sh2.step()
+            codes = _codes(sh2.core)
+            assert p2["motors"][0].rate > 0, (cut, sorted(store.files), codes)
+            assert "record_rolled_back" not in codes and "store_lost" not in codes, (cut, codes)
+            cut += 1
+        assert cut > 3  # the save's changes were cut, one after the other
