@@ -162,13 +162,14 @@ def _reference(core, uptime, gen):
 
 
 class _Pieces(Store):
-    # a store that logs the length of each piece of state.tmp it is handed
+    # a store that logs the length of each piece of the record it is handed in state.tmp
+    # (the record counter goes through state.tmp too: its write starts no record)
     def __init__(self):
         Store.__init__(self)
         self.pieces = []
 
     def write(self, name, data):
-        if name == "state.tmp":
+        if name == "state.tmp" and data[: len(recordtext.MAGIC)] == recordtext.MAGIC:
             self.pieces = [len(data)]
         Store.write(self, name, data)
 

@@ -38,7 +38,8 @@ class ChunkStore(Store):
         self.cut = None  # the files as they were when the fail-th append came
 
     def write(self, name, data):
-        if name == "state.tmp":
+        # a record's first piece (the record counter goes through state.tmp too)
+        if name == "state.tmp" and data[: len(recordtext.MAGIC)] == recordtext.MAGIC:
             self.pieces = [len(data)]
             self.appends = 0
         Store.write(self, name, data)

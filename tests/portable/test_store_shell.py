@@ -335,16 +335,17 @@ def _allocated():
 
 class RefStore(Store):
     # A store that allocates nothing of its own, so what a save allocates is the
-    # firmware's: the record's chunks (write, then append) copied byte by byte into two
-    # buffers made here once (state.tmp's and state.json's, swapped by a rename), the
-    # other files kept by reference.
+    # firmware's: the record's chunks (write, then append) and its counter copied byte by
+    # byte into three buffers made here once (state.tmp's, state.json's and state.gen's,
+    # swapped by a rename), the other files kept by reference.
     ROOM = 12288  # the largest record a board of 2 channels makes is under 9 KB
 
     def __init__(self):
         Store.__init__(self)
         self.files = dict(self.files)  # type: dict[str, object]
-        self.bufs = {"state.tmp": bytearray(self.ROOM), "state.json": bytearray(self.ROOM)}
-        self.sizes = {"state.tmp": None, "state.json": None}  # type: dict[str, object]
+        names = ("state.tmp", "state.json", "state.gen")
+        self.bufs = {name: bytearray(self.ROOM) for name in names}
+        self.sizes = {name: None for name in names}  # type: dict[str, object]
         self.saves = 0
         self.appends = 0
 
@@ -393,8 +394,7 @@ class RefStore(Store):
 
 
 def _loaded(store):
-    # (snapshot, uptime) a boot reads from store, the record copied first (RefStore
-    # holds the counter by reference: a view of the firmware's buffer)
+    # (snapshot, uptime) a boot reads from store, the record and its counter copied first
     copied = Store()
     for name in ("state.json", "state.gen", "state.used"):
         if store.read(name) is not None:
