@@ -33,7 +33,8 @@
 #                still rolls back unseen; a board with memory of its own that survives
 #                power loss (a battery-backed RTC's RAM; an ESP32's RTC memory only
 #                survives resets) would keep the counter there instead. Replaced as the
-#                record is (state.tmp renamed over it): never found torn.
+#                record is (state.tmp renamed over it): on littlefs and POSIX, whose
+#                rename replaces in one step, never found torn.
 #   state.boot:  b"<gen> <attempts>" while a boot restores its record (boot_attempts()
 #                before, booted() as soon as the core is restored); empty otherwise. A
 #                record that made two boots fail while restoring it is set aside as
@@ -142,7 +143,7 @@ class Record:
         # After the record: a reset between the two leaves the counter one behind a
         # newer record, which loads (only a record older than the counter is refused).
         # Written beside it and renamed over it, as the record is (state.tmp, free once
-        # renamed): a write cut by the power leaves a POSIX or FAT file truncated, and a
+        # renamed): a write cut by the power leaves a POSIX file truncated, and a
         # record past the first with an empty counter reads as a copy put back (every
         # channel idle).
         store.write(_TMP, counter)

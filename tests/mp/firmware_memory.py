@@ -23,9 +23,10 @@ _MAX_FRAMES = 8
 # a segment: the live heap reported is the firmware's, not this store's.
 _SEGMENT_ROOM = 4096
 # Room for a state record the measured commands make (1 KB or so): the firmware writes
-# it in chunks (write, then append) through its own small buffer, copied here.
+# it in chunks (write, then append) through its own small buffer, copied here, and its
+# counter through state.tmp too, renamed over state.gen (a buffer each: swapped).
 _RECORD_ROOM = 2048
-_RECORD = ("state.tmp", "state.json")
+_RECORD = ("state.tmp", "state.json", "state.gen")
 
 
 class _Store:
