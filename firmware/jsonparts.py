@@ -406,10 +406,15 @@ def _text_problem(problem, data):
         while at >= escaped and data[at - escaped] == 0x5C:  # "\\u" is no escape
             escaped += 1
         if escaped % 2 and data[at + 2 : at + 4].lower() in _SURROGATES:
+            # quoted up to its first byte past ASCII (half a character would not decode)
+            digits = data[at + 2 : at + 6]
+            n = 0
+            while n < len(digits) and digits[n] < 0x80:
+                n += 1
             problem(
                 "library",
                 "a \\u%s escape (half of a character outside the BMP): write the "
-                "character itself, in UTF-8" % (str(data[at + 2 : at + 6], "utf-8"),),
+                "character itself, in UTF-8" % (str(digits[:n], "utf-8"),),
             )
             return True
         at = data.find(b"\\u", at + 2)

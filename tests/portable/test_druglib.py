@@ -355,6 +355,16 @@ def test_a_key_holding_an_encoded_surrogate_given_twice_is_listed_never_raised()
     assert not lib.ok
 
 
+def test_a_surrogate_escape_cut_by_a_multibyte_character_is_listed_never_raised():
+    # before: "\\ud8" then half of a 3-byte character raised UnicodeDecodeError while
+    # the problem quoted the escape's 4 bytes (found in review, issue 14)
+    data = library_text().encode()
+    at = data.index(b'"name"')
+    lib = druglib.load(data[:at] + b'"about": "\\ud8\xe2\x82\xac", ' + data[at:])
+    assert not lib.ok
+    assert [p for p in lib.problems if p.startswith("library: a \\ud8 escape")], lib.problems
+
+
 def test_a_surrogate_pair_escape_is_a_problem_on_both_interpreters():
     # CPython joins "\ud835\udc65" into one character, MicroPython's json keeps two
     # surrogates: another canonical form, so a CRC sealed on a host would fail on a
