@@ -27,9 +27,10 @@ CORE_MAX = 8192 if _WIDE else 4096
 
 
 class _Store:
-    # segments in buffers made once, copied into byte by byte: the journal's bytes only
-    def __init__(self):
-        self.data = {"journal.0": bytearray(4096), "journal.1": bytearray(4096)}
+    # segments in buffers made once (room bytes each), copied into byte by byte: the
+    # journal's bytes only
+    def __init__(self, room=4096):
+        self.data = {"journal.0": bytearray(room), "journal.1": bytearray(room)}
         self.sizes = {"journal.0": None, "journal.1": None}
 
     def size(self, name):

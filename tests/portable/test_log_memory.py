@@ -5,7 +5,6 @@
 # made once. Asserted on MicroPython only (gc.mem_alloc deltas); on CPython the tests
 # check the bytes alone: each answer is what the host's to_wire() makes of the same
 # entries (journal.page: LOG_R's fields by name).
-import gc
 import sys
 
 from firmware import handlers
@@ -14,6 +13,8 @@ from firmware.eventlog import EventLog
 from firmware.journal import Journal
 from protocol import catalog, frame, messages, reasons
 from protocol.decoder import Decoder
+from tests.portable.test_core_memory import _Store
+from tests.portable.test_protocol_memory import _alloc
 
 _MP = sys.implementation.name == "micropython"
 OUT = memoryview(bytearray(frame.MAX_WIRE))
@@ -22,36 +23,6 @@ OUT = memoryview(bytearray(frame.MAX_WIRE))
 LOG_MAX = 96
 ALARMS_MAX = 128
 ALARM_FIELDS_MAX = 0
-
-
-class _Store:
-    # segments in buffers made once, copied into byte by byte: the journal's bytes only
-    def __init__(self, room):
-        self.data = {"journal.0": bytearray(room), "journal.1": bytearray(room)}
-        self.sizes = {"journal.0": None, "journal.1": None}
-
-    def size(self, name):
-        return self.sizes[name]
-
-    def readinto(self, name, offset, buf):
-        size = self.sizes[name]
-        if size is None:
-            return None
-        n = max(0, min(len(buf), size - offset))
-        segment = self.data[name]
-        for i in range(n):
-            buf[i] = segment[offset + i]
-        return n
-
-    def append(self, name, data):
-        at = self.sizes[name] or 0
-        segment = self.data[name]
-        for i in range(len(data)):
-            segment[at + i] = data[i]
-        self.sizes[name] = at + len(data)
-
-    def remove(self, name):
-        self.sizes[name] = None
 
 
 class _Shell:
@@ -92,14 +63,6 @@ def _journal(n, segment_bytes=16_384, wall=None):
         log.add(1000 * i, i % 3, kind, "ok", "%d %s" % (i, _TEXTS[i % len(_TEXTS)]))
         j.drain(log)
     return store, j
-
-
-def _alloc(fn):
-    fn()
-    gc.collect()
-    before = gc.mem_alloc()
-    fn()
-    return gc.mem_alloc() - before
 
 
 F = [0]  # the request's fields, as the shell's reused list
