@@ -2,7 +2,7 @@
 # record, a store failure never undoes a stop): power cuts while booting, reads that
 # fail, writes that fail at boot, a record put back with its counter removed.
 from firmware import persist
-from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
+from tests.portable.shellkit import NOREPI, CutStore, Host, PowerCut, Store, ports, shell
 
 
 def _running():
@@ -149,52 +149,6 @@ def test_a_filestore_read_error_raises_and_only_a_missing_file_is_none():
         os.rmdir(_STATE)
 
 
-class _PowerCut(BaseException):
-    """The power gone: nothing after it runs (not an Exception the shell's net takes)."""
-
-
-class TornStore(Store):
-    """A store whose power goes at its cut-th change of a file: a write truncates first
-    and keeps only `part` of its bytes (open("wb") then write, as a POSIX or FAT file
-    does; littlefs keeps the old file whole until close), an append keeps `part` of its
-    bytes, a rename is done or not; nothing changes after the cut."""
-
-    def __init__(self, files, cut, part):
-        Store.__init__(self)
-        self.files = dict(files)
-        self.cut = cut
-        self.part = part
-        self.changes = 0
-
-    def _change(self):
-        self.changes += 1
-        if self.changes > self.cut:
-            raise _PowerCut()
-        return self.changes == self.cut
-
-    def write(self, name, data):
-        if self._change():
-            self.files[name] = bytes(data[: self.part(len(data))])
-            raise _PowerCut()
-        Store.write(self, name, data)
-
-    def append(self, name, data):
-        if self._change():
-            Store.append(self, name, data[: self.part(len(data))])
-            raise _PowerCut()
-        Store.append(self, name, data)
-
-    def rename(self, src, dst):
-        if self._change():
-            raise _PowerCut()
-        Store.rename(self, src, dst)
-
-    def remove(self, name):
-        if self._change():
-            raise _PowerCut()
-        Store.remove(self, name)
-
-
 _TITRATE_AFTER_MS = 16 * 60_000  # past norepinephrine's titration interval
 
 
@@ -207,24 +161,24 @@ def test_a_power_cut_at_any_byte_of_a_save_never_loses_the_record():
     for part in halves:
         cut = 1
         while True:
-            store = TornStore(source.files, 1 << 30, part)
+            store = CutStore(source.files, 0, part=part)
             p = ports(store)
             sh = shell(p)
             sh.begin()
             host = Host(sh, p)
             host.hello()
             p["clock"].advance(_TITRATE_AFTER_MS)
-            store.changes, store.cut = 0, cut  # the cut falls in the titration's save
+            store.cut = store.changes + cut  # the cut falls in the titration's save
             try:
                 answer = host.request(
                     "TITRATE", {"ch": 1, "dose": 110000, "unit": "mcg/kg/min", "override": False}
                 )
-            except _PowerCut:
+            except PowerCut:
                 pass
             else:
                 assert answer[0] == "TITRATE_R", answer
                 break  # the titration and its save came through before the cut
-            store.cut = 1 << 30  # the power back: a new boot on what the store holds
+            store.cut = 0  # the power back: a new boot on what the store holds
             p2 = ports(store)
             sh2 = shell(p2)
             sh2.begin()
