@@ -122,53 +122,6 @@ class Store:
         self.files.pop(name, None)
 
 
-class PowerCut(BaseException):
-    """The board loses power: raised out of the shell's loop, as nothing catches it."""
-
-
-class CutStore(Store):
-    """A store that loses power at its cut-th change (write, append, rename, remove; 0:
-    never), before it (after=False) or once it is done (after=True). part: None, or how
-    many of a write's or an append's n bytes a cut inside it keeps, part(n): a write
-    truncates first (open("wb") then write, as a POSIX file does), so it leaves only
-    those; a rename is done or not."""
-
-    def __init__(self, files, cut, after=False, part=None):
-        Store.__init__(self)
-        self.files = dict(files)
-        self.cut = cut
-        self.after = after
-        self.part = part
-        self.changes = 0
-
-    def _change(self, op, *args):
-        self.changes += 1
-        if self.changes == self.cut and not self.after:
-            raise PowerCut()
-        op(self, *args)
-        if self.changes == self.cut:
-            raise PowerCut()
-
-    def _torn(self, op, name, data):
-        if self.part is not None and self.changes + 1 == self.cut:
-            self.changes += 1
-            op(self, name, data[: self.part(len(data))])
-            raise PowerCut()
-        self._change(op, name, data)
-
-    def write(self, name, data):
-        self._torn(Store.write, name, data)
-
-    def append(self, name, data):
-        self._torn(Store.append, name, data)
-
-    def rename(self, src, dst):
-        self._change(Store.rename, src, dst)
-
-    def remove(self, name):
-        self._change(Store.remove, name)
-
-
 class Alarm:
     def __init__(self):
         self.level = 0

@@ -9,7 +9,7 @@ from protocol import catalog, messages, reasons
 from protocol.text import TEXT_MAX, words
 from tests.portable.corekit import library_text
 from tests.portable.coreview import entries
-from tests.portable.shellkit import NOREPI, VASO, CutStore, Host, PowerCut, Store, ports, shell
+from tests.portable.shellkit import NOREPI, VASO, Host, Store, ports, shell
 
 _DOC = []
 
@@ -210,6 +210,55 @@ def test_a_library_is_not_switched_while_a_channel_delivers():
     _refused(service.request("LIB_COMMIT", {}), "library_busy", "channel 2 running")
     _unchanged(sh, p, before)
     assert sh.core.status(2).state == "running"
+
+
+# The heap's soak (tests/heap) imports shellkit: kept out of it, since any bytes more of
+# the harness's code move where the bounded heap's blocks fall.
+class PowerCut(BaseException):
+    """The board loses power: raised out of the shell's loop, as nothing catches it."""
+
+
+class CutStore(Store):
+    """A store that loses power at its cut-th change (write, append, rename, remove; 0:
+    never), before it (after=False) or once it is done (after=True). part: None, or how
+    many of a write's or an append's n bytes a cut inside it keeps, part(n): a write
+    truncates first (open("wb") then write, as a POSIX file does), so it leaves only
+    those; a rename is done or not."""
+
+    def __init__(self, files, cut, after=False, part=None):
+        Store.__init__(self)
+        self.files = dict(files)
+        self.cut = cut
+        self.after = after
+        self.part = part
+        self.changes = 0
+
+    def _change(self, op, *args):
+        self.changes += 1
+        if self.changes == self.cut and not self.after:
+            raise PowerCut()
+        op(self, *args)
+        if self.changes == self.cut:
+            raise PowerCut()
+
+    def _torn(self, op, name, data):
+        if self.part is not None and self.changes + 1 == self.cut:
+            self.changes += 1
+            op(self, name, data[: self.part(len(data))])
+            raise PowerCut()
+        self._change(op, name, data)
+
+    def write(self, name, data):
+        self._torn(Store.write, name, data)
+
+    def append(self, name, data):
+        self._torn(Store.append, name, data)
+
+    def rename(self, src, dst):
+        self._change(Store.rename, src, dst)
+
+    def remove(self, name):
+        self._change(Store.remove, name)
 
 
 def test_a_power_cut_at_any_store_change_of_a_push_boots_the_old_or_the_new_library():

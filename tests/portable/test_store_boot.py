@@ -2,7 +2,8 @@
 # record, a store failure never undoes a stop): power cuts while booting, reads that
 # fail, writes that fail at boot, a record put back with its counter removed.
 from firmware import persist
-from tests.portable.shellkit import NOREPI, CutStore, Host, PowerCut, Store, ports, shell
+from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
+from tests.portable.test_library_push import CutStore, PowerCut
 
 
 def _running():
