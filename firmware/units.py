@@ -4,6 +4,13 @@
 # (0.04 units/min is 40000 in "units/min", 70 kg is 70000000). Conversions are exact
 # rationals (num, den) of the target unit's micro-scaled value; limits are compared by
 # cross-multiplying, so no division or float ever takes part in a limit decision.
+#
+# The sizes of two units of a family are powers of 1000 of its base amount, so one
+# divides the other: their ratio enters a product as a whole factor on one side, never
+# as both sizes (a dose in its drug's own unit converts to (dose, 1), a concentration
+# to (conc, 1)). The same exact values, with products that stay small ints (below 2**30
+# on a 32-bit board) where the sizes would make heap ints: a 16 mcg/mL times its 1000
+# ng per mcg is past 2**30, and each heap int is an allocation.
 from micropython import const
 
 from protocol.text import shown
@@ -87,8 +94,12 @@ def convert_dose(value, unit, dose_unit, weight):
     """
     _, size_from, per_kg_from = DOSE_UNITS[unit]
     _, size_to, per_kg_to = DOSE_UNITS[dose_unit]
-    num = value * size_from
-    den = size_to
+    num = value
+    den = 1
+    if size_from > size_to:
+        num *= size_from // size_to
+    elif size_to > size_from:
+        den = size_to // size_from
     if per_kg_from and not per_kg_to:
         num *= weight
         den *= SCALE
@@ -105,7 +116,9 @@ def convert_conc(value, unit, conc_unit):
     family_to, size_to = CONC_UNITS[conc_unit]
     if family_from != family_to:
         return None
-    return value * size_from, size_to
+    if size_from >= size_to:
+        return value * (size_from // size_to), 1
+    return value, size_to // size_from
 
 
 def round_div(num, den):
@@ -128,8 +141,15 @@ def rate_for(dose, dose_unit, weight, conc, conc_unit):
     Rounded down to the sub-unit (1 nL/h), so the delivered dose never exceeds the
     verified dose and never a hard maximum.
     """
-    num = _MIN_PER_H * dose * DOSE_UNITS[dose_unit][1] * _per_kg_factor(dose_unit, weight)
-    return num // (conc * CONC_UNITS[conc_unit][1])
+    num = _MIN_PER_H * dose
+    den = conc
+    size_dose = DOSE_UNITS[dose_unit][1]
+    size_conc = CONC_UNITS[conc_unit][1]
+    if size_dose > size_conc:
+        num *= size_dose // size_conc
+    elif size_conc > size_dose:
+        den *= size_conc // size_dose
+    return num * _per_kg_factor(dose_unit, weight) // den
 
 
 def dose_for(rate, dose_unit, weight, conc, conc_unit):

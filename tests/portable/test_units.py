@@ -55,6 +55,17 @@ def test_units_and_milliunits_convert_exactly():
     assert num * 1000 == 100 * den
 
 
+def test_the_sizes_enter_a_conversion_as_their_ratio_only():
+    # the same exact values with small factors: a dose in its drug's own unit, a
+    # concentration in the library's, are themselves over 1 (no heap int on a board)
+    assert units.convert_dose(100000, "mcg/kg/min", "mcg/kg/min", None) == (100000, 1)
+    assert units.convert_dose(20000, "mg/kg/min", "mcg/kg/min", None) == (20 * M, 1)
+    assert units.convert_dose(100, "ng/kg/min", "mcg/kg/min", None) == (100, 1000)
+    assert units.convert_conc(16 * M, "mcg/mL", "mcg/mL") == (16 * M, 1)
+    assert units.convert_conc(4000, "mg/mL", "mcg/mL") == (4 * M, 1)
+    assert units.convert_conc(16 * M, "mcg/mL", "mg/mL") == (16 * M, 1000)
+
+
 def test_round_div_never_crosses_an_integer_limit_the_exact_value_respects():
     limit = 40000
     for num, den in ((40000 * 3, 3), (79999, 2), (39999 * 7 + 6, 7), (119999, 3)):
