@@ -13,7 +13,10 @@ TEXT_MAX = 120  # bytes of any human text: every TEXT field of the catalog holds
 def clip(text, room):
     """text in printable ASCII (others as ?), shortened to room characters with "...",
     so that no input or library text can push a message past TEXT_MAX."""
-    text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    for ch in text:  # a text that is printable ASCII already is itself: nothing made
+        if not " " <= ch <= "~":
+            text = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+            break
     return text if len(text) <= room else text[: room - 3] + "..."
 
 

@@ -25,6 +25,15 @@ def test_clip_keeps_printable_ascii_within_its_room():
     assert clip("a\nb\u00e9", 10) == "a?b?"
 
 
+def test_clip_gives_a_text_that_needs_nothing_done_itself():
+    # before: every text was made again, character by character (an emergency stop's
+    # and an ack's texts as received: 416 B of the command on a 64-bit port)
+    text = "emergency stop: 'air_in_line'"
+    assert clip(text, 120) is text
+    assert clip(text, 16) == "emergency sto..."
+    assert clip("caf\u00e9", 10) == "caf?"
+
+
 def test_a_listing_counts_what_it_leaves_out():
     assert listing(["one", "two", "three"], 40) == "one, two, three"
     assert listing(["one", "two", "three", "four"], 12) == "one, +3 more"
