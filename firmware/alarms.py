@@ -34,14 +34,6 @@ class Alarm:
         self.acked = False
         self.active = active
 
-    @classmethod
-    def from_dict(cls, d):
-        alarm = cls(
-            d["id"], d["ch"], d["code"], d["priority"], d["message"], d["at_ms"], d["active"]
-        )
-        alarm.acked = d["acked"]
-        return alarm
-
 
 class Alarms:
     def __init__(self):

@@ -4,7 +4,8 @@
 # raises, the way h11's _state.py does. The core asks allows() first, so a command in
 # the wrong state is a refusal, never an exception. Alarm conditions (link silent,
 # near empty, faults) sit on top of these states (core.py, watchers.py); they add none.
-# fire() is the only writer of state: restore() too reaches a saved state by firing.
+# fire() is the only writer of state: a restore (firmware/resume.py, boot code) too
+# reaches a saved state by firing.
 from micropython import const
 
 from firmware import units
@@ -40,29 +41,7 @@ _TRANSITIONS = {
 }
 
 
-def _path_to(state):
-    """The fewest events that take a new channel (IDLE) to state through the table, or
-    None when the table never gets there. A restore fires them, so the table stays the
-    only writer of a channel's state: a state it cannot reach, no snapshot can make up.
-    state is compared with ==, never hashed: a corrupt record may hold anything."""
-    paths = [(IDLE, [])]  # breadth first: the loop walks it as it grows
-    seen = [IDLE]
-    for at, path in paths:
-        if at == state:
-            return path
-        for event in sorted(_TRANSITIONS[at]):  # sorted: the same path on every port
-            to = _TRANSITIONS[at][event]
-            if to not in seen:
-                seen.append(to)
-                paths.append((to, path + [event]))
-    return None
-
-
 _S_PER_H = const(3600)
-
-
-def _later(ms, offset):
-    return None if ms is None else ms + offset
 
 
 def dose_text(drug, dose):
@@ -184,52 +163,6 @@ class Channel:
             plan.append((at, dose))
             at += drug.taper_interval_ms
         return plan
-
-    def snapshot(self):
-        return {
-            "ch": self.ch,
-            "state": self.state,
-            "drug": self.drug.name if self.drug else None,
-            "dose": self.dose,
-            "weight": self.weight,
-            "conc": self.conc,
-            "volume": self.volume,
-            "volume_left": self.volume_left,
-            "volume_infused": self.volume_infused,
-            "rate": self.rate,
-            "override": self.override,
-            "last_up_ms": self.last_up_ms,
-            "last_down_ms": self.last_down_ms,
-            "taper_next_ms": self.taper_next_ms,
-            "near_empty_raised": self.near_empty_raised,
-        }
-
-    @classmethod
-    def restore(cls, ch, saved, drugs, offset, near_empty_s):
-        """Channel ch as snapshot() saved it, its times moved by offset ms; drugs is the
-        library's (name -> Drug). Raises ValueError for a record that is not channel ch
-        or names a state the table never reaches. Nothing else is checked here: a
-        record from the store passes firmware/resume.py first."""
-        if saved["ch"] != ch:
-            raise ValueError("snapshot channel %r out of order" % (saved["ch"],))
-        path = _path_to(saved["state"])
-        if path is None:
-            raise ValueError("snapshot channel %d: unknown state %r" % (ch, saved["state"]))
-        c = cls(ch)
-        for event in path:
-            c.fire(event)
-        if saved["drug"] is None:
-            return c
-        c.begin(drugs[saved["drug"]], saved["weight"], saved["conc"], saved["volume"], 0)
-        c.volume_left = saved["volume_left"]
-        c.volume_infused = saved["volume_infused"]
-        c.override = saved["override"]
-        c.last_up_ms = _later(saved["last_up_ms"], offset)
-        c.last_down_ms = _later(saved["last_down_ms"], offset)
-        c.taper_next_ms = saved["taper_next_ms"] + offset
-        c.near_empty_raised = saved["near_empty_raised"]
-        c.set_dose(saved["dose"] if c.delivering else 0, near_empty_s)
-        return c
 
 
 # What a rollback puts back of a channel: every field but ch (the shell's safety net,

@@ -22,7 +22,16 @@ from micropython import const
 
 from firmware import rules, units
 from firmware.alarms import HIGH, ID_MAX, MEDIUM, MESSAGE_MAX, Alarm
-from firmware.channel import RUNNING, STOPPED, TAPERING, Channel, describe, dose_text
+from firmware.channel import (
+    _TRANSITIONS,
+    IDLE,
+    RUNNING,
+    STOPPED,
+    TAPERING,
+    Channel,
+    describe,
+    dose_text,
+)
 from firmware.persist import is_count
 from firmware.recordtext import ALARM, CHANNEL, VERSION
 from protocol import reasons
@@ -56,6 +65,77 @@ def _record(d, keys, what):
 
 def _bad(what, key):
     return ValueError("%s: %s out of type or range" % (what, key))
+
+
+# -- a record's channel and alarm, made again (here, not in channel.py and alarms.py: a
+# running pump never calls them, and its heap holds no boot code) --------------------
+
+
+def record_of(c):
+    """Channel c as the state record holds it (recordtext.CHANNEL, its drug by name):
+    what channel() makes it again from (tests/portable/coreview.py reads it too)."""
+    saved = {}
+    for key in CHANNEL:
+        saved[key] = getattr(c, key)
+    if c.drug is not None:
+        saved["drug"] = c.drug.name
+    return saved
+
+
+def _path_to(state):
+    """The fewest events that take a new channel (IDLE) to state through the table, or
+    None when the table never gets there. A restore fires them, so the table stays the
+    only writer of a channel's state: a state it cannot reach, no snapshot can make up.
+    state is compared with ==, never hashed: a corrupt record may hold anything."""
+    paths = [(IDLE, [])]  # breadth first: the loop walks it as it grows
+    seen = [IDLE]
+    for at, path in paths:
+        if at == state:
+            return path
+        for event in sorted(_TRANSITIONS[at]):  # sorted: the same path on every port
+            to = _TRANSITIONS[at][event]
+            if to not in seen:
+                seen.append(to)
+                paths.append((to, path + [event]))
+    return None
+
+
+def _later(ms, offset):
+    return None if ms is None else ms + offset
+
+
+def channel(ch, saved, drugs, offset, near_empty_s):
+    """Channel ch as record_of() saved it, its times moved by offset ms; drugs is the
+    library's (name -> Drug). Raises ValueError for a record that is not channel ch
+    or names a state the table never reaches. Nothing else is checked here: a record
+    from the store passes check() first."""
+    if saved["ch"] != ch:
+        raise ValueError("snapshot channel %r out of order" % (saved["ch"],))
+    path = _path_to(saved["state"])
+    if path is None:
+        raise ValueError("snapshot channel %d: unknown state %r" % (ch, saved["state"]))
+    c = Channel(ch)
+    for event in path:
+        c.fire(event)
+    if saved["drug"] is None:
+        return c
+    c.begin(drugs[saved["drug"]], saved["weight"], saved["conc"], saved["volume"], 0)
+    c.volume_left = saved["volume_left"]
+    c.volume_infused = saved["volume_infused"]
+    c.override = saved["override"]
+    c.last_up_ms = _later(saved["last_up_ms"], offset)
+    c.last_down_ms = _later(saved["last_down_ms"], offset)
+    c.taper_next_ms = saved["taper_next_ms"] + offset
+    c.near_empty_raised = saved["near_empty_raised"]
+    c.set_dose(saved["dose"] if c.delivering else 0, near_empty_s)
+    return c
+
+
+def _alarm(d):
+    # an alarm of the record (recordtext.ALARM's members)
+    alarm = Alarm(d["id"], d["ch"], d["code"], d["priority"], d["message"], d["at_ms"], d["active"])
+    alarm.acked = d["acked"]
+    return alarm
 
 
 def _ints(d, what, keys, check, optional=False):
@@ -256,19 +336,19 @@ def restore(core, snapshot, now_ms):
         else:
             saved = shown(library, saved)
         if why is None:
-            c = Channel.restore(i + 1, saved, library.drugs, shift, core.near_empty_s)
+            c = channel(i + 1, saved, library.drugs, shift, core.near_empty_s)
             _bound(c, now_ms)
             channels[i] = c
         else:
             # stays stopped: a stopped channel, never started, as an emergency stop leaves it
-            channels[i] = Channel.restore(
+            channels[i] = channel(
                 i + 1, {"ch": i + 1, "state": STOPPED, "drug": None}, library.drugs, 0, 0
             )
             refused.append((i + 1, "channel %d not resumed: %s" % (i + 1, why)))
     alarms = core._alarms
     renumber = []
     for saved in snapshot["alarms"]:
-        alarm = Alarm.from_dict(saved)
+        alarm = _alarm(saved)
         alarm.at_ms = max(0, alarm.at_ms + shift)  # the wire's times are never negative
         if not 1 <= alarm.id <= ID_MAX or alarms.listed(alarm.id):
             renumber.append(alarm)  # an id the wire cannot carry, or one listed twice
@@ -320,7 +400,7 @@ def switched(core, library):
     from its snapshot against it, so none holds a drug of the old library. Made before
     the store's rename, so that the switch after it only assigns."""
     return [
-        Channel.restore(i + 1, shown(library, c.snapshot()), library.drugs, 0, core.near_empty_s)
+        channel(i + 1, shown(library, record_of(c)), library.drugs, 0, core.near_empty_s)
         for i, c in enumerate(core._channels)
     ]
 

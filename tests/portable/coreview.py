@@ -3,6 +3,7 @@
 # good on MicroPython, and its code is held in the heap: issue 14), read from the
 # same fields the board's code keeps.
 from firmware.recordtext import VERSION
+from firmware.resume import record_of
 
 
 def entry(log, seq):
@@ -80,7 +81,7 @@ def snapshot(core):
             "crc32": lib.crc if lib.ok else 0,
         },
         "at_ms": core._now,
-        "channels": [core.channel(ch).snapshot() for ch in range(1, core.channels + 1)],
+        "channels": [record_of(core.channel(ch)) for ch in range(1, core.channels + 1)],
         "alarms": [alarm_dict(a) for a in core.listed()],
         "next_alarm_id": core._alarms.next_id,
     }
