@@ -107,7 +107,11 @@ class SafetyCore:
         return result
 
     def emergency_stop(self, ch, reason, now_ms):
-        self._command(now_ms, ch, "emergency_stop", "emergency stop: %s" % (shown(reason),))
+        if reason in rules.EMERGENCY_REASONS:  # kept, worded when read: its repr is plain
+            self._now = now_ms
+            self.log.put(now_ms, ch, wording.EMERGENCY, reason)
+        else:
+            self._command(now_ms, ch, "emergency_stop", "emergency stop: %s" % (shown(reason),))
         return self._decided(now_ms, ch, self._emergency(ch, reason, now_ms))
 
     def ack(self, alarm_id, now_ms):
@@ -419,11 +423,12 @@ class SafetyCore:
         if refusal:
             return refusal
         c = self._channels[ch - 1]
-        was = describe(c)
+        # the alarm's message, worded of the channel as it was (describe(c)): one str
+        was = c.drug if c.delivering else None
+        message = self.log.worded(wording.EMERGENCY_STOPPED, was, c.dose, ch, c.state, reason)
         c.fire(EMERGENCY)
         if c.rate:
             self._set_dose(c, 0, now_ms)
-        message = "EMERGENCY STOP channel %d (%s): %s" % (ch, was, reason.replace("_", " "))
         self._watch.alarm(ch, reason, HIGH, message, now_ms, False)
         self._watch.advisories(now_ms)
         return Result(True, "emergency_stopped", message, dose=0, rate=0)

@@ -128,6 +128,12 @@ class EventLog:
             return self._r[seq % self.size * _W + 2]
         return str(memoryview(self.words)[:n], "utf-8")
 
+    def worded(self, form, a, b, c, d, e):
+        """A text of wording's form made now, from the words (an alarm's message, which
+        the alarm keeps): the one str, no piece of it made."""
+        n = wording.render(self.words, form, a, b, c, d, e, None, None)
+        return str(memoryview(self.words)[:n], "utf-8")
+
     def first(self, seq):
         """The oldest seq >= seq still held (next_seq when none)."""
         return max(seq, self._next - self.size, 0) if seq < self._next else self._next

@@ -11,7 +11,7 @@
 # near_empty(), link() and host_seen() are on the shell's hot path (tick, delivered,
 # host_seen): in the steady state they compare and add small integers and allocate
 # nothing, every threshold having been computed when a rate or the link last changed.
-from firmware import units
+from firmware import units, wording
 from firmware.alarms import HIGH, MEDIUM
 from firmware.channel import describe
 from protocol.text import duration, listing
@@ -30,8 +30,8 @@ class Watchers:
 
     def alarm(self, ch, code, priority, message, now_ms, active):
         alarm = self._alarms.raise_(ch, code, priority, message, now_ms, active)
-        if alarm is not None:
-            self._log.add(now_ms, ch, "alarm", code, "%s #%d: %s" % (priority, alarm.id, message))
+        if alarm is not None:  # "<priority> #<id>: <message>", worded when read
+            self._log.put(now_ms, ch, wording.ALARM, priority, alarm.id, message, code)
         return alarm
 
     # -- a syringe near empty -------------------------------------------------------------

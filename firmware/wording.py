@@ -1,7 +1,9 @@
 # How the safety core words its log: a command as received, an accepted decision, a
-# rate change, a taper's steps. The core logs each as a form (a number below) and its
-# arguments, small ints and references it already holds (firmware/eventlog.py); text()
-# words it when the entry is read, so an accepted command makes no text at all.
+# rate change, a taper's steps, an alarm raised. The core logs each as a form (a number
+# below) and its arguments, small ints and references it already holds
+# (firmware/eventlog.py); text() words it when the entry is read, so an accepted command
+# makes no text at all. An alarm's message is a str the alarm keeps: the forms of the
+# core's own messages are worded into one at once (EventLog.worded), no piece of it made.
 #
 # Every text here stays within the wire's TEXT_MAX: a command's arguments are clipped as
 # they are said, and an accepted message names the advisory only while it fits
@@ -27,6 +29,11 @@ TAPER_DONE = const(9)  # Drug
 TAPER_STARTED = const(10)  # Drug, steps, ms until off
 STOPPED = const(11)  # Drug (None when not delivering), dose, ch, state: as it was
 ALREADY = const(12)  # Drug, dose
+ALARM = const(13)  # priority, id, message, code: an alarm raised
+EMERGENCY = const(14)  # reason (as received: one of rules' EMERGENCY_REASONS)
+# An emergency stop's alarm message, worded at once (the alarm keeps the str): Drug
+# (None when not delivering), dose, ch, state, reason
+EMERGENCY_STOPPED = const(15)
 
 # What an override passed, as the accepted message names it, in the order the checks
 # pass them (short: it must fit the wire after the dose, the rate and a cancelled taper).
@@ -59,10 +66,12 @@ def accepted_code(notes, advisory):
     return "ok_override" if notes else "ok_advisory" if advisory else "ok"
 
 
-# Each form's kind and code (None: the code of an accepted start or titration, code())
-KINDS = (None, "start", "start", "titrate", "titrate", "rate") + ("decision",) * 7
+# Each logged form's kind and code (None: the code of an accepted start or titration,
+# or an alarm's own, code())
+KINDS = (None, "start", "start", "titrate", "titrate", "rate") + ("decision",) * 7 + (
+    "alarm", "emergency_stop")  # fmt: skip
 _CODES = const((None, "received", "received", "received", "received", "rate_changed", None, None,
-          "taper_step", "stopped", "taper_started", "stopped", "ok"))  # fmt: skip
+          "taper_step", "stopped", "taper_started", "stopped", "ok", None, "received"))  # fmt: skip
 
 
 def code(form, d, e, f):
@@ -71,6 +80,8 @@ def code(form, d, e, f):
         return accepted_code(d, e)
     if form == TITRATED:
         return accepted_code(f, None)
+    if form == ALARM:
+        return d
     return _CODES[form]
 
 
@@ -200,6 +211,22 @@ def _dose(buf, o, drug, dose):
     return _raw(buf, _raw(buf, _fmt(buf, o, dose), b" "), drug.dose_unit)
 
 
+def _channel(buf, o, drug, dose, ch, state):
+    # describe(c): drug and dose while delivering (drug None: not), else number and state
+    if drug is None:
+        return _raw(buf, _raw(buf, _int(buf, _raw(buf, o, b"channel "), ch), b" "), state)
+    return _dose(buf, _raw(buf, _raw(buf, o, drug.name), b" "), drug, dose)
+
+
+def _spaced(buf, o, s):
+    # s.replace("_", " ") (a reason's)
+    end = _raw(buf, o, s)
+    for i in range(o, end):
+        if buf[i] == 95:  # _
+            buf[i] = 32
+    return end
+
+
 def _accepted_into(buf, o, notes, advisory):
     if notes:
         o = _raw(buf, o, b"; override: ")
@@ -273,13 +300,16 @@ def render(buf, form, a, b, c, d, e, f, g):
         o = _dur(buf, _raw(buf, o, b" every "), a.taper_interval_ms)
         return _dur(buf, _raw(buf, o, b", off in "), c)
     if form == STOPPED:
-        o = _raw(buf, 0, b"stopped (")
-        if a is None:
-            o = _raw(buf, _raw(buf, _int(buf, _raw(buf, o, b"channel "), c), b" "), d)
-        else:
-            o = _dose(buf, _raw(buf, _raw(buf, o, a.name), b" "), a, b)
-        return _raw(buf, o, b")")
+        return _raw(buf, _channel(buf, _raw(buf, 0, b"stopped ("), a, b, c, d), b")")
     if form == ALREADY:
         o = _raw(buf, _raw(buf, 0, a.name), b" already at ")
         return _dose(buf, o, a, b)
+    if form == ALARM:
+        o = _raw(buf, _int(buf, _raw(buf, _raw(buf, 0, a), b" #"), b), b": ")
+        return _raw(buf, o, c)
+    if form == EMERGENCY:  # shown(reason): a reason's repr is itself in quotes
+        return _raw(buf, _raw(buf, _raw(buf, 0, b"emergency stop: '"), a), b"'")
+    if form == EMERGENCY_STOPPED:
+        o = _raw(buf, _int(buf, _raw(buf, 0, b"EMERGENCY STOP channel "), c), b" (")
+        return _spaced(buf, _raw(buf, _channel(buf, o, a, b, c, d), b"): "), e)
     return _raw(buf, 0, b"?")
