@@ -150,6 +150,28 @@ def test_a_filestore_read_error_raises_and_only_a_missing_file_is_none():
         os.rmdir(_STATE)
 
 
+def test_a_filestore_makes_each_file_s_path_once():
+    # before: every call made the path anew (two strings), half a dozen calls a save:
+    # the bounded-heap soak's worst command, an ACK, made 1.7-2.9 KB of paths
+    import os
+
+    from boards.drivers.filestore import FileStore
+
+    store = FileStore(_STATE)
+    try:
+        store.write("state.tmp", b"1")
+        assert store._path("state.tmp") is store._path("state.tmp")
+        for gen in range(40):  # records set aside: a new name each, the paths bounded
+            assert store._path("state.bad.%d" % gen) == _STATE + "/state.bad.%d" % gen
+        assert len(store._paths) <= 16
+        store.rename("state.tmp", "state.json")
+        assert store.read("state.json") == b"1" and store.read("state.tmp") is None
+    finally:
+        store.remove("state.tmp")
+        store.remove("state.json")
+        os.rmdir(_STATE)
+
+
 _TITRATE_AFTER_MS = 16 * 60_000  # past norepinephrine's titration interval
 
 
