@@ -138,25 +138,39 @@ class Watchdog:
         self.fed += 1
 
 
-_DRAWN = [0x9E3779B9]  # the state of every Entropy made without a seed of its own
+_DRAWN = [0x9E37, 0x79B9]  # the state of every Entropy made without a seed of its own
 
 
 class Entropy:
     # Deterministic bytes (xorshift32) that never repeat within a test run: one state for
     # every instance, so two boots on the same store draw different nonces, as a board's
-    # RNG would; a fuzz passes a seed of its own, so both interpreters draw alike.
+    # RNG would; a fuzz passes a seed of its own, so both interpreters draw alike. The
+    # state is kept as its two 16-bit halves, shifted as such: a 32-bit MicroPython's
+    # small ints end at 2**30, and the whole state made a heap int per step (4.5 KB a
+    # nonce on WebAssembly, charged to the firmware's HELLO by the memory harnesses,
+    # whose ports allocate nothing but what a board's would: the nonce's bytes).
     def __init__(self, seed=None):
-        self._state = _DRAWN if seed is None else [(seed * 2654435761 + 1) & 0xFFFFFFFF or 1]
+        if seed is None:
+            self._state = _DRAWN
+        else:
+            x = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
+            self._state = [x >> 16, x & 0xFFFF]
 
     def random(self, n):
         out = bytearray(n)
-        x = self._state[0]
+        state = self._state
+        hi = state[0]
+        lo = state[1]
         for i in range(n):
-            x ^= (x << 13) & 0xFFFFFFFF
-            x ^= x >> 17
-            x ^= (x << 5) & 0xFFFFFFFF
-            out[i] = x & 0xFF
-        self._state[0] = x
+            # x ^= x << 13; x ^= x >> 17; x ^= x << 5 (mod 2**32), a half at a time
+            hi ^= ((hi << 13) | (lo >> 3)) & 0xFFFF
+            lo ^= (lo << 13) & 0xFFFF
+            lo ^= hi >> 1
+            hi ^= ((hi << 5) | (lo >> 11)) & 0xFFFF
+            lo ^= (lo << 5) & 0xFFFF
+            out[i] = lo & 0xFF
+        state[0] = hi
+        state[1] = lo
         return bytes(out)
 
 
