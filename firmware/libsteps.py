@@ -36,7 +36,7 @@ def _busy(core):
     """library_busy naming every channel that is not idle or stopped, or None."""
     states = []
     for ch in range(1, core.channels + 1):
-        state = core.status(ch).state
+        state = core.channel(ch).state  # read at once: no status made
         if state != IDLE and state != STOPPED:
             states.append("channel %d %s" % (ch, state))
     if not states:
