@@ -125,6 +125,3 @@ class Alarms:
             kept[o + 3] = alarm.acked
             kept[o + 4] = alarm.active
             o += 3
-
-    def on_channel(self, ch):
-        return [alarm.code for alarm in self.items if alarm.ch == ch]

@@ -187,33 +187,3 @@ def keep(channels, kept, back=False):
                 kept.append(getattr(c, name))
             o += 1
     return o
-
-
-class ChannelStatus:
-    """What status(ch) reports: ch, state, drug, dose, dose_unit, rate, volume_infused,
-    volume_left, time_to_empty_s, alarms (codes); the last start's weight, conc,
-    conc_unit and volume (the volume programmed; each None before a first start, the
-    weight also when none was given); taper_next_ms and taper_next_dose (TAPERING only,
-    else None: when the next step is due and the dose it sets), override (the dose was
-    set past a soft limit by an override)."""
-
-    def __init__(self, c, alarms):
-        drug = c.drug
-        self.ch = c.ch
-        self.state = c.state
-        self.drug = drug.name if drug else None
-        self.dose = c.dose
-        self.dose_unit = drug.dose_unit if drug else None
-        self.rate = c.rate
-        self.volume_infused = c.volume_infused
-        self.volume_left = c.volume_left
-        self.time_to_empty_s = c.time_to_empty_s()
-        self.alarms = alarms  # codes
-        self.weight = c.weight
-        self.conc = c.conc if drug else None
-        self.conc_unit = drug.conc_unit if drug else None
-        self.volume = c.volume
-        tapering = c.state == TAPERING
-        self.taper_next_ms = c.taper_next_ms if tapering else None
-        self.taper_next_dose = c.next_taper_dose() if tapering else None
-        self.override = c.override

@@ -19,7 +19,6 @@ from firmware.channel import (
     TAPERING,
     TITRATE,
     Channel,
-    ChannelStatus,
     describe,
     keep,
 )
@@ -220,9 +219,6 @@ class SafetyCore:
 
     def rate(self, ch):
         return self._get(ch).rate
-
-    def status(self, ch):
-        return ChannelStatus(self._get(ch), self._alarms.on_channel(ch))
 
     def alarms(self):
         return list(self._alarms.items)

@@ -29,7 +29,7 @@ from firmware import units
 from firmware.core import FAULTS, SafetyCore
 from firmware.rules import EMERGENCY_REASONS
 from tests.portable.corekit import HOUR, M, library
-from tests.portable.coreview import snapshot
+from tests.portable.coreview import snapshot, status_of
 from tests.test_core_messages import assert_core_texts_fit
 
 _PROFILES = {
@@ -110,7 +110,7 @@ class CoreMachine(RuleBasedStateMachine):
     # -- bookkeeping around every step -------------------------------------------------
 
     def _before(self):
-        return [self.core.status(ch) for ch in range(1, CHANNELS + 1)]
+        return [status_of(self.core, ch) for ch in range(1, CHANNELS + 1)]
 
     def _state(self):
         return snapshot(self.core), [self.core.rate(ch) for ch in range(1, CHANNELS + 1)]
@@ -128,7 +128,7 @@ class CoreMachine(RuleBasedStateMachine):
         """Drop and stop rules, comparing each channel before and after one step.
         exempt: channels an emergency stop or a fault may have stopped."""
         for ch in range(1, CHANNELS + 1):
-            was, now = before[ch - 1], self.core.status(ch)
+            was, now = before[ch - 1], status_of(self.core, ch)
             if ch in exempt or was.drug is None or now.drug != was.drug:
                 continue
             drug = LIB.drugs[was.drug]
@@ -226,7 +226,7 @@ class CoreMachine(RuleBasedStateMachine):
 
     @rule(ch=channel, data=st.data(), unit_choice=st.integers(0, 9), override=st.booleans())
     def titrate(self, ch, data, unit_choice, override):
-        status = self.core.status(ch)
+        status = status_of(self.core, ch)
         name = status.drug or data.draw(st.sampled_from(DRUGS))
         drug = LIB.drugs[name]
         step = drug.step_down or drug.hard_min
@@ -246,7 +246,7 @@ class CoreMachine(RuleBasedStateMachine):
         return [
             ch
             for ch in range(1, CHANNELS + 1)
-            if self.core.status(ch).state in ("running", "tapering")
+            if status_of(self.core, ch).state in ("running", "tapering")
         ]
 
     @precondition(lambda self: self._delivering())
@@ -255,7 +255,7 @@ class CoreMachine(RuleBasedStateMachine):
         """With override, to the dose the pump's max rate allows for the channel's patient
         and solution, or just past it (refused above_max_rate, if within the drug's limits)."""
         ch = data.draw(st.sampled_from(self._delivering()))
-        status = self.core.status(ch)
+        status = status_of(self.core, ch)
         drug = LIB.drugs[status.drug]
         edge = units.dose_for(MAX_RATE, drug.dose_unit, status.weight, status.conc, drug.conc_unit)
         self._titrate(ch, status, edge + 1 if past else edge, drug.dose_unit, True)
@@ -322,7 +322,7 @@ class CoreMachine(RuleBasedStateMachine):
         self.core.delivered(ch, volume)
         self.core.tick(self.now)  # as the shell does in the same turn (pending alarms)
         self._check_transitions(
-            before, exempt=(ch,) if self.core.status(ch).volume_left == 0 else ()
+            before, exempt=(ch,) if status_of(self.core, ch).volume_left == 0 else ()
         )
 
     @precondition(lambda self: self.core.alarms())
@@ -347,7 +347,7 @@ class CoreMachine(RuleBasedStateMachine):
     @invariant()
     def never_above_a_hard_maximum(self):
         for ch in range(1, CHANNELS + 1):
-            status = self.core.status(ch)
+            status = status_of(self.core, ch)
             assert self.core.rate(ch) <= MAX_RATE
             if status.drug is None:
                 assert status.rate == 0
@@ -365,7 +365,7 @@ class CoreMachine(RuleBasedStateMachine):
     @invariant()
     def never_a_dose_below_the_hard_minimum(self):
         for ch in range(1, CHANNELS + 1):
-            status = self.core.status(ch)
+            status = status_of(self.core, ch)
             if status.state in ("running", "tapering"):
                 dose = status.dose
                 assert dose == 0 or dose >= LIB.drugs[status.drug].hard_min, status
@@ -377,7 +377,7 @@ class CoreMachine(RuleBasedStateMachine):
     @invariant()
     def no_soft_excess_without_override(self):
         for ch in range(1, CHANNELS + 1):
-            status = self.core.status(ch)
+            status = status_of(self.core, ch)
             delivering = status.drug and status.state in ("running", "tapering")
             if delivering and status.dose > LIB.drugs[status.drug].soft_max:
                 assert self.overridden[ch], status

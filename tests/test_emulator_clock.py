@@ -17,6 +17,7 @@ from pumpguard._board.firmware import main as firmware_main
 from pumpguard.emulator import server
 
 from tests.portable.corekit import start_norepinephrine
+from tests.portable.coreview import status_of
 
 STALL_S = 0.027  # the scheduling stall seen on a loaded machine
 TURN_S = 0.0002  # a loop turn's real time at --time-scale 1000
@@ -125,7 +126,7 @@ def test_a_scaled_run_of_the_firmware_under_stalls_never_resets_and_counts_every
     assert given > 60_000  # scaled: minutes of virtual time in seconds of real time
     pump = board.pumps[0]
     assert pump.pumped == pump.rate * given // MS_PER_HOUR
-    assert shell.core.status(1).volume_infused == pump.pumped
+    assert status_of(shell.core, 1).volume_infused == pump.pumped
 
 
 @pytest.mark.parametrize("scale", [1, 60])

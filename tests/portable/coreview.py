@@ -2,6 +2,7 @@
 # what the board never calls itself (every name a board module holds is interned for
 # good on MicroPython, and its code is held in the heap: issue 14), read from the
 # same fields the board's code keeps.
+from firmware.channel import TAPERING
 from firmware.recordtext import VERSION
 from firmware.resume import record_of
 
@@ -26,7 +27,7 @@ def last(log):
     return entry(log, log.next_seq - 1) if log.next_seq else None
 
 
-# ChannelStatus's fields, in the order status(ch) documents them
+# ChannelStatus's fields, in the order it documents them
 _STATUS_FIELDS = (
     "ch",
     "state",
@@ -48,8 +49,46 @@ _STATUS_FIELDS = (
 )
 
 
+class ChannelStatus:
+    """What status_of(core, ch) reports: ch, state, drug, dose, dose_unit, rate, volume_infused,
+    volume_left, time_to_empty_s, alarms (codes); the last start's weight, conc,
+    conc_unit and volume (the volume programmed; each None before a first start, the
+    weight also when none was given); taper_next_ms and taper_next_dose (TAPERING only,
+    else None: when the next step is due and the dose it sets), override (the dose was
+    set past a soft limit by an override)."""
+
+    def __init__(self, c, alarms):
+        drug = c.drug
+        self.ch = c.ch
+        self.state = c.state
+        self.drug = drug.name if drug else None
+        self.dose = c.dose
+        self.dose_unit = drug.dose_unit if drug else None
+        self.rate = c.rate
+        self.volume_infused = c.volume_infused
+        self.volume_left = c.volume_left
+        self.time_to_empty_s = c.time_to_empty_s()
+        self.alarms = alarms  # codes
+        self.weight = c.weight
+        self.conc = c.conc if drug else None
+        self.conc_unit = drug.conc_unit if drug else None
+        self.volume = c.volume
+        tapering = c.state == TAPERING
+        self.taper_next_ms = c.taper_next_ms if tapering else None
+        self.taper_next_dose = c.next_taper_dose() if tapering else None
+        self.override = c.override
+
+
+def status_of(core, ch):
+    """Channel ch of core as a ChannelStatus (ValueError for no channel ch, as the
+    core's own queries): read from the channel and the alarms listed, as the board's
+    STATUS is (handlers.status)."""
+    c = core.channel(ch)
+    return ChannelStatus(c, [a.code for a in core.listed() if a.ch == ch])
+
+
 def status_dict(status):
-    """A ChannelStatus (core.status(ch)) as a dict of its fields."""
+    """A ChannelStatus (status_of(core, ch)) as a dict of its fields."""
     return {name: getattr(status, name) for name in _STATUS_FIELDS}
 
 

@@ -3,6 +3,7 @@
 # in it closes. Through the shell's own loop, on CPython and on MicroPython alike.
 from protocol import auth, catalog, messages
 from tests.portable.coreview import page as log_page
+from tests.portable.coreview import status_of
 from tests.portable.shellkit import NOREPI, Host, active, device, hello_fields, silent
 
 
@@ -139,7 +140,7 @@ def test_a_device_counter_at_its_end_ends_the_session_before_anything_runs():
     fields = messages.decode(answer.msg_id, answer.payload)
     assert answer.tag is None and fields["code"] == catalog.ERR_HELLO_REQUIRED, fields
     assert "internal_fault" not in [a.code for a in sh.core.alarms()]
-    assert sh.core.status(1).state == "idle"
+    assert status_of(sh.core, 1).state == "idle"
     host.send_wire(host.wire("STATUS", {"ch": 1}))  # and so is everything after it
     (answer,) = [f for f in host.raw() if not catalog.is_event(f.msg_id)]
     assert messages.decode(answer.msg_id, answer.payload)["code"] == catalog.ERR_HELLO_REQUIRED

@@ -11,7 +11,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
-from tests.portable.coreview import entries, last, snapshot
+from tests.portable.coreview import entries, last, snapshot, status_of
 
 
 def test_link_silence_holds_the_rate_and_alarms_never_stopping_a_vasopressor():
@@ -28,7 +28,7 @@ def test_link_silence_holds_the_rate_and_alarms_never_stopping_a_vasopressor():
     for t in range(11000, 24 * 3600 * 1000, 10 * MIN):
         core.tick(t)
     assert core.rate(1) == 30 * M and core.rate(2) == 18 * M
-    assert core.status(1).state == "running" and core.status(2).state == "running"
+    assert status_of(core, 1).state == "running" and status_of(core, 2).state == "running"
 
 
 def test_link_alarm_rises_once_and_clears_when_the_host_is_back():
@@ -56,7 +56,7 @@ def test_near_empty_alarm_with_time_to_empty_well_before_empty():
     a = alarm(core, "near_empty")
     assert a.priority == "high"  # taper drug: running out is a stop
     assert "empty in about 15 min" in a.message and "7.5 mL left" in a.message
-    assert core.status(1).time_to_empty_s == 900
+    assert status_of(core, 1).time_to_empty_s == 900
 
 
 def test_near_empty_threshold_is_configurable_and_medium_for_other_drugs():
@@ -74,7 +74,7 @@ def test_running_empty_stops_flow_with_a_high_alarm():
     core.delivered(1, 50 * M)
     assert core.pending  # the shell ticks in the same turn: the tick has the time
     core.tick(MIN)
-    assert core.rate(1) == 0 and core.status(1).state == "stopped"
+    assert core.rate(1) == 0 and status_of(core, 1).state == "stopped"
     assert alarm(core, "syringe_empty").priority == "high"
 
 
@@ -83,7 +83,7 @@ def test_hardware_fault_stops_flow_with_a_high_alarm():
     start_norepinephrine(core)
     result = core.fault(1, "occlusion", MIN)
     assert result.code == "occlusion" and core.rate(1) == 0
-    assert core.status(1).state == "stopped"
+    assert status_of(core, 1).state == "stopped"
     assert alarm(core, "occlusion").priority == "high"
     core.fault(2, "motor", MIN)
     assert alarm(core, "motor_fault").ch == 2
@@ -166,7 +166,7 @@ def test_shell_inputs_for_a_channel_that_does_not_exist_are_errors():
         lambda: core.delivered(0, M),
         lambda: core.fault(3, "motor", 0),
         lambda: core.rate(0),
-        lambda: core.status(3),
+        lambda: status_of(core, 3),
     ):
         try:
             call()

@@ -9,6 +9,7 @@ import gc
 import sys
 
 from tests.portable.corekit import MIN, M, library, make_core
+from tests.portable.coreview import status_of
 
 _MP = sys.implementation.name == "micropython"
 T0 = 2**31 + 5  # an uptime past a small int on a 32-bit board, as the shell's is
@@ -86,14 +87,14 @@ def _dobutamine(core, ch, now):
 def _session(core, start, t):
     # start, titrate, stop on channel 2: each (bytes, Result)
     s = _alloc(lambda: start(core, 2, t))
-    dose = core.status(2).dose + 10000
+    dose = status_of(core, 2).dose + 10000
     ti = _alloc(lambda: core.titrate(2, dose, "mcg/kg/min", t + 16 * MIN))
     st = _alloc(lambda: core.stop(2, t + 32 * MIN))
     return s, ti, st
 
 
 def _until_stopped(core, t):
-    while core.status(2).state == "tapering":
+    while status_of(core, 2).state == "tapering":
         t += 10 * MIN
         core.tick(t)
     return t

@@ -17,7 +17,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
-from tests.portable.coreview import entries, last, since, snapshot
+from tests.portable.coreview import entries, last, since, snapshot, status_of
 
 
 def _raises_value_error(fn, *args, **kwargs):
@@ -41,7 +41,7 @@ def test_a_reset_mid_infusion_resumes_the_verified_rates():
     snap = _through_json(snapshot(core))
     back = SafetyCore.restore(library(), snap, now_ms=0)
     assert back.rate(1) == 30 * M and back.rate(2) == 18 * M
-    assert back.status(1).volume_left == 40 * M and back.status(1).state == "running"
+    assert status_of(back, 1).volume_left == 40 * M and status_of(back, 1).state == "running"
     assert alarm(back, "resumed_after_reset").priority == "medium"
 
 
@@ -52,11 +52,11 @@ def test_a_taper_resumes_after_a_reset_never_sooner():
     core.stop(2, 10 * MIN)  # next step at 70 min
     core.tick(40 * MIN)
     back = SafetyCore.restore(library(), _through_json(snapshot(core)), now_ms=5000)
-    assert back.status(2).state == "tapering" and back.status(2).dose == 25000
+    assert status_of(back, 2).state == "tapering" and status_of(back, 2).dose == 25000
     back.tick(5000 + 30 * MIN - 1)
-    assert back.status(2).dose == 25000
+    assert status_of(back, 2).dose == 25000
     back.tick(5000 + 30 * MIN)
-    assert back.status(2).dose == 20000
+    assert status_of(back, 2).dose == 20000
 
 
 def test_restore_keeps_alarms_and_titration_intervals():
@@ -88,7 +88,7 @@ def test_restore_refuses_a_corrupted_rate():
     snap = _through_json(snapshot(core))
     snap["channels"][0]["rate"] = 300 * M
     back = SafetyCore.restore(library(), snap, 0)  # the channel stays stopped, and says why
-    assert back.status(1).state == "stopped" and back.rate(1) == 0
+    assert status_of(back, 1).state == "stopped" and back.rate(1) == 0
     refused = alarm(back, "restore_refused")
     assert refused.priority == "high" and "rate 300 mL/h does not follow" in refused.message
 
@@ -98,7 +98,7 @@ def test_restore_keeps_the_volume_programmed():
     start_norepinephrine(core)
     core.delivered(1, 10 * M)
     back = SafetyCore.restore(library(), _through_json(snapshot(core)), now_ms=0)
-    s = back.status(1)
+    s = status_of(back, 1)
     assert (s.volume, s.volume_left, s.volume_infused) == (50 * M, 40 * M, 10 * M)
 
 
@@ -112,7 +112,7 @@ def test_restore_refuses_more_left_than_was_programmed():
         snap = _through_json(snapshot(core))
         snap["channels"][0]["volume"] = volume
         back = SafetyCore.restore(library(), snap, 0)
-        assert back.status(1).state == "stopped" and back.rate(1) == 0
+        assert status_of(back, 1).state == "stopped" and back.rate(1) == 0
         assert why in alarm(back, "restore_refused").message
 
 
@@ -165,7 +165,7 @@ def test_every_state_restores_through_the_transition_table():
         Channel.fire = fire
     # the fewest events from idle, through the table (an emergency stop reaches stopped)
     assert fired == [(1, "start"), (2, "start"), (2, "taper"), (3, "emergency")], fired
-    states = [back.status(ch).state for ch in (1, 2, 3, 4)]
+    states = [status_of(back, ch).state for ch in (1, 2, 3, 4)]
     assert states == ["running", "tapering", "stopped", "idle"]
     # each restored channel takes the table's next events from there
     assert back.stop(2, MIN).code == "invalid_state"
@@ -188,7 +188,7 @@ def test_a_restore_reaches_its_state_only_through_the_transition_table():
     finally:
         running[channel.TAPER] = taper
     assert message and "channel 1: unknown state 'tapering'" in message, message
-    assert SafetyCore.restore(library(), snap, 0).status(1).state == "tapering"
+    assert status_of(SafetyCore.restore(library(), snap, 0), 1).state == "tapering"
 
 
 def test_snapshot_is_plain_json():

@@ -7,7 +7,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
-from tests.portable.coreview import entries, last
+from tests.portable.coreview import entries, last, status_of
 
 
 def test_start_returns_the_verified_dose_and_rate():
@@ -16,7 +16,7 @@ def test_start_returns_the_verified_dose_and_rate():
     assert result.ok and result.code == "ok"
     assert (result.dose, result.unit, result.rate) == (100000, "mcg/kg/min", 30 * M)
     assert core.rate(1) == 30 * M
-    status = core.status(1)
+    status = status_of(core, 1)
     assert (status.state, status.drug, status.dose, status.volume_left) == (
         "running",
         "norepinephrine",

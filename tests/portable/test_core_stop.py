@@ -11,7 +11,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
-from tests.portable.coreview import entries
+from tests.portable.coreview import entries, status_of
 
 
 def test_stop_of_a_drug_without_taper_is_immediate():
@@ -19,7 +19,7 @@ def test_stop_of_a_drug_without_taper_is_immediate():
     start_dobutamine(core)
     result = core.stop(1, MIN)
     assert result.ok and result.code == "stopped" and result.rate == 0
-    assert core.status(1).state == "stopped" and core.rate(1) == 0
+    assert status_of(core, 1).state == "stopped" and core.rate(1) == 0
 
 
 def test_stop_of_vasopressin_starts_the_label_taper():
@@ -33,7 +33,7 @@ def test_stop_of_vasopressin_starts_the_label_taper():
     assert result.plan == [(t + i * HOUR, d) for i, d in enumerate(doses)]
     # the first step is taken at once; the channel is still delivering
     assert result.dose == 25000 and core.rate(2) == 15 * M
-    assert core.status(2).state == "tapering"
+    assert status_of(core, 2).state == "tapering"
     # logged as it happened: the stop, its decision, then the step it took at once (a
     # report of the log reads the clinician's stop before the pump's first step)
     codes = [e[4] for e in entries(core.log) if e[2] == 2][-4:]
@@ -45,14 +45,14 @@ def test_taper_runs_on_ticks_step_by_step_then_stops():
     start_norepinephrine(core, ch=1)
     start_vasopressin(core, ch=2)
     core.stop(2, 0)
-    seen = [core.status(2).dose]
+    seen = [status_of(core, 2).dose]
     for minute in range(1, 6 * 60 + 2):
         core.host_seen(minute * MIN)
         core.tick(minute * MIN)
-        if core.status(2).dose != seen[-1]:
-            seen.append(core.status(2).dose)
+        if status_of(core, 2).dose != seen[-1]:
+            seen.append(status_of(core, 2).dose)
     assert seen == [25000, 20000, 15000, 10000, 5000, 0]
-    assert core.status(2).state == "stopped" and core.rate(2) == 0
+    assert status_of(core, 2).state == "stopped" and core.rate(2) == 0
 
 
 def test_tick_before_the_next_step_changes_nothing():
@@ -60,7 +60,7 @@ def test_tick_before_the_next_step_changes_nothing():
     start_vasopressin(core)
     core.stop(2, 0)
     core.tick(HOUR - 1)
-    assert core.status(2).dose == 25000
+    assert status_of(core, 2).dose == 25000
 
 
 def test_first_taper_step_waits_for_the_interval_after_a_titration_down():
@@ -69,7 +69,7 @@ def test_first_taper_step_waits_for_the_interval_after_a_titration_down():
     core.titrate(2, 25000, "units/min", 0)
     result = core.stop(2, 10 * MIN)
     assert result.plan[0] == (HOUR, 20000)
-    assert core.status(2).dose == 25000
+    assert status_of(core, 2).dose == 25000
 
 
 def test_stop_at_or_below_the_stop_dose_is_immediate():
@@ -86,7 +86,7 @@ def test_stop_during_a_taper_is_refused_with_the_plan():
     result = core.stop(2, MIN)
     assert not result.ok and result.code == "invalid_state"
     assert result.plan[-1][1] == 0
-    assert core.status(2).state == "tapering"
+    assert status_of(core, 2).state == "tapering"
 
 
 def test_titration_during_a_taper_takes_the_channel_back():
@@ -95,9 +95,9 @@ def test_titration_during_a_taper_takes_the_channel_back():
     core.stop(2, 0)
     result = core.titrate(2, 30000, "units/min", 20 * MIN)
     assert result.ok and "taper cancelled" in result.message
-    assert core.status(2).state == "running"
+    assert status_of(core, 2).state == "running"
     core.tick(2 * HOUR)
-    assert core.status(2).dose == 30000
+    assert status_of(core, 2).dose == 30000
 
 
 def test_emergency_stop_stops_a_taper_drug_at_once_with_reason_alarm_and_log():
@@ -105,7 +105,7 @@ def test_emergency_stop_stops_a_taper_drug_at_once_with_reason_alarm_and_log():
     start_norepinephrine(core)
     result = core.emergency_stop(1, "extravasation", MIN)
     assert result.ok and result.code == "emergency_stopped" and core.rate(1) == 0
-    assert core.status(1).state == "stopped"
+    assert status_of(core, 1).state == "stopped"
     a = alarm(core, "extravasation")
     assert a.priority == "high" and a.ch == 1
     texts = [e[5] for e in entries(core.log)]
@@ -119,7 +119,7 @@ def test_emergency_stop_during_a_taper():
     assert core.emergency_stop(2, "air_in_line", MIN).ok
     assert core.rate(2) == 0
     core.tick(5 * HOUR)
-    assert core.status(2).state == "stopped"
+    assert status_of(core, 2).state == "stopped"
 
 
 def test_emergency_stop_needs_a_known_reason():
@@ -168,10 +168,10 @@ def test_a_taper_never_runs_a_dose_below_the_hard_minimum():
     _assert_taper_keeps_its_rules(lib.drugs["norepinephrine"], 25000, nor.plan)
     _assert_taper_keeps_its_rules(lib.drugs["vasopressin"], 7500, vaso.plan)
     # and the running taper takes exactly those steps
-    assert core.status(1).dose == 10000 and core.status(2).dose == 5000
+    assert status_of(core, 1).dose == 10000 and status_of(core, 2).dose == 5000
     core.host_seen(t + HOUR)
     core.tick(t + HOUR)
-    assert core.status(1).state == "stopped" and core.status(2).state == "stopped"
+    assert status_of(core, 1).state == "stopped" and status_of(core, 2).state == "stopped"
 
 
 def test_every_taper_from_every_dose_keeps_its_rules():
@@ -195,6 +195,6 @@ def test_titrating_to_the_current_dose_during_a_taper_holds_it():
     core.stop(2, 0)  # first step at once: 0.025
     result = core.titrate(2, 25000, "units/min", 4 * MIN)
     assert result.ok and "taper cancelled" in result.message, result.message
-    assert core.status(2).state == "running" and core.status(2).dose == 25000
+    assert status_of(core, 2).state == "running" and status_of(core, 2).dose == 25000
     core.tick(2 * HOUR)
-    assert core.status(2).dose == 25000
+    assert status_of(core, 2).dose == 25000

@@ -9,7 +9,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
-from tests.portable.coreview import snapshot
+from tests.portable.coreview import snapshot, status_of
 
 
 def _taper_vasopressin():
@@ -25,13 +25,13 @@ def test_a_late_tick_takes_one_step_then_waits_a_full_interval():
     late = 25 * HOUR  # a day late
     core.host_seen(late)
     core.tick(late)
-    assert core.status(2).dose == 20000
+    assert status_of(core, 2).dose == 20000
     for dt in (1, 10, MIN, HOUR - 1):
         core.tick(late + dt)
-        assert core.status(2).dose == 20000, dt
-    assert core.status(2).taper_next_ms == late + HOUR
+        assert status_of(core, 2).dose == 20000, dt
+    assert status_of(core, 2).taper_next_ms == late + HOUR
     core.tick(late + HOUR)
-    assert core.status(2).dose == 15000
+    assert status_of(core, 2).dose == 15000
 
 
 def test_a_restored_taper_ticked_far_ahead_steps_once_per_interval():
@@ -42,8 +42,8 @@ def test_a_restored_taper_ticked_far_ahead_steps_once_per_interval():
     restored.tick(t)
     restored.tick(t + 1)
     restored.tick(t + 2)
-    assert restored.status(2).dose == 20000
-    assert restored.status(2).state == "tapering"
+    assert status_of(restored, 2).dose == 20000
+    assert status_of(restored, 2).state == "tapering"
 
 
 def test_an_on_time_taper_keeps_its_plan():
@@ -54,4 +54,4 @@ def test_an_on_time_taper_keeps_its_plan():
     for at, dose in plan[1:]:
         core.host_seen(at)
         core.tick(at + 5)  # a tick a few ms late does not shift the plan
-        assert core.status(2).dose == dose
+        assert status_of(core, 2).dose == dose

@@ -7,7 +7,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
-from tests.portable.coreview import since
+from tests.portable.coreview import since, status_of
 
 
 def test_titration_within_the_rules_changes_dose_and_rate():
@@ -30,7 +30,7 @@ def test_titration_is_refused_above_the_hard_max_even_with_override():
     start_vasopressin(core)
     result = core.titrate(2, 45000, "units/min", 20 * MIN, override=True)
     assert result.code == "above_hard_max"
-    assert core.status(2).dose == 30000
+    assert status_of(core, 2).dose == 30000
 
 
 def test_titration_past_the_soft_max_needs_override():
@@ -38,7 +38,7 @@ def test_titration_past_the_soft_max_needs_override():
     start_vasopressin(core)
     assert core.titrate(2, 35000, "units/min", 20 * MIN).code == "above_soft_max"
     result = core.titrate(2, 35000, "units/min", 20 * MIN, override=True)
-    assert result.code == "ok_override" and core.status(2).dose == 35000
+    assert result.code == "ok_override" and status_of(core, 2).dose == 35000
 
 
 def test_dobutamine_at_most_doubles_every_15_minutes():
@@ -66,7 +66,7 @@ def test_taper_drug_step_down_larger_than_allowed_is_refused_even_with_override(
         result = core.titrate(2, 20000, "units/min", MIN, override=override)
         assert result.code == "step_down_too_large"
         assert result.allowed == (25000, 30000, "units/min")
-    assert core.status(2).dose == 30000
+    assert status_of(core, 2).dose == 30000
 
 
 def test_taper_drug_steps_down_no_faster_than_its_interval():
@@ -99,7 +99,7 @@ def test_titration_to_zero_is_not_a_stop():
     core = make_core()
     start_norepinephrine(core)
     assert core.titrate(1, 0, "mcg/kg/min", MIN).code == "below_hard_min"
-    assert core.status(1).state == "running"
+    assert status_of(core, 1).state == "running"
 
 
 def test_titration_of_an_idle_channel_is_refused():
@@ -136,7 +136,7 @@ def test_titration_above_the_pumps_max_rate_is_refused_naming_the_dose_it_allows
     assert result.code == "above_max_rate", result.message
     assert result.allowed == (2 * M, 27777777, "mcg/kg/min")
     assert "27.777777" in result.message
-    assert core.rate(1) == 360 * M and core.status(1).dose == 20 * M
+    assert core.rate(1) == 360 * M and status_of(core, 1).dose == 20 * M
     assert core.titrate(1, 27777777, "mcg/kg/min", 60 * MIN, override=True).ok
     assert core.rate(1) <= 500 * M
 

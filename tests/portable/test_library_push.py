@@ -8,7 +8,7 @@ from firmware import druglib, gate, libpush, libsteps, resume
 from protocol import catalog, messages, reasons
 from protocol.text import TEXT_MAX, words
 from tests.portable.corekit import library_text
-from tests.portable.coreview import entries
+from tests.portable.coreview import entries, status_of
 from tests.portable.shellkit import NOREPI, VASO, Host, Store, ports, shell
 
 _DOC = []
@@ -209,7 +209,7 @@ def test_a_library_is_not_switched_while_a_channel_delivers():
     assert clinician.request("START", VASO)[0] == "START_R"
     _refused(service.request("LIB_COMMIT", {}), "library_busy", "channel 2 running")
     _unchanged(sh, p, before)
-    assert sh.core.status(2).state == "running"
+    assert status_of(sh.core, 2).state == "running"
 
 
 # The heap's soak (tests/heap) imports shellkit: kept out of it, since any bytes more of
@@ -315,7 +315,7 @@ def test_a_record_where_nothing_delivers_resumes_under_another_library():
     store.files[libpush.ACTIVE] = _file()
     booted = shell(ports(store))
     assert "store_lost" not in [a.code for a in booted.core.alarms()]
-    assert booted.core.status(1).state == "stopped" and booted.core.status(1).drug is None
+    assert status_of(booted.core, 1).state == "stopped" and status_of(booted.core, 1).drug is None
     assert "clinician" in [a.code for a in booted.core.alarms()]  # the record's alarms kept
     (switched,) = _log(booted, "library_switched")
     now = druglib.load(store.files[libpush.ACTIVE]).identity()
@@ -330,7 +330,7 @@ def test_a_record_where_a_channel_delivers_never_resumes_under_another_library()
     store.files[libpush.ACTIVE] = _file()
     booted = shell(ports(store))
     assert "store_lost" in _high(booted)
-    assert booted.core.status(1).state == "idle"
+    assert status_of(booted.core, 1).state == "idle"
 
 
 def test_an_invalid_library_at_boot_alarms_counts_its_problems_and_refuses_every_start():
@@ -412,7 +412,7 @@ def test_a_rename_that_failed_after_replacing_the_file_switches_as_a_boot_would(
     assert _clinician(sh, p).request("START", NOREPI)[0] == "START_R"
     sh.step()
     after = shell(ports(store))
-    assert after.core.status(1).state == "running", after.core.alarms()
+    assert status_of(after.core, 1).state == "running", after.core.alarms()
 
 
 def test_a_rename_that_failed_replacing_nothing_keeps_the_old_library_and_logs_no_push():
@@ -499,7 +499,7 @@ def test_a_switch_that_drops_a_stopped_channels_drug_sends_its_state():
     p = ports()
     sh = shell(p)
     _stopped(sh, p)
-    assert sh.core.status(1).drug == "norepinephrine"
+    assert status_of(sh.core, 1).drug == "norepinephrine"
     service = _service(sh, p)
     _stage(service, _file())  # dobutamine only
     service.send_wire(service.wire("LIB_COMMIT", {}))
@@ -719,7 +719,7 @@ def test_a_fault_making_the_switch_is_refused_changing_nothing_and_ends_the_push
     _out_of_memory(resume, "shown")
     name, f = _send(service, _file("push-oom2"))
     assert name == "ERROR" and "internal fault, not run" in f["message"], (name, f)
-    assert _identity(sh.core.library) == before and sh.core.status(1).drug == NOREPI["drug"]
+    assert _identity(sh.core.library) == before and status_of(sh.core, 1).drug == NOREPI["drug"]
     assert libpush.ACTIVE not in p["store"].files
     _refused(service.request("LIB_COMMIT", {}), "invalid_state", "no library push under way")
 
@@ -747,4 +747,4 @@ def test_a_fault_answering_a_commit_that_switched_undoes_nothing():
     _out_of_memory(gate, "answer", lambda shell, frame, i, name, fields: name == "LIB_COMMIT_R")
     name, f = _send(service, _file("push-answer"))
     assert name == "ERROR" and "internal fault, after it ran" in f["message"], (name, f)
-    assert sh.core.library.version == "push-answer" and sh.core.status(1).drug is None
+    assert sh.core.library.version == "push-answer" and status_of(sh.core, 1).drug is None

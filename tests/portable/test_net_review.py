@@ -8,6 +8,7 @@ from binascii import crc32
 from firmware import handlers, persist
 from protocol import catalog
 from tests.portable.coreview import page as log_page
+from tests.portable.coreview import status_of
 from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
 
 _HIGH = catalog.PRIORITY["high"]
@@ -198,10 +199,10 @@ def _far(key):
 
 def test_a_resealed_taper_step_far_ahead_steps_within_an_interval():
     sh, p = _restored(_far("taper_next_ms"), stop=True)
-    assert sh.core.status(1).state == "tapering"
+    assert status_of(sh.core, 1).state == "tapering"
     rate = p["motors"][0].rate
     interval = sh.core.library.drugs["norepinephrine"].taper_interval_ms
-    assert sh.core.status(1).taper_next_ms <= sh.uptime_ms() + interval
+    assert status_of(sh.core, 1).taper_next_ms <= sh.uptime_ms() + interval
     _idle(sh, p, interval // 60000 + 2, 60000)
     assert p["motors"][0].rate < rate
     assert "restore_refused" not in _codes(sh)
@@ -209,7 +210,7 @@ def test_a_resealed_taper_step_far_ahead_steps_within_an_interval():
 
 def test_a_resealed_titration_time_far_ahead_blocks_nothing():
     sh, p = _restored(_far("last_up_ms"))
-    assert sh.core.status(1).state == "running"
+    assert status_of(sh.core, 1).state == "running"
     interval = sh.core.library.drugs["norepinephrine"].up_interval_ms
     _idle(sh, p, interval // 60000 + 2, 60000)
     host = Host(sh, p)
@@ -225,7 +226,7 @@ def test_a_resealed_fall_time_far_ahead_does_not_hold_back_a_taper():
     host.hello()
     assert host.request("STOP", {"ch": 1})[0] == "STOP_R"
     interval = sh.core.library.drugs["norepinephrine"].taper_interval_ms
-    assert sh.core.status(1).taper_next_ms <= sh.uptime_ms() + interval
+    assert status_of(sh.core, 1).taper_next_ms <= sh.uptime_ms() + interval
 
 
 def test_a_resealed_running_channel_with_no_rise_time_titrates_without_a_fault():
@@ -237,7 +238,7 @@ def test_a_resealed_running_channel_with_no_rise_time_titrates_without_a_fault()
         c["last_up_ms"] = None
 
     sh, p = _restored(no_rise)
-    assert sh.core.status(1).state == "running"
+    assert status_of(sh.core, 1).state == "running"
     host = Host(sh, p)
     host.hello()
     up = {"ch": 1, "dose": 120000, "unit": "mcg/kg/min", "override": False}

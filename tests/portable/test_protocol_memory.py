@@ -8,6 +8,7 @@ import sys
 
 from protocol import auth, catalog, frame, messages, reasons
 from protocol.decoder import Decoder
+from tests.portable.coreview import status_of
 
 _MP = sys.implementation.name == "micropython"
 _W64 = sys.maxsize > 1 << 32  # the 64-bit unix port (WebAssembly and a board: 32-bit)
@@ -168,7 +169,7 @@ def test_status_reads_the_channel_in_place():
     sh.core.device_alarm("internal_fault", "drill", sh.uptime_ms())
     name, got = host.request("STATUS", {"ch": 1})
     assert name == "STATUS_R", got
-    st = sh.core.status(1)
+    st = status_of(sh.core, 1)
     assert got["alarms"] == [{"id": a.id} for a in sh.core.alarms() if a.ch == 1]
     for key in ("state", "drug", "dose", "rate", "volume_left", "conc", "weight", "volume"):
         assert got[key] == getattr(st, key), key

@@ -6,7 +6,7 @@ from protocol import catalog, messages
 from protocol.decoder import Decoder
 from protocol.reasons import NAME, NUMBER, UNKNOWN, number
 from tests.portable import coreview
-from tests.portable.coreview import entries
+from tests.portable.coreview import entries, status_of
 from tests.portable.shellkit import NOREPI, PERIOD, VASO, Host, ports, shell
 
 
@@ -71,7 +71,7 @@ def test_delivered_volume_and_faults_reach_the_core():
     sh, p, host = _running()
     p["motors"][0].owed = 1000000
     sh.step()
-    assert sh.core.status(1).volume_infused == 1000000
+    assert status_of(sh.core, 1).volume_infused == 1000000
     p["motors"][0].fault_kind = "occlusion"
     sh.step()
     assert p["motors"][0].rate == 0

@@ -10,6 +10,7 @@ from firmware import persist, recordtext
 from firmware.alarms import HIGH, Alarm
 from protocol.text import TEXT_MAX
 from tests.portable import coreview
+from tests.portable.coreview import status_of
 from tests.portable.shellkit import Store, ports, shell
 from tests.portable.test_store_shell import _ESTOP, RefStore, _listed, _running, _same
 
@@ -106,7 +107,7 @@ def test_a_store_that_fails_at_the_third_append_keeps_the_record_before_it():
     sh = host = p = None  # a reset: this board's heap for the next boot
     gc.collect()
     sh2 = shell(ports(store))
-    assert sh2.core.status(1).state == "stopped" and sh2.core.rate(1) == 0
+    assert status_of(sh2.core, 1).state == "stopped" and sh2.core.rate(1) == 0
 
 
 def test_a_power_cut_between_the_chunks_boots_the_record_before_them():
@@ -123,7 +124,7 @@ def test_a_power_cut_between_the_chunks_boots_the_record_before_them():
     cut.files = store.cut
     assert len(cut.files["state.tmp"]) < len(cut.files["state.json"])  # part written
     sh2 = shell(ports(cut))
-    assert sh2.core.status(1).state == "running"
+    assert status_of(sh2.core, 1).state == "running"
     assert not [a for a in sh2.core.alarms() if a.code in ("store_lost", "store_failed")]
 
 

@@ -19,7 +19,7 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
-from tests.portable.coreview import entries, snapshot
+from tests.portable.coreview import entries, snapshot, status_of
 from tests.portable.shellkit import Host, Store, ports, shell
 
 _MAGIC = b"pumpguard-state 1 "
@@ -83,7 +83,7 @@ def _assert_within_limits(core):
     lib = library()
     totals = {}
     for ch in range(1, core.channels + 1):
-        st = core.status(ch)
+        st = status_of(core, ch)
         if st.state not in ("running", "tapering"):
             assert core.rate(ch) == 0, (ch, st)
             continue
@@ -100,7 +100,7 @@ def _assert_within_limits(core):
 
 def test_a_good_record_resumes_both_channels():
     core = _boot(_seal(_plain(snapshot(_running()))))
-    assert [core.status(ch).state for ch in (1, 2)] == ["running", "running"]
+    assert [status_of(core, ch).state for ch in (1, 2)] == ["running", "running"]
     assert "restore_refused" not in _codes(core) and "store_lost" not in _codes(core)
 
 
@@ -110,18 +110,18 @@ def test_a_record_written_before_the_record_counter_existed_still_resumes():
     store.files["state.used"] = b""
     store.files["state.json"] = _MAGIC + ("%08x\n" % crc32(body)).encode() + body
     core = _boot(store)
-    assert [core.status(ch).state for ch in (1, 2)] == ["running", "running"]
+    assert [status_of(core, ch).state for ch in (1, 2)] == ["running", "running"]
 
 
 def test_a_resealed_dose_above_the_hard_max_stays_stopped_and_says_why():
     # vasopressin's hard max is 0.04 units/min: 0.5 and 1 are 12.5x and 25x
     for dose in (500000, 1000000, 40001):
         core = _boot(_seal(_forge(_plain(snapshot(_running())), 2, dose=dose)))
-        assert core.status(2).state == "stopped" and core.rate(2) == 0
+        assert status_of(core, 2).state == "stopped" and core.rate(2) == 0
         refused = _alarm(core, "restore_refused")
         assert refused.priority == "high" and refused.ch == 2, refused
         assert "hard limits" in refused.message and "channel 2 not resumed" in refused.message
-        assert core.status(1).state == "running"  # the channel that passes still resumes
+        assert status_of(core, 1).state == "running"  # the channel that passes still resumes
         _assert_within_limits(core)
 
 
@@ -133,13 +133,13 @@ def test_a_resealed_weight_concentration_or_drug_outside_the_library_is_refused(
     )
     for fields, said in cases:
         core = _boot(_seal(_forge(_plain(snapshot(_running())), 1, **fields)))
-        assert core.status(1).state == "stopped" and core.rate(1) == 0, fields
+        assert status_of(core, 1).state == "stopped" and core.rate(1) == 0, fields
         assert said in _alarm(core, "restore_refused").message, (fields, core.alarms())
-        assert core.status(2).state == "running"
+        assert status_of(core, 2).state == "running"
     snap = _plain(snapshot(_running()))
     snap["channels"][0]["drug"] = "fentanyl"
     core = _boot(_seal(snap))
-    assert core.status(1).state == "stopped"
+    assert status_of(core, 1).state == "stopped"
     assert "not in the drug library" in _alarm(core, "restore_refused").message
 
 
@@ -148,9 +148,9 @@ def test_a_running_channel_without_a_drug_gives_an_alarm_not_an_exception():
     snap = _plain(snapshot(_running()))
     snap["channels"][1]["drug"] = None
     core = _boot(_seal(snap))
-    assert core.status(2).state == "stopped" and core.rate(2) == 0
+    assert status_of(core, 2).state == "stopped" and core.rate(2) == 0
     assert _alarm(core, "restore_refused").ch == 2
-    assert core.status(1).state == "running"
+    assert status_of(core, 1).state == "running"
 
 
 def test_the_patient_total_across_channels_is_verified_too():
@@ -161,7 +161,7 @@ def test_the_patient_total_across_channels_is_verified_too():
     second["ch"] = 2
     snap["channels"][1] = second
     core = _boot(_seal(snap))
-    assert core.status(1).state == "running" and core.status(2).state == "stopped"
+    assert status_of(core, 1).state == "running" and status_of(core, 2).state == "stopped"
     assert "hard max" in _alarm(core, "restore_refused").message
 
 
@@ -201,7 +201,7 @@ def test_a_record_that_is_not_one_this_firmware_writes_is_a_lost_store():
         snap = _plain(snapshot(_running()))
         mutate(snap)
         core = _boot(_seal(snap))
-        assert [core.status(ch).state for ch in (1, 2)] == ["idle", "idle"], mutate
+        assert [status_of(core, ch).state for ch in (1, 2)] == ["idle", "idle"], mutate
         assert core.channels == board.CHANNELS
         assert _alarm(core, "store_lost").priority == "high", mutate
 
@@ -221,7 +221,7 @@ def test_alarm_ids_out_of_the_wire_range_restore_renumbered():
     core = _boot(_seal(snap))
     ids = [a.id for a in core.alarms()]
     assert all(1 <= i <= 0xFFFF for i in ids) and len(set(ids)) == len(ids), ids
-    assert core.status(1).state == "running"
+    assert status_of(core, 1).state == "running"
 
 
 # -- the store fuzz: every field of a valid record, mutated and re-sealed --------------
@@ -288,7 +288,7 @@ def test_a_genuine_older_copy_put_back_resumes_nothing():
     assert store.files["state.json"] != older
     store.files["state.json"] = older  # the old copy put back
     back = _boot(store)
-    assert back.status(2).state == "idle" and back.rate(2) == 0
+    assert status_of(back, 2).state == "idle" and back.rate(2) == 0
     rolled = _alarm(back, "record_rolled_back")
     assert rolled.priority == "high" and "older" in rolled.message
 
@@ -299,7 +299,7 @@ def test_a_store_that_lost_its_record_and_its_used_mark_is_not_a_first_boot():
     del store.files["state.json"]
     del store.files["state.used"]
     core = _boot(store)
-    assert [core.status(ch).state for ch in (1, 2)] == ["idle", "idle"]
+    assert [status_of(core, ch).state for ch in (1, 2)] == ["idle", "idle"]
     assert "missing" in _alarm(core, "store_lost").message
 
 
@@ -338,7 +338,7 @@ def test_a_record_that_fails_two_boots_is_set_aside_on_the_third():
         core = _boot(store)  # the third boot: the record is set aside
     finally:
         SafetyCore.restore = restore
-    assert [core.status(ch).state for ch in (1, 2)] == ["idle", "idle"]
+    assert [status_of(core, ch).state for ch in (1, 2)] == ["idle", "idle"]
     assert "store_lost" in _codes(core)
     aside = _alarm(core, "record_set_aside")
     assert aside.priority == "high" and "state.bad." in aside.message, aside
@@ -351,5 +351,5 @@ def test_a_boot_that_completes_a_turn_clears_its_mark():
     for _ in range(4):  # reboots, each after a whole turn: more than BOOTS_TRIED
         core = _boot(store)
         assert store.files["state.boot"] == b""
-    assert core.status(1).state == "running"
+    assert status_of(core, 1).state == "running"
     assert "record_set_aside" not in _codes(core)

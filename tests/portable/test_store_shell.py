@@ -11,6 +11,7 @@ from firmware.alarms import HIGH, Alarm
 from protocol import catalog
 from protocol.text import TEXT_MAX
 from tests.portable import coreview
+from tests.portable.coreview import status_of
 from tests.portable.shellkit import NOREPI, Host, Store, ports, shell
 
 _ESTOP = {"ch": 1, "reason": "extravasation"}
@@ -76,7 +77,7 @@ def test_alarm_ids_wrap_past_the_top_skipping_those_still_listed():
 
 def test_a_handler_that_raises_is_answered_error_internal_with_nothing_applied():
     sh, p, host = _running()
-    before = coreview.status_dict(sh.core.status(1))
+    before = coreview.status_dict(status_of(sh.core, 1))
     estop = handlers.SERVED[catalog.ID["ESTOP"]]
 
     def half_then_raise(shell, fields, now):
@@ -90,7 +91,7 @@ def test_a_handler_that_raises_is_answered_error_internal_with_nothing_applied()
         handlers.SERVED[catalog.ID["ESTOP"]] = estop
     assert name == "ERROR" and fields["code"] == catalog.ERR_INTERNAL == 5, fields
     assert "not run" in fields["message"] and "AttributeError" in fields["message"]
-    assert coreview.status_dict(sh.core.status(1)) == before  # nothing half-applied
+    assert coreview.status_dict(status_of(sh.core, 1)) == before  # nothing half-applied
     assert p["motors"][0].rate == 26250000
     (fault,) = _listed(sh, "internal_fault")
     assert fault.priority == "high" and "simulated bug" in fault.message
@@ -170,7 +171,7 @@ def test_an_exception_in_the_core_or_a_port_holds_the_rates_and_feeds_the_watchd
     faults = _listed(sh, "internal_fault")
     assert faults and faults[-1].priority == "high" and "simulated fault" in faults[-1].message
     _idle(sh, p, 2000)
-    assert core.status(1).state == "running"
+    assert status_of(core, 1).state == "running"
 
 
 def test_the_same_fault_every_turn_alarms_once():
@@ -216,14 +217,14 @@ def test_a_failing_store_never_undoes_an_emergency_stop():
     _idle(sh, p, 10 * _MIN)  # retries with a backoff: no reset, no second alarm
     assert p["watchdog"].fed == fed + 600
     assert _listed(sh, "store_failed")[0].id == failed.id
-    assert p["motors"][0].rate == 0 and sh.core.status(1).state == "stopped"
+    assert p["motors"][0].rate == 0 and status_of(sh.core, 1).state == "stopped"
     assert host.request("STATUS", {"ch": 1})[1]["state"] == "stopped"
     store.failing = False
     _idle(sh, p, 2 * _MIN)
     assert not _listed(sh, "store_failed")[0].active  # the condition is over
     # what the store holds now is the stop: a reset keeps it stopped
     sh2 = shell(ports(store))
-    assert sh2.core.status(1).state == "stopped" and sh2.core.rate(1) == 0
+    assert status_of(sh2.core, 1).state == "stopped" and sh2.core.rate(1) == 0
 
 
 def test_while_the_store_fails_the_retries_back_off():
@@ -280,7 +281,7 @@ def test_uptime_past_2_to_the_30_keeps_counting_and_tapers_on_time():
     sh.begin()
     host = Host(sh, p)
     host.hello()
-    assert sh.core.status(1).state == "running"
+    assert status_of(sh.core, 1).state == "running"
     clock = p["clock"]
     elapsed = 0
     step = 1 << 27
@@ -292,8 +293,8 @@ def test_uptime_past_2_to_the_30_keeps_counting_and_tapers_on_time():
             host.request("HEARTBEAT", {})
         step //= 4
     assert host.request("STOP", {"ch": 1})[0] == "STOP_R"  # norepinephrine: a taper
-    due = sh.core.status(1).taper_next_ms
-    dose = sh.core.status(1).dose
+    due = status_of(sh.core, 1).taper_next_ms
+    dose = status_of(sh.core, 1).dose
     for _ in range(10):  # across the re-base, 1 s a turn
         clock.advance(1000)
         elapsed += 1000
@@ -305,11 +306,11 @@ def test_uptime_past_2_to_the_30_keeps_counting_and_tapers_on_time():
         elapsed += _MIN
         sh.step()
     _idle(sh, p, due - 1000 - start - elapsed, step=100)
-    assert sh.core.status(1).dose == dose  # not before its time
+    assert status_of(sh.core, 1).dose == dose  # not before its time
     _idle(sh, p, 2000)
-    assert sh.core.status(1).dose < dose  # and then on time
+    assert status_of(sh.core, 1).dose < dose  # and then on time
     status = host.request("STATUS", {"ch": 1})[1]
-    assert status["taper_next_ms"] == sh.core.status(1).taper_next_ms > due
+    assert status["taper_next_ms"] == status_of(sh.core, 1).taper_next_ms > due
 
 
 # -- the state record written in place (issue 14): nothing allocated per save ----------
