@@ -77,7 +77,7 @@ def write(value, emit):
     elif value is False:
         emit(b"false")
     elif isinstance(value, int):
-        emit(str(value).encode())
+        emit(b"%d" % value)
     elif isinstance(value, str):
         data = value.encode()
         emit(b'"')
@@ -85,16 +85,20 @@ def write(value, emit):
         emit(b'"')
     elif isinstance(value, list):
         emit(b"[")
-        for i, item in enumerate(value):
-            if i:
+        first = True  # no enumerate(): an object made per array and object
+        for item in value:
+            if not first:
                 emit(b",")
+            first = False
             write(item, emit)
         emit(b"]")
     elif isinstance(value, dict):
         emit(b"{")
-        for i, key in enumerate(sorted(value)):
-            if i:
+        first = True
+        for key in sorted(value):
+            if not first:
                 emit(b",")
+            first = False
             write(key, emit)
             emit(b":")
             write(value[key], emit)
