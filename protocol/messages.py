@@ -128,11 +128,20 @@ def sent_payload():
     return _MV[head : head + _BODY[4]]
 
 
+# This catalog's protocol and schema as a HELLO's first bytes carry them
+_SPOKEN = struct.pack("<BI", catalog.PROTOCOL_VERSION, catalog.SCHEMA_HASH)
+
+
 def hello_version(payload):
-    """(protocol, schema) from a HELLO payload of any protocol version: its first two
-    fields sit at fixed offsets in every version. The decoder's bound for HELLO
-    (catalog.HELLO_PREFIX bytes at least) guarantees the payload holds them."""
-    return payload[0], struct.unpack_from("<I", payload, 1)[0]
+    """(protocol, schema) from a HELLO payload of any protocol version (its first two
+    fields sit at fixed offsets in every version) when they are not this catalog's,
+    else None: its bytes compared with theirs, no tuple and no int of the schema made
+    (a heap int on a 32-bit board). The decoder's bound for HELLO (catalog.HELLO_PREFIX
+    bytes at least) guarantees the payload holds them."""
+    for i in range(len(_SPOKEN)):
+        if payload[i] != _SPOKEN[i]:
+            return payload[0], struct.unpack_from("<I", payload, 1)[0]
+    return None
 
 
 def decode_into(msg_id, payload, out):

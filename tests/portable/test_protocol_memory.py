@@ -9,6 +9,7 @@ import sys
 from protocol import auth, catalog, frame, messages, reasons
 from protocol.decoder import Decoder
 from tests.portable.coreview import status_of
+from tests.portable.shellkit import hello_fields
 
 _MP = sys.implementation.name == "micropython"
 _W64 = sys.maxsize > 1 << 32  # the 64-bit unix port (WebAssembly and a board: 32-bit)
@@ -216,3 +217,13 @@ def test_strings_packed_without_bytes():
     assert bytes(messages.wire(OUT, "REFUSED", 3, cut)) == messages.to_wire("REFUSED", 3, cut)
     # 3 strings: only the CRC's and the wire's memoryviews are left
     _bound("EV_STATE", lambda: messages.wire(OUT, "EV_STATE", 3, STATE), 64)
+
+
+def test_a_hello_of_this_protocol_and_schema_is_told_without_a_tuple():
+    # before: its (protocol, schema) and the device's were two tuples, the schema a heap
+    # int on a 32-bit board (64 B of each HELLO on the 64-bit unix port)
+    ours = messages.encode("HELLO", hello_fields())
+    assert messages.hello_version(ours) is None
+    other = bytes([catalog.PROTOCOL_VERSION + 1]) + ours[1:]
+    assert messages.hello_version(other) == (catalog.PROTOCOL_VERSION + 1, catalog.SCHEMA_HASH)
+    _bound("hello_version", lambda: messages.hello_version(ours), 0)
