@@ -81,6 +81,10 @@ class _Monitor:
             stdout=terminal,
             stderr=subprocess.PIPE,
             env=env,
+            # Ctrl-C reaches it as it would from a terminal, even when this run was
+            # started with SIGINT ignored (a non-interactive shell's `make test &`),
+            # which a child would otherwise inherit and the goodbye never come
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         os.close(terminal)
         self._controller = controller
