@@ -5,9 +5,14 @@ pump_key, pump_target, and the marker needs_emulator are its own, see README's
 
 import os
 import tempfile
+import weakref
 
+import pumpguard
+import pytest
 from hypothesis import settings
-from pumpguard.testing.plugin import boards_given
+from pumpguard.testing import board
+from pumpguard.testing import fixtures as plugin_fixtures
+from pumpguard.testing.plugin import boards_given, worker_port
 
 # Hypothesis examples are judged on what they do, never on how long they take: a
 # deadline only turns a loaded machine (pytest -n, CI) into a flaky failure.
@@ -23,3 +28,59 @@ def pytest_configure(config):
         # on an emulator run (a board's run uses it: its keys).
         os.environ["PUMPGUARD_KEYS"] = tempfile.mkdtemp(prefix="pumpguard-test-keys-")
         os.environ.pop("PUMPGUARD_KEY", None)
+
+
+# The pool's emulators that, since their last factory reset (or start), only served
+# tests that treat them as a board: tests that take the port, the key, a pump or the CLI
+# (pump_port, pump_key, pump, pump_cli), never the emulator itself, and are not marked
+# needs_emulator (which a board's run skips). Such a test is written to run on a real
+# board (--pump-port, make farm) with nothing between tests but the plugin's clean-up
+# (board.clean(): every channel emergency-stopped, every alarm acknowledged): given one
+# of these emulators cleaned as a board is, it runs as it does on a board, and the
+# factory reset is saved (a boot of the whole firmware: 0.6 s of CPU on the WebAssembly
+# runtime, measured; the system tests that run on boards passed so, in file order, on
+# one WebAssembly emulator). A test that takes the emulator (faults, its clock, power,
+# its store) or needs one gets it factory reset, as the plugin gives it, and the
+# emulator is no board's after it until its next reset.
+_AS_BOARD = weakref.WeakSet()
+
+
+def _as_board(pool, runtime):
+    """The pool's emulator of runtime cleaned as a board is between tests, or None when
+    it has no such emulator (or the clean-up failed: then the factory reset decides)."""
+    emu = pool.get(runtime)
+    if emu is None or emu not in _AS_BOARD or not emu.running():
+        return None
+    try:
+        board.clean(emu.port, emu.key)
+    except pumpguard.PumpguardError:
+        _AS_BOARD.discard(emu)
+        return None
+    return emu
+
+
+@pytest.fixture
+def emulator(request, tmp_path_factory, pump_target):
+    """The plugin's ``emulator`` (a fresh emulator board at real-time speed: see
+    pumpguard.testing.fixtures), but for a test that takes only the port, the key, a pump
+    or the CLI: that one may get the emulator the last such test left, cleaned as a
+    board is (_AS_BOARD above)."""
+    if worker_port(request.config):
+        pytest.skip("needs the emulator (fault injection, virtual clock, power cycle)")
+    pool = request.getfixturevalue("_pumpguard_emulators")
+    # the test takes the emulator itself, or says it needs one (a fresh board: idle
+    # channels, no other session), and so is never run on a board
+    node = request.node
+    hands = "emulator" in node.fixturenames or node.get_closest_marker("needs_emulator")
+    emu = None if hands else _as_board(pool, pump_target)
+    if emu is None:
+        emu = plugin_fixtures._reused(pool, pump_target) or plugin_fixtures._new(
+            request.config, tmp_path_factory, pump_target
+        )
+        pool[pump_target] = emu
+    if hands:
+        _AS_BOARD.discard(emu)
+    else:
+        _AS_BOARD.add(emu)
+    request.node.stash[board.TARGET] = lambda: (emu.port, emu.key)
+    return emu

@@ -81,6 +81,10 @@ class _Monitor:
             stdout=terminal,
             stderr=subprocess.PIPE,
             env=env,
+            # Ctrl-C reaches it as it would from a terminal, even when this run was
+            # started with SIGINT ignored (a non-interactive shell's `make test &`),
+            # which a child would otherwise inherit and the goodbye never come
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         os.close(terminal)
         self._controller = controller
@@ -115,12 +119,38 @@ class _Monitor:
 
     def end(self, sig):
         self.proc.send_signal(sig)
-        _out, err = self.proc.communicate(timeout=60)
+        try:
+            _out, err = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            _out, err = self.proc.communicate()
+            pytest.fail(f"the monitor did not end within 60 s of signal {sig}: {err.decode()}")
         os.close(self._controller)
         return self.proc.returncode, err.decode()
 
+    def kill(self):
+        # Never left running past its test: a monitor reconnects to its port's path
+        # for ever, and once the emulator is gone that PTY is another test's board.
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
-def test_the_monitor_supervises_the_link_while_it_runs(emulator, pump, tmp_path):
+
+@pytest.fixture
+def monitors():
+    """Start ``_Monitor``s; each one still running at the end of the test is killed."""
+    started = []
+
+    def start(emu, interval="0.2"):
+        started.append(_Monitor(emu, interval))
+        return started[-1]
+
+    yield start
+    for monitor in started:
+        monitor.kill()
+
+
+def test_the_monitor_supervises_the_link_while_it_runs(emulator, pump, tmp_path, monitors):
     # The device's clock goes forward 2 s at a time, each time only once the monitor has
     # drawn a new frame (so spoken to the device since): past the 10 s link timeout with
     # the monitor heard throughout, whatever the speed of this machine. A monitor key
@@ -128,7 +158,7 @@ def test_the_monitor_supervises_the_link_while_it_runs(emulator, pump, tmp_path)
     looker = keys.KeyFile.load(emulator.key).only(["monitor"]).save(tmp_path / "m.json")
     start_norepinephrine(pump)
     with pumpguard.connect(emulator.port, key=looker, timeout=ANSWER_TIMEOUT_S) as display:
-        monitor = _Monitor(emulator, interval="0.1")
+        monitor = monitors(emulator, interval="0.1")
         frame = monitor.wait_for_frame()
         assert b"supervising the link" in monitor._screen
         for _ in range(8):
@@ -140,7 +170,7 @@ def test_the_monitor_supervises_the_link_while_it_runs(emulator, pump, tmp_path)
         emulator.advance(15)
         assert "link_lost" not in alarm_codes(display)
 
-        dead = _Monitor(emulator, interval="0.1")
+        dead = monitors(emulator, interval="0.1")
         dead.wait_for_frame()
         dead.end(signal.SIGKILL)  # no goodbye: the device must notice the silence
         emulator.advance(15)
