@@ -5,6 +5,8 @@
 # every rate change and alarm is logged too. tick(), delivered() and host_seen() are the
 # shell's hot path: in steady state they only compare and add small integers, and
 # allocate nothing (tests/mp/report_core_memory.py proves it with heap_lock).
+from micropython import const
+
 from firmware import rules, units, wording
 from firmware.alarms import HIGH, MESSAGE_MAX, Alarms
 from firmware.channel import (
@@ -26,6 +28,9 @@ from firmware.eventlog import EventLog
 from firmware.result import Result
 from firmware.watchers import Watchers
 from protocol.text import clip, shown
+
+_CHANNEL_KEPT = const(15)  # a channel's fields keep() copies (channel.py's _KEPT)
+_KEPT_ALARMS = const(12)  # alarms listed keep() has room for from the start
 
 # fault kind (from the shell) -> alarm code
 FAULTS = {"occlusion": "occlusion", "air_in_line": "air_in_line",
@@ -52,7 +57,10 @@ class SafetyCore:
         self._now = 0  # latest now_ms seen: the time of snapshots
         self.pending = False  # a delivery reached near empty or empty: tick() raises it
         self._notes = []  # what an override passed, per decision (cleared, never made)
-        self._kept = []  # keep()'s, grown by its first
+        # keep()'s, made now for every channel's fields and _KEPT_ALARMS alarms listed:
+        # grown later (past that many) in a heap cut up by hours of service, it needs a
+        # stretch larger than any left (190k, the soak's 8th hour: 512 B, none free)
+        self._kept = [None] * (_CHANNEL_KEPT * channels + 2 + 3 * _KEPT_ALARMS)
         if not library.ok:
             self.log.add(0, 0, "input", "library_invalid", rules.library_problem(library))
 
