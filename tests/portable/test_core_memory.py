@@ -145,6 +145,15 @@ def test_a_taper_drug_s_start_titrate_and_stop_allocate_little():
     assert st <= TAPER_STOP_MAX, st
 
 
+def _estop_and_ack(core, t):
+    # an emergency stop of a running norepinephrine, then the ack of its alarm: each
+    # (bytes, Result)
+    _norepi(core, 2, t)
+    es = _alloc(lambda: core.emergency_stop(2, "air_in_line", t + MIN))
+    alarm_id = core.alarms()[-1].id
+    return es, _alloc(lambda: core.ack(alarm_id, t + MIN))
+
+
 def test_an_emergency_stop_and_an_ack_allocate_little():
     # before: each made its texts as it went (the command as received, the alarm's
     # message piece by piece, its log entry, the decision): 1,696 and 672 B on the
@@ -153,18 +162,10 @@ def test_an_emergency_stop_and_an_ack_allocate_little():
     if not _MP:
         return
     core = make_core()
-    t = T0
-    for _ in range(3):  # warm, and round the log ring past its first lap
-        _norepi(core, 2, t)
-        core.emergency_stop(2, "air_in_line", t + MIN)
-        core.ack(core.alarms()[-1].id, t + MIN)
-        t += 2 * MIN
-    _norepi(core, 2, t)
-    es, r = _alloc(lambda: core.emergency_stop(2, "air_in_line", t + MIN))
-    assert r.code == "emergency_stopped", r.code
-    alarm_id = core.alarms()[-1].id
-    ack, r = _alloc(lambda: core.ack(alarm_id, t + MIN))
-    assert r.code == "acked", r.code
+    for i in range(3):  # warm, and round the log ring past its first lap
+        _estop_and_ack(core, T0 + i * 2 * MIN)
+    (es, r), (ack, a) = _estop_and_ack(core, T0 + 6 * MIN)
+    assert (r.code, a.code) == ("emergency_stopped", "acked"), (r.code, a.code)
     assert es <= ESTOP_MAX, es
     assert ack <= ACK_MAX, ack
 
