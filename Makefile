@@ -36,8 +36,11 @@ MPY_BUNDLE := build/bundle/emulator
 PORTABLE := $(subst /,.,$(patsubst %.py,%,$(sort $(wildcard tests/portable/test_*.py))))
 MP_REPORTS := $(sort $(wildcard tests/mp/report_*.py))
 MP := node tests/mp/run.mjs
+MP_JOBS ?= 2
+MP_SHARDS ?= 6
+MP_PORTABLE_SHARDS := $(addprefix mp-portable-,$(shell seq 1 $(MP_SHARDS)))
 
-.PHONY: run test lint mpy typecheck test-py test-mp test-mp-checks test-beside-pytest bundle bench fuzz soak farm clean report-example test-install heap heap-short
+.PHONY: run test lint mpy typecheck typecheck-micropython typecheck-host test-py test-mp test-mp-checks test-mp-parts test-beside-pytest beside-pytest-parts mp-firmware-memory bundle bench fuzz soak farm clean report-example test-install heap heap-short
 
 run: $(VENV_STAMP)
 	$(PY) -m pumpguard.demo
@@ -47,11 +50,12 @@ run: $(VENV_STAMP)
 report-example: $(VENV_STAMP)
 	$(PY) -m pumpguard.report.example docs/report-example.png build/report-example
 
-# pytest and the rest run side by side: the type checks (pyright, about 11 s) and then
-# test-mp (one single-threaded Node process, about 50 s) take far less than pytest, which
-# leaves cores idle while its tests wait on PTYs and emulators. Their output goes to
-# build/test-mp.log and is shown whole once pytest is done (never interleaved with
-# pytest's); either side failing fails make test.
+# pytest and the rest run side by side: the type checks (pyright, twice: about 26 s of
+# CPU) and test-mp (about 170 s of CPU, WebAssembly under Node, one core per process)
+# take far less than pytest, which leaves cores idle while its tests wait on PTYs and
+# emulators. Their output goes to build/test-mp.log and is shown whole once pytest is
+# done (never interleaved with pytest's; each part's whole, in the order they ended);
+# either side failing fails make test.
 test: lint mpy $(VENV_STAMP) $(NODE_STAMP)
 	@$(MAKE) --no-print-directory test-beside-pytest >build/test-mp.log 2>&1 & mp=$$!; \
 	trap 'kill $$mp 2>/dev/null' INT TERM; \
@@ -61,8 +65,14 @@ test: lint mpy $(VENV_STAMP) $(NODE_STAMP)
 	test $$py = 0 && test $$mp = 0
 	@$(MAKE) --no-print-directory bundle
 
-# What make test runs beside pytest, one after the other (one process to stop).
-test-beside-pytest: typecheck test-mp-checks
+# What make test runs beside pytest: the type checks and test-mp's parts, BESIDE_JOBS
+# at a time (one make to stop), the longest first so that none is left to run alone at
+# the end. Two: with pytest's workers on two cores, more only take turns.
+BESIDE_JOBS ?= 2
+test-beside-pytest:
+	@$(MAKE) --no-print-directory -j$(BESIDE_JOBS) --keep-going --output-sync=target beside-pytest-parts
+
+beside-pytest-parts: $(MP_PORTABLE_SHARDS) typecheck-host test-mp-parts typecheck-micropython
 
 # firmware/__init__.py: the version the installed package reports is read from it
 $(VENV_STAMP): requirements-dev.txt pyproject.toml firmware/__init__.py
@@ -89,8 +99,12 @@ $(STUBS_STAMP): requirements-stubs.txt $(VENV_STAMP)
 
 # firmware/, protocol/, boards/ against MicroPython's stubs; host/ against CPython.
 # What each configuration leaves out, and why, is written in the configuration.
-typecheck: $(STUBS_STAMP) $(NODE_STAMP) $(VENV_STAMP)
+typecheck: typecheck-micropython typecheck-host
+
+typecheck-micropython: $(STUBS_STAMP) $(NODE_STAMP) $(VENV_STAMP)
 	$(PYRIGHT) -p pyrightconfig.micropython.json
+
+typecheck-host: $(NODE_STAMP) $(VENV_STAMP)
 	$(PYRIGHT) -p pyrightconfig.json
 
 # The system tests start the MicroPython runtime too (node_modules). Four workers on two
@@ -107,12 +121,28 @@ test-mp: mpy $(NODE_STAMP)
 
 # test-mp's checks on the bundle `mpy` built: no prerequisites, so make test runs them
 # beside pytest without rebuilding that bundle under the tests that read it (run.mjs).
+# The parts are independent processes: MP_JOBS of them at a time, each one's output
+# whole (the portable tests in MP_SHARDS processes: tests/mp/shards.py splits the
+# modules by the time each takes on MicroPython, about 140 s of CPU in all).
 test-mp-checks:
-	$(MP) tests/mp/runner.py $(PORTABLE)
-	@for r in $(MP_REPORTS); do echo "== $$r (MicroPython)"; $(MP) $$r || exit 1; done
+	@$(MAKE) --no-print-directory -j$(MP_JOBS) --keep-going --output-sync=target test-mp-parts
+
+# The longest first (the uptime report: 40,000 loop turns, about 14 s).
+test-mp-parts: $(MP_PORTABLE_SHARDS) mp-report-report_shell_uptime_memory.py heap-short \
+	mp-firmware-memory $(addprefix mp-report-,$(notdir $(MP_REPORTS)))
+
+mp-portable-%:
+	@modules="$$($(PYTHON) tests/mp/shards.py $(MP_SHARDS) $* $(PORTABLE))" || exit 1; \
+	echo "== tests/portable on MicroPython, part $* of $(MP_SHARDS): $$(echo $$modules | wc -w) modules"; \
+	$(MP) tests/mp/runner.py $$modules
+
+mp-report-%:
+	@echo "== tests/mp/$* (MicroPython)"
+	@$(MP) tests/mp/$*
+
+mp-firmware-memory:
 	@echo "== tests/mp/firmware_memory.mjs (MicroPython, the whole firmware)"
 	@node tests/mp/firmware_memory.mjs $(MPY_BUNDLE)
-	@$(MAKE) --no-print-directory heap-short
 
 # The firmware on a bounded heap, on the native MicroPython unix port (tests/heap/run.py):
 # the portable tests one module per process, then the whole firmware through 72

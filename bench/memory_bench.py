@@ -13,10 +13,13 @@ collection inside a command, so they are every byte allocated, garbage included
 before each command). Then the idle loop over 61 s of uptime: a window that holds the
 60 s periodic save.
 
-    .venv/bin/python bench/memory_bench.py [MS_PER_IDLE_TURN]
+    .venv/bin/python bench/memory_bench.py [MS_PER_IDLE_TURN [WASM_HEAP_BYTES]]
 
 MS_PER_IDLE_TURN: the clock's step per idle turn (default 1, as the loop sleeps 1 ms;
-tests/test_bench_smoke.py passes 100: fewer turns, the same 61 s).
+tests/test_bench_smoke.py passes 1000: fewer turns, the same 61 s). WASM_HEAP_BYTES: the
+WebAssembly interpreter's heap (default 8 MiB, room to spare for the largest command,
+LIB_COMMIT, without a collection; every gc.collect() before a command sweeps all of it:
+the figures were the same at 1 MiB, in a quarter of the CPU, at e8b2b18).
 """
 
 import pathlib
@@ -27,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUNDLE = "build/bundle/emulator"
 MS_PER_TURN = sys.argv[1] if len(sys.argv) > 1 else "1"
 UNIX_HEAP = "2m"
-WASM_HEAP = 8 * 1024 * 1024
+WASM_HEAP = int(sys.argv[2]) if len(sys.argv) > 2 else 8 * 1024 * 1024
 COLUMNS = ("decode", "dispatch", "rules", "log", "persist", "encode", "changes", "hmac", "other")
 
 

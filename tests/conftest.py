@@ -30,6 +30,24 @@ def pytest_configure(config):
         os.environ.pop("PUMPGUARD_KEY", None)
 
 
+@pytest.fixture(scope="session")
+def _pumpguard_emulators(tmp_path_factory):
+    """The plugin's pool of this process's emulators (one per runtime, see
+    pumpguard.testing.fixtures), kept for the whole session. The plugin closes it before
+    each test that takes no pump fixture (an idle emulator is not free), and the next
+    pump test starts new ones; but idle, the two cost 0.5% of a core (0.35% WebAssembly,
+    0.15% CPython: boards/emulator/hardware.py's IDLE_MAX_MS), and a start 0.74 s and
+    0.15 s of CPU (measured): the 90-odd starts of a make test cost more than the
+    pool idling through all of it. Unlike the plugin's, this pool is not in the config's
+    stash, so its hook that closes the pool finds none."""
+    pool = {}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PUMPGUARD_KEYS", str(tmp_path_factory.mktemp("pumpguard-keys")))
+        env.delenv("PUMPGUARD_KEY", raising=False)  # a board's, never an emulator's
+        yield pool
+        plugin_fixtures._close_all(pool)
+
+
 # The pool's emulators that, since their last factory reset (or start), only served
 # tests that treat them as a board: tests that take the port, the key, a pump or the CLI
 # (pump_port, pump_key, pump, pump_cli), never the emulator itself, and are not marked

@@ -27,8 +27,9 @@ _STEP_MS = 1000
 # once whatever the wait; only what the firmware times itself (a due tick, a save) may
 # come this much later. The firmware asks for 1 ms per turn: waited so, an idle emulator
 # turns its loop about 1000 times a second (measured: 18% of a core for a WebAssembly
-# one, 6% for CPython); backing off to 50 ms after quiet turns, 1.8% and 0.6%.
-IDLE_MAX_MS = 50
+# one, 6% for CPython); backing off to 50 ms after quiet turns, 1.5% and 0.55%; to
+# 200 ms, 0.35% and 0.15% (a test run keeps two idle emulators per pytest worker).
+IDLE_MAX_MS = 200
 _MS_PER_HOUR = 3_600_000
 
 
