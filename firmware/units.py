@@ -8,9 +8,10 @@
 # The sizes of two units of a family are powers of 1000 of its base amount, so one
 # divides the other: their ratio enters a product as a whole factor on one side, never
 # as both sizes (a dose in its drug's own unit converts to (dose, 1), a concentration
-# to (conc, 1)). The same exact values, with products that stay small ints (below 2**30
-# on a 32-bit board) where the sizes would make heap ints: a 16 mcg/mL times its 1000
-# ng per mcg is past 2**30, and each heap int is an allocation.
+# to (conc, 1)). The same exact values, and fewer heap ints on a 32-bit board (each is
+# an allocation): a 16 mcg/mL conversion to its own unit stays a small int where times
+# its 1000 ng per mcg it was past 2**30. Not every product fits: a rate's numerator
+# (60 x dose x weight) is a heap int there for any real dose.
 from micropython import const
 
 from protocol.text import shown
