@@ -14,13 +14,14 @@ import sys
 from micropython import const
 
 from firmware.canonical import Crc, write
-from firmware.jsontext import _string_end, depth
+from firmware.jsontext import _string_end
 
 _TOP = const(("name", "version", "crc32", "weight_kg", "volume_ml", "drugs"))
 _DEPTH_MAX = const(16)  # arrays and objects within each other (the library's own: 6)
 _SURROGATES = const((b"d8", b"d9", b"da", b"db", b"dc", b"dd", b"de", b"df"))
 
 _QUOTE = const(0x22)
+_BACKSLASH = const(0x5C)
 _NEWLINE = const(0x0A)
 _COMMA = const(0x2C)
 _COLON = const(0x3A)
@@ -31,13 +32,20 @@ _CLOSE_ARRAY = const(0x5D)
 _SPACE = const(b" \t\n\r")  # JSON's whitespace (RFC 8259), and only it
 _VALUE_END = const(b",}] \t\n\r")
 _WINDOW = const(256)  # a Source's window
+# census(): the levels whose containers' ends it keeps (the document, its members' values,
+# "drugs"' members: what Parts splits), for at most so many (a library of 250 drugs; a
+# text of more is scanned for the rest, as it was for all)
+_TRACKED = const(3)
+_ENDS_MAX = const(256)
 
 
 class Parts:
     """The document by parts: its top-level members {key: (start, end)} in the bytes, the
-    "drugs" member's members likewise when it is an object (else None)."""
+    "drugs" member's members likewise when it is an object (else None). ends: census()'s
+    {start: end} of the containers it found, so that a member's value is not scanned
+    again for its end."""
 
-    def __init__(self, data):
+    def __init__(self, data, ends):
         self.data = data
         # MicroPython's json reads any buffer: a value is parsed where it lies, never copied
         # (a Source's value is read out of its file)
@@ -45,13 +53,13 @@ class Parts:
         at = _space(data, 0)
         if at >= len(data) or data[at] != _OPEN_OBJECT:
             raise TypeError  # no object: load() asks json what it is
-        self.top, at = _members(data, at)
+        self.top, at = _members(data, at, ends)
         if _space(data, at) != len(data):
             raise ValueError("text after the library's closing brace, line %d" % _line(data, at))
         span = self.top.get("drugs")
         self.drugs = None
         if span is not None and data[span[0]] == _OPEN_OBJECT:
-            self.drugs = _members(data, span[0])[0]
+            self.drugs = _members(data, span[0], ends)[0]
 
     def value(self, at):
         """The value at the span at, parsed on its own; ValueError (json's, with where the value
@@ -98,6 +106,13 @@ class Source:
             self._at = i
             o = 0
         return self._win[o]
+
+    def window(self, at):
+        """(the window, how many of its bytes are the file's from at on): census()'s read."""
+        self._f.seek(at)
+        self._len = self._f.readinto(self._win)
+        self._at = at
+        return self._win, self._len
 
     def _bytes(self, start, stop):
         # the bytes from start to stop (a slice's), read from the file
@@ -147,7 +162,7 @@ def _line(data, at):
     return data.count(b"\n", 0, at) + 1
 
 
-def _members(data, at):
+def _members(data, at, ends):
     """({key: (start, end)} of the members of the object at data[at] (its values' byte
     ranges, the last of a key given twice, as json keeps), the index after it). Raises
     ValueError where its members are not `"key": value` separated by commas; the values
@@ -166,7 +181,7 @@ def _members(data, at):
         if at >= n or data[at] != _COLON:
             raise ValueError("expected ':' after %r, line %d" % (key, _line(data, at)))
         at = _space(data, at + 1)
-        end = _value_end(data, at)
+        end = _value_end(data, at, ends)
         found[key] = (at, end)
         at = _space(data, end)
         if at < n and data[at] == _CLOSE_OBJECT:
@@ -176,9 +191,10 @@ def _members(data, at):
         at = _space(data, at + 1)
 
 
-def _value_end(data, at):
+def _value_end(data, at, ends):
     """The index after the JSON value that begins at data[at] (as far as brackets and
-    strings say: json checks the value itself)."""
+    strings say: json checks the value itself); a container's from ends when census()
+    found it there (the same answer: the same scan from the same bracket)."""
     n = len(data)
     if at >= n:
         return at
@@ -189,6 +205,9 @@ def _value_end(data, at):
         while at < n and data[at] not in _VALUE_END:
             at += 1
         return at
+    end = ends.get(at)
+    if end is not None:
+        return end
     level = 0
     while at < n:
         b = data[at]
@@ -202,19 +221,6 @@ def _value_end(data, at):
                 return at + 1
         at += 1
     return at
-
-
-def strings(data):
-    """How many string literals (keys and values) the JSON bytes data holds."""
-    count = 0
-    i = 0
-    n = len(data)
-    while i < n:
-        if data[i] == _QUOTE:
-            i = _string_end(data, i)
-            count += 1
-        i += 1
-    return count
 
 
 def strings_in(value):
@@ -243,44 +249,92 @@ def _key(raw):
     return json.loads(b'"' + raw + b'"')
 
 
-def duplicates(data):
-    """[(line, key)] of each member of the JSON bytes data whose object already had its
-    key (as json reads keys: escapes resolved), for a message that names them. Members
-    left without a comma between them (MicroPython's json takes that) are counted by
-    strings() instead."""
+def census(data):
+    """What one scan of the JSON bytes data (bytes, or a Source: read a window at a time)
+    tells that json.loads() does not: (how deep it nests its arrays and objects, how many
+    string literals it holds (keys and values), [(line, key)] of each member whose object
+    already had its key (as json reads keys: escapes resolved), {start: end} of the
+    containers at the first _TRACKED levels (the document, its members', theirs: the
+    values Parts splits; at most _ENDS_MAX, the rest are scanned for). One pass for all:
+    a scan each, through a Source's index, was most of a boot (the shipped library's
+    first pass on WebAssembly: 384 ms). Members left without a comma between them
+    (MicroPython's json takes that) are not placed: the count of strings tells them."""
     found = []
+    ends = {}
+    opened = [0] * (_TRACKED + 1)  # where the container at each tracked level began
     stack = []  # type: list[set | None]  # per open container: an object's keys, or None
     expect_key = False  # the next string is a member's key
+    in_string = escaped = False
+    begun = 0  # where the string being read began (its first byte after the quote)
+    level = deepest = count = 0  # level: as _value_end() counts, any bracket for any
     line = 1
-    i = 0
     n = len(data)
-    while i < n:
-        b = data[i]
-        if b == _QUOTE:
-            start = i + 1
-            i = _string_end(data, i)
-            keys = stack[-1] if expect_key else None  # expect_key: inside an object
-            if keys is not None:
-                key = _key(bytes(data[start:i]))
-                if key in keys:
-                    found.append((line, key))
-                keys.add(key)
+    source = isinstance(data, Source)
+    base = 0
+    while base < n:
+        if source:
+            win, m = data.window(base)
+        else:
+            win, m = data, n
+        i = 0
+        while i < m:
+            b = win[i]
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif b == _BACKSLASH:
+                    escaped = True
+                elif b == _QUOTE:
+                    in_string = False
+                    keys = stack[-1] if expect_key else None  # expect_key: in an object
+                    if keys is not None:
+                        _note_key(data, begun, base + i, keys, line, found)
+                        expect_key = False
+            elif b == _QUOTE:
+                in_string = True
+                begun = base + i + 1
+                count += 1
+            elif b in (_OPEN_OBJECT, _OPEN_ARRAY):
+                level += 1
+                if level > deepest:
+                    deepest = level
+                if 0 < level <= _TRACKED:
+                    opened[level] = base + i
+                if b == _OPEN_OBJECT:
+                    stack.append(set())
+                    expect_key = True
+                else:
+                    stack.append(None)
+            elif b in (_CLOSE_OBJECT, _CLOSE_ARRAY):
+                if 0 < level <= _TRACKED and len(ends) < _ENDS_MAX:
+                    ends[opened[level]] = base + i + 1
+                level -= 1
+                if stack:
+                    stack.pop()
                 expect_key = False
-        elif b == _OPEN_OBJECT:
-            stack.append(set())
-            expect_key = True
-        elif b == _OPEN_ARRAY:
-            stack.append(None)
-        elif b in (_CLOSE_OBJECT, _CLOSE_ARRAY):
-            if stack:
-                stack.pop()
-            expect_key = False
-        elif b == _COMMA:
-            expect_key = bool(stack) and stack[-1] is not None
-        elif b == _NEWLINE:
-            line += 1
-        i += 1
-    return found
+            elif b == _COMMA:
+                expect_key = bool(stack) and stack[-1] is not None
+            elif b == _NEWLINE:
+                line += 1
+            i += 1
+        base += m
+    if in_string:  # a string left open runs to the end, as _string_end() reads it
+        keys = stack[-1] if expect_key else None
+        if keys is not None:
+            _note_key(data, begun, n, keys, line, found)
+    return deepest, count, found, ends
+
+
+def _note_key(data, start, end, keys, line, found):
+    # The member's key data[start:end] into keys, (line, key) into found when it was
+    # there already. A key json refuses is none: the parse refuses the text for it.
+    try:
+        key = _key(bytes(data[start:end]))
+    except ValueError:  # (UnicodeError too)
+        return
+    if key in keys:
+        found.append((line, key))
+    keys.add(key)
 
 
 def first(data, problems):
@@ -294,11 +348,15 @@ def first(data, problems):
     def problem(path, what):
         problems.append("%s: %s" % (path, what))
 
-    if _text_problem(problem, data):
+    if _bytes_problem(problem, data):
+        return None
+    deep, count_in_text, twice, ends = census(data)
+    if _text_problem(problem, data, deep):
         return None
     crc = Crc()
     try:
-        parts = Parts(data)
+        parts = Parts(data, ends)
+        ends = None
         doc, count, no_form = _first_pass(parts, crc)
     except TypeError:  # not an object: is it JSON at all?
         try:
@@ -311,15 +369,14 @@ def first(data, problems):
     except ValueError as exc:
         problem("library", "not valid JSON (%s)" % (exc,))
         return None
-    twice = duplicates(data)
     for line, key in twice:
         problem(
             "library",
             "member %r given twice in one object (line %d): a reader sees the first, the "
             "pump would run the last" % (key, line),
         )
-    if not twice and strings(data) != count:
-        # a member the parse dropped that duplicates() could not place: given twice
+    if not twice and count_in_text != count:
+        # a member the parse dropped that census() could not place: given twice
         # without a comma between, which MicroPython's json takes and CPython's refuses
         problem("library", "the text holds members its document does not: one given twice")
     for key in parts.top:  # the text's order, as json's dict
@@ -393,16 +450,21 @@ def _form(value, emit, error):
     return None
 
 
-def _text_problem(problem, data):
-    """True when the bytes are no text both interpreters read the same (a problem is
-    noted): a file a host's check passes must be one a board loads the same."""
+def _bytes_problem(problem, data):
+    """True when the bytes are no UTF-8 text (a problem is noted)."""
     # CPython's json reads UTF-16 and a byte order mark in bytes, MicroPython's neither.
     if data[:3] == b"\xef\xbb\xbf" or data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\0" in data:
         problem("library", "not UTF-8 text without a byte order mark (saved as UTF-16?)")
         return True
+    return False
+
+
+def _text_problem(problem, data, deep):
+    """True when the text, deep levels deep (census()), is none both interpreters read the
+    same (a problem is noted): a file a host's check passes must be one a board loads the
+    same."""
     # Parsing and the canonical form recurse: MicroPython's stack ends far sooner than
     # CPython's, so one bound for both (a library nests 6 deep; "about" is free text).
-    deep = depth(data)
     if deep > _DEPTH_MAX:
         problem("library", "nested %d deep: a library nests at most %d" % (deep, _DEPTH_MAX))
         return True

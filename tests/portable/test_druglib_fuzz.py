@@ -5,7 +5,8 @@
 # whatever it accepts as valid is one a board can identify (a crc that is an int).
 import json
 
-from firmware import druglib
+from firmware import druglib, jsonparts
+from tests.portable import censusref
 from tests.portable.corekit import library_text
 from tests.portable.dispatchfuzz import Rng
 
@@ -45,6 +46,37 @@ def test_no_mutation_of_the_library_makes_the_loader_raise():
             valid += 1
             assert json.loads(data) == json.loads(shipped)
     assert valid < CASES  # the mutations do reach past the layout
+
+
+CENSUS_CASES = 15  # each a 16 KB text scanned six times, two of them through a file
+_FILE = "pumpguard-test-census.json"
+
+
+def test_one_scan_tells_what_a_scan_each_told_of_any_mutation():
+    # census() (one pass, through a file's window too, a key or an escape cut by its
+    # edge) against the scans it replaced (tests/portable/censusref.py), and Parts split
+    # with its ends as with none, on the shipped library and its mutations.
+    import os
+
+    shipped = library_text().encode()
+    rng = Rng(29)
+    texts = [shipped]
+    for at in (254, 255, 256):  # an escaped quote, brackets in a string, at a window's edge
+        head = b'{"about": "'
+        texts.append(head + b"x" * (at - len(head)) + b'\\"{[\\\\", ' + shipped[1:])
+    for _ in range(CENSUS_CASES):
+        data = shipped
+        for _ in range(1 + rng.below(3)):
+            data = _mutate(rng, data)
+        texts.append(data)
+    for data in texts:
+        with open(_FILE, "wb") as f:
+            f.write(data)
+        try:
+            with open(_FILE, "rb") as f:
+                assert censusref.differences(data, jsonparts.Source(f)) == []
+        finally:
+            os.remove(_FILE)
 
 
 _VALUES = (None, True, False, 0, -1, 1 << 31, 1 << 62, "", "0.04", "x" * 300, [], {}, [[]], {"": 1})

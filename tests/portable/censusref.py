@@ -1,0 +1,107 @@
+# The reference jsonparts.census() is checked against: the scans it replaced, a full
+# pass over the text each (firmware/jsonparts.py and jsontext.py before census(), kept
+# here as they were), and what census() tells put beside what they tell.
+from firmware import jsonparts
+from firmware.jsontext import _string_end
+
+_QUOTE = 0x22
+_NEWLINE = 0x0A
+_COMMA = 0x2C
+_OPEN = (0x7B, 0x5B)
+_CLOSE = (0x7D, 0x5D)
+
+
+def depth(data):
+    level = deepest = 0
+    i = 0
+    n = len(data)
+    while i < n:
+        b = data[i]
+        if b == _QUOTE:
+            i = _string_end(data, i)
+        elif b in _OPEN:
+            level += 1
+            if level > deepest:
+                deepest = level
+        elif b in _CLOSE:
+            level -= 1
+        i += 1
+    return deepest
+
+
+def strings(data):
+    count = 0
+    i = 0
+    n = len(data)
+    while i < n:
+        if data[i] == _QUOTE:
+            i = _string_end(data, i)
+            count += 1
+        i += 1
+    return count
+
+
+def duplicates(data):
+    found = []
+    stack = []
+    expect_key = False
+    line = 1
+    i = 0
+    n = len(data)
+    while i < n:
+        b = data[i]
+        if b == _QUOTE:
+            start = i + 1
+            i = _string_end(data, i)
+            keys = stack[-1] if expect_key else None
+            if keys is not None:
+                try:
+                    key = jsonparts._key(bytes(data[start:i]))
+                except ValueError:  # the parse refuses the text (census() skips it too)
+                    key = None
+                if key is not None:
+                    if key in keys:
+                        found.append((line, key))
+                    keys.add(key)
+                expect_key = False
+        elif b == 0x7B:
+            stack.append(set())
+            expect_key = True
+        elif b == 0x5B:
+            stack.append(None)
+        elif b in _CLOSE:
+            if stack:
+                stack.pop()
+            expect_key = False
+        elif b == _COMMA:
+            expect_key = bool(stack) and stack[-1] is not None
+        elif b == _NEWLINE:
+            line += 1
+        i += 1
+    return found
+
+
+def parts(data, ends):
+    """(top, drugs) of jsonparts.Parts(data, ends), or the exception's type and text."""
+    try:
+        p = jsonparts.Parts(data, ends)
+    except (TypeError, ValueError) as exc:
+        return type(exc).__name__, str(exc)
+    return p.top, p.drugs
+
+
+def differences(data, source=None):
+    """What census() of data (and of source, a Source over the same bytes) tells that
+    the reference scans don't: [] when all agree. Its ends are the answers the old scan
+    gives: Parts with them splits the text as Parts with none (each value scanned)."""
+    want = (depth(data), strings(data), duplicates(data))
+    scanned = parts(data, {})
+    out = []
+    for given in (data, source) if source is not None else (data,):
+        deep, count, twice, ends = jsonparts.census(given)
+        if (deep, count, twice) != want:
+            out.append(("census", (deep, count, twice), want))
+        split = parts(given, ends)
+        if split != scanned:
+            out.append(("parts", split, scanned))
+    return out
