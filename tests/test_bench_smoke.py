@@ -72,6 +72,7 @@ def test_memory_bench_prints_phases_per_request_and_the_idle_save():
     [
         ("bench/auth_bench.py", ["20"], ("added", "us/tag", "min-max", "micropython")),
         ("bench/library_bench.py", ["1"], ("library push", "cpython", "micropython")),
+        ("bench/boot_bench.py", ["1"], ("library_file", "webassembly", "unix 400k")),
     ],
 )
 def test_bench_runs_and_prints_its_table(script, args, shows):
