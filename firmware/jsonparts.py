@@ -255,7 +255,8 @@ def census(data):
     string literals it holds (keys and values), [(line, key)] of each member whose object
     already had its key (as json reads keys: escapes resolved), {start: end} of the
     containers at the first _TRACKED levels (the document, its members', theirs: the
-    values Parts splits; at most _ENDS_MAX, the rest are scanned for). One pass for all:
+    values Parts splits; at most _ENDS_MAX, the rest are scanned for). Its memory is bounded
+    whatever the text: the key sets of _DEPTH_MAX open objects at most. One pass for all:
     a scan each, through a Source's index, was most of a boot (the shipped library's
     first pass on WebAssembly: 384 ms). Members left without a comma between them
     (MicroPython's json takes that) are not placed: the count of strings tells them."""
@@ -267,6 +268,7 @@ def census(data):
     in_string = escaped = False
     begun = 0  # where the string being read began (its first byte after the quote)
     level = deepest = count = 0  # level: as _value_end() counts, any bracket for any
+    over = 0  # containers open past _DEPTH_MAX deep, given no place on the stack
     line = 1
     n = len(data)
     source = isinstance(data, Source)
@@ -274,6 +276,8 @@ def census(data):
     while base < n:
         if source:
             win, m = data.window(base)
+            if not m:  # the file ended before the length it had (written meanwhile)
+                break
         else:
             win, m = data, n
         i = 0
@@ -300,7 +304,9 @@ def census(data):
                     deepest = level
                 if 0 < level <= _TRACKED:
                     opened[level] = base + i
-                if b == _OPEN_OBJECT:
+                if len(stack) >= _DEPTH_MAX:  # refused for its depth: no set per bracket
+                    over += 1
+                elif b == _OPEN_OBJECT:
                     stack.append(set())
                     expect_key = True
                 else:
@@ -309,7 +315,9 @@ def census(data):
                 if 0 < level <= _TRACKED and len(ends) < _ENDS_MAX:
                     ends[opened[level]] = base + i + 1
                 level -= 1
-                if stack:
+                if over:
+                    over -= 1
+                elif stack:
                     stack.pop()
                 expect_key = False
             elif b == _COMMA:

@@ -79,6 +79,29 @@ def test_one_scan_tells_what_a_scan_each_told_of_any_mutation():
             os.remove(_FILE)
 
 
+class _Shrunk:
+    # A file that says it holds n bytes and reads none (cut short by a write meanwhile)
+    def __init__(self, n):
+        self.n = n
+        self.reads = 0
+
+    def seek(self, at, whence=0):
+        self.at = self.n if whence == 2 else at
+
+    def tell(self):
+        return self.at
+
+    def readinto(self, buf):
+        self.reads += 1
+        assert self.reads < 100, "read for ever"
+        return 0
+
+
+def test_a_file_that_ends_before_its_length_ends_the_scan():
+    # found in review: census() read a window of none again and again
+    assert jsonparts.census(jsonparts.Source(_Shrunk(4096)))[:3] == (0, 0, [])
+
+
 _VALUES = (None, True, False, 0, -1, 1 << 31, 1 << 62, "", "0.04", "x" * 300, [], {}, [[]], {"": 1})
 
 
