@@ -172,6 +172,7 @@ def boot_attempts(rec):
         except ValueError:
             tried = 0
     tried = tried if persist.is_count(tried) else 0
-    store.write(persist._BOOT, ("%d %d" % (rec._slot() or 0, tried + 1)).encode())
+    rec.gen = rec._slot() or 0  # the store's counter (load() reads it again)
+    store.write(persist._BOOT, ("%d %d" % (rec.gen, tried + 1)).encode())
     rec._marked = True
     return tried

@@ -181,13 +181,14 @@ def restore(library, board, store, record=None, fresh=None):
         if tried >= persist.BOOTS_TRIED:  # not set aside: never tried a third time
             problem = "state record failed %d boots and could not be set aside" % (tried,)
     try:
-        # resume's code (SafetyCore.restore()'s) before the record is read, record or
-        # not: its 8 KB and its globals' dict, grown a step at a time (blocks of 464,
-        # 592, 752 B), in a heap the record's parse has not cut up (after it, with a
-        # 36 h record's three alarms parsed, 190k's restoring boot found no 592 B
-        # stretch: measured). A first boot holds it no longer than a restoring one
-        # does: to the boot's end (main._BOOT).
-        from firmware import resume  # noqa: F401
+        # resume's code (SafetyCore.restore()'s) before the record is read, when the
+        # store counts records (boot_attempts() read its counter): its 8 KB and its
+        # globals' dict, grown a step at a time (blocks of 464, 592, 752 B), in a heap
+        # the record's parse has not cut up (after it, with a 36 h record's three
+        # alarms parsed, 190k's restoring boot found no 592 B stretch: measured). A
+        # first boot imports none of it (imported, its qstrs stay: a running pump's).
+        if record.gen:
+            from firmware import resume  # noqa: F401
 
         saved = None if aside or problem else record.load()
         failed = failed or record.failed
