@@ -149,13 +149,12 @@ mp-firmware-memory:
 # simulated hours; ends with the one line `heap 190k: N MemoryError over 72 h, ...`.
 # HEAP_SIZE is the heap the firmware gets; HEAP_ARGS passes options (python -m
 # tests.heap.run --help), e.g. HEAP_ARGS="--hours 24 --no-portable".
-# 190k is issue 14's goal, met by a few dozen bytes: 0 MemoryError over the 72 h at
-# 014225b (largest free block at worst 416 B); since edf3a16, a loader a few instructions
-# longer, the restoring boot after the 36 h power cut finds no stretch for resume.py's
-# code (752 B there, 592 B at the alloc branch: 1 MemoryError). 191k and 192k are clean
-# at the alloc branch (480 and 576 B at worst; the README's "Budgets"). Fragmentation
-# decides, not the total: a size a little off, or a change anywhere in the boot's code,
-# may fail where the last run did not.
+# 190k is issue 14's goal: 0 MemoryError over the 72 h at heap190 a459c17 (largest free
+# block at worst 384 B; 192k 512 B, 196k 640 B: the README's "Budgets"), the restoring
+# boot after the 36 h power cut reading the record a window at a time, resume.py imported
+# before it (before, that boot found no 592 B stretch for resume.py's globals beside the
+# parsed record). Fragmentation decides, not the total: a size a little off, or a change
+# anywhere in the boot's code, may fail where the last run did not.
 HEAP_SIZE ?= 190k
 HEAP_ARGS ?=
 heap: $(VENV_STAMP) mpy

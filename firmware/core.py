@@ -256,16 +256,18 @@ class SafetyCore:
         return write(self._now, self._channels, self._alarms)
 
     @classmethod
-    def restore(cls, library, snapshot, now_ms=0, **kwargs):
+    def restore(cls, library, snapshot, now_ms=0, into=None, **kwargs):
         """A core for this library and board (kwargs as the constructor's: channels is
         the board's) resuming snapshot at now_ms, the new uptime after a reset. Every
         channel is re-verified first (firmware/resume.py): one that breaks a rule stays
         stopped with a restore_refused alarm. Raises ValueError for a snapshot of another
-        library, format or channel count, or with any field out of its type or range."""
+        library, format or channel count, or with any field out of its type or range,
+        changing nothing of into then. into: a core made so and never used, restored
+        into instead of a new one (a boot's, firmware/startup.py)."""
         # boot code: imported here, not by this module (a booted board need not hold it)
         from firmware import resume
 
-        core = cls(library, **kwargs)
+        core = cls(library, **kwargs) if into is None else into
         resume.restore(core, snapshot, now_ms)
         return core
 

@@ -24,18 +24,33 @@ def _string_end(data, i):
 
 def depth(data):
     """How deep the JSON bytes data nests its arrays and objects (strings skipped)."""
-    level = deepest = 0
-    i = 0
-    n = len(data)
-    while i < n:
-        b = data[i]
-        if b == _QUOTE:
-            i = _string_end(data, i)
+    state = [0, 0, 0]
+    scan(data, state)
+    return state[1]
+
+
+def scan(data, state):
+    """depth()'s scan of data, a part of a longer text (the state record, read back a
+    window at a time: firmware/recordload.py): state is [level, deepest, in a string:
+    0 no, 1 yes, 2 just past its backslash], [0, 0, 0] at the text's start, carried
+    from one part to the next; deepest is the text's depth once every part is scanned."""
+    level, deepest, within = state
+    for b in data:
+        if within:
+            if within == 2:
+                within = 1
+            elif b == _BACKSLASH:
+                within = 2
+            elif b == _QUOTE:
+                within = 0
+        elif b == _QUOTE:
+            within = 1
         elif b in (_OPEN_ARRAY, _OPEN_OBJECT):
             level += 1
             if level > deepest:
                 deepest = level
         elif b in (_CLOSE_ARRAY, _CLOSE_OBJECT):
             level -= 1
-        i += 1
-    return deepest
+    state[0] = level
+    state[1] = deepest
+    state[2] = within

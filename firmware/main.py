@@ -69,7 +69,7 @@ def _first(board, store):
         link_timeout_ms=board.LINK_TIMEOUT_MS,
         near_empty_s=board.NEAR_EMPTY_S,
     )
-    return record, lib, [core]  # a list: startup.restore() lets go of it
+    return record, lib, [core]  # a list: startup.restore() restores into its core or pops it
 
 
 def build(board, ports, boot_id, bundle=""):

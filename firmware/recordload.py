@@ -2,31 +2,108 @@
 # cases load() tells apart (first boot, damage, a rollback) and the boot marks
 # (firmware/persist.py says what each file is). A boot's only: imported for the call
 # and dropped after it (druglib.call), so a running pump holds none of this code.
+import io
 import json
 from binascii import crc32
 
 from micropython import const
 
 from firmware import jsontext, persist
+from firmware.recordtext import HEAD
 
 # The deepest the record's JSON nests (body, core, channels, a channel): anything deeper
 # is not a state record, and is refused before the parser recurses into it.
 _DEPTH_MAX = const(4)
+_EIO = const(5)
 
 
-def _parse(body):
-    """The JSON value of body, or None when it is none (or nests deeper than a record)."""
-    if jsontext.depth(body) > _DEPTH_MAX:
-        return None
+class _Body(io.IOBase):
+    """The record's body (the file past its header) read back through window, the
+    record's own buffer past the header the saves keep in it (recordtext.Text), a window
+    at a time: checked (check()), then parsed from it (json.load(), readinto()). A
+    record of any length is never one block of the heap: read whole (f.read(), its
+    buffer grown to 1.5 KB for a record of 1,371 B) it was the largest block of a
+    restoring boot after 36 h, three alarms in the record, and 190k failed there or in
+    resume.py's import beside the parse (measured, 72 h at 190k)."""
+
+    def __init__(self, store, window):
+        self._store = store
+        self._window = window
+        self._at = HEAD  # the file's offset of the next window
+        self._pos = 0  # what readinto() handed over of the window read
+        self._len = 0  # the bytes the window read holds
+
+    def _fill(self):
+        """The next window read: its length, 0 past the end. The record was there: a
+        store that cannot read it now (readinto()'s None) fails as its read() does."""
+        n = self._store.readinto(persist._NAME, self._at, self._window)
+        if n is None:
+            raise OSError(_EIO, "the state record cannot be read")
+        self._at += n
+        self._pos = 0
+        self._len = n
+        return n
+
+    def check(self):
+        """(CRC-32, depth) of the body, a window at a time (jsontext.scan())."""
+        crc = 0
+        nested = [0, 0, 0]
+        n = self._fill()
+        while n:
+            part = self._window[:n]
+            crc = crc32(part, crc)
+            jsontext.scan(part, nested)
+            n = self._fill()
+        self._at = HEAD  # parsed from the start
+        self._len = 0
+        return crc, nested[1]
+
+    def readinto(self, b):
+        # MicroPython's json.load() reads through this, a byte at a time (io.IOBase)
+        if self._pos == self._len and not self._fill():
+            return 0
+        n = min(len(b), self._len - self._pos)
+        b[:n] = self._window[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def read(self):
+        # CPython's json.load() reads the text whole (a host's heap): as UTF-8 strictly,
+        # as MicroPython's parser takes it (CPython's takes UTF-16 or a byte order mark
+        # from bytes)
+        text = b""
+        while self._fill():
+            text += self._window[: self._len]
+        return str(text, "utf-8")
+
+
+def _read(store, window):
+    """The state record's body: None when there is no record, else its JSON value (()
+    when it is none or nests deeper than a record: no JSON value is a tuple) or the
+    StoreError it deserves. OSError when the store cannot read it (readinto() says None
+    for that as for a missing file; read() tells them apart)."""
+    got = store.readinto(persist._NAME, 0, window)
+    if got is None:
+        if store.read(persist._NAME) is None:
+            return None
+        raise OSError(_EIO, "the state record cannot be read")
+    head = len(persist._MAGIC)
+    if got < HEAD or window[:head] != persist._MAGIC or window[HEAD - 1] != 0x0A:
+        return persist.StoreError("state record has no valid header")
     try:
-        if body and max(body) < 0x80:  # ASCII, as every record this firmware writes
-            try:
-                return json.loads(body)  # MicroPython parses the view: no copy of it
-            except TypeError:  # CPython's json takes no memoryview
-                return json.loads(bytes(body))
-        return json.loads(str(body, "utf-8"))  # past ASCII: its UTF-8 checked
+        crc = int(bytes(window[head : HEAD - 1]), 16)
+    except ValueError:
+        return persist.StoreError("state record header is damaged")
+    body = _Body(store, window)
+    got, nested = body.check()
+    if got != crc:
+        return persist.StoreError("state record fails its CRC (%08x, expected %08x)" % (got, crc))
+    if nested > _DEPTH_MAX:
+        return ()
+    try:
+        return json.load(body)
     except ValueError:  # not JSON, or not UTF-8 (UnicodeError is a ValueError)
-        return None
+        return ()
 
 
 def load(rec):
@@ -36,7 +113,7 @@ def load(rec):
     rec._held = True  # until the reads below return: an OSError leaves it held
     slot = rec._slot()
     rec.gen = slot or 0
-    record = store.read(persist._NAME)
+    data = _read(store, rec._text.mv[HEAD:])
     used = store.read(persist._USED) is not None
     rec._held = False
     if not used:
@@ -46,25 +123,14 @@ def load(rec):
             store.write(persist._USED, b"")
         except OSError as exc:  # a failing store: the record still loads (main alarms)
             rec.failed = exc
-    if record is None:
+    if data is None:
         if slot is not None:
             raise persist.StoreError("state record %d missing from the store" % (slot,))
         if used:
             raise persist.StoreError("state record missing from a store that held one")
         return None
-    head = len(persist._MAGIC)
-    if record[:head] != persist._MAGIC or record[head + 8 : head + 9] != b"\n":
-        raise persist.StoreError("state record has no valid header")
-    body = memoryview(record)[head + 9 :]  # a view: the record is not copied
-    try:
-        crc = int(record[head : head + 8], 16)
-    except ValueError:
-        raise persist.StoreError("state record header is damaged") from None
-    if crc32(body) != crc:
-        raise persist.StoreError(
-            "state record fails its CRC (%08x, expected %08x)" % (crc32(body), crc)
-        )
-    data = _parse(body)
+    if isinstance(data, persist.StoreError):
+        raise data
     if type(data) is dict and len(data) == 2:
         data["gen"] = 0  # written before the counter existed: the oldest there is
     if not (
@@ -106,6 +172,7 @@ def boot_attempts(rec):
         except ValueError:
             tried = 0
     tried = tried if persist.is_count(tried) else 0
-    store.write(persist._BOOT, ("%d %d" % (rec._slot() or 0, tried + 1)).encode())
+    rec.gen = rec._slot() or 0  # the store's counter (load() reads it again)
+    store.write(persist._BOOT, ("%d %d" % (rec.gen, tried + 1)).encode())
     rec._marked = True
     return tried

@@ -7,8 +7,8 @@ import json
 from binascii import crc32
 
 from boards import emulator as board
+from firmware import jsontext, startup, units
 from firmware import main as firmware_main
-from firmware import startup, units
 from firmware.core import SafetyCore
 from firmware.shell import Shell
 from tests.portable.corekit import (
@@ -212,6 +212,18 @@ def test_a_record_that_is_a_list_or_deeply_nested_json_is_a_lost_store():
         store.files["state.json"] = _MAGIC + ("%08x\n" % crc32(body)).encode() + body
         core = _boot(store)
         assert "store_lost" in _codes(core), body[:10]
+
+
+def test_a_record_scanned_a_window_at_a_time_nests_as_scanned_whole():
+    # recordload.py scans the record's depth a window at a time: a window's edge in a
+    # string (past its backslash, its escaped quote, a bracket in it) changes nothing
+    text = b'{"a": "x\\\\\\"[[[[[", "b": [[1]], "c": "]]"}'
+    assert jsontext.depth(text) == 3
+    for cut in range(len(text) + 1):
+        nested = [0, 0, 0]
+        jsontext.scan(text[:cut], nested)
+        jsontext.scan(text[cut:], nested)
+        assert nested[1] == 3, cut
 
 
 def test_alarm_ids_out_of_the_wire_range_restore_renumbered():
