@@ -50,8 +50,8 @@ run: $(VENV_STAMP)
 report-example: $(VENV_STAMP)
 	$(PY) -m pumpguard.report.example docs/report-example.png build/report-example
 
-# pytest and the rest run side by side: the type checks (pyright, twice: about 26 s of
-# CPU) and test-mp (about 170 s of CPU, WebAssembly under Node, one core per process)
+# pytest and the rest run side by side: the type checks (pyright, twice: about 29 s of
+# CPU) and test-mp (about 100 s of CPU, WebAssembly under Node, one core per process)
 # take far less than pytest, which leaves cores idle while its tests wait on PTYs and
 # emulators. Their output goes to build/test-mp.log and is shown whole once pytest is
 # done (never interleaved with pytest's; each part's whole, in the order they ended);
@@ -123,7 +123,7 @@ test-mp: mpy $(NODE_STAMP)
 # beside pytest without rebuilding that bundle under the tests that read it (run.mjs).
 # The parts are independent processes: MP_JOBS of them at a time, each one's output
 # whole (the portable tests in MP_SHARDS processes: tests/mp/shards.py splits the
-# modules by the time each takes on MicroPython, about 140 s of CPU in all).
+# modules by the time each takes on MicroPython, about 80 s of CPU in all).
 test-mp-checks:
 	@$(MAKE) --no-print-directory -j$(MP_JOBS) --keep-going --output-sync=target test-mp-parts
 
