@@ -7,8 +7,10 @@ firmware.main.build() (the record, the library, the restore, the keys). On CPyth
 here, on MicroPython as WebAssembly under Node (the emulator's runtime), and on the
 64-bit unix port at -X heapsize=HEAP (garbage collected inline, as on a board: the
 test harness's source is compiled into that heap too, so it is larger than a board's).
-A PC's speed, not a board's: the figures compare steps and runtimes. Median and
-min-max of ROUNDS rounds, after one untimed (the modules imported, as at a second boot).
+A PC's speed, not a board's: the figures compare steps and runtimes, and the steps are
+not additive (each round's garbage is collected when the heap asks: WebAssembly's only
+between calls). Median and min-max of ROUNDS rounds, after one untimed (the modules
+imported, as at a second boot).
 
     .venv/bin/python bench/boot_bench.py [ROUNDS]
 """

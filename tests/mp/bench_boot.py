@@ -40,7 +40,8 @@ def _steps():
     with open(druglib._LIBRARY, "rb") as f:
         text = f.read()
     return (
-        ("library_file", lambda: druglib.active(shellkit.Store())),
+        # a boot's buffer for each drug's bytes (firmware/main.py _first(): 6,144 B)
+        ("library_file", lambda: druglib.active(shellkit.Store(), bytearray(6144))),
         ("library_bytes", lambda: druglib.load(text)),
         ("boot", lambda: firmware_main.build(_BOARD, shellkit.ports(), shellkit.BOOT_ID)),
     )
