@@ -20,8 +20,9 @@ _EIO = const(5)
 class _Body(io.IOBase):
     """The record's body (the file past its header) read back through window, the
     record's own buffer past the header the saves keep in it (recordtext.Text), a window
-    at a time: checked (check()), then parsed from it (json.load(), readinto()). A
-    record of any length is never one block of the heap: read whole (f.read(), its
+    at a time: checked (check()), then parsed from it (json.load(), readinto()), its CRC
+    taken again as it is parsed (crc: a read that differs from the check's is caught).
+    A record of any length is never one block of the heap: read whole (f.read(), its
     buffer grown to 1.5 KB for a record of 1,371 B) it was the largest block of a
     restoring boot after 36 h, three alarms in the record, and 190k failed there or in
     resume.py's import beside the parse (measured, 72 h at 190k)."""
@@ -32,6 +33,7 @@ class _Body(io.IOBase):
         self._at = HEAD  # the file's offset of the next window
         self._pos = 0  # what readinto() handed over of the window read
         self._len = 0  # the bytes the window read holds
+        self.crc = 0  # of the windows read since the pass began
 
     def _fill(self):
         """The next window read: its length, 0 past the end. The record was there: a
@@ -42,29 +44,40 @@ class _Body(io.IOBase):
         self._at += n
         self._pos = 0
         self._len = n
+        if n:
+            self.crc = crc32(self._window[:n], self.crc)
         return n
 
     def check(self):
-        """(CRC-32, depth) of the body, a window at a time (jsontext.scan())."""
-        crc = 0
+        """(CRC-32, depth) of the body, a window at a time (jsontext.scan()); the parse
+        then reads it from the start."""
         nested = [0, 0, 0]
-        n = self._fill()
-        while n:
-            part = self._window[:n]
-            crc = crc32(part, crc)
-            jsontext.scan(part, nested)
-            n = self._fill()
-        self._at = HEAD  # parsed from the start
+        while self._fill():
+            jsontext.scan(self._window[: self._len], nested)
+        crc = self.crc
+        self._at = HEAD
         self._len = 0
+        self.crc = 0
         return crc, nested[1]
 
+    def finish(self):
+        """The CRC of the whole body as the parse read it: the windows it left unread
+        (past the value: whitespace at most) read too."""
+        while self._fill():
+            pass
+        return self.crc
+
     def readinto(self, b):
-        # MicroPython's json.load() reads through this, a byte at a time (io.IOBase)
+        # MicroPython's json.load() reads through this, a byte at a time (io.IOBase):
+        # copied by index, no slice made (a view per byte: 33 KB for a 1.9 KB record)
         if self._pos == self._len and not self._fill():
             return 0
         n = min(len(b), self._len - self._pos)
-        b[:n] = self._window[self._pos : self._pos + n]
-        self._pos += n
+        window = self._window
+        at = self._pos
+        for i in range(n):
+            b[i] = window[at + i]
+        self._pos = at + n
         return n
 
     def read(self):
@@ -77,15 +90,20 @@ class _Body(io.IOBase):
         return str(text, "utf-8")
 
 
+# _read()'s answer for a store without a record: no JSON value is this object (JSON's
+# null is None, a record whose body is null a damaged one)
+_ABSENT = object()
+
+
 def _read(store, window):
-    """The state record's body: None when there is no record, else its JSON value (()
-    when it is none or nests deeper than a record: no JSON value is a tuple) or the
+    """The state record's body: _ABSENT when there is no record, else its JSON value
+    (() when it is none or nests deeper than a record: no JSON value is a tuple) or the
     StoreError it deserves. OSError when the store cannot read it (readinto() says None
     for that as for a missing file; read() tells them apart)."""
     got = store.readinto(persist._NAME, 0, window)
     if got is None:
         if store.read(persist._NAME) is None:
-            return None
+            return _ABSENT
         raise OSError(_EIO, "the state record cannot be read")
     head = len(persist._MAGIC)
     if got < HEAD or window[:head] != persist._MAGIC or window[HEAD - 1] != 0x0A:
@@ -101,9 +119,15 @@ def _read(store, window):
     if nested > _DEPTH_MAX:
         return ()
     try:
-        return json.load(body)
+        value = json.load(body)
     except ValueError:  # not JSON, or not UTF-8 (UnicodeError is a ValueError)
-        return ()
+        value = ()
+    got = body.finish()
+    if got != crc:  # the store read back other bytes for the parse than for the check
+        return persist.StoreError(
+            "state record read back unlike itself (%08x, expected %08x)" % (got, crc)
+        )
+    return value
 
 
 def load(rec):
@@ -123,7 +147,7 @@ def load(rec):
             store.write(persist._USED, b"")
         except OSError as exc:  # a failing store: the record still loads (main alarms)
             rec.failed = exc
-    if data is None:
+    if data is _ABSENT:
         if slot is not None:
             raise persist.StoreError("state record %d missing from the store" % (slot,))
         if used:

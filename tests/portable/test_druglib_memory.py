@@ -7,6 +7,7 @@ import sys
 
 from firmware import druglib
 from tests.portable.corekit import library_text
+from tests.portable.memkit import allocating
 
 _BOUNDED = sys.implementation.name == "micropython" and sys.platform != "webassembly"
 # One contiguous stretch of free heap the parse of the shipped library (16 KB) runs in,
@@ -23,27 +24,6 @@ HELD_MAX = 6000
 NESTED_MAX = 8192
 
 
-def _allocating(run):
-    """(bytes run() allocated: in all on WebAssembly, which collects no garbage inside a
-    call; its peak on CPython; live after it on the unix port, whose heap a set per
-    bracket would fill first), run()'s result."""
-    if sys.implementation.name != "micropython":
-        import tracemalloc
-
-        tracemalloc.start()
-        try:
-            result = run()
-            return tracemalloc.get_traced_memory()[1], result
-        finally:
-            tracemalloc.stop()
-    import gc
-
-    gc.collect()
-    before = gc.mem_alloc()
-    result = run()
-    return gc.mem_alloc() - before, result
-
-
 def test_a_text_nested_past_the_bound_is_refused_in_little_memory():
     # a push's largest text of "{" (MAX_SIZE): refused for its depth, as before the scan
     # was one pass, which then kept a key set per bracket (found in review: 161 KB for
@@ -52,7 +32,7 @@ def test_a_text_nested_past_the_bound_is_refused_in_little_memory():
 
     text = b"{" * 32768
     assert druglib.load(text).problems == ["library: nested 32768 deep: a library nests at most 16"]
-    used, got = _allocating(lambda: jsonparts.census(text))
+    used, got = allocating(lambda: jsonparts.census(text))
     assert got[0] == 32768
     assert used < NESTED_MAX, used
 
