@@ -107,13 +107,6 @@ class Source:
             o = 0
         return self._win[o]
 
-    def window(self, at):
-        """(the window, how many of its bytes are the file's from at on): census()'s read."""
-        self._f.seek(at)
-        self._len = self._f.readinto(self._win)
-        self._at = at
-        return self._win, self._len
-
     def _bytes(self, start, stop):
         # the bytes from start to stop (a slice's), read from the file
         stop = min(stop, self._n)
@@ -259,7 +252,9 @@ def census(data):
     whatever the text: the key sets of _DEPTH_MAX open objects at most. One pass for all:
     a scan each, through a Source's index, was most of a boot (the shipped library's
     first pass on WebAssembly: 384 ms). Members left without a comma between them
-    (MicroPython's json takes that) are not placed: the count of strings tells them."""
+    (MicroPython's json takes that) are not placed: the count of strings tells them.
+    Each name a module holds is MicroPython's for good (tests/test_qstr_budget.py): the
+    scan is one function."""
     found = []
     ends = {}
     opened = [0] * (_TRACKED + 1)  # where the container at each tracked level began
@@ -274,8 +269,12 @@ def census(data):
     source = isinstance(data, Source)
     base = 0
     while base < n:
-        if source:
-            win, m = data.window(base)
+        if source:  # its file read into its window from base on (a method: a name more)
+            f = data._f
+            f.seek(base)
+            win = data._win
+            m = data._len = f.readinto(win) or 0
+            data._at = base
             if not m:  # the file ended before the length it had (written meanwhile)
                 break
         else:
@@ -292,7 +291,14 @@ def census(data):
                     in_string = False
                     keys = stack[-1] if expect_key else None  # expect_key: in an object
                     if keys is not None:
-                        _note_key(data, begun, base + i, keys, line, found)
+                        try:
+                            key = _key(bytes(data[begun : base + i]))
+                        except ValueError:  # (UnicodeError too) json refuses the text for it
+                            key = None
+                        if key is not None:
+                            if key in keys:
+                                found.append((line, key))
+                            keys.add(key)
                         expect_key = False
             elif b == _QUOTE:
                 in_string = True
@@ -326,23 +332,8 @@ def census(data):
                 line += 1
             i += 1
         base += m
-    if in_string:  # a string left open runs to the end, as _string_end() reads it
-        keys = stack[-1] if expect_key else None
-        if keys is not None:
-            _note_key(data, begun, n, keys, line, found)
+    # (a string left open is no JSON: the text is refused, its duplicates never read)
     return deepest, count, found, ends
-
-
-def _note_key(data, start, end, keys, line, found):
-    # The member's key data[start:end] into keys, (line, key) into found when it was
-    # there already. A key json refuses is none: the parse refuses the text for it.
-    try:
-        key = _key(bytes(data[start:end]))
-    except ValueError:  # (UnicodeError too)
-        return
-    if key in keys:
-        found.append((line, key))
-    keys.add(key)
 
 
 def first(data, problems):

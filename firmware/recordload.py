@@ -22,6 +22,8 @@ class _Body(io.IOBase):
     record's own buffer past the header the saves keep in it (recordtext.Text), a window
     at a time: checked (check()), then parsed from it (json.load(), readinto()), its CRC
     taken again as it is parsed (crc: a read that differs from the check's is caught).
+    Each name it holds is MicroPython's for good (tests/test_qstr_budget.py): _read()
+    reads its windows and CRC itself.
     A record of any length is never one block of the heap: read whole (f.read(), its
     buffer grown to 1.5 KB for a record of 1,371 B) it was the largest block of a
     restoring boot after 36 h, three alarms in the record, and 190k failed there or in
@@ -60,13 +62,6 @@ class _Body(io.IOBase):
         self.crc = 0
         return crc, nested[1]
 
-    def finish(self):
-        """The CRC of the whole body as the parse read it: the windows it left unread
-        (past the value: whitespace at most) read too."""
-        while self._fill():
-            pass
-        return self.crc
-
     def readinto(self, b):
         # MicroPython's json.load() reads through this, a byte at a time (io.IOBase):
         # copied by index, no slice made (a view per byte: 33 KB for a 1.9 KB record)
@@ -90,20 +85,15 @@ class _Body(io.IOBase):
         return str(text, "utf-8")
 
 
-# _read()'s answer for a store without a record: no JSON value is this object (JSON's
-# null is None, a record whose body is null a damaged one)
-_ABSENT = object()
-
-
 def _read(store, window):
-    """The state record's body: _ABSENT when there is no record, else its JSON value
-    (() when it is none or nests deeper than a record: no JSON value is a tuple) or the
-    StoreError it deserves. OSError when the store cannot read it (readinto() says None
+    """The state record's body: None when there is no record, else its JSON value (()
+    when it is none, nests deeper than a record or is null: no JSON value is a tuple) or
+    the StoreError it deserves. OSError when the store cannot read it (readinto() says None
     for that as for a missing file; read() tells them apart)."""
     got = store.readinto(persist._NAME, 0, window)
     if got is None:
         if store.read(persist._NAME) is None:
-            return _ABSENT
+            return None
         raise OSError(_EIO, "the state record cannot be read")
     head = len(persist._MAGIC)
     if got < HEAD or window[:head] != persist._MAGIC or window[HEAD - 1] != 0x0A:
@@ -122,12 +112,14 @@ def _read(store, window):
         value = json.load(body)
     except ValueError:  # not JSON, or not UTF-8 (UnicodeError is a ValueError)
         value = ()
-    got = body.finish()
-    if got != crc:  # the store read back other bytes for the parse than for the check
+    while body._fill():  # the windows the parse left unread (past its value: spaces)
+        pass
+    if body.crc != crc:  # the store read back other bytes for the parse than the check
         return persist.StoreError(
-            "state record read back unlike itself (%08x, expected %08x)" % (got, crc)
+            "state record read back unlike itself (%08x, expected %08x)" % (body.crc, crc)
         )
-    return value
+    # null: a record, but no state record (None says no record: a first boot)
+    return () if value is None else value
 
 
 def load(rec):
@@ -147,7 +139,7 @@ def load(rec):
             store.write(persist._USED, b"")
         except OSError as exc:  # a failing store: the record still loads (main alarms)
             rec.failed = exc
-    if data is _ABSENT:
+    if data is None:
         if slot is not None:
             raise persist.StoreError("state record %d missing from the store" % (slot,))
         if used:

@@ -57,6 +57,8 @@ def duplicates(data):
         if b == _QUOTE:
             start = i + 1
             i = _string_end(data, i)
+            if i >= n:  # left open: no JSON, refused (census() reads no key of it)
+                break
             keys = stack[-1] if expect_key else None
             if keys is not None:
                 try:
