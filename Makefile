@@ -193,16 +193,19 @@ test-install: $(VENV_STAMP) $(NODE_STAMP)
 # inputs per mode of the dispatch and store fuzz on MicroPython and CPython
 # (tests/test_soak_fuzz.py; about 10 min per mode on MicroPython, the two in parallel).
 # make test runs every one of these tests too, on smaller budgets that fuzz deepens:
-#   test_protocol_flips  every 2-bit flip up to 32 wire bytes, 3-bit up to 14, 2000
+#   test_protocol_flips  every 2-bit flip up to 32 wire bytes, 3-bit up to 14, 600
 #                        sampled 2- and 3-bit flips of each longer vector, half the
-#                        bursts (fuzz: every 2- and 3-bit flip of every vector)
+#                        frame bursts, 30,000 wire bursts (fuzz: every 2- and 3-bit
+#                        flip of every vector, 200,000 wire bursts)
 #   test_protocol_fuzz   500 examples (fuzz: 20,000)
-#   test_core_properties 200 examples of 30 steps (fuzz: 3000 of 80)
+#   test_core_properties 100 examples of 30 steps (fuzz: 3000 of 80)
 #   test_library_diff    60 examples (fuzz: 1000)
-#   test_soak_fuzz       1000 inputs per mode (fuzz: 10^6)
+#   test_record_text     100 examples per state test (fuzz: 1000)
+#   test_soak_fuzz       400 inputs per mode (fuzz: 10^6)
 fuzz: $(VENV_STAMP) mpy $(NODE_STAMP)
 	PUMPGUARD_EXHAUSTIVE=1 $(PY) -m pytest -n auto tests/test_protocol_flips.py tests/test_protocol_fuzz.py
-	HYPOTHESIS_PROFILE=long $(PY) -m pytest -n auto tests/test_core_properties.py tests/test_library_diff.py
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -n auto tests/test_core_properties.py tests/test_library_diff.py \
+		tests/test_record_text.py
 	PUMPGUARD_FUZZ_INPUTS=1000000 $(PY) -m pytest -n 2 -p no:timeout tests/test_soak_fuzz.py
 
 # The long soak of issue 10 on both runtimes (soak/): noisy link, power cuts, store

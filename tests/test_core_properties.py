@@ -33,7 +33,7 @@ from tests.portable.coreview import snapshot, status_of
 from tests.test_core_messages import assert_core_texts_fit
 
 _PROFILES = {
-    "default": settings(max_examples=200, stateful_step_count=30, deadline=None),
+    "default": settings(max_examples=100, stateful_step_count=30, deadline=None),
     "long": settings(max_examples=3000, stateful_step_count=80, deadline=None),
 }
 _SETTINGS = _PROFILES.get(os.environ.get("HYPOTHESIS_PROFILE", "default"), _PROFILES["default"])

@@ -9,6 +9,7 @@ the same small buffer.
 """
 
 import json
+import os
 from binascii import crc32
 
 from hypothesis import given, settings
@@ -22,6 +23,9 @@ from protocol.text import TEXT_MAX
 from tests.portable import coreview
 from tests.portable.corekit import library
 from tests.portable.shellkit import Store
+
+# make test's examples per state test; make fuzz (HYPOTHESIS_PROFILE=long) runs 1000.
+_EXAMPLES = 1000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 100
 
 LIB = library()
 DRUGS = sorted(LIB.drugs)
@@ -70,7 +74,7 @@ alarm = st.fixed_dictionaries(
 def _states(alarms):
     """A test over cores in any state the record holds, with up to `alarms` alarms, saved
     1-3 times at any uptime."""
-    return lambda test: settings(max_examples=300, deadline=None)(
+    return lambda test: settings(max_examples=_EXAMPLES, deadline=None)(
         given(
             channels=st.integers(1, 4),
             saved=st.lists(channel, min_size=4, max_size=4),

@@ -9,7 +9,7 @@ difference, the window before the first differing digest is run again on both wi
 every frame shown, and the first frame that differs is named, decoded. Two modes:
 `dispatch` (messages only) and `store` (records edited and sealed again as well).
 
-`make fuzz` runs it long: PUMPGUARD_FUZZ_INPUTS (default here 1000 per mode),
+`make fuzz` runs it long: PUMPGUARD_FUZZ_INPUTS (default here 400 per mode),
 PUMPGUARD_FUZZ_SEED (default 10).
 """
 
@@ -25,7 +25,7 @@ from tests.portable import dispatchfuzz
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = int(os.environ.get("PUMPGUARD_FUZZ_SEED", "10"))
-INPUTS = int(os.environ.get("PUMPGUARD_FUZZ_INPUTS", "1000"))
+INPUTS = int(os.environ.get("PUMPGUARD_FUZZ_INPUTS", "400"))
 EVERY = max(1, min(1000, INPUTS // 10))
 MODES = {"dispatch": 0, "store": 1}
 
