@@ -18,7 +18,6 @@ HYPOTHESIS_PROFILE=long runs many more and longer sequences.
 
 import json
 import math
-import os
 from fractions import Fraction
 
 from hypothesis import settings
@@ -28,15 +27,14 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from firmware import units
 from firmware.core import FAULTS, SafetyCore
 from firmware.rules import EMERGENCY_REASONS
+from tests.budgets import budget
 from tests.portable.corekit import HOUR, M, library
 from tests.portable.coreview import snapshot, status_of
 from tests.test_core_messages import assert_core_texts_fit
 
-_PROFILES = {
-    "default": settings(max_examples=100, stateful_step_count=30, deadline=None),
-    "long": settings(max_examples=3000, stateful_step_count=80, deadline=None),
-}
-_SETTINGS = _PROFILES.get(os.environ.get("HYPOTHESIS_PROFILE", "default"), _PROFILES["default"])
+_SETTINGS = settings(
+    max_examples=budget(100, 3000), stateful_step_count=budget(30, 80), deadline=None
+)
 
 LIB = library()
 DRUGS = sorted(LIB.drugs)

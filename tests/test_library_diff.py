@@ -2,7 +2,6 @@
 
 import copy
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from hypothesis import strategies as st
 from pumpguard import library
 from pumpguard.library.diff import ADDED, BOTH, DRUG_ADDED, DRUG_REMOVED, ORDER, SOURCE, VALUE
 
+from tests.budgets import budget
 from tests.librarykit import LIBRARY, SHIPPED, SHIPPED_CRC, changed, places, run, shipped, write
 
 
@@ -187,11 +187,8 @@ _LISTS = [p for p in _PLACES if isinstance(_parent(_SHIPPED, p)[p[-1]], list)]
 _VALUES = [None, True, False, 0, 1, "", "1", "4", "x", [], ["x"], {}, {"value": "4"}, 1.5]
 
 
-# make test's budget; make fuzz runs HYPOTHESIS_PROFILE=long: 1000 (this was 200, 8 s).
-_EXAMPLES = 1000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 60
-
-
-@settings(max_examples=_EXAMPLES, deadline=None)
+# make test's 60 examples were 200 (8 s)
+@settings(max_examples=budget(60, 1000), deadline=None)
 @given(
     st.lists(
         st.one_of(

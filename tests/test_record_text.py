@@ -9,7 +9,6 @@ the same small buffer.
 """
 
 import json
-import os
 from binascii import crc32
 
 from hypothesis import given, settings
@@ -20,12 +19,10 @@ from firmware.alarms import Alarm
 from firmware.core import SafetyCore
 from protocol import reasons
 from protocol.text import TEXT_MAX
+from tests.budgets import budget
 from tests.portable import coreview
 from tests.portable.corekit import library
 from tests.portable.shellkit import Store
-
-# make test's examples per state test; make fuzz (HYPOTHESIS_PROFILE=long) runs 1000.
-_EXAMPLES = 1000 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 100
 
 LIB = library()
 DRUGS = sorted(LIB.drugs)
@@ -74,7 +71,7 @@ alarm = st.fixed_dictionaries(
 def _states(alarms):
     """A test over cores in any state the record holds, with up to `alarms` alarms, saved
     1-3 times at any uptime."""
-    return lambda test: settings(max_examples=_EXAMPLES, deadline=None)(
+    return lambda test: settings(max_examples=budget(100, 1000), deadline=None)(
         given(
             channels=st.integers(1, 4),
             saved=st.lists(channel, min_size=4, max_size=4),
