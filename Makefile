@@ -51,7 +51,7 @@ report-example: $(VENV_STAMP)
 	$(PY) -m pumpguard.report.example docs/report-example.png build/report-example
 
 # pytest and the rest run side by side: the type checks (pyright, twice: about 29 s of
-# CPU) and test-mp (about 100 s of CPU, WebAssembly under Node, one core per process)
+# CPU) and test-mp (about 70 s of CPU, WebAssembly under Node, one core per process)
 # take far less than pytest, which leaves cores idle while its tests wait on PTYs and
 # emulators. Their output goes to build/test-mp.log and is shown whole once pytest is
 # done (never interleaved with pytest's; each part's whole, in the order they ended);
@@ -123,7 +123,7 @@ test-mp: mpy $(NODE_STAMP)
 # beside pytest without rebuilding that bundle under the tests that read it (run.mjs).
 # The parts are independent processes: MP_JOBS of them at a time, each one's output
 # whole (the portable tests in MP_SHARDS processes: tests/mp/shards.py splits the
-# modules by the time each takes on MicroPython, about 80 s of CPU in all).
+# modules by the time each takes on MicroPython, about 65 s of CPU in all).
 test-mp-checks:
 	@$(MAKE) --no-print-directory -j$(MP_JOBS) --keep-going --output-sync=target test-mp-parts
 
@@ -189,9 +189,11 @@ test-install: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q -m install
 
 # Long runs, not part of `make test`: every 2- and 3-bit flip of every golden vector and
-# 40 times the decoder fuzzing (hours of CPU), the long property profiles, and 10^6
-# inputs per mode of the dispatch and store fuzz on MicroPython and CPython
-# (tests/test_soak_fuzz.py; about 10 min per mode on MicroPython, the two in parallel).
+# 40 times the decoder fuzzing (hours of CPU), the long property profiles, the portable
+# tests' fuzz loops deepened on CPython and on MicroPython (tests/budgets.py: there
+# tests/mp/runner.py --long, about 5 min of one core), and 10^6 inputs per mode of the
+# dispatch and store fuzz on MicroPython and CPython (tests/test_soak_fuzz.py; about
+# 10 min per mode on MicroPython, the two in parallel).
 # make test runs every one of these tests too, on smaller budgets that fuzz deepens:
 #   test_protocol_flips  every 2-bit flip up to 32 wire bytes, 3-bit up to 14, 600
 #                        sampled 2- and 3-bit flips of each longer vector, half the
@@ -202,10 +204,18 @@ test-install: $(VENV_STAMP) $(NODE_STAMP)
 #   test_library_diff    60 examples (fuzz: 1000)
 #   test_record_text     100 examples per state test (fuzz: 1000)
 #   test_soak_fuzz       400 inputs per mode (fuzz: 10^6)
+#   tests/portable/, on both interpreters:
+#   test_druglib_fuzz    42 mutated libraries, 42 resealed with values put in, 6 mutated
+#                        texts censused (fuzz: 1500, 1500, 150)
+#   test_protocol_decoder_fuzz
+#                        600 mutated streams, 3000 forged frames (fuzz: 20,000, 100,000)
+#   test_firmware_sessions
+#                        6 interleavings of 150 operations (fuzz: 60)
 fuzz: $(VENV_STAMP) mpy $(NODE_STAMP)
 	PUMPGUARD_EXHAUSTIVE=1 $(PY) -m pytest -n auto tests/test_protocol_flips.py tests/test_protocol_fuzz.py
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -n auto tests/test_core_properties.py tests/test_library_diff.py \
-		tests/test_record_text.py
+		tests/test_record_text.py tests/portable
+	$(MP) tests/mp/runner.py --long $(PORTABLE)
 	PUMPGUARD_FUZZ_INPUTS=1000000 $(PY) -m pytest -n 2 -p no:timeout tests/test_soak_fuzz.py
 
 # The long soak of issue 10 on both runtimes (soak/): noisy link, power cuts, store

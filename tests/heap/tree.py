@@ -4,9 +4,10 @@ as tests/mp/run.mjs builds it for the WebAssembly one, but every module compiled
     build/heap/tree/
       firmware/ protocol/ boards/   the bundle's .mpy files (`make mpy`: what a board
                                      gets) and the packages' .json data beside them
-      tests/                        the harness (tests/__init__, tests/portable/,
-                                     tests/mp/, tests/heap/), compiled by mpy-cross
-                                     too: loaded bytecode, not a compiler's peak
+      tests/                        the harness (tests/__init__, tests/budgets,
+                                     tests/portable/, tests/mp/, tests/heap/),
+                                     compiled by mpy-cross too: loaded bytecode,
+                                     not a compiler's peak
 
 so the heap holds what a board's does, plus the harness's own bytecode (measured and
 credited by run.py). The tree is rebuilt when a source or the bundle is newer than it:
@@ -27,7 +28,7 @@ TREE = ROOT / "build" / "heap" / "tree"
 PACKAGES = ("firmware", "protocol", "boards")
 # The harness: what the unix port imports of tests/ (tests/heap/run.py and
 # tests/heap/figures.py run on CPython and stay out).
-HARNESS = ("tests/__init__.py", "tests/portable", "tests/mp", "tests/heap")
+HARNESS = ("tests/__init__.py", "tests/budgets.py", "tests/portable", "tests/mp", "tests/heap")
 HOST_ONLY = {"run.py", "figures.py", "tree.py"}
 
 

@@ -6,7 +6,13 @@
 # "N passed, N failed" that the CPython run's pytest line stands beside.
 # The same modules are collected by pytest on CPython: one set of rule tests,
 # two interpreters.
+#
+#   --long (first): make fuzz's budgets of the sampled fuzz loops (tests/budgets.py), as
+#   HYPOTHESIS_PROFILE=long gives them under pytest; set before any module is imported,
+#   as the modules draw their figures at import.
 import sys
+
+from tests import budgets
 
 
 def _run(names):
@@ -31,6 +37,10 @@ def _run(names):
     return passed, failed
 
 
-passed, failed = _run(sys.argv[1:])
+_names = sys.argv[1:]
+if _names[:1] == ["--long"]:
+    budgets.LONG = True
+    _names = _names[1:]
+passed, failed = _run(_names)
 print("micropython: %d passed, %d failed" % (passed, failed))
 EXIT_CODE = 1 if failed or not passed else 0

@@ -6,16 +6,19 @@
 import json
 
 from firmware import druglib, jsonparts
+from tests.budgets import budget
 from tests.portable import censusref
 from tests.portable.corekit import library_text
 from tests.portable.dispatchfuzz import Rng
 
-CASES = 150  # each a whole 16 KB library parsed: a few seconds on MicroPython
+# Each case a whole 16 KB library parsed (30-40 ms on MicroPython): make test's 42 give
+# each mutation kind 7 first mutations (_mutated), each of _VALUES 3 first edits.
+CASES = budget(42, 1500)
 _STRUCTURE = (b"{", b"}", b"[", b"]", b",", b":", b'"', b"\\", b"0", b"-1e400", b"null")
+_KINDS = 6  # the kinds of mutation _mutate makes (its k)
 
 
-def _mutate(rng, data):
-    k = rng.below(6)
+def _mutate(rng, data, k):
     at = rng.below(len(data))
     if k == 0:  # a byte flipped
         return data[:at] + bytes((data[at] ^ (1 << rng.below(8)),)) + data[at + 1 :]
@@ -31,14 +34,21 @@ def _mutate(rng, data):
     return data[:at]  # a file cut short
 
 
+def _mutated(rng, data, i):
+    """data with 1 to 3 mutations, the first of kind i % _KINDS (so that any _KINDS cases
+    in a row reach every kind, a short budget too), the others of kinds drawn."""
+    data = _mutate(rng, data, i % _KINDS)
+    for _ in range(rng.below(3)):
+        data = _mutate(rng, data, rng.below(_KINDS))
+    return data
+
+
 def test_no_mutation_of_the_library_makes_the_loader_raise():
     shipped = library_text().encode()
     rng = Rng(13)
     valid = 0
-    for _ in range(CASES):
-        data = shipped
-        for _ in range(1 + rng.below(3)):
-            data = _mutate(rng, data)
+    for i in range(CASES):
+        data = _mutated(rng, shipped, i)
         lib = druglib.load(data)  # raises nothing, whatever the bytes
         assert type(lib.crc) is int
         assert lib.ok == (not lib.problems)
@@ -48,7 +58,9 @@ def test_no_mutation_of_the_library_makes_the_loader_raise():
     assert valid < CASES  # the mutations do reach past the layout
 
 
-CENSUS_CASES = 15  # each a 16 KB text scanned six times, two of them through a file
+# Each a 16 KB text scanned six times, two of them through a file (180 ms on
+# MicroPython): make test's 6 one of each mutation kind first (_mutated).
+CENSUS_CASES = budget(_KINDS, 150)
 _FILE = "pumpguard-test-census.json"
 
 
@@ -64,11 +76,8 @@ def test_one_scan_tells_what_a_scan_each_told_of_any_mutation():
     for at in (254, 255, 256):  # an escaped quote, brackets in a string, at a window's edge
         head = b'{"about": "'
         texts.append(head + b"x" * (at - len(head)) + b'\\"{[\\\\", ' + shipped[1:])
-    for _ in range(CENSUS_CASES):
-        data = shipped
-        for _ in range(1 + rng.below(3)):
-            data = _mutate(rng, data)
-        texts.append(data)
+    for i in range(CENSUS_CASES):
+        texts.append(_mutated(rng, shipped, i))
     for data in texts:
         with open(_FILE, "wb") as f:
             f.write(data)
@@ -121,14 +130,20 @@ def _paths(value, path, out):
 def test_any_value_put_anywhere_and_resealed_is_listed_never_raised():
     # past the CRC (the file resealed after the edit, as a tool would): the checks of
     # every figure, unit, name and advisory meet values of every JSON type.
+    # The first edit of each case at a place taken evenly through the document, its
+    # value the next of _VALUES, so that make test's few cases too put every type of
+    # value in, and into every drug's entry (6 to 8 edits each); the other edits of a
+    # case (0 to 2) are drawn.
     rng = Rng(29)
-    for _ in range(CASES):
+    for i in range(CASES):
         doc = json.loads(library_text())
         places = _paths(doc, (), [])
-        for _ in range(1 + rng.below(3)):
+        container, key = places[i * len(places) // CASES]
+        container[key] = _VALUES[i % len(_VALUES)]
+        for _ in range(rng.below(3)):
+            places = _paths(doc, (), [])
             container, key = rng.pick(places)
             container[key] = rng.pick(_VALUES)
-            places = _paths(doc, (), [])
         doc["crc32"] = "0x%08x" % druglib.crc_of(doc)
         lib = druglib.load(json.dumps(doc))
         assert type(lib.crc) is int

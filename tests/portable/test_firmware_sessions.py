@@ -7,6 +7,7 @@ from firmware.sessions import CLINICIAN, HOLD_MS, Sessions
 from protocol import catalog
 from protocol.decoder import Decoder
 from protocol.frame import encode
+from tests.budgets import budget
 from tests.portable.shellkit import Host, Session, hello_fields, ports, shell
 
 _ACK = catalog.ID["ACK"]
@@ -221,8 +222,12 @@ def _ops(seed, n):
     return out
 
 
+# Seeds of 150 operations each: make test's against make fuzz's (tests/budgets.py)
+INTERLEAVINGS = budget(6, 60)
+
+
 def test_random_interleavings_never_run_a_request_twice():
-    for seed in (1, 2, 3, 4, 5, 6):
+    for seed in range(1, 1 + INTERLEAVINGS):
         line = play(_ops(seed, 150))
         assert line.runs  # requests did run
 
