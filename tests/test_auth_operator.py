@@ -495,6 +495,10 @@ def test_a_host_without_the_key_cannot_push_decisions_out_of_the_event_log(emula
 
 @pytest.mark.system
 def test_a_keyfile_error_from_the_api_names_the_api_argument(emulator, monkeypatch, tmp_path):
+    # A fresh emulator, not a board: the device holds the handshake of a HELLO never
+    # followed by AUTH for HOLD_MS (firmware/sessions.py, 2 s), so on a board whose
+    # authenticated slots earlier tests filled, the next connect (the plugin's clean
+    # after this test) is refused busy.
     monkeypatch.setenv("PUMPGUARD_KEYS", str(tmp_path / "empty"))
     with pytest.raises(pumpguard.KeyFileError) as exc:
         pumpguard.connect(emulator.port, timeout=T)

@@ -1,4 +1,4 @@
-"""`pumpguard flash` without a board: the mpremote commands it runs, in order, and what
+"""`pumpguard flash` with no board to flash: the mpremote commands it runs, in order, and what
 each failure says. Its last step, the check over the protocol, runs for real against
 the MicroPython emulator in test_system_runtime.py."""
 
@@ -282,32 +282,34 @@ def test_the_cleanup_removes_what_the_manifest_does_not_list(tmp_path):
     )
 
 
-# -- never while a channel infuses: the channels' state asked over --link, on the emulator
+# -- never while a channel infuses: the channels' state asked over --link, on the board under
+# test (the emulator, or --pump-port's: mpremote is faked, so nothing but the check
+# reaches it)
 
 
-def _infusing(emu):
-    with pumpguard.connect(emu.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def _infusing(port):
+    with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, channel=2)
 
 
 @pytest.mark.parametrize("repl_only", [False, True])
-def test_a_flash_is_refused_while_a_channel_infuses(emulator, repl_only):
-    _infusing(emulator)
+def test_a_flash_is_refused_while_a_channel_infuses(pump_port, repl_only):
+    _infusing(pump_port)
     run = FakeMpremote()
-    f = Flasher("pico", "/dev/ttyACM0", link=emulator.port, run=run, out=io.StringIO())
+    f = Flasher("pico", "/dev/ttyACM0", link=pump_port, run=run, out=io.StringIO())
     with pytest.raises(FlashRefused, match=r"channel 2 \(running norepinephrine\).*stop") as e:
         f.enter_repl() if repl_only else f.flash()
     assert e.value.exit_code == 3
     assert run.calls == []  # no safe boot, no reset: nothing reached mpremote
-    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
+    with pumpguard.connect(pump_port, timeout=ANSWER_TIMEOUT_S) as pump:
         assert pump.status(2).state == "running"
 
 
-def test_the_cli_refuses_a_flash_while_a_channel_infuses(emulator):
-    _infusing(emulator)
+def test_the_cli_refuses_a_flash_while_a_channel_infuses(pump_port):
+    _infusing(pump_port)
     r = subprocess.run(
         [sys.executable, "-m", "pumpguard", "flash", "--board", "pico", "--repl"]
-        + ["--port", "/dev/nonexistent-usb", "--link", emulator.port],
+        + ["--port", "/dev/nonexistent-usb", "--link", pump_port],
         capture_output=True,
         text=True,
         timeout=60,
@@ -317,11 +319,11 @@ def test_the_cli_refuses_a_flash_while_a_channel_infuses(emulator):
     assert "--force" in r.stderr
 
 
-def test_force_flashes_an_infusing_board_and_says_so(emulator):
-    _infusing(emulator)
+def test_force_flashes_an_infusing_board_and_says_so(pump_port):
+    _infusing(pump_port)
     run = FakeMpremote()
     out = io.StringIO()
-    Flasher("pico", "/dev/ttyACM0", link=emulator.port, run=run, out=out, force=True).enter_repl()
+    Flasher("pico", "/dev/ttyACM0", link=pump_port, run=run, out=out, force=True).enter_repl()
     assert [args[:2] for _p, args, _c in run.calls][:2] == [
         ("exec", "pass"),
         ("exec", "--no-follow"),
@@ -329,12 +331,12 @@ def test_force_flashes_an_infusing_board_and_says_so(emulator):
     assert "--force" in out.getvalue() and "channel 2" in out.getvalue()
 
 
-def test_idle_or_stopped_channels_let_the_flash_go_on(emulator):
-    with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
+def test_idle_or_stopped_channels_let_the_flash_go_on(pump_port):
+    with pumpguard.connect(pump_port, timeout=ANSWER_TIMEOUT_S) as pump:
         start_norepinephrine(pump, channel=1)
         pump.emergency_stop(1, "clinician")
     run = FakeMpremote()
-    Flasher("pico", "/dev/ttyACM0", link=emulator.port, run=run, out=io.StringIO()).enter_repl()
+    Flasher("pico", "/dev/ttyACM0", link=pump_port, run=run, out=io.StringIO()).enter_repl()
     assert len(run.calls) == 3
 
 

@@ -49,6 +49,10 @@ def test_the_emulator_prints_its_key_file_and_keeps_it_across_a_factory_reset(em
 
 
 def test_no_key_is_refused_with_what_to_do(emulator, pump_cli, tmp_path, monkeypatch):
+    # A fresh emulator, not a board: the device holds the handshake of a HELLO never
+    # followed by AUTH for HOLD_MS (firmware/sessions.py, 2 s), so on a board whose
+    # authenticated slots earlier tests filled, the next connect (the plugin's clean
+    # after this test) is refused busy.
     empty = tmp_path / "empty-store"
     r = pump_cli("status", env={"PUMPGUARD_KEY": "", "PUMPGUARD_KEYS": str(empty)})
     assert r.returncode == 2, r.stderr
@@ -157,7 +161,7 @@ def test_a_rotated_key_refuses_the_old_one_and_takes_the_new(own_emulator, tmp_p
         pumpguard.connect(emu.port, key=old, timeout=ANSWER_TIMEOUT_S)
 
 
-def test_rotating_needs_the_service_key(emulator, pump_cli):
+def test_rotating_needs_the_service_key(pump_cli):
     r = pump_cli("--role", "clinician", "key", "rotate", "monitor")
     assert r.returncode == 2
     assert "needs the service key" in r.stderr and "nothing was sent" in r.stderr
