@@ -93,6 +93,11 @@ class Channel:
         self.taper_next_ms = 0  # TAPERING: when the next step is due
         self.near_empty_volume = 0  # volume_left at which the near-empty alarm rises
         self.near_empty_raised = False
+        # The alarm code of the fault this channel's sensors report now (core.fault()),
+        # or None: a fact of the hardware, so no command's rollback puts it back (not
+        # in _KEPT) and no record keeps it (the shell reads the sensors again in its
+        # first turn, before any session can exist to send a request).
+        self.fault = None
 
     def allows(self, event):
         return event in _TRANSITIONS[self.state]

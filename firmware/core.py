@@ -143,7 +143,8 @@ class SafetyCore:
                 self._taper_step(c, now_ms)
             self._watch.near_empty(c, now_ms)
             if c.volume_left <= 0 and c.rate:
-                self.fault(c.ch, "syringe_empty", now_ms)
+                # the volume programmed is in: no sensor reports it, a start ends it
+                self.fault(c.ch, "syringe_empty", now_ms, False)
         self._watch.link(now_ms)
 
     def next_due(self):
@@ -184,19 +185,37 @@ class SafetyCore:
         ):
             self.pending = True
 
-    def fault(self, ch, kind, now_ms):
-        """A hardware fault reported by the shell: flow stops, high-priority alarm."""
+    def fault(self, ch, kind, now_ms, sensed=True):
+        """What channel ch's fault sensors report, from the shell whenever that changes:
+        a fault kind (FAULTS), or None once they report none. A fault stops the flow at
+        once and raises a high alarm that stays listed, acknowledged or not, until the
+        sensors report none; until then the channel starts nothing (rules.check_state).
+        Each report of a fault that begins is an occurrence with an alarm of its own,
+        however like the last one it reads. sensed=False: the core's own syringe_empty
+        (the volume programmed is in), which no sensor reports and a start ends."""
+        self._now = now_ms
+        c = self._get(ch)
+        if kind is None:  # the sensors clear: the alarm stays listed until seen
+            if c.fault is not None:
+                self._alarms.clear(ch, c.fault)
+                self.log.add(
+                    now_ms, ch, "input", "fault_cleared", "channel %d: %s cleared" % (ch, c.fault)
+                )
+                c.fault = None
+            return None
         code = FAULTS.get(kind)
         if code is None:
             raise ValueError("unknown fault %r (known: %s)" % (kind, ", ".join(sorted(FAULTS))))
-        self._now = now_ms
-        c = self._get(ch)
+        if sensed:
+            if c.fault is not None and c.fault != code:
+                self._alarms.clear(ch, c.fault)  # the sensors report another fault instead
+            c.fault = code
         was = describe(c)
         c.fire(FAULT)
         if c.rate:
             self._set_dose(c, 0, now_ms)
         message = "%s on channel %d: flow stopped (%s)" % (kind.replace("_", " "), ch, was)
-        self._watch.alarm(ch, code, HIGH, message, now_ms, False)
+        self._watch.alarm(ch, code, HIGH, message, now_ms, sensed)
         self._watch.advisories(now_ms)
         return self._decided(now_ms, ch, Result(True, code, message, dose=0, rate=0))
 
@@ -402,10 +421,13 @@ class SafetyCore:
         was = drug if c.delivering else None  # describe(c), worded when read
         was_dose = c.dose
         was_state = c.state
-        if drug.taper and c.dose > drug.taper_stop_at:
-            first = now_ms
-            if c.last_down_ms is not None:
-                first = max(now_ms, c.last_down_ms + drug.taper_interval_ms)
+        first = now_ms
+        if drug.taper and c.last_down_ms is not None:
+            first = max(now_ms, c.last_down_ms + drug.taper_interval_ms)
+        # A taper drug's last step to 0 comes a full taper interval after its dose last
+        # fell, however it fell: a titration down to the stop dose and a stop at once
+        # is no way around the taper (issue 9, finding 4); it is the taper's one step.
+        if drug.taper and (c.dose > drug.taper_stop_at or first > now_ms):
             plan = c.taper_plan(first)
             c.fire(TAPER)
             c.taper_next_ms = first  # due now: stop() takes it once this is logged
@@ -435,7 +457,9 @@ class SafetyCore:
         c.fire(EMERGENCY)
         if c.rate:
             self._set_dose(c, 0, now_ms)
-        self._watch.alarm(ch, reason, HIGH, message, now_ms, False)
+        # its alarm replaces a sensor's of the same code (occlusion, air in line): one
+        # that still reports it keeps it active (fault())
+        self._watch.alarm(ch, reason, HIGH, message, now_ms, c.fault == reason)
         self._watch.advisories(now_ms)
         return Result(True, "emergency_stopped", message, dose=0, rate=0)
 

@@ -32,6 +32,7 @@ from firmware.channel import (
     describe,
     dose_text,
 )
+from firmware.core import FAULTS
 from firmware.persist import is_count
 from firmware.recordtext import ALARM, CHANNEL, VERSION
 from protocol import reasons
@@ -359,6 +360,13 @@ def restore(core, snapshot, now_ms):
     for alarm in renumber:
         alarm.id = alarms.new_id()
         alarms.items.append(alarm)
+    # A sensor's fault is over as far as a record can tell: the shell reads the sensors
+    # again in its first turn (firmware/shell.py), and one still reporting raises its
+    # alarm anew; one that cleared while the board was off must not stay listed active,
+    # which no acknowledgement would then remove.
+    for code in FAULTS.values():
+        for c in channels:
+            alarms.clear(c.ch, code)
     for ch, why in refused:
         core._watch.alarm(ch, "restore_refused", HIGH, clip(why, MESSAGE_MAX), now_ms, False)
     for c in channels:

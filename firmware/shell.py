@@ -191,6 +191,9 @@ class Shell:
         self._advance()
         core = self.core
         now = None  # made only when this turn needs it (see the top of this module)
+        # The link before the ports: a port that raises every turn leaves the link
+        # served. A start in the turn a fault begins is stopped by it in that turn,
+        # with its alarm; from the next turn on the core refuses it (rules.check_state).
         n = self._link.readinto(self._rx)
         if n:
             now = self.uptime_ms()
@@ -202,10 +205,11 @@ class Shell:
                 core.delivered(i + 1, volume)
             fault = motor.fault()
             if fault != self._faults[i]:
+                # a report that begins, ends or turns into another: each one begun is
+                # an occurrence (its own alarm), and the core holds it until it ends
                 self._faults[i] = fault
-                if fault is not None:
-                    now = self.uptime_ms()
-                    core.fault(i + 1, fault, now)
+                now = self.uptime_ms()
+                core.fault(i + 1, fault, now)
         since = self._since
         if now is not None or core.pending or since >= self._tick_at or since >= self._save_at:
             now = self.uptime_ms()

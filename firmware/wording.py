@@ -296,7 +296,8 @@ def render(buf, form, a, b, c, d, e, f, g):
         return _raw(buf, _raw(buf, _raw(buf, 0, b"taper complete: "), a.name), b" stopped")
     if form == TAPER_STARTED:
         o = _raw(buf, _raw(buf, 0, a.name), b" is tapered, never stopped abruptly: ")
-        o = _dose(buf, _raw(buf, _int(buf, o, b), b" steps of "), a, a.taper_step)
+        o = _raw(buf, _int(buf, o, b), b" step of " if b == 1 else b" steps of ")
+        o = _dose(buf, o, a, a.taper_step)
         o = _dur(buf, _raw(buf, o, b" every "), a.taper_interval_ms)
         return _dur(buf, _raw(buf, o, b", off in "), c)
     if form == STOPPED:

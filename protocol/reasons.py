@@ -20,14 +20,15 @@ _TABLE = (
     # taper_step, rate_changed, restored (from a snapshot after a reset): log only
     "|ok|ok_override|ok_advisory|taper_started|stopped|emergency_stopped|acked"
     "|taper_step|rate_changed|restored"
-    # 10-37 refused (37: a library is pushed only while no channel delivers)
+    # 10-38 refused (37: a library is pushed only while no channel delivers; 38: a
+    # start on a channel whose sensor still reports a fault)
     "|library_invalid|unknown_drug|unknown_channel|invalid_state|unknown_unit"
     "|wrong_unit_family|per_hour_unit|rate_not_dose|weight_required"
     "|weight_out_of_range|conc_required|conc_not_allowed|volume_required"
     "|volume_out_of_range|above_hard_max|below_hard_min|above_soft_max"
     "|below_soft_min|likely_unit_slip|step_up_too_large|step_down_too_large"
     "|too_soon|above_max_rate|unknown_alarm|unknown_reason|bad_value"
-    "|above_start_max|library_busy||"
+    "|above_start_max|library_busy|fault_active|"
     # 40-50 alarms and advisories (Alarm.code): clinician is an emergency stop by the
     # clinician, second_line_alone a second-line drug without its partners,
     # resumed_after_reset a channel delivering again from a snapshot, store_lost a
@@ -40,8 +41,9 @@ _TABLE = (
     "|internal_fault|store_failed|record_set_aside|restore_refused"
     "|record_rolled_back|insecure_link|keys_missing|key_rotated|auth_refused"
     # 60-63 log entries of inputs (EventLog.code): received (a command as received),
-    # link_back (the host heard again), library_pushed, library_switched (issue 13)
-    "|received|link_back|library_pushed|library_switched||||||||||||||||"
+    # link_back (the host heard again), library_pushed, library_switched (issue 13),
+    # fault_cleared (a channel's sensor reports its fault no more)
+    "|received|link_back|library_pushed|library_switched|fault_cleared|||||||||||||||"
     # 80 alarms again: library_refused, HIGH standing (the active library is invalid)
     "|library_refused|"
 )

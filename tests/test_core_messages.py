@@ -154,6 +154,8 @@ def _tour():
     for kind in sorted(FAULTS):
         add(start_dobutamine(other, ch=2, now=62 * MIN))
         add(other.fault(2, kind, 62 * MIN))
+        add(start_dobutamine(other, ch=2, now=62 * MIN))  # fault_active: still reported
+        other.fault(2, None, 62 * MIN)  # fault_cleared (logged)
     for reason in EMERGENCY_REASONS:
         add(start_dobutamine(other, ch=1, now=63 * MIN))
         add(other.emergency_stop(1, reason, 63 * MIN))  # emergency_stopped

@@ -9,7 +9,10 @@ clock steps, faults, deliveries and resets, checking after every step that
   without an override;
 - a refused command changes nothing: the snapshot and every rate are as they were;
 - a taper drug never drops by more than its step, outside an emergency stop or a fault;
-- a delivering taper drug never stops except through its taper or an emergency/fault;
+- a delivering taper drug never stops except through its taper or an emergency/fault,
+  and its taper's step to 0 comes a full taper interval after its dose last fell;
+- a fault its sensor still reports is latched: the channel delivers nothing, and the
+  fault's alarm is listed and active, whatever was acknowledged or restored;
 - every text the core makes fits the wire whole and every log code is a reason
   (tests/test_core_messages.py).
 
@@ -104,6 +107,10 @@ class CoreMachine(RuleBasedStateMachine):
         self.now = 0
         # per channel: whether the command that set the current dose carried override
         self.overridden = [False] * (CHANNELS + 1)
+        # per channel: when its dose last fell while it delivered (None: not since start)
+        self.fell_at = [None] * (CHANNELS + 1)
+        # per channel: the fault kind its sensor reports now (the shell's report), or None
+        self.sensed = [None] * (CHANNELS + 1)
 
     # -- bookkeeping around every step -------------------------------------------------
 
@@ -137,6 +144,23 @@ class CoreMachine(RuleBasedStateMachine):
                 assert was.dose - now.dose <= drug.step_down, (was, now)
             if was.state in delivering and now.state not in delivering:
                 assert was.dose <= drug.taper_stop_at, ("cut short", was, now)
+                fell = self.fell_at[ch]
+                assert fell is None or self.now - fell >= drug.taper_interval_ms, (
+                    "to 0 within a taper interval of the last fall",
+                    fell,
+                    self.now,
+                    was,
+                )
+        self._track_falls(before, exempt)
+
+    def _track_falls(self, before, exempt):
+        for ch in range(1, CHANNELS + 1):
+            was, now = before[ch - 1], status_of(self.core, ch)
+            delivering = ("running", "tapering")
+            if now.state not in delivering or was.state not in delivering or ch in exempt:
+                self.fell_at[ch] = None  # a start (or none): the dose has not fallen since
+            elif now.dose < was.dose:
+                self.fell_at[ch] = self.now
 
     # -- rules -------------------------------------------------------------------------
 
@@ -258,6 +282,26 @@ class CoreMachine(RuleBasedStateMachine):
         edge = units.dose_for(MAX_RATE, drug.dose_unit, status.weight, status.conc, drug.conc_unit)
         self._titrate(ch, status, edge + 1 if past else edge, drug.dose_unit, True)
 
+    def _above_their_stop_dose(self):
+        out = []
+        for ch in range(1, CHANNELS + 1):
+            status = status_of(self.core, ch)
+            drug = status.drug and LIB.drugs[status.drug]
+            if status.state == "running" and drug.taper and status.dose > drug.taper_stop_at:
+                out.append(ch)
+        return out
+
+    @precondition(lambda self: self._above_their_stop_dose())
+    @rule(data=st.data())
+    def titrate_down_to_the_stop_dose(self, data):
+        """With override, a taper drug's running dose down to its taper's stop dose: then
+        a stop (rule stop) must still wait a taper interval before 0 (issue 9, finding 4:
+        this was off at once)."""
+        ch = data.draw(st.sampled_from(self._above_their_stop_dose()))
+        status = status_of(self.core, ch)
+        drug = LIB.drugs[status.drug]
+        self._titrate(ch, status, drug.taper_stop_at, drug.dose_unit, True)
+
     def _titrate(self, ch, status, dose, unit, override):
         before = self._before()
         result = self._decide(
@@ -291,10 +335,23 @@ class CoreMachine(RuleBasedStateMachine):
 
     @rule(ch=channel, kind=st.sampled_from(sorted(FAULTS)))
     def fault(self, ch, kind):
+        # the shell reports a fault once, when it begins (or turns into another)
+        if self.sensed[ch] == kind:
+            return
         before = self._before()
+        self.sensed[ch] = kind
         self.core.fault(ch, kind, self.now)
         assert self.core.rate(ch) == 0
         self._check_transitions(before, exempt=(ch,))
+
+    @precondition(lambda self: any(self.sensed))
+    @rule(data=st.data())
+    def fault_cleared(self, data):
+        ch = data.draw(st.sampled_from([c for c in range(1, CHANNELS + 1) if self.sensed[c]]))
+        channels = snapshot(self.core)["channels"]
+        self.sensed[ch] = None
+        self.core.fault(ch, None, self.now)
+        assert snapshot(self.core)["channels"] == channels  # it starts nothing by itself
 
     @rule(
         step=st.one_of(st.integers(0, 5000), st.integers(0, 2 * HOUR)),
@@ -334,11 +391,19 @@ class CoreMachine(RuleBasedStateMachine):
         """A reset mid-infusion: snapshot, through JSON, restored on a new uptime."""
         before = self._before()
         snap = json.loads(json.dumps(snapshot(self.core)))
+        # the restored core's times move by the outage's shift (firmware/resume.py)
+        shift = outage - snap["at_ms"]
+        self.fell_at = [None if t is None else t + shift for t in self.fell_at]
         self.now = outage
         self.core = SafetyCore.restore(LIB, snap, now_ms=self.now, max_rate=MAX_RATE)
         for ch in range(1, CHANNELS + 1):
             assert self.core.rate(ch) == before[ch - 1].rate
         self._check_transitions(before)
+        # the shell's first turn: the sensors read again, every fault still reported
+        # reported to the new core (a new occurrence: the record kept no sensor's word)
+        for ch in range(1, CHANNELS + 1):
+            if self.sensed[ch]:
+                self.core.fault(ch, self.sensed[ch], self.now)
 
     # -- invariants --------------------------------------------------------------------
 
@@ -367,6 +432,17 @@ class CoreMachine(RuleBasedStateMachine):
             if status.state in ("running", "tapering"):
                 dose = status.dose
                 assert dose == 0 or dose >= LIB.drugs[status.drug].hard_min, status
+
+    @invariant()
+    def a_fault_still_reported_holds_its_channel_and_its_alarm(self):
+        for ch in range(1, CHANNELS + 1):
+            kind = self.sensed[ch]
+            if kind is None:
+                continue
+            assert status_of(self.core, ch).state not in ("running", "tapering")
+            assert self.core.rate(ch) == 0
+            listed = [a for a in self.core.alarms() if a.ch == ch and a.code == FAULTS[kind]]
+            assert len(listed) == 1 and listed[0].active, (kind, self.core.alarms())
 
     @invariant()
     def every_text_fits_the_wire_and_every_log_code_is_a_reason(self):

@@ -61,8 +61,19 @@ def _not_now(c, what):
 
 
 def check_state(c, event, what):
-    """The channel's transition table has event in its state (what: the command, said)."""
-    return None if c.allows(event) else _not_now(c, what)
+    """The channel's transition table has event in its state (what: the command, said),
+    and its sensors report no fault: nothing starts into air, an occlusion, an empty
+    syringe or a motor fault (a faulted channel is idle or stopped: only a start would
+    leave that state)."""
+    if not c.allows(event):
+        return _not_now(c, what)
+    if c.fault is None:
+        return None
+    return refuse(
+        "fault_active",
+        "cannot %s: channel %d still reports %s; clear it first"
+        % (what, c.ch, c.fault.replace("_", " ")),
+    )
 
 
 # -- what the command says: values, units, weight, concentration, volume ---------------

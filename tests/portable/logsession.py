@@ -1,6 +1,6 @@
 # A varied session of the safety core: every kind of log entry and decision text it
 # makes (starts with every argument, overrides, advisories, titrations up, down, held,
-# refused, taper stops and their steps, faults, emergency stops, acks, the link, odd
+# refused, taper stops and their steps, faults and their end, emergency stops, acks, the link, odd
 # inputs). test_core_logtext.py compares its texts with those the core made before
 # its log kept codes and numbers (logtexts.json): they must be the same, byte for byte.
 from firmware.core import SafetyCore
@@ -93,6 +93,8 @@ def steps(core, t):
         lambda: core.start(2, NE, 0, UNIT, t + 12 * HOUR, weight=80 * M, volume=1),
         lambda: core.start(0, NE, 1, UNIT, t + 12 * HOUR),
         lambda: core.fault(1, "occlusion", t + 13 * HOUR),
+        # the sensor clear again (logged: an input), or channel 1's start below is refused
+        lambda: core.fault(1, None, t + 13 * HOUR + MIN),
         lambda: _ne(core, 2, 100000, big, weight=75500000, volume=1 * M),
         lambda: [core.delivered(2, 400000), core.tick(big + 1000)] and _none(),
         lambda: [core.delivered(2, 700000), core.tick(big + 2000)] and _none(),

@@ -198,3 +198,44 @@ def test_titrating_to_the_current_dose_during_a_taper_holds_it():
     assert status_of(core, 2).state == "running" and status_of(core, 2).dose == 25000
     core.tick(2 * HOUR)
     assert status_of(core, 2).dose == 25000
+
+
+# -- taper-not-stop has no way around it (issue 9, finding 4) --------------------------
+
+
+def test_a_titration_down_to_the_stop_dose_then_a_stop_still_waits_a_taper_interval():
+    # vasopressin's label tapers 0.005 units/min an hour: 0.01 -> 0.005 -> 0 at once was
+    # off in a minute; the step to 0 comes an hour after the dose last fell
+    core = make_core()
+    start_norepinephrine(core, ch=1)
+    start_vasopressin(core, dose=10000, override=True)
+    assert core.titrate(2, 5000, "units/min", 2 * HOUR, override=True).ok
+    result = core.stop(2, 2 * HOUR + MIN)
+    assert result.ok and result.code == "taper_started", (result.code, result.message)
+    assert result.plan == [(3 * HOUR, 0)]
+    assert "1 step of 0.005 units/min" in result.message, result.message
+    assert status_of(core, 2).state == "tapering" and core.rate(2) == 3 * M
+    core.tick(3 * HOUR - 1)
+    assert core.rate(2) == 3 * M  # still the stop dose a minute before the hour
+    core.tick(3 * HOUR)
+    assert core.rate(2) == 0 and status_of(core, 2).state == "stopped"
+
+
+def test_norepinephrine_titrated_to_its_stop_dose_is_not_cut_off_by_a_stop():
+    core = make_core()
+    start_norepinephrine(core, dose=70000)
+    drug = library().drugs["norepinephrine"]
+    stop_at = drug.taper_stop_at
+    t = 2 * HOUR
+    assert core.titrate(1, stop_at, "mcg/kg/min", t, override=True).ok
+    result = core.stop(1, t + MIN)
+    assert result.code == "taper_started" and core.rate(1) > 0
+    assert result.plan == [(t + drug.taper_interval_ms, 0)]
+
+
+def test_a_stop_a_full_interval_after_the_last_fall_at_the_stop_dose_is_its_last_step():
+    core = make_core()
+    start_vasopressin(core, dose=10000, override=True)
+    core.titrate(2, 5000, "units/min", 2 * HOUR, override=True)
+    result = core.stop(2, 3 * HOUR)
+    assert result.code == "stopped" and core.rate(2) == 0

@@ -78,6 +78,69 @@ def test_delivered_volume_and_faults_reach_the_core():
     assert p["alarm"].level == 3
 
 
+def test_a_start_in_the_turn_a_fault_begins_is_stopped_by_it_with_its_alarm():
+    # The link is served before the ports are read (a port that raises leaves it
+    # served): a START in the turn an occlusion begins runs, and the same turn's
+    # report stops it, alarmed; the next START is refused.
+    p = ports()
+    sh = shell(p)
+    host = Host(sh, p)
+    host.hello()
+    wire = host.wire("START", NOREPI)
+    host.send_wire(wire[:-1])  # all but the frame's last byte: nothing to serve yet
+    p["motors"][0].fault_kind = "occlusion"
+    host.send_wire(wire[-1:])  # one turn: the START served, then the sensor read
+    assert host.answer(host.seq)[0] == "START_R"
+    assert p["motors"][0].rate == 0 and status_of(sh.core, 1).state == "stopped"
+    assert [a.code for a in sh.core.alarms() if a.active] == ["occlusion"]
+    name, r = host.request("START", NOREPI)
+    assert (name, NAME[r["code"]]) == ("REFUSED", "fault_active"), (name, r)
+    assert "occlusion" in r["message"] and p["motors"][0].rate == 0
+
+
+def test_a_sensor_that_clears_lets_the_channel_start_and_ends_the_alarm():
+    sh, p, host = _running()
+    p["motors"][0].fault_kind = "occlusion"
+    sh.step()
+    (occlusion,) = [a for a in sh.core.alarms() if a.code == "occlusion"]
+    assert host.request("ACK", {"alarm_id": occlusion.id})[0] == "ACK_R"
+    assert occlusion in sh.core.alarms()  # acknowledged, listed while it lasts
+    assert NAME[host.request("START", NOREPI)[1]["code"]] == "fault_active"
+    p["motors"][0].fault_kind = None
+    sh.step()
+    assert occlusion not in sh.core.alarms()
+    name, r = host.request("START", NOREPI)
+    assert name == "START_R" and p["motors"][0].rate == 26250000, (name, r)
+
+
+def test_a_fault_still_reported_after_a_reset_is_raised_again_and_holds_the_channel():
+    sh, p, host = _running()
+    p["motors"][0].fault_kind = "air_in_line"
+    sh.step()
+    again = ports(store=p["store"])
+    again["motors"][0].fault_kind = "air_in_line"  # the air is still in the line
+    sh2 = shell(again)
+    sh2.begin()
+    host2 = Host(sh2, again)
+    host2.hello()
+    (air,) = [a for a in sh2.core.alarms() if a.code == "air_in_line"]
+    assert air.active
+    assert NAME[host2.request("START", NOREPI)[1]["code"]] == "fault_active"
+
+
+def test_a_fault_that_cleared_while_the_board_was_off_can_be_acknowledged_away():
+    sh, p, host = _running()
+    p["motors"][0].fault_kind = "occlusion"
+    sh.step()
+    sh2 = shell(ports(store=p["store"]))  # the new syringe line is clear
+    sh2.begin()
+    sh2.step()
+    (occlusion,) = [a for a in sh2.core.alarms() if a.code == "occlusion"]
+    assert not occlusion.active
+    assert sh2.core.ack(occlusion.id, sh2.uptime_ms()).ok
+    assert occlusion not in sh2.core.alarms()
+
+
 def test_the_watchdog_is_fed_once_per_complete_turn():
     p = ports()
     sh = shell(p)

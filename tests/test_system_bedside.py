@@ -1,0 +1,84 @@
+"""The bedside model (issue 9) through the real ``pumpguard`` command against the
+emulator, on both runtimes: faults latched while their sensor reports them (finding 5),
+and no way around taper-not-stop (finding 4)."""
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.system
+
+NOREPI = ["--weight", "70", "--concentration", "16", "mcg/mL", "--volume", "50"]
+VASO = ["--concentration", "1", "units/mL", "--volume", "20"]
+
+
+def _start(pump_cli):
+    return pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI)
+
+
+def _alarms(pump_cli):
+    r = pump_cli("alarms", "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def _listed(pump_cli, code):
+    return [a for a in _alarms(pump_cli) if a["code"] == code and a["channel"] == 1]
+
+
+@pytest.mark.parametrize("fault, said, code", [
+    ("air", "air in line", "air_in_line"),
+    ("occlusion", "occlusion", "occlusion"),
+    ("empty", "syringe empty", "syringe_empty"),
+])  # fmt: skip
+def test_no_start_through_a_fault_its_sensor_still_reports(emulator, pump_cli, fault, said, code):
+    assert _start(pump_cli).returncode == 0
+    emulator.inject(fault, 1)
+    emulator.advance(1)
+    r = _start(pump_cli)
+    assert r.returncode == 3, (r.returncode, r.stdout, r.stderr)
+    assert f"channel 1 still reports {said}" in r.stderr and "clear it first" in r.stderr
+    status = json.loads(pump_cli("status", "--json").stdout)
+    assert (status["state"], status["rate_ml_h"]) == ("stopped", "0")
+    assert emulator.pumps()[0]["rate"] == 0  # nothing runs, and nothing says it runs
+    # acknowledged, the alarm stays listed while the sensor reports the fault
+    (alarm,) = _listed(pump_cli, code)
+    assert not alarm["acked"]
+    assert pump_cli("alarms", "--ack", str(alarm["id"])).returncode == 0
+    (still,) = _listed(pump_cli, code)
+    assert still["id"] == alarm["id"] and still["acked"]
+    emulator.command("refill 1" if fault == "empty" else "clear 1")
+    emulator.advance(1)
+    assert _listed(pump_cli, code) == []  # seen and over
+    assert _start(pump_cli).returncode == 0
+    assert emulator.pumps()[0]["rate"] > 0
+
+
+def test_a_second_occlusion_after_a_restart_raises_an_alarm_of_its_own(emulator, pump_cli):
+    assert _start(pump_cli).returncode == 0
+    emulator.inject("occlusion", 1)
+    emulator.advance(1)
+    (first,) = _listed(pump_cli, "occlusion")
+    emulator.command("clear 1")
+    emulator.advance(1)
+    assert _start(pump_cli).returncode == 0
+    emulator.inject("occlusion", 1)
+    emulator.advance(1)
+    (second,) = _listed(pump_cli, "occlusion")
+    assert second["id"] != first["id"] and not second["acked"]
+    status = json.loads(pump_cli("status", "--json").stdout)
+    assert (status["state"], status["rate_ml_h"]) == ("stopped", "0")
+
+
+def test_a_titration_to_the_stop_dose_then_a_stop_still_tapers(pump_cli):
+    # vasopressin 0.01 -> 0.005 -> stop was off at once; its label tapers 0.005 an hour
+    assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
+    r = pump_cli("start", "vasopressin", "0.01", "units/min", *VASO, "--override", channel=2)
+    assert r.returncode == 0, r.stderr
+    r = pump_cli("titrate", "0.005", "units/min", "--override", channel=2)
+    assert r.returncode == 0, r.stderr
+    r = pump_cli("stop", channel=2)
+    assert r.returncode == 0, r.stderr
+    assert "tapering, 1 step" in r.stdout, r.stdout
+    status = json.loads(pump_cli("status", "--json", channel=2).stdout)
+    assert (status["state"], status["dose"]) == ("tapering", "0.005"), status
