@@ -242,3 +242,49 @@ def test_one_runtime_without_its_reason_is_refused(pytester):
     assert result.ret != 0
     assert "one_runtime needs its reason" in "\n".join(result.outlines + result.errlines)
 
+
+class _Board:
+    """What board.clean() asks: two idle channels, no alarm."""
+
+    channels = 2
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def status(self, ch):
+        return type("Status", (), {"state": "idle"})()
+
+    def alarms(self):
+        return []
+
+
+def test_the_clean_up_waits_out_a_handshakes_hold_then_fails_loudly(monkeypatch):
+    # A HELLO a test left without AUTH holds its slot HOLD_MS: the clean-up's HELLO is
+    # refused busy until then, and asked again; busy for longer is the test's error.
+    from pumpguard.testing import board
+
+    busy = pumpguard.Busy("the device has no session free: busy; the command did NOT run", False)
+    answers = [busy, busy, _Board()]
+
+    def connect(port, key):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(board, "_connect", connect)
+    monkeypatch.setattr(board, "_BUSY_PAUSE_S", 0)
+    board.clean("PORT", None)
+    assert answers == []  # asked three times: busy, busy, then cleaned
+    assert board.CLEAN_BUSY_S > board.HOLD_MS / 1000  # longer than any handshake holds
+
+    def always_busy(port, key):
+        raise busy
+
+    monkeypatch.setattr(board, "_connect", always_busy)
+    with pytest.raises(pumpguard.Busy, match=r"still busy after 0\.01 s of HELLOs") as info:
+        board.clean("PORT", None, busy_wait=0.01)
+    assert info.value.__cause__ is busy
