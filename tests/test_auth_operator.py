@@ -136,7 +136,10 @@ def test_saving_a_copy_elsewhere_leaves_a_key_file_its_path(tmp_path):
 
 
 @pytest.fixture
-def device():
+def device(monkeypatch):
+    # The fake device's key file is the key store's (FakeDevice saves it there), never
+    # a board run's PUMPGUARD_KEY (--pump-key), which is another board's.
+    monkeypatch.delenv("PUMPGUARD_KEY", raising=False)
     dev = FakeDevice()
     yield dev
     dev.server.close()
