@@ -59,21 +59,29 @@ def _pumpguard_emulators(tmp_path_factory):
 # runtime, measured; the system tests that run on boards passed so, in file order, on
 # one WebAssembly emulator). A test that takes the emulator (faults, its clock, power,
 # its store) or needs one gets it factory reset, as the plugin gives it, and the
-# emulator is no board's after it until its next reset.
-_AS_BOARD = weakref.WeakSet()
+# emulator is no board's after it until its next reset. Each is mapped to the last test
+# that used it so (the one whose leavings the next clean-up meets).
+_AS_BOARD = weakref.WeakKeyDictionary()
 
 
 def _as_board(pool, runtime):
     """The pool's emulator of runtime cleaned as a board is between tests, or None when
-    it has no such emulator (or the clean-up failed: then the factory reset decides)."""
+    it has no such emulator. A clean-up that fails is this test's setup error naming the
+    test that left the emulator so: on a board the same clean-up fails that test's
+    teardown (the plugin's pump_port), so it is a broken clean-up or a test that leaves a
+    board unusable, never a reason for a quiet factory reset that would hide it."""
     emu = pool.get(runtime)
     if emu is None or emu not in _AS_BOARD or not emu.running():
         return None
+    left_by = _AS_BOARD.pop(emu)  # once failed, the next test gets it factory reset
     try:
         board.clean(emu.port, emu.key)
-    except pumpguard.PumpguardError:
-        _AS_BOARD.discard(emu)
-        return None
+    except pumpguard.PumpguardError as exc:
+        pytest.fail(
+            f"board.clean() of the {runtime} emulator that {left_by} left failed: {exc} "
+            "(on a board that test's teardown fails so)",
+            pytrace=False,
+        )
     return emu
 
 
@@ -97,8 +105,8 @@ def emulator(request, tmp_path_factory, pump_target):
         )
         pool[pump_target] = emu
     if hands:
-        _AS_BOARD.discard(emu)
+        _AS_BOARD.pop(emu, None)
     else:
-        _AS_BOARD.add(emu)
+        _AS_BOARD[emu] = node.nodeid
     request.node.stash[board.TARGET] = lambda: (emu.port, emu.key)
     return emu

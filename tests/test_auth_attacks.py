@@ -7,6 +7,7 @@ run on a board too (--pump-port), after whatever the last test left there."""
 
 import os
 import pathlib
+import shutil
 import stat
 import time
 
@@ -312,32 +313,40 @@ def _impersonator(board_id, board):
         ("emulator", False, "has keys .key file"),  # the key store's does
     ],
 )
+@pytest.mark.one_runtime("the host judges the impersonator's HELLO_R; the device never sees it")
 def test_insecure_never_takes_a_keyless_answer_for_a_board_with_keys(
-    emulator, monkeypatch, board, given, said
+    pump_port, pump_key, monkeypatch, tmp_path, board, given, said
 ):
     # A stranger answering HELLO first with auth 0 would become the pump as far as the
     # host can tell (a running channel reads "stopped"): --insecure takes auth 0 only
     # from a device that says it is the emulator, for a board id no key file names.
-    # A fresh emulator, not a board: the device holds the handshakes of the HELLOs the
-    # stranger answered for HOLD_MS (firmware/sessions.py, 2 s), so on a board whose
-    # authenticated slots earlier tests filled, the next connect (the plugin's clean
-    # after this test) is refused busy.
+    # Board-style: the device holds the handshakes of the HELLOs the stranger answered
+    # for HOLD_MS (2 s), which the plugin's clean-up after this test waits out
+    # (board.CLEAN_BUSY_S).
     from pumpguard.api import keys
 
-    board_id = keys.KeyFile.load(emulator.key).board_id
-    with pumpguard.connect(emulator.port, key=emulator.key, timeout=T) as pump:
+    with pumpguard.connect(pump_port, key=pump_key, timeout=T) as pump:
         start_norepinephrine(pump)
+        key = pump.key_path  # the board's key file, wherever the run found it
+    board_id = keys.KeyFile.load(key).board_id
+    # "the key store's": a store holding the board's key file (a board run's store may
+    # have none), and no PUMPGUARD_KEY (a board run's --pump-key) to stand for it
+    store = tmp_path / "keys"
+    store.mkdir()
+    shutil.copy(key, store / f"{board_id}.json")  # its 0600 mode too
+    monkeypatch.setenv("PUMPGUARD_KEYS", str(store))
+    monkeypatch.delenv("PUMPGUARD_KEY", raising=False)
     _tapped(monkeypatch, _impersonator(board_id, board))
     with pytest.raises(pumpguard.AuthError, match=f"the device says it runs without keys.*{said}"):
         pumpguard.connect(
-            emulator.port,
-            key=emulator.key if given else None,
+            pump_port,
+            key=key if given else None,
             insecure=True,
             timeout=T,
             boot_wait=0,
         )
     with pytest.raises(pumpguard.AuthError, match="pass --insecure"):
-        pumpguard.connect(emulator.port, timeout=T, boot_wait=0)  # not even asked for
+        pumpguard.connect(pump_port, timeout=T, boot_wait=0)  # not even asked for
 
 
 def test_a_keyless_hello_flood_is_no_sign_of_life_of_the_supervisor(emulator):

@@ -108,6 +108,7 @@ def test_ctrl_c_while_a_rotation_is_answered_keeps_the_new_key(tmp_path, pump_ta
 
 @pytest.mark.system
 @pytest.mark.needs_emulator  # its own emulator
+@pytest.mark.one_runtime("the host refuses the rotation before KEY is sent")
 def test_rotating_with_a_keyfile_without_a_path_is_refused_before_sending(
     tmp_path, monkeypatch, pump_target
 ):
@@ -135,7 +136,10 @@ def test_saving_a_copy_elsewhere_leaves_a_key_file_its_path(tmp_path):
 
 
 @pytest.fixture
-def device():
+def device(monkeypatch):
+    # The fake device's key file is the key store's (FakeDevice saves it there), never
+    # a board run's PUMPGUARD_KEY (--pump-key), which is another board's.
+    monkeypatch.delenv("PUMPGUARD_KEY", raising=False)
     dev = FakeDevice()
     yield dev
     dev.server.close()
@@ -303,6 +307,7 @@ class _Writes:
 
 
 @pytest.mark.system
+@pytest.mark.one_runtime("the host refuses supervision before anything is sent")
 def test_supervision_by_a_monitor_or_service_session_is_refused_before_sending(
     emulator, tmp_path, monkeypatch
 ):
@@ -494,14 +499,14 @@ def test_a_host_without_the_key_cannot_push_decisions_out_of_the_event_log(emula
 
 
 @pytest.mark.system
-def test_a_keyfile_error_from_the_api_names_the_api_argument(emulator, monkeypatch, tmp_path):
-    # A fresh emulator, not a board: the device holds the handshake of a HELLO never
-    # followed by AUTH for HOLD_MS (firmware/sessions.py, 2 s), so on a board whose
-    # authenticated slots earlier tests filled, the next connect (the plugin's clean
-    # after this test) is refused busy.
+@pytest.mark.one_runtime("the host's message for a key it lacks; the device answers HELLO")
+def test_a_keyfile_error_from_the_api_names_the_api_argument(pump_port, monkeypatch, tmp_path):
+    # Board-style: the HELLO left without its AUTH holds a slot HOLD_MS (2 s) on the
+    # device, which the plugin's clean-up after this test waits out (board.CLEAN_BUSY_S).
     monkeypatch.setenv("PUMPGUARD_KEYS", str(tmp_path / "empty"))
+    monkeypatch.delenv("PUMPGUARD_KEY", raising=False)  # a board run's key file
     with pytest.raises(pumpguard.KeyFileError) as exc:
-        pumpguard.connect(emulator.port, timeout=T)
+        pumpguard.connect(pump_port, timeout=T)
     said = str(exc.value)
     assert "connect(port, key=PATH)" in said and "Emulator.key" in said and "--key" in said
 

@@ -151,6 +151,7 @@ def test_json_on_every_command_that_prints_data(pump_port, monkeypatch, capsys):
 
 @pytest.mark.system
 @pytest.mark.needs_emulator  # a fresh board: idle channels, no other session
+@pytest.mark.one_runtime("the host's port listing; the device only answers its probe")
 def test_ports_lists_each_port_and_whether_a_board_answers(pump_port, monkeypatch):
     listed = [
         discover.SerialPort("/nonexistent/ttyUSB9", "0403:6001", "A10KZ3QX", "FT232R", "FTDI"),
@@ -175,6 +176,7 @@ def _board_id(port):
 
 @pytest.mark.system
 @pytest.mark.needs_emulator  # a fresh board: idle channels, no other session
+@pytest.mark.one_runtime("the host's choice of port; the device only answers its probe")
 def test_port_auto_takes_the_one_port_a_board_answers_on(pump_port, monkeypatch):
     listed = [
         discover.SerialPort("/nonexistent/ttyUSB9", None, None, "n/a", None),
@@ -188,6 +190,7 @@ def test_port_auto_takes_the_one_port_a_board_answers_on(pump_port, monkeypatch)
 
 @pytest.mark.system
 @pytest.mark.needs_emulator  # a fresh board: idle channels, no other session
+@pytest.mark.one_runtime("the CLI refuses the channel from HELLO's count before it sends")
 def test_a_channel_the_pump_lacks_is_a_usage_error_before_the_command(pump_port, pump, capsys):
     def frames():
         return pump.info().counters["frames"]
@@ -202,6 +205,7 @@ def test_a_channel_the_pump_lacks_is_a_usage_error_before_the_command(pump_port,
 
 
 @pytest.mark.system
+@pytest.mark.one_runtime("the CLI's parsing of its options; the device answers one STATUS")
 def test_the_console_script_with_p_and_options_after_the_command(pump_cli, pump_port):
     # pump_cli() gives `--port PORT --channel 1` before the command: those after it win
     r = pump_cli("status", "--json", "--channel", "2", "-p", pump_port)

@@ -205,3 +205,86 @@ def test_a_timeout_due_while_the_event_log_is_read_fails_the_test_not_the_run(
     result = pytester.runpytest_inprocess(*_ALONE, "test_fails.py", f"--pump-port={lab[0]}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*(no event log: the test's timeout ran out while*"])
+
+
+ONE_RUNTIME_TESTS = """
+import pytest
+
+@pytest.mark.one_runtime("the host refuses it before anything is sent")
+def test_host_side(pump_target):
+    pass
+
+def test_device_side(pump_target):
+    pass
+"""
+
+
+def test_one_runtime_runs_a_test_on_the_first_runtime_of_the_run_only(pytester):
+    # collected only: the ids are the parametrization, no emulator is started
+    pytester.makepyfile(test_marked=ONE_RUNTIME_TESTS)
+    for given, host_side in (
+        ((), ["test_host_side[cpython]"]),
+        (("--pump-runtime", "micropython"), ["test_host_side[micropython]"]),
+    ):
+        result = pytester.runpytest(*_ALONE, "--collect-only", "-q", *given)
+        ids = [line.split("::")[-1] for line in result.outlines if "::" in line]
+        assert [i for i in ids if i.startswith("test_host_side")] == host_side, result.outlines
+        device_side = [i for i in ids if i.startswith("test_device_side")]
+        runtimes = given[1:] or pumpguard.emulator.RUNTIMES
+        assert device_side == [f"test_device_side[{r}]" for r in runtimes]
+
+
+def test_one_runtime_without_its_reason_is_refused(pytester):
+    pytester.makepyfile(
+        test_bare="import pytest\n\n@pytest.mark.one_runtime\ndef test_x(pump_target):\n    pass\n"
+    )
+    result = pytester.runpytest(*_ALONE, "--collect-only", "-q")
+    assert result.ret != 0
+    assert "one_runtime needs its reason" in "\n".join(result.outlines + result.errlines)
+
+
+class _Board:
+    """What board.clean() asks: two idle channels, no alarm."""
+
+    channels = 2
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def status(self, ch):
+        return type("Status", (), {"state": "idle"})()
+
+    def alarms(self):
+        return []
+
+
+def test_the_clean_up_waits_out_a_handshakes_hold_then_fails_loudly(monkeypatch):
+    # A HELLO a test left without AUTH holds its slot HOLD_MS: the clean-up's HELLO is
+    # refused busy until then, and asked again; busy for longer is the test's error.
+    from pumpguard.testing import board
+
+    busy = pumpguard.Busy("the device has no session free: busy; the command did NOT run", False)
+    answers = [busy, busy, _Board()]
+
+    def connect(port, key):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(board, "_connect", connect)
+    monkeypatch.setattr(board, "_BUSY_PAUSE_S", 0)
+    board.clean("PORT", None)
+    assert answers == []  # asked three times: busy, busy, then cleaned
+    assert board.CLEAN_BUSY_S > board.HOLD_MS / 1000  # longer than any handshake holds
+
+    def always_busy(port, key):
+        raise busy
+
+    monkeypatch.setattr(board, "_connect", always_busy)
+    with pytest.raises(pumpguard.Busy, match=r"still busy after 0\.01 s of HELLOs") as info:
+        board.clean("PORT", None, busy_wait=0.01)
+    assert info.value.__cause__ is busy

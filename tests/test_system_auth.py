@@ -48,19 +48,20 @@ def test_the_emulator_prints_its_key_file_and_keeps_it_across_a_factory_reset(em
         assert pump.device["board_id"] == board_id
 
 
-def test_no_key_is_refused_with_what_to_do(emulator, pump_cli, tmp_path, monkeypatch):
-    # A fresh emulator, not a board: the device holds the handshake of a HELLO never
-    # followed by AUTH for HOLD_MS (firmware/sessions.py, 2 s), so on a board whose
-    # authenticated slots earlier tests filled, the next connect (the plugin's clean
-    # after this test) is refused busy.
+@pytest.mark.one_runtime("the host's message for a key it lacks; the device answers HELLO")
+def test_no_key_is_refused_with_what_to_do(pump_port, pump_cli, tmp_path, monkeypatch):
+    # Board-style: the HELLOs left without their AUTH hold their slots HOLD_MS (2 s) on
+    # the device, which the plugin's clean-up after this test waits out
+    # (board.CLEAN_BUSY_S).
     empty = tmp_path / "empty-store"
     r = pump_cli("status", env={"PUMPGUARD_KEY": "", "PUMPGUARD_KEYS": str(empty)})
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("pumpguard: no key for board ")
     assert "give --key FILE (or PUMPGUARD_KEY=FILE)" in r.stderr
     monkeypatch.setenv("PUMPGUARD_KEYS", str(empty))
+    monkeypatch.delenv("PUMPGUARD_KEY", raising=False)  # a board run's key file
     with pytest.raises(pumpguard.KeyFileError, match="no key for board"):
-        pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S)
+        pumpguard.connect(pump_port, timeout=ANSWER_TIMEOUT_S)
 
 
 def test_a_raw_start_without_a_tag_never_runs(emulator):
@@ -161,6 +162,7 @@ def test_a_rotated_key_refuses_the_old_one_and_takes_the_new(own_emulator, tmp_p
         pumpguard.connect(emu.port, key=old, timeout=ANSWER_TIMEOUT_S)
 
 
+@pytest.mark.one_runtime("the CLI refuses a rotation without the service key before it sends")
 def test_rotating_needs_the_service_key(pump_cli):
     r = pump_cli("--role", "clinician", "key", "rotate", "monitor")
     assert r.returncode == 2

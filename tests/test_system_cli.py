@@ -86,7 +86,10 @@ def test_refusal_exits_3_and_prints_the_reason_and_range(pump_cli):
         ["start", "norepinephrine", "0.1", "mcg/kg/min", "--volume", "1e400"],
     ],
 )
+@pytest.mark.one_runtime("the CLI refuses its arguments before it opens the port")
 def test_usage_errors_exit_2_and_send_nothing(pump, pump_cli, args):
+    # The device is the witness that not a frame reached it, on one runtime: the
+    # refusal is the host's, and no firmware of either runtime is asked anything.
     def frames():
         return pump.info().counters["frames"]
 
@@ -100,6 +103,7 @@ def test_usage_errors_exit_2_and_send_nothing(pump, pump_cli, args):
     assert frames() - before == 2 * one_info
 
 
+@pytest.mark.one_runtime("the CLI refuses a dose the wire cannot carry before it sends")
 def test_a_dose_beyond_the_wire_says_the_range(pump_cli):
     r = pump_cli("titrate", "1e9", "mcg/kg/min")
     assert r.returncode == 2
@@ -108,6 +112,7 @@ def test_a_dose_beyond_the_wire_says_the_range(pump_cli):
     )
 
 
+@pytest.mark.one_runtime("the API refuses a quantity the wire cannot carry before it sends")
 @pytest.mark.parametrize(
     ("call", "what"),
     [

@@ -123,6 +123,7 @@ def test_missing_weight_and_wrong_concentration_are_refused(pump):
     refused(lambda: pump.start(1, "propofol", "1", "mcg/kg/min", **NOREPI), "unknown_drug")
 
 
+@pytest.mark.one_runtime("the API refuses a float before anything is sent")
 def test_a_float_dose_never_leaves_the_host(pump):
     last = max((e.seq for e in pump.log()), default=-1)
     with pytest.raises(TypeError, match="float"):
@@ -130,6 +131,7 @@ def test_a_float_dose_never_leaves_the_host(pump):
     assert pump.log(last + 1) == []
 
 
+@pytest.mark.one_runtime("the API refuses the arguments before anything is sent")
 def test_a_bad_argument_is_a_usage_error_of_the_api_and_nothing_is_sent(pump):
     # Every error the API raises on purpose is a PumpguardError: a script catches one
     # class. A float is still a TypeError and a bad value a ValueError, as Python's are.

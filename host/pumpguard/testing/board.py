@@ -2,11 +2,13 @@
 identity for the JUnit report, its event log's tail for a failing test, and the clean-up
 after each test on a board."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import pumpguard
+from pumpguard._board.firmware.sessions import HOLD_MS
 from pumpguard._board.protocol.text import duration
 
 from . import ANSWER_TIMEOUT_S
@@ -24,6 +26,14 @@ PROPERTIES = (
     "library_crc",
 )
 LOG_TAIL = 40  # entries of the event log a failing test's report shows
+# A HELLO never followed by its AUTH (a test of a keyless, refused or stranger's handshake)
+# holds its slot on the device for HOLD_MS (SPEC §3, firmware/sessions.py), and on a board
+# whose other slots earlier tests' sessions fill, clean()'s HELLO is refused busy until
+# then. clean() says HELLO again for that long and a margin (a loaded machine answers
+# late); busy after that, something holds the board that no handshake's hold explains,
+# and clean() fails with it.
+CLEAN_BUSY_S = HOLD_MS / 1000 + 3.0
+_BUSY_PAUSE_S = 0.25  # between clean()'s HELLOs the device had no room for
 # A test's board, for its report: () -> (port, key file or None); read when the test
 # fails, so an emulator powered on again on a new port is found there.
 TARGET = pytest.StashKey[object]()
@@ -98,10 +108,27 @@ def log_tail(port, key):
     return "\n".join(lines) + "\n"
 
 
-def clean(port, key):
+def _connect_when_free(port, key, wait):
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _connect(port, key)
+        except pumpguard.Busy as exc:
+            if time.monotonic() >= deadline:
+                raise pumpguard.Busy(
+                    f"{exc} (still busy after {wait:g} s of HELLOs: longer than a "
+                    f"handshake holds a slot, {HOLD_MS} ms)",
+                    False,
+                ) from exc
+            time.sleep(_BUSY_PAUSE_S)
+
+
+def clean(port, key, busy_wait=CLEAN_BUSY_S):
     """Leave a board as the next test expects it: a real board keeps its state between
-    tests, so every channel still infusing is emergency-stopped and every alarm acked."""
-    with _connect(port, key) as pump:
+    tests, so every channel still infusing is emergency-stopped and every alarm acked.
+    A device busy with a handshake the test left is asked again for ``busy_wait``
+    seconds (CLEAN_BUSY_S), then its Busy is raised."""
+    with _connect_when_free(port, key, busy_wait) as pump:
         for ch in range(1, pump.channels + 1):
             if pump.status(ch).state not in ("idle", "stopped"):
                 pump.emergency_stop(ch, "clinician")

@@ -159,6 +159,12 @@ def pytest_configure(config):
         "markers",
         "needs_emulator: needs the emulator's hands (faults, its clock, power): skipped on a board",
     )
+    config.addinivalue_line(
+        "markers",
+        "one_runtime(why): the test's subject is the host's (refused before anything is "
+        "sent, rendered from answers already had): on emulators it runs on the run's first "
+        "runtime only, on a board as ever; why says so",
+    )
     runtimes = config.getoption("--pump-runtime") or config.getini("pump_runtime")
     unknown = [r for r in runtimes if r not in RUNTIMES]
     if unknown:
@@ -283,7 +289,19 @@ def worker_port(config):
 def pytest_generate_tests(metafunc):
     if "pump_target" in metafunc.fixturenames:
         s = settings(metafunc.config)
-        metafunc.parametrize("pump_target", [s.board] if s.ports else s.runtimes, indirect=True)
+        targets = [s.board] if s.ports else s.runtimes
+        one = metafunc.definition.get_closest_marker("one_runtime")
+        if one is not None:
+            if not (one.args and isinstance(one.args[0], str) and one.args[0].strip()):
+                raise pytest.UsageError(
+                    f"pumpguard: {metafunc.definition.nodeid}: one_runtime needs its reason, "
+                    'one_runtime("why the device\'s runtime is not the subject")'
+                )
+            # What the device does is proven on every runtime; a test whose subject the
+            # device's runtime never touches runs once, on the first the run has (the
+            # runtime --pump-runtime names, when it names one).
+            targets = targets[:1]
+        metafunc.parametrize("pump_target", targets, indirect=True)
 
 
 def pytest_collection_modifyitems(config, items):
