@@ -95,8 +95,9 @@ class Channel:
         self.near_empty_raised = False
         # The alarm code of the fault this channel's sensors report now (core.fault()),
         # or None: a fact of the hardware, so no command's rollback puts it back (not
-        # in _KEPT) and no record keeps it (the shell reads the sensors again in its
-        # first turn, before any session can exist to send a request).
+        # in _KEPT) and no record keeps it: after a reset the shell reads the sensors
+        # again in its first turn, before any session can exist to send a request; a
+        # library switch carries it to the channels it makes (resume.switch()).
         self.fault = None
 
     def allows(self, event):

@@ -143,8 +143,7 @@ class SafetyCore:
                 self._taper_step(c, now_ms)
             self._watch.near_empty(c, now_ms)
             if c.volume_left <= 0 and c.rate:
-                # the volume programmed is in: no sensor reports it, a start ends it
-                self.fault(c.ch, "syringe_empty", now_ms, False)
+                self.fault(c.ch, "syringe_empty", now_ms, False)  # no sensor's: a start ends it
         self._watch.link(now_ms)
 
     def next_due(self):
@@ -185,44 +184,37 @@ class SafetyCore:
         ):
             self.pending = True
 
-    def fault(self, ch, kind, now_ms, sensed=True):
-        """What channel ch's fault sensors report, from the shell whenever that changes:
-        a fault kind (FAULTS), or None once they report none. A fault stops the flow at
-        once and raises a high alarm that stays listed, acknowledged or not, until the
-        sensors report none; until then the channel starts nothing (rules.check_state).
-        Each report of a fault that begins is an occurrence with an alarm of its own,
-        however like the last one it reads. sensed=False: the core's own syringe_empty
-        (the volume programmed is in), which no sensor reports and a start ends."""
+    def fault(self, ch, kind, now_ms, active=True):
+        """What channel ch's fault sensors report, from the shell when it changes
+        (firmware/sensors.py): a kind, or None. A fault stops the flow at once; its high
+        alarm stays listed, acked or not, until none is reported, and the channel starts
+        nothing meanwhile (rules.check_state). A kind FAULTS lacks is a motor fault.
+        active=False: the core's own syringe_empty (the volume programmed is in)."""
+        code = None if kind is None else FAULTS.get(kind, "motor_fault")
         self._now = now_ms
         c = self._get(ch)
-        if kind is None:  # the sensors clear: the alarm stays listed until seen
-            if c.fault is not None:
+        if active:
+            if c.fault == code:
+                return None  # the same report again: nothing began or ended
+            if c.fault is not None:  # over (none reported, or another): listed until seen
                 self._alarms.clear(ch, c.fault)
-                self.log.add(
-                    now_ms, ch, "input", "fault_cleared", "channel %d: %s cleared" % (ch, c.fault)
-                )
-                c.fault = None
-            return None
-        code = FAULTS.get(kind)
-        if code is None:
-            raise ValueError("unknown fault %r (known: %s)" % (kind, ", ".join(sorted(FAULTS))))
-        if sensed:
-            if c.fault is not None and c.fault != code:
-                self._alarms.clear(ch, c.fault)  # the sensors report another fault instead
+                said = "channel %d: %s cleared" % (ch, c.fault.replace("_", " "))
+                self.log.add(now_ms, ch, "input", "fault_cleared", said)
             c.fault = code
+            if code is None:
+                return None
         was = describe(c)
         c.fire(FAULT)
         if c.rate:
             self._set_dose(c, 0, now_ms)
         message = "%s on channel %d: flow stopped (%s)" % (kind.replace("_", " "), ch, was)
-        self._watch.alarm(ch, code, HIGH, message, now_ms, sensed)
+        self._watch.alarm(ch, code, HIGH, message, now_ms, active)
         self._watch.advisories(now_ms)
         return self._decided(now_ms, ch, Result(True, code, message, dose=0, rate=0))
 
     def store_lost(self, message, now_ms):
         """The shell found its saved state missing or corrupt (message says which) and
-        built this core afresh, so every channel started idle: a high-priority alarm
-        tells the clinician that whatever ran before the reset is not running now."""
+        built this core afresh: a high alarm says that what ran before runs no more."""
         return self.device_alarm(
             "store_lost",
             "saved state lost (%s): every channel started idle" % (clip(message, 50),),
@@ -238,8 +230,7 @@ class SafetyCore:
         return self._watch.alarm(0, code, priority, clip(message, MESSAGE_MAX), now_ms, active)
 
     def condition_over(self, code):
-        """The condition behind the device alarm code has ended (it stays listed until
-        acknowledged)."""
+        """The device alarm code's condition has ended (listed until acknowledged)."""
         self._alarms.clear(0, code)
 
     # -- queries ----------------------------------------------------------------------
@@ -276,13 +267,12 @@ class SafetyCore:
 
     @classmethod
     def restore(cls, library, snapshot, now_ms=0, into=None, **kwargs):
-        """A core for this library and board (kwargs as the constructor's: channels is
-        the board's) resuming snapshot at now_ms, the new uptime after a reset. Every
-        channel is re-verified first (firmware/resume.py): one that breaks a rule stays
-        stopped with a restore_refused alarm. Raises ValueError for a snapshot of another
-        library, format or channel count, or with any field out of its type or range,
-        changing nothing of into then. into: a core made so and never used, restored
-        into instead of a new one (a boot's, firmware/startup.py)."""
+        """A core for this library and board (kwargs as the constructor's) resuming
+        snapshot at now_ms, the new uptime after a reset; each channel re-verified first
+        (firmware/resume.py: one that breaks a rule stays stopped, alarmed). ValueError
+        for a snapshot of another library, format or channel count, or with a field out
+        of its type or range, changing nothing of into: a core made so and never used,
+        restored into instead of a new one (a boot's, firmware/startup.py)."""
         # boot code: imported here, not by this module (a booted board need not hold it)
         from firmware import resume
 
@@ -424,13 +414,12 @@ class SafetyCore:
         first = now_ms
         if drug.taper and c.last_down_ms is not None:
             first = max(now_ms, c.last_down_ms + drug.taper_interval_ms)
-        # A taper drug's last step to 0 comes a full taper interval after its dose last
-        # fell, however it fell: a titration down to the stop dose and a stop at once
-        # is no way around the taper (issue 9, finding 4); it is the taper's one step.
+        # The step to 0 comes a taper interval after the dose last fell, however it fell:
+        # a titration to the stop dose then a stop is the taper's one step (issue 9).
         if drug.taper and (c.dose > drug.taper_stop_at or first > now_ms):
             plan = c.taper_plan(first)
             c.fire(TAPER)
-            c.taper_next_ms = first  # due now: stop() takes it once this is logged
+            c.taper_next_ms = first  # when due now, stop() takes it once this is logged
             result = self._accepted(
                 now_ms, c, "taper_started", wording.TAPER_STARTED, drug, len(plan),
                 plan[-1][0] - now_ms,
@@ -457,8 +446,7 @@ class SafetyCore:
         c.fire(EMERGENCY)
         if c.rate:
             self._set_dose(c, 0, now_ms)
-        # its alarm replaces a sensor's of the same code (occlusion, air in line): one
-        # that still reports it keeps it active (fault())
+        # replacing the alarm of a fault of that code its sensor still reports: active
         self._watch.alarm(ch, reason, HIGH, message, now_ms, c.fault == reason)
         self._watch.advisories(now_ms)
         return Result(True, "emergency_stopped", message, dose=0, rate=0)
@@ -488,7 +476,6 @@ class SafetyCore:
             self.log.put(now_ms, c.ch, wording.TAPER_STEP, c.drug, dose)
         else:
             self.log.put(now_ms, c.ch, wording.TAPER_DONE, c.drug)
-        if not dose:
             self._watch.advisories(now_ms)
 
     # -- log --------------------------------------------------------------------------

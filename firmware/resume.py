@@ -422,6 +422,7 @@ def switch(core, library, channels):
         core.condition_over("library_refused")
     held = core._channels  # in place: the watchers hold this very list
     for i in range(len(held)):
+        channels[i].fault = held[i].fault  # the sensors' word, which no record keeps
         held[i] = channels[i]
 
 

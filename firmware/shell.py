@@ -46,6 +46,7 @@ from micropython import const
 from firmware import gate, handlers, persist
 from firmware.journal import Journal
 from firmware.libpush import Push
+from firmware.sensors import Sensors
 from firmware.sessions import CLINICIAN, SESSIONS, Sessions
 from protocol import catalog, messages
 from protocol.decoder import Decoder
@@ -142,7 +143,7 @@ class Shell:
         self._ev_out = memoryview(bytearray(MAX_WIRE))
         self._events = 0  # event sequence number (a gap tells the host one was lost)
         self._rates = [0] * self.channels  # rate each motor was last set to
-        self._faults = [None] * self.channels  # last fault each motor reported
+        self._sensors = Sensors(self.channels, clock)  # each motor's fault, as the core heard
         self._logged = core.log.next_seq  # log entries already acted on
         # (state, dose, rate) last sent per channel
         self._sent = [None] * (4 * self.channels)  # per channel: state, drug, dose, rate sent
@@ -191,9 +192,8 @@ class Shell:
         self._advance()
         core = self.core
         now = None  # made only when this turn needs it (see the top of this module)
-        # The link before the ports: a port that raises every turn leaves the link
-        # served. A start in the turn a fault begins is stopped by it in that turn,
-        # with its alarm; from the next turn on the core refuses it (rules.check_state).
+        # The link before the ports: a port that raises leaves the link served (a start
+        # in the turn a fault begins is stopped by it in that turn, alarmed).
         n = self._link.readinto(self._rx)
         if n:
             now = self.uptime_ms()
@@ -204,10 +204,7 @@ class Shell:
             if volume:
                 core.delivered(i + 1, volume)
             fault = motor.fault()
-            if fault != self._faults[i]:
-                # a report that begins, ends or turns into another: each one begun is
-                # an occurrence (its own alarm), and the core holds it until it ends
-                self._faults[i] = fault
+            if self._sensors.changed(i, fault, self._ticks):  # begun, ended, another
                 now = self.uptime_ms()
                 core.fault(i + 1, fault, now)
         since = self._since

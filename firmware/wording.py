@@ -296,10 +296,10 @@ def render(buf, form, a, b, c, d, e, f, g):
         return _raw(buf, _raw(buf, _raw(buf, 0, b"taper complete: "), a.name), b" stopped")
     if form == TAPER_STARTED:
         o = _raw(buf, _raw(buf, 0, a.name), b" is tapered, never stopped abruptly: ")
-        o = _raw(buf, _int(buf, o, b), b" step of " if b == 1 else b" steps of ")
-        o = _dose(buf, o, a, a.taper_step)
-        o = _dur(buf, _raw(buf, o, b" every "), a.taper_interval_ms)
-        return _dur(buf, _raw(buf, o, b", off in "), c)
+        if b > 1:  # one step is the last, from the stop dose: only when it comes says more
+            o = _dose(buf, _raw(buf, _int(buf, o, b), b" steps of "), a, a.taper_step)
+            o = _raw(buf, _dur(buf, _raw(buf, o, b" every "), a.taper_interval_ms), b", ")
+        return _dur(buf, _raw(buf, o, b"off in "), c)
     if form == STOPPED:
         return _raw(buf, _channel(buf, _raw(buf, 0, b"stopped ("), a, b, c, d), b")")
     if form == ALREADY:

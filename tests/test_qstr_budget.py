@@ -18,9 +18,11 @@ from protocol.text import TEXT_MAX
 from tests.heap import run, tree
 from tests.test_heap import needs_port
 
-# The 6th pool, with room to spare for the next round's names (1,282 before this one)
+# The 6th pool, with room to spare for the next round's names (1,282 before this one).
+# 1,180 until issue 9's latched faults (firmware/sensors.py, fault_active, fault_cleared:
+# 1,184 at its merge), 1,200 since: the 6th pool still has some 60 names of room.
 N_POOL = 6
-N_QSTR = 1180
+N_QSTR = 1200
 
 
 def _phases(tmp_path):

@@ -48,7 +48,7 @@ def test_no_start_through_a_fault_its_sensor_still_reports(emulator, pump_cli, f
     (still,) = _listed(pump_cli, code)
     assert still["id"] == alarm["id"] and still["acked"]
     emulator.command("refill 1" if fault == "empty" else "clear 1")
-    emulator.advance(1)
+    emulator.advance(2)  # a clear counts once it lasted a second (firmware/sensors.py)
     assert _listed(pump_cli, code) == []  # seen and over
     assert _start(pump_cli).returncode == 0
     assert emulator.pumps()[0]["rate"] > 0
@@ -60,7 +60,7 @@ def test_a_second_occlusion_after_a_restart_raises_an_alarm_of_its_own(emulator,
     emulator.advance(1)
     (first,) = _listed(pump_cli, "occlusion")
     emulator.command("clear 1")
-    emulator.advance(1)
+    emulator.advance(2)
     assert _start(pump_cli).returncode == 0
     emulator.inject("occlusion", 1)
     emulator.advance(1)

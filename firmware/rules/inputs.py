@@ -5,7 +5,7 @@
 from micropython import const
 
 from firmware import units
-from firmware.channel import STOP, TAPERING
+from firmware.channel import START, STOP, TAPERING
 from firmware.result import refuse
 from protocol.text import TEXT_MAX, duration, listing, shown, words
 
@@ -62,12 +62,11 @@ def _not_now(c, what):
 
 def check_state(c, event, what):
     """The channel's transition table has event in its state (what: the command, said),
-    and its sensors report no fault: nothing starts into air, an occlusion, an empty
-    syringe or a motor fault (a faulted channel is idle or stopped: only a start would
-    leave that state)."""
+    and for a start its sensors report no fault: nothing starts into air, an occlusion,
+    an empty syringe or a motor fault. Only a start: a stop is never refused for one."""
     if not c.allows(event):
         return _not_now(c, what)
-    if c.fault is None:
+    if c.fault is None or event != START:
         return None
     return refuse(
         "fault_active",

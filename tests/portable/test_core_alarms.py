@@ -89,14 +89,16 @@ def test_hardware_fault_stops_flow_with_a_high_alarm():
     assert alarm(core, "motor_fault").ch == 2
 
 
-def test_unknown_fault_kind_is_a_programming_error():
+def test_a_fault_kind_the_core_does_not_know_still_stops_the_flow_as_a_motor_fault():
+    # a board whose sensor names a fault this firmware lacks: stopped and alarmed, never
+    # an exception that leaves the motor running
     core = make_core()
-    try:
-        core.fault(1, "gremlins", 0)
-    except ValueError as exc:
-        assert "occlusion" in str(exc)
-    else:
-        raise AssertionError("unknown fault accepted")
+    start_norepinephrine(core)
+    result = core.fault(1, "stall", MIN)
+    assert result.code == "motor_fault" and core.rate(1) == 0
+    a = alarm(core, "motor_fault")
+    assert a.active and "stall on channel 1" in a.message
+    assert start_norepinephrine(core, now=2 * MIN).code == "fault_active"
 
 
 def test_ack_of_an_unknown_alarm_is_refused():

@@ -1,8 +1,17 @@
 # Faults are latched (issue 9, finding 5): a fault its sensor still reports is a fact.
 # No start on the channel while it lasts, its alarm listed while it lasts (acknowledged
 # or not), and every occurrence that begins its own alarm.
+from firmware import resume
 from firmware.core import SafetyCore
-from tests.portable.corekit import MIN, M, alarm, codes, make_core, start_norepinephrine
+from tests.portable.corekit import (
+    MIN,
+    M,
+    alarm,
+    codes,
+    library,
+    make_core,
+    start_norepinephrine,
+)
 from tests.portable.coreview import entries, snapshot, status_of
 
 
@@ -137,3 +146,34 @@ def test_an_emergency_stop_for_the_fault_the_sensor_reports_keeps_its_alarm_acti
     assert alarm(core, "air_in_line") is a
     core.fault(1, None, 4 * MIN)
     assert alarm(core, "air_in_line") is None
+
+
+def test_a_library_switch_keeps_what_the_sensors_report():
+    # a push is allowed while no channel delivers, and a faulted one does not: the
+    # channels the switch makes anew from their records hold the fault still
+    core = make_core()
+    start_norepinephrine(core)
+    core.fault(1, "occlusion", MIN)
+    resume.switch(core, library(), resume.switched(core, library()))
+    _refused_for_the_fault(start_norepinephrine(core, now=2 * MIN), "occlusion")
+    core.fault(1, None, 3 * MIN)
+    a = alarm(core, "occlusion")
+    assert not a.active and core.ack(a.id, 4 * MIN).ok and alarm(core, "occlusion") is None
+    assert start_norepinephrine(core, now=5 * MIN).ok
+
+
+def test_a_rollback_across_a_fault_report_never_refuses_the_stop():
+    # the sensors' word is no command's to undo: kept across a rollback, it must not
+    # hold a channel the rollback left running from being stopped
+    core = make_core()
+    start_norepinephrine(core, dose=20000, override=True)
+    kept = core.keep()
+    core.fault(1, "occlusion", MIN)
+    core.rollback(kept)
+    assert core.rate(1) > 0
+    assert core.emergency_stop(1, "occlusion", 2 * MIN).ok
+    start_norepinephrine(core, ch=2, dose=20000, override=True)
+    kept = core.keep()
+    core.fault(2, "air_in_line", 3 * MIN)
+    core.rollback(kept)
+    assert core.stop(2, 4 * MIN).ok

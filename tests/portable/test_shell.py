@@ -2,6 +2,7 @@
 from firmware import handlers, persist
 from firmware.handlers import FIRMWARE_VERSION
 from firmware.result import refuse
+from firmware.sensors import CLEAR_MS
 from protocol import catalog, messages
 from protocol.decoder import Decoder
 from protocol.reasons import NAME, NUMBER, UNKNOWN, number
@@ -107,10 +108,31 @@ def test_a_sensor_that_clears_lets_the_channel_start_and_ends_the_alarm():
     assert occlusion in sh.core.alarms()  # acknowledged, listed while it lasts
     assert NAME[host.request("START", NOREPI)[1]["code"]] == "fault_active"
     p["motors"][0].fault_kind = None
+    sh.step()  # clear from now: an end counts once it lasted CLEAR_MS
+    p["clock"].advance(CLEAR_MS - 1)
+    sh.step()
+    assert NAME[host.request("START", NOREPI)[1]["code"]] == "fault_active"
+    p["clock"].advance(1)
     sh.step()
     assert occlusion not in sh.core.alarms()
     name, r = host.request("START", NOREPI)
     assert name == "START_R" and p["motors"][0].rate == 26250000, (name, r)
+
+
+def test_a_sensor_that_chatters_is_one_fault_with_one_alarm():
+    # on and off every turn for 200 turns: one alarm and its decision and rate change
+    # logged once, not an alarm, a log entry and a store write for every edge
+    sh, p, host = _running()
+    motor = p["motors"][0]
+    seq = sh.core.log.next_seq
+    for turn in range(200):
+        motor.fault_kind = "occlusion" if turn % 2 == 0 else None
+        p["clock"].advance(1)
+        sh.step()
+    assert [a.code for a in sh.core.alarms() if a.code == "occlusion"] == ["occlusion"]
+    codes = [e[4] for e in coreview.entries(sh.core.log) if e[0] >= seq]
+    assert codes == ["rate_changed", "occlusion", "occlusion"], codes
+    assert motor.rate == 0
 
 
 def test_a_fault_still_reported_after_a_reset_is_raised_again_and_holds_the_channel():
