@@ -201,8 +201,8 @@ class SafetyCore:
                 said = "channel %d: %s cleared" % (ch, c.fault.replace("_", " "))
                 self.log.add(now_ms, ch, "input", "fault_cleared", said)
             c.fault = code
-            if code is None:
-                return None
+        if kind is None:
+            return None
         was = describe(c)
         c.fire(FAULT)
         if c.rate:
