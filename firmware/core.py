@@ -368,7 +368,7 @@ class SafetyCore:
         num, den = units.convert_dose(dose, unit, drug.dose_unit, c.weight)
         notes = self._notes
         notes.clear()
-        refusal = rules.check_dose(drug, num, den, dose, unit, override, notes)
+        refusal = rules.check_dose(drug, num, den, dose, unit, override, notes, num < c.dose * den)
         if refusal:
             return refusal
         value = units.round_div(num, den)

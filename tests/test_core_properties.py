@@ -8,7 +8,8 @@ clock steps, faults, deliveries and resets, checking after every step that
 - no dose above a soft maximum, nor one below a soft minimum while running, was set
   without an override;
 - a refused command changes nothing: the snapshot and every rate are as they were;
-- a taper drug never drops by more than its step, outside an emergency stop or a fault;
+- a taper drug never drops by more than its step, outside an emergency stop, a fault
+  or a titration with override;
 - a delivering taper drug never stops except through its taper or an emergency/fault,
   and its taper's step to 0 comes a full taper interval after its dose last fell;
 - a fault its sensor still reports is latched: the channel delivers nothing, and the
@@ -129,9 +130,11 @@ class CoreMachine(RuleBasedStateMachine):
             assert self._state() == before, result
         return result
 
-    def _check_transitions(self, before, exempt=()):
+    def _check_transitions(self, before, exempt=(), fast=()):
         """Drop and stop rules, comparing each channel before and after one step.
-        exempt: channels an emergency stop or a fault may have stopped."""
+        exempt: channels an emergency stop or a fault may have stopped; fast: channels
+        a titration with override may have brought down faster than a step (a soft
+        limit: issue 9, finding 3), never to 0."""
         for ch in range(1, CHANNELS + 1):
             was, now = before[ch - 1], status_of(self.core, ch)
             if ch in exempt or was.drug is None or now.drug != was.drug:
@@ -140,7 +143,7 @@ class CoreMachine(RuleBasedStateMachine):
             if not drug.taper:
                 continue
             delivering = ("running", "tapering")
-            if was.state in delivering and now.dose < was.dose:
+            if was.state in delivering and now.dose < was.dose and ch not in fast:
                 assert was.dose - now.dose <= drug.step_down, (was, now)
             if was.state in delivering and now.state not in delivering:
                 assert was.dose <= drug.taper_stop_at, ("cut short", was, now)
@@ -310,8 +313,12 @@ class CoreMachine(RuleBasedStateMachine):
         # the dose was set anew unless a running channel was already at it (a hold during
         # a taper sets it anew: the channel runs again)
         if result.ok and (result.dose != status.dose or status.state == "tapering"):
-            self.overridden[ch] = override
-        self._check_transitions(before)
+            # down from past the soft max, still past it: the override that set the
+            # dose before holds for this lower one (firmware/rules/dose.py check_dose)
+            drug = LIB.drugs[status.drug]
+            still = result.dose < status.dose and result.dose > drug.soft_max
+            self.overridden[ch] = override or (still and self.overridden[ch])
+        self._check_transitions(before, fast=(ch,) if override and result.ok else ())
 
     @rule(ch=channel)
     def stop(self, ch):

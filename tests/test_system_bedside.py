@@ -82,3 +82,24 @@ def test_a_titration_to_the_stop_dose_then_a_stop_still_tapers(pump_cli):
     assert "tapering, 1 step" in r.stdout, r.stdout
     status = json.loads(pump_cli("status", "--json", channel=2).stdout)
     assert (status["state"], status["dose"]) == ("tapering", "0.005"), status
+
+
+def test_coming_down_fast_is_a_soft_limit_and_from_past_the_soft_max_needs_no_override(
+    pump_cli,
+):
+    # finding 3: vasopressin 0.04 -> 0.03 (digital ischaemia) was refused even with
+    # --override; norepinephrine 2 -> 1.95 mcg/kg/min was refused "needs override"
+    assert (
+        pump_cli("start", "norepinephrine", "2", "mcg/kg/min", *NOREPI, "--override").returncode
+        == 0
+    )
+    r = pump_cli("start", "vasopressin", "0.04", "units/min", *VASO, "--override", channel=2)
+    assert r.returncode == 0, r.stderr
+    r = pump_cli("titrate", "0.03", "units/min", channel=2)
+    assert r.returncode == 3 and "needs override" in r.stderr, (r.returncode, r.stderr)
+    r = pump_cli("titrate", "0.03", "units/min", "--override", channel=2)
+    assert r.returncode == 0, r.stderr
+    r = pump_cli("titrate", "1.95", "mcg/kg/min")
+    assert r.returncode == 0, r.stderr
+    status = json.loads(pump_cli("status", "--json").stdout)
+    assert (status["dose"], status["override"]) == ("1.95", True), status

@@ -47,8 +47,11 @@ def soft(code, message, allowed, override, notes, next_at_ms=None):
     return refuse(code, message + "; needs override", allowed, next_at_ms)
 
 
-def check_dose(drug, num, den, value, unit, override, notes):
-    """Limits of the dose num/den (drug.dose_unit) that the command gave as value unit."""
+def check_dose(drug, num, den, value, unit, override, notes, above=False):
+    """Limits of the dose num/den (drug.dose_unit) that the command gave as value unit.
+    above: a titration down (from a dose past the soft max, which only an override
+    set): still past it, it needs no override again, lower being the safe side (2 to
+    1.95 mcg/kg/min of norepinephrine); noted as the override's, as the dose still is."""
     if num > drug.hard_max * den:
         given_text = "%s %s" % (units.fmt(value), unit)
         for factor, slip in _SLIPS[drug.family]:
@@ -73,8 +76,9 @@ def check_dose(drug, num, den, value, unit, override, notes):
         return _limit(drug, num, den, value, unit, "below_hard_min", False, drug.hard_min, 0, 0)
     if num > drug.soft_max * den:
         return _limit(
-            drug, num, den, value, unit, "above_soft_max", True, drug.soft_max, override, notes
-        )
+            drug, num, den, value, unit, "above_soft_max", True, drug.soft_max,
+            override or above, notes,
+        )  # fmt: skip
     if num < drug.soft_min * den:
         return _limit(
             drug, num, den, value, unit, "below_soft_min", False, drug.soft_min, override, notes

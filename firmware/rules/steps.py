@@ -2,7 +2,6 @@
 # the last rise or fall. (Conventions: firmware/rules/__init__.py.)
 from firmware import units
 from firmware.channel import dose_text
-from firmware.result import refuse
 from firmware.rules.dose import dose_range, soft
 from protocol.text import duration
 
@@ -19,9 +18,12 @@ def _too_soon(drug, kind, interval_ms, at_ms, now_ms):
 def check_step(drug, dose, new, last_up_ms, last_down_ms, now_ms, override, notes):
     """Titration from dose to new at now_ms: step sizes and intervals.
 
-    Increases are soft (an emergency may need a faster climb, with override).
-    Decreases of a taper drug are hard: a titration must never do what the taper
-    forbids, so a larger or earlier step down is refused, never shortened silently.
+    Every step is soft: an emergency may need a faster climb, and an overshoot (a
+    vasopressor's MAP too high, digital ischaemia) a faster fall, with override, noted
+    in the decision. A larger or earlier step is refused without one, never shortened
+    silently. What no titration does is taper-not-stop's: below hard_min (to 0) is
+    refused by check_dose, and the step to 0 is the taper's, a full interval after the
+    dose last fell (core._stop).
     """
     if new == dose:
         # a hold, neither a rise nor a fall: no step and no interval applies (during a
@@ -60,20 +62,12 @@ def check_step(drug, dose, new, last_up_ms, last_down_ms, now_ms, override, note
             dose_text(drug, lo),
             units.fmt(dose),
         )
-        if drug.taper:
-            return refuse(
-                "step_down_too_large",
-                message + " (taper drug: stop starts its taper)",
-                dose_range(drug, lo, dose),
-            )
         refusal = soft("step_down_too_large", message, dose_range(drug, lo, dose), override, notes)
         if refusal:
             return refusal
     if last_down_ms is not None and now_ms < last_down_ms + drug.down_interval_ms:
         due = last_down_ms + drug.down_interval_ms
         message = _too_soon(drug, "fall", drug.down_interval_ms, due, now_ms)
-        if drug.taper:
-            return refuse("too_soon", message, dose_range(drug, dose, drug.hard_max), due)
         return soft(
             "too_soon", message, dose_range(drug, dose, drug.hard_max), override, notes, due
         )

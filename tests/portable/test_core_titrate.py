@@ -59,23 +59,53 @@ def test_step_up_limits_are_soft():
     assert result.code == "ok_override" and "override" in result.message
 
 
-def test_taper_drug_step_down_larger_than_allowed_is_refused_even_with_override():
+def test_a_taper_drugs_larger_step_down_is_a_soft_limit():
+    # issue 9, finding 3: coming down fast (an overshoot) takes an override, logged; it
+    # was refused even with one
     core = make_core()
     start_vasopressin(core)
-    for override in (False, True):
-        result = core.titrate(2, 20000, "units/min", MIN, override=override)
-        assert result.code == "step_down_too_large"
-        assert result.allowed == (25000, 30000, "units/min")
+    result = core.titrate(2, 20000, "units/min", MIN)
+    assert result.code == "step_down_too_large" and "needs override" in result.message
+    assert result.allowed == (25000, 30000, "units/min")
     assert status_of(core, 2).dose == 30000
+    result = core.titrate(2, 20000, "units/min", MIN, override=True)
+    assert result.code == "ok_override" and "step" in result.message, result.message
+    assert status_of(core, 2).dose == 20000 and status_of(core, 2).override
 
 
-def test_taper_drug_steps_down_no_faster_than_its_interval():
+def test_a_taper_drug_steps_down_sooner_than_its_interval_only_by_override():
     core = make_core()
     start_vasopressin(core)
     assert core.titrate(2, 25000, "units/min", MIN).ok
-    result = core.titrate(2, 20000, "units/min", 30 * MIN, override=True)
+    result = core.titrate(2, 20000, "units/min", 30 * MIN)
     assert result.code == "too_soon" and result.next_at_ms == 61 * MIN
-    assert core.titrate(2, 20000, "units/min", 61 * MIN).ok
+    result = core.titrate(2, 20000, "units/min", 30 * MIN, override=True)
+    assert result.code == "ok_override" and "interval" in result.message, result.message
+
+
+def test_the_overshoots_of_issue_9_come_down_with_an_override():
+    # vasopressin 0.04 -> 0.03 (digital ischaemia), norepinephrine 0.5 -> 0.2 (MAP)
+    core = make_core()
+    start_vasopressin(core, dose=40000, override=True)
+    assert core.titrate(2, 30000, "units/min", 2 * MIN).code == "step_down_too_large"
+    assert core.titrate(2, 30000, "units/min", 2 * MIN, override=True).ok
+    start_norepinephrine(core, dose=500000, override=True)
+    assert core.titrate(1, 200000, "mcg/kg/min", 2 * MIN, override=True).ok
+    assert core.rate(1) == 60 * M
+
+
+def test_coming_down_from_past_the_soft_max_needs_no_override_again():
+    # norepinephrine at 2 mcg/kg/min (past its soft max 1 by override): 1.95 is lower,
+    # the safe side; it was refused "needs override"
+    core = make_core()
+    start_norepinephrine(core, dose=2 * M, override=True)
+    result = core.titrate(1, 1950000, "mcg/kg/min", MIN)
+    assert result.ok and result.code == "ok_override", (result.code, result.message)
+    assert status_of(core, 1).override  # the dose is still past the soft max
+    assert core.titrate(1, 2 * M, "mcg/kg/min", 10 * MIN).code == "above_soft_max"  # up: again
+    # lower, but past another soft limit (and a step): that still needs an override
+    result = core.titrate(1, 10000, "mcg/kg/min", 20 * MIN)
+    assert not result.ok and result.code == "below_soft_min", result.code
 
 
 def test_non_taper_drug_may_come_down_at_once():
