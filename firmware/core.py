@@ -149,8 +149,7 @@ class SafetyCore:
     def next_due(self):
         """The uptime from which tick() has something to do on its own (a taper step,
         the host link's deadline), or None: the shell skips the ticks before it unless
-        an input came (a frame, a fault, pending), so an idle turn needs no time at
-        all and allocates nothing at any uptime (tests/mp/report_shell_memory.py)."""
+        an input came, so an idle turn allocates nothing (report_shell_memory.py)."""
         due = self._watch.link_due()
         for c in self._channels:
             if c.state == TAPERING and (due is None or c.taper_next_ms < due):
@@ -328,7 +327,7 @@ class SafetyCore:
         num, den = units.convert_dose(dose, unit, drug.dose_unit, weight)
         notes = self._notes  # what an override passed, named in the decision
         notes.clear()
-        refusal = rules.check_dose(drug, num, den, dose, unit, override, notes)
+        refusal = rules.check_dose(drug, num, den, dose, unit, override, notes, False, weight)
         if refusal:
             return refusal
         value = units.round_div(num, den)
@@ -368,7 +367,8 @@ class SafetyCore:
         num, den = units.convert_dose(dose, unit, drug.dose_unit, c.weight)
         notes = self._notes
         notes.clear()
-        refusal = rules.check_dose(drug, num, den, dose, unit, override, notes, num < c.dose * den)
+        down = num < c.dose * den  # past the soft max by override, still past it: no new one
+        refusal = rules.check_dose(drug, num, den, dose, unit, override, notes, down, c.weight)
         if refusal:
             return refusal
         value = units.round_div(num, den)

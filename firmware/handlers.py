@@ -241,7 +241,7 @@ def status(shell, f, now):
         ids,
         c.taper_next_ms if tapering else None,
         c.next_taper_dose() if tapering else None,
-        c.override,
+        c.override and c.delivering,  # of the running dose (SPEC §5): none once stopped
         c.conc if drug else None,
         (drug.conc_unit if drug else None) or "",
         c.weight,

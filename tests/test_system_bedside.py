@@ -103,3 +103,16 @@ def test_coming_down_fast_is_a_soft_limit_and_from_past_the_soft_max_needs_no_ov
     assert r.returncode == 0, r.stderr
     status = json.loads(pump_cli("status", "--json").stdout)
     assert (status["dose"], status["override"]) == ("1.95", True), status
+
+
+def test_a_slip_refusal_suggests_only_the_one_usual_reading_in_the_unit_typed(pump_cli):
+    # finding 9: "8 mcg/kg/min" (for 8 mcg/min) was "meant 0.8 mcg/kg/min?", 3.1 just over
+    # the hard max a tenfold slip, phenylephrine 2 mg/min "meant 200 mcg/min?"
+    r = pump_cli("start", "norepinephrine", "8", "mcg/kg/min", *NOREPI)
+    assert r.returncode == 3 and "likely_unit_slip" in r.stderr, r.stderr
+    assert "meant" not in r.stderr and "tenfold or per minute" in r.stderr, r.stderr
+    r = pump_cli("start", "norepinephrine", "3.1", "mcg/kg/min", *NOREPI)
+    assert r.returncode == 3 and "above_hard_max" in r.stderr and "meant" not in r.stderr
+    phenylephrine = ["--concentration", "40", "mcg/mL", "--volume", "50"]
+    r = pump_cli("start", "phenylephrine", "2", "mg/min", *phenylephrine, channel=2)
+    assert r.returncode == 3 and "meant 0.2 mg/min?" in r.stderr, r.stderr

@@ -71,9 +71,9 @@ def test_soft_maximum_needs_an_override_which_is_logged(pump):
 
 def test_thousandfold_unit_slip_is_refused_and_says_so(pump):
     exc = refused(
-        lambda: pump.start(1, "norepinephrine", "0.02", "mg/kg/min", **NOREPI), "likely_unit_slip"
+        lambda: pump.start(1, "norepinephrine", "0.1", "mg/kg/min", **NOREPI), "likely_unit_slip"
     )
-    assert "1000" in exc.message
+    assert "1000x usual" in exc.message and exc.message.endswith("meant 0.1 mcg/kg/min?")
     assert pump.status(1).rate_ml_h == 0
 
 

@@ -10,16 +10,26 @@ from micropython import const
 from firmware import units
 from firmware.channel import dose_text
 from firmware.result import refuse
+from protocol.text import TEXT_MAX, clip
 
-# Entry slips a dose above the hard maximum is checked against, per dose-unit family,
-# most likely first: (factor, what the slip probably was). A thousandfold one is usually
-# the family's unit a thousand times larger written for the drug's own; a tenfold one
-# has no unit between, so it is a decimal point in the wrong place.
-_TENFOLD = const((10, "tenfold: a misplaced decimal point?"))
+# Entry slips a dose above the hard maximum is checked against, per dose-unit family:
+# (factor, what the slip probably was). A thousandfold one is usually the family's unit
+# a thousand times larger written for the one meant; a tenfold one has no unit between,
+# so it is a decimal point in the wrong place. A per-kg dose typed for a per-minute one
+# (or the other way round) is the third, read against the patient's weight.
 _SLIPS = {
-    units.MASS: ((1000, "thousandfold: mg for mcg?"), _TENFOLD),
-    units.UNITS: ((1000, "thousandfold: units for milliunits?"), _TENFOLD),
+    units.MASS: (
+        (1000, "thousandfold", "thousandfold: mg for mcg?"),
+        (10, "tenfold", "tenfold: a misplaced decimal point?"),
+    ),
+    units.UNITS: (
+        (1000, "thousandfold", "thousandfold: units for milliunits?"),
+        (10, "tenfold", "tenfold: a misplaced decimal point?"),
+    ),
 }
+# A dose up to _OVER times the hard max is a dose above it, never a slip: a slip's
+# factor is 10 or 1000, and naming "3.1 mcg/kg/min" a tenfold 0.31 would mislead.
+_OVER = const(2)
 
 
 def dose_range(drug, low, high):
@@ -47,27 +57,31 @@ def soft(code, message, allowed, override, notes, next_at_ms=None):
     return refuse(code, message + "; needs override", allowed, next_at_ms)
 
 
-def check_dose(drug, num, den, value, unit, override, notes, above=False):
-    """Limits of the dose num/den (drug.dose_unit) that the command gave as value unit.
-    above: a titration down (from a dose past the soft max, which only an override
-    set): still past it, it needs no override again, lower being the safe side (2 to
-    1.95 mcg/kg/min of norepinephrine); noted as the override's, as the dose still is."""
-    if num > drug.hard_max * den:
-        given_text = "%s %s" % (units.fmt(value), unit)
-        for factor, slip in _SLIPS[drug.family]:
-            if drug.soft_min * den * factor <= num <= drug.soft_max * den * factor:
-                return refuse(
-                    "likely_unit_slip",
-                    "%s for %s is %dx usual (%s); meant %s?"
-                    % (
-                        given_text,
-                        drug.name,
-                        factor,
-                        slip,
-                        dose_text(drug, units.round_div(num, den * factor)),
-                    ),
-                    dose_range(drug, drug.hard_min, drug.hard_max),
+def check_dose(drug, num, den, value, unit, override, notes, above=False, weight=None):
+    """Limits of the dose num/den (drug.dose_unit) that the command gave as value unit
+    (weight: the patient's, for the per-kg reading of a slip). above: a titration down
+    (from a dose past the soft max, which only an override set): still past it, it
+    needs no override again, lower being the safe side (2 to 1.95 mcg/kg/min of
+    norepinephrine); noted as the override's, as the dose still is."""
+    if num > drug.hard_max * den * _OVER:
+        found = _slips(drug, num, den, value, unit, weight)
+        if found:
+            given = "%s %s for %s" % (units.fmt(value), unit, drug.name)
+            if len(found) == 1:  # the one reading a clinician may type next, never cut
+                meant = found[0][0]
+                message = "%s is %s; meant %s?" % (given, found[0][1], meant)
+                if len(message) > TEXT_MAX:
+                    message = "%s is a likely slip; meant %s?" % (given, meant)
+            else:  # none suggested: each would be a guess
+                message = "%s is usual only as a slip (%s): check the order" % (
+                    given,
+                    " or ".join([short for _, _, short in found]),
                 )
+            return refuse(
+                "likely_unit_slip",
+                clip(message, TEXT_MAX),
+                dose_range(drug, drug.hard_min, drug.hard_max),
+            )
     # the hard limits first: they refuse whatever the override says (one by one: a
     # table of them would be made for every command)
     if num > drug.hard_max * den:
@@ -103,6 +117,47 @@ def _limit(drug, num, den, value, unit, code, above, limit, override, notes):
     if hard:
         return refuse(code, message, dose_range(drug, drug.hard_min, drug.hard_max))
     return soft(code, message, dose_range(drug, drug.soft_min, drug.soft_max), override, notes)
+
+
+def _usual(drug, num, den):
+    return drug.soft_min * den <= num <= drug.soft_max * den
+
+
+def _sibling(unit, size, per_kg):
+    # the dose unit of unit's family of that size and per-kg-ness, or None
+    family = units.DOSE_UNITS[unit][0]
+    for name in units.DOSE_UNITS:
+        if units.DOSE_UNITS[name] == (family, size, per_kg):
+            return name
+    return None
+
+
+def _slips(drug, num, den, value, unit, weight):
+    """The readings of value unit, each a slip undone, that land in the drug's usual
+    range (soft_min to soft_max): [(the dose as the clinician would type it, why, the
+    slip's name), ...]. Made only for a dose refused above the hard max."""
+    found = []
+    _, size, per_kg = units.DOSE_UNITS[unit]
+    for factor, short, slip in _SLIPS[drug.family]:
+        if not _usual(drug, num, den * factor):
+            continue
+        # a unit a thousand times the drug's (mg for mcg): the same figure in the unit
+        # meant; else the figure shifted, in the unit typed
+        smaller = None
+        if factor > 10 and size > units.DOSE_UNITS[drug.dose_unit][1]:
+            smaller = _sibling(unit, size // factor, per_kg)
+        if smaller is not None:
+            meant = "%s %s" % (units.fmt(value), smaller)
+        else:
+            meant = "%s %s" % (units.fmt(units.round_div(value, factor)), unit)
+        found.append((meant, "%dx usual (%s)" % (factor, slip), short))
+    other = _sibling(unit, size, not per_kg)
+    if other is not None and (weight is not None or not units.needs_weight(other, drug.dose_unit)):
+        n, d = units.convert_dose(value, other, drug.dose_unit, weight)
+        if _usual(drug, n, d):
+            short = "per minute" if per_kg else "per kg"
+            found.append(("%s %s" % (units.fmt(value), other), "usual " + short, short))
+    return found
 
 
 def check_start(drug, dose, override, notes):

@@ -197,3 +197,42 @@ def test_the_logged_command_leaves_out_what_was_not_given():
     start_vasopressin(core, now=5000)
     text = entries(core.log)[0][5]
     assert text == "start vasopressin 0.03 units/min, 0.1 units/mL, 50 mL", text
+
+
+# -- slips that never mislead (issue 9, finding 9) -------------------------------------
+
+_NE = {"weight": 70 * M, "conc": 16 * M, "conc_unit": "mcg/mL", "volume": 50 * M}
+
+
+def test_a_dose_just_over_the_hard_max_is_above_it_not_a_slip():
+    # "3.1 mcg/kg/min ... meant 0.31?" named a tenfold slip of a dose one step too high
+    core = make_core()
+    result = core.start(1, "norepinephrine", 3100000, "mcg/kg/min", 0, **_NE)
+    assert result.code == "above_hard_max" and "meant" not in result.message, result.message
+
+
+def test_a_per_kg_dose_that_is_usual_per_minute_too_suggests_no_reading():
+    # "8 mcg/kg/min" typed for 8 mcg/min was "meant 0.8 mcg/kg/min?": seven times the
+    # dose intended (8 mcg/min is 0.114 mcg/kg/min at 70 kg): two readings, none suggested
+    core = make_core()
+    result = core.start(1, "norepinephrine", 8 * M, "mcg/kg/min", 0, **_NE)
+    assert result.code == "likely_unit_slip", result.message
+    assert "meant" not in result.message and "tenfold or per minute" in result.message
+
+
+def test_the_one_reading_is_suggested_in_the_unit_the_clinician_typed():
+    # phenylephrine 2 mg/min was "meant 200 mcg/min?"
+    core = make_core()
+    args = {"conc": 40 * M, "conc_unit": "mcg/mL", "volume": 50 * M}
+    result = core.start(2, "phenylephrine", 2 * M, "mg/min", 0, **args)
+    assert result.code == "likely_unit_slip"
+    assert result.message.endswith("; meant 0.2 mg/min?"), result.message
+
+
+def test_a_per_minute_dose_typed_per_kg_is_suggested_when_it_is_the_one_reading():
+    # 15 mcg/kg/min of norepinephrine: neither tenfold (1.5) nor thousandfold (0.015)
+    # usual, 15 mcg/min is (0.21 mcg/kg/min at 70 kg)
+    core = make_core()
+    result = core.start(1, "norepinephrine", 15 * M, "mcg/kg/min", 0, **_NE)
+    assert result.code == "likely_unit_slip"
+    assert result.message.endswith("is usual per minute; meant 15 mcg/min?"), result.message

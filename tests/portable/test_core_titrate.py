@@ -179,7 +179,7 @@ def test_a_unit_slip_is_named_in_the_drugs_own_unit_family():
         (2, 30 * M, "units/min", "thousandfold: units for milliunits?"),
         (2, 300000, "units/min", "tenfold: a misplaced decimal point?"),
         (1, 100000, "mg/kg/min", "thousandfold: mg for mcg?"),
-        (1, 5 * M, "mcg/kg/min", "tenfold: a misplaced decimal point?"),
+        (1, 9 * M, "mcg/kg/min", "(tenfold or per minute): check the order"),
     ):
         result = core.titrate(ch, dose, unit, 20 * MIN)
         assert result.code == "likely_unit_slip" and says in result.message, result.message

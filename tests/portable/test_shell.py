@@ -404,3 +404,17 @@ def test_a_retried_hello_is_answered_anew_and_runs_nothing_twice():
     assert [f[0] for f in host.frames() if f[1] == 9] == ["STOP_R"]
     host.send_wire(host.wire("STOP", {"ch": 1}, seq=9))
     assert [f[0] for f in host.frames() if f[1] == 9] == ["REFUSED"]
+
+
+def test_status_says_override_only_of_a_running_dose():
+    # SPEC §5: "override is true while the running dose is one an override set"; a
+    # channel stopped after one said true, and the next order on it read as overridden
+    p = ports()
+    sh = shell(p)
+    host = Host(sh, p)
+    host.hello()
+    name, r = host.request("START", dict(NOREPI, dose=300000, override=True))
+    assert name == "START_R", r
+    assert host.request("STATUS", {"ch": 1})[1]["override"] is True
+    host.request("ESTOP", {"ch": 1, "reason": "clinician"})
+    assert host.request("STATUS", {"ch": 1})[1]["override"] is False
