@@ -367,7 +367,7 @@ class SafetyCore:
         num, den = units.convert_dose(dose, unit, drug.dose_unit, c.weight)
         notes = self._notes
         notes.clear()
-        down = num < c.dose * den  # past the soft max by override, still past it: no new one
+        down = c.state == RUNNING and num <= c.dose * den  # dose.py: check_dose's above
         refusal = rules.check_dose(drug, num, den, dose, unit, override, notes, down, c.weight)
         if refusal:
             return refusal
@@ -391,7 +391,7 @@ class SafetyCore:
             c.last_up_ms = now_ms
         elif value < c.dose:
             c.last_down_ms = now_ms
-        c.override = bool(notes)
+        c.override = bool(notes) or (down and value > drug.soft_max)
         self._set_dose(c, value, now_ms)
         mask = wording.notes_mask(notes)
         return self._accepted(
@@ -462,11 +462,11 @@ class SafetyCore:
         dose = c.next_taper_dose()
         c.last_down_ms = now_ms
         # The next step is a full taper interval after this one, whenever this one ran:
-        # after a late tick (stalled loop, clock jump, restore far ahead) the missed
-        # steps are not taken in a burst on the following ticks, and two steps are never
-        # closer than the interval. A tick late by a few ms shifts the rest of the plan
-        # by as much: a slower taper is the safe side.
+        # after a late tick (stalled loop, clock jump, restore far ahead) the missed steps
+        # are not taken in a burst, and two steps are never closer than the interval (a
+        # tick late by a few ms shifts the rest of the plan by as much: the safe side).
         c.taper_next_ms = now_ms + c.drug.taper_interval_ms
+        c.override = c.override and dose > c.drug.soft_max  # past it only as overridden
         if dose:
             c.fire(TAPER_STEP)
         else:

@@ -2,8 +2,8 @@
 is a dose someone may type next, so whatever the drug, unit, dose and weight,
 
 - a suggested reading ("meant X UNIT?") is in the drug's usual range (soft_min to
-  soft_max) for this patient, and it is the only reading that is: two usual readings
-  suggest none;
+  soft_max) for this patient, exactly as shown, and it is the only reading that is:
+  two usual readings suggest none;
 - no dose up to twice the hard max is called a slip (it is above the hard max).
 """
 
@@ -88,7 +88,9 @@ def test_a_suggested_reading_is_the_one_usual_dose_and_no_dose_just_over_is_a_sl
     assert meant is not None, result.message
     shown_unit = meant.group(2)
     said = _in_drug_unit(drug, units.parse_decimal(meant.group(1)), shown_unit, weight)
-    # the suggestion is shown to 6 decimals of its unit: within one millionth of it
+    # a usual dose itself, exactly (not only near one), and the one usual reading to the
+    # six decimals a figure is shown with: within one millionth of its unit
+    assert _usual(drug, said), (result.message, usual)
     assert abs(said - usual[0]) <= _in_drug_unit(drug, 1, shown_unit, weight), (
         result.message,
         usual,

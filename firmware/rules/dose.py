@@ -18,13 +18,10 @@ from protocol.text import TEXT_MAX, clip
 # so it is a decimal point in the wrong place. A per-kg dose typed for a per-minute one
 # (or the other way round) is the third, read against the patient's weight.
 _SLIPS = {
-    units.MASS: (
-        (1000, "thousandfold", "thousandfold: mg for mcg?"),
-        (10, "tenfold", "tenfold: a misplaced decimal point?"),
-    ),
+    units.MASS: ((1000, "thousandfold: mg for mcg?"), (10, "tenfold: a misplaced decimal point?")),
     units.UNITS: (
-        (1000, "thousandfold", "thousandfold: units for milliunits?"),
-        (10, "tenfold", "tenfold: a misplaced decimal point?"),
+        (1000, "thousandfold: units for milliunits?"),
+        (10, "tenfold: a misplaced decimal point?"),
     ),
 }
 # A dose up to _OVER times the hard max is a dose above it, never a slip: a slip's
@@ -59,10 +56,11 @@ def soft(code, message, allowed, override, notes, next_at_ms=None):
 
 def check_dose(drug, num, den, value, unit, override, notes, above=False, weight=None):
     """Limits of the dose num/den (drug.dose_unit) that the command gave as value unit
-    (weight: the patient's, for the per-kg reading of a slip). above: a titration down
-    (from a dose past the soft max, which only an override set): still past it, it
-    needs no override again, lower being the safe side (2 to 1.95 mcg/kg/min of
-    norepinephrine); noted as the override's, as the dose still is."""
+    (weight: the patient's, for the per-kg reading of a slip). above: a hold or a fall
+    of a running dose (never one tapering: a titration takes it back) past the soft max,
+    which only an override set: still past it, it needs no override again, lower being
+    the safe side (2 to 1.95 mcg/kg/min of norepinephrine); none is noted, the command
+    carried none (core._titrate keeps the channel's override)."""
     if num > drug.hard_max * den * _OVER:
         found = _slips(drug, num, den, value, unit, weight)
         if found:
@@ -77,6 +75,8 @@ def check_dose(drug, num, den, value, unit, override, notes, above=False, weight
                     given,
                     " or ".join([short for _, _, short in found]),
                 )
+                if len(message) > TEXT_MAX:
+                    message = "%s is usual only as a slip: check the order" % (given,)
             return refuse(
                 "likely_unit_slip",
                 clip(message, TEXT_MAX),
@@ -89,10 +89,11 @@ def check_dose(drug, num, den, value, unit, override, notes, above=False, weight
     if num < drug.hard_min * den:
         return _limit(drug, num, den, value, unit, "below_hard_min", False, drug.hard_min, 0, 0)
     if num > drug.soft_max * den:
+        if above:
+            return None  # past the soft max, no lower (soft_min) limit applies
         return _limit(
-            drug, num, den, value, unit, "above_soft_max", True, drug.soft_max,
-            override or above, notes,
-        )  # fmt: skip
+            drug, num, den, value, unit, "above_soft_max", True, drug.soft_max, override, notes
+        )
     if num < drug.soft_min * den:
         return _limit(
             drug, num, den, value, unit, "below_soft_min", False, drug.soft_min, override, notes
@@ -132,24 +133,41 @@ def _sibling(unit, size, per_kg):
     return None
 
 
+def _shown(drug, low, unit, weight):
+    """low or low + 1 (micro-scaled in unit: a shifted figure rounded down, or up) that
+    is in the drug's usual range, or None: a suggestion is a usual dose, exactly."""
+    for figure in (low, low + 1):
+        n, d = units.convert_dose(figure, unit, drug.dose_unit, weight)
+        if _usual(drug, n, d):
+            return figure
+    return None
+
+
 def _slips(drug, num, den, value, unit, weight):
     """The readings of value unit, each a slip undone, that land in the drug's usual
     range (soft_min to soft_max): [(the dose as the clinician would type it, why, the
     slip's name), ...]. Made only for a dose refused above the hard max."""
     found = []
     _, size, per_kg = units.DOSE_UNITS[unit]
-    for factor, short, slip in _SLIPS[drug.family]:
+    for factor, slip in _SLIPS[drug.family]:
+        short = slip[: slip.index(":")]
         if not _usual(drug, num, den * factor):
             continue
-        # a unit a thousand times the drug's (mg for mcg): the same figure in the unit
-        # meant; else the figure shifted, in the unit typed
+        # typed in a unit a thousand times the drug's (mg for mcg): the same figure in
+        # the unit meant; else the figure shifted, in the unit typed, and a thousandfold
+        # slip named by its size alone (a clinician who typed mcg wrote no mg)
         smaller = None
         if factor > 10 and size > units.DOSE_UNITS[drug.dose_unit][1]:
             smaller = _sibling(unit, size // factor, per_kg)
         if smaller is not None:
             meant = "%s %s" % (units.fmt(value), smaller)
         else:
-            meant = "%s %s" % (units.fmt(units.round_div(value, factor)), unit)
+            figure = _shown(drug, value // factor, unit, weight)
+            if figure is None:
+                continue  # no figure of six decimals is usual: nothing to suggest
+            meant = "%s %s" % (units.fmt(figure), unit)
+            if factor > 10:
+                slip = short
         found.append((meant, "%dx usual (%s)" % (factor, slip), short))
     other = _sibling(unit, size, not per_kg)
     if other is not None and (weight is not None or not units.needs_weight(other, drug.dose_unit)):

@@ -1,5 +1,6 @@
 # titrate: limits, step sizes and intervals from the library.
 from tests.portable.corekit import (
+    HOUR,
     MIN,
     M,
     make_core,
@@ -100,8 +101,10 @@ def test_coming_down_from_past_the_soft_max_needs_no_override_again():
     core = make_core()
     start_norepinephrine(core, dose=2 * M, override=True)
     result = core.titrate(1, 1950000, "mcg/kg/min", MIN)
-    assert result.ok and result.code == "ok_override", (result.code, result.message)
-    assert status_of(core, 1).override  # the dose is still past the soft max
+    # no override noted: the command carried none (the log's received entry says so too)
+    assert result.ok and result.code == "ok", (result.code, result.message)
+    assert status_of(core, 1).override  # the dose is still past the soft max, as overridden
+    assert core.titrate(1, 1950000, "mcg/kg/min", 2 * MIN).ok  # a repeat is harmless
     assert core.titrate(1, 2 * M, "mcg/kg/min", 10 * MIN).code == "above_soft_max"  # up: again
     # lower, but past another soft limit (and a step): that still needs an override
     result = core.titrate(1, 10000, "mcg/kg/min", 20 * MIN)
@@ -176,7 +179,7 @@ def test_a_unit_slip_is_named_in_the_drugs_own_unit_family():
     start_vasopressin(core)  # 0.03 units/min
     start_norepinephrine(core, ch=1)  # 0.1 mcg/kg/min
     for ch, dose, unit, says in (
-        (2, 30 * M, "units/min", "thousandfold: units for milliunits?"),
+        (2, 30 * M, "units/min", "1000x usual (thousandfold); meant 0.03 units/min?"),
         (2, 300000, "units/min", "tenfold: a misplaced decimal point?"),
         (1, 100000, "mg/kg/min", "thousandfold: mg for mcg?"),
         (1, 9 * M, "mcg/kg/min", "(tenfold or per minute): check the order"),
@@ -184,3 +187,28 @@ def test_a_unit_slip_is_named_in_the_drugs_own_unit_family():
         result = core.titrate(ch, dose, unit, 20 * MIN)
         assert result.code == "likely_unit_slip" and says in result.message, result.message
     assert core.rate(1) == 30 * M and core.rate(2) == 18 * M
+
+
+def test_a_titration_that_takes_a_taper_back_past_the_soft_max_needs_an_override():
+    # the stop the clinician chose is undone: a dose past the soft max runs on only by a
+    # fresh override, however little below the taper's dose (a millionth was enough)
+    core = make_core()
+    start_norepinephrine(core, dose=2 * M, override=True)
+    core.stop(1, HOUR)
+    dose = status_of(core, 1).dose
+    assert status_of(core, 1).state == "tapering" and dose > 1 * M
+    for new in (dose, dose - 1):
+        result = core.titrate(1, new, "mcg/kg/min", HOUR + MIN)
+        assert result.code == "above_soft_max", (new, result.code, result.message)
+    assert status_of(core, 1).state == "tapering"
+    assert core.titrate(1, dose - 1, "mcg/kg/min", HOUR + MIN, override=True).ok
+
+
+def test_a_taper_below_the_soft_max_no_longer_reads_as_overridden():
+    # STATUS's override: a taper's step within the limits is the pump's, no override's
+    core = make_core()
+    start_vasopressin(core, dose=40000, override=True)
+    core.stop(2, 0)
+    assert status_of(core, 2).dose == 35000 and status_of(core, 2).override
+    core.tick(HOUR)
+    assert status_of(core, 2).dose == 30000 and not status_of(core, 2).override
