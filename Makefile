@@ -211,12 +211,14 @@ test-install: $(VENV_STAMP) $(NODE_STAMP)
 #                        600 mutated streams, 3000 forged frames (fuzz: 20,000, 100,000)
 #   test_firmware_sessions
 #                        6 interleavings of 150 operations (fuzz: 60)
+#   test_slip_sweep      400 starts of any drug, unit, dose and weight (fuzz: 20,000)
+#   test_slip_properties 300 examples, CPython (fuzz: 5000)
 # (The long property profiles run past pytest-timeout's 300 s per test, which is for a
 # board that never answers: -p no:timeout there, as for the soak fuzz.)
 fuzz: $(VENV_STAMP) mpy $(NODE_STAMP)
 	PUMPGUARD_EXHAUSTIVE=1 $(PY) -m pytest -n auto tests/test_protocol_flips.py tests/test_protocol_fuzz.py
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -n auto -p no:timeout tests/test_core_properties.py tests/test_library_diff.py \
-		tests/test_record_text.py tests/portable
+		tests/test_record_text.py tests/test_slip_properties.py tests/portable
 	$(MP) tests/mp/runner.py --long $(PORTABLE)
 	PUMPGUARD_FUZZ_INPUTS=1000000 $(PY) -m pytest -n 2 -p no:timeout tests/test_soak_fuzz.py
 

@@ -129,8 +129,7 @@ def test_a_restore_lists_a_sensor_fault_as_over_until_the_sensor_says_it_again()
     assert start_norepinephrine(restored, ch=2, now=MIN).ok  # no sensor reported it yet
     restored.fault(2, "air_in_line", 2 * MIN)  # the sensor, read again, still reports it
     assert alarm(restored, "air_in_line").active
-    _refused = start_norepinephrine(restored, ch=2, now=3 * MIN)
-    assert _refused.code == "fault_active"
+    assert start_norepinephrine(restored, ch=2, now=3 * MIN).code == "fault_active"
 
 
 def test_an_emergency_stop_for_the_fault_the_sensor_reports_keeps_its_alarm_active():
