@@ -212,4 +212,3 @@ def test_a_taper_below_the_soft_max_no_longer_reads_as_overridden():
     assert status_of(core, 2).dose == 35000 and status_of(core, 2).override
     core.tick(HOUR)
     assert status_of(core, 2).dose == 30000 and not status_of(core, 2).override
-
