@@ -15,7 +15,7 @@ FIELDS = (
     ("MPY_ARCH", "str?"),  # mpy-cross -march for its CPU; None: portable bytecode
     ("CHANNELS", "int"),  # pump channels, numbered from 1
     ("MAX_RATE", "int"),  # mechanical maximum rate, millionths of mL/h
-    ("SYRINGE_ML", "int"),  # syringe capacity, millionths of mL
+    ("SYRINGES_ML", "tuple"),  # the syringe sizes it takes, millionths of mL, smallest first
     ("LINK_UART", "int?"),  # hardware UART carrying the protocol; None: not a UART
     ("LINK_TIMEOUT_MS", "int"),  # host silence before the link-loss alarm
     ("NEAR_EMPTY_S", "int"),  # time-to-empty at which the near-empty alarm rises
@@ -36,8 +36,12 @@ PORTS = (
     ("link", ("readinto", "write")),  # readinto(buf) -> count or None; write(bytes)
     ("clock", ("ticks_ms", "ticks_diff", "sleep_ms")),  # MicroPython's time module
     # set_rate(rate); delivered() -> volume since last call; fault() -> None |
-    # "occlusion" | "air_in_line" | "syringe_empty" | "motor"
-    ("motors", ("set_rate", "delivered", "fault")),
+    # "occlusion" | "air_in_line" | "syringe_empty" | "motor"; syringe() -> the loaded
+    # syringe's capacity (one of SYRINGES_ML); load(volume): a start programmed volume
+    # (the syringe the clinician loaded holds it: travel is counted from it); left() ->
+    # the volume the pump measures left in the syringe (plunger travel against the
+    # volume loaded), or None where it measures nothing of its own
+    ("motors", ("set_rate", "delivered", "fault", "syringe", "load", "left")),
     # read(name) -> bytes | None; readinto(name, offset, buf) -> count | None;
     # size(name) -> bytes | None; write(name, data), append(name, data): durable when
     # they return; rename(src, dst): replaces dst in one step; remove(name): a missing

@@ -45,7 +45,8 @@ SYRINGE_AREA_MM2_X10 = const(5557)
 STEPS_PER_ML = const(
     STEPS_PER_REV * MICROSTEPS * 1000 * 1000 * 10 // (LEAD_UM * SYRINGE_AREA_MM2_X10)
 )
-SYRINGE_ML = const(50_000000)
+SYRINGE_ML = const(50_000000)  # the BD Plastipak 50 mL: the one its steps per mL are for
+SYRINGES_ML = (SYRINGE_ML,)
 # Lead-screw limit of about 1.5 rev/s (200 steps/s here): 1000 mL/h is ~200 steps/s.
 MAX_RATE = const(1000_000000)
 
@@ -125,6 +126,7 @@ def make_ports(pin=None, uart=None, clock=None, state_dir=STATE_DIR):
                 STEPS_PER_ML,
                 clock,
                 sensors,
+                SYRINGE_ML,
             )
         )
     return {

@@ -97,7 +97,7 @@ class Channel:
         # or None: a fact of the hardware, so no command's rollback puts it back (not
         # in _KEPT) and no record keeps it: after a reset the shell reads the sensors
         # again in its first turn, before any session can exist to send a request; a
-        # library switch carries it to the channels it makes (resume.switch()).
+        # library switch carries it to the channels it makes (libsteps.switch()).
         self.fault = None
 
     def allows(self, event):

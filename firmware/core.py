@@ -78,6 +78,7 @@ class SafetyCore:
         conc_unit=None,
         volume=None,
         override=False,
+        syringe=None,  # the loaded syringe's capacity (micro mL, the motor's), None: none known
     ):
         self._now = now_ms
         # kept as received, worded when read: nothing made of it now
@@ -86,11 +87,9 @@ class SafetyCore:
                            conc, conc_unit, volume)  # fmt: skip
         if not wording.kept(drug, unit, conc_unit, dose, weight, conc, volume):
             self.log.freeze(seq)  # an odd argument (a list, a float): worded as it is now
-        return self._decided(
-            now_ms,
-            ch,
-            self._start(ch, drug, dose, unit, now_ms, weight, conc, conc_unit, volume, override),
-        )
+        result = self._start(ch, drug, dose, unit, now_ms, weight, conc, conc_unit,
+                             volume, override, syringe)  # fmt: skip
+        return self._decided(now_ms, ch, result)
 
     def titrate(self, ch, dose, unit, now_ms, override=False):
         self._now = now_ms
@@ -168,14 +167,17 @@ class SafetyCore:
         self._now = now_ms
         self._watch.supervise(interval_ms, now_ms, heard)
 
-    def delivered(self, ch, volume):
-        """volume (micro-scaled mL) pumped on channel ch since the last call. A delivery
-        that reaches near empty or empty sets pending: the alarms are raised by the
-        tick() that follows (the shell's, in the same turn), which has the time, the
-        near-empty alarm before the empty fault (the clinician sees both, in order)."""
+    def delivered(self, ch, volume, left=None):
+        """volume (micro mL) pumped on channel ch since the last call; left: what the pump
+        measures is left in its syringe, or None. Volume left is the lower of the count
+        and left: a syringe holding less than was typed alarms near empty before it is
+        dry (issue 9, finding 1). Near empty or empty sets pending: the tick() that
+        follows (the shell's, this turn) raises near empty, then the empty fault."""
         c = self._get(ch)
         c.volume_infused += volume
         c.volume_left -= volume
+        if left is not None and left < c.volume_left:
+            c.volume_left = left
         if c.volume_left < 0:
             c.volume_left = 0  # an overshoot past empty: nothing is left, not less
         if c.rate and (
@@ -202,23 +204,16 @@ class SafetyCore:
             c.fault = code
         if kind is None:
             return None
-        was = describe(c)
+        message = "%s on channel %d: flow stopped (%s)" % (kind.replace("_", " "), ch, describe(c))
+        counted = self._alarms.find(ch, code)
+        if code == "syringe_empty" and counted is not None and not counted.active:
+            message = counted.message  # the count ended it first, naming drug and dose
         c.fire(FAULT)
         if c.rate:
             self._set_dose(c, 0, now_ms)
-        message = "%s on channel %d: flow stopped (%s)" % (kind.replace("_", " "), ch, was)
         self._watch.alarm(ch, code, HIGH, message, now_ms, active)
         self._watch.advisories(now_ms)
         return self._decided(now_ms, ch, Result(True, code, message, dose=0, rate=0))
-
-    def store_lost(self, message, now_ms):
-        """The shell found its saved state missing or corrupt (message says which) and
-        built this core afresh: a high alarm says that what ran before runs no more."""
-        return self.device_alarm(
-            "store_lost",
-            "saved state lost (%s): every channel started idle" % (clip(message, 50),),
-            now_ms,
-        )
 
     def device_alarm(self, code, message, now_ms, active=False, priority=HIGH):
         """An alarm about the whole device, from the shell: the store (store_lost,
@@ -299,7 +294,9 @@ class SafetyCore:
     # what an earlier one made sure of: the channel, the drug, the concentration, the
     # dose in the drug's unit.
 
-    def _start(self, ch, name, dose, unit, now_ms, weight, conc, conc_unit, volume, override):
+    def _start(
+        self, ch, name, dose, unit, now_ms, weight, conc, conc_unit, volume, override, syringe
+    ):
         lib = self.library
         refusal = (
             rules.check_channel(ch, len(self._channels))
@@ -321,7 +318,7 @@ class SafetyCore:
         conc_value = rules.check_conc(drug, conc, conc_unit)
         if isinstance(conc_value, Result):
             return conc_value
-        refusal = rules.check_volume(lib, volume)
+        refusal = rules.check_volume(lib, volume, syringe)
         if refusal:
             return refusal
         num, den = units.convert_dose(dose, unit, drug.dose_unit, weight)

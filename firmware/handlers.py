@@ -254,7 +254,11 @@ def _no_channel(shell, ch, now):
 
 
 def start(shell, f, now):
-    # START: ch, drug, dose, unit, weight, conc, conc_unit, volume, override
+    # START: ch, drug, dose, unit, weight, conc, conc_unit, volume, override. The volume
+    # is bounded by the syringe the channel's motor has loaded; once accepted, the motor
+    # counts its travel from it (load()).
+    motors = shell._motors
+    motor = motors[f[0] - 1] if 0 < f[0] <= len(motors) else None
     r = shell.core.start(
         f[0],
         f[1],
@@ -266,9 +270,11 @@ def start(shell, f, now):
         conc_unit=f[6] or None,
         volume=f[7],
         override=f[8],
+        syringe=None if motor is None else motor.syringe(),
     )
     if not r.ok:
         return refused(r, now)
+    motors[f[0] - 1].load(f[7])  # accepted: f[0] is a channel
     return "START_R", (f[0], r.dose, r.unit, r.rate)
 
 

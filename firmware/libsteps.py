@@ -32,6 +32,34 @@ _REFUSED = const(
 )
 
 
+def switched(core, library):
+    """The channels the core runs under library once switch()ed to it (a push,
+    firmware/libpush.py; no channel delivers: the caller made sure): each made again
+    from its snapshot against it, so none holds a drug of the old library. Made before
+    the store's rename, so that the switch after it only assigns."""
+    from firmware import resume  # the commit's, imported once the library is parsed
+
+    return [
+        resume.channel(
+            i + 1, resume.shown(library, resume.record_of(c)), library.drugs, 0, core.near_empty_s
+        )
+        for i, c in enumerate(core._channels)
+    ]
+
+
+def switch(core, library, channels):
+    """The core runs library from now on, with channels (switched()): assignments only,
+    nothing allocated. A valid library ends the library_refused condition an invalid one
+    raised at boot (main.library_alarm())."""
+    core.library = library
+    if library.ok:
+        core.condition_over("library_refused")
+    held = core._channels  # in place: the watchers hold this very list
+    for i in range(len(held)):
+        channels[i].fault = held[i].fault  # the sensors' word, which no record keeps
+        held[i] = channels[i]
+
+
 def _busy(core):
     """library_busy naming every channel that is not idle or stopped, or None."""
     states = []
@@ -124,13 +152,13 @@ def commit(push, core, sid, now, applied):
 
     pushed = "pushed %s, %d bytes" % (library.identity(), push.size)
     if old.ok:
-        switched = resume.switched_from(library, old.name, old.version, old.crc)
+        said = resume.switched_from(library, old.name, old.version, old.crc)
     else:
-        switched = "now %s, was an invalid one" % (library.identity(),)
-    channels = resume.switched(core, library)
+        said = "now %s, was an invalid one" % (library.identity(),)
+    channels = switched(core, library)
     none = druglib.Library()
     none.problems.append("a library switch failed: reboot to load the library the store holds")
-    nothing = resume.switched(core, none)
+    nothing = switched(core, none)
     applied()
     try:
         renamed = _renamed(push, core, now)
@@ -142,15 +170,15 @@ def commit(push, core, sid, now, applied):
     if renamed:
         try:
             core.log.add(now, 0, "input", "library_pushed", pushed)
-            core.log.add(now, 0, "input", "library_switched", switched)
-            resume.switch(core, library, channels)
+            core.log.add(now, 0, "input", "library_switched", said)
+            switch(core, library, channels)
             return answer
         except Exception:  # a MemoryError: the heap holds both libraries
             why = FAULT
     # The store may hold the pushed library and RAM not run it: an infusion started
     # now would be refused at the next boot (store_lost). No library runs until a
     # reboot reads the one the store holds. Nothing delivers during a push.
-    resume.switch(core, none, nothing)
+    switch(core, none, nothing)
     try:  # noqa: SIM105 (MicroPython has no contextlib)
         core.device_alarm("library_refused", _REFUSED, now, True)
     except Exception:  # out of memory still: every start is refused all the same

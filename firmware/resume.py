@@ -402,30 +402,6 @@ def shown(library, saved):
     return saved
 
 
-def switched(core, library):
-    """The channels the core runs under library once switch()ed to it (a push,
-    firmware/libpush.py; no channel delivers: the caller made sure): each made again
-    from its snapshot against it, so none holds a drug of the old library. Made before
-    the store's rename, so that the switch after it only assigns."""
-    return [
-        channel(i + 1, shown(library, record_of(c)), library.drugs, 0, core.near_empty_s)
-        for i, c in enumerate(core._channels)
-    ]
-
-
-def switch(core, library, channels):
-    """The core runs library from now on, with channels (switched()): assignments only,
-    nothing allocated. A valid library ends the library_refused condition an invalid one
-    raised at boot (main.library_alarm())."""
-    core.library = library
-    if library.ok:
-        core.condition_over("library_refused")
-    held = core._channels  # in place: the watchers hold this very list
-    for i in range(len(held)):
-        channels[i].fault = held[i].fault  # the sensors' word, which no record keeps
-        held[i] = channels[i]
-
-
 def switched_from(library, name, version, crc):
     """ "now <library>, was <the one before>", both named whole within the log's text:
     the library before by its version and CRC when the name is the same (a new version

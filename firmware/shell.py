@@ -200,9 +200,7 @@ class Shell:
             self._feed(n, now)
         for i in range(self.channels):
             motor = self._motors[i]
-            volume = motor.delivered()
-            if volume:
-                core.delivered(i + 1, volume)
+            core.delivered(i + 1, motor.delivered(), motor.left())
             fault = motor.fault()
             if self._sensors.changed(i, fault, self._ticks):  # begun, ended, another
                 now = self.uptime_ms()
@@ -330,7 +328,7 @@ class Shell:
             c = core.channel(ch)
             drug = c.drug
             # The drug too: a library switch drops a stopped channel's drug the new
-            # library lacks (resume.switch), changing nothing else a monitor shows.
+            # library lacks (libsteps.switch), changing nothing else a monitor shows.
             name = drug.name if drug else None
             o = 4 * (ch - 1)
             if (

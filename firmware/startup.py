@@ -13,6 +13,7 @@ from firmware.alarms import LOW, MESSAGE_MAX
 from firmware.core import SafetyCore
 from firmware.shell import Shell
 from protocol import auth, catalog
+from protocol.text import clip
 
 # Written by pumpguard flash at the filesystem root: the bundle this firmware came from.
 _MANIFEST = const("/manifest.json")
@@ -57,6 +58,16 @@ def prepared(board, ports, boot_id, bundle="", record=None, lib=None, fresh=None
     args["bundle"] = bundle
     args["record"] = record
     return core, args
+
+
+def store_lost(core, message, now_ms):
+    """The saved state was missing or corrupt (message says which) and core was built
+    afresh: a high alarm says that what ran before runs no more."""
+    return core.device_alarm(
+        "store_lost",
+        "saved state lost (%s): every channel started idle" % (clip(message, 50),),
+        now_ms,
+    )
 
 
 def library(store):
@@ -222,7 +233,7 @@ def restore(library, board, store, record=None, fresh=None):
     if core is None:
         core = fresh.pop() if fresh else SafetyCore(library, **options)
         if aside:
-            core.store_lost("record set aside", uptime)
+            store_lost(core, "record set aside", uptime)
             core.device_alarm(
                 "record_set_aside",
                 "state record failed %d boots: kept as %s, every channel started idle"
@@ -232,7 +243,7 @@ def restore(library, board, store, record=None, fresh=None):
         elif code == "record_rolled_back":
             core.device_alarm(code, "%s: every channel started idle" % (problem,), uptime)
         elif problem:
-            core.store_lost(problem, uptime)
+            store_lost(core, problem, uptime)
     if failed is not None:
         # As the shell's failed save (shell._save_failed), but not a lasting condition
         # it clears: the shell's own saves raise and clear theirs.

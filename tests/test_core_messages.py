@@ -13,7 +13,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware import druglib, libpush, units
+from firmware import druglib, libpush, startup, units
 from firmware import main as firmware_main
 from firmware.core import FAULTS, SafetyCore
 from firmware.rules import EMERGENCY_REASONS
@@ -165,8 +165,8 @@ def _tour():
     add(start_vasopressin(running, ch=2))
     back = SafetyCore.restore(LIB, json.loads(json.dumps(snapshot(running))), 5000)
     fresh = _core()
-    fresh.store_lost("x" * 300 + "\u00e9", 0)
-    fresh.store_lost("missing", 1)
+    startup.store_lost(fresh, "x" * 300 + "\u00e9", 0)
+    startup.store_lost(fresh, "missing", 1)
     for code in ("internal_fault", "store_failed", "record_set_aside", "record_rolled_back"):
         fresh.device_alarm(code, "x" * 300 + "\u00e9", 2)
     # the board's keys (firmware/main.py keys_alarms), and the entries the shell's AUTH

@@ -28,7 +28,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from firmware import resume, units
+from firmware import libsteps, units
 from firmware.core import FAULTS, SafetyCore
 from firmware.rules import EMERGENCY_REASONS
 from tests.budgets import budget
@@ -378,14 +378,24 @@ class CoreMachine(RuleBasedStateMachine):
                 if before[ch - 1].state == "running":
                     assert self.core.rate(ch) == held[ch - 1]
 
-    @rule(ch=channel, volume=st.integers(0, 60 * M))
-    def delivered(self, ch, volume):
+    @rule(
+        ch=channel,
+        volume=st.integers(0, 60 * M),
+        left=st.one_of(st.none(), st.integers(0, 60 * M)),  # the syringe's own measure
+    )
+    def delivered(self, ch, volume, left):
         before = self._before()
-        self.core.delivered(ch, volume)
+        self.core.delivered(ch, volume, left)
         self.core.tick(self.now)  # as the shell does in the same turn (pending alarms)
-        self._check_transitions(
-            before, exempt=(ch,) if status_of(self.core, ch).volume_left == 0 else ()
-        )
+        status = status_of(self.core, ch)
+        self._check_transitions(before, exempt=(ch,) if status.volume_left == 0 else ())
+        # never more left than the syringe says it holds (issue 9, finding 1), and a
+        # delivery within its near-empty volume has its alarm, whichever said so
+        if left is not None:
+            assert status.volume_left <= left, (status, left)
+        c = self.core.channel(ch)
+        if c.rate and c.volume_left <= c.near_empty_volume:
+            assert c.near_empty_raised and "near_empty" in status.alarms, status
 
     @precondition(lambda self: self.core.alarms())
     @rule(data=st.data())
@@ -399,7 +409,7 @@ class CoreMachine(RuleBasedStateMachine):
         """A library pushed and switched to (firmware/libpush.py: only while no channel
         delivers), here the same library: the channels made anew from their records
         (what the sensors report must survive it: the fault invariant)."""
-        resume.switch(self.core, LIB, resume.switched(self.core, LIB))
+        libsteps.switch(self.core, LIB, libsteps.switched(self.core, LIB))
 
     @rule(outage=st.integers(0, 10 * 60000))
     def reset(self, outage):

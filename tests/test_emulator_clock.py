@@ -53,7 +53,7 @@ def test_a_stall_at_1000x_moves_the_clock_a_second_at_most_and_never_starves_the
 ):
     clock = hardware.VirtualClock(1000)
     watchdog = hardware.Watchdog(clock, emulator.WATCHDOG_MS)
-    pump = hardware.SyringePump(clock, emulator.SYRINGE_ML)
+    pump = hardware.SyringePump(clock, emulator.SYRINGES_ML)
     rate = 26_250000  # 26.25 mL/h
     pump.set_rate(rate)
     start = clock.now()

@@ -13,7 +13,8 @@ from tests.systemkit import ANSWER_TIMEOUT_S
 BAD_CHANNELS = ["occlusion 0", "air -1", "empty 3", "clear x", "refill 1.0", "occlusion \u0661"]
 BAD_SECONDS = ["-60", "-3600", "inf", "nan", "1e30", "86401", "1e3", "-0", "0x10", "1_000"]
 BAD_ARITY = ["occlusion", "air 1 2", "advance", "advance 1 2", "silence", "silence maybe"]
-BAD_ARITY += ["pumps all", "quit now", "factory-reset 1"]
+BAD_ARITY += ["pumps all", "quit now", "factory-reset 1", "load 1", "load 1 2 3"]
+BAD_VOLUMES = ["0", "50.0000001", "51", "-5", "1e1", "inf", "nan", "0x10", "5 mL", "1_0"]
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def board(tmp_path):
 
 def _state(board):
     return (
-        [(p.rate, p.left, p.pumped, p.fault_kind) for p in board.pumps],
+        [(p.rate, p.held, p.capacity, p.pumped, p.fault_kind) for p in board.pumps],
         board.clock.fast_forwarding(),
         board.clock.now(),
         board.link.silent,
@@ -69,6 +70,27 @@ def test_the_allowed_values_are_accepted(board):
         assert control._apply(line.split()) == "ok " + line
     assert board.pumps[1].fault_kind == "occlusion"
     assert board.clock.fast_forwarding()
+
+
+@pytest.mark.parametrize("volume", BAD_VOLUMES)
+def test_load_takes_a_volume_a_syringe_of_the_board_holds_and_nothing_else(board, volume):
+    before = _state(board)
+    reply = board.control._apply(["load", "1", *volume.split()])
+    assert reply.startswith("error ") and "nothing changed" in reply
+    assert "at most 50 mL" in reply or "takes a channel and a volume" in reply, reply
+    assert _state(board) == before
+
+
+def test_load_takes_the_smallest_syringe_that_holds_it_and_the_next_start_keeps_it(board):
+    pump = board.pumps[0]
+    for volume, size in (("8", 10), ("10", 10), ("10.5", 20), ("12.25", 20), ("50", 50)):
+        assert board.control._apply(["load", "1", volume]) == f"ok load 1 {volume}"
+        assert (pump.held, pump.capacity) == (int(float(volume) * 1_000_000), size * 1_000_000)
+    board.control._apply(["load", "1", "12.25"])
+    pump.load(20_000000)  # a start programming 20 mL keeps the 12.25 loaded
+    assert pump.held == 12_250000 and pump.left() == 12_250000
+    pump.load(5_000000)  # the next start fills it with what it programs
+    assert pump.held == 5_000000
 
 
 @pytest.mark.system

@@ -42,7 +42,7 @@ class _Bridge:
 
     def __init__(self, channels):
         self.sent = []
-        self.turns = [[100, "0102", [5] * channels, [None] * channels]]
+        self.turns = [[100, "0102", [5] * channels, [None] * channels, [9] * channels]]
         self.channels = channels
         self.store_answer = None
 
@@ -53,10 +53,12 @@ class _Bridge:
         self.sent.append(json.loads(line))
         if self.sent[-1][0] in ("read", "write", "append", "rename", "remove"):
             return json.dumps(self.store_answer)  # no file / done (or [errno, text])
+        if self.sent[-1][0] == "syringe":
+            return json.dumps(20_000000)
         answer = (
             self.turns.pop(0)
             if self.turns
-            else [200, "", [0] * self.channels, [None] * self.channels]
+            else [200, "", [0] * self.channels, [None] * self.channels, [None] * self.channels]
         )
         return json.dumps(answer)
 
@@ -75,6 +77,9 @@ def test_the_micropython_runtime_ports_relay_every_call_to_the_host(monkeypatch)
     assert ports["clock"].ticks_ms() == 100
     assert [m.delivered() for m in ports["motors"]] == [5, 5]
     assert [m.delivered() for m in ports["motors"]] == [0, 0]  # reported once
+    assert [m.left() for m in ports["motors"]] == [9, 9]  # the plunger's, as the host said
+    assert ports["motors"][0].syringe() == 20_000000
+    ports["motors"][0].load(15_000000)
     ports["motors"][1].set_rate(7)
     ports["alarm"].set(3)
     ports["store"].write("state.tmp", b"ab")
@@ -83,6 +88,8 @@ def test_the_micropython_runtime_ports_relay_every_call_to_the_host(monkeypatch)
     ports["watchdog"].feed()
     ports["clock"].sleep_ms(1)  # the end of the turn: the host hears the watchdog fed
     assert bridge.sent[1:] == [
+        ["syringe", 0],
+        ["load", 0, 15_000000],
         ["rate", 1, 7],
         ["alarm", 3],
         ["write", "state.tmp", "6162"],

@@ -99,7 +99,7 @@ class _Wire:
 
     def call(self, line):
         if json.loads(line)[0] == "turn":
-            return json.dumps([0, "", [0, 0], [None, None]])
+            return json.dumps([0, "", [0, 0], [None, None], [None, None]])
         return self._host(line)
 
 

@@ -283,23 +283,26 @@ def test_an_export_saved_with_a_byte_order_mark_and_crlf_is_read(emulator, tmp_p
     assert code == 0
 
 
-def test_a_syringe_typed_larger_than_it_held_is_never_past_the_pumps_count(emulator, tmp_path):
-    # typed 100 mL, the emulator's syringe holds 50 (not measured, as on a real pump): it
-    # runs dry after 50 mL; syringe_empty says at most the 100 typed went in
+def test_a_syringe_that_runs_dry_is_never_past_the_pumps_count(emulator, tmp_path):
+    # 50 mL programmed (no more is: the board's syringe bounds it), the syringe pushed to
+    # its end after an hour (it held less than typed: not measured, as on a real pump);
+    # syringe_empty says at most the 50 typed went in
     with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
-        start_norepinephrine(pump, volume_ml="100")
-        emulator.advance(3 * 3600)
+        start_norepinephrine(pump, volume_ml="50")
+        emulator.advance(3600, keepalive=pump.uptime_ms)
+        emulator.inject("empty", 1)
+        emulator.advance(3600, keepalive=pump.uptime_ms)
         status = pump.status(1)
         entries = pump.log()
         r = report.build(entries, report.identity(pump), pump.channels, now=report.now(pump))
-    assert status.state == "stopped" and status.volume_infused_ml == 50
+    assert status.state == "stopped" and 26 <= status.volume_infused_ml < 27
     (ch,) = r.channels
     assert ch.volume_ml <= status.volume_infused_ml and not ch.upper_bound
     # from a file no count bounds it: the volume typed, said to be an upper bound
     (from_file,) = report.build(entries).channels
-    assert from_file.upper_bound and from_file.volume_ml == 100
+    assert from_file.upper_bound and from_file.volume_ml == 50
     page = report.write(report.build(entries), tmp_path)[-1].read_text()
-    assert "Volume infused: at most 100.00 mL" in page and "an upper bound" in page
+    assert "Volume infused: at most 50.00 mL" in page and "an upper bound" in page
 
 
 @pytest.mark.one_runtime("the host reads back exports it wrote")

@@ -3,6 +3,7 @@ emulator, on both runtimes: faults latched while their sensor reports them (find
 and no way around taper-not-stop (finding 4)."""
 
 import json
+import re
 
 import pytest
 
@@ -116,3 +117,53 @@ def test_a_slip_refusal_suggests_only_the_one_usual_reading_in_the_unit_typed(pu
     phenylephrine = ["--concentration", "40", "mcg/mL", "--volume", "50"]
     r = pump_cli("start", "phenylephrine", "2", "mg/min", *phenylephrine, channel=2)
     assert r.returncode == 3 and "meant 0.2 mg/min?" in r.stderr, r.stderr
+
+
+def test_no_volume_larger_than_the_loaded_syringe_is_programmed(emulator, pump_cli):
+    # finding 1: --volume 250 (or 1000) on the 50 mL syringe counted down from 250
+    for volume in ("250", "1000"):
+        r = pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", "--weight", "70",
+                     "--concentration", "16", "mcg/mL", "--volume", volume)  # fmt: skip
+        assert r.returncode == 3 and "volume_out_of_range" in r.stderr, r.stderr
+        assert "1-50 mL (the syringe loaded)" in r.stderr, r.stderr
+    assert emulator.command("load 2 8").startswith("ok")  # a 10 mL syringe
+    r = pump_cli("start", "vasopressin", "0.03", "units/min", "--concentration", "1",
+                 "units/mL", "--volume", "20", channel=2)  # fmt: skip
+    assert r.returncode == 3 and "1-10 mL (the syringe loaded)" in r.stderr, r.stderr
+    assert emulator.pumps()[1]["rate"] == 0
+
+
+def test_a_syringe_holding_less_than_typed_alarms_near_empty_before_it_runs_dry(emulator, pump_cli):
+    # 20 mL typed, 15 in the syringe: counted from 20 alone, near empty (15 min before
+    # empty at 26.25 mL/h: 6.5625 mL) came after the syringe was dry
+    assert emulator.command("load 1 15").startswith("ok")
+    norepi = ["--weight", "70", "--concentration", "16", "mcg/mL", "--volume", "20"]
+    assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *norepi).returncode == 0
+    assert 14_900_000 < emulator.pumps()[0]["left"] <= 15_000_000  # kept: not filled to 20
+    emulator.advance(18 * 60)  # 7.875 mL in, 7.125 left: not yet near empty
+    assert _listed(pump_cli, "near_empty") == []
+    emulator.advance(2 * 60)  # 8.75 in, 6.25 left
+    (near,) = _listed(pump_cli, "near_empty")  # raised at 6.5625 left, 15 min to empty
+    assert re.search(r"near empty: 6\.5[0-9]* mL left, empty in about 1[45] min", near["message"])
+    status = json.loads(pump_cli("status", "--json").stdout)
+    assert status["state"] == "running", status
+    assert 6.2 < float(status["volume_left_ml"]) <= 6.25, status  # the syringe's, not 11.25
+    emulator.advance(15 * 60)  # 15 mL in: the syringe is dry
+    (empty,) = _listed(pump_cli, "syringe_empty")
+    assert "norepinephrine 0.1 mcg/kg/min" in empty["message"], empty
+    assert emulator.pumps()[0]["rate"] == 0
+
+
+def test_the_empty_alarm_keeps_the_drug_and_dose(emulator, pump_cli):
+    # 10 mL typed into a syringe holding 50: the count ends it first, with drug and dose;
+    # the end-of-travel sensor's report after it made it "flow stopped (channel 1 stopped)"
+    assert emulator.command("load 1 50").startswith("ok")
+    norepi = ["--weight", "70", "--concentration", "16", "mcg/mL", "--volume", "10"]
+    assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *norepi).returncode == 0
+    emulator.advance(23 * 60)  # 10.06 mL at 26.25 mL/h: the volume programmed is in
+    (counted,) = _listed(pump_cli, "syringe_empty")
+    assert "norepinephrine 0.1 mcg/kg/min" in counted["message"], counted
+    emulator.inject("empty", 1)
+    emulator.advance(2)
+    (sensed,) = _listed(pump_cli, "syringe_empty")
+    assert sensed["message"] == counted["message"], sensed

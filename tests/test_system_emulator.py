@@ -89,7 +89,8 @@ def test_a_tcp_port_out_of_range_is_a_usage_error(port):
 
 def test_help_says_what_the_emulated_syringe_holds():
     r = _emulate("--help")
-    assert "holds 50 mL" in r.stdout and "refill CH" in r.stdout
+    assert "takes 10/20/50 mL" in r.stdout and "refill CH" in r.stdout
+    assert "load CH ML" in r.stdout
     assert "--volume" in r.stdout  # the firmware's volume left is the one entered
 
 

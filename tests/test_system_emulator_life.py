@@ -172,7 +172,10 @@ def test_a_factory_reset_gives_a_new_board_on_the_same_port(emulator):
     emulator.factory_reset()
     assert emulator.port == port
     assert "safeboot" not in os.listdir(emulator.state_dir)
-    assert emulator.pumps() == [{"rate": 0, "left": 50_000000, "pumped": 0, "fault": None}] * 2
+    assert (
+        emulator.pumps()
+        == [{"rate": 0, "left": 50_000000, "syringe": 50_000000, "pumped": 0, "fault": None}] * 2
+    )
     with pumpguard.connect(port, timeout=ANSWER_TIMEOUT_S) as pump:  # the line carries again
         assert [pump.status(ch).state for ch in (1, 2)] == ["idle", "idle"]
         assert pump.alarms() == []

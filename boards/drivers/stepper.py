@@ -12,12 +12,15 @@ _CATCH_UP = const(4)  # most steps issued in one service call
 
 
 class StepDirMotor:
-    def __init__(self, step, direction, enable, steps_per_ml, clock, sensors=()):
+    def __init__(self, step, direction, enable, steps_per_ml, clock, sensors=(), capacity=0):
         # step, direction, enable: machine.Pin outputs (enable active low, as on
         # A4988/TMC2208 boards). sensors: (kind, Pin) inputs that read 1 on a fault,
         # kind being occlusion | air_in_line | syringe_empty. clock: the time module
-        # (ticks_us, ticks_add, ticks_diff), or a fake one in tests.
+        # (ticks_us, ticks_add, ticks_diff), or a fake one in tests. capacity: the
+        # syringe its steps per mL are for (millionths of mL).
         self._clock = clock
+        self._capacity = capacity
+        self._held = 0  # the volume loaded, less every step taken since (micro mL)
         self._step = step
         self._enable = enable
         self._spm = steps_per_ml
@@ -57,7 +60,21 @@ class StepDirMotor:
         self._steps = 0
         volume = self._carry // self._spm
         self._carry -= volume * self._spm
+        self._held = max(0, self._held - volume)
         return volume
+
+    def syringe(self):
+        """The syringe's capacity: the one this driver's steps per mL are for."""
+        return self._capacity
+
+    def load(self, volume):
+        """A start programmed volume (millionths of mL): the travel counts from it."""
+        self._held = volume
+
+    def left(self):
+        """The volume loaded less the steps taken since: no plunger sensor here, so the
+        measure is the steps themselves."""
+        return self._held
 
     def fault(self):
         """The first sensor reporting a fault (occlusion...), or None."""

@@ -13,7 +13,8 @@ USB_IDS = None  # no USB: the link is a PTY or a TCP socket, and there is no REP
 MPY_ARCH = None  # mpy-cross emits portable bytecode: the WebAssembly MicroPython runs it
 CHANNELS = const(2)
 MAX_RATE = const(1000_000000)  # 1000 mL/h
-SYRINGE_ML = const(50_000000)  # 50 mL syringe, full at power-on
+# The syringes it takes (10, 20 and 50 mL); a full 50 mL one is loaded at power-on.
+SYRINGES_ML = (10_000000, 20_000000, 50_000000)
 LINK_TIMEOUT_MS = const(10_000)
 NEAR_EMPTY_S = const(900)  # 15 min
 WATCHDOG_MS = const(8_000)

@@ -118,15 +118,22 @@ class VirtualClock:
 class SyringePump:
     """One channel's syringe driver: integrates delivered volume from the motor rate.
 
-    Volumes in millionths of mL, rates in millionths of mL/h, like the firmware. The
-    syringe starts full (``capacity``). An occlusion or air in line stops the flow
-    until cleared; a syringe pushed to its end reports ``syringe_empty``.
+    Volumes in millionths of mL, rates in millionths of mL/h, like the firmware.
+    ``sizes``: the syringes the board takes; the largest, full, is loaded at power-on.
+    A start loads the syringe with the volume it programmed (``load()``, the
+    firmware's), unless ``fill()`` (the control's ``load CH ML``) loaded another since:
+    that one is kept, so a syringe holding less than was typed can be modelled. What
+    the firmware reads as measured (``left()``) is the plunger's place: ``held``. An
+    occlusion or air in line stops the flow until cleared; a syringe pushed to its end
+    reports ``syringe_empty``.
     """
 
-    def __init__(self, clock, capacity):
+    def __init__(self, clock, sizes):
         self._clock = clock
-        self.capacity = capacity
-        self.left = capacity
+        self.sizes = sizes
+        self.capacity = sizes[-1]
+        self.held = self.capacity
+        self._filled = False  # fill() since the last start: the next start keeps it
         self.rate = 0
         self.pumped = 0  # total since power-on, for the emulator's own status
         self.fault_kind = None
@@ -141,12 +148,12 @@ class SyringePump:
         if not self.rate or self.fault_kind in ("occlusion", "air_in_line"):
             return
         self._carry += self.rate * elapsed
-        volume = min(self._carry // _MS_PER_HOUR, self.left)
+        volume = min(self._carry // _MS_PER_HOUR, self.held)
         self._carry -= volume * _MS_PER_HOUR
-        self.left -= volume
+        self.held -= volume
         self.pumped += volume
         self._owed += volume
-        if not self.left:
+        if not self.held:
             self.fault_kind = "syringe_empty"
 
     def set_rate(self, rate):
@@ -161,10 +168,36 @@ class SyringePump:
     def fault(self):
         return self.fault_kind
 
+    def syringe(self):
+        return self.capacity
+
+    def load(self, volume):
+        self._integrate()
+        if not self._filled:
+            self.held = volume
+        self._filled = False
+
+    def left(self):
+        self._integrate()
+        return self.held
+
+    def fill(self, volume):
+        """A syringe of the smallest size that holds volume, loaded with it (the
+        control's ``load CH ML``): kept by the next start, whatever it programs."""
+        fits = [size for size in self.sizes if size >= volume]
+        if volume <= 0 or not fits:
+            raise ValueError(f"no syringe the board takes holds {volume} millionths of a mL")
+        self._integrate()
+        self.capacity = fits[0]
+        self.held = volume
+        self._filled = True
+        if self.fault_kind == "syringe_empty":
+            self.fault_kind = None
+
     def inject(self, kind):
         self._integrate()
         if kind == "syringe_empty":
-            self.left = 0
+            self.held = 0
         self.fault_kind = kind
 
     def clear(self):
@@ -174,7 +207,7 @@ class SyringePump:
 
     def refill(self):
         self._integrate()
-        self.left = self.capacity
+        self.held = self.capacity
         self.fault_kind = None
 
 

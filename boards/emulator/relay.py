@@ -9,9 +9,12 @@
 #
 #   ["turn", fed, ms]        end of a loop turn (the shell's sleep_ms): the watchdog was
 #                            fed, the host may idle ms; the answer is the next turn's
-#                            inputs: [ticks_ms, link bytes (hex), volumes, faults]
+#                            inputs: [ticks_ms, link bytes (hex), volumes, faults,
+#                            each syringe's volume left as its plunger says]
 #   ["tx", hex]              bytes the firmware wrote to the link
 #   ["rate", i, rate]        motor i set to rate
+#   ["syringe", i]           the capacity of motor i's syringe; the answer is an int
+#   ["load", i, volume]      a start programmed volume on motor i
 #   ["alarm", level]         alarm output level
 #   ["read", name]           store read; the answer is hex, null for no file, or
 #                            [errno, text] when the host's store failed to read it
@@ -46,6 +49,7 @@ class _Bridge:
         self.rx = b""
         self.volumes = [0] * channels
         self.faults = [None] * channels
+        self.lefts = [None] * channels
         self.fed = False
 
     def send(self, msg):
@@ -55,7 +59,7 @@ class _Bridge:
         return json.loads(js.bridge.call(json.dumps(msg)))
 
     def turn(self, ms):
-        self.ticks, rx, self.volumes, self.faults = self.call(["turn", self.fed, ms])
+        self.ticks, rx, self.volumes, self.faults, self.lefts = self.call(["turn", self.fed, ms])
         self.fed = False
         self.rx = unhexlify(rx)
 
@@ -107,6 +111,15 @@ class _Motor:
 
     def fault(self):
         return self._bridge.faults[self._i]
+
+    def syringe(self):
+        return self._bridge.call(["syringe", self._i])
+
+    def load(self, volume):
+        self._bridge.send(["load", self._i, volume])
+
+    def left(self):
+        return self._bridge.lefts[self._i]
 
 
 class _Store:

@@ -162,18 +162,25 @@ def _concs(drug):
     return "allowed: %s %s" % (listing([units.fmt(a) for a in drug.concs], 40), drug.conc_unit)
 
 
-def check_volume(lib, volume):
-    if volume is not None and lib.volume_min <= volume <= lib.volume_max:
+def check_volume(lib, volume, syringe_ml=None):
+    """The volume programmed: the library's range, and no more than the syringe loaded
+    holds (syringe_ml, its capacity as the motor reports it): counted down from a figure
+    larger than the syringe, near empty would come after it ran dry (issue 9, finding 1)."""
+    most = lib.volume_max
+    if syringe_ml is not None and syringe_ml < most:
+        most = syringe_ml
+    if volume is not None and lib.volume_min <= volume <= most:
         return None
     return refuse(
         "volume_required" if volume is None else "volume_out_of_range",
-        "the syringe or bag volume must be %s-%s mL, not %s"
+        "the syringe or bag volume must be %s-%s mL%s, not %s"
         % (
             units.fmt(lib.volume_min),
-            units.fmt(lib.volume_max),
+            units.fmt(most),
+            " (the syringe loaded)" if most != lib.volume_max else "",
             "missing" if volume is None else units.fmt(volume) + " " + units.VOLUME,
         ),
-        (lib.volume_min, lib.volume_max, units.VOLUME),
+        (lib.volume_min, most, units.VOLUME),
     )
 
 

@@ -98,7 +98,7 @@ Clock = shellkit.Clock
 Session = shellkit.Session
 hello_fields = shellkit.hello_fields
 _MAX_FRAMES = 24
-NOREPI_250 = dict(NOREPI, volume=250000000)  # 250 mL: about 9.5 h at 0.1 mcg/kg/min
+NOREPI_50 = dict(NOREPI, volume=50000000)  # the 50 mL syringe: about 1.9 h at 0.1 mcg/kg/min
 
 
 class Motor:
@@ -128,6 +128,15 @@ class Motor:
 
     def fault(self):
         return self.fault_kind
+
+    def syringe(self):  # a 50 mL one; the count from the volume programmed ends it
+        return 50000000
+
+    def load(self, volume):
+        pass
+
+    def left(self):
+        return None
 
 
 class Null:
@@ -295,7 +304,7 @@ def event(f):
     _pending.append((at + MIN_S, "ACK", {"alarm_id": fields["id"]}))
     if fields["code"] == _EMPTY:  # a new syringe, started again
         ch = fields["ch"]
-        _pending.append((at + 3 * MIN_S, "START", NOREPI_250 if ch == 1 else VASO))
+        _pending.append((at + 3 * MIN_S, "START", NOREPI_50 if ch == 1 else VASO))
 
 
 def session():
@@ -344,11 +353,11 @@ _SCRIPT = (
     (at(0.42), "START", VASO),
     (at(0.55), "fault", None),
     (at(0.56), "unfault", None),
-    (at(0.6), "START", NOREPI_250),
+    (at(0.6), "START", NOREPI_50),
     (at(0.67), "silence", None),
     (at(0.7), "STOP", {"ch": 1}),
     (at(0.71), "TAPER", {"ch": 1, "first": 0}),
-    (at(0.8), "START", NOREPI_250),
+    (at(0.8), "START", NOREPI_50),
 )
 
 
@@ -402,7 +411,7 @@ def main():
     _now[0] = _from
     session()
     if _from == 0:
-        command("START", NOREPI_250)
+        command("START", NOREPI_50)
     sample()
     script = 0
     while script < len(_SCRIPT) and _SCRIPT[script][0] <= _from:

@@ -3,6 +3,7 @@
 # refused, taper stops and their steps, faults and their end, emergency stops, acks, the link, odd
 # inputs). test_core_logtext.py compares its texts with those the core made before
 # its log kept codes and numbers (logtexts.json): they must be the same, byte for byte.
+from firmware import startup
 from firmware.core import SafetyCore
 from tests.portable.corekit import HOUR, MIN, M, library
 from tests.portable.coreview import since
@@ -101,7 +102,7 @@ def steps(core, t):
         lambda: core.supervise(2000, big + 3000),
         lambda: core.tick(big + 20000),
         lambda: core.host_seen(big + 21000),
-        lambda: core.store_lost("crc mismatch", big + 22000),
+        lambda: startup.store_lost(core, "crc mismatch", big + 22000),
         lambda: core.titrate(2, 100000, UNIT, big + 23000),
         lambda: _start(
             core,

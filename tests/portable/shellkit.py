@@ -67,6 +67,17 @@ class Motor:
     def fault(self):
         return self.fault_kind
 
+    # The syringe: a 50 mL one, loaded with what each start programs; no measure of
+    # its own (left() None: the firmware's count from the volume programmed is all).
+    def syringe(self):
+        return 50_000000
+
+    def load(self, volume):
+        self.loaded = volume
+
+    def left(self):
+        return None
+
 
 # The board's keys in every store these tests make (firmware/keys.py's file), and the
 # host's copy of them: fixed, so a failing test can be replayed.

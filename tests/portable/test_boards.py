@@ -113,7 +113,12 @@ def test_every_registered_board_holds_the_contract():
             assert isinstance(value, _KINDS[kind.rstrip("?")]), (name, field, value)
         for function in contract.FUNCTIONS:
             assert callable(getattr(board, function, None)), (name, function)
-        assert board.CHANNELS >= 1 and board.MAX_RATE > 0 and board.SYRINGE_ML > 0, name
+        assert (
+            board.CHANNELS >= 1
+            and board.MAX_RATE > 0
+            and board.SYRINGES_ML
+            and min(board.SYRINGES_ML) > 0
+        ), name
     # the insecure development mode is the emulator's alone
     assert [name for name in boards.names() if boards.get(name).INSECURE_OK] == ["emulator"]
 

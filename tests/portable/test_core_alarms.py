@@ -1,4 +1,5 @@
 # Alarms: host link silence, near empty, hardware faults, acknowledgement, advisories.
+from firmware import startup
 from firmware.core import SafetyCore
 from tests.portable.corekit import (
     MIN,
@@ -180,7 +181,7 @@ def test_shell_inputs_for_a_channel_that_does_not_exist_are_errors():
 
 def test_a_lost_store_raises_a_high_alarm_saying_every_channel_started_idle():
     core = make_core()
-    a = core.store_lost("corrupt: not JSON", 1234)
+    a = startup.store_lost(core, "corrupt: not JSON", 1234)
     assert (a.code, a.priority, a.ch, a.at_ms) == ("store_lost", "high", 0, 1234)
     assert "corrupt: not JSON" in a.message and "every channel started idle" in a.message
     assert alarm(core, "store_lost") is a

@@ -1,7 +1,7 @@
 # Faults are latched (issue 9, finding 5): a fault its sensor still reports is a fact.
 # No start on the channel while it lasts, its alarm listed while it lasts (acknowledged
 # or not), and every occurrence that begins its own alarm.
-from firmware import resume
+from firmware import libsteps
 from firmware.core import SafetyCore
 from tests.portable.corekit import (
     MIN,
@@ -153,7 +153,7 @@ def test_a_library_switch_keeps_what_the_sensors_report():
     core = make_core()
     start_norepinephrine(core)
     core.fault(1, "occlusion", MIN)
-    resume.switch(core, library(), resume.switched(core, library()))
+    libsteps.switch(core, library(), libsteps.switched(core, library()))
     _refused_for_the_fault(start_norepinephrine(core, now=2 * MIN), "occlusion")
     core.fault(1, None, 3 * MIN)
     a = alarm(core, "occlusion")
@@ -176,3 +176,49 @@ def test_a_rollback_across_a_fault_report_never_refuses_the_stop():
     core.fault(2, "air_in_line", 3 * MIN)
     core.rollback(kept)
     assert core.stop(2, 4 * MIN).ok
+
+
+# -- the syringe (issue 9, finding 1) ---------------------------------------------------
+
+
+def test_the_empty_alarm_keeps_the_drug_and_dose_when_the_sensor_reports_it_after_the_count():
+    # The count from the volume programmed ends first (the core's own syringe_empty, with
+    # the drug and dose), the end-of-travel sensor a turn later: its report made the
+    # alarm "flow stopped (channel 1 stopped)", the drug and dose gone from it.
+    core = make_core()
+    start_norepinephrine(core, volume=1 * M)
+    core.delivered(1, 1 * M)
+    core.tick(MIN)
+    counted = alarm(core, "syringe_empty")
+    assert "norepinephrine 0.1 mcg/kg/min" in counted.message, counted.message
+    core.fault(1, "syringe_empty", MIN + 1000)
+    sensed = alarm(core, "syringe_empty")
+    assert sensed.message == counted.message and sensed.active
+    _refused_for_the_fault(start_norepinephrine(core, now=2 * MIN), "syringe empty")
+
+
+def test_no_volume_larger_than_the_loaded_syringe_is_programmed():
+    core = make_core()
+    for volume in (250 * M, 20 * M + 1):
+        result = start_norepinephrine(core, volume=volume, syringe=20 * M)
+        assert result.code == "volume_out_of_range", result.code
+        assert "1-20 mL (the syringe loaded)" in result.message, result.message
+        assert result.allowed == (1 * M, 20 * M, "mL")
+    assert start_norepinephrine(core, volume=20 * M, syringe=20 * M).ok
+
+
+def test_near_empty_comes_from_the_syringes_measure_when_it_holds_less_than_was_typed():
+    # 50 mL typed, 10 loaded: counted from 50 the alarm came 40 mL after the syringe was dry
+    core = make_core()
+    start_norepinephrine(core, volume=50 * M)  # 30 mL/h: near empty 15 min before, 7.5 mL
+    core.delivered(1, 0, 10 * M)
+    core.tick(MIN)
+    assert alarm(core, "near_empty") is None  # 10 mL: 20 min left
+    core.delivered(1, 2 * M + 500000, 7 * M + 500000)
+    core.tick(6 * MIN)
+    near = alarm(core, "near_empty")
+    assert near is not None and "7.5 mL left" in near.message, near
+    assert status_of(core, 1).volume_left == 7 * M + 500000
+    core.delivered(1, 7 * M + 500000, 0)
+    core.tick(21 * MIN)
+    assert alarm(core, "syringe_empty") is not None and core.rate(1) == 0

@@ -3,7 +3,10 @@
 # many tests read them. logtexts.json holds what the core made of logsession.py's
 # session before (main b42d823), and since faults are latched (issue 9) the one entry
 # the session added then (channel 1's sensor clear, the seqs after it one more; nothing
-# else changed): every entry and every decision's message must match.
+# else changed), and since the empty alarm keeps its drug and dose (issue 9, finding 1)
+# channel 2's sensor report after its count ended, in 3 entries, names norepinephrine
+# 0.1 mcg/kg/min where it said "channel 2 stopped": every entry and every decision's
+# message must match.
 import json
 
 from tests.portable import logsession

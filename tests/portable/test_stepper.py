@@ -65,3 +65,20 @@ def test_sensors_report_their_fault():
     assert motor.fault() is None
     occlusion.value(1)
     assert motor.fault() == "occlusion"
+
+
+def test_the_syringe_left_is_the_volume_loaded_less_the_steps_taken():
+    step, direction, enable, clock = Pin(), Pin(), Pin(), Clock()
+    motor = StepDirMotor(step, direction, enable, 720, clock, (), 50_000000)
+    assert motor.syringe() == 50_000000
+    motor.load(1_000000)  # a start programmed 1 mL
+    motor.set_rate(36_000000)
+    total = 0
+    for _ in range(1000):  # 10 s: 72 steps, 0.1 mL
+        clock.us = clock.ticks_add(clock.us, 10000)
+        total += motor.delivered()
+    assert motor.left() == 1_000000 - total == 900000
+    motor.load(0)
+    clock.us = clock.ticks_add(clock.us, 1000000)
+    motor.delivered()
+    assert motor.left() == 0  # never below empty

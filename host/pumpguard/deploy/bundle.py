@@ -86,9 +86,11 @@ def mpy_cross_version():
 
 def _compile(rel, arch, dest):
     # Its source named as its module ("firmware.core"): the name the import interns anyway,
-    # so a module's traceback name costs no interned string of its own (issue 14).
+    # so a module's traceback name costs no interned string of its own (issue 14). No
+    # line numbers: a board's heap holds the bytecode, and its line tables were 3.7 KB of
+    # it on the 64-bit unix port (README "Budgets"); the cpython runtime has them.
     name = rel[:-3].replace("/", ".").replace(".__init__", "")
-    argv = [mpy_cross(), "-s", name, "-o", dest]
+    argv = [mpy_cross(), "-X", "no-source-lines", "-s", name, "-o", dest]
     if arch:
         argv.append("-march=" + arch)
     done = subprocess.run(

@@ -16,10 +16,12 @@ shell: it reads the terminal only while in the foreground (``fg``) and never sto
 for it (SIGTTIN ignored), so it goes on serving the link. Its owner: a stdin that is a
 pipe (``Emulator``'s) and ends means the process that started it died, and it quits.
 
-The emulated syringe: each channel's holds the board's ``SYRINGE_ML`` (50 mL on
-``emulator``) at power-on and after ``refill CH``, whatever volume the start command
-entered: like a real pump, the firmware cannot measure the syringe; its volume left is
-computed from the volume the clinician entered. ``pumps`` shows the emulated one.
+The emulated syringe: each channel's takes the board's ``SYRINGES_ML`` (10, 20 and
+50 mL on ``emulator``); a full 50 mL one is loaded at power-on and after ``refill CH``.
+A start fills it with the volume it programs (``load()``, at most the syringe's size),
+unless ``load CH ML`` loaded another since, which that start keeps: the firmware reads
+the plunger's place (``left()``), so a syringe holding less than was typed alarms near
+empty before it runs dry. ``pumps`` shows the emulated ones.
 
 Power loss: kill the process with SIGKILL and start it again with the same
 ``--state-dir``; the firmware restores its channels from the store

@@ -37,6 +37,8 @@ control commands on stdin (one per line; each answers "ok ..." or "error ...", i
   empty CH          the syringe on channel CH pushed to its end
   clear CH          clear an occlusion or air in line
   refill CH         a full syringe on channel CH again
+  load CH ML        a syringe holding ML mL on channel CH (the smallest size the board
+                    takes that holds it), kept by the next start whatever it programs
   silence on|off    the link carries nothing either way (host-link loss)
   advance SECONDS   fast-forward the virtual clock by 0 to {MAX_ADVANCE_S} s (to the ms),
                     stepping the firmware at most one virtual second per loop turn;
@@ -55,6 +57,7 @@ foreground again (`fg`); the emulator goes on serving its port meanwhile
 
 _FAULTS = {"occlusion": "occlusion", "air": "air_in_line", "empty": "syringe_empty"}
 _CHANNEL = re.compile(r"[0-9]+", re.ASCII)
+_MICRO_ML = Decimal("0.000001")
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", re.ASCII)
 
 
@@ -163,6 +166,17 @@ class Control:
             )
         return int(seconds * 1000)
 
+    @staticmethod
+    def _micro_ml(arg, most):
+        # mL to the microlitre, digits only: the firmware's volumes are millionths of mL.
+        ml = Decimal(arg) if _SECONDS.fullmatch(arg) else None
+        if ml is None or not 0 < ml * 1_000_000 <= most or ml != ml.quantize(_MICRO_ML):
+            raise EmulatorError(
+                f"load: {arg!r} is not a volume a syringe of this board holds: more than 0 "
+                f"and at most {most / 1_000_000:g} mL, to the microlitre"
+            )
+        return int(ml * 1_000_000)
+
     def _apply(self, words):
         try:
             return self._run(words[0], words[1:])
@@ -180,6 +194,11 @@ class Control:
                 pump.clear()
             else:
                 pump.refill()
+        elif cmd == "load":
+            if len(args) != 2:
+                raise EmulatorError("load takes a channel and a volume: load CH ML")
+            pump = self._pump(cmd, args[0])
+            pump.fill(self._micro_ml(args[1], pump.sizes[-1]))
         elif cmd == "silence":
             if args not in (["on"], ["off"]):
                 raise EmulatorError("silence takes on or off: silence on|off")
@@ -194,7 +213,13 @@ class Control:
             if cmd == "pumps":
                 return json.dumps(
                     [
-                        {"rate": p.rate, "left": p.left, "pumped": p.pumped, "fault": p.fault_kind}
+                        {
+                            "rate": p.rate,
+                            "left": p.held,
+                            "syringe": p.capacity,
+                            "pumped": p.pumped,
+                            "fault": p.fault_kind,
+                        }
                         for p in self._pumps
                     ]
                 )

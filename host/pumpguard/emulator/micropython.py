@@ -162,12 +162,17 @@ def _relay(stdin, stdout, ports):
                     bytes(rx[:n]).hex() if n else "",
                     [m.delivered() for m in motors],
                     [m.fault() for m in motors],
+                    [m.left() for m in motors],
                 ]
             )
         elif kind == "tx":
             link.write(bytes.fromhex(msg[1]))
         elif kind == "rate":
             motors[msg[1]].set_rate(msg[2])
+        elif kind == "syringe":
+            answer(motors[msg[1]].syringe())
+        elif kind == "load":
+            motors[msg[1]].load(msg[2])
         elif kind == "alarm":
             alarm.set(msg[1])
         elif kind == "read":

@@ -58,11 +58,13 @@ _STARTED = "emulator.started"
 
 def syringe_help(spec):
     """What `emulate --help` says about the board's emulated syringe."""
+    sizes = "/".join(f"{size / 1_000_000:g}" for size in spec.SYRINGES_ML)
     return (
-        f"the emulated syringe holds {spec.SYRINGE_ML // 1_000_000} mL (board {spec.NAME}'s "
-        "SYRINGE_ML) at power-on and after\n`refill CH`, whatever --volume the start "
-        "command entered; the firmware's volume left\nis computed from that entered "
-        "--volume\n"
+        f"the emulated syringes: board {spec.NAME} takes {sizes} mL (SYRINGES_ML); a full "
+        f"{spec.SYRINGES_ML[-1] // 1_000_000} mL one is\nloaded at power-on; a start "
+        "fills it with the --volume it programs (no more than the\nsyringe holds), "
+        "unless `load CH ML` loaded another since; the firmware reads the\nplunger's "
+        "place, so near empty comes before a syringe holding less than typed runs dry\n"
     )
 
 
@@ -220,7 +222,7 @@ class _Board:
 
     def _syringes(self):
         return [
-            hardware.SyringePump(self.clock, self.spec.SYRINGE_ML)
+            hardware.SyringePump(self.clock, self.spec.SYRINGES_ML)
             for _ in range(self.spec.CHANNELS)
         ]
 
