@@ -205,9 +205,9 @@ class SafetyCore:
         if kind is None:
             return None
         message = "%s on channel %d: flow stopped (%s)" % (kind.replace("_", " "), ch, describe(c))
-        counted = self._alarms.find(ch, code)
-        if code == "syringe_empty" and counted is not None and not counted.active:
-            message = counted.message  # the count ended it first, naming drug and dose
+        counted = self._alarms.find(ch, code) if code == "syringe_empty" else None
+        if counted and not counted.active and counted.at_ms >= (c.last_up_ms or 0):
+            message = counted.message  # this infusion's count ended it first: drug, dose
         c.fire(FAULT)
         if c.rate:
             self._set_dose(c, 0, now_ms)

@@ -12,15 +12,18 @@ _CATCH_UP = const(4)  # most steps issued in one service call
 
 
 class StepDirMotor:
-    def __init__(self, step, direction, enable, steps_per_ml, clock, sensors=(), capacity=0):
+    def __init__(self, step, direction, enable, steps_per_ml, clock, sensors=(), capacity=None):
         # step, direction, enable: machine.Pin outputs (enable active low, as on
         # A4988/TMC2208 boards). sensors: (kind, Pin) inputs that read 1 on a fault,
         # kind being occlusion | air_in_line | syringe_empty. clock: the time module
         # (ticks_us, ticks_add, ticks_diff), or a fake one in tests. capacity: the
-        # syringe its steps per mL are for (millionths of mL).
+        # syringe its steps per mL are for (millionths of mL; None: not known).
         self._clock = clock
         self._capacity = capacity
-        self._held = 0  # the volume loaded, less every step taken since (micro mL)
+        # The volume loaded, less every step taken since (micro mL); None until a start
+        # loads it: after a reset the firmware's restored count is all there is, and a
+        # 0 here would stop a restored infusion as empty.
+        self._held = None
         self._step = step
         self._enable = enable
         self._spm = steps_per_ml
@@ -60,7 +63,8 @@ class StepDirMotor:
         self._steps = 0
         volume = self._carry // self._spm
         self._carry -= volume * self._spm
-        self._held = max(0, self._held - volume)
+        if self._held is not None:
+            self._held = max(0, self._held - volume)
         return volume
 
     def syringe(self):
@@ -72,8 +76,8 @@ class StepDirMotor:
         self._held = volume
 
     def left(self):
-        """The volume loaded less the steps taken since: no plunger sensor here, so the
-        measure is the steps themselves."""
+        """The volume loaded less the steps taken since (no plunger sensor here, so the
+        measure is the steps themselves), or None before a start loaded one."""
         return self._held
 
     def fault(self):

@@ -222,3 +222,18 @@ def test_near_empty_comes_from_the_syringes_measure_when_it_holds_less_than_was_
     core.delivered(1, 7 * M + 500000, 0)
     core.tick(21 * MIN)
     assert alarm(core, "syringe_empty") is not None and core.rate(1) == 0
+
+
+def test_an_earlier_infusions_empty_alarm_lends_no_text_to_a_new_one():
+    # the count's syringe_empty of the first syringe, never acknowledged, then another
+    # drug started: the sensor's empty names what runs now, not the first one's
+    core = make_core()
+    start_norepinephrine(core, volume=1 * M)
+    core.delivered(1, 1 * M)
+    core.tick(MIN)
+    first = alarm(core, "syringe_empty")
+    assert start_norepinephrine(core, dose=200000, now=2 * MIN).ok
+    core.fault(1, "syringe_empty", 3 * MIN)
+    sensed = alarm(core, "syringe_empty")
+    assert sensed.id != first.id and sensed.active
+    assert "norepinephrine 0.2 mcg/kg/min" in sensed.message, sensed.message

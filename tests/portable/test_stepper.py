@@ -82,3 +82,14 @@ def test_the_syringe_left_is_the_volume_loaded_less_the_steps_taken():
     clock.us = clock.ticks_add(clock.us, 1000000)
     motor.delivered()
     assert motor.left() == 0  # never below empty
+
+
+def test_before_a_start_loads_it_the_driver_measures_nothing():
+    # After a reset the driver has counted nothing: a 0 here made a restored infusion
+    # "empty" in the first turn (the review of issue 9, finding 1); None leaves the
+    # firmware's restored count in charge. No capacity given: none known, not 0 mL.
+    motor, step, enable, clock = _motor()
+    assert motor.left() is None and motor.syringe() is None
+    motor.set_rate(36_000000)
+    clock.us = clock.ticks_add(clock.us, 1000000)
+    assert motor.delivered() > 0 and motor.left() is None
