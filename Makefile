@@ -107,14 +107,18 @@ typecheck-micropython: $(STUBS_STAMP) $(NODE_STAMP) $(VENV_STAMP)
 typecheck-host: $(NODE_STAMP) $(VENV_STAMP)
 	$(PYRIGHT) -p pyrightconfig.json
 
-# The system tests start the MicroPython runtime too (node_modules). Four workers on two
-# cores: much of a system test is waiting on a PTY or an emulator, so four keep both cores
-# busy (measured under two busy loops: 144 s against 187 s with two workers), and beside
-# other CPU-bound processes more workers get more of the CPU. worksteal: a worker that ran
-# out takes half of another's queue, so the long tests (soak, farm, plugin) end no tail
-# (one subset, system + roundtrip tests, 414, load ~13: 235 s with load, 186 s worksteal).
+# The system tests start the MicroPython runtime too (node_modules). Eight workers on two
+# cores: much of a system test is waiting on a PTY or an emulator's real-time clock, and
+# what make test spends in CPU grows with its wall time (make test on an idle machine,
+# /usr/bin/time: -n 4 303 s wall and 530 s of CPU, -n 6 226 s and 426 s, -n 8 194 s and
+# 366 s, -n 12 247 s and 465 s: more workers each start and collect, and keep their own
+# emulators). Beside other CPU-bound processes more workers also get more of the CPU.
+# worksteal: a worker that ran out takes half of another's queue, so the long tests
+# (soak, farm, plugin, report) end no tail (-n 6: every worker's last test ended within
+# 2 s of the others'). PYTEST_WORKERS=N to try another count.
+PYTEST_WORKERS ?= 8
 test-py: $(VENV_STAMP) $(NODE_STAMP)
-	$(PY) -m pytest -q -n 4 --dist worksteal
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 test-mp: mpy $(NODE_STAMP)
 	@$(MAKE) --no-print-directory test-mp-checks
