@@ -27,6 +27,16 @@ def _state(core):
     return snap["channels"], snap["alarms"]
 
 
+def _emptied_by_the_count(volume=1 * M):
+    """A core whose channel 1 delivered its whole programmed volume (norepinephrine):
+    the count's own syringe_empty, no sensor's."""
+    core = make_core()
+    start_norepinephrine(core, volume=volume)
+    core.delivered(1, volume)
+    core.tick(MIN)
+    return core
+
+
 def test_no_start_while_the_sensor_still_reports_the_fault():
     for kind, said in (("occlusion", "occlusion"), ("air_in_line", "air in line"),
                        ("syringe_empty", "syringe empty"), ("motor", "motor fault")):  # fmt: skip
@@ -103,10 +113,7 @@ def test_a_fault_the_sensor_reports_instead_of_another_ends_the_first():
 
 def test_the_programmed_volume_delivered_is_no_latched_fault():
     # no sensor reports it: a start with a new volume (a new syringe) runs again
-    core = make_core()
-    start_norepinephrine(core, volume=5 * M)
-    core.delivered(1, 5 * M)
-    core.tick(MIN)
+    core = _emptied_by_the_count(5 * M)
     a = alarm(core, "syringe_empty")
     assert a is not None and not a.active and core.rate(1) == 0
     assert start_norepinephrine(core, now=2 * MIN).ok
@@ -185,10 +192,7 @@ def test_the_empty_alarm_keeps_the_drug_and_dose_when_the_sensor_reports_it_afte
     # The count from the volume programmed ends first (the core's own syringe_empty, with
     # the drug and dose), the end-of-travel sensor a turn later: its report made the
     # alarm "flow stopped (channel 1 stopped)", the drug and dose gone from it.
-    core = make_core()
-    start_norepinephrine(core, volume=1 * M)
-    core.delivered(1, 1 * M)
-    core.tick(MIN)
+    core = _emptied_by_the_count()
     counted = alarm(core, "syringe_empty")
     assert "norepinephrine 0.1 mcg/kg/min" in counted.message, counted.message
     core.fault(1, "syringe_empty", MIN + 1000)
@@ -227,10 +231,7 @@ def test_near_empty_comes_from_the_syringes_measure_when_it_holds_less_than_was_
 def test_an_earlier_infusions_empty_alarm_lends_no_text_to_a_new_one():
     # the count's syringe_empty of the first syringe, never acknowledged, then another
     # drug started: the sensor's empty names what runs now, not the first one's
-    core = make_core()
-    start_norepinephrine(core, volume=1 * M)
-    core.delivered(1, 1 * M)
-    core.tick(MIN)
+    core = _emptied_by_the_count()
     first = alarm(core, "syringe_empty")
     assert start_norepinephrine(core, dose=200000, now=2 * MIN).ok
     core.fault(1, "syringe_empty", 3 * MIN)
