@@ -110,8 +110,9 @@ typecheck-host: $(NODE_STAMP) $(VENV_STAMP)
 # The system tests start the MicroPython runtime too (node_modules). Eight workers on two
 # cores: much of a system test is waiting on a PTY or an emulator's real-time clock, and
 # what make test spends in CPU grows with its wall time (make test on an idle machine,
-# /usr/bin/time: -n 4 303 s wall and 530 s of CPU, -n 6 226 s and 426 s, -n 8 194 s and
-# 366 s, -n 12 247 s and 465 s: more workers each start and collect, and keep their own
+# /usr/bin/time, one run each but -n 8: -n 4 303 s wall and 530 s of CPU, -n 6 226 s and
+# 426 s, -n 8 194 s and 366 s, again 244 s and 460 s (it varies by tens of seconds),
+# -n 12 247 s and 465 s: more workers each start and collect, and keep their own
 # emulators). Beside other CPU-bound processes more workers also get more of the CPU.
 # worksteal: a worker that ran out takes half of another's queue, so the long tests
 # (soak, farm, plugin, report) end no tail (-n 6: every worker's last test ended within
