@@ -186,7 +186,10 @@ class SyringePump:
         control's ``load CH ML``): kept by the next start, whatever it programs."""
         fits = [size for size in self.sizes if size >= volume]
         if volume <= 0 or not fits:
-            raise ValueError(f"no syringe the board takes holds {volume} millionths of a mL")
+            raise ValueError(
+                f"load: no syringe the board takes holds {volume / 1_000_000:g} mL: more "
+                f"than 0 and at most {self.sizes[-1] / 1_000_000:g} mL"
+            )
         self._integrate()
         self.capacity = fits[0]
         self.held = volume

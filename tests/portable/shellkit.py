@@ -55,6 +55,7 @@ class Motor:
         self.rate = 0
         self.owed = 0
         self.fault_kind = None
+        self.loaded = None  # the volume the last start loaded (load())
 
     def set_rate(self, rate):
         self.rate = rate

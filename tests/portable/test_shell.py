@@ -429,18 +429,14 @@ def test_the_loaded_syringe_bounds_the_volume_and_a_start_loads_it():
     assert (name, NAME[r["code"]]) == ("REFUSED", "volume_out_of_range"), (name, r)
     assert "1-50 mL (the syringe loaded)" in r["message"], r["message"]
     motor = p["motors"][0]
-    assert motor.rate == 0 and getattr(motor, "loaded", None) is None  # nothing loaded
+    assert motor.rate == 0 and motor.loaded is None  # a refused start loads nothing
     name, r = host.request("START", dict(NOREPI, volume=20000000))
     assert name == "START_R" and motor.loaded == 20000000
 
 
 def test_the_syringes_own_measure_lowers_the_volume_left():
     # a syringe loaded with 5 mL where 50 were typed: the plunger's place says so
-    p = ports()
-    sh = shell(p)
-    host = Host(sh, p)
-    host.hello()
-    assert host.request("START", NOREPI)[0] == "START_R"
+    sh, p, host = _running()
     motor = p["motors"][0]
     motor.left = lambda: 5000000
     sh.step()

@@ -57,7 +57,6 @@ foreground again (`fg`); the emulator goes on serving its port meanwhile
 
 _FAULTS = {"occlusion": "occlusion", "air": "air_in_line", "empty": "syringe_empty"}
 _CHANNEL = re.compile(r"[0-9]+", re.ASCII)
-_MICRO_ML = Decimal("0.000001")
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", re.ASCII)
 
 
@@ -167,15 +166,13 @@ class Control:
         return int(seconds * 1000)
 
     @staticmethod
-    def _micro_ml(arg, most):
-        # mL to the microlitre, digits only: the firmware's volumes are millionths of mL.
-        ml = Decimal(arg) if _SECONDS.fullmatch(arg) else None
-        if ml is None or not 0 < ml * 1_000_000 <= most or ml != ml.quantize(_MICRO_ML):
-            raise EmulatorError(
-                f"load: {arg!r} is not a volume a syringe of this board holds: more than 0 "
-                f"and at most {most / 1_000_000:g} mL, to the microlitre"
-            )
-        return int(ml * 1_000_000)
+    def _micro_ml(arg):
+        # mL to the microlitre, digits only: the firmware's volumes are millionths of mL
+        # (which volumes a syringe holds is the pump's to say: SyringePump.fill()).
+        micro = Decimal(arg) * 1_000_000 if _SECONDS.fullmatch(arg) else None
+        if micro is None or micro != int(micro):  # (a quantize() of 10**40 would raise)
+            raise EmulatorError(f"load: {arg!r} is not a volume in mL, to the microlitre")
+        return int(micro)
 
     def _apply(self, words):
         try:
@@ -197,8 +194,7 @@ class Control:
         elif cmd == "load":
             if len(args) != 2:
                 raise EmulatorError("load takes a channel and a volume: load CH ML")
-            pump = self._pump(cmd, args[0])
-            pump.fill(self._micro_ml(args[1], pump.sizes[-1]))
+            self._pump(cmd, args[0]).fill(self._micro_ml(args[1]))
         elif cmd == "silence":
             if args not in (["on"], ["off"]):
                 raise EmulatorError("silence takes on or off: silence on|off")
