@@ -104,7 +104,7 @@ def changed(tmp_path):
     """A reviewed new version: figures and sources changed, a concentration added,
     milrinone added and phenylephrine removed; valid, not yet sealed."""
     doc = shipped()
-    doc["version"] = "0.2.0"
+    doc["version"] = "0.3.0"
     drugs = doc["drugs"]
     drugs["norepinephrine"]["limits"]["hard_max"] = {"value": "2.5", "source": "P&T 2026-11"}
     drugs["vasopressin"]["limits"]["soft_max"]["source"] = "pharmacist review 2026-11"

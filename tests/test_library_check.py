@@ -21,7 +21,7 @@ def test_the_shipped_library_is_valid_and_sealed(capsys):
     code, out, err = run(capsys, "library", "check", LIBRARY)
     assert code == 0, err
     assert out == (
-        f"{LIBRARY}: pumpguard-adult-icu-vasoactive 0.1.0, crc32 {SHIPPED_CRC}, sealed; valid\n"
+        f"{LIBRARY}: pumpguard-adult-icu-vasoactive 0.2.0, crc32 {SHIPPED_CRC}, sealed; valid\n"
     )
     result = library.check(LIBRARY)
     assert (result.valid, result.sealed, result.ok, result.problems) == (True, True, True, ())
@@ -65,7 +65,7 @@ def test_json_form_for_scripts(capsys, tmp_path):
         "problems": [],
         "identity": {
             "name": "pumpguard-adult-icu-vasoactive",
-            "version": "0.1.0",
+            "version": "0.2.0",
             "crc": SHIPPED_CRC,
         },
     }

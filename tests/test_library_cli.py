@@ -77,11 +77,11 @@ def _readme_examples():
 
 
 def test_the_readme_examples_print_what_the_readme_shows(capsys, monkeypatch, tmp_path):
-    # the README's edit: a copy with norepinephrine's hard maximum lowered, version 0.2.0
+    # the README's edit: a copy with norepinephrine's hard maximum lowered, version 0.3.0
     (tmp_path / "firmware").mkdir()
     (tmp_path / "firmware" / "druglib.json").write_text(SHIPPED)
     doc = shipped()
-    doc["version"] = "0.2.0"
+    doc["version"] = "0.3.0"
     doc["drugs"]["norepinephrine"]["limits"]["hard_max"] = {
         "value": "2.5",
         "source": "P&T committee 2026-11-24: lowered from 3",

@@ -22,8 +22,8 @@ def test_identical_content_is_exit_0_whatever_the_layout_or_seal(capsys, tmp_pat
     code, out, err = run(capsys, "library", "diff", LIBRARY, relaid)
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        f"old: {LIBRARY}: pumpguard-adult-icu-vasoactive 0.1.0, crc32 {SHIPPED_CRC}, sealed",
-        f"new: {relaid}: pumpguard-adult-icu-vasoactive 0.1.0, crc32 {SHIPPED_CRC}, NOT sealed",
+        f"old: {LIBRARY}: pumpguard-adult-icu-vasoactive 0.2.0, crc32 {SHIPPED_CRC}, sealed",
+        f"new: {relaid}: pumpguard-adult-icu-vasoactive 0.2.0, crc32 {SHIPPED_CRC}, NOT sealed",
         "no change in content",
     ]
     assert library.diff(LIBRARY, relaid) == []
@@ -38,12 +38,12 @@ def test_every_change_is_listed_with_both_values_and_sources(capsys, tmp_path):
     dobu = shipped()["drugs"]["dobutamine"]["titration"]["up_interval_s"]["source"]
     vaso = shipped()["drugs"]["vasopressin"]["limits"]["soft_max"]["source"]
     lines = out.splitlines()
-    assert lines[1].startswith(f"new: {new}: pumpguard-adult-icu-vasoactive 0.2.0, crc32 0x")
+    assert lines[1].startswith(f"new: {new}: pumpguard-adult-icu-vasoactive 0.3.0, crc32 0x")
     assert lines[1].endswith("NOT sealed")
     text = "\n".join(lines[2:])
     # stable order: the library's own, then the drugs by name
     for block in [
-        "library\n  version: value changed\n    old: 0.1.0\n    new: 0.2.0",
+        "library\n  version: value changed\n    old: 0.2.0\n    new: 0.3.0",
         "dobutamine\n  titration.up_interval_s: value changed\n"
         f"    old: 900 s (source: {dobu})\n"
         f"    new: 600 s (source: {dobu})",
@@ -88,7 +88,7 @@ def test_json_form(capsys, tmp_path):
     assert doc["old"] == {
         "file": str(LIBRARY),
         "name": "pumpguard-adult-icu-vasoactive",
-        "version": "0.1.0",
+        "version": "0.2.0",
         "crc": SHIPPED_CRC,
         "sealed": True,
     }

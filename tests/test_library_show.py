@@ -25,7 +25,7 @@ def test_every_drug_and_every_figure_with_its_unit_and_source(capsys):
     code, out, err = run(capsys, "library", "show", LIBRARY)
     assert code == 0, err
     assert out.splitlines()[0] == (
-        f"{LIBRARY}: pumpguard-adult-icu-vasoactive 0.1.0, crc32 {SHIPPED_CRC}, sealed; valid"
+        f"{LIBRARY}: pumpguard-adult-icu-vasoactive 0.2.0, crc32 {SHIPPED_CRC}, sealed; valid"
     )
     rows = _rows(out)
     assert list(rows) == ["library", *DRUGS]  # the file's order
@@ -51,7 +51,7 @@ def test_every_drug_and_every_figure_with_its_unit_and_source(capsys):
     assert "weight_kg.max" in rows["library"]
     # a long advisory keeps its source, on the line below
     assert "vasopressin is not a monotherapy" in rows["vasopressin"]["advisories[needs_any]"]
-    assert "seed 002_2e899deec2a64180.txt: do not use vasopressin as monotherapy" in out
+    assert "seed 002_2e899deec2a64180.txt: 'do not use vasopressin as monotherapy'" in out
     assert "advisories[note]" in rows["dopamine"]
 
 

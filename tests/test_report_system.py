@@ -170,8 +170,8 @@ def test_a_syringe_run_dry_is_never_reported_as_more_than_it_held(emulator):
     # each rate is held until the next entry, and the fault is logged after the pump ran
     # dry: counted as is, 50.02 mL of a 50 mL syringe
     with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
-        start_norepinephrine(pump, "0.2")  # 52.5 mL/h
-        for dose in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
+        start_norepinephrine(pump, "0.1")  # 26.25 mL/h (its start max)
+        for dose in ("0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
             emulator.advance(125)
             pump.titrate(1, dose, "mcg/kg/min")
         emulator.advance(600)  # runs dry at 262.5 mL/h
@@ -239,9 +239,9 @@ def test_a_drug_whose_valid_name_has_a_space_is_read(emulator, tmp_path):
 
 
 def test_a_library_switched_mid_log_is_on_the_page(emulator, tmp_path):
-    # the first infusion ran under the shipped library, the second under 0.2.0
+    # the first infusion ran under the shipped library, the second under 0.3.0
     edited = _sealed(
-        tmp_path, "v2.json", lambda t: t.replace('"version": "0.1.0"', '"version": "0.2.0"', 1)
+        tmp_path, "v3.json", lambda t: t.replace('"version": "0.2.0"', '"version": "0.3.0"', 1)
     )
     with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         old = pump.info()
@@ -253,12 +253,12 @@ def test_a_library_switched_mid_log_is_on_the_page(emulator, tmp_path):
         start_norepinephrine(pump)
         emulator.advance(300)
         r = report.build(pump.log(), report.identity(pump), pump.channels, now=report.now(pump))
-    assert [s.version for s in r.switches] == ["0.2.0"]
+    assert [s.version for s in r.switches] == ["0.3.0"]
     assert {"library_pushed", "library_switched"} <= {e.code for e in r.inputs}
     first, second = r.libraries
     assert first.since is None and old.library_version in first.library
-    # the library before is named as the firmware clips it ("... 0.1.0"): its version
-    assert "0.2.0" in second.library and second.until is None
+    # the library before is named as the firmware clips it ("... 0.2.0"): its version
+    assert "0.3.0" in second.library and second.until is None
     page = report.write(r, tmp_path / "r")[-1].read_text()
     assert "Device events" in page and "library_switched" in page
     assert "The drug library was switched during this log" in page

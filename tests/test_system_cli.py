@@ -231,8 +231,8 @@ def test_stop_of_a_long_taper_prints_every_step_and_status_the_next_one(emulator
     # From 1 mcg/kg/min norepinephrine tapers by 0.02 every 15 min: 50 steps, more than
     # STOP_R carries; the rest come from TAPER, none dropped.
     with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
-        start_norepinephrine(pump, "0.2", weight_kg="40")
-        for dose in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
+        start_norepinephrine(pump, "0.1", weight_kg="40")  # its start max
+        for dose in ("0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1"):
             emulator.advance(120, keepalive=pump.uptime_ms)
             pump.titrate(1, dose, "mcg/kg/min")
     r = pump_cli("stop")

@@ -233,8 +233,8 @@ def test_an_earlier_infusions_empty_alarm_lends_no_text_to_a_new_one():
     # drug started: the sensor's empty names what runs now, not the first one's
     core = _emptied_by_the_count()
     first = alarm(core, "syringe_empty")
-    assert start_norepinephrine(core, dose=200000, now=2 * MIN).ok
+    assert start_norepinephrine(core, dose=50000, now=2 * MIN).ok
     core.fault(1, "syringe_empty", 3 * MIN)
     sensed = alarm(core, "syringe_empty")
     assert sensed.id != first.id and sensed.active
-    assert "norepinephrine 0.2 mcg/kg/min" in sensed.message, sensed.message
+    assert "norepinephrine 0.05 mcg/kg/min" in sensed.message, sensed.message

@@ -5,8 +5,9 @@
 # the session added then (channel 1's sensor clear, the seqs after it one more; nothing
 # else changed), and since the empty alarm keeps its drug and dose (issue 9, finding 1)
 # channel 2's sensor report after its count ended, in 3 entries, names norepinephrine
-# 0.1 mcg/kg/min where it said "channel 2 stopped": every entry and every decision's
-# message must match.
+# 0.1 mcg/kg/min where it said "channel 2 stopped", and since norepinephrine's start max
+# is seed 003's 0.1 mcg/kg/min (issue 9, finding 11; it was 0.2) the refusal of a 0.9
+# start names 0.1, in 2 entries: every entry and every decision's message must match.
 import json
 
 from tests.portable import logsession

@@ -12,11 +12,15 @@ from tests.portable.corekit import (
 
 
 def test_seed_000_89f263fe6da11cd7_norepinephrine_first_line_and_phenylephrine_salvage_only():
-    # "Start at 2-3 mL/min (8-12 mcg/min)": 12 mcg/min at 70 kg, 4 mcg/mL = 3 mL/min.
+    # "Start at 2-3 mL/min (8-12 mcg/min)": 12 mcg/min at 70 kg, 4 mcg/mL = 3 mL/min. The
+    # library's entry is per kg, its start max seed 003's weight-based "0.05 to 0.1
+    # mcg/kg/min": 12 mcg/min at 70 kg is above it (a soft limit, an override runs it).
     core = make_core()
     args = {"weight": 70 * M, "conc": 4 * M, "conc_unit": "mcg/mL", "volume": 250 * M}
     result = core.start(1, "norepinephrine", 12 * M, "mcg/min", 0, **args)
-    assert result.ok and result.code == "ok"
+    assert result.code == "above_start_max" and "at most at 0.1 mcg/kg/min" in result.message
+    result = core.start(1, "norepinephrine", 12 * M, "mcg/min", 0, override=True, **args)
+    assert result.ok and result.code == "ok_override"
     # 0.1714285... mcg/kg/min, rounded to the nearest sub-unit and reported as converted:
     # the pump runs (and says it runs) 0.171429 mcg/kg/min, 180.00045 mL/h.
     assert result.dose == 171429 and "0.171429 mcg/kg/min" in result.message
@@ -54,8 +58,11 @@ def test_seed_002_2e899deec2a64180_vasopressin_never_above_0_04_and_not_monother
 
 
 def test_seed_003_1d7e3b770c50f250_norepinephrine_is_weaned_never_stopped_abruptly():
+    # "a weight-based initial dose of 0.05 to 0.1 micrograms per kilogram per minute":
+    # the library's start max; above it needs an override
+    assert start_norepinephrine(make_core(), dose=100001).code == "above_start_max"
     core = make_core()
-    start_norepinephrine(core, dose=100000)
+    assert start_norepinephrine(core, dose=100000).code == "ok"
     assert core.titrate(1, 0, "mcg/kg/min", HOUR).code == "below_hard_min"
     assert core.titrate(1, 20000, "mcg/kg/min", HOUR).code == "step_down_too_large"
     result = core.stop(1, HOUR)

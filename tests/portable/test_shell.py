@@ -210,16 +210,16 @@ def test_a_first_boot_with_no_store_raises_no_alarm():
 
 
 def _at_one_mcg_kg_min():
-    # Norepinephrine starts at 0.2 at most and rises by 0.1 every 2 min: 1 mcg/kg/min
-    # takes eight steps. Its taper from there is 0.02 every 15 min: 50 steps.
+    # Norepinephrine starts at 0.1 at most and rises by 0.1 every 2 min: 1 mcg/kg/min
+    # takes nine steps. Its taper from there is 0.02 every 15 min: 50 steps.
     p = ports()
     sh = shell(p)
     host = Host(sh, p)
     host.hello()
     start = dict(NOREPI)
-    start["dose"] = 200000
+    start["dose"] = 100000
     assert host.request("START", start)[0] == "START_R"
-    for dose in range(300000, 1000001, 100000):
+    for dose in range(200000, 1000001, 100000):
         p["clock"].advance(120000)
         sh.step()
         name, r = host.request(
