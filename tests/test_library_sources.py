@@ -5,15 +5,13 @@ are there. In single quotes: JSON writes a double one escaped, and the canonical
 the CRC covers then spells the text out character by character (a load allocated 135 KB
 on WebAssembly, above tests/portable/test_druglib_memory.py's 128 KB). A figure no
 document gives says "pharmacist to review" (or, recalled from a product label, "verify
-against the current label"). The seeds (shared/seeds/) and DESIGN.md live beside the
-repository, not in it: the quote test runs where they are found (PUMPGUARD_SHARED, or a
-"shared" folder above the repository) and is skipped elsewhere; the figures corrected
-for finding 11 are pinned here with their quotes."""
+against the current label"). The seeds and DESIGN.md's clinical table are kept in
+docs/sources/, copied as they are (a pharmacist checks a source there, and the quote
+test runs on every machine); the figures corrected for finding 11 are pinned here with
+their quotes."""
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 
@@ -54,14 +52,7 @@ def normal(text):
     return " ".join(text.split())
 
 
-def shared():
-    """The folder that holds seeds/ and DESIGN.md, or None."""
-    named = os.environ.get("PUMPGUARD_SHARED")
-    candidates = [Path(named)] if named else [p / "shared" for p in ROOT.parents]
-    for folder in candidates:
-        if (folder / "seeds").is_dir() and (folder / "DESIGN.md").is_file():
-            return folder
-    return None
+DOCUMENTS = ROOT / "docs" / "sources"  # the seeds, and DESIGN.md's table (design-table.md)
 
 
 def test_every_mention_of_a_seed_or_the_design_is_a_quote():
@@ -86,11 +77,8 @@ def test_a_figure_no_document_gives_is_for_the_pharmacist():
 
 
 def test_every_quote_is_in_the_document_it_cites():
-    folder = shared()
-    if folder is None:
-        pytest.skip("shared/seeds and DESIGN.md not found (set PUMPGUARD_SHARED)")
-    texts = {"DESIGN.md table": normal((folder / "DESIGN.md").read_text(encoding="utf-8"))}
-    for seed in (folder / "seeds").glob("*.txt"):
+    texts = {"DESIGN.md table": normal((DOCUMENTS / "design-table.md").read_text("utf-8"))}
+    for seed in DOCUMENTS.glob("*.txt"):
         texts[f"seed {seed.name}"] = normal(seed.read_text(encoding="utf-8"))
     missing = [
         (where, document, quote)
