@@ -121,19 +121,20 @@ def _clinical(emu, rec, rounds):
     with pumpguard.connect(emu.port, key=emu.key, role="clinician") as pump:
         link = rec.attach(pump)
         req = link.request
-        pump.start(1, dose="200", **PHENYL)
+        # 150 + 40 mcg/min on two channels: the patient's total stays under the hard max
+        pump.start(1, dose="150", **PHENYL)
         for r in range(rounds):
             rec.measure(req, "HEARTBEAT")
             rec.measure(req, "INFO")
             rec.measure(req, "STATUS", {"ch": 1})
             rec.measure(req, "LOG", {"first": 0})
-            dose = f"{200 - (r + 1) * 0.25:g}"  # a new dose each time: down, no interval
+            dose = f"{150 - (r + 1) * 0.25:g}"  # a new dose each time: down, no interval
             done = rec.measure(pump.titrate, 1, dose, "mcg/min")
             if done.dose != Decimal(dose):  # the bench's own check: a real change each time
                 raise SystemExit(f"TITRATE to {dose} answered {done.dose}")
-            rec.measure(pump.start, 2, dose="100", **PHENYL)
+            rec.measure(pump.start, 2, dose="40", **PHENYL)
             rec.measure(pump.stop, 2)
-            pump.start(2, dose="100", **PHENYL)
+            pump.start(2, dose="40", **PHENYL)
             rec.measure(pump.emergency_stop, 2, "clinician")
             alarms = rec.measure(req, "ALARMS", {"first": 0})["alarms"]
             unacked = [a["id"] for a in alarms if not a["acked"]] or [a["id"] for a in alarms]
