@@ -28,6 +28,17 @@ from firmware import units
 class Drug:
     """One drug's rules, as micro-scaled integers in its dose_unit (None: no limit)."""
 
+    # What only some drugs have, a taper and an advisory's partners, is the class's until
+    # the loader sets it (firmware/libload.py): a drug without them holds 15 attributes,
+    # a dict of 272 B on the 64-bit unix port, not 21 in 368 B (MicroPython grows it by
+    # steps: 17 entries, then 23).
+    taper = False
+    taper_step = 0
+    taper_interval_ms = 0
+    taper_stop_at = 0
+    needs_any = ()  # second-line: advisory unless one of these runs alongside
+    advisory = None  # type: str | None  # text of that advisory
+
     def __init__(self, name, dose_unit):
         self.name = name
         self.dose_unit = dose_unit
@@ -40,13 +51,6 @@ class Drug:
         self.up_interval_ms = 0
         self.step_down = None
         self.down_interval_ms = 0
-        self.taper = False
-        self.taper_step = 0
-        self.taper_interval_ms = 0
-        self.taper_stop_at = 0
-        self.needs_any = ()  # second-line: advisory unless one of these runs alongside
-        # text of that advisory
-        self.advisory = None  # type: str | None
         self.notes = ()
 
     @property

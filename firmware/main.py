@@ -23,8 +23,6 @@
 # (druglib.active(): its loader, imported for the call and dropped too), so the boot's
 # peak holds the loader or startup.py, never both beside the library's text (measured,
 # issue 14: with both, 190k failed in the loader).
-import os
-
 from micropython import const
 
 import boards
@@ -43,6 +41,15 @@ _BOOT = const(("startup", "resume"))
 _SAFE_BOOT = const("safeboot")
 _SAFE_BOOT_USED = const("safeboot.used")
 
+
+# The stretch kept through the boot for the shell: its dict, and its requests' modules
+# (gate.py and handlers.py, 12 KB of the 64-bit unix port's heap), imported as the first
+# shell is made: after the boot, not beside a restoring boot's peak (the boot's code and
+# the record's parse, which found no stretch at 184-187k with them: measured). The
+# boot's code, dropped by then, leaves holes too small for their dicts' 752 B (a
+# restoring boot failed there at 180-184k without this; with 2-3 KB kept, both boots
+# in every size of 181-190k).
+_SHELL_ROOM = const(2560)
 
 # The stretch kept for the core's log ring through the library's load: the ring and the
 # few small objects the core makes before it.
@@ -103,7 +110,9 @@ def start(board, ports, boot_id=None, bundle=None):
         print("pumpguard: safe boot requested, pump loop not started: the REPL is free")
         return None
     record, lib, fresh = _first(board, store)
+    room = bytearray(_SHELL_ROOM)  # the shell's stretch, kept through the boot
     core, args = druglib.call(_BOOT, "start", board, ports, boot_id, bundle, record, lib, fresh)
+    room = None  # noqa: F841  (free for the shell's and its modules' dicts, made next)
     # made and begun with the boot's code collected: its buffers need none of that heap
     shell = Shell(core, board, **args)
     shell.begin()
@@ -136,6 +145,8 @@ def boot(name, boot_id=None):
 def main(name=None):
     """Run the board named name, or the one os.uname() identifies."""
     if name is None:
+        import os  # here: a board's main.py names its board, and this dict holds one entry less
+
         name = boards.detect(os.uname().machine)
         if name is None:
             print("pumpguard: no board definition matches %r" % os.uname().machine)

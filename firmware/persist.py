@@ -54,19 +54,23 @@ from micropython import const
 
 from firmware import druglib, recordtext
 
-_NAME = "state.json"
-_TMP = "state.tmp"
-_USED = "state.used"
-_GEN = "state.gen"
-_BOOT = "state.boot"
-_BAD = "state.bad."
-_MAGIC = recordtext.MAGIC
+# The store's files, private const()s: no name of their own interned, no entry in this
+# module's dict (firmware/recordload.py spells the three it reads the same:
+# tests/test_qstr_budget.py).
+_NAME = const("state.json")
+_TMP = const("state.tmp")
+_USED = const("state.used")
+_GEN = const("state.gen")
+_BOOT = const("state.boot")
+_BAD = const("state.bad.")
 # Times and counters are whole ms or counts: bounded so that no record makes the
 # arithmetic on them grow without end (2**48 ms is over 8,000 years).
 _COUNT_MAX = 1 << 48
 # Boots that fail on a record before it is set aside: the third boot sets it aside.
 BOOTS_TRIED = const(2)
-_LOAD = ("recordload",)  # the record read back at a boot: imported for it, dropped after
+# The record read back at a boot, and its JSON scanner (no resident module imports it):
+# imported for it, dropped after (druglib.call)
+_LOAD = const(("recordload", "jsontext"))
 
 
 class StoreError(Exception):
@@ -123,7 +127,7 @@ class Record:
         self._unhold()
         gen = self.gen + 1
         body = json.dumps({"uptime_ms": uptime_ms, "gen": gen, "core": snapshot}).encode()
-        self._store.write(_TMP, _MAGIC + ("%08x\n" % crc32(body)).encode() + body)
+        self._store.write(_TMP, recordtext.MAGIC + ("%08x\n" % crc32(body)).encode() + body)
         self._commit(str(gen).encode(), gen)
 
     def _unhold(self):

@@ -9,8 +9,12 @@ from binascii import crc32
 from micropython import const
 
 from firmware import jsontext, persist
-from firmware.recordtext import HEAD
+from firmware.recordtext import HEAD, MAGIC
 
+# persist.py's files this module reads (its private const()s: no names there to import)
+_NAME = const("state.json")
+_USED = const("state.used")
+_BOOT = const("state.boot")
 # The deepest the record's JSON nests (body, core, channels, a channel): anything deeper
 # is not a state record, and is refused before the parser recurses into it.
 _DEPTH_MAX = const(4)
@@ -40,7 +44,7 @@ class _Body(io.IOBase):
     def _fill(self):
         """The next window read: its length, 0 past the end. The record was there: a
         store that cannot read it now (readinto()'s None) fails as its read() does."""
-        n = self._store.readinto(persist._NAME, self._at, self._window)
+        n = self._store.readinto(_NAME, self._at, self._window)
         if n is None:
             raise OSError(_EIO, "the state record cannot be read")
         self._at += n
@@ -90,13 +94,13 @@ def _read(store, window):
     when it is none, nests deeper than a record or is null: no JSON value is a tuple) or
     the StoreError it deserves. OSError when the store cannot read it (readinto() says None
     for that as for a missing file; read() tells them apart)."""
-    got = store.readinto(persist._NAME, 0, window)
+    got = store.readinto(_NAME, 0, window)
     if got is None:
-        if store.read(persist._NAME) is None:
+        if store.read(_NAME) is None:
             return None
         raise OSError(_EIO, "the state record cannot be read")
-    head = len(persist._MAGIC)
-    if got < HEAD or window[:head] != persist._MAGIC or window[HEAD - 1] != 0x0A:
+    head = len(MAGIC)
+    if got < HEAD or window[:head] != MAGIC or window[HEAD - 1] != 0x0A:
         return persist.StoreError("state record has no valid header")
     try:
         crc = int(bytes(window[head : HEAD - 1]), 16)
@@ -130,13 +134,13 @@ def load(rec):
     slot = rec._slot()
     rec.gen = slot or 0
     data = _read(store, rec._text.mv[HEAD:])
-    used = store.read(persist._USED) is not None
+    used = store.read(_USED) is not None
     rec._held = False
     if not used:
         # Marked before the first record is written (the shell saves one as it begins),
         # so a store ever written to is never taken for a new one again.
         try:
-            store.write(persist._USED, b"")
+            store.write(_USED, b"")
         except OSError as exc:  # a failing store: the record still loads (main alarms)
             rec.failed = exc
     if data is None:
@@ -179,7 +183,7 @@ def boot_attempts(rec):
     restored, so they count against the same record, whatever its counter says.
     Raises OSError when the store cannot be read or written."""
     store = rec._store
-    raw = store.read(persist._BOOT)
+    raw = store.read(_BOOT)
     tried = 0
     if raw:
         parts = raw.split()
@@ -189,6 +193,6 @@ def boot_attempts(rec):
             tried = 0
     tried = tried if persist.is_count(tried) else 0
     rec.gen = rec._slot() or 0  # the store's counter (load() reads it again)
-    store.write(persist._BOOT, ("%d %d" % (rec.gen, tried + 1)).encode())
+    store.write(_BOOT, ("%d %d" % (rec.gen, tried + 1)).encode())
     rec._marked = True
     return tried

