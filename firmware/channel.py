@@ -25,10 +25,20 @@ TAPER_STEP = "taper_step"
 TAPER_END = "taper_end"  # the taper's last step reached 0
 EMERGENCY = "emergency"  # the one way to stop a taper drug at once
 FAULT = "fault"  # hardware fault: flow stops
+# The program moved to another channel's syringe (firmware/handover.py): the one way a
+# taper drug leaves a channel at once with no emergency, its dose going on there.
+HANDOVER = "handover"
 
 _TRANSITIONS = {
     IDLE: {START: RUNNING, EMERGENCY: STOPPED, FAULT: IDLE},
-    RUNNING: {TITRATE: RUNNING, STOP: STOPPED, TAPER: TAPERING, EMERGENCY: STOPPED, FAULT: STOPPED},
+    RUNNING: {
+        TITRATE: RUNNING,
+        STOP: STOPPED,
+        TAPER: TAPERING,
+        EMERGENCY: STOPPED,
+        FAULT: STOPPED,
+        HANDOVER: STOPPED,
+    },
     # A titration during a taper cancels the taper (the clinician takes over again).
     TAPERING: {
         TITRATE: RUNNING,
@@ -36,6 +46,7 @@ _TRANSITIONS = {
         TAPER_END: STOPPED,
         EMERGENCY: STOPPED,
         FAULT: STOPPED,
+        HANDOVER: STOPPED,
     },
     STOPPED: {START: RUNNING, EMERGENCY: STOPPED, FAULT: STOPPED},
 }

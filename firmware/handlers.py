@@ -278,6 +278,35 @@ def start(shell, f, now):
     return "START_R", (f[0], r.dose, r.unit, r.rate)
 
 
+def handover(shell, f, now):
+    # HANDOVER: ch, to, drug, conc, conc_unit, volume. As START's, the volume is bounded
+    # by the syringe the new channel's motor has loaded, which counts its travel from it
+    # once accepted; a taper plan held for the old channel is the new one's now.
+    from firmware.handover import move  # on the first: see firmware/handover.py
+
+    motors = shell._motors
+    to = f[1]
+    motor = motors[to - 1] if 0 < to <= len(motors) else None
+    r = move(
+        shell.core,
+        f[0],
+        to,
+        f[2],
+        f[3],
+        f[4] or None,
+        f[5],
+        None if motor is None else motor.syringe(),
+        now,
+    )
+    if not r.ok:
+        return refused(r, now)
+    motors[to - 1].load(f[5])  # accepted: both are channels
+    tapers = shell.tapers
+    tapers[to - 1] = tapers[f[0] - 1]
+    tapers[f[0] - 1] = None
+    return "HANDOVER_R", (f[0], to, r.dose, r.unit, r.rate)
+
+
 def titrate(shell, f, now):
     # TITRATE: ch, dose, unit, override
     r = shell.core.titrate(f[0], f[1], f[2], now, override=f[3])
@@ -367,6 +396,7 @@ SERVED = {
     catalog.msg_id("START"): start,
     catalog.msg_id("TITRATE"): titrate,
     catalog.msg_id("STOP"): stop,
+    catalog.msg_id("HANDOVER"): handover,
     catalog.msg_id("ESTOP"): estop,
     catalog.msg_id("ALARMS"): alarms,
     catalog.msg_id("ACK"): ack,

@@ -20,15 +20,16 @@ _TABLE = (
     # taper_step, rate_changed, restored (from a snapshot after a reset): log only
     "|ok|ok_override|ok_advisory|taper_started|stopped|emergency_stopped|acked"
     "|taper_step|rate_changed|restored"
-    # 10-38 refused (37: a library is pushed only while no channel delivers; 38: a
-    # start on a channel whose sensor still reports a fault)
+    # 10-39 refused (37: a library is pushed only while no channel delivers; 38: a
+    # start on a channel whose sensor still reports a fault; 39: a handover to a
+    # syringe whose label is not the running program's drug and concentration)
     "|library_invalid|unknown_drug|unknown_channel|invalid_state|unknown_unit"
     "|wrong_unit_family|per_hour_unit|rate_not_dose|weight_required"
     "|weight_out_of_range|conc_required|conc_not_allowed|volume_required"
     "|volume_out_of_range|above_hard_max|below_hard_min|above_soft_max"
     "|below_soft_min|likely_unit_slip|step_up_too_large|step_down_too_large"
     "|too_soon|above_max_rate|unknown_alarm|unknown_reason|bad_value"
-    "|above_start_max|library_busy|fault_active|"
+    "|above_start_max|library_busy|fault_active|handover_mismatch"
     # 40-50 alarms and advisories (Alarm.code): clinician is an emergency stop by the
     # clinician, second_line_alone a second-line drug without its partners,
     # resumed_after_reset a channel delivering again from a snapshot, store_lost a
@@ -44,8 +45,9 @@ _TABLE = (
     # link_back (the host heard again), library_pushed, library_switched (issue 13),
     # fault_cleared (a channel's sensor reports its fault no more)
     "|received|link_back|library_pushed|library_switched|fault_cleared|||||||||||||||"
-    # 80 alarms again: library_refused, HIGH standing (the active library is invalid)
-    "|library_refused|"
+    # 80 alarms again: library_refused, HIGH standing (the active library is invalid);
+    # 81 accepted again (0-9 are full): handed_over, a program moved to another channel
+    "|library_refused|handed_over|"
 )
 
 # The wire number sent for a reason this table does not list: a firmware bug, never

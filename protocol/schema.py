@@ -257,6 +257,27 @@ MESSAGES = (
         "LIB_COMMIT_R",
         (("library", STR, 32), ("library_version", STR, 16), ("library_crc", U32)),
     ),
+    # The program running on channel ch moved to the new syringe on channel `to`, in one
+    # decision: `to` starts at ch's dose (and taper, if one runs), ch stops without a
+    # taper. drug, conc and volume are the new syringe's label as read at the bedside:
+    # refused unless they are ch's drug and concentration (SPEC §5).
+    (
+        0x13,
+        "HANDOVER",
+        (
+            ("ch", U8),
+            ("to", U8),
+            ("drug", STR, 24),
+            ("conc", OQ, "@conc_unit"),
+            ("conc_unit", STR, 16),  # "" when conc is None
+            ("volume", OQ, "mL"),
+        ),
+    ),
+    (
+        0x93,
+        "HANDOVER_R",
+        (("ch", U8), ("to", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("rate", Q, "mL/h")),
+    ),
     # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
     # a lost event. The host does not answer them.
     (0x40, "EV_ALARM", _ALARM),
@@ -310,7 +331,7 @@ for _name in ("INFO", "STATUS", "ALARMS", "LOG", "HEARTBEAT", "TAPER"):
     MAY[ID[_name]] = _ALL
 # SUPERVISE too is the clinician's: link_lost watches the host that changes delivery,
 # and a display's or a service tool's frames must not stand in for its silence.
-for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK", "SUPERVISE"):
+for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK", "SUPERVISE", "HANDOVER"):
     MAY[ID[_name]] = _CLINICIAN
 for _name in ("KEY", "LIB_BEGIN", "LIB_DATA", "LIB_COMMIT"):
     MAY[ID[_name]] = (ROLES["service"],)

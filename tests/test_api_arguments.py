@@ -92,6 +92,10 @@ LOCAL = [
     (lambda p: p.stop("1"), WrongType, r"channel must be"),
     (lambda p: p.stop(None), WrongType, r"channel must be"),
     (lambda p: p.emergency_stop(0, "clinician"), BadValue, r"channel 0 is out of range"),
+    (lambda p: _handover(p, to_ch=3), BadValue, r"channel 3 is out of range: allowed 1 to 2"),
+    (lambda p: _handover(p, drug=None), WrongType, r"drug must be text"),
+    (lambda p: _handover(p, concentration="16"), BadValue, r"concentration"),
+    (lambda p: _handover(p, volume_ml=50.0), WrongType, r"volume"),
     (lambda p: p.emergency_stop(1, None), WrongType, r"reason must be text"),
     (lambda p: p.emergency_stop(1, 5), WrongType, r"reason must be text"),
     (lambda p: p.emergency_stop(1, "x" * 17), BadValue, r"reason .* allowed at most 16"),
@@ -143,6 +147,7 @@ DEVICE = [
     (lambda p: p.titrate(1, "0.1", "mcg/kg/minute"), "unknown_unit", "dosed in: .*mcg/kg/min"),
     (lambda p: p.emergency_stop(1, "stop"), "unknown_reason", "one of: occlusion"),
     (lambda p: p.ack(9999), "unknown_alarm", "listed"),
+    (lambda p: _handover(p, to_ch=1), "invalid_state", "channel 1 to itself"),
 ]
 
 # connect()'s options, each bad in its way (the rest good): refused before the port opens.
@@ -179,6 +184,11 @@ CONNECT = [
 def _vaso(pump, dose="0.03", unit="units/min", **extra):
     order = {"concentration": "1 units/mL", "volume_ml": "20", **extra}
     return pump.start(2, "vasopressin", dose, unit, **order)
+
+
+def _handover(pump, to_ch=2, **label):
+    label = {"drug": "norepinephrine", "concentration": "16 mcg/mL", "volume_ml": "50", **label}
+    return pump.handover(1, to_ch, **label)
 
 
 def _enter(manager):
@@ -301,6 +311,13 @@ METHODS = {
     "titrate": {"channel": 1, "dose": "0.12", "unit": "mcg/kg/min", "override": False},
     "stop": {"channel": 1},
     "emergency_stop": {"channel": 1, "reason": "clinician"},
+    "handover": {
+        "from_ch": 1,
+        "to_ch": 2,
+        "drug": "norepinephrine",
+        "concentration": "16 mcg/mL",
+        "volume_ml": "50",
+    },
     "ack": {"alarm_id": 1},
     "log": {"since": 0},
     "supervise": {"interval_s": 2},

@@ -27,6 +27,7 @@ T = ["--timeout", str(ANSWER_TIMEOUT_S)]
 _MINIMAL = {
     "start": ["norepinephrine", "0.1", "mcg/kg/min"],
     "titrate": ["0.1", "mcg/kg/min"],
+    "handover": ["1", "2", "--drug", "d", "--concentration", "16", "mcg/mL", "--volume", "50"],
     "report": ["--out", "dir"],
     "library": ["check", "lib.json"],
     "key": ["rotate", "monitor"],

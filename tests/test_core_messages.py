@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from firmware import druglib, libpush, startup, units
 from firmware import main as firmware_main
 from firmware.core import FAULTS, SafetyCore
+from firmware.handover import move
 from firmware.rules import EMERGENCY_REASONS
 from protocol import catalog, reasons
 from protocol.text import TEXT_MAX
@@ -183,7 +184,33 @@ def _tour():
     broken = SafetyCore(_invalid_library(), log_size=2000)
     add(start_norepinephrine(broken))
     firmware_main.library_alarm(broken, broken.library, 0)
-    return cores + [other, running, back, fresh, refused, broken, _pushes(add)], results
+    return cores + [other, running, back, fresh, refused, broken, _pushes(add), _handovers(add)], (
+        results
+    )
+
+
+def _handovers(add):
+    """A core through every refusal of a handover (firmware/handover.py), each with the
+    longest label it echoes, and one accepted: the drug with the longest name, the
+    longest concentration and volume."""
+    core = _core()
+    name = max(LIB.drugs, key=len)
+    drug = LIB.drugs[name]
+    conc = max(drug.concs)
+    order = {"conc": conc, "conc_unit": drug.conc_unit, "volume": 1000 * M, "weight": 300 * M}
+    add(core.start(1, name, drug.soft_min, drug.dose_unit, 0, override=True, **order))
+    for label in ODD_TEXT + [BIG, None, "norepinephrine"]:
+        add(move(core, 1, 2, label, conc, drug.conc_unit, 50 * M, None, MIN))  # mismatch
+    for bad in (BIG, -1, 10**40, 1.5, "x" * 300, None):
+        add(move(core, 1, 2, name, bad, drug.conc_unit, 50 * M, None, MIN))  # conc
+        add(move(core, 1, 2, name, conc, drug.conc_unit, bad, None, MIN))  # volume
+    for conc_unit in ODD_TEXT:
+        add(move(core, 1, 2, name, conc, conc_unit, 50 * M, None, MIN))
+    for frm, to in ((1, 1), (2, 1), (0, 2), (1, BIG), ("x" * 300, None)):
+        add(move(core, frm, to, name, conc, drug.conc_unit, 50 * M, None, MIN))  # channels
+    add(move(core, 1, 2, name, conc, drug.conc_unit, BIG, 10 * M, MIN))  # the syringe
+    add(move(core, 1, 2, name, conc, drug.conc_unit, 1000 * M, None, MIN))  # handed_over
+    return core
 
 
 def _pushes(add):

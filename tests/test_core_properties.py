@@ -12,6 +12,8 @@ clock steps, faults, deliveries and resets, checking after every step that
   or a titration with override;
 - a delivering taper drug never stops except through its taper or an emergency/fault,
   and its taper's step to 0 comes a full taper interval after its dose last fell;
+- a handover moves a program whole: the patient's total unchanged, the new channel at
+  the old one's dose and taper, the old one stopped;
 - a fault its sensor still reports is latched: the channel delivers nothing, and the
   fault's alarm is listed and active, whatever was acknowledged or restored;
 - every text the core makes fits the wire whole and every log code is a reason
@@ -30,6 +32,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from firmware import libsteps, units
 from firmware.core import FAULTS, SafetyCore
+from firmware.handover import move
 from firmware.rules import EMERGENCY_REASONS
 from tests.budgets import budget
 from tests.portable.corekit import HOUR, M, library
@@ -331,6 +334,45 @@ class CoreMachine(RuleBasedStateMachine):
                 assert all(a - b <= drug.step_down for a, b in zip(doses, doses[1:], strict=False))
             assert doses[-1] == 0
         self._check_transitions(before)
+
+    @precondition(lambda self: self._delivering())
+    @rule(
+        data=st.data(),
+        label=st.sampled_from(("same",) * 4 + ("other drug", "other conc", "no volume", "big")),
+        syringe=st.sampled_from([None, 10 * M, 50 * M]),
+    )
+    def handover(self, data, label, syringe):
+        """A program moved to another channel's new syringe (issue 9, finding 2): the
+        patient's total of the drug is unchanged, the old channel stops (its only stop
+        outside a taper, an emergency or a fault), the new one runs on as it ran."""
+        frm = data.draw(st.sampled_from(self._delivering()))
+        to = data.draw(st.one_of(st.sampled_from(range(1, CHANNELS + 1)), st.integers(0, 9)))
+        before = self._before()
+        was = before[frm - 1]
+        drug = LIB.drugs.get(was.drug or "norepinephrine")
+        name = (
+            DRUGS[(DRUGS.index(drug.name) + 1) % len(DRUGS)] if label == "other drug" else drug.name
+        )
+        conc = was.conc if was.conc is not None else drug.concs[0]
+        if label == "other conc":
+            conc = [c for c in drug.concs if c != conc][0] if len(drug.concs) > 1 else conc + 1
+        volume = {"no volume": None, "big": 60 * M if syringe else 1001 * M}.get(label, 5 * M)
+        result = self._decide(
+            lambda: move(self.core, frm, to, name, conc, drug.conc_unit, volume, syringe, self.now)
+        )
+        if not result.ok:
+            self._check_transitions(before)
+            return
+        assert label == "same" and was.state in ("running", "tapering"), (label, was)
+        old, new = status_of(self.core, frm), status_of(self.core, to)
+        assert (old.state, self.core.rate(frm)) == ("stopped", 0), old
+        assert (new.state, new.dose, new.drug) == (was.state, was.dose, was.drug), new
+        assert self.core.rate(to) == was.rate and new.volume_left == volume
+        assert new.taper_next_ms == was.taper_next_ms
+        self.overridden[to] = self.overridden[frm]
+        fell = self.fell_at[frm]
+        self._check_transitions(before, exempt=(frm, to))
+        self.fell_at[to] = fell  # the new channel's dose last fell when the old one's did
 
     @rule(ch=channel, reason=st.sampled_from(EMERGENCY_REASONS + ("bogus",)))
     def emergency_stop(self, ch, reason):

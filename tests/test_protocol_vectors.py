@@ -242,6 +242,26 @@ VECTORS = [
         7,
         {"ch": 1, "dose": 12_000000, "unit": "mcg/min", "rate": 45_000000},
     ),
+    # A syringe change: norepinephrine's program moves from channel 1 to channel 2.
+    (
+        "handover",
+        "HANDOVER",
+        9,
+        {
+            "ch": 1,
+            "to": 2,
+            "drug": "norepinephrine",
+            "conc": 16_000000,
+            "conc_unit": "mcg/mL",
+            "volume": 50_000000,
+        },
+    ),
+    (
+        "handover_r",
+        "HANDOVER_R",
+        9,
+        {"ch": 1, "to": 2, "dose": 12_000000, "unit": "mcg/min", "rate": 45_000000},
+    ),
     ("stop", "STOP", 8, {"ch": 1}),
     (
         "stop_r_taper",

@@ -405,3 +405,30 @@ def test_a_library_switch_is_a_line_on_each_channel_plot_and_a_device_event(tmp_
     assert "library 0.2.0" in labels
     page = (tmp_path / "report.html").read_text()
     assert "Device events" in page and "library_switched" in page
+
+
+def test_a_handover_stops_one_channel_and_runs_the_other_in_the_report(tmp_path):
+    # the core's own log of a syringe change: norepinephrine 30 mL/h for an hour on
+    # channel 1, handed over to channel 2's 20 mL syringe, an hour there
+    from firmware.handover import move
+
+    core = SafetyCore(library())
+    start = {"weight": 80_000000, "conc": 16_000000, "conc_unit": "mcg/mL", "volume": 50_000000}
+    assert core.start(1, "norepinephrine", 100000, "mcg/kg/min", 0, **start).ok
+    label = ("norepinephrine", 16_000000, "mcg/mL", 20_000000)
+    assert move(core, 1, 2, *label, None, 3_600_000).ok
+    core.titrate(2, 120000, "mcg/kg/min", 7_200_000)  # 36 mL/h from the second hour on
+    rows = [
+        LogEntry(seq, at, ch, kind, code, text, BOOT, WALL + at)
+        for seq, at, ch, kind, code, text in entries(core.log)
+    ]
+    r = report.build(rows, None, channels=2)
+    assert r.not_understood == [] and r.unknown == [] and r.unused == []
+    one, two = r.channels
+    assert [m.kind for m in one.marks] == ["start", "handover"]
+    assert [m.kind for m in two.marks] == ["handover", "titration"]
+    # an hour each at 30 mL/h: channel 2's 20 mL syringe ran dry first, as the report says
+    assert one.volume_ml == 30 and (two.volume_ml, two.not_counted) == (20, 10)
+    assert one.doses[-1].points[-1][1] == 0  # channel 1 stopped at the handover
+    assert two.doses[0].points[0][1] == Decimal("0.1")  # channel 2 at once at its dose
+    _page(tmp_path, r)

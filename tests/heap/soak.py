@@ -52,6 +52,7 @@ NAMES = (
     "TITRATE",
     "STOP",
     "TAPER",
+    "HANDOVER",
     "ACK",
     "ALARMS",
     "LOG",
@@ -99,6 +100,16 @@ Session = shellkit.Session
 hello_fields = shellkit.hello_fields
 _MAX_FRAMES = 24
 NOREPI_50 = dict(NOREPI, volume=50000000)  # the 50 mL syringe: about 1.9 h at 0.1 mcg/kg/min
+# channel 1's norepinephrine moved to a new syringe on channel 2 (once vasopressin's
+# taper there is over: refused before, in a short run), and back
+_LABEL = {
+    "drug": "norepinephrine",
+    "conc": NOREPI["conc"],
+    "conc_unit": "mcg/mL",
+    "volume": 50000000,
+}
+HANDOVER_2 = dict(_LABEL, ch=1, to=2)
+HANDOVER_1 = dict(_LABEL, ch=2, to=1)
 
 
 class Motor:
@@ -350,6 +361,8 @@ _SCRIPT = (
     (at(0.17), "silence", None),
     (at(0.28), "STOP", {"ch": 2}),
     (at(0.29), "TAPER", {"ch": 2, "first": 0}),
+    (at(0.38), "HANDOVER", HANDOVER_2),
+    (at(0.40), "HANDOVER", HANDOVER_1),
     (at(0.42), "START", VASO),
     (at(0.55), "fault", None),
     (at(0.56), "unfault", None),

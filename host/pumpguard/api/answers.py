@@ -111,6 +111,18 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class HandedOver:
+    """An accepted handover: ``channel`` now runs the program ``from_channel`` ran (which
+    stopped, without a taper), at ``dose`` and ``rate_ml_h``."""
+
+    from_channel: int
+    channel: int
+    dose: Decimal
+    dose_unit: str
+    rate_ml_h: Decimal
+
+
+@dataclass(frozen=True)
 class TaperStep:
     """One step of a taper: at ``at_ms`` the dose becomes ``dose`` (``Stopped.dose_unit``)."""
 

@@ -372,6 +372,35 @@ class Pump:
             )
         return answers.Stopped(r["ch"], r["unit"], plan)
 
+    def handover(
+        self,
+        from_ch: int,
+        to_ch: int,
+        *,
+        drug: str,
+        concentration: str | tuple[Quantity, str],
+        volume_ml: Quantity,
+    ) -> answers.HandedOver:
+        """Move the program running on ``from_ch`` to the new syringe loaded on ``to_ch``,
+        in one decision: ``to_ch`` starts at ``from_ch``'s dose (and goes on with its
+        taper, if one runs); ``from_ch`` stops without a taper. ``drug``,
+        ``concentration`` and ``volume_ml`` are the new syringe's label: refused
+        (``handover_mismatch``) unless they are the program's drug and concentration,
+        and refused unless ``to_ch`` is free and reports no fault."""
+        fields = {
+            "ch": self._channel(from_ch),
+            "to": self._channel(to_ch),
+            "drug": args.name(drug, "drug", _SIZE["drug"]),
+            "conc": None,
+            "conc_unit": "",
+            "volume": to_micro(volume_ml, "volume"),
+        }
+        fields["conc"], fields["conc_unit"] = args.concentration(concentration, _SIZE["conc_unit"])
+        r = self._call("HANDOVER", fields)
+        return answers.HandedOver(
+            r["ch"], r["to"], micro_to_decimal(r["dose"]), r["unit"], micro_to_decimal(r["rate"])
+        )
+
     def _taper_page(self, channel: int, first: int, total: int) -> list[dict[str, Any]]:
         # The steps of the taper STOP announced (total of them) from step `first` on.
         try:

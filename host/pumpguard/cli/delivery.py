@@ -1,11 +1,12 @@
 """The commands that change what a channel delivers: ``start``, ``titrate``, ``stop``
-(a taper drug's plan printed, or ``--emergency``). Each prints the pump's decision, or
+(a taper drug's plan printed, or ``--emergency``), ``handover``. Each prints the pump's decision, or
 with ``--json`` the API's answer (jsonout.py)."""
 
 from pumpguard._board.protocol.text import duration
 
+from ..errors import UsageError
 from .jsonout import print_json
-from .options import Concentration, channel, command_parser, quantity
+from .options import Concentration, channel, channel_number, command_parser, quantity
 
 _JSON_HELP = "the pump's decision as one JSON object (quantities as exact decimal strings)"
 
@@ -106,3 +107,50 @@ def do_stop(pump, args, out):
             f"  step {i:2d}  in {duration(int(step.in_s * 1000)):<14} {step.dose} {r.dose_unit}",
             file=out,
         )
+
+
+def argparse_handover():
+    p = command_parser(
+        "handover",
+        "Move the program running on channel FROM to the new syringe on channel TO: TO "
+        "starts at FROM's dose (and taper), FROM stops without a taper, in one decision. "
+        "--drug, --concentration and --volume are the new syringe's label; the pump "
+        "refuses a label that is not FROM's drug and concentration.",
+    )
+    p.add_argument("from_ch", type=channel_number, metavar="FROM")
+    p.add_argument("to_ch", type=channel_number, metavar="TO")
+    p.add_argument("--drug", required=True, help="the new syringe's drug")
+    p.add_argument(
+        "--concentration",
+        nargs=2,
+        action=Concentration,
+        required=True,
+        metavar=("VALUE", "UNIT"),
+        help="the new syringe's, e.g. 16 mcg/mL",
+    )
+    p.add_argument(
+        "--volume", type=quantity("volume"), required=True, metavar="ML", help="its volume"
+    )
+    p.add_argument("--json", action="store_true", help=_JSON_HELP)
+    return p
+
+
+def do_handover(pump, args, out):
+    for ch in (args.from_ch, args.to_ch):
+        if ch > pump.channels:
+            raise UsageError(f"channel {ch}: this pump has channels 1 to {pump.channels}")
+    h = pump.handover(
+        args.from_ch,
+        args.to_ch,
+        drug=args.drug,
+        concentration=args.concentration,
+        volume_ml=args.volume,
+    )
+    if args.json:
+        print_json(h, out)
+        return
+    print(
+        f"channel {h.channel}: {args.drug} running at {h.dose} {h.dose_unit} = "
+        f"{h.rate_ml_h} mL/h; channel {h.from_channel}: stopped (handed over, no taper)",
+        file=out,
+    )

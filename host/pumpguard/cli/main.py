@@ -31,9 +31,11 @@ from ..errors import (
     UsageError,
 )
 from .delivery import (
+    argparse_handover,
     argparse_start,
     argparse_stop,
     argparse_titrate,
+    do_handover,
     do_start,
     do_stop,
     do_titrate,
@@ -116,6 +118,9 @@ _COMMANDS = {
     "titrate": _Command(do_titrate, argparse_titrate, "change the running dose on --channel", True),
     "stop": _Command(
         do_stop, argparse_stop, "stop --channel (a taper drug tapers: its plan)", True
+    ),
+    "handover": _Command(
+        do_handover, argparse_handover, "move channel FROM's program to a new syringe on TO", True
     ),
     "alarms": _Command(do_alarms, argparse_alarms, "list the alarms, or acknowledge one", True),
     "log": _Command(do_log, argparse_log, "the device's persistent event log", True),

@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..api.answers import LogEntry
-from .parse import ACCEPTED_DOSE, STARTED, Event, by_pump, read
+from .parse import ACCEPTED_DOSE, HANDED_OVER, STARTED, Event, by_pump, read
 from .records import (
     MS_PER_H,
     AlarmRow,
@@ -267,6 +267,22 @@ def build(
                 pending[e.channel] = e
                 if e.kind == "bolus" and c is not None:
                     c.mark("bolus", pos, e)
+            elif ev.what == "handover":
+                decisions.append(DecisionRow(e, pending.pop(e.channel, None), False, e.channel))
+                if ev.understood and c is not None and ev.channel is not None:
+                    # both channels in one decision: this one stops, the other runs on
+                    c.set_dose(pos, Event(e, "dose", dose=Decimal(0)))
+                    c.mark("handover", pos, e)
+                    to = chans.get(ev.channel)
+                    if to is None:
+                        to = chans[ev.channel] = _Channel(
+                            ev.channel, counts.get(ev.channel), starts.get(ev.channel)
+                        )
+                        to.boot(first, run[0].at_ms)
+                    to.advance(pos, e.at_ms)
+                    to.set_dose(pos, ev)
+                    to.load(ev.volume, e.seq)
+                    to.mark("handover", pos, e)
             elif ev.what in ("refused", "dose", "taper_started", "acked", "decision"):
                 # the pump's own decisions (a taper's step, even the first, made at the
                 # stop; a fault) answer no command
@@ -364,12 +380,17 @@ def _counts(now):
 
 
 def _last_starts(entries):
-    """channel -> the seq of its last accepted start: the start the pump's count is of."""
-    return {
-        e.channel: e.seq
-        for e in entries
-        if e.kind == "decision" and e.code in ACCEPTED_DOSE and STARTED.match(e.text)
-    }
+    """channel -> the seq of its last accepted start, or handover to it: what the pump's
+    count is of."""
+    out = {}
+    for e in entries:
+        if e.kind != "decision":
+            continue
+        if e.code in ACCEPTED_DOSE and STARTED.match(e.text):
+            out[e.channel] = e.seq
+        elif e.code == "handed_over" and (m := HANDED_OVER.match(e.text)):
+            out[int(m["to"])] = e.seq
+    return out
 
 
 def _libraries(switches):

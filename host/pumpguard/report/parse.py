@@ -56,6 +56,12 @@ STOPPED = re.compile(r"^stopped \(")
 EMERGENCY = re.compile(r"^EMERGENCY STOP channel \d+ ")
 # firmware/core.py fault(): "KIND on channel N: flow stopped (WAS)", coded as its alarm
 FAULT = re.compile(r"^.+ on channel \d+: flow stopped")
+# firmware/handover.py: "DRUG DOSE UNIT handed over from channel N to channel M (V mL):
+# channel N stopped, no taper" (logged on channel N, the one the command named)
+HANDED_OVER = re.compile(
+    rf"^(?P<drug>{_DRUG}) (?P<dose>{_NUM}) (?P<unit>{_UNIT}) handed over from channel \d+ "
+    rf"to channel (?P<to>\d+) \((?P<volume>{_NUM}) mL\)"
+)
 # firmware/watchers.py alarm(): kind "alarm", "PRIORITY #ID: MESSAGE"
 ALARM = re.compile(r"^(?P<priority>low|medium|high) #(?P<id>\d+): (?P<message>.*)$", re.S)
 # firmware/resume.py restore(): "channel N resumed after a reset: DRUG DOSE UNIT"
@@ -76,7 +82,7 @@ LIBRARY_SWITCHED = re.compile(
 # The kinds the firmware writes (ARCHITECTURE.md, "core.log"): its commands' names, and
 # decision, rate, alarm, input. A "bolus" command has no firmware yet; its entries, should
 # one come, are marked as such (never read as a titration).
-COMMANDS = ("start", "titrate", "stop", "emergency_stop", "ack", "bolus")
+COMMANDS = ("start", "titrate", "stop", "emergency_stop", "ack", "bolus", "handover")
 KINDS = (*COMMANDS, "decision", "rate", "alarm", "input")
 
 ACCEPTED_DOSE = ("ok", "ok_override", "ok_advisory")
@@ -104,7 +110,9 @@ def by_pump(code):
 class Event:
     """One log entry, read: what it says about its channel's dose and rate.
 
-    ``what``: "command", "dose" (a dose set: ``dose``, ``unit``, ``drug``), "rate"
+    ``what``: "command", "dose" (a dose set: ``dose``, ``unit``, ``drug``), "handover"
+    (the entry's channel stopped, ``channel`` runs ``dose`` from a new syringe of
+    ``volume`` mL), "rate"
     (``rate`` now, mL/h), "taper_started", "refused", "alarm" (``alarm_id``,
     ``priority``, ``message``), "acked" (``alarm_id``), "decision" (any other), "input",
     "unknown" (a kind this report does not know). An ack's ``channel`` is its alarm's; a
@@ -126,7 +134,8 @@ class Event:
     priority: str | None = None
     message: str = ""
     resumed: bool = False  # a dose a restore set after a reset (the rate is the one before)
-    channel: int | None = None  # an ack: the channel of the alarm it acknowledged
+    # an ack: the channel of the alarm it acknowledged; a handover: the channel taking over
+    channel: int | None = None
     library: tuple | None = None  # a library switch: (name, version, crc) now running
     was_library: str = ""  # a library switch: the library before it, as the log names it
 
@@ -158,6 +167,11 @@ def _decision(entry):
     if code == "taper_step":
         m = TAPER_STEP.match(text)
         return _dose(entry, m) if m else Event(entry, "dose", understood=False)
+    if code == "handed_over":
+        m = HANDED_OVER.match(text)
+        if m is None:
+            return Event(entry, "handover", understood=False)
+        return _dose(entry, m, "handover", channel=int(m["to"]), volume=Decimal(m["volume"]))
     if code == "acked":
         m = ACKED.match(text)
         if m is None:

@@ -24,6 +24,7 @@ _STYLE = {
     "taper_started": ("v", "#CC79A7"),
     "taper_step": ("v", "#CC79A7"),
     "stopped": ("s", "#000000"),
+    "handover": (">", "#009E73"),
     "refused": ("x", "#D55E00"),
     "alarm": ("*", "#D55E00"),
 }

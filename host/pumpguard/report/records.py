@@ -22,6 +22,7 @@ MARKS = {
     "taper_started": "stop asked: taper begins",
     "taper_step": "taper step",
     "stopped": "stopped",
+    "handover": "handover (to or from another channel)",
     "refused": "refused command",
     "alarm": "alarm",
 }

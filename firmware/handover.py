@@ -1,0 +1,110 @@
+# A handover: the program running on one channel moves to a new syringe on another, in
+# one decision (issue 9, finding 2). Done by hand, a changeover either runs both
+# syringes together for a while (a stop of a vasopressor tapers: the old channel's
+# taper on top of the new one's full dose) or cuts the drug off between them, and
+# changeovers done so destabilise 12-15% of patients on vasopressors.
+#
+# The new channel takes the old one's whole program: drug, concentration, the
+# patient's weight, the dose, when it last rose and fell (so the titration intervals
+# and a taper's last step keep their pace), the override and a running taper. The old
+# channel stops without a taper in the same decision, and the shell's next turn sets
+# both motors, so the patient's total of the drug never changes. The new syringe's
+# label is read back at the bedside (drug, concentration, volume): a handover to a
+# syringe of anything else is refused.
+#
+# Imported on the first HANDOVER (handlers.py): a board that never hands over never
+# holds this module.
+from firmware import rules
+from firmware.channel import HANDOVER, START, TAPER, TAPERING, describe
+from firmware.result import Result, refuse
+from firmware.units import fmt
+from protocol.text import shown
+
+
+def move(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
+    """Channel frm's program moved to channel to (syringe: the capacity of the syringe
+    to has loaded, micro mL, None: none known); a Result, logged as every command's."""
+    core._command(
+        now_ms,
+        frm,
+        "handover",
+        "handover channel %s to %s: %s %s %s, %s mL"
+        % (shown(frm, 4), shown(to, 4), shown(name, 26), _q(conc), shown(conc_unit, 12),
+           _q(volume)),
+    )  # fmt: skip
+    return core._decided(
+        now_ms, frm, _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms)
+    )
+
+
+def _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
+    n = core.channels
+    refusal = rules.check_channel(frm, n) or rules.check_channel(to, n)
+    if refusal:
+        return refusal
+    a = core.channel(frm)
+    b = core.channel(to)
+    if to == frm:
+        return refuse(
+            "invalid_state", "cannot hand over channel %d to itself: name another channel" % frm
+        )
+    if not a.delivering:
+        return refuse("invalid_state", "cannot hand over: channel %d is %s" % (frm, a.state))
+    # the new channel free, its sensors reporting no fault (a start's own check)
+    refusal = rules.check_state(b, START, "take over on channel %d" % to)
+    if refusal:
+        return refusal
+    drug = a.drug
+    if name != drug.name:
+        return _mismatch(a, to, shown(name, 26))
+    refusal = rules.check_values(a.dose, volume, conc)
+    if refusal:
+        return refusal
+    value = rules.check_conc(drug, conc, conc_unit)
+    if isinstance(value, Result):
+        return value
+    if value != a.conc:
+        return _mismatch(a, to, "%s %s" % (fmt(conc), shown(conc_unit, 12)))
+    refusal = rules.check_volume(core.library, volume, syringe)
+    if refusal:
+        return refusal
+    # No library check: the program was verified when it started and runs now; a
+    # refused handover would leave its only way on a stop.
+    dose = a.dose
+    b.begin(drug, a.weight, a.conc, volume, now_ms)
+    b.fire(START)
+    if a.state == TAPERING:
+        b.fire(TAPER)
+        b.taper_next_ms = a.taper_next_ms
+    b.last_up_ms = a.last_up_ms
+    b.last_down_ms = a.last_down_ms
+    b.override = a.override
+    core._alarms.clear(to, "near_empty")
+    core._set_dose(b, dose, now_ms)
+    a.fire(HANDOVER)
+    core._set_dose(a, 0, now_ms)
+    core._alarms.clear(frm, "near_empty")  # the old syringe's: it runs no more
+    core._watch.advisories(now_ms)
+    return Result(
+        True,
+        "handed_over",
+        "%s handed over from channel %d to channel %d (%s mL): channel %d stopped, no taper"
+        % (describe(b), frm, to, fmt(volume), frm),
+        dose=dose,
+        rate=b.rate,
+        unit=drug.dose_unit,
+    )
+
+
+def _mismatch(a, to, label):
+    # at most TEXT_MAX: the label's 26, the drug's 24, a concentration's two 12
+    return refuse(
+        "handover_mismatch",
+        "channel %d's syringe is %s; channel %d runs %s %s %s"
+        % (to, label, a.ch, a.drug.name, fmt(a.conc), a.drug.conc_unit),
+    )
+
+
+def _q(value):
+    # a quantity received, as the log says it: 16 (mL, mcg/mL), or its repr if it is none
+    return fmt(value) if rules.is_quantity(value) else shown(value, 12)
