@@ -51,7 +51,7 @@ def _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
     if not a.delivering:
         return refuse("invalid_state", "cannot hand over: channel %d is %s" % (frm, a.state))
     # the new channel free, its sensors reporting no fault (a start's own check)
-    refusal = rules.check_state(b, START, "take over on channel %d" % to)
+    refusal = rules.check_state(b, START, "hand over")
     if refusal:
         return refusal
     drug = a.drug
