@@ -53,6 +53,7 @@ NAMES = (
     "STOP",
     "TAPER",
     "HANDOVER",
+    "ESTOP",
     "ACK",
     "ALARMS",
     "LOG",
@@ -100,8 +101,7 @@ Session = shellkit.Session
 hello_fields = shellkit.hello_fields
 _MAX_FRAMES = 24
 NOREPI_50 = dict(NOREPI, volume=50000000)  # the 50 mL syringe: about 1.9 h at 0.1 mcg/kg/min
-# channel 1's norepinephrine moved to a new syringe on channel 2 (once vasopressin's
-# taper there is over: refused before, in a short run), and back
+# channel 1's norepinephrine moved to a new syringe on channel 2, and back
 _LABEL = {
     "drug": "norepinephrine",
     "conc": NOREPI["conc"],
@@ -361,8 +361,12 @@ _SCRIPT = (
     (at(0.17), "silence", None),
     (at(0.28), "STOP", {"ch": 2}),
     (at(0.29), "TAPER", {"ch": 2, "first": 0}),
-    (at(0.38), "HANDOVER", HANDOVER_2),
-    (at(0.40), "HANDOVER", HANDOVER_1),
+    # channel 2 freed (vasopressin restarted when its syringe ran dry), a fresh syringe
+    # on channel 1 (refused if one runs), then its program moved to channel 2 and back
+    (at(0.39), "ESTOP", {"ch": 2, "reason": "clinician"}),
+    (at(0.395), "START", NOREPI_50),
+    (at(0.40), "HANDOVER", HANDOVER_2),
+    (at(0.41), "HANDOVER", HANDOVER_1),
     (at(0.42), "START", VASO),
     (at(0.55), "fault", None),
     (at(0.56), "unfault", None),
