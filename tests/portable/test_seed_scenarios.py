@@ -1,4 +1,5 @@
-# Each seed document's key rule as a named scenario (shared/seeds/<file>).
+# Each seed document's key rule as a named scenario (docs/sources/<file>).
+from firmware.handover import move
 from tests.portable.corekit import (
     HOUR,
     MIN,
@@ -70,6 +71,23 @@ def test_seed_003_1d7e3b770c50f250_norepinephrine_is_weaned_never_stopped_abrupt
     doses = [d for _, d in result.plan]
     assert doses == [80000, 60000, 40000, 20000, 0]
     assert core.rate(1) > 0
+
+
+def test_seed_003_1d7e3b770c50f250_a_syringe_change_mid_wean_keeps_the_wean():
+    # "The infusion is reduced gradually over time, rather than stopped abruptly, to
+    # prevent rebound hypotension": a new syringe during the wean (issue 9, finding 2)
+    # takes the wean on, step by step, and the old one stops with no taper of its own
+    core = make_core()
+    assert start_norepinephrine(core, dose=100000).code == "ok"
+    assert core.stop(1, HOUR).code == "taper_started"  # 0.08 at once, 0.02 every 15 min
+    r = move(core, 1, 2, "norepinephrine", 16 * M, "mcg/mL", 20 * M, None, HOUR + 5 * MIN)
+    assert r.code == "handed_over" and core.rate(1) == 0
+    doses = []
+    for k in range(1, 5):
+        core.tick(HOUR + k * 15 * MIN)
+        doses.append(core.channel(2).dose)
+    assert doses == [60000, 40000, 20000, 0]  # the same plan, on the new syringe
+    assert core.rate(1) == 0
 
 
 def test_seed_004_d16707d6a8fcc8f8_norepinephrine_in_mg_per_kg_min_is_a_1000_fold_slip():
