@@ -6,8 +6,9 @@ encoded, tagged, sent, its answer read and checked) over the emulator's PTY, on 
 CPython runtime and on the MicroPython one (the emulator bundle's .mpy on WebAssembly
 under Node). Each one is timed in a state where it does what it is for: START and STOP
 (at once) a channel, TITRATE to a new dose every time, ESTOP then ACK its alarm, TAPER
-a running taper, SUPERVISE on and off, HANDOVER to the other channel and back, HELLO and AUTH a new session, KEY a new key
-(a service session), LIB_BEGIN, LIB_DATA and LIB_COMMIT a whole library push.
+a running taper, SUPERVISE on and off, HANDOVER to the other channel and back, HELLO
+and AUTH a new session, KEY a new key (a service session), LIB_BEGIN, LIB_DATA and
+LIB_COMMIT a whole library push.
 
 Per request: samples, median and p99 (nearest rank) of the round trip, the bytes that
 crossed the link meanwhile (the request, the answer, and any event the device sent
