@@ -13,6 +13,7 @@ from micropython import const
 
 from firmware import VERSION, libpush
 from firmware.channel import TAPERING
+from firmware.handover import move
 from firmware.result import Result, refuse
 from protocol import auth, catalog, reasons
 from protocol.frame import MAX_PAYLOAD
@@ -282,8 +283,6 @@ def handover(shell, f, now):
     # HANDOVER: ch, to, drug, conc, conc_unit, volume. As START's, the volume is bounded
     # by the syringe the new channel's motor has loaded, which counts its travel from it
     # once accepted; a taper plan held for the old channel is the new one's now.
-    from firmware.handover import move  # on the first: see firmware/handover.py
-
     motors = shell._motors
     to = f[1]
     motor = motors[to - 1] if 0 < to <= len(motors) else None

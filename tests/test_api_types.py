@@ -73,7 +73,9 @@ def test_every_answer_field_is_annotated_and_no_quantity_is_a_raw_int():
     # An int field of an answer is a count, an id, a time in ms or s: named so. A dose,
     # rate, volume, weight or concentration is a Decimal in a unit its name or a field
     # beside it names: never the wire's millionths.
-    whole = re.compile(r"^(channels?|id|seq|boot_id|active_alarms|library_problems)$|_ms$|_s$|crc$")
+    whole = re.compile(
+        r"^((from_)?channels?|id|seq|boot_id|active_alarms|library_problems)$|_ms$|_s$|crc$"
+    )
     classes = _answer_classes()
     assert StateChange in classes and answers.Status in classes
     for cls in classes:

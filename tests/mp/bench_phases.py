@@ -349,15 +349,14 @@ def commands():
     command("ACK", {"alarm_id": alarms[-1].id if alarms else 1})
     _unmeasured("START", PHENYL)
     command("STOP", {"ch": 2}, "STOP(now)")
-    # channel 1's norepinephrine to a new syringe on channel 2 (the first imports
-    # firmware/handover.py), and back: what a handover allocates once it is loaded
+    # channel 1's norepinephrine to a new syringe on channel 2, and back
     label = {
         "drug": NOREPI["drug"],
         "conc": NOREPI["conc"],
         "conc_unit": "mcg/mL",
         "volume": 50000000,
     }
-    command("HANDOVER", dict(label, ch=1, to=2), "HANDOVER(first)")
+    command("HANDOVER", dict(label, ch=1, to=2), "HANDOVER(to 2)")
     command("HANDOVER", dict(label, ch=2, to=1))
     command("LOG", {"first": 0})
     # A new session: HELLO and AUTH, as a host opening one.
