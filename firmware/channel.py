@@ -25,8 +25,9 @@ TAPER_STEP = "taper_step"
 TAPER_END = "taper_end"  # the taper's last step reached 0
 EMERGENCY = "emergency"  # the one way to stop a taper drug at once
 FAULT = "fault"  # hardware fault: flow stops
-# The program moved to another channel's syringe (firmware/handover.py): the one way a
-# taper drug leaves a channel at once with no emergency, its dose going on there.
+# The program moved to another channel's syringe (firmware/handover.py): besides an
+# emergency stop or a fault, the one way a taper drug leaves a channel at once, its
+# dose (and its taper) going on on the other.
 HANDOVER = "handover"
 
 _TRANSITIONS = {

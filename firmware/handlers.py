@@ -303,7 +303,7 @@ def handover(shell, f, now):
     tapers = shell.tapers
     tapers[to - 1] = tapers[f[0] - 1]
     tapers[f[0] - 1] = None
-    return "HANDOVER_R", (f[0], to, r.dose, r.unit, r.rate)
+    return "HANDOVER_R", (f[0], to, shell.core.channel(to).state, r.dose, r.unit, r.rate)
 
 
 def titrate(shell, f, now):

@@ -7,8 +7,8 @@
 # The new channel takes the old one's whole program: drug, concentration, the
 # patient's weight, the dose, when it last rose and fell (so the titration intervals
 # and a taper's last step keep their pace), the override and a running taper. The old
-# channel stops without a taper in the same decision, and the shell's next turn sets
-# both motors, so the patient's total of the drug never changes. The new syringe's
+# channel stops without a taper in the same decision, and the shell sets both motors
+# from it before it answers, so the patient's total of the drug never changes. The new syringe's
 # label is read back at the bedside (drug, concentration, volume): a handover to a
 # syringe of anything else is refused.
 #
@@ -86,11 +86,12 @@ def _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
     core._set_dose(a, 0, now_ms)
     core._alarms.clear(frm, "near_empty")  # the old syringe's: it runs no more
     core._watch.advisories(now_ms)
+    # at most TEXT_MAX: a 16-character drug, a dose and a volume of 10, channels of 3
     return Result(
         True,
         "handed_over",
-        "%s handed over from channel %d to channel %d (%s mL): channel %d stopped, no taper"
-        % (describe(b), frm, to, fmt(volume), frm),
+        "%s: handover channel %d -> %d (%s mL)%s, channel %d stopped"
+        % (describe(b), frm, to, fmt(volume), ", tapering on" if b.state == TAPERING else "", frm),
         dose=dose,
         rate=b.rate,
         unit=drug.dose_unit,

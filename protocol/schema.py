@@ -276,7 +276,14 @@ MESSAGES = (
     (
         0x93,
         "HANDOVER_R",
-        (("ch", U8), ("to", U8), ("dose", Q, "@unit"), ("unit", STR, 16), ("rate", Q, "mL/h")),
+        (
+            ("ch", U8),
+            ("to", U8),
+            ("state", STR, 16),  # to's: running, or tapering (its taper goes on)
+            ("dose", Q, "@unit"),
+            ("unit", STR, 16),
+            ("rate", Q, "mL/h"),
+        ),
     ),
     # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
     # a lost event. The host does not answer them.

@@ -12,6 +12,7 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pumpguard.library.seal import seal
 
 from firmware import druglib, libpush, startup, units
 from firmware import main as firmware_main
@@ -364,3 +365,22 @@ def test_the_longest_accepted_titration_fits():
     assert "taper cancelled" in result.message
     assert "override: soft max, step, interval" in result.message
     assert_core_texts_fit(core, [result])
+
+
+def test_the_handed_over_message_fits_the_wire_with_a_16_character_drug_name(tmp_path):
+    # libload takes names of up to 16 characters; the shipped library's longest is 14
+    # (found by review: 122 characters, cut in the journal, before the wording was cut)
+    doc = json.loads(library_text())
+    doc["drugs"]["dobutamine-250mg"] = doc["drugs"].pop("dobutamine")
+    path = tmp_path / "lib.json"
+    path.write_text(json.dumps(doc))
+    seal(path)
+    lib = druglib.load(path.read_text())
+    assert lib.ok, lib.problems
+    core = SafetyCore(lib, channels=255)
+    order = {"weight": 40 * M, "conc": 4 * M, "conc_unit": "mg/mL", "volume": 1000 * M}
+    assert core.start(254, "dobutamine-250mg", 19999999, "mcg/kg/min", 0, override=True, **order).ok
+    r = move(core, 254, 255, "dobutamine-250mg", 4 * M, "mg/mL", 999999999, None, MIN)
+    assert r.ok, r.message
+    assert len(r.message) <= TEXT_MAX, (len(r.message), r.message)
+    assert_core_texts_fit(core, [r])

@@ -260,7 +260,14 @@ VECTORS = [
         "handover_r",
         "HANDOVER_R",
         9,
-        {"ch": 1, "to": 2, "dose": 12_000000, "unit": "mcg/min", "rate": 45_000000},
+        {
+            "ch": 1,
+            "to": 2,
+            "state": "running",
+            "dose": 12_000000,
+            "unit": "mcg/min",
+            "rate": 45_000000,
+        },
     ),
     ("stop", "STOP", 8, {"ch": 1}),
     (

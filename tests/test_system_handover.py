@@ -32,7 +32,7 @@ def test_a_handover_moves_the_program_and_never_doubles_the_dose(emulator, pump_
     r = pump_cli("handover", "1", "2", *LABEL, "--json")
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
-    assert (answer["from_channel"], answer["channel"]) == (1, 2), answer
+    assert (answer["from_channel"], answer["channel"], answer["state"]) == (1, 2, "running")
     assert (answer["dose"], answer["rate_ml_h"]) == ("0.3", "78.75"), answer
     assert _rates(emulator) == [0, running]  # one syringe at a time, the same rate
     old, new = _status(pump_cli, 1), _status(pump_cli, 2)
@@ -44,14 +44,16 @@ def test_a_handover_moves_the_program_and_never_doubles_the_dose(emulator, pump_
     log = pump_cli("log", "--json")
     assert log.returncode == 0, log.stderr
     texts = [e["text"] for e in json.loads(log.stdout)["entries"]]
-    assert any("handed over from channel 1 to channel 2" in t for t in texts), texts
+    assert any("handover channel 1 -> 2 (50 mL), channel 1 stopped" in t for t in texts), texts
 
 
 def test_a_tapering_program_hands_over_with_its_taper(emulator, pump_cli):
     assert pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", *NOREPI).returncode == 0
     r = pump_cli("stop")
     assert r.returncode == 0 and "tapering" in r.stdout, r.stdout
-    assert pump_cli("handover", "1", "2", *LABEL).returncode == 0
+    r = pump_cli("handover", "1", "2", *LABEL)
+    assert r.returncode == 0 and "tapering at 0.08" in r.stdout, r.stdout  # not "running"
+    assert "(its taper goes on)" in r.stdout, r.stdout
     new = _status(pump_cli, 2)
     assert (new["state"], new["dose"]) == ("tapering", "0.08"), new  # the first step
     assert _status(pump_cli, 1)["state"] == "stopped"

@@ -34,7 +34,8 @@ def test_the_program_moves_and_the_old_channel_stops_without_a_taper():
     r = _move(core, 10 * MIN, label=("norepinephrine", 16 * M, "mcg/mL", 20 * M))
     assert r.ok and r.code == "handed_over", (r.code, r.message)
     assert (r.dose, r.unit, r.rate) == (300000, "mcg/kg/min", 90 * M)
-    assert "channel 1 stopped, no taper" in r.message and "channel 2" in r.message
+    said = "norepinephrine 0.3 mcg/kg/min: handover channel 1 -> 2 (20 mL), channel 1 stopped"
+    assert r.message == said, r.message
     old, new = status_of(core, 1), status_of(core, 2)
     assert (old.state, core.rate(1)) == ("stopped", 0)  # no taper on top of the new dose
     assert (new.state, new.dose, core.rate(2)) == ("running", 300000, 90 * M)
@@ -68,6 +69,8 @@ def test_a_taper_goes_on_on_the_new_channel_at_its_pace():
     assert _move(core, 12 * MIN).ok
     new = status_of(core, 2)
     assert (new.state, new.dose, new.taper_next_ms) == ("tapering", 80000, due)
+    # said so: read as "running ... no taper", a clinician takes the taper for cancelled
+    assert "2 (50 mL), tapering on, channel 1 stopped" in core.log.text(core.log.next_seq - 1)
     assert status_of(core, 1).state == "stopped"
     core.tick(due - 1)
     assert status_of(core, 2).dose == 80000

@@ -113,10 +113,12 @@ class Decision:
 @dataclass(frozen=True)
 class HandedOver:
     """An accepted handover: ``channel`` now runs the program ``from_channel`` ran (which
-    stopped, without a taper), at ``dose`` and ``rate_ml_h``."""
+    stopped, without a taper of its own), at ``dose`` and ``rate_ml_h``; ``state`` is
+    ``running``, or ``tapering`` when the program's taper goes on there."""
 
     from_channel: int
     channel: int
+    state: str
     dose: Decimal
     dose_unit: str
     rate_ml_h: Decimal

@@ -398,7 +398,12 @@ class Pump:
         fields["conc"], fields["conc_unit"] = args.concentration(concentration, _SIZE["conc_unit"])
         r = self._call("HANDOVER", fields)
         return answers.HandedOver(
-            r["ch"], r["to"], micro_to_decimal(r["dose"]), r["unit"], micro_to_decimal(r["rate"])
+            r["ch"],
+            r["to"],
+            r["state"],
+            micro_to_decimal(r["dose"]),
+            r["unit"],
+            micro_to_decimal(r["rate"]),
         )
 
     def _taper_page(self, channel: int, first: int, total: int) -> list[dict[str, Any]]:

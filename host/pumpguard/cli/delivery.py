@@ -150,7 +150,8 @@ def do_handover(pump, args, out):
         print_json(h, out)
         return
     print(
-        f"channel {h.channel}: {args.drug} running at {h.dose} {h.dose_unit} = "
-        f"{h.rate_ml_h} mL/h; channel {h.from_channel}: stopped (handed over, no taper)",
+        f"channel {h.channel}: {args.drug} {h.state} at {h.dose} {h.dose_unit} = "
+        f"{h.rate_ml_h} mL/h{' (its taper goes on)' if h.state == 'tapering' else ''}; "
+        f"channel {h.from_channel}: stopped (handed over)",
         file=out,
     )

@@ -56,11 +56,11 @@ STOPPED = re.compile(r"^stopped \(")
 EMERGENCY = re.compile(r"^EMERGENCY STOP channel \d+ ")
 # firmware/core.py fault(): "KIND on channel N: flow stopped (WAS)", coded as its alarm
 FAULT = re.compile(r"^.+ on channel \d+: flow stopped")
-# firmware/handover.py: "DRUG DOSE UNIT handed over from channel N to channel M (V mL):
-# channel N stopped, no taper" (logged on channel N, the one the command named)
+# firmware/handover.py: "DRUG DOSE UNIT: handover channel N -> M (V mL)[, tapering on],
+# channel N stopped" (logged on channel N, the one the command named)
 HANDED_OVER = re.compile(
-    rf"^(?P<drug>{_DRUG}) (?P<dose>{_NUM}) (?P<unit>{_UNIT}) handed over from channel \d+ "
-    rf"to channel (?P<to>\d+) \((?P<volume>{_NUM}) mL\)"
+    rf"^(?P<drug>{_DRUG}) (?P<dose>{_NUM}) (?P<unit>{_UNIT}): handover channel \d+ -> "
+    rf"(?P<to>\d+) \((?P<volume>{_NUM}) mL\)"
 )
 # firmware/watchers.py alarm(): kind "alarm", "PRIORITY #ID: MESSAGE"
 ALARM = re.compile(r"^(?P<priority>low|medium|high) #(?P<id>\d+): (?P<message>.*)$", re.S)
