@@ -84,8 +84,16 @@ def _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
     core._set_dose(b, dose, now_ms)
     a.fire(HANDOVER)
     core._set_dose(a, 0, now_ms)
-    core._alarms.clear(frm, "near_empty")  # the old syringe's: it runs no more
+    alarms = core._alarms
+    alarms.clear(frm, "near_empty")  # the old syringe's: it runs no more
+    # An advisory is about the patient's drugs, not the syringe: one acknowledged stays
+    # so on the new channel, where advisories() raises it anew (no news to alarm)
+    was = alarms.find(frm, "second_line_alone")
+    acked = was is not None and was.acked
     core._watch.advisories(now_ms)
+    now = alarms.find(to, "second_line_alone") if acked else None
+    if now is not None:
+        alarms.ack(now)
     # at most TEXT_MAX: a 16-character drug, a dose and a volume of 10, channels of 3
     return Result(
         True,

@@ -12,6 +12,7 @@ from tests.portable.corekit import (
     make_core,
     start_dobutamine,
     start_norepinephrine,
+    start_vasopressin,
 )
 from tests.portable.coreview import entries, snapshot, status_of
 
@@ -141,3 +142,21 @@ def test_a_handover_and_a_handover_back():
     assert _move(core, HOUR).ok
     assert _move(core, 2 * HOUR, frm=2, to=1).ok
     assert (status_of(core, 1).state, core.rate(1), core.rate(2)) == ("running", 30 * M, 0)
+
+
+def test_an_acknowledged_advisory_stays_acknowledged_on_the_new_channel():
+    # vasopressin alone: its second_line_alone advisory, acknowledged, is no news after
+    # a syringe change (found by review: raised again, unacknowledged, alarm output on)
+    core = make_core()
+    assert start_vasopressin(core, ch=1).code == "ok_advisory"
+    for a in core.alarms():
+        assert core.ack(a.id, MIN).ok
+    assert _move(core, 2 * MIN, label=("vasopressin", 100000, "units/mL", 50 * M)).ok
+    assert [(a.ch, a.code, a.acked) for a in core.alarms()] == [(2, "second_line_alone", True)]
+    # one never acknowledged: the new channel's unacknowledged, the old one's listed
+    # until acknowledged, over
+    core = make_core()
+    assert start_vasopressin(core, ch=1).code == "ok_advisory"
+    assert _move(core, MIN, label=("vasopressin", 100000, "units/mL", 50 * M)).ok
+    listed = [(a.ch, a.acked, a.active) for a in core.alarms() if a.code == "second_line_alone"]
+    assert listed == [(1, False, False), (2, False, True)], listed
