@@ -356,8 +356,8 @@ def commands():
         "conc_unit": "mcg/mL",
         "volume": 50000000,
     }
-    command("HANDOVER", dict(label, ch=1, to=2), "HANDOVER(out)")
-    command("HANDOVER", dict(label, ch=2, to=1), "HANDOVER(back)")
+    command("HANDOVER", dict(label, ch=1, to=2), "HANDOVER(to2)")
+    command("HANDOVER", dict(label, ch=2, to=1), "HANDOVER(to1)")
     command("LOG", {"first": 0})
     # A new session: HELLO and AUTH, as a host opening one.
     wire = m._session.hello(_next_seq(), hello_fields(host="b"))
