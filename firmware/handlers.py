@@ -258,8 +258,6 @@ def start(shell, f, now):
     # START: ch, drug, dose, unit, weight, conc, conc_unit, volume, override. The volume
     # is bounded by the syringe the channel's motor has loaded; once accepted, the motor
     # counts its travel from it (load()).
-    motors = shell._motors
-    motor = motors[f[0] - 1] if 0 < f[0] <= len(motors) else None
     r = shell.core.start(
         f[0],
         f[1],
@@ -271,11 +269,11 @@ def start(shell, f, now):
         conc_unit=f[6] or None,
         volume=f[7],
         override=f[8],
-        syringe=None if motor is None else motor.syringe(),
+        syringe=_syringe(shell, f[0]),
     )
     if not r.ok:
         return refused(r, now)
-    motors[f[0] - 1].load(f[7])  # accepted: f[0] is a channel
+    shell._motors[f[0] - 1].load(f[7])  # accepted: f[0] is a channel
     return "START_R", (f[0], r.dose, r.unit, r.rate)
 
 
@@ -283,27 +281,21 @@ def handover(shell, f, now):
     # HANDOVER: ch, to, drug, conc, conc_unit, volume. As START's, the volume is bounded
     # by the syringe the new channel's motor has loaded, which counts its travel from it
     # once accepted; a taper plan held for the old channel is the new one's now.
-    motors = shell._motors
     to = f[1]
-    motor = motors[to - 1] if 0 < to <= len(motors) else None
-    r = move(
-        shell.core,
-        f[0],
-        to,
-        f[2],
-        f[3],
-        f[4] or None,
-        f[5],
-        None if motor is None else motor.syringe(),
-        now,
-    )
+    r = move(shell.core, f[0], to, f[2], f[3], f[4] or None, f[5], _syringe(shell, to), now)
     if not r.ok:
         return refused(r, now)
-    motors[to - 1].load(f[5])  # accepted: both are channels
+    shell._motors[to - 1].load(f[5])  # accepted: both are channels
     tapers = shell.tapers
     tapers[to - 1] = tapers[f[0] - 1]
     tapers[f[0] - 1] = None
     return "HANDOVER_R", (f[0], to, shell.core.channel(to).state, r.dose, r.unit, r.rate)
+
+
+def _syringe(shell, ch):
+    # the capacity of the syringe channel ch's motor has loaded (None: no such channel)
+    motors = shell._motors
+    return motors[ch - 1].syringe() if 0 < ch <= len(motors) else None
 
 
 def titrate(shell, f, now):

@@ -8,9 +8,9 @@
 # patient's weight, the dose, when it last rose and fell (so the titration intervals
 # and a taper's last step keep their pace), the override and a running taper. The old
 # channel stops without a taper in the same decision, and the shell sets both motors
-# from it before it answers, so the patient's total of the drug never changes. The new syringe's
-# label is read back at the bedside (drug, concentration, volume): a handover to a
-# syringe of anything else is refused.
+# from it before it answers, so the patient's total of the drug never changes. The
+# new syringe's label is read back at the bedside (drug, concentration, volume): a
+# handover to a syringe of anything else is refused.
 #
 # Imported with the requests' handlers (handlers.py), not on the first HANDOVER: a
 # handover is asked for when a syringe runs low, in a heap hours of service have cut
@@ -58,7 +58,7 @@ def _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
     drug = a.drug
     if name != drug.name:
         return _mismatch(a, to, shown(name, 26))
-    refusal = rules.check_values(a.dose, volume, conc)
+    refusal = rules.check_values(a.dose, volume, conc)  # (a.dose, verified, passes)
     if refusal:
         return refusal
     value = rules.check_conc(drug, conc, conc_unit)
@@ -80,11 +80,11 @@ def _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
     b.last_up_ms = a.last_up_ms
     b.last_down_ms = a.last_down_ms
     b.override = a.override
-    core._alarms.clear(to, "near_empty")
+    alarms = core._alarms
+    alarms.clear(to, "near_empty")
     core._set_dose(b, dose, now_ms)
     a.fire(HANDOVER)
     core._set_dose(a, 0, now_ms)
-    alarms = core._alarms
     alarms.clear(frm, "near_empty")  # the old syringe's: it runs no more
     # An advisory is about the patient's drugs, not the syringe: one acknowledged stays
     # so on the new channel, where advisories() raises it anew (no news to alarm)

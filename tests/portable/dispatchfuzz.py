@@ -42,6 +42,7 @@ _M32 = 0xFFFFFFFF
 # otherwise a field gets any value its type allows (extremes included).
 _PLAUSIBLE = {
     "ch": (1, 2, 1, 2, 0, 3),
+    "to": (2, 1, 2, 1, 0, 3),  # HANDOVER's: mostly the other channel
     "drug": ("norepinephrine", "vasopressin", "epinephrine", "dopamine", "propofol"),
     "dose": (30000, 40000, 60000, 100000, 120000, 150000, 200000, 5000000),
     "unit": ("mcg/kg/min", "units/min", "mcg/min", "milliunits/min", "mL/h"),

@@ -4,9 +4,8 @@ with ``--json`` the API's answer (jsonout.py)."""
 
 from pumpguard._board.protocol.text import duration
 
-from ..errors import UsageError
 from .jsonout import print_json
-from .options import Concentration, channel, channel_number, command_parser, quantity
+from .options import Concentration, channel, channel_number, command_parser, on_pump, quantity
 
 _JSON_HELP = "the pump's decision as one JSON object (quantities as exact decimal strings)"
 
@@ -136,12 +135,9 @@ def argparse_handover():
 
 
 def do_handover(pump, args, out):
-    for ch in (args.from_ch, args.to_ch):
-        if ch > pump.channels:
-            raise UsageError(f"channel {ch}: this pump has channels 1 to {pump.channels}")
     h = pump.handover(
-        args.from_ch,
-        args.to_ch,
+        on_pump(pump, args.from_ch, "FROM"),
+        on_pump(pump, args.to_ch, "TO"),
         drug=args.drug,
         concentration=args.concentration,
         volume_ml=args.volume,

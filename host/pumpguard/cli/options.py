@@ -190,11 +190,16 @@ def settle(args):
 
 
 def channel(pump, args):
-    """``--channel``, once the pump said how many it has: a usage error, before the
-    command is sent, for one it lacks."""
-    if args.channel > pump.channels:
-        raise UsageError(f"--channel {args.channel}: this pump has channels 1 to {pump.channels}")
-    return args.channel
+    """``--channel``, once the pump said how many it has (on_pump())."""
+    return on_pump(pump, args.channel, "--channel")
+
+
+def on_pump(pump, ch, named):
+    """Channel ch (the command line's ``named``) once the pump said how many it has: a
+    usage error, before the command is sent, for one it lacks."""
+    if ch > pump.channels:
+        raise UsageError(f"{named} {ch}: this pump has channels 1 to {pump.channels}")
+    return ch
 
 
 def check_board(name):

@@ -191,6 +191,16 @@ class _Channel:
         self.segment = None
 
 
+def _open(chans, ch, counts, starts, first, at_ms, rate=Decimal(0)):
+    """Channel ch's timeline, begun at this boot's first entry the first time the log
+    names it (rate: what it ran then)."""
+    c = chans.get(ch)
+    if c is None:
+        c = chans[ch] = _Channel(ch, counts.get(ch), starts.get(ch))
+        c.boot(first, at_ms, rate)
+    return c
+
+
 def _dose_mark(ev: Event, command):
     """The mark of a dose set: by the code of its decision, else by its command."""
     code = ev.entry.code
@@ -250,9 +260,8 @@ def build(
         for e in run:
             pos = axis.at(i, e)
             if e.channel and e.channel not in chans:
-                chans[e.channel] = _Channel(e.channel, counts.get(e.channel), starts.get(e.channel))
                 rate = before.get(e.channel, Decimal(0)) if i == 0 else Decimal(0)
-                chans[e.channel].boot(first, run[0].at_ms, rate)
+                _open(chans, e.channel, counts, starts, first, run[0].at_ms, rate)
             c = chans.get(e.channel)
             if c is not None:
                 c.advance(pos, e.at_ms)
@@ -273,12 +282,8 @@ def build(
                     # both channels in one decision: this one stops, the other runs on
                     c.set_dose(pos, Event(e, "dose", dose=Decimal(0)))
                     c.mark("handover", pos, e)
-                    to = chans.get(ev.channel)
-                    if to is None:
-                        to = chans[ev.channel] = _Channel(
-                            ev.channel, counts.get(ev.channel), starts.get(ev.channel)
-                        )
-                        to.boot(first, run[0].at_ms)
+                    # a channel the log names first here ran nothing before it
+                    to = _open(chans, ev.channel, counts, starts, first, run[0].at_ms)
                     to.advance(pos, e.at_ms)
                     to.set_dose(pos, ev)
                     to.load(ev.volume, e.seq)
