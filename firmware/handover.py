@@ -15,8 +15,8 @@
 # Imported with the requests' handlers (handlers.py), not on the first HANDOVER: a
 # handover is asked for when a syringe runs low, in a heap hours of service have cut
 # up, where its module's 5.5 KB of import (64-bit unix port) may find no room.
-from firmware import rules
-from firmware.channel import HANDOVER, START, TAPER, TAPERING, describe
+from firmware import rules, wording
+from firmware.channel import HANDOVER, START, TAPER, TAPERING
 from firmware.result import Result, refuse
 from firmware.units import fmt
 from protocol.text import shown
@@ -25,14 +25,12 @@ from protocol.text import shown
 def move(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
     """Channel frm's program moved to channel to (syringe: the capacity of the syringe
     to has loaded, micro mL, None: none known); a Result, logged as every command's."""
-    core._command(
-        now_ms,
-        frm,
-        "handover",
-        "handover channel %s to %s: %s %s %s, %s mL"
-        % (shown(frm, 4), shown(to, 4), shown(name, 26), _q(conc), shown(conc_unit, 12),
-           _q(volume)),
-    )  # fmt: skip
+    core._now = now_ms
+    log = core.log
+    # kept as received, worded when read (firmware/wording.py): nothing made of it now
+    seq = log.put(now_ms, frm, wording.HANDOVER, frm, to, name, conc, conc_unit, volume)
+    if not wording.kept(name, conc_unit, None, frm, to, conc, volume):
+        log.freeze(seq)  # an odd argument (a list, a float): worded as it is now
     return core._decided(
         now_ms, frm, _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms)
     )
@@ -94,16 +92,13 @@ def _decide(core, frm, to, name, conc, conc_unit, volume, syringe, now_ms):
     now = alarms.find(to, "second_line_alone") if acked else None
     if now is not None:
         alarms.ack(now)
-    # at most TEXT_MAX: a 16-character drug, a dose and a volume of 10, channels of 3
-    return Result(
-        True,
-        "handed_over",
-        "%s: handover channel %d -> %d (%s mL)%s, channel %d stopped"
-        % (describe(b), frm, to, fmt(volume), ", tapering on" if b.state == TAPERING else "", frm),
-        dose=dose,
-        rate=b.rate,
-        unit=drug.dose_unit,
-    )
+    # worded when read (at most TEXT_MAX: a 16-character drug, a dose and a volume of 10,
+    # channels of 3)
+    result = Result(True, "handed_over", None, dose=dose, rate=b.rate, unit=drug.dose_unit)
+    tapering = b.state == TAPERING
+    result.logged(core.log, core.log.put(now_ms, frm, wording.HANDED_OVER, drug, dose, frm,
+                                         to, volume, tapering))  # fmt: skip
+    return result
 
 
 def _mismatch(a, to, label):
@@ -113,8 +108,3 @@ def _mismatch(a, to, label):
         "channel %d's syringe is %s; channel %d runs %s %s %s"
         % (to, label, a.ch, a.drug.name, fmt(a.conc), a.drug.conc_unit),
     )
-
-
-def _q(value):
-    # a quantity received, as the log says it: 16 (mL, mcg/mL), or its repr if it is none
-    return fmt(value) if rules.is_quantity(value) else shown(value, 12)

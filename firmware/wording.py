@@ -34,6 +34,8 @@ EMERGENCY = const(14)  # reason (as received: one of rules' EMERGENCY_REASONS)
 # An emergency stop's alarm message, worded at once (the alarm keeps the str): Drug
 # (None when not delivering), dose, ch, state, reason
 EMERGENCY_STOPPED = const(15)
+HANDOVER = const(16)  # ch, to, drug, conc, conc_unit, volume (as received)
+HANDED_OVER = const(17)  # Drug, dose, ch, to, volume, tapering on: the new channel's
 
 # What an override passed, as the accepted message names it, in the order the checks
 # pass them (short: it must fit the wire after the dose, the rate and a cancelled taper).
@@ -67,11 +69,12 @@ def accepted_code(notes, advisory):
 
 
 # Each logged form's kind and code (None: the code of an accepted start or titration,
-# or an alarm's own, code())
+# or an alarm's own, code(); EMERGENCY_STOPPED is worded at once, never logged)
 KINDS = (None, "start", "start", "titrate", "titrate", "rate") + ("decision",) * 7 + (
-    "alarm", "emergency_stop")  # fmt: skip
+    "alarm", "emergency_stop", None, "handover", "decision")  # fmt: skip
 _CODES = const((None, "received", "received", "received", "received", "rate_changed", None, None,
-          "taper_step", "stopped", "taper_started", "stopped", "ok", None, "received"))  # fmt: skip
+          "taper_step", "stopped", "taper_started", "stopped", "ok", None, "received",
+          None, "received", "handed_over"))  # fmt: skip
 
 
 def code(form, d, e, f):
@@ -197,6 +200,14 @@ def _clip(buf, o, s, room):
     return w
 
 
+def _number(buf, o, value):
+    # shown(value, 4): a channel as received (an int of at most 4 characters, unless the
+    # command was odd)
+    if type(value) is int and -999 <= value <= 9999:
+        return _int(buf, o, value)
+    return _raw(buf, o, shown(value, 4))
+
+
 def _said(buf, o, value, room=11):
     # said(value, room)
     if is_quantity(value):
@@ -313,4 +324,16 @@ def render(buf, form, a, b, c, d, e, f, g):
     if form == EMERGENCY_STOPPED:
         o = _raw(buf, _int(buf, _raw(buf, 0, b"EMERGENCY STOP channel "), c), b" (")
         return _spaced(buf, _raw(buf, _channel(buf, o, a, b, c, d), b"): "), e)
+    if form == HANDOVER:
+        o = _number(buf, _raw(buf, 0, b"handover channel "), a)
+        o = _said(buf, _raw(buf, _number(buf, _raw(buf, o, b" to "), b), b": "), c, 26)
+        o = _said(buf, _raw(buf, _said(buf, _raw(buf, o, b" "), d, 12), b" "), e, 12)
+        return _raw(buf, _said(buf, _raw(buf, o, b", "), f, 12), b" mL")
+    if form == HANDED_OVER:
+        o = _dose(buf, _raw(buf, _raw(buf, 0, a.name), b" "), a, b)
+        o = _int(buf, _raw(buf, _int(buf, _raw(buf, o, b": handover channel "), c), b" -> "), d)
+        o = _raw(buf, _fmt(buf, _raw(buf, o, b" ("), e), b" mL)")
+        if f:
+            o = _raw(buf, o, b", tapering on")
+        return _raw(buf, _int(buf, _raw(buf, o, b", channel "), c), b" stopped")
     return _raw(buf, 0, b"?")

@@ -67,6 +67,25 @@ def test_memory_bench_prints_phases_per_request_and_the_idle_save():
             assert name in {label.split("(")[0] for label in labels}, name
 
 
+def test_the_idle_figure_on_the_unix_port_is_of_every_1_ms_turn():
+    # The bench's own pace (1 ms per turn, 61,000 turns): the figure must be a count of
+    # bytes, never a delta across collections (-11,079,392 B printed so, the wrappers'
+    # own bytes in every turn having filled the heap)
+    code = (
+        "import sys; sys.path[:] = ['build/bundle/emulator', '.']; "
+        "import tests.mp.bench_phases as b; b.main(['1'])"
+    )
+    run = subprocess.run(
+        [str(ROOT / ".venv/bin/micropython"), "-X", "heapsize=2m", "-c", code],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (idle,) = _rows(run.stdout, "IDLE")
+    turns, ms, saves, save_b, rest_b, total = map(int, idle[1:])
+    assert (turns, ms, saves) == (61000, 1, 1), idle
+    assert min(save_b, rest_b) >= 0 and save_b + rest_b == total, idle
+
+
 @pytest.mark.parametrize(
     ("script", "args", "shows"),
     [

@@ -43,7 +43,7 @@ def test_the_program_moves_and_the_old_channel_stops_without_a_taper():
     assert (new.weight, new.conc, new.volume, new.volume_left) == (80 * M, 16 * M, 20 * M, 20 * M)
     assert core.rate(1) + core.rate(2) == 90 * M  # the patient's total, unchanged
     logged = [e[2:] for e in entries(core.log)]  # ch, kind, code, text
-    said = "handover channel 1 to 2: 'norepinephrine' 16 'mcg/mL', 20 mL"
+    said = "handover channel 1 to 2: norepinephrine 16 mcg/mL, 20 mL"
     assert (1, "handover", "received", said) in logged, logged
     assert logged[-1][:3] == (1, "decision", "handed_over"), logged[-1]
 

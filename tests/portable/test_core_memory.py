@@ -27,6 +27,10 @@ DRAIN_MAX = 256  # the journal writing a command's three entries
 # The Alarm, its message and the Result (480 B and 304 B measured); the Result and the
 # two texts of an ack, as received and its decision (416, 256)
 ESTOP_MAX = 640 if _WIDE else 384
+# A handover, its two log entries kept as codes and numbers: the Result and what the
+# new channel's program makes (192 B measured on both; 1312 B while its texts were
+# made as it ran)
+HANDOVER_MAX = 384 if _WIDE else 512
 ACK_MAX = 512 if _WIDE else 320
 # The core made at boot, its log ring most of it (64 entries of 10 references: 5 KB on
 # a 64-bit port, 2.5 KB on 32 bits; 128 of them made it 12 KB and 6 KB)
@@ -143,6 +147,29 @@ def test_a_taper_drug_s_start_titrate_and_stop_allocate_little():
     assert s <= START_MAX, s
     assert ti <= TITRATE_MAX, ti
     assert st <= TAPER_STOP_MAX, st
+
+
+def _handover(core, frm, to, now):
+    from firmware.handover import move
+
+    return move(core, frm, to, "norepinephrine", 16 * M, "mcg/mL", 50 * M, None, now)
+
+
+def test_a_handover_allocates_little():
+    if not _MP:
+        return
+    core = make_core()
+    t = T0
+    assert _norepi(core, 1, t).ok
+    sizes = []
+    frm, to = 1, 2
+    for _ in range(4):  # warm, and both ways
+        t += MIN
+        size, r = _alloc(lambda f=frm, o=to, at=t: _handover(core, f, o, at))
+        assert r.ok, r.message
+        sizes.append(size)
+        frm, to = to, frm
+    assert max(sizes[1:]) <= HANDOVER_MAX, sizes
 
 
 def _estop_and_ack(core, t):
