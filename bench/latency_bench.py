@@ -122,8 +122,9 @@ def _clinical(emu, rec, rounds):
     with pumpguard.connect(emu.port, key=emu.key, role="clinician") as pump:
         link = rec.attach(pump)
         req = link.request
-        # 150 + 40 mcg/min on two channels: the patient's total stays under the hard max
-        pump.start(1, dose="150", **PHENYL)
+        # 150 + 30 mcg/min on two channels: the patient's total stays under the hard max
+        # (150 past the start limit, 35: overridden once, before the measured requests)
+        pump.start(1, dose="150", override=True, **PHENYL)
         for r in range(rounds):
             rec.measure(req, "HEARTBEAT")
             rec.measure(req, "INFO")
@@ -133,9 +134,9 @@ def _clinical(emu, rec, rounds):
             done = rec.measure(pump.titrate, 1, dose, "mcg/min")
             if done.dose != Decimal(dose):  # the bench's own check: a real change each time
                 raise SystemExit(f"TITRATE to {dose} answered {done.dose}")
-            rec.measure(pump.start, 2, dose="40", **PHENYL)
+            rec.measure(pump.start, 2, dose="30", **PHENYL)
             rec.measure(pump.stop, 2)
-            pump.start(2, dose="40", **PHENYL)
+            pump.start(2, dose="30", **PHENYL)
             rec.measure(pump.emergency_stop, 2, "clinician")
             alarms = rec.measure(req, "ALARMS", {"first": 0})["alarms"]
             unacked = [a["id"] for a in alarms if not a["acked"]] or [a["id"] for a in alarms]

@@ -11,6 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "firmware" / "druglib.json"
 SHIPPED = LIBRARY.read_text()
 SHIPPED_CRC = json.loads(SHIPPED)["crc32"]
+SHIPPED_VERSION = json.loads(SHIPPED)["version"]
+# the shipped library as `pumpguard library` names it
+SHIPPED_ID = f"{json.loads(SHIPPED)['name']} {SHIPPED_VERSION}, crc32 {SHIPPED_CRC}"
 
 
 def run(capsys, *argv):

@@ -119,7 +119,9 @@ def _tour():
                 add(lab.start(2, drug.name, dose, unit, 0, **args))
                 cores.append(lab)
     add(start_norepinephrine(core, ch=2, dose=300000))  # above_start_max
-    add(start_norepinephrine(core, ch=2, dose=1000000, conc=4 * M, weight=300 * M))  # rate
+    add(
+        start_norepinephrine(core, ch=2, dose=1000000, conc=4 * M, weight=300 * M, override=True)
+    )  # rate (past the start limit: overridden)
     # accepted starts, overrides and advisories, then the titration rules
     add(start_vasopressin(core, ch=1))  # ok_advisory, second_line_alone
     add(start_norepinephrine(core, ch=2, dose=500000, override=True))  # ok_override

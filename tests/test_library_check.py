@@ -9,6 +9,8 @@ from tests.librarykit import (
     INVALID,
     LIBRARY,
     SHIPPED_CRC,
+    SHIPPED_ID,
+    SHIPPED_VERSION,
     invalid,
     run,
     shipped,
@@ -20,9 +22,7 @@ from tests.librarykit import (
 def test_the_shipped_library_is_valid_and_sealed(capsys):
     code, out, err = run(capsys, "library", "check", LIBRARY)
     assert code == 0, err
-    assert out == (
-        f"{LIBRARY}: pumpguard-adult-icu-vasoactive 0.2.0, crc32 {SHIPPED_CRC}, sealed; valid\n"
-    )
+    assert out == (f"{LIBRARY}: {SHIPPED_ID}, sealed; valid\n")
     result = library.check(LIBRARY)
     assert (result.valid, result.sealed, result.ok, result.problems) == (True, True, True, ())
     assert result.identity.crc == int(SHIPPED_CRC, 16)
@@ -65,7 +65,7 @@ def test_json_form_for_scripts(capsys, tmp_path):
         "problems": [],
         "identity": {
             "name": "pumpguard-adult-icu-vasoactive",
-            "version": "0.2.0",
+            "version": SHIPPED_VERSION,
             "crc": SHIPPED_CRC,
         },
     }

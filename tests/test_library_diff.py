@@ -11,7 +11,18 @@ from pumpguard import library
 from pumpguard.library.diff import ADDED, BOTH, DRUG_ADDED, DRUG_REMOVED, ORDER, SOURCE, VALUE
 
 from tests.budgets import budget
-from tests.librarykit import LIBRARY, SHIPPED, SHIPPED_CRC, changed, places, run, shipped, write
+from tests.librarykit import (
+    LIBRARY,
+    SHIPPED,
+    SHIPPED_CRC,
+    SHIPPED_ID,
+    SHIPPED_VERSION,
+    changed,
+    places,
+    run,
+    shipped,
+    write,
+)
 
 
 def test_identical_content_is_exit_0_whatever_the_layout_or_seal(capsys, tmp_path):
@@ -22,8 +33,8 @@ def test_identical_content_is_exit_0_whatever_the_layout_or_seal(capsys, tmp_pat
     code, out, err = run(capsys, "library", "diff", LIBRARY, relaid)
     assert (code, err) == (0, "")
     assert out.splitlines() == [
-        f"old: {LIBRARY}: pumpguard-adult-icu-vasoactive 0.2.0, crc32 {SHIPPED_CRC}, sealed",
-        f"new: {relaid}: pumpguard-adult-icu-vasoactive 0.2.0, crc32 {SHIPPED_CRC}, NOT sealed",
+        f"old: {LIBRARY}: {SHIPPED_ID}, sealed",
+        f"new: {relaid}: {SHIPPED_ID}, NOT sealed",
         "no change in content",
     ]
     assert library.diff(LIBRARY, relaid) == []
@@ -43,7 +54,7 @@ def test_every_change_is_listed_with_both_values_and_sources(capsys, tmp_path):
     text = "\n".join(lines[2:])
     # stable order: the library's own, then the drugs by name
     for block in [
-        "library\n  version: value changed\n    old: 0.2.0\n    new: 0.3.0",
+        f"library\n  version: value changed\n    old: {SHIPPED_VERSION}\n    new: 0.3.0",
         "dobutamine\n  titration.up_interval_s: value changed\n"
         f"    old: 900 s (source: {dobu})\n"
         f"    new: 600 s (source: {dobu})",
@@ -88,7 +99,7 @@ def test_json_form(capsys, tmp_path):
     assert doc["old"] == {
         "file": str(LIBRARY),
         "name": "pumpguard-adult-icu-vasoactive",
-        "version": "0.2.0",
+        "version": SHIPPED_VERSION,
         "crc": SHIPPED_CRC,
         "sealed": True,
     }

@@ -18,7 +18,7 @@ from pumpguard import report
 from pumpguard.cli.main import main
 from pumpguard.report.plots import HEIGHT, WIDTH
 
-from tests.librarykit import LIBRARY
+from tests.librarykit import LIBRARY, SHIPPED_VERSION
 from tests.systemkit import ANSWER_TIMEOUT_S, NOREPI, VASO, start_norepinephrine
 
 pytestmark = pytest.mark.system
@@ -241,7 +241,9 @@ def test_a_drug_whose_valid_name_has_a_space_is_read(emulator, tmp_path):
 def test_a_library_switched_mid_log_is_on_the_page(emulator, tmp_path):
     # the first infusion ran under the shipped library, the second under 0.3.0
     edited = _sealed(
-        tmp_path, "v3.json", lambda t: t.replace('"version": "0.2.0"', '"version": "0.3.0"', 1)
+        tmp_path,
+        "v3.json",
+        lambda t: t.replace(f'"version": "{SHIPPED_VERSION}"', '"version": "0.3.0"', 1),
     )
     with pumpguard.connect(emulator.port, timeout=ANSWER_TIMEOUT_S) as pump:
         old = pump.info()

@@ -119,6 +119,34 @@ def test_a_slip_refusal_suggests_only_the_one_usual_reading_in_the_unit_typed(pu
     assert r.returncode == 3 and "meant 0.2 mg/min?" in r.stderr, r.stderr
 
 
+# finding 9's slips that ran as a plain ok: every high-alert drug has a start limit now,
+# so a tenfold or per-kg/per-minute slip on its first dose needs an override
+EPI = ["--weight", "70", "--concentration", "16", "mcg/mL", "--volume", "50"]
+PHENYL = ["--concentration", "40", "mcg/mL", "--volume", "50"]
+DOPA = ["--weight", "70", "--concentration", "1.6", "mg/mL", "--volume", "50"]
+
+
+@pytest.mark.parametrize("drug, slip, unit, order", [
+    ("epinephrine", "1", "mcg/kg/min", EPI),  # typed for 1 mcg/min: 70 times the dose
+    ("epinephrine", "0.5", "mcg/kg/min", EPI),  # for 0.05: tenfold
+    ("phenylephrine", "200", "mcg/min", PHENYL),  # for 20
+    ("dopamine", "20", "mcg/kg/min", DOPA),  # for 2
+])  # fmt: skip
+def test_a_slip_on_a_first_dose_above_the_start_limit_needs_an_override(
+    pump_cli, drug, slip, unit, order
+):
+    r = pump_cli("start", drug, slip, unit, *order)
+    assert r.returncode == 3 and "above_start_max" in r.stderr, (r.returncode, r.stderr)
+    assert "starts at most at" in r.stderr, r.stderr
+    status = json.loads(pump_cli("status", "--json").stdout)
+    assert status["state"] not in ("running", "tapering"), status  # nothing ran
+    assert status["rate_ml_h"] == "0", status
+    r = pump_cli("start", drug, slip, unit, *order, "--override")
+    assert r.returncode == 0, r.stderr
+    status = json.loads(pump_cli("status", "--json").stdout)
+    assert (status["dose"], status["override"]) == (slip, True), status
+
+
 def test_no_volume_larger_than_the_loaded_syringe_is_programmed(emulator, pump_cli):
     # finding 1: --volume 250 (or 1000) on the 50 mL syringe counted down from 250
     for volume in ("250", "1000"):

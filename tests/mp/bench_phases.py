@@ -321,7 +321,7 @@ def _unmeasured(name, fields):
 PHENYL = {
     "ch": 2,
     "drug": "phenylephrine",
-    "dose": 100000000,
+    "dose": 30000000,  # within the start limit (35 mcg/min)
     "unit": "mcg/min",
     "weight": None,
     "conc": 20000000,

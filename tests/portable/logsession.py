@@ -124,7 +124,7 @@ def steps(core, t):
             core,
             1,
             "phenylephrine",
-            50 * M,
+            30 * M,
             "mcg/min",
             big + HOUR,
             conc=100 * M,

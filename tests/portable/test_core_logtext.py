@@ -7,7 +7,10 @@
 # channel 2's sensor report after its count ended, in 3 entries, names norepinephrine
 # 0.1 mcg/kg/min where it said "channel 2 stopped", and since norepinephrine's start max
 # is seed 003's 0.1 mcg/kg/min (issue 9, finding 11; it was 0.2) the refusal of a 0.9
-# start names 0.1, in 2 entries: every entry and every decision's message must match.
+# start names 0.1, in 2 entries, and since phenylephrine has a start limit (35 mcg/min,
+# issue 9, finding 9) the session starts it at 30 mcg/min, not 50 (its dose and rate in
+# 8 entries, every text else the same): every entry and every decision's message must
+# match.
 import json
 
 from tests.portable import logsession

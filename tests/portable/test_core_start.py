@@ -127,8 +127,8 @@ def test_weight_is_required_and_range_checked():
     # a per-minute drug given per kg needs the weight to convert
     args = {"conc": 40 * M, "conc_unit": "mcg/mL", "volume": 50 * M}
     assert core.start(1, "phenylephrine", M, "mcg/kg/min", 0, **args).code == "weight_required"
-    result = core.start(1, "phenylephrine", M, "mcg/kg/min", 0, weight=70 * M, **args)
-    assert result.dose == 70 * M and result.unit == "mcg/min"
+    result = core.start(1, "phenylephrine", M // 2, "mcg/kg/min", 0, weight=70 * M, **args)
+    assert result.dose == 35 * M and result.unit == "mcg/min"
 
 
 def test_concentration_must_be_one_the_library_allows():
@@ -236,3 +236,24 @@ def test_a_per_minute_dose_typed_per_kg_is_suggested_when_it_is_the_one_reading(
     result = core.start(1, "norepinephrine", 15 * M, "mcg/kg/min", 0, **_NE)
     assert result.code == "likely_unit_slip"
     assert result.message.endswith("is usual per minute; meant 15 mcg/min?"), result.message
+
+
+def test_every_drug_has_a_start_limit_a_first_dose_past_it_needs_an_override():
+    # issue 9, finding 9: epinephrine had none (1 mcg/kg/min typed for 1 mcg/min ran as
+    # a plain ok), nor had phenylephrine, dopamine or vasopressin
+    lib = library()
+    for name in lib.drugs:
+        drug = lib.drugs[name]
+        assert drug.start_max is not None, name
+        order = {"weight": 70 * M, "conc": drug.concs[-1], "conc_unit": drug.conc_unit}
+        order["volume"] = 50 * M
+        core = make_core()
+        past = core.start(1, name, drug.start_max + 1, drug.dose_unit, 0, **order)
+        # (vasopressin's is its soft max, 0.03 units/min: past both, the soft max says so)
+        soft = "above_soft_max" if drug.start_max >= drug.soft_max else "above_start_max"
+        assert past.code == soft and core.rate(1) == 0, (name, past.code)
+        at = core.start(1, name, drug.start_max, drug.dose_unit, 0, **order)
+        assert at.ok and at.code != "ok_override", (name, at.code, at.message)
+        core = make_core()
+        over = core.start(1, name, drug.start_max + 1, drug.dose_unit, 0, override=True, **order)
+        assert over.code == "ok_override" and core.rate(1) > 0, (name, over.code)

@@ -119,7 +119,9 @@ def test_every_problem_is_reported_at_once_by_drug_and_field():
     assert "epinephrine.limits.soft_max: missing source" in text
     assert "norepinephrine.concentrations.allowed.0:" in text
     assert "phenylephrine.titration.up_interval_s:" in text
-    assert len(lib.problems) == 5, lib.problems
+    # the hard max lowered below the start limit too (0.03)
+    assert "vasopressin.limits.start_max: must lie within the hard limits" in text
+    assert len(lib.problems) == 6, lib.problems
 
 
 def test_float_figures_are_refused():

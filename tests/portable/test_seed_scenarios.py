@@ -29,7 +29,7 @@ def test_seed_000_89f263fe6da11cd7_norepinephrine_first_line_and_phenylephrine_s
     # "Do not use phenylephrine as first-line agent - reserve for salvage therapy only"
     solo = make_core()
     args = {"conc": 40 * M, "conc_unit": "mcg/mL", "volume": 50 * M}
-    result = solo.start(1, "phenylephrine", 50 * M, "mcg/min", 0, **args)
+    result = solo.start(1, "phenylephrine", 30 * M, "mcg/min", 0, **args)
     assert result.code == "ok_advisory" and "salvage" in result.message
 
 
