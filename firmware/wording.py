@@ -208,6 +208,20 @@ def _number(buf, o, value):
     return _raw(buf, o, shown(value, 4))
 
 
+def _text(buf, o, value, room):
+    # a text received (a drug's name, a unit), clipped; shown() if it is none (5: "5")
+    if isinstance(value, str):
+        return _clip(buf, o, value, room)
+    return _raw(buf, o, shown(value, room))
+
+
+def _amount(buf, o, value):
+    # a quantity received (micro units); shown(value, 12) if it is none ('16': "'16'")
+    if is_quantity(value):
+        return _fmt(buf, o, value)
+    return _raw(buf, o, shown(value, 12))
+
+
 def _said(buf, o, value, room=11):
     # said(value, room)
     if is_quantity(value):
@@ -326,9 +340,9 @@ def render(buf, form, a, b, c, d, e, f, g):
         return _spaced(buf, _raw(buf, _channel(buf, o, a, b, c, d), b"): "), e)
     if form == HANDOVER:
         o = _number(buf, _raw(buf, 0, b"handover channel "), a)
-        o = _said(buf, _raw(buf, _number(buf, _raw(buf, o, b" to "), b), b": "), c, 26)
-        o = _said(buf, _raw(buf, _said(buf, _raw(buf, o, b" "), d, 12), b" "), e, 12)
-        return _raw(buf, _said(buf, _raw(buf, o, b", "), f, 12), b" mL")
+        o = _text(buf, _raw(buf, _number(buf, _raw(buf, o, b" to "), b), b": "), c, 26)
+        o = _text(buf, _raw(buf, _amount(buf, _raw(buf, o, b" "), d), b" "), e, 12)
+        return _raw(buf, _amount(buf, _raw(buf, o, b", "), f), b" mL")
     if form == HANDED_OVER:
         o = _dose(buf, _raw(buf, _raw(buf, 0, a.name), b" "), a, b)
         o = _int(buf, _raw(buf, _int(buf, _raw(buf, o, b": handover channel "), c), b" -> "), d)

@@ -4,6 +4,8 @@ is a dose someone may type next, so whatever the drug, unit, dose and weight,
 - a suggested reading ("meant X UNIT?") is in the drug's usual range (soft_min to
   soft_max) for this patient, exactly as shown, and it is the only reading that is:
   two usual readings suggest none;
+- a start's suggestion says "past its start max" exactly when it is past the drug's
+  start limit (the start would refuse it without an override);
 - no dose up to twice the hard max is called a slip (it is above the hard max).
 """
 
@@ -20,7 +22,8 @@ from tests.portable.corekit import M, library
 
 LIB = library()
 DRUGS = sorted(LIB.drugs)
-_MEANT = re.compile(r"; meant (\S+) (\S+)\?$")
+# the note's figure is left out where the text would not fit TEXT_MAX with it
+_MEANT = re.compile(r"; meant (\S+) (\S+)\?( \(past its start max( (\S+) (\S+): override)?\))?$")
 
 
 def _in_drug_unit(drug, value, unit, weight):
@@ -95,3 +98,8 @@ def test_a_suggested_reading_is_the_one_usual_dose_and_no_dose_just_over_is_a_sl
         result.message,
         usual,
     )
+    past = drug.start_max is not None and said > drug.start_max
+    assert (meant.group(3) is not None) == past, (result.message, drug.start_max)
+    if past and meant.group(4):
+        assert units.parse_decimal(meant.group(5)) == drug.start_max, result.message
+        assert meant.group(6) == drug.dose_unit, result.message

@@ -117,6 +117,9 @@ def test_a_slip_refusal_suggests_only_the_one_usual_reading_in_the_unit_typed(pu
     phenylephrine = ["--concentration", "40", "mcg/mL", "--volume", "50"]
     r = pump_cli("start", "phenylephrine", "2", "mg/min", *phenylephrine, channel=2)
     assert r.returncode == 3 and "meant 0.2 mg/min?" in r.stderr, r.stderr
+    # the reading is phenylephrine's hard max, past its start limit: the start says so
+    # before the clinician types it (found by review: it then refused it)
+    assert "meant 0.2 mg/min? (past its start max)" in r.stderr, r.stderr
 
 
 # finding 9's slips that ran as a plain ok: every high-alert drug has a start limit now,

@@ -54,9 +54,13 @@ def soft(code, message, allowed, override, notes, next_at_ms=None):
     return refuse(code, message + "; needs override", allowed, next_at_ms)
 
 
-def check_dose(drug, num, den, value, unit, override, notes, above=False, weight=None):
+def check_dose(
+    drug, num, den, value, unit, override, notes, above=False, weight=None, start_max=None
+):
     """Limits of the dose num/den (drug.dose_unit) that the command gave as value unit
-    (weight: the patient's, for the per-kg reading of a slip). above: a hold or a fall
+    (weight: the patient's, for the per-kg reading of a slip; start_max: a start's
+    limit, which a slip's one suggestion past it names, as the start would refuse
+    it: phenylephrine's "2 mg/min" is 0.2 mg/min, its hard max). above: a hold or a fall
     of a running dose (never one tapering: a titration takes it back) past the soft max,
     which only an override set: still past it, it needs no override again, lower being
     the safe side (2 to 1.95 mcg/kg/min of norepinephrine); none is noted, the command
@@ -66,14 +70,23 @@ def check_dose(drug, num, den, value, unit, override, notes, above=False, weight
         if found:
             given = "%s %s for %s" % (units.fmt(value), unit, drug.name)
             if len(found) == 1:  # the one reading a clinician may type next, never cut
-                meant = found[0][0]
-                message = "%s is %s; meant %s?" % (given, found[0][1], meant)
-                if len(message) > TEXT_MAX:
-                    message = "%s is a likely slip; meant %s?" % (given, meant)
+                meant, why, _, figure, said = found[0]
+                n, d = units.convert_dose(figure, said, drug.dose_unit, weight)
+                limit = None  # a start's suggestion past its limit says so:
+                if start_max is not None and n > start_max * d:
+                    limit = " (past its start max %s: override)" % dose_text(drug, start_max)
+                # the slip's name kept first (thousandfold: mg for mcg?): where the text
+                # would not fit, the limit's figure left out, then the name
+                for i in range(4):
+                    note = "" if limit is None else limit if i % 2 == 0 else " (past its start max)"
+                    reason = why if i < 2 else "a likely slip"
+                    message = "%s is %s; meant %s%s" % (given, reason, meant, note)
+                    if len(message) <= TEXT_MAX:
+                        break
             else:  # none suggested: each would be a guess
                 message = "%s is usual only as a slip (%s): check the order" % (
                     given,
-                    " or ".join([short for _, _, short in found]),
+                    " or ".join([f[2] for f in found]),
                 )
                 if len(message) > TEXT_MAX:
                     message = "%s is usual only as a slip: check the order" % (given,)
@@ -145,8 +158,9 @@ def _shown(drug, low, unit, weight):
 
 def _slips(drug, num, den, value, unit, weight):
     """The readings of value unit, each a slip undone, that land in the drug's usual
-    range (soft_min to soft_max): [(the dose as the clinician would type it, why, the
-    slip's name), ...]. Made only for a dose refused above the hard max."""
+    range (soft_min to soft_max): [(the dose as the clinician would type it and "?",
+    why, the slip's name, its figure, its unit), ...]. Made only for a dose refused
+    above the hard max."""
     found = []
     _, size, per_kg = units.DOSE_UNITS[unit]
     for factor, slip in _SLIPS[drug.family]:
@@ -160,21 +174,24 @@ def _slips(drug, num, den, value, unit, weight):
         if factor > 10 and size > units.DOSE_UNITS[drug.dose_unit][1]:
             smaller = _sibling(unit, size // factor, per_kg)
         if smaller is not None:
-            meant = "%s %s" % (units.fmt(value), smaller)
+            figure, said = value, smaller
         else:
             figure = _shown(drug, value // factor, unit, weight)
             if figure is None:
                 continue  # no figure of six decimals is usual: nothing to suggest
-            meant = "%s %s" % (units.fmt(figure), unit)
+            said = unit
             if factor > 10:
                 slip = short
-        found.append((meant, "%dx usual (%s)" % (factor, slip), short))
+        meant = "%s %s?" % (units.fmt(figure), said)
+        found.append((meant, "%dx usual (%s)" % (factor, slip), short, figure, said))
     other = _sibling(unit, size, not per_kg)
     if other is not None and (weight is not None or not units.needs_weight(other, drug.dose_unit)):
         n, d = units.convert_dose(value, other, drug.dose_unit, weight)
         if _usual(drug, n, d):
             short = "per minute" if per_kg else "per kg"
-            found.append(("%s %s" % (units.fmt(value), other), "usual " + short, short))
+            found.append(
+                ("%s %s?" % (units.fmt(value), other), "usual " + short, short, value, other)
+            )
     return found
 
 

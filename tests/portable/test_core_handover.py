@@ -160,3 +160,13 @@ def test_an_acknowledged_advisory_stays_acknowledged_on_the_new_channel():
     assert _move(core, MIN, label=("vasopressin", 100000, "units/mL", 50 * M)).ok
     listed = [(a.ch, a.acked, a.active) for a in core.alarms() if a.code == "second_line_alone"]
     assert listed == [(1, False, False), (2, False, True)], listed
+
+
+def test_the_command_logged_says_what_was_received_as_it_was():
+    # found by review: kept by reference and worded when read, a text given for a
+    # quantity read as one ('16': 16) and a number for a text as a quantity (5: 0.000005)
+    core = make_core()
+    assert start_norepinephrine(core).ok
+    assert not _move(core, MIN, label=(5, "16", 3, "50")).ok
+    said = "handover channel 1 to 2: 5 '16' 3, '50' mL"
+    assert (1, "handover", "received", said) in [e[2:] for e in entries(core.log)]

@@ -226,7 +226,7 @@ def test_the_one_reading_is_suggested_in_the_unit_the_clinician_typed():
     args = {"conc": 40 * M, "conc_unit": "mcg/mL", "volume": 50 * M}
     result = core.start(2, "phenylephrine", 2 * M, "mg/min", 0, **args)
     assert result.code == "likely_unit_slip"
-    assert result.message.endswith("; meant 0.2 mg/min?"), result.message
+    assert "; meant 0.2 mg/min? (past its start max" in result.message, result.message
 
 
 def test_a_per_minute_dose_typed_per_kg_is_suggested_when_it_is_the_one_reading():
@@ -235,7 +235,8 @@ def test_a_per_minute_dose_typed_per_kg_is_suggested_when_it_is_the_one_reading(
     core = make_core()
     result = core.start(1, "norepinephrine", 15 * M, "mcg/kg/min", 0, **_NE)
     assert result.code == "likely_unit_slip"
-    assert result.message.endswith("is usual per minute; meant 15 mcg/min?"), result.message
+    said = "is usual per minute; meant 15 mcg/min? (past its start max 0.1 mcg/kg/min: override)"
+    assert result.message.endswith(said), result.message
 
 
 def test_every_drug_has_a_start_limit_a_first_dose_past_it_needs_an_override():
@@ -257,3 +258,22 @@ def test_every_drug_has_a_start_limit_a_first_dose_past_it_needs_an_override():
         core = make_core()
         over = core.start(1, name, drug.start_max + 1, drug.dose_unit, 0, override=True, **order)
         assert over.code == "ok_override" and core.rate(1) > 0, (name, over.code)
+
+
+def test_a_slip_s_one_suggestion_past_the_start_limit_says_so():
+    # found by review: phenylephrine's "2 mg/min" suggested 0.2 mg/min (its hard max),
+    # which the start then refused above its start limit; a titration's says nothing
+    core = make_core()
+    order = {"conc": 40 * M, "conc_unit": "mcg/mL", "volume": 50 * M}
+    r = core.start(1, "phenylephrine", 2 * M, "mg/min", 0, **order)
+    assert r.code == "likely_unit_slip", (r.code, r.message)
+    assert r.message.endswith("; meant 0.2 mg/min? (past its start max)"), r.message  # TEXT_MAX
+    r = core.start(1, "dopamine", 100 * M, "mcg/kg/min", 0, weight=70 * M, conc=1600000,
+                   conc_unit="mg/mL", volume=50 * M)  # fmt: skip
+    said = "; meant 10 mcg/kg/min? (past its start max 5 mcg/kg/min: override)"
+    assert r.message.endswith(said), r.message
+    r = core.start(1, "phenylephrine", 20 * M, "mg/min", 0, **order)  # 20 mcg/min: no note
+    assert r.message.endswith("meant 20 mcg/min?"), r.message
+    assert core.start(1, "phenylephrine", 30 * M, "mcg/min", 0, **order).ok
+    r = core.titrate(1, 2 * M, "mg/min", 0)
+    assert r.code == "likely_unit_slip" and r.message.endswith("meant 0.2 mg/min?"), r.message

@@ -22,12 +22,15 @@ def _dose(rng):
 
 
 def _suggested(message):
-    # (figure, unit) of "...; meant X UNIT?", or None
+    # (figure, unit) of "...; meant X UNIT?", or None; a start's may say after it that
+    # it is past its start max: "...? (past its start max[ X UNIT]: override)"
     at = message.find("; meant ")
     if at < 0:
         return None
-    figure, unit = message[at + 8 : -1].split(" ")
-    assert message.endswith("?"), message
+    end = message.find("?", at)
+    figure, unit = message[at + 8 : end].split(" ")
+    note = message[end + 1 :]
+    assert note in ("", " (past its start max)") or note.startswith(" (past its start max "), note
     return units.parse_decimal(figure), unit
 
 
