@@ -324,9 +324,7 @@ class SafetyCore:
         num, den = units.convert_dose(dose, unit, drug.dose_unit, weight)
         notes = self._notes  # what an override passed, named in the decision
         notes.clear()
-        refusal = rules.check_dose(
-            drug, num, den, dose, unit, override, notes, False, weight, drug.start_max
-        )
+        refusal = rules.check_dose(drug, num, den, dose, unit, override, notes, False, weight, True)
         if refusal:
             return refusal
         value = units.round_div(num, den)

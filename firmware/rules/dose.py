@@ -54,13 +54,11 @@ def soft(code, message, allowed, override, notes, next_at_ms=None):
     return refuse(code, message + "; needs override", allowed, next_at_ms)
 
 
-def check_dose(
-    drug, num, den, value, unit, override, notes, above=False, weight=None, start_max=None
-):
+def check_dose(drug, num, den, value, unit, override, notes, above=False, weight=None, start=False):
     """Limits of the dose num/den (drug.dose_unit) that the command gave as value unit
-    (weight: the patient's, for the per-kg reading of a slip; start_max: a start's
-    limit, which a slip's one suggestion past it names, as the start would refuse
-    it: phenylephrine's "2 mg/min" is 0.2 mg/min, its hard max). above: a hold or a fall
+    (weight: the patient's, for the per-kg reading of a slip; start: a start's, whose
+    slip suggestion past the drug's start_max says so, as the start would refuse it:
+    phenylephrine's "2 mg/min" is 0.2 mg/min, its hard max). above: a hold or a fall
     of a running dose (never one tapering: a titration takes it back) past the soft max,
     which only an override set: still past it, it needs no override again, lower being
     the safe side (2 to 1.95 mcg/kg/min of norepinephrine); none is noted, the command
@@ -73,8 +71,8 @@ def check_dose(
                 meant, why, _, figure, said = found[0]
                 n, d = units.convert_dose(figure, said, drug.dose_unit, weight)
                 limit = None  # a start's suggestion past its limit says so:
-                if start_max is not None and n > start_max * d:
-                    limit = " (past its start max %s: override)" % dose_text(drug, start_max)
+                if start and drug.start_max is not None and n > drug.start_max * d:
+                    limit = " (past its start max %s: override)" % dose_text(drug, drug.start_max)
                 # the slip's name kept first (thousandfold: mg for mcg?): where the text
                 # would not fit, the limit's figure left out, then the name
                 for i in range(4):
