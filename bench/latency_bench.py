@@ -6,7 +6,7 @@ encoded, tagged, sent, its answer read and checked) over the emulator's PTY, on 
 CPython runtime and on the MicroPython one (the emulator bundle's .mpy on WebAssembly
 under Node). Each one is timed in a state where it does what it is for: START and STOP
 (at once) a channel, TITRATE to a new dose every time, ESTOP then ACK its alarm, TAPER
-a running taper, SUPERVISE on and off, HANDOVER to the other channel and back, HELLO
+a running taper, SUPERVISE on and off, PATIENT, HANDOVER to the other channel and back, HELLO
 and AUTH a new session, KEY a new key (a service session), LIB_BEGIN, LIB_DATA and
 LIB_COMMIT a whole library push.
 
@@ -142,6 +142,8 @@ def _clinical(emu, rec, rounds):
             unacked = [a["id"] for a in alarms if not a["acked"]] or [a["id"] for a in alarms]
             rec.measure(req, "ACK", {"alarm_id": unacked[-1]})
             rec.measure(req, "SUPERVISE", {"interval_s": 30 if r % 2 == 0 else 0})
+            # the patient's weight: set the first time (none known), the same after
+            rec.measure(req, "PATIENT", {"weight": 70_000000})
             label = {k: PHENYL[k] for k in ("drug", "concentration", "volume_ml")}
             rec.measure(pump.handover, 1, 2, **label)  # to channel 2's syringe, and back
             rec.measure(pump.handover, 2, 1, **label)

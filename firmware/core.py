@@ -55,12 +55,13 @@ class SafetyCore:
         self._channels = [Channel(n) for n in range(1, channels + 1)]
         self._watch = Watchers(self._alarms, self.log, self._channels, link_timeout_ms)
         self._now = 0  # latest now_ms seen: the time of snapshots
+        self.weight = None  # the patient's, micro kg, None: none known (rules.check_patient)
         self.pending = False  # a delivery reached near empty or empty: tick() raises it
         self._notes = []  # what an override passed, per decision (cleared, never made)
         # keep()'s, made now for every channel's fields and _KEPT_ALARMS alarms listed:
         # grown later (past that many) in a heap cut up by hours of service, it needs a
         # stretch larger than any left (190k, the soak's 8th hour: 512 B, none free)
-        self._kept = [None] * (_CHANNEL_KEPT * channels + 2 + 3 * _KEPT_ALARMS)
+        self._kept = [None] * (_CHANNEL_KEPT * channels + 3 + 3 * _KEPT_ALARMS)
         if not library.ok:
             self.log.add(0, 0, "input", "library_invalid", rules.library_problem(library))
 
@@ -133,8 +134,7 @@ class SafetyCore:
 
     def tick(self, now_ms):
         """Due taper steps, near-empty, empty and link-silence alarms. Compares only, in
-        the steady state: every threshold was computed when the rate or link last
-        changed."""
+        the steady state: each threshold was computed when the rate or link changed."""
         self._now = now_ms
         self.pending = False
         for c in self._channels:
@@ -161,9 +161,8 @@ class SafetyCore:
         self._watch.host_seen(now_ms)
 
     def supervise(self, interval_ms, now_ms, heard=True):
-        """The largest heartbeat interval a host declared (0: no host supervises, and
-        a silent link is no alarm). The shell tells it whenever it changes; heard: a
-        host's declaration (the host heard), not a session closed under it."""
+        """The largest heartbeat interval a host declared (0: none supervises, silence is
+        no alarm), whenever it changes; heard: a host's word, not a session closed."""
         self._now = now_ms
         self._watch.supervise(interval_ms, now_ms, heard)
 
@@ -171,8 +170,7 @@ class SafetyCore:
         """volume (micro mL) pumped on channel ch since the last call; left: what the pump
         measures is left in its syringe, or None. Volume left is the lower of the count
         and left: a syringe holding less than was typed alarms near empty before it is
-        dry (issue 9, finding 1). Near empty or empty sets pending: the tick() that
-        follows (the shell's, this turn) raises near empty, then the empty fault."""
+        dry (issue 9, finding 1). Near empty or empty sets pending: this turn's tick()."""
         c = self._get(ch)
         c.volume_infused += volume
         c.volume_left -= volume
@@ -257,16 +255,15 @@ class SafetyCore:
     # -- persistence ------------------------------------------------------------------
 
     def record(self, write):  # the record's state uncopied, for firmware/recordtext.py
-        return write(self._now, self._channels, self._alarms)
+        return write(self._now, self._channels, self._alarms, self.weight)
 
     @classmethod
     def restore(cls, library, snapshot, now_ms=0, into=None, **kwargs):
         """A core for this library and board (kwargs as the constructor's) resuming
-        snapshot at now_ms, the new uptime after a reset; each channel re-verified first
+        snapshot at now_ms, the new uptime after a reset, each channel re-verified
         (firmware/resume.py: one that breaks a rule stays stopped, alarmed). ValueError
-        for a snapshot of another library, format or channel count, or with a field out
-        of its type or range, changing nothing of into: a core made so and never used,
-        restored into instead of a new one (a boot's, firmware/startup.py)."""
+        for a snapshot of another library, format or channel count, or a field out of
+        its type or range, changing nothing of into (a core made so, never used: a boot's)."""
         # boot code: imported here, not by this module (a booted board need not hold it)
         from firmware import resume
 
@@ -275,17 +272,20 @@ class SafetyCore:
         return core
 
     def keep(self):
-        """What rollback() puts back (the shell keeps it before each request): every
-        channel's fields, the alarms listed and the next id, copied in place into one
-        list made once: nothing made per request."""
+        """What rollback() puts back, kept before each request: the channels' fields, the
+        patient's weight, the alarms listed and the next id, in one list made once."""
         kept = self._kept
-        self._alarms.keep(kept, keep(self._channels, kept))
+        o = keep(self._channels, kept)
+        kept[o] = self.weight
+        self._alarms.keep(kept, o + 1)
         return kept
 
     def rollback(self, kept):
         """Back to what keep() kept before a command whose handling raised: nothing of
         it applied, its log entries kept (what was received); shell: internal_fault."""
-        self._alarms.keep(kept, keep(self._channels, kept, True), True)
+        o = keep(self._channels, kept, True)
+        self.weight = kept[o]
+        self._alarms.keep(kept, o + 1, True)
 
     # -- decisions --------------------------------------------------------------------
 
@@ -311,10 +311,11 @@ class SafetyCore:
             rules.check_state(c, START, "start")
             or rules.check_values(dose, volume, conc, weight)
             or rules.check_unit(unit, drug)
-            or rules.check_weight(lib, drug, unit, weight)
+            or rules.check_weight(lib, drug, unit, weight, self.weight)
         )
         if refusal:
             return refusal
+        weight = self.weight if weight is None else weight  # the patient's (check_patient)
         conc_value = rules.check_conc(drug, conc, conc_unit)
         if isinstance(conc_value, Result):
             return conc_value
@@ -337,6 +338,7 @@ class SafetyCore:
             return refusal
         c.begin(drug, weight, conc_value, volume, now_ms)
         c.fire(START)
+        self.weight = weight  # the patient's now, if it was not
         c.override = bool(notes)
         self._alarms.clear(ch, "near_empty")
         self._set_dose(c, value, now_ms)

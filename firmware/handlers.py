@@ -11,10 +11,11 @@
 # answered REFUSED, its reason sent as its wire number (protocol/reasons.py).
 from micropython import const
 
-from firmware import VERSION, libpush
+from firmware import VERSION, libpush, rules
 from firmware.channel import TAPERING
 from firmware.handover import move
 from firmware.result import Result, refuse
+from firmware.units import fmt
 from protocol import auth, catalog, reasons
 from protocol.frame import MAX_PAYLOAD
 from protocol.text import clip
@@ -247,6 +248,7 @@ def status(shell, f, now):
         (drug.conc_unit if drug else None) or "",
         c.weight,
         c.volume,
+        core.weight,
     )
 
 
@@ -290,6 +292,25 @@ def handover(shell, f, now):
     tapers[to - 1] = tapers[f[0] - 1]
     tapers[f[0] - 1] = None
     return "HANDOVER_R", (f[0], to, shell.core.channel(to).state, r.dose, r.unit, r.rate)
+
+
+def patient(shell, f, now):
+    # PATIENT: weight (None: no patient known, the next start's weight is the new one's),
+    # answered with the patient's weight now (rules.check_patient). Here, not in a module
+    # of its own nor in the core's: each costs the heap of a board that has none to spare.
+    core = shell.core
+    weight = f[0]  # the decoder's: an i32 or None
+    # whole texts (each past 10 characters): no name interned for them
+    said = "patient cleared" if weight is None else "patient %s kg" % (fmt(weight),)
+    core._command(now, 0, "patient", said)
+    r = rules.check_patient(core.library, weight, core.weight, core._channels)
+    if r is None:
+        core.weight = weight
+        r = Result(True, "patient_set", said)
+    core._decided(now, 0, r)
+    if not r.ok:
+        return refused(r, now)
+    return "PATIENT_R", (weight,)
 
 
 def _syringe(shell, ch):
@@ -388,6 +409,7 @@ SERVED = {
     catalog.msg_id("TITRATE"): titrate,
     catalog.msg_id("STOP"): stop,
     catalog.msg_id("HANDOVER"): handover,
+    catalog.msg_id("PATIENT"): patient,
     catalog.msg_id("ESTOP"): estop,
     catalog.msg_id("ALARMS"): alarms,
     catalog.msg_id("ACK"): ack,

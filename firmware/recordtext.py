@@ -33,8 +33,9 @@ from struct import pack_into
 from micropython import const
 
 # Of the snapshot format (SafetyCore.snapshot()). 2: a channel keeps the volume its start
-# programmed ("volume"); a record of format 1 boots as a lost one (store_lost).
-VERSION = const(2)
+# programmed ("volume"); a record of format 1 boots as a lost one (store_lost). 3: the
+# patient's weight ("weight", rules.check_patient); one of format 2 is still read.
+VERSION = const(3)
 # A channel's and an alarm's members, in the order written (and resume.py checks):
 # each is the attribute of that name of a Channel or an Alarm (a channel's drug: its name).
 CHANNEL = (
@@ -293,10 +294,12 @@ class Text:
             self.value(v)
         self.put(b"}")
 
-    def state(self, at_ms, channels, alarms):
+    def state(self, at_ms, channels, alarms, weight):
         # core.record()'s call back: the rest of the core's member, read in place.
         self.put(b',"at_ms":')
         self.num(at_ms)
+        self.put(b',"weight":')
+        self.value(weight)
         sep = b',"channels":['
         for c in channels:
             self.put(sep)

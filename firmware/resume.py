@@ -9,7 +9,8 @@
 #     count): ValueError, and the shell starts with every channel idle and store_lost
 #     (firmware/main.py);
 #   - a channel's infusion breaks a rule (its drug or concentration not in the library,
-#     its dose outside the hard limits, its weight outside the library's range, a rate
+#     its dose outside the hard limits, its weight outside the library's range or not
+#     the patient's (rules.check_patient; a record of format 2 has none), a rate
 #     its dose does not give or above the pump's max, the patient's total above the hard
 #     max): that channel stays stopped, with a HIGH restore_refused alarm naming why;
 #     the channels that pass resume.
@@ -44,14 +45,15 @@ _MEDIUM = const("medium")
 _PRIORITIES = const(("high", "medium", "low"))
 _ID_MAX = const(0xFFFF)
 _MESSAGE_MAX = const(104)
-_VERSION = const(2)
+_VERSION = const(3)
+_UNWEIGHED = const(2)  # the format before the patient's weight: read still, weight derived
 _TEXT_MAX = const(120)
 # The longest strings a record may hold (druglib's bounds for names; TEXT for messages).
 _DRUG_MAX = const(16)
 _LIBRARY_MAX = const(32)
 # More alarms than one per reason per channel of the largest board is not a record.
 _ALARMS_MAX = const(256)
-_TOP = const(("version", "library", "at_ms", "channels", "alarms", "next_alarm_id"))
+_TOP = const(("version", "library", "at_ms", "channels", "alarms", "next_alarm_id", "weight"))
 _LIBRARY = const(("name", "version", "crc32"))
 
 
@@ -163,11 +165,15 @@ def _text(v, most):
 def check(library, snapshot, channels):
     """ValueError unless snapshot has this firmware's format and every field its type
     and range, names this very library and holds this board's channels."""
-    _record(snapshot, _TOP, "the record")
-    if type(snapshot["version"]) is not int or snapshot["version"] != _VERSION:
+    v = snapshot.get("version") if type(snapshot) is dict else None
+    old = type(v) is int and v == _UNWEIGHED
+    _record(snapshot, _TOP[:-1] if old else _TOP, "the record")
+    if not old and (type(v) is not int or v != _VERSION):
         raise ValueError(
-            "record format %s is not %d" % (clip(repr(snapshot["version"]), 12), _VERSION)
+            "record format %s is not %d or %d" % (clip(repr(v), 12), _UNWEIGHED, _VERSION)
         )
+    if not old:
+        _ints(snapshot, "the record", ("weight",), rules.is_quantity, True)
     lib = _record(snapshot["library"], _LIBRARY, "the record's library")
     if not (_text(lib["name"], _LIBRARY_MAX) and _text(lib["version"], _LIBRARY_MAX)):
         raise _bad("the record's library", "name")
@@ -330,6 +336,13 @@ def restore(core, snapshot, now_ms):
     library = core.library
     check(library, snapshot, core.channels)
     shift = now_ms - snapshot["at_ms"]
+    # The patient's weight; a record of format 2 (none) takes its first delivering
+    # channel's, and another channel's other weight then stays stopped.
+    weight = snapshot.get("weight")
+    for saved in snapshot["channels"]:
+        if weight is None and _delivers(saved):
+            weight = saved["weight"]
+    core.weight = weight
     core._now = now_ms
     core._watch.expect_host(now_ms)
     refused = []
@@ -338,6 +351,12 @@ def restore(core, snapshot, now_ms):
         why = None
         if saved["state"] == _RUNNING or saved["state"] == _TAPERING:
             why = refusal(library, saved, channels[:i], core.max_rate)
+            if why is None and saved["weight"] not in (None, weight):
+                # the text of a start's refusal (rules.check_weight): one string interned
+                why = "weight %s kg is not the patient's %s kg" % (
+                    units.fmt(saved["weight"]),
+                    units.fmt(weight),
+                )
         else:
             saved = shown(library, saved)
         if why is None:

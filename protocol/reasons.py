@@ -46,8 +46,10 @@ _TABLE = (
     # fault_cleared (a channel's sensor reports its fault no more)
     "|received|link_back|library_pushed|library_switched|fault_cleared|||||||||||||||"
     # 80 alarms again: library_refused, HIGH standing (the active library is invalid);
-    # 81 accepted again (0-9 are full): handed_over, a program moved to another channel
-    "|library_refused|handed_over|"
+    # 81 accepted again (0-9 are full): handed_over, a program moved to another channel;
+    # 82 accepted: patient_set (the patient's weight, rules.check_patient); 83 refused
+    # again (10-39 are full): weight_mismatch, a start's weight not the patient's
+    "|library_refused|handed_over|patient_set|weight_mismatch|"
 )
 
 # The wire number sent for a reason this table does not list: a firmware bug, never

@@ -144,6 +144,9 @@ MESSAGES = (
             ("conc_unit", STR, 16),
             ("weight", OQ, "kg"),
             ("volume", OQ, "mL"),
+            # The patient's weight (firmware/rules/inputs.py, check_patient), whatever this
+            # channel runs: the one every start's weight must be; None: none known yet.
+            ("patient_weight", OQ, "kg"),
         ),
     ),
     (
@@ -285,6 +288,11 @@ MESSAGES = (
             ("rate", Q, "mL/h"),
         ),
     ),
+    # The patient's weight, one for every channel (SPEC §5): every start's weight must be
+    # it, and a start without one runs at it. None: no patient known (the next start's
+    # weight is the new patient's). Refused while a channel delivers, unless the same.
+    (0x14, "PATIENT", (("weight", OQ, "kg"),)),
+    (0x94, "PATIENT_R", (("weight", OQ, "kg"),)),
     # Unsolicited, device -> host; seq counts events (not requests) so a gap shows
     # a lost event. The host does not answer them.
     (0x40, "EV_ALARM", _ALARM),
@@ -338,7 +346,7 @@ for _name in ("INFO", "STATUS", "ALARMS", "LOG", "HEARTBEAT", "TAPER"):
     MAY[ID[_name]] = _ALL
 # SUPERVISE too is the clinician's: link_lost watches the host that changes delivery,
 # and a display's or a service tool's frames must not stand in for its silence.
-for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK", "SUPERVISE", "HANDOVER"):
+for _name in ("START", "TITRATE", "STOP", "ESTOP", "ACK", "SUPERVISE", "HANDOVER", "PATIENT"):
     MAY[ID[_name]] = _CLINICIAN
 for _name in ("KEY", "LIB_BEGIN", "LIB_DATA", "LIB_COMMIT"):
     MAY[ID[_name]] = (ROLES["service"],)

@@ -96,6 +96,11 @@ LOCAL = [
     (lambda p: _handover(p, drug=None), WrongType, r"drug must be text"),
     (lambda p: _handover(p, concentration="16"), BadValue, r"concentration"),
     (lambda p: _handover(p, volume_ml=50.0), WrongType, r"volume"),
+    (lambda p: p.patient(70.5), WrongType, r"weight must be given exactly"),
+    (lambda p: p.patient("70kg"), BadValue, r"weight '70kg' is not a decimal number"),
+    (lambda p: p.patient("-1"), BadValue, r"weight"),
+    (lambda p: p.patient("70", clear=True), BadValue, r"weight_kg or clear=True, not both"),
+    (lambda p: p.patient(clear="yes"), WrongType, r"clear must be True or False, not 'yes'"),
     (lambda p: p.emergency_stop(1, None), WrongType, r"reason must be text"),
     (lambda p: p.emergency_stop(1, 5), WrongType, r"reason must be text"),
     (lambda p: p.emergency_stop(1, "x" * 17), BadValue, r"reason .* allowed at most 16"),
@@ -148,6 +153,7 @@ DEVICE = [
     (lambda p: p.emergency_stop(1, "stop"), "unknown_reason", "one of: occlusion"),
     (lambda p: p.ack(9999), "unknown_alarm", "listed"),
     (lambda p: _handover(p, to_ch=1), "invalid_state", "channel 1 to itself"),
+    (lambda p: p.patient("1000"), "weight_out_of_range", "outside"),
 ]
 
 # connect()'s options, each bad in its way (the rest good): refused before the port opens.
@@ -318,6 +324,7 @@ METHODS = {
         "concentration": "16 mcg/mL",
         "volume_ml": "50",
     },
+    "patient": {"weight_kg": "70", "clear": False},
     "ack": {"alarm_id": 1},
     "log": {"since": 0},
     "supervise": {"interval_s": 2},

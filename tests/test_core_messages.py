@@ -32,6 +32,7 @@ from tests.portable.corekit import (
     start_vasopressin,
 )
 from tests.portable.coreview import entries, snapshot
+from tests.portable.coreview import patient as set_weight
 from tests.portable.shellkit import Store
 
 BIG = 0x7FFFFFFF  # the largest quantity the wire carries (protocol Q: i32)
@@ -187,9 +188,27 @@ def _tour():
     broken = SafetyCore(_invalid_library(), log_size=2000)
     add(start_norepinephrine(broken))
     firmware_main.library_alarm(broken, broken.library, 0)
-    return cores + [other, running, back, fresh, refused, broken, _pushes(add), _handovers(add)], (
-        results
-    )
+    made = [_pushes(add), _handovers(add), _patients(add)]
+    return cores + [other, running, back, fresh, refused, broken] + made, results
+
+
+def _patients(add):
+    """A core through every decision of PATIENT (firmware/handlers.py, rules.check_patient)
+    and a start's weight against the patient's, with the longest figures each echoes."""
+    core = _core()
+    name = max(LIB.drugs, key=len)
+    drug = LIB.drugs[name]
+    for bad in (-(2**31) + 1, -1, 0, 300 * M + 1, 2**31 - 1):  # what the wire's i32 holds
+        add(set_weight(core, bad, 0))  # bad_value, weight_out_of_range
+    add(set_weight(core, 299999999, 0))  # patient_set
+    order = {"conc": max(drug.concs), "conc_unit": drug.conc_unit, "volume": 50 * M}
+    add(core.start(1, name, drug.soft_min, drug.dose_unit, 0, weight=BIG, **order))
+    add(core.start(1, name, drug.soft_min, drug.dose_unit, 0, weight=299999998, **order))
+    add(core.start(1, name, drug.soft_min, drug.dose_unit, 0, override=True, **order))
+    add(set_weight(core, 1000000, MIN))  # invalid_state: channel 1 delivers
+    add(set_weight(core, None, MIN))
+    add(set_weight(core, 299999999, MIN))  # the same: accepted
+    return core
 
 
 def _handovers(add):

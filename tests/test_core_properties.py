@@ -36,7 +36,7 @@ from firmware.handover import move
 from firmware.rules import EMERGENCY_REASONS
 from tests.budgets import budget
 from tests.portable.corekit import HOUR, M, library
-from tests.portable.coreview import snapshot, status_of
+from tests.portable.coreview import patient, snapshot, status_of
 from tests.test_core_messages import assert_core_texts_fit
 
 _SETTINGS = settings(
@@ -473,6 +473,27 @@ class CoreMachine(RuleBasedStateMachine):
                 self.core.fault(ch, self.sensed[ch], self.now)
 
     # -- invariants --------------------------------------------------------------------
+
+    @rule(weight=st.sampled_from([None, 0, 20 * M, 70 * M, 80 * M, 300 * M, 301 * M]))
+    def patient(self, weight):
+        """PATIENT (issue 9, finding 7): another weight only while nothing delivers or
+        none was known; a refusal changes nothing."""
+        was, delivering = self.core.weight, self._delivering()
+        before = self._state()
+        r = patient(self.core, weight, self.now)
+        if r.ok:
+            assert self.core.weight == weight
+            assert was is None or weight == was or not delivering, (was, weight, delivering)
+        else:
+            assert self._state() == before, r.message
+
+    @invariant()
+    def one_patient(self):
+        """A delivering channel runs at the patient's weight, or at none (none known
+        when it started, or a drug given none): never at another."""
+        for ch in self._delivering():
+            weight = self.core.channel(ch).weight
+            assert weight is None or weight == self.core.weight, (ch, weight, self.core.weight)
 
     @invariant()
     def never_above_a_hard_maximum(self):

@@ -11,7 +11,7 @@ def test_compact_tables_are_the_schema():
 
 
 def test_schema_hash_is_the_schema_text():
-    assert catalog.SCHEMA_HASH == schema.SCHEMA_HASH == 0x3F2FB4C4
+    assert catalog.SCHEMA_HASH == schema.SCHEMA_HASH == 0x0296D1EE
 
 
 def test_compact_lookups_agree_with_the_rich_tables():

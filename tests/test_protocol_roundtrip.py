@@ -182,6 +182,7 @@ def test_encode_refuses_what_does_not_fit_and_never_clamps(msg, fields, error):
             "conc_unit": "",
             "weight": None,
             "volume": None,
+            "patient_weight": None,
         }
     with pytest.raises(ValueError, match=error):
         messages.encode(msg, fields)

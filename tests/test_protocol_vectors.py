@@ -152,6 +152,7 @@ VECTORS = [
             "conc_unit": "mcg/mL",
             "weight": 70_000000,
             "volume": 50_000000,
+            "patient_weight": 70_000000,
         },
     ),
     (
@@ -176,6 +177,7 @@ VECTORS = [
             "conc_unit": "units/mL",
             "weight": None,
             "volume": 20_000000,
+            "patient_weight": None,
         },
     ),
     (
@@ -200,6 +202,7 @@ VECTORS = [
             "conc_unit": "",
             "weight": None,
             "volume": None,
+            "patient_weight": 82_500000,
         },
     ),
     (
@@ -269,6 +272,10 @@ VECTORS = [
             "rate": 45_000000,
         },
     ),
+    # The patient's weight set, then no patient known (a new one's next start sets it).
+    ("patient", "PATIENT", 10, {"weight": 82_500000}),
+    ("patient_r", "PATIENT_R", 10, {"weight": 82_500000}),
+    ("patient_cleared", "PATIENT", 11, {"weight": None}),
     ("stop", "STOP", 8, {"ch": 1}),
     (
         "stop_r_taper",

@@ -244,7 +244,7 @@ def test_one_runtime_without_its_reason_is_refused(pytester):
 
 
 class _Board:
-    """What board.clean() asks: two idle channels, no alarm."""
+    """What board.clean() asks: two idle channels, no patient, no alarm."""
 
     channels = 2
 
@@ -256,6 +256,9 @@ class _Board:
 
     def status(self, ch):
         return type("Status", (), {"state": "idle"})()
+
+    def patient(self):
+        return pumpguard.Patient(None)
 
     def alarms(self):
         return []

@@ -31,14 +31,15 @@ def test_status_gives_the_order_here_in_the_status_command_and_the_readme(pump, 
     assert (s.weight_kg, s.volume_ml) == (Decimal("70"), Decimal("50"))
     assert s.volume_left_ml is not None and s.volume_left_ml <= s.volume_ml
     assert s.order == "16 mcg/mL, 70 kg, 50 mL programmed"
-    v = pump.status(2)  # no weight given; the dose in the drug's unit, as always
+    v = pump.status(2)  # no weight given: the patient's; the dose in the drug's unit
     assert (v.dose, v.dose_unit, v.concentration, v.concentration_unit) == (
         Decimal("0.03"),
         "units/min",
         Decimal("1"),
         "units/mL",
     )
-    assert (v.weight_kg, v.volume_ml) == (None, Decimal("20"))
+    assert (v.weight_kg, v.volume_ml) == (Decimal("70"), Decimal("20"))
+    assert (v.patient_weight_kg, idle.patient_weight_kg) == (Decimal("70"), None)
     r = pump_cli("status")
     assert r.returncode == 0, r.stderr
     assert "norepinephrine 0.1 mcg/kg/min [16 mcg/mL, 70 kg, 50 mL programmed]" in r.stdout

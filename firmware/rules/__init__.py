@@ -26,6 +26,7 @@ from firmware.rules.inputs import (
     check_conc,
     check_drug,
     check_library,
+    check_patient,
     check_reason,
     check_state,
     check_stop,

@@ -116,8 +116,19 @@ def check_unit(unit, drug):
     return refuse(problem[0], problem[1]) if problem else None
 
 
-def check_weight(lib, drug, unit, weight):
-    """Required by a weight-based drug or a per-kg dose; in the library's range if given."""
+def check_weight(lib, drug, unit, weight, patient=None):
+    """Required by a weight-based drug or a per-kg dose; in the library's range if given;
+    the patient's, when one is known (patient: its weight; None given: the patient's)."""
+    if weight is not None and patient is not None and weight != patient:
+        return refuse(
+            "weight_mismatch",
+            # (resume.py's text too: one string interned)
+            "weight %s kg is not the patient's %s kg" % (units.fmt(weight), units.fmt(patient))
+            + " (pumpguard patient sets another while nothing delivers)",
+            (patient, patient, units.WEIGHT),
+        )
+    if weight is None:
+        weight = patient
     if weight is None:
         if drug.weight_based or units.needs_weight(unit, drug.dose_unit):
             return refuse(
@@ -132,6 +143,40 @@ def check_weight(lib, drug, unit, weight):
             % (units.fmt(weight), units.fmt(lib.weight_min), units.fmt(lib.weight_max)),
             (lib.weight_min, lib.weight_max, units.WEIGHT),
         )
+    return None
+
+
+# -- the patient: one per pump module (issue 9, finding 7) ------------------------------
+# Its weight is set by PATIENT (`pumpguard patient --weight KG`) or by the first start
+# that gives one, and every later start's weight must be it (check_weight): 70 kg typed
+# on one channel and 170 kg on another for one patient made the patient's total of a
+# per-kg drug, and every limit read from it, wrong. A start that gives none runs at the
+# patient's. Another patient (or weight) only while no channel delivers: a per-kg
+# infusion's rate follows the weight. So a delivering channel's weight is None or the
+# patient's (the core's weight; the state record keeps it, resume.py checks it).
+
+
+def check_patient(lib, weight, patient, channels):
+    """PATIENT's weight: a quantity in the library's range, or None (no patient known);
+    another than the patient's (patient: its weight now) only while no channel delivers,
+    or when none was known (no delivering channel's rate then follows a weight)."""
+    if weight is not None:
+        refusal = (
+            check_values(0, weight=weight)
+            or check_library(lib)
+            or check_weight(lib, None, None, weight)
+        )
+        if refusal:
+            return refusal
+    if patient is None or weight == patient:
+        return None
+    for c in channels:
+        if c.delivering:
+            return refuse(
+                "invalid_state",
+                "cannot change the patient (%s kg) while channel %d delivers %s: stop every"
+                " channel first" % (units.fmt(patient), c.ch, c.drug.name),
+            )
     return None
 
 

@@ -341,6 +341,7 @@ def commands():
     m._clock.advance(16 * 60 * 1000)  # past the titration interval
     shell.step()
     command("TITRATE", {"ch": 2, "dose": 110000, "unit": "mcg/kg/min", "override": False})
+    command("PATIENT", {"weight": NOREPI["weight"]})  # the patient's already: the same
     command("SUPERVISE", {"interval_s": 30})
     command("SUPERVISE", {"interval_s": 0}, "SUPERVISE(0)")
     command("ALARMS", {"first": 0})

@@ -27,6 +27,23 @@ def last(log):
     return entry(log, log.next_seq - 1) if log.next_seq else None
 
 
+class _Shell:
+    # what firmware.handlers.patient reads of the shell: its core
+    def __init__(self, core):
+        self.core = core
+
+
+def patient(core, weight, now_ms):
+    """PATIENT as the shell serves it (firmware/handlers.py), its decision as the
+    core logged it: a Result (ok, code, message)."""
+    from firmware.handlers import patient as serve
+    from firmware.result import Result
+
+    name, _fields = serve(_Shell(core), [weight], now_ms)
+    e = last(core.log)
+    return Result(name == "PATIENT_R", e[4], e[5])
+
+
 # ChannelStatus's fields, in the order it documents them
 _STATUS_FIELDS = (
     "ch",
@@ -120,6 +137,7 @@ def snapshot(core):
             "crc32": lib.crc if lib.ok else 0,
         },
         "at_ms": core._now,
+        "weight": core.weight,
         "channels": [record_of(core.channel(ch)) for ch in range(1, core.channels + 1)],
         "alarms": [alarm_dict(a) for a in core.listed()],
         "next_alarm_id": core._alarms.next_id,

@@ -18,6 +18,13 @@ def _none():
 UNIT = "mcg/kg/min"
 
 
+def _forget_patient(core):
+    # No patient's weight known (rules/inputs.py, check_patient), set here, not by a
+    # PATIENT (that would log an entry the texts before it never had): the texts of a
+    # start without a weight, and at another weight, as they were before the patient.
+    core.weight = None
+
+
 def _start(core, ch, drug, dose, unit, now, **kw):
     return core.start(ch, drug, dose, unit, now, **kw)
 
@@ -70,6 +77,7 @@ def steps(core, t):
         lambda: core.ack(1, t + 11 * HOUR),
         lambda: core.ack(999, t + 11 * HOUR),
         lambda: core.ack(core.alarms()[0].id if core.alarms() else 0, t + 11 * HOUR),
+        lambda: _forget_patient(core),
         lambda: _ne(core, 2, 100000, t + 12 * HOUR, weight=None),
         lambda: _ne(core, 2, 100000, t + 12 * HOUR, weight=500 * M),
         lambda: _ne(core, 2, 100000, t + 12 * HOUR, conc=None),
@@ -96,6 +104,7 @@ def steps(core, t):
         lambda: core.fault(1, "occlusion", t + 13 * HOUR),
         # the sensor clear again (logged: an input), or channel 1's start below is refused
         lambda: core.fault(1, None, t + 13 * HOUR + MIN),
+        lambda: _forget_patient(core),
         lambda: _ne(core, 2, 100000, big, weight=75500000, volume=1 * M),
         lambda: [core.delivered(2, 400000), core.tick(big + 1000)] and _none(),
         lambda: [core.delivered(2, 700000), core.tick(big + 2000)] and _none(),
@@ -104,6 +113,7 @@ def steps(core, t):
         lambda: core.host_seen(big + 21000),
         lambda: startup.store_lost(core, "crc mismatch", big + 22000),
         lambda: core.titrate(2, 100000, UNIT, big + 23000),
+        lambda: _forget_patient(core),
         lambda: _start(
             core,
             1,

@@ -281,12 +281,14 @@ def test_status_gives_the_last_starts_concentration_weight_and_volume():
     host.request("ESTOP", {"ch": 2, "reason": "clinician"})
     name, s = host.request("STATUS", {"ch": 2})  # stopped, its order still shown
     assert s["state"] == "stopped"
+    # vasopressin's START gave no weight: it ran at the patient's, channel 1's start's
     assert (s["conc"], s["conc_unit"], s["weight"], s["volume"]) == (
         1000000,
         "units/mL",
-        None,
+        70000000,
         20000000,
     )
+    assert (idle["patient_weight"], s["patient_weight"]) == (70000000, 70000000)
 
 
 def test_taper_of_a_channel_not_tapering_is_refused():

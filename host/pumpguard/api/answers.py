@@ -53,10 +53,10 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class Status:
-    """One channel's state; quantities are exact ``Decimal`` in the unit named. The
-    last four are the order of the channel's last start (kept after it stops; None
-    before a first start): its concentration in ``concentration_unit``, the patient's
-    weight (None: none given) and the volume programmed."""
+    """One channel's state; quantities are exact ``Decimal`` in the unit named. Four
+    fields are the order of the channel's last start (kept after it stops; None before
+    a first start): its concentration in ``concentration_unit``, the weight it ran at
+    (None: none known) and the volume programmed; the last, the patient's weight."""
 
     channel: int
     state: str  # idle | running | tapering | stopped | ... (firmware/core.py)
@@ -75,6 +75,7 @@ class Status:
     concentration_unit: str | None = None  # e.g. "mcg/mL"
     weight_kg: Decimal | None = None
     volume_ml: Decimal | None = None  # programmed at the start (volume_left_ml: now)
+    patient_weight_kg: Decimal | None = None  # the patient's, whatever this channel runs
 
     @property
     def order(self) -> str:
@@ -98,6 +99,14 @@ class Status:
                 value = int(value) if value == value.to_integral_value() else float(value)
             out[key] = list(value) if isinstance(value, tuple) else value
         return out
+
+
+@dataclass(frozen=True)
+class Patient:
+    """The patient the pump's channels deliver to: its weight (None: none known yet, the
+    next start that gives one sets it). Every start's weight must be it."""
+
+    weight_kg: Decimal | None
 
 
 @dataclass(frozen=True)

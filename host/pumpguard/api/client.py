@@ -297,7 +297,20 @@ class Pump:
             s["conc_unit"] or None,
             _decimal(s["weight"]),
             _decimal(s["volume"]),
+            _decimal(s["patient_weight"]),
         )
+
+    def patient(self, weight_kg: Quantity | None = None, *, clear: bool = False) -> answers.Patient:
+        """The patient every channel delivers to: sets its weight (``weight_kg``), forgets
+        it (``clear=True``: the next start that gives one sets it), or reads it (neither;
+        any role). Refused while a channel delivers, unless it is the patient's already or
+        none was known. Every start's weight must then be it (``weight_mismatch``)."""
+        if args.flag(clear, "clear") and weight_kg is not None:
+            raise args.BadValue("give weight_kg or clear=True, not both")
+        if weight_kg is None and not clear:
+            return answers.Patient(self.status(1).patient_weight_kg)
+        weight = None if weight_kg is None else to_micro(weight_kg, "weight")
+        return answers.Patient(_decimal(self._call("PATIENT", {"weight": weight})["weight"]))
 
     def _in_s(self, at_ms: int, now_ms: int | None = None) -> Decimal:
         # Seconds from the device's uptime now to its uptime at_ms (0 if already past).

@@ -1,6 +1,7 @@
 """The commands that change what a channel delivers: ``start``, ``titrate``, ``stop``
-(a taper drug's plan printed, or ``--emergency``), ``handover``. Each prints the pump's decision, or
-with ``--json`` the API's answer (jsonout.py)."""
+(a taper drug's plan printed, or ``--emergency``), ``handover``, and ``patient`` (the
+weight every start runs at). Each prints the pump's decision, or with ``--json`` the
+API's answer (jsonout.py)."""
 
 from pumpguard._board.protocol.text import duration
 
@@ -151,3 +152,31 @@ def do_handover(pump, args, out):
         f"channel {h.from_channel}: stopped (handed over)",
         file=out,
     )
+
+
+def argparse_patient():
+    p = command_parser(
+        "patient",
+        "The patient every channel delivers to: its weight, one for all channels. Every "
+        "start's --weight must be it (refused otherwise, naming both), and a start "
+        "without one runs at it; the first start that gives a weight sets it. Another "
+        "weight, or --clear, only while no channel delivers. Without options, shows it.",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--weight", type=quantity("weight"), metavar="KG", help="set it")
+    which.add_argument(
+        "--clear", action="store_true", help="no patient known: the next start sets it"
+    )
+    p.add_argument("--json", action="store_true", help=_JSON_HELP)
+    return p
+
+
+def do_patient(pump, args, out):
+    p = pump.patient(args.weight, clear=args.clear)
+    if args.json:
+        print_json(p, out)
+        return
+    if p.weight_kg is None:
+        print("patient: no weight known (the next start that gives --weight sets it)", file=out)
+    else:
+        print(f"patient: {p.weight_kg} kg", file=out)

@@ -32,10 +32,12 @@ from ..errors import (
 )
 from .delivery import (
     argparse_handover,
+    argparse_patient,
     argparse_start,
     argparse_stop,
     argparse_titrate,
     do_handover,
+    do_patient,
     do_start,
     do_stop,
     do_titrate,
@@ -121,6 +123,9 @@ _COMMANDS = {
     ),
     "handover": _Command(
         do_handover, argparse_handover, "move channel FROM's program to a new syringe on TO", True
+    ),
+    "patient": _Command(
+        do_patient, argparse_patient, "the patient's weight, one for every channel", True
     ),
     "alarms": _Command(do_alarms, argparse_alarms, "list the alarms, or acknowledge one", True),
     "log": _Command(do_log, argparse_log, "the device's persistent event log", True),

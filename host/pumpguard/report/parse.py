@@ -82,7 +82,7 @@ LIBRARY_SWITCHED = re.compile(
 # The kinds the firmware writes (ARCHITECTURE.md, "core.log"): its commands' names, and
 # decision, rate, alarm, input. A "bolus" command has no firmware yet; its entries, should
 # one come, are marked as such (never read as a titration).
-COMMANDS = ("start", "titrate", "stop", "emergency_stop", "ack", "bolus", "handover")
+COMMANDS = ("start", "titrate", "stop", "emergency_stop", "ack", "bolus", "handover", "patient")
 KINDS = (*COMMANDS, "decision", "rate", "alarm", "input")
 
 ACCEPTED_DOSE = ("ok", "ok_override", "ok_advisory")

@@ -125,13 +125,16 @@ def _connect_when_free(port, key, wait):
 
 def clean(port, key, busy_wait=CLEAN_BUSY_S):
     """Leave a board as the next test expects it: a real board keeps its state between
-    tests, so every channel still infusing is emergency-stopped and every alarm acked.
-    A device busy with a handshake the test left is asked again for ``busy_wait``
-    seconds (CLEAN_BUSY_S), then its Busy is raised."""
+    tests, so every channel still infusing is emergency-stopped, the patient forgotten
+    (the next test's start at another weight is another patient's) and every alarm
+    acked. A device busy with a handshake the test left is asked again for
+    ``busy_wait`` seconds (CLEAN_BUSY_S), then its Busy is raised."""
     with _connect_when_free(port, key, busy_wait) as pump:
         for ch in range(1, pump.channels + 1):
             if pump.status(ch).state not in ("idle", "stopped"):
                 pump.emergency_stop(ch, "clinician")
+        if pump.patient().weight_kg is not None:
+            pump.patient(clear=True)
         for alarm in pump.alarms():
             if not alarm.acked:
                 pump.ack(alarm.id)
