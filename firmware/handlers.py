@@ -301,12 +301,20 @@ def patient(shell, f, now):
     core = shell.core
     weight = f[0]  # the decoder's: an i32 or None
     # whole texts (each past 10 characters): no name interned for them
-    said = "patient cleared" if weight is None else "patient %s kg" % (fmt(weight),)
+    if weight is None:
+        said = "patient clear"
+    elif weight < 0:
+        said = "patient %d millionths of a kg" % (weight,)
+    else:
+        said = "patient %s kg" % (fmt(weight),)
     core._command(now, 0, "patient", said)
     r = rules.check_patient(core.library, weight, core.weight, core._channels)
     if r is None:
         core.weight = weight
-        r = Result(True, "patient_set", said)
+        for c in core._channels:  # none by weight (check_patient): no rate changes
+            if c.delivering:
+                c.weight = weight
+        r = Result(True, "patient_set", "patient cleared" if weight is None else said)
     core._decided(now, 0, r)
     if not r.ok:
         return refused(r, now)

@@ -336,13 +336,10 @@ def restore(core, snapshot, now_ms):
     library = core.library
     check(library, snapshot, core.channels)
     shift = now_ms - snapshot["at_ms"]
-    # The patient's weight; a record of format 2 (none) takes its first delivering
-    # channel's, and another channel's other weight then stays stopped.
+    # The patient's weight. A record without one (format 2, or none known) takes the
+    # weight of its first channel dosed by weight that resumes; another such channel at
+    # another weight stays stopped. One dosed per minute runs at the patient's.
     weight = snapshot.get("weight")
-    for saved in snapshot["channels"]:
-        if weight is None and _delivers(saved):
-            weight = saved["weight"]
-    core.weight = weight
     core._now = now_ms
     core._watch.expect_host(now_ms)
     refused = []
@@ -351,12 +348,15 @@ def restore(core, snapshot, now_ms):
         why = None
         if saved["state"] == _RUNNING or saved["state"] == _TAPERING:
             why = refusal(library, saved, channels[:i], core.max_rate)
-            if why is None and saved["weight"] not in (None, weight):
-                # the text of a start's refusal (rules.check_weight): one string interned
-                why = "weight %s kg is not the patient's %s kg" % (
-                    units.fmt(saved["weight"]),
-                    units.fmt(weight),
-                )
+            if why is None and library.drugs[saved["drug"]].weight_based:
+                if weight is None:
+                    weight = saved["weight"]
+                elif saved["weight"] != weight:
+                    # a start's refusal's text (rules.check_weight): one string interned
+                    why = "weight %s kg is not the patient's %s kg" % (
+                        units.fmt(saved["weight"]),
+                        units.fmt(weight),
+                    )
         else:
             saved = shown(library, saved)
         if why is None:
@@ -369,6 +369,10 @@ def restore(core, snapshot, now_ms):
                 i + 1, {"ch": i + 1, "state": _STOPPED, "drug": None}, library.drugs, 0, 0
             )
             refused.append((i + 1, "channel %d not resumed: %s" % (i + 1, why)))
+    core.weight = weight
+    for c in channels:
+        if c.delivering and not c.drug.weight_based:
+            c.weight = weight  # its rate follows none
     alarms = core._alarms
     renumber = []
     for saved in snapshot["alarms"]:

@@ -5,7 +5,8 @@
 # and stored records keep it. Ranges: 0-9 accepted, 10-39 refused, 40-59 alarms and
 # advisories, 60-79 log entries that record an input rather than decide anything
 # (key_rotated and auth_refused, 58 and 59, are log entries of the link's security,
-# numbered beside its alarms 56 and 57), 80-99 alarms again (40-59 are full).
+# numbered beside its alarms 56 and 57); from 80 on, each range's overflow once it
+# filled: 80 an alarm, 81-82 accepted, 83 refused (host/pumpguard/report/parse.py).
 # The safety core knows the names only; the device's shell turns them into numbers
 # (number()) and the host back into names (NAME), both from this one table.
 # protocol/SPEC.md section 9 renders it (tests/test_protocol_spec.py keeps them equal).

@@ -476,9 +476,11 @@ class CoreMachine(RuleBasedStateMachine):
 
     @rule(weight=st.sampled_from([None, 0, 20 * M, 70 * M, 80 * M, 300 * M, 301 * M]))
     def patient(self, weight):
-        """PATIENT (issue 9, finding 7): another weight only while nothing delivers or
-        none was known; a refusal changes nothing."""
-        was, delivering = self.core.weight, self._delivering()
+        """PATIENT (issue 9, finding 7): another weight only while no drug dosed by
+        weight delivers (its rate follows it), or when none was known; a refusal changes
+        nothing."""
+        was = self.core.weight
+        delivering = [c for c in self._delivering() if self.core.channel(c).drug.weight_based]
         before = self._state()
         r = patient(self.core, weight, self.now)
         if r.ok:

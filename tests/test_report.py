@@ -432,3 +432,26 @@ def test_a_handover_stops_one_channel_and_runs_the_other_in_the_report(tmp_path)
     assert one.doses[-1].points[-1][1] == 0  # channel 1 stopped at the handover
     assert two.doses[0].points[0][1] == Decimal("0.1")  # channel 2 at once at its dose
     _page(tmp_path, r)
+
+
+def test_every_refusal_reads_as_one_whatever_its_number_and_a_patients_entry_as_a_command():
+    # weight_mismatch is 83: the refusals' 10-39 were full (it read as a plain decision)
+    from pumpguard.report.parse import read as parse_read
+    from pumpguard.report.parse import refused
+
+    from protocol import reasons
+
+    core = SafetyCore(library())
+    core.start(1, "norepinephrine", 100000, "mcg/kg/min", 0, weight=70000000,
+               conc=16000000, conc_unit="mcg/mL", volume=50000000)  # fmt: skip
+    core.start(2, "dobutamine", 2500000, "mcg/kg/min", 1000, weight=170000000,
+               conc=1000000, conc_unit="mg/mL", volume=50000000)  # fmt: skip
+    read = [parse_read(LogEntry(s, at, ch, k, c, t, BOOT, None)) for s, at, ch, k, c, t in
+            entries(core.log)]  # fmt: skip
+    assert [e.what for e in read if e.entry.code == "weight_mismatch"] == ["refused"]
+    assert parse_read(
+        LogEntry(9, 0, 0, "patient", "received", "patient 70 kg", BOOT, None)
+    ).what == ("command")
+    named = {n for n in reasons.NUMBER if refused(n)}
+    assert named >= {"weight_mismatch", "handover_mismatch", "bad_value"}, named
+    assert not {"handed_over", "patient_set", "library_refused", "ok"} & named

@@ -69,7 +69,7 @@ def test_the_patient_changes_only_while_nothing_delivers(pump_cli):
     for args in (["--weight", "75"], ["--clear"]):
         r = pump_cli("patient", *args)
         assert r.returncode == 3, (args, r.stdout, r.stderr)
-        assert "while channel 1 delivers norepinephrine" in r.stderr, r.stderr
+        assert "channel 1 runs norepinephrine per kg at 70 kg" in r.stderr, r.stderr
     assert _patient(pump_cli) == "70"
     assert _patient(pump_cli, "--weight", "70") == "70"  # the same weight: nothing changes
     assert pump_cli("stop", "--emergency", "clinician").returncode == 0
@@ -79,6 +79,16 @@ def test_the_patient_changes_only_while_nothing_delivers(pump_cli):
     r = pump_cli("start", "norepinephrine", "0.1", "mcg/kg/min", "--weight", "95", *CONC)
     assert r.returncode == 0, r.stderr  # the new patient's weight
     assert _patient(pump_cli) == "95"
+
+
+def test_a_mistyped_weight_is_corrected_while_only_a_drug_dosed_per_minute_runs(pump_cli):
+    assert _patient(pump_cli, "--weight", "170") == "170"
+    r = pump_cli("start", "vasopressin", "0.03", "units/min", "--concentration", "1",
+                 "units/mL", "--volume", "20")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert _patient(pump_cli, "--weight", "70") == "70"  # its rate follows no weight
+    s = _status(pump_cli, 1)
+    assert (s["state"], s["weight_kg"], s["rate_ml_h"]) == ("running", "70", "1.8"), s
 
 
 def test_a_bad_weight_is_a_usage_error_or_the_librarys_refusal(pump_cli):

@@ -152,14 +152,15 @@ def check_weight(lib, drug, unit, weight, patient=None):
 # on one channel and 170 kg on another for one patient made the patient's total of a
 # per-kg drug, and every limit read from it, wrong. A start that gives none runs at the
 # patient's. Another patient (or weight) only while no channel delivers: a per-kg
-# infusion's rate follows the weight. So a delivering channel's weight is None or the
-# patient's (the core's weight; the state record keeps it, resume.py checks it).
+# infusion's rate follows the weight (a drug dosed per minute runs on, at the new one).
+# So a delivering channel's weight is None or the patient's (the core's weight; the
+# state record keeps it, resume.py checks it).
 
 
 def check_patient(lib, weight, patient, channels):
     """PATIENT's weight: a quantity in the library's range, or None (no patient known);
-    another than the patient's (patient: its weight now) only while no channel delivers,
-    or when none was known (no delivering channel's rate then follows a weight)."""
+    another than the patient's (patient: its weight now) only while no channel delivers
+    a drug dosed by weight (whose rate follows it), or when none was known."""
     if weight is not None:
         refusal = (
             check_values(0, weight=weight)
@@ -171,11 +172,11 @@ def check_patient(lib, weight, patient, channels):
     if patient is None or weight == patient:
         return None
     for c in channels:
-        if c.delivering:
+        if c.delivering and c.drug.weight_based:
             return refuse(
                 "invalid_state",
-                "cannot change the patient (%s kg) while channel %d delivers %s: stop every"
-                " channel first" % (units.fmt(patient), c.ch, c.drug.name),
+                "cannot change the patient: channel %d runs %s per kg at %s kg (end it: a"
+                " taper, an emergency stop)" % (c.ch, c.drug.name, units.fmt(patient)),
             )
     return None
 

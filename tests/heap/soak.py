@@ -235,14 +235,40 @@ def feed(wire):
     return _mem_current() - t0
 
 
-def answers():
-    """The frames the firmware wrote in the last window (decoded after it)."""
-    out = []
+def answers(name=None, keep=False):
+    """The frames the firmware wrote in the last window, read after it in place: each
+    through the decoder's view() (its one Frame, reused for the next), events handled
+    as they come. Returns (the first other frame's msg_id, that frame copied out, or
+    None): copied (take()) when keep, when it is not name's answer (a refusal, printed)
+    or for HELLO_R (the session it opens). A copy of every frame (a bytes, a Frame, its
+    payload and signed bytes: some 600 B an answer) made the harness's own MemoryErrors
+    in the firmware's heap at 190k; a host decodes on the host, never in a board's heap.
+    (Nothing kept for it either: a table of the answers' ids and names, 1.3 KB, was the
+    firmware's heap too.)"""
+    got = None
+    frame = None
     for i in range(min(_link.sent, _MAX_FRAMES)):
-        out.extend(_decoder.decode(bytes(_link.frames[i])))
+        data = _link.frames[i]
         _link.frames[i] = None
+        pos = 0
+        while pos < len(data):
+            pos = _decoder.feed(data, pos)
+            if not _decoder.ready:
+                continue
+            f = _decoder.view()
+            if catalog.is_event(f.msg_id):
+                event(f)
+            elif got is None:
+                got = f.msg_id
+                if keep or name is None or name == "HELLO" or got != _answer_id(name):
+                    frame = _decoder.take()
     _link.sent = 0
-    return out
+    return got, frame
+
+
+def _answer_id(name):
+    # a request's answer's id (SPEC: its own | 0x80), made of small ints only
+    return catalog.msg_id(name) | catalog.RESPONSE_BIT
 
 
 def wire(name, fields):
@@ -281,17 +307,12 @@ def command(name, fields, decoded=False):
         stat[1] = used
     if blocks > stat[2]:
         stat[2] = blocks
-    answer = None
-    for f in answers():
-        if catalog.is_event(f.msg_id):
-            event(f)
-        elif answer is None:
-            answer = f
-    if answer is None:
+    msg_id, answer = answers(name, decoded)
+    if msg_id is None:
         stat[3] += 1
         return None, None
-    got = catalog.name(answer.msg_id)
-    if got != name + "_R":  # refused (a rule, an interval) or an error: said, counted
+    got = catalog.name(msg_id)
+    if msg_id != _answer_id(name):  # refused (a rule, an interval) or an error: counted
         stat[3] += 1
         said = messages.decode(answer.msg_id, answer.payload).get("message", "")
         print("ANSWER", name, _now[0], got, said)
@@ -306,7 +327,7 @@ _EMPTY = 42
 
 
 def event(f):
-    if catalog.name(f.msg_id) != "EV_ALARM":
+    if f.msg_id != catalog.msg_id("EV_ALARM"):
         return
     fields = messages.decode(f.msg_id, f.payload)
     if fields["acked"]:
@@ -339,9 +360,7 @@ def idle_turn():
     if used > stat[1]:
         stat[1] = used
     if _link.sent:
-        for f in answers():
-            if catalog.is_event(f.msg_id):
-                event(f)
+        answers()  # events only: no request was made
 
 
 def sample():

@@ -16,8 +16,8 @@ from tests.portable.corekit import (
     start_norepinephrine,
     start_vasopressin,
 )
+from tests.portable.coreview import entries, snapshot, status_of
 from tests.portable.coreview import patient as set_weight
-from tests.portable.coreview import snapshot, status_of
 
 
 def _same(core, before):
@@ -94,7 +94,10 @@ def test_the_patient_changes_only_while_nothing_delivers():
     for weight in (71 * M, None):
         r = set_weight(core, weight, MIN)
         assert r.code == "invalid_state", (r.code, r.message)
-        assert "channel 1 delivers norepinephrine" in r.message, r.message
+        assert r.message == (
+            "cannot change the patient: channel 1 runs norepinephrine per kg at 70 kg (end it: a"
+            " taper, an emergency stop)"
+        ), r.message
         _same(core, before)
     assert set_weight(core, 70 * M, MIN).ok  # the same: nothing changes
     assert core.emergency_stop(1, "clinician", 2 * MIN).ok
@@ -196,3 +199,61 @@ def test_a_record_whose_patients_weight_is_no_quantity_is_refused():
             assert "weight" in str(exc), str(exc)
         else:
             raise AssertionError("restored a record whose weight is %r" % (bad,))
+
+
+def test_the_patient_changes_while_only_drugs_dosed_per_minute_deliver():
+    # a weight mistyped for the patient is corrected while vasopressin runs: its rate
+    # follows no weight, and the channel runs at the new one (a titration in per kg of
+    # a drug dosed per minute converts at it)
+    core = make_core()
+    assert set_weight(core, 170 * M, 0).ok
+    assert start_vasopressin(core, ch=2).ok
+    rate = core.rate(2)
+    r = set_weight(core, 70 * M, MIN)
+    assert r.ok, (r.code, r.message)
+    assert (core.weight, core.channel(2).weight, core.rate(2)) == (70 * M, 70 * M, rate)
+    assert start_norepinephrine(core, weight=70 * M, now=2 * MIN).ok
+    r = set_weight(core, 80 * M, 3 * MIN)  # norepinephrine's rate follows the weight: no
+    assert r.code == "invalid_state", (r.code, r.message)
+
+
+def test_a_titration_per_kg_of_a_drug_started_per_minute_uses_the_patient_set_since():
+    core = make_core()
+    r = core.start(1, "phenylephrine", 30 * M, "mcg/min", 0, conc=100 * M, conc_unit="mcg/mL",
+                   volume=50 * M)  # fmt: skip
+    assert r.ok, (r.code, r.message)
+    assert set_weight(core, 60 * M, MIN).ok
+    r = core.titrate(1, 500000, "mcg/kg/min", HOUR)  # 0.5 mcg/kg/min at 60 kg: 30 mcg/min
+    assert r.ok and r.dose == 30 * M, (r.code, r.message)
+
+
+def test_a_bad_weight_is_logged_as_it_came():
+    core = make_core()
+    assert set_weight(core, -2500000, 0).code == "bad_value"
+    assert [e[5] for e in entries(core.log)[-2:]][0] == "patient -2500000 millionths of a kg"
+    assert start_norepinephrine(core, weight=70 * M).ok
+    assert set_weight(core, None, MIN).code == "invalid_state"
+    assert entries(core.log)[-2][5] == "patient clear"  # as received: not "cleared"
+
+
+def test_a_record_of_format_2_takes_the_patient_from_a_channel_dosed_by_weight():
+    # vasopressin's typed weight is not the patient's: its rate follows none
+    core = make_core()
+    assert start_vasopressin(core, ch=1, weight=80 * M).ok
+    core.weight = None  # format 2 kept no patient: each start took its own weight
+    assert start_norepinephrine(core, ch=2, weight=70 * M).ok
+    back = SafetyCore.restore(library(), _unweighed(snapshot(core)), 1000)
+    assert [status_of(back, ch).state for ch in (1, 2)] == ["running", "running"]
+    assert (back.weight, back.channel(1).weight) == (70 * M, 70 * M)
+
+
+def test_a_record_of_format_2_takes_the_patient_from_a_channel_that_resumes():
+    core = make_core()
+    assert start_norepinephrine(core, ch=1, weight=170 * M, dose=50000).ok
+    core.weight = None
+    assert start_dobutamine(core, ch=2, weight=70 * M).ok
+    snap = _unweighed(snapshot(core))
+    snap["channels"][0]["rate"] += 1  # channel 1 fails its own checks
+    back = SafetyCore.restore(library(), snap, 1000)
+    assert [status_of(back, ch).state for ch in (1, 2)] == ["stopped", "running"]
+    assert back.weight == 70 * M

@@ -88,10 +88,14 @@ KINDS = (*COMMANDS, "decision", "rate", "alarm", "input")
 ACCEPTED_DOSE = ("ok", "ok_override", "ok_advisory")
 
 
+# The refusals numbered past 39 (protocol/reasons.py: 10-39 filled first)
+_REFUSED_PAST_39 = ("weight_mismatch",)
+
+
 def refused(code):
-    """Whether a decision's reason is a refusal (protocol/reasons.py: 10-39)."""
+    """Whether a decision's reason is a refusal (protocol/reasons.py: 10-39, and 83)."""
     number = reasons.NUMBER.get(code)
-    return number is not None and 10 <= number <= 39
+    return number is not None and (10 <= number <= 39 or code in _REFUSED_PAST_39)
 
 
 def _alarm_code(code):
