@@ -340,6 +340,8 @@ def restore(core, snapshot, now_ms):
     # weight of its first channel dosed by weight that resumes; another such channel at
     # another weight stays stopped. One dosed per minute runs at the patient's.
     weight = snapshot.get("weight")
+    if weight is not None and not library.weight_min <= weight <= library.weight_max:
+        weight = None  # outside this library's range: none known (a START sets it anew)
     core._now = now_ms
     core._watch.expect_host(now_ms)
     refused = []

@@ -290,7 +290,7 @@ MESSAGES = (
     ),
     # The patient's weight, one for every channel (SPEC §5): every start's weight must be
     # it, and a start without one runs at it. None: no patient known (the next start's
-    # weight is the new patient's). Refused while a channel delivers, unless the same.
+    # weight is the new patient's). Refused while a dose that went through the weight runs.
     (0x14, "PATIENT", (("weight", OQ, "kg"),)),
     (0x94, "PATIENT_R", (("weight", OQ, "kg"),)),
     # Unsolicited, device -> host; seq counts events (not requests) so a gap shows

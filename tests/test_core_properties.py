@@ -476,16 +476,23 @@ class CoreMachine(RuleBasedStateMachine):
 
     @rule(weight=st.sampled_from([None, 0, 20 * M, 70 * M, 80 * M, 300 * M, 301 * M]))
     def patient(self, weight):
-        """PATIENT (issue 9, finding 7): another weight only while no drug dosed by
-        weight delivers (its rate follows it), or when none was known; a refusal changes
-        nothing."""
+        """PATIENT (issue 9, finding 7): another weight only while no dose that went
+        through the weight delivers (a drug dosed per kg, or one of mass with a weight),
+        or when none was known; never a running rate changed; a refusal changes nothing."""
         was = self.core.weight
-        delivering = [c for c in self._delivering() if self.core.channel(c).drug.weight_based]
+        rates = [self.core.rate(ch) for ch in range(1, CHANNELS + 1)]
+        delivering = [
+            ch
+            for ch in self._delivering()
+            if self.core.channel(ch).drug.weight_based
+            or (self.core.channel(ch).weight and self.core.channel(ch).drug.family == units.MASS)
+        ]
         before = self._state()
         r = patient(self.core, weight, self.now)
         if r.ok:
             assert self.core.weight == weight
             assert was is None or weight == was or not delivering, (was, weight, delivering)
+            assert rates == [self.core.rate(ch) for ch in range(1, CHANNELS + 1)]
         else:
             assert self._state() == before, r.message
 

@@ -1,7 +1,8 @@
 """One patient per pump module (issue 9, finding 7) through the real ``pumpguard``
 command against the emulator, on both runtimes: one weight for every channel, a start
 at another refused naming both (exit 3), a start without one run at the patient's,
-the patient changed only while nothing delivers, and kept across a power cycle.
+the patient changed only while no dose that went through a weight runs, and kept
+across a power cycle.
 
 Before it, 70 kg on channel 1 and 170 kg on channel 2 were both accepted for one
 patient, and norepinephrine 0.8 mcg/kg/min at 300 kg beside 2.2 at 20 kg ran 284
@@ -69,7 +70,7 @@ def test_the_patient_changes_only_while_nothing_delivers(pump_cli):
     for args in (["--weight", "75"], ["--clear"]):
         r = pump_cli("patient", *args)
         assert r.returncode == 3, (args, r.stdout, r.stderr)
-        assert "channel 1 runs norepinephrine per kg at 70 kg" in r.stderr, r.stderr
+        assert "channel 1's norepinephrine is dosed at 70 kg" in r.stderr, r.stderr
     assert _patient(pump_cli) == "70"
     assert _patient(pump_cli, "--weight", "70") == "70"  # the same weight: nothing changes
     assert pump_cli("stop", "--emergency", "clinician").returncode == 0

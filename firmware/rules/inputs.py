@@ -124,7 +124,7 @@ def check_weight(lib, drug, unit, weight, patient=None):
             "weight_mismatch",
             # (resume.py's text too: one string interned)
             "weight %s kg is not the patient's %s kg" % (units.fmt(weight), units.fmt(patient))
-            + " (pumpguard patient sets another while nothing delivers)",
+            + " (pumpguard patient changes it while none runs by weight)",
             (patient, patient, units.WEIGHT),
         )
     if weight is None:
@@ -151,8 +151,8 @@ def check_weight(lib, drug, unit, weight, patient=None):
 # that gives one, and every later start's weight must be it (check_weight): 70 kg typed
 # on one channel and 170 kg on another for one patient made the patient's total of a
 # per-kg drug, and every limit read from it, wrong. A start that gives none runs at the
-# patient's. Another patient (or weight) only while no channel delivers: a per-kg
-# infusion's rate follows the weight (a drug dosed per minute runs on, at the new one).
+# patient's. Another patient (or weight) only while no channel delivers a dose that
+# went through the weight (check_patient): vasopressin runs on, at the new one.
 # So a delivering channel's weight is None or the patient's (the core's weight; the
 # state record keeps it, resume.py checks it).
 
@@ -160,7 +160,10 @@ def check_weight(lib, drug, unit, weight, patient=None):
 def check_patient(lib, weight, patient, channels):
     """PATIENT's weight: a quantity in the library's range, or None (no patient known);
     another than the patient's (patient: its weight now) only while no channel delivers
-    a drug dosed by weight (whose rate follows it), or when none was known."""
+    a dose that went through the weight, or when none was known: a drug dosed per kg
+    (its rate follows the weight), or one of the mass family that has a weight (a dose
+    typed per kg was converted at it: phenylephrine's 0.3 mcg/kg/min at 100 kg is 30
+    mcg/min, 0.6 mcg/kg/min at 50). Vasopressin's units have no per kg: it runs on."""
     if weight is not None:
         refusal = (
             check_values(0, weight=weight)
@@ -172,11 +175,12 @@ def check_patient(lib, weight, patient, channels):
     if patient is None or weight == patient:
         return None
     for c in channels:
-        if c.delivering and c.drug.weight_based:
+        drug = c.drug
+        if c.delivering and (drug.weight_based or (c.weight and drug.family == units.MASS)):
             return refuse(
                 "invalid_state",
-                "cannot change the patient: channel %d runs %s per kg at %s kg (end it: a"
-                " taper, an emergency stop)" % (c.ch, c.drug.name, units.fmt(patient)),
+                "cannot change the patient: channel %d's %s is dosed at %s kg; end it first"
+                " (stop or emergency stop)" % (c.ch, drug.name, units.fmt(patient)),
             )
     return None
 

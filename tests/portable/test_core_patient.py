@@ -1,7 +1,7 @@
 # One patient per pump module (issue 9, finding 7): one weight for every channel, set
 # by PATIENT or by the first start that gives one; a start at another weight is
 # refused naming both, a start without one runs at the patient's, and the patient
-# changes only while nothing delivers. Kept across a reset (the state record).
+# changes only while no dose that went through the weight runs. Kept across a reset.
 import json
 
 from firmware.core import SafetyCore
@@ -95,8 +95,8 @@ def test_the_patient_changes_only_while_nothing_delivers():
         r = set_weight(core, weight, MIN)
         assert r.code == "invalid_state", (r.code, r.message)
         assert r.message == (
-            "cannot change the patient: channel 1 runs norepinephrine per kg at 70 kg (end it: a"
-            " taper, an emergency stop)"
+            "cannot change the patient: channel 1's norepinephrine is dosed at 70 kg; end it"
+            " first (stop or emergency stop)"
         ), r.message
         _same(core, before)
     assert set_weight(core, 70 * M, MIN).ok  # the same: nothing changes
@@ -257,3 +257,29 @@ def test_a_record_of_format_2_takes_the_patient_from_a_channel_that_resumes():
     back = SafetyCore.restore(library(), snap, 1000)
     assert [status_of(back, ch).state for ch in (1, 2)] == ["stopped", "running"]
     assert back.weight == 70 * M
+
+
+def test_a_weight_correction_is_refused_while_a_dose_typed_per_kg_runs_per_minute():
+    # phenylephrine is dosed per minute: 0.3 mcg/kg/min typed at 100 kg is 30 mcg/min; a
+    # patient of 50 kg would make it 0.6 mcg/kg/min, twice the order, without a word
+    core = make_core()
+    r = core.start(1, "phenylephrine", 300000, "mcg/kg/min", 0, weight=100 * M,
+                   conc=100 * M, conc_unit="mcg/mL", volume=50 * M)  # fmt: skip
+    assert r.ok and r.dose == 30 * M, (r.code, r.message)
+    r = set_weight(core, 50 * M, MIN)
+    assert r.code == "invalid_state", (r.code, r.message)
+    assert r.message == (
+        "cannot change the patient: channel 1's phenylephrine is dosed at 100 kg; end it"
+        " first (stop or emergency stop)"
+    ), r.message
+    assert core.weight == 100 * M
+
+
+def test_a_restored_patients_weight_outside_the_librarys_range_is_none():
+    core = make_core()
+    assert start_vasopressin(core).ok
+    snap = json.loads(json.dumps(snapshot(core)))
+    snap["weight"] = 2147483647
+    back = SafetyCore.restore(library(), snap, 1000)
+    assert back.weight is None and back.channel(2).weight is None
+    assert status_of(back, 2).state == "running"

@@ -303,7 +303,7 @@ class Pump:
     def patient(self, weight_kg: Quantity | None = None, *, clear: bool = False) -> answers.Patient:
         """The patient every channel delivers to: sets its weight (``weight_kg``), forgets
         it (``clear=True``: the next start that gives one sets it), or reads it (neither;
-        any role). Refused while a channel delivers a drug dosed by weight, unless it is the
+        any role). Refused while a dose that went through the weight runs, unless it is the
         patient's already or none was known. Every start's weight must be it
         (``weight_mismatch``)."""
         if args.flag(clear, "clear") and weight_kg is not None:

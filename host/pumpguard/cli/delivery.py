@@ -160,7 +160,7 @@ def argparse_patient():
         "The patient every channel delivers to: its weight, one for all channels. Every "
         "start's --weight must be it (refused otherwise, naming both), and a start "
         "without one runs at it; the first start that gives a weight sets it. Another "
-        "weight, or --clear, only while no channel delivers a drug dosed by weight. "
+        "weight, or --clear, only while no dose that went through the weight runs. "
         "Without options, shows it.",
     )
     which = p.add_mutually_exclusive_group()
