@@ -6,12 +6,13 @@
 # run from the tree tests/heap/tree.py builds (the bundle's .mpy files and the harness
 # compiled too). firmware.main.start() boots the board's full library on the emulator
 # board's data with ports made here: the board's own FileStore over STATE_DIR (the
-# store's bytes live on the filesystem, never in the heap), a link that keeps only
-# references, motors that deliver at their rate, the virtual Clock of shellkit. One loop
-# turn per simulated second; a host's commands between turns: heartbeats, status polls,
-# titrations, starts, tapers, alarms and their acks, LOG and ALARMS pages, a motor fault,
-# link silence, new HELLO/AUTH sessions; the power cut halfway is the host's: this
-# process ends, a new one boots from the state record in the same STATE_DIR.
+# store's bytes live on the filesystem, never in the heap), a link that copies each
+# frame into a buffer of its own made once (tests/mp/reflink.py), motors that deliver
+# at their rate, the virtual Clock of shellkit. One loop turn per simulated second; a
+# host's commands between turns: heartbeats, status polls, titrations, starts, tapers,
+# alarms and their acks, LOG and ALARMS pages, a motor fault, link silence, new
+# HELLO/AUTH sessions; the power cut halfway is the host's: this process ends, a new
+# one boots from the state record in the same STATE_DIR.
 #
 # Measured (printed as lines the host parses, see tests/heap/figures.py):
 #   CMD name: every command's bytes allocated (micropython.mem_current() delta: bytes
@@ -168,7 +169,7 @@ _end = _hours * HOUR_S
 _stop = int(sys.argv[4]) if len(sys.argv) > 4 else _end
 _store = FileStore(_state_dir)
 _store.write("keys", shellkit.keys_file())
-_link = RefLink(1024, _MAX_FRAMES)
+_link = RefLink(1024, _MAX_FRAMES, keep=True)  # every event read as written
 _entropy = shellkit.Entropy(7)
 _null = Null()
 _boot = [0]
@@ -249,10 +250,10 @@ def answers(name=None, keep=False):
     frame = None
     for i in range(min(_link.sent, _MAX_FRAMES)):
         data = _link.frames[i]
-        _link.frames[i] = None
+        end = _link.sizes[i]
         pos = 0
-        while pos < len(data):
-            pos = _decoder.feed(data, pos)
+        while pos < end:
+            pos = _decoder.feed(data, pos, end)
             if not _decoder.ready:
                 continue
             f = _decoder.view()
