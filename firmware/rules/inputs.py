@@ -176,6 +176,8 @@ def check_patient(lib, weight, patient, channels):
         return None
     for c in channels:
         drug = c.drug
+        # MASS: the one family of units.DOSE_UNITS with per-kg units (a loop over the table
+        # instead cost 128 B of a 190k heap that has few to spare; test_core_patient.py)
         if c.delivering and (drug.weight_based or (c.weight and drug.family == units.MASS)):
             return refuse(
                 "invalid_state",

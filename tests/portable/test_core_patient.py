@@ -283,3 +283,12 @@ def test_a_restored_patients_weight_outside_the_librarys_range_is_none():
     back = SafetyCore.restore(library(), snap, 1000)
     assert back.weight is None and back.channel(2).weight is None
     assert status_of(back, 2).state == "running"
+
+
+def test_mass_is_the_one_family_with_per_kg_units():
+    # check_patient's reading of the units table: if another family gets a per-kg unit,
+    # a dose typed in it went through the weight too, and check_patient must say so
+    from firmware import units
+
+    per_kg = [family for family, _size, kg in units.DOSE_UNITS.values() if kg]
+    assert per_kg and all(family == units.MASS for family in per_kg), per_kg
